@@ -1,0 +1,111 @@
+package directory
+
+import "context"
+
+// Store keeps the directory. Two implementations exist: Bolt (embedded, one
+// node) and Redis (shared by many nodes). Every implementation passes the
+// conformance suite in directory/storetest.
+//
+// Writes go through Apply, which checks every rule of rules.go and commits a
+// batch of operations atomically: all or nothing.
+type Store interface {
+	// Apply commits ops atomically, in order; the first rule broken aborts
+	// the whole batch and is returned (wrapping ErrLimit, ErrConflict,
+	// ErrInvalid or ErrNotFound) naming the op's index and the rule.
+	Apply(ctx context.Context, ops ...Op) error
+
+	// Site returns one site.
+	Site(ctx context.Context, id SiteID) (Site, error)
+	// SiteByName finds a site by parent and name (names are unique among siblings).
+	SiteByName(ctx context.Context, parent SiteID, name string) (Site, error)
+	// Sites lists every site.
+	Sites(ctx context.Context) ([]Site, error)
+
+	// Entries lists every call ID of a site, ordered by number.
+	Entries(ctx context.Context, site SiteID) ([]Entry, error)
+	// DoorDirectory lists the entries a door station of site shows: those
+	// with at least one ringable member or a monitor, ordered by number.
+	DoorDirectory(ctx context.Context, site SiteID) ([]Entry, error)
+
+	// UserByEmail finds an app user by e-mail (case-insensitive).
+	UserByEmail(ctx context.Context, email string) (User, error)
+	// Members lists the memberships of one call ID of a site.
+	Members(ctx context.Context, site SiteID, number Number) ([]Membership, error)
+	// Memberships lists every membership of a user, across sites.
+	Memberships(ctx context.Context, user UserID) ([]Membership, error)
+	// CountMembers returns the number of app users of a site.
+	CountMembers(ctx context.Context, site SiteID) (int, error)
+
+	// Device returns one device.
+	Device(ctx context.Context, id DeviceID) (Device, error)
+	// DeviceByName finds a device by scope (site for door stations and
+	// monitors, user for app devices) and name.
+	DeviceByName(ctx context.Context, kind DeviceKind, scope string, name string) (Device, error)
+	// DeviceByToken finds the device a token authenticates, in O(1).
+	DeviceByToken(ctx context.Context, token TokenHash) (Device, error)
+
+	// Ringable returns the devices a call to (site, number) rings: every app
+	// device of every ringable member, and the monitors of the number. It
+	// returns ErrNotFound when the number does not exist in the site.
+	Ringable(ctx context.Context, site SiteID, number Number) ([]Device, error)
+	// Targets returns the (site, number) pairs a device rings for.
+	Targets(ctx context.Context, d Device) ([]Target, error)
+
+	// Subscribe calls fn after every committed change, from any goroutine.
+	// fn must not block. The returned func stops the calls.
+	Subscribe(fn func(Change)) (cancel func())
+
+	// Close releases the store.
+	Close() error
+}
+
+// Op is one write operation in a batch given to Store.Apply.
+type Op interface{ isOp() }
+
+// PutSite creates or replaces a site. Settings are validated; the parent must exist.
+type PutSite struct{ Site Site }
+
+// PutEntry creates or renames a call ID of a site.
+type PutEntry struct{ Entry Entry }
+
+// DeleteEntry removes a call ID; it must have no members and no monitors.
+type DeleteEntry struct {
+	Site   SiteID
+	Number Number
+}
+
+// PutUser creates or updates an app user; the e-mail must be unique.
+type PutUser struct{ User User }
+
+// PutMembership creates or replaces a user's membership of a site (one per
+// user and site). Enforces 6 app users per call ID and 59,994 per site; the
+// call ID must exist.
+type PutMembership struct{ Membership Membership }
+
+// DeleteMembership removes a user from a site.
+type DeleteMembership struct {
+	Site SiteID
+	User UserID
+}
+
+// PutDevice creates or replaces a device; its name must be unique in its scope.
+type PutDevice struct{ Device Device }
+
+// DeleteDevice removes a device and its token.
+type DeleteDevice struct{ ID DeviceID }
+
+// SetDeviceToken replaces a device's token (the old one stops working).
+type SetDeviceToken struct {
+	ID    DeviceID
+	Token TokenHash
+}
+
+func (PutSite) isOp()          {}
+func (PutEntry) isOp()         {}
+func (DeleteEntry) isOp()      {}
+func (PutUser) isOp()          {}
+func (PutMembership) isOp()    {}
+func (DeleteMembership) isOp() {}
+func (PutDevice) isOp()        {}
+func (DeleteDevice) isOp()     {}
+func (SetDeviceToken) isOp()   {}
