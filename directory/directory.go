@@ -132,8 +132,8 @@ type Change struct {
 // wrapped message names the object or the rule.
 var (
 	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("conflict")  // e.g. a call ID or name already taken
-	ErrLimit    = errors.New("limit")     // e.g. a seventh app user on one call ID
-	ErrInvalid  = errors.New("invalid")   // a value outside its rule
-	ErrLocked   = errors.New("locked")    // the store is held by another process
+	ErrConflict = errors.New("conflict") // e.g. a call ID or name already taken
+	ErrLimit    = errors.New("limit")    // e.g. a seventh app user on one call ID
+	ErrInvalid  = errors.New("invalid")  // a value outside its rule
+	ErrLocked   = errors.New("locked")   // the store is held by another process
 )
