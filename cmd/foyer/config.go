@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration file (DESIGN.md, binding key names).
+// Every key has a default, so no file is needed. Environment variables
+// override the file, named FOYER_ + the key path in capitals with _ for dots
+// (FOYER_REDIS_URL, FOYER_TURN_SECRET); flags override both.
+type Config struct {
+	// Listen is the HTTP address: /v1/signal, the API, web pages, /healthz, /readyz.
+	Listen string `yaml:"listen"`
+	// DataDir holds the embedded store (foyer.db), used when no Redis is configured.
+	DataDir string        `yaml:"data_dir"`
+	Redis   RedisConfig   `yaml:"redis"`
+	TURN    TURNConfig    `yaml:"turn"`
+	Metrics MetricsConfig `yaml:"metrics"`
+	// Signaling tunes the WebSocket protocol; the defaults suit almost everyone.
+	Signaling SignalingConfig `yaml:"signaling"`
+	// DrainTimeout is how long SIGTERM lets active calls finish before ending them.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+}
+
+// RedisConfig joins the node to a cluster sharing Redis. Empty: single node.
+type RedisConfig struct {
+	URL          string   `yaml:"url"`
+	ClusterAddrs []string `yaml:"cluster_addrs"`
+}
+
+// TURNConfig is the embedded TURN server's configuration.
+type TURNConfig struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+	Secret  string `yaml:"secret"`
+}
+
+// MetricsConfig places /metrics; empty Listen serves it on the main listener.
+type MetricsConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// SignalingConfig are the protocol timings.
+type SignalingConfig struct {
+	HelloTimeout time.Duration `yaml:"hello_timeout"`
+	Heartbeat    time.Duration `yaml:"heartbeat"`
+	SendQueue    int           `yaml:"send_queue"`
+}
+
+// defaultConfig returns the configuration used when nothing is set.
+func defaultConfig() Config {
+	return Config{
+		Listen:       ":8080",
+		DataDir:      "./data",
+		TURN:         TURNConfig{Enabled: true, Listen: ":3478"},
+		Signaling:    SignalingConfig{HelloTimeout: 10 * time.Second, Heartbeat: 20 * time.Second, SendQueue: 256},
+		DrainTimeout: 60 * time.Second,
+		LogLevel:     "info",
+	}
+}
+
+// loadConfig reads path (if not empty) strictly over the defaults, then
+// applies environment overrides from env (a list of KEY=VALUE).
+func loadConfig(path string, env []string) (Config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("reading the configuration: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file means all defaults
+			return cfg, fmt.Errorf("configuration %s: %w", path, err)
+		}
+	}
+	vars := make(map[string]string)
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "FOYER_") {
+			vars[k] = v
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "FOYER", vars); err != nil {
+		return cfg, err
+	}
+	for k := range vars {
+		return cfg, fmt.Errorf("environment variable %s names no configuration key", k)
+	}
+	return cfg, cfg.validate()
+}
+
+// applyEnv walks the config struct; every leaf's env name is prefix + "_" +
+// its yaml key in capitals. Used variables are deleted from vars.
+func applyEnv(v reflect.Value, prefix string, vars map[string]string) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		key := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		name := prefix + "_" + strings.ToUpper(key)
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			if err := applyEnv(f, name, vars); err != nil {
+				return err
+			}
+			continue
+		}
+		s, ok := vars[name]
+		if !ok {
+			continue
+		}
+		delete(vars, name)
+		if err := setFromString(f, s); err != nil {
+			return fmt.Errorf("environment variable %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func setFromString(f reflect.Value, s string) error {
+	switch {
+	case f.Type() == reflect.TypeOf(time.Duration(0)):
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+	case f.Kind() == reflect.String:
+		f.SetString(s)
+	case f.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	case f.Kind() == reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(n))
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		var parts []string
+		for p := range strings.SplitSeq(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		f.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("unsupported type %s", f.Type())
+	}
+	return nil
+}
+
+// validate checks values that no package checks for itself.
+func (c Config) validate() error {
+	switch {
+	case c.Listen == "":
+		return errors.New("listen must not be empty")
+	case c.Redis.URL == "" && len(c.Redis.ClusterAddrs) == 0 && c.DataDir == "":
+		return errors.New("data_dir must be set when no Redis is configured")
+	case c.Redis.URL != "" && len(c.Redis.ClusterAddrs) > 0:
+		return errors.New("set redis.url or redis.cluster_addrs, not both")
+	case c.DrainTimeout < 0:
+		return errors.New("drain_timeout must not be negative")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}

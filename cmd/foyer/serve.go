@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/signaling"
+)
+
+const (
+	// readHeaderTimeout closes connections that never finish their request
+	// headers (slowloris), well before a WebSocket upgrade could start.
+	readHeaderTimeout = 10 * time.Second
+	// idleTimeout closes idle keep-alive HTTP connections; it does not apply
+	// to upgraded WebSockets, which have their own heartbeat.
+	idleTimeout = 120 * time.Second
+	// shutdownTimeout bounds closing the HTTP listener after the drain.
+	shutdownTimeout = 5 * time.Second
+)
+
+// serve runs the server until SIGINT or SIGTERM, then drains.
+func serve(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (YAML); optional")
+	listen := fs.String("listen", "", "HTTP listen address (overrides listen)")
+	dataDir := fs.String("data-dir", "", "embedded store directory (overrides data_dir)")
+	demo := fs.Bool("demo", false, "seed a demo site and print its device tokens")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath, os.Environ())
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if *demo {
+		if err := seedDemo(ctx, store, stdout); err != nil {
+			return fmt.Errorf("seeding the demo site: %w", err)
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	hub, err := signaling.NewHub(signaling.Config{
+		HelloTimeout: cfg.Signaling.HelloTimeout,
+		Heartbeat:    cfg.Signaling.Heartbeat,
+		SendQueue:    cfg.Signaling.SendQueue,
+	}, store, signaling.NewMemory(), nil, reg, log)
+	if err != nil {
+		return err
+	}
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	defer stopHub()
+	go hub.Run(hubCtx)
+
+	var ready atomic.Bool
+	mux := newMux(hub, store, reg, &ready)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	ready.Store(true)
+	log.Info("foyer is serving", "http", "http://"+displayAddr(ln.Addr()), "signal", "ws://"+displayAddr(ln.Addr())+"/v1/signal", "data_dir", cfg.DataDir)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	stop() // a second signal now terminates at once
+	ready.Store(false)
+	log.Info("shutting down: draining calls", "deadline", cfg.DrainTimeout)
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	defer cancel()
+	hub.Drain(drainCtx)
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancelShut()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("closing the HTTP listener", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newMux routes the HTTP endpoints of one node.
+func newMux(hub *signaling.Hub, store directory.Store, reg *prometheus.Registry, ready *atomic.Bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/signal", hub)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if !ready.Load() {
+			http.Error(w, "not ready: shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		if _, err := store.Sites(ctx); err != nil {
+			http.Error(w, "not ready: directory unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated with the configuration
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// displayAddr turns ":8080"-style listen addresses into something a person can click.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

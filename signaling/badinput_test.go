@@ -1,0 +1,126 @@
+package signaling
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestBadMessages sends malformed and unknown messages on one connection:
+// each gets its documented error, the connection stays, and a call placed
+// on the same node right after still works end to end.
+func TestBadMessages(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	c := ts.connect(t, "anna-phone")
+	cases := []struct {
+		name, frame, code string
+	}{
+		{"malformed JSON", `{"type":"answer",`, "bad_request"},
+		{"not an object", `[1,2,3]`, "bad_request"},
+		{"two objects", `{"type":"ping"}{"type":"ping"}`, "bad_request"},
+		{"missing type", `{"call_id":"x"}`, "bad_request"},
+		{"type not a string", `{"type":7}`, "bad_request"},
+		{"unknown type", `{"type":"teleport","ref":"u"}`, "unknown_type"},
+		{"answer without call_id", `{"type":"answer"}`, "bad_request"},
+		{"answer for a call never rung", `{"type":"answer","call_id":"c_x_nothing"}`, "not_found"},
+		{"decline without call_id", `{"type":"decline"}`, "bad_request"},
+		{"hangup unknown call", `{"type":"hangup","call_id":"nope"}`, "not_found"},
+		{"call from an app", `{"type":"call","to":"101"}`, "forbidden"},
+		{"hello again", `{"type":"hello","token":"x","version":1}`, "bad_request"},
+		{"ref too long", `{"type":"ping","ref":"` + strings.Repeat("r", 300) + `"}`, "bad_request"},
+		{"sdp for a call never rung", `{"type":"sdp","call_id":"nope","description":{"type":"offer","sdp":"v=0"}}`, "not_found"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.t = t
+			if err := c.ws.WriteMessage(websocket.TextMessage, []byte(tc.frame)); err != nil {
+				t.Fatal(err)
+			}
+			e := c.expectError(tc.code)
+			if e["message"] == "" {
+				t.Fatalf("error without a message: %v", e)
+			}
+		})
+	}
+	c.t = t
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	c.expectError("bad_request")
+
+	door := ts.connect(t, "front-door")
+	door.send(map[string]any{"type": "call", "to": "12a"})
+	door.expectError("bad_request")
+	door.send(map[string]any{"type": "call"})
+	door.expectError("bad_request")
+	door.send(map[string]any{"type": "pin"})
+	door.expectError("bad_request")
+	callID, _ := door.call("101")
+	c.expect("ring")
+	c.send(map[string]any{"type": "answer", "call_id": callID})
+	c.expect("answered")
+	door.expect("answered")
+}
+
+// TestOversizedFrame closes a connection sending more than 64 KiB with 1009
+// while another connection keeps working.
+func TestOversizedFrame(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	bystander := ts.connect(t, "bram-phone")
+	big := ts.connect(t, "anna-phone")
+	frame := `{"type":"ping","pad":"` + strings.Repeat("x", 65<<10) + `"}`
+	_ = big.ws.WriteMessage(websocket.TextMessage, []byte(frame))
+	big.expectClose(websocket.CloseMessageTooBig)
+
+	// Exactly 64 KiB is still accepted.
+	ok := ts.connect(t, "anna-tablet")
+	pad := 64<<10 - len(`{"type":"ping","pad":""}`)
+	ok.send(map[string]any{"type": "ping", "pad": strings.Repeat("y", pad)})
+	ok.expect("pong")
+
+	bystander.send(map[string]any{"type": "ping"})
+	bystander.expect("pong")
+}
+
+func TestHandshakeFailures(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{HelloTimeout: 300 * time.Millisecond})
+	cases := []struct {
+		name  string
+		hello map[string]any
+		code  CloseCode
+	}{
+		{"bad token", map[string]any{"type": "hello", "token": "fyr_not-a-token", "version": 1}, CloseUnauthorized},
+		{"no token", map[string]any{"type": "hello", "version": 1}, CloseUnauthorized},
+		{"version 2", map[string]any{"type": "hello", "token": ts.tokens["anna-phone"], "version": 2}, CloseUnsupportedVersion},
+		{"not hello first", map[string]any{"type": "call", "to": "101"}, CloseProtocol},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := ts.dialRaw(t, nil)
+			if err := ws.WriteJSON(tc.hello); err != nil {
+				t.Fatal(err)
+			}
+			expectClose(t, ws, int(tc.code))
+		})
+	}
+	t.Run("malformed hello", func(t *testing.T) {
+		ws := ts.dialRaw(t, nil)
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello",`))
+		expectClose(t, ws, int(CloseProtocol))
+	})
+	t.Run("no hello in time", func(t *testing.T) {
+		ws := ts.dialRaw(t, nil)
+		expectClose(t, ws, int(CloseHelloTimeout))
+	})
+	t.Run("default hello timeout is 10 s", func(t *testing.T) {
+		if got := (Config{}).withDefaults().HelloTimeout; got != 10*time.Second {
+			t.Fatalf("default hello timeout %v", got)
+		}
+	})
+	// The node still serves everyone after all that.
+	c := ts.connect(t, "anna-phone")
+	c.send(map[string]any{"type": "ping"})
+	c.expect("pong")
+}

@@ -1,0 +1,303 @@
+package signaling
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+// callState is where a call is in dialling → ringing → answered → ended.
+// Dialling is the lookup in handleCall, before a Call exists.
+type callState int
+
+const (
+	stateRinging callState = iota
+	stateAnswered
+	stateEnded
+)
+
+// leg is one rung device's part in a call.
+type leg struct {
+	device   directory.Device
+	ringing  bool // rung, and not yet cancelled, declined or disconnected
+	declined bool
+}
+
+// Call is one call, owned by the node holding the door station. Every event
+// (answer, decline, hangup, timer, connect, disconnect) runs under mu, so the
+// call is serialised and exactly one device can win. Under mu the call only
+// enqueues frames (Router.Deliver never blocks); it does no I/O.
+type Call struct {
+	// Immutable after construction.
+	id      CallID
+	hub     *Hub
+	door    directory.Device
+	site    directory.Site
+	number  directory.Number
+	created time.Time
+
+	mu         sync.Mutex
+	state      callState                   // guarded by mu
+	legs       map[directory.DeviceID]*leg // guarded by mu; every device ever rung
+	winner     directory.DeviceID          // guarded by mu
+	answeredAt time.Time                   // guarded by mu
+	timer      Timer                       // guarded by mu; ring timeout, then time limit
+}
+
+// ringFrame encodes the ring for this call with the ring time left.
+func (c *Call) ringFrame(now time.Time) []byte {
+	left := c.site.Settings.RingTimeout - now.Sub(c.created)
+	return encode(Ring{
+		Type:   TypeRing,
+		CallID: c.id,
+		From: Caller{
+			DoorStationID: c.door.ID,
+			Name:          c.door.Name,
+			SiteID:        c.site.ID,
+			SiteName:      c.site.Name,
+		},
+		To:         c.number,
+		LifetimeMS: left.Milliseconds(),
+		Preview:    c.site.Settings.Preview,
+	})
+}
+
+// start rings every device and reports how many ring. With none, the call
+// ends at once with unavailable. ref is the door station's call message ref.
+func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	frame := c.ringFrame(c.created)
+	for _, d := range devices {
+		if _, ok := c.legs[d.ID]; ok {
+			continue // rung already, by ringLate racing with start
+		}
+		if c.hub.router.Deliver(d.ID, frame) {
+			c.legs[d.ID] = &leg{device: d, ringing: true}
+		}
+	}
+	n := c.ringingLocked()
+	if n == 0 {
+		c.endLocked(EndUnavailable, ref)
+		return 0
+	}
+	c.hub.router.Deliver(c.door.ID, encode(Calling{Type: TypeCalling, Ref: ref, CallID: c.id, Ringing: n}))
+	c.timer = c.hub.clock.AfterFunc(c.site.Settings.RingTimeout, c.ringTimeout)
+	return n
+}
+
+// ringLate rings a device of this call's ID that connected while it rings,
+// or rings again one that reconnected.
+func (c *Call) ringLate(d directory.Device) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateRinging {
+		return
+	}
+	l := c.legs[d.ID]
+	if l != nil && l.declined {
+		return
+	}
+	if c.hub.router.Deliver(d.ID, c.ringFrame(c.hub.clock.Now())) {
+		if l == nil {
+			c.legs[d.ID] = &leg{device: d}
+		}
+		c.legs[d.ID].ringing = true
+	}
+}
+
+// answer lets d take the call. Exactly one device wins; the winner repeating
+// answer gets answered again, everyone else call_taken.
+func (c *Call) answer(d directory.Device, by Party, ref json.RawMessage) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.legs[d.ID] == nil {
+		return errNoSuchCall
+	}
+	switch c.state {
+	case stateEnded:
+		return errCallEnded
+	case stateAnswered:
+		if c.winner != d.ID {
+			return errCallTaken
+		}
+		c.hub.router.Deliver(d.ID, encode(Answered{Type: TypeAnswered, Ref: ref, CallID: c.id, By: by}))
+		return nil
+	}
+	c.state, c.winner, c.answeredAt = stateAnswered, d.ID, c.hub.clock.Now()
+	c.timer.Stop()
+	c.timer = c.hub.clock.AfterFunc(c.site.Settings.CallTimeLimit, c.timeLimit)
+	c.cancelLocked(CancelAnsweredElsewhere, d.ID)
+	c.legs[d.ID].ringing = false
+	c.hub.router.Deliver(d.ID, encode(Answered{Type: TypeAnswered, Ref: ref, CallID: c.id, By: by}))
+	c.hub.router.Deliver(c.door.ID, encode(Answered{Type: TypeAnswered, CallID: c.id, By: by}))
+	c.hub.answered(c, d, c.hub.clock.Now().Sub(c.created))
+	return nil
+}
+
+// decline stops ringing on d (scope device) or everywhere (scope everyone).
+// After an answer, a decline is ignored: the call goes on.
+func (c *Call) decline(d directory.Device, scope string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.legs[d.ID]
+	if l == nil {
+		return errNoSuchCall
+	}
+	if c.state != stateRinging {
+		return nil
+	}
+	l.ringing, l.declined = false, true
+	if scope == ScopeEveryone {
+		c.cancelLocked(CancelDeclinedElsewhere, d.ID)
+		c.endLocked(EndDeclined, nil)
+		return nil
+	}
+	if c.allDeclinedLocked() {
+		c.endLocked(EndDeclined, nil)
+	}
+	return nil
+}
+
+// hangup ends the call from the door station or the winner. From a device
+// that is only ringing, it is a decline of that device.
+func (c *Call) hangup(d directory.Device) error {
+	c.mu.Lock()
+	isDoor, isWinner, l := d.ID == c.door.ID, d.ID == c.winner, c.legs[d.ID]
+	if !isDoor && !isWinner && l == nil {
+		c.mu.Unlock()
+		return errNoSuchCall
+	}
+	if c.state == stateEnded {
+		c.mu.Unlock()
+		return errCallEnded
+	}
+	if !isDoor && !isWinner {
+		c.mu.Unlock()
+		return c.decline(d, ScopeDevice)
+	}
+	defer c.mu.Unlock()
+	if c.state == stateRinging {
+		c.cancelLocked(CancelCallerHangup, "")
+	}
+	c.endLocked(EndHangup, nil)
+	return nil
+}
+
+// left handles a party's connection closing for good.
+func (c *Call) left(d directory.DeviceID, reason EndReason) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.state == stateEnded:
+	case d == c.door.ID:
+		if c.state == stateRinging {
+			c.cancelLocked(CancelCallerHangup, "")
+		}
+		c.endLocked(reason, nil)
+	case d == c.winner:
+		c.endLocked(reason, nil)
+	case c.legs[d] != nil && c.state == stateRinging:
+		// It may reconnect and be rung again; the ring timeout still runs.
+		c.legs[d].ringing = false
+	}
+}
+
+func (c *Call) ringTimeout() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateRinging {
+		return
+	}
+	c.cancelLocked(CancelTimeout, "")
+	c.endLocked(EndNoAnswer, nil)
+}
+
+func (c *Call) timeLimit() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateAnswered {
+		return
+	}
+	c.endLocked(EndTimeLimit, nil)
+}
+
+// cancelLocked tells every ringing device but except to stop ringing.
+func (c *Call) cancelLocked(reason CancelReason, except directory.DeviceID) {
+	frame := encode(Cancel{Type: TypeCancel, CallID: c.id, Reason: reason})
+	for id, l := range c.legs {
+		if l.ringing && id != except {
+			l.ringing = false
+			c.hub.router.Deliver(id, frame)
+		}
+	}
+}
+
+// endLocked ends the call and tells the parties: the door station and, once
+// answered, the winner.
+func (c *Call) endLocked(reason EndReason, ref json.RawMessage) {
+	c.state = stateEnded
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	var talk time.Duration
+	if c.winner != "" {
+		talk = c.hub.clock.Now().Sub(c.answeredAt)
+	}
+	frame := encode(Ended{Type: TypeEnded, Ref: ref, CallID: c.id, Reason: reason, DurationMS: talk.Milliseconds()})
+	c.hub.router.Deliver(c.door.ID, frame)
+	if c.winner != "" {
+		c.hub.router.Deliver(c.winner, frame)
+	}
+	c.hub.ended(c, reason)
+}
+
+func (c *Call) ringingLocked() int {
+	n := 0
+	for _, l := range c.legs {
+		if l.ringing {
+			n++
+		}
+	}
+	return n
+}
+
+// allDeclinedLocked reports whether every rung device declined.
+func (c *Call) allDeclinedLocked() bool {
+	for _, l := range c.legs {
+		if !l.declined {
+			return false
+		}
+	}
+	return true
+}
+
+// openDoor drives the door station's relay for the winner, or for a ringing
+// device when the site allows opening before answering.
+func (c *Call) openDoor(d directory.Device, relay int, ref json.RawMessage) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.legs[d.ID]
+	if l == nil {
+		return errNoSuchCall
+	}
+	switch c.state {
+	case stateEnded:
+		return errCallEnded
+	case stateRinging:
+		if !l.ringing || !c.site.Settings.OpenDoorWhileRinging {
+			return protoErr(CodeForbidden, "this site lets only the device that answered open the door")
+		}
+	case stateAnswered:
+		if c.winner != d.ID {
+			return protoErr(CodeForbidden, "only the device that answered may open the door")
+		}
+	}
+	dur := c.site.Settings.DoorOpenDuration.Milliseconds()
+	c.hub.router.Deliver(c.door.ID, encode(Unlock{Type: TypeUnlock, CallID: c.id, Relay: relay, DurationMS: dur}))
+	c.hub.router.Deliver(d.ID, encode(DoorOpened{Type: TypeDoorOpened, Ref: ref, CallID: c.id, Relay: relay, DurationMS: dur}))
+	c.hub.doorOpened(c, d, relay)
+	return nil
+}

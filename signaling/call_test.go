@@ -1,0 +1,318 @@
+package signaling
+
+import (
+	"testing"
+	"time"
+)
+
+// ringers are the devices a call to 101 of Harbour View must ring.
+var ringers = []string{"hall-101", "anna-phone", "anna-tablet", "bram-phone"}
+
+// ringAll connects the door station and every ringer of 101, places a call
+// and checks that exactly the ringers ring.
+func ringAll(t *testing.T, ts *testServer) (door *client, devices map[string]*client, callID string) {
+	t.Helper()
+	devices = map[string]*client{}
+	for _, n := range ringers {
+		devices[n] = ts.connect(t, n)
+	}
+	notRung := []*client{ts.connect(t, "pending-phone"), ts.connect(t, "carol-phone"), ts.connect(t, "dirk-phone")}
+	door = ts.connect(t, "front-door")
+	callID, ringing := door.call("101")
+	if ringing != len(ringers) {
+		t.Fatalf("ringing = %d, want %d", ringing, len(ringers))
+	}
+	for n, d := range devices {
+		r := d.expect("ring")
+		if r["call_id"] != callID || r["to"] != "101" || r["preview"] != true {
+			t.Fatalf("%s: bad ring %v", n, r)
+		}
+		from := r["from"].(map[string]any)
+		if from["name"] != "front-door" || from["site_name"] != "Harbour View" || from["door_station_id"] != door.welcome["device_id"] {
+			t.Fatalf("%s: bad ring.from %v", n, from)
+		}
+		if r["lifetime_ms"].(float64) != 30000 {
+			t.Fatalf("%s: lifetime_ms = %v, want the site's 30 s", n, r["lifetime_ms"])
+		}
+	}
+	for _, c := range notRung {
+		c.send(map[string]any{"type": "ping"})
+		c.expect("pong") // a ring would have come first
+	}
+	return door, devices, callID
+}
+
+func TestWelcome(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	c := ts.connect(t, "anna-phone")
+	w := c.welcome
+	if w["kind"] != "app" || w["device_id"] == "" || w["heartbeat_s"].(float64) != 20 || w["resume_token"] == "" {
+		t.Fatalf("bad welcome %v", w)
+	}
+	if sites := w["site_ids"].([]any); len(sites) != 1 {
+		t.Fatalf("site_ids = %v, want Harbour View only", sites)
+	}
+	if ice, ok := w["ice_servers"].([]any); !ok || ice == nil {
+		t.Fatalf("ice_servers must be a list, got %v", w["ice_servers"])
+	}
+}
+
+func TestBearerHeaderAndResumeToken(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	ws := ts.dialRaw(t, map[string][]string{"Authorization": {"Bearer " + ts.tokens["anna-phone"]}})
+	c := &client{t: t, ws: ws, name: "anna-phone"}
+	c.send(map[string]any{"type": "hello", "version": 1, "ref": 7})
+	w := c.expect("welcome")
+	if w["ref"].(float64) != 7 {
+		t.Fatalf("welcome lost the ref: %v", w)
+	}
+	_ = ws.Close()
+
+	r := &client{t: t, ws: ts.dialRaw(t, nil), name: "resumed"}
+	r.send(map[string]any{"type": "hello", "version": 1, "resume_token": w["resume_token"]})
+	if got := r.expect("welcome"); got["device_id"] != w["device_id"] {
+		t.Fatalf("resumed as %v, want %v", got["device_id"], w["device_id"])
+	}
+	again := &client{t: t, ws: ts.dialRaw(t, nil), name: "reused"}
+	again.send(map[string]any{"type": "hello", "version": 1, "resume_token": w["resume_token"]})
+	again.expectClose(int(CloseUnauthorized)) // single-use
+}
+
+func TestFirstAnswerWins(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	win := devices["anna-tablet"]
+	win.send(map[string]any{"type": "answer", "call_id": callID, "ref": "a"})
+	got := win.expect("answered")
+	if got["ref"] != "a" || got["by"].(map[string]any)["device_id"] != win.welcome["device_id"] {
+		t.Fatalf("winner got %v", got)
+	}
+	by := door.expect("answered")["by"].(map[string]any)
+	if by["kind"] != "app" || by["name"] != "Jansen" || by["device_id"] != win.welcome["device_id"] {
+		t.Fatalf("door station got by=%v", by)
+	}
+	for n, d := range devices {
+		if d == win {
+			continue
+		}
+		if c := d.expect("cancel"); c["reason"] != "answered_elsewhere" || c["call_id"] != callID {
+			t.Fatalf("%s: got %v", n, c)
+		}
+		d.send(map[string]any{"type": "answer", "call_id": callID})
+		d.expectError("call_taken")
+	}
+	win.send(map[string]any{"type": "answer", "call_id": callID, "ref": "again"})
+	if got := win.expect("answered"); got["ref"] != "again" {
+		t.Fatalf("repeated answer: %v", got)
+	}
+	// decline everyone after the answer is ignored: the call goes on.
+	devices["bram-phone"].send(map[string]any{"type": "decline", "call_id": callID, "scope": "everyone"})
+	win.send(map[string]any{"type": "hangup", "call_id": callID})
+	for _, c := range []*client{win, door} {
+		if e := c.expect("ended"); e["reason"] != "hangup" {
+			t.Fatalf("ended %v", e)
+		}
+	}
+}
+
+func TestDeclineScopes(t *testing.T) {
+	t.Run("device", func(t *testing.T) {
+		ts := newTestServer(t, harborView, Config{})
+		door, devices, callID := ringAll(t, ts)
+		devices["bram-phone"].send(map[string]any{"type": "decline", "call_id": callID, "scope": "device"})
+		devices["hall-101"].send(map[string]any{"type": "answer", "call_id": callID})
+		devices["hall-101"].expect("answered")
+		if by := door.expect("answered")["by"].(map[string]any); by["kind"] != "monitor" || by["name"] != "hall-101" {
+			t.Fatalf("by = %v", by)
+		}
+		devices["anna-phone"].expect("cancel")
+		devices["bram-phone"].send(map[string]any{"type": "ping"})
+		devices["bram-phone"].expect("pong") // no cancel for a device that declined
+	})
+	t.Run("everyone", func(t *testing.T) {
+		ts := newTestServer(t, harborView, Config{})
+		door, devices, callID := ringAll(t, ts)
+		devices["bram-phone"].send(map[string]any{"type": "decline", "call_id": callID, "scope": "everyone"})
+		if e := door.expect("ended"); e["reason"] != "declined" || e["duration_ms"].(float64) != 0 {
+			t.Fatalf("ended %v", e)
+		}
+		for n, d := range devices {
+			if n == "bram-phone" {
+				continue
+			}
+			if c := d.expect("cancel"); c["reason"] != "declined_elsewhere" {
+				t.Fatalf("%s: %v", n, c)
+			}
+		}
+		devices["anna-phone"].send(map[string]any{"type": "answer", "call_id": callID})
+		devices["anna-phone"].expectError("call_ended")
+	})
+	t.Run("all devices", func(t *testing.T) {
+		ts := newTestServer(t, harborView, Config{})
+		door, devices, callID := ringAll(t, ts)
+		for _, d := range devices {
+			d.send(map[string]any{"type": "decline", "call_id": callID})
+		}
+		if e := door.expect("ended"); e["reason"] != "declined" {
+			t.Fatalf("ended %v", e)
+		}
+	})
+	t.Run("bad scope", func(t *testing.T) {
+		ts := newTestServer(t, harborView, Config{})
+		_, devices, callID := ringAll(t, ts)
+		devices["anna-phone"].send(map[string]any{"type": "decline", "call_id": callID, "scope": "building"})
+		devices["anna-phone"].expectError("bad_request")
+	})
+}
+
+func TestRingTimeout(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, _ := ringAll(t, ts)
+	ts.clock.Advance(29 * time.Second)
+	door.send(map[string]any{"type": "ping"})
+	door.expect("pong") // not ended yet
+	ts.clock.Advance(time.Second)
+	if e := door.expect("ended"); e["reason"] != "no_answer" {
+		t.Fatalf("ended %v", e)
+	}
+	for n, d := range devices {
+		if c := d.expect("cancel"); c["reason"] != "timeout" {
+			t.Fatalf("%s: %v", n, c)
+		}
+	}
+}
+
+func TestCallTimeLimit(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	ts.clock.Advance(4 * time.Second)
+	devices["anna-phone"].send(map[string]any{"type": "answer", "call_id": callID})
+	devices["anna-phone"].expect("answered")
+	door.expect("answered")
+	ts.clock.Advance(180 * time.Second) // the default call time limit
+	for _, c := range []*client{door, devices["anna-phone"]} {
+		if e := c.expect("ended"); e["reason"] != "time_limit" || e["duration_ms"].(float64) != 180000 {
+			t.Fatalf("ended %v", e)
+		}
+	}
+}
+
+func TestCallerHangupWhileRinging(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	if e := door.expect("ended"); e["reason"] != "hangup" {
+		t.Fatalf("ended %v", e)
+	}
+	for n, d := range devices {
+		if c := d.expect("cancel"); c["reason"] != "caller_hangup" {
+			t.Fatalf("%s: %v", n, c)
+		}
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	ts.connect(t, "eve-phone") // connected, but pending: not ringable
+	door := ts.connect(t, "front-door")
+	door.send(map[string]any{"type": "call", "to": "103", "ref": "x"})
+	e := door.expect("ended")
+	if e["reason"] != "unavailable" || e["ref"] != "x" || e["call_id"] == "" {
+		t.Fatalf("ended %v", e)
+	}
+	// An ID whose devices are all offline is unavailable too.
+	door.send(map[string]any{"type": "call", "to": 102})
+	if e := door.expect("ended"); e["reason"] != "unavailable" {
+		t.Fatalf("ended %v", e)
+	}
+}
+
+func TestLateDeviceIsRung(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	ts.connect(t, "anna-phone")
+	door := ts.connect(t, "front-door")
+	callID, n := door.call("101")
+	if n != 1 {
+		t.Fatalf("ringing %d", n)
+	}
+	ts.clock.Advance(10 * time.Second)
+	late := ts.connect(t, "bram-phone")
+	r := late.expect("ring")
+	if r["call_id"] != callID || r["lifetime_ms"].(float64) != 20000 {
+		t.Fatalf("late ring %v", r)
+	}
+	late.send(map[string]any{"type": "answer", "call_id": callID})
+	late.expect("answered")
+}
+
+func TestPermissions(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	other := ts.connect(t, "other-door")
+	// Another site's ID and an ID that does not exist look the same.
+	other.send(map[string]any{"type": "call", "to": "101"})
+	e1 := other.expectError("not_found")
+	other.send(map[string]any{"type": "call", "to": "999"})
+	e2 := other.expectError("not_found")
+	if e1["message"] != e2["message"] {
+		t.Fatalf("other-site and unknown IDs differ: %v vs %v", e1, e2)
+	}
+	// A device not rung for the call cannot act on it.
+	dirk := ts.connect(t, "dirk-phone")
+	for _, typ := range []string{"answer", "decline", "hangup", "open_door"} {
+		dirk.send(map[string]any{"type": typ, "call_id": callID})
+		dirk.expectError("not_found")
+	}
+	// Apps and monitors do not place calls; door stations do not answer.
+	devices["anna-phone"].send(map[string]any{"type": "call", "to": "101"})
+	devices["anna-phone"].expectError("forbidden")
+	door.send(map[string]any{"type": "answer", "call_id": callID})
+	door.expectError("forbidden")
+	// One call at a time per door station.
+	door.send(map[string]any{"type": "call", "to": "102"})
+	door.expectError("busy")
+}
+
+func TestOpenDoor(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	devices["anna-phone"].send(map[string]any{"type": "open_door", "call_id": callID, "relay": 1})
+	devices["anna-phone"].expectError("forbidden") // this site does not open before answering
+	devices["bram-phone"].send(map[string]any{"type": "answer", "call_id": callID})
+	devices["bram-phone"].expect("answered")
+	door.expect("answered")
+	devices["bram-phone"].send(map[string]any{"type": "open_door", "call_id": callID, "relay": "2", "ref": "o"})
+	u := door.expect("unlock")
+	if u["relay"].(float64) != 2 || u["duration_ms"].(float64) != 5000 || u["call_id"] != callID {
+		t.Fatalf("unlock %v", u)
+	}
+	if ok := devices["bram-phone"].expect("door_opened"); ok["ref"] != "o" {
+		t.Fatalf("door_opened %v", ok)
+	}
+	devices["bram-phone"].send(map[string]any{"type": "open_door", "call_id": callID, "relay": 99})
+	devices["bram-phone"].expectError("bad_request")
+}
+
+func TestPartyDisconnects(t *testing.T) {
+	t.Run("door station while ringing", func(t *testing.T) {
+		ts := newTestServer(t, harborView, Config{})
+		door, devices, _ := ringAll(t, ts)
+		_ = door.ws.Close()
+		for n, d := range devices {
+			if c := d.expect("cancel"); c["reason"] != "caller_hangup" {
+				t.Fatalf("%s: %v", n, c)
+			}
+		}
+	})
+	t.Run("winner while talking", func(t *testing.T) {
+		ts := newTestServer(t, harborView, Config{})
+		door, devices, callID := ringAll(t, ts)
+		devices["anna-phone"].send(map[string]any{"type": "answer", "call_id": callID})
+		devices["anna-phone"].expect("answered")
+		door.expect("answered")
+		_ = devices["anna-phone"].ws.Close()
+		if e := door.expect("ended"); e["reason"] != "failed" {
+			t.Fatalf("ended %v", e)
+		}
+	})
+}

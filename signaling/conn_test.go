@@ -1,0 +1,157 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestReplacedConnection(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	old := ts.connect(t, "anna-phone")
+	fresh := ts.connect(t, "anna-phone")
+	old.expectClose(int(CloseReplaced))
+	fresh.send(map[string]any{"type": "ping"})
+	fresh.expect("pong")
+}
+
+func TestHeartbeatDropsSilentPeer(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{Heartbeat: time.Second})
+	door := ts.connect(t, "front-door")
+	silent := ts.connect(t, "anna-phone")
+	// A client that answers no pings: the server's pings are only answered
+	// while the client reads, so stop reading and wait past two intervals.
+	silent.ws.SetPingHandler(func(string) error { return nil })
+	silent.expectClose(int(CloseHeartbeat)) // reading here runs the (muted) ping handler
+	// The dropped device is never rung afterwards.
+	ts.connect(t, "bram-phone")
+	if _, n := door.call("101"); n != 1 {
+		t.Fatalf("ringing %d, want only bram-phone", n)
+	}
+}
+
+func TestSlowConsumerIsClosed(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{SendQueue: 8})
+	slow := ts.connect(t, "anna-phone")
+	other := ts.connect(t, "bram-phone")
+	// Ask for far more replies than the socket buffers and the queue hold,
+	// and never read them.
+	ping := []byte(`{"type":"ping","ref":"0123456789012345678901234567890123456789012345678901234567890123456789"}`)
+	deadline := time.Now().Add(readTimeout)
+	for time.Now().Before(deadline) {
+		_ = slow.ws.SetWriteDeadline(time.Now().Add(time.Second))
+		if err := slow.ws.WriteMessage(websocket.TextMessage, ping); err != nil {
+			break // the server closed us
+		}
+	}
+	slow.expectClose(int(CloseSlow))
+	other.send(map[string]any{"type": "ping"})
+	other.expect("pong")
+}
+
+func TestDirectoryPush(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door := ts.connect(t, "front-door")
+	first := door.expect("directory")
+	if got := entries(first); len(got) != 2 || got["101"] != "Jansen" || got["102"] != "De Vries" {
+		// 103 has only a pending user: not shown.
+		t.Fatalf("directory %v", got)
+	}
+	// A change reaches the door station within a second.
+	site, err := ts.store.SiteByName(context.Background(), "", "Harbour View")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.store.Apply(context.Background(), directory.PutEntry{Entry: directory.Entry{Site: site.ID, Number: "102", Name: "De Vries-Smit"}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	second := door.expect("directory")
+	if got := entries(second); got["102"] != "De Vries-Smit" {
+		t.Fatalf("directory after change %v", got)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("directory change took %v to arrive, want under 1 s", d)
+	}
+}
+
+func entries(m map[string]any) map[string]string {
+	out := map[string]string{}
+	for _, e := range m["entries"].([]any) {
+		e := e.(map[string]any)
+		out[e["call_id"].(string)] = e["name"].(string)
+	}
+	return out
+}
+
+func TestRevokedDeviceIsClosed(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	c := ts.connect(t, "bram-phone")
+	if err := ts.store.Apply(context.Background(), directory.DeleteDevice{ID: directory.DeviceID(c.welcome["device_id"].(string))}); err != nil {
+		t.Fatal(err)
+	}
+	c.expectClose(int(CloseRevoked))
+	ws := ts.dialRaw(t, nil)
+	_ = ws.WriteJSON(map[string]any{"type": "hello", "token": ts.tokens["bram-phone"], "version": 1})
+	expectClose(t, ws, int(CloseUnauthorized))
+}
+
+func TestDrainLetsActiveCallsFinish(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	devices["anna-phone"].send(map[string]any{"type": "answer", "call_id": callID})
+	devices["anna-phone"].expect("answered")
+	door.expect("answered")
+	idle := ts.connect(t, "dirk-phone")
+
+	drained := make(chan struct{})
+	go func() {
+		ts.hub.Drain(context.Background())
+		close(drained)
+	}()
+	idle.expectClose(int(CloseGoingAway))
+	// No new connections while draining.
+	if _, resp, err := websocket.DefaultDialer.Dial(ts.url(), nil); err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Fatalf("dial while draining: %v", err)
+	}
+	// The active call goes on and can hang up.
+	devices["anna-phone"].send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	select {
+	case <-drained:
+	case <-time.After(readTimeout):
+		t.Fatal("drain did not finish after the last call ended")
+	}
+	door.expectClose(int(CloseGoingAway))
+}
+
+// TestDecodeInbound checks the decoder against every field it knows.
+func TestDecodeInbound(t *testing.T) {
+	m, err := DecodeInbound([]byte(`{"type":"open_door","call_id":"c1","relay":"3","ref":{"n":1},"to":101}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Relay != 3 || m.To != "101" || m.CallID != "c1" || string(m.Ref) != `{"n":1}` {
+		t.Fatalf("decoded %+v", m)
+	}
+	for _, bad := range []string{``, `null`, `{}`, `{"type":"x","relay":0}`, `{"type":"x","relay":"one"}`, `{"type":"x","to":{}}`} {
+		if _, err := DecodeInbound([]byte(bad)); err == nil {
+			t.Errorf("%s: decoded without error", bad)
+		}
+	}
+	// Replies keep a ref exactly as the client wrote it.
+	var reply map[string]json.RawMessage
+	if err := json.Unmarshal(encode(Pong{Type: TypePong, Ref: m.Ref}), &reply); err != nil || string(reply["ref"]) != `{"n":1}` {
+		t.Fatalf("ref not echoed verbatim: %s (%v)", reply["ref"], err)
+	}
+}

@@ -1,0 +1,318 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+// readTimeout bounds every wait for a frame in tests; it only fires when
+// something is broken.
+const readTimeout = 5 * time.Second
+
+// harborView is the site most tests use: ID 101 rings a monitor and three
+// app devices of two users; bob's second membership is pending, carol's
+// licence is inactive, so their devices must never ring.
+const harborView = `
+sites:
+  - name: Harbour View
+    ring_timeout_s: 30
+    door_stations: [front-door, garage-door]
+    ids:
+      - id: "101"
+        name: Jansen
+        monitors: [hall-101]
+        app_users:
+          - email: anna@example.com
+            devices: [anna-phone, anna-tablet]
+          - email: bram@example.com
+            devices: [bram-phone]
+          - email: pending@example.com
+            status: pending
+            devices: [pending-phone]
+          - email: carol@example.com
+            licence: inactive
+            devices: [carol-phone]
+      - id: "102"
+        name: De Vries
+        app_users:
+          - email: dirk@example.com
+            devices: [dirk-phone]
+      - id: "103"
+        name: Nobody Home
+        app_users:
+          - email: eve@example.com
+            status: pending
+            devices: [eve-phone]
+  - name: Other Street
+    door_stations: [other-door]
+    ids:
+      - id: "201"
+        name: Elsewhere
+        app_users:
+          - email: olga@example.com
+            devices: [olga-phone]
+`
+
+// testServer is a hub on a real bbolt store behind a real HTTP server.
+type testServer struct {
+	hub    *Hub
+	store  directory.Store
+	http   *httptest.Server
+	clock  *fakeClock
+	tokens map[string]string
+}
+
+// newTestServer provisions yaml into a fresh store and serves it.
+func newTestServer(t testing.TB, yaml string, cfg Config) *testServer {
+	t.Helper()
+	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := directory.ParseProvision([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := directory.Provision(context.Background(), store, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{store: store, tokens: tokens, clock: newFakeClock()}
+	if cfg.Clock == nil {
+		cfg.Clock = ts.clock
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ts.hub, err = NewHub(cfg, store, NewMemory(), nil, prometheus.NewRegistry(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ts.hub.Run(ctx); close(done) }()
+	ts.http = httptest.NewServer(ts.hub)
+	t.Cleanup(func() {
+		drain, cancelDrain := context.WithTimeout(context.Background(), 0)
+		ts.hub.Drain(drain)
+		cancelDrain()
+		ts.http.Close()
+		cancel()
+		<-done
+		_ = store.Close()
+	})
+	return ts
+}
+
+func (ts *testServer) url() string {
+	return "ws" + strings.TrimPrefix(ts.http.URL, "http") + "/v1/signal"
+}
+
+// client is a device's WebSocket connection in a test.
+type client struct {
+	t       testing.TB
+	ws      *websocket.Conn
+	name    string
+	welcome map[string]any
+}
+
+// dialRaw opens a WebSocket without saying hello.
+func (ts *testServer) dialRaw(t testing.TB, header http.Header) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(ts.url(), header)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	return ws
+}
+
+// connect dials as the named device and completes the handshake.
+func (ts *testServer) connect(t testing.TB, name string) *client {
+	t.Helper()
+	tok, ok := ts.tokens[name]
+	if !ok {
+		t.Fatalf("no device %q in the provisioning file", name)
+	}
+	c := &client{t: t, ws: ts.dialRaw(t, nil), name: name}
+	c.send(map[string]any{"type": "hello", "token": tok, "version": 1})
+	c.welcome = c.expect("welcome")
+	return c
+}
+
+func (c *client) send(m map[string]any) {
+	c.t.Helper()
+	if err := c.ws.WriteJSON(m); err != nil {
+		c.t.Fatalf("%s: write: %v", c.name, err)
+	}
+}
+
+// next returns the next message, skipping directory pushes unless asked for.
+func (c *client) next() map[string]any {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(readTimeout))
+	_, data, err := c.ws.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("%s: read: %v", c.name, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		c.t.Fatalf("%s: bad JSON from server: %s", c.name, data)
+	}
+	return m
+}
+
+// expect reads messages until one of type typ, failing on any other type
+// (directory pushes excepted, which may come at any time).
+func (c *client) expect(typ string) map[string]any {
+	c.t.Helper()
+	for {
+		m := c.next()
+		if m["type"] == typ {
+			return m
+		}
+		if m["type"] == "directory" {
+			continue
+		}
+		c.t.Fatalf("%s: want %q, got %v", c.name, typ, m)
+	}
+}
+
+// expectError reads the next non-directory message and checks it is an error with code.
+func (c *client) expectError(code string) map[string]any {
+	c.t.Helper()
+	m := c.expect("error")
+	if m["code"] != code {
+		c.t.Fatalf("%s: want error %q, got %v", c.name, code, m)
+	}
+	return m
+}
+
+// expectClose reads until the server closes, and checks the close code.
+func (c *client) expectClose(code int) {
+	c.t.Helper()
+	expectClose(c.t, c.ws, code)
+}
+
+func expectClose(t testing.TB, ws *websocket.Conn, code int) {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(readTimeout))
+	for {
+		_, data, err := ws.ReadMessage()
+		if err == nil {
+			if strings.Contains(string(data), `"directory"`) || strings.Contains(string(data), `"welcome"`) {
+				continue
+			}
+			t.Fatalf("want close %d, got message %s", code, data)
+		}
+		var ce *websocket.CloseError
+		if !asCloseError(err, &ce) || ce.Code != code {
+			t.Fatalf("want close %d, got %v", code, err)
+		}
+		return
+	}
+}
+
+func asCloseError(err error, ce **websocket.CloseError) bool {
+	e, ok := err.(*websocket.CloseError)
+	if ok {
+		*ce = e
+	}
+	return ok
+}
+
+// quiet checks that no message (other than directory pushes) arrives within d.
+func (c *client) quiet(d time.Duration) {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(d))
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			// The deadline poisons a gorilla connection; only call quiet last.
+			return
+		}
+		if !strings.Contains(string(data), `"directory"`) {
+			c.t.Fatalf("%s: want silence, got %s", c.name, data)
+		}
+	}
+}
+
+// call places a call from a door station and returns the call ID and the number ringing.
+func (c *client) call(to string) (string, int) {
+	c.t.Helper()
+	c.send(map[string]any{"type": "call", "to": to, "ref": "c1"})
+	m := c.expect("calling")
+	if m["ref"] != "c1" {
+		c.t.Fatalf("calling without the call's ref: %v", m)
+	}
+	return m["call_id"].(string), int(m["ringing"].(float64))
+}
+
+// fakeClock is a Clock that moves only when the test advances it.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	clock *fakeClock
+	at    time.Time
+	f     func()
+	done  bool
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_800_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{clock: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.clock.mu.Lock()
+	defer t.clock.mu.Unlock()
+	was := !t.done
+	t.done = true
+	return was
+}
+
+// Advance moves time forward by d and runs, in order, the timers that fall due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	for _, t := range c.timers {
+		if !t.done && !t.at.After(c.now) {
+			t.done = true
+			due = append(due, t)
+		}
+	}
+	c.mu.Unlock()
+	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
+	for _, t := range due {
+		t.f()
+	}
+}

@@ -1,0 +1,278 @@
+package signaling
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+// Config tunes the signalling server. The zero value of each field means its default.
+type Config struct {
+	// HelloTimeout closes connections that send no hello in time. Default 10 s (protocol v1).
+	HelloTimeout time.Duration
+	// Heartbeat is the ping interval (welcome.heartbeat_s); a peer silent
+	// for two intervals is dropped. Default 20 s.
+	Heartbeat time.Duration
+	// SendQueue is the per-connection outbound queue length; a client that
+	// lets it fill is closed as slow. Default 256.
+	SendQueue int
+	// RequestTimeout bounds the directory look-ups of one message. Default 2 s.
+	RequestTimeout time.Duration
+	// DirectoryDelay coalesces directory changes before pushing them to
+	// door stations (the protocol promises within one second). Default 100 ms.
+	DirectoryDelay time.Duration
+	// NodeID names this node in call IDs and logs. Default: random.
+	NodeID string
+	// Clock drives call timers. Default: the wall clock.
+	Clock Clock
+}
+
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg Config) withDefaults() Config {
+	if cfg.HelloTimeout == 0 {
+		cfg.HelloTimeout = 10 * time.Second
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 20 * time.Second
+	}
+	if cfg.SendQueue == 0 {
+		cfg.SendQueue = 256
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 2 * time.Second
+	}
+	if cfg.DirectoryDelay == 0 {
+		cfg.DirectoryDelay = 100 * time.Millisecond
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = randomID(4)
+	}
+	return cfg
+}
+
+// Validate reports settings outside their sane ranges.
+func (cfg Config) Validate() error {
+	c := cfg.withDefaults()
+	switch {
+	case c.HelloTimeout < 0 || c.Heartbeat < time.Second:
+		return errors.New("signaling: hello timeout must be positive and heartbeat at least 1s")
+	case c.SendQueue < 8:
+		return errors.New("signaling: send queue must hold at least 8 messages")
+	case c.DirectoryDelay > time.Second:
+		return errors.New("signaling: directory delay must be at most 1s (door stations are promised changes within a second)")
+	}
+	return nil
+}
+
+// ICEProvider returns the ICE servers (with credentials) for a device's welcome.
+type ICEProvider func(d directory.Device) []ICEServer
+
+// Hub is the signalling server of one node: it accepts connections on
+// /v1/signal, runs the calls this node owns, and pushes directory changes.
+type Hub struct {
+	// Immutable after construction.
+	cfg      Config
+	clock    Clock
+	store    directory.Store
+	router   Router
+	ice      ICEProvider
+	log      *slog.Logger
+	metrics  *metrics
+	upgrader websocket.Upgrader
+	resume   *resumeTokens
+
+	mu        sync.Mutex                              // never held across I/O; taken after a Call's mu, never before
+	calls     map[CallID]*Call                        // guarded by mu
+	doorCalls map[directory.DeviceID]*Call            // guarded by mu; a door station's current call
+	winners   map[directory.DeviceID]*Call            // guarded by mu; answered calls by winner
+	ringIndex map[directory.Target]map[*Call]struct{} // guarded by mu; ringing calls by (site, number)
+	draining  bool                                    // guarded by mu
+	idle      chan struct{}                           // guarded by mu; closed when draining and no calls remain
+
+	dirtyMu      sync.Mutex
+	dirtySites   map[directory.SiteID]struct{}   // guarded by dirtyMu
+	dirtyDevices map[directory.DeviceID]struct{} // guarded by dirtyMu
+	kick         chan struct{}                   // wakes pushLoop; capacity 1
+	wg           sync.WaitGroup                  // connections being served
+}
+
+// NewHub returns a hub serving devices from store, reaching them through
+// router. ice may be nil (no ICE servers). Metrics register with reg.
+func NewHub(cfg Config, store directory.Store, router Router, ice ICEProvider, reg prometheus.Registerer, log *slog.Logger) (*Hub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if ice == nil {
+		ice = func(directory.Device) []ICEServer { return nil }
+	}
+	h := &Hub{
+		cfg:          cfg.withDefaults(),
+		clock:        cfg.withDefaults().Clock,
+		store:        store,
+		router:       router,
+		ice:          ice,
+		log:          log,
+		resume:       newResumeTokens(),
+		calls:        make(map[CallID]*Call),
+		doorCalls:    make(map[directory.DeviceID]*Call),
+		winners:      make(map[directory.DeviceID]*Call),
+		ringIndex:    make(map[directory.Target]map[*Call]struct{}),
+		dirtySites:   make(map[directory.SiteID]struct{}),
+		dirtyDevices: make(map[directory.DeviceID]struct{}),
+		kick:         make(chan struct{}, 1),
+	}
+	m, err := newMetrics(reg, h)
+	if err != nil {
+		return nil, err
+	}
+	h.metrics = m
+	h.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		// Borrow write buffers only while writing: most connections are idle.
+		WriteBufferPool: &sync.Pool{},
+		// Devices authenticate with tokens in the first message, not
+		// cookies, so a cross-origin page gains nothing: allow any origin.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return h, nil
+}
+
+// Run pushes directory changes and re-checks changed devices until ctx ends.
+func (h *Hub) Run(ctx context.Context) {
+	cancel := h.store.Subscribe(h.onChange)
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.kick:
+		}
+		t := time.NewTimer(h.cfg.DirectoryDelay) // coalesce a burst of changes
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		h.dirtyMu.Lock()
+		sites, devices := h.dirtySites, h.dirtyDevices
+		h.dirtySites, h.dirtyDevices = make(map[directory.SiteID]struct{}), make(map[directory.DeviceID]struct{})
+		h.dirtyMu.Unlock()
+		h.applyChanges(ctx, sites, devices)
+	}
+}
+
+func (h *Hub) onChange(ch directory.Change) {
+	h.dirtyMu.Lock()
+	if ch.Site != "" {
+		h.dirtySites[ch.Site] = struct{}{}
+	}
+	if ch.Device != "" {
+		h.dirtyDevices[ch.Device] = struct{}{}
+	}
+	h.dirtyMu.Unlock()
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// applyChanges re-authenticates changed devices and pushes fresh
+// directories to the door stations of changed sites.
+func (h *Hub) applyChanges(ctx context.Context, sites map[directory.SiteID]struct{}, devices map[directory.DeviceID]struct{}) {
+	for id := range devices {
+		if c := h.router.Local(id); c != nil {
+			h.recheck(ctx, c)
+		}
+	}
+	if len(sites) == 0 {
+		return
+	}
+	h.router.Each(func(c *Conn) {
+		if c.device.Kind != directory.KindDoorStation {
+			return
+		}
+		for _, s := range c.sites {
+			if _, ok := sites[s]; ok {
+				h.pushDirectory(ctx, c)
+				return
+			}
+		}
+	})
+}
+
+// recheck closes a connection whose device was deleted, whose token was
+// replaced, or whose settings changed.
+func (h *Hub) recheck(ctx context.Context, c *Conn) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.RequestTimeout)
+	defer cancel()
+	d, err := h.store.DeviceByToken(ctx, c.token)
+	switch {
+	case errors.Is(err, directory.ErrNotFound) || (err == nil && d.ID != c.device.ID):
+		c.log.Info("closing revoked device")
+		c.close(CloseRevoked, EndFailed)
+	case err != nil:
+		c.log.Warn("re-checking device failed", "err", err)
+	case !sameDevice(d, c.device):
+		c.log.Info("device reconfigured; asking it to reconnect")
+		c.close(CloseReconfigured, EndFailed)
+	}
+}
+
+func sameDevice(a, b directory.Device) bool {
+	if a.ID != b.ID || a.Kind != b.Kind || a.Name != b.Name || a.Site != b.Site || a.Number != b.Number || a.User != b.User || len(a.CallSites) != len(b.CallSites) {
+		return false
+	}
+	for i := range a.CallSites {
+		if a.CallSites[i] != b.CallSites[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// pushDirectory sends a door station the names it shows.
+func (h *Hub) pushDirectory(ctx context.Context, c *Conn) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.RequestTimeout)
+	defer cancel()
+	push := DirectoryPush{Type: TypeDirectory, Entries: []DirectoryEntry{}}
+	for _, s := range c.sites {
+		entries, err := h.store.DoorDirectory(ctx, s)
+		if err != nil {
+			c.log.Warn("reading the directory failed", "site_id", s, "err", err)
+			return // the next change or reconnect pushes again; never push a partial list
+		}
+		for _, e := range entries {
+			push.Entries = append(push.Entries, DirectoryEntry{CallID: e.Number, Name: e.Name, SiteID: e.Site})
+		}
+	}
+	c.reply(push)
+}
+
+// randomID returns n random bytes, base64url-encoded.
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newCallID names a call after the node that owns it, so that other nodes
+// can route a device's answer to the owner.
+func (h *Hub) newCallID() CallID {
+	return CallID(fmt.Sprintf("c_%s_%s", h.cfg.NodeID, randomID(12)))
+}

@@ -1,0 +1,185 @@
+package signaling
+
+import (
+	"context"
+	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+// endedLinger keeps an ended call known, so that a late answer or hangup gets
+// call_ended rather than not_found.
+const endedLinger = 30 * time.Second
+
+// register adds a new call to the hub before it rings. A door station has
+// one call at a time.
+func (h *Hub) register(call *Call) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.draining {
+		return errDraining
+	}
+	if cur := h.doorCalls[call.door.ID]; cur != nil {
+		return protoErr(CodeBusy, "this door station already has call %s; hang it up first", cur.id)
+	}
+	h.calls[call.id] = call
+	h.doorCalls[call.door.ID] = call
+	t := directory.Target{Site: call.site.ID, Number: call.number}
+	if h.ringIndex[t] == nil {
+		h.ringIndex[t] = make(map[*Call]struct{})
+	}
+	h.ringIndex[t][call] = struct{}{}
+	h.metrics.activeCalls.Inc()
+	return nil
+}
+
+// unring removes a call from the ring index. Called with call.mu held.
+func (h *Hub) unringLocked(call *Call) {
+	t := directory.Target{Site: call.site.ID, Number: call.number}
+	delete(h.ringIndex[t], call)
+	if len(h.ringIndex[t]) == 0 {
+		delete(h.ringIndex, t)
+	}
+}
+
+// answered records that d won call. Called with call.mu held.
+func (h *Hub) answered(call *Call, d directory.Device, after time.Duration) {
+	h.mu.Lock()
+	h.unringLocked(call)
+	h.winners[d.ID] = call
+	h.mu.Unlock()
+	h.metrics.answerSeconds.Observe(after.Seconds())
+	h.metrics.answeredBy.WithLabelValues(string(d.Kind)).Inc()
+	h.log.Info("call answered", "call_id", call.id, "site_id", call.site.ID, "door_station_id", call.door.ID, "by", d.ID, "after_ms", after.Milliseconds())
+}
+
+// ended records the end of call. Called with call.mu held.
+func (h *Hub) ended(call *Call, reason EndReason) {
+	h.mu.Lock()
+	h.unringLocked(call)
+	if h.doorCalls[call.door.ID] == call {
+		delete(h.doorCalls, call.door.ID)
+	}
+	if h.winners[call.winner] == call {
+		delete(h.winners, call.winner)
+	}
+	remaining := len(h.doorCalls)
+	if h.draining && remaining == 0 && h.idle != nil {
+		close(h.idle)
+		h.idle = nil
+	}
+	h.mu.Unlock()
+	time.AfterFunc(endedLinger, func() {
+		h.mu.Lock()
+		delete(h.calls, call.id)
+		h.mu.Unlock()
+	})
+	h.metrics.activeCalls.Dec()
+	h.metrics.calls.WithLabelValues(string(reason)).Inc()
+	h.log.Info("call ended", "call_id", call.id, "site_id", call.site.ID, "door_station_id", call.door.ID, "reason", reason)
+}
+
+// doorOpened records an unlock sent during a call.
+func (h *Hub) doorOpened(call *Call, by directory.Device, relay int) {
+	h.metrics.doorOpenings.Inc()
+	h.log.Info("door opened", "call_id", call.id, "site_id", call.site.ID, "door_station_id", call.door.ID, "by", by.ID, "relay", relay)
+}
+
+// ringLate rings a newly connected device for the ringing calls of its call IDs.
+func (h *Hub) ringLate(c *Conn) {
+	var calls []*Call
+	h.mu.Lock()
+	for _, t := range c.targets {
+		for call := range h.ringIndex[t] {
+			calls = append(calls, call)
+		}
+	}
+	h.mu.Unlock()
+	for _, call := range calls {
+		call.ringLate(c.device)
+	}
+}
+
+// leave tells the calls a device takes part in that its connection is gone:
+// the door station's call, the call it won, and the calls ringing its IDs.
+func (h *Hub) leave(c *Conn) {
+	var calls []*Call
+	h.mu.Lock()
+	if call := h.doorCalls[c.device.ID]; call != nil {
+		calls = append(calls, call)
+	}
+	if call := h.winners[c.device.ID]; call != nil {
+		calls = append(calls, call)
+	}
+	for _, t := range c.targets {
+		for call := range h.ringIndex[t] {
+			calls = append(calls, call)
+		}
+	}
+	h.mu.Unlock()
+	for _, call := range calls {
+		call.left(c.device.ID, c.endReason)
+	}
+}
+
+// ActiveCalls returns the number of calls this node owns that are not over.
+func (h *Hub) ActiveCalls() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.doorCalls)
+}
+
+// Drain stops new calls and new connections, closes idle connections with
+// CloseGoingAway so they reconnect elsewhere, and waits for active calls to
+// finish until ctx ends. Then it ends what remains and closes every
+// connection. It returns when all connections are gone.
+func (h *Hub) Drain(ctx context.Context) {
+	h.mu.Lock()
+	h.draining = true
+	idle := make(chan struct{})
+	if len(h.doorCalls) == 0 {
+		close(idle)
+	} else {
+		h.idle = idle
+	}
+	h.mu.Unlock()
+	busy := h.busy()
+	h.log.Info("draining", "active_calls", len(busy))
+
+	h.router.Each(func(c *Conn) {
+		if !busy[c.device.ID] {
+			c.close(CloseGoingAway, EndFailed)
+		}
+	})
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		h.log.Warn("drain deadline reached; ending the remaining calls")
+	}
+	h.router.Each(func(c *Conn) { c.close(CloseGoingAway, EndFailed) })
+	h.wg.Wait()
+}
+
+// busy returns the devices taking part in active calls: door stations,
+// winners, and devices still ringing.
+func (h *Hub) busy() map[directory.DeviceID]bool {
+	h.mu.Lock()
+	calls := make([]*Call, 0, len(h.doorCalls))
+	for _, call := range h.doorCalls {
+		calls = append(calls, call)
+	}
+	h.mu.Unlock()
+	busy := make(map[directory.DeviceID]bool)
+	for _, call := range calls {
+		call.mu.Lock()
+		busy[call.door.ID] = true
+		busy[call.winner] = true
+		for id, l := range call.legs {
+			if l.ringing {
+				busy[id] = true
+			}
+		}
+		call.mu.Unlock()
+	}
+	return busy
+}

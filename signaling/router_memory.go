@@ -1,0 +1,79 @@
+package signaling
+
+import (
+	"context"
+	"sync"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+var _ Router = (*Memory)(nil)
+
+// Memory is the single-node Router: a map of the connections on this node.
+type Memory struct {
+	mu    sync.RWMutex
+	conns map[directory.DeviceID]*Conn // guarded by mu
+}
+
+// NewMemory returns an empty single-node router.
+func NewMemory() *Memory {
+	return &Memory{conns: make(map[directory.DeviceID]*Conn)}
+}
+
+// Attach implements Router.
+func (m *Memory) Attach(_ context.Context, c *Conn) (*Conn, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.conns[c.device.ID]
+	m.conns[c.device.ID] = c
+	return prev, nil
+}
+
+// Detach implements Router.
+func (m *Memory) Detach(_ context.Context, c *Conn) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conns[c.device.ID] != c {
+		return false
+	}
+	delete(m.conns, c.device.ID)
+	return true
+}
+
+// Deliver implements Router.
+func (m *Memory) Deliver(id directory.DeviceID, frame []byte) bool {
+	c := m.Local(id)
+	if c == nil {
+		return false
+	}
+	c.Send(frame)
+	return true
+}
+
+// Local implements Router.
+func (m *Memory) Local(id directory.DeviceID) *Conn {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.conns[id]
+}
+
+// Each implements Router. It iterates over a snapshot, so fn may block or
+// call back into the router.
+func (m *Memory) Each(fn func(*Conn)) {
+	m.mu.RLock()
+	snapshot := make([]*Conn, 0, len(m.conns))
+	for _, c := range m.conns {
+		snapshot = append(snapshot, c)
+	}
+	m.mu.RUnlock()
+	for _, c := range snapshot {
+		fn(c)
+	}
+}
+
+// Len implements Router.
+func (m *Memory) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.conns)
+}

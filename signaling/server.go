@@ -1,0 +1,251 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+// resumeTTL is how long after a connection closes its resume token still
+// authenticates a hello: long enough for a phone to switch networks.
+const resumeTTL = 2 * time.Minute
+
+// ServeHTTP upgrades GET /v1/signal, runs the hello handshake, and serves the
+// connection until it closes.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	draining := h.draining
+	if !draining {
+		h.wg.Add(1)
+	}
+	h.mu.Unlock()
+	if draining {
+		http.Error(w, "shutting down; connect to another node", http.StatusServiceUnavailable)
+		return
+	}
+	defer h.wg.Done()
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered with an HTTP error
+	}
+	ws.SetReadLimit(maxMessageSize)
+	c, code := h.handshake(r, ws)
+	if c == nil {
+		h.metrics.handshakeFailures.WithLabelValues(code.String()).Inc()
+		if code != 0 {
+			msg := websocket.FormatCloseMessage(int(code), code.String())
+			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
+		}
+		_ = ws.Close()
+		return
+	}
+	h.serve(c)
+}
+
+// handshake reads hello and authenticates it. It returns the new connection,
+// or nil and the close code to send (0: none, the library already sent one).
+func (h *Hub) handshake(r *http.Request, ws *websocket.Conn) (*Conn, CloseCode) {
+	_ = ws.SetReadDeadline(time.Now().Add(h.cfg.HelloTimeout))
+	kind, frame, err := ws.ReadMessage()
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, CloseHelloTimeout
+		}
+		return nil, 0
+	}
+	msg, err := DecodeInbound(frame)
+	if kind != websocket.TextMessage || err != nil || msg.Type != TypeHello {
+		return nil, CloseProtocol
+	}
+	if msg.Version != 0 && msg.Version != ProtocolVersion {
+		return nil, CloseUnsupportedVersion
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.RequestTimeout)
+	defer cancel()
+	tok := msg.Token
+	if tok == "" {
+		tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	}
+	var hash directory.TokenHash
+	switch {
+	case tok != "":
+		hash = directory.HashToken(tok)
+	case msg.ResumeToken != "":
+		var ok bool
+		if hash, ok = h.resume.take(msg.ResumeToken, time.Now()); !ok {
+			return nil, CloseUnauthorized
+		}
+	default:
+		return nil, CloseUnauthorized
+	}
+	d, err := h.store.DeviceByToken(ctx, hash)
+	if errors.Is(err, directory.ErrNotFound) {
+		return nil, CloseUnauthorized
+	}
+	if err != nil {
+		h.log.Warn("authenticating a device failed", "err", err)
+		return nil, CloseInternal
+	}
+	targets, err := h.store.Targets(ctx, d)
+	if err != nil {
+		h.log.Warn("reading a device's call IDs failed", "device_id", d.ID, "err", err)
+		return nil, CloseInternal
+	}
+	c := newConn(h, ws, d, hash, targets, deviceSites(d, targets))
+	c.reply(Welcome{
+		Type:        TypeWelcome,
+		Ref:         msg.Ref,
+		DeviceID:    d.ID,
+		Kind:        d.Kind,
+		SiteIDs:     c.sites,
+		ICEServers:  nonNil(h.ice(d)),
+		HeartbeatS:  int(h.cfg.Heartbeat / time.Second),
+		ResumeToken: h.resume.issue(c),
+	})
+	return c, 0
+}
+
+// deviceSites lists the sites a device belongs to, for welcome.site_ids.
+func deviceSites(d directory.Device, targets []directory.Target) []directory.SiteID {
+	sites := []directory.SiteID{}
+	seen := map[directory.SiteID]bool{}
+	add := func(s directory.SiteID) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			sites = append(sites, s)
+		}
+	}
+	add(d.Site)
+	if d.Kind == directory.KindDoorStation {
+		for _, s := range d.CallSites {
+			add(s)
+		}
+	}
+	for _, t := range targets {
+		add(t.Site)
+	}
+	return sites
+}
+
+func nonNil(s []ICEServer) []ICEServer {
+	if s == nil {
+		return []ICEServer{}
+	}
+	return s
+}
+
+// serve runs an authenticated connection: attach, push state, read until closed.
+func (h *Hub) serve(c *Conn) {
+	ctx := context.Background()
+	prev, err := h.router.Attach(ctx, c)
+	if err != nil {
+		c.log.Warn("registering the connection failed", "err", err)
+		c.close(CloseInternal, EndFailed)
+		c.writeLoop()
+		return
+	}
+	if prev != nil {
+		prev.close(CloseReplaced, EndFailed)
+	}
+	h.metrics.connected.WithLabelValues(string(c.device.Kind)).Inc()
+	c.log.Debug("connected")
+	go c.writeLoop()
+	if c.device.Kind == directory.KindDoorStation {
+		h.pushDirectory(ctx, c)
+	}
+	h.ringLate(c)
+
+	c.readLoop()
+
+	<-c.done
+	h.metrics.connected.WithLabelValues(string(c.device.Kind)).Dec()
+	h.metrics.disconnects.WithLabelValues(disconnectReason(c.closeCode)).Inc()
+	if h.router.Detach(ctx, c) {
+		h.leave(c)
+	}
+	h.resume.closed(c, time.Now())
+	c.log.Debug("disconnected", "close_code", int(c.closeCode))
+}
+
+func disconnectReason(code CloseCode) string {
+	if code == 0 {
+		return "peer"
+	}
+	return code.String()
+}
+
+// resumeTokens lets a device reconnect for a while with the token of its
+// last welcome instead of its device token. Tokens are single-use.
+type resumeTokens struct {
+	mu       sync.Mutex
+	byHash   map[directory.TokenHash]resumeEntry // guarded by mu
+	byConn   map[*Conn]directory.TokenHash       // guarded by mu; tokens of open connections
+	expiring []directory.TokenHash               // guarded by mu; closed connections' tokens, oldest first
+}
+
+type resumeEntry struct {
+	device  directory.TokenHash // the device token it stands for
+	expires time.Time           // zero while the connection is open
+}
+
+func newResumeTokens() *resumeTokens {
+	return &resumeTokens{
+		byHash: make(map[directory.TokenHash]resumeEntry),
+		byConn: make(map[*Conn]directory.TokenHash),
+	}
+}
+
+func (r *resumeTokens) issue(c *Conn) string {
+	tok, hash := directory.NewToken()
+	r.mu.Lock()
+	r.byHash[hash] = resumeEntry{device: c.token}
+	r.byConn[c] = hash
+	r.mu.Unlock()
+	return tok
+}
+
+// closed starts the expiry of c's resume token and forgets expired ones.
+// Every token lives resumeTTL after its close, so expiring is in order.
+func (r *resumeTokens) closed(c *Conn, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.expiring) > 0 {
+		e, ok := r.byHash[r.expiring[0]]
+		if ok && now.Before(e.expires) {
+			break
+		}
+		delete(r.byHash, r.expiring[0])
+		r.expiring = r.expiring[1:]
+	}
+	hash, ok := r.byConn[c]
+	if !ok {
+		return
+	}
+	delete(r.byConn, c)
+	if e, ok := r.byHash[hash]; ok {
+		r.byHash[hash] = resumeEntry{device: e.device, expires: now.Add(resumeTTL)}
+		r.expiring = append(r.expiring, hash)
+	}
+}
+
+// take consumes a resume token and returns the device token hash it stands for.
+func (r *resumeTokens) take(tok string, now time.Time) (directory.TokenHash, bool) {
+	hash := directory.HashToken(tok)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.byHash[hash]
+	if !ok || (!e.expires.IsZero() && now.After(e.expires)) {
+		return directory.TokenHash{}, false
+	}
+	delete(r.byHash, hash)
+	return e.device, true
+}
