@@ -1,0 +1,21 @@
+# A plain mirror of `make build`: static binary, non-root runtime.
+# Pinned bases (update the tags and digests together, deliberately).
+FROM golang:1.26.8-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/foyer ./cmd/foyer
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/foyer /usr/local/bin/foyer
+# The embedded store lives here; mount a volume to keep it.
+WORKDIR /var/lib/foyer
+USER nonroot:nonroot
+# HTTP: signalling (/v1/signal), API, web pages, /healthz, /readyz, /metrics.
+EXPOSE 8080/tcp
+# The embedded TURN server.
+EXPOSE 3478/udp
+ENTRYPOINT ["/usr/local/bin/foyer"]
+CMD ["serve", "--data-dir", "/var/lib/foyer/data"]

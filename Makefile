@@ -1,0 +1,35 @@
+# foyer — build, test, benchmark. `make test` is the one test command
+# (README, .ci/run): it installs what it needs, then runs every check and
+# the whole suite with -race inside a loopback-only network namespace.
+
+GO      ?= go
+PKGS    := ./...
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: all build deps check test bench fuzz clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+deps:
+	scripts/deps.sh
+
+check: deps
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+	@cp go.mod /tmp/foyer.go.mod && cp go.sum /tmp/foyer.go.sum && $(GO) mod tidy && \
+	  if ! cmp -s go.mod /tmp/foyer.go.mod || ! cmp -s go.sum /tmp/foyer.go.sum; then \
+	    cp /tmp/foyer.go.mod go.mod; cp /tmp/foyer.go.sum go.sum; echo "go.mod/go.sum are not tidy"; exit 1; fi
+
+test: check
+	$(GO) test -race -count=1 -run xxxNONExxx $(PKGS) >/dev/null   # compile everything with network
+	scripts/netns.sh $(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+bench: deps
+	scripts/netns.sh $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,292 @@
+package signaling
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// idleDevices is how many idle connections the fan-out benchmark holds
+// open beside the ringing ones (the call-core issue's figure). Override with
+// FOYER_BENCH_IDLE.
+const idleDevices = 10_000
+
+// benchSite is sevenDevices plus n idle door stations on another site.
+func benchSite(n int) (string, []string) {
+	yaml, names := sevenDevices()
+	var b strings.Builder
+	b.WriteString(yaml)
+	b.WriteString("  - name: Idle\n    door_stations:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "      - idle-%d\n", i)
+	}
+	return b.String(), names
+}
+
+// BenchmarkRingFanout measures door station `call` → the last of 7 `ring`
+// frames read by the devices, over real sockets, with idle devices connected
+// from a second process. Reports p50/p99 latency and server RSS per idle
+// connection.
+func BenchmarkRingFanout(b *testing.B) {
+	idle := idleDevices
+	if s := os.Getenv("FOYER_BENCH_IDLE"); s != "" {
+		idle, _ = strconv.Atoi(s)
+	}
+	yaml, names := benchSite(idle)
+	ts := newTestServer(b, yaml, Config{})
+	rssBefore := rss(b)
+	farm := startIdleFarm(b, ts, idle)
+	rssAfter := rss(b)
+	if ts.hub.router.Len() < idle {
+		b.Fatalf("only %d of %d idle devices connected", ts.hub.router.Len(), idle)
+	}
+
+	door := ts.connect(b, "door")
+	devices := make([]*client, len(names))
+	frames := make([]chan map[string]any, len(names))
+	for i, n := range names {
+		devices[i] = ts.connect(b, n)
+		frames[i] = make(chan map[string]any, 16)
+		go pump(devices[i], frames[i])
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		door.send(map[string]any{"type": "call", "to": "1"})
+		for _, ch := range frames {
+			if m := <-ch; m["type"] != "ring" {
+				b.Fatalf("got %v", m)
+			}
+		}
+		lat = append(lat, time.Since(start))
+		b.StopTimer()
+		m := door.expect("calling")
+		door.send(map[string]any{"type": "hangup", "call_id": m["call_id"]})
+		door.expect("ended")
+		for _, ch := range frames {
+			<-ch // cancel caller_hangup
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+	b.ReportMetric(float64(rssAfter-rssBefore)/float64(idle), "rss-B/idle-conn")
+	b.ReportMetric(float64(idle), "idle-conns")
+	for _, d := range devices {
+		_ = d.ws.Close()
+	}
+	farm()
+}
+
+// pump forwards a client's messages to ch until its connection closes.
+func pump(c *client, ch chan<- map[string]any) {
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			close(ch)
+			return
+		}
+		var m map[string]any
+		if json.Unmarshal(data, &m) == nil && m["type"] != "directory" {
+			ch <- m
+		}
+	}
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) }
+	b.ReportMetric(q(0.50), "p50-ns")
+	b.ReportMetric(q(0.99), "p99-ns")
+}
+
+// rss returns this process's resident set size after a GC.
+func rss(b *testing.B) int64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+// startIdleFarm connects n idle door stations from a child process (this
+// test binary re-run as TestIdleFarm) and returns a func that stops it. The
+// child holds the client sockets, so that this process stays under its
+// open-file limit.
+func startIdleFarm(b *testing.B, ts *testServer, n int) func() {
+	b.Helper()
+	tokens := make([]string, n)
+	for i := range n {
+		tokens[i] = ts.tokens[fmt.Sprintf("idle-%d", i)]
+	}
+	path := filepath.Join(b.TempDir(), "tokens")
+	if err := os.WriteFile(path, []byte(strings.Join(tokens, "\n")), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleFarm$", "-test.v=false")
+	cmd.Env = append(os.Environ(), "FOYER_IDLE_FARM_URL="+ts.url(), "FOYER_IDLE_FARM_TOKENS="+path)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "ready") {
+			break
+		}
+	}
+	return func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	}
+}
+
+// TestIdleFarm is the child process of startIdleFarm; it does nothing in a
+// normal test run.
+func TestIdleFarm(t *testing.T) {
+	url, path := os.Getenv("FOYER_IDLE_FARM_URL"), os.Getenv("FOYER_IDLE_FARM_TOKENS")
+	if url == "" {
+		t.Skip("only run as the idle-connection child process of BenchmarkRingFanout")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := strings.Split(string(data), "\n")
+	conns := make([]*websocket.Conn, 0, len(tokens))
+	for _, tok := range tokens {
+		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			t.Fatalf("dial %d: %v", len(conns), err)
+		}
+		if err := ws.WriteJSON(map[string]any{"type": "hello", "token": tok, "version": 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), "welcome") {
+			t.Fatalf("hello %d: %s %v", len(conns), msg, err)
+		}
+		conns = append(conns, ws)
+		go func() { // answer pings; discard directory pushes
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	fmt.Println("ready", len(conns))
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until the parent closes stdin
+	for _, ws := range conns {
+		_ = ws.Close()
+	}
+}
+
+// BenchmarkRawBroadcast is the floor for ring fan-out: a bare gorilla
+// server that writes each frame it reads from one socket to seven others.
+func BenchmarkRawBroadcast(b *testing.B) {
+	var mu sync.Mutex
+	var subs []*websocket.Conn
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		if r.URL.Query().Get("role") == "sub" {
+			mu.Lock()
+			subs = append(subs, ws)
+			mu.Unlock()
+			return
+		}
+		for {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			for _, s := range subs {
+				_ = s.WriteMessage(websocket.TextMessage, msg)
+			}
+			mu.Unlock()
+		}
+	}))
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	pub, _, err := websocket.DefaultDialer.Dial(url+"?role=pub", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	readers := make([]*websocket.Conn, 7)
+	done := make([]chan struct{}, 7)
+	for i := range readers {
+		readers[i], _, err = websocket.DefaultDialer.Dial(url+"?role=sub", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		done[i] = make(chan struct{}, 16)
+		go func(ws *websocket.Conn, ch chan struct{}) {
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					return
+				}
+				ch <- struct{}{}
+			}
+		}(readers[i], done[i])
+	}
+	for { // wait until the server holds all subscribers
+		mu.Lock()
+		n := len(subs)
+		mu.Unlock()
+		if n == 7 {
+			break
+		}
+		runtime.Gosched()
+	}
+	msg := []byte(`{"type":"ring","call_id":"c_bench","from":{"door_station_id":"d","name":"door","site_id":"s","site_name":"Race"},"to":"1","lifetime_ms":30000,"preview":true}`)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		_ = pub.WriteMessage(websocket.TextMessage, msg)
+		for _, ch := range done {
+			<-ch
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+	for _, r := range readers {
+		_ = r.Close()
+	}
+}
