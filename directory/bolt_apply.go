@@ -122,7 +122,7 @@ func (w *boltWriter) putEntry(e Entry) error {
 	if err := checkEntry(e); err != nil {
 		return err
 	}
-	if _, err := w.site(e.Site); err != nil {
+	if err := w.requireSite(e.Site); err != nil {
 		return err
 	}
 	h, _, _, err := w.entry(e.Site, e.Number)

@@ -48,6 +48,22 @@ func (r boltReader) requireEntry(site SiteID, n Number) error {
 	return fmt.Errorf("call ID %s does not exist in site %s: %w", n, s.Name, ErrNotFound)
 }
 
+// requireSite returns ErrNotFound unless the site exists, without decoding it.
+func (r boltReader) requireSite(id SiteID) error {
+	if r.bucket(bucketSites).Get([]byte(id)) == nil {
+		return fmt.Errorf("site %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// requireUser returns ErrNotFound unless the user exists, without decoding it.
+func (r boltReader) requireUser(id UserID) error {
+	if r.bucket(bucketUsers).Get([]byte(id)) == nil {
+		return fmt.Errorf("user %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 func (r boltReader) user(id UserID) (User, error) {
 	var u User
 	ok, err := getJSON(r.bucket(bucketUsers), []byte(id), &u)

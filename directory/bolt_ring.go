@@ -65,6 +65,7 @@ func (b *Bolt) Ringable(ctx context.Context, site SiteID, number Number) (out []
 			return r.requireEntry(site, number)
 		}
 		apps := r.bucket(bucketAppDevices)
+		out = make([]Device, 0, MaxUsersPerNumber+1)
 		err := scanPrefix(r.bucket(bucketMembers), prefix, func(k, v []byte) (bool, error) {
 			if len(v) == 0 || v[0]&flagRingable == 0 {
 				return true, nil

@@ -8,11 +8,10 @@ func (w *boltWriter) putMembership(m Membership) error {
 	if err := checkMembership(m); err != nil {
 		return err
 	}
-	s, err := w.site(m.Site)
-	if err != nil {
+	if err := w.requireSite(m.Site); err != nil {
 		return err
 	}
-	if _, err := w.user(m.User); err != nil {
+	if err := w.requireUser(m.User); err != nil {
 		return err
 	}
 	if err := w.requireEntry(m.Site, m.Number); err != nil {
@@ -28,8 +27,12 @@ func (w *boltWriter) putMembership(m Membership) error {
 	oldNum := Number(old)
 	inSite := decodeCount(counts.Get([]byte(m.Site)))
 	newToSite, newToNumber := old == nil, old == nil || oldNum != m.Number
-	if err := checkMemberLimits(s.Name, m.Number, int(h.members), inSite, newToNumber, newToSite); err != nil {
-		return err
+	if err := checkMemberLimits("", m.Number, int(h.members), inSite, newToNumber, newToSite); err != nil {
+		s, serr := w.site(m.Site) // decoded only to name it in the message
+		if serr != nil {
+			return serr
+		}
+		return checkMemberLimits(s.Name, m.Number, int(h.members), inSite, newToNumber, newToSite)
 	}
 	members := w.bucket(bucketMembers)
 	if !newToSite && newToNumber {
@@ -91,7 +94,7 @@ func (w *boltWriter) putDevice(d Device) error {
 	switch d.Kind {
 	case KindDoorStation:
 		for _, s := range append([]SiteID{d.Site}, d.CallSites...) {
-			if _, err := w.site(s); err != nil {
+			if err := w.requireSite(s); err != nil {
 				return fmt.Errorf("door station %s: %w", d.Name, err)
 			}
 		}
@@ -100,7 +103,7 @@ func (w *boltWriter) putDevice(d Device) error {
 			return fmt.Errorf("monitor %s: %w", d.Name, err)
 		}
 	case KindApp:
-		if _, err := w.user(d.User); err != nil {
+		if err := w.requireUser(d.User); err != nil {
 			return fmt.Errorf("app device %s: %w", d.Name, err)
 		}
 	}
@@ -177,11 +180,7 @@ func (w *boltWriter) deleteDevice(id DeviceID) error {
 
 // setDeviceToken replaces the device's token; a zero hash only revokes it.
 func (w *boltWriter) setDeviceToken(id DeviceID, token TokenHash) error {
-	d, exists, err := w.device(id)
-	if err != nil {
-		return err
-	}
-	if !exists {
+	if w.bucket(bucketDevices).Get([]byte(id)) == nil {
 		return fmt.Errorf("device %s: %w", id, ErrNotFound)
 	}
 	if err := w.revokeToken(id); err != nil {
@@ -193,7 +192,7 @@ func (w *boltWriter) setDeviceToken(id DeviceID, token TokenHash) error {
 	}
 	tokens := w.bucket(bucketTokens)
 	if other := tokens.Get(token[:]); other != nil {
-		return fmt.Errorf("token of device %s is already used by another device: %w", d.Name, ErrConflict)
+		return fmt.Errorf("the new token of device %s is already used by another device: %w", id, ErrConflict)
 	}
 	if err := tokens.Put(token[:], []byte(id)); err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 
 // fillBatch is how many ops FillSite commits per Apply: big enough to
 // amortise commits, small enough to keep each transaction modest.
-const fillBatch = 8000
+const fillBatch = 30000
 
 // Filled describes a site made by FillSite.
 type Filled struct {
