@@ -1,0 +1,59 @@
+package directory_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/directory/storetest"
+)
+
+// benchSite fills a store with a full site (59,994 app users, six per call
+// ID, one app device each) once per benchmark.
+func benchSite(b *testing.B) (*directory.Bolt, storetest.Filled) {
+	b.Helper()
+	s := openBolt(b)
+	start := time.Now()
+	f := storetest.FillSite(b, s, "Benchmark Towers", directory.MaxUsersPerSite)
+	b.Logf("setup: %d users in %v", directory.MaxUsersPerSite, time.Since(start))
+	return s, f
+}
+
+// BenchmarkRingable measures the call hot path in a full site: the six app
+// devices of one call ID among 59,994.
+func BenchmarkRingable(b *testing.B) {
+	s, f := benchSite(b)
+	ctx := context.Background()
+	ids := storetest.FillNumbers(directory.MaxUsersPerSite)
+	numbers := make([]directory.Number, ids)
+	for i := range numbers {
+		numbers[i] = directory.Number(fmt.Sprint(i + 1))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		ds, err := s.Ringable(ctx, f.Site.ID, numbers[i%ids])
+		if err != nil || len(ds) != directory.MaxUsersPerNumber {
+			b.Fatalf("Ringable(%s) = %d devices, %v", numbers[i%ids], len(ds), err)
+		}
+		i += 7919 // stride across the site, not along one page
+	}
+}
+
+// BenchmarkDeviceByToken measures authenticating a hello among 59,994 devices.
+func BenchmarkDeviceByToken(b *testing.B) {
+	s, f := benchSite(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if _, err := s.DeviceByToken(ctx, f.Tokens[i%len(f.Tokens)]); err != nil {
+			b.Fatalf("DeviceByToken: %v", err)
+		}
+		i += 7919
+	}
+}

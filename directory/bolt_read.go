@@ -1,0 +1,214 @@
+package directory
+
+import (
+	"context"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+)
+
+// boltReader reads the directory inside one bbolt transaction; boltWriter
+// builds on it. Buckets are looked up lazily: the ring path needs only four.
+type boltReader struct {
+	tx *bbolt.Tx
+}
+
+func newBoltReader(tx *bbolt.Tx) boltReader { return boltReader{tx: tx} }
+
+func (r boltReader) bucket(name string) *bbolt.Bucket { return r.tx.Bucket([]byte(name)) }
+
+func (r boltReader) site(id SiteID) (Site, error) {
+	var s Site
+	ok, err := getJSON(r.bucket(bucketSites), []byte(id), &s)
+	if err == nil && !ok {
+		err = fmt.Errorf("site %s: %w", id, ErrNotFound)
+	}
+	return s, err
+}
+
+func (r boltReader) entry(site SiteID, n Number) (entryHeader, string, bool, error) {
+	v := r.bucket(bucketEntries).Get(siteNumKey(site, n))
+	if v == nil {
+		return entryHeader{}, "", false, nil
+	}
+	h, name, err := decodeEntry(v)
+	return h, name, true, err
+}
+
+// requireEntry returns ErrNotFound naming the site when (site, n) does not exist.
+func (r boltReader) requireEntry(site SiteID, n Number) error {
+	_, _, ok, err := r.entry(site, n)
+	if err != nil || ok {
+		return err
+	}
+	s, err := r.site(site)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("call ID %s does not exist in site %s: %w", n, s.Name, ErrNotFound)
+}
+
+// requireSite returns ErrNotFound unless the site exists, without decoding it.
+func (r boltReader) requireSite(id SiteID) error {
+	if r.bucket(bucketSites).Get([]byte(id)) == nil {
+		return fmt.Errorf("site %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// requireUser returns ErrNotFound unless the user exists, without decoding it.
+func (r boltReader) requireUser(id UserID) error {
+	if r.bucket(bucketUsers).Get([]byte(id)) == nil {
+		return fmt.Errorf("user %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+func (r boltReader) user(id UserID) (User, error) {
+	var u User
+	ok, err := getJSON(r.bucket(bucketUsers), []byte(id), &u)
+	if err == nil && !ok {
+		err = fmt.Errorf("user %s: %w", id, ErrNotFound)
+	}
+	return u, err
+}
+
+func (r boltReader) device(id DeviceID) (Device, bool, error) {
+	var d Device
+	ok, err := getJSON(r.bucket(bucketDevices), []byte(id), &d)
+	return d, ok, err
+}
+
+// listEntries lists the entries of a site, in CompareNumbers order, keeping
+// those for which keep returns true.
+func (r boltReader) listEntries(site SiteID, keep func(entryHeader) bool) ([]Entry, error) {
+	if _, err := r.site(site); err != nil {
+		return nil, err
+	}
+	prefix := key(string(site), "")
+	var out []Entry
+	err := scanPrefix(r.bucket(bucketEntries), prefix, func(k, v []byte) (bool, error) {
+		n, _, ok := splitNum(k[len(prefix):])
+		h, name, err := decodeEntry(v)
+		if err != nil || !ok {
+			return false, fmt.Errorf("bolt: corrupt entry key %q: %v", k, err)
+		}
+		if keep(h) {
+			out = append(out, Entry{Site: site, Number: n, Name: name})
+		}
+		return true, nil
+	})
+	return out, err
+}
+
+// Site returns one site.
+func (b *Bolt) Site(ctx context.Context, id SiteID) (s Site, err error) {
+	err = b.view(ctx, func(r boltReader) error { s, err = r.site(id); return err })
+	return s, err
+}
+
+// SiteByName finds a site by parent ("" for a top-level site) and name.
+func (b *Bolt) SiteByName(ctx context.Context, parent SiteID, name string) (s Site, err error) {
+	err = b.view(ctx, func(r boltReader) error {
+		id := r.bucket(bucketSiteNames).Get(key(string(parent), name))
+		if id == nil {
+			return fmt.Errorf("site named %q: %w", name, ErrNotFound)
+		}
+		s, err = r.site(SiteID(id))
+		return err
+	})
+	return s, err
+}
+
+// Sites lists every site, ordered by ID.
+func (b *Bolt) Sites(ctx context.Context) (out []Site, err error) {
+	err = b.view(ctx, func(r boltReader) error {
+		return r.bucket(bucketSites).ForEach(func(k, _ []byte) error {
+			s, err := r.site(SiteID(k))
+			out = append(out, s)
+			return err
+		})
+	})
+	return out, err
+}
+
+// Entries lists every call ID of a site, in CompareNumbers order.
+func (b *Bolt) Entries(ctx context.Context, site SiteID) (out []Entry, err error) {
+	err = b.view(ctx, func(r boltReader) error {
+		out, err = r.listEntries(site, func(entryHeader) bool { return true })
+		return err
+	})
+	return out, err
+}
+
+// DoorDirectory lists the entries with a ringable member or a monitor, from
+// the counters kept on each entry (no scan of members).
+func (b *Bolt) DoorDirectory(ctx context.Context, site SiteID) (out []Entry, err error) {
+	err = b.view(ctx, func(r boltReader) error {
+		out, err = r.listEntries(site, entryHeader.shown)
+		return err
+	})
+	return out, err
+}
+
+// UserByEmail finds an app user by e-mail, ignoring case.
+func (b *Bolt) UserByEmail(ctx context.Context, email string) (u User, err error) {
+	err = b.view(ctx, func(r boltReader) error {
+		e, err := NormalizeEmail(email)
+		if err != nil {
+			return fmt.Errorf("user with e-mail %q: %w", email, ErrNotFound)
+		}
+		id := r.bucket(bucketEmails).Get([]byte(e))
+		if id == nil {
+			return fmt.Errorf("user with e-mail %s: %w", e, ErrNotFound)
+		}
+		u, err = r.user(UserID(id))
+		return err
+	})
+	return u, err
+}
+
+// Members lists the memberships of one call ID, ordered by user ID.
+func (b *Bolt) Members(ctx context.Context, site SiteID, number Number) (out []Membership, err error) {
+	err = b.view(ctx, func(r boltReader) error {
+		if err := r.requireEntry(site, number); err != nil {
+			return err
+		}
+		return scanPrefix(r.bucket(bucketMembers), siteNumKey(site, number), func(_, v []byte) (bool, error) {
+			m, err := decodeMember(v)
+			out = append(out, m)
+			return err == nil, err
+		})
+	})
+	return out, err
+}
+
+// Memberships lists every membership of a user, ordered by site ID.
+func (b *Bolt) Memberships(ctx context.Context, user UserID) (out []Membership, err error) {
+	err = b.view(ctx, func(r boltReader) error {
+		if _, err := r.user(user); err != nil {
+			return err
+		}
+		prefix := key(string(user), "")
+		members := r.bucket(bucketMembers)
+		return scanPrefix(r.bucket(bucketUserSites), prefix, func(k, v []byte) (bool, error) {
+			site := SiteID(k[len(prefix):])
+			m, err := decodeMember(members.Get(append(siteNumKey(site, Number(v)), user...)))
+			out = append(out, m)
+			return err == nil, err
+		})
+	})
+	return out, err
+}
+
+// CountMembers returns the number of app users of a site, from a counter.
+func (b *Bolt) CountMembers(ctx context.Context, site SiteID) (n int, err error) {
+	err = b.view(ctx, func(r boltReader) error {
+		if _, err := r.site(site); err != nil {
+			return err
+		}
+		n = decodeCount(r.bucket(bucketMemberCount).Get([]byte(site)))
+		return nil
+	})
+	return n, err
+}
