@@ -76,8 +76,11 @@ func TestOversizedFrame(t *testing.T) {
 
 	// Exactly 64 KiB is still accepted.
 	ok := ts.connect(t, "anna-tablet")
-	pad := 64<<10 - len(`{"type":"ping","pad":""}`)
-	ok.send(map[string]any{"type": "ping", "pad": strings.Repeat("y", pad)})
+	exact := `{"type":"ping","pad":"` + strings.Repeat("y", 64<<10-len(`{"type":"ping","pad":""}`)) + `"}`
+	if len(exact) != 64<<10 {
+		t.Fatalf("frame is %d bytes", len(exact))
+	}
+	_ = ok.ws.WriteMessage(websocket.TextMessage, []byte(exact))
 	ok.expect("pong")
 
 	bystander.send(map[string]any{"type": "ping"})

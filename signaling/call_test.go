@@ -120,6 +120,8 @@ func TestDeclineScopes(t *testing.T) {
 		ts := newTestServer(t, harborView, Config{})
 		door, devices, callID := ringAll(t, ts)
 		devices["bram-phone"].send(map[string]any{"type": "decline", "call_id": callID, "scope": "device"})
+		devices["bram-phone"].send(map[string]any{"type": "ping"})
+		devices["bram-phone"].expect("pong") // the decline is processed: same connection, in order
 		devices["hall-101"].send(map[string]any{"type": "answer", "call_id": callID})
 		devices["hall-101"].expect("answered")
 		if by := door.expect("answered")["by"].(map[string]any); by["kind"] != "monitor" || by["name"] != "hall-101" {

@@ -109,6 +109,7 @@ func (c *Conn) writeLoop() {
 	for {
 		select {
 		case <-c.done:
+			c.flush()
 			if c.closeCode != 0 {
 				msg := websocket.FormatCloseMessage(int(c.closeCode), c.closeCode.String())
 				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
@@ -125,6 +126,22 @@ func (c *Conn) writeLoop() {
 				c.close(0, EndFailed)
 				return
 			}
+		}
+	}
+}
+
+// flush writes what is still queued, so that a close never loses a message
+// sent before it (an ended, a cancel). Bounded by closeWait in all.
+func (c *Conn) flush() {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(closeWait))
+	for {
+		select {
+		case frame := <-c.send:
+			if c.ws.WriteMessage(websocket.TextMessage, frame) != nil {
+				return
+			}
+		default:
+			return
 		}
 	}
 }
