@@ -63,7 +63,8 @@ const flagRingable = 1
 const entryHeaderLen = 8
 
 // entryHeader are the counters kept on each entry so that DoorDirectory and
-// DeleteEntry need not scan; refreshEntry recomputes them after every change.
+// DeleteEntry need not scan; adjustEntry keeps them in step with every
+// membership and monitor written.
 type entryHeader struct {
 	members, ringable uint16
 	monitors          uint32
