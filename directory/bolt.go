@@ -130,7 +130,10 @@ func (b *Bolt) Apply(ctx context.Context, ops ...Op) error {
 				return fmt.Errorf("op %d (%T): %w", i, op, err)
 			}
 		}
-		return ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return w.flush()
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 
 	"go.etcd.io/bbolt"
@@ -22,11 +23,37 @@ type boltWriter struct {
 
 func newBoltWriter(tx *bbolt.Tx) *boltWriter {
 	return &boltWriter{
-		boltReader: newBoltReader(tx),
+		boltReader: boltReader{tx: tx, buf: newWriteBuffer()},
 		seenSite:   make(map[SiteID]bool),
 		seenDevice: make(map[DeviceID]bool),
 	}
 }
+
+// put buffers a write; flush hands it to bbolt.
+func (w *boltWriter) put(bucket string, k, v []byte) {
+	if v == nil {
+		v = []byte{}
+	}
+	w.buf.set(bucket, k, bufferedValue{value: v})
+}
+
+// del buffers a delete.
+func (w *boltWriter) del(bucket string, k []byte) {
+	w.buf.set(bucket, k, bufferedValue{deleted: true})
+}
+
+// putJSON buffers v as JSON under k.
+func (w *boltWriter) putJSON(bucket string, k []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.put(bucket, k, data)
+	return nil
+}
+
+// flush writes the buffered writes to the transaction.
+func (w *boltWriter) flush() error { return w.buf.flush(w.tx) }
 
 func (w *boltWriter) touchSite(id SiteID) {
 	if id != "" && !w.seenSite[id] {
@@ -94,28 +121,23 @@ func (w *boltWriter) putSite(s Site) error {
 		}
 		p = parent.ParentID
 	}
-	names := w.bucket(bucketSiteNames)
 	nameKey := key(string(s.ParentID), s.Name)
-	if id := names.Get(nameKey); id != nil && SiteID(id) != s.ID {
+	if id := w.get(bucketSiteNames, nameKey); id != nil && SiteID(id) != s.ID {
 		return errSiteNameTaken(s.Name)
 	}
 	var old Site
-	exists, err := getJSON(w.bucket(bucketSites), []byte(s.ID), &old)
+	exists, err := w.getJSON(bucketSites, []byte(s.ID), &old)
 	if err != nil {
 		return err
 	}
 	if exists {
 		if oldKey := key(string(old.ParentID), old.Name); !bytes.Equal(oldKey, nameKey) {
-			if err := names.Delete(oldKey); err != nil {
-				return err
-			}
+			w.del(bucketSiteNames, oldKey)
 		}
 	}
-	if err := names.Put(nameKey, []byte(s.ID)); err != nil {
-		return err
-	}
+	w.put(bucketSiteNames, nameKey, []byte(s.ID))
 	w.touchSite(s.ID)
-	return putJSON(w.bucket(bucketSites), []byte(s.ID), s)
+	return w.putJSON(bucketSites, []byte(s.ID), s)
 }
 
 func (w *boltWriter) putEntry(e Entry) error {
@@ -130,7 +152,8 @@ func (w *boltWriter) putEntry(e Entry) error {
 		return err
 	}
 	w.touchSite(e.Site)
-	return w.bucket(bucketEntries).Put(siteNumKey(e.Site, e.Number), encodeEntry(h, e.Name))
+	w.put(bucketEntries, siteNumKey(e.Site, e.Number), encodeEntry(h, e.Name))
+	return nil
 }
 
 func (w *boltWriter) deleteEntry(site SiteID, n Number) error {
@@ -152,36 +175,24 @@ func (w *boltWriter) deleteEntry(site SiteID, n Number) error {
 		return errEntryInUse(s.Name, n, int(h.members), int(h.monitors))
 	}
 	w.touchSite(site)
-	return w.bucket(bucketEntries).Delete(siteNumKey(site, n))
+	w.del(bucketEntries, siteNumKey(site, n))
+	return nil
 }
 
-// refreshEntry recomputes the counters of (site, n) from its member and
-// monitor records; it is called after every change to either.
-func (w *boltWriter) refreshEntry(site SiteID, n Number) error {
+// adjustEntry adds deltas to the counters of (site, n), which must exist.
+func (w *boltWriter) adjustEntry(site SiteID, n Number, members, ringable, monitors int) error {
 	h, name, ok, err := w.entry(site, n)
-	if err != nil || !ok {
-		return err
-	}
-	prefix := siteNumKey(site, n)
-	h = entryHeader{}
-	err = scanPrefix(w.bucket(bucketMembers), prefix, func(_, v []byte) (bool, error) {
-		h.members++
-		if len(v) > 0 && v[0]&flagRingable != 0 {
-			h.ringable++
-		}
-		return true, nil
-	})
 	if err != nil {
 		return err
 	}
-	err = scanPrefix(w.bucket(bucketMonitors), prefix, func(_, _ []byte) (bool, error) {
-		h.monitors++
-		return true, nil
-	})
-	if err != nil {
-		return err
+	if !ok {
+		return fmt.Errorf("bolt: counting on missing call ID %s of site %s", n, site)
 	}
-	return w.bucket(bucketEntries).Put(prefix, encodeEntry(h, name))
+	h.members = uint16(max(int(h.members)+members, 0))
+	h.ringable = uint16(max(int(h.ringable)+ringable, 0))
+	h.monitors = uint32(max(int(h.monitors)+monitors, 0))
+	w.put(bucketEntries, siteNumKey(site, n), encodeEntry(h, name))
+	return nil
 }
 
 func (w *boltWriter) putUser(u User) error {
@@ -189,22 +200,17 @@ func (w *boltWriter) putUser(u User) error {
 	if err != nil {
 		return err
 	}
-	emails := w.bucket(bucketEmails)
-	if id := emails.Get([]byte(u.Email)); id != nil && UserID(id) != u.ID {
+	if id := w.get(bucketEmails, []byte(u.Email)); id != nil && UserID(id) != u.ID {
 		return errEmailTaken(u.Email)
 	}
 	var old User
-	exists, err := getJSON(w.bucket(bucketUsers), []byte(u.ID), &old)
+	exists, err := w.getJSON(bucketUsers, []byte(u.ID), &old)
 	if err != nil {
 		return err
 	}
 	if exists && old.Email != u.Email {
-		if err := emails.Delete([]byte(old.Email)); err != nil {
-			return err
-		}
+		w.del(bucketEmails, []byte(old.Email))
 	}
-	if err := emails.Put([]byte(u.Email), []byte(u.ID)); err != nil {
-		return err
-	}
-	return putJSON(w.bucket(bucketUsers), []byte(u.ID), u)
+	w.put(bucketEmails, []byte(u.Email), []byte(u.ID))
+	return w.putJSON(bucketUsers, []byte(u.ID), u)
 }

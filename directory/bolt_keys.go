@@ -63,7 +63,8 @@ const flagRingable = 1
 const entryHeaderLen = 8
 
 // entryHeader are the counters kept on each entry so that DoorDirectory and
-// DeleteEntry need not scan; refreshEntry recomputes them after every change.
+// DeleteEntry need not scan; adjustEntry keeps them in step with every
+// membership and monitor written.
 type entryHeader struct {
 	members, ringable uint16
 	monitors          uint32
@@ -140,27 +141,6 @@ func scanPrefix(b *bbolt.Bucket, prefix []byte, fn func(k, v []byte) (bool, erro
 		}
 	}
 	return nil
-}
-
-// getJSON decodes the JSON record under k into out and reports whether it exists.
-func getJSON(b *bbolt.Bucket, k []byte, out any) (bool, error) {
-	v := b.Get(k)
-	if v == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(v, out); err != nil {
-		return true, fmt.Errorf("bolt: corrupt record in %s: %w", k, err)
-	}
-	return true, nil
-}
-
-// putJSON stores v as JSON under k.
-func putJSON(b *bbolt.Bucket, k []byte, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(k, data)
 }
 
 // encodeMember is the value of bucketMembers: flags then JSON.

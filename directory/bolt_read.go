@@ -2,24 +2,49 @@ package directory
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"go.etcd.io/bbolt"
 )
 
 // boltReader reads the directory inside one bbolt transaction; boltWriter
-// builds on it. Buckets are looked up lazily: the ring path needs only four.
+// builds on it, adding a write buffer that single-key reads (get) see.
+// Buckets are looked up lazily: the ring path needs only four.
 type boltReader struct {
-	tx *bbolt.Tx
+	tx  *bbolt.Tx
+	buf *writeBuffer // nil in read-only transactions
 }
 
 func newBoltReader(tx *bbolt.Tx) boltReader { return boltReader{tx: tx} }
 
 func (r boltReader) bucket(name string) *bbolt.Bucket { return r.tx.Bucket([]byte(name)) }
 
+// get reads one key, seeing the writes buffered by the current Apply.
+func (r boltReader) get(bucket string, k []byte) []byte {
+	if r.buf != nil {
+		if v, ok := r.buf.lookup(bucket, k); ok {
+			return v.value // nil when deleted
+		}
+	}
+	return r.bucket(bucket).Get(k)
+}
+
+// getJSON decodes the JSON record under k into out and reports whether it exists.
+func (r boltReader) getJSON(bucket string, k []byte, out any) (bool, error) {
+	v := r.get(bucket, k)
+	if v == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(v, out); err != nil {
+		return true, fmt.Errorf("bolt: corrupt record %q in %s: %w", k, bucket, err)
+	}
+	return true, nil
+}
+
 func (r boltReader) site(id SiteID) (Site, error) {
 	var s Site
-	ok, err := getJSON(r.bucket(bucketSites), []byte(id), &s)
+	ok, err := r.getJSON(bucketSites, []byte(id), &s)
 	if err == nil && !ok {
 		err = fmt.Errorf("site %s: %w", id, ErrNotFound)
 	}
@@ -27,7 +52,7 @@ func (r boltReader) site(id SiteID) (Site, error) {
 }
 
 func (r boltReader) entry(site SiteID, n Number) (entryHeader, string, bool, error) {
-	v := r.bucket(bucketEntries).Get(siteNumKey(site, n))
+	v := r.get(bucketEntries, siteNumKey(site, n))
 	if v == nil {
 		return entryHeader{}, "", false, nil
 	}
@@ -50,7 +75,7 @@ func (r boltReader) requireEntry(site SiteID, n Number) error {
 
 // requireSite returns ErrNotFound unless the site exists, without decoding it.
 func (r boltReader) requireSite(id SiteID) error {
-	if r.bucket(bucketSites).Get([]byte(id)) == nil {
+	if r.get(bucketSites, []byte(id)) == nil {
 		return fmt.Errorf("site %s: %w", id, ErrNotFound)
 	}
 	return nil
@@ -58,7 +83,7 @@ func (r boltReader) requireSite(id SiteID) error {
 
 // requireUser returns ErrNotFound unless the user exists, without decoding it.
 func (r boltReader) requireUser(id UserID) error {
-	if r.bucket(bucketUsers).Get([]byte(id)) == nil {
+	if r.get(bucketUsers, []byte(id)) == nil {
 		return fmt.Errorf("user %s: %w", id, ErrNotFound)
 	}
 	return nil
@@ -66,7 +91,7 @@ func (r boltReader) requireUser(id UserID) error {
 
 func (r boltReader) user(id UserID) (User, error) {
 	var u User
-	ok, err := getJSON(r.bucket(bucketUsers), []byte(id), &u)
+	ok, err := r.getJSON(bucketUsers, []byte(id), &u)
 	if err == nil && !ok {
 		err = fmt.Errorf("user %s: %w", id, ErrNotFound)
 	}
@@ -75,7 +100,7 @@ func (r boltReader) user(id UserID) (User, error) {
 
 func (r boltReader) device(id DeviceID) (Device, bool, error) {
 	var d Device
-	ok, err := getJSON(r.bucket(bucketDevices), []byte(id), &d)
+	ok, err := r.getJSON(bucketDevices, []byte(id), &d)
 	return d, ok, err
 }
 

@@ -4,6 +4,14 @@ import (
 	"fmt"
 )
 
+// ringBit is 1 for a ringable membership record, else 0.
+func ringBit(v []byte) int {
+	if len(v) > 0 && v[0]&flagRingable != 0 {
+		return 1
+	}
+	return 0
+}
+
 func (w *boltWriter) putMembership(m Membership) error {
 	if err := checkMembership(m); err != nil {
 		return err
@@ -21,11 +29,10 @@ func (w *boltWriter) putMembership(m Membership) error {
 	if err != nil {
 		return err
 	}
-	userSites, counts := w.bucket(bucketUserSites), w.bucket(bucketMemberCount)
 	usKey := key(string(m.User), string(m.Site))
-	old := userSites.Get(usKey)
+	old := w.get(bucketUserSites, usKey)
 	oldNum := Number(old)
-	inSite := decodeCount(counts.Get([]byte(m.Site)))
+	inSite := decodeCount(w.get(bucketMemberCount, []byte(m.Site)))
 	newToSite, newToNumber := old == nil, old == nil || oldNum != m.Number
 	if err := checkMemberLimits("", m.Number, int(h.members), inSite, newToNumber, newToSite); err != nil {
 		s, serr := w.site(m.Site) // decoded only to name it in the message
@@ -34,57 +41,43 @@ func (w *boltWriter) putMembership(m Membership) error {
 		}
 		return checkMemberLimits(s.Name, m.Number, int(h.members), inSite, newToNumber, newToSite)
 	}
-	members := w.bucket(bucketMembers)
-	if !newToSite && newToNumber {
-		if err := members.Delete(append(siteNumKey(m.Site, oldNum), m.User...)); err != nil {
+	if !newToSite {
+		oldKey := append(siteNumKey(m.Site, oldNum), m.User...)
+		if err := w.adjustEntry(m.Site, oldNum, -1, -ringBit(w.get(bucketMembers, oldKey)), 0); err != nil {
 			return err
 		}
-		if err := w.refreshEntry(m.Site, oldNum); err != nil {
-			return err
-		}
+		w.del(bucketMembers, oldKey)
 	}
 	v, err := encodeMember(m)
 	if err != nil {
 		return err
 	}
-	if err := members.Put(append(siteNumKey(m.Site, m.Number), m.User...), v); err != nil {
-		return err
-	}
-	if err := userSites.Put(usKey, []byte(m.Number)); err != nil {
-		return err
-	}
+	w.put(bucketMembers, append(siteNumKey(m.Site, m.Number), m.User...), v)
+	w.put(bucketUserSites, usKey, []byte(m.Number))
 	if newToSite {
-		if err := counts.Put([]byte(m.Site), encodeCount(inSite+1)); err != nil {
-			return err
-		}
+		w.put(bucketMemberCount, []byte(m.Site), encodeCount(inSite+1))
 	}
 	w.touchSite(m.Site)
-	return w.refreshEntry(m.Site, m.Number)
+	return w.adjustEntry(m.Site, m.Number, 1, ringBit(v), 0)
 }
 
 func (w *boltWriter) deleteMembership(site SiteID, user UserID) error {
-	userSites, counts := w.bucket(bucketUserSites), w.bucket(bucketMemberCount)
 	usKey := key(string(user), string(site))
-	old := userSites.Get(usKey)
+	old := w.get(bucketUserSites, usKey)
 	if old == nil {
 		return fmt.Errorf("membership of user %s in site %s: %w", user, site, ErrNotFound)
 	}
 	n := Number(old)
-	if err := w.bucket(bucketMembers).Delete(append(siteNumKey(site, n), user...)); err != nil {
+	memberKey := append(siteNumKey(site, n), user...)
+	if err := w.adjustEntry(site, n, -1, -ringBit(w.get(bucketMembers, memberKey)), 0); err != nil {
 		return err
 	}
-	if err := userSites.Delete(usKey); err != nil {
-		return err
-	}
-	c := decodeCount(counts.Get([]byte(site)))
-	if c > 0 {
-		c--
-	}
-	if err := counts.Put([]byte(site), encodeCount(c)); err != nil {
-		return err
-	}
+	w.del(bucketMembers, memberKey)
+	w.del(bucketUserSites, usKey)
+	c := decodeCount(w.get(bucketMemberCount, []byte(site)))
+	w.put(bucketMemberCount, []byte(site), encodeCount(max(c-1, 0)))
 	w.touchSite(site)
-	return w.refreshEntry(site, n)
+	return nil
 }
 
 func (w *boltWriter) putDevice(d Device) error {
@@ -107,9 +100,8 @@ func (w *boltWriter) putDevice(d Device) error {
 			return fmt.Errorf("app device %s: %w", d.Name, err)
 		}
 	}
-	names := w.bucket(bucketDeviceNames)
 	nameKey := key(string(d.Kind), deviceScope(d), d.Name)
-	if id := names.Get(nameKey); id != nil && DeviceID(id) != d.ID {
+	if id := w.get(bucketDeviceNames, nameKey); id != nil && DeviceID(id) != d.ID {
 		return errDeviceNameTaken(d)
 	}
 	old, exists, err := w.device(d.ID)
@@ -121,42 +113,32 @@ func (w *boltWriter) putDevice(d Device) error {
 			return err
 		}
 	}
-	if err := names.Put(nameKey, []byte(d.ID)); err != nil {
-		return err
-	}
+	w.put(bucketDeviceNames, nameKey, []byte(d.ID))
 	switch d.Kind {
 	case KindApp:
-		err = w.bucket(bucketAppDevices).Put(key(string(d.User), string(d.ID)), []byte(d.Name))
+		w.put(bucketAppDevices, key(string(d.User), string(d.ID)), []byte(d.Name))
 	case KindMonitor:
-		err = w.bucket(bucketMonitors).Put(append(siteNumKey(d.Site, d.Number), d.ID...), []byte(d.Name))
-		if err == nil {
-			err = w.refreshEntry(d.Site, d.Number)
+		w.put(bucketMonitors, append(siteNumKey(d.Site, d.Number), d.ID...), []byte(d.Name))
+		if err := w.adjustEntry(d.Site, d.Number, 0, 0, 1); err != nil {
+			return err
 		}
-	}
-	if err != nil {
-		return err
 	}
 	w.touchDevice(d.ID)
 	w.touchSite(d.Site)
-	return putJSON(w.bucket(bucketDevices), []byte(d.ID), d)
+	return w.putJSON(bucketDevices, []byte(d.ID), d)
 }
 
 // unindexDevice removes a device's name and ring indexes (not its token).
 func (w *boltWriter) unindexDevice(d Device) error {
-	if err := w.bucket(bucketDeviceNames).Delete(key(string(d.Kind), deviceScope(d), d.Name)); err != nil {
-		return err
-	}
+	w.del(bucketDeviceNames, key(string(d.Kind), deviceScope(d), d.Name))
+	w.touchSite(d.Site)
 	switch d.Kind {
 	case KindApp:
-		return w.bucket(bucketAppDevices).Delete(key(string(d.User), string(d.ID)))
+		w.del(bucketAppDevices, key(string(d.User), string(d.ID)))
 	case KindMonitor:
-		if err := w.bucket(bucketMonitors).Delete(append(siteNumKey(d.Site, d.Number), d.ID...)); err != nil {
-			return err
-		}
-		w.touchSite(d.Site)
-		return w.refreshEntry(d.Site, d.Number)
+		w.del(bucketMonitors, append(siteNumKey(d.Site, d.Number), d.ID...))
+		return w.adjustEntry(d.Site, d.Number, 0, 0, -1)
 	}
-	w.touchSite(d.Site)
 	return nil
 }
 
@@ -171,43 +153,36 @@ func (w *boltWriter) deleteDevice(id DeviceID) error {
 	if err := w.unindexDevice(d); err != nil {
 		return err
 	}
-	if err := w.revokeToken(id); err != nil {
-		return err
-	}
+	w.revokeToken(id)
 	w.touchDevice(id)
-	return w.bucket(bucketDevices).Delete([]byte(id))
+	w.del(bucketDevices, []byte(id))
+	return nil
 }
 
 // setDeviceToken replaces the device's token; a zero hash only revokes it.
 func (w *boltWriter) setDeviceToken(id DeviceID, token TokenHash) error {
-	if w.bucket(bucketDevices).Get([]byte(id)) == nil {
+	if w.get(bucketDevices, []byte(id)) == nil {
 		return fmt.Errorf("device %s: %w", id, ErrNotFound)
 	}
-	if err := w.revokeToken(id); err != nil {
-		return err
-	}
+	w.revokeToken(id)
 	w.touchDevice(id)
 	if token == (TokenHash{}) {
 		return nil
 	}
-	tokens := w.bucket(bucketTokens)
-	if other := tokens.Get(token[:]); other != nil {
+	if other := w.get(bucketTokens, token[:]); other != nil {
 		return fmt.Errorf("the new token of device %s is already used by another device: %w", id, ErrConflict)
 	}
-	if err := tokens.Put(token[:], []byte(id)); err != nil {
-		return err
-	}
-	return w.bucket(bucketDeviceTokens).Put([]byte(id), token[:])
+	w.put(bucketTokens, token[:], []byte(id))
+	w.put(bucketDeviceTokens, []byte(id), token[:])
+	return nil
 }
 
-func (w *boltWriter) revokeToken(id DeviceID) error {
-	byDevice := w.bucket(bucketDeviceTokens)
-	old := byDevice.Get([]byte(id))
+// revokeToken removes the device's token, if it has one.
+func (w *boltWriter) revokeToken(id DeviceID) {
+	old := w.get(bucketDeviceTokens, []byte(id))
 	if old == nil {
-		return nil
+		return
 	}
-	if err := w.bucket(bucketTokens).Delete(old); err != nil {
-		return err
-	}
-	return byDevice.Delete([]byte(id))
+	w.del(bucketTokens, old)
+	w.del(bucketDeviceTokens, []byte(id))
 }

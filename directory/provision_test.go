@@ -268,3 +268,75 @@ func TestProvisionBadFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestProvisionLimitsCountTheStore(t *testing.T) {
+	ctx := context.Background()
+	s := openBolt(t)
+	file := "sites:\n  - name: Harbour View\n    ids:\n      - id: \"101\"\n        name: Jansen\n        app_users:\n"
+	_, err := provision(t, s, []byte(file+users(2)))
+	must(t, err)
+	site, err := s.SiteByName(ctx, "", "Harbour View")
+	must(t, err)
+	// Four more residents join through the API.
+	var ops []directory.Op
+	for i := range 4 {
+		u := directory.User{ID: directory.UserID(directory.NewID("u_")), Email: fmt.Sprintf("api%d@example.com", i)}
+		ops = append(ops, directory.PutUser{User: u}, directory.PutMembership{Membership: directory.Membership{
+			Site: site.ID, User: u.ID, Number: "101", DisplayName: "API", Status: directory.StatusActive, Licence: directory.LicenceActive}})
+	}
+	must(t, s.Apply(ctx, ops...))
+	before := takeSnapshot(t, s, nil)
+
+	// The same file still applies (its two users are already counted) …
+	_, err = provision(t, s, []byte(file+users(2)))
+	must(t, err)
+	// … but a third user would make seven.
+	_, err = provision(t, s, []byte(file+users(3)))
+	var pe *directory.ProvisionError
+	if !errors.As(err, &pe) || !errors.Is(err, directory.ErrLimit) || pe.Line != 9 ||
+		!strings.Contains(err.Error(), "7th app user (user3@example.com)") || !strings.Contains(err.Error(), "4 app users the store already has") {
+		t.Fatalf("got %v, want a limit error at line 9", err)
+	}
+	t.Log(err)
+	if after := takeSnapshot(t, s, nil); !reflect.DeepEqual(before, after) {
+		t.Error("a refused file changed the directory")
+	}
+}
+
+func TestProvisionMoves(t *testing.T) {
+	ctx := context.Background()
+	s := openBolt(t)
+	// Two full call IDs; the second file swaps one user of each.
+	head := "sites:\n  - name: Swap\n    ids:\n"
+	id := func(n string, emails ...string) string {
+		out := fmt.Sprintf("      - id: %q\n        name: Flat %s\n        monitors: [monitor-%s]\n        app_users:\n", n, n, n)
+		for _, e := range emails {
+			out += fmt.Sprintf("          - email: %s\n            devices: [%s-phone]\n", e, e[:strings.IndexByte(e, '@')])
+		}
+		return out
+	}
+	a := []string{"a1@x.example", "a2@x.example", "a3@x.example", "a4@x.example", "a5@x.example", "a6@x.example"}
+	b := []string{"b1@x.example", "b2@x.example", "b3@x.example", "b4@x.example", "b5@x.example", "b6@x.example"}
+	_, err := provision(t, s, []byte(head+id("1", a...)+id("2", b...)))
+	must(t, err)
+	a2 := append([]string{b[0]}, a[1:]...)
+	b2 := append([]string{a[0]}, b[1:]...)
+	_, err = provision(t, s, []byte(head+id("1", a2...)+id("2", b2...)))
+	must(t, err)
+	site, err := s.SiteByName(ctx, "", "Swap")
+	must(t, err)
+	ms, err := s.Members(ctx, site.ID, "1")
+	must(t, err)
+	b1, err := s.UserByEmail(ctx, "b1@x.example")
+	must(t, err)
+	found := false
+	for _, m := range ms {
+		found = found || m.User == b1.ID
+	}
+	if len(ms) != 6 || !found {
+		t.Errorf("Members(1) after the swap = %+v", ms)
+	}
+	if n, err := s.CountMembers(ctx, site.ID); err != nil || n != 12 {
+		t.Errorf("CountMembers = %d, %v; want 12", n, err)
+	}
+}

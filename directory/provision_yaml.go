@@ -15,9 +15,9 @@ import (
 // ProvisionError is a provisioning file refused: the line and the rule
 // broken. It wraps ErrInvalid, ErrLimit or ErrConflict.
 type ProvisionError struct {
-	Line int
-	Msg  string
-	Err  error
+	Line int    // 1-based line of the file
+	Msg  string // the rule broken, naming the item
+	Err  error  // the sentinel: ErrInvalid, ErrLimit or ErrConflict
 }
 
 // Error reads "line 14: call ID "101": a 7th app user …".

@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	t.Run("Atomicity", func(t *testing.T) { testAtomicity(t, newStore) })
 	t.Run("Subscribe", func(t *testing.T) { testSubscribe(t, newStore) })
 	t.Run("Cancelled", func(t *testing.T) { testCancelled(t, newStore) })
+	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newStore) })
 }
 
 // apply applies ops and fails the test on error.
@@ -67,6 +68,9 @@ func wantErr(t *testing.T, what string, err, want error) {
 		t.Fatalf("%s: got %v, want an error wrapping %v", what, err, want)
 	}
 }
+
+// isLimit reports whether err wraps directory.ErrLimit.
+func isLimit(err error) bool { return errors.Is(err, directory.ErrLimit) }
 
 // must fails the test on err.
 func must(t *testing.T, what string, err error) {
