@@ -70,7 +70,7 @@ func BenchmarkRingFanout(b *testing.B) {
 		start := time.Now()
 		door.send(map[string]any{"type": "call", "to": "1"})
 		for _, ch := range frames {
-			if m := <-ch; m["type"] != "ring" {
+			if m, ok := <-ch; !ok || m["type"] != "ring" {
 				b.Fatalf("got %v", m)
 			}
 		}
@@ -99,6 +99,7 @@ func pump(c *client, ch chan<- map[string]any) {
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
+			c.t.Logf("%s: %v", c.name, err)
 			close(ch)
 			return
 		}

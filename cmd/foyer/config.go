@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -72,18 +73,20 @@ func defaultConfig() Config {
 }
 
 // loadConfig reads path (if not empty) strictly over the defaults, then
-// applies environment overrides from env (a list of KEY=VALUE).
-func loadConfig(path string, env []string) (Config, error) {
+// applies environment overrides from env (a list of KEY=VALUE). It returns
+// the FOYER_ variables that name no key, for the caller to warn about: other
+// tools set FOYER_ variables too, so they are not an error.
+func loadConfig(path string, env []string) (Config, []string, error) {
 	cfg := defaultConfig()
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return cfg, fmt.Errorf("reading the configuration: %w", err)
+			return cfg, nil, fmt.Errorf("reading the configuration: %w", err)
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file means all defaults
-			return cfg, fmt.Errorf("configuration %s: %w", path, err)
+			return cfg, nil, fmt.Errorf("configuration %s: %w", path, err)
 		}
 	}
 	vars := make(map[string]string)
@@ -93,12 +96,14 @@ func loadConfig(path string, env []string) (Config, error) {
 		}
 	}
 	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "FOYER", vars); err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
+	var unknown []string
 	for k := range vars {
-		return cfg, fmt.Errorf("environment variable %s names no configuration key", k)
+		unknown = append(unknown, k)
 	}
-	return cfg, cfg.validate()
+	sort.Strings(unknown)
+	return cfg, unknown, cfg.validate()
 }
 
 // applyEnv walks the config struct; every leaf's env name is prefix + "_" +

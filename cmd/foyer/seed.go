@@ -35,7 +35,7 @@ func seed(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath, os.Environ())
+	cfg, _, err := loadConfig(*configPath, os.Environ())
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath, os.Environ())
+	cfg, unknownEnv, err := loadConfig(*configPath, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -56,6 +56,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		cfg.DataDir = *dataDir
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	for _, k := range unknownEnv {
+		log.Warn("environment variable names no configuration key; ignored", "name", k)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

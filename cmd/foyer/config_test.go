@@ -1,0 +1,94 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, _, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":8080" || cfg.DataDir != "./data" || !cfg.TURN.Enabled || cfg.TURN.Listen != ":3478" || cfg.Redis.URL != "" || cfg.Metrics.Listen != "" {
+		t.Fatalf("defaults differ from DESIGN.md: %+v", cfg)
+	}
+}
+
+func TestConfigExampleFileLoads(t *testing.T) {
+	cfg, _, err := loadConfig("../../configs/foyer.example.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Redis.ClusterAddrs) == 0 {
+		cfg.Redis.ClusterAddrs = nil // "[]" in the file
+	}
+	if !reflect.DeepEqual(cfg, mustDefault(t)) {
+		t.Fatalf("the example file should show the defaults:\n got %+v\nwant %+v", cfg, mustDefault(t))
+	}
+}
+
+func mustDefault(t *testing.T) Config {
+	t.Helper()
+	cfg, _, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestConfigFileAndEnv(t *testing.T) {
+	p := writeFile(t, "foyer.yaml", "listen: \":9000\"\nturn:\n  secret: from-file\nsignaling:\n  heartbeat: 5s\n")
+	env := []string{"FOYER_TURN_SECRET=from-env", "FOYER_REDIS_CLUSTER_ADDRS=127.0.0.1:7000, 127.0.0.1:7001", "PATH=/bin", "FOYER_SIGNALING_SEND_QUEUE=64"}
+	env = append(env, "FOYER_LISTN=typo")
+	cfg, unknown, err := loadConfig(p, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unknown) != 1 || unknown[0] != "FOYER_LISTN" {
+		t.Fatalf("unknown variables reported: %v", unknown)
+	}
+	if cfg.Listen != ":9000" || cfg.TURN.Secret != "from-env" || cfg.Signaling.Heartbeat != 5*time.Second || cfg.Signaling.SendQueue != 64 {
+		t.Fatalf("got %+v", cfg)
+	}
+	if len(cfg.Redis.ClusterAddrs) != 2 || cfg.Redis.ClusterAddrs[1] != "127.0.0.1:7001" {
+		t.Fatalf("cluster addrs %v", cfg.Redis.ClusterAddrs)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct {
+		name, file string
+		env        []string
+		want       string
+	}{
+		{"unknown key", "listen: \":1\"\nlisen: x\n", nil, "lisen"},
+		{"unknown nested key", "turn:\n  secrt: x\n", nil, "secrt"},
+		{"wrong type", "signaling:\n  send_queue: many\n", nil, "line 2"},
+		{"bad duration", "drain_timeout: soon\n", nil, "line 1"},
+		{"bad log level", "log_level: loud\n", nil, "log_level"},
+		{"url and cluster", "redis:\n  url: redis://127.0.0.1:1\n  cluster_addrs: [127.0.0.1:2]\n", nil, "not both"},
+		{"bad env value", "", []string{"FOYER_TURN_ENABLED=maybe"}, "FOYER_TURN_ENABLED"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := loadConfig(writeFile(t, "c.yaml", tc.file), tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want an error naming %q, got %v", tc.want, err)
+			}
+		})
+	}
+}
