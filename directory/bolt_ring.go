@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 )
@@ -64,18 +65,19 @@ func (b *Bolt) Ringable(ctx context.Context, site SiteID, number Number) (out []
 		if r.bucket(bucketEntries).Get(prefix) == nil {
 			return r.requireEntry(site, number)
 		}
-		apps := r.bucket(bucketAppDevices)
+		apps := r.bucket(bucketAppDevices).Cursor() // one cursor, re-sought per member
 		out = make([]Device, 0, MaxUsersPerNumber+1)
+		var userPrefix []byte
 		err := scanPrefix(r.bucket(bucketMembers), prefix, func(k, v []byte) (bool, error) {
 			if len(v) == 0 || v[0]&flagRingable == 0 {
 				return true, nil
 			}
-			user := UserID(k[len(prefix):])
-			userPrefix := key(string(user), "")
-			return true, scanPrefix(apps, userPrefix, func(k, v []byte) (bool, error) {
+			userPrefix = append(append(userPrefix[:0], k[len(prefix):]...), 0)
+			user := UserID(userPrefix[:len(userPrefix)-1])
+			for k, v := apps.Seek(userPrefix); k != nil && bytes.HasPrefix(k, userPrefix); k, v = apps.Next() {
 				out = append(out, Device{ID: DeviceID(k[len(userPrefix):]), Kind: KindApp, Name: string(v), User: user})
-				return true, nil
-			})
+			}
+			return true, nil
 		})
 		if err != nil {
 			return err
