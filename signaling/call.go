@@ -108,23 +108,24 @@ func (c *Call) ringLate(d directory.Device) {
 	}
 }
 
-// answer lets d take the call. Exactly one device wins; the winner repeating
-// answer gets answered again, everyone else call_taken.
-func (c *Call) answer(d directory.Device, by Party, ref json.RawMessage) error {
+// answer lets d take the call and reports whether this answer won it.
+// Exactly one device wins; the winner repeating answer gets answered again,
+// everyone else call_taken.
+func (c *Call) answer(d directory.Device, by Party, ref json.RawMessage) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.legs[d.ID] == nil {
-		return errNoSuchCall
+		return false, errNoSuchCall
 	}
 	switch c.state {
 	case stateEnded:
-		return errCallEnded
+		return false, errCallEnded
 	case stateAnswered:
 		if c.winner != d.ID {
-			return errCallTaken
+			return false, errCallTaken
 		}
 		c.hub.router.Deliver(d.ID, encode(Answered{Type: TypeAnswered, Ref: ref, CallID: c.id, By: by}))
-		return nil
+		return false, nil
 	}
 	c.state, c.winner, c.answeredAt = stateAnswered, d.ID, c.hub.clock.Now()
 	c.timer.Stop()
@@ -134,7 +135,7 @@ func (c *Call) answer(d directory.Device, by Party, ref json.RawMessage) error {
 	c.hub.router.Deliver(d.ID, encode(Answered{Type: TypeAnswered, Ref: ref, CallID: c.id, By: by}))
 	c.hub.router.Deliver(c.door.ID, encode(Answered{Type: TypeAnswered, CallID: c.id, By: by}))
 	c.hub.answered(c, d, c.hub.clock.Now().Sub(c.created))
-	return nil
+	return true, nil
 }
 
 // decline stops ringing on d (scope device) or everywhere (scope everyone).

@@ -121,6 +121,7 @@ func (c *Conn) writeLoop() {
 				c.close(0, EndFailed)
 				return
 			}
+			c.hub.metrics.messagesOut.WithLabelValues(sentType(frame)).Inc()
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 				c.close(0, EndFailed)

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/foyer-intercom/foyer/directory"
 )
@@ -16,13 +17,17 @@ func (h *Hub) dispatch(c *Conn, frame []byte) {
 		c.replyError(nil, "", protoErr(CodeBadRequest, "%s", err.Error()))
 		return
 	}
+	received := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RequestTimeout)
 	defer cancel()
 	switch msg.Type {
 	case TypeCall:
 		err = h.handleCall(ctx, c, msg)
+		if err == nil {
+			h.metrics.ringSeconds.Observe(time.Since(received).Seconds())
+		}
 	case TypeAnswer:
-		err = h.handleAnswer(ctx, c, msg)
+		err = h.handleAnswer(ctx, c, msg, received)
 	case TypeDecline:
 		err = h.handleDecline(c, msg)
 	case TypeHangup:
@@ -115,12 +120,16 @@ func validNumber(n directory.Number) bool {
 }
 
 // handleAnswer lets a rung device take a call.
-func (h *Hub) handleAnswer(ctx context.Context, c *Conn, msg Inbound) error {
+func (h *Hub) handleAnswer(ctx context.Context, c *Conn, msg Inbound, received time.Time) error {
 	call, err := h.callFor(c, msg)
 	if err != nil {
 		return err
 	}
-	return call.answer(c.device, h.party(ctx, call, c.device), msg.Ref)
+	won, err := call.answer(c.device, h.party(ctx, call, c.device), msg.Ref)
+	if won {
+		h.metrics.cancelSeconds.Observe(time.Since(received).Seconds())
+	}
+	return err
 }
 
 // party describes an answering device: an app by its user's display name

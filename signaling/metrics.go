@@ -16,8 +16,31 @@ type metrics struct {
 	activeCalls       prometheus.Gauge
 	fanout            prometheus.Histogram
 	answerSeconds     prometheus.Histogram
+	ringSeconds       prometheus.Histogram
+	cancelSeconds     prometheus.Histogram
+	messagesOut       *prometheus.CounterVec
 	answeredBy        *prometheus.CounterVec
 	doorOpenings      prometheus.Counter
+}
+
+// latencyBuckets spans 50 µs to 2.5 s: the ring path is sub-millisecond
+// when healthy, and seconds mean something is badly wrong.
+var latencyBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+
+// sentType returns the "type" of an outbound frame: every outbound struct
+// marshals its Type field first, so the frame starts {"type":"….
+func sentType(frame []byte) string {
+	const prefix = `{"type":"`
+	if len(frame) <= len(prefix) || string(frame[:len(prefix)]) != prefix {
+		return "other"
+	}
+	rest := frame[len(prefix):]
+	for i, b := range rest {
+		if b == '"' {
+			return string(rest[:i])
+		}
+	}
+	return "other"
 }
 
 func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
@@ -51,6 +74,17 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 			Name: "foyer_calls_answer_seconds", Help: "Time from call to answer.",
 			Buckets: []float64{1, 2, 3, 5, 8, 10, 15, 20, 30, 45, 60, 120, 180},
 		}),
+		ringSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "foyer_calls_ring_seconds", Help: "Time from receiving a call to the last ring queued to its devices.",
+			Buckets: latencyBuckets,
+		}),
+		cancelSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "foyer_calls_cancel_seconds", Help: "Time from receiving the winning answer to the last cancel queued to the other devices.",
+			Buckets: latencyBuckets,
+		}),
+		messagesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "foyer_signaling_messages_sent_total", Help: "Messages written to devices, by type.",
+		}, []string{"type"}),
 		answeredBy: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "foyer_calls_answered_total", Help: "Answered calls, by the kind of device that answered.",
 		}, []string{"kind"}),
@@ -59,7 +93,8 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		}),
 	}
 	cs := []prometheus.Collector{m.connected, m.disconnects, m.handshakeFailures, m.slowConsumers,
-		m.messagesIn, m.calls, m.activeCalls, m.fanout, m.answerSeconds, m.answeredBy, m.doorOpenings}
+		m.messagesIn, m.calls, m.activeCalls, m.fanout, m.answerSeconds, m.answeredBy, m.doorOpenings,
+		m.ringSeconds, m.cancelSeconds, m.messagesOut}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
