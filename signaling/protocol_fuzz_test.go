@@ -1,0 +1,62 @@
+package signaling
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// FuzzDecodeInbound checks that the decoder never panics and that
+// decode∘encode∘decode = decode for every frame it accepts.
+func FuzzDecodeInbound(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"hello","token":"fyr_x","version":1,"ref":"r1"}`,
+		`{"type":"call","to":101,"site_id":"s_1"}`,
+		`{"type":"answer","call_id":"c_a_b","ref":{"n":[1,2]}}`,
+		`{"type":"decline","call_id":"c","scope":"everyone"}`,
+		`{"type":"open_door","call_id":"c","relay":"2"}`,
+		`{"type":"pin","code":1234}`,
+		`{"type":"sdp","call_id":"c","description":{"type":"offer","sdp":"v=0\r\n"}}`,
+		`{"type":"candidate","call_id":"c","candidate":{"candidate":"","sdpMid":"0"}}`,
+		`{"type":"x"} `, `[]`, `{"type":"ping","ref":null}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		m, err := DecodeInbound(frame)
+		if err != nil {
+			return
+		}
+		again, err := json.Marshal(m)
+		if err != nil {
+			t.Fatalf("accepted %q but cannot encode it: %v", frame, err)
+		}
+		m2, err := DecodeInbound(again)
+		if err != nil {
+			t.Fatalf("re-decoding %s: %v", again, err)
+		}
+		v1, r1 := normal(t, m)
+		v2, r2 := normal(t, m2)
+		if !reflect.DeepEqual(v1, v2) || !reflect.DeepEqual(r1, r2) {
+			t.Fatalf("decode∘encode∘decode differs:\n%+v\n%+v", m, m2)
+		}
+	})
+}
+
+// normal splits m into its plain fields and the values of its raw JSON
+// fields, which encoding may re-format (spacing, \u0026 for &) without
+// changing their value.
+func normal(t *testing.T, m Inbound) (Inbound, []any) {
+	var values []any
+	for _, raw := range []*json.RawMessage{&m.Ref, &m.Description, &m.Candidate} {
+		var v any
+		if len(*raw) > 0 {
+			if err := json.Unmarshal(*raw, &v); err != nil {
+				t.Fatalf("raw field %q is not JSON: %v", *raw, err)
+			}
+		}
+		values = append(values, v)
+		*raw = nil
+	}
+	return m, values
+}
