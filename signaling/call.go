@@ -21,7 +21,8 @@ const (
 // leg is one rung device's part in a call.
 type leg struct {
 	device   directory.Device
-	ringing  bool // rung, and not yet cancelled, declined or disconnected
+	conn     string // the connection last rung (Router.Deliver's identity)
+	ringing  bool   // rung, and not yet cancelled, declined or disconnected
 	declined bool
 }
 
@@ -74,8 +75,8 @@ func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
 		if _, ok := c.legs[d.ID]; ok {
 			continue // rung already, by ringLate racing with start
 		}
-		if c.hub.router.Deliver(d.ID, frame) {
-			c.legs[d.ID] = &leg{device: d, ringing: true}
+		if conn, ok := c.hub.router.Deliver(d.ID, frame); ok {
+			c.legs[d.ID] = &leg{device: d, conn: conn, ringing: true}
 		}
 	}
 	n := c.ringingLocked()
@@ -88,23 +89,25 @@ func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
 	return n
 }
 
-// ringLate rings a device of this call's ID that connected while it rings,
-// or rings again one that reconnected.
-func (c *Call) ringLate(d directory.Device) {
+// ringLate rings a device of this call's ID that connected (as conn) while
+// the call rings, or rings again one that reconnected. A connection that
+// start already rang is not rung twice.
+func (c *Call) ringLate(d directory.Device, conn string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state != stateRinging {
 		return
 	}
 	l := c.legs[d.ID]
-	if l != nil && l.declined {
+	if l != nil && (l.declined || (l.ringing && l.conn == conn)) {
 		return
 	}
-	if c.hub.router.Deliver(d.ID, c.ringFrame(c.hub.clock.Now())) {
+	if got, ok := c.hub.router.Deliver(d.ID, c.ringFrame(c.hub.clock.Now())); ok {
 		if l == nil {
-			c.legs[d.ID] = &leg{device: d}
+			l = &leg{device: d}
+			c.legs[d.ID] = l
 		}
-		c.legs[d.ID].ringing = true
+		l.ringing, l.conn = true, got
 	}
 }
 

@@ -28,6 +28,7 @@ const (
 // that writes to ws. Everything else enqueues with Send.
 type Conn struct {
 	// Immutable after construction.
+	id      string // this connection, as distinct from others of the same device
 	ws      *websocket.Conn
 	hub     *Hub
 	device  directory.Device
@@ -46,6 +47,7 @@ type Conn struct {
 
 func newConn(h *Hub, ws *websocket.Conn, d directory.Device, tok directory.TokenHash, targets []directory.Target, sites []directory.SiteID) *Conn {
 	return &Conn{
+		id:      randomID(9),
 		ws:      ws,
 		hub:     h,
 		device:  d,
@@ -61,20 +63,23 @@ func newConn(h *Hub, ws *websocket.Conn, d directory.Device, tok directory.Token
 // Device returns the device this connection authenticated as.
 func (c *Conn) Device() directory.Device { return c.device }
 
-// Send enqueues a frame without blocking. When the queue is full the client
-// is too slow: it is closed with CloseSlow rather than losing a message.
-func (c *Conn) Send(frame []byte) {
+// Send enqueues a frame without blocking and reports whether it did. When
+// the queue is full the client is too slow: it is closed with CloseSlow
+// rather than losing a message. A closing connection takes nothing.
+func (c *Conn) Send(frame []byte) bool {
 	select {
 	case <-c.done:
-		return
+		return false
 	default:
 	}
 	select {
 	case c.send <- frame:
+		return true
 	default:
 		c.hub.metrics.slowConsumers.Inc()
 		c.log.Warn("closing slow consumer", "queued", len(c.send))
 		c.close(CloseSlow, EndFailed)
+		return false
 	}
 }
 

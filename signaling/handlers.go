@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/foyer-intercom/foyer/directory"
@@ -26,18 +27,10 @@ func (h *Hub) dispatch(c *Conn, frame []byte) {
 		if err == nil {
 			h.metrics.ringSeconds.Observe(time.Since(received).Seconds())
 		}
-	case TypeAnswer:
-		err = h.handleAnswer(ctx, c, msg, received)
-	case TypeDecline:
-		err = h.handleDecline(c, msg)
-	case TypeHangup:
-		err = h.handleHangup(c, msg)
-	case TypeOpenDoor:
-		err = h.handleOpenDoor(c, msg)
+	case TypeAnswer, TypeDecline, TypeHangup, TypeOpenDoor, TypeSDP, TypeCandidate:
+		err = h.routeCallMessage(ctx, c.device, msg, frame, received)
 	case TypePin:
 		err = h.handlePin(c, msg)
-	case TypeSDP, TypeCandidate:
-		err = h.handleMedia(c, msg)
 	case TypePing:
 		c.reply(Pong{Type: TypePong, Ref: msg.Ref})
 	case TypeHello:
@@ -49,11 +42,71 @@ func (h *Hub) dispatch(c *Conn, frame []byte) {
 	}
 	h.metrics.messagesIn.WithLabelValues(msg.Type).Inc()
 	if err != nil {
-		pe := toProto(err)
-		if pe.Code == CodeInternal || pe.Code == CodeServiceUnavailable {
-			c.log.Warn("request failed", "type", msg.Type, "err", err)
+		h.replyError(c.device, msg, err)
+	}
+}
+
+// replyError sends the protocol error for err to device d, wherever it is connected.
+func (h *Hub) replyError(d directory.Device, msg Inbound, err error) {
+	pe := toProto(err)
+	if pe.Code == CodeInternal || pe.Code == CodeServiceUnavailable {
+		h.log.Warn("request failed", "device_id", d.ID, "type", msg.Type, "err", err)
+	}
+	h.router.Deliver(d.ID, encode(ErrorReply{Type: TypeError, Ref: msg.Ref, Code: pe.Code, Message: pe.Message, CallID: msg.CallID}))
+}
+
+// routeCallMessage runs a message about a call on the node that owns the
+// call: here, or forwarded to the owner, which replies to the device itself.
+func (h *Hub) routeCallMessage(ctx context.Context, d directory.Device, msg Inbound, frame []byte, received time.Time) error {
+	if msg.CallID == "" {
+		return errMissingCall
+	}
+	if owner := ownerOf(msg.CallID); owner != "" && owner != h.cfg.NodeID {
+		return h.router.Forward(ctx, owner, d, frame)
+	}
+	return h.handleCallMessage(ctx, d, msg, received)
+}
+
+// RemoteMessage implements NodeHandler: it runs a call message that another
+// node forwarded to this node, the call's owner. Errors go back to the
+// device through the router.
+func (h *Hub) RemoteMessage(from directory.Device, frame []byte) {
+	msg, err := DecodeInbound(frame)
+	if err != nil {
+		return // the sending node decoded it already
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RequestTimeout)
+	defer cancel()
+	if err := h.handleCallMessage(ctx, from, msg, time.Now()); err != nil {
+		h.replyError(from, msg, err)
+	}
+}
+
+// handleCallMessage handles a message about a call this node owns.
+func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, msg Inbound, received time.Time) error {
+	call, err := h.callFor(d, msg)
+	if err != nil {
+		return err
+	}
+	switch msg.Type {
+	case TypeAnswer:
+		won, err := call.answer(d, h.party(ctx, call, d), msg.Ref)
+		if won {
+			h.metrics.cancelSeconds.Observe(time.Since(received).Seconds())
 		}
-		c.replyError(msg.Ref, msg.CallID, pe)
+		return err
+	case TypeDecline:
+		return h.handleDecline(call, d, msg)
+	case TypeHangup:
+		return call.hangup(d)
+	case TypeOpenDoor:
+		relay := int(msg.Relay)
+		if relay == 0 {
+			relay = 1
+		}
+		return call.openDoor(d, relay, msg.Ref)
+	default: // sdp, candidate
+		return h.handleMedia(call, d, msg)
 	}
 }
 
@@ -69,6 +122,13 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 	site, devices, err := h.lookup(ctx, c, msg.SiteID, number)
 	if err != nil {
 		return err
+	}
+	ids := make([]directory.DeviceID, len(devices))
+	for i, d := range devices {
+		ids[i] = d.ID
+	}
+	if err := h.router.Locate(ctx, ids); err != nil {
+		return fmt.Errorf("locating devices: %w", err)
 	}
 	call := &Call{
 		id:      h.newCallID(),
@@ -119,19 +179,6 @@ func validNumber(n directory.Number) bool {
 	return true
 }
 
-// handleAnswer lets a rung device take a call.
-func (h *Hub) handleAnswer(ctx context.Context, c *Conn, msg Inbound, received time.Time) error {
-	call, err := h.callFor(c, msg)
-	if err != nil {
-		return err
-	}
-	won, err := call.answer(c.device, h.party(ctx, call, c.device), msg.Ref)
-	if won {
-		h.metrics.cancelSeconds.Observe(time.Since(received).Seconds())
-	}
-	return err
-}
-
 // party describes an answering device: an app by its user's display name
 // in the call's site, a monitor by its own name.
 func (h *Hub) party(ctx context.Context, call *Call, d directory.Device) Party {
@@ -151,7 +198,7 @@ func (h *Hub) party(ctx context.Context, call *Call, d directory.Device) Party {
 	return p
 }
 
-func (h *Hub) handleDecline(c *Conn, msg Inbound) error {
+func (h *Hub) handleDecline(call *Call, d directory.Device, msg Inbound) error {
 	scope := msg.Scope
 	if scope == "" {
 		scope = ScopeDevice
@@ -159,36 +206,7 @@ func (h *Hub) handleDecline(c *Conn, msg Inbound) error {
 	if scope != ScopeDevice && scope != ScopeEveryone {
 		return protoErr(CodeBadRequest, `"scope" must be "device" or "everyone"`)
 	}
-	call, err := h.callFor(c, msg)
-	if err != nil {
-		return err
-	}
-	return call.decline(c.device, scope)
-}
-
-func (h *Hub) handleHangup(c *Conn, msg Inbound) error {
-	if msg.CallID == "" {
-		return errMissingCall
-	}
-	h.mu.Lock()
-	call := h.calls[msg.CallID]
-	h.mu.Unlock()
-	if call == nil {
-		return errNoSuchCall
-	}
-	return call.hangup(c.device)
-}
-
-func (h *Hub) handleOpenDoor(c *Conn, msg Inbound) error {
-	call, err := h.callFor(c, msg)
-	if err != nil {
-		return err
-	}
-	relay := int(msg.Relay)
-	if relay == 0 {
-		relay = 1
-	}
-	return call.openDoor(c.device, relay, msg.Ref)
+	return call.decline(d, scope)
 }
 
 // handlePin checks a keypad code. Access codes come with the admin API; until
@@ -205,25 +223,25 @@ func (h *Hub) handlePin(c *Conn, msg Inbound) error {
 
 // handleMedia answers sdp and candidate messages while no media server is
 // configured on this node.
-func (h *Hub) handleMedia(c *Conn, msg Inbound) error {
-	if _, err := h.callFor(c, msg); err != nil {
-		return err
-	}
+func (h *Hub) handleMedia(_ *Call, _ directory.Device, _ Inbound) error {
 	return protoErr(CodeServiceUnavailable, "media is not enabled on this server")
 }
 
-// callFor finds the call a device's message is about; devices act only on
-// calls they were rung for (checked again by the call itself).
-func (h *Hub) callFor(c *Conn, msg Inbound) (*Call, error) {
-	if msg.CallID == "" {
-		return nil, errMissingCall
-	}
-	if c.device.Kind == directory.KindDoorStation && msg.Type != TypeSDP && msg.Type != TypeCandidate {
-		return nil, errDoorOnly
-	}
+// callFor finds the call a device's message is about. Door stations act
+// only on their own calls (hang up, media); other devices only on calls they
+// were rung for (checked again by the call itself).
+func (h *Hub) callFor(d directory.Device, msg Inbound) (*Call, error) {
 	h.mu.Lock()
 	call := h.calls[msg.CallID]
 	h.mu.Unlock()
+	if d.Kind == directory.KindDoorStation {
+		switch {
+		case msg.Type != TypeHangup && msg.Type != TypeSDP && msg.Type != TypeCandidate:
+			return nil, errDoorOnly
+		case call == nil || call.door.ID != d.ID:
+			return nil, errNoSuchCall
+		}
+	}
 	if call == nil {
 		return nil, errNoSuchCall
 	}

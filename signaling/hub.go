@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,7 +61,9 @@ func (cfg Config) withDefaults() Config {
 		cfg.Clock = realClock{}
 	}
 	if cfg.NodeID == "" {
-		cfg.NodeID = randomID(4)
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		cfg.NodeID = hex.EncodeToString(b)
 	}
 	return cfg
 }
@@ -72,6 +76,8 @@ func (cfg Config) Validate() error {
 		return errors.New("signaling: hello timeout must be positive and heartbeat at least 1s")
 	case c.SendQueue < 8:
 		return errors.New("signaling: send queue must hold at least 8 messages")
+	case !validNodeID(c.NodeID):
+		return errors.New("signaling: node ID must be 1-32 characters of a-z, 0-9 and -")
 	case c.DirectoryDelay > time.Second:
 		return errors.New("signaling: directory delay must be at most 1s (door stations are promised changes within a second)")
 	}
@@ -152,10 +158,17 @@ func NewHub(cfg Config, store directory.Store, router Router, ice ICEProvider, r
 	return h, nil
 }
 
-// Run pushes directory changes and re-checks changed devices until ctx ends.
+// Run pushes directory changes, re-checks changed devices and runs the
+// router's background work until ctx ends.
 func (h *Hub) Run(ctx context.Context) {
 	cancel := h.store.Subscribe(h.onChange)
 	defer cancel()
+	routed := make(chan struct{})
+	go func() {
+		h.router.Run(ctx, h)
+		close(routed)
+	}()
+	defer func() { <-routed }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -272,7 +285,32 @@ func randomID(n int) string {
 }
 
 // newCallID names a call after the node that owns it, so that other nodes
-// can route a device's answer to the owner.
+// can route a device's answer to the owner: c_<node>_<random>.
 func (h *Hub) newCallID() CallID {
 	return CallID(fmt.Sprintf("c_%s_%s", h.cfg.NodeID, randomID(12)))
+}
+
+// ownerOf returns the node named in a call ID, or "" if it names none.
+func ownerOf(id CallID) string {
+	rest, ok := strings.CutPrefix(string(id), "c_")
+	if !ok {
+		return ""
+	}
+	node, _, ok := strings.Cut(rest, "_")
+	if !ok {
+		return ""
+	}
+	return node
+}
+
+func validNodeID(id string) bool {
+	if len(id) < 1 || len(id) > 32 {
+		return false
+	}
+	for _, r := range id {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }

@@ -29,6 +29,7 @@ func (h *Hub) register(call *Call) error {
 		h.ringIndex[t] = make(map[*Call]struct{})
 	}
 	h.ringIndex[t][call] = struct{}{}
+	h.router.Ringing(context.Background(), t, call.id, true)
 	h.metrics.activeCalls.Inc()
 	return nil
 }
@@ -36,6 +37,9 @@ func (h *Hub) register(call *Call) error {
 // unring removes a call from the ring index. Called with call.mu held.
 func (h *Hub) unringLocked(call *Call) {
 	t := directory.Target{Site: call.site.ID, Number: call.number}
+	if _, ok := h.ringIndex[t][call]; ok {
+		h.router.Ringing(context.Background(), t, call.id, false)
+	}
 	delete(h.ringIndex[t], call)
 	if len(h.ringIndex[t]) == 0 {
 		delete(h.ringIndex, t)
@@ -96,7 +100,18 @@ func (h *Hub) ringLate(c *Conn) {
 	}
 	h.mu.Unlock()
 	for _, call := range calls {
-		call.ringLate(c.device)
+		call.ringLate(c.device, c.id)
+	}
+}
+
+// RemoteJoin implements NodeHandler: a device of a call this node owns
+// connected to another node while the call rings.
+func (h *Hub) RemoteJoin(id CallID, d directory.Device, conn string) {
+	h.mu.Lock()
+	call := h.calls[id]
+	h.mu.Unlock()
+	if call != nil {
+		call.ringLate(d, conn)
 	}
 }
 

@@ -6,9 +6,15 @@ import (
 	"github.com/foyer-intercom/foyer/directory"
 )
 
-// Router reaches devices wherever they are connected. Two implementations
-// exist: Memory (one node) and Redis (many nodes sharing Redis, which wraps a
-// Memory for the devices on its own node). The backend is chosen in cmd/.
+// Router reaches devices wherever they are connected, and carries what one
+// node tells another. Two implementations exist: Memory (one node) and
+// RedisRouter (many nodes sharing Redis; it wraps a Memory for the devices
+// on its own node). The backend is chosen in cmd/.
+//
+// A call is owned by the node holding its door station; the owner decides
+// everything about the call. Other nodes forward their devices' messages
+// about it to the owner, and the owner's frames reach those devices through
+// Deliver. Redis carries messages; it never decides who answered.
 type Router interface {
 	// Attach makes c the live connection of its device and returns the
 	// connection it replaces on this node, if any, for the caller to close.
@@ -17,13 +23,40 @@ type Router interface {
 	// reports whether it was.
 	Detach(ctx context.Context, c *Conn) bool
 	// Deliver enqueues frame for the device and reports whether the device
-	// is connected. It never blocks: the call state machine calls it with
-	// the call's lock held.
-	Deliver(id directory.DeviceID, frame []byte) bool
+	// is known to be connected, here or (after Locate) on another node, and
+	// the identity of the connection it was sent to (so that a call rings a
+	// connection once). It never blocks and does no I/O: the call state
+	// machine calls it with the call's lock held.
+	Deliver(id directory.DeviceID, frame []byte) (conn string, ok bool)
+	// Locate looks up where ids are connected, so that Deliver reaches them.
+	Locate(ctx context.Context, ids []directory.DeviceID) error
+	// Forward sends a device's message about a call to the node owning it.
+	Forward(ctx context.Context, node string, from directory.Device, frame []byte) error
+	// Ringing announces (on) or withdraws (!on) a ringing call for a target,
+	// so that its devices connecting to other nodes are rung too. Like
+	// Deliver it never blocks: the work is queued.
+	Ringing(ctx context.Context, t directory.Target, call CallID, on bool)
+	// Announce tells the owners of calls ringing for targets that d has
+	// connected to this node.
+	Announce(ctx context.Context, d directory.Device, targets []directory.Target)
 	// Local returns the device's connection on this node, or nil.
 	Local(id directory.DeviceID) *Conn
 	// Each calls fn for every connection on this node, without holding a lock.
 	Each(fn func(*Conn))
 	// Len returns the number of connections on this node.
 	Len() int
+	// Run does the router's background work until ctx ends, handing what
+	// other nodes send to this node to n.
+	Run(ctx context.Context, n NodeHandler)
+	// Ready reports whether the router can reach other nodes.
+	Ready(ctx context.Context) error
+}
+
+// NodeHandler takes what other nodes send to this one. The Hub implements it.
+type NodeHandler interface {
+	// RemoteMessage runs a device's message about a call this node owns.
+	RemoteMessage(from directory.Device, frame []byte)
+	// RemoteJoin rings a device that connected (as conn) to another node
+	// while a call this node owns rings for one of its call IDs.
+	RemoteJoin(call CallID, d directory.Device, conn string)
 }

@@ -41,13 +41,12 @@ func (m *Memory) Detach(_ context.Context, c *Conn) bool {
 }
 
 // Deliver implements Router.
-func (m *Memory) Deliver(id directory.DeviceID, frame []byte) bool {
+func (m *Memory) Deliver(id directory.DeviceID, frame []byte) (string, bool) {
 	c := m.Local(id)
-	if c == nil {
-		return false
+	if c == nil || !c.Send(frame) {
+		return "", false
 	}
-	c.Send(frame)
-	return true
+	return c.id, true
 }
 
 // Local implements Router.
@@ -77,3 +76,24 @@ func (m *Memory) Len() int {
 	defer m.mu.RUnlock()
 	return len(m.conns)
 }
+
+// Locate implements Router: one node knows only its own connections.
+func (m *Memory) Locate(context.Context, []directory.DeviceID) error { return nil }
+
+// Forward implements Router: with one node, a call owned by another node
+// (an ID from before a restart) does not exist.
+func (m *Memory) Forward(context.Context, string, directory.Device, []byte) error {
+	return errNoSuchCall
+}
+
+// Ringing implements Router; the hub's own ring index suffices on one node.
+func (m *Memory) Ringing(context.Context, directory.Target, CallID, bool) {}
+
+// Announce implements Router; the hub's own ring index suffices on one node.
+func (m *Memory) Announce(context.Context, directory.Device, []directory.Target) {}
+
+// Run implements Router; one node has no background work.
+func (m *Memory) Run(ctx context.Context, _ NodeHandler) { <-ctx.Done() }
+
+// Ready implements Router.
+func (m *Memory) Ready(context.Context) error { return nil }

@@ -163,6 +163,7 @@ func (h *Hub) serve(c *Conn) {
 		h.pushDirectory(ctx, c)
 	}
 	h.ringLate(c)
+	h.router.Announce(ctx, c.device, c.targets)
 
 	c.readLoop()
 
