@@ -24,9 +24,13 @@ check: deps
 	  if ! cmp -s go.mod /tmp/foyer.go.mod || ! cmp -s go.sum /tmp/foyer.go.sum; then \
 	    cp /tmp/foyer.go.mod go.mod; cp /tmp/foyer.go.sum go.sum; echo "go.mod/go.sum are not tidy"; exit 1; fi
 
+# FOYER_REQUIRE_TOOLS=1: a test that needs redis-server (or another tool
+# deps.sh installs) fails instead of skipping when it is missing.
 test: check
 	$(GO) test -race -count=1 -run xxxNONExxx $(PKGS) >/dev/null   # compile everything with network
-	scripts/netns.sh $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	FOYER_REQUIRE_TOOLS=1 scripts/netns.sh $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	@echo "--- the signalling suite again, as three nodes sharing Redis"
+	FOYER_REQUIRE_TOOLS=1 FOYER_TEST_NODES=3 scripts/netns.sh $(GO) test -race -count=1 -timeout 30m ./signaling/
 
 bench: deps
 	scripts/netns.sh $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)

@@ -8,6 +8,8 @@ set -euo pipefail
 declare -A need=(
   [ip]=iproute2
   [unshare]=util-linux
+  [redis-server]=redis-server
+  [redis-cli]=redis-tools
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -21,6 +23,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts services it installs where an init system runs; the tests
+# start their own throwaway servers on free loopback ports.
+if command -v service >/dev/null 2>&1 && pgrep -x redis-server >/dev/null 2>&1; then
+  service redis-server stop >/dev/null 2>&1 || true
 fi
 
 go mod download

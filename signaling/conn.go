@@ -39,6 +39,9 @@ type Conn struct {
 	send    chan []byte   // bounded outbound queue, drained by writeLoop
 	done    chan struct{} // closed once, by close
 
+	mu          sync.Mutex
+	remoteCalls map[CallID]struct{} // guarded by mu; calls owned by other nodes this device acted on
+
 	closeOnce sync.Once
 	// Written once in close before done is closed; read after <-done.
 	closeCode CloseCode
@@ -81,6 +84,29 @@ func (c *Conn) Send(frame []byte) bool {
 		c.close(CloseSlow, EndFailed)
 		return false
 	}
+}
+
+// actedOn records a call owned by another node that this device took part
+// in, so that its owner hears when the connection goes.
+func (c *Conn) actedOn(call CallID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.remoteCalls == nil {
+		c.remoteCalls = make(map[CallID]struct{})
+	}
+	c.remoteCalls[call] = struct{}{}
+}
+
+// takeRemoteCalls returns and forgets the calls recorded by actedOn.
+func (c *Conn) takeRemoteCalls() []CallID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := make([]CallID, 0, len(c.remoteCalls))
+	for id := range c.remoteCalls {
+		calls = append(calls, id)
+	}
+	c.remoteCalls = nil
+	return calls
 }
 
 // reply sends v, an outbound message struct, to this connection.

@@ -128,16 +128,28 @@ func TestDrainLetsActiveCallsFinish(t *testing.T) {
 	devices["anna-phone"].send(map[string]any{"type": "answer", "call_id": callID})
 	devices["anna-phone"].expect("answered")
 	door.expect("answered")
-	idle := ts.connect(t, "dirk-phone")
+	// Drain the node that owns the call (the door station's); the idle
+	// device is one connected to that node.
+	owner := ts.nodeOf("front-door")
+	var idle *client
+	for _, n := range []string{"dirk-phone", "olga-phone", "other-door", "garage-door", "eve-phone"} {
+		if ts.nodeOf(n) == owner {
+			idle = ts.connect(t, n)
+			break
+		}
+	}
+	if idle == nil {
+		t.Fatal("no idle device on the owner's node; change the names")
+	}
 
 	drained := make(chan struct{})
 	go func() {
-		ts.hub.Drain(context.Background())
+		ts.hubs[owner].Drain(context.Background())
 		close(drained)
 	}()
 	idle.expectClose(int(CloseGoingAway))
 	// No new connections while draining.
-	if _, resp, err := websocket.DefaultDialer.Dial(ts.url(), nil); err == nil || resp == nil || resp.StatusCode != 503 {
+	if _, resp, err := websocket.DefaultDialer.Dial(ts.urlOf(owner), nil); err == nil || resp == nil || resp.StatusCode != 503 {
 		t.Fatalf("dial while draining: %v", err)
 	}
 	// The active call goes on and can hang up.

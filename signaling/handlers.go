@@ -28,7 +28,7 @@ func (h *Hub) dispatch(c *Conn, frame []byte) {
 			h.metrics.ringSeconds.Observe(time.Since(received).Seconds())
 		}
 	case TypeAnswer, TypeDecline, TypeHangup, TypeOpenDoor, TypeSDP, TypeCandidate:
-		err = h.routeCallMessage(ctx, c.device, msg, frame, received)
+		err = h.routeCallMessage(ctx, c, msg, frame, received)
 	case TypePin:
 		err = h.handlePin(c, msg)
 	case TypePing:
@@ -57,14 +57,18 @@ func (h *Hub) replyError(d directory.Device, msg Inbound, err error) {
 
 // routeCallMessage runs a message about a call on the node that owns the
 // call: here, or forwarded to the owner, which replies to the device itself.
-func (h *Hub) routeCallMessage(ctx context.Context, d directory.Device, msg Inbound, frame []byte, received time.Time) error {
+func (h *Hub) routeCallMessage(ctx context.Context, c *Conn, msg Inbound, frame []byte, received time.Time) error {
 	if msg.CallID == "" {
 		return errMissingCall
 	}
 	if owner := ownerOf(msg.CallID); owner != "" && owner != h.cfg.NodeID {
-		return h.router.Forward(ctx, owner, d, frame)
+		if err := h.router.Forward(ctx, owner, c.device, frame); err != nil {
+			return err
+		}
+		c.actedOn(msg.CallID)
+		return nil
 	}
-	return h.handleCallMessage(ctx, d, msg, received)
+	return h.handleCallMessage(ctx, c.device, msg, received)
 }
 
 // RemoteMessage implements NodeHandler: it runs a call message that another

@@ -3,12 +3,16 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +20,10 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/redistest"
 )
 
 // readTimeout bounds every wait for a frame in tests; it only fires when
@@ -68,13 +74,31 @@ sites:
             devices: [olga-phone]
 `
 
-// testServer is a hub on a real bbolt store behind a real HTTP server.
+// testServer is one or more hubs on a real bbolt store behind real HTTP
+// servers. With FOYER_TEST_NODES=N (N > 1) it is N nodes sharing a real
+// redis-server through RedisRouter, devices spread over them by name; the
+// same tests then check the protocol across nodes.
 type testServer struct {
-	hub    *Hub
+	hub    *Hub   // node 0
+	hubs   []*Hub // every node
+	https  []*httptest.Server
+	redis  *redistest.Server // nil with one node
 	store  directory.Store
-	http   *httptest.Server
 	clock  *fakeClock
 	tokens map[string]string
+}
+
+// testNodes is how many nodes each test server runs.
+func testNodes(t testing.TB) int {
+	s := os.Getenv("FOYER_TEST_NODES")
+	if s == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("FOYER_TEST_NODES=%q: want a positive number", s)
+	}
+	return n
 }
 
 // newTestServer provisions yaml into a fresh store and serves it.
@@ -97,28 +121,62 @@ func newTestServer(t testing.TB, yaml string, cfg Config) *testServer {
 		cfg.Clock = ts.clock
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ts.hub, err = NewHub(cfg, store, NewMemory(), nil, prometheus.NewRegistry(), log)
-	if err != nil {
-		t.Fatal(err)
+	nodes := testNodes(t)
+	var rdb redis.UniversalClient
+	if nodes > 1 {
+		ts.redis = redistest.Start(t)
+		rdb = redis.NewClient(&redis.Options{Addr: ts.redis.Addr})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { ts.hub.Run(ctx); close(done) }()
-	ts.http = httptest.NewServer(ts.hub)
+	var running sync.WaitGroup
+	for i := range nodes {
+		var router Router = NewMemory()
+		nodeCfg := cfg
+		if nodes > 1 {
+			nodeCfg.NodeID = fmt.Sprintf("node%d", i)
+			if router, err = NewRedisRouter(nodeCfg.NodeID, rdb, prometheus.NewRegistry(), log); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hub, err := NewHub(nodeCfg, store, router, nil, prometheus.NewRegistry(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		running.Add(1)
+		go func() { hub.Run(ctx); running.Done() }()
+		ts.hubs = append(ts.hubs, hub)
+		ts.https = append(ts.https, httptest.NewServer(hub))
+	}
+	ts.hub = ts.hubs[0]
 	t.Cleanup(func() {
-		drain, cancelDrain := context.WithTimeout(context.Background(), 0)
-		ts.hub.Drain(drain)
-		cancelDrain()
-		ts.http.Close()
+		for i, hub := range ts.hubs {
+			drain, cancelDrain := context.WithTimeout(context.Background(), 0)
+			hub.Drain(drain)
+			cancelDrain()
+			ts.https[i].Close()
+		}
 		cancel()
-		<-done
+		running.Wait()
+		if rdb != nil {
+			_ = rdb.Close()
+		}
 		_ = store.Close()
 	})
 	return ts
 }
 
-func (ts *testServer) url() string {
-	return "ws" + strings.TrimPrefix(ts.http.URL, "http") + "/v1/signal"
+// url is node 0's signalling URL.
+func (ts *testServer) url() string { return ts.urlOf(0) }
+
+func (ts *testServer) urlOf(node int) string {
+	return "ws" + strings.TrimPrefix(ts.https[node].URL, "http") + "/v1/signal"
+}
+
+// nodeOf spreads devices over the nodes by name.
+func (ts *testServer) nodeOf(name string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return int(h.Sum32() % uint32(len(ts.hubs)))
 }
 
 // client is a device's WebSocket connection in a test.
@@ -129,10 +187,15 @@ type client struct {
 	welcome map[string]any
 }
 
-// dialRaw opens a WebSocket without saying hello.
+// dialRaw opens a WebSocket to node 0 without saying hello.
 func (ts *testServer) dialRaw(t testing.TB, header http.Header) *websocket.Conn {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial(ts.url(), header)
+	return ts.dialNode(t, 0, header)
+}
+
+func (ts *testServer) dialNode(t testing.TB, node int, header http.Header) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(ts.urlOf(node), header)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -147,7 +210,7 @@ func (ts *testServer) connect(t testing.TB, name string) *client {
 	if !ok {
 		t.Fatalf("no device %q in the provisioning file", name)
 	}
-	c := &client{t: t, ws: ts.dialRaw(t, nil), name: name}
+	c := &client{t: t, ws: ts.dialNode(t, ts.nodeOf(name), nil), name: name}
 	c.send(map[string]any{"type": "hello", "token": tok, "version": 1})
 	c.welcome = c.expect("welcome")
 	return c

@@ -135,6 +135,19 @@ func (h *Hub) leave(c *Conn) {
 	for _, call := range calls {
 		call.left(c.device.ID, c.endReason)
 	}
+	for _, id := range c.takeRemoteCalls() {
+		h.router.Left(context.Background(), ownerOf(id), id, c.device.ID, c.endReason)
+	}
+}
+
+// RemoteLeft implements NodeHandler.
+func (h *Hub) RemoteLeft(id CallID, d directory.DeviceID, reason EndReason) {
+	h.mu.Lock()
+	call := h.calls[id]
+	h.mu.Unlock()
+	if call != nil {
+		call.left(d, reason)
+	}
 }
 
 // ActiveCalls returns the number of calls this node owns that are not over.

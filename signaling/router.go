@@ -32,6 +32,9 @@ type Router interface {
 	Locate(ctx context.Context, ids []directory.DeviceID) error
 	// Forward sends a device's message about a call to the node owning it.
 	Forward(ctx context.Context, node string, from directory.Device, frame []byte) error
+	// Left tells the node owning a call that a device taking part in it,
+	// connected to this node, has gone (reason: how its calls end).
+	Left(ctx context.Context, node string, call CallID, d directory.DeviceID, reason EndReason)
 	// Ringing announces (on) or withdraws (!on) a ringing call for a target,
 	// so that its devices connecting to other nodes are rung too. Like
 	// Deliver it never blocks: the work is queued.
@@ -56,6 +59,9 @@ type Router interface {
 type NodeHandler interface {
 	// RemoteMessage runs a device's message about a call this node owns.
 	RemoteMessage(from directory.Device, frame []byte)
+	// RemoteLeft handles a device of a call this node owns, connected to
+	// another node, going away.
+	RemoteLeft(call CallID, d directory.DeviceID, reason EndReason)
 	// RemoteJoin rings a device that connected (as conn) to another node
 	// while a call this node owns rings for one of its call IDs.
 	RemoteJoin(call CallID, d directory.Device, conn string)

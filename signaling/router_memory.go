@@ -86,6 +86,9 @@ func (m *Memory) Forward(context.Context, string, directory.Device, []byte) erro
 	return errNoSuchCall
 }
 
+// Left implements Router; with one node every call is local.
+func (m *Memory) Left(context.Context, string, CallID, directory.DeviceID, EndReason) {}
+
 // Ringing implements Router; the hub's own ring index suffices on one node.
 func (m *Memory) Ringing(context.Context, directory.Target, CallID, bool) {}
 

@@ -1,0 +1,319 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+var _ Router = (*RedisRouter)(nil)
+
+// Redis keys and channels of the router. (The directory's keys are in
+// directory/redis*.go.)
+const (
+	// presenceKey(device) STRING "<node> <conn>", TTL leaseTTL: the node and
+	// connection holding a device. Set on attach and refreshed every
+	// leaseRefresh by that node; deleted on detach only while it is still
+	// that connection's (compare-and-delete), so a reconnect elsewhere wins.
+	presencePrefix = "foyer:presence:"
+	// ringingKey(site, number) SET of call IDs ringing for that call ID, TTL
+	// ringingTTL (longer than the longest ring timeout): written by the
+	// owning node, read by nodes where a device of that ID connects.
+	ringingPrefix = "foyer:ringing:"
+	// nodeChannel(node): pub/sub channel of envelopes for one node.
+	nodeChannelPrefix = "foyer:node:"
+)
+
+const (
+	// leaseTTL is how long a node that died without a word is still
+	// believed to hold its devices: after it, no call rings a dead socket.
+	leaseTTL = 15 * time.Second
+	// leaseRefresh re-asserts every local device's lease; it also bounds how
+	// long devices stay unregistered after Redis comes back.
+	leaseRefresh = 4 * time.Second
+	// ringingTTL outlives the longest ring timeout (180 s) of any site.
+	ringingTTL = 200 * time.Second
+	// probeInterval is how often a node sends itself a probe over pub/sub;
+	// probeTimeout without one back means the subscription is dead although
+	// it looks healthy, so it is replaced.
+	probeInterval = time.Second
+	probeTimeout  = 3 * time.Second
+	// publishQueue bounds frames waiting for the publisher goroutine.
+	publishQueue = 8192
+	// publishBatch is how many queued commands go out in one pipeline.
+	publishBatch = 256
+	// redisOpTimeout bounds one Redis round trip of background work.
+	redisOpTimeout = time.Second
+)
+
+// envelope is what one node publishes to another.
+type envelope struct {
+	Kind   string             `json:"k"`           // deliver | message | join | left | probe
+	From   string             `json:"f"`           // the sending node
+	Device directory.DeviceID `json:"d,omitempty"` // deliver: the target device; left: the device gone
+	Conn   string             `json:"c,omitempty"` // message, join: the sender's connection
+	Call   CallID             `json:"call,omitempty"`
+	Sender *directory.Device  `json:"s,omitempty"` // message, join: the device that sent or connected
+	Frame  json.RawMessage    `json:"m,omitempty"` // deliver, message: the protocol frame
+	Sent   int64              `json:"t,omitempty"` // probe: send time, unix ns
+	Reason EndReason          `json:"r,omitempty"` // left: how the device's calls end
+}
+
+// location is where a remote device was last seen.
+type location struct {
+	node, conn string
+}
+
+// queued is one command for the publisher goroutine.
+type queued struct {
+	channel string // PUBLISH channel payload, or
+	payload []byte
+	ringKey string // SADD/SREM ringKey member
+	member  string
+	add     bool
+}
+
+// RedisRouter is the Router of a node in a cluster sharing Redis. It wraps a
+// Memory for this node's connections and adds presence leases, a channel
+// per node, and a liveness probe on its subscription.
+type RedisRouter struct {
+	// Immutable after construction.
+	*Memory
+	node    string
+	rdb     redis.UniversalClient
+	log     *slog.Logger
+	out     chan queued // to the publisher goroutine
+	metrics *routerMetrics
+
+	mu    sync.Mutex
+	where map[directory.DeviceID]location // guarded by mu; remote devices last located
+
+	probeMu   sync.Mutex
+	lastProbe time.Time // guarded by probeMu
+}
+
+// NewRedisRouter returns the router of node on rdb. Metrics register with reg.
+func NewRedisRouter(node string, rdb redis.UniversalClient, reg prometheus.Registerer, log *slog.Logger) (*RedisRouter, error) {
+	if !validNodeID(node) {
+		return nil, errors.New("signaling: node ID must be 1-32 characters of a-z, 0-9 and -")
+	}
+	m, err := newRouterMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &RedisRouter{
+		Memory:  NewMemory(),
+		node:    node,
+		rdb:     rdb,
+		log:     log.With("node", node),
+		out:     make(chan queued, publishQueue),
+		metrics: m,
+		where:   make(map[directory.DeviceID]location),
+	}, nil
+}
+
+func presenceKey(id directory.DeviceID) string { return presencePrefix + string(id) }
+func ringingKey(t directory.Target) string {
+	return ringingPrefix + string(t.Site) + ":" + string(t.Number)
+}
+func nodeChannel(node string) string { return nodeChannelPrefix + node }
+
+// Attach implements Router: the local attach always succeeds; the lease is
+// best effort here and re-asserted by the refresh loop, so devices can
+// connect (and take local calls) while Redis is away.
+func (r *RedisRouter) Attach(ctx context.Context, c *Conn) (*Conn, error) {
+	prev, _ := r.Memory.Attach(ctx, c)
+	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	if err := r.rdb.Set(ctx, presenceKey(c.device.ID), r.node+" "+c.id, leaseTTL).Err(); err != nil {
+		r.fail("presence", err)
+	}
+	return prev, nil
+}
+
+// compareAndDelete deletes KEYS[1] only if it still holds ARGV[1].
+var compareAndDelete = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// Detach implements Router.
+func (r *RedisRouter) Detach(ctx context.Context, c *Conn) bool {
+	if !r.Memory.Detach(ctx, c) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	if err := compareAndDelete.Run(ctx, r.rdb, []string{presenceKey(c.device.ID)}, r.node+" "+c.id).Err(); err != nil {
+		r.fail("presence", err) // the lease expires on its own
+	}
+	return true
+}
+
+// Deliver implements Router: local connections directly, remote devices
+// through their node's channel, queued for the publisher.
+func (r *RedisRouter) Deliver(id directory.DeviceID, frame []byte) (string, bool) {
+	if conn, ok := r.Memory.Deliver(id, frame); ok {
+		return conn, true
+	}
+	r.mu.Lock()
+	loc, ok := r.where[id]
+	r.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	r.publish(loc.node, envelope{Kind: "deliver", Device: id, Frame: frame})
+	return loc.conn, true
+}
+
+// Locate implements Router: one pipelined round trip for all ids.
+func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) error {
+	start := time.Now()
+	pipe := r.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, 0, len(ids))
+	remote := make([]directory.DeviceID, 0, len(ids))
+	for _, id := range ids {
+		if r.Memory.Local(id) != nil {
+			continue
+		}
+		remote = append(remote, id)
+		cmds = append(cmds, pipe.Get(ctx, presenceKey(id)))
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		r.fail("locate", err)
+		return err
+	}
+	r.metrics.rtt.Observe(time.Since(start).Seconds())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, cmd := range cmds {
+		node, conn, ok := strings.Cut(cmd.Val(), " ")
+		if !ok || node == r.node {
+			delete(r.where, remote[i]) // not connected anywhere (or a stale lease of ours)
+			continue
+		}
+		r.where[remote[i]] = location{node: node, conn: conn}
+	}
+	return nil
+}
+
+// Forward implements Router.
+func (r *RedisRouter) Forward(ctx context.Context, node string, from directory.Device, frame []byte) error {
+	env := envelope{Kind: "message", From: r.node, Sender: &from, Conn: r.connOf(from.ID), Frame: frame}
+	receivers, err := r.publishNow(ctx, node, env)
+	if err != nil {
+		return protoErr(CodeServiceUnavailable, "the node owning this call is unreachable; retry")
+	}
+	if receivers == 0 {
+		return errNoSuchCall // no such node (or it is gone, and its calls with it)
+	}
+	r.metrics.forwarded.WithLabelValues("message").Inc()
+	return nil
+}
+
+// Left implements Router.
+func (r *RedisRouter) Left(_ context.Context, node string, call CallID, d directory.DeviceID, reason EndReason) {
+	r.publish(node, envelope{Kind: "left", Call: call, Device: d, Reason: reason})
+}
+
+// Ringing implements Router.
+func (r *RedisRouter) Ringing(_ context.Context, t directory.Target, call CallID, on bool) {
+	r.enqueue(queued{ringKey: ringingKey(t), member: string(call), add: on})
+}
+
+// Announce implements Router: the owners of calls ringing for d's call IDs
+// on other nodes are told that d connected here.
+func (r *RedisRouter) Announce(ctx context.Context, d directory.Device, targets []directory.Target) {
+	if len(targets) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	pipe := r.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(targets))
+	for i, t := range targets {
+		cmds[i] = pipe.SMembers(ctx, ringingKey(t))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		r.fail("announce", err)
+		return
+	}
+	conn := r.connOf(d.ID)
+	for _, cmd := range cmds {
+		for _, call := range cmd.Val() {
+			if owner := ownerOf(CallID(call)); owner != "" && owner != r.node {
+				r.publish(owner, envelope{Kind: "join", Call: CallID(call), Sender: &d, Conn: conn})
+			}
+		}
+	}
+}
+
+// connOf returns the id of a device's local connection.
+func (r *RedisRouter) connOf(id directory.DeviceID) string {
+	if c := r.Memory.Local(id); c != nil {
+		return c.id
+	}
+	return ""
+}
+
+// Ready implements Router.
+func (r *RedisRouter) Ready(ctx context.Context) error {
+	return r.rdb.Ping(ctx).Err()
+}
+
+// fail counts and logs a Redis error.
+func (r *RedisRouter) fail(op string, err error) {
+	r.metrics.redisErrors.WithLabelValues(op).Inc()
+	r.log.Debug("redis operation failed", "op", op, "err", err)
+}
+
+// publish queues an envelope for node without blocking.
+func (r *RedisRouter) publish(node string, env envelope) {
+	env.From = r.node
+	b, err := json.Marshal(env)
+	if err != nil {
+		return // envelopes hold only marshalable values
+	}
+	r.enqueue(queued{channel: nodeChannel(node), payload: b})
+	r.metrics.forwarded.WithLabelValues(env.Kind).Inc()
+}
+
+// publishNow publishes an envelope, waits for Redis to take it, and returns
+// how many subscribers (nodes) received it.
+func (r *RedisRouter) publishNow(ctx context.Context, node string, env envelope) (int64, error) {
+	env.From = r.node
+	b, err := json.Marshal(env)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	n, err := r.rdb.Publish(ctx, nodeChannel(node), b).Result()
+	if err != nil {
+		r.fail("publish", err)
+		return 0, err
+	}
+	return n, nil
+}
+
+func (r *RedisRouter) enqueue(q queued) {
+	select {
+	case r.out <- q:
+	default:
+		r.metrics.dropped.WithLabelValues("queue_full").Inc()
+		r.log.Warn("router publish queue full; dropping a cross-node message")
+	}
+}
+
+// String names the router in logs.
+func (r *RedisRouter) String() string { return fmt.Sprintf("redis router %s", r.node) }

@@ -1,0 +1,210 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Run implements Router: the publisher, the subscription to this node's
+// channel (replaced when its probe stops coming back), and the lease refresh.
+func (r *RedisRouter) Run(ctx context.Context, n NodeHandler) {
+	done := make(chan struct{}, 2)
+	go func() { r.publisher(ctx); done <- struct{}{} }()
+	go func() { r.refresher(ctx); done <- struct{}{} }()
+	for ctx.Err() == nil {
+		r.subscribe(ctx, n)
+	}
+	<-done
+	<-done
+}
+
+// subscribe receives this node's envelopes until ctx ends or the
+// subscription stops delivering its own probes.
+func (r *RedisRouter) subscribe(ctx context.Context, n NodeHandler) {
+	sub := r.rdb.Subscribe(ctx, nodeChannel(r.node))
+	defer sub.Close()
+	msgs := sub.Channel(redis.WithChannelHealthCheckInterval(probeInterval))
+	r.probeMu.Lock()
+	r.lastProbe = time.Now()
+	r.probeMu.Unlock()
+	probe := time.NewTicker(probeInterval)
+	defer probe.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			r.receive(m.Payload, n)
+		case <-probe.C:
+			r.probeMu.Lock()
+			silent := time.Since(r.lastProbe)
+			r.probeMu.Unlock()
+			if silent > probeTimeout {
+				r.metrics.resubscribes.Inc()
+				r.log.Warn("pub/sub subscription delivers nothing; replacing it", "silent", silent)
+				r.refresh(ctx) // Redis may have lost our leases too
+				return
+			}
+			r.publish(r.node, envelope{Kind: "probe", Sent: time.Now().UnixNano()})
+		}
+	}
+}
+
+// receive handles one envelope from another node (or a probe from this one).
+func (r *RedisRouter) receive(payload string, n NodeHandler) {
+	var env envelope
+	if err := json.Unmarshal([]byte(payload), &env); err != nil {
+		r.metrics.dropped.WithLabelValues("malformed").Inc()
+		return
+	}
+	switch env.Kind {
+	case "probe":
+		r.probeMu.Lock()
+		r.lastProbe = time.Now()
+		r.probeMu.Unlock()
+		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
+	case "deliver":
+		if _, ok := r.Memory.Deliver(env.Device, env.Frame); !ok {
+			r.metrics.dropped.WithLabelValues("not_here").Inc()
+		}
+	case "left":
+		n.RemoteLeft(env.Call, env.Device, env.Reason)
+	case "message", "join":
+		if env.Sender == nil {
+			r.metrics.dropped.WithLabelValues("malformed").Inc()
+			return
+		}
+		r.mu.Lock()
+		r.where[env.Sender.ID] = location{node: env.From, conn: env.Conn}
+		r.mu.Unlock()
+		if env.Kind == "message" {
+			n.RemoteMessage(*env.Sender, env.Frame)
+		} else {
+			n.RemoteJoin(env.Call, *env.Sender, env.Conn)
+		}
+	default:
+		r.metrics.dropped.WithLabelValues("malformed").Inc()
+	}
+}
+
+// publisher sends queued commands in pipelined batches, in queue order.
+func (r *RedisRouter) publisher(ctx context.Context) {
+	batch := make([]queued, 0, publishBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case q := <-r.out:
+			batch = append(batch, q)
+		}
+	fill:
+		for len(batch) < publishBatch {
+			select {
+			case q := <-r.out:
+				batch = append(batch, q)
+			default:
+				break fill
+			}
+		}
+		r.send(ctx, batch)
+	}
+}
+
+func (r *RedisRouter) send(ctx context.Context, batch []queued) {
+	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	start := time.Now()
+	pipe := r.rdb.Pipeline()
+	for _, q := range batch {
+		switch {
+		case q.channel != "":
+			pipe.Publish(ctx, q.channel, q.payload)
+		case q.add:
+			pipe.SAdd(ctx, q.ringKey, q.member)
+			pipe.Expire(ctx, q.ringKey, ringingTTL)
+		default:
+			pipe.SRem(ctx, q.ringKey, q.member)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		r.fail("publish", err)
+		r.metrics.dropped.WithLabelValues("redis_error").Add(float64(len(batch)))
+		return
+	}
+	r.metrics.rtt.Observe(time.Since(start).Seconds())
+}
+
+// refresher re-asserts the leases of every local device.
+func (r *RedisRouter) refresher(ctx context.Context) {
+	t := time.NewTicker(leaseRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.refresh(ctx)
+		}
+	}
+}
+
+func (r *RedisRouter) refresh(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*redisOpTimeout)
+	defer cancel()
+	pipe := r.rdb.Pipeline()
+	n := 0
+	r.Memory.Each(func(c *Conn) {
+		pipe.Set(ctx, presenceKey(c.device.ID), r.node+" "+c.id, leaseTTL)
+		n++
+	})
+	if n == 0 {
+		return
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		r.fail("refresh", err)
+	}
+}
+
+// routerMetrics are the Redis router's Prometheus metrics.
+type routerMetrics struct {
+	redisErrors  *prometheus.CounterVec
+	rtt          prometheus.Histogram
+	forwarded    *prometheus.CounterVec
+	dropped      *prometheus.CounterVec
+	resubscribes prometheus.Counter
+}
+
+func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
+	m := &routerMetrics{
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "foyer_redis_errors_total", Help: "Failed Redis operations of the router, by operation.",
+		}, []string{"op"}),
+		rtt: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "foyer_redis_rtt_seconds", Help: "Round-trip time of the router's Redis operations and pub/sub probes.",
+			Buckets: latencyBuckets,
+		}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "foyer_router_envelopes_sent_total", Help: "Envelopes published to other nodes (and probes to this one), by kind.",
+		}, []string{"kind"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "foyer_router_envelopes_dropped_total", Help: "Cross-node envelopes lost, by reason.",
+		}, []string{"reason"}),
+		resubscribes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "foyer_router_resubscribes_total", Help: "Pub/sub subscriptions replaced because their probes stopped arriving.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.redisErrors, m.rtt, m.forwarded, m.dropped, m.resubscribes} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
