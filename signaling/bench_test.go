@@ -99,7 +99,6 @@ func pump(c *client, ch chan<- map[string]any) {
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
-			c.t.Logf("%s: %v", c.name, err)
 			close(ch)
 			return
 		}

@@ -3,7 +3,6 @@ package signaling
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/foyer-intercom/foyer/directory"
@@ -132,7 +131,8 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 		ids[i] = d.ID
 	}
 	if err := h.router.Locate(ctx, ids); err != nil {
-		return fmt.Errorf("locating devices: %w", err)
+		h.log.Warn("locating devices failed", "err", err)
+		return errBackendDown
 	}
 	call := &Call{
 		id:      h.newCallID(),
@@ -162,11 +162,14 @@ func (h *Hub) lookup(ctx context.Context, c *Conn, only directory.SiteID, number
 		if errors.Is(err, directory.ErrNotFound) {
 			continue
 		}
-		if err != nil {
-			return directory.Site{}, nil, err
+		if err == nil {
+			var site directory.Site
+			if site, err = h.store.Site(ctx, s); err == nil {
+				return site, devices, nil
+			}
 		}
-		site, err := h.store.Site(ctx, s)
-		return site, devices, err
+		h.log.Warn("directory look-up failed", "site_id", s, "err", err)
+		return directory.Site{}, nil, errBackendDown
 	}
 	return directory.Site{}, nil, errNotFound
 }

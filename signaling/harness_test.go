@@ -83,6 +83,7 @@ type testServer struct {
 	hubs   []*Hub // every node
 	https  []*httptest.Server
 	redis  *redistest.Server // nil with one node
+	rdbs   []*redis.Client   // each node's own Redis client
 	store  directory.Store
 	clock  *fakeClock
 	tokens map[string]string
@@ -101,8 +102,15 @@ func testNodes(t testing.TB) int {
 	return n
 }
 
-// newTestServer provisions yaml into a fresh store and serves it.
+// newTestServer provisions yaml into a fresh store and serves it on
+// FOYER_TEST_NODES nodes (default 1).
 func newTestServer(t testing.TB, yaml string, cfg Config) *testServer {
+	t.Helper()
+	return newNodes(t, yaml, cfg, testNodes(t), RedisRouterOptions{})
+}
+
+// newNodes serves yaml on n nodes; with n > 1 they share a real redis-server.
+func newNodes(t testing.TB, yaml string, cfg Config, nodes int, opts RedisRouterOptions) *testServer {
 	t.Helper()
 	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
 	if err != nil {
@@ -121,11 +129,8 @@ func newTestServer(t testing.TB, yaml string, cfg Config) *testServer {
 		cfg.Clock = ts.clock
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	nodes := testNodes(t)
-	var rdb redis.UniversalClient
 	if nodes > 1 {
 		ts.redis = redistest.Start(t)
-		rdb = redis.NewClient(&redis.Options{Addr: ts.redis.Addr})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var running sync.WaitGroup
@@ -134,7 +139,9 @@ func newTestServer(t testing.TB, yaml string, cfg Config) *testServer {
 		nodeCfg := cfg
 		if nodes > 1 {
 			nodeCfg.NodeID = fmt.Sprintf("node%d", i)
-			if router, err = NewRedisRouter(nodeCfg.NodeID, rdb, prometheus.NewRegistry(), log); err != nil {
+			rdb := redis.NewClient(&redis.Options{Addr: ts.redis.Addr})
+			ts.rdbs = append(ts.rdbs, rdb)
+			if router, err = NewRedisRouter(nodeCfg.NodeID, rdb, opts, prometheus.NewRegistry(), log); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -157,7 +164,7 @@ func newTestServer(t testing.TB, yaml string, cfg Config) *testServer {
 		}
 		cancel()
 		running.Wait()
-		if rdb != nil {
+		for _, rdb := range ts.rdbs {
 			_ = rdb.Close()
 		}
 		_ = store.Close()
@@ -203,14 +210,21 @@ func (ts *testServer) dialNode(t testing.TB, node int, header http.Header) *webs
 	return ws
 }
 
-// connect dials as the named device and completes the handshake.
+// connect dials as the named device, to the node nodeOf picks, and
+// completes the handshake.
 func (ts *testServer) connect(t testing.TB, name string) *client {
+	t.Helper()
+	return ts.connectTo(t, ts.nodeOf(name), name)
+}
+
+// connectTo dials as the named device to the given node.
+func (ts *testServer) connectTo(t testing.TB, node int, name string) *client {
 	t.Helper()
 	tok, ok := ts.tokens[name]
 	if !ok {
 		t.Fatalf("no device %q in the provisioning file", name)
 	}
-	c := &client{t: t, ws: ts.dialNode(t, ts.nodeOf(name), nil), name: name}
+	c := &client{t: t, ws: ts.dialNode(t, node, nil), name: name}
 	c.send(map[string]any{"type": "hello", "token": tok, "version": 1})
 	c.welcome = c.expect("welcome")
 	return c

@@ -29,7 +29,9 @@ type Config struct {
 	// SendQueue is the per-connection outbound queue length; a client that
 	// lets it fill is closed as slow. Default 256.
 	SendQueue int
-	// RequestTimeout bounds the directory look-ups of one message. Default 2 s.
+	// RequestTimeout bounds the directory and cluster look-ups of one
+	// message, so that a call fails within a second, with a retryable
+	// error, when Redis is away. Default 800 ms.
 	RequestTimeout time.Duration
 	// DirectoryDelay coalesces directory changes before pushing them to
 	// door stations (the protocol promises within one second). Default 100 ms.
@@ -52,7 +54,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.SendQueue = 256
 	}
 	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = 2 * time.Second
+		cfg.RequestTimeout = 800 * time.Millisecond
 	}
 	if cfg.DirectoryDelay == 0 {
 		cfg.DirectoryDelay = 100 * time.Millisecond

@@ -34,13 +34,21 @@ const (
 	nodeChannelPrefix = "foyer:node:"
 )
 
-const (
-	// leaseTTL is how long a node that died without a word is still
+// RedisRouterOptions tune a RedisRouter; zero fields take their defaults.
+type RedisRouterOptions struct {
+	// LeaseTTL is how long a node that died without a word is still
 	// believed to hold its devices: after it, no call rings a dead socket.
-	leaseTTL = 15 * time.Second
-	// leaseRefresh re-asserts every local device's lease; it also bounds how
-	// long devices stay unregistered after Redis comes back.
-	leaseRefresh = 4 * time.Second
+	// Default 15 s.
+	LeaseTTL time.Duration
+	// LeaseRefresh re-asserts every local device's lease; it also bounds
+	// how long devices stay unregistered after Redis comes back. Default
+	// 4 s; at most a third of LeaseTTL.
+	LeaseRefresh time.Duration
+}
+
+const (
+	defaultLeaseTTL     = 15 * time.Second
+	defaultLeaseRefresh = 4 * time.Second
 	// ringingTTL outlives the longest ring timeout (180 s) of any site.
 	ringingTTL = 200 * time.Second
 	// probeInterval is how often a node sends itself a probe over pub/sub;
@@ -91,6 +99,7 @@ type RedisRouter struct {
 	*Memory
 	node    string
 	rdb     redis.UniversalClient
+	opts    RedisRouterOptions
 	log     *slog.Logger
 	out     chan queued // to the publisher goroutine
 	metrics *routerMetrics
@@ -100,12 +109,22 @@ type RedisRouter struct {
 
 	probeMu   sync.Mutex
 	lastProbe time.Time // guarded by probeMu
+	healthy   bool      // guarded by probeMu; false from a probe timeout until the next probe arrives
 }
 
 // NewRedisRouter returns the router of node on rdb. Metrics register with reg.
-func NewRedisRouter(node string, rdb redis.UniversalClient, reg prometheus.Registerer, log *slog.Logger) (*RedisRouter, error) {
+func NewRedisRouter(node string, rdb redis.UniversalClient, opts RedisRouterOptions, reg prometheus.Registerer, log *slog.Logger) (*RedisRouter, error) {
 	if !validNodeID(node) {
 		return nil, errors.New("signaling: node ID must be 1-32 characters of a-z, 0-9 and -")
+	}
+	if opts.LeaseTTL == 0 {
+		opts.LeaseTTL = defaultLeaseTTL
+	}
+	if opts.LeaseRefresh == 0 {
+		opts.LeaseRefresh = min(defaultLeaseRefresh, opts.LeaseTTL/3)
+	}
+	if opts.LeaseRefresh <= 0 || opts.LeaseRefresh > opts.LeaseTTL/3 {
+		return nil, errors.New("signaling: the lease refresh must be positive and at most a third of the lease TTL")
 	}
 	m, err := newRouterMetrics(reg)
 	if err != nil {
@@ -115,6 +134,7 @@ func NewRedisRouter(node string, rdb redis.UniversalClient, reg prometheus.Regis
 		Memory:  NewMemory(),
 		node:    node,
 		rdb:     rdb,
+		opts:    opts,
 		log:     log.With("node", node),
 		out:     make(chan queued, publishQueue),
 		metrics: m,
@@ -135,7 +155,7 @@ func (r *RedisRouter) Attach(ctx context.Context, c *Conn) (*Conn, error) {
 	prev, _ := r.Memory.Attach(ctx, c)
 	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
-	if err := r.rdb.Set(ctx, presenceKey(c.device.ID), r.node+" "+c.id, leaseTTL).Err(); err != nil {
+	if err := r.rdb.Set(ctx, presenceKey(c.device.ID), r.node+" "+c.id, r.opts.LeaseTTL).Err(); err != nil {
 		r.fail("presence", err)
 	}
 	return prev, nil

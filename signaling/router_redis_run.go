@@ -47,9 +47,11 @@ func (r *RedisRouter) subscribe(ctx context.Context, n NodeHandler) {
 			silent := time.Since(r.lastProbe)
 			r.probeMu.Unlock()
 			if silent > probeTimeout {
+				r.probeMu.Lock()
+				r.healthy = false
+				r.probeMu.Unlock()
 				r.metrics.resubscribes.Inc()
 				r.log.Warn("pub/sub subscription delivers nothing; replacing it", "silent", silent)
-				r.refresh(ctx) // Redis may have lost our leases too
 				return
 			}
 			r.publish(r.node, envelope{Kind: "probe", Sent: time.Now().UnixNano()})
@@ -68,7 +70,14 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 	case "probe":
 		r.probeMu.Lock()
 		r.lastProbe = time.Now()
+		recovered := !r.healthy
+		r.healthy = true
 		r.probeMu.Unlock()
+		if recovered {
+			// Redis (or our subscription) is back: re-assert every lease now
+			// rather than at the next refresh tick.
+			r.refresh(context.Background())
+		}
 		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
 	case "deliver":
 		if _, ok := r.Memory.Deliver(env.Device, env.Frame); !ok {
@@ -144,7 +153,7 @@ func (r *RedisRouter) send(ctx context.Context, batch []queued) {
 
 // refresher re-asserts the leases of every local device.
 func (r *RedisRouter) refresher(ctx context.Context) {
-	t := time.NewTicker(leaseRefresh)
+	t := time.NewTicker(r.opts.LeaseRefresh)
 	defer t.Stop()
 	for {
 		select {
@@ -162,7 +171,7 @@ func (r *RedisRouter) refresh(ctx context.Context) {
 	pipe := r.rdb.Pipeline()
 	n := 0
 	r.Memory.Each(func(c *Conn) {
-		pipe.Set(ctx, presenceKey(c.device.ID), r.node+" "+c.id, leaseTTL)
+		pipe.Set(ctx, presenceKey(c.device.ID), r.node+" "+c.id, r.opts.LeaseTTL)
 		n++
 	})
 	if n == 0 {

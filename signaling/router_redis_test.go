@@ -1,0 +1,178 @@
+package signaling
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// pick returns the first name that nodeOf places on node (or off it, with
+// on false), so tests can put devices where they need them.
+func (ts *testServer) pick(t *testing.T, node int, on bool, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if (ts.nodeOf(n) == node) == on {
+			return n
+		}
+	}
+	t.Fatalf("none of %v is placed as needed; add names", names)
+	return ""
+}
+
+// TestRedisOutage: with Redis gone, a call in progress on its owning node
+// goes on and can hang up; a new call fails within a second with the
+// retryable service_unavailable; the router reports not ready; and after
+// Redis restarts (empty), a new call that rings devices on both nodes
+// succeeds within five seconds, with no restart of the nodes.
+func TestRedisOutage(t *testing.T) {
+	ts := newNodes(t, harborView, Config{}, 2, RedisRouterOptions{})
+	// front-door, garage-door and the winner on node 0; bram-phone on node 1.
+	door := ts.connectTo(t, 0, "front-door")
+	garage := ts.connectTo(t, 0, "garage-door")
+	anna := ts.connectTo(t, 0, "anna-phone")
+	bram := ts.connectTo(t, 1, "bram-phone")
+	callID, n := door.call("101")
+	if n != 2 {
+		t.Fatalf("ringing %d, want anna-phone and bram-phone", n)
+	}
+	anna.expect("ring")
+	bram.expect("ring")
+	anna.send(map[string]any{"type": "answer", "call_id": callID})
+	anna.expect("answered")
+	door.expect("answered")
+	bram.expect("cancel")
+
+	ts.redis.Stop()
+
+	// The call in progress goes on: the door opens, the door hangs up.
+	anna.send(map[string]any{"type": "open_door", "call_id": callID})
+	door.expect("unlock")
+	anna.expect("door_opened")
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	anna.expect("ended")
+
+	// A new call fails fast with a retryable error.
+	start := time.Now()
+	garage.send(map[string]any{"type": "call", "to": "101"})
+	garage.expectError("service_unavailable")
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a call with Redis down took %v to fail; want under 1 s", d)
+	}
+	if err := ts.hubs[0].router.Ready(context.Background()); err == nil {
+		t.Fatal("router reports ready with Redis down")
+	}
+
+	ts.redis.Restart(t)
+	restarted := time.Now()
+	annaIn, bramIn := make(chan map[string]any, 64), make(chan map[string]any, 64)
+	go pump(anna, annaIn)
+	go pump(bram, bramIn)
+	for {
+		garage.send(map[string]any{"type": "call", "to": "101"})
+		m := garage.next()
+		if m["type"] == "calling" {
+			if m["ringing"].(float64) == 2 {
+				waitRing(t, annaIn, m["call_id"])
+				waitRing(t, bramIn, m["call_id"]) // across nodes again
+				t.Logf("a call rang both nodes %v after Redis restarted", time.Since(restarted))
+				break
+			}
+			garage.send(map[string]any{"type": "hangup", "call_id": m["call_id"]})
+			garage.expect("ended")
+		} else if m["type"] != "error" && m["type"] != "ended" {
+			t.Fatalf("unexpected %v", m)
+		}
+		if time.Since(restarted) > 5*time.Second {
+			t.Fatalf("no call ringing both nodes within 5 s of Redis restarting (last: %v)", m)
+		}
+		time.Sleep(100 * time.Millisecond) // a client retrying, as the error asks it to
+	}
+	if err := ts.hubs[0].router.Ready(context.Background()); err != nil {
+		t.Fatalf("router not ready after Redis came back: %v", err)
+	}
+}
+
+// waitRing reads a device's messages until the ring of call, skipping the
+// rings and cancels of earlier attempts.
+func waitRing(t *testing.T, in <-chan map[string]any, call any) {
+	t.Helper()
+	timeout := time.After(readTimeout)
+	for {
+		select {
+		case m := <-in:
+			if m["type"] == "ring" && m["call_id"] == call {
+				return
+			}
+			if m["type"] != "ring" && m["type"] != "cancel" {
+				t.Fatalf("unexpected %v", m)
+			}
+		case <-timeout:
+			t.Fatalf("no ring for %v", call)
+		}
+	}
+}
+
+// TestDeadNodeLeaseExpires: a node that dies without a word (SIGKILL: no
+// goodbye to Redis) keeps its devices' leases only until they expire; after
+// that no call rings them.
+func TestDeadNodeLeaseExpires(t *testing.T) {
+	ttl := 1500 * time.Millisecond
+	ts := newNodes(t, harborView, Config{}, 2, RedisRouterOptions{LeaseTTL: ttl, LeaseRefresh: 300 * time.Millisecond})
+	door := ts.connectTo(t, 0, "front-door")
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	callID, n := door.call("102")
+	if n != 1 {
+		t.Fatalf("ringing %d", n)
+	}
+	dirk.expect("ring")
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+
+	// Node 1 dies: it can no longer reach Redis, then its socket goes.
+	_ = ts.rdbs[1].Close()
+	_ = dirk.ws.Close()
+	died := time.Now()
+
+	for {
+		door.send(map[string]any{"type": "call", "to": "102"})
+		m := door.next()
+		if m["type"] == "ended" && m["reason"] == "unavailable" {
+			break
+		}
+		if m["type"] != "calling" {
+			t.Fatalf("unexpected %v", m)
+		}
+		// Within the lease the dead node is still believed to hold dirk-phone.
+		door.send(map[string]any{"type": "hangup", "call_id": m["call_id"]})
+		door.expect("ended")
+		if time.Since(died) > ttl+time.Second {
+			t.Fatalf("the dead node's lease still rings dirk-phone %v after the node died (lease %v)", time.Since(died), ttl)
+		}
+		time.Sleep(100 * time.Millisecond) // a visitor trying again
+	}
+}
+
+// TestCrossNodeLateJoin: a device connecting to another node while a call
+// rings is rung, and can win the call.
+func TestCrossNodeLateJoin(t *testing.T) {
+	ts := newNodes(t, harborView, Config{}, 2, RedisRouterOptions{})
+	door := ts.connectTo(t, 0, "front-door")
+	ts.connectTo(t, 0, "anna-phone")
+	callID, _ := door.call("101")
+	late := ts.connectTo(t, 1, "bram-phone")
+	if r := late.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("ring %v", r)
+	}
+	late.send(map[string]any{"type": "answer", "call_id": callID, "ref": "x"})
+	if a := late.expect("answered"); a["ref"] != "x" {
+		t.Fatalf("answered %v", a)
+	}
+	door.expect("answered")
+	late.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	late.expect("ended")
+	// A call ID naming a node that does not exist is simply not found.
+	late.send(map[string]any{"type": "answer", "call_id": "c_nosuchnode_x"})
+	late.expectError("not_found")
+}
