@@ -64,17 +64,43 @@ const (
 	redisOpTimeout = time.Second
 )
 
-// envelope is what one node publishes to another.
+// envelope is what one node publishes to another. On the wire it is one
+// line of JSON (every field but Frame), a newline, then Frame as is: the
+// protocol frame is neither re-encoded nor re-validated on the way.
 type envelope struct {
-	Kind   string             `json:"k"`           // deliver | message | join | left | probe
-	From   string             `json:"f"`           // the sending node
-	Device directory.DeviceID `json:"d,omitempty"` // deliver: the target device; left: the device gone
-	Conn   string             `json:"c,omitempty"` // message, join: the sender's connection
-	Call   CallID             `json:"call,omitempty"`
-	Sender *directory.Device  `json:"s,omitempty"` // message, join: the device that sent or connected
-	Frame  json.RawMessage    `json:"m,omitempty"` // deliver, message: the protocol frame
-	Sent   int64              `json:"t,omitempty"` // probe: send time, unix ns
-	Reason EndReason          `json:"r,omitempty"` // left: how the device's calls end
+	Kind    string               `json:"k"`           // deliver | message | join | left | probe
+	From    string               `json:"f"`           // the sending node
+	Devices []directory.DeviceID `json:"d,omitempty"` // deliver: the target devices; left: the device gone
+	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection
+	Call    CallID               `json:"call,omitempty"`
+	Sender  *directory.Device    `json:"s,omitempty"` // message, join: the device that sent or connected
+	Sent    int64                `json:"t,omitempty"` // probe: send time, unix ns
+	Reason  EndReason            `json:"r,omitempty"` // left: how the device's calls end
+	Frame   []byte               `json:"-"`           // deliver, message: the protocol frame
+}
+
+// marshal encodes the envelope for PUBLISH.
+func (e *envelope) marshal() ([]byte, error) {
+	head, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(head)+1+len(e.Frame))
+	out = append(append(head, '\n'), e.Frame...)
+	return out, nil
+}
+
+// unmarshalEnvelope decodes what marshal encoded.
+func unmarshalEnvelope(payload string) (envelope, error) {
+	head, frame, _ := strings.Cut(payload, "\n")
+	var e envelope
+	if err := json.Unmarshal([]byte(head), &e); err != nil {
+		return e, err
+	}
+	if frame != "" {
+		e.Frame = []byte(frame)
+	}
+	return e, nil
 }
 
 // location is where a remote device was last seen.
@@ -82,11 +108,12 @@ type location struct {
 	node, conn string
 }
 
-// queued is one command for the publisher goroutine.
+// queued is one command for the publisher goroutine: an envelope to
+// PUBLISH to a node, or a ringing-set change.
 type queued struct {
-	channel string // PUBLISH channel payload, or
-	payload []byte
-	ringKey string // SADD/SREM ringKey member
+	node    string
+	env     envelope
+	ringKey string // SADD/SREM ringKey member, when node is empty
 	member  string
 	add     bool
 }
@@ -189,7 +216,7 @@ func (r *RedisRouter) Deliver(id directory.DeviceID, frame []byte) (string, bool
 	if !ok {
 		return "", false
 	}
-	r.publish(loc.node, envelope{Kind: "deliver", Device: id, Frame: frame})
+	r.publish(loc.node, envelope{Kind: "deliver", Devices: []directory.DeviceID{id}, Frame: frame})
 	return loc.conn, true
 }
 
@@ -243,7 +270,7 @@ func (r *RedisRouter) Forward(ctx context.Context, node string, from directory.D
 
 // Left implements Router.
 func (r *RedisRouter) Left(_ context.Context, node string, call CallID, d directory.DeviceID, reason EndReason) {
-	r.publish(node, envelope{Kind: "left", Call: call, Device: d, Reason: reason})
+	r.publish(node, envelope{Kind: "left", Call: call, Devices: []directory.DeviceID{d}, Reason: reason})
 }
 
 // Ringing implements Router.
@@ -300,11 +327,7 @@ func (r *RedisRouter) fail(op string, err error) {
 // publish queues an envelope for node without blocking.
 func (r *RedisRouter) publish(node string, env envelope) {
 	env.From = r.node
-	b, err := json.Marshal(env)
-	if err != nil {
-		return // envelopes hold only marshalable values
-	}
-	r.enqueue(queued{channel: nodeChannel(node), payload: b})
+	r.enqueue(queued{node: node, env: env})
 	r.metrics.forwarded.WithLabelValues(env.Kind).Inc()
 }
 
@@ -312,7 +335,7 @@ func (r *RedisRouter) publish(node string, env envelope) {
 // how many subscribers (nodes) received it.
 func (r *RedisRouter) publishNow(ctx context.Context, node string, env envelope) (int64, error) {
 	env.From = r.node
-	b, err := json.Marshal(env)
+	b, err := env.marshal()
 	if err != nil {
 		return 0, err
 	}

@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,8 +25,12 @@ func (r *RedisRouter) Run(ctx context.Context, n NodeHandler) {
 // subscription stops delivering its own probes.
 func (r *RedisRouter) subscribe(ctx context.Context, n NodeHandler) {
 	sub := r.rdb.Subscribe(ctx, nodeChannel(r.node))
-	defer sub.Close()
 	msgs := sub.Channel(redis.WithChannelHealthCheckInterval(probeInterval))
+	defer func() {
+		_ = sub.Close()
+		for range msgs { // go-redis closes msgs once its reader sees the close
+		}
+	}()
 	r.probeMu.Lock()
 	r.lastProbe = time.Now()
 	r.probeMu.Unlock()
@@ -61,8 +64,8 @@ func (r *RedisRouter) subscribe(ctx context.Context, n NodeHandler) {
 
 // receive handles one envelope from another node (or a probe from this one).
 func (r *RedisRouter) receive(payload string, n NodeHandler) {
-	var env envelope
-	if err := json.Unmarshal([]byte(payload), &env); err != nil {
+	env, err := unmarshalEnvelope(payload)
+	if err != nil {
 		r.metrics.dropped.WithLabelValues("malformed").Inc()
 		return
 	}
@@ -80,11 +83,15 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		}
 		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
 	case "deliver":
-		if _, ok := r.Memory.Deliver(env.Device, env.Frame); !ok {
-			r.metrics.dropped.WithLabelValues("not_here").Inc()
+		for _, id := range env.Devices {
+			if _, ok := r.Memory.Deliver(id, env.Frame); !ok {
+				r.metrics.dropped.WithLabelValues("not_here").Inc()
+			}
 		}
 	case "left":
-		n.RemoteLeft(env.Call, env.Device, env.Reason)
+		if len(env.Devices) == 1 {
+			n.RemoteLeft(env.Call, env.Devices[0], env.Reason)
+		}
 	case "message", "join":
 		if env.Sender == nil {
 			r.metrics.dropped.WithLabelValues("malformed").Inc()
@@ -132,10 +139,21 @@ func (r *RedisRouter) send(ctx context.Context, batch []queued) {
 	defer cancel()
 	start := time.Now()
 	pipe := r.rdb.Pipeline()
-	for _, q := range batch {
+	for i := 0; i < len(batch); i++ {
+		q := batch[i]
 		switch {
-		case q.channel != "":
-			pipe.Publish(ctx, q.channel, q.payload)
+		case q.node != "":
+			// One ring (or cancel) to several devices on one node is queued
+			// as consecutive deliveries of the same frame: send it once.
+			for i+1 < len(batch) && sameDelivery(q, batch[i+1]) {
+				i++
+				q.env.Devices = append(q.env.Devices, batch[i].env.Devices...)
+			}
+			b, err := q.env.marshal()
+			if err != nil {
+				continue // envelopes hold only marshalable values
+			}
+			pipe.Publish(ctx, nodeChannel(q.node), b)
 		case q.add:
 			pipe.SAdd(ctx, q.ringKey, q.member)
 			pipe.Expire(ctx, q.ringKey, ringingTTL)
@@ -149,6 +167,12 @@ func (r *RedisRouter) send(ctx context.Context, batch []queued) {
 		return
 	}
 	r.metrics.rtt.Observe(time.Since(start).Seconds())
+}
+
+// sameDelivery reports whether b delivers the very frame a does, to the same node.
+func sameDelivery(a, b queued) bool {
+	return a.env.Kind == "deliver" && b.env.Kind == "deliver" && a.node == b.node &&
+		len(a.env.Frame) == len(b.env.Frame) && len(a.env.Frame) > 0 && &a.env.Frame[0] == &b.env.Frame[0]
 }
 
 // refresher re-asserts the leases of every local device.

@@ -1,0 +1,79 @@
+package signaling
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/internal/redistest"
+)
+
+// BenchmarkCrossNodeRing measures door station `call` on node A → the last
+// of 7 `ring` frames read by devices connected to node B, over real sockets
+// and a real redis-server. Between iterations (timer stopped) the door
+// station hangs up and the devices read their cancels.
+func BenchmarkCrossNodeRing(b *testing.B) {
+	yaml, names := sevenDevices()
+	ts := newNodes(b, yaml, Config{}, 2, RedisRouterOptions{})
+	door := ts.connectTo(b, 0, "door")
+	frames := make([]chan map[string]any, len(names))
+	for i, n := range names {
+		frames[i] = make(chan map[string]any, 16)
+		go pump(ts.connectTo(b, 1, n), frames[i])
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		door.send(map[string]any{"type": "call", "to": "1"})
+		for _, ch := range frames {
+			if m, ok := <-ch; !ok || m["type"] != "ring" {
+				b.Fatalf("got %v", m)
+			}
+		}
+		lat = append(lat, time.Since(start))
+		b.StopTimer()
+		m := door.expect("calling")
+		door.send(map[string]any{"type": "hangup", "call_id": m["call_id"]})
+		door.expect("ended")
+		for _, ch := range frames {
+			<-ch
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+// BenchmarkRedisPubSubRaw is the floor for cross-node delivery: go-redis
+// PUBLISH of a ring-sized frame → received by a subscriber, on a fresh
+// redis-server like the one above.
+func BenchmarkRedisPubSubRaw(b *testing.B) {
+	srv := redistest.Start(b)
+	pub := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer pub.Close()
+	subc := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer subc.Close()
+	ctx := context.Background()
+	sub := subc.Subscribe(ctx, "bench")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil { // the subscription confirmation
+		b.Fatal(err)
+	}
+	msgs := sub.Channel()
+	frame := []byte(`{"k":"deliver","f":"node0","d":"d_0123456789abcdef","m":{"type":"ring","call_id":"c_node0_abcdefghijklmnop","from":{"door_station_id":"d","name":"door","site_id":"s","site_name":"Race"},"to":"1","lifetime_ms":30000,"preview":true}}`)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if err := pub.Publish(ctx, "bench", frame).Err(); err != nil {
+			b.Fatal(err)
+		}
+		<-msgs
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
