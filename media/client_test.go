@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,9 @@ type client struct {
 	ended bool                             // guarded by mu; a remote track ended
 	plis  int                              // guarded by mu; PLIs received (door)
 	mic   *webrtc.TrackLocalStaticRTP      // guarded by mu; a device's microphone
+
+	countOnly atomic.Bool   // count packets, keep nothing (benchmarks)
+	packets   atomic.Uint64 // packets received, all tracks
 }
 
 func newClient(tb testing.TB, api *webrtc.API, id string, s *Session, w *wire) *client {
@@ -179,6 +183,10 @@ func (c *client) record(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			c.ended = true
 			c.mu.Unlock()
 			return
+		}
+		c.packets.Add(1)
+		if c.countOnly.Load() {
+			continue
 		}
 		c.mu.Lock()
 		c.got[t.Kind()] = append(c.got[t.Kind()], bytes.Clone(p.Payload))
