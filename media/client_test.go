@@ -115,6 +115,9 @@ func (c *client) fromSession(v any) {
 			c.tb.Errorf("%s: add candidate: %v", c.id, err)
 		}
 	case webrtc.SessionDescription:
+		if m.Type == webrtc.SDPTypeOffer && c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+			return // glare: the client is the impolite peer and keeps its own offer
+		}
 		if err := c.pc.SetRemoteDescription(m); err != nil {
 			c.tb.Errorf("%s: set remote: %v", c.id, err)
 			return
@@ -164,7 +167,12 @@ func (c *client) addMic() {
 func (c *client) offer() {
 	c.negMu.Lock()
 	defer c.negMu.Unlock()
-	o, err := c.pc.CreateOffer(nil)
+	c.offerLocked(nil)
+}
+
+// offerLocked sends an offer with negMu held.
+func (c *client) offerLocked(opts *webrtc.OfferOptions) {
+	o, err := c.pc.CreateOffer(opts)
 	if err != nil {
 		c.tb.Fatal(err)
 	}

@@ -22,8 +22,9 @@ type Events interface {
 }
 
 // peer is one PeerConnection and its negotiation with one client. The
-// server is the polite peer (perfect negotiation, W3C WebRTC §10.7): on
-// glare it rolls its own offer back, answers, then offers again.
+// server offers to a device once, at ring time, and otherwise only
+// answers (the door station's offer, ICE restarts), so it starts no
+// renegotiation that could collide with a client's.
 type peer struct {
 	// Immutable after construction.
 	id  string
@@ -35,7 +36,7 @@ type peer struct {
 
 	negMu      sync.Mutex                // serialises SDP operations and the candidate queue
 	queued     []webrtc.ICECandidateInit // guarded by negMu; before a remote description
-	offerAgain bool                      // guarded by negMu; a rolled-back offer to redo
+	offerAgain bool                      // guarded by negMu; an offer asked for mid-negotiation
 
 	// Our candidates must not reach the client before the description
 	// they belong to, yet Pion gathers as soon as SetLocalDescription runs.
@@ -116,11 +117,10 @@ func (p *peer) answer(o webrtc.SessionDescription, prepare func() error) error {
 	p.negMu.Lock()
 	defer p.negMu.Unlock()
 	if p.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
-		// Glare: we are polite, so our offer yields and is redone later.
-		if err := p.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
-			return fmt.Errorf("media: rollback: %w", err)
-		}
-		p.offerAgain = true
+		// Glare. A polite peer would roll its offer back, but Pion v4.2.20
+		// refuses have-local-offer → rollback. The server offers only once,
+		// at ring time, so this is a device offering before answering it.
+		return fmt.Errorf("%w: answer the server's offer before offering", ErrUnexpectedSDP)
 	}
 	if err := p.setRemoteLocked(o); err != nil {
 		return err

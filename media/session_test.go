@@ -1,6 +1,7 @@
 package media
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -215,4 +216,51 @@ func TestSessionClosedLeavesNothing(t *testing.T) {
 	if s := c.e.NewSession("call-2", "door", true, c.w); s.AddDevice("x") != ErrClosed {
 		t.Fatal("a closed engine started a session")
 	}
+}
+
+func TestSessionDeviceICERestart(t *testing.T) {
+	c := startCall(t, true, opusCodec, 1)
+	d := c.devices[0]
+	waitUntil(t, "video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 10 })
+	p, err := c.s.devicePeer(d.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.negMu.Lock()
+	d.offerLocked(&webrtc.OfferOptions{ICERestart: true})
+	d.negMu.Unlock()
+	waitUntil(t, "negotiation settles", func() bool {
+		return d.pc.SignalingState() == webrtc.SignalingStateStable && p.pc.SignalingState() == webrtc.SignalingStateStable
+	})
+	before := len(d.received(webrtc.RTPCodecTypeVideo))
+	waitUntil(t, "video after the restart", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= before+20 })
+	if err := c.s.Connect(d.id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "door microphone after the restart", func() bool { return len(c.door.received(webrtc.RTPCodecTypeAudio)) >= 10 })
+}
+
+func TestSessionRefusesGlare(t *testing.T) {
+	c := startCall(t, true, opusCodec, 1)
+	d := c.devices[0]
+	waitUntil(t, "video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 10 })
+	p, err := c.s.devicePeer(d.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.negMu.Lock() // the device is busy: our offer waits in its inbox
+	if err := p.offer(); err != nil {
+		t.Fatal(err)
+	}
+	o, err := d.pc.CreateOffer(nil)
+	if err == nil {
+		err = c.s.HandleSDP(d.id, o)
+	}
+	d.negMu.Unlock()
+	if !errors.Is(err, ErrUnexpectedSDP) {
+		t.Fatalf("device offer in glare: %v", err)
+	}
+	waitUntil(t, "our offer answered", func() bool { return p.pc.SignalingState() == webrtc.SignalingStateStable })
+	before := len(d.received(webrtc.RTPCodecTypeVideo))
+	waitUntil(t, "video after glare", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= before+10 })
 }
