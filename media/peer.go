@@ -74,9 +74,7 @@ func (p *peer) onCandidate(c *webrtc.ICECandidate) {
 // setLocal applies desc and sends it, then the candidates gathered meanwhile.
 // Called with negMu held.
 func (p *peer) setLocal(desc webrtc.SessionDescription) error {
-	p.candMu.Lock()
-	p.descSent = false
-	p.candMu.Unlock()
+	p.hold()
 	if err := p.pc.SetLocalDescription(desc); err != nil {
 		return fmt.Errorf("media: set local %s: %w", desc.Type, err)
 	}
@@ -88,6 +86,13 @@ func (p *peer) setLocal(desc webrtc.SessionDescription) error {
 	}
 	p.held, p.descSent = nil, true
 	return nil
+}
+
+// hold keeps our next candidates back until the next description is sent.
+func (p *peer) hold() {
+	p.candMu.Lock()
+	p.descSent = false
+	p.candMu.Unlock()
 }
 
 // offer sends a new offer, or, in the middle of a negotiation, remembers to
@@ -122,6 +127,9 @@ func (p *peer) answer(o webrtc.SessionDescription, prepare func() error) error {
 		// at ring time, so this is a device offering before answering it.
 		return fmt.Errorf("%w: answer the server's offer before offering", ErrUnexpectedSDP)
 	}
+	// An ICE restart in the offer makes Pion gather at once, with
+	// credentials the client learns only from our answer.
+	p.hold()
 	if err := p.setRemoteLocked(o); err != nil {
 		return err
 	}
