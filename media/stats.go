@@ -23,7 +23,8 @@ type SessionStats struct {
 	// KeyframeRequests counts requests for a keyframe (new viewers, PLI
 	// or FIR from devices), sent or not.
 	KeyframeRequests uint64
-	// Devices is the number of device connections currently open.
+	// Devices is the number of rung devices the session holds (those waiting
+	// for the door station's offer included).
 	Devices int
 }
 
