@@ -1,0 +1,122 @@
+package media
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// noICE is well-formed SDP that Pion refuses: no ICE credentials.
+const noICE = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
+	"m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+
+func TestSessionRefusesBadInput(t *testing.T) {
+	e := newTestEngine(t)
+	w := newWire()
+	s := e.NewSession("call-1", "door", true, w)
+	t.Cleanup(s.Close)
+	if err := s.AddDevice("dev1"); err != nil {
+		t.Fatal(err)
+	}
+	mid := "0"
+	long := strings.Repeat("x", maxMidSize+1)
+	sdpTests := []struct {
+		name string
+		from string
+		desc webrtc.SessionDescription
+		want error
+	}{
+		{"pranswer", "door", webrtc.SessionDescription{Type: webrtc.SDPTypePranswer, SDP: noICE}, ErrBadSDP},
+		{"rollback", "door", webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}, ErrBadSDP},
+		{"no type", "door", webrtc.SessionDescription{SDP: noICE}, ErrBadSDP},
+		{"empty", "door", webrtc.SessionDescription{Type: webrtc.SDPTypeOffer}, ErrBadSDP},
+		{"garbage", "door", webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: "hello\r\nworld"}, ErrBadSDP},
+		{"oversized", "door", webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: noICE + strings.Repeat("a=x-pad:0123456789\r\n", 4000)}, ErrBadSDP},
+		{"no media", "door", webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}, ErrBadSDP},
+		{"refused by Pion", "door", webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: noICE}, ErrBadSDP},
+		{"answer from door", "door", webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: noICE}, ErrUnexpectedSDP},
+		{"device before offer", "dev1", webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: noICE}, ErrUnexpectedSDP},
+		{"stranger", "mallory", webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: noICE}, ErrUnknownPeer},
+	}
+	for _, tt := range sdpTests {
+		t.Run("sdp/"+tt.name, func(t *testing.T) {
+			if err := s.HandleSDP(tt.from, tt.desc); !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+	candTests := []struct {
+		name string
+		from string
+		c    webrtc.ICECandidateInit
+		want error
+	}{
+		{"oversized", "door", webrtc.ICECandidateInit{Candidate: "candidate:" + strings.Repeat("1", maxCandidateSize)}, ErrBadCandidate},
+		{"no prefix", "door", webrtc.ICECandidateInit{Candidate: "1 1 udp 1 127.0.0.1 5000 typ host"}, ErrBadCandidate},
+		{"garbage", "door", webrtc.ICECandidateInit{Candidate: "candidate:x y z"}, ErrBadCandidate},
+		{"long mid", "door", webrtc.ICECandidateInit{Candidate: "", SDPMid: &long}, ErrBadCandidate},
+		{"before offer", "door", webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host", SDPMid: &mid}, ErrUnexpectedSDP},
+		{"stranger", "mallory", webrtc.ICECandidateInit{}, ErrUnknownPeer},
+	}
+	for _, tt := range candTests {
+		t.Run("candidate/"+tt.name, func(t *testing.T) {
+			if err := s.HandleCandidate(tt.from, tt.c); !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+	for _, id := range []string{"", "door"} {
+		if err := s.AddDevice(id); !errors.Is(err, ErrUnknownPeer) {
+			t.Fatalf("AddDevice(%q): %v", id, err)
+		}
+	}
+	if err := s.Connect("mallory"); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("Connect(stranger): %v", err)
+	}
+
+	// After all that, a real call works on the same session.
+	door := newDoor(t, s, w, opusCodec)
+	dev := newClient(t, clientAPI(t), "dev1", s, w)
+	door.offer()
+	waitUntil(t, "video after bad input", func() bool { return len(dev.received(webrtc.RTPCodecTypeVideo)) >= 10 })
+	checkRun(t, "dev1", dev.received(webrtc.RTPCodecTypeVideo), 'V', videoSize, 10)
+}
+
+func TestValidateSDPSize(t *testing.T) {
+	ok := noICE + strings.Repeat("a=x-pad:0123456789\r\n", (maxSDPSize-len(noICE))/20)
+	if err := validateSDP(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: ok}); err != nil {
+		t.Fatalf("%d bytes refused: %v", len(ok), err)
+	}
+	big := ok + strings.Repeat("a=x-pad:0123456789\r\n", 2)
+	if err := validateSDP(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: big}); !errors.Is(err, ErrBadSDP) {
+		t.Fatalf("%d bytes: %v", len(big), err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"zero", Config{}, true},
+		{"range", Config{UDPPortMin: 40000, UDPPortMax: 40100}, true},
+		{"half range", Config{UDPPortMin: 40000}, false},
+		{"inverted", Config{UDPPortMin: 40100, UDPPortMax: 40000}, false},
+		{"mux", Config{UDPMuxPort: 3479}, true},
+		{"mux out of range", Config{UDPMuxPort: 70000}, false},
+		{"public ip", Config{PublicIPs: []string{"203.0.113.7"}}, true},
+		{"bad public ip", Config{PublicIPs: []string{"example.com"}}, false},
+		{"remote nets", Config{RemoteNetworks: []string{"10.0.0.0/8"}}, true},
+		{"bad remote net", Config{RemoteNetworks: []string{"10.0.0.0"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}

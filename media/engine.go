@@ -1,0 +1,127 @@
+// Package media terminates the WebRTC media of calls: the door station sends
+// its audio and video once to the node that owns the call, and a Session
+// fans them out to the rung devices — video at once when the site allows a
+// preview, audio only to the device that answers — and sends that device's
+// microphone back to the door station. Ringing devices get their peer
+// connection at ring time, so answering only switches forwarding on.
+package media
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// Engine holds what every call's media shares: one webrtc.API built from one
+// SettingEngine (network policy), one MediaEngine (codecs) and one
+// interceptor registry (NACK, RTCP reports, TWCC feedback). The registry
+// holds factories: Pion builds a fresh interceptor chain for every
+// PeerConnection from it, so sharing it across calls shares no state.
+type Engine struct {
+	// Immutable after construction.
+	cfg Config
+	log *slog.Logger
+	api *webrtc.API
+	mux ice.UDPMux // nil unless cfg.UDPMuxPort is set
+
+	mu       sync.Mutex
+	closed   bool                  // guarded by mu
+	sessions map[*Session]struct{} // guarded by mu; sessions not yet closed
+}
+
+// NewEngine validates cfg and builds the media engine. With a UDP mux port
+// configured it opens that port now, so that a port already in use fails at
+// start-up rather than at the first call.
+func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		return nil, errors.New("media: NewEngine needs a logger")
+	}
+	me := &webrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
+		return nil, fmt.Errorf("media: interceptors: %w", err)
+	}
+	e := &Engine{cfg: cfg, log: log, sessions: make(map[*Session]struct{})}
+	logs := pionLogs{log: log}
+	if cfg.UDPMuxPort != 0 {
+		host := "" // every interface
+		if cfg.LoopbackOnly {
+			host = "127.0.0.1"
+		}
+		conn, err := net.ListenPacket("udp4", net.JoinHostPort(host, fmt.Sprint(cfg.UDPMuxPort)))
+		if err != nil {
+			return nil, fmt.Errorf("media: udp mux port: %w", err)
+		}
+		e.mux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), conn)
+	}
+	se := cfg.settingEngine(e.mux)
+	se.LoggerFactory = logs
+	e.api = webrtc.NewAPI(
+		webrtc.WithSettingEngine(se),
+		webrtc.WithMediaEngine(me),
+		webrtc.WithInterceptorRegistry(reg),
+	)
+	return e, nil
+}
+
+// Close ends every session still open and releases the UDP mux port.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	open := make([]*Session, 0, len(e.sessions))
+	for s := range e.sessions {
+		open = append(open, s)
+	}
+	e.mu.Unlock()
+	for _, s := range open {
+		s.Close()
+	}
+	if e.mux != nil {
+		return e.mux.Close()
+	}
+	return nil
+}
+
+// track registers a new session; it fails once the engine is closed.
+func (e *Engine) track(s *Session) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	e.sessions[s] = struct{}{}
+	return nil
+}
+
+// forget drops a closed session.
+func (e *Engine) forget(s *Session) {
+	e.mu.Lock()
+	delete(e.sessions, s)
+	e.mu.Unlock()
+}
+
+// newPeerConnection creates a PeerConnection with no ICE servers: the
+// node is reachable on its own (public) addresses; clients use TURN.
+func (e *Engine) newPeerConnection() (*webrtc.PeerConnection, error) {
+	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("media: new peer connection: %w", err)
+	}
+	return pc, nil
+}

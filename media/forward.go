@@ -1,0 +1,128 @@
+package media
+
+import (
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// readBufferSize holds one RTP packet: WebRTC keeps packets under the
+// path MTU (about 1200 bytes in browsers) and Pion's receive MTU is 1460.
+const readBufferSize = 1500
+
+// forward fans one door station track out to the devices, until the door
+// station's connection closes. It runs on the track's own goroutine and
+// reads only the subs snapshot and atomics. Pion's WriteRTP does not wait
+// for the device (SRTP, then a UDP send that the kernel queues or drops), so
+// a slow or dead device costs its own packets and never delays the others.
+func (s *Session) forward(t *webrtc.TrackRemote, video bool) {
+	mime := t.Codec().MimeType
+	buf := make([]byte, readBufferSize)
+	var pkt rtp.Packet
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return // the door station's connection closed
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			s.counters.malformed.Add(1)
+			continue
+		}
+		s.counters.doorPackets.Add(1)
+		s.counters.doorBytes.Add(uint64(n))
+		if video && s.kf.awaiting.Load() && isKeyframe(mime, pkt.Payload) {
+			s.kf.seen()
+		}
+		// Header extension IDs are negotiated per connection: the door
+		// station's mean nothing to a device.
+		stripExtensions(&pkt.Header)
+		var sent, failed uint64
+		for _, d := range *s.subs.Load() {
+			out := d.audio
+			open := d.sendAudio.Load()
+			if video {
+				out, open = d.video, d.sendVideo.Load()
+			}
+			if !open || out == nil || !d.connected.Load() {
+				continue
+			}
+			if err := out.WriteRTP(&pkt); err != nil {
+				failed++
+			} else {
+				sent++
+			}
+		}
+		if sent > 0 {
+			s.counters.forwardedPackets.Add(sent)
+			s.counters.forwardedBytes.Add(sent * uint64(n))
+		}
+		if failed > 0 {
+			s.counters.writeErrors.Add(failed)
+		}
+	}
+}
+
+// onDeviceTrack runs on a Pion goroutine for a device's track: the winner's
+// microphone goes to the door station; a ringing device's is read and
+// dropped (reading keeps the receive buffers and reports flowing).
+func (s *Session) onDeviceTrack(d *device, t *webrtc.TrackRemote) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	audio := t.Kind() == webrtc.RTPCodecTypeAudio
+	buf := make([]byte, readBufferSize)
+	var pkt rtp.Packet
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		out := s.toDoor.Load()
+		if !audio || out == nil || !d.sendAudio.Load() {
+			continue
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			s.counters.malformed.Add(1)
+			continue
+		}
+		stripExtensions(&pkt.Header)
+		if err := out.WriteRTP(&pkt); err != nil {
+			s.counters.writeErrors.Add(1)
+			continue
+		}
+		s.counters.devicePackets.Add(1)
+	}
+}
+
+func stripExtensions(h *rtp.Header) {
+	h.Extension = false
+	h.ExtensionProfile = 0
+	h.Extensions = h.Extensions[:0]
+}
+
+// readRTCP drains the RTCP of one of our senders until its connection
+// closes; Pion's interceptors (NACK responder, reports) act on it as it is
+// read. A device's PLI or FIR becomes a keyframe request to the door
+// station. d is nil for the sender towards the door station.
+func (s *Session) readRTCP(d *device, sender *webrtc.RTPSender) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		if d == nil || !d.sendVideo.Load() {
+			continue
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				s.requestKeyframe()
+			}
+		}
+	}
+}

@@ -1,0 +1,266 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testCall is a session with a door station client publishing numbered
+// video and audio, and device clients publishing numbered microphone audio.
+type testCall struct {
+	e       *Engine
+	s       *Session
+	w       *wire
+	door    *client
+	devices []*client
+}
+
+// startCall rings n devices before the door station's offer arrives (so
+// their offers wait for the door's codecs), then lets the door offer.
+func startCall(tb testing.TB, preview bool, audio webrtc.RTPCodecParameters, n int) *testCall {
+	tb.Helper()
+	c := &testCall{e: newTestEngine(tb), w: newWire()}
+	c.s = c.e.NewSession("call-1", "door", preview, c.w)
+	tb.Cleanup(c.s.Close)
+	c.door = newDoor(tb, c.s, c.w, audio)
+	for i := 1; i <= n; i++ {
+		c.addDevice(tb, fmt.Sprintf("dev%d", i))
+	}
+	c.door.offer()
+	return c
+}
+
+// newDoor is a door station client sending VP8 and the given audio codec,
+// the only codecs it supports.
+func newDoor(tb testing.TB, s *Session, w *wire, audio webrtc.RTPCodecParameters) *client {
+	tb.Helper()
+	door := newClient(tb, clientAPI(tb, vp8Codec, audio), "door", s, w)
+	video, err := webrtc.NewTrackLocalStaticRTP(vp8Codec.RTPCodecCapability, "video", "door")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sound, err := webrtc.NewTrackLocalStaticRTP(audio.RTPCodecCapability, "audio", "door")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, t := range []*webrtc.TrackLocalStaticRTP{video, sound} {
+		sender, err := door.pc.AddTrack(t)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		door.countRTCP(sender)
+	}
+	door.publish('V', videoSize, func() *webrtc.TrackLocalStaticRTP { return video })
+	door.publish('A', audioSize, func() *webrtc.TrackLocalStaticRTP { return sound })
+	return door
+}
+
+// addDevice rings a device client that speaks into its microphone.
+func (c *testCall) addDevice(tb testing.TB, id string) *client {
+	tb.Helper()
+	d := newClient(tb, clientAPI(tb), id, c.s, c.w)
+	d.publish('M', audioSize, d.micTrack)
+	c.devices = append(c.devices, d)
+	if err := c.s.AddDevice(id); err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// gone reports whether the server closed a device's connection.
+func gone(d *client) bool {
+	switch d.pc.ConnectionState() {
+	case webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateDisconnected:
+		return true
+	}
+	return d.hasEnded()
+}
+
+func TestSessionPreviewThenConnect(t *testing.T) {
+	c := startCall(t, true, opusCodec, 3)
+	for _, d := range c.devices {
+		waitUntil(t, d.id+" preview video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 20 })
+	}
+	for _, d := range c.devices {
+		checkRun(t, d.id+" preview", d.received(webrtc.RTPCodecTypeVideo), 'V', videoSize, 20)
+		if a := d.received(webrtc.RTPCodecTypeAudio); len(a) != 0 {
+			t.Fatalf("%s got %d audio packets while ringing", d.id, len(a))
+		}
+	}
+	if a := c.door.received(webrtc.RTPCodecTypeAudio); len(a) != 0 {
+		t.Fatalf("door got %d microphone packets before the answer", len(a))
+	}
+
+	if err := c.s.Connect("dev1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.s.Connect("dev1"); err != nil {
+		t.Fatalf("connecting the winner again: %v", err)
+	}
+	if err := c.s.Connect("dev2"); err == nil {
+		t.Fatal("a second device could connect")
+	}
+	win := c.devices[0]
+	before := len(win.received(webrtc.RTPCodecTypeVideo))
+	waitUntil(t, "winner audio", func() bool { return len(win.received(webrtc.RTPCodecTypeAudio)) >= 20 })
+	waitUntil(t, "door microphone", func() bool { return len(c.door.received(webrtc.RTPCodecTypeAudio)) >= 20 })
+	waitUntil(t, "winner video", func() bool { return len(win.received(webrtc.RTPCodecTypeVideo)) >= before+20 })
+	checkRun(t, "winner", win.received(webrtc.RTPCodecTypeAudio), 'A', audioSize, 20)
+	checkRun(t, "winner", win.received(webrtc.RTPCodecTypeVideo), 'V', videoSize, before+20)
+	checkRun(t, "door", c.door.received(webrtc.RTPCodecTypeAudio), 'M', audioSize, 20)
+	for _, d := range c.devices[1:] {
+		waitUntil(t, d.id+" closed", func() bool { return gone(d) })
+	}
+	st := c.s.Stats()
+	if st.Devices != 1 || st.DevicePackets < 20 || st.ForwardedPackets < 100 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSessionWithoutPreview(t *testing.T) {
+	c := startCall(t, false, opusCodec, 2)
+	for _, d := range c.devices {
+		waitUntil(t, d.id+" connected", func() bool { return d.pc.ConnectionState() == webrtc.PeerConnectionStateConnected })
+	}
+	// Let the door station send 30 more packets while the devices ring.
+	base := c.s.Stats().DoorPackets
+	waitUntil(t, "door media", func() bool { return c.s.Stats().DoorPackets >= base+30 })
+	for _, d := range c.devices {
+		if v := d.received(webrtc.RTPCodecTypeVideo); len(v) != 0 {
+			t.Fatalf("%s got %d video packets without preview", d.id, len(v))
+		}
+	}
+	if err := c.s.Connect("dev1"); err != nil {
+		t.Fatal(err)
+	}
+	win := c.devices[0]
+	waitUntil(t, "winner video", func() bool { return len(win.received(webrtc.RTPCodecTypeVideo)) >= 20 })
+	checkRun(t, "winner", win.received(webrtc.RTPCodecTypeVideo), 'V', videoSize, 20)
+	waitUntil(t, "dev2 closed", func() bool { return gone(c.devices[1]) })
+	if v := c.devices[1].received(webrtc.RTPCodecTypeVideo); len(v) != 0 {
+		t.Fatalf("the loser got %d video packets", len(v))
+	}
+}
+
+func TestSessionDoorPCMU(t *testing.T) {
+	c := startCall(t, true, pcmuCodec, 1)
+	if err := c.s.Connect("dev1"); err != nil {
+		t.Fatal(err)
+	}
+	d := c.devices[0]
+	waitUntil(t, "PCMU audio", func() bool { return len(d.received(webrtc.RTPCodecTypeAudio)) >= 20 })
+	waitUntil(t, "door microphone", func() bool { return len(c.door.received(webrtc.RTPCodecTypeAudio)) >= 20 })
+	checkRun(t, "device", d.received(webrtc.RTPCodecTypeAudio), 'A', audioSize, 20)
+	checkRun(t, "door", c.door.received(webrtc.RTPCodecTypeAudio), 'M', audioSize, 20)
+	if mic := d.micTrack(); mic == nil || !strings.EqualFold(mic.Codec().MimeType, webrtc.MimeTypePCMU) {
+		t.Fatalf("device was offered %v, want the door station's PCMU", mic.Codec())
+	}
+	if got := c.s.codecs.audio.MimeType; !strings.EqualFold(got, webrtc.MimeTypePCMU) {
+		t.Fatalf("session audio codec %s", got)
+	}
+}
+
+func TestSessionDeviceAddedAfterDoor(t *testing.T) {
+	c := startCall(t, true, opusCodec, 0)
+	waitUntil(t, "door video", func() bool { return c.s.Stats().DoorPackets > 10 })
+	d := c.addDevice(t, "late")
+	waitUntil(t, "late video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 20 })
+	checkRun(t, "late", d.received(webrtc.RTPCodecTypeVideo), 'V', videoSize, 20)
+	c.s.RemoveDevice("late")
+	waitUntil(t, "removed device closed", func() bool { return gone(d) })
+	if n := c.s.Stats().Devices; n != 0 {
+		t.Fatalf("%d devices after RemoveDevice", n)
+	}
+}
+
+func TestSessionPLIRateLimited(t *testing.T) {
+	c := startCall(t, true, opusCodec, 0)
+	waitUntil(t, "door video", func() bool { return c.s.doorVideoSSRC.Load() != 0 })
+	a := c.addDevice(t, "a") // the two are added well within 100 ms
+	b := c.addDevice(t, "b")
+	for _, d := range []*client{a, b} {
+		waitUntil(t, d.id+" video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 10 })
+	}
+	waitUntil(t, "PLI at the door", func() bool { return c.door.pliCount() >= 1 })
+	if n := c.door.pliCount(); n != 1 {
+		t.Fatalf("door got %d PLIs for two new viewers, want 1", n)
+	}
+	if st := c.s.Stats(); st.KeyframeRequests < 2 || st.PLIsSent != 1 {
+		t.Fatalf("stats %+v: want 2 requests served by 1 PLI", st)
+	}
+}
+
+func TestSessionClosedLeavesNothing(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last, after every cleanup below
+	c := startCall(t, true, opusCodec, 2)
+	waitUntil(t, "video", func() bool { return len(c.devices[1].received(webrtc.RTPCodecTypeVideo)) >= 5 })
+	if err := c.s.Connect("dev1"); err != nil {
+		t.Fatal(err)
+	}
+	c.s.Close()
+	if err := c.s.AddDevice("dev9"); err != ErrClosed {
+		t.Fatalf("AddDevice after Close: %v", err)
+	}
+	if err := c.e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.e.NewSession("call-2", "door", true, c.w); s.AddDevice("x") != ErrClosed {
+		t.Fatal("a closed engine started a session")
+	}
+}
+
+func TestSessionDeviceICERestart(t *testing.T) {
+	c := startCall(t, true, opusCodec, 1)
+	d := c.devices[0]
+	waitUntil(t, "video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 10 })
+	p, err := c.s.devicePeer(d.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.negMu.Lock()
+	d.offerLocked(&webrtc.OfferOptions{ICERestart: true})
+	d.negMu.Unlock()
+	waitUntil(t, "negotiation settles", func() bool {
+		return d.pc.SignalingState() == webrtc.SignalingStateStable && p.pc.SignalingState() == webrtc.SignalingStateStable
+	})
+	before := len(d.received(webrtc.RTPCodecTypeVideo))
+	waitUntil(t, "video after the restart", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= before+20 })
+	if err := c.s.Connect(d.id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "door microphone after the restart", func() bool { return len(c.door.received(webrtc.RTPCodecTypeAudio)) >= 10 })
+}
+
+func TestSessionRefusesGlare(t *testing.T) {
+	c := startCall(t, true, opusCodec, 1)
+	d := c.devices[0]
+	waitUntil(t, "video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 10 })
+	p, err := c.s.devicePeer(d.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.negMu.Lock() // the device is busy: our offer waits in its inbox
+	if err := p.offer(); err != nil {
+		t.Fatal(err)
+	}
+	o, err := d.pc.CreateOffer(nil)
+	if err == nil {
+		err = c.s.HandleSDP(d.id, o)
+	}
+	d.negMu.Unlock()
+	if !errors.Is(err, ErrUnexpectedSDP) {
+		t.Fatalf("device offer in glare: %v", err)
+	}
+	waitUntil(t, "our offer answered", func() bool { return p.pc.SignalingState() == webrtc.SignalingStateStable })
+	before := len(d.received(webrtc.RTPCodecTypeVideo))
+	waitUntil(t, "video after glare", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= before+10 })
+}
