@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/media"
 )
 
 // callState is where a call is in dialling → ringing → answered → ended.
@@ -38,6 +39,7 @@ type Call struct {
 	site    directory.Site
 	number  directory.Number
 	created time.Time
+	media   *media.Session // nil without media; its methods only enqueue and flip flags
 
 	mu         sync.Mutex
 	state      callState                   // guarded by mu
@@ -86,6 +88,9 @@ func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
 	}
 	c.hub.router.Deliver(c.door.ID, encode(Calling{Type: TypeCalling, Ref: ref, CallID: c.id, Ringing: n}))
 	c.timer = c.hub.clock.AfterFunc(c.site.Settings.RingTimeout, c.ringTimeout)
+	for id := range c.legs {
+		c.addMediaLocked(id)
+	}
 	return n
 }
 
@@ -108,6 +113,25 @@ func (c *Call) ringLate(d directory.Device, conn string) {
 			c.legs[d.ID] = l
 		}
 		l.ringing, l.conn = true, got
+		c.addMediaLocked(d.ID)
+	}
+}
+
+// addMediaLocked gives a rung device its peer connection: the server's
+// offer follows the ring (or the door station's offer, if that is later).
+func (c *Call) addMediaLocked(id directory.DeviceID) {
+	if c.media == nil {
+		return
+	}
+	if err := c.media.AddDevice(string(id)); err != nil {
+		c.hub.log.Warn("adding a device to the call's media failed", "call_id", c.id, "device_id", id, "err", err)
+	}
+}
+
+// removeMediaLocked closes a device's peer connection (declined, gone).
+func (c *Call) removeMediaLocked(id directory.DeviceID) {
+	if c.media != nil {
+		c.media.RemoveDevice(string(id))
 	}
 }
 
@@ -135,6 +159,12 @@ func (c *Call) answer(d directory.Device, by Party, ref json.RawMessage) (bool, 
 	c.timer = c.hub.clock.AfterFunc(c.site.Settings.CallTimeLimit, c.timeLimit)
 	c.cancelLocked(CancelAnsweredElsewhere, d.ID)
 	c.legs[d.ID].ringing = false
+	if c.media != nil {
+		// Talk starts now: audio both ways, the losers' connections close.
+		if err := c.media.Connect(string(d.ID)); err != nil {
+			c.hub.log.Warn("connecting the winner's media failed", "call_id", c.id, "device_id", d.ID, "err", err)
+		}
+	}
 	c.hub.router.Deliver(d.ID, encode(Answered{Type: TypeAnswered, Ref: ref, CallID: c.id, By: by}))
 	c.hub.router.Deliver(c.door.ID, encode(Answered{Type: TypeAnswered, CallID: c.id, By: by}))
 	c.hub.answered(c, d, c.hub.clock.Now().Sub(c.created))
@@ -154,6 +184,7 @@ func (c *Call) decline(d directory.Device, scope string) error {
 		return nil
 	}
 	l.ringing, l.declined = false, true
+	c.removeMediaLocked(d.ID)
 	if scope == ScopeEveryone {
 		c.cancelLocked(CancelDeclinedElsewhere, d.ID)
 		c.endLocked(EndDeclined, nil)
@@ -206,6 +237,7 @@ func (c *Call) left(d directory.DeviceID, reason EndReason) {
 	case c.legs[d] != nil && c.state == stateRinging:
 		// It may reconnect and be rung again; the ring timeout still runs.
 		c.legs[d].ringing = false
+		c.removeMediaLocked(d)
 	}
 }
 
@@ -255,6 +287,7 @@ func (c *Call) endLocked(reason EndReason, ref json.RawMessage) {
 	if c.winner != "" {
 		c.hub.router.Deliver(c.winner, frame)
 	}
+	c.hub.closeMedia(c.media)
 	c.hub.ended(c, reason)
 }
 

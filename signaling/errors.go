@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/media"
 )
 
 // ErrorCode is the stable identifier of a protocol error; clients switch on it.
@@ -60,6 +61,16 @@ func toProto(err error) *ProtoError {
 		return pe
 	case errors.Is(err, directory.ErrNotFound):
 		return errNotFound
+	case errors.Is(err, media.ErrBadSDP), errors.Is(err, media.ErrBadCandidate), errors.Is(err, media.ErrUnexpectedSDP):
+		return protoErr(CodeBadRequest, "%s", err.Error())
+	case errors.Is(err, media.ErrUnknownPeer):
+		return errNoSuchCall
+	case errors.Is(err, media.ErrClosed):
+		return errCallEnded
+	case errors.Is(err, media.ErrCallTaken):
+		return errCallTaken
+	case errors.Is(err, media.ErrTooManyPeers):
+		return protoErr(CodeServiceUnavailable, "too many devices in this call's media")
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, directory.ErrLocked):
 		return protoErr(CodeServiceUnavailable, "the directory is unreachable; retry")
 	default:

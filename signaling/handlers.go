@@ -134,8 +134,9 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 		h.log.Warn("locating devices failed", "err", err)
 		return errBackendDown
 	}
+	id := h.newCallID()
 	call := &Call{
-		id:      h.newCallID(),
+		id:      id,
 		hub:     h,
 		door:    c.device,
 		site:    site,
@@ -143,7 +144,11 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 		created: h.clock.Now(),
 		legs:    make(map[directory.DeviceID]*leg, len(devices)),
 	}
+	if h.cfg.Media != nil {
+		call.media = h.cfg.Media.NewSession(string(id), string(c.device.ID), site.Settings.Preview, callEvents{router: h.router, call: id})
+	}
 	if err := h.register(call); err != nil {
+		h.closeMedia(call.media)
 		return err
 	}
 	h.metrics.fanout.Observe(float64(call.start(devices, msg.Ref)))
@@ -226,12 +231,6 @@ func (h *Hub) handlePin(c *Conn, msg Inbound) error {
 		return protoErr(CodeBadRequest, `missing "code"`)
 	}
 	return protoErr(CodeNotFound, "wrong code")
-}
-
-// handleMedia answers sdp and candidate messages while no media server is
-// configured on this node.
-func (h *Hub) handleMedia(_ *Call, _ directory.Device, _ Inbound) error {
-	return protoErr(CodeServiceUnavailable, "media is not enabled on this server")
 }
 
 // callFor finds the call a device's message is about. Door stations act

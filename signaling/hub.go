@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/media"
 )
 
 // Config tunes the signalling server. The zero value of each field means its default.
@@ -40,6 +41,9 @@ type Config struct {
 	NodeID string
 	// Clock drives call timers. Default: the wall clock.
 	Clock Clock
+	// Media terminates calls' audio and video on this node. Nil: no media
+	// (sdp and candidate messages are answered service_unavailable).
+	Media *media.Engine
 }
 
 // withDefaults returns cfg with every zero field set to its default.
@@ -116,6 +120,7 @@ type Hub struct {
 	dirtyDevices map[directory.DeviceID]struct{} // guarded by dirtyMu
 	kick         chan struct{}                   // wakes pushLoop; capacity 1
 	wg           sync.WaitGroup                  // connections being served
+	mediaWG      sync.WaitGroup                  // media sessions closing
 }
 
 // NewHub returns a hub serving devices from store, reaching them through

@@ -186,6 +186,7 @@ func (h *Hub) Drain(ctx context.Context) {
 	}
 	h.router.Each(func(c *Conn) { c.close(CloseGoingAway, EndFailed) })
 	h.wg.Wait()
+	h.mediaWG.Wait()
 }
 
 // busy returns the devices taking part in active calls: door stations,

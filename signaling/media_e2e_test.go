@@ -1,0 +1,377 @@
+package signaling
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/foyer-intercom/foyer/media"
+)
+
+const (
+	// mediaWait bounds each wait for media; loopback ICE+DTLS takes tens of ms.
+	mediaWait = 10 * time.Second
+	// packetEvery paces the synthetic streams (20 ms audio frames, halved).
+	packetEvery = 10 * time.Millisecond
+)
+
+// Payload kinds: the first byte of every synthetic packet says what it is,
+// the next four its sequence in its stream.
+const (
+	kindVideo = 'v'
+	kindAudio = 'a'
+	kindMic   = 'm'
+)
+
+// loopbackAPI is a test peer's WebRTC stack: loopback only, no mDNS.
+func loopbackAPI(t *testing.T) *webrtc.API {
+	t.Helper()
+	var se webrtc.SettingEngine
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
+		t.Fatal(err)
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg))
+}
+
+// peer is a device or door station with a real PeerConnection, speaking
+// protocol v1 over its WebSocket: its reader applies sdp and candidate
+// messages and passes every other message to msgs.
+type peer struct {
+	t    *testing.T
+	c    *client
+	pc   *webrtc.PeerConnection
+	msgs chan map[string]any
+	wmu  sync.Mutex // one writer at a time on the socket
+	call string     // set before the first sdp is sent
+
+	mu    sync.Mutex
+	got   map[byte][]uint32 // guarded by mu; sequence numbers received, by kind
+	ended bool              // guarded by mu; a remote track ended
+	done  chan struct{}
+}
+
+func newPeer(t *testing.T, ts *testServer, name string) *peer {
+	t.Helper()
+	pc, err := loopbackAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{t: t, c: ts.connect(t, name), pc: pc, msgs: make(chan map[string]any, 64), got: map[byte][]uint32{}, done: make(chan struct{})}
+	pc.OnICECandidate(func(ic *webrtc.ICECandidate) {
+		cand := webrtc.ICECandidateInit{}
+		if ic != nil {
+			cand = ic.ToJSON()
+		}
+		p.send(map[string]any{"type": "candidate", "call_id": p.callID(), "candidate": cand})
+	})
+	pc.OnTrack(p.record)
+	go p.read()
+	t.Cleanup(func() {
+		_ = pc.Close()
+		_ = p.c.ws.Close()
+		<-p.done
+	})
+	return p
+}
+
+func (p *peer) callID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.call
+}
+
+func (p *peer) setCall(id string) {
+	p.mu.Lock()
+	p.call = id
+	p.mu.Unlock()
+}
+
+func (p *peer) send(m map[string]any) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_ = p.c.ws.WriteJSON(m)
+}
+
+// read applies the server's media messages and queues the others.
+func (p *peer) read() {
+	defer close(p.done)
+	defer close(p.msgs)
+	for {
+		_, data, err := p.c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var m map[string]any
+		if json.Unmarshal(data, &m) != nil {
+			continue
+		}
+		switch m["type"] {
+		case "sdp":
+			var msg SDPMessage
+			_ = json.Unmarshal(data, &msg)
+			p.onSDP(msg)
+		case "candidate":
+			var msg CandidateMessage
+			_ = json.Unmarshal(data, &msg)
+			if msg.Candidate.Candidate != "" {
+				if err := p.pc.AddICECandidate(msg.Candidate); err != nil {
+					p.t.Errorf("%s: candidate: %v", p.c.name, err)
+				}
+			}
+		case "directory":
+		default:
+			p.msgs <- m
+		}
+	}
+}
+
+// onSDP answers the server's offer (a device, adding its microphone in the
+// offered codec) or applies its answer (the door station).
+func (p *peer) onSDP(msg SDPMessage) {
+	p.setCall(string(msg.CallID))
+	if err := p.pc.SetRemoteDescription(msg.Description); err != nil {
+		p.t.Errorf("%s: remote description: %v", p.c.name, err)
+		return
+	}
+	if msg.Description.Type != webrtc.SDPTypeOffer {
+		return
+	}
+	for _, tr := range p.pc.GetTransceivers() {
+		codecs := tr.Receiver().GetParameters().Codecs
+		if tr.Kind() != webrtc.RTPCodecTypeAudio || len(codecs) == 0 {
+			continue
+		}
+		mic, err := webrtc.NewTrackLocalStaticRTP(codecs[0].RTPCodecCapability, "mic", p.c.name)
+		if err == nil {
+			_, err = p.pc.AddTrack(mic) // takes the offered audio transceiver: sendrecv
+		}
+		if err != nil {
+			p.t.Errorf("%s: microphone: %v", p.c.name, err)
+			return
+		}
+		go publish(mic, kindMic, 160, p.done)
+		break
+	}
+	answer, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		p.t.Errorf("%s: answer: %v", p.c.name, err)
+		return
+	}
+	if err := p.pc.SetLocalDescription(answer); err != nil {
+		p.t.Errorf("%s: local description: %v", p.c.name, err)
+		return
+	}
+	p.send(map[string]any{"type": "sdp", "call_id": msg.CallID, "description": answer})
+}
+
+// record keeps the sequence numbers of a remote track's packets.
+func (p *peer) record(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	for {
+		pkt, _, err := track.ReadRTP()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				p.mu.Lock()
+				p.ended = true
+				p.mu.Unlock()
+			}
+			return
+		}
+		if len(pkt.Payload) < 5 {
+			continue
+		}
+		p.mu.Lock()
+		p.got[pkt.Payload[0]] = append(p.got[pkt.Payload[0]], binary.BigEndian.Uint32(pkt.Payload[1:5]))
+		p.mu.Unlock()
+	}
+}
+
+func (p *peer) received(kind byte) []uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]uint32(nil), p.got[kind]...)
+}
+
+// next returns the next non-media message.
+func (p *peer) next() map[string]any {
+	p.t.Helper()
+	select {
+	case m, ok := <-p.msgs:
+		if !ok {
+			p.t.Fatalf("%s: connection closed", p.c.name)
+		}
+		return m
+	case <-time.After(readTimeout):
+		p.t.Fatalf("%s: no message", p.c.name)
+		return nil
+	}
+}
+
+func (p *peer) expect(typ string) map[string]any {
+	p.t.Helper()
+	m := p.next()
+	if m["type"] != typ {
+		p.t.Fatalf("%s: want %s, got %v", p.c.name, typ, m)
+	}
+	return m
+}
+
+// publish writes synthetic RTP: payload kind, sequence, padding.
+func publish(track *webrtc.TrackLocalStaticRTP, kind byte, size int, stop <-chan struct{}) {
+	t := time.NewTicker(packetEvery)
+	defer t.Stop()
+	for seq := uint32(0); ; seq++ {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		payload := make([]byte, size)
+		payload[0] = kind
+		binary.BigEndian.PutUint32(payload[1:5], seq)
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(seq), Timestamp: seq * 960, Marker: true}, Payload: payload}
+		if kind == kindVideo {
+			payload[5] = 0x10 // VP8 payload descriptor: start of partition
+			payload[6] = 0x00 // VP8 payload header: key frame
+		}
+		if err := track.WriteRTP(pkt); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			return
+		}
+	}
+}
+
+// waitRun waits until a peer has received at least n packets of kind, and
+// checks they are one contiguous, in-order run of what was sent (a prefix
+// sent before the peer joined may be missing; nothing else may).
+func waitRun(t *testing.T, p *peer, kind byte, n int) {
+	t.Helper()
+	deadline := time.Now().Add(mediaWait)
+	for len(p.received(kind)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d %c packets after %v, want %d", p.c.name, len(p.received(kind)), kind, mediaWait, n)
+		}
+		time.Sleep(packetEvery) // media arrives on its own schedule
+	}
+	got := p.received(kind)
+	for i := 1; i < len(got); i++ {
+		if got[i] != got[i-1]+1 {
+			t.Fatalf("%s: %c packets out of order or missing: …%d, %d…", p.c.name, kind, got[i-1], got[i])
+		}
+	}
+}
+
+// TestMediaEndToEnd: a door station publishing VP8 video and Opus audio,
+// three devices rung. Before the answer every ringing device gets the
+// video (preview) and no audio; after one answers it gets audio and video,
+// the door station gets its microphone, and the losers' media ends.
+func TestMediaEndToEnd(t *testing.T) {
+	engine, err := media.NewEngine(media.Config{LoopbackOnly: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Close() })
+	ts := newTestServer(t, harborView, Config{Media: engine})
+
+	devices := []*peer{newPeer(t, ts, "anna-phone"), newPeer(t, ts, "bram-phone"), newPeer(t, ts, "hall-101")}
+	door := newPeer(t, ts, "front-door")
+	door.send(map[string]any{"type": "call", "to": "101"})
+	calling := door.expect("calling")
+	callID := calling["call_id"].(string)
+	door.setCall(callID)
+	for _, d := range devices {
+		d.expect("ring")
+	}
+
+	video, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := door.pc.AddTransceiverFromTrack(video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := door.pc.AddTransceiverFromTrack(audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := door.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := door.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	door.send(map[string]any{"type": "sdp", "call_id": callID, "description": offer})
+	go publish(video, kindVideo, 900, door.done)
+	go publish(audio, kindAudio, 160, door.done)
+
+	// Preview: every ringing device gets the door's video, and no audio.
+	for _, d := range devices {
+		waitRun(t, d, kindVideo, 20)
+	}
+	for _, d := range devices {
+		if a := d.received(kindAudio); len(a) != 0 {
+			t.Fatalf("%s heard the door before answering (%d packets)", d.c.name, len(a))
+		}
+	}
+
+	winner, losers := devices[1], []*peer{devices[0], devices[2]}
+	winner.send(map[string]any{"type": "answer", "call_id": callID})
+	winner.expect("answered")
+	door.expect("answered")
+	for _, l := range losers {
+		if c := l.expect("cancel"); c["reason"] != "answered_elsewhere" {
+			t.Fatalf("%s: %v", l.c.name, c)
+		}
+	}
+	waitRun(t, winner, kindAudio, 20)
+	waitRun(t, winner, kindVideo, 60)
+	waitRun(t, door, kindMic, 20)
+
+	// The losers' peer connections are closed: their tracks end.
+	deadline := time.Now().Add(mediaWait)
+	for _, l := range losers {
+		for {
+			l.mu.Lock()
+			ended := l.ended
+			l.mu.Unlock()
+			if ended {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: media still flowing after the call was answered elsewhere", l.c.name)
+			}
+			time.Sleep(packetEvery)
+		}
+		if a := l.received(kindAudio); len(a) != 0 {
+			t.Fatalf("%s heard the door without answering", l.c.name)
+		}
+	}
+
+	winner.send(map[string]any{"type": "hangup", "call_id": callID})
+	winner.expect("ended")
+	door.expect("ended")
+}
