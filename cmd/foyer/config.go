@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/foyer-intercom/foyer/media"
 )
 
 // Config is the whole configuration file (DESIGN.md, binding key names).
@@ -27,6 +29,8 @@ type Config struct {
 	Redis   RedisConfig   `yaml:"redis"`
 	TURN    TURNConfig    `yaml:"turn"`
 	Metrics MetricsConfig `yaml:"metrics"`
+	// Media is where calls' audio and video are received and sent (WebRTC).
+	Media media.Config `yaml:"media"`
 	// Signaling tunes the WebSocket protocol; the defaults suit almost everyone.
 	Signaling SignalingConfig `yaml:"signaling"`
 	// DrainTimeout is how long SIGTERM lets active calls finish before ending them.
@@ -148,12 +152,18 @@ func setFromString(f reflect.Value, s string) error {
 			return err
 		}
 		f.SetBool(b)
-	case f.Kind() == reflect.Int:
-		n, err := strconv.Atoi(s)
+	case f.CanInt():
+		n, err := strconv.ParseInt(s, 10, f.Type().Bits())
 		if err != nil {
 			return err
 		}
-		f.SetInt(int64(n))
+		f.SetInt(n)
+	case f.CanUint():
+		n, err := strconv.ParseUint(s, 10, f.Type().Bits())
+		if err != nil {
+			return err
+		}
+		f.SetUint(n)
 	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
 		var parts []string
 		for p := range strings.SplitSeq(s, ",") {
@@ -179,6 +189,9 @@ func (c Config) validate() error {
 		return errors.New("set redis.url or redis.cluster_addrs, not both")
 	case c.DrainTimeout < 0:
 		return errors.New("drain_timeout must not be negative")
+	}
+	if err := c.Media.Validate(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

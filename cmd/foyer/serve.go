@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/media"
 	"github.com/foyer-intercom/foyer/signaling"
 )
 
@@ -80,10 +81,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	engine, err := media.NewEngine(cfg.Media, log.With("component", "media"))
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	defer engine.Close()
 	hub, err := signaling.NewHub(signaling.Config{
 		HelloTimeout: cfg.Signaling.HelloTimeout,
 		Heartbeat:    cfg.Signaling.Heartbeat,
 		SendQueue:    cfg.Signaling.SendQueue,
+		Media:        engine,
 	}, store, signaling.NewMemory(), nil, reg, log)
 	if err != nil {
 		return err
