@@ -33,6 +33,8 @@ type Engine struct {
 	mu       sync.Mutex
 	closed   bool                  // guarded by mu
 	sessions map[*Session]struct{} // guarded by mu; sessions not yet closed
+	ended    SessionStats          // guarded by mu; the sum of closed sessions' stats
+	started  uint64                // guarded by mu; sessions ever created
 }
 
 // NewEngine validates cfg and builds the media engine. With a UDP mux port
@@ -106,14 +108,39 @@ func (e *Engine) track(s *Session) error {
 		return ErrClosed
 	}
 	e.sessions[s] = struct{}{}
+	e.started++
 	return nil
 }
 
-// forget drops a closed session.
+// forget drops a closed session, keeping its counts in the engine's totals.
 func (e *Engine) forget(s *Session) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.sessions[s]; !ok {
+		return
+	}
 	delete(e.sessions, s)
-	e.mu.Unlock()
+	e.ended.add(s.Stats())
+}
+
+// EngineStats are the engine's totals since it started.
+type EngineStats struct {
+	SessionStats        // summed over every session, open and closed; Devices: in open sessions
+	Active       int    // sessions open now
+	Started      uint64 // sessions ever created
+}
+
+// Stats sums every session's counts, open and closed: each counter only
+// grows, as Prometheus counters must. Lock order: e.mu, then a session's mu.
+func (e *Engine) Stats() EngineStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	total := e.ended
+	total.Devices = 0
+	for s := range e.sessions {
+		total.add(s.Stats())
+	}
+	return EngineStats{SessionStats: total, Active: len(e.sessions), Started: e.started}
 }
 
 // newPeerConnection creates a PeerConnection with no ICE servers: the

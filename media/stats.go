@@ -61,3 +61,17 @@ func (s *Session) Stats() SessionStats {
 		Devices:          n,
 	}
 }
+
+// add sums o into st.
+func (st *SessionStats) add(o SessionStats) {
+	st.DoorPackets += o.DoorPackets
+	st.DoorBytes += o.DoorBytes
+	st.ForwardedPackets += o.ForwardedPackets
+	st.ForwardedBytes += o.ForwardedBytes
+	st.DevicePackets += o.DevicePackets
+	st.WriteErrors += o.WriteErrors
+	st.Malformed += o.Malformed
+	st.PLIsSent += o.PLIsSent
+	st.KeyframeRequests += o.KeyframeRequests
+	st.Devices += o.Devices
+}

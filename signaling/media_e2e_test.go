@@ -15,6 +15,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/foyer-intercom/foyer/media"
 )
@@ -371,7 +372,25 @@ func TestMediaEndToEnd(t *testing.T) {
 		}
 	}
 
+	during := engine.Stats()
+	if during.Active != 1 || during.ForwardedPackets < uint64(len(winner.received(kindVideo))) || during.PLIsSent == 0 {
+		t.Fatalf("engine stats during the call: %+v", during)
+	}
 	winner.send(map[string]any{"type": "hangup", "call_id": callID})
 	winner.expect("ended")
 	door.expect("ended")
+	// The session closes off the call's lock; its counts stay in the totals.
+	deadline = time.Now().Add(mediaWait)
+	for engine.Stats().Active != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the media session was not closed after the call ended")
+		}
+		time.Sleep(packetEvery)
+	}
+	if after := engine.Stats(); after.ForwardedPackets < during.ForwardedPackets || after.Started != 1 {
+		t.Fatalf("engine totals went down or miscounted after the call: %+v then %+v", during, after)
+	}
+	if n := testutil.CollectAndCount(media.NewCollector(engine)); n != 12 {
+		t.Fatalf("media collector exposes %d metrics, want 12", n)
+	}
 }

@@ -86,6 +86,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("media: %w", err)
 	}
 	defer engine.Close()
+	if err := reg.Register(media.NewCollector(engine)); err != nil {
+		return err
+	}
 	hub, err := signaling.NewHub(signaling.Config{
 		HelloTimeout: cfg.Signaling.HelloTimeout,
 		Heartbeat:    cfg.Signaling.Heartbeat,
