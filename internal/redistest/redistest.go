@@ -1,0 +1,214 @@
+// Package redistest starts throwaway Redis servers for tests: a single
+// instance, or a three-master Redis Cluster, on loopback ports, killed when
+// the test ends. Tests of Redis code run against these real servers.
+//
+// When redis-server (or, for a cluster, redis-cli) is not installed the test
+// is skipped, unless FOYER_REQUIRE_TOOLS=1 (as `make test` sets it), which
+// makes it fail instead: CI must not pass by skipping.
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Timings of the servers' start.
+const (
+	// startWait bounds how long a server may take to answer PING: it
+	// starts in milliseconds, but CI machines stall.
+	startWait = 10 * time.Second
+	// clusterWait bounds how long a new cluster may take to agree that
+	// every slot is served (cluster_state:ok on every node).
+	clusterWait = 30 * time.Second
+	// pollEvery is how often the helpers retry while waiting.
+	pollEvery = 20 * time.Millisecond
+	// dialTimeout bounds one probe of a server.
+	dialTimeout = time.Second
+)
+
+// clusterSize is the number of masters of StartCluster: the fewest Redis
+// Cluster accepts.
+const clusterSize = 3
+
+// requireTool returns the path of a binary, or skips (fails under
+// FOYER_REQUIRE_TOOLS=1) the test when it is not installed.
+func requireTool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	msg := fmt.Sprintf("%s is not installed (apt-get install redis-server redis-tools): %v", name, err)
+	if os.Getenv("FOYER_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("FOYER_REQUIRE_TOOLS=1 but %s", msg)
+	}
+	t.Skipf("skipping: %s; set FOYER_REQUIRE_TOOLS=1 to make this a failure", msg)
+	return ""
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Start runs a throwaway redis-server on a free loopback port, without
+// persistence, and returns its address once it answers PING. The server is
+// killed at the end of the test.
+func Start(t testing.TB) (addr string) {
+	t.Helper()
+	bin := requireTool(t, "redis-server")
+	return startServer(t, bin, t.TempDir())
+}
+
+// StartCluster runs a Redis Cluster of three masters (no replicas) on
+// loopback and returns their addresses once every node reports the cluster
+// ok. The servers are killed at the end of the test.
+func StartCluster(t testing.TB) []string {
+	t.Helper()
+	bin := requireTool(t, "redis-server")
+	cli := requireTool(t, "redis-cli")
+	addrs := make([]string, clusterSize)
+	for i := range addrs {
+		dir := filepath.Join(t.TempDir(), strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		addrs[i] = startServer(t, bin, dir,
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			"--cluster-port", strconv.Itoa(freePort(t)),
+			"--cluster-node-timeout", "5000")
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(clusterWait)
+	for _, a := range addrs {
+		for {
+			info, err := command(a, "CLUSTER", "INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: cluster node %s not ok after %v: %v\n%s", a, clusterWait, err, info)
+			}
+			time.Sleep(pollEvery)
+		}
+	}
+	return addrs
+}
+
+// startAttempts is how often startServer tries fresh ports when another
+// process took the chosen one between freePort and redis-server's bind.
+const startAttempts = 3
+
+// startServer starts redis-server with args in dir and waits for PING.
+func startServer(t testing.TB, bin, dir string, args ...string) string {
+	t.Helper()
+	var err error
+	for range startAttempts {
+		var addr string
+		if addr, err = tryServer(t, bin, dir, args...); err == nil {
+			return addr
+		}
+	}
+	t.Fatalf("redistest: %v", err)
+	return ""
+}
+
+// tryServer starts one redis-server on a free port; the process is killed
+// by PID at cleanup, or at once if it does not come up.
+func tryServer(t testing.TB, bin, dir string, args ...string) (string, error) {
+	port := freePort(t)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	logPath := filepath.Join(dir, "redis-"+strconv.Itoa(port)+".log")
+	args = append([]string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", logPath,
+	}, args...)
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("starting redis-server: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	deadline := time.Now().Add(startWait)
+	for {
+		reply, err := command(addr, "PING")
+		if err == nil && reply == "PONG" {
+			t.Cleanup(stop)
+			return addr, nil
+		}
+		select {
+		case werr := <-exited:
+			log, _ := os.ReadFile(logPath)
+			return "", fmt.Errorf("redis-server on %s exited: %v\n%s", addr, werr, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", fmt.Errorf("redis-server on %s does not answer PING after %v: %v", addr, startWait, err)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// command sends one command to addr and returns its simple-string or
+// bulk-string reply: just enough RESP to probe a server.
+func command(addr string, args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(dialTimeout))
+	req := fmt.Sprintf("*%d\r\n", len(args))
+	for _, a := range args {
+		req += fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := io.WriteString(c, req); err != nil {
+		return "", err
+	}
+	rd := bufio.NewReader(c)
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	switch {
+	case strings.HasPrefix(line, "+"):
+		return line[1:], nil
+	case strings.HasPrefix(line, "$"):
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("redistest: unexpected reply %q", line)
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return "", fmt.Errorf("redistest: reply %q", line)
+}
