@@ -23,10 +23,10 @@ func (r *Redis) Apply(ctx context.Context, ops ...Op) error {
 	if err != nil {
 		return fmt.Errorf("directory: taking the redis write lock: %w", err)
 	}
-	committed := false
+	released := false
 	defer func() {
-		if !committed {
-			_ = r.release(ctx, l, false) // the lock expires anyway
+		if !released {
+			_ = r.release(ctx, l, false) // keeping any journal; else the lease expires
 		}
 	}()
 	if len(l.journal) > 0 {
@@ -45,16 +45,14 @@ func (r *Redis) Apply(ctx context.Context, ops ...Op) error {
 	if err := r.commit(ctx, l, j); err != nil {
 		return err
 	}
-	committed = true
 	// The batch is committed: finish it whatever happens to ctx.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisFinishTimeout)
 	defer cancel()
 	if err := r.applyJournal(fctx, j); err != nil {
 		return fmt.Errorf("directory: batch committed but not fully applied (the next Apply completes it): %w", err)
 	}
-	if err := r.release(fctx, l, true); err != nil {
-		return fmt.Errorf("directory: batch applied but the write lock was not released (it expires in %v): %w", redisLockTTL, err)
-	}
+	released = true
+	_ = r.release(fctx, l, true) // else the lease expires; a replay is fenced
 	r.publish(fctx, w.changes())
 	return nil
 }

@@ -1,15 +1,13 @@
 package directory
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/gob"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,6 +37,7 @@ import (
 //     stops a writer that lost its lock (paused past redisLockTTL) from
 //     re-applying an old batch over a newer one.
 //  5. Delete the journal and the lock (compare-and-delete), then publish.
+//     The lock is released early, keeping the journal, when applying fails.
 //
 // Trade-offs. Writes are serialised cluster-wide: fine at admin rates,
 // and they never block reads. Each tag changes atomically (a site's records
@@ -54,9 +53,12 @@ import (
 
 // Limits and timings of the commit protocol.
 const (
-	// redisLockTTL bounds how long a dead writer blocks the others; it is
-	// far above the time a full 30,000-op provisioning batch takes.
-	redisLockTTL = 30 * time.Second
+	// redisLockTTL bounds how long a dead writer blocks the others. A live
+	// writer renews its lease every redisLockRenew, so a long batch (a
+	// 30,000-op provisioning batch takes about a second, ten under the race
+	// detector) keeps it.
+	redisLockTTL   = 10 * time.Second
+	redisLockRenew = redisLockTTL / 3
 	// redisLockRetryMin and redisLockRetryMax bound the wait between two
 	// attempts to take a held lock: short at first, since batches take
 	// milliseconds, then capped so waiters do not hammer Redis.
@@ -91,6 +93,13 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
 redis.call('DEL', KEYS[1])
 return 1
+`)
+
+// redisRenewScript extends the lease if the lock is still ours. KEYS:
+// lock. ARGV: token, TTL in ms.
+var redisRenewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 `)
 
 // redisClearJournalScript deletes a replayed journal while keeping the
@@ -135,6 +144,7 @@ type redisLock struct {
 	token   string
 	seq     int64
 	journal []byte // left by a writer that died after its commit point
+	stop    func() // stops renewing the lease
 }
 
 // lock takes the write lock, waiting for it until ctx ends.
@@ -150,6 +160,7 @@ func (r *Redis) lock(ctx context.Context) (redisLock, error) {
 			seq, _ := res[0].(int64)
 			j, _ := res[1].(string)
 			l.seq, l.journal = seq, []byte(j)
+			l.stop = r.renew(l.token)
 			return l, nil
 		}
 		if err != nil && !errors.Is(err, redis.Nil) {
@@ -166,10 +177,41 @@ func (r *Redis) lock(ctx context.Context) (redisLock, error) {
 	}
 }
 
+// renew extends the lease of the lock every redisLockRenew until stopped.
+// A failed renewal is not fatal: the commit point checks the lock anyway.
+func (r *Redis) renew(token string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(redisLockRenew)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				err := redisRenewScript.Run(ctx, r.client, []string{r.keys.lock()}, token, redisLockTTL.Milliseconds()).Err()
+				if err != nil && ctx.Err() == nil {
+					r.log.Warn("directory: renewing the redis write lock", "err", err)
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+}
+
 // release deletes the lock, and the journal when clear is set, if the lock
 // is still ours. It runs on its own deadline: it must happen even when the
 // caller's context has ended.
 func (r *Redis) release(ctx context.Context, l redisLock, clear bool) error {
+	l.stop()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisFinishTimeout)
 	defer cancel()
 	flag := "0"
@@ -185,9 +227,9 @@ func (r *Redis) release(ctx context.Context, l redisLock, clear bool) error {
 
 // replay applies the journal a dead writer left behind, then deletes it.
 func (r *Redis) replay(ctx context.Context, l redisLock) error {
-	var j redisJournal
-	if err := gob.NewDecoder(bytes.NewReader(l.journal)).Decode(&j); err != nil {
-		return fmt.Errorf("directory: redis: corrupt journal: %w", err)
+	j, err := decodeJournal(l.journal)
+	if err != nil {
+		return err
 	}
 	if err := r.applyJournal(ctx, j); err != nil {
 		return err
@@ -201,12 +243,8 @@ func (r *Redis) replay(ctx context.Context, l redisLock) error {
 
 // commit stores the journal of a batch: its commit point.
 func (r *Redis) commit(ctx context.Context, l redisLock, j redisJournal) error {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(j); err != nil {
-		return fmt.Errorf("directory: encoding the journal: %w", err)
-	}
 	keys := []string{r.keys.lock(), r.keys.journal()}
-	ok, err := redisJournalScript.Run(ctx, r.client, keys, l.token, buf.Bytes()).Int()
+	ok, err := redisJournalScript.Run(ctx, r.client, keys, l.token, encodeJournal(j)).Int()
 	if err != nil {
 		return redisErr(err)
 	}

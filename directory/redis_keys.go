@@ -103,8 +103,8 @@ const (
 	// random token, with a TTL (redisLockTTL). Set by Apply with SET NX PX,
 	// deleted by compare-and-delete.
 	redisLockKey = "lock"
-	// redisJournalKey, tag {w}, string: the gob-encoded writes of the batch
-	// being applied (redisJournal); present only between an Apply's commit
+	// redisJournalKey, tag {w}, string: the encoded writes of the batch
+	// being applied (redis_journal.go); present only between an Apply's commit
 	// point and the end of its application, or after a crash in between.
 	redisJournalKey = "journal"
 	// redisSeqKey, tag {w}, string: the counter numbering batches (INCR
