@@ -161,7 +161,9 @@ func (w *redisWriter) plan(f *redisFetch, op Op) {
 	switch op := op.(type) {
 	case PutSite:
 		f.get(k.site(op.Site.ID))
-		f.get(k.site(op.Site.ParentID))
+		if op.Site.ParentID != "" {
+			f.get(k.site(op.Site.ParentID))
+		}
 		f.hget(k.siteNames(op.Site.ParentID), op.Site.Name)
 	case PutEntry:
 		f.get(k.site(op.Entry.Site))
