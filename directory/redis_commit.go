@@ -27,9 +27,10 @@ import (
 //  2. Read what the ops need (fresh: every writer holds the lock), run
 //     them through the rules of rules.go in Go, buffering the writes. A
 //     broken rule returns here: nothing was written.
-//  3. Commit point: one script on {w} checks that the lock is still ours
-//     and stores the batch's writes as the journal. From here the batch
-//     will be applied, by us or by the next writer.
+//  3. Commit point: the batch's writes, staged under a key of their own
+//     (a plain SET with a TTL), become the journal by one script on {w}
+//     that checks the lock is still ours and RENAMEs them. From here the
+//     batch will be applied, by us or by the next writer.
 //  4. Apply the writes, one script per hash tag (pipelined): the script
 //     applies them only if the tag's "applied" counter is below the batch
 //     number, then sets it. Writes are absolute values (SET, DEL, HSET,
@@ -40,7 +41,9 @@ import (
 //     The lock is released early, keeping the journal, when applying fails.
 //
 // Trade-offs. Writes are serialised cluster-wide: fine at admin rates,
-// and they never block reads. Each tag changes atomically (a site's records
+// and they never block reads, except that each tag's script runs alone on
+// its shard: a 30,000-op provisioning batch (7,500 users of one site)
+// holds the site's shard for about 30 ms. Each tag changes atomically (a site's records
 // together, a user's together, a device's together), but a reader may, for
 // the instant between two tags' scripts, see a batch applied to one tag and
 // not yet to another (say a new device's token before its name index); a
@@ -78,11 +81,15 @@ local j = redis.call('GET', KEYS[3])
 return {seq, j or ''}
 `)
 
-// redisJournalScript is the commit point: it stores the journal if the
-// lock is still ours. KEYS: lock, journal. ARGV: token, journal.
+// redisJournalScript is the commit point: if the lock is still ours, it
+// renames the staged journal (written beforehand by a plain SET with a
+// TTL, since copying megabytes into a script blocked the shard for 60 ms)
+// to the journal and keeps it. KEYS: lock, staged journal, journal.
+// ARGV: token.
 var redisJournalScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
+redis.call('RENAME', KEYS[2], KEYS[3])
+redis.call('PERSIST', KEYS[3])
 return 1
 `)
 
@@ -243,8 +250,12 @@ func (r *Redis) replay(ctx context.Context, l redisLock) error {
 
 // commit stores the journal of a batch: its commit point.
 func (r *Redis) commit(ctx context.Context, l redisLock, j redisJournal) error {
-	keys := []string{r.keys.lock(), r.keys.journal()}
-	ok, err := redisJournalScript.Run(ctx, r.client, keys, l.token, encodeJournal(j)).Int()
+	staged := r.keys.stagedJournal(l.token)
+	if err := r.client.Set(ctx, staged, encodeJournal(j), redisLockTTL).Err(); err != nil {
+		return redisErr(err)
+	}
+	keys := []string{r.keys.lock(), staged, r.keys.journal()}
+	ok, err := redisJournalScript.Run(ctx, r.client, keys, l.token).Int()
 	if err != nil {
 		return redisErr(err)
 	}

@@ -107,6 +107,10 @@ const (
 	// being applied (redis_journal.go); present only between an Apply's commit
 	// point and the end of its application, or after a crash in between.
 	redisJournalKey = "journal"
+	// redisStagedJournalKey, tag {w}, string per lock token
+	// (…:staged:<token>): a journal written before the commit point, with
+	// a TTL; the commit point renames it to redisJournalKey.
+	redisStagedJournalKey = "staged"
 	// redisSeqKey, tag {w}, string: the counter numbering batches (INCR
 	// when the lock is taken).
 	redisSeqKey = "seq"
@@ -211,6 +215,9 @@ func (k redisKeys) tokenHex(x string) string { return k.key(globalTag(x), redisT
 func (k redisKeys) lock() string    { return k.key("w", redisLockKey) }
 func (k redisKeys) journal() string { return k.key("w", redisJournalKey) }
 func (k redisKeys) seq() string     { return k.key("w", redisSeqKey) }
+func (k redisKeys) stagedJournal(token string) string {
+	return k.key("w", redisStagedJournalKey, token)
+}
 
 // applied is the bookkeeping key of a tag.
 func (k redisKeys) applied(tag string) string { return k.key(tag, redisAppliedKey) }
