@@ -3,6 +3,8 @@ package directory
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -12,19 +14,22 @@ import (
 // Timings of the change subscription.
 const (
 	// redisPubSubHealthCheck is how long the subscription may stay silent
-	// before go-redis PINGs on it; a PING unanswered within
-	// redisPubSubPingTimeout, or any read error, makes go-redis dial a new
-	// connection and subscribe again, so a dead subscription (a half-open
-	// TCP connection, a failed-over node) is replaced within seconds.
+	// before the store PINGs on it, and then how long the PONG may take:
+	// a subscription silent for two intervals is dead (a half-open TCP
+	// connection, a node that failed over, a network path that drops
+	// packets) and is replaced by a new one. go-redis's own channel health
+	// check is not enough: it only notices PINGs that fail to be written,
+	// which on a half-open connection takes the kernel's retransmission
+	// timeout, many minutes.
 	redisPubSubHealthCheck = 3 * time.Second
-	redisPubSubPingTimeout = 2 * time.Second
+	// redisResubscribeMin and redisResubscribeMax bound the wait between
+	// attempts to subscribe again while Redis cannot be reached.
+	redisResubscribeMin = 100 * time.Millisecond
+	redisResubscribeMax = 5 * time.Second
 	// redisSubscribeWait bounds how long the first Subscribe waits for Redis
 	// to confirm the subscription, so that changes committed after
 	// Subscribe returns reach it; Subscribe has no context to wait on.
 	redisSubscribeWait = 5 * time.Second
-	// redisPubSubBuffer is how many messages may queue between the Redis
-	// connection and the callbacks, which must not block anyway.
-	redisPubSubBuffer = 1024
 	// redisPublishTimeout bounds publishing the changes of a committed batch.
 	redisPublishTimeout = 5 * time.Second
 )
@@ -42,7 +47,7 @@ type redisMessage struct {
 // instance sharing the Redis (from the subscription's goroutine: once per
 // distinct site and once per distinct device a batch touched). The first
 // call subscribes this instance to the changes channel and waits, at most
-// redisSubscribeWait, for Redis to confirm. Changes published while the
+// redisSubscribeWait, for Redis to confirm. Changes published while a dead
 // subscription is being replaced are lost: pub/sub does not queue.
 func (r *Redis) Subscribe(fn func(Change)) (cancel func()) {
 	r.mu.Lock()
@@ -52,14 +57,10 @@ func (r *Redis) Subscribe(fn func(Change)) (cancel func()) {
 	var ps *redis.PubSub
 	if r.pubsub == nil && !r.closed {
 		ps = r.client.Subscribe(context.Background()) // no channel yet: no I/O under mu
-		r.pubsub = ps
-		r.done = make(chan struct{})
-		r.ready = make(chan struct{})
-		ch := ps.ChannelWithSubscriptions(
-			redis.WithChannelSize(redisPubSubBuffer),
-			redis.WithChannelHealthCheckInterval(redisPubSubHealthCheck),
-			redis.WithChannelPingTimeout(redisPubSubPingTimeout))
-		go r.listen(ch, r.ready, r.done)
+		ctx, stop := context.WithCancel(context.Background())
+		r.pubsub, r.stopListen = ps, stop
+		r.ready, r.done = make(chan struct{}), make(chan struct{})
+		go r.listen(ctx, ps, r.ready, r.done)
 	}
 	ready := r.ready
 	r.mu.Unlock()
@@ -67,7 +68,7 @@ func (r *Redis) Subscribe(fn func(Change)) (cancel func()) {
 	if ps != nil {
 		ctx, stop := context.WithTimeout(context.Background(), redisSubscribeWait)
 		if err := ps.Subscribe(ctx, r.keys.channel()); err != nil {
-			// go-redis retries on its next reconnect.
+			// The listener subscribes again when the connection fails.
 			r.log.Warn("directory: subscribing to redis changes", "channel", r.keys.channel(), "err", err)
 		}
 		stop()
@@ -91,34 +92,76 @@ func (r *Redis) Subscribe(fn func(Change)) (cancel func()) {
 	}
 }
 
-// listen delivers the messages of the subscription until it is closed.
-func (r *Redis) listen(ch <-chan any, ready, done chan struct{}) {
+// listen owns the subscription: it delivers its messages, PINGs it when it
+// is silent and replaces it when it is dead, until ctx ends (Close).
+func (r *Redis) listen(ctx context.Context, ps *redis.PubSub, ready, done chan struct{}) {
 	defer close(done)
-	subscribed := false
-	for m := range ch {
-		switch m := m.(type) {
+	pinged, confirmed := false, false
+	wait := redisResubscribeMin
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, redisPubSubHealthCheck)
+		if ctx.Err() != nil {
+			return
+		}
+		var ne net.Error
+		switch {
+		case err == nil:
+			pinged, wait = false, redisResubscribeMin
+		case errors.As(err, &ne) && ne.Timeout() && !pinged:
+			pinged = true
+			pctx, cancel := context.WithTimeout(ctx, redisPubSubHealthCheck)
+			_ = ps.Ping(pctx) // any reply, or a message, proves the subscription alive
+			cancel()
+			continue
+		default:
+			r.log.Warn("directory: redis changes subscription is dead; subscribing again (changes published meanwhile are lost)", "err", err)
+			if ps = r.resubscribe(ctx, ps, wait); ps == nil {
+				return
+			}
+			pinged, wait = false, min(2*wait, redisResubscribeMax)
+			continue
+		}
+		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind != "subscribe" {
-				continue
-			}
-			if !subscribed {
-				subscribed = true
+			if m.Kind == "subscribe" && !confirmed {
+				confirmed = true
 				close(ready)
-				continue
 			}
-			r.log.Warn("directory: redis changes subscription replaced; changes published meanwhile were missed",
-				"channel", m.Channel)
 		case *redis.Message:
-			var msg redisMessage
-			if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil {
+			var rm redisMessage
+			if err := json.Unmarshal([]byte(m.Payload), &rm); err != nil {
 				r.log.Warn("directory: undecodable message on the redis changes channel", "err", err)
 				continue
 			}
-			if msg.Origin != r.origin {
-				r.notify(msg.Changes)
+			if rm.Origin != r.origin {
+				r.notify(rm.Changes)
 			}
 		}
 	}
+}
+
+// resubscribe closes a dead subscription and, after wait, opens a new one
+// in its place; it returns nil when ctx ends first.
+func (r *Redis) resubscribe(ctx context.Context, old *redis.PubSub, wait time.Duration) *redis.PubSub {
+	_ = old.Close()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-t.C:
+	}
+	sctx, cancel := context.WithTimeout(ctx, redisSubscribeWait)
+	ps := r.client.Subscribe(sctx, r.keys.channel()) // an error is retried by the next receive
+	cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		_ = ps.Close()
+		return nil
+	}
+	r.pubsub = ps
+	return ps
 }
 
 // publish tells the local subscribers, then every other instance, about
