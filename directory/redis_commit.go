@@ -40,12 +40,11 @@ import (
 //  5. Delete the journal and the lock (compare-and-delete), then publish.
 //     The lock is released early, keeping the journal, when applying fails.
 //
-// Trade-offs. Writes are serialised cluster-wide: fine at admin rates.
-// They never block reads, except that each tag's script runs alone on its
-// shard: a 30,000-op provisioning batch (7,500 users of one site) holds
-// the site's shard for about 30 ms. Each tag changes atomically (a site's
-// records together, a user's together, a device's together), but a reader
-// may, for
+// Trade-offs. Writes are serialised cluster-wide: fine at admin rates. They
+// never block reads, except that each tag's script runs alone on its shard:
+// a 30,000-op provisioning batch (7,500 users of one site) holds the site's
+// shard for about 30 ms. Each tag changes atomically (a site's records
+// together, a user's together, a device's together), but a reader may, for
 // the instant between two tags' scripts, see a batch applied to one tag and
 // not yet to another (say a new device's token before its name index); a
 // crash in that instant leaves it so until the next Apply replays the
@@ -53,9 +52,8 @@ import (
 // before its commit point loses it and fails cleanly; one paused after it
 // is fenced by the applied counters (a paused writer also stops renewing
 // its lease, which is why renewal alone cannot be trusted). If the reply to
-// step 3 is lost, Apply
-// reports an error although the batch will be applied: the same ambiguity
-// as any remote commit.
+// step 3 is lost, Apply reports an error although the batch will be
+// applied: the same ambiguity as any remote commit.
 
 // Limits and timings of the commit protocol.
 const (
