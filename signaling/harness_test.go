@@ -130,7 +130,7 @@ func newNodes(t testing.TB, yaml string, cfg Config, nodes int, opts RedisRouter
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if nodes > 1 {
-		ts.redis = redistest.Start(t)
+		ts.redis = redistest.StartServer(t)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var running sync.WaitGroup

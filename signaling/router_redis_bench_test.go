@@ -51,7 +51,7 @@ func BenchmarkCrossNodeRing(b *testing.B) {
 // PUBLISH of a ring-sized frame → received by a subscriber, on a fresh
 // redis-server like the one above.
 func BenchmarkRedisPubSubRaw(b *testing.B) {
-	srv := redistest.Start(b)
+	srv := redistest.StartServer(b)
 	pub := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer pub.Close()
 	subc := redis.NewClient(&redis.Options{Addr: srv.Addr})

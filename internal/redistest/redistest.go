@@ -1,10 +1,16 @@
-// Package redistest starts throwaway redis-server processes on loopback
-// ports for tests: a single instance, or a three-master Redis Cluster.
+// Package redistest starts throwaway Redis servers for tests: a single
+// instance, or a three-master Redis Cluster, on loopback ports, killed when
+// the test ends. Tests of Redis code run against these real servers.
+//
+// When redis-server (or, for a cluster, redis-cli) is not installed the test
+// is skipped, unless FOYER_REQUIRE_TOOLS=1 (as `make test` sets it), which
+// makes it fail instead: CI must not pass by skipping.
 package redistest
 
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,21 +21,38 @@ import (
 	"time"
 )
 
-// startTimeout bounds how long a redis-server may take to answer PING.
-const startTimeout = 10 * time.Second
+// Timings of the servers' start.
+const (
+	// startWait bounds how long a server may take to answer PING: it
+	// starts in milliseconds, but CI machines stall.
+	startWait = 10 * time.Second
+	// clusterWait bounds how long a new cluster may take to agree that
+	// every slot is served (cluster_state:ok on every node).
+	clusterWait = 30 * time.Second
+	// pollEvery is how often the helpers retry while waiting.
+	pollEvery = 20 * time.Millisecond
+	// dialTimeout bounds one probe of a server.
+	dialTimeout = time.Second
+)
 
-// require skips (or, with FOYER_REQUIRE_TOOLS=1 as in `make test`, fails)
-// when redis-server is not installed.
-func require(t testing.TB) string {
+// clusterSize is the number of masters of StartCluster: the fewest Redis
+// Cluster accepts.
+const clusterSize = 3
+
+// requireTool returns the path of a binary, or skips (fails under
+// FOYER_REQUIRE_TOOLS=1) the test when it is not installed.
+func requireTool(t testing.TB, name string) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("FOYER_REQUIRE_TOOLS") == "1" {
-			t.Fatal("redis-server is not installed (apt-get install redis-server); make test installs it")
-		}
-		t.Skip("redis-server is not installed; `make test` installs it (apt-get install redis-server)")
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
 	}
-	return bin
+	msg := fmt.Sprintf("%s is not installed (apt-get install redis-server redis-tools): %v", name, err)
+	if os.Getenv("FOYER_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("FOYER_REQUIRE_TOOLS=1 but %s", msg)
+	}
+	t.Skipf("skipping: %s; set FOYER_REQUIRE_TOOLS=1 to make this a failure", msg)
+	return ""
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
@@ -37,116 +60,218 @@ func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("redistest: finding a free port: %v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// Server is one running redis-server.
-type Server struct {
-	Addr string
-	cmd  *exec.Cmd
-}
-
-// Start runs a redis-server on a free loopback port, without persistence,
-// and stops it (by PID) when the test ends.
-func Start(t testing.TB, extra ...string) *Server {
+// Start runs a throwaway redis-server on a free loopback port, without
+// persistence, and returns its address once it answers PING. The server is
+// killed at the end of the test.
+func Start(t testing.TB) (addr string) {
 	t.Helper()
-	bin := require(t)
-	dir := t.TempDir()
-	port := freePort(t)
-	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no"}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = nil, nil
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting redis-server: %v", err)
-	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
-	t.Cleanup(s.Stop)
-	if err := waitPing(s.Addr); err != nil {
-		t.Fatalf("redis-server on %s: %v", s.Addr, err)
-	}
-	return s
+	bin := requireTool(t, "redis-server")
+	return startServer(t, bin, t.TempDir())
 }
 
-// Stop kills the server; the test may call it to simulate Redis going away.
-func (s *Server) Stop() {
-	if s.cmd.Process != nil && s.cmd.ProcessState == nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-	}
-}
-
-// Restart starts a new redis-server on the same address (empty, as after a
-// crash without persistence).
-func (s *Server) Restart(t testing.TB) {
-	t.Helper()
-	s.Stop()
-	_, port, _ := net.SplitHostPort(s.Addr)
-	cmd := exec.Command(s.cmd.Path, append([]string{"--port", port}, s.cmd.Args[3:]...)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("restarting redis-server: %v", err)
-	}
-	s.cmd = cmd
-	if err := waitPing(s.Addr); err != nil {
-		t.Fatalf("redis-server on %s after restart: %v", s.Addr, err)
-	}
-}
-
-// StartCluster runs a three-master Redis Cluster on loopback and returns
-// the addresses of its nodes.
+// StartCluster runs a Redis Cluster of three masters (no replicas) on
+// loopback and returns their addresses once every node reports the cluster
+// ok. The servers are killed at the end of the test.
 func StartCluster(t testing.TB) []string {
 	t.Helper()
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		require(t)
-		t.Fatal("redis-cli is not installed (apt-get install redis-tools)")
-	}
-	var addrs []string
-	for i := range 3 {
-		conf := filepath.Join(t.TempDir(), fmt.Sprintf("nodes-%d.conf", i))
-		s := Start(t, "--cluster-enabled", "yes", "--cluster-config-file", conf, "--cluster-node-timeout", "2000")
-		addrs = append(addrs, s.Addr)
+	bin := requireTool(t, "redis-server")
+	cli := requireTool(t, "redis-cli")
+	addrs := make([]string, clusterSize)
+	for i := range addrs {
+		dir := filepath.Join(t.TempDir(), strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		addrs[i] = startServer(t, bin, dir,
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			"--cluster-port", strconv.Itoa(freePort(t)),
+			"--cluster-node-timeout", "5000")
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(clusterWait)
 	for _, a := range addrs {
 		for {
-			host, port, _ := net.SplitHostPort(a)
-			out, _ := exec.Command("redis-cli", "-h", host, "-p", port, "cluster", "info").Output()
-			if strings.Contains(string(out), "cluster_state:ok") {
+			info, err := command(a, "CLUSTER", "INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("cluster did not become ok on %s: %s", a, out)
+				t.Fatalf("redistest: cluster node %s not ok after %v: %v\n%s", a, clusterWait, err, info)
 			}
-			time.Sleep(50 * time.Millisecond) // polling an external process
+			time.Sleep(pollEvery)
 		}
 	}
 	return addrs
 }
 
-// waitPing waits until addr answers PING with PONG.
-func waitPing(addr string) error {
-	deadline := time.Now().Add(startTimeout)
+// startAttempts is how often startServer tries fresh ports when another
+// process took the chosen one between freePort and redis-server's bind.
+const startAttempts = 3
+
+// startServer starts redis-server with args in dir and waits for PING.
+func startServer(t testing.TB, bin, dir string, args ...string) string {
+	t.Helper()
+	var err error
+	for range startAttempts {
+		var addr string
+		if addr, err = tryServer(t, bin, dir, args...); err == nil {
+			return addr
+		}
+	}
+	t.Fatalf("redistest: %v", err)
+	return ""
+}
+
+// tryServer starts one redis-server on a free port; the process is killed
+// by PID at cleanup, or at once if it does not come up.
+func tryServer(t testing.TB, bin, dir string, args ...string) (string, error) {
+	port := freePort(t)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	logPath := filepath.Join(dir, "redis-"+strconv.Itoa(port)+".log")
+	args = append([]string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", logPath,
+	}, args...)
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("starting redis-server: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	deadline := time.Now().Add(startWait)
 	for {
-		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			_ = conn.SetDeadline(time.Now().Add(time.Second))
-			_, _ = conn.Write([]byte("PING\r\n"))
-			line, _ := bufio.NewReader(conn).ReadString('\n')
-			conn.Close()
-			if strings.HasPrefix(line, "+PONG") {
-				return nil
-			}
+		reply, err := command(addr, "PING")
+		if err == nil && reply == "PONG" {
+			t.Cleanup(stop)
+			return addr, nil
+		}
+		select {
+		case werr := <-exited:
+			log, _ := os.ReadFile(logPath)
+			return "", fmt.Errorf("redis-server on %s exited: %v\n%s", addr, werr, log)
+		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no PONG within %v", startTimeout)
+			stop()
+			return "", fmt.Errorf("redis-server on %s does not answer PING after %v: %v", addr, startWait, err)
 		}
-		time.Sleep(20 * time.Millisecond) // polling an external process
+		time.Sleep(pollEvery)
 	}
+}
+
+// command sends one command to addr and returns its simple-string or
+// bulk-string reply: just enough RESP to probe a server.
+func command(addr string, args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(dialTimeout))
+	req := fmt.Sprintf("*%d\r\n", len(args))
+	for _, a := range args {
+		req += fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := io.WriteString(c, req); err != nil {
+		return "", err
+	}
+	rd := bufio.NewReader(c)
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	switch {
+	case strings.HasPrefix(line, "+"):
+		return line[1:], nil
+	case strings.HasPrefix(line, "$"):
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("redistest: unexpected reply %q", line)
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return "", fmt.Errorf("redistest: reply %q", line)
+}
+
+// Server is a redis-server that a test can stop and start again on the
+// same address, to take Redis away from the code under test and bring it
+// back (empty, as after a crash without persistence).
+type Server struct {
+	Addr string
+
+	bin, dir string
+	port     int
+	cmd      *exec.Cmd
+	exited   chan error
+}
+
+// StartServer runs a redis-server like Start, as a Server the test controls.
+// It is killed at the end of the test.
+func StartServer(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{bin: requireTool(t, "redis-server"), dir: t.TempDir(), port: freePort(t)}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	s.start(t)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log"))
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("redistest: starting redis-server: %v", err)
+	}
+	s.exited = make(chan error, 1)
+	go func(cmd *exec.Cmd, exited chan<- error) { exited <- cmd.Wait() }(s.cmd, s.exited)
+	deadline := time.Now().Add(startWait)
+	for {
+		if reply, err := command(s.Addr, "PING"); err == nil && reply == "PONG" {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			t.Fatalf("redistest: redis-server on %s does not answer PING after %v", s.Addr, startWait)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// Stop kills the server (by PID) and waits for it to exit.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// Restart starts an empty server on the same address after Stop (or kills
+// the running one first).
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.start(t)
 }

@@ -1,0 +1,260 @@
+package directory
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Reads go straight to Redis, one round trip each where the records share
+// a hash tag (pipelined), two where an index in one tag points to a record
+// in another. Between the tags of one batch being applied a reader may see
+// an index before its record (redis_commit.go); such a dangling index
+// reads as not found.
+
+// getJSON reads the JSON record under key into out; missing is ErrNotFound
+// wrapped with what.
+func (r *Redis) getJSON(ctx context.Context, key, what string, out any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	v, err := r.client.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return redisErr(err)
+	}
+	if err := json.Unmarshal(v, out); err != nil {
+		return fmt.Errorf("directory: redis: corrupt record %s: %w", key, err)
+	}
+	return nil
+}
+
+// index reads a string index; missing is ErrNotFound wrapped with what.
+func (r *Redis) index(ctx context.Context, c *redis.StringCmd, what string) (string, error) {
+	v, err := c.Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return "", redisErr(err)
+	}
+	return v, nil
+}
+
+// Site returns one site.
+func (r *Redis) Site(ctx context.Context, id SiteID) (s Site, err error) {
+	err = r.getJSON(ctx, r.keys.site(id), "site "+string(id), &s)
+	return s, err
+}
+
+// SiteByName finds a site by parent ("" for a top-level site) and name.
+func (r *Redis) SiteByName(ctx context.Context, parent SiteID, name string) (Site, error) {
+	if err := ctx.Err(); err != nil {
+		return Site{}, err
+	}
+	id, err := r.index(ctx, r.client.HGet(ctx, r.keys.siteNames(parent), name), fmt.Sprintf("site named %q", name))
+	if err != nil {
+		return Site{}, err
+	}
+	return r.Site(ctx, SiteID(id))
+}
+
+// Sites lists every site, ordered by ID.
+func (r *Redis) Sites(ctx context.Context) ([]Site, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ids, err := r.client.HKeys(ctx, r.keys.sites()).Result()
+	if err != nil {
+		return nil, redisErr(err)
+	}
+	sort.Strings(ids)
+	pipe := r.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.Get(ctx, r.keys.site(SiteID(id)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, redisErr(err)
+	}
+	out := make([]Site, 0, len(ids))
+	for i, c := range cmds {
+		var s Site
+		v, err := c.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue // listed by a batch not yet fully applied
+		}
+		if err == nil {
+			err = json.Unmarshal(v, &s)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("directory: redis: site %s: %w", ids[i], err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// listEntries lists the entries of a site in CompareNumbers order, keeping
+// those for which keep returns true: one round trip.
+func (r *Redis) listEntries(ctx context.Context, site SiteID, keep func(entryHeader) bool) ([]Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pipe := r.client.Pipeline()
+	exists := pipe.Exists(ctx, r.keys.site(site))
+	all := pipe.HGetAll(ctx, r.keys.entries(site))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr(err)
+	}
+	if exists.Val() == 0 {
+		return nil, fmt.Errorf("site %s: %w", site, ErrNotFound)
+	}
+	out := make([]Entry, 0, len(all.Val()))
+	for n, v := range all.Val() {
+		h, name, err := decodeRedisEntry(v)
+		if err != nil {
+			return nil, err
+		}
+		if keep(h) {
+			out = append(out, Entry{Site: site, Number: Number(n), Name: name})
+		}
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return CompareNumbers(a.Number, b.Number) })
+	return out, nil
+}
+
+// Entries lists every call ID of a site, in CompareNumbers order.
+func (r *Redis) Entries(ctx context.Context, site SiteID) ([]Entry, error) {
+	return r.listEntries(ctx, site, func(entryHeader) bool { return true })
+}
+
+// DoorDirectory lists the entries with a ringable member or a monitor, from
+// the counters kept on each entry (no scan of members).
+func (r *Redis) DoorDirectory(ctx context.Context, site SiteID) ([]Entry, error) {
+	return r.listEntries(ctx, site, entryHeader.shown)
+}
+
+// UserByEmail finds an app user by e-mail, ignoring case.
+func (r *Redis) UserByEmail(ctx context.Context, email string) (User, error) {
+	if err := ctx.Err(); err != nil {
+		return User{}, err
+	}
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return User{}, fmt.Errorf("user with e-mail %q: %w", email, ErrNotFound)
+	}
+	id, err := r.index(ctx, r.client.Get(ctx, r.keys.email(e)), "user with e-mail "+e)
+	if err != nil {
+		return User{}, err
+	}
+	var u User
+	err = r.getJSON(ctx, r.keys.user(UserID(id)), "user with e-mail "+e, &u)
+	return u, err
+}
+
+// Members lists the memberships of one call ID, ordered by user ID: one round trip.
+func (r *Redis) Members(ctx context.Context, site SiteID, number Number) ([]Membership, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pipe := r.client.Pipeline()
+	entry := pipe.HExists(ctx, r.keys.entries(site), string(number))
+	all := pipe.HGetAll(ctx, r.keys.members(site, number))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr(err)
+	}
+	if !entry.Val() {
+		return nil, fmt.Errorf("call ID %s of site %s: %w", number, site, ErrNotFound)
+	}
+	out := make([]Membership, 0, len(all.Val()))
+	for _, v := range all.Val() {
+		m, err := decodeMember([]byte(v))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b Membership) int { return cmp.Compare(a.User, b.User) })
+	return out, nil
+}
+
+// Memberships lists every membership of a user, ordered by site ID: two
+// round trips (the user's index, then the records in their sites).
+func (r *Redis) Memberships(ctx context.Context, user UserID) ([]Membership, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pipe := r.client.Pipeline()
+	exists := pipe.Exists(ctx, r.keys.user(user))
+	sites := pipe.HGetAll(ctx, r.keys.userSites(user))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr(err)
+	}
+	if exists.Val() == 0 {
+		return nil, fmt.Errorf("user %s: %w", user, ErrNotFound)
+	}
+	ids := make([]string, 0, len(sites.Val()))
+	for s := range sites.Val() {
+		ids = append(ids, s)
+	}
+	sort.Strings(ids)
+	pipe = r.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ids))
+	for i, s := range ids {
+		n, _ := decodeUserSite(sites.Val()[s])
+		cmds[i] = pipe.HGet(ctx, r.keys.members(SiteID(s), n), string(user))
+	}
+	if len(cmds) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, redisErr(err)
+		}
+	}
+	out := make([]Membership, 0, len(cmds))
+	for _, c := range cmds {
+		v, err := c.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue // a batch not yet fully applied
+		}
+		m, err := decodeMember(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// CountMembers returns the number of app users of a site, from a counter:
+// one round trip.
+func (r *Redis) CountMembers(ctx context.Context, site SiteID) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	pipe := r.client.Pipeline()
+	exists := pipe.Exists(ctx, r.keys.site(site))
+	count := pipe.Get(ctx, r.keys.count(site))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, redisErr(err)
+	}
+	if exists.Val() == 0 {
+		return 0, fmt.Errorf("site %s: %w", site, ErrNotFound)
+	}
+	if count.Err() != nil {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(count.Val())
+	if err != nil {
+		return 0, fmt.Errorf("directory: redis: corrupt member count of site %s", site)
+	}
+	return n, nil
+}

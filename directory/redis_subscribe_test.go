@@ -1,0 +1,148 @@
+package directory_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/redistest"
+)
+
+// hearAgain applies changes through a until b hears one: changes published
+// before b has subscribed again are lost, which is pub/sub's contract.
+func hearAgain(t *testing.T, a *directory.Redis, onB *changes) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), changeWait)
+	defer cancel()
+	start := time.Now()
+	for i := 0; ; i++ {
+		site := directory.Site{ID: directory.SiteID(directory.NewID("s_")), Name: directory.NewID("n"), Settings: directory.DefaultSettings()}
+		if err := a.Apply(ctx, directory.PutSite{Site: site}); err != nil {
+			t.Fatalf("Apply %d: %v", i, err)
+		}
+		onB.mu.Lock()
+		heard := onB.got[directory.Change{Site: site.ID}] > 0
+		onB.mu.Unlock()
+		if heard {
+			t.Logf("heard again after %v (%d batches)", time.Since(start).Round(time.Millisecond), i+1)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no change heard within %v", changeWait)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestRedisSubscriptionReplaced kills the subscription's connection, as a
+// restarting Redis would: the store must subscribe again.
+func TestRedisSubscriptionReplaced(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	a, b := twoNodes(t, singleClients(t, addr))
+	var onB changes
+	defer b.Subscribe(onB.add)()
+	admin := redisClient(t, addr)
+	if err := admin.ClientKillByFilter(t.Context(), "TYPE", "pubsub").Err(); err != nil {
+		t.Fatalf("CLIENT KILL: %v", err)
+	}
+	hearAgain(t, a, &onB)
+}
+
+// TestRedisSubscriptionSilent freezes the subscription's connection
+// without closing it, as a half-open TCP connection or a dropping network
+// path does: only the health check can notice, and it must replace it.
+func TestRedisSubscriptionSilent(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	p := newFreezingProxy(t, addr)
+	prefix := uniquePrefix()
+	a := newRedisStore(t, redisClient(t, addr), prefix)
+	b := newRedisStore(t, redisClient(t, p.addr()), prefix)
+	var onB changes
+	defer b.Subscribe(onB.add)()
+	p.freeze() // every connection open now goes silent; new ones work
+	hearAgain(t, a, &onB)
+}
+
+// freezingProxy forwards loopback TCP connections to a server; freeze
+// makes the connections open at that moment swallow everything from then
+// on, in both directions, without closing them.
+type freezingProxy struct {
+	ln net.Listener
+	mu sync.Mutex
+	// Guarded by mu.
+	frozen []*atomic.Bool // one per connection so far
+	conns  []net.Conn
+}
+
+func newFreezingProxy(t *testing.T, target string) *freezingProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezingProxy{ln: ln}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+		p.mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			frozen := new(atomic.Bool)
+			p.mu.Lock()
+			p.frozen = append(p.frozen, frozen)
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			wg.Go(func() { pump(out, in, frozen) })
+			wg.Go(func() { pump(in, out, frozen) })
+		}
+	})
+	return p
+}
+
+func (p *freezingProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *freezingProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.frozen {
+		f.Store(true)
+	}
+}
+
+// pump copies src to dst until src fails, dropping everything once frozen.
+func pump(dst io.Writer, src io.Reader, frozen *atomic.Bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !frozen.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
