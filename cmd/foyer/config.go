@@ -43,6 +43,12 @@ type Config struct {
 type RedisConfig struct {
 	URL          string   `yaml:"url"`
 	ClusterAddrs []string `yaml:"cluster_addrs"`
+	// NodeID names this node in call IDs and presence; empty: random at
+	// start. Letters a-z, digits and -.
+	NodeID string `yaml:"node_id"`
+	// LeaseTTL is how long a node that died without a word is still
+	// believed to hold its devices.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // TURNConfig is the embedded TURN server's configuration.
@@ -69,6 +75,7 @@ func defaultConfig() Config {
 	return Config{
 		Listen:       ":8080",
 		DataDir:      "./data",
+		Redis:        RedisConfig{LeaseTTL: 15 * time.Second},
 		TURN:         TURNConfig{Enabled: true, Listen: ":3478"},
 		Signaling:    SignalingConfig{HelloTimeout: 10 * time.Second, Heartbeat: 20 * time.Second, SendQueue: 256},
 		DrainTimeout: 60 * time.Second,
@@ -187,6 +194,8 @@ func (c Config) validate() error {
 		return errors.New("data_dir must be set when no Redis is configured")
 	case c.Redis.URL != "" && len(c.Redis.ClusterAddrs) > 0:
 		return errors.New("set redis.url or redis.cluster_addrs, not both")
+	case c.Redis.LeaseTTL < 3*time.Second:
+		return errors.New("redis.lease_ttl must be at least 3s")
 	case c.DrainTimeout < 0:
 		return errors.New("drain_timeout must not be negative")
 	}

@@ -42,12 +42,12 @@ func seed(args []string, stdout, stderr io.Writer) error {
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
 	}
-	store, err := openStore(cfg)
+	b, err := openBackend(cfg)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	tokens, err := provision(context.Background(), store, data)
+	defer b.close()
+	tokens, err := provision(context.Background(), b.store, data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/media"
 	"github.com/foyer-intercom/foyer/signaling"
 )
@@ -64,11 +65,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	store, err := openStore(cfg)
+	b, err := openBackend(cfg)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer b.close()
+	store := b.store
 	if *demo {
 		if err := seedDemo(ctx, store, stdout); err != nil {
 			return fmt.Errorf("seeding the demo site: %w", err)
@@ -89,12 +91,19 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := reg.Register(media.NewCollector(engine)); err != nil {
 		return err
 	}
-	hub, err := signaling.NewHub(signaling.Config{
+	sigCfg := signaling.Config{
 		HelloTimeout: cfg.Signaling.HelloTimeout,
 		Heartbeat:    cfg.Signaling.Heartbeat,
 		SendQueue:    cfg.Signaling.SendQueue,
 		Media:        engine,
-	}, store, signaling.NewMemory(), nil, reg, log)
+		NodeID:       cfg.Redis.NodeID,
+	}
+	router, nodeID, err := newRouter(b, sigCfg.NodeID, cfg.Redis, reg, log)
+	if err != nil {
+		return err
+	}
+	sigCfg.NodeID = nodeID
+	hub, err := signaling.NewHub(sigCfg, store, router, nil, reg, log)
 	if err != nil {
 		return err
 	}
@@ -103,7 +112,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	go hub.Run(hubCtx)
 
 	var ready atomic.Bool
-	mux := newMux(hub, store, reg, &ready)
+	mux := newMux(hub, b, router, reg, &ready)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -112,7 +121,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	ready.Store(true)
-	log.Info("foyer is serving", "http", "http://"+displayAddr(ln.Addr()), "signal", "ws://"+displayAddr(ln.Addr())+"/v1/signal", "data_dir", cfg.DataDir)
+	log.Info("foyer is serving", "http", "http://"+displayAddr(ln.Addr()), "signal", "ws://"+displayAddr(ln.Addr())+"/v1/signal", "node", sigCfg.NodeID, "store", storeName(b, cfg))
 
 	select {
 	case err := <-serveErr:
@@ -135,7 +144,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 }
 
 // newMux routes the HTTP endpoints of one node.
-func newMux(hub *signaling.Hub, store directory.Store, reg *prometheus.Registry, ready *atomic.Bool) *http.ServeMux {
+func newMux(hub *signaling.Hub, b *backend, router signaling.Router, reg *prometheus.Registry, ready *atomic.Bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/signal", hub)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -144,18 +153,39 @@ func newMux(hub *signaling.Hub, store directory.Store, reg *prometheus.Registry,
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
-		if !ready.Load() {
+		switch {
+		case !ready.Load():
 			http.Error(w, "not ready: shutting down", http.StatusServiceUnavailable)
-			return
+		case b.ping(ctx) != nil:
+			http.Error(w, "not ready: the shared store (Redis) is unreachable", http.StatusServiceUnavailable)
+		case router.Ready(ctx) != nil:
+			http.Error(w, "not ready: other nodes are unreachable", http.StatusServiceUnavailable)
+		default:
+			_, _ = io.WriteString(w, "ready\n")
 		}
-		if _, err := store.Sites(ctx); err != nil {
-			http.Error(w, "not ready: directory unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return mux
+}
+
+// newRouter picks the router: memory on one node, Redis in a cluster. It
+// returns the node ID in use (random when not configured).
+func newRouter(b *backend, nodeID string, rc RedisConfig, reg prometheus.Registerer, log *slog.Logger) (signaling.Router, string, error) {
+	if b.rdb == nil {
+		return signaling.NewMemory(), nodeID, nil
+	}
+	if nodeID == "" {
+		nodeID = randomNodeID()
+	}
+	r, err := signaling.NewRedisRouter(nodeID, b.rdb, signaling.RedisRouterOptions{LeaseTTL: rc.LeaseTTL}, reg, log)
+	return r, nodeID, err
+}
+
+// randomNodeID names a node that was given no name: 8 hex digits.
+func randomNodeID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
@@ -174,4 +204,12 @@ func displayAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// storeName says which store the node runs on, for the start-up log.
+func storeName(b *backend, cfg Config) string {
+	if b.rdb != nil {
+		return "redis"
+	}
+	return "bbolt:" + cfg.DataDir
 }

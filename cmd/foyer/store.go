@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/foyer-intercom/foyer/directory"
 )
@@ -12,11 +16,52 @@ import (
 // storeFile is the embedded store's file inside data_dir.
 const storeFile = "foyer.db"
 
-// openStore opens the directory the configuration names. The backend is
+// Redis client timeouts: a node must answer a call with a retryable error
+// within a second when Redis is away, so no single Redis operation may wait
+// longer than this, and one retry at most.
+const (
+	redisDialTimeout = 500 * time.Millisecond
+	redisIOTimeout   = 500 * time.Millisecond
+	redisMaxRetries  = 1
+)
+
+// backend is the store the configuration names, and the Redis client it
+// runs on (nil for the embedded store).
+type backend struct {
+	store directory.Store
+	rdb   redis.UniversalClient
+}
+
+// close releases the store and the Redis client.
+func (b *backend) close() {
+	_ = b.store.Close()
+	if b.rdb != nil {
+		_ = b.rdb.Close()
+	}
+}
+
+// ping reports whether the shared store answers.
+func (b *backend) ping(ctx context.Context) error {
+	if b.rdb == nil {
+		return nil // the embedded store is a local file held open
+	}
+	return b.rdb.Ping(ctx).Err()
+}
+
+// openBackend opens the directory the configuration names. The backend is
 // chosen here, once.
-func openStore(cfg Config) (directory.Store, error) {
+func openBackend(cfg Config) (*backend, error) {
 	if cfg.Redis.URL != "" || len(cfg.Redis.ClusterAddrs) > 0 {
-		return nil, errors.New("the Redis store is not available in this build yet; remove redis settings to use the embedded store")
+		rdb, err := redisClient(cfg.Redis)
+		if err != nil {
+			return nil, err
+		}
+		s, err := directory.NewRedis(rdb)
+		if err != nil {
+			_ = rdb.Close()
+			return nil, err
+		}
+		return &backend{store: s, rdb: rdb}, nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
@@ -26,5 +71,26 @@ func openStore(cfg Config) (directory.Store, error) {
 	if errors.Is(err, directory.ErrLocked) {
 		return nil, fmt.Errorf("%s is in use by another process (a running foyer serve?): stop it first, or use its admin API: %w", path, err)
 	}
-	return s, err
+	if err != nil {
+		return nil, err
+	}
+	return &backend{store: s}, nil
+}
+
+// redisClient builds the client for a single Redis (url) or a Cluster.
+func redisClient(c RedisConfig) (redis.UniversalClient, error) {
+	if len(c.ClusterAddrs) > 0 {
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:       c.ClusterAddrs,
+			DialTimeout: redisDialTimeout, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout,
+			MaxRetries: redisMaxRetries,
+		}), nil
+	}
+	opts, err := redis.ParseURL(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis.url: %w", err)
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = redisDialTimeout, redisIOTimeout, redisIOTimeout
+	opts.MaxRetries = redisMaxRetries
+	return redis.NewClient(opts), nil
 }

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/foyer-intercom/foyer/internal/redistest"
+)
+
+// node is one `foyer serve` process of a test cluster.
+type node struct {
+	cmd  *exec.Cmd
+	addr string
+	logs *bytes.Buffer
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startNode runs `foyer serve` as a cluster node on redisURL.
+func startNode(t *testing.T, bin, id, redisURL string) *node {
+	t.Helper()
+	n := &node{addr: freeAddr(t), logs: &bytes.Buffer{}}
+	n.cmd = exec.Command(bin, "serve", "--listen", n.addr)
+	n.cmd.Dir = t.TempDir()
+	n.cmd.Env = append(os.Environ(), "FOYER_REDIS_URL="+redisURL, "FOYER_REDIS_NODE_ID="+id,
+		"FOYER_REDIS_LEASE_TTL=3s", "FOYER_MEDIA_LOOPBACK_ONLY=true", "FOYER_TURN_ENABLED=false")
+	n.cmd.Stderr = n.logs
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.cmd.Process.Kill(); _ = n.cmd.Wait() })
+	waitReady(t, "http://"+n.addr+"/readyz")
+	return n
+}
+
+func (n *node) dial(t *testing.T, token string) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+n.addr+"/v1/signal", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	if err := ws.WriteJSON(map[string]any{"type": "hello", "token": token, "version": 1}); err != nil {
+		t.Fatal(err)
+	}
+	readType(t, ws, "welcome")
+	return ws
+}
+
+func readyStatus(addr string) int {
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestClusterOfTwoNodes: seed the shared Redis, run two nodes, ring across
+// them; SIGKILL one and check its devices stop being rung once their leases
+// expire; take Redis away and bring it back and check readiness follows.
+func TestClusterOfTwoNodes(t *testing.T) {
+	bin := foyerBin(t)
+	srv := redistest.StartServer(t)
+	url := "redis://" + srv.Addr + "/0"
+
+	seed := exec.Command(bin, "seed", "/dev/stdin")
+	seed.Stdin = bytes.NewBufferString(siteFile)
+	seed.Dir = t.TempDir()
+	seed.Env = append(os.Environ(), "FOYER_REDIS_URL="+url)
+	out, err := seed.Output()
+	if err != nil {
+		t.Fatalf("seed on Redis: %v", err)
+	}
+	var printed struct{ Tokens map[string]string }
+	if err := json.Unmarshal(out, &printed); err != nil {
+		t.Fatalf("seed printed %q", out)
+	}
+
+	a := startNode(t, bin, "node-a", url)
+	b := startNode(t, bin, "node-b", url)
+	door := a.dial(t, printed.Tokens["front-door"])
+	phone := b.dial(t, printed.Tokens["anna-phone"])
+
+	if err := door.WriteJSON(map[string]any{"type": "call", "to": "101"}); err != nil {
+		t.Fatal(err)
+	}
+	calling := readType(t, door, "calling")
+	if calling["ringing"].(float64) != 1 {
+		t.Fatalf("calling %v", calling)
+	}
+	ring := readType(t, phone, "ring")
+	_ = phone.WriteJSON(map[string]any{"type": "answer", "call_id": ring["call_id"]})
+	readType(t, phone, "answered")
+	readType(t, door, "answered")
+	_ = door.WriteJSON(map[string]any{"type": "hangup", "call_id": ring["call_id"]})
+	readType(t, door, "ended")
+	readType(t, phone, "ended")
+
+	// SIGKILL node b: no goodbye to Redis; its lease (3 s) must run out.
+	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	for {
+		_ = door.WriteJSON(map[string]any{"type": "call", "to": "101"})
+		m := readAny(t, door)
+		if m["type"] == "ended" && m["reason"] == "unavailable" {
+			break
+		}
+		if m["type"] != "calling" {
+			t.Fatalf("unexpected %v", m)
+		}
+		_ = door.WriteJSON(map[string]any{"type": "hangup", "call_id": m["call_id"]})
+		readType(t, door, "ended")
+		if time.Since(killed) > 3*time.Second+2*time.Second {
+			t.Fatalf("the killed node's device is still rung %v later (lease 3 s)", time.Since(killed))
+		}
+		time.Sleep(200 * time.Millisecond) // a visitor trying again
+	}
+
+	// Redis away: not ready; back: ready again, calls work again.
+	srv.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for readyStatus(a.addr) != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still 200 with Redis down")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	srv.Restart(t)
+	deadline = time.Now().Add(5 * time.Second)
+	for readyStatus(a.addr) != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz not 200 within 5 s of Redis coming back; logs:\n%s", a.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func readAny(t *testing.T, ws *websocket.Conn) map[string]any {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var m map[string]any
+		if err := ws.ReadJSON(&m); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if m["type"] != "directory" {
+			return m
+		}
+	}
+}
