@@ -82,9 +82,9 @@ type testServer struct {
 	hub    *Hub   // node 0
 	hubs   []*Hub // every node
 	https  []*httptest.Server
-	redis  *redistest.Server // nil with one node
-	rdbs   []*redis.Client   // each node's own Redis client
-	store  directory.Store
+	redis  *redistest.Server       // nil with one node
+	rdbs   []redis.UniversalClient // each node's own Redis client
+	store  directory.Store         // node 0's; the others see its changes through Redis
 	clock  *fakeClock
 	tokens map[string]string
 }
@@ -109,29 +109,75 @@ func newTestServer(t testing.TB, yaml string, cfg Config) *testServer {
 	return newNodes(t, yaml, cfg, testNodes(t), RedisRouterOptions{})
 }
 
-// newNodes serves yaml on n nodes; with n > 1 they share a real redis-server.
+// nodeOptions say how a multi-node test server is built.
+type nodeOptions struct {
+	router RedisRouterOptions
+	// sharedBolt puts every node on one in-process bbolt store instead of
+	// the Redis store: for tests that restart Redis empty, which would
+	// erase a directory kept in it.
+	sharedBolt bool
+	// cluster runs a three-master Redis Cluster instead of one redis-server.
+	cluster bool
+}
+
+// newNodes serves yaml on n nodes; with n > 1 they share a real Redis: the
+// directory (one Redis store per node, as separate processes would have)
+// and the router.
 func newNodes(t testing.TB, yaml string, cfg Config, nodes int, opts RedisRouterOptions) *testServer {
 	t.Helper()
-	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
-	if err != nil {
-		t.Fatal(err)
+	return newNodesWith(t, yaml, cfg, nodes, nodeOptions{router: opts})
+}
+
+func newNodesWith(t testing.TB, yaml string, cfg Config, nodes int, no nodeOptions) *testServer {
+	t.Helper()
+	ts := &testServer{clock: newFakeClock()}
+	var newClient func() redis.UniversalClient
+	switch {
+	case nodes > 1 && no.cluster:
+		addrs := redistest.StartCluster(t)
+		newClient = func() redis.UniversalClient { return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}) }
+	case nodes > 1:
+		ts.redis = redistest.StartServer(t)
+		newClient = func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: ts.redis.Addr}) }
 	}
+	stores := make([]directory.Store, nodes)
+	if nodes == 1 || no.sharedBolt {
+		bolt, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range stores {
+			stores[i] = bolt
+		}
+		t.Cleanup(func() { _ = bolt.Close() })
+	}
+	for i := range nodes {
+		if nodes > 1 {
+			rdb := newClient()
+			ts.rdbs = append(ts.rdbs, rdb)
+			t.Cleanup(func() { _ = rdb.Close() }) // after the store's and hub's cleanups (LIFO)
+		}
+		if stores[i] == nil {
+			rs, err := directory.NewRedis(ts.rdbs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			stores[i] = rs
+			t.Cleanup(func() { _ = rs.Close() })
+		}
+	}
+	ts.store = stores[0]
 	file, err := directory.ParseProvision([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := directory.Provision(context.Background(), store, file)
-	if err != nil {
+	if ts.tokens, err = directory.Provision(context.Background(), ts.store, file); err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{store: store, tokens: tokens, clock: newFakeClock()}
 	if cfg.Clock == nil {
 		cfg.Clock = ts.clock
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if nodes > 1 {
-		ts.redis = redistest.StartServer(t)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var running sync.WaitGroup
 	for i := range nodes {
@@ -139,13 +185,11 @@ func newNodes(t testing.TB, yaml string, cfg Config, nodes int, opts RedisRouter
 		nodeCfg := cfg
 		if nodes > 1 {
 			nodeCfg.NodeID = fmt.Sprintf("node%d", i)
-			rdb := redis.NewClient(&redis.Options{Addr: ts.redis.Addr})
-			ts.rdbs = append(ts.rdbs, rdb)
-			if router, err = NewRedisRouter(nodeCfg.NodeID, rdb, opts, prometheus.NewRegistry(), log); err != nil {
+			if router, err = NewRedisRouter(nodeCfg.NodeID, ts.rdbs[i], no.router, prometheus.NewRegistry(), log); err != nil {
 				t.Fatal(err)
 			}
 		}
-		hub, err := NewHub(nodeCfg, store, router, nil, prometheus.NewRegistry(), log)
+		hub, err := NewHub(nodeCfg, stores[i], router, nil, prometheus.NewRegistry(), log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,10 +208,6 @@ func newNodes(t testing.TB, yaml string, cfg Config, nodes int, opts RedisRouter
 		}
 		cancel()
 		running.Wait()
-		for _, rdb := range ts.rdbs {
-			_ = rdb.Close()
-		}
-		_ = store.Close()
 	})
 	return ts
 }

@@ -30,7 +30,10 @@ const (
 	// ringingTTL (longer than the longest ring timeout): written by the
 	// owning node, read by nodes where a device of that ID connects.
 	ringingPrefix = "foyer:ringing:"
-	// nodeChannel(node): pub/sub channel of envelopes for one node.
+	// nodeChannel(node): sharded pub/sub channel (SPUBLISH/SSUBSCRIBE,
+	// Redis 7+) of envelopes for one node. Sharded, so that in a Redis
+	// Cluster each node's channel lives on one shard instead of being
+	// broadcast to all, and SPUBLISH's receiver count is exact.
 	nodeChannelPrefix = "foyer:node:"
 )
 
@@ -341,7 +344,7 @@ func (r *RedisRouter) publishNow(ctx context.Context, node string, env envelope)
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
-	n, err := r.rdb.Publish(ctx, nodeChannel(node), b).Result()
+	n, err := r.rdb.SPublish(ctx, nodeChannel(node), b).Result()
 	if err != nil {
 		r.fail("publish", err)
 		return 0, err

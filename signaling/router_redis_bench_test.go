@@ -48,8 +48,8 @@ func BenchmarkCrossNodeRing(b *testing.B) {
 }
 
 // BenchmarkRedisPubSubRaw is the floor for cross-node delivery: go-redis
-// PUBLISH of a ring-sized frame → received by a subscriber, on a fresh
-// redis-server like the one above.
+// SPUBLISH of a ring-sized envelope → received by an SSUBSCRIBEd client
+// (the router's own path), on a fresh redis-server like the one above.
 func BenchmarkRedisPubSubRaw(b *testing.B) {
 	srv := redistest.StartServer(b)
 	pub := redis.NewClient(&redis.Options{Addr: srv.Addr})
@@ -57,7 +57,7 @@ func BenchmarkRedisPubSubRaw(b *testing.B) {
 	subc := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer subc.Close()
 	ctx := context.Background()
-	sub := subc.Subscribe(ctx, "bench")
+	sub := subc.SSubscribe(ctx, "bench")
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil { // the subscription confirmation
 		b.Fatal(err)
@@ -68,7 +68,7 @@ func BenchmarkRedisPubSubRaw(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		if err := pub.Publish(ctx, "bench", frame).Err(); err != nil {
+		if err := pub.SPublish(ctx, "bench", frame).Err(); err != nil {
 			b.Fatal(err)
 		}
 		<-msgs

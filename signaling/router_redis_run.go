@@ -24,7 +24,7 @@ func (r *RedisRouter) Run(ctx context.Context, n NodeHandler) {
 // subscribe receives this node's envelopes until ctx ends or the
 // subscription stops delivering its own probes.
 func (r *RedisRouter) subscribe(ctx context.Context, n NodeHandler) {
-	sub := r.rdb.Subscribe(ctx, nodeChannel(r.node))
+	sub := r.rdb.SSubscribe(ctx, nodeChannel(r.node))
 	msgs := sub.Channel(redis.WithChannelHealthCheckInterval(probeInterval))
 	defer func() {
 		_ = sub.Close()
@@ -153,7 +153,7 @@ func (r *RedisRouter) send(ctx context.Context, batch []queued) {
 			if err != nil {
 				continue // envelopes hold only marshalable values
 			}
-			pipe.Publish(ctx, nodeChannel(q.node), b)
+			pipe.SPublish(ctx, nodeChannel(q.node), b)
 		case q.add:
 			pipe.SAdd(ctx, q.ringKey, q.member)
 			pipe.Expire(ctx, q.ringKey, ringingTTL)

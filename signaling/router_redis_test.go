@@ -25,7 +25,9 @@ func (ts *testServer) pick(t *testing.T, node int, on bool, names ...string) str
 // Redis restarts (empty), a new call that rings devices on both nodes
 // succeeds within five seconds, with no restart of the nodes.
 func TestRedisOutage(t *testing.T) {
-	ts := newNodes(t, harborView, Config{}, 2, RedisRouterOptions{})
+	// Redis comes back empty here (no persistence in tests), so the
+	// directory stays in a bbolt store the nodes share in-process.
+	ts := newNodesWith(t, harborView, Config{}, 2, nodeOptions{sharedBolt: true})
 	// front-door, garage-door and the winner on node 0; bram-phone on node 1.
 	door := ts.connectTo(t, 0, "front-door")
 	garage := ts.connectTo(t, 0, "garage-door")
@@ -175,4 +177,32 @@ func TestCrossNodeLateJoin(t *testing.T) {
 	// A call ID naming a node that does not exist is simply not found.
 	late.send(map[string]any{"type": "answer", "call_id": "c_nosuchnode_x"})
 	late.expectError("not_found")
+}
+
+// TestCallAcrossRedisCluster: three nodes on a three-master Redis Cluster
+// (directory and router); a call from node 0 rings devices on nodes 1 and
+// 2, one wins, the other is cancelled, the door opens.
+func TestCallAcrossRedisCluster(t *testing.T) {
+	ts := newNodesWith(t, harborView, Config{}, 3, nodeOptions{cluster: true})
+	door := ts.connectTo(t, 0, "front-door")
+	anna := ts.connectTo(t, 1, "anna-phone")
+	hall := ts.connectTo(t, 2, "hall-101")
+	callID, n := door.call("101")
+	if n != 2 {
+		t.Fatalf("ringing %d", n)
+	}
+	anna.expect("ring")
+	hall.expect("ring")
+	hall.send(map[string]any{"type": "answer", "call_id": callID})
+	hall.expect("answered")
+	door.expect("answered")
+	if c := anna.expect("cancel"); c["reason"] != "answered_elsewhere" {
+		t.Fatalf("cancel %v", c)
+	}
+	hall.send(map[string]any{"type": "open_door", "call_id": callID})
+	door.expect("unlock")
+	hall.expect("door_opened")
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	hall.expect("ended")
 }
