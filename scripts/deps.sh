@@ -10,6 +10,7 @@ declare -A need=(
   [unshare]=util-linux
   [redis-server]=redis-server
   [redis-cli]=redis-tools
+  [promtool]=prometheus
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -26,8 +27,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian starts services it installs where an init system runs; the tests
 # start their own throwaway servers on free loopback ports.
-if command -v service >/dev/null 2>&1 && pgrep -x redis-server >/dev/null 2>&1; then
-  service redis-server stop >/dev/null 2>&1 || true
-fi
+for svc in redis-server prometheus; do
+  if command -v service >/dev/null 2>&1 && pgrep -x "$svc" >/dev/null 2>&1; then
+    service "$svc" stop >/dev/null 2>&1 || true
+  fi
+done
 
 go mod download

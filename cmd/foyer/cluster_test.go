@@ -90,10 +90,7 @@ func TestClusterOfTwoNodes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("seed on Redis: %v", err)
 	}
-	var printed struct{ Tokens map[string]string }
-	if err := json.Unmarshal(out, &printed); err != nil {
-		t.Fatalf("seed printed %q", out)
-	}
+	printed := struct{ Tokens map[string]string }{parseTokens(t, out)}
 
 	a := startNode(t, bin, "node-a", url)
 	b := startNode(t, bin, "node-b", url)
@@ -168,4 +165,14 @@ func readAny(t *testing.T, ws *websocket.Conn) map[string]any {
 			return m
 		}
 	}
+}
+
+// parseTokens reads the JSON `foyer seed` prints.
+func parseTokens(t *testing.T, out []byte) map[string]string {
+	t.Helper()
+	var printed struct{ Tokens map[string]string }
+	if err := json.Unmarshal(out, &printed); err != nil || len(printed.Tokens) == 0 {
+		t.Fatalf("seed printed %q: %v", out, err)
+	}
+	return printed.Tokens
 }

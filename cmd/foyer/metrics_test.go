@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestMetricsPassPromtool runs a node, places a call so that every kind of
+// metric has samples, and checks /metrics with promtool (Debian's
+// prometheus package): valid exposition, and the names an operator's
+// dashboards rely on are there.
+func TestMetricsPassPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("FOYER_REQUIRE_TOOLS") == "1" {
+			t.Fatal("promtool is not installed (apt-get install prometheus); make test installs it")
+		}
+		t.Skip("promtool is not installed; `make test` installs it (apt-get install prometheus)")
+	}
+	bin := foyerBin(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(siteFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	seed := exec.Command(bin, "seed", "site.yaml")
+	seed.Dir = dir
+	out, err := seed.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := parseTokens(t, out)
+	addr := freeAddr(t)
+	serve := exec.Command(bin, "serve", "--listen", addr)
+	serve.Dir = dir
+	serve.Env = append(os.Environ(), "FOYER_MEDIA_LOOPBACK_ONLY=true")
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
+	waitReady(t, "http://"+addr+"/readyz")
+	n := &node{addr: addr}
+	phone := n.dial(t, tokens["anna-phone"])
+	door := n.dial(t, tokens["front-door"])
+	_ = door.WriteJSON(map[string]any{"type": "call", "to": "101"})
+	readType(t, door, "calling")
+	ring := readType(t, phone, "ring")
+	_ = phone.WriteJSON(map[string]any{"type": "answer", "call_id": ring["call_id"]})
+	readType(t, door, "answered")
+	_ = door.WriteJSON(map[string]any{"type": "hangup", "call_id": ring["call_id"]})
+	readType(t, door, "ended")
+
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	check := exec.Command(promtool, "check", "metrics")
+	check.Stdin = bytes.NewReader(body)
+	if msg, err := check.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, msg)
+	}
+	for _, name := range []string{
+		"foyer_calls_ended_total{reason=\"hangup\"} 1",
+		"foyer_calls_answered_total{kind=\"app\"} 1",
+		"foyer_calls_ring_seconds_count 1",
+		"foyer_calls_cancel_seconds_count 1",
+		"foyer_signaling_connected_devices{kind=\"door_station\"} 1",
+		"foyer_signaling_messages_sent_total{type=\"ring\"} 1",
+		"foyer_media_sessions_total 1",
+		"foyer_calls_active 0",
+	} {
+		if !strings.Contains(string(body), name) {
+			t.Errorf("/metrics lacks %q", name)
+		}
+	}
+}
