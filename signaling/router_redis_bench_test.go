@@ -11,40 +11,49 @@ import (
 )
 
 // BenchmarkCrossNodeRing measures door station `call` on node A → the last
-// of 7 `ring` frames read by devices connected to node B, over real sockets
-// and a real redis-server. Between iterations (timer stopped) the door
-// station hangs up and the devices read their cancels.
+// of 7 `ring` frames read, with the devices on node B (cross-node) and, as
+// the same-run reference, on node A itself (same-node) of the same two-node
+// cluster on a real redis-server. Cross minus same is what crossing nodes
+// costs, to compare with BenchmarkRedisPubSubRaw. Between iterations (timer
+// stopped) the door station hangs up and the devices read their cancels.
 func BenchmarkCrossNodeRing(b *testing.B) {
-	yaml, names := sevenDevices()
-	ts := newNodes(b, yaml, Config{}, 2, RedisRouterOptions{})
-	door := ts.connectTo(b, 0, "door")
-	frames := make([]chan map[string]any, len(names))
-	for i, n := range names {
-		frames[i] = make(chan map[string]any, 16)
-		go pump(ts.connectTo(b, 1, n), frames[i])
-	}
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		door.send(map[string]any{"type": "call", "to": "1"})
-		for _, ch := range frames {
-			if m, ok := <-ch; !ok || m["type"] != "ring" {
-				b.Fatalf("got %v", m)
+	for _, tc := range []struct {
+		name       string
+		deviceNode int
+	}{{"same-node", 0}, {"cross-node", 1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			yaml, names := sevenDevices()
+			ts := newNodes(b, yaml, Config{}, 2, RedisRouterOptions{})
+			door := ts.connectTo(b, 0, "door")
+			frames := make([]chan map[string]any, len(names))
+			for i, n := range names {
+				frames[i] = make(chan map[string]any, 16)
+				go pump(ts.connectTo(b, tc.deviceNode, n), frames[i])
 			}
-		}
-		lat = append(lat, time.Since(start))
-		b.StopTimer()
-		m := door.expect("calling")
-		door.send(map[string]any{"type": "hangup", "call_id": m["call_id"]})
-		door.expect("ended")
-		for _, ch := range frames {
-			<-ch
-		}
-		b.StartTimer()
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				door.send(map[string]any{"type": "call", "to": "1"})
+				for _, ch := range frames {
+					if m, ok := <-ch; !ok || m["type"] != "ring" {
+						b.Fatalf("got %v", m)
+					}
+				}
+				lat = append(lat, time.Since(start))
+				b.StopTimer()
+				m := door.expect("calling")
+				door.send(map[string]any{"type": "hangup", "call_id": m["call_id"]})
+				door.expect("ended")
+				for _, ch := range frames {
+					<-ch
+				}
+				b.StartTimer()
+			}
+			b.StopTimer()
+			reportLatency(b, lat)
+		})
 	}
-	b.StopTimer()
-	reportLatency(b, lat)
 }
 
 // BenchmarkRedisPubSubRaw is the floor for cross-node delivery: go-redis
