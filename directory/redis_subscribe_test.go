@@ -20,22 +20,29 @@ func hearAgain(t *testing.T, a *directory.Redis, onB *changes) {
 	ctx, cancel := context.WithTimeout(t.Context(), changeWait)
 	defer cancel()
 	start := time.Now()
+	var applied []directory.SiteID // every change made after the fault
 	for i := 0; ; i++ {
 		site := directory.Site{ID: directory.SiteID(directory.NewID("s_")), Name: directory.NewID("n"), Settings: directory.DefaultSettings()}
 		if err := a.Apply(ctx, directory.PutSite{Site: site}); err != nil {
 			t.Fatalf("Apply %d: %v", i, err)
 		}
-		onB.mu.Lock()
-		heard := onB.got[directory.Change{Site: site.ID}] > 0
-		onB.mu.Unlock()
-		if heard {
-			t.Logf("heard again after %v (%d batches)", time.Since(start).Round(time.Millisecond), i+1)
-			return
-		}
+		applied = append(applied, site.ID)
 		select {
 		case <-ctx.Done():
 			t.Fatalf("no change heard within %v", changeWait)
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond): // delivery is asynchronous: look after a while
+		}
+		// Any of them heard proves b subscribes again (earlier ones may
+		// have been published while it was deaf, and are lost).
+		onB.mu.Lock()
+		heard := 0
+		for _, id := range applied {
+			heard += onB.got[directory.Change{Site: id}]
+		}
+		onB.mu.Unlock()
+		if heard > 0 {
+			t.Logf("heard again after %v (%d batches)", time.Since(start).Round(time.Millisecond), i+1)
+			return
 		}
 	}
 }
