@@ -48,7 +48,7 @@ func BenchmarkRingFanout(b *testing.B) {
 		idle, _ = strconv.Atoi(s)
 	}
 	yaml, names := benchSite(idle)
-	ts := newTestServer(b, yaml, Config{})
+	ts := newTestServer(b, yaml, unlimited())
 	rssBefore := rss(b)
 	farm := startIdleFarm(b, ts, idle)
 	rssAfter := rss(b)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/foyer-intercom/foyer/directory"
 )
@@ -38,6 +39,8 @@ type Conn struct {
 	log     *slog.Logger
 	send    chan []byte   // bounded outbound queue, drained by writeLoop
 	done    chan struct{} // closed once, by close
+	msgs    *rate.Limiter // messages this connection may send
+	calls   *rate.Limiter // calls a door station may place
 
 	mu          sync.Mutex
 	remoteCalls map[CallID]struct{} // guarded by mu; calls owned by other nodes this device acted on
@@ -60,6 +63,8 @@ func newConn(h *Hub, ws *websocket.Conn, d directory.Device, tok directory.Token
 		log:     h.log.With("device_id", d.ID, "kind", d.Kind),
 		send:    make(chan []byte, h.cfg.SendQueue),
 		done:    make(chan struct{}),
+		msgs:    rate.NewLimiter(rate.Limit(h.cfg.MessageRate), h.cfg.MessageBurst),
+		calls:   rate.NewLimiter(rate.Limit(h.cfg.CallRate), h.cfg.CallBurst),
 	}
 }
 

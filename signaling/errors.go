@@ -46,6 +46,7 @@ var (
 	errCallTaken   = protoErr(CodeCallTaken, "the call was answered by another device")
 	errCallEnded   = protoErr(CodeCallEnded, "the call is over")
 	errDraining    = protoErr(CodeServiceUnavailable, "the server is shutting down; reconnect and retry")
+	errTooFast     = protoErr(CodeRateLimited, "too many messages; slow down (this one was not processed)")
 	errBackendDown = protoErr(CodeServiceUnavailable, "the directory or the cluster is unreachable; retry")
 	errNotDoor     = protoErr(CodeForbidden, "only door stations place calls and enter codes")
 	errDoorOnly    = protoErr(CodeForbidden, "door stations do not answer, decline or open doors")

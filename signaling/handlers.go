@@ -11,6 +11,11 @@ import (
 // dispatch decodes one frame from c and hands it to its handler. Every
 // failure becomes one error reply; the connection stays open.
 func (h *Hub) dispatch(c *Conn, frame []byte) {
+	if !c.msgs.Allow() {
+		h.metrics.rateLimited.WithLabelValues("message").Inc()
+		c.replyError(nil, "", errTooFast)
+		return
+	}
 	msg, err := DecodeInbound(frame)
 	if err != nil {
 		h.metrics.messagesIn.WithLabelValues("invalid").Inc()
@@ -117,6 +122,10 @@ func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, msg Inb
 func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 	if c.device.Kind != directory.KindDoorStation {
 		return errNotDoor
+	}
+	if !c.calls.Allow() {
+		h.metrics.rateLimited.WithLabelValues("call").Inc()
+		return protoErr(CodeRateLimited, "too many calls from this door station; wait a few seconds")
 	}
 	number := directory.Number(msg.To)
 	if !validNumber(number) {

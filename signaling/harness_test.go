@@ -433,3 +433,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 		t.f()
 	}
 }
+
+// unlimited is a Config without message or call rate limits, for tests
+// and benchmarks that place calls in a tight loop.
+func unlimited() Config {
+	return Config{MessageRate: 1e9, MessageBurst: 1 << 30, CallRate: 1e9, CallBurst: 1 << 30}
+}

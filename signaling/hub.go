@@ -37,6 +37,15 @@ type Config struct {
 	// DirectoryDelay coalesces directory changes before pushing them to
 	// door stations (the protocol promises within one second). Default 100 ms.
 	DirectoryDelay time.Duration
+	// MessageRate and MessageBurst bound what one connection may send
+	// (messages per second, and the burst above it); beyond them messages
+	// are answered rate_limited and not processed. Default 20/s, burst 60.
+	MessageRate  float64
+	MessageBurst int
+	// CallRate and CallBurst bound the calls one door station may place.
+	// Default one every 2 s, burst 5.
+	CallRate  float64
+	CallBurst int
 	// NodeID names this node in call IDs and logs. Default: random.
 	NodeID string
 	// Clock drives call timers. Default: the wall clock.
@@ -66,6 +75,12 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
+	if cfg.MessageRate == 0 {
+		cfg.MessageRate, cfg.MessageBurst = 20, 60
+	}
+	if cfg.CallRate == 0 {
+		cfg.CallRate, cfg.CallBurst = 0.5, 5
+	}
 	if cfg.NodeID == "" {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
@@ -80,6 +95,8 @@ func (cfg Config) Validate() error {
 	switch {
 	case c.HelloTimeout < 0 || c.Heartbeat < time.Second:
 		return errors.New("signaling: hello timeout must be positive and heartbeat at least 1s")
+	case c.MessageRate < 0 || c.MessageBurst < 1 || c.CallRate < 0 || c.CallBurst < 1:
+		return errors.New("signaling: message and call rates must be positive with a burst of at least 1")
 	case c.SendQueue < 8:
 		return errors.New("signaling: send queue must hold at least 8 messages")
 	case !validNodeID(c.NodeID):

@@ -19,6 +19,7 @@ type metrics struct {
 	ringSeconds       prometheus.Histogram
 	cancelSeconds     prometheus.Histogram
 	messagesOut       *prometheus.CounterVec
+	rateLimited       *prometheus.CounterVec
 	answeredBy        *prometheus.CounterVec
 	doorOpenings      prometheus.Counter
 }
@@ -85,6 +86,9 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		messagesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "foyer_signaling_messages_sent_total", Help: "Messages written to devices, by type.",
 		}, []string{"type"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "foyer_signaling_rate_limited_total", Help: "Messages and calls refused with rate_limited, by what was limited.",
+		}, []string{"what"}),
 		answeredBy: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "foyer_calls_answered_total", Help: "Answered calls, by the kind of device that answered.",
 		}, []string{"kind"}),
@@ -94,7 +98,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 	}
 	cs := []prometheus.Collector{m.connected, m.disconnects, m.handshakeFailures, m.slowConsumers,
 		m.messagesIn, m.calls, m.activeCalls, m.fanout, m.answerSeconds, m.answeredBy, m.doorOpenings,
-		m.ringSeconds, m.cancelSeconds, m.messagesOut}
+		m.ringSeconds, m.cancelSeconds, m.messagesOut, m.rateLimited}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err

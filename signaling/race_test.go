@@ -28,7 +28,7 @@ func TestSimultaneousAnswers(t *testing.T) {
 		rounds = 100
 	}
 	yaml, names := sevenDevices()
-	ts := newTestServer(t, yaml, Config{})
+	ts := newTestServer(t, yaml, unlimited()) // a call per round, as fast as it goes
 	if n := len(ts.hubs); n > 1 {
 		spread := map[int]bool{}
 		for _, name := range names {

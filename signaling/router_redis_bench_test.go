@@ -23,7 +23,7 @@ func BenchmarkCrossNodeRing(b *testing.B) {
 	}{{"same-node", 0}, {"cross-node", 1}} {
 		b.Run(tc.name, func(b *testing.B) {
 			yaml, names := sevenDevices()
-			ts := newNodes(b, yaml, Config{}, 2, RedisRouterOptions{})
+			ts := newNodes(b, yaml, unlimited(), 2, RedisRouterOptions{})
 			door := ts.connectTo(b, 0, "door")
 			frames := make([]chan map[string]any, len(names))
 			for i, n := range names {

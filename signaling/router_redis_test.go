@@ -27,7 +27,7 @@ func (ts *testServer) pick(t *testing.T, node int, on bool, names ...string) str
 func TestRedisOutage(t *testing.T) {
 	// Redis comes back empty here (no persistence in tests), so the
 	// directory stays in a bbolt store the nodes share in-process.
-	ts := newNodesWith(t, harborView, Config{}, 2, nodeOptions{sharedBolt: true})
+	ts := newNodesWith(t, harborView, unlimited(), 2, nodeOptions{sharedBolt: true}) // retries as fast as it likes
 	// front-door, garage-door and the winner on node 0; bram-phone on node 1.
 	door := ts.connectTo(t, 0, "front-door")
 	garage := ts.connectTo(t, 0, "garage-door")
@@ -120,7 +120,7 @@ func waitRing(t *testing.T, in <-chan map[string]any, call any) {
 // that no call rings them.
 func TestDeadNodeLeaseExpires(t *testing.T) {
 	ttl := 1500 * time.Millisecond
-	ts := newNodes(t, harborView, Config{}, 2, RedisRouterOptions{LeaseTTL: ttl, LeaseRefresh: 300 * time.Millisecond})
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{LeaseTTL: ttl, LeaseRefresh: 300 * time.Millisecond})
 	door := ts.connectTo(t, 0, "front-door")
 	dirk := ts.connectTo(t, 1, "dirk-phone")
 	callID, n := door.call("102")

@@ -41,7 +41,8 @@ func startNode(t *testing.T, bin, id, redisURL string) *node {
 	n.cmd = exec.Command(bin, "serve", "--listen", n.addr)
 	n.cmd.Dir = t.TempDir()
 	n.cmd.Env = append(os.Environ(), "FOYER_REDIS_URL="+redisURL, "FOYER_REDIS_NODE_ID="+id,
-		"FOYER_REDIS_LEASE_TTL=3s", "FOYER_MEDIA_LOOPBACK_ONLY=true", "FOYER_TURN_ENABLED=false")
+		"FOYER_REDIS_LEASE_TTL=3s", "FOYER_MEDIA_LOOPBACK_ONLY=true", "FOYER_TURN_ENABLED=false",
+		"FOYER_SIGNALING_CALL_RATE=100", "FOYER_SIGNALING_CALL_BURST=100") // the test retries calls in a loop
 	n.cmd.Stderr = n.logs
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)

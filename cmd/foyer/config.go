@@ -63,21 +63,28 @@ type MetricsConfig struct {
 	Listen string `yaml:"listen"`
 }
 
-// SignalingConfig are the protocol timings.
+// SignalingConfig are the protocol timings and limits.
 type SignalingConfig struct {
 	HelloTimeout time.Duration `yaml:"hello_timeout"`
 	Heartbeat    time.Duration `yaml:"heartbeat"`
 	SendQueue    int           `yaml:"send_queue"`
+	// MessageRate (per second) and MessageBurst bound what one connection
+	// may send; CallRate and CallBurst the calls one door station places.
+	MessageRate  float64 `yaml:"message_rate"`
+	MessageBurst int     `yaml:"message_burst"`
+	CallRate     float64 `yaml:"call_rate"`
+	CallBurst    int     `yaml:"call_burst"`
 }
 
 // defaultConfig returns the configuration used when nothing is set.
 func defaultConfig() Config {
 	return Config{
-		Listen:       ":8080",
-		DataDir:      "./data",
-		Redis:        RedisConfig{LeaseTTL: 15 * time.Second},
-		TURN:         TURNConfig{Enabled: true, Listen: ":3478"},
-		Signaling:    SignalingConfig{HelloTimeout: 10 * time.Second, Heartbeat: 20 * time.Second, SendQueue: 256},
+		Listen:  ":8080",
+		DataDir: "./data",
+		Redis:   RedisConfig{LeaseTTL: 15 * time.Second},
+		TURN:    TURNConfig{Enabled: true, Listen: ":3478"},
+		Signaling: SignalingConfig{HelloTimeout: 10 * time.Second, Heartbeat: 20 * time.Second, SendQueue: 256,
+			MessageRate: 20, MessageBurst: 60, CallRate: 0.5, CallBurst: 5},
 		DrainTimeout: 60 * time.Second,
 		LogLevel:     "info",
 	}
@@ -153,6 +160,12 @@ func setFromString(f reflect.Value, s string) error {
 		f.SetInt(int64(d))
 	case f.Kind() == reflect.String:
 		f.SetString(s)
+	case f.CanFloat():
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		f.SetFloat(x)
 	case f.Kind() == reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {

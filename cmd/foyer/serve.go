@@ -95,6 +95,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		HelloTimeout: cfg.Signaling.HelloTimeout,
 		Heartbeat:    cfg.Signaling.Heartbeat,
 		SendQueue:    cfg.Signaling.SendQueue,
+		MessageRate:  cfg.Signaling.MessageRate,
+		MessageBurst: cfg.Signaling.MessageBurst,
+		CallRate:     cfg.Signaling.CallRate,
+		CallBurst:    cfg.Signaling.CallBurst,
 		Media:        engine,
 		NodeID:       cfg.Redis.NodeID,
 	}

@@ -1,0 +1,57 @@
+package signaling
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestMessageRateLimit floods one connection: beyond the burst, messages
+// are answered rate_limited and not processed; the connection stays, and
+// another connection is served as usual.
+func TestMessageRateLimit(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{MessageRate: 1, MessageBurst: 10})
+	flood := ts.connect(t, "anna-phone")
+	other := ts.connect(t, "bram-phone")
+	for range 30 {
+		if err := flood.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pongs, limited := 0, 0
+	for pongs+limited < 30 {
+		m := flood.next()
+		switch {
+		case m["type"] == "pong":
+			pongs++
+		case m["type"] == "error" && m["code"] == "rate_limited":
+			limited++
+		default:
+			t.Fatalf("unexpected %v", m)
+		}
+	}
+	if pongs < 10 || pongs > 12 || limited < 18 {
+		t.Fatalf("%d answered, %d rate_limited; want the burst of 10 (+ refill) answered, the rest limited", pongs, limited)
+	}
+	other.send(map[string]any{"type": "ping"})
+	other.expect("pong")
+}
+
+// TestCallRateLimit: a door station placing calls faster than its limit
+// gets rate_limited; the limit refills with time.
+func TestCallRateLimit(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{CallRate: 20, CallBurst: 3})
+	door := ts.connect(t, "front-door")
+	for i := range 3 {
+		door.send(map[string]any{"type": "call", "to": "102"}) // nobody connected: ends unavailable at once
+		if e := door.expect("ended"); e["reason"] != "unavailable" {
+			t.Fatalf("call %d: %v", i, e)
+		}
+	}
+	door.send(map[string]any{"type": "call", "to": "102"})
+	door.expectError("rate_limited")
+	time.Sleep(100 * time.Millisecond) // the limiter refills in real time (20/s)
+	door.send(map[string]any{"type": "call", "to": "102"})
+	door.expect("ended")
+}
