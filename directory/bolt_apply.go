@@ -15,18 +15,11 @@ const maxSiteDepth = 64
 // they touched for Subscribe.
 type boltWriter struct {
 	boltReader
-	touchedSites   []SiteID
-	touchedDevices []DeviceID
-	seenSite       map[SiteID]bool
-	seenDevice     map[DeviceID]bool
+	changeSet
 }
 
 func newBoltWriter(tx *bbolt.Tx) *boltWriter {
-	return &boltWriter{
-		boltReader: boltReader{tx: tx, buf: newWriteBuffer()},
-		seenSite:   make(map[SiteID]bool),
-		seenDevice: make(map[DeviceID]bool),
-	}
+	return &boltWriter{boltReader: boltReader{tx: tx, buf: newWriteBuffer()}}
 }
 
 // put buffers a write; flush hands it to bbolt.
@@ -54,32 +47,6 @@ func (w *boltWriter) putJSON(bucket string, k []byte, v any) error {
 
 // flush writes the buffered writes to the transaction.
 func (w *boltWriter) flush() error { return w.buf.flush(w.tx) }
-
-func (w *boltWriter) touchSite(id SiteID) {
-	if id != "" && !w.seenSite[id] {
-		w.seenSite[id] = true
-		w.touchedSites = append(w.touchedSites, id)
-	}
-}
-
-func (w *boltWriter) touchDevice(id DeviceID) {
-	if !w.seenDevice[id] {
-		w.seenDevice[id] = true
-		w.touchedDevices = append(w.touchedDevices, id)
-	}
-}
-
-// changes lists the touched sites, then the touched devices.
-func (w *boltWriter) changes() []Change {
-	out := make([]Change, 0, len(w.touchedSites)+len(w.touchedDevices))
-	for _, s := range w.touchedSites {
-		out = append(out, Change{Site: s})
-	}
-	for _, d := range w.touchedDevices {
-		out = append(out, Change{Device: d})
-	}
-	return out
-}
 
 // apply dispatches one op.
 func (w *boltWriter) apply(op Op) error {

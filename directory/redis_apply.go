@@ -62,20 +62,15 @@ func (r *Redis) Apply(ctx context.Context, ops ...Op) error {
 // records to rebuild.
 type redisWriter struct {
 	*redisBatch
-	keys           redisKeys
-	touchedSites   []SiteID
-	touchedDevices []DeviceID
-	seenSite       map[SiteID]bool
-	seenDevice     map[DeviceID]bool
-	rings          map[Target]bool // ring records to rebuild
+	changeSet
+	keys  redisKeys
+	rings map[Target]bool // ring records to rebuild
 }
 
 func newRedisWriter(c redis.UniversalClient, k redisKeys) *redisWriter {
 	return &redisWriter{
 		redisBatch: newRedisBatch(c),
 		keys:       k,
-		seenSite:   make(map[SiteID]bool),
-		seenDevice: make(map[DeviceID]bool),
 		rings:      make(map[Target]bool),
 	}
 }
@@ -101,32 +96,6 @@ func (w *redisWriter) run(ctx context.Context, ops []Op) error {
 		}
 	}
 	return w.rebuildRings(ctx)
-}
-
-func (w *redisWriter) touchSite(id SiteID) {
-	if id != "" && !w.seenSite[id] {
-		w.seenSite[id] = true
-		w.touchedSites = append(w.touchedSites, id)
-	}
-}
-
-func (w *redisWriter) touchDevice(id DeviceID) {
-	if !w.seenDevice[id] {
-		w.seenDevice[id] = true
-		w.touchedDevices = append(w.touchedDevices, id)
-	}
-}
-
-// changes lists the touched sites, then the touched devices.
-func (w *redisWriter) changes() []Change {
-	out := make([]Change, 0, len(w.touchedSites)+len(w.touchedDevices))
-	for _, s := range w.touchedSites {
-		out = append(out, Change{Site: s})
-	}
-	for _, d := range w.touchedDevices {
-		out = append(out, Change{Device: d})
-	}
-	return out
 }
 
 // apply dispatches one op.
