@@ -11,6 +11,7 @@ declare -A need=(
   [redis-server]=redis-server
   [redis-cli]=redis-tools
   [promtool]=prometheus
+  [turnutils_uclient]=coturn
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -27,8 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian starts services it installs where an init system runs; the tests
 # start their own throwaway servers on free loopback ports.
-for svc in redis-server prometheus; do
-  if command -v service >/dev/null 2>&1 && pgrep -x "$svc" >/dev/null 2>&1; then
+for svc in redis-server prometheus coturn; do
+  if command -v service >/dev/null 2>&1 && pgrep -f "$svc" >/dev/null 2>&1; then
     service "$svc" stop >/dev/null 2>&1 || true
   fi
 done

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/foyer-intercom/foyer/media"
+	"github.com/foyer-intercom/foyer/turn"
 )
 
 // Config is the whole configuration file (DESIGN.md, binding key names).
@@ -27,7 +28,7 @@ type Config struct {
 	// DataDir holds the embedded store (foyer.db), used when no Redis is configured.
 	DataDir string        `yaml:"data_dir"`
 	Redis   RedisConfig   `yaml:"redis"`
-	TURN    TURNConfig    `yaml:"turn"`
+	TURN    turn.Config   `yaml:"turn"`
 	Metrics MetricsConfig `yaml:"metrics"`
 	// Media is where calls' audio and video are received and sent (WebRTC).
 	Media media.Config `yaml:"media"`
@@ -49,13 +50,6 @@ type RedisConfig struct {
 	// LeaseTTL is how long a node that died without a word is still
 	// believed to hold its devices.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
-}
-
-// TURNConfig is the embedded TURN server's configuration.
-type TURNConfig struct {
-	Enabled bool   `yaml:"enabled"`
-	Listen  string `yaml:"listen"`
-	Secret  string `yaml:"secret"`
 }
 
 // MetricsConfig places /metrics; empty Listen serves it on the main listener.
@@ -82,7 +76,7 @@ func defaultConfig() Config {
 		Listen:  ":8080",
 		DataDir: "./data",
 		Redis:   RedisConfig{LeaseTTL: 15 * time.Second},
-		TURN:    TURNConfig{Enabled: true, Listen: ":3478"},
+		TURN:    turn.DefaultConfig(),
 		Signaling: SignalingConfig{HelloTimeout: 10 * time.Second, Heartbeat: 20 * time.Second, SendQueue: 256,
 			MessageRate: 20, MessageBurst: 60, CallRate: 0.5, CallBurst: 5},
 		DrainTimeout: 60 * time.Second,
@@ -213,6 +207,9 @@ func (c Config) validate() error {
 		return errors.New("drain_timeout must not be negative")
 	}
 	if err := c.Media.Validate(); err != nil {
+		return err
+	}
+	if err := c.TURN.Validate(); err != nil {
 		return err
 	}
 	switch c.LogLevel {

@@ -128,7 +128,12 @@ func TestSeedThenServe(t *testing.T) {
 		if err := ws.WriteJSON(map[string]any{"type": "hello", "token": printed.Tokens[name], "version": 1}); err != nil {
 			t.Fatal(err)
 		}
-		readType(t, ws, "welcome")
+		w := readType(t, ws, "welcome")
+		// The embedded TURN server is on by default: REST credentials.
+		ice := w["ice_servers"].([]any)
+		if len(ice) != 1 || !strings.HasSuffix(ice[0].(map[string]any)["username"].(string), ":"+w["device_id"].(string)) {
+			t.Fatalf("welcome.ice_servers %v", ice)
+		}
 		return ws
 	}
 	phone := dial("anna-phone")

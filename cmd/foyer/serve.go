@@ -21,8 +21,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/media"
 	"github.com/foyer-intercom/foyer/signaling"
+	"github.com/foyer-intercom/foyer/turn"
 )
 
 const (
@@ -107,7 +109,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	sigCfg.NodeID = nodeID
-	hub, err := signaling.NewHub(sigCfg, store, router, nil, reg, log)
+	ice, closeTURN, err := startTURN(cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	defer closeTURN()
+	hub, err := signaling.NewHub(sigCfg, store, router, ice, reg, log)
 	if err != nil {
 		return err
 	}
@@ -216,4 +223,38 @@ func storeName(b *backend, cfg Config) string {
 		return "redis"
 	}
 	return "bbolt:" + cfg.DataDir
+}
+
+// startTURN starts the embedded TURN server when enabled and returns the
+// ICE servers each device's welcome carries (nil without TURN).
+func startTURN(cfg Config, reg prometheus.Registerer, log *slog.Logger) (signaling.ICEProvider, func(), error) {
+	if !cfg.TURN.Enabled {
+		return nil, func() {}, nil
+	}
+	secret := cfg.TURN.Secret
+	if secret == "" {
+		if cfg.Redis.URL != "" || len(cfg.Redis.ClusterAddrs) > 0 {
+			return nil, nil, errors.New("turn.secret must be set (the same on every node) when nodes share Redis")
+		}
+		var err error
+		if secret, err = turn.LoadOrCreateSecret(cfg.DataDir); err != nil {
+			return nil, nil, err
+		}
+	}
+	ts, err := turn.New(cfg.TURN, secret, log.With("component", "turn"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := reg.Register(turn.NewCollector(ts)); err != nil {
+		_ = ts.Close()
+		return nil, nil, err
+	}
+	if len(cfg.TURN.AllowPeers) == 0 {
+		log.Warn("turn: allow_peers is empty, so relays reach no peer; list this deployment's media addresses there")
+	}
+	ice := func(d directory.Device) []signaling.ICEServer {
+		urls, user, cred := ts.ICEServer(string(d.ID), time.Now())
+		return []signaling.ICEServer{{URLs: urls, Username: user, Credential: cred}}
+	}
+	return ice, func() { _ = ts.Close() }, nil
 }
