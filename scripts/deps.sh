@@ -26,10 +26,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Debian starts services it installs where an init system runs; the tests
-# start their own throwaway servers on free loopback ports.
-for svc in redis-server prometheus coturn; do
-  if command -v service >/dev/null 2>&1 && pgrep -f "$svc" >/dev/null 2>&1; then
+# Debian starts the services it installs where an init system runs; the
+# tests start their own throwaway servers on free loopback ports.
+for pair in redis-server:redis-server prometheus:prometheus coturn:turnserver; do
+  svc=${pair%%:*} proc=${pair##*:}
+  if command -v service >/dev/null 2>&1 && pgrep -x "$proc" >/dev/null 2>&1; then
     service "$svc" stop >/dev/null 2>&1 || true
   fi
 done
