@@ -12,6 +12,7 @@ declare -A need=(
   [redis-cli]=redis-tools
   [promtool]=prometheus
   [turnutils_uclient]=coturn
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!need[@]}"; do

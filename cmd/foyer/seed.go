@@ -63,8 +63,9 @@ func provision(ctx context.Context, store directory.Store, data []byte) (map[str
 	return directory.Provision(ctx, store, file)
 }
 
-// seedDemo provisions the demo site and prints its device tokens.
-func seedDemo(ctx context.Context, store directory.Store, w io.Writer) error {
+// seedDemo provisions the demo site and prints its device tokens and the
+// pages to open with them.
+func seedDemo(ctx context.Context, store directory.Store, w io.Writer, base string) error {
 	tokens, err := provision(ctx, store, demoFile)
 	if err != nil {
 		return err
@@ -79,5 +80,8 @@ func seedDemo(ctx context.Context, store directory.Store, w io.Writer) error {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-12s %s\n", n, tokens[n])
 	}
+	fmt.Fprintln(w, "A first call, in two browser tabs:")
+	fmt.Fprintf(w, "  resident:     %s/resident#token=%s\n", base, tokens["demo-phone"])
+	fmt.Fprintf(w, "  door station: %s/door#token=%s   (press 101)\n", base, tokens["front-door"])
 	return nil
 }

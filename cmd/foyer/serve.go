@@ -25,6 +25,7 @@ import (
 	"github.com/foyer-intercom/foyer/media"
 	"github.com/foyer-intercom/foyer/signaling"
 	"github.com/foyer-intercom/foyer/turn"
+	"github.com/foyer-intercom/foyer/web"
 )
 
 const (
@@ -74,7 +75,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer b.close()
 	store := b.store
 	if *demo {
-		if err := seedDemo(ctx, store, stdout); err != nil {
+		if err := seedDemo(ctx, store, stdout, "http://"+displayAddrString(cfg.Listen)); err != nil {
 			return fmt.Errorf("seeding the demo site: %w", err)
 		}
 	}
@@ -176,6 +177,7 @@ func newMux(hub *signaling.Hub, b *backend, router signaling.Router, reg *promet
 		}
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/", web.Handler()) // /door, /resident and their files
 	return mux
 }
 
@@ -257,4 +259,13 @@ func startTURN(cfg Config, reg prometheus.Registerer, log *slog.Logger) (signali
 		return []signaling.ICEServer{{URLs: urls, Username: user, Credential: cred}}
 	}
 	return ice, func() { _ = ts.Close() }, nil
+}
+
+// displayAddrString is displayAddr for a configured listen address.
+func displayAddrString(listen string) string {
+	a, err := net.ResolveTCPAddr("tcp", listen)
+	if err != nil {
+		return listen
+	}
+	return displayAddr(a)
 }
