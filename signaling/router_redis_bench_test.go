@@ -30,28 +30,7 @@ func BenchmarkCrossNodeRing(b *testing.B) {
 				frames[i] = make(chan map[string]any, 16)
 				go pump(ts.connectTo(b, tc.deviceNode, n), frames[i])
 			}
-			lat := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			for range b.N {
-				start := time.Now()
-				door.send(map[string]any{"type": "call", "to": "1"})
-				for _, ch := range frames {
-					if m, ok := <-ch; !ok || m["type"] != "ring" {
-						b.Fatalf("got %v", m)
-					}
-				}
-				lat = append(lat, time.Since(start))
-				b.StopTimer()
-				m := door.expect("calling")
-				door.send(map[string]any{"type": "hangup", "call_id": m["call_id"]})
-				door.expect("ended")
-				for _, ch := range frames {
-					<-ch
-				}
-				b.StartTimer()
-			}
-			b.StopTimer()
-			reportLatency(b, lat)
+			measureRings(b, door, frames)
 		})
 	}
 }
