@@ -2,69 +2,78 @@ package turn
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha1" //nolint:gosec // the TURN REST convention is HMAC-SHA1; its strength rests on the secret
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
-// maxUsername bounds what ParseUsername reads; real ones are ~40 bytes.
-const maxUsername = 512
+// Limits of ParseUsername, each with why.
+const (
+	// maxUsername: RFC 8489 §14.3 caps USERNAME at 513 bytes; ours are
+	// about 40. Longer input is refused before it is looked at.
+	maxUsername = 513
+	// maxExpiryDigits: a unix time with more digits is past the year 2286
+	// and no credential of ours; it also keeps the number far from int64's
+	// overflow.
+	maxExpiryDigits = 10
+)
+
+// Errors of ParseUsername, to compare with errors.Is.
+var (
+	// ErrUsernameFormat: the username is not "<unix expiry>:<device id>".
+	ErrUsernameFormat = errors.New(`turn: username is not "<unix expiry>:<device id>"`)
+	// ErrUsernameTooLong: the username is longer than RFC 8489 allows.
+	ErrUsernameTooLong = fmt.Errorf("turn: username longer than %d bytes", maxUsername)
+)
 
 // Credentials returns TURN REST credentials for a device (the convention of
-// draft-uberti-behave-turn-rest): username "<unix expiry>:<device>",
-// password base64(HMAC-SHA1(secret, username)).
-func Credentials(secret, device string, ttl time.Duration, now time.Time) (username, password string) {
-	username = strconv.FormatInt(now.Add(ttl).Unix(), 10) + ":" + device
-	return username, password1(secret, username)
+// draft-uberti-behave-turn-rest-00 §2.2, which browsers and coturn share):
+// username "<unix expiry>:<device id>", password
+// base64(HMAC-SHA1(secret, username)). expires is the expiry the username
+// carries (whole seconds): new allocations are refused after it.
+func Credentials(secret, deviceID string, ttl time.Duration, now time.Time) (username, password string, expires time.Time) {
+	expires = time.Unix(now.Add(ttl).Unix(), 0)
+	username = strconv.FormatInt(expires.Unix(), 10) + ":" + deviceID
+	return username, restPassword(secret, username), expires
 }
 
-func password1(secret, username string) string {
+// restPassword is base64(HMAC-SHA1(secret, username)).
+func restPassword(secret, username string) string {
 	m := hmac.New(sha1.New, []byte(secret))
 	m.Write([]byte(username))
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-// ParseUsername splits a REST username into its expiry and device.
-func ParseUsername(u string) (time.Time, string, error) {
+// ParseUsername splits a REST username into its expiry and device id. It
+// reads outside input (any TURN client's USERNAME), so it is strict: the
+// expiry is 1 to 10 ASCII digits, the device id is non-empty valid UTF-8
+// without control characters, and the whole fits RFC 8489's limit. It never
+// panics; every refusal wraps ErrUsernameFormat or ErrUsernameTooLong.
+func ParseUsername(u string) (expires time.Time, deviceID string, err error) {
 	if len(u) > maxUsername {
-		return time.Time{}, "", fmt.Errorf("turn: username longer than %d bytes", maxUsername)
+		return time.Time{}, "", ErrUsernameTooLong
 	}
 	exp, device, ok := strings.Cut(u, ":")
-	if !ok || device == "" {
-		return time.Time{}, "", errors.New(`turn: username is not "<expiry>:<device>"`)
+	if !ok {
+		return time.Time{}, "", fmt.Errorf("%w: no ':'", ErrUsernameFormat)
 	}
-	secs, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil || secs < 0 || secs > 1<<40 {
-		return time.Time{}, "", fmt.Errorf("turn: username expiry %q is not a reasonable unix time", exp)
+	if exp == "" || len(exp) > maxExpiryDigits || strings.ContainsFunc(exp, func(r rune) bool { return r < '0' || r > '9' }) {
+		return time.Time{}, "", fmt.Errorf("%w: expiry %.20q is not a unix time", ErrUsernameFormat, exp)
+	}
+	if device == "" {
+		return time.Time{}, "", fmt.Errorf("%w: empty device id", ErrUsernameFormat)
+	}
+	if !utf8.ValidString(device) || strings.ContainsFunc(device, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return time.Time{}, "", fmt.Errorf("%w: device id is not printable UTF-8", ErrUsernameFormat)
+	}
+	secs, err := strconv.ParseInt(exp, 10, 64) // at most 10 digits: cannot overflow
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("%w: expiry: %v", ErrUsernameFormat, err)
 	}
 	return time.Unix(secs, 0), device, nil
-}
-
-// LoadOrCreateSecret returns the secret kept in dir/turn.secret, creating
-// a random one (256 bits, mode 0600) the first time.
-func LoadOrCreateSecret(dir string) (string, error) {
-	path := filepath.Join(dir, "turn.secret")
-	if b, err := os.ReadFile(path); err == nil {
-		if s := strings.TrimSpace(string(b)); s != "" {
-			return s, nil
-		}
-	}
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	s := hex.EncodeToString(b[:])
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("turn: keeping the secret: %w", err)
-	}
-	return s, nil
 }

@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Collector struct {
 	s                      *Server
 	active, total, refused *prometheus.Desc
+	bytes, dropped         *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -17,6 +18,8 @@ func NewCollector(s *Server) *Collector {
 		active:  prometheus.NewDesc("foyer_turn_allocations_active", "Live TURN allocations.", nil, nil),
 		total:   prometheus.NewDesc("foyer_turn_allocations_total", "TURN allocations made.", nil, nil),
 		refused: prometheus.NewDesc("foyer_turn_refused_total", "TURN requests refused, by reason (expired, quota, loopback, private, …).", []string{"reason"}, nil),
+		bytes:   prometheus.NewDesc("foyer_turn_relayed_bytes_total", "Payload bytes relayed, by direction (to_peer, from_peer).", []string{"direction"}, nil),
+		dropped: prometheus.NewDesc("foyer_turn_peer_packets_dropped_total", "Packets that reached a relay from a peer allow_peers does not list.", nil, nil),
 	}
 }
 
@@ -25,6 +28,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.active
 	ch <- c.total
 	ch <- c.refused
+	ch <- c.bytes
+	ch <- c.dropped
 }
 
 // Collect implements prometheus.Collector.
@@ -37,6 +42,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	send(c.active, prometheus.GaugeValue, float64(st.Active))
 	send(c.total, prometheus.CounterValue, float64(st.Total))
+	send(c.bytes, prometheus.CounterValue, float64(st.BytesToPeers), "to_peer")
+	send(c.bytes, prometheus.CounterValue, float64(st.BytesFromPeers), "from_peer")
+	send(c.dropped, prometheus.CounterValue, float64(st.DroppedFromPeers))
 	for reason, n := range st.Refused {
 		send(c.refused, prometheus.CounterValue, float64(n), reason)
 	}

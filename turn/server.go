@@ -1,180 +1,181 @@
 package turn
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
-	"sync"
+	"strconv"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 )
 
-// Server is the embedded TURN server.
+// minSecretLen: a shorter turn.secret is guessable offline from one
+// captured credential; New warns (it does not refuse, so a test config
+// keeps working).
+const minSecretLen = 16
+
+// Server is the embedded TURN server: one UDP listener (and, with
+// tcp_relay, one TCP listener on the same address), REST credentials
+// checked for expiry at Allocate, the peer filter and the quota.
 type Server struct {
 	// Immutable after construction.
 	cfg    Config
 	secret string
-	allow  []netip.Prefix
+	allow  allowList
 	log    *slog.Logger
 	srv    *turn.Server
 	addr   net.Addr
+	tcp    net.Addr // nil without tcp_relay
 	url    string
 
-	mu      sync.Mutex
-	live    map[string]int    // guarded by mu; live allocations by username
-	total   uint64            // guarded by mu; allocations ever made
-	refused map[string]uint64 // guarded by mu; refusals by reason
+	led *ledger
 }
 
-// Stats are the server's counters.
-type Stats struct {
-	Active  int               // live allocations
-	Total   uint64            // allocations ever made
-	Refused map[string]uint64 // refused requests by reason (expired, quota, loopback, private, …)
-}
-
-// New starts a TURN server on cfg.Listen (UDP). secret signs credentials.
+// New starts a TURN server on cfg.Listen. secret signs credentials (see
+// LoadOrCreateSecret); log receives the server's and pion's logs, never the
+// secret or passwords. Close stops it.
 func New(cfg Config, secret string, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if secret == "" {
-		return nil, fmt.Errorf("turn: no secret")
+		return nil, errors.New("turn: no secret")
 	}
-	allow, _ := parsePeers(cfg.AllowPeers) // validated
-	pc, err := net.ListenPacket("udp4", cfg.Listen)
+	if len(secret) < minSecretLen {
+		log.Warn("turn: the secret is short; use at least 16 random characters", "length", len(secret))
+	}
+	if cfg.relayAddr().IsLoopback() && !cfg.listenIsLoopback() {
+		log.Warn("turn: relay_ip is loopback, so only clients on this machine can use relays; set turn.relay_ip to the node's public address",
+			"relay_ip", cfg.RelayIP, "listen", cfg.Listen)
+	}
+	allow, _ := parseAllowPeers(cfg.AllowPeers) // validated above
+	s := &Server{cfg: cfg, secret: secret, allow: allow, log: log, led: newLedger()}
+
+	pc, err := net.ListenPacket(listenNetwork("udp", cfg), cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("turn: listen: %w", err)
 	}
-	s := &Server{cfg: cfg, secret: secret, allow: allow, log: log, addr: pc.LocalAddr(),
-		live: make(map[string]int), refused: make(map[string]uint64)}
-	s.url = cfg.PublicURL
-	if s.url == "" {
-		s.url = fmt.Sprintf("turn:%s:%d?transport=udp", cfg.RelayIP, pc.LocalAddr().(*net.UDPAddr).Port)
-	}
-	s.srv, err = turn.NewServer(turn.ServerConfig{
+	s.addr = pc.LocalAddr()
+	relays := newRelayAllocator(cfg, allow, s.led)
+	sc := turn.ServerConfig{
 		Realm:         cfg.Realm,
 		AuthHandler:   s.auth,
 		QuotaHandler:  s.quota,
-		LoggerFactory: logging.NewDefaultLoggerFactory(),
+		LoggerFactory: pionLogs{log: log},
 		EventHandler: turn.EventHandler{
+			OnAuth:              s.authFailed,
 			OnAllocationCreated: s.allocated,
-			OnAllocationDeleted: s.deallocated,
 		},
-		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn:            pc,
-			RelayAddressGenerator: s.relays(),
-			PermissionHandler:     s.permit,
-		}},
-	})
-	if err != nil {
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: pc, RelayAddressGenerator: relays, PermissionHandler: s.permit}},
+	}
+	if cfg.TCPRelay {
+		port := pc.LocalAddr().(*net.UDPAddr).Port // the same port, also when Listen asked for :0
+		host, _, _ := net.SplitHostPort(cfg.Listen)
+		ln, err := net.Listen(listenNetwork("tcp", cfg), net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			_ = pc.Close()
+			return nil, fmt.Errorf("turn: listen tcp: %w", err)
+		}
+		s.tcp = ln.Addr()
+		sc.ListenerConfigs = []turn.ListenerConfig{{Listener: newTCPListener(ln), RelayAddressGenerator: relays, PermissionHandler: s.permit}}
+	}
+	if s.srv, err = turn.NewServer(sc); err != nil {
 		_ = pc.Close()
+		for _, l := range sc.ListenerConfigs {
+			_ = l.Listener.Close()
+		}
 		return nil, fmt.Errorf("turn: %w", err)
+	}
+	s.url = cfg.PublicURL
+	if s.url == "" {
+		s.url = "turn:" + net.JoinHostPort(cfg.relayAddr().String(), strconv.Itoa(s.addr.(*net.UDPAddr).Port)) + "?transport=udp"
 	}
 	return s, nil
 }
 
-// relays binds relay sockets on relay_ip when it is loopback (demos and
-// tests), on every interface otherwise (a public relay_ip is often a NAT's),
-// announcing relay_ip either way.
-func (s *Server) relays() turn.RelayAddressGenerator {
-	ip := net.ParseIP(s.cfg.RelayIP)
-	bind := "0.0.0.0"
-	if ip.IsLoopback() {
-		bind = s.cfg.RelayIP
+// listenNetwork is "udp4"/"tcp4" unless Listen names an IPv6 address:
+// the relays are IPv4 unless relay_ip is IPv6.
+func listenNetwork(proto string, cfg Config) string {
+	host, _, _ := net.SplitHostPort(cfg.Listen)
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		return proto + "6"
 	}
-	if s.cfg.RelayPortMin != 0 {
-		return &turn.RelayAddressGeneratorPortRange{RelayAddress: ip, Address: bind, MinPort: s.cfg.RelayPortMin, MaxPort: s.cfg.RelayPortMax}
-	}
-	return &turn.RelayAddressGeneratorStatic{RelayAddress: ip, Address: bind}
+	return proto + "4"
 }
 
-// auth checks REST credentials. Expiry is checked at Allocate only:
-// refreshes, permissions and channel binds of an allocation made in time go
-// on, so a call is never cut by its credential expiring.
-func (s *Server) auth(ra *turn.RequestAttributes) (string, []byte, bool) {
-	exp, _, err := ParseUsername(ra.Username)
+// auth is pion's AuthHandler: it checks a REST username and returns the
+// long-term key (RFC 8489 §9.2.2) of the password it implies; pion then
+// checks MESSAGE-INTEGRITY with it. Expiry is checked at Allocate only:
+// Refresh, CreatePermission and ChannelBind of an allocation made in time
+// go on, so a call is never cut by its credential expiring. pion looks the
+// allocation up by the returned user ID too, so a live allocation answers
+// only to the credential that made it.
+func (s *Server) auth(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
+	expires, _, err := ParseUsername(ra.Username)
 	if err != nil {
-		s.refuse("bad_username")
+		s.led.refuse("bad-username")
 		return "", nil, false
 	}
-	if ra.Method == stun.MethodAllocate && time.Now().After(exp) {
-		s.refuse("expired")
+	if ra.Method == stun.MethodAllocate && !time.Now().Before(expires) {
+		s.led.refuse("expired")
+		s.log.Debug("turn: expired credential", "username", ra.Username, "client", ra.SrcAddr)
 		return "", nil, false
 	}
-	return ra.Username, turn.GenerateAuthKey(ra.Username, s.cfg.Realm, password1(s.secret, ra.Username)), true
+	return ra.Username, turn.GenerateAuthKey(ra.Username, s.cfg.Realm, restPassword(s.secret, ra.Username)), true
 }
 
-// quota refuses a new allocation beyond allocations_per_user.
+// authFailed counts requests whose MESSAGE-INTEGRITY did not match: a
+// wrong password, secret or realm.
+func (s *Server) authFailed(src, _ net.Addr, _, username, _, method string, verdict bool) {
+	if !verdict {
+		s.led.refuse("bad-password")
+		s.log.Debug("turn: wrong password", "username", username, "method", method, "client", src)
+	}
+}
+
+// quota is pion's QuotaHandler: a new allocation beyond
+// allocations_per_user gets 486 Allocation Quota Reached (RFC 8656 §7.2).
+// The relay allocator counts again when it makes the socket, exactly, for
+// requests racing on different listeners.
 func (s *Server) quota(username, _ string, _ net.Addr) bool {
-	s.mu.Lock()
-	ok := s.live[username] < s.cfg.AllocationsPerUser
-	s.mu.Unlock()
-	if !ok {
-		s.refuse("quota")
-	}
-	return ok
+	return s.led.hasRoom(username, s.cfg.AllocationsPerUser)
 }
 
-func (s *Server) allocated(_, _ net.Addr, _, user, _ string, _ net.Addr, _ int) {
-	s.mu.Lock()
-	s.live[user]++
-	s.total++
-	s.mu.Unlock()
+func (s *Server) allocated(src, _ net.Addr, proto, user, _ string, relay net.Addr, _ int) {
+	s.log.Debug("turn: allocation", "username", user, "client", src, "transport", proto, "relay", relay)
 }
 
-func (s *Server) deallocated(_, _ net.Addr, _, user, _ string) {
-	s.mu.Lock()
-	if s.live[user]--; s.live[user] <= 0 {
-		delete(s.live, user)
-	}
-	s.mu.Unlock()
-}
-
-// permit is the peer filter: a relay reaches only allow_peers. The refusal
-// happens at CreatePermission/ChannelBind, so no packet ever leaves toward
-// a refused peer.
-func (s *Server) permit(_ net.Addr, peer net.IP) bool {
+// permit is the peer filter, pion's PermissionHandler for CreatePermission
+// and ChannelBind: a relay reaches only allow_peers. The refusal (403) is
+// given before any permission exists, so no packet ever leaves toward a
+// refused peer.
+func (s *Server) permit(client net.Addr, peer net.IP) bool {
 	ok, reason := peerVerdict(s.allow, peer)
 	if !ok {
-		s.refuse(reason)
-		s.log.Debug("turn: peer refused", "reason", reason)
+		s.led.refuse(reason)
+		s.log.Debug("turn: peer refused", "peer", peer.String(), "reason", reason, "client", client)
 	}
 	return ok
 }
 
-func (s *Server) refuse(reason string) {
-	s.mu.Lock()
-	s.refused[reason]++
-	s.mu.Unlock()
-}
-
-// ICEServer returns the TURN entry of a device's welcome.ice_servers.
-func (s *Server) ICEServer(device string, now time.Time) (urls []string, username, credential string) {
-	username, credential = Credentials(s.secret, device, s.cfg.CredentialTTL, now)
+// ICEServer returns the TURN entry of a device's welcome.ice_servers,
+// with credentials valid for credential_ttl from now.
+func (s *Server) ICEServer(deviceID string, now time.Time) (urls []string, username, credential string) {
+	username, credential, _ = Credentials(s.secret, deviceID, s.cfg.CredentialTTL, now)
 	return []string{s.url}, username, credential
 }
 
 // Addr returns the UDP address the server listens on.
 func (s *Server) Addr() net.Addr { return s.addr }
 
-// Stats returns the server's counters.
-func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := Stats{Total: s.total, Refused: make(map[string]uint64, len(s.refused))}
-	for _, n := range s.live {
-		st.Active += n
-	}
-	for k, v := range s.refused {
-		st.Refused[k] = v
-	}
-	return st
-}
+// TCPAddr returns the TCP address, nil without tcp_relay.
+func (s *Server) TCPAddr() net.Addr { return s.tcp }
 
-// Close stops the server and its allocations.
+// Stats returns a copy of the server's counters.
+func (s *Server) Stats() Stats { return s.led.stats() }
+
+// Close stops the listeners and closes every allocation.
 func (s *Server) Close() error { return s.srv.Close() }

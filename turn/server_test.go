@@ -2,180 +2,248 @@ package turn
 
 import (
 	"bytes"
+	"errors"
 	"io"
-	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/turn/v5"
 )
 
-// peerIP is the test's "media server": the only address relays may reach.
-// 127.0.0.1 (the node itself) stays refused like every other address.
-const peerIP = "127.0.0.2"
-
-func newTestServer(t *testing.T, mod func(*Config)) *Server {
-	t.Helper()
-	cfg := DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.AllowPeers = []string{peerIP + "/32"}
-	if mod != nil {
-		mod(&cfg)
-	}
-	s, err := New(cfg, "test-secret", slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-// newClient is a pion/turn client on loopback with the given credentials.
-func newClient(t *testing.T, s *Server, user, pass string) *turn.Client {
-	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := turn.NewClient(&turn.ClientConfig{TURNServerAddr: s.Addr().String(), Username: user, Password: pass,
-		Realm: "foyer", Conn: conn, LoggerFactory: logging.NewDefaultLoggerFactory()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); _ = conn.Close() })
-	return c
-}
-
-// sink is a UDP listener that records what reaches it.
-func sink(t *testing.T, ip string) net.PacketConn {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	return pc
-}
-
 func TestRelayToAllowedPeer(t *testing.T) {
 	s := newTestServer(t, nil)
-	user, pass := Credentials("test-secret", "d_phone", time.Hour, time.Now())
-	relay, err := newClient(t, s, user, pass).Allocate()
-	if err != nil {
-		t.Fatalf("allocate: %v", err)
-	}
+	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	relay := allocate(t, newClient(t, s, user, pass))
 	peer := sink(t, peerIP)
-	want := []byte("rtp from the phone")
+	want := []byte("rtp from the phone \x00\xff")
 	if _, err := relay.WriteTo(want, peer.LocalAddr()); err != nil {
 		t.Fatalf("relay to the allowed peer: %v", err)
 	}
-	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 1500)
-	n, from, err := peer.ReadFrom(buf)
-	if err != nil || !bytes.Equal(buf[:n], want) {
-		t.Fatalf("peer got %q from %v (%v)", buf[:n], from, err)
+	got, from := readOne(t, peer)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("peer got %q, want %q", got, want)
 	}
 	if from.String() != relay.LocalAddr().String() {
 		t.Fatalf("the packet came from %v, not the relay %v", from, relay.LocalAddr())
 	}
-	if st := s.Stats(); st.Active != 1 || st.Total != 1 {
+
+	reply := []byte("rtp from the media server")
+	if _, err := peer.WriteTo(reply, from); err != nil {
+		t.Fatal(err)
+	}
+	got, from = readOne(t, relay)
+	if !bytes.Equal(got, reply) || from.String() != peer.LocalAddr().String() {
+		t.Fatalf("client got %q from %v", got, from)
+	}
+	st := s.Stats()
+	if st.Active != 1 || st.Total != 1 || st.BytesToPeers != uint64(len(want)) || st.BytesFromPeers != uint64(len(reply)) {
 		t.Fatalf("stats %+v", st)
 	}
 }
 
-// TestRefusedPeers: permissions toward the node itself, private,
-// link-local, CGNAT and mapped addresses are refused, and a listener on
-// the node sees nothing.
+// TestRefusedPeers: CreatePermission toward the node itself, private,
+// link-local, CGNAT and mapped addresses is refused with 403, and a
+// listener on the node's own address sees nothing.
 func TestRefusedPeers(t *testing.T) {
 	s := newTestServer(t, nil)
-	user, pass := Credentials("test-secret", "d_phone", time.Hour, time.Now())
+	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
 	c := newClient(t, s, user, pass)
-	relay, err := c.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	relay := allocate(t, c)
 	own := sink(t, "127.0.0.1") // as if the node's HTTP or Redis port
-	for _, addr := range []string{own.LocalAddr().String(), "10.0.0.1:5000", "169.254.169.254:80", "[::ffff:127.0.0.1]:6379", "100.64.0.1:5000", "192.168.1.1:5000"} {
-		a, err := net.ResolveUDPAddr("udp", addr)
+	for _, tc := range []struct{ addr, reason string }{
+		{own.LocalAddr().String(), "loopback"},
+		{"[::ffff:127.0.0.1]:6379", "loopback"},
+		{"10.0.0.1:5000", "private"},
+		{"192.168.1.1:5000", "private"},
+		{"169.254.169.254:80", "link-local"},
+		{"100.64.0.1:5000", "cgnat"},
+		{"198.51.100.1:5000", "documentation"},
+	} {
+		a, err := net.ResolveUDPAddr("udp", tc.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.CreatePermission(a); err == nil {
-			t.Errorf("permission toward %s was granted", addr)
+		before := s.Stats().Refused[tc.reason]
+		err = c.CreatePermission(a)
+		if err == nil {
+			t.Fatalf("permission toward %s was granted", tc.addr) // stop before anything could be sent
 		}
-		if _, err := relay.WriteTo([]byte("probe"), a); err == nil {
-			t.Errorf("relaying toward %s was accepted", addr)
+		if !strings.Contains(err.Error(), "403") {
+			t.Errorf("permission toward %s: %v, want 403 Forbidden", tc.addr, err)
+		}
+		if got := s.Stats().Refused[tc.reason]; got != before+1 {
+			t.Errorf("%s: refusals for %q went from %d to %d", tc.addr, tc.reason, before, got)
+		}
+		if a.IP.IsLoopback() {
+			// Writing asks for the permission again, and is refused again.
+			if _, err := relay.WriteTo([]byte("probe"), a); err == nil {
+				t.Errorf("relaying toward %s was accepted", tc.addr)
+			}
 		}
 	}
-	_ = own.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if n, _, err := own.ReadFrom(make([]byte, 100)); err == nil {
-		t.Fatalf("the node's own port received %d bytes through the relay", n)
-	}
-	if r := s.Stats().Refused; r["loopback"] == 0 || r["private"] == 0 || r["link-local"] == 0 || r["cgnat"] == 0 {
-		t.Fatalf("refusals %v", r)
+	assertSilent(t, own)
+	if st := s.Stats(); st.BytesToPeers != 0 {
+		t.Fatalf("%d bytes left through relays", st.BytesToPeers)
 	}
 }
 
-func TestExpiredCredentialRefusedAtAllocate(t *testing.T) {
+// TestPeerPortNotAllowed: with an "ip:port" entry, the permission is per
+// IP (RFC 8656 §9) but the relay socket sends only to that port.
+func TestPeerPortNotAllowed(t *testing.T) {
+	allowed, other := sink(t, peerIP), sink(t, peerIP)
+	s := newTestServer(t, func(c *Config) { c.AllowPeers = []string{allowed.LocalAddr().String()} })
+	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	relay := allocate(t, newClient(t, s, user, pass))
+	if _, err := relay.WriteTo([]byte("to the other port"), other.LocalAddr()); err != nil {
+		t.Fatalf("write: %v", err) // the permission (per IP) is granted; the socket drops the packet
+	}
+	eventually(t, "the refusal of the other port", func() bool { return s.Stats().Refused["peer-port"] == 1 })
+	assertSilent(t, other)
+
+	// The other port's packets do not reach the client either.
+	if _, err := other.WriteTo([]byte("from the other port"), relay.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the drop", func() bool { return s.Stats().DroppedFromPeers == 1 })
+
+	if _, err := relay.WriteTo([]byte("to the media port"), allowed.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readOne(t, allowed); string(got) != "to the media port" {
+		t.Fatalf("allowed port got %q", got)
+	}
+	_ = relay.SetReadDeadline(time.Now().Add(silenceWait))
+	if n, from, err := relay.ReadFrom(make([]byte, 100)); err == nil {
+		t.Fatalf("client got %d bytes from %v", n, from)
+	}
+}
+
+func TestCredentialRefusedAtAllocate(t *testing.T) {
 	s := newTestServer(t, nil)
-	user, pass := Credentials("test-secret", "d_phone", -time.Minute, time.Now())
-	if _, err := newClient(t, s, user, pass).Allocate(); err == nil {
+	expired, pass, _ := Credentials(testSecret, "d_phone", -time.Minute, time.Now())
+	if _, err := newClient(t, s, expired, pass).Allocate(); err == nil {
 		t.Fatal("allocation with an expired credential succeeded")
 	}
-	user, _ = Credentials("test-secret", "d_phone", time.Hour, time.Now())
+	user, _, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
 	if _, err := newClient(t, s, user, "wrong").Allocate(); err == nil {
 		t.Fatal("allocation with a wrong password succeeded")
 	}
-	if s.Stats().Refused["expired"] == 0 {
-		t.Fatalf("refusals %v", s.Stats().Refused)
+	if _, err := newClient(t, s, "d_phone", restPassword(testSecret, "d_phone")).Allocate(); err == nil {
+		t.Fatal("allocation with a username without expiry succeeded")
+	}
+	other, otherPass, _ := Credentials("another-secret-0123", "d_phone", time.Hour, time.Now())
+	if _, err := newClient(t, s, other, otherPass).Allocate(); err == nil {
+		t.Fatal("allocation with another deployment's credential succeeded")
+	}
+	r := s.Stats().Refused
+	if r["expired"] != 1 || r["bad-password"] != 2 || r["bad-username"] != 1 || s.Stats().Total != 0 {
+		t.Fatalf("refusals %v, stats %+v", r, s.Stats())
 	}
 }
 
-// TestLiveAllocationOutlivesCredential: after the credential expires, the
-// allocation made in time still gets permissions and refreshes (closing it
-// is a Refresh with lifetime 0, which the server must accept).
+// TestLiveAllocationOutlivesCredential: once the credential has expired, a
+// new allocation with it is refused, but the allocation made in time still
+// refreshes, gets permissions and relays: a call is never cut.
 func TestLiveAllocationOutlivesCredential(t *testing.T) {
 	s := newTestServer(t, nil)
-	ttl := 2 * time.Second
-	user, pass := Credentials("test-secret", "d_phone", ttl, time.Now())
+	user, pass, expires := Credentials(testSecret, "d_phone", 2*time.Second, time.Now())
 	c := newClient(t, s, user, pass)
-	relay, err := c.Allocate()
-	if err != nil {
-		t.Fatal(err)
+	relay := allocate(t, c)
+	// Waiting for a real expiry is the point of this test.
+	time.Sleep(time.Until(expires) + 100*time.Millisecond)
+
+	if _, err := newClient(t, s, user, pass).Allocate(); err == nil {
+		t.Fatal("a new allocation with the expired credential succeeded")
 	}
-	time.Sleep(ttl + 1200*time.Millisecond) // the credential must really be expired (whole seconds)
+	if code := refresh(t, c, user, pass, 10*time.Minute); code != 0 {
+		t.Fatalf("refresh after expiry answered %d", code)
+	}
+	if code := refresh(t, c, user, "wrong", 10*time.Minute); code == 0 {
+		t.Fatal("a refresh with a wrong password succeeded")
+	}
 	peer := sink(t, peerIP)
 	if err := c.CreatePermission(peer.LocalAddr()); err != nil {
-		t.Fatalf("permission on a live allocation after the credential expired: %v", err)
+		t.Fatalf("permission after expiry: %v", err)
 	}
-	_ = relay.Close() // Refresh, lifetime 0
-	deadline := time.Now().Add(3 * time.Second)
-	for s.Stats().Active != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the refresh after expiry was refused: the allocation is still live")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err := relay.WriteTo([]byte("still talking"), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
 	}
+	if got, _ := readOne(t, peer); string(got) != "still talking" {
+		t.Fatalf("peer got %q", got)
+	}
+	if code := refresh(t, c, user, pass, 0); code != 0 { // deallocate
+		t.Fatalf("deallocating refresh answered %d", code)
+	}
+	eventually(t, "the deallocation", func() bool { return s.Stats().Active == 0 })
 }
 
 func TestAllocationQuota(t *testing.T) {
 	s := newTestServer(t, func(c *Config) { c.AllocationsPerUser = 2 })
-	user, pass := Credentials("test-secret", "d_phone", time.Hour, time.Now())
-	for i := range 2 {
-		if _, err := newClient(t, s, user, pass).Allocate(); err != nil {
-			t.Fatalf("allocation %d: %v", i, err)
+	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	var relays []net.PacketConn
+	for range 2 {
+		relays = append(relays, allocate(t, newClient(t, s, user, pass)))
+	}
+	_, err := newClient(t, s, user, pass).Allocate()
+	if err == nil || !strings.Contains(err.Error(), "486") {
+		t.Fatalf("a third allocation for one credential: %v, want 486 Allocation Quota Reached", err)
+	}
+	other, otherPass, _ := Credentials(testSecret, "d_tablet", time.Hour, time.Now())
+	allocate(t, newClient(t, s, other, otherPass)) // another credential has its own quota
+	// Closing one frees its slot.
+	if err := relays[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the slot to free", func() bool { return s.Stats().Active == 2 })
+	allocate(t, newClient(t, s, user, pass))
+	if st := s.Stats(); st.Refused["quota"] != 1 || st.Active != 3 || st.Total != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestTCPAllocationRefused(t *testing.T) {
+	s := newTestServer(t, nil)
+	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	if _, err := newClient(t, s, user, pass).AllocateTCP(); err == nil {
+		t.Fatal("a TCP allocation (RFC 6062) succeeded")
+	}
+	if st := s.Stats(); st.Refused["tcp-allocation"] != 1 || st.Active != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestTURNOverTCP: with tcp_relay, a client that reaches the server over
+// TCP gets a UDP relay, and Close ends its connection.
+func TestTURNOverTCP(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.TCPRelay = true })
+	if s.TCPAddr() == nil || s.TCPAddr().(*net.TCPAddr).Port != s.Addr().(*net.UDPAddr).Port {
+		t.Fatalf("tcp %v, udp %v", s.TCPAddr(), s.Addr())
+	}
+	tc, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	c := startClient(t, turn.NewSTUNConn(tc), s.TCPAddr().String(), user, pass)
+	relay := allocate(t, c)
+	peer := sink(t, peerIP)
+	if _, err := relay.WriteTo([]byte("over tcp"), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readOne(t, peer); string(got) != "over tcp" {
+		t.Fatalf("peer got %q", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = tc.SetReadDeadline(time.Now().Add(ioWait))
+	if _, err := tc.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("Close left the TCP connection open")
 		}
 	}
-	if _, err := newClient(t, s, user, pass).Allocate(); err == nil {
-		t.Fatal("a third allocation for one credential succeeded")
-	}
-	other, otherPass := Credentials("test-secret", "d_tablet", time.Hour, time.Now())
-	if _, err := newClient(t, s, other, otherPass).Allocate(); err != nil {
-		t.Fatalf("another credential's allocation: %v", err)
-	}
+	eventually(t, "the relays to close", func() bool { return s.Stats().Active == 0 })
 }

@@ -11,78 +11,159 @@ import (
 	"time"
 )
 
+// Timing of the coturn tests, each with why.
+const (
+	// uclientTimeout bounds one turnutils_uclient run (20 messages at
+	// 5 ms intervals take well under a second).
+	uclientTimeout = 30 * time.Second
+	// peerProbeInterval: how often to probe the echo peer until it answers.
+	peerProbeInterval = 50 * time.Millisecond
+)
+
 // requireTool returns a binary's path; without it the test is skipped, or
-// fails under FOYER_REQUIRE_TOOLS=1 (as in make test).
+// fails when FOYER_REQUIRE_TOOLS is set (as in make test, which installs
+// coturn).
 func requireTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("FOYER_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s is not installed (apt-get install coturn); make test installs it", name)
+		if os.Getenv("FOYER_REQUIRE_TOOLS") != "" {
+			t.Fatalf("%s is not installed and FOYER_REQUIRE_TOOLS is set (apt-get install coturn)", name)
 		}
-		t.Skipf("%s is not installed; `make test` installs it (apt-get install coturn)", name)
+		t.Skipf("%s is not installed: apt-get install coturn (make test does), or set FOYER_REQUIRE_TOOLS=1 to make this a failure", name)
 	}
 	return p
 }
 
-// freeUDPPort returns a UDP port on ip that was free a moment ago.
-func freeUDPPort(t *testing.T, ip string) int {
+// startEchoPeer runs coturn's turnutils_peer (a UDP echo server) on ip and
+// returns its port once it answers.
+func startEchoPeer(t *testing.T, ip string) int {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", ip+":0")
-	if err != nil {
-		t.Fatal(err)
+	bin := requireTool(t, "turnutils_peer")
+	probe := sink(t, ip)
+	port := probe.LocalAddr().(*net.UDPAddr).Port + 1 // the OS hands out ports upward; retried below if taken
+	for try := 0; ; try++ {
+		echo := exec.Command(bin, "-L", ip, "-p", strconv.Itoa(port))
+		if err := echo.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if echoes(probe, &net.UDPAddr{IP: net.ParseIP(ip), Port: port}) {
+			t.Cleanup(func() { _ = echo.Process.Kill(); _ = echo.Wait() })
+			return port
+		}
+		_ = echo.Process.Kill()
+		_ = echo.Wait()
+		if try == 5 {
+			t.Fatalf("turnutils_peer on %s does not answer", ip)
+		}
+		port = freePort(t, ip)
 	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
-// uclient runs coturn's turnutils_uclient against s, relaying n messages
-// to peer:port, and returns its output.
-func uclient(t *testing.T, s *Server, peer string, port, n int) (string, error) {
+// echoes probes addr until it sends the probe back or ioWait passes.
+func echoes(probe net.PacketConn, addr net.Addr) bool {
+	deadline := time.Now().Add(ioWait)
+	buf := make([]byte, 64)
+	for time.Now().Before(deadline) {
+		if _, err := probe.WriteTo([]byte("ping"), addr); err != nil {
+			return false
+		}
+		_ = probe.SetReadDeadline(time.Now().Add(peerProbeInterval))
+		if n, _, err := probe.ReadFrom(buf); err == nil && string(buf[:n]) == "ping" {
+			return true
+		}
+	}
+	return false
+}
+
+// freePort returns a UDP port on ip that was free a moment ago.
+func freePort(t *testing.T, ip string) int {
+	t.Helper()
+	pc := sink(t, ip)
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	_ = pc.Close()
+	return port
+}
+
+// uclient runs coturn's turnutils_uclient against s in TURN REST mode (-W:
+// it derives the username and password from the shared secret itself),
+// relaying n messages to peer:port, and returns its output.
+func uclient(t *testing.T, s *Server, peer string, port, n int, extra ...string) string {
 	t.Helper()
 	bin := requireTool(t, "turnutils_uclient")
-	user, pass := Credentials("test-secret", "d_uclient", time.Hour, time.Now())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), uclientTimeout)
 	defer cancel()
-	turnPort := s.Addr().(*net.UDPAddr).Port
-	cmd := exec.CommandContext(ctx, bin, "-c", "-n", strconv.Itoa(n), "-m", "1", "-l", "120", "-z", "5",
-		"-e", peer, "-r", strconv.Itoa(port), "-p", strconv.Itoa(turnPort), "-u", user, "-w", pass, "127.0.0.1")
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	args := append([]string{"-c", "-n", strconv.Itoa(n), "-m", "1", "-l", "120", "-z", "5",
+		"-e", peer, "-r", strconv.Itoa(port), "-p", strconv.Itoa(s.Addr().(*net.UDPAddr).Port),
+		"-W", testSecret, "-u", "d_uclient"}, extra...)
+	args = append(args, "127.0.0.1")
+	cmd := exec.CommandContext(ctx, bin, args...)
+	out, err := cmd.CombinedOutput() // a refused run exits non-zero: the totals decide
+	t.Logf("turnutils_uclient %v (exit: %v):\n%s", args, err, out)
+	if ctx.Err() != nil {
+		t.Fatalf("turnutils_uclient did not finish within %v", uclientTimeout)
+	}
+	return string(out)
 }
 
 // TestCoturnClient relays through foyer's TURN server with a client no one
-// here wrote: coturn's turnutils_uclient, echoed by turnutils_peer on the
-// allowed peer address; toward a refused peer it gets nothing through.
+// here wrote: coturn's turnutils_uclient, over UDP and over TCP, echoed by
+// turnutils_peer on the allowed peer address. Toward a refused peer the
+// server refuses the permission and nothing is relayed.
 func TestCoturnClient(t *testing.T) {
-	peerBin := requireTool(t, "turnutils_peer")
-	s := newTestServer(t, nil)
-	port := freeUDPPort(t, peerIP)
-	echo := exec.Command(peerBin, "-L", peerIP, "-p", strconv.Itoa(port))
-	if err := echo.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = echo.Process.Kill(); _ = echo.Wait() })
-	time.Sleep(200 * time.Millisecond) // let the echo peer bind; it prints nothing to wait on
+	requireTool(t, "turnutils_uclient")
+	s := newTestServer(t, func(c *Config) { c.TCPRelay = true })
+	port := startEchoPeer(t, peerIP)
 
-	out, err := uclient(t, s, peerIP, port, 20)
-	t.Logf("uclient toward the allowed peer:\n%s", out)
-	if err != nil {
-		t.Fatalf("turnutils_uclient: %v", err)
-	}
-	sent, recv, lost := totals(t, out)
-	if sent != 20 || recv != 20 || lost != 0 {
-		t.Fatalf("sent %d, received %d, lost %d; want 20, 20, 0", sent, recv, lost)
+	for _, tc := range []struct {
+		name  string
+		extra []string
+	}{
+		{"udp channels", nil},
+		{"udp send indications", []string{"-s"}},
+		{"tcp channels", []string{"-t"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.Stats()
+			out := uclient(t, s, peerIP, port, 20, tc.extra...)
+			if sent, recv, lost := totals(out); sent != 20 || recv != 20 || lost != 0 {
+				t.Fatalf("sent %d, received %d, lost %d; want 20, 20, 0", sent, recv, lost)
+			}
+			// The server saw it too: an allocation, and the 20 messages of
+			// 120 bytes each way.
+			after := s.Stats()
+			if after.Total == before.Total || after.BytesToPeers-before.BytesToPeers < 20*120 ||
+				after.BytesFromPeers-before.BytesFromPeers < 20*120 {
+				t.Fatalf("stats before %+v, after %+v", before, after)
+			}
+		})
 	}
 
-	before := s.Stats().Refused["private"]
-	out, _ = uclient(t, s, "10.0.0.1", 5000, 5)
-	t.Logf("uclient toward 10.0.0.1:\n%s", out)
-	if _, recv, _ := totals(t, out); recv > 0 { // -1: it gave up before sending
-		t.Fatalf("%d packets came back from a refused peer", recv)
-	}
-	if s.Stats().Refused["private"] == before {
-		t.Fatal("the server did not refuse the permission toward 10.0.0.1")
+	// Toward 10.0.0.1 uclient asks for a channel (pion/turn v5.1.0 refuses
+	// a ChannelBind with 401, where RFC 8656 §11.2 says 403) or, with -s,
+	// a permission (403). The server's counters show the refusal and that
+	// not one byte was relayed.
+	for _, tc := range []struct {
+		name  string
+		extra []string
+	}{
+		{"refused peer channels", nil},
+		{"refused peer send indications", []string{"-s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.Stats()
+			out := uclient(t, s, "10.0.0.1", 5000, 5, tc.extra...)
+			if _, recv, _ := totals(out); recv > 0 {
+				t.Fatalf("%d messages came back from a refused peer", recv)
+			}
+			after := s.Stats()
+			if after.Refused["private"] == before.Refused["private"] {
+				t.Fatal("the server did not refuse the permission toward 10.0.0.1")
+			}
+			if after.BytesToPeers != before.BytesToPeers {
+				t.Fatalf("%d bytes were relayed toward a refused peer", after.BytesToPeers-before.BytesToPeers)
+			}
+		})
 	}
 }
 
@@ -92,15 +173,18 @@ var (
 	lostRe = regexp.MustCompile(`Total lost packets (\d+)`)
 )
 
-// totals reads uclient's closing statistics.
-func totals(t *testing.T, out string) (sent, recv, lost int) {
-	t.Helper()
+// totals reads uclient's closing statistics; -1 for a figure it did not
+// print (it gave up before sending).
+func totals(out string) (sent, recv, lost int) {
 	get := func(re *regexp.Regexp) int {
 		m := re.FindAllStringSubmatch(out, -1)
 		if len(m) == 0 {
 			return -1
 		}
-		n, _ := strconv.Atoi(m[len(m)-1][1])
+		n, err := strconv.Atoi(m[len(m)-1][1])
+		if err != nil {
+			return -1
+		}
 		return n
 	}
 	return get(sentRe), get(recvRe), get(lostRe)
