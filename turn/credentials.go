@@ -34,12 +34,12 @@ var (
 // Credentials returns TURN REST credentials for a device (the convention of
 // draft-uberti-behave-turn-rest-00 §2.2, which browsers and coturn share):
 // username "<unix expiry>:<device id>", password
-// base64(HMAC-SHA1(secret, username)). expires is the expiry the username
-// carries (whole seconds): new allocations are refused after it.
-func Credentials(secret, deviceID string, ttl time.Duration, now time.Time) (username, password string, expires time.Time) {
-	expires = time.Unix(now.Add(ttl).Unix(), 0)
-	username = strconv.FormatInt(expires.Unix(), 10) + ":" + deviceID
-	return username, restPassword(secret, username), expires
+// base64(HMAC-SHA1(secret, username)). The expiry is now+ttl in whole
+// seconds (ParseUsername reads it back): new allocations are refused after
+// it.
+func Credentials(secret, deviceID string, ttl time.Duration, now time.Time) (username, password string) {
+	username = strconv.FormatInt(now.Add(ttl).Unix(), 10) + ":" + deviceID
+	return username, restPassword(secret, username)
 }
 
 // restPassword is base64(HMAC-SHA1(secret, username)).

@@ -164,7 +164,7 @@ func (s *Server) permit(client net.Addr, peer net.IP) bool {
 // ICEServer returns the TURN entry of a device's welcome.ice_servers,
 // with credentials valid for credential_ttl from now.
 func (s *Server) ICEServer(deviceID string, now time.Time) (urls []string, username, credential string) {
-	username, credential, _ = Credentials(s.secret, deviceID, s.cfg.CredentialTTL, now)
+	username, credential = Credentials(s.secret, deviceID, s.cfg.CredentialTTL, now)
 	return []string{s.url}, username, credential
 }
 

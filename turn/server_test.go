@@ -14,7 +14,7 @@ import (
 
 func TestRelayToAllowedPeer(t *testing.T) {
 	s := newTestServer(t, nil)
-	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
 	relay := allocate(t, newClient(t, s, user, pass))
 	peer := sink(t, peerIP)
 	want := []byte("rtp from the phone \x00\xff")
@@ -48,7 +48,7 @@ func TestRelayToAllowedPeer(t *testing.T) {
 // listener on the node's own address sees nothing.
 func TestRefusedPeers(t *testing.T) {
 	s := newTestServer(t, nil)
-	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
 	c := newClient(t, s, user, pass)
 	relay := allocate(t, c)
 	own := sink(t, "127.0.0.1") // as if the node's HTTP or Redis port
@@ -94,7 +94,7 @@ func TestRefusedPeers(t *testing.T) {
 func TestPeerPortNotAllowed(t *testing.T) {
 	allowed, other := sink(t, peerIP), sink(t, peerIP)
 	s := newTestServer(t, func(c *Config) { c.AllowPeers = []string{allowed.LocalAddr().String()} })
-	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
 	relay := allocate(t, newClient(t, s, user, pass))
 	if _, err := relay.WriteTo([]byte("to the other port"), other.LocalAddr()); err != nil {
 		t.Fatalf("write: %v", err) // the permission (per IP) is granted; the socket drops the packet
@@ -122,18 +122,18 @@ func TestPeerPortNotAllowed(t *testing.T) {
 
 func TestCredentialRefusedAtAllocate(t *testing.T) {
 	s := newTestServer(t, nil)
-	expired, pass, _ := Credentials(testSecret, "d_phone", -time.Minute, time.Now())
+	expired, pass := Credentials(testSecret, "d_phone", -time.Minute, time.Now())
 	if _, err := newClient(t, s, expired, pass).Allocate(); err == nil {
 		t.Fatal("allocation with an expired credential succeeded")
 	}
-	user, _, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	user, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
 	if _, err := newClient(t, s, user, "wrong").Allocate(); err == nil {
 		t.Fatal("allocation with a wrong password succeeded")
 	}
 	if _, err := newClient(t, s, "d_phone", restPassword(testSecret, "d_phone")).Allocate(); err == nil {
 		t.Fatal("allocation with a username without expiry succeeded")
 	}
-	other, otherPass, _ := Credentials("another-secret-0123", "d_phone", time.Hour, time.Now())
+	other, otherPass := Credentials("another-secret-0123", "d_phone", time.Hour, time.Now())
 	if _, err := newClient(t, s, other, otherPass).Allocate(); err == nil {
 		t.Fatal("allocation with another deployment's credential succeeded")
 	}
@@ -148,7 +148,11 @@ func TestCredentialRefusedAtAllocate(t *testing.T) {
 // refreshes, gets permissions and relays: a call is never cut.
 func TestLiveAllocationOutlivesCredential(t *testing.T) {
 	s := newTestServer(t, nil)
-	user, pass, expires := Credentials(testSecret, "d_phone", 2*time.Second, time.Now())
+	user, pass := Credentials(testSecret, "d_phone", 2*time.Second, time.Now())
+	expires, _, err := ParseUsername(user)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := newClient(t, s, user, pass)
 	relay := allocate(t, c)
 	// Waiting for a real expiry is the point of this test.
@@ -181,7 +185,7 @@ func TestLiveAllocationOutlivesCredential(t *testing.T) {
 
 func TestAllocationQuota(t *testing.T) {
 	s := newTestServer(t, func(c *Config) { c.AllocationsPerUser = 2 })
-	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
 	var relays []net.PacketConn
 	for range 2 {
 		relays = append(relays, allocate(t, newClient(t, s, user, pass)))
@@ -190,7 +194,7 @@ func TestAllocationQuota(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "486") {
 		t.Fatalf("a third allocation for one credential: %v, want 486 Allocation Quota Reached", err)
 	}
-	other, otherPass, _ := Credentials(testSecret, "d_tablet", time.Hour, time.Now())
+	other, otherPass := Credentials(testSecret, "d_tablet", time.Hour, time.Now())
 	allocate(t, newClient(t, s, other, otherPass)) // another credential has its own quota
 	// Closing one frees its slot.
 	if err := relays[0].Close(); err != nil {
@@ -205,7 +209,7 @@ func TestAllocationQuota(t *testing.T) {
 
 func TestTCPAllocationRefused(t *testing.T) {
 	s := newTestServer(t, nil)
-	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
 	if _, err := newClient(t, s, user, pass).AllocateTCP(); err == nil {
 		t.Fatal("a TCP allocation (RFC 6062) succeeded")
 	}
@@ -225,7 +229,7 @@ func TestTURNOverTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	user, pass, _ := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
 	c := startClient(t, turn.NewSTUNConn(tc), s.TCPAddr().String(), user, pass)
 	relay := allocate(t, c)
 	peer := sink(t, peerIP)
