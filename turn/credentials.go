@@ -14,9 +14,10 @@ import (
 
 // Limits of ParseUsername, each with why.
 const (
-	// maxUsername: RFC 8489 §14.3 caps USERNAME at 513 bytes; ours are
-	// about 40. Longer input is refused before it is looked at.
-	maxUsername = 513
+	// maxUsername: RFC 5389 §15.3 allows USERNAME fewer than 513 bytes
+	// (RFC 8489 §14.3 tightens it to 509); ours are about 40. Longer input
+	// is refused before it is looked at.
+	maxUsername = 512
 	// maxExpiryDigits: a unix time with more digits is past the year 2286
 	// and no credential of ours; it also keeps the number far from int64's
 	// overflow.

@@ -37,6 +37,7 @@ func TestParseUsername(t *testing.T) {
 		{"0:d", "d"},
 		{"9999999999:a:b", "a:b"}, // the device id is everything after the first ':'
 		{"1800003600:Ünïcødé", "Ünïcødé"},
+		{"1800000000:" + strings.Repeat("d", 512-11), strings.Repeat("d", 512-11)}, // 512 bytes: the longest
 	}
 	for _, tc := range good {
 		if _, dev, err := ParseUsername(tc.in); err != nil || dev != tc.device {
@@ -60,6 +61,7 @@ func TestParseUsername(t *testing.T) {
 		{"no device", "1800000000:", ErrUsernameFormat},
 		{"control character", "1800000000:d\x00", ErrUsernameFormat},
 		{"invalid utf-8", "1800000000:\xff", ErrUsernameFormat},
+		{"513 bytes", "1800000000:" + strings.Repeat("d", 513-11), ErrUsernameTooLong},
 		{"64 KiB", strings.Repeat("9", 64<<10) + ":d", ErrUsernameTooLong},
 		{"64 KiB device", "1800000000:" + strings.Repeat("d", 64<<10), ErrUsernameTooLong},
 	}
