@@ -1,0 +1,146 @@
+package turn
+
+import (
+	"bytes"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Relays against the peer filter, end to end with pion's client; every
+// peer is on loopback or refused at CreatePermission.
+
+// TestRefusedPeers: CreatePermission toward the node itself, private,
+// link-local, CGNAT and mapped addresses is refused with 403, and a
+// listener on the node's own address sees nothing.
+func TestRefusedPeers(t *testing.T) {
+	s := newTestServer(t, nil)
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	c := newClient(t, s, user, pass)
+	relay := allocate(t, c)
+	own := sink(t, "127.0.0.1") // as if the node's HTTP or Redis port
+	for _, tc := range []struct{ addr, reason string }{
+		{own.LocalAddr().String(), "loopback"},
+		{"[::ffff:127.0.0.1]:6379", "loopback"},
+		{"10.0.0.1:5000", "private"},
+		{"192.168.1.1:5000", "private"},
+		{"169.254.169.254:80", "link-local"},
+		{"100.64.0.1:5000", "cgnat"},
+		{"198.51.100.1:5000", "documentation"},
+	} {
+		a, err := net.ResolveUDPAddr("udp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := s.Stats().Refused[tc.reason]
+		err = c.CreatePermission(a)
+		if err == nil {
+			t.Fatalf("permission toward %s was granted", tc.addr) // stop before anything could be sent
+		}
+		if !strings.Contains(err.Error(), "403") {
+			t.Errorf("permission toward %s: %v, want 403 Forbidden", tc.addr, err)
+		}
+		if got := s.Stats().Refused[tc.reason]; got != before+1 {
+			t.Errorf("%s: refusals for %q went from %d to %d", tc.addr, tc.reason, before, got)
+		}
+		if a.IP.IsLoopback() {
+			// Writing asks for the permission again, and is refused again.
+			if _, err := relay.WriteTo([]byte("probe"), a); err == nil {
+				t.Errorf("relaying toward %s was accepted", tc.addr)
+			}
+		}
+	}
+	assertSilent(t, own)
+	if st := s.Stats(); st.BytesToPeers != 0 {
+		t.Fatalf("%d bytes left through relays", st.BytesToPeers)
+	}
+}
+
+// TestPeerPortNotAllowed: with an "ip:port" entry, the permission is per
+// IP (RFC 8656 §9) but the relay socket sends only to that port.
+func TestPeerPortNotAllowed(t *testing.T) {
+	allowed, other := sink(t, peerIP), sink(t, peerIP)
+	s := newTestServer(t, func(c *Config) { c.AllowPeers = []string{allowed.LocalAddr().String()} })
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	relay := allocate(t, newClient(t, s, user, pass))
+	if _, err := relay.WriteTo([]byte("to the other port"), other.LocalAddr()); err != nil {
+		t.Fatalf("write: %v", err) // the permission (per IP) is granted; the socket drops the packet
+	}
+	eventually(t, "the refusal of the other port", func() bool { return s.Stats().Refused["peer-port"] == 1 })
+	assertSilent(t, other)
+
+	// The other port's packets do not reach the client either.
+	if _, err := other.WriteTo([]byte("from the other port"), relay.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the drop", func() bool { return s.Stats().DroppedFromPeers == 1 })
+
+	if _, err := relay.WriteTo([]byte("to the media port"), allowed.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readOne(t, allowed); string(got) != "to the media port" {
+		t.Fatalf("allowed port got %q", got)
+	}
+	_ = relay.SetReadDeadline(time.Now().Add(silenceWait))
+	if n, from, err := relay.ReadFrom(make([]byte, 100)); err == nil {
+		t.Fatalf("client got %d bytes from %v", n, from)
+	}
+}
+
+// TestLoopbackSinkPortOnly is the narrowest allow_peers: one port on
+// 127.0.0.1, the address the node itself listens on. The sink gets exactly
+// the bytes relayed to it. Permissions are per IP (RFC 8656 §9; pion's
+// PermissionHandler is given no port), so a permission toward another port
+// of 127.0.0.1, plain or IPv4-mapped, is granted, but the relay socket
+// refuses every packet to it: that port sees nothing. Other classes are
+// refused at CreatePermission (403), before any packet could be sent.
+func TestLoopbackSinkPortOnly(t *testing.T) {
+	media, other := sink(t, "127.0.0.1"), sink(t, "127.0.0.1")
+	s := newTestServer(t, func(c *Config) { c.AllowPeers = []string{media.LocalAddr().String()} })
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	c := newClient(t, s, user, pass)
+	relay := allocate(t, c)
+
+	want := []byte{0x80, 0x60, 0x00, 0x01, 'r', 't', 'p', 0x00, 0xff}
+	if _, err := relay.WriteTo(want, media.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readOne(t, media); !bytes.Equal(got, want) {
+		t.Fatalf("sink got %x, want %x", got, want)
+	}
+
+	otherPort := other.LocalAddr().(*net.UDPAddr).Port
+	for i, to := range []string{other.LocalAddr().String(), net.JoinHostPort("::ffff:127.0.0.1", strconv.Itoa(otherPort))} {
+		a, err := net.ResolveUDPAddr("udp", to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := relay.WriteTo([]byte("to another port"), a); err != nil {
+			t.Fatalf("write toward %s: %v", to, err)
+		}
+		eventually(t, "the refusal toward "+to, func() bool { return s.Stats().Refused["peer-port"] == uint64(i+1) })
+	}
+	for _, tc := range []struct{ addr, reason string }{
+		{"10.0.0.1:5000", "private"},
+		{"169.254.169.254:80", "link-local"},
+		{"100.64.0.1:5000", "cgnat"},
+		{"127.0.0.2:5000", "loopback"}, // another loopback address: not the listed one
+	} {
+		a, err := net.ResolveUDPAddr("udp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CreatePermission(a); err == nil || !strings.Contains(err.Error(), "403") {
+			t.Fatalf("permission toward %s: %v, want 403 Forbidden", tc.addr, err)
+		}
+		if got := s.Stats().Refused[tc.reason]; got == 0 {
+			t.Errorf("%s: no refusal counted as %q", tc.addr, tc.reason)
+		}
+	}
+	assertSilent(t, other)
+	if st := s.Stats(); st.BytesToPeers != uint64(len(want)) {
+		t.Fatalf("%d bytes relayed, want only the %d to the sink", st.BytesToPeers, len(want))
+	}
+}
