@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -85,17 +86,29 @@ func freePort(t *testing.T, ip string) int {
 	return port
 }
 
-// uclient runs coturn's turnutils_uclient against s in TURN REST mode (-W:
-// it derives the username and password from the shared secret itself),
-// relaying n messages to peer:port, and returns its output.
-func uclient(t *testing.T, s *Server, peer string, port, n int, extra ...string) string {
+// restAuth has turnutils_uclient derive its credential from the shared
+// secret itself (-W, TURN REST mode): coturn's idea of the REST convention
+// checked against ours.
+var restAuth = []string{"-W", testSecret, "-u", "d_uclient"}
+
+// givenAuth passes the credential Credentials makes, as a client handed
+// foyer's welcome would use it.
+func givenAuth() []string {
+	user, pass := Credentials(testSecret, "d_uclient", time.Hour, time.Now())
+	return []string{"-u", user, "-w", pass}
+}
+
+// uclient runs coturn's turnutils_uclient against s with auth's
+// credential options, relaying n messages to peer:port, and returns its
+// output.
+func uclient(t *testing.T, s *Server, auth []string, peer string, port, n int, extra ...string) string {
 	t.Helper()
 	bin := requireTool(t, "turnutils_uclient")
 	ctx, cancel := context.WithTimeout(t.Context(), uclientTimeout)
 	defer cancel()
 	args := append([]string{"-c", "-n", strconv.Itoa(n), "-m", "1", "-l", "120", "-z", "5",
-		"-e", peer, "-r", strconv.Itoa(port), "-p", strconv.Itoa(s.Addr().(*net.UDPAddr).Port),
-		"-W", testSecret, "-u", "d_uclient"}, extra...)
+		"-e", peer, "-r", strconv.Itoa(port), "-p", strconv.Itoa(s.Addr().(*net.UDPAddr).Port)}, auth...)
+	args = append(args, extra...)
 	args = append(args, "127.0.0.1")
 	cmd := exec.CommandContext(ctx, bin, args...)
 	out, err := cmd.CombinedOutput() // a refused run exits non-zero: the totals decide
@@ -117,15 +130,17 @@ func TestCoturnClient(t *testing.T) {
 
 	for _, tc := range []struct {
 		name  string
+		auth  []string
 		extra []string
 	}{
-		{"udp channels", nil},
-		{"udp send indications", []string{"-s"}},
-		{"tcp channels", []string{"-t"}},
+		{"udp channels", restAuth, nil},
+		{"udp send indications", restAuth, []string{"-s"}},
+		{"tcp channels", restAuth, []string{"-t"}},
+		{"udp channels with a handed-out credential", givenAuth(), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := s.Stats()
-			out := uclient(t, s, peerIP, port, 20, tc.extra...)
+			out := uclient(t, s, tc.auth, peerIP, port, 20, tc.extra...)
 			if sent, recv, lost := totals(out); sent != 20 || recv != 20 || lost != 0 {
 				t.Fatalf("sent %d, received %d, lost %d; want 20, 20, 0", sent, recv, lost)
 			}
@@ -144,15 +159,18 @@ func TestCoturnClient(t *testing.T) {
 	// a permission (403). The server's counters show the refusal and that
 	// not one byte was relayed.
 	for _, tc := range []struct {
-		name  string
-		extra []string
+		name, refusal string // refusal: what uclient prints on the server's answer
+		extra         []string
 	}{
-		{"refused peer channels", nil},
-		{"refused peer send indications", []string{"-s"}},
+		{"refused peer channels", "channel bind: error 401", nil},
+		{"refused peer send indications", "create permission error 403", []string{"-s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := s.Stats()
-			out := uclient(t, s, "10.0.0.1", 5000, 5, tc.extra...)
+			out := uclient(t, s, restAuth, "10.0.0.1", 5000, 5, tc.extra...)
+			if !strings.Contains(out, tc.refusal) {
+				t.Errorf("uclient did not report %q", tc.refusal)
+			}
 			if _, recv, _ := totals(out); recv > 0 {
 				t.Fatalf("%d messages came back from a refused peer", recv)
 			}
