@@ -37,6 +37,7 @@ func TestConfigValidate(t *testing.T) {
 		{"unspecified relay ip", func(c *Config) { c.RelayIP = "0.0.0.0" }, "turn.relay_ip"},
 		{"ports inverse", func(c *Config) { c.RelayPortMin, c.RelayPortMax = 50000, 40000 }, "relay_port_min (50000) is above"},
 		{"one port only", func(c *Config) { c.RelayPortMin = 40000 }, "set together"},
+		{"zero ttl", func(c *Config) { c.CredentialTTL = 0 }, "turn.credential_ttl"},
 		{"short ttl", func(c *Config) { c.CredentialTTL = time.Second }, "turn.credential_ttl"},
 		{"long ttl", func(c *Config) { c.CredentialTTL = 365 * 24 * time.Hour }, "turn.credential_ttl"},
 		{"no quota", func(c *Config) { c.AllocationsPerUser = 0 }, "turn.allocations_per_user"},
