@@ -57,7 +57,6 @@ type client struct {
 	src  net.IP
 	site int
 	id   *idGroup // the ID it rings for (storm); nil for doors and other scenarios
-	slot int      // its index in id.devices
 
 	ws      *websocket.Conn
 	wmu     sync.Mutex

@@ -96,8 +96,8 @@ func (w *worker) do(cmd command) reply {
 func (w *worker) setup(cmd command) {
 	w.url, w.shard, w.conc = cmd.URL, cmd.Shard, max(1, cmd.DialConcurrency)
 	w.timeout = time.Duration(cmd.DialTimeoutMS) * time.Millisecond
-	add := func(d device, site int, g *idGroup, slot int) *client {
-		c := &client{dev: d, site: site, id: g, slot: slot}
+	add := func(d device, site int, g *idGroup) *client {
+		c := &client{dev: d, site: site, id: g}
 		c.src = net.ParseIP(cmd.Shard.SourceIPs[len(w.clients)%len(cmd.Shard.SourceIPs)])
 		w.clients = append(w.clients, c)
 		return c
@@ -106,11 +106,11 @@ func (w *worker) setup(cmd command) {
 		for _, id := range s.IDs {
 			g := &idGroup{number: id.Number, site: s.Index}
 			for i, d := range id.Devices {
-				g.devices[i] = add(d, s.Index, g, i)
+				g.devices[i] = add(d, s.Index, g)
 			}
 		}
 		for _, d := range s.Doors {
-			add(d, s.Index, nil, 0)
+			add(d, s.Index, nil)
 		}
 	}
 }
