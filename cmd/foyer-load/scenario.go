@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// errMediaPending: the media scenario needs WebRTC clients in this tool,
+// which come with the media issue. It measures nothing rather than guess.
+var errMediaPending = errors.New("--scenario media needs the media issue (WebRTC clients in foyer-load); nothing was measured")
+
+// runScenario seeds or reads the devices, starts the workers, connects
+// everything, runs the scenario and returns the report (nil for --seed-only).
+func runScenario(ctx context.Context, o *options, log *slog.Logger) (*report, error) {
+	if o.scenario == "media" {
+		return nil, errMediaPending
+	}
+	if o.seedOnly && o.tokensOut == "" {
+		return nil, errors.New("--seed-only needs --tokens-out FILE to keep the tokens")
+	}
+	l, err := prepareLayout(ctx, o, log)
+	if err != nil {
+		return nil, err
+	}
+	if o.seedOnly {
+		devices, doors := l.counts()
+		log.Info("seeded; run the scenarios with --tokens", "tokens", o.tokensOut, "devices", devices, "doors", doors)
+		return nil, nil
+	}
+	shards, err := splitShards(l, o)
+	if err != nil {
+		return nil, err
+	}
+	devices, doors := l.counts()
+	rep := &report{Scenario: o.scenario, Started: time.Now(), URL: o.signalURL, Devices: devices, Doors: doors, Workers: len(shards)}
+	procs, err := startWorkers(len(shards), log)
+	if err != nil {
+		return nil, err
+	}
+	defer stopWorkers(procs, log)
+
+	first, err := o.scrape(ctx)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("connecting", "sockets", devices+doors, "workers", len(shards))
+	replies, err := callAll(ctx, procs, func(i int) command {
+		return command{Op: opConnect, URL: o.signalURL, Shard: shards[i],
+			DialConcurrency: o.dialConcurrency, DialTimeoutMS: o.dialTimeout.Milliseconds()}
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep.Connect = connectSummary(replies)
+	log.Info("connected", "connected", rep.Connect.Connected, "of", rep.Connect.Wanted, "seconds", rep.Connect.Seconds)
+
+	switch o.scenario {
+	case "idle":
+		err = runIdle(ctx, o, rep, first)
+	case "storm":
+		err = runStormScenario(ctx, o, procs, shards, rep)
+	case "reconnect":
+		err = runReconnect(ctx, o, procs, rep)
+	}
+	if err != nil {
+		return nil, err
+	}
+	status, err := callAll(ctx, procs, func(int) command { return command{Op: opStatus} })
+	if err != nil {
+		return nil, err
+	}
+	rep.Lost = map[string]int{}
+	for _, r := range status {
+		mergeCounts(rep.Lost, r.Lost)
+	}
+	last, err := o.scrape(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.Server = counterDeltas(first, last, serverCounters)
+	return rep, nil
+}
+
+// scrape reads the server's metrics, or nothing without --metrics.
+func (o *options) scrape(ctx context.Context) (*sample, error) {
+	if o.metricsURL == "" {
+		return nil, nil
+	}
+	return scrape(ctx, o.metricsURL)
+}
+
+// connectSummary merges the workers' connect results.
+func connectSummary(replies []reply) *connectReport {
+	c := &connectReport{Errors: map[string]int{}}
+	var hs []int64
+	var start, end int64
+	for _, r := range replies {
+		cr := r.Connect
+		c.Wanted += cr.Wanted
+		c.Connected += cr.Connected
+		mergeCounts(c.Errors, cr.Errors)
+		hs = append(hs, cr.HandshakeNS...)
+		if start == 0 || cr.StartUnixNS < start {
+			start = cr.StartUnixNS
+		}
+		end = max(end, cr.EndUnixNS)
+	}
+	c.Seconds = float64(end-start) / 1e9
+	if c.Seconds > 0 {
+		c.PerSecond = float64(c.Connected) / c.Seconds
+	}
+	c.Handshake = summarise(hs)
+	return c
+}
+
+// pause waits d, or less if ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// runIdle holds the connections and reads the server's memory and CPU:
+// memory per connection = (RSS after the hold − RSS before connecting) / N;
+// CPU per connection = CPU seconds during the hold / N / hold seconds.
+func runIdle(ctx context.Context, o *options, rep *report, before *sample) error {
+	if before == nil {
+		return errors.New("idle measures the server through --metrics; give its URL")
+	}
+	if err := pause(ctx, o.settle); err != nil {
+		return err
+	}
+	mid, err := o.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	if err := pause(ctx, o.hold); err != nil {
+		return err
+	}
+	after, err := o.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	n := float64(rep.Connect.Connected)
+	if n == 0 {
+		return errors.New("no connection was made; nothing to measure")
+	}
+	hold := after.at.Sub(mid.at).Seconds()
+	cpu := after.sums[metricCPU] - mid.sums[metricCPU]
+	rep.Idle = &idleReport{
+		Connections:         rep.Connect.Connected,
+		RSSBeforeBytes:      before.sums[metricRSS],
+		RSSAfterBytes:       after.sums[metricRSS],
+		BytesPerConn:        (after.sums[metricRSS] - before.sums[metricRSS]) / n,
+		HeapBytesPerConn:    (after.sums[metricHeap] - before.sums[metricHeap]) / n,
+		GoroutinesPerConn:   (after.sums[metricGoroutine] - before.sums[metricGoroutine]) / n,
+		HoldSeconds:         hold,
+		CPUSeconds:          cpu,
+		CPUMicrosPerConnSec: cpu / n / hold * 1e6,
+		ServerConnected:     after.sums[metricConnected],
+	}
+	return nil
+}
+
+// runReconnect drops every connection of every worker at once and
+// reconnects them; all back = the last welcome − the first drop.
+func runReconnect(ctx context.Context, o *options, procs []*workerProc, rep *report) error {
+	if err := pause(ctx, o.settle); err != nil {
+		return err
+	}
+	replies, err := callAll(ctx, procs, func(int) command { return command{Op: opReconnect, Resume: o.resume} })
+	if err != nil {
+		return err
+	}
+	r := &reconnectReport{Errors: map[string]int{}, Resume: o.resume}
+	var back []int64
+	var drop, last int64
+	for _, rp := range replies {
+		rr := rp.Reconnect
+		r.Wanted += rr.Wanted
+		r.Back += rr.Back
+		mergeCounts(r.Errors, rr.Errors)
+		back = append(back, rr.BackNS...)
+		if drop == 0 || rr.DropUnixNS < drop {
+			drop = rr.DropUnixNS
+		}
+		last = max(last, rr.LastWelcomeUnix)
+	}
+	r.AllBackSeconds = float64(last-drop) / 1e9
+	r.DropToWelcome = summarise(back)
+	rep.Reconnect = r
+	if err := pause(ctx, o.settle); err != nil { // let the server retire the old connections
+		return err
+	}
+	s, err := o.scrape(ctx)
+	if err != nil || s == nil {
+		return err
+	}
+	r.ServerConnected = s.sums[metricConnected]
+	return nil
+}
+
+// runStormScenario splits the calls and the rate over the workers in
+// proportion to their door stations, runs them and merges the results.
+func runStormScenario(ctx context.Context, o *options, procs []*workerProc, shards []*shard, rep *report) error {
+	doors := make([]int, len(shards))
+	total := 0
+	for i, sh := range shards {
+		for _, s := range sh.Sites {
+			if len(s.IDs) > 0 {
+				doors[i] += len(s.Doors)
+			}
+		}
+		total += doors[i]
+	}
+	if total == 0 {
+		return errors.New("storm: no site has both door stations and IDs")
+	}
+	calls := make([]int, len(shards))
+	left := o.calls
+	for i := range shards {
+		calls[i] = o.calls * doors[i] / total
+		left -= calls[i]
+	}
+	for i := 0; left > 0; i = (i + 1) % len(shards) {
+		if doors[i] > 0 {
+			calls[i]++
+			left--
+		}
+	}
+	replies, err := callAll(ctx, procs, func(i int) command {
+		return command{Op: opStorm, Storm: &stormJob{
+			Rate: o.rate * float64(doors[i]) / float64(total), Calls: calls[i], Answer: o.answer,
+			CycleTimeoutMS: o.cycleTimeout.Milliseconds(),
+		}}
+	})
+	if err != nil {
+		return fmt.Errorf("storm: %w", err)
+	}
+	rep.Storm = stormSummary(o, replies)
+	return nil
+}

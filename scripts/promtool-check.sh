@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Checks the operator configuration with promtool:
+#   - configs/prometheus-alerts.yaml (promtool check rules, then unit tests of
+#     the main alerts against synthetic series: promtool test rules),
+#   - configs/prometheus.yml (promtool check config),
+#   - configs/grafana-dashboard.json parses, and every PromQL query in it
+#     parses (checked as recording rules),
+#   - optionally a node's metrics: a URL (http://127.0.0.1:8080/metrics) or
+#     a file saved from one (promtool check metrics).
+# Usage: scripts/promtool-check.sh [METRICS_URL_OR_FILE]
+# promtool comes with Debian's prometheus package (apt-get install prometheus).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v promtool >/dev/null || { echo "promtool not found: apt-get install prometheus (or put promtool on PATH)" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "python3 not found: needed to read the dashboard JSON" >&2; exit 2; }
+
+alerts=configs/prometheus-alerts.yaml
+dashboard=configs/grafana-dashboard.json
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "--- promtool check rules $alerts"
+promtool check rules "$alerts"
+
+echo "--- promtool check config configs/prometheus.yml"
+promtool check config --syntax-only configs/prometheus.yml
+
+echo "--- promtool test rules (alert unit tests)"
+# The tests check when each alert fires and with which labels; annotations
+# (the last key of every rule here) are left out of the copy under test.
+awk '/^ +annotations:/ {skip=1; next} /^ +- (alert|name):/ {skip=0} !skip' "$alerts" >"$tmp/alerts.yaml"
+cat >"$tmp/alerts_test.yaml" <<'EOF'
+rule_files: [alerts.yaml]
+evaluation_interval: 1m
+tests:
+  # 1 call answered and 3 unanswered a minute: 25% answered, plenty of calls.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_calls_answered_total{job="foyer",instance="n1",kind="app"}'
+        values: '0+1x60'
+      - series: 'foyer_calls_ended_total{job="foyer",instance="n1",reason="no_answer"}'
+        values: '0+3x60'
+      - series: 'foyer_calls_ended_total{job="foyer",instance="n1",reason="hangup"}'
+        values: '0+1x60'
+      - series: 'up{job="foyer",instance="n1"}'
+        values: '1 1 1 0 0 0 0 0 0 0'
+      - series: 'foyer_signaling_connected_devices{job="foyer",instance="n1",kind="app"}'
+        values: '10x60'
+    alert_rule_test:
+      - eval_time: 30m
+        alertname: FoyerAnswerRateCollapse
+        exp_alerts:
+          - exp_labels: {severity: critical}
+      - eval_time: 30m
+        alertname: FoyerManyFailedCalls
+        exp_alerts: []
+      - eval_time: 30m
+        alertname: FoyerNoDevicesConnected
+        exp_alerts: []
+      - eval_time: 4m
+        alertname: FoyerNodeDown
+        exp_alerts: []
+      - eval_time: 6m
+        alertname: FoyerNodeDown
+        exp_alerts:
+          - exp_labels: {severity: critical, job: foyer, instance: n1}
+  # A quiet night: 1 answered and 1 unanswered call in 15 minutes is too few to page.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_calls_answered_total{kind="app"}'
+        values: '0x30 1x30'
+      - series: 'foyer_calls_ended_total{reason="no_answer"}'
+        values: '0x30 1x30'
+    alert_rule_test:
+      - eval_time: 45m
+        alertname: FoyerAnswerRateCollapse
+        exp_alerts: []
+  # Ring latency: every ring takes 1–2.5 s.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_calls_ring_seconds_bucket{le="1"}'
+        values: '0x20'
+      - series: 'foyer_calls_ring_seconds_bucket{le="2.5"}'
+        values: '0+10x20'
+      - series: 'foyer_calls_ring_seconds_bucket{le="+Inf"}'
+        values: '0+10x20'
+      - series: 'foyer_calls_ring_seconds_count'
+        values: '0+10x20'
+    alert_rule_test:
+      - eval_time: 15m
+        alertname: FoyerRingLatencyHigh
+        exp_alerts:
+          - exp_labels: {severity: warning}
+EOF
+promtool test rules "$tmp/alerts_test.yaml"
+
+echo "--- $dashboard"
+python3 -m json.tool "$dashboard" >/dev/null
+python3 - "$dashboard" >"$tmp/dashboard_rules.yaml" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d.get("schemaVersion", 0) >= 36, "schemaVersion too old"
+assert any(i.get("name") == "DS_PROMETHEUS" for i in d.get("__inputs", [])), "no DS_PROMETHEUS input"
+exprs = []
+def walk(panels):
+    for p in panels:
+        walk(p.get("panels", []))
+        for t in p.get("targets", []):
+            exprs.append((p.get("title", "?"), t["expr"]))
+walk(d["panels"])
+assert exprs, "the dashboard has no queries"
+print("groups:\n  - name: dashboard\n    rules:")
+for i, (title, e) in enumerate(exprs):
+    e = e.replace("$instance", ".*")  # the template variable, as "All" expands it
+    print(f"      - record: dashboard_query_{i}\n        expr: {json.dumps(e)}")
+print(f"{len(exprs)} queries", file=sys.stderr)
+EOF
+promtool check rules "$tmp/dashboard_rules.yaml" >/dev/null
+echo "  every query parses"
+
+if [ $# -ge 1 ]; then
+  echo "--- promtool check metrics $1"
+  if [[ "$1" == http://* || "$1" == https://* ]]; then
+    curl -fsS --max-time 10 "$1" >"$tmp/metrics.txt"
+  else
+    cp "$1" "$tmp/metrics.txt"
+  fi
+  promtool check metrics <"$tmp/metrics.txt"
+  echo "  metrics pass"
+fi
+echo "all checks passed"
