@@ -2,15 +2,15 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,9 +23,12 @@ import (
 	"github.com/foyer-intercom/foyer/web"
 )
 
-// browserWait bounds each wait on a page; WebRTC on loopback takes well
-// under a second, a cold headless Chromium a few.
-const browserWait = 30 * time.Second
+// chromiumPath is Debian's Chromium (apt-get install chromium).
+const chromiumPath = "/usr/bin/chromium"
+
+// browserWait bounds every wait on a page. WebRTC on loopback connects in
+// well under a second; a cold headless Chromium starts in a few.
+const browserWait = 20 * time.Second
 
 const site = `sites:
   - name: Harbour View
@@ -38,7 +41,8 @@ const site = `sites:
             devices: [anna-phone]
 `
 
-// server runs the whole node in-process: store, media, hub, pages.
+// server runs a whole node in-process: the bbolt store, media, the hub and
+// the pages. It returns the server and the devices' tokens.
 func server(t *testing.T) (*httptest.Server, map[string]string) {
 	t.Helper()
 	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
@@ -66,7 +70,7 @@ func server(t *testing.T) (*httptest.Server, map[string]string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go hub.Run(ctx)
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/signal", hub)
+	mux.Handle("/v1/signal", hub)
 	mux.Handle("/", web.Handler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
@@ -80,125 +84,261 @@ func server(t *testing.T) (*httptest.Server, map[string]string) {
 	return srv, tokens
 }
 
-// chromium starts Debian's headless Chromium and returns its first tab's
-// context, from which each page gets its own browser context. It runs
-// with a fake camera and
-// microphone, WebRTC allowed on loopback, and nothing reaching the network.
+// chromium starts headless Chromium with a fake camera and microphone,
+// WebRTC allowed on loopback, and nothing of its own reaching the network.
+// Each page then gets its own browser context, like a separate device.
 func chromium(t *testing.T) context.Context {
 	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
+	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("FOYER_REQUIRE_TOOLS") == "1" {
-			t.Fatal("chromium is not installed (apt-get install chromium); make test installs it")
+			t.Fatalf("%s is missing (apt-get install chromium) and FOYER_REQUIRE_TOOLS=1", chromiumPath)
 		}
-		t.Skip("chromium is not installed; `make test` installs it (apt-get install chromium)")
+		t.Skipf("%s is missing: apt-get install chromium (make test installs it) to run the browser test", chromiumPath)
 	}
 	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
+		chromedp.ExecPath(chromiumPath),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Headless,
+		chromedp.NoSandbox, // root in a container: no user namespaces for the sandbox
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.WindowSize(480, 900),
+		// No traffic of Chromium's own: updates, sync, QUIC probes.
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-extensions", true),
+		// A fake camera (a test pattern) and microphone (a beep), granted
+		// without a prompt.
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
+		// ICE on 127.0.0.1 (the only interface in the test's network
+		// namespace), with plain addresses rather than mDNS names.
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 	}
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	browser, cancelBrowser := chromedp.NewContext(alloc)
 	t.Cleanup(cancelBrowser)
-	if _, err := chromedp.Run(browser, chromedp.Navigate("about:blank")); err != nil { // starts Chromium
+	// The first action starts Chromium, which lives as long as that
+	// action's context: no timeout on it.
+	if err := chromedp.Do(browser); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
 	return browser
 }
 
-// tab opens url in its own browser context (like a separate device).
-func tab(t *testing.T, alloc context.Context, url string) context.Context {
-	t.Helper()
-	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	return ctx
+// page is one open page in its own browser context, with its console.
+type page struct {
+	name string
+	ctx  context.Context
+	mu   sync.Mutex
+	logs []string
 }
 
-// eval evaluates a JS expression on a page, awaiting a promise.
-func eval[T any](ctx context.Context, expr string) (T, error) {
+// call holds the pages of a test, to report all of them on a failure.
+type call struct {
+	t     *testing.T
+	pages []*page
+}
+
+func (c *call) open(browser context.Context, name, url string) *page {
+	c.t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	c.t.Cleanup(cancel)
+	p := &page{name: name, ctx: ctx}
+	c.pages = append(c.pages, p)
+	if err := chromedp.Do(ctx); err != nil { // opens the tab, for as long as ctx lives
+		c.fail("open %s: %v", name, err)
+	}
+	console := chromedp.Console(ctx)
+	go func() {
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.logs = append(p.logs, m.String())
+			p.mu.Unlock()
+		}
+	}()
+	run, stop := context.WithTimeout(ctx, browserWait)
+	defer stop()
+	if err := chromedp.Do(run, chromedp.Navigate(url)); err != nil {
+		c.fail("open %s: %v", name, err)
+	}
+	return p
+}
+
+// fail ends the test with every page's state and console.
+func (c *call) fail(format string, args ...any) {
+	c.t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, format, args...)
+	for _, p := range c.pages {
+		ctx, stop := context.WithTimeout(p.ctx, 2*time.Second)
+		status, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.foyer ? window.foyer.state + ": " + document.getElementById("status").textContent : "(no window.foyer)"`))
+		stop()
+		if err != nil {
+			status = "(unreadable: " + err.Error() + ")"
+		}
+		p.mu.Lock()
+		fmt.Fprintf(&b, "\n--- %s page: %s\n  console:\n    %s", p.name, status, strings.Join(p.logs, "\n    "))
+		p.mu.Unlock()
+	}
+	c.t.Fatal(b.String())
+}
+
+// eval evaluates a JavaScript expression on a page, awaiting a promise.
+func eval[T any](p *page, expr string) (T, error) {
+	ctx, stop := context.WithTimeout(p.ctx, browserWait)
+	defer stop()
 	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 }
 
-// click clicks the element sel matches, as a person would.
-func click(t *testing.T, ctx context.Context, sel string) {
-	t.Helper()
-	if _, err := eval[bool](ctx, `(document.querySelector(`+"`"+sel+"`"+`).click(), true)`); err != nil {
-		t.Fatalf("click %s: %v", sel, err)
+// click clicks what sel matches with real mouse events, as a person would
+// (so media may play with sound).
+func (c *call) click(p *page, sel string) {
+	c.t.Helper()
+	ctx, stop := context.WithTimeout(p.ctx, browserWait)
+	defer stop()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+		c.fail("%s page: click %s: %v", p.name, sel, err)
 	}
 }
 
-// waitFor polls cond on a page until it is true or browserWait passes.
-func waitFor(t *testing.T, ctx context.Context, what, cond string) {
-	t.Helper()
+// waitFor polls a page condition until it is true or browserWait passes.
+func (c *call) waitFor(p *page, what, cond string) {
+	c.t.Helper()
 	deadline := time.Now().Add(browserWait)
-	for {
-		if ok, err := eval[bool](ctx, cond); err == nil && ok {
+	var err error
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, err = eval[bool](p, cond); err == nil && ok {
 			return
 		}
-		if time.Now().After(deadline) {
-			status, _ := eval[string](ctx, `document.getElementById("status").textContent`)
-			t.Fatalf("%s: not within %v (page status: %q)", what, browserWait, status)
-		}
-		time.Sleep(100 * time.Millisecond) // polling a page we do not control
+		time.Sleep(100 * time.Millisecond) // polling a page: it has no event to wait on
 	}
+	c.fail("%s page: %s: not within %v (%s; last error %v)", p.name, what, browserWait, cond, err)
 }
 
-// above is a page condition: the sum of stat over the page's inbound-rtp
-// reports of kind exceeds n.
-func above(kind, stat string, n int) string {
-	return `(async () => (await ` + inbound(kind, stat) + `) > ` + strconv.Itoa(n) + `)()`
+// number evaluates a numeric page expression.
+func (c *call) number(p *page, expr string) float64 {
+	c.t.Helper()
+	n, err := eval[float64](p, expr)
+	if err != nil {
+		c.fail("%s page: %s: %v", p.name, expr, err)
+	}
+	return n
 }
 
-// inbound sums a stat of the page's inbound-rtp reports of one kind (a
-// promise, for eval to await).
+// inbound sums one stat over a page's inbound-rtp reports of one kind, from
+// window.foyer.pc (0 without a peer connection).
 func inbound(kind, stat string) string {
 	return `(async () => { const pc = window.foyer && window.foyer.pc; if (!pc) return 0; let n = 0;
 	  (await pc.getStats()).forEach(r => { if (r.type === "inbound-rtp" && r.kind === "` + kind + `") n += r.` + stat + ` || 0; });
 	  return n; })()`
 }
 
+// grows waits until a page's inbound stat exceeds its current value by more
+// than by.
+func (c *call) grows(p *page, what, kind, stat string, by float64) {
+	c.t.Helper()
+	from := c.number(p, inbound(kind, stat))
+	c.waitFor(p, what, fmt.Sprintf(`(async () => (await %s) > %v)()`, inbound(kind, stat), from+by))
+}
+
+// screenshot saves a page to $FOYER_SCREENSHOTS/<name>.png when that is
+// set, to look at the layout during development.
+func (c *call) screenshot(p *page, name string) {
+	dir := os.Getenv("FOYER_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	ctx, stop := context.WithTimeout(p.ctx, browserWait)
+	defer stop()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		c.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		c.t.Logf("screenshot %s: %v", name, err)
+	}
+}
+
+func state(s string) string { return `window.foyer && window.foyer.state === "` + s + `"` }
+
+func statusStarts(s string) string {
+	return `document.getElementById("status").textContent.startsWith(` + fmt.Sprintf("%q", s) + `)`
+}
+
 // TestTwoTabsCall: the door station page and the resident page in two
-// browser contexts; the resident sees the preview decoding before
-// answering, and after answering audio flows both ways.
+// browser contexts of a real Chromium against a real node. The door dials
+// 101 on its keypad; the resident sees the visitor's video decoding while
+// it still rings, and hears nothing; after Answer, audio (the fake
+// microphones' beeps) flows both ways; the door opens; hang-up ends both.
 func TestTwoTabsCall(t *testing.T) {
-	alloc := chromium(t)
+	browser := chromium(t)
 	srv, tokens := server(t)
-	resident := tab(t, alloc, srv.URL+"/resident#token="+tokens["anna-phone"])
-	waitFor(t, resident, "the resident page connects", `window.foyer.status === "Waiting for visitors"`)
-	door := tab(t, alloc, srv.URL+"/door#token="+tokens["front-door"])
-	waitFor(t, door, "the door page lists 101", `document.querySelectorAll("#directory button").length === 1`)
+	c := &call{t: t}
 
-	click(t, door, "#directory button")
-	waitFor(t, resident, "the resident page rings", `window.foyer.status.startsWith("Ringing")`)
-	waitFor(t, resident, "the preview decodes before answering", above("video", "framesDecoded", 0))
-	if status, err := eval[string](resident, `window.foyer.status`); err != nil || !strings.HasPrefix(status, "Ringing") {
-		t.Fatalf("the preview should play while ringing; status %q (%v)", status, err)
+	resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
+	c.waitFor(resident, "connects", state("idle"))
+	if url, _ := eval[string](resident, `location.href`); strings.Contains(url, "token") {
+		c.fail("the token stays in the address bar: %s", url)
 	}
-	if audioBefore, _ := eval[float64](resident, inbound("audio", "packetsReceived")); audioBefore != 0 {
-		t.Fatalf("the resident heard the door (%v packets) before answering", audioBefore)
+	door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
+	c.waitFor(door, "connects", state("ready"))
+	c.waitFor(door, "lists 101", `[...document.querySelectorAll("#directory .entry")].map(b => b.textContent).join() === "Jansen101"`)
+
+	for _, k := range []string{"1", "0", "1", "Call"} {
+		c.click(door, `#keypad [data-key="`+k+`"]`)
 	}
+	c.waitFor(door, "rings", state("ringing"))
+	c.waitFor(resident, "rings", state("ringing"))
+	c.waitFor(resident, "shows the caller", `document.getElementById("caller").textContent === "front-door · Harbour View · 101"`)
+	c.waitFor(resident, "counts down", `/^Ringing · \d+ s$/.test(document.getElementById("countdown").textContent)`)
 
-	click(t, resident, "#answer")
-	waitFor(t, resident, "the resident page talks", `window.foyer.status === "Talking"`)
-	waitFor(t, door, "the door page shows who answered", `document.getElementById("status").textContent.startsWith("Answered by")`)
-	waitFor(t, resident, "the resident hears the door", above("audio", "packetsReceived", 20))
-	waitFor(t, door, "the door hears the resident", above("audio", "packetsReceived", 20))
+	// The preview: frames decoded and shown before anyone answers.
+	c.waitFor(resident, "decodes the preview before answering", `(async () => (await `+inbound("video", "framesDecoded")+`) > 0)()`)
+	c.waitFor(resident, "shows the preview", `document.getElementById("remote").videoWidth > 0`)
+	if c.number(resident, `window.foyer.state === "ringing" ? 1 : 0`) != 1 {
+		c.fail("the preview must play while the resident's page still rings")
+	}
+	if n := c.number(resident, inbound("audio", "packetsReceived")); n != 0 {
+		c.fail("the resident heard the door (%v packets) before answering", n)
+	}
+	c.screenshot(resident, "resident-ringing")
+	c.screenshot(door, "door-ringing")
 
-	click(t, door, "#hangup")
-	waitFor(t, door, "the door page ends the call", `document.getElementById("status").textContent.startsWith("Call ended")`)
-	waitFor(t, resident, "the resident page ends the call", `document.getElementById("status").textContent.startsWith("Call ended")`)
+	c.click(resident, "#answer")
+	c.waitFor(resident, "talks", state("talking"))
+	c.waitFor(door, "shows who answered", state("talking")+` && document.getElementById("status").textContent === "Answered by Jansen"`)
+	c.grows(resident, "hears the door", "audio", "packetsReceived", 25)
+	c.grows(resident, "hears the door", "audio", "bytesReceived", 1000)
+	c.grows(door, "hears the resident", "audio", "packetsReceived", 25)
+	c.grows(door, "hears the resident", "audio", "bytesReceived", 1000)
+	// The fake microphones beep: the decoded audio is not silence.
+	c.waitFor(resident, "hears a sound", `(async () => (await `+inbound("audio", "totalAudioEnergy")+`) > 0)()`)
+	c.waitFor(door, "hears a sound", `(async () => (await `+inbound("audio", "totalAudioEnergy")+`) > 0)()`)
+	c.waitFor(resident, "plays the sound", `!document.getElementById("remote").muted && !document.getElementById("remote").paused`)
+	c.waitFor(door, "plays the sound", `!document.getElementById("remote").paused`)
+
+	c.click(resident, "#open")
+	c.waitFor(door, "opens the door", `document.getElementById("unlock").textContent === "Door open for 5 s"`)
+	c.waitFor(resident, "confirms the door opened", `document.getElementById("notice").textContent === "Door open for 5 s"`)
+	c.screenshot(resident, "resident-talking")
+	c.screenshot(door, "door-talking")
+
+	c.click(door, "#hangup")
+	c.waitFor(door, "ends the call", state("ended")+` && `+statusStarts("Call ended: hung up after 0:"))
+	c.waitFor(resident, "ends the call", state("ended")+` && `+statusStarts("Call ended: hung up after 0:"))
+	c.waitFor(resident, "closes its peer connection", `window.foyer.pc === null`)
+	c.screenshot(resident, "resident-ended")
+	c.screenshot(door, "door-ended")
 }

@@ -10,32 +10,95 @@ import (
 func TestHandler(t *testing.T) {
 	h := Handler()
 	cases := []struct {
-		path, wantType string
-		status         int
+		method, path, wantType string
+		status                 int
 	}{
-		{"/door", "text/html", 200},
-		{"/resident", "text/html", 200},
-		{"/static/door.js", "text/javascript", 200},
-		{"/static/foyer.js", "text/javascript", 200},
-		{"/static/style.css", "text/css", 200},
-		{"/static/nope.js", "", 404},
-		{"/admin", "", 404},
+		{"GET", "/door", "text/html; charset=utf-8", 200},
+		{"GET", "/resident", "text/html; charset=utf-8", 200},
+		{"GET", "/resident?x=1", "text/html; charset=utf-8", 200},
+		{"HEAD", "/door", "text/html; charset=utf-8", 200},
+		{"GET", "/static/door.js", "text/javascript; charset=utf-8", 200},
+		{"GET", "/static/resident.js", "text/javascript; charset=utf-8", 200},
+		{"GET", "/static/foyer.js", "text/javascript; charset=utf-8", 200},
+		{"GET", "/static/style.css", "text/css; charset=utf-8", 200},
+		{"GET", "/static/nope.js", "", 404},
+		{"GET", "/static/", "", 404}, // no directory listings
+		{"GET", "/static", "", 404},
+		{"GET", "/door/", "", 404},
+		{"GET", "/", "", 404},
+		{"GET", "/admin", "", 404},
+		{"GET", "/static/../web.go", "", 404},
+		{"GET", "/static/door.html", "", 404}, // only as /door
+		{"POST", "/door", "", 405},
 	}
 	for _, tc := range cases {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
 		if rec.Code != tc.status {
-			t.Errorf("%s: status %d, want %d", tc.path, rec.Code, tc.status)
+			t.Errorf("%s %s: status %d, want %d", tc.method, tc.path, rec.Code, tc.status)
 			continue
 		}
 		if tc.status != 200 {
 			continue
 		}
-		if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, tc.wantType) {
-			t.Errorf("%s: Content-Type %q, want %s", tc.path, ct, tc.wantType)
+		hdr := rec.Header()
+		if ct := hdr.Get("Content-Type"); ct != tc.wantType {
+			t.Errorf("%s: Content-Type %q, want %q", tc.path, ct, tc.wantType)
 		}
-		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "connect-src 'self' ws: wss:") {
-			t.Errorf("%s: CSP %q", tc.path, csp)
+		if cc := hdr.Get("Cache-Control"); cc != "no-cache" {
+			t.Errorf("%s: Cache-Control %q, want no-cache", tc.path, cc)
+		}
+		if hdr.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no X-Content-Type-Options: nosniff", tc.path)
+		}
+		csp := hdr.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "script-src 'self'", "connect-src 'self' ws: wss:", "frame-ancestors 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", tc.path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe") {
+			t.Errorf("%s: CSP %q allows something unsafe", tc.path, csp)
+		}
+		if tc.method == "HEAD" && rec.Body.Len() != 0 {
+			t.Errorf("HEAD %s: %d body bytes", tc.path, rec.Body.Len())
+		}
+	}
+}
+
+// TestHandlerRevalidates: no-cache makes browsers ask again on every load;
+// the ETag lets the answer be a 304 with no body.
+func TestHandlerRevalidates(t *testing.T) {
+	h := Handler()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/static/foyer.js", nil))
+	etag := rec.Header().Get("ETag")
+	if etag == "" {
+		t.Fatal("no ETag")
+	}
+	req := httptest.NewRequest("GET", "/static/foyer.js", nil)
+	req.Header.Set("If-None-Match", etag)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotModified || rec.Body.Len() != 0 {
+		t.Fatalf("revalidation: status %d with %d bytes, want 304 and none", rec.Code, rec.Body.Len())
+	}
+}
+
+// TestPagesUseOnlyTheirOwnFiles: with the CSP above, an inline script or
+// style, or anything from another origin, would be blocked; the pages must
+// not rely on one.
+func TestPagesUseOnlyTheirOwnFiles(t *testing.T) {
+	for _, name := range []string{"static/door.html", "static/resident.html"} {
+		b, err := static.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := string(b)
+		for _, bad := range []string{"<script>", "style=", " onclick=", "http://", "https://", "<style"} {
+			if strings.Contains(page, bad) {
+				t.Errorf("%s contains %q, which the CSP blocks or which leaves the origin", name, bad)
+			}
 		}
 	}
 }

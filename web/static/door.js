@@ -1,70 +1,216 @@
-import { token, connect, iceServers, trickle, addCandidate } from "/static/foyer.js";
+// The door station: dial an ID (keypad or directory), send the camera and
+// microphone, hear the resident who answers, show the door opening.
+import { token, forgetToken, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el } from "/static/foyer.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { status: "connecting", callId: null, pc: null, welcome: null };
-window.foyer = state;
-const show = (s) => { state.status = s; $("status").textContent = s; };
-let dial = "";
 
-function keypad() {
-  for (const k of ["1","2","3","4","5","6","7","8","9","⌫","0","✓"]) {
-    const b = document.createElement("button");
-    b.className = "key"; b.textContent = k;
-    b.onclick = () => { if (k === "⌫") dial = dial.slice(0, -1); else if (k === "✓") call(dial); else if (dial.length < 6) dial += k; $("dial").textContent = dial; };
-    $("keypad").append(b);
-  }
+// state is what the page shows; tests read it as window.foyer.
+// state.state: connecting | ready | dialing | ringing | talking | ended | offline
+const state = { state: "connecting", status: "", callId: null, pc: null, stream: null, welcome: null };
+window.foyer = state;
+
+let sig = null;
+let dial = "";
+let hangupWanted = false; // Hang up pressed before the call had an ID
+let unlockTimer = 0;
+
+function show(st, text) {
+  state.state = st;
+  state.status = text;
+  $("status").textContent = text;
+  const inCall = ["dialing", "ringing", "talking"].includes(st);
+  $("callview").hidden = !inCall;
+  $("dialer").hidden = inCall;
+  document.body.dataset.state = st;
 }
 
-let sig;
-function start(tok) {
-  sig = connect(tok, onMessage, (code) => show(`Disconnected (${code})`));
+function setDial(v) {
+  dial = v;
+  $("dial").value = v;
+  $("dial").textContent = v || "—";
+}
+
+function keypad() {
+  const keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "⌫", "0", "Call"];
+  for (const k of keys) {
+    const b = el("button", { type: "button", className: "key", textContent: k });
+    b.dataset.key = k;
+    if (k === "⌫") b.setAttribute("aria-label", "Delete");
+    if (k === "Call") b.classList.add("answer");
+    b.onclick = () => press(k);
+    $("keypad").append(b);
+  }
+  document.addEventListener("keydown", (e) => {
+    if (e.target instanceof HTMLInputElement) return;
+    if (/^[0-9]$/.test(e.key)) press(e.key);
+    else if (e.key === "Backspace") press("⌫");
+    else if (e.key === "Enter") press("Call");
+  });
+}
+
+function press(k) {
+  if (state.state !== "ready" && state.state !== "ended") return;
+  if (k === "⌫") setDial(dial.slice(0, -1));
+  else if (k === "Call") call(dial);
+  else if (dial.length < 6) setDial(dial + k);
 }
 
 function call(to) {
-  if (!to || state.callId) return;
-  show(`Calling ${to}…`);
-  sig.send({ type: "call", to });
+  if (!to || !sig || (state.state !== "ready" && state.state !== "ended")) return;
+  hangupWanted = false;
+  state.callId = null;
+  show("dialing", `Calling ${to}…`);
+  if (!sig.send({ type: "call", to })) show("ready", "Not connected. Try again in a moment.");
 }
 
+// media starts the call's media: camera and microphone out, the answering
+// resident's microphone in.
 async function media(callId) {
-  const pc = new RTCPeerConnection({ iceServers: iceServers(state.welcome) });
-  state.pc = pc;
-  const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  } catch (err) {
+    console.error("foyer: camera/microphone:", err);
+    sig.send({ type: "hangup", call_id: callId });
+    show("ended", `Call ended: the camera or microphone is unavailable (${err.name})`);
+    return;
+  }
+  if (state.callId !== callId) { // hung up meanwhile
+    stopAll(null, stream);
+    return;
+  }
+  state.stream = stream;
   $("self").srcObject = stream;
-  for (const t of stream.getTracks()) pc.addTransceiver(t, { direction: t.kind === "audio" ? "sendrecv" : "sendonly", streams: [stream] });
-  pc.ontrack = (e) => { $("remote").srcObject = e.streams[0] || new MediaStream([e.track]); };
-  const offer = await pc.createOffer();
-  sig.send({ type: "sdp", call_id: callId, description: { type: offer.type, sdp: offer.sdp } });
-  trickle(pc, sig, () => state.callId);
-  await pc.setLocalDescription(offer);
+  const pc = peer(state.welcome, sig, () => callId);
+  state.pc = pc;
+  for (const t of stream.getTracks()) {
+    pc.addTransceiver(t, { direction: t.kind === "audio" ? "sendrecv" : "sendonly", streams: [stream] });
+  }
+  pc.ontrack = (e) => {
+    if (e.track.kind !== "audio") return;
+    $("remote").srcObject = new MediaStream([e.track]);
+    $("remote").play().catch((err) => console.warn("foyer: remote audio:", err.message));
+  };
+  pc.onconnectionstatechange = () => console.info("foyer: media", pc.connectionState);
+  await describe(pc, sig, callId, await pc.createOffer());
 }
 
 function endCall(text) {
-  show(text);
-  if (state.pc) state.pc.close();
-  state.pc = null; state.callId = null;
-  $("hangup").hidden = true; $("call").hidden = false;
+  stopAll(state.pc, state.stream);
+  Object.assign(state, { pc: null, stream: null, callId: null });
+  $("self").srcObject = null;
+  $("remote").srcObject = null;
+  setDial("");
+  show("ended", text);
+}
+
+function showUnlock(ms) {
+  clearInterval(unlockTimer);
+  let left = Math.round(ms / 1000);
+  const b = $("unlock");
+  const tick = () => {
+    if (left <= 0) {
+      clearInterval(unlockTimer);
+      b.hidden = true;
+      return;
+    }
+    b.textContent = `Door open for ${left} s`;
+    b.hidden = false;
+    left--;
+  };
+  tick();
+  unlockTimer = setInterval(tick, 1000);
 }
 
 async function onMessage(m) {
+  const mine = m.call_id === state.callId;
   switch (m.type) {
-  case "welcome": state.welcome = m; show("Ready: dial a number or pick a name"); break;
   case "directory":
-    $("directory").replaceChildren(...m.entries.map((e) => { const b = document.createElement("button"); b.textContent = `${e.call_id}  ${e.name}`; b.onclick = () => call(e.call_id); return b; }));
+    $("directory").replaceChildren(...m.entries.map((e) => el("li", {},
+      el("button", { type: "button", className: "entry", onclick: () => call(e.call_id) },
+        el("span", { className: "name", textContent: e.name }),
+        el("span", { className: "id", textContent: e.call_id })))));
     break;
-  case "calling": state.callId = m.call_id; show(`Ringing ${m.ringing} device(s)…`); $("hangup").hidden = false; $("call").hidden = true; await media(m.call_id); break;
-  case "answered": show(`Answered by ${m.by.name}`); break;
-  case "sdp": if (state.pc) await state.pc.setRemoteDescription(m.description); break;
-  case "candidate": if (state.pc) await addCandidate(state.pc, m.candidate); break;
-  case "unlock": show(`Door open for ${Math.round(m.duration_ms / 1000)} s`); break;
-  case "ended": endCall(`Call ended: ${m.reason.replace("_", " ")}`); break;
-  case "error": show(`Error: ${m.message}`); if (!state.pc) state.callId = null; break;
+  case "calling":
+    if (state.state !== "dialing") return;
+    state.callId = m.call_id;
+    if (hangupWanted) {
+      sig.send({ type: "hangup", call_id: m.call_id });
+      return;
+    }
+    show("ringing", `Calling… ${m.ringing} ${m.ringing === 1 ? "device rings" : "devices ring"}`);
+    await media(m.call_id);
+    break;
+  case "answered":
+    if (mine) show("talking", `Answered by ${m.by.name}`);
+    break;
+  case "sdp":
+    if (mine && state.pc && m.description.type === "answer") await state.pc.setRemoteDescription(m.description);
+    break;
+  case "candidate":
+    if (mine) await addCandidate(state.pc, m.candidate);
+    break;
+  case "unlock":
+    showUnlock(m.duration_ms);
+    break;
+  case "ended":
+    // An ended without our call ID answers a call that never started
+    // (unavailable).
+    if (mine || (state.state === "dialing" && !state.callId)) {
+      const talk = m.duration_ms > 0 ? ` after ${seconds(m.duration_ms)}` : "";
+      endCall(`Call ended: ${endReasons[m.reason] || m.reason}${talk}`);
+    }
+    break;
+  case "error":
+    console.warn("foyer: error", m.code, m.message);
+    if (state.state === "dialing" && !state.callId) show("ready", `Cannot call: ${m.message}`);
+    else if (m.code === "call_ended" || m.code === "not_found") { if (mine) endCall("Call ended"); }
+    else $("status").textContent = `${state.status} (${m.message})`;
+    break;
   }
 }
 
-$("call").onclick = () => call(dial);
-$("hangup").onclick = () => state.callId && sig.send({ type: "hangup", call_id: state.callId });
+function start(tok) {
+  sig = new Signal(tok, {
+    message: onMessage,
+    up: (welcome) => {
+      state.welcome = welcome;
+      $("conn").textContent = "online";
+      $("conn").classList.add("up");
+      show("ready", "Press a name, or dial a number and press Call");
+    },
+    down: (text, final) => {
+      $("conn").textContent = "offline";
+      $("conn").classList.remove("up");
+      if (state.callId || state.state === "dialing") endCall(`Call ended: the connection was lost`);
+      show(final ? "offline" : "connecting", text);
+      if (final && /token/.test(text)) login();
+    },
+  });
+}
+
+function login() {
+  forgetToken();
+  $("login").hidden = false;
+  $("tok").focus();
+}
+
+$("login").onsubmit = (e) => {
+  e.preventDefault();
+  sessionStorage.setItem("foyer-token", $("tok").value.trim());
+  $("login").hidden = true;
+  start($("tok").value.trim());
+};
+$("hangup").onclick = () => {
+  if (state.callId) sig.send({ type: "hangup", call_id: state.callId });
+  else hangupWanted = true;
+};
+
 keypad();
+setDial("");
 const tok = token();
-if (tok) start(tok); else { $("login").hidden = false; show("Enter this door station's token"); }
-$("login").onsubmit = (e) => { e.preventDefault(); sessionStorage.setItem("foyer-token", $("tok").value); $("login").hidden = true; start($("tok").value); };
+if (tok) start(tok);
+else {
+  show("offline", "Enter this door station's token to connect");
+  login();
+}

@@ -1,28 +1,172 @@
-// foyer protocol v1 client shared by the door station and resident pages.
+// The foyer protocol v1 client shared by the door station and resident
+// pages: the token, the signalling connection, and WebRTC helpers.
+
+// token returns the device token: from the address (#token=…), which it
+// then removes from the address bar and history, or from this tab's storage.
 export function token() {
-  const m = location.hash.match(/token=([^&]+)/);
-  return m ? decodeURIComponent(m[1]) : sessionStorage.getItem("foyer-token");
+  const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
+  if (m) {
+    const tok = decodeURIComponent(m[1]);
+    sessionStorage.setItem("foyer-token", tok);
+    history.replaceState(null, "", location.pathname + location.search);
+    return tok;
+  }
+  return sessionStorage.getItem("foyer-token");
 }
 
-// connect opens /v1/signal, says hello and calls onMessage for every message.
-export function connect(tok, onMessage, onClose) {
-  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/signal`);
-  ws.onopen = () => ws.send(JSON.stringify({ type: "hello", version: 1, token: tok }));
-  ws.onmessage = (e) => onMessage(JSON.parse(e.data));
-  ws.onclose = (e) => onClose && onClose(e.code, e.reason);
-  return { send: (m) => ws.readyState === 1 && ws.send(JSON.stringify(m)), ws };
+// forgetToken drops a token the server refused.
+export function forgetToken() {
+  sessionStorage.removeItem("foyer-token");
 }
 
-// iceServers maps welcome.ice_servers to RTCConfiguration.iceServers.
-export function iceServers(welcome) {
-  return (welcome.ice_servers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
+// Close codes after which reconnecting with the same token cannot help
+// (protocol.md §6): the text says what to do instead.
+const final = {
+  4001: "The token was refused. Enter a valid device token.",
+  4003: "The server did not understand this client.",
+  4004: "The server does not speak protocol v1.",
+  4009: "This device connected from another window or app.",
+  4010: "This device's token was replaced. Enter the new token.",
+};
+
+// Signal is the connection to /v1/signal. It says hello, keeps the
+// connection alive with pings, reconnects with backoff after a drop, and
+// hands the handlers one message at a time, in order, awaiting each (so a
+// candidate is never applied before the description it follows).
+export class Signal {
+  // handlers: message(m) for every message, up(welcome) after each
+  // welcome, down(text, final) when the connection is lost.
+  constructor(tok, handlers) {
+    this.tok = tok;
+    this.h = handlers;
+    this.queue = Promise.resolve();
+    this.retry = 0;
+    this.open();
+  }
+
+  open() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/v1/signal`);
+    this.ws = ws;
+    ws.onopen = () => ws.send(JSON.stringify({ type: "hello", version: 1, token: this.tok }));
+    ws.onmessage = (e) => {
+      this.heard = Date.now();
+      let m;
+      try { m = JSON.parse(e.data); } catch { return; }
+      if (m.type === "pong") return;
+      if (m.type === "welcome") this.welcomed(m);
+      this.queue = this.queue.then(() => this.h.message(m)).catch((err) => console.error("foyer:", m.type, err));
+    };
+    ws.onclose = (e) => this.closed(ws, e.code);
+  }
+
+  welcomed(m) {
+    this.retry = 0;
+    const every = (m.heartbeat_s || 20) * 1000;
+    clearInterval(this.pinger);
+    this.heard = Date.now();
+    // Browsers cannot see the server's WebSocket pings: send our own, and
+    // give up on a server silent for two intervals (§7).
+    this.pinger = setInterval(() => {
+      if (Date.now() - this.heard > 2 * every) this.ws.close(4000, "server silent");
+      else this.send({ type: "ping" });
+    }, every);
+    this.h.up(m);
+  }
+
+  closed(ws, code) {
+    if (ws !== this.ws) return;
+    clearInterval(this.pinger);
+    const why = final[code];
+    if (why || this.stopped) {
+      this.h.down(why || "Disconnected.", true);
+      return;
+    }
+    const wait = Math.min(30, 2 ** this.retry) * (0.75 + Math.random() / 2);
+    this.retry++;
+    this.h.down(`Connection lost. Reconnecting in ${Math.ceil(wait)} s…`, false);
+    this.timer = setTimeout(() => this.open(), wait * 1000);
+  }
+
+  // send sends one message; false when the connection is not open.
+  send(m) {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(m));
+    return true;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.ws.close();
+  }
 }
 
-// trickle sends our candidates for a call once its description is out.
-export function trickle(pc, sig, callId) {
-  pc.onicecandidate = (e) => sig.send({ type: "candidate", call_id: callId(), candidate: e.candidate ? e.candidate.toJSON() : { candidate: "" } });
+// peer creates a call's RTCPeerConnection with the welcome's ICE servers
+// and trickles its candidates; callId() names the call they belong to.
+// Candidates wait until describe has sent their description (the server
+// refuses them before it), and the end of candidates goes out as an empty
+// candidate string.
+export function peer(welcome, sig, callId) {
+  const iceServers = (welcome.ice_servers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
+  const pc = new RTCPeerConnection({ iceServers });
+  pc.held = [];
+  pc.onicecandidate = (e) => {
+    const m = { type: "candidate", call_id: callId(), candidate: e.candidate ? e.candidate.toJSON() : { candidate: "" } };
+    if (pc.held) pc.held.push(m);
+    else sig.send(m);
+  };
+  return pc;
 }
 
+// addCandidate applies one of the server's candidates; the empty one
+// (end of candidates) needs nothing.
 export async function addCandidate(pc, c) {
-  if (c && c.candidate) await pc.addIceCandidate(c);
+  if (!pc || !c || !c.candidate) return;
+  try {
+    await pc.addIceCandidate(c);
+  } catch (err) {
+    console.warn("foyer: candidate refused:", err.message);
+  }
+}
+
+// describe sets a local description and sends it as an sdp message, then
+// the candidates gathered meanwhile.
+export async function describe(pc, sig, callId, desc) {
+  await pc.setLocalDescription(desc);
+  const d = pc.localDescription;
+  sig.send({ type: "sdp", call_id: callId, description: { type: d.type, sdp: d.sdp } });
+  const held = pc.held || [];
+  pc.held = null;
+  held.forEach((m) => sig.send(m));
+}
+
+// stopAll ends a call's local media.
+export function stopAll(pc, stream) {
+  if (pc) pc.close();
+  if (stream) stream.getTracks().forEach((t) => t.stop());
+}
+
+// Why a call ended (ended.reason), in words.
+export const endReasons = {
+  hangup: "hung up",
+  timeout: "the connection was lost",
+  no_answer: "no answer",
+  declined: "declined",
+  unavailable: "nobody can be reached",
+  failed: "the connection was lost",
+  time_limit: "time limit reached",
+};
+
+// seconds formats a duration in milliseconds as m:ss.
+export function seconds(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// el builds an element: el("button", {className: "x", onclick}, "text").
+export function el(tag, props, ...children) {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...children);
+  return e;
 }

@@ -1,74 +1,234 @@
-import { token, connect, iceServers, trickle, addCandidate } from "/static/foyer.js";
+// The resident: rings with the visitor's live picture, answers (the
+// microphone opens only then), declines, opens the door, hangs up.
+import { token, forgetToken, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el } from "/static/foyer.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { status: "connecting", callId: null, pc: null, welcome: null, answered: false };
+
+// state is what the page shows; tests read it as window.foyer.
+// state.state: connecting | idle | ringing | answering | talking | ended | offline
+const state = { state: "connecting", status: "", callId: null, caller: "", pc: null, mic: null, welcome: null };
 window.foyer = state;
-const show = (s) => { state.status = s; $("status").textContent = s; };
-const reasons = { answered_elsewhere: "Answered on another device", declined_elsewhere: "Declined on another device", caller_hangup: "The visitor hung up", timeout: "Missed call" };
-let sig, countdown;
 
-function start(tok) { sig = connect(tok, onMessage, (code) => show(`Disconnected (${code})`)); }
+// Why this device stopped ringing (cancel.reason). Answered elsewhere is
+// not a missed call.
+const cancelReasons = {
+  answered_elsewhere: "Answered on another device",
+  declined_elsewhere: "Declined on another device",
+  caller_hangup: "Missed call: the visitor left",
+  timeout: "Missed call",
+};
 
-function idle(text) {
-  show(text);
-  clearInterval(countdown);
-  if (state.pc) state.pc.close();
-  Object.assign(state, { pc: null, callId: null, answered: false });
-  $("ringing").hidden = true; $("talking").hidden = true; $("caller").textContent = "";
-  $("preview").srcObject = null;
+let sig = null;
+let ringTimer = 0;
+let noticeTimer = 0;
+
+function show(st, text) {
+  state.state = st;
+  state.status = text;
+  $("status").textContent = text;
+  $("callview").hidden = !["ringing", "answering", "talking"].includes(st);
+  $("ringing").hidden = !["ringing", "answering"].includes(st);
+  $("talking").hidden = st !== "talking";
+  $("answer").disabled = st === "answering";
+  document.body.dataset.state = st;
 }
 
-async function onOffer(m) {
+function notice(text) {
+  clearTimeout(noticeTimer);
+  $("notice").textContent = text;
+  $("notice").hidden = false;
+  noticeTimer = setTimeout(() => { $("notice").hidden = true; }, 8000);
+}
+
+// finish drops the call's media and shows why it is over.
+function finish(st, text) {
+  clearInterval(ringTimer);
+  stopAll(state.pc, state.mic);
+  Object.assign(state, { pc: null, mic: null, callId: null });
+  $("remote").srcObject = null;
+  $("remote").muted = true;
+  $("countdown").textContent = "";
+  show(st, text);
+}
+
+function ring(m) {
+  if (state.callId && state.callId !== m.call_id) {
+    // One call at a time: this device is busy with another.
+    sig.send({ type: "decline", call_id: m.call_id, scope: "device" });
+    return;
+  }
+  if (state.callId === m.call_id && state.pc) { // rung again after a reconnect: a new offer follows
+    stopAll(state.pc, null);
+    state.pc = null;
+  }
+  state.callId = m.call_id;
+  state.caller = m.from.name;
+  $("caller").replaceChildren(
+    el("strong", { textContent: m.from.name }),
+    el("span", { textContent: ` · ${m.from.site_name} · ${m.to}` }));
+  $("nopreview").hidden = m.preview;
+  const until = Date.now() + m.lifetime_ms;
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+    $("countdown").textContent = `Ringing · ${left} s`;
+  };
+  clearInterval(ringTimer);
+  tick();
+  ringTimer = setInterval(tick, 1000);
+  show("ringing", `${m.from.name} is calling`);
+}
+
+// offer answers the server's offer: the visitor's video (and, after the
+// answer, audio) in; a send slot for our microphone, filled on Answer.
+async function offer(m) {
+  if (m.call_id !== state.callId) return;
   let pc = state.pc;
   if (!pc) {
-    pc = state.pc = new RTCPeerConnection({ iceServers: iceServers(state.welcome) });
-    pc.ontrack = (e) => { const v = $("preview"); if (!v.srcObject) v.srcObject = new MediaStream(); v.srcObject.addTrack(e.track); };
-    trickle(pc, sig, () => state.callId);
+    const callId = m.call_id;
+    pc = state.pc = peer(state.welcome, sig, () => callId);
+    const remote = new MediaStream();
+    $("remote").srcObject = remote;
+    pc.ontrack = (e) => {
+      remote.addTrack(e.track);
+      $("remote").play().catch((err) => console.warn("foyer: remote video:", err.message));
+    };
+    pc.onconnectionstatechange = () => console.info("foyer: media", pc.connectionState);
   }
   await pc.setRemoteDescription(m.description);
-  const audio = pc.getTransceivers().find((t) => t.receiver.track && t.receiver.track.kind === "audio");
-  if (audio && !audio.sender.track) {
-    const mic = await navigator.mediaDevices.getUserMedia({ audio: true });
-    await audio.sender.replaceTrack(mic.getAudioTracks()[0]);
+  const audio = micSlot(pc);
+  if (audio) {
     audio.direction = "sendrecv";
+    if (state.mic) await audio.sender.replaceTrack(state.mic.getAudioTracks()[0]);
   }
-  const answer = await pc.createAnswer();
-  sig.send({ type: "sdp", call_id: m.call_id, description: { type: answer.type, sdp: answer.sdp } });
-  await pc.setLocalDescription(answer);
+  await describe(pc, sig, m.call_id, await pc.createAnswer());
+}
+
+function micSlot(pc) {
+  return pc && pc.getTransceivers().find((t) => t.mid !== null && t.receiver.track.kind === "audio");
+}
+
+// openMic puts the microphone on the call. The visitor hears nothing
+// before the answer: the track goes out only now.
+async function openMic(callId) {
+  let mic;
+  try {
+    mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (err) {
+    console.error("foyer: microphone:", err);
+    notice(`The microphone is unavailable (${err.name}): the visitor cannot hear you`);
+    return;
+  }
+  if (state.callId !== callId) { // over meanwhile
+    stopAll(null, mic);
+    return;
+  }
+  state.mic = mic;
+  const audio = micSlot(state.pc);
+  if (audio) await audio.sender.replaceTrack(mic.getAudioTracks()[0]);
 }
 
 async function onMessage(m) {
+  const mine = m.call_id === state.callId;
   switch (m.type) {
-  case "welcome": state.welcome = m; show("Waiting for visitors"); break;
-  case "ring": {
-    state.callId = m.call_id;
-    $("caller").textContent = `${m.from.name} — ${m.from.site_name} (${m.to})`;
-    $("ringing").hidden = false;
-    let left = Math.round(m.lifetime_ms / 1000);
-    show(`Ringing… ${left} s`);
-    clearInterval(countdown);
-    countdown = setInterval(() => { if (--left >= 0 && !state.answered) show(`Ringing… ${left} s`); }, 1000);
+  case "ring":
+    ring(m);
     break;
-  }
-  case "sdp": if (m.description.type === "offer") await onOffer(m); else if (state.pc) await state.pc.setRemoteDescription(m.description); break;
-  case "candidate": if (state.pc) await addCandidate(state.pc, m.candidate); break;
+  case "sdp":
+    if (m.description.type === "offer") await offer(m);
+    else if (mine && state.pc) await state.pc.setRemoteDescription(m.description);
+    break;
+  case "candidate":
+    if (mine) await addCandidate(state.pc, m.candidate);
+    break;
   case "answered":
-    state.answered = true; clearInterval(countdown);
-    show("Talking"); $("ringing").hidden = true; $("talking").hidden = false;
-    $("preview").muted = false; $("preview").play().catch(() => {});
+    if (!mine) return;
+    clearInterval(ringTimer);
+    $("countdown").textContent = "";
+    $("remote").muted = false;
+    $("remote").play().catch((err) => console.warn("foyer: remote audio:", err.message));
+    show("talking", `Talking to ${state.caller}`);
     break;
-  case "cancel": idle(reasons[m.reason] || "Call over"); break;
-  case "ended": idle(`Call ended: ${m.reason.replace("_", " ")} (${Math.round(m.duration_ms / 1000)} s)`); break;
-  case "door_opened": show(`Door open for ${Math.round(m.duration_ms / 1000)} s`); break;
-  case "error": show(`Error: ${m.message}`); break;
+  case "cancel":
+    if (mine) finish("ended", cancelReasons[m.reason] || "The call is over");
+    break;
+  case "ended":
+    if (mine) {
+      const talk = m.duration_ms > 0 ? ` after ${seconds(m.duration_ms)}` : "";
+      finish("ended", `Call ended: ${endReasons[m.reason] || m.reason}${talk}`);
+    }
+    break;
+  case "door_opened":
+    notice(`Door open for ${Math.round(m.duration_ms / 1000)} s`);
+    break;
+  case "error":
+    console.warn("foyer: error", m.code, m.message);
+    if (m.code === "call_ended" || m.code === "not_found") {
+      if (mine) finish("ended", "The call is over");
+    } else {
+      if (state.state === "answering") show("ringing", `${state.caller} is calling`);
+      notice(m.message);
+    }
+    break;
   }
 }
 
-$("answer").onclick = () => sig.send({ type: "answer", call_id: state.callId });
-$("decline").onclick = () => { sig.send({ type: "decline", call_id: state.callId, scope: "device" }); idle("Declined"); };
-$("declineAll").onclick = () => { sig.send({ type: "decline", call_id: state.callId, scope: "everyone" }); idle("Declined for everyone"); };
-$("hangup").onclick = () => sig.send({ type: "hangup", call_id: state.callId });
-$("open").onclick = () => sig.send({ type: "open_door", call_id: state.callId, relay: 1 });
+function start(tok) {
+  sig = new Signal(tok, {
+    message: onMessage,
+    up: (welcome) => {
+      state.welcome = welcome;
+      $("conn").textContent = "online";
+      $("conn").classList.add("up");
+      if (!state.callId) show("idle", "Waiting for visitors");
+    },
+    down: (text, final) => {
+      $("conn").textContent = "offline";
+      $("conn").classList.remove("up");
+      // A ringing device is rung again when it reconnects; a call in
+      // progress cannot survive the loss.
+      if (state.state === "talking" || state.state === "answering") finish("ended", "Call ended: the connection was lost");
+      else if (state.pc) { stopAll(state.pc, null); state.pc = null; }
+      if (state.state !== "ringing") show(final ? "offline" : "connecting", text);
+      if (final && /token/.test(text)) login();
+    },
+  });
+}
+
+function login() {
+  forgetToken();
+  $("login").hidden = false;
+  $("tok").focus();
+}
+
+$("login").onsubmit = (e) => {
+  e.preventDefault();
+  sessionStorage.setItem("foyer-token", $("tok").value.trim());
+  $("login").hidden = true;
+  start($("tok").value.trim());
+};
+$("answer").onclick = () => {
+  if (state.state !== "ringing") return;
+  const callId = state.callId;
+  show("answering", "Answering…");
+  sig.send({ type: "answer", call_id: callId });
+  openMic(callId);
+};
+$("decline").onclick = () => {
+  if (!state.callId) return;
+  sig.send({ type: "decline", call_id: state.callId, scope: "device" });
+  finish("ended", "Declined");
+};
+$("declineAll").onclick = () => {
+  if (!state.callId) return;
+  sig.send({ type: "decline", call_id: state.callId, scope: "everyone" });
+  finish("ended", "Declined for everyone");
+};
+$("hangup").onclick = () => state.callId && sig.send({ type: "hangup", call_id: state.callId });
+$("open").onclick = () => state.callId && sig.send({ type: "open_door", call_id: state.callId, relay: 1 });
+
 const tok = token();
-if (tok) start(tok); else { $("login").hidden = false; show("Enter this device's token"); }
-$("login").onsubmit = (e) => { e.preventDefault(); sessionStorage.setItem("foyer-token", $("tok").value); $("login").hidden = true; start($("tok").value); };
+if (tok) start(tok);
+else {
+  show("offline", "Enter this device's token to connect");
+  login();
+}
