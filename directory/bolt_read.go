@@ -1,9 +1,11 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"go.etcd.io/bbolt"
 )
@@ -237,3 +239,69 @@ func (b *Bolt) CountMembers(ctx context.Context, site SiteID) (n int, err error)
 	})
 	return n, err
 }
+
+// User returns one app user.
+func (b *Bolt) User(ctx context.Context, id UserID) (u User, err error) {
+	err = b.view(ctx, func(r boltReader) error { u, err = r.user(id); return err })
+	return u, err
+}
+
+// SiteMembers lists every membership of a site, in key order: by call ID,
+// then user ID.
+func (b *Bolt) SiteMembers(ctx context.Context, site SiteID) (out []Membership, err error) {
+	err = b.view(ctx, func(r boltReader) error {
+		if err := r.requireSite(site); err != nil {
+			return err
+		}
+		return scanPrefix(r.bucket(bucketMembers), key(string(site), ""), func(_, v []byte) (bool, error) {
+			m, err := decodeMember(v)
+			out = append(out, m)
+			return err == nil, err
+		})
+	})
+	return out, err
+}
+
+// SiteDevices lists a site's door stations and monitors, ordered by ID.
+func (b *Bolt) SiteDevices(ctx context.Context, site SiteID) (out []Device, err error) {
+	err = b.view(ctx, func(r boltReader) error {
+		if err := r.requireSite(site); err != nil {
+			return err
+		}
+		for _, kind := range []DeviceKind{KindDoorStation, KindMonitor} {
+			err := scanPrefix(r.bucket(bucketDeviceNames), key(string(kind), string(site), ""), func(_, id []byte) (bool, error) {
+				d, ok, err := r.device(DeviceID(id))
+				if ok {
+					out = append(out, d)
+				}
+				return err == nil, err
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b Device) int { return cmp.Compare(a.ID, b.ID) })
+	return out, err
+}
+
+// UserDevices lists a user's app devices, ordered by ID.
+func (b *Bolt) UserDevices(ctx context.Context, user UserID) (out []Device, err error) {
+	err = b.view(ctx, func(r boltReader) error {
+		if err := r.requireUser(user); err != nil {
+			return err
+		}
+		return scanPrefix(r.bucket(bucketAppDevices), key(string(user), ""), func(k, _ []byte) (bool, error) {
+			d, ok, err := r.device(DeviceID(k[len(user)+1:]))
+			if ok {
+				out = append(out, d)
+			}
+			return err == nil, err
+		})
+	})
+	return out, err
+}
+
+// DB is the bbolt file, shared with the account records (internal/kv).
+func (b *Bolt) DB() *bbolt.DB { return b.db }

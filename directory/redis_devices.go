@@ -2,7 +2,12 @@ package directory
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Device returns one device.
@@ -32,4 +37,68 @@ func (r *Redis) DeviceByName(ctx context.Context, kind DeviceKind, scope string,
 func (r *Redis) DeviceByToken(ctx context.Context, token TokenHash) (d Device, err error) {
 	err = r.getJSON(ctx, r.keys.token(token), "device token", &d)
 	return d, err
+}
+
+// devices reads the device records of ids (one pipelined round trip),
+// skipping any deleted meanwhile, ordered by ID.
+func (r *Redis) devices(ctx context.Context, ids []string) ([]Device, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	sort.Strings(ids)
+	pipe := r.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.Get(ctx, r.keys.device(DeviceID(id)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, redisErr(err)
+	}
+	out := make([]Device, 0, len(ids))
+	for _, c := range cmds {
+		v, err := c.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		var d Device
+		if err := json.Unmarshal(v, &d); err != nil {
+			return nil, fmt.Errorf("directory: redis: corrupt device record: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// SiteDevices lists a site's door stations and monitors: two round trips.
+func (r *Redis) SiteDevices(ctx context.Context, site SiteID) ([]Device, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pipe := r.client.Pipeline()
+	exists := pipe.Exists(ctx, r.keys.site(site))
+	all := pipe.HKeys(ctx, r.keys.siteDevices(site))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr(err)
+	}
+	if exists.Val() == 0 {
+		return nil, fmt.Errorf("site %s: %w", site, ErrNotFound)
+	}
+	return r.devices(ctx, all.Val())
+}
+
+// UserDevices lists a user's app devices: two round trips.
+func (r *Redis) UserDevices(ctx context.Context, user UserID) ([]Device, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pipe := r.client.Pipeline()
+	exists := pipe.Exists(ctx, r.keys.user(user))
+	all := pipe.HKeys(ctx, r.keys.userApps(user))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr(err)
+	}
+	if exists.Val() == 0 {
+		return nil, fmt.Errorf("user %s: %w", user, ErrNotFound)
+	}
+	return r.devices(ctx, all.Val())
 }

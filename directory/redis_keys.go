@@ -59,6 +59,10 @@ const (
 	// one GET. Recomputed by Apply whenever an op touches the number, its
 	// members, their app devices or its monitors.
 	redisRingKey = "ring"
+	// redisSiteDevicesKey, tag {s:<site>}, hash: deviceID → kind of every
+	// door station and monitor of the site, for SiteDevices. Written by
+	// PutDevice and DeleteDevice of door stations and monitors.
+	redisSiteDevicesKey = "devs"
 
 	// redisSitesKey, tag {sites}, hash: siteID → "" for every site, for
 	// Sites. Written by PutSite.
@@ -165,6 +169,9 @@ func (k redisKeys) site(id SiteID) string     { return k.key(siteTag(id), redisS
 func (k redisKeys) children(id SiteID) string { return k.key(siteTag(id), redisChildrenKey) }
 func (k redisKeys) entries(id SiteID) string  { return k.key(siteTag(id), redisEntriesKey) }
 func (k redisKeys) count(id SiteID) string    { return k.key(siteTag(id), redisCountKey) }
+func (k redisKeys) siteDevices(id SiteID) string {
+	return k.key(siteTag(id), redisSiteDevicesKey)
+}
 func (k redisKeys) members(id SiteID, n Number) string {
 	return k.key(siteTag(id), redisMembersKey, string(n))
 }

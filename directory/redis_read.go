@@ -258,3 +258,41 @@ func (r *Redis) CountMembers(ctx context.Context, site SiteID) (int, error) {
 	}
 	return n, nil
 }
+
+// User returns one app user.
+func (r *Redis) User(ctx context.Context, id UserID) (u User, err error) {
+	err = r.getJSON(ctx, r.keys.user(id), "user "+string(id), &u)
+	return u, err
+}
+
+// SiteMembers lists every membership of a site: two round trips (the
+// site's entries, then every entry's members, pipelined).
+func (r *Redis) SiteMembers(ctx context.Context, site SiteID) ([]Membership, error) {
+	entries, err := r.Entries(ctx, site)
+	if err != nil {
+		return nil, err
+	}
+	pipe := r.client.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(entries))
+	for i, e := range entries {
+		cmds[i] = pipe.HGetAll(ctx, r.keys.members(site, e.Number))
+	}
+	if len(cmds) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, redisErr(err)
+		}
+	}
+	var out []Membership
+	for _, c := range cmds {
+		start := len(out)
+		for _, v := range c.Val() {
+			m, err := decodeMember([]byte(v))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, m)
+		}
+		slices.SortFunc(out[start:], func(a, b Membership) int { return cmp.Compare(a.User, b.User) })
+	}
+	return out, nil
+}

@@ -64,6 +64,9 @@ func (w *redisWriter) putDevice(ctx context.Context, d Device) error {
 		}
 	}
 	w.set(nameKey, string(d.ID))
+	if d.Kind != KindApp {
+		w.hset(w.keys.siteDevices(d.Site), string(d.ID), string(d.Kind))
+	}
 	switch d.Kind {
 	case KindApp:
 		w.hset(w.keys.userApps(d.User), string(d.ID), d.Name)
@@ -94,6 +97,9 @@ func (w *redisWriter) putDevice(ctx context.Context, d Device) error {
 func (w *redisWriter) unindexDevice(ctx context.Context, d Device) error {
 	w.del(w.keys.deviceName(d.Kind, deviceScope(d), d.Name))
 	w.touchSite(d.Site)
+	if d.Kind != KindApp {
+		w.hdel(w.keys.siteDevices(d.Site), string(d.ID))
+	}
 	switch d.Kind {
 	case KindApp:
 		w.hdel(w.keys.userApps(d.User), string(d.ID))

@@ -27,12 +27,17 @@ type Store interface {
 	// with at least one ringable member or a monitor, ordered by number.
 	DoorDirectory(ctx context.Context, site SiteID) ([]Entry, error)
 
+	// User returns one app user.
+	User(ctx context.Context, id UserID) (User, error)
 	// UserByEmail finds an app user by e-mail (case-insensitive).
 	UserByEmail(ctx context.Context, email string) (User, error)
 	// Members lists the memberships of one call ID of a site.
 	Members(ctx context.Context, site SiteID, number Number) ([]Membership, error)
 	// Memberships lists every membership of a user, across sites.
 	Memberships(ctx context.Context, user UserID) ([]Membership, error)
+	// SiteMembers lists every membership of a site, ordered by call ID
+	// (CompareNumbers), then user ID.
+	SiteMembers(ctx context.Context, site SiteID) ([]Membership, error)
 	// CountMembers returns the number of app users of a site.
 	CountMembers(ctx context.Context, site SiteID) (int, error)
 
@@ -41,6 +46,11 @@ type Store interface {
 	// DeviceByName finds a device by scope (site for door stations and
 	// monitors, user for app devices) and name.
 	DeviceByName(ctx context.Context, kind DeviceKind, scope string, name string) (Device, error)
+	// SiteDevices lists the door stations and monitors of a site (those
+	// whose Site it is), ordered by ID.
+	SiteDevices(ctx context.Context, site SiteID) ([]Device, error)
+	// UserDevices lists the app devices of a user, ordered by ID.
+	UserDevices(ctx context.Context, user UserID) ([]Device, error)
 	// DeviceByToken finds the device a token authenticates, in O(1).
 	DeviceByToken(ctx context.Context, token TokenHash) (Device, error)
 

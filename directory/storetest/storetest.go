@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	t.Run("LimitPerSite", func(t *testing.T) { testLimitPerSite(t, newStore) })
 	t.Run("Devices", func(t *testing.T) { testDevices(t, newStore) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, newStore) })
+	t.Run("Lists", func(t *testing.T) { testLists(t, newStore) })
 	t.Run("Ringable", func(t *testing.T) { testRingable(t, newStore) })
 	t.Run("DoorDirectory", func(t *testing.T) { testDoorDirectory(t, newStore) })
 	t.Run("Targets", func(t *testing.T) { testTargets(t, newStore) })

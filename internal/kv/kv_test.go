@@ -1,0 +1,191 @@
+package kv_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"go.etcd.io/bbolt"
+
+	"github.com/foyer-intercom/foyer/internal/kv"
+	"github.com/foyer-intercom/foyer/internal/redistest"
+)
+
+func newBolt(t *testing.T) kv.Store {
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "kv.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := kv.NewBolt(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newRedis(t *testing.T) kv.Store {
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t)})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return kv.NewRedis(rdb)
+}
+
+func newCluster(t *testing.T) kv.Store {
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: redistest.StartCluster(t)})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return kv.NewRedis(rdb)
+}
+
+func TestStores(t *testing.T) {
+	for name, open := range map[string]func(*testing.T) kv.Store{
+		"bolt": newBolt, "redis": newRedis, "cluster": newCluster,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Run("ReadWrite", func(t *testing.T) { testReadWrite(t, open(t)) })
+			t.Run("Rollback", func(t *testing.T) { testRollback(t, open(t)) })
+			t.Run("Scan", func(t *testing.T) { testScan(t, open(t)) })
+			t.Run("Serialised", func(t *testing.T) { testSerialised(t, open(t)) })
+		})
+	}
+}
+
+func get(t *testing.T, s kv.Store, table, key string) (string, error) {
+	t.Helper()
+	var v []byte
+	err := s.View(context.Background(), func(tx kv.Tx) (err error) {
+		v, err = tx.Get(table, key)
+		return err
+	})
+	return string(v), err
+}
+
+func testReadWrite(t *testing.T, s kv.Store) {
+	ctx := context.Background()
+	if _, err := get(t, s, "a", "k"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("get from an empty store: %v, want ErrNotFound", err)
+	}
+	err := s.Update(ctx, func(tx kv.Tx) error {
+		if err := tx.Put("a", "k", []byte("v1")); err != nil {
+			return err
+		}
+		v, err := tx.Get("a", "k")
+		if err != nil || string(v) != "v1" {
+			return fmt.Errorf("read own write: %q, %v", v, err)
+		}
+		if err := tx.Put("a", "gone", []byte("x")); err != nil {
+			return err
+		}
+		if err := tx.Delete("a", "gone"); err != nil {
+			return err
+		}
+		if _, err := tx.Get("a", "gone"); !errors.Is(err, kv.ErrNotFound) {
+			return fmt.Errorf("read own delete: %v", err)
+		}
+		return tx.Put("b", "k", []byte{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := get(t, s, "a", "k"); err != nil || v != "v1" {
+		t.Fatalf("after commit: %q, %v", v, err)
+	}
+	if _, err := get(t, s, "a", "gone"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("deleted key: %v", err)
+	}
+	if v, err := get(t, s, "b", "k"); err != nil || v != "" {
+		t.Fatalf("empty value: %q, %v", v, err)
+	}
+	if err := s.View(ctx, func(tx kv.Tx) error { return tx.Put("a", "k", nil) }); err == nil {
+		t.Error("a write in View succeeded")
+	}
+}
+
+func testRollback(t *testing.T, s kv.Store) {
+	boom := errors.New("boom")
+	err := s.Update(context.Background(), func(tx kv.Tx) error {
+		_ = tx.Put("a", "k1", []byte("1"))
+		_ = tx.Put("a", "k2", []byte("2"))
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update: %v, want fn's error", err)
+	}
+	for _, k := range []string{"k1", "k2"} {
+		if _, err := get(t, s, "a", k); !errors.Is(err, kv.ErrNotFound) {
+			t.Errorf("%s after a failed Update: %v, want nothing written", k, err)
+		}
+	}
+}
+
+func testScan(t *testing.T, s kv.Store) {
+	ctx := context.Background()
+	err := s.Update(ctx, func(tx kv.Tx) error {
+		for _, k := range []string{"s1/b", "s1/a", "s1*/x", "s2/a", "s1/c"} {
+			if err := tx.Put("t", k, []byte("v"+k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = s.Update(ctx, func(tx kv.Tx) error {
+		_ = tx.Delete("t", "s1/c")
+		_ = tx.Put("t", "s1/0", []byte("v"))
+		return tx.Scan("t", "s1/", func(k string, v []byte) error {
+			got = append(got, k+"="+string(v))
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[s1/0=v s1/a=vs1/a s1/b=vs1/b]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("scan: %v, want %s (ordered, prefix only, own writes merged)", got, want)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err = s.View(ctx, func(tx kv.Tx) error {
+		return tx.Scan("t", "", func(string, []byte) error { n++; return stop })
+	})
+	if !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("scan stopped by fn: %v after %d calls", err, n)
+	}
+}
+
+// testSerialised runs read-modify-write increments from many goroutines: no
+// increment may be lost.
+func testSerialised(t *testing.T, s kv.Store) {
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				err := s.Update(context.Background(), func(tx kv.Tx) error {
+					v, err := tx.Get("c", "n")
+					if err != nil && !errors.Is(err, kv.ErrNotFound) {
+						return err
+					}
+					n, _ := strconv.Atoi(string(v))
+					return tx.Put("c", "n", []byte(strconv.Itoa(n+1)))
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if v, err := get(t, s, "c", "n"); err != nil || v != strconv.Itoa(workers*each) {
+		t.Fatalf("counter: %q, %v; want %d", v, err, workers*each)
+	}
+}
