@@ -1,0 +1,115 @@
+// Package accounts keeps who may do what outside the call path: admin
+// accounts and their roles per site, sessions and API keys, app users'
+// passwords and reset tokens, device provisioning codes, access codes, and
+// the event logs. It stores everything in a kv.Store (the embedded bbolt
+// file, or the shared Redis), beside the directory.
+//
+// Secrets are never stored: passwords as Argon2id hashes, tokens and codes
+// as SHA-256 hashes of 256-bit random values (directory.NewToken).
+package accounts
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/kv"
+)
+
+// Tables of the kv store, with their key layouts.
+const (
+	tAdmins      = "admins"       // admin ID → Admin
+	tAdminEmail  = "admin_email"  // lower-case e-mail → admin ID
+	tRoles       = "roles"        // site "/" admin ID → Role
+	tAdminRoles  = "admin_roles"  // admin ID "/" site → Role (the reverse index)
+	tSessions    = "sessions"     // hex(token hash) → Session
+	tAPIKeys     = "api_keys"     // hex(key hash) → APIKey
+	tAppCreds    = "app_creds"    // user ID → AppCredential
+	tResets      = "resets"       // hex(token hash) → reset
+	tProvision   = "provision"    // hex(code hash) → Provisioning
+	tThrottle    = "throttle"     // "login/" lower-case e-mail → throttle
+	tTags        = "tags"         // site "/" user ID → []string
+	tCodes       = "codes"        // site "/" code ID → AccessCode
+	tKeypadLocks = "keypad_locks" // door station ID → keypadLock
+	tEvents      = "events"       // site "/" kind "/" time "/" id → Event
+)
+
+// Errors. The API maps them to HTTP statuses in one place.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrConflict       = errors.New("conflict")
+	ErrInvalid        = errors.New("invalid")
+	ErrBadCredentials = errors.New("wrong e-mail or password")
+	ErrThrottled      = errors.New("too many attempts")
+	ErrExpired        = errors.New("expired")
+)
+
+// Clock tells the time; tests inject one to move past expiries.
+type Clock func() time.Time
+
+// Store is the account data on a kv.Store.
+type Store struct {
+	// Immutable after construction.
+	kv  kv.Store
+	now Clock
+}
+
+// New returns a Store on s. now may be nil (the wall clock).
+func New(s kv.Store, now Clock) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{kv: s, now: now}
+}
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.now() }
+
+// KV is the underlying store, for transactions that span several records.
+func (s *Store) KV() kv.Store { return s.kv }
+
+func hashKey(h directory.TokenHash) string { return hex.EncodeToString(h[:]) }
+
+// getJSON reads table/key into v; kv.ErrNotFound becomes ErrNotFound.
+func getJSON(tx kv.Tx, table, key string, v any) error {
+	b, err := tx.Get(table, key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("accounts: corrupt %s record %q: %w", table, key, err)
+	}
+	return nil
+}
+
+func putJSON(tx kv.Tx, table, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(table, key, b)
+}
+
+// scanJSON decodes every record of table under prefix into a fresh T and
+// calls fn with it.
+func scanJSON[T any](tx kv.Tx, table, prefix string, fn func(key string, v T) error) error {
+	return tx.Scan(table, prefix, func(k string, b []byte) error {
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("accounts: corrupt %s record %q: %w", table, k, err)
+		}
+		return fn(k, v)
+	})
+}
+
+func (s *Store) view(ctx context.Context, fn func(kv.Tx) error) error   { return s.kv.View(ctx, fn) }
+func (s *Store) update(ctx context.Context, fn func(kv.Tx) error) error { return s.kv.Update(ctx, fn) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

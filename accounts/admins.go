@@ -1,0 +1,192 @@
+package accounts
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/kv"
+)
+
+// Role is an admin's role on a site; it applies to the site's sub-sites too.
+type Role string
+
+// The roles, from most to least powerful.
+const (
+	RoleOwner     Role = "owner"     // everything, including roles and ownership
+	RoleAdmin     Role = "admin"     // app users, codes, settings, devices, API keys
+	RoleInstaller Role = "installer" // devices and provisioning; reads the rest
+	RoleViewer    Role = "viewer"    // reads everything
+)
+
+// Rank orders roles: a higher rank may do everything a lower one may.
+func (r Role) Rank() int {
+	switch r {
+	case RoleOwner:
+		return 4
+	case RoleAdmin:
+		return 3
+	case RoleInstaller:
+		return 2
+	case RoleViewer:
+		return 1
+	}
+	return 0
+}
+
+// Valid reports whether r is one of the four roles.
+func (r Role) Valid() bool { return r.Rank() > 0 }
+
+// Admin is an admin account: a property manager, installer or operator.
+type Admin struct {
+	ID           string    `json:"id"`
+	Email        string    `json:"email"`
+	PasswordHash string    `json:"password_hash"`
+	Created      time.Time `json:"created"`
+}
+
+// NormalizeEmail checks an e-mail address and returns it lower-cased.
+func NormalizeEmail(email string) (string, error) {
+	email = strings.TrimSpace(email)
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || len(email) > 254 {
+		return "", fmt.Errorf("%w: %q is not an e-mail address", ErrInvalid, email)
+	}
+	return strings.ToLower(email), nil
+}
+
+// CreateAdmin creates an admin account. The e-mail must be free.
+func (s *Store) CreateAdmin(ctx context.Context, email, password string) (Admin, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return Admin{}, err
+	}
+	if err := CheckPassword(password); err != nil {
+		return Admin{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	a := Admin{ID: directory.NewID("a_"), Email: email, PasswordHash: HashPassword(password), Created: s.now().UTC()}
+	err = s.update(ctx, func(tx kv.Tx) error {
+		if _, err := tx.Get(tAdminEmail, email); err == nil {
+			return fmt.Errorf("%w: an admin account with e-mail %s exists", ErrConflict, email)
+		}
+		if err := putJSON(tx, tAdmins, a.ID, a); err != nil {
+			return err
+		}
+		return tx.Put(tAdminEmail, email, []byte(a.ID))
+	})
+	return a, err
+}
+
+// Admin returns an admin account by ID.
+func (s *Store) Admin(ctx context.Context, id string) (Admin, error) {
+	var a Admin
+	err := s.view(ctx, func(tx kv.Tx) error { return getJSON(tx, tAdmins, id, &a) })
+	return a, err
+}
+
+// AdminByEmail returns an admin account by e-mail.
+func (s *Store) AdminByEmail(ctx context.Context, email string) (Admin, error) {
+	var a Admin
+	err := s.view(ctx, func(tx kv.Tx) error {
+		id, err := tx.Get(tAdminEmail, strings.ToLower(strings.TrimSpace(email)))
+		if err != nil {
+			return ErrNotFound
+		}
+		return getJSON(tx, tAdmins, string(id), &a)
+	})
+	return a, err
+}
+
+// LoginAdmin checks an admin's e-mail and password under the per-account
+// throttle. Unknown accounts take the same time and answer the same.
+func (s *Store) LoginAdmin(ctx context.Context, email, password string) (Admin, error) {
+	key := "admin/" + strings.ToLower(strings.TrimSpace(email))
+	if err := s.checkThrottle(ctx, key); err != nil {
+		return Admin{}, err
+	}
+	a, err := s.AdminByEmail(ctx, email)
+	hash := a.PasswordHash
+	if err != nil {
+		hash = dummyHash
+	}
+	if !VerifyPassword(hash, password) || err != nil {
+		return Admin{}, s.failAttempt(ctx, key)
+	}
+	return a, s.resetThrottle(ctx, key)
+}
+
+// SetAdminPassword replaces an admin's password.
+func (s *Store) SetAdminPassword(ctx context.Context, id, password string) error {
+	if err := CheckPassword(password); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	hash := HashPassword(password)
+	return s.update(ctx, func(tx kv.Tx) error {
+		var a Admin
+		if err := getJSON(tx, tAdmins, id, &a); err != nil {
+			return err
+		}
+		a.PasswordHash = hash
+		return putJSON(tx, tAdmins, id, a)
+	})
+}
+
+// SetRole gives an admin a role on a site; the empty role removes it.
+func (s *Store) SetRole(ctx context.Context, site directory.SiteID, admin string, r Role) error {
+	return s.update(ctx, func(tx kv.Tx) error { return setRole(tx, site, admin, r) })
+}
+
+func setRole(tx kv.Tx, site directory.SiteID, admin string, r Role) error {
+	if r == "" {
+		_ = tx.Delete(tRoles, string(site)+"/"+admin)
+		return tx.Delete(tAdminRoles, admin+"/"+string(site))
+	}
+	if !r.Valid() {
+		return fmt.Errorf("%w: role %q (want owner, admin, installer or viewer)", ErrInvalid, r)
+	}
+	if err := tx.Put(tRoles, string(site)+"/"+admin, []byte(r)); err != nil {
+		return err
+	}
+	return tx.Put(tAdminRoles, admin+"/"+string(site), []byte(r))
+}
+
+// TransferOwnership makes to the owner of site; from (the current owner)
+// becomes an admin of it.
+func (s *Store) TransferOwnership(ctx context.Context, site directory.SiteID, from, to string) error {
+	return s.update(ctx, func(tx kv.Tx) error {
+		if r, err := tx.Get(tRoles, string(site)+"/"+from); err != nil || Role(r) != RoleOwner {
+			return fmt.Errorf("%w: only the site's owner can transfer it", ErrInvalid)
+		}
+		if err := setRole(tx, site, to, RoleOwner); err != nil {
+			return err
+		}
+		return setRole(tx, site, from, RoleAdmin)
+	})
+}
+
+// RolesOf returns an admin's direct roles by site.
+func (s *Store) RolesOf(ctx context.Context, admin string) (map[directory.SiteID]Role, error) {
+	roles := make(map[directory.SiteID]Role)
+	err := s.view(ctx, func(tx kv.Tx) error {
+		return tx.Scan(tAdminRoles, admin+"/", func(k string, v []byte) error {
+			roles[directory.SiteID(strings.TrimPrefix(k, admin+"/"))] = Role(v)
+			return nil
+		})
+	})
+	return roles, err
+}
+
+// SiteRoles returns the admins with a direct role on site.
+func (s *Store) SiteRoles(ctx context.Context, site directory.SiteID) (map[string]Role, error) {
+	roles := make(map[string]Role)
+	err := s.view(ctx, func(tx kv.Tx) error {
+		return tx.Scan(tRoles, string(site)+"/", func(k string, v []byte) error {
+			roles[strings.TrimPrefix(k, string(site)+"/")] = Role(v)
+			return nil
+		})
+	})
+	return roles, err
+}

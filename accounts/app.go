@@ -1,0 +1,155 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/kv"
+)
+
+// ResetTTL is how long an e-mailed password-reset link works: long enough
+// to find the mail, short enough that an old inbox is no key.
+const ResetTTL = time.Hour
+
+// AppCredential is an app user's password. Temporary passwords come from
+// invitations and only allow choosing a new one.
+type AppCredential struct {
+	PasswordHash string    `json:"password_hash"`
+	Temporary    bool      `json:"temporary"`
+	Changed      time.Time `json:"changed"`
+}
+
+// SetTempPassword gives an app user a fresh temporary password (for an
+// invitation e-mail) and returns it; earlier temporary passwords stop
+// working. It refuses when the user has chosen a password already.
+func (s *Store) SetTempPassword(ctx context.Context, user directory.UserID) (string, error) {
+	temp := NewTempPassword()
+	hash := HashPassword(temp)
+	err := s.update(ctx, func(tx kv.Tx) error {
+		var c AppCredential
+		switch err := getJSON(tx, tAppCreds, string(user), &c); {
+		case err == nil && !c.Temporary:
+			return fmt.Errorf("%w: the user has already chosen a password", ErrConflict)
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return err
+		}
+		return putJSON(tx, tAppCreds, string(user), AppCredential{PasswordHash: hash, Temporary: true, Changed: s.now().UTC()})
+	})
+	return temp, err
+}
+
+// AppCredential returns a user's credential state.
+func (s *Store) AppCredential(ctx context.Context, user directory.UserID) (AppCredential, error) {
+	var c AppCredential
+	err := s.view(ctx, func(tx kv.Tx) error { return getJSON(tx, tAppCreds, string(user), &c) })
+	return c, err
+}
+
+// LoginApp checks an app user's password under the per-account throttle;
+// user is "" when the e-mail is unknown (answered the same, in the same
+// time). It returns whether the password was a temporary one.
+func (s *Store) LoginApp(ctx context.Context, email string, user directory.UserID, password string) (temporary bool, err error) {
+	key := "app/" + strings.ToLower(strings.TrimSpace(email))
+	if err := s.checkThrottle(ctx, key); err != nil {
+		return false, err
+	}
+	c := AppCredential{PasswordHash: dummyHash}
+	if user != "" {
+		if err := s.view(ctx, func(tx kv.Tx) error { return getJSON(tx, tAppCreds, string(user), &c) }); err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				return false, err
+			}
+			user, c.PasswordHash = "", dummyHash
+		}
+	}
+	if !VerifyPassword(c.PasswordHash, password) || user == "" {
+		return false, s.failAttempt(ctx, key)
+	}
+	return c.Temporary, s.resetThrottle(ctx, key)
+}
+
+// SetAppPassword sets a user's chosen password and ends their other
+// sessions (keep: the token of the session that changed it, or "").
+func (s *Store) SetAppPassword(ctx context.Context, user directory.UserID, password, keep string) error {
+	if err := CheckPassword(password); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	hash := HashPassword(password)
+	keepKey := ""
+	if keep != "" {
+		keepKey = hashKey(directory.HashToken(keep))
+	}
+	return s.update(ctx, func(tx kv.Tx) error {
+		if err := putJSON(tx, tAppCreds, string(user), AppCredential{PasswordHash: hash, Changed: s.now().UTC()}); err != nil {
+			return err
+		}
+		if keepKey != "" {
+			var sess Session
+			if err := getJSON(tx, tSessions, keepKey, &sess); err == nil {
+				sess.MustChangePassword = false
+				if err := putJSON(tx, tSessions, keepKey, sess); err != nil {
+					return err
+				}
+			}
+		}
+		return endSessionsOf(tx, SessionApp, string(user), keepKey)
+	})
+}
+
+// DeleteAppCredential forgets a user's password (the user was deleted).
+func (s *Store) DeleteAppCredential(ctx context.Context, user directory.UserID) error {
+	return s.update(ctx, func(tx kv.Tx) error {
+		if err := tx.Delete(tAppCreds, string(user)); err != nil {
+			return err
+		}
+		return endSessionsOf(tx, SessionApp, string(user), "")
+	})
+}
+
+type reset struct {
+	User    directory.UserID `json:"user"`
+	Expires time.Time        `json:"expires"`
+}
+
+// NewResetToken returns a single-use password-reset token for user.
+func (s *Store) NewResetToken(ctx context.Context, user directory.UserID) (string, error) {
+	tok, hash := directory.NewToken()
+	err := s.update(ctx, func(tx kv.Tx) error {
+		return putJSON(tx, tResets, hashKey(hash), reset{User: user, Expires: s.now().Add(ResetTTL).UTC()})
+	})
+	return tok, err
+}
+
+// ResetPassword spends a reset token: the user's password becomes
+// password and every session of theirs ends. It returns the user.
+func (s *Store) ResetPassword(ctx context.Context, token, password string) (directory.UserID, error) {
+	if err := CheckPassword(password); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	hash := HashPassword(password)
+	var r reset
+	err := s.update(ctx, func(tx kv.Tx) error {
+		key := hashKey(directory.HashToken(token))
+		if err := getJSON(tx, tResets, key, &r); err != nil {
+			return err
+		}
+		if err := tx.Delete(tResets, key); err != nil {
+			return err
+		}
+		if !s.now().Before(r.Expires) {
+			return nil // spent and expired: answered below, the deletion kept
+		}
+		if err := putJSON(tx, tAppCreds, string(r.User), AppCredential{PasswordHash: hash, Changed: s.now().UTC()}); err != nil {
+			return err
+		}
+		return endSessionsOf(tx, SessionApp, string(r.User), "")
+	})
+	if err == nil && !s.now().Before(r.Expires) {
+		return "", ErrExpired
+	}
+	return r.User, err
+}
