@@ -47,6 +47,7 @@ type Call struct {
 	winner     directory.DeviceID          // guarded by mu
 	answeredAt time.Time                   // guarded by mu
 	timer      Timer                       // guarded by mu; ring timeout, then time limit
+	doorOpened bool                        // guarded by mu
 }
 
 // ringFrame encodes the ring for this call with the ring time left.

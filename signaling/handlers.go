@@ -34,7 +34,7 @@ func (h *Hub) dispatch(c *Conn, frame []byte) {
 	case TypeAnswer, TypeDecline, TypeHangup, TypeOpenDoor, TypeSDP, TypeCandidate:
 		err = h.routeCallMessage(ctx, c, msg, frame, received)
 	case TypePin:
-		err = h.handlePin(c, msg)
+		err = h.handlePin(ctx, c, msg)
 	case TypePing:
 		c.reply(Pong{Type: TypePong, Ref: msg.Ref})
 	case TypeHello:
@@ -230,16 +230,35 @@ func (h *Hub) handleDecline(call *Call, d directory.Device, msg Inbound) error {
 	return call.decline(d, scope)
 }
 
-// handlePin checks a keypad code. Access codes come with the admin API; until
-// a site has codes, every code is wrong.
-func (h *Hub) handlePin(c *Conn, msg Inbound) error {
+// handlePin checks a code typed on a door station's keypad: unlock when it
+// opens this door now, otherwise not_found, or rate_limited while the
+// keypad is locked out after repeated wrong codes.
+func (h *Hub) handlePin(ctx context.Context, c *Conn, msg Inbound) error {
 	if c.device.Kind != directory.KindDoorStation {
 		return errNotDoor
 	}
 	if msg.Code == "" {
 		return protoErr(CodeBadRequest, `missing "code"`)
 	}
-	return protoErr(CodeNotFound, "wrong code")
+	if h.cfg.Keypad == nil {
+		return protoErr(CodeNotFound, "wrong code")
+	}
+	res, err := h.cfg.Keypad(ctx, c.device, string(msg.Code))
+	switch {
+	case err != nil:
+		return err
+	case res.LockedFor > 0:
+		return protoErr(CodeRateLimited, "keypad locked after repeated wrong codes; try again in %d s", int(res.LockedFor.Seconds())+1)
+	case !res.Open:
+		return protoErr(CodeNotFound, "wrong code")
+	}
+	site, err := h.store.Site(ctx, c.device.Site)
+	if err != nil {
+		return err
+	}
+	c.reply(Unlock{Type: TypeUnlock, Relay: 1, DurationMS: site.Settings.DoorOpenDuration.Milliseconds()})
+	h.metrics.doorOpenings.Inc()
+	return nil
 }
 
 // callFor finds the call a device's message is about. Door stations act

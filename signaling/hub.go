@@ -53,6 +53,48 @@ type Config struct {
 	// Media terminates calls' audio and video on this node. Nil: no media
 	// (sdp and candidate messages are answered service_unavailable).
 	Media *media.Engine
+	// Keypad checks a code typed on a door station's keypad (the pin
+	// message). Nil: every code is wrong.
+	Keypad func(ctx context.Context, door directory.Device, code string) (KeypadResult, error)
+	// OnCallEnded receives the record of every call this node owned, for
+	// the site's call log. It is called with the call's lock held: it must
+	// only queue. Nil: no records.
+	OnCallEnded func(CallRecord)
+	// OnDoorOpened receives every door opening from a call, like OnCallEnded.
+	OnDoorOpened func(DoorRecord)
+}
+
+// KeypadResult is the answer to a keypad code.
+type KeypadResult struct {
+	// Open: the code opens this door now.
+	Open bool
+	// LockedFor: the keypad refuses codes for this long (too many wrong ones).
+	LockedFor time.Duration
+}
+
+// CallRecord is what the call log keeps of one call.
+type CallRecord struct {
+	CallID   CallID
+	Site     directory.SiteID
+	Door     directory.DeviceID
+	Number   directory.Number
+	Started  time.Time
+	Rung     []directory.DeviceID
+	Answered directory.Device // zero when nobody answered
+	// AnsweredAfter is ring time until the answer; Talk the answered time.
+	AnsweredAfter, Talk time.Duration
+	Reason              EndReason
+	DoorOpened          bool
+}
+
+// DoorRecord is one door opening from a call.
+type DoorRecord struct {
+	CallID CallID
+	Site   directory.SiteID
+	Door   directory.DeviceID
+	By     directory.Device
+	Relay  int
+	At     time.Time
 }
 
 // withDefaults returns cfg with every zero field set to its default.

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/foyer-intercom/foyer/directory"
@@ -81,11 +82,33 @@ func (h *Hub) ended(call *Call, reason EndReason) {
 	h.metrics.activeCalls.Dec()
 	h.metrics.calls.WithLabelValues(string(reason)).Inc()
 	h.log.Info("call ended", "call_id", call.id, "site_id", call.site.ID, "door_station_id", call.door.ID, "reason", reason)
+	if h.cfg.OnCallEnded != nil {
+		h.cfg.OnCallEnded(call.recordLocked(reason))
+	}
+}
+
+// recordLocked is the call log's record of an ended call; call.mu is held.
+func (c *Call) recordLocked(reason EndReason) CallRecord {
+	r := CallRecord{CallID: c.id, Site: c.site.ID, Door: c.door.ID, Number: c.number, Started: c.created, Reason: reason, DoorOpened: c.doorOpened}
+	for id := range c.legs {
+		r.Rung = append(r.Rung, id)
+	}
+	slices.Sort(r.Rung)
+	if c.winner != "" {
+		r.Answered = c.legs[c.winner].device
+		r.AnsweredAfter = c.answeredAt.Sub(c.created)
+		r.Talk = c.hub.clock.Now().Sub(c.answeredAt)
+	}
+	return r
 }
 
 // doorOpened records an unlock sent during a call.
 func (h *Hub) doorOpened(call *Call, by directory.Device, relay int) {
 	h.metrics.doorOpenings.Inc()
+	call.doorOpened = true
+	if h.cfg.OnDoorOpened != nil {
+		h.cfg.OnDoorOpened(DoorRecord{CallID: call.id, Site: call.site.ID, Door: call.door.ID, By: by, Relay: relay, At: h.clock.Now()})
+	}
 	h.log.Info("door opened", "call_id", call.id, "site_id", call.site.ID, "door_station_id", call.door.ID, "by", by.ID, "relay", relay)
 }
 
