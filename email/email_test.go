@@ -1,0 +1,297 @@
+package email_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/foyer-intercom/foyer/email"
+)
+
+// server is a real SMTP server (go-smtp) on loopback recording what it gets.
+type server struct {
+	port     int
+	mu       sync.Mutex
+	got      []string // raw messages
+	rcpts    []string
+	authUser string
+	reject   bool // refuse every recipient with 550
+}
+
+func startServer(t *testing.T, tlsCfg *tls.Config, requireAuth bool) *server {
+	t.Helper()
+	s := &server{}
+	srv := smtp.NewServer(&backend{s: s, requireAuth: requireAuth})
+	srv.Domain = "mail.test"
+	srv.TLSConfig = tlsCfg
+	srv.AllowInsecureAuth = tlsCfg == nil
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.port = ln.Addr().(*net.TCPAddr).Port
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+type backend struct {
+	s           *server
+	requireAuth bool
+}
+
+func (b *backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{b: b}, nil }
+
+type session struct {
+	b    *backend
+	auth bool
+}
+
+func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != "mailer" || pass != "s3cret" {
+			return errors.New("bad credentials")
+		}
+		s.auth = true
+		s.b.s.mu.Lock()
+		s.b.s.authUser = user
+		s.b.s.mu.Unlock()
+		return nil
+	}), nil
+}
+func (s *session) Mail(string, *smtp.MailOptions) error {
+	if s.b.requireAuth && !s.auth {
+		return smtp.ErrAuthRequired
+	}
+	return nil
+}
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.b.s.reject {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+	}
+	s.b.s.mu.Lock()
+	s.b.s.rcpts = append(s.b.s.rcpts, to)
+	s.b.s.mu.Unlock()
+	return nil
+}
+func (s *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	s.b.s.mu.Lock()
+	s.b.s.got = append(s.b.s.got, string(b))
+	s.b.s.mu.Unlock()
+	return err
+}
+func (s *session) Reset()        {}
+func (s *session) Logout() error { return nil }
+
+// selfSigned returns a server certificate for 127.0.0.1 and a pool trusting it.
+func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+}
+
+func TestSMTPPlain(t *testing.T) {
+	s := startServer(t, nil, false)
+	snd, err := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: s.port, From: "foyer <noreply@foyer.test>", TLS: "none", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := email.Invitation("anna@example.com", "Harbour View – Ålesund", "TempPass2345abcd", "https://foyer.test")
+	if err := snd.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.got) != 1 || fmt.Sprint(s.rcpts) != "[anna@example.com]" {
+		t.Fatalf("server got %d messages to %v", len(s.got), s.rcpts)
+	}
+	msg, err := mail.ReadMessage(strings.NewReader(s.got[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj, _ := new(mimeDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if subj != "Your intercom access for Harbour View – Ålesund" {
+		t.Errorf("subject %q", subj)
+	}
+	if msg.Header.Get("Message-Id") == "" || msg.Header.Get("Date") == "" {
+		t.Errorf("headers without Message-Id or Date: %v", msg.Header)
+	}
+	if body := bodyOf(t, msg); !strings.Contains(body, "TempPass2345abcd") || !strings.Contains(body, "anna@example.com") {
+		t.Errorf("body lacks the login:\n%s", body)
+	}
+}
+
+func TestSMTPStartTLSWithAuth(t *testing.T) {
+	tlsCfg, pool := selfSigned(t)
+	s := startServer(t, tlsCfg, true)
+	cfg := email.SMTPConfig{Host: "127.0.0.1", Port: s.port, From: "noreply@foyer.test", Username: "mailer", Password: "s3cret", Timeout: 5 * time.Second, RootCAs: pool}
+	snd, err := email.NewSMTP(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.Send(context.Background(), email.SiteAdded("bob@example.com", "Dock 5")); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	if s.authUser != "mailer" || len(s.got) != 1 {
+		t.Fatalf("auth user %q, %d messages", s.authUser, len(s.got))
+	}
+	s.mu.Unlock()
+
+	cfg.Password = "wrong"
+	snd, _ = email.NewSMTP(cfg)
+	if err := snd.Send(context.Background(), email.SiteAdded("bob@example.com", "Dock 5")); err == nil {
+		t.Fatal("a wrong SMTP password went unnoticed")
+	}
+	cfg.RootCAs, cfg.Password = nil, "s3cret" // the self-signed certificate is not trusted
+	snd, _ = email.NewSMTP(cfg)
+	if err := snd.Send(context.Background(), email.SiteAdded("bob@example.com", "Dock 5")); err == nil {
+		t.Fatal("an untrusted certificate went unnoticed")
+	}
+}
+
+func TestSMTPFailures(t *testing.T) {
+	s := startServer(t, nil, false)
+	s.reject = true
+	snd, _ := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: s.port, From: "noreply@foyer.test", TLS: "none", Timeout: 5 * time.Second})
+	err := snd.Send(context.Background(), email.SiteAdded("gone@example.com", "X"))
+	if err == nil || !strings.Contains(err.Error(), "550") && !strings.Contains(err.Error(), "no such mailbox") {
+		t.Fatalf("refused recipient: %v, want the server's 550", err)
+	}
+
+	// A listener that never answers: the send gives up within the timeout.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	snd, _ = email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, From: "noreply@foyer.test", TLS: "none", Timeout: 500 * time.Millisecond})
+	start := time.Now()
+	if err := snd.Send(context.Background(), email.SiteAdded("a@example.com", "X")); err == nil {
+		t.Fatal("a silent server went unnoticed")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("silent server: gave up after %v, want about the 500 ms timeout", d)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []email.SMTPConfig{
+		{Port: 25, From: "a@b.c"},
+		{Host: "h", From: "not an address"},
+		{Host: "h", From: "a@b.c", TLS: "ssl3"},
+		{Host: "h", From: "a@b.c", Port: 70000},
+		{Host: "h", From: "a@b.c", Password: "p"},
+	} {
+		if _, err := email.NewSMTP(c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
+
+func TestHeaderInjection(t *testing.T) {
+	o, err := email.NewOutbox(t.TempDir(), "noreply@foyer.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []email.Message{
+		{To: "a@example.com\r\nBcc: victim@example.com", Subject: "x", Text: "x"},
+		{To: "a@example.com", Subject: "hi\nBcc: victim@example.com", Text: "x"},
+	} {
+		if err := o.Send(context.Background(), m); !errors.Is(err, email.ErrHeader) {
+			t.Errorf("%q / %q: %v, want ErrHeader", m.To, m.Subject, err)
+		}
+	}
+	if items, _ := o.List(); len(items) != 0 {
+		t.Fatalf("refused messages were written: %v", items)
+	}
+}
+
+func TestOutbox(t *testing.T) {
+	o, err := email.NewOutbox(t.TempDir(), "foyer <noreply@foyer.test>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if err := o.Send(context.Background(), email.PasswordReset(fmt.Sprintf("u%d@example.com", i), "https://foyer.test/reset#token=abc")); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	items, err := o.List()
+	if err != nil || len(items) != 20 {
+		t.Fatalf("outbox lists %d items (%v), want 20", len(items), err)
+	}
+	for i := 1; i < len(items); i++ {
+		if items[i-1].Name <= items[i].Name {
+			t.Fatalf("not newest first: %s before %s", items[i-1].Name, items[i].Name)
+		}
+	}
+	if items[0].Subject != "Choose a new intercom password" || !strings.HasSuffix(items[0].To, "@example.com>") && !strings.HasSuffix(items[0].To, "@example.com") {
+		t.Errorf("item %+v", items[0])
+	}
+	raw, err := o.Read(items[0].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(bodyOf(t, msg), "https://foyer.test/reset#token=abc") {
+		t.Error("the reset link is not in the message")
+	}
+	for _, bad := range []string{"../x.eml", "/etc/passwd", "nothing.eml", ".hidden.eml.tmp"} {
+		if _, err := o.Read(bad); !errors.Is(err, email.ErrNotFound) {
+			t.Errorf("Read(%q): %v, want ErrNotFound", bad, err)
+		}
+	}
+}

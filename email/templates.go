@@ -1,0 +1,38 @@
+package email
+
+import (
+	"bytes"
+	"embed"
+	"text/template"
+)
+
+//go:embed templates/*.txt
+var templateFS embed.FS
+
+var templates = template.Must(template.ParseFS(templateFS, "templates/*.txt"))
+
+// render fills a template; the subject is its first line.
+func render(name, to string, data any) Message {
+	var b bytes.Buffer
+	// Cannot fail: the templates are parsed at start-up (template.Must),
+	// the data are strings, and every template is rendered in the tests.
+	_ = templates.ExecuteTemplate(&b, name, data)
+	subject, body, _ := bytes.Cut(b.Bytes(), []byte("\n"))
+	return Message{To: to, Subject: string(subject), Text: string(bytes.TrimLeft(body, "\n"))}
+}
+
+// Invitation invites a new app user: their temporary password, which they
+// must replace at the first sign-in.
+func Invitation(to, siteName, tempPassword, appURL string) Message {
+	return render("invitation.txt", to, map[string]string{"Site": siteName, "Email": to, "Password": tempPassword, "URL": appURL})
+}
+
+// SiteAdded tells an existing app user that a site now appears in their app.
+func SiteAdded(to, siteName string) Message {
+	return render("site_added.txt", to, map[string]string{"Site": siteName})
+}
+
+// PasswordReset carries a single-use link to choose a new password.
+func PasswordReset(to, resetURL string) Message {
+	return render("password_reset.txt", to, map[string]string{"URL": resetURL})
+}
