@@ -36,6 +36,7 @@ const (
 	tCodes       = "codes"        // site "/" code ID → AccessCode
 	tKeypadLocks = "keypad_locks" // door station ID → keypadLock
 	tEvents      = "events"       // site "/" kind "/" time "/" id → Event
+	tPush        = "push"         // app device ID → push token
 )
 
 // Errors. The API maps them to HTTP statuses in one place.

@@ -46,6 +46,10 @@ type Admin struct {
 	Email        string    `json:"email"`
 	PasswordHash string    `json:"password_hash"`
 	Created      time.Time `json:"created"`
+	// Operator: the deployment's operator (created by `foyer admin
+	// create-owner`): owner of every site, creates top-level sites, reads
+	// the e-mail outbox.
+	Operator bool `json:"operator,omitempty"`
 }
 
 // NormalizeEmail checks an e-mail address and returns it lower-cased.
@@ -59,7 +63,7 @@ func NormalizeEmail(email string) (string, error) {
 }
 
 // CreateAdmin creates an admin account. The e-mail must be free.
-func (s *Store) CreateAdmin(ctx context.Context, email, password string) (Admin, error) {
+func (s *Store) CreateAdmin(ctx context.Context, email, password string, operator bool) (Admin, error) {
 	email, err := NormalizeEmail(email)
 	if err != nil {
 		return Admin{}, err
@@ -67,7 +71,7 @@ func (s *Store) CreateAdmin(ctx context.Context, email, password string) (Admin,
 	if err := CheckPassword(password); err != nil {
 		return Admin{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	a := Admin{ID: directory.NewID("a_"), Email: email, PasswordHash: HashPassword(password), Created: s.now().UTC()}
+	a := Admin{ID: directory.NewID("a_"), Email: email, PasswordHash: HashPassword(password), Created: s.now().UTC(), Operator: operator}
 	err = s.update(ctx, func(tx kv.Tx) error {
 		if _, err := tx.Get(tAdminEmail, email); err == nil {
 			return fmt.Errorf("%w: an admin account with e-mail %s exists", ErrConflict, email)

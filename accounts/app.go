@@ -153,3 +153,29 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) (dire
 	}
 	return r.User, err
 }
+
+// SetPushToken records the push-notification token of an app device ("" removes it).
+func (s *Store) SetPushToken(ctx context.Context, device directory.DeviceID, token string) error {
+	if len(token) > 4096 {
+		return fmt.Errorf("%w: push token longer than 4096 bytes", ErrInvalid)
+	}
+	return s.update(ctx, func(tx kv.Tx) error {
+		if token == "" {
+			return tx.Delete(tPush, string(device))
+		}
+		return tx.Put(tPush, string(device), []byte(token))
+	})
+}
+
+// PushToken returns an app device's push token, or "".
+func (s *Store) PushToken(ctx context.Context, device directory.DeviceID) (string, error) {
+	var tok []byte
+	err := s.view(ctx, func(tx kv.Tx) (err error) {
+		tok, err = tx.Get(tPush, string(device))
+		if errors.Is(err, kv.ErrNotFound) {
+			err = nil
+		}
+		return err
+	})
+	return string(tok), err
+}

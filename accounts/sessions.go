@@ -210,5 +210,3 @@ func (s *Store) DeleteAPIKey(ctx context.Context, site directory.SiteID, id stri
 		return tx.Delete(tAPIKeys, found)
 	})
 }
-
-

@@ -15,7 +15,7 @@ import (
 // throttleBase up to throttleMax. A success clears it.
 const (
 	throttleFree = 5
-	throttleBase = 2 * time.Second
+	throttleBase = 30 * time.Second
 	throttleMax  = 15 * time.Minute
 )
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -38,6 +39,30 @@ type Config struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// PublicURL is where people reach this deployment, for links in
+	// e-mails. Default http://localhost:8080.
+	PublicURL string `yaml:"public_url"`
+	// SMTP sends invitations and notices; with no host they are written to
+	// <data_dir>/outbox instead (shown in the portal to operators).
+	SMTP SMTPConfig `yaml:"smtp"`
+	// SecureCookies marks the portal's session cookie Secure: set it when
+	// the portal is served over HTTPS (a TLS-terminating proxy).
+	SecureCookies bool `yaml:"secure_cookies"`
+	// AllowedOrigins may send cookie-authenticated API writes besides the
+	// portal's own origin.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// SMTPConfig is the outgoing mail server. Empty host: use the outbox.
+type SMTPConfig struct {
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	From     string `yaml:"from"`
+	// TLS is starttls (default), tls (implicit, port 465) or none.
+	TLS     string        `yaml:"tls"`
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // RedisConfig joins the node to a cluster sharing Redis. Empty: single node.
@@ -81,6 +106,8 @@ func defaultConfig() Config {
 			MessageRate: 20, MessageBurst: 60, CallRate: 0.5, CallBurst: 5},
 		DrainTimeout: 60 * time.Second,
 		LogLevel:     "info",
+		PublicURL:    "http://localhost:8080",
+		SMTP:         SMTPConfig{Port: 587, TLS: "starttls", Timeout: 30 * time.Second, From: "foyer <foyer@localhost>"},
 	}
 }
 
@@ -205,6 +232,9 @@ func (c Config) validate() error {
 		return errors.New("redis.lease_ttl must be at least 3s")
 	case c.DrainTimeout < 0:
 		return errors.New("drain_timeout must not be negative")
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("public_url %q: want an http:// or https:// URL", c.PublicURL)
 	}
 	if err := c.Media.Validate(); err != nil {
 		return err

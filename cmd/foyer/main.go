@@ -2,6 +2,7 @@
 //
 //	foyer serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--demo]
 //	foyer seed [--config FILE] [--data-dir DIR] FILE
+//	foyer admin create-owner --email ADDR [--config FILE] [--data-dir DIR]
 //	foyer version
 package main
 
@@ -30,6 +31,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stdout, stderr)
 	case "seed":
 		err = seed(args[1:], stdout, stderr)
+	case "admin":
+		err = admin(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "foyer", version)
 	case "help", "-h", "--help":

@@ -105,6 +105,20 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Media:        engine,
 		NodeID:       cfg.Redis.NodeID,
 	}
+	side, err := openAccountSide(cfg, b, log)
+	if err != nil {
+		return err
+	}
+	side.hook(&sigCfg)
+	apiHandler, err := side.api(cfg, store, log)
+	if err != nil {
+		return err
+	}
+	jctx, stopJournal := context.WithCancel(context.Background())
+	journalDone := make(chan struct{})
+	go func() { side.journal.Run(jctx); close(journalDone) }()
+	defer func() { stopJournal(); <-journalDone }()
+	go side.acc.Maintain(jctx, store, log.With("component", "maintenance"))
 	router, nodeID, err := newRouter(b, sigCfg.NodeID, cfg.Redis, reg, log)
 	if err != nil {
 		return err
@@ -125,6 +139,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 	var ready atomic.Bool
 	mux := newMux(hub, b, router, reg, &ready)
+	mux.Handle("/v1/", apiHandler)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/kv"
 )
 
 // storeFile is the embedded store's file inside data_dir.
@@ -30,6 +31,8 @@ const (
 type backend struct {
 	store directory.Store
 	rdb   redis.UniversalClient
+	// records holds the account data beside the directory.
+	records kv.Store
 }
 
 // close releases the store and the Redis client.
@@ -61,7 +64,7 @@ func openBackend(cfg Config) (*backend, error) {
 			_ = rdb.Close()
 			return nil, err
 		}
-		return &backend{store: s, rdb: rdb}, nil
+		return &backend{store: s, rdb: rdb, records: kv.NewRedis(rdb)}, nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
@@ -74,7 +77,12 @@ func openBackend(cfg Config) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &backend{store: s}, nil
+	records, err := kv.NewBolt(s.DB())
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return &backend{store: s, records: records}, nil
 }
 
 // redisClient builds the client for a single Redis (url) or a Cluster.

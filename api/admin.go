@@ -1,0 +1,132 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/foyer-intercom/foyer/accounts"
+)
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type adminView struct {
+	ID       string `json:"id"`
+	Email    string `json:"email"`
+	Operator bool   `json:"operator,omitempty"`
+}
+
+type sessionView struct {
+	Token     string    `json:"token"`
+	CSRFToken string    `json:"csrf_token"`
+	Expires   string    `json:"expires"`
+	Admin     adminView `json:"admin"`
+}
+
+// adminLogin: e-mail and password → a session, as a cookie for the portal
+// and a bearer token for scripts.
+func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
+	var req loginRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := required("email", req.Email, "password", req.Password); err != nil {
+		return err
+	}
+	adm, err := a.acc.LoginAdmin(r.Context(), req.Email, req.Password)
+	if err != nil {
+		return err
+	}
+	tok, sess, err := a.acc.NewSession(r.Context(), accounts.SessionAdmin, adm.ID, false)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: tok, Path: "/", Expires: sess.Expires,
+		HttpOnly: true, Secure: a.cfg.SecureCookies, SameSite: http.SameSiteStrictMode,
+	})
+	return ok(w, sessionView{Token: tok, CSRFToken: sess.CSRF, Expires: sess.Expires.Format(timeFormat),
+		Admin: adminView{ID: adm.ID, Email: adm.Email, Operator: adm.Operator}})
+}
+
+func (a *API) adminLogout(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if p.key != nil {
+		return errBadRequest("an API key is revoked, not logged out")
+	}
+	if err := a.acc.EndSession(r.Context(), p.token); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: a.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	return noContent(w)
+}
+
+func (a *API) adminMe(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if p.key != nil {
+		return ok(w, map[string]any{"api_key": p.key.Name, "site": p.key.Site, "role": p.key.Role})
+	}
+	return ok(w, map[string]any{"admin": adminView{ID: p.admin.ID, Email: p.admin.Email, Operator: p.admin.Operator}, "csrf_token": p.sess.CSRF})
+}
+
+type passwordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+func (a *API) adminPassword(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req passwordRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if p.key != nil {
+		return errForbidden("API keys have no password")
+	}
+	if err := required("current_password", req.CurrentPassword, "new_password", req.NewPassword); err != nil {
+		return err
+	}
+	if !accounts.VerifyPassword(p.admin.PasswordHash, req.CurrentPassword) {
+		return apiErr(http.StatusUnauthorized, "bad_credentials", "the current password is wrong")
+	}
+	if err := a.acc.SetAdminPassword(r.Context(), p.admin.ID, req.NewPassword); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+// outboxList lists the e-mails written to the outbox (no SMTP server
+// configured). Operators only: the mails carry temporary passwords of
+// every site.
+func (a *API) outboxList(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if !p.admin.Operator || p.key != nil {
+		return errForbidden("the outbox is for the deployment's operators")
+	}
+	if a.cfg.Outbox == nil {
+		return errNotFound("no outbox: e-mail goes out over SMTP")
+	}
+	items, err := a.cfg.Outbox.List()
+	if err != nil {
+		return err
+	}
+	return ok(w, map[string]any{"messages": items})
+}
+
+func (a *API) outboxRead(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if !p.admin.Operator || p.key != nil {
+		return errForbidden("the outbox is for the deployment's operators")
+	}
+	if a.cfg.Outbox == nil {
+		return errNotFound("no outbox: e-mail goes out over SMTP")
+	}
+	name := r.PathValue("name")
+	if strings.ContainsAny(name, `/\`) {
+		return errBadRequest("bad message name")
+	}
+	b, err := a.cfg.Outbox.Read(name)
+	if err != nil {
+		return errNotFound("no message %q in the outbox", name)
+	}
+	w.Header().Set("Content-Type", "message/rfc822")
+	_, _ = w.Write(b)
+	return nil
+}

@@ -1,0 +1,264 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/foyer-intercom/foyer/accounts"
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/email"
+)
+
+// maxAppDevices bounds one person's app installs (phones, tablets), well
+// above what a household uses, so a leaked password cannot mint tokens
+// without end.
+const maxAppDevices = 10
+
+// mailTimeout bounds a password-reset e-mail sent after the answer.
+const mailTimeout = 30 * time.Second
+
+// appLogin signs an app user in. A temporary password (from an
+// invitation) gives a session that may only choose a new password.
+func (a *API) appLogin(w http.ResponseWriter, r *http.Request) error {
+	var req loginRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := required("email", req.Email, "password", req.Password); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	u, err := a.dir.UserByEmail(ctx, req.Email)
+	if err != nil && !errors.Is(err, directory.ErrNotFound) {
+		return err
+	}
+	temporary, err := a.acc.LoginApp(ctx, req.Email, u.ID, req.Password)
+	if err != nil {
+		return err
+	}
+	if !temporary {
+		if err := a.activate(ctx, u.ID); err != nil {
+			return err
+		}
+	}
+	tok, sess, err := a.acc.NewSession(ctx, accounts.SessionApp, string(u.ID), temporary)
+	if err != nil {
+		return err
+	}
+	return ok(w, map[string]any{
+		"token": tok, "expires": sess.Expires.Format(timeFormat), "must_change_password": temporary,
+		"user": map[string]any{"id": u.ID, "email": u.Email},
+	})
+}
+
+// activate turns a user's pending memberships active: the first successful
+// login with a password of their own. From then on they are rung.
+func (a *API) activate(ctx context.Context, user directory.UserID) error {
+	ms, err := a.dir.Memberships(ctx, user)
+	if err != nil {
+		return err
+	}
+	var ops []directory.Op
+	for _, m := range ms {
+		if m.Status == directory.StatusPending {
+			m.Status = directory.StatusActive
+			ops = append(ops, directory.PutMembership{Membership: m})
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	return a.dir.Apply(ctx, ops...)
+}
+
+// appPassword chooses a new password: after a temporary one without the
+// current password, otherwise with it. Other sessions of the user end.
+func (a *API) appPassword(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req passwordRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := required("new_password", req.NewPassword); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if !p.sess.MustChangePassword {
+		c, err := a.acc.AppCredential(ctx, p.user)
+		if err != nil {
+			return err
+		}
+		if !accounts.VerifyPassword(c.PasswordHash, req.CurrentPassword) {
+			return apiErr(http.StatusUnauthorized, "bad_credentials", "the current password is wrong")
+		}
+	}
+	if err := a.acc.SetAppPassword(ctx, p.user, req.NewPassword, p.token); err != nil {
+		return err
+	}
+	if err := a.activate(ctx, p.user); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (a *API) appLogout(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := a.acc.EndSession(r.Context(), p.token); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+// appForgot e-mails a single-use reset link. It answers the same, at once,
+// whether or not the address is known; the mail goes out afterwards.
+func (a *API) appForgot(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Email string `json:"email"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := required("email", req.Email); err != nil {
+		return err
+	}
+	u, err := a.dir.UserByEmail(r.Context(), req.Email)
+	if err == nil {
+		go a.sendReset(u)
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func (a *API) sendReset(u directory.User) {
+	ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
+	defer cancel()
+	tok, err := a.acc.NewResetToken(ctx, u.ID)
+	if err == nil {
+		err = a.cfg.Mail.Send(ctx, email.PasswordReset(u.Email, strings.TrimSuffix(a.cfg.PublicURL, "/")+"/reset#token="+tok))
+	}
+	if err != nil {
+		a.log.Error("password reset e-mail failed", "user_id", u.ID, "err", err)
+	}
+}
+
+// appReset spends a reset token for a new password.
+func (a *API) appReset(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Token       string `json:"token"`
+		NewPassword string `json:"new_password"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := required("token", req.Token, "new_password", req.NewPassword); err != nil {
+		return err
+	}
+	if _, err := a.acc.ResetPassword(r.Context(), req.Token, req.NewPassword); err != nil {
+		if errors.Is(err, accounts.ErrNotFound) {
+			return apiErr(http.StatusGone, "expired", "this reset link has expired or was already used")
+		}
+		return err
+	}
+	return noContent(w)
+}
+
+// appMe returns the signed-in user, their sites and their app devices.
+func (a *API) appMe(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx := r.Context()
+	u, err := a.dir.User(ctx, p.user)
+	if err != nil {
+		return err
+	}
+	ms, err := a.dir.Memberships(ctx, p.user)
+	if err != nil {
+		return err
+	}
+	type siteRow struct {
+		Site        directory.SiteID  `json:"site_id"`
+		Name        string            `json:"name"`
+		Number      directory.Number  `json:"number"`
+		DisplayName string            `json:"display_name"`
+		Status      directory.Status  `json:"status"`
+		Licence     directory.Licence `json:"licence"`
+	}
+	sites := []siteRow{}
+	for _, m := range ms {
+		s, err := a.dir.Site(ctx, m.Site)
+		if err != nil {
+			continue
+		}
+		sites = append(sites, siteRow{Site: m.Site, Name: s.Name, Number: m.Number, DisplayName: m.DisplayName, Status: m.Status, Licence: m.Licence})
+	}
+	devs, err := a.dir.UserDevices(ctx, p.user)
+	if err != nil {
+		return err
+	}
+	if devs == nil {
+		devs = []directory.Device{}
+	}
+	return ok(w, map[string]any{"user": u, "sites": sites, "devices": devs})
+}
+
+// appAddDevice registers this install of the app (by name, e.g. "Anna's
+// phone") and returns its token for /v1/signal. Registering a name again
+// (a reinstall) issues a new token for the same device.
+func (a *API) appAddDevice(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req struct {
+		Name      string `json:"name"`
+		PushToken string `json:"push_token"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := required("name", req.Name); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	name := strings.TrimSpace(req.Name)
+	d, err := a.dir.DeviceByName(ctx, directory.KindApp, string(p.user), name)
+	var ops []directory.Op
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		devs, err := a.dir.UserDevices(ctx, p.user)
+		if err != nil {
+			return err
+		}
+		if len(devs) >= maxAppDevices {
+			return apiErr(http.StatusConflict, "limit", "at most %d app devices per person; remove one first", maxAppDevices)
+		}
+		d = directory.Device{ID: directory.DeviceID(directory.NewID("d_")), Kind: directory.KindApp, Name: name, User: p.user}
+		ops = append(ops, directory.PutDevice{Device: d})
+	case err != nil:
+		return err
+	}
+	tok, hash := directory.NewToken()
+	ops = append(ops, directory.SetDeviceToken{ID: d.ID, Token: hash})
+	if err := a.dir.Apply(ctx, ops...); err != nil {
+		return err
+	}
+	if req.PushToken != "" {
+		if err := a.acc.SetPushToken(ctx, d.ID, req.PushToken); err != nil {
+			return err
+		}
+	}
+	return created(w, map[string]any{"device": d, "token": tok, "signal_url": "/v1/signal"})
+}
+
+// appPushToken records (or with "" clears) an app device's push token.
+func (a *API) appPushToken(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req struct {
+		PushToken string `json:"push_token"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	d, err := a.dir.Device(r.Context(), directory.DeviceID(r.PathValue("device")))
+	if err != nil || d.User != p.user {
+		return errNotFound("no app device %s of yours", r.PathValue("device"))
+	}
+	if err := a.acc.SetPushToken(r.Context(), d.ID, req.PushToken); err != nil {
+		return err
+	}
+	return noContent(w)
+}

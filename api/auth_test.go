@@ -1,0 +1,202 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// addAdmin creates an admin account with a role on site and signs it in.
+func (e *env) addAdmin(op *client, site, addr, role string) *client {
+	e.t.Helper()
+	if _, err := e.acc.CreateAdmin(context.Background(), addr, "a password of theirs", false); err != nil {
+		e.t.Fatal(err)
+	}
+	op.must(http.StatusNoContent, "PUT", "/v1/sites/"+site+"/admins", map[string]string{"email": addr, "role": role}, nil)
+	return e.login(addr, "a password of theirs")
+}
+
+// TestRoles: what each role may do, sub-sites inherit, and another site's
+// objects answer exactly as if they did not exist.
+func TestRoles(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	a, b := op.site("Site A"), op.site("Site B")
+	var sub struct{ ID string }
+	op.must(http.StatusCreated, "POST", "/v1/sites", map[string]string{"name": "A annex", "parent_id": a}, &sub)
+	var bUser struct{ ID string }
+	op.must(http.StatusCreated, "POST", "/v1/sites/"+b+"/users", map[string]any{"email": "b@example.com", "number": "1", "display_name": "B", "send_invitation": false}, &bUser)
+
+	viewer := e.addAdmin(op, a, "viewer@example.com", "viewer")
+	installer := e.addAdmin(op, a, "installer@example.com", "installer")
+	admin := e.addAdmin(op, a, "admin@example.com", "admin")
+
+	add := func(c *client, site, addr string) (int, []byte) {
+		return c.do("POST", "/v1/sites/"+site+"/users", map[string]any{"email": addr, "number": "7", "display_name": "X", "send_invitation": false})
+	}
+	viewer.must(http.StatusOK, "GET", "/v1/sites/"+a+"/users", nil, nil)
+	viewer.must(http.StatusOK, "GET", "/v1/sites/"+sub.ID+"/users", nil, nil) // inherited
+	if s, _ := add(viewer, a, "v@example.com"); s != http.StatusForbidden {
+		t.Errorf("viewer adding a user: %d, want 403", s)
+	}
+	if s, _ := add(installer, a, "i@example.com"); s != http.StatusForbidden {
+		t.Errorf("installer adding a user: %d, want 403", s)
+	}
+	installer.must(http.StatusCreated, "POST", "/v1/sites/"+a+"/devices", map[string]string{"kind": "door_station", "name": "Gate"}, nil)
+	viewer.wantError(http.StatusForbidden, "forbidden", "POST", "/v1/sites/"+a+"/devices", map[string]string{"kind": "door_station", "name": "Gate 2"})
+	if s, b := add(admin, sub.ID, "sub@example.com"); s != http.StatusCreated {
+		t.Errorf("admin of the parent adding to a sub-site: %d %s", s, b)
+	}
+	admin.wantError(http.StatusForbidden, "forbidden", "PUT", "/v1/sites/"+a+"/admins", map[string]string{"email": "viewer@example.com", "role": "admin"})
+	admin.wantError(http.StatusForbidden, "forbidden", "POST", "/v1/sites", map[string]string{"name": "mine"})
+
+	// Site B, its user and a site that does not exist answer the same.
+	nowhere := "s_doesnotexist0000000000"
+	for _, path := range []string{
+		"/v1/sites/" + b, "/v1/sites/" + b + "/users", "/v1/sites/" + b + "/users/" + bUser.ID, "/v1/sites/" + b + "/logs/call",
+	} {
+		for _, c := range []*client{viewer, admin} {
+			st, body := c.do("GET", path, nil)
+			st2, body2 := c.do("GET", strings.Replace(path, b, nowhere, 1), nil)
+			if st != http.StatusNotFound || st2 != http.StatusNotFound || strings.Replace(string(body), b, nowhere, 1) != string(body2) {
+				t.Errorf("GET %s as an admin of A: %d %s; of a missing site: %d %s; want identical 404s", path, st, body, st2, body2)
+			}
+		}
+	}
+	if s, _ := add(admin, b, "intruder@example.com"); s != http.StatusNotFound {
+		t.Errorf("admin of A adding a user to B: %d, want 404", s)
+	}
+	// A's admin cannot read B's user through A either.
+	admin.wantError(http.StatusNotFound, "not_found", "GET", "/v1/sites/"+a+"/users/"+bUser.ID, nil)
+	var sites struct{ Sites []struct{ ID, Role string } }
+	admin.must(http.StatusOK, "GET", "/v1/sites", nil, &sites)
+	if len(sites.Sites) != 2 {
+		t.Errorf("admin of A lists %v, want A and its annex", sites.Sites)
+	}
+
+	// An API key acts on its site only, with its role.
+	var key struct{ Key string }
+	admin.must(http.StatusCreated, "POST", "/v1/sites/"+a+"/api-keys", map[string]string{"name": "hr-sync", "role": "viewer"}, &key)
+	kc := &client{e: e, token: key.Key}
+	kc.must(http.StatusOK, "GET", "/v1/sites/"+a+"/users", nil, nil)
+	kc.wantError(http.StatusNotFound, "not_found", "GET", "/v1/sites/"+b+"/users", nil)
+	if s, _ := add(kc, a, "key@example.com"); s != http.StatusForbidden {
+		t.Errorf("viewer key adding a user: %d, want 403", s)
+	}
+	admin.wantError(http.StatusForbidden, "forbidden", "POST", "/v1/sites/"+a+"/api-keys", map[string]string{"name": "x", "role": "owner"})
+}
+
+// TestSessions: bearer scheme rules, logout, CSRF on cookie writes.
+func TestSessions(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	op.site("S")
+	for _, h := range []string{"bearer " + op.token, "BEARER " + op.token} {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/sites", nil)
+		req.Header.Set("Authorization", h)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("Authorization %q: %v %v", h[:7], resp.StatusCode, err)
+		}
+		resp.Body.Close()
+	}
+	for _, h := range []string{op.token, "Basic " + op.token, "Bearer", "Bearer x" + op.token} {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/sites", nil)
+		req.Header.Set("Authorization", h)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("Authorization %.12q…: %v %v, want 401", h, resp.StatusCode, err)
+		}
+		resp.Body.Close()
+	}
+
+	// The portal's cookie: writes need the CSRF token and a same-origin Origin.
+	var login struct {
+		Token     string
+		CSRFToken string `json:"csrf_token"`
+	}
+	e.anon().must(http.StatusOK, "POST", "/v1/admin/login", map[string]string{"email": operatorEmail, "password": operatorPassword}, &login)
+	post := func(csrf, origin string) int {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/v1/sites", strings.NewReader(`{"name":"via cookie `+csrf[:min(4, len(csrf))]+origin+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.AddCookie(&http.Cookie{Name: "foyer_session", Value: login.Token})
+		if csrf != "" {
+			req.Header.Set("X-CSRF-Token", csrf)
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := post("", ""); s != http.StatusForbidden {
+		t.Errorf("cookie write without CSRF token: %d, want 403", s)
+	}
+	if s := post("wrong", ""); s != http.StatusForbidden {
+		t.Errorf("cookie write with a wrong CSRF token: %d, want 403", s)
+	}
+	if s := post(login.CSRFToken, "https://evil.example"); s != http.StatusForbidden {
+		t.Errorf("cookie write from another origin: %d, want 403", s)
+	}
+	if s := post(login.CSRFToken, e.srv.URL); s != http.StatusCreated {
+		t.Errorf("cookie write with CSRF token from the same origin: %d, want 201", s)
+	}
+
+	c := &client{e: e, token: login.Token}
+	c.must(http.StatusNoContent, "POST", "/v1/admin/logout", nil, nil)
+	c.wantError(http.StatusUnauthorized, "unauthenticated", "GET", "/v1/sites", nil)
+
+	// Sessions expire.
+	op2 := e.operator()
+	e.now.advance(13 * time.Hour)
+	op2.wantError(http.StatusUnauthorized, "unauthenticated", "GET", "/v1/sites", nil)
+}
+
+// TestLoginThrottle: repeated failures lock the account's logins — from
+// any address, the right password included — and an unknown account
+// answers exactly the same.
+func TestLoginThrottle(t *testing.T) {
+	e := newEnv(t)
+	try := func(addr, pw string) (int, string) {
+		s, b := e.anon().do("POST", "/v1/admin/login", map[string]string{"email": addr, "password": pw})
+		return s, string(b)
+	}
+	var known, unknown []string
+	for range 7 {
+		s, b := try(operatorEmail, "wrong password!")
+		known = append(known, b)
+		_ = s
+		s2, b2 := try("nobody@example.com", "wrong password!")
+		unknown = append(unknown, b2)
+		_ = s2
+	}
+	for i := range known {
+		if stripRetry(known[i]) != stripRetry(unknown[i]) {
+			t.Fatalf("attempt %d: known account answered %s, unknown %s", i+1, known[i], unknown[i])
+		}
+	}
+	if !strings.Contains(known[6], "too_many_attempts") {
+		t.Fatalf("7th failure: %s, want too_many_attempts", known[6])
+	}
+	if s, _ := try(operatorEmail, operatorPassword); s != http.StatusTooManyRequests {
+		t.Fatalf("right password while locked: %d, want 429", s)
+	}
+	e.now.advance(20 * time.Minute)
+	if s, b := try(operatorEmail, operatorPassword); s != http.StatusOK {
+		t.Fatalf("right password after the lock: %d %s", s, b)
+	}
+}
+
+// stripRetry drops the seconds of a throttle message, which tick.
+func stripRetry(s string) string {
+	if i := strings.Index(s, "try again in"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

@@ -1,0 +1,76 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestBadInput: wrong types, missing fields, unknown fields, oversized
+// bodies, wrong content types and unknown objects get clear errors and
+// change nothing.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Bad Input Court")
+	users := "/v1/sites/" + site + "/users"
+	cases := []struct {
+		name   string
+		method string
+		path   string
+		body   any
+		status int
+		code   string
+		says   string
+	}{
+		{"number as a JSON number", "POST", users, []byte(`{"email":"a@example.com","number":101,"display_name":"A"}`), 400, "bad_request", `"number"`},
+		{"missing display name", "POST", users, map[string]string{"email": "a@example.com", "number": "1"}, 400, "bad_request", "display_name"},
+		{"unknown field", "POST", users, map[string]string{"email": "a@example.com", "number": "1", "display_name": "A", "colour": "red"}, 400, "bad_request", "colour"},
+		{"malformed JSON", "POST", users, []byte(`{"email":`), 400, "bad_request", "JSON"},
+		{"trailing data", "POST", users, []byte(`{"email":"a@example.com","number":"1","display_name":"A"}{}`), 400, "bad_request", "after"},
+		{"empty body", "POST", users, []byte(``), 400, "bad_request", "empty"},
+		{"oversized body", "POST", users, []byte(`{"email":"` + strings.Repeat("a", 70<<10) + `"}`), 413, "too_large", "bytes"},
+		{"CSV sent as JSON", "POST", users, "email,call_id\n", 415, "unsupported_media_type", "application/json"},
+		{"bad e-mail", "POST", users, map[string]string{"email": "nope", "number": "1", "display_name": "A"}, 422, "invalid", "e-mail"},
+		{"bad number", "POST", users, map[string]string{"email": "a@example.com", "number": "12345678", "display_name": "A"}, 422, "invalid", "digits"},
+		{"bad licence", "POST", users, map[string]string{"email": "a@example.com", "number": "1", "display_name": "A", "licence": "maybe"}, 422, "invalid", "licence"},
+		{"unknown site", "POST", "/v1/sites/s_nothing/users", map[string]string{"email": "a@example.com", "number": "1", "display_name": "A"}, 404, "not_found", "site"},
+		{"unknown user", "GET", users + "/u_nobody", nil, 404, "not_found", "u_nobody"},
+		{"unknown endpoint", "GET", "/v1/nothing", nil, 404, "not_found", "endpoint"},
+		{"settings out of range", "PATCH", "/v1/sites/" + site, map[string]any{"settings": map[string]int{"ring_timeout_s": 5}}, 422, "invalid", "ring"},
+		{"settings wrong type", "PATCH", "/v1/sites/" + site, []byte(`{"settings":{"preview":"yes"}}`), 400, "bad_request", "preview"},
+		{"device of no kind", "POST", "/v1/sites/" + site + "/devices", map[string]string{"kind": "toaster", "name": "T"}, 400, "bad_request", "kind"},
+		{"monitor without number", "POST", "/v1/sites/" + site + "/devices", map[string]string{"kind": "monitor", "name": "M"}, 400, "bad_request", "number"},
+		{"bad pin", "POST", "/v1/sites/" + site + "/codes", map[string]any{"user_id": "u_x", "pin": "12"}, 404, "not_found", "u_x"},
+		{"unknown log", "GET", "/v1/sites/" + site + "/logs/gossip", nil, 404, "not_found", "gossip"},
+		{"bad date", "GET", "/v1/sites/" + site + "/logs/call?from=yesterday", nil, 400, "bad_request", "from"},
+		{"no session", "GET", "/v1/sites", nil, 401, "unauthenticated", "sign in"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cl := op
+			if c.code == "unauthenticated" {
+				cl = e.anon()
+			}
+			msg := cl.wantError(c.status, c.code, c.method, c.path, c.body)
+			if !strings.Contains(msg, c.says) {
+				t.Errorf("message %q does not mention %q", msg, c.says)
+			}
+		})
+	}
+	var list struct{ Total int }
+	op.must(http.StatusOK, "GET", users, nil, &list)
+	if list.Total != 0 {
+		t.Fatalf("%d users exist after only bad requests", list.Total)
+	}
+	var s struct {
+		Settings struct {
+			RingTimeoutS int  `json:"ring_timeout_s"`
+			Preview      bool `json:"preview"`
+		}
+	}
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site, nil, &s)
+	if s.Settings.RingTimeoutS != 30 {
+		t.Fatalf("ring timeout %d after a refused change, want the default 30", s.Settings.RingTimeoutS)
+	}
+}

@@ -1,0 +1,118 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// csvFile builds an import file of n app users on call IDs of up to six.
+func csvFile(n int, row func(i int) string) string {
+	var b strings.Builder
+	b.WriteString("email,call_id,display_name,licence,tags\n")
+	for i := range n {
+		if row != nil {
+			if r := row(i); r != "" {
+				b.WriteString(r + "\n")
+				continue
+			}
+		}
+		fmt.Fprintf(&b, "user%05d@example.com,%d,Resident %d,active,floor-%d;block-a\n", i, 1000+i/6, i, i%10)
+	}
+	return b.String()
+}
+
+// TestImportExport: 10,000 rows import; the export re-imports into
+// another site to the same state.
+func TestImportExport(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	a, b := op.site("Block A"), op.site("Block B")
+
+	var res struct{ Imported int }
+	op.must(http.StatusOK, "POST", "/v1/sites/"+a+"/users/import", csvFile(10000, nil), &res)
+	if res.Imported != 10000 {
+		t.Fatalf("imported %d, want 10000", res.Imported)
+	}
+	var list struct {
+		Users []struct{ Email, Number string }
+		Total int
+	}
+	op.must(http.StatusOK, "GET", "/v1/sites/"+a+"/users?tag=floor-3", nil, &list)
+	if list.Total != 10000 || len(list.Users) != 1000 {
+		t.Fatalf("list: total %d, %d with tag floor-3; want 10000 and 1000", list.Total, len(list.Users))
+	}
+	if e.mail.count("user00000@example.com") != 0 {
+		t.Error("an import sent e-mail; invitations go out from the user list")
+	}
+
+	_, exportA := op.do("GET", "/v1/sites/"+a+"/users/export", nil)
+	op.must(http.StatusOK, "POST", "/v1/sites/"+b+"/users/import", string(exportA), &res)
+	_, exportB := op.do("GET", "/v1/sites/"+b+"/users/export", nil)
+	if string(exportA) != string(exportB) {
+		t.Fatalf("the export of A imported into B exports differently:\nA: %.300s\nB: %.300s", exportA, exportB)
+	}
+	if n := strings.Count(string(exportA), "\n"); n != 10001 {
+		t.Fatalf("export has %d lines, want a header and 10000 rows", n)
+	}
+	// Importing the same file again changes nothing.
+	op.must(http.StatusOK, "POST", "/v1/sites/"+a+"/users/import", string(exportA), &res)
+	_, again := op.do("GET", "/v1/sites/"+a+"/users/export", nil)
+	if string(again) != string(exportA) {
+		t.Fatal("re-importing the export changed the site")
+	}
+}
+
+// TestImportAllOrNothing: one bad row applies nothing and is named.
+func TestImportAllOrNothing(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Block C")
+	cases := []struct {
+		name, file, code string
+		row              int
+	}{
+		{"bad email", csvFile(500, func(i int) string {
+			if i == 321 {
+				return "not-an-address,1,X,active,"
+			}
+			return ""
+		}), "invalid_rows", 323},
+		{"bad call ID", csvFile(50, func(i int) string {
+			if i == 7 {
+				return "x@example.com,12ab,X,active,"
+			}
+			return ""
+		}), "invalid_rows", 9},
+		{"seventh user on an ID", csvFile(6, nil) + "seventh@example.com,1000,Seven,active,\n", "limit", 8},
+		{"duplicate e-mail", csvFile(3, nil) + "user00001@example.com,1,Dup,active,\n", "invalid_rows", 5},
+		{"bad licence", csvFile(3, nil) + "l@example.com,1,L,maybe,\n", "invalid_rows", 5},
+		{"unknown column", "email,call_id,display_name,colour\na@example.com,1,A,red\n", "invalid_rows", 1},
+		{"missing column", "email,display_name\na@example.com,A\n", "invalid_rows", 1},
+		{"not UTF-8", "email,call_id,display_name\na@example.com,1,Jos\xe9\n", "invalid_rows", 2},
+		{"ragged row", "email,call_id,display_name\na@example.com,1\n", "invalid_rows", 2},
+		{"too many rows", csvFile(10001, nil), "invalid_rows", 10002},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := op.do("POST", "/v1/sites/"+site+"/users/import", c.file)
+			if status != http.StatusUnprocessableEntity && status != http.StatusConflict {
+				t.Fatalf("status %d, want 422 or 409: %s", status, body)
+			}
+			if !strings.Contains(string(body), `"code":"`+c.code+`"`) || !strings.Contains(string(body), fmt.Sprintf(`"row":%d`, c.row)) {
+				t.Fatalf("want code %s naming row %d; got %s", c.code, c.row, body)
+			}
+			var list struct{ Total int }
+			op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/users", nil, &list)
+			if list.Total != 0 {
+				t.Fatalf("%d users applied from a rejected file", list.Total)
+			}
+			var entries struct{ Entries []any }
+			op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/entries", nil, &entries)
+			if len(entries.Entries) != 0 {
+				t.Fatalf("%d call IDs created by a rejected file", len(entries.Entries))
+			}
+		})
+	}
+}

@@ -1,0 +1,104 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/foyer-intercom/foyer/accounts"
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/kv"
+)
+
+// Error is a client-facing error: an HTTP status, a stable code, a message,
+// and for CSV imports the rows at fault.
+type Error struct {
+	Status  int        `json:"-"`
+	Code    string     `json:"code"`
+	Message string     `json:"message"`
+	Rows    []RowError `json:"rows,omitempty"`
+	// RetryAfter, when set, becomes the Retry-After header (seconds).
+	RetryAfter int `json:"-"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// RowError names one bad row of an imported file (1-based, the header is row 1).
+type RowError struct {
+	Row     int    `json:"row"`
+	Column  string `json:"column,omitempty"`
+	Message string `json:"message"`
+}
+
+func apiErr(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func errBadRequest(format string, args ...any) *Error {
+	return apiErr(http.StatusBadRequest, "bad_request", format, args...)
+}
+
+func errNotFound(format string, args ...any) *Error {
+	return apiErr(http.StatusNotFound, "not_found", format, args...)
+}
+
+func errForbidden(format string, args ...any) *Error {
+	return apiErr(http.StatusForbidden, "forbidden", format, args...)
+}
+
+var (
+	errUnauthenticated = apiErr(http.StatusUnauthorized, "unauthenticated", "sign in first (session cookie or Authorization: Bearer)")
+	errPasswordChange  = apiErr(http.StatusForbidden, "password_change_required", "signed in with a temporary password: choose a new one (POST /v1/app/password) first")
+)
+
+// toError maps any error to the client-facing one: the single place where
+// store and account errors become statuses.
+func toError(err error) *Error {
+	var e *Error
+	var te *accounts.ThrottledError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &te):
+		e := apiErr(http.StatusTooManyRequests, "too_many_attempts", "%s", te.Error())
+		e.RetryAfter = int(te.RetryAfter.Seconds()) + 1
+		return e
+	case errors.As(err, &mbe):
+		return apiErr(http.StatusRequestEntityTooLarge, "too_large", "request body over %d bytes", mbe.Limit)
+	case errors.Is(err, accounts.ErrBadCredentials):
+		return apiErr(http.StatusUnauthorized, "bad_credentials", "wrong e-mail or password")
+	case errors.Is(err, accounts.ErrExpired):
+		return apiErr(http.StatusGone, "expired", "this link or code has expired or was already used")
+	case errors.Is(err, directory.ErrLimit):
+		return apiErr(http.StatusConflict, "limit", "%s", err.Error())
+	case errors.Is(err, directory.ErrConflict), errors.Is(err, accounts.ErrConflict):
+		return apiErr(http.StatusConflict, "conflict", "%s", err.Error())
+	case errors.Is(err, directory.ErrInvalid), errors.Is(err, accounts.ErrInvalid):
+		return apiErr(http.StatusUnprocessableEntity, "invalid", "%s", err.Error())
+	case errors.Is(err, directory.ErrNotFound), errors.Is(err, accounts.ErrNotFound):
+		return apiErr(http.StatusNotFound, "not_found", "%s", err.Error())
+	case errors.Is(err, kv.ErrContention):
+		return apiErr(http.StatusServiceUnavailable, "service_unavailable", "busy; try again")
+	}
+	return apiErr(http.StatusInternalServerError, "internal", "internal error")
+}
+
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := toError(err)
+	if e.Status >= 500 {
+		a.log.Error("api request failed", "method", r.Method, "route", r.Pattern, "err", err)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	writeJSON(w, e.Status, map[string]*Error{"error": e})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

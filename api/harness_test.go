@@ -1,0 +1,360 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/foyer-intercom/foyer/accounts"
+	"github.com/foyer-intercom/foyer/api"
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/email"
+	"github.com/foyer-intercom/foyer/internal/kv"
+	"github.com/foyer-intercom/foyer/signaling"
+)
+
+// operatorEmail and operatorPassword sign in every test's operator.
+const (
+	operatorEmail    = "operator@example.com"
+	operatorPassword = "correct horse battery"
+)
+
+// env is one foyer node as cmd/foyer composes it (directory, accounts, the
+// signalling hub and the API on one HTTP server) and a real SMTP server
+// receiving its mail.
+type env struct {
+	t    *testing.T
+	srv  *httptest.Server
+	dir  directory.Store
+	acc  *accounts.Store
+	mail *mailbox
+	now  *clock
+}
+
+// clock is the accounts' clock, movable by tests.
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	records, err := kv.NewBolt(store.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, dir: store, now: &clock{}}
+	e.acc = accounts.New(records, e.now.now)
+	e.mail = startMailbox(t)
+	sender, err := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: e.mail.port, From: "foyer <noreply@foyer.test>", TLS: "none", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	journal := accounts.NewJournal(e.acc, slog.New(slog.DiscardHandler))
+	jctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { journal.Run(jctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	var sigCfg signaling.Config
+	api.HookSignaling(&sigCfg, e.acc, journal)
+	hub, err := signaling.NewHub(sigCfg, store, signaling.NewMemory(), nil, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hctx, stopHub := context.WithCancel(context.Background())
+	go hub.Run(hctx)
+	a, err := api.New(api.Config{Directory: store, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/signal", hub)
+	mux.Handle("/v1/", a)
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(func() {
+		e.srv.Close()
+		stopHub()
+	})
+	if _, err := e.acc.CreateAdmin(context.Background(), operatorEmail, operatorPassword, true); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// client is an HTTP client signed in with a bearer token (or none).
+type client struct {
+	e     *env
+	token string
+}
+
+func (e *env) anon() *client { return &client{e: e} }
+
+// login signs an admin in and returns their client.
+func (e *env) login(addr, password string) *client {
+	e.t.Helper()
+	var out struct{ Token string }
+	e.anon().must(http.StatusOK, "POST", "/v1/admin/login", map[string]string{"email": addr, "password": password}, &out)
+	return &client{e: e, token: out.Token}
+}
+
+func (e *env) operator() *client { return e.login(operatorEmail, operatorPassword) }
+
+// do sends a request; body is JSON-encoded unless it is a string (sent as
+// text/csv) or nil. It returns the status and the raw body.
+func (c *client) do(method, path string, body any) (int, []byte) {
+	c.e.t.Helper()
+	var rd io.Reader
+	ctype := ""
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd, ctype = strings.NewReader(b), "text/csv"
+	case []byte:
+		rd, ctype = bytes.NewReader(b), "application/json"
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			c.e.t.Fatal(err)
+		}
+		rd, ctype = bytes.NewReader(j), "application/json"
+	}
+	req, err := http.NewRequest(method, c.e.srv.URL+path, rd)
+	if err != nil {
+		c.e.t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// must sends a request, fails unless it gets status, and decodes the body into out.
+func (c *client) must(status int, method, path string, body, out any) {
+	c.e.t.Helper()
+	got, b := c.do(method, path, body)
+	if got != status {
+		c.e.t.Fatalf("%s %s: status %d, want %d; body %s", method, path, got, status, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.e.t.Fatalf("%s %s: decoding %s: %v", method, path, b, err)
+		}
+	}
+}
+
+// wantError sends a request and checks the status and error code.
+func (c *client) wantError(status int, code, method, path string, body any) string {
+	c.e.t.Helper()
+	got, b := c.do(method, path, body)
+	var out struct {
+		Error struct{ Code, Message string }
+	}
+	_ = json.Unmarshal(b, &out)
+	if got != status || out.Error.Code != code {
+		c.e.t.Fatalf("%s %s: %d %s, want %d %s; body %s", method, path, got, out.Error.Code, status, code, b)
+	}
+	return out.Error.Message
+}
+
+// site creates a site as c and returns its ID.
+func (c *client) site(name string) string {
+	c.e.t.Helper()
+	var s struct{ ID string }
+	c.must(http.StatusCreated, "POST", "/v1/sites", map[string]string{"name": name}, &s)
+	return s.ID
+}
+
+// mailbox is a real SMTP server (go-smtp) on loopback that keeps every
+// message it receives.
+type mailbox struct {
+	port int
+	mu   sync.Mutex
+	msgs []received
+	got  chan struct{}
+}
+
+type received struct {
+	from string
+	to   []string
+	data string
+}
+
+func startMailbox(t *testing.T) *mailbox {
+	t.Helper()
+	m := &mailbox{got: make(chan struct{}, 1000)}
+	s := smtp.NewServer(m)
+	s.Domain = "mail.test"
+	s.AllowInsecureAuth = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.port = ln.Addr().(*net.TCPAddr).Port
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Close() })
+	return m
+}
+
+func (m *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{m: m}, nil }
+
+type mailSession struct {
+	m    *mailbox
+	from string
+	to   []string
+}
+
+func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
+func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.to = append(s.to, to); return nil }
+func (s *mailSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.m.mu.Lock()
+	s.m.msgs = append(s.m.msgs, received{from: s.from, to: s.to, data: string(b)})
+	s.m.mu.Unlock()
+	s.m.got <- struct{}{}
+	return nil
+}
+func (s *mailSession) Reset()        { s.to = nil }
+func (s *mailSession) Logout() error { return nil }
+
+// waitFor returns the first message to addr whose body matches re, waiting
+// up to 5 s.
+func (m *mailbox) waitFor(t *testing.T, addr string, re *regexp.Regexp) received {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		m.mu.Lock()
+		for _, msg := range m.msgs {
+			for _, to := range msg.to {
+				if strings.EqualFold(to, addr) && re.MatchString(msg.data) {
+					m.mu.Unlock()
+					return msg
+				}
+			}
+		}
+		m.mu.Unlock()
+		select {
+		case <-m.got:
+		case <-deadline:
+			t.Fatalf("no e-mail to %s matching %s within 5 s", addr, re)
+		}
+	}
+}
+
+// count is how many messages went to addr.
+func (m *mailbox) count(addr string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, msg := range m.msgs {
+		for _, to := range msg.to {
+			if strings.EqualFold(to, addr) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// ws is a signalling connection of a device.
+type ws struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+// connect opens /v1/signal with a device token and reads the welcome.
+func (e *env) connect(token string) (*ws, map[string]any) {
+	e.t.Helper()
+	url := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/v1/signal"
+	c, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = c.Close() })
+	w := &ws{t: e.t, c: c}
+	w.send(map[string]any{"type": "hello", "token": token, "version": 1})
+	return w, w.next("welcome")
+}
+
+func (w *ws) send(m map[string]any) {
+	w.t.Helper()
+	if err := w.c.WriteJSON(m); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// next reads messages until one of type typ (skipping directory, sdp and
+// candidate) and returns it; any other type fails the test.
+func (w *ws) next(typ string) map[string]any {
+	w.t.Helper()
+	_ = w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var m map[string]any
+		if err := w.c.ReadJSON(&m); err != nil {
+			w.t.Fatalf("waiting for %s: %v", typ, err)
+		}
+		switch m["type"] {
+		case typ:
+			return m
+		case "directory", "sdp", "candidate":
+			continue
+		}
+		w.t.Fatalf("waiting for %s, got %v", typ, m)
+	}
+}
+
+// closed waits until the server closes the connection and returns the close code.
+func (w *ws) closed(within time.Duration) int {
+	w.t.Helper()
+	_ = w.c.SetReadDeadline(time.Now().Add(within))
+	for {
+		_, _, err := w.c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errorsAs(err, &ce) {
+			return ce.Code
+		}
+		w.t.Fatalf("connection not closed by the server within %v: %v", within, err)
+	}
+}

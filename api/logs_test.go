@@ -1,0 +1,98 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLogs: a call lands in the call log (who rang, who was rung, who
+// answered, how it ended, the door opened) and the door log; CSV export;
+// after the site's retention the personal data is purged.
+func TestLogs(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Log Court")
+	op.must(http.StatusOK, "PUT", "/v1/sites/"+site+"/entries/3", map[string]string{"name": "Three"}, nil)
+	doorID, doorTok := e.device(op, site, map[string]string{"kind": "door_station", "name": "Gate"})
+	monID, monTok := e.device(op, site, map[string]string{"kind": "monitor", "name": "Hall 3", "number": "3"})
+	door, _ := e.connect(doorTok)
+	mon, _ := e.connect(monTok)
+
+	door.send(map[string]any{"type": "call", "to": "3"})
+	id := door.next("calling")["call_id"]
+	mon.next("ring")
+	mon.send(map[string]any{"type": "answer", "call_id": id})
+	mon.next("answered")
+	mon.send(map[string]any{"type": "open_door", "call_id": id, "relay": 1})
+	mon.next("door_opened")
+	mon.send(map[string]any{"type": "hangup", "call_id": id})
+	door.next("answered")
+	door.next("unlock")
+	door.next("ended")
+
+	type event struct {
+		CallID     string `json:"call_id"`
+		Door       string
+		Devices    []string
+		Answered   string
+		Outcome    string
+		DoorOpened bool `json:"door_opened"`
+		Actor      string
+		Purged     bool
+	}
+	var calls struct{ Events []event }
+	deadline := time.Now().Add(5 * time.Second)
+	for len(calls.Events) == 0 && time.Now().Before(deadline) {
+		op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/logs/call", nil, &calls)
+	}
+	if len(calls.Events) != 1 {
+		t.Fatalf("call log: %+v, want one entry", calls.Events)
+	}
+	c := calls.Events[0]
+	if c.CallID != id || c.Door != doorID || c.Answered != monID || c.Outcome != "hangup" || !c.DoorOpened || len(c.Devices) != 1 {
+		t.Fatalf("call entry %+v: want call %v from %s answered by %s, hangup, door opened", c, id, doorID, monID)
+	}
+	var doors struct{ Events []event }
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/logs/door?device="+monID, nil, &doors)
+	if len(doors.Events) != 1 || doors.Events[0].Actor != monID {
+		t.Fatalf("door log filtered by the monitor: %+v", doors.Events)
+	}
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/logs/door?device=d_other", nil, &doors)
+	if len(doors.Events) != 0 {
+		t.Fatalf("door log filtered by another device: %+v", doors.Events)
+	}
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/logs/call?to=2000-01-01", nil, &calls)
+	if len(calls.Events) != 0 {
+		t.Fatalf("call log before 2000: %+v", calls.Events)
+	}
+	_, csv := op.do("GET", "/v1/sites/"+site+"/logs/call?format=csv", nil)
+	if lines := strings.Split(strings.TrimSpace(string(csv)), "\n"); len(lines) != 2 || !strings.Contains(lines[1], monID) {
+		t.Fatalf("call log CSV: %s", csv)
+	}
+	var audit struct{ Events []event }
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/logs/audit", nil, &audit)
+	if len(audit.Events) < 3 || audit.Events[len(audit.Events)-1].Actor != operatorEmail {
+		t.Fatalf("audit log: %+v, want the site's creation and changes by %s", audit.Events, operatorEmail)
+	}
+
+	// Past the retention (90 days by default) personal data goes.
+	e.now.advance(91 * 24 * time.Hour)
+	if err := e.acc.MaintainOnce(context.Background(), e.dir); err != nil {
+		t.Fatal(err)
+	}
+	op = e.operator()
+	calls.Events, audit.Events = nil, nil // decode afresh: json reuses slice elements
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/logs/call", nil, &calls)
+	if c := calls.Events[0]; !c.Purged || c.Answered != "" || len(c.Devices) != 0 || c.Outcome != "hangup" {
+		t.Fatalf("after retention: %+v, want purged personal data and the outcome kept", c)
+	}
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/logs/audit", nil, &audit)
+	for _, a := range audit.Events {
+		if !a.Purged || a.Actor != "" {
+			t.Fatalf("audit entry after retention: %+v, want purged", a)
+		}
+	}
+}

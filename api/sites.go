@@ -1,0 +1,357 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/foyer-intercom/foyer/accounts"
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+// timeFormat is how the API writes times: RFC 3339 in UTC.
+const timeFormat = time.RFC3339
+
+// settingsView is a site's settings on the wire, in seconds and days.
+// In a PATCH, absent fields keep their value.
+type settingsView struct {
+	RingTimeoutS         *int  `json:"ring_timeout_s,omitempty"`
+	CallTimeLimitS       *int  `json:"call_time_limit_s,omitempty"`
+	DoorOpenDurationS    *int  `json:"door_open_duration_s,omitempty"`
+	LogRetentionDays     *int  `json:"log_retention_days,omitempty"`
+	Preview              *bool `json:"preview,omitempty"`
+	OpenDoorWhileRinging *bool `json:"open_door_while_ringing,omitempty"`
+}
+
+func viewSettings(s directory.Settings) settingsView {
+	i := func(d time.Duration, unit time.Duration) *int { v := int(d / unit); return &v }
+	b := func(v bool) *bool { return &v }
+	return settingsView{
+		RingTimeoutS: i(s.RingTimeout, time.Second), CallTimeLimitS: i(s.CallTimeLimit, time.Second),
+		DoorOpenDurationS: i(s.DoorOpenDuration, time.Second), LogRetentionDays: i(s.LogRetention, 24*time.Hour),
+		Preview: b(s.Preview), OpenDoorWhileRinging: b(s.OpenDoorWhileRinging),
+	}
+}
+
+// apply returns s with the fields v sets.
+func (v settingsView) apply(s directory.Settings) directory.Settings {
+	set := func(dst *time.Duration, src *int, unit time.Duration) {
+		if src != nil {
+			*dst = time.Duration(*src) * unit
+		}
+	}
+	set(&s.RingTimeout, v.RingTimeoutS, time.Second)
+	set(&s.CallTimeLimit, v.CallTimeLimitS, time.Second)
+	set(&s.DoorOpenDuration, v.DoorOpenDurationS, time.Second)
+	set(&s.LogRetention, v.LogRetentionDays, 24*time.Hour)
+	if v.Preview != nil {
+		s.Preview = *v.Preview
+	}
+	if v.OpenDoorWhileRinging != nil {
+		s.OpenDoorWhileRinging = *v.OpenDoorWhileRinging
+	}
+	return s
+}
+
+type siteView struct {
+	ID       directory.SiteID `json:"id"`
+	Name     string           `json:"name"`
+	ParentID directory.SiteID `json:"parent_id,omitempty"`
+	Settings settingsView     `json:"settings"`
+	Role     accounts.Role    `json:"role,omitempty"`
+}
+
+func viewSite(s directory.Site, role accounts.Role) siteView {
+	return siteView{ID: s.ID, Name: s.Name, ParentID: s.ParentID, Settings: viewSettings(s.Settings), Role: role}
+}
+
+type siteRequest struct {
+	Name     *string          `json:"name"`
+	ParentID directory.SiteID `json:"parent_id"`
+	Settings *settingsView    `json:"settings"`
+}
+
+// createSite: operators create top-level sites (and become nothing more:
+// they own every site already); owners and admins create sub-sites.
+func (a *API) createSite(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req siteRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.Name == nil || strings.TrimSpace(*req.Name) == "" {
+		return errBadRequest(`missing "name"`)
+	}
+	ctx := r.Context()
+	if req.ParentID == "" {
+		if !p.admin.Operator || p.key != nil {
+			return errForbidden("only the deployment's operators create top-level sites; ask for a sub-site")
+		}
+	} else if _, role, err := a.roleOn(ctx, p, req.ParentID); err != nil {
+		return err
+	} else if role.Rank() < accounts.RoleAdmin.Rank() {
+		return errForbidden("creating a sub-site needs the admin role on its parent")
+	}
+	s := directory.Site{ID: directory.SiteID(directory.NewID("s_")), Name: strings.TrimSpace(*req.Name), ParentID: req.ParentID, Settings: directory.DefaultSettings()}
+	if req.Settings != nil {
+		s.Settings = req.Settings.apply(s.Settings)
+	}
+	if err := a.dir.Apply(ctx, directory.PutSite{Site: s}); err != nil {
+		return err
+	}
+	a.audit(ctx, p, s.ID, "site.create", "site "+s.Name)
+	_, role, err := a.roleOn(ctx, p, s.ID)
+	if err != nil {
+		return err
+	}
+	return created(w, viewSite(s, role))
+}
+
+// listSites lists the sites the principal has a role on, sub-sites included.
+func (a *API) listSites(w http.ResponseWriter, r *http.Request, p *principal) error {
+	all, err := a.dir.Sites(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []siteView{}
+	for _, s := range all {
+		if _, role, err := a.roleOn(r.Context(), p, s.ID); err == nil {
+			out = append(out, viewSite(s, role))
+		}
+	}
+	slices.SortFunc(out, func(x, y siteView) int { return strings.Compare(x.Name, y.Name) })
+	return ok(w, map[string]any{"sites": out})
+}
+
+func (a *API) getSite(w http.ResponseWriter, r *http.Request, p *principal) error {
+	s, role, err := a.need(r, p, accounts.RoleViewer)
+	if err != nil {
+		return err
+	}
+	return ok(w, viewSite(s, role))
+}
+
+func (a *API) patchSite(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req siteRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	s, role, err := a.need(r, p, accounts.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	if req.ParentID != "" {
+		return errBadRequest("parent_id cannot change; create the sub-site again under its new parent")
+	}
+	if req.Name != nil {
+		s.Name = strings.TrimSpace(*req.Name)
+	}
+	if req.Settings != nil {
+		s.Settings = req.Settings.apply(s.Settings)
+	}
+	if err := a.dir.Apply(r.Context(), directory.PutSite{Site: s}); err != nil {
+		return err
+	}
+	a.audit(r.Context(), p, s.ID, "site.update", "name and settings")
+	return ok(w, viewSite(s, role))
+}
+
+type emailRequest struct {
+	Email string        `json:"email"`
+	Role  accounts.Role `json:"role"`
+}
+
+// transferSite hands a site to another admin account; the old owner stays an admin.
+func (a *API) transferSite(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req emailRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	s, _, err := a.need(r, p, accounts.RoleOwner)
+	if err != nil {
+		return err
+	}
+	to, err := a.acc.AdminByEmail(r.Context(), req.Email)
+	if err != nil {
+		return errNotFound("no admin account with e-mail %q", req.Email)
+	}
+	roles, err := a.acc.SiteRoles(r.Context(), s.ID)
+	if err != nil {
+		return err
+	}
+	from := p.admin.ID
+	for id, role := range roles {
+		if role == accounts.RoleOwner {
+			from = id
+		}
+	}
+	if roles[from] != accounts.RoleOwner {
+		// No direct owner yet (an operator's site): just name one.
+		err = a.acc.SetRole(r.Context(), s.ID, to.ID, accounts.RoleOwner)
+	} else {
+		err = a.acc.TransferOwnership(r.Context(), s.ID, from, to.ID)
+	}
+	if err != nil {
+		return err
+	}
+	a.audit(r.Context(), p, s.ID, "site.transfer", "owner "+to.Email)
+	return noContent(w)
+}
+
+func (a *API) listSiteAdmins(w http.ResponseWriter, r *http.Request, p *principal) error {
+	s, _, err := a.need(r, p, accounts.RoleViewer)
+	if err != nil {
+		return err
+	}
+	roles, err := a.acc.SiteRoles(r.Context(), s.ID)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		Email string        `json:"email"`
+		Role  accounts.Role `json:"role"`
+	}
+	out := []row{}
+	for id, role := range roles {
+		adm, err := a.acc.Admin(r.Context(), id)
+		if err == nil {
+			out = append(out, row{Email: adm.Email, Role: role})
+		}
+	}
+	slices.SortFunc(out, func(x, y row) int { return strings.Compare(x.Email, y.Email) })
+	return ok(w, map[string]any{"admins": out})
+}
+
+// putSiteAdmin grants (or with role "" removes) an admin's role on a site;
+// owners only, and ownership moves only by transfer.
+func (a *API) putSiteAdmin(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req emailRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	s, _, err := a.need(r, p, accounts.RoleOwner)
+	if err != nil {
+		return err
+	}
+	if req.Role == accounts.RoleOwner {
+		return errBadRequest("ownership moves by POST /v1/sites/{site}/transfer")
+	}
+	if req.Role != "" && !req.Role.Valid() {
+		return errBadRequest("role %q: want admin, installer, viewer or \"\" to remove", req.Role)
+	}
+	adm, err := a.acc.AdminByEmail(r.Context(), req.Email)
+	if err != nil {
+		return errNotFound("no admin account with e-mail %q", req.Email)
+	}
+	roles, err := a.acc.SiteRoles(r.Context(), s.ID)
+	if err != nil {
+		return err
+	}
+	if roles[adm.ID] == accounts.RoleOwner {
+		return errBadRequest("%s owns the site; transfer ownership first", adm.Email)
+	}
+	if err := a.acc.SetRole(r.Context(), s.ID, adm.ID, req.Role); err != nil {
+		return err
+	}
+	a.audit(r.Context(), p, s.ID, "site.role", adm.Email+" → "+string(req.Role))
+	return noContent(w)
+}
+
+type apiKeyRequest struct {
+	Name string        `json:"name"`
+	Role accounts.Role `json:"role"`
+}
+
+func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req apiKeyRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	s, role, err := a.need(r, p, accounts.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	if req.Role.Rank() > role.Rank() {
+		return errForbidden("a key cannot have more rights than you (%s)", role)
+	}
+	tok, k, err := a.acc.CreateAPIKey(r.Context(), s.ID, req.Name, req.Role)
+	if err != nil {
+		return err
+	}
+	a.audit(r.Context(), p, s.ID, "api_key.create", k.Name)
+	return created(w, map[string]any{"key": tok, "api_key": k})
+}
+
+func (a *API) listAPIKeys(w http.ResponseWriter, r *http.Request, p *principal) error {
+	s, _, err := a.need(r, p, accounts.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	keys, err := a.acc.APIKeys(r.Context(), s.ID)
+	if err != nil {
+		return err
+	}
+	if keys == nil {
+		keys = []accounts.APIKey{}
+	}
+	return ok(w, map[string]any{"api_keys": keys})
+}
+
+func (a *API) deleteAPIKey(w http.ResponseWriter, r *http.Request, p *principal) error {
+	s, _, err := a.need(r, p, accounts.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	if err := a.acc.DeleteAPIKey(r.Context(), s.ID, r.PathValue("id")); err != nil {
+		return err
+	}
+	a.audit(r.Context(), p, s.ID, "api_key.delete", r.PathValue("id"))
+	return noContent(w)
+}
+
+func (a *API) listEntries(w http.ResponseWriter, r *http.Request, p *principal) error {
+	s, _, err := a.need(r, p, accounts.RoleViewer)
+	if err != nil {
+		return err
+	}
+	es, err := a.dir.Entries(r.Context(), s.ID)
+	if err != nil {
+		return err
+	}
+	if es == nil {
+		es = []directory.Entry{}
+	}
+	return ok(w, map[string]any{"entries": es})
+}
+
+func (a *API) putEntry(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	s, _, err := a.need(r, p, accounts.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	e := directory.Entry{Site: s.ID, Number: directory.Number(r.PathValue("number")), Name: strings.TrimSpace(req.Name)}
+	if err := a.dir.Apply(r.Context(), directory.PutEntry{Entry: e}); err != nil {
+		return err
+	}
+	a.audit(r.Context(), p, s.ID, "entry.put", string(e.Number)+" "+e.Name)
+	return ok(w, e)
+}
+
+func (a *API) deleteEntry(w http.ResponseWriter, r *http.Request, p *principal) error {
+	s, _, err := a.need(r, p, accounts.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	n := directory.Number(r.PathValue("number"))
+	if err := a.dir.Apply(r.Context(), directory.DeleteEntry{Site: s.ID, Number: n}); err != nil {
+		return err
+	}
+	a.audit(r.Context(), p, s.ID, "entry.delete", string(n))
+	return noContent(w)
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/foyer-intercom/foyer/accounts"
+	"github.com/foyer-intercom/foyer/api"
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/email"
+	"github.com/foyer-intercom/foyer/signaling"
+)
+
+// outboxDir is where e-mail goes, inside data_dir, when no SMTP server is set.
+const outboxDir = "outbox"
+
+// accountSide is the account half of a node: the records, the journal of
+// call and door events, and the mail.
+type accountSide struct {
+	acc     *accounts.Store
+	journal *accounts.Journal
+	mail    api.Mailer
+	outbox  *email.Outbox // nil when mail goes over SMTP
+}
+
+func openAccountSide(cfg Config, b *backend, log *slog.Logger) (*accountSide, error) {
+	s := &accountSide{acc: accounts.New(b.records, nil)}
+	s.journal = accounts.NewJournal(s.acc, log.With("component", "journal"))
+	if cfg.SMTP.Host != "" {
+		m, err := email.NewSMTP(email.SMTPConfig{
+			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
+			From: cfg.SMTP.From, TLS: cfg.SMTP.TLS, Timeout: cfg.SMTP.Timeout,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("smtp: %w", err)
+		}
+		s.mail = m
+		return s, nil
+	}
+	o, err := email.NewOutbox(filepath.Join(cfg.DataDir, outboxDir), cfg.SMTP.From)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	s.mail, s.outbox = o, o
+	return s, nil
+}
+
+// hook connects the signalling hub to the access codes and the logs.
+func (s *accountSide) hook(c *signaling.Config) { api.HookSignaling(c, s.acc, s.journal) }
+
+// api builds the HTTP API on this side.
+func (s *accountSide) api(cfg Config, store directory.Store, log *slog.Logger) (*api.API, error) {
+	return api.New(api.Config{
+		Directory: store, Accounts: s.acc, Mail: s.mail, Outbox: s.outbox, PublicURL: cfg.PublicURL,
+		AllowedOrigins: cfg.AllowedOrigins, SecureCookies: cfg.SecureCookies, Log: log.With("component", "api"),
+	})
+}
