@@ -42,7 +42,7 @@ type file struct {
 	etag  string
 }
 
-// Handler serves /door, /resident and the files under /static/. Anything
+// Handler serves /door, /resident, /admin (the portal) and the files under /static/. Anything
 // else, directories included, is 404.
 func Handler() http.Handler {
 	files := map[string]file{}
@@ -65,7 +65,7 @@ func Handler() http.Handler {
 	if err != nil {
 		panic("web: reading the embedded files: " + err.Error()) // the embedded tree is fixed at build time
 	}
-	pages := map[string]string{"/door": "/static/door.html", "/resident": "/static/resident.html"}
+	pages := map[string]string{"/door": "/static/door.html", "/resident": "/static/resident.html", "/admin": "/static/admin.html"}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, page := pages[r.URL.Path]

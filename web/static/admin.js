@@ -1,0 +1,237 @@
+// The admin portal: a client of the /v1 API. The session is an HttpOnly
+// cookie; writes carry the session's CSRF token in X-CSRF-Token.
+const $ = (id) => document.getElementById(id);
+const state = { csrf: sessionStorage.getItem("foyer.csrf") || "", me: null, site: "", sites: [], users: [], devices: [] };
+window.foyerAdmin = state; // for tests and the curious
+
+async function api(method, path, body, raw) {
+  const opts = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) {
+    if (raw) { opts.body = body; opts.headers["Content-Type"] = "text/csv"; }
+    else { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
+  }
+  if (method !== "GET") opts.headers["X-CSRF-Token"] = state.csrf;
+  const res = await fetch(path, opts);
+  if (res.status === 204) return null;
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    if (res.status === 401 && path !== "/v1/admin/login") showLogin();
+    const e = data.error || { message: res.statusText };
+    const rows = (e.rows || []).slice(0, 5).map((r) => `row ${r.row}: ${r.message}`).join("; ");
+    throw new Error(e.message + (rows && !e.message.includes(rows) ? ` (${rows})` : ""));
+  }
+  return data;
+}
+
+function showError(err) {
+  const box = $("error");
+  box.textContent = err ? String(err.message || err) : "";
+  box.hidden = !err;
+}
+
+// guard runs an action, showing its error instead of throwing.
+const guard = (fn) => async (ev) => {
+  if (ev && ev.preventDefault) ev.preventDefault();
+  showError(null);
+  try { await fn(ev); } catch (err) { showError(err); }
+};
+
+function cell(text) { const td = document.createElement("td"); td.textContent = text ?? ""; return td; }
+function button(label, fn) { const b = document.createElement("button"); b.textContent = label; b.onclick = guard(fn); return b; }
+function fill(tbody, rows) { tbody.replaceChildren(...rows); }
+
+function showLogin() {
+  $("login").hidden = false; $("app").hidden = true; $("site").hidden = true; $("logout").hidden = true; $("who").textContent = "";
+}
+
+async function start() {
+  try {
+    const me = await api("GET", "/v1/admin/me");
+    state.me = me.admin; state.csrf = me.csrf_token; sessionStorage.setItem("foyer.csrf", state.csrf);
+  } catch { showLogin(); return; }
+  $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
+  $("who").textContent = state.me.email;
+  $("outbox-tab").hidden = !state.me.operator;
+  await loadSites();
+}
+
+async function loadSites(select) {
+  const { sites } = await api("GET", "/v1/sites");
+  state.sites = sites;
+  const sel = $("site");
+  sel.replaceChildren(...sites.map((s) => new Option(s.parent_id ? "  ↳ " + s.name : s.name, s.id)));
+  sel.hidden = sites.length === 0;
+  state.site = select || (sites.some((s) => s.id === state.site) ? state.site : sites[0]?.id || "");
+  sel.value = state.site;
+  await refresh();
+}
+
+async function refresh() {
+  if (!state.site) { fill($("users").tBodies[0], []); return; }
+  await Promise.all([loadUsers(), loadDevices(), loadCodes(), loadLogs(), loadSite()]);
+}
+
+const sitePath = (p = "") => `/v1/sites/${encodeURIComponent(state.site)}${p}`;
+
+async function loadUsers() {
+  const q = new URLSearchParams();
+  if ($("u-filter").value) q.set("q", $("u-filter").value);
+  if ($("u-status").value) q.set("status", $("u-status").value);
+  const { users, total } = await api("GET", sitePath("/users?" + q));
+  state.users = users;
+  fill($("users").tBodies[0], users.map((u) => {
+    const tr = document.createElement("tr");
+    tr.dataset.email = u.email;
+    tr.append(cell(u.email), cell(u.number), cell(u.display_name), cell(u.licence), cell(u.status), cell(u.invitation));
+    const actions = document.createElement("td");
+    if (u.invitation !== "accepted") actions.append(button("Send invitation", async () => { await api("POST", sitePath(`/users/${u.id}/invitation`)); await loadUsers(); }));
+    actions.append(button("Delete", async () => { if (confirm(`Remove ${u.email} from this site?`)) { await api("DELETE", sitePath(`/users/${u.id}`)); await loadUsers(); } }));
+    tr.append(actions);
+    return tr;
+  }));
+  $("users-total").textContent = `${users.length} shown of ${total}`;
+  $("u-export").href = sitePath("/users/export");
+  const sel = $("c-user");
+  sel.replaceChildren(...users.map((u) => new Option(`${u.display_name} (${u.email})`, u.id)));
+}
+
+async function loadDevices() {
+  const { devices } = await api("GET", sitePath("/devices"));
+  state.devices = devices;
+  fill($("devices").tBodies[0], devices.map((d) => {
+    const tr = document.createElement("tr");
+    tr.append(cell(d.kind === "door_station" ? "Door station" : "Monitor"), cell(d.name), cell(d.number), cell(d.id));
+    const actions = document.createElement("td");
+    actions.append(
+      button("New code", async () => { const p = await api("POST", sitePath(`/devices/${d.id}/provisioning`)); showCode(p); }),
+      button("Revoke", async () => { if (confirm(`Revoke ${d.name}? It is disconnected at once.`)) { await api("DELETE", sitePath(`/devices/${d.id}`)); await loadDevices(); } }),
+    );
+    tr.append(actions);
+    return tr;
+  }));
+  $("c-doors").replaceChildren(...devices.filter((d) => d.kind === "door_station").map((d) => new Option(d.name, d.id)));
+}
+
+function showCode(p) {
+  $("d-code").hidden = false;
+  $("d-code").textContent = `Provisioning code for ${p.device.name}: ${p.provisioning_code} (type it into the device; valid until ${new Date(p.expires).toLocaleString()})`;
+}
+
+async function loadCodes() {
+  let codes = [];
+  try { ({ codes } = await api("GET", sitePath("/codes"))); } catch { /* below the admin role */ }
+  const name = (id) => state.users.find((u) => u.id === id)?.email || id;
+  const door = (id) => state.devices.find((d) => d.id === id)?.name || id;
+  fill($("codes").tBodies[0], codes.map((c) => {
+    const tr = document.createElement("tr");
+    tr.append(cell(name(c.user)), cell(c.pin), cell(c.doors.map(door).join(", ")), cell(c.one_time ? (c.used ? "used" : "yes") : ""));
+    const actions = document.createElement("td");
+    actions.append(button("Delete", async () => { await api("DELETE", sitePath(`/codes/${c.id}`)); await loadCodes(); }));
+    tr.append(actions);
+    return tr;
+  }));
+}
+
+async function loadLogs() {
+  const q = new URLSearchParams({ limit: "200" });
+  if ($("l-from").value) q.set("from", $("l-from").value);
+  if ($("l-to").value) q.set("to", $("l-to").value);
+  const kind = $("l-kind").value;
+  const { events } = await api("GET", sitePath(`/logs/${kind}?` + q));
+  fill($("logs").tBodies[0], events.map((e) => {
+    const tr = document.createElement("tr");
+    const details = e.details || (e.kind === "call" ? `${(e.devices || []).length} rung, ${e.answered_after_ms ? (e.answered_after_ms / 1000).toFixed(1) + " s to answer" : ""}${e.door_opened ? ", door opened" : ""}` : "");
+    tr.append(cell(new Date(e.time).toLocaleString()), cell(e.outcome), cell(e.actor || e.user), cell(e.door), cell(e.answered), cell(details));
+    return tr;
+  }));
+  q.set("format", "csv"); q.delete("limit");
+  $("l-csv").href = sitePath(`/logs/${kind}?` + q);
+}
+
+async function loadSite() {
+  const s = await api("GET", sitePath());
+  $("s-name").value = s.name;
+  $("s-ring").value = s.settings.ring_timeout_s;
+  $("s-limit").value = s.settings.call_time_limit_s;
+  $("s-door").value = s.settings.door_open_duration_s;
+  $("s-retention").value = s.settings.log_retention_days;
+  $("s-preview").checked = s.settings.preview;
+}
+
+async function loadOutbox() {
+  const { messages } = await api("GET", "/v1/outbox");
+  fill($("outbox").tBodies[0], messages.map((m) => {
+    const tr = document.createElement("tr");
+    tr.append(cell(new Date(m.date).toLocaleString()), cell(m.to), cell(m.subject));
+    tr.onclick = guard(async () => {
+      const res = await fetch(`/v1/outbox/${encodeURIComponent(m.name)}`, { credentials: "same-origin" });
+      $("outbox-msg").textContent = await res.text(); $("outbox-msg").hidden = false;
+    });
+    return tr;
+  }));
+}
+
+$("login").onsubmit = guard(async () => {
+  const s = await api("POST", "/v1/admin/login", { email: $("login-email").value, password: $("login-password").value });
+  state.csrf = s.csrf_token; sessionStorage.setItem("foyer.csrf", state.csrf);
+  $("login-password").value = "";
+  await start();
+});
+$("logout").onclick = guard(async () => { await api("POST", "/v1/admin/logout"); sessionStorage.removeItem("foyer.csrf"); showLogin(); });
+$("site").onchange = guard(async () => { state.site = $("site").value; await refresh(); });
+document.querySelectorAll(".tabs button").forEach((b) => b.onclick = guard(async () => {
+  document.querySelectorAll(".tabs button").forEach((x) => x.classList.toggle("on", x === b));
+  document.querySelectorAll(".tab").forEach((t) => t.hidden = t.id !== "tab-" + b.dataset.tab);
+  if (b.dataset.tab === "outbox") await loadOutbox();
+}));
+$("add-user").onsubmit = guard(async () => {
+  const u = await api("POST", sitePath("/users"), {
+    email: $("u-email").value, number: $("u-number").value, display_name: $("u-name").value,
+    licence: $("u-licence").value, send_invitation: $("u-invite").checked,
+  });
+  if (u.email_error) showError(new Error(u.email_error));
+  $("add-user").reset();
+  await loadUsers();
+});
+$("u-filter").oninput = guard(loadUsers);
+$("u-status").onchange = guard(loadUsers);
+$("u-import").onchange = guard(async () => {
+  const f = $("u-import").files[0];
+  if (!f) return;
+  const r = await api("POST", sitePath("/users/import"), await f.text(), true);
+  $("u-import").value = "";
+  await loadUsers();
+  showError(new Error(`Imported ${r.imported} users.`));
+});
+$("add-device").onsubmit = guard(async () => {
+  const body = { kind: $("d-kind").value, name: $("d-name").value };
+  if (body.kind === "monitor") body.number = $("d-number").value;
+  showCode(await api("POST", sitePath("/devices"), body));
+  $("add-device").reset();
+  await loadDevices();
+});
+$("add-code").onsubmit = guard(async () => {
+  await api("POST", sitePath("/codes"), {
+    user_id: $("c-user").value, pin: $("c-pin").value, one_time: $("c-once").checked,
+    doors: [...$("c-doors").selectedOptions].map((o) => o.value),
+  });
+  $("add-code").reset();
+  await loadCodes();
+});
+["l-kind", "l-from", "l-to"].forEach((id) => $(id).onchange = guard(loadLogs));
+$("site-form").onsubmit = guard(async () => {
+  await api("PATCH", sitePath(), { name: $("s-name").value, settings: {
+    ring_timeout_s: +$("s-ring").value, call_time_limit_s: +$("s-limit").value, door_open_duration_s: +$("s-door").value,
+    log_retention_days: +$("s-retention").value, preview: $("s-preview").checked,
+  } });
+  await loadSites(state.site);
+});
+$("new-site").onsubmit = guard(async () => {
+  const body = { name: $("ns-name").value };
+  if ($("ns-sub").checked) body.parent_id = state.site;
+  const s = await api("POST", "/v1/sites", body);
+  $("new-site").reset();
+  await loadSites(s.id);
+});
+
+start();
