@@ -127,7 +127,7 @@ func (b *Bolt) Apply(ctx context.Context, ops ...Op) error {
 				}
 			}
 			if err := w.apply(op); err != nil {
-				return fmt.Errorf("op %d (%T): %w", i, op, err)
+				return &OpError{Index: i, Op: op, Err: err}
 			}
 		}
 		if err := ctx.Err(); err != nil {

@@ -58,6 +58,7 @@ func (w *boltWriter) putMembership(m Membership) error {
 		w.put(bucketMemberCount, []byte(m.Site), encodeCount(inSite+1))
 	}
 	w.touchSite(m.Site)
+	w.touchUser(m.User)
 	return w.adjustEntry(m.Site, m.Number, 1, ringBit(v), 0)
 }
 
@@ -77,6 +78,7 @@ func (w *boltWriter) deleteMembership(site SiteID, user UserID) error {
 	c := decodeCount(w.get(bucketMemberCount, []byte(site)))
 	w.put(bucketMemberCount, []byte(site), encodeCount(max(c-1, 0)))
 	w.touchSite(site)
+	w.touchUser(user)
 	return nil
 }
 

@@ -1,12 +1,15 @@
 package directory
 
-// changeSet records what a batch of ops touched, each site and device once,
-// in the order first touched, for Subscribe. Both stores' writers embed it.
+// changeSet records what a batch of ops touched, each site, device and
+// user once, in the order first touched, for Subscribe. Both stores'
+// writers embed it.
 type changeSet struct {
 	sites      []SiteID
 	devices    []DeviceID
+	users      []UserID
 	seenSite   map[SiteID]bool
 	seenDevice map[DeviceID]bool
+	seenUser   map[UserID]bool
 }
 
 func (c *changeSet) touchSite(id SiteID) {
@@ -31,14 +34,29 @@ func (c *changeSet) touchDevice(id DeviceID) {
 	c.devices = append(c.devices, id)
 }
 
-// changes lists the touched sites, then the touched devices.
+// touchUser records a change of a user's memberships.
+func (c *changeSet) touchUser(id UserID) {
+	if c.seenUser[id] {
+		return
+	}
+	if c.seenUser == nil {
+		c.seenUser = make(map[UserID]bool)
+	}
+	c.seenUser[id] = true
+	c.users = append(c.users, id)
+}
+
+// changes lists the touched sites, then the touched devices, then users.
 func (c *changeSet) changes() []Change {
-	out := make([]Change, 0, len(c.sites)+len(c.devices))
+	out := make([]Change, 0, len(c.sites)+len(c.devices)+len(c.users))
 	for _, s := range c.sites {
 		out = append(out, Change{Site: s})
 	}
 	for _, d := range c.devices {
 		out = append(out, Change{Device: d})
+	}
+	for _, u := range c.users {
+		out = append(out, Change{User: u})
 	}
 	return out
 }

@@ -122,10 +122,12 @@ type Target struct {
 
 // Change says what a committed write touched, so that live connections can
 // react: door stations of Site get a fresh directory, connections of Device
-// are re-authenticated. Either field may be empty.
+// are re-authenticated, the app connections of User (whose memberships
+// changed) re-read their sites. One field is set.
 type Change struct {
-	Site   SiteID
-	Device DeviceID
+	Site   SiteID   `json:",omitempty"`
+	Device DeviceID `json:",omitempty"`
+	User   UserID   `json:",omitempty"`
 }
 
 // Errors returned by stores and rules. Callers compare with errors.Is; the

@@ -92,7 +92,7 @@ func (w *redisWriter) run(ctx context.Context, ops []Op) error {
 			}
 		}
 		if err := w.apply(ctx, op); err != nil {
-			return fmt.Errorf("op %d (%T): %w", i, op, err)
+			return &OpError{Index: i, Op: op, Err: err}
 		}
 	}
 	return w.rebuildRings(ctx)

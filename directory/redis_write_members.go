@@ -88,6 +88,7 @@ func (w *redisWriter) putMembership(ctx context.Context, m Membership) error {
 		w.set(w.keys.count(m.Site), strconv.Itoa(inSite+1))
 	}
 	w.touchSite(m.Site)
+	w.touchUser(m.User)
 	w.rings[Target{Site: m.Site, Number: m.Number}] = true
 	return w.adjustEntry(ctx, m.Site, m.Number, 1, ringBit(v), 0)
 }
@@ -128,5 +129,6 @@ func (w *redisWriter) deleteMembership(ctx context.Context, site SiteID, user Us
 	}
 	w.set(w.keys.count(site), strconv.Itoa(max(c-1, 0)))
 	w.touchSite(site)
+	w.touchUser(user)
 	return nil
 }

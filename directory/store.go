@@ -1,6 +1,9 @@
 package directory
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Store keeps the directory. Two implementations exist: Bolt (embedded, one
 // node) and Redis (shared by many nodes). Every implementation passes the
@@ -119,3 +122,16 @@ func (DeleteMembership) isOp() {}
 func (PutDevice) isOp()        {}
 func (DeleteDevice) isOp()     {}
 func (SetDeviceToken) isOp()   {}
+
+// OpError is the error of a batch given to Store.Apply: the index of the
+// op that broke a rule, the op, and the rule's error.
+type OpError struct {
+	Index int
+	Op    Op
+	Err   error
+}
+
+func (e *OpError) Error() string { return fmt.Sprintf("op %d (%T): %v", e.Index, e.Op, e.Err) }
+
+// Unwrap gives the rule's error (wrapping ErrLimit, ErrConflict, …).
+func (e *OpError) Unwrap() error { return e.Err }

@@ -142,12 +142,17 @@ func (c *Call) removeMediaLocked(id directory.DeviceID) {
 func (c *Call) answer(d directory.Device, by Party, ref json.RawMessage) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.legs[d.ID] == nil {
+	l := c.legs[d.ID]
+	if l == nil {
 		return false, errNoSuchCall
 	}
 	switch c.state {
 	case stateEnded:
 		return false, errCallEnded
+	case stateRinging:
+		if l.declined {
+			return false, errDeclined
+		}
 	case stateAnswered:
 		if c.winner != d.ID {
 			return false, errCallTaken
@@ -181,8 +186,11 @@ func (c *Call) decline(d directory.Device, scope string) error {
 	if l == nil {
 		return errNoSuchCall
 	}
-	if c.state != stateRinging {
-		return nil
+	switch c.state {
+	case stateEnded:
+		return errCallEnded
+	case stateAnswered:
+		return nil // the call goes on (protocol: a decline after an answer is ignored)
 	}
 	l.ringing, l.declined = false, true
 	c.removeMediaLocked(d.ID)
@@ -312,6 +320,13 @@ func (c *Call) allDeclinedLocked() bool {
 	return true
 }
 
+// involves reports whether d is the call's door station or was rung for it.
+func (c *Call) involves(d directory.Device) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return d.ID == c.door.ID || c.legs[d.ID] != nil
+}
+
 // openDoor drives the door station's relay for the winner, or for a ringing
 // device when the site allows opening before answering.
 func (c *Call) openDoor(d directory.Device, relay int, ref json.RawMessage) error {
@@ -325,7 +340,10 @@ func (c *Call) openDoor(d directory.Device, relay int, ref json.RawMessage) erro
 	case stateEnded:
 		return errCallEnded
 	case stateRinging:
-		if !l.ringing || !c.site.Settings.OpenDoorWhileRinging {
+		if !l.ringing {
+			return protoErr(CodeForbidden, "this device is no longer ringing for this call")
+		}
+		if !c.site.Settings.OpenDoorWhileRinging {
 			return protoErr(CodeForbidden, "this site lets only the device that answered open the door")
 		}
 	case stateAnswered:

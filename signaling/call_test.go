@@ -78,6 +78,24 @@ func TestBearerHeaderAndResumeToken(t *testing.T) {
 	again.expectClose(int(CloseUnauthorized)) // single-use
 }
 
+// TestAuthorizationScheme: the Bearer scheme in any case; a header that is
+// not "Bearer <token>" is refused like a bad token.
+func TestAuthorizationScheme(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	tok := ts.tokens["anna-phone"]
+	for _, h := range []string{"bearer " + tok, "BEARER  " + tok} {
+		c := &client{t: t, ws: ts.dialRaw(t, map[string][]string{"Authorization": {h}}), name: "anna-phone"}
+		c.send(map[string]any{"type": "hello", "version": 1})
+		c.expect("welcome")
+		_ = c.ws.Close()
+	}
+	for _, h := range []string{tok, "Basic " + tok, "Bearer", "Token " + tok} {
+		c := &client{t: t, ws: ts.dialRaw(t, map[string][]string{"Authorization": {h}}), name: "anna-phone"}
+		c.send(map[string]any{"type": "hello", "version": 1})
+		c.expectClose(int(CloseUnauthorized))
+	}
+}
+
 func TestFirstAnswerWins(t *testing.T) {
 	ts := newTestServer(t, harborView, Config{})
 	door, devices, callID := ringAll(t, ts)

@@ -46,6 +46,7 @@ var (
 	errCallTaken   = protoErr(CodeCallTaken, "the call was answered by another device")
 	errCallEnded   = protoErr(CodeCallEnded, "the call is over")
 	errDraining    = protoErr(CodeServiceUnavailable, "the server is shutting down; reconnect and retry")
+	errDeclined    = protoErr(CodeForbidden, "this device declined the call; it can no longer answer it")
 	errTooFast     = protoErr(CodeRateLimited, "too many messages; slow down (this one was not processed)")
 	errBackendDown = protoErr(CodeServiceUnavailable, "the directory or the cluster is unreachable; retry")
 	errNotDoor     = protoErr(CodeForbidden, "only door stations place calls and enter codes")

@@ -114,6 +114,9 @@ func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, msg Inb
 		}
 		return call.openDoor(d, relay, msg.Ref)
 	default: // sdp, candidate
+		if !call.involves(d) {
+			return errNoSuchCall // the same answer as for a call that never was
+		}
 		return h.handleMedia(call, d, msg)
 	}
 }
@@ -168,6 +171,11 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 // the devices a call to it rings. "No such ID" and "not permitted" are the
 // same not_found.
 func (h *Hub) lookup(ctx context.Context, c *Conn, only directory.SiteID, number directory.Number) (directory.Site, []directory.Device, error) {
+	// Without site_id, a number several of the door's sites have goes to
+	// the first (own site first) where somebody can ring; when nobody can
+	// anywhere, to the first that has it (and ends unavailable).
+	var first directory.SiteID
+	var none []directory.Device
 	for _, s := range c.sites {
 		if only != "" && s != only {
 			continue
@@ -176,16 +184,32 @@ func (h *Hub) lookup(ctx context.Context, c *Conn, only directory.SiteID, number
 		if errors.Is(err, directory.ErrNotFound) {
 			continue
 		}
-		if err == nil {
-			var site directory.Site
-			if site, err = h.store.Site(ctx, s); err == nil {
-				return site, devices, nil
-			}
+		if err != nil {
+			h.log.Warn("directory look-up failed", "site_id", s, "err", err)
+			return directory.Site{}, nil, errBackendDown
 		}
-		h.log.Warn("directory look-up failed", "site_id", s, "err", err)
-		return directory.Site{}, nil, errBackendDown
+		if len(devices) == 0 {
+			if first == "" {
+				first, none = s, devices
+			}
+			continue
+		}
+		return h.site(ctx, s, devices)
+	}
+	if first != "" {
+		return h.site(ctx, first, none)
 	}
 	return directory.Site{}, nil, errNotFound
+}
+
+// site reads the call's site for lookup.
+func (h *Hub) site(ctx context.Context, id directory.SiteID, devices []directory.Device) (directory.Site, []directory.Device, error) {
+	site, err := h.store.Site(ctx, id)
+	if err != nil {
+		h.log.Warn("directory look-up failed", "site_id", id, "err", err)
+		return directory.Site{}, nil, errBackendDown
+	}
+	return site, devices, nil
 }
 
 func validNumber(n directory.Number) bool {

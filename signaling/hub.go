@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -177,6 +179,7 @@ type Hub struct {
 	dirtyMu      sync.Mutex
 	dirtySites   map[directory.SiteID]struct{}   // guarded by dirtyMu
 	dirtyDevices map[directory.DeviceID]struct{} // guarded by dirtyMu
+	dirtyUsers   map[directory.UserID]struct{}   // guarded by dirtyMu
 	kick         chan struct{}                   // wakes pushLoop; capacity 1
 	wg           sync.WaitGroup                  // connections being served
 	mediaWG      sync.WaitGroup                  // media sessions closing
@@ -205,6 +208,7 @@ func NewHub(cfg Config, store directory.Store, router Router, ice ICEProvider, r
 		ringIndex:    make(map[directory.Target]map[*Call]struct{}),
 		dirtySites:   make(map[directory.SiteID]struct{}),
 		dirtyDevices: make(map[directory.DeviceID]struct{}),
+		dirtyUsers:   make(map[directory.UserID]struct{}),
 		kick:         make(chan struct{}, 1),
 	}
 	m, err := newMetrics(reg, h)
@@ -249,10 +253,12 @@ func (h *Hub) Run(ctx context.Context) {
 		case <-t.C:
 		}
 		h.dirtyMu.Lock()
-		sites, devices := h.dirtySites, h.dirtyDevices
+		sites, devices, users := h.dirtySites, h.dirtyDevices, h.dirtyUsers
 		h.dirtySites, h.dirtyDevices = make(map[directory.SiteID]struct{}), make(map[directory.DeviceID]struct{})
+		h.dirtyUsers = make(map[directory.UserID]struct{})
 		h.dirtyMu.Unlock()
 		h.applyChanges(ctx, sites, devices)
+		h.applyUserChanges(ctx, users)
 	}
 }
 
@@ -263,6 +269,9 @@ func (h *Hub) onChange(ch directory.Change) {
 	}
 	if ch.Device != "" {
 		h.dirtyDevices[ch.Device] = struct{}{}
+	}
+	if ch.User != "" {
+		h.dirtyUsers[ch.User] = struct{}{}
 	}
 	h.dirtyMu.Unlock()
 	select {
@@ -293,6 +302,44 @@ func (h *Hub) applyChanges(ctx context.Context, sites map[directory.SiteID]struc
 			}
 		}
 	})
+}
+
+// applyUserChanges asks the app connections of users whose memberships
+// changed to reconnect (CloseReconfigured) when what they ring for or the
+// sites they see changed: the welcome after reconnecting carries the new
+// site_ids, and the device rings for its new call IDs at once.
+func (h *Hub) applyUserChanges(ctx context.Context, users map[directory.UserID]struct{}) {
+	if len(users) == 0 {
+		return
+	}
+	var stale []*Conn
+	h.router.Each(func(c *Conn) {
+		if _, ok := users[c.device.User]; ok && c.device.Kind == directory.KindApp {
+			stale = append(stale, c)
+		}
+	})
+	for _, c := range stale {
+		rctx, cancel := context.WithTimeout(ctx, h.cfg.RequestTimeout)
+		targets, err := h.store.Targets(rctx, c.device)
+		cancel()
+		if err != nil && !errors.Is(err, directory.ErrNotFound) {
+			c.log.Warn("re-reading memberships failed", "err", err)
+			continue
+		}
+		if !sameTargets(targets, c.targets) {
+			c.log.Info("memberships changed; asking the app to reconnect")
+			c.close(CloseReconfigured, EndFailed)
+		}
+	}
+}
+
+// sameTargets compares two target lists as sets.
+func sameTargets(a, b []directory.Target) bool {
+	order := func(x, y directory.Target) int {
+		return cmp.Or(cmp.Compare(x.Site, y.Site), cmp.Compare(x.Number, y.Number))
+	}
+	a, b = slices.SortedFunc(slices.Values(a), order), slices.SortedFunc(slices.Values(b), order)
+	return slices.Equal(a, b)
 }
 
 // recheck closes a connection whose device was deleted, whose token was

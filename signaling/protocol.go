@@ -145,8 +145,10 @@ func DecodeInbound(frame []byte) (Inbound, error) {
 	if err := dec.Decode(&m); err != nil {
 		return Inbound{}, fmt.Errorf("malformed message: %w", err)
 	}
-	if dec.More() {
-		return Inbound{}, fmt.Errorf("malformed message: one JSON object per frame")
+	// Only white space may follow the object (Decoder.More would miss a
+	// stray ] or }).
+	if len(bytes.TrimSpace(frame[dec.InputOffset():])) > 0 {
+		return Inbound{}, fmt.Errorf("malformed message: one JSON object per frame, nothing after it")
 	}
 	if m.Type == "" {
 		return Inbound{}, fmt.Errorf(`malformed message: missing "type"`)

@@ -73,7 +73,10 @@ func (h *Hub) handshake(r *http.Request, ws *websocket.Conn) (*Conn, CloseCode) 
 	defer cancel()
 	tok := msg.Token
 	if tok == "" {
-		tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		var ok bool
+		if tok, ok = bearerToken(r.Header.Get("Authorization")); !ok {
+			return nil, CloseUnauthorized
+		}
 	}
 	var hash directory.TokenHash
 	switch {
@@ -249,4 +252,18 @@ func (r *resumeTokens) take(tok string, now time.Time) (directory.TokenHash, boo
 	}
 	delete(r.byHash, hash)
 	return e.device, true
+}
+
+// bearerToken reads an Authorization header: "" (none) or "Bearer <token>",
+// the scheme in any case (RFC 7235 §2.1). Anything else is not ok.
+func bearerToken(h string) (string, bool) {
+	if h == "" {
+		return "", true
+	}
+	scheme, tok, found := strings.Cut(h, " ")
+	tok = strings.TrimSpace(tok)
+	if !found || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false
+	}
+	return tok, true
 }

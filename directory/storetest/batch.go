@@ -131,6 +131,8 @@ func testSubscribe(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	}{
 		{"entry", directory.PutEntry{Entry: directory.Entry{Site: b.site.ID, Number: "102", Name: "Renamed"}}, directory.Change{Site: b.site.ID}},
 		{"membership", directory.PutMembership{Membership: member(b.site, b.anna, "102")}, directory.Change{Site: b.site.ID}},
+		{"membership names the user", directory.PutMembership{Membership: member(b.site, b.anna, "101")}, directory.Change{User: b.anna.ID}},
+		{"removal names the user", directory.DeleteMembership{Site: b.site.ID, User: b.anna.ID}, directory.Change{User: b.anna.ID}},
 		{"token", directory.SetDeviceToken{ID: b.phone.ID, Token: directory.HashToken("x")}, directory.Change{Device: b.phone.ID}},
 		{"device of a site", directory.DeleteDevice{ID: b.monitor.ID}, directory.Change{Site: b.site.ID}},
 	}

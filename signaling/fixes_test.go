@@ -1,0 +1,112 @@
+package signaling
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+// TestDeclinedCannotAnswer: a device that declined may not win the call
+// afterwards; another device still can.
+func TestDeclinedCannotAnswer(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	bram := devices["bram-phone"]
+	bram.send(map[string]any{"type": "decline", "call_id": callID, "scope": "device"})
+	bram.send(map[string]any{"type": "answer", "call_id": callID})
+	if e := bram.expectError("forbidden"); !strings.Contains(e["message"].(string), "declined") {
+		t.Fatalf("answer after declining: %v", e)
+	}
+	bram.send(map[string]any{"type": "open_door", "call_id": callID})
+	if e := bram.expectError("forbidden"); !strings.Contains(e["message"].(string), "no longer ringing") {
+		t.Fatalf("open_door after declining: %v, want it to say the device no longer rings", e)
+	}
+	devices["anna-phone"].send(map[string]any{"type": "answer", "call_id": callID})
+	devices["anna-phone"].expect("answered")
+	if by := door.expect("answered")["by"].(map[string]any); by["device_id"] != devices["anna-phone"].welcome["device_id"] {
+		t.Fatalf("won by %v, want anna-phone", by)
+	}
+}
+
+// TestDeclineAfterEnd: a decline for an ended call is answered call_ended,
+// like answer and hangup.
+func TestDeclineAfterEnd(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	devices["anna-phone"].expect("cancel")
+	devices["anna-phone"].send(map[string]any{"type": "decline", "call_id": callID})
+	devices["anna-phone"].expectError("call_ended")
+}
+
+// TestStrangerMediaNotFound: sdp and candidate from a device never rung
+// for a call answer not_found, while the call rings and after it ended, so
+// call IDs reveal nothing.
+func TestStrangerMediaNotFound(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	dirk := ts.connect(t, "dirk-phone") // replaces ringAll's connection of it
+	sdp := map[string]any{"type": "sdp", "call_id": callID, "description": map[string]string{"type": "answer", "sdp": "v=0"}}
+	cand := map[string]any{"type": "candidate", "call_id": callID, "candidate": map[string]string{"candidate": ""}}
+	dirk.send(sdp)
+	dirk.expectError("not_found")
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	devices["anna-phone"].expect("cancel")
+	dirk.send(sdp)
+	dirk.expectError("not_found")
+	dirk.send(cand)
+	dirk.expectError("not_found")
+}
+
+// TestMultiSiteCallPicksRingableSite: a door station calling for two sites
+// dials a number both have without site_id: the call goes to the site
+// where somebody can ring, not merely the first that has the number.
+func TestMultiSiteCallPicksRingableSite(t *testing.T) {
+	ts := newTestServer(t, `
+sites:
+  - name: North
+    door_stations: [north-door]
+    ids:
+      - id: "5"
+        name: Nobody yet
+        app_users:
+          - email: new@example.com
+            status: pending
+            devices: [new-phone]
+  - name: South
+    ids:
+      - id: "5"
+        name: Zuid
+        app_users:
+          - email: zuid@example.com
+            devices: [zuid-phone]
+`, Config{})
+	ctx := context.Background()
+	north, err := ts.store.SiteByName(ctx, "", "North")
+	if err != nil {
+		t.Fatal(err)
+	}
+	south, err := ts.store.SiteByName(ctx, "", "South")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ts.store.DeviceByName(ctx, directory.KindDoorStation, string(north.ID), "north-door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.CallSites = []directory.SiteID{south.ID}
+	if err := ts.store.Apply(ctx, directory.PutDevice{Device: d}); err != nil {
+		t.Fatal(err)
+	}
+	phone := ts.connect(t, "zuid-phone")
+	door := ts.connect(t, "north-door")
+	_, ringing := door.call("5")
+	if ringing != 1 {
+		t.Fatalf("ringing %d, want South's one device", ringing)
+	}
+	if r := phone.expect("ring"); r["from"].(map[string]any)["site_id"] != string(south.ID) {
+		t.Fatalf("ring %v, want it from the South site", r)
+	}
+}
