@@ -29,6 +29,8 @@ check: deps
 test: check
 	$(GO) test -race -count=1 -run xxxNONExxx $(PKGS) >/dev/null   # compile everything with network
 	FOYER_REQUIRE_TOOLS=1 scripts/netns.sh $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	@echo "--- alert rules, scrape config and dashboard queries (promtool)"
+	scripts/promtool-check.sh
 	@echo "--- the signalling suite again, as three nodes sharing Redis"
 	FOYER_REQUIRE_TOOLS=1 FOYER_TEST_NODES=3 scripts/netns.sh $(GO) test -race -count=1 -timeout 30m ./signaling/
 

@@ -21,12 +21,16 @@ func TestHandler(t *testing.T) {
 		{"GET", "/static/resident.js", "text/javascript; charset=utf-8", 200},
 		{"GET", "/static/foyer.js", "text/javascript; charset=utf-8", 200},
 		{"GET", "/static/style.css", "text/css; charset=utf-8", 200},
+		{"GET", "/static/admin.js", "text/javascript; charset=utf-8", 200},
+		{"GET", "/static/admin.css", "text/css; charset=utf-8", 200},
 		{"GET", "/static/nope.js", "", 404},
 		{"GET", "/static/", "", 404}, // no directory listings
 		{"GET", "/static", "", 404},
 		{"GET", "/door/", "", 404},
 		{"GET", "/", "", 404},
-		{"GET", "/admin", "", 404},
+		{"GET", "/admin", "text/html; charset=utf-8", 200},
+		{"GET", "/admin/", "", 404},
+		{"GET", "/static/admin.html", "", 404}, // only as /admin
 		{"GET", "/static/../web.go", "", 404},
 		{"GET", "/static/door.html", "", 404}, // only as /door
 		{"POST", "/door", "", 405},

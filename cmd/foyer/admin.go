@@ -67,3 +67,24 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "operator %s created (id %s); sign in at the portal: /admin\n", a.Email, a.ID)
 	return nil
 }
+
+// demoEmail is the operator account `serve --demo` makes for the portal.
+const demoEmail = "demo@foyer.localhost"
+
+// demoOperator creates the demo operator, or gives it a fresh password,
+// and prints how to sign in to the portal.
+func demoOperator(ctx context.Context, acc *accounts.Store, w io.Writer, base string) error {
+	password := accounts.NewTempPassword()
+	a, err := acc.AdminByEmail(ctx, demoEmail)
+	switch {
+	case errors.Is(err, accounts.ErrNotFound):
+		_, err = acc.CreateAdmin(ctx, demoEmail, password, true)
+	case err == nil:
+		err = acc.SetAdminPassword(ctx, a.ID, password)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Admin portal: %s/admin  (sign in as %s, password %s; a new one on every start)\n", base, demoEmail, password)
+	return nil
+}

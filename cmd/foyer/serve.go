@@ -109,6 +109,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *demo {
+		if err := demoOperator(ctx, side.acc, stdout, "http://"+displayAddrString(cfg.Listen)); err != nil {
+			return fmt.Errorf("the demo operator: %w", err)
+		}
+	}
 	side.hook(&sigCfg)
 	apiHandler, err := side.api(cfg, store, log)
 	if err != nil {
