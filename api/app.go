@@ -154,11 +154,28 @@ func (a *API) appReset(w http.ResponseWriter, r *http.Request) error {
 	if err := required("token", req.Token, "new_password", req.NewPassword); err != nil {
 		return err
 	}
-	if _, err := a.acc.ResetPassword(r.Context(), req.Token, req.NewPassword); err != nil {
+	user, err := a.acc.ResetPassword(r.Context(), req.Token, req.NewPassword)
+	if err != nil {
 		if errors.Is(err, accounts.ErrNotFound) {
 			return apiErr(http.StatusGone, "expired", "this reset link has expired or was already used")
 		}
 		return err
+	}
+	// A reset may follow a stolen phone or password: every app device of
+	// the user loses its token, and its live connection closes (4010); the
+	// app signs in again and registers anew.
+	devs, err := a.dir.UserDevices(r.Context(), user)
+	if err != nil && !errors.Is(err, directory.ErrNotFound) {
+		return err
+	}
+	var ops []directory.Op
+	for _, d := range devs {
+		ops = append(ops, directory.SetDeviceToken{ID: d.ID})
+	}
+	if len(ops) > 0 {
+		if err := a.dir.Apply(r.Context(), ops...); err != nil {
+			return err
+		}
 	}
 	return noContent(w)
 }
