@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,14 @@ type Config struct {
 	// Default one every 2 s, burst 5.
 	CallRate  float64
 	CallBurst int
+	// UpgradeRate and UpgradeBurst bound the connections one client address
+	// (an IPv6 /64) may open per second; beyond them the upgrade is
+	// answered 429 with Retry-After. Zero: no limit.
+	UpgradeRate  float64
+	UpgradeBurst int
+	// TrustedProxies are reverse proxies whose X-Forwarded-For names the
+	// client for UpgradeRate. Default none: the peer address counts.
+	TrustedProxies []netip.Prefix
 	// NodeID names this node in call IDs and logs. Default: random.
 	NodeID string
 	// Clock drives call timers. Default: the wall clock.
@@ -143,6 +152,8 @@ func (cfg Config) Validate() error {
 		return errors.New("signaling: message and call rates must be positive with a burst of at least 1")
 	case c.SendQueue < 8:
 		return errors.New("signaling: send queue must hold at least 8 messages")
+	case c.UpgradeRate < 0 || (c.UpgradeRate > 0 && c.UpgradeBurst < 1):
+		return errors.New("signaling: the upgrade rate must not be negative, and needs a burst of at least 1")
 	case !validNodeID(c.NodeID):
 		return errors.New("signaling: node ID must be 1-32 characters of a-z, 0-9 and -")
 	case c.DirectoryDelay > time.Second:
@@ -167,6 +178,7 @@ type Hub struct {
 	metrics  *metrics
 	upgrader websocket.Upgrader
 	resume   *resumeTokens
+	upgrades *ipLimiter // nil: no per-address limit
 
 	mu        sync.Mutex                              // never held across I/O; taken after a Call's mu, never before
 	calls     map[CallID]*Call                        // guarded by mu
@@ -216,6 +228,9 @@ func NewHub(cfg Config, store directory.Store, router Router, ice ICEProvider, r
 		return nil, err
 	}
 	h.metrics = m
+	if h.cfg.UpgradeRate > 0 {
+		h.upgrades = newIPLimiter(h.cfg.UpgradeRate, max(h.cfg.UpgradeBurst, 1), h.cfg.TrustedProxies)
+	}
 	h.upgrader = websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 1024,

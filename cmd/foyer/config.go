@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -35,6 +36,8 @@ type Config struct {
 	Media media.Config `yaml:"media"`
 	// Signaling tunes the WebSocket protocol; the defaults suit almost everyone.
 	Signaling SignalingConfig `yaml:"signaling"`
+	// HTTP are the HTTP server's timeouts.
+	HTTP HTTPConfig `yaml:"http"`
 	// DrainTimeout is how long SIGTERM lets active calls finish before ending them.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// LogLevel is debug, info, warn or error.
@@ -93,6 +96,23 @@ type SignalingConfig struct {
 	MessageBurst int     `yaml:"message_burst"`
 	CallRate     float64 `yaml:"call_rate"`
 	CallBurst    int     `yaml:"call_burst"`
+	// UpgradeRate (per second) and UpgradeBurst bound the connections one
+	// client address may open; 0 turns the limit off.
+	UpgradeRate  float64 `yaml:"upgrade_rate"`
+	UpgradeBurst int     `yaml:"upgrade_burst"`
+	// TrustedProxies (CIDRs) may name the client in X-Forwarded-For.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// HTTPConfig are the HTTP server's timeouts.
+type HTTPConfig struct {
+	// ReadHeaderTimeout closes connections that do not finish their
+	// request headers in time (half-open and slow-loris clients), well
+	// before a WebSocket upgrade could start. Default 10 s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive connections; upgraded WebSockets
+	// have their own heartbeat instead. Default 120 s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // defaultConfig returns the configuration used when nothing is set.
@@ -103,7 +123,8 @@ func defaultConfig() Config {
 		Redis:   RedisConfig{LeaseTTL: 15 * time.Second},
 		TURN:    turn.DefaultConfig(),
 		Signaling: SignalingConfig{HelloTimeout: 10 * time.Second, Heartbeat: 20 * time.Second, SendQueue: 256,
-			MessageRate: 20, MessageBurst: 60, CallRate: 0.5, CallBurst: 5},
+			MessageRate: 20, MessageBurst: 60, CallRate: 0.5, CallBurst: 5, UpgradeRate: 20, UpgradeBurst: 200},
+		HTTP:         HTTPConfig{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second},
 		DrainTimeout: 60 * time.Second,
 		LogLevel:     "info",
 		PublicURL:    "http://localhost:8080",
@@ -232,6 +253,13 @@ func (c Config) validate() error {
 		return errors.New("redis.lease_ttl must be at least 3s")
 	case c.DrainTimeout < 0:
 		return errors.New("drain_timeout must not be negative")
+	case c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.IdleTimeout <= 0:
+		return errors.New("http.read_header_timeout and http.idle_timeout must be positive")
+	case c.Signaling.UpgradeRate < 0 || (c.Signaling.UpgradeRate > 0 && c.Signaling.UpgradeBurst < 1):
+		return errors.New("signaling.upgrade_rate must not be negative, and needs signaling.upgrade_burst of at least 1")
+	}
+	if _, err := c.Signaling.trustedProxies(); err != nil {
+		return err
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("public_url %q: want an http:// or https:// URL", c.PublicURL)
@@ -248,4 +276,21 @@ func (c Config) validate() error {
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// trustedProxies parses signaling.trusted_proxies (CIDRs or single addresses).
+func (s SignalingConfig) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range s.TrustedProxies {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("signaling.trusted_proxies: %q is neither a CIDR nor an address", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -29,12 +29,9 @@ import (
 )
 
 const (
-	// readHeaderTimeout closes connections that never finish their request
-	// headers (slowloris), well before a WebSocket upgrade could start.
-	readHeaderTimeout = 10 * time.Second
-	// idleTimeout closes idle keep-alive HTTP connections; it does not apply
-	// to upgraded WebSockets, which have their own heartbeat.
-	idleTimeout = 120 * time.Second
+	// maxHeaderBytes bounds a request's headers: tokens and cookies fit
+	// many times over, a header flood does not.
+	maxHeaderBytes = 64 << 10
 	// shutdownTimeout bounds closing the HTTP listener after the drain.
 	shutdownTimeout = 5 * time.Second
 )
@@ -102,6 +99,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		MessageBurst: cfg.Signaling.MessageBurst,
 		CallRate:     cfg.Signaling.CallRate,
 		CallBurst:    cfg.Signaling.CallBurst,
+		UpgradeRate:  cfg.Signaling.UpgradeRate,
+		UpgradeBurst: cfg.Signaling.UpgradeBurst,
 		Media:        engine,
 		NodeID:       cfg.Redis.NodeID,
 	}
@@ -124,6 +123,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	go func() { side.journal.Run(jctx); close(journalDone) }()
 	defer func() { stopJournal(); <-journalDone }()
 	go side.acc.Maintain(jctx, store, log.With("component", "maintenance"))
+	if sigCfg.TrustedProxies, err = cfg.Signaling.trustedProxies(); err != nil {
+		return err
+	}
 	router, nodeID, err := newRouter(b, sigCfg.NodeID, cfg.Redis, reg, log)
 	if err != nil {
 		return err
@@ -149,7 +151,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: maxHeaderBytes}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	ready.Store(true)

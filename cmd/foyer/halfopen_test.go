@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestHalfOpenHandshakes: 1,000 clients that start a request and never
+// finish its headers are all closed by the server within its header
+// timeout (1 s here), a normal client is served meanwhile, and the server's
+// goroutines return to their baseline.
+func TestHalfOpenHandshakes(t *testing.T) {
+	const n = 1000
+	const headerTimeout = time.Second
+	bin := foyerBin(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	serve := exec.Command(bin, "serve", "--listen", addr, "--data-dir", t.TempDir())
+	serve.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false", "FOYER_HTTP_READ_HEADER_TIMEOUT="+headerTimeout.String())
+	serve.Stderr = io.Discard
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
+	base := "http://" + addr
+	waitReady(t, base+"/readyz")
+	baseline := goroutines(t, base)
+
+	var wg sync.WaitGroup
+	closedAfter := make([]time.Duration, n)
+	start := time.Now()
+	for i := range n {
+		// Spread the clients over source addresses, as the internet would.
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i%250))}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		if _, err := io.WriteString(c, "GET /v1/signal HTTP/1.1\r\nHost: foyer\r\nUpgrade: websocket\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			defer c.Close()
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second)) // only if the server never closes
+			_, _ = io.Copy(io.Discard, c)
+			closedAfter[i] = time.Since(start)
+		})
+	}
+	opened := time.Since(start)
+	resp, err := http.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a normal client during the flood: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	wg.Wait()
+	var worst time.Duration
+	for _, d := range closedAfter {
+		worst = max(worst, d)
+	}
+	// Each was closed at most headerTimeout after it connected; the last
+	// connected `opened` after the start. Allow a second for scheduling.
+	if limit := opened + headerTimeout + time.Second; worst > limit {
+		t.Fatalf("the last half-open client was closed %v after the start, want within %v (opening took %v)", worst, limit, opened)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g := goroutines(t, base)
+		if g <= baseline+5 {
+			t.Logf("%d half-open clients opened in %v, all closed %v after the start; goroutines %d → %d", n, opened, worst, baseline, g)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines %d, baseline %d: not back after the half-open clients were closed", g, baseline)
+		}
+		time.Sleep(100 * time.Millisecond) // polling another process
+	}
+}
+
+// goroutines reads go_goroutines from the server's /metrics.
+func goroutines(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int(n)
+		}
+	}
+	t.Fatal(fmt.Errorf("no go_goroutines in /metrics"))
+	return 0
+}

@@ -1,0 +1,89 @@
+package signaling
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// dialFrom opens /v1/signal from a chosen loopback source address.
+func dialFrom(ts *testServer, src string, header http.Header) (*websocket.Conn, *http.Response, error) {
+	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	d := websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: readTimeout}
+	return d.DialContext(context.Background(), ts.url(), header)
+}
+
+// TestUpgradeRatePerAddress: one address over its connection rate gets 429
+// with Retry-After before any upgrade, while another address connects.
+func TestUpgradeRatePerAddress(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{UpgradeRate: 0.5, UpgradeBurst: 3})
+	for i := range 3 {
+		ws, _, err := dialFrom(ts, "127.0.0.1", nil)
+		if err != nil {
+			t.Fatalf("connection %d within the burst: %v", i+1, err)
+		}
+		ws.Close()
+	}
+	_, resp, err := dialFrom(ts, "127.0.0.1", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("fourth connection from one address: %v %v, want 429 with Retry-After", err, resp)
+	}
+	ws, _, err := dialFrom(ts, "127.0.0.2", nil)
+	if err != nil {
+		t.Fatalf("another address is limited too: %v", err)
+	}
+	c := &client{t: t, ws: ws, name: "anna-phone"}
+	c.send(map[string]any{"type": "hello", "version": 1, "token": ts.tokens["anna-phone"]})
+	c.expect("welcome")
+}
+
+// TestUpgradeRateBehindProxy: X-Forwarded-For counts only from a trusted
+// proxy; from anyone else the header is ignored.
+func TestUpgradeRateBehindProxy(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{UpgradeRate: 0.5, UpgradeBurst: 1,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.5/32")}})
+	hdr := func(client string) http.Header { return http.Header{"X-Forwarded-For": {client}} }
+	for _, xff := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"} {
+		ws, _, err := dialFrom(ts, "127.0.0.5", hdr("198.51.100.9, "+xff))
+		if err != nil {
+			t.Fatalf("client %s through the trusted proxy: %v", xff, err)
+		}
+		ws.Close()
+	}
+	if _, resp, err := dialFrom(ts, "127.0.0.5", hdr("203.0.113.1")); err == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a client's second connection through the proxy: %v, want 429", err)
+	}
+	// An untrusted peer cannot dodge its limit with the header.
+	ws, _, err := dialFrom(ts, "127.0.0.6", hdr("203.0.113.50"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.Close()
+	if _, resp, err := dialFrom(ts, "127.0.0.6", hdr("203.0.113.51")); err == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("an untrusted peer with a fresh X-Forwarded-For: %v, want 429", err)
+	}
+}
+
+// TestIPLimiterForgets: idle addresses are dropped, so a scan of many
+// addresses does not grow memory without end.
+func TestIPLimiterForgets(t *testing.T) {
+	l := newIPLimiter(1, 1, nil)
+	now := time.Now()
+	for i := range 1000 {
+		r := &http.Request{RemoteAddr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String() + ":1234"}
+		l.allow(r, now)
+	}
+	if n := l.size(); n != 1000 {
+		t.Fatalf("%d entries, want 1000", n)
+	}
+	l.allow(&http.Request{RemoteAddr: "[2001:db8::1]:5"}, now.Add(2*ipIdle))
+	l.allow(&http.Request{RemoteAddr: "[2001:db8::2]:5"}, now.Add(2*ipIdle))
+	if n := l.size(); n != 1 {
+		t.Fatalf("%d entries after the idle ones expired, want 1 (one IPv6 /64)", n)
+	}
+}
