@@ -44,6 +44,26 @@ type env struct {
 	acc  *accounts.Store
 	mail *mailbox
 	now  *clock
+	// logs holds every log line of the node (JSON, debug level).
+	logs *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for the node's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // clock is the accounts' clock, movable by tests.
@@ -70,14 +90,15 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, dir: store, now: &clock{}}
+	e := &env{t: t, dir: store, now: &clock{}, logs: &syncBuffer{}}
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.acc = accounts.New(records, e.now.now)
 	e.mail = startMailbox(t)
 	sender, err := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: e.mail.port, From: "foyer <noreply@foyer.test>", TLS: "none", Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	journal := accounts.NewJournal(e.acc, slog.New(slog.DiscardHandler))
+	journal := accounts.NewJournal(e.acc, log)
 	jctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { journal.Run(jctx); close(done) }()
@@ -85,13 +106,13 @@ func newEnv(t *testing.T) *env {
 
 	var sigCfg signaling.Config
 	api.HookSignaling(&sigCfg, e.acc, journal)
-	hub, err := signaling.NewHub(sigCfg, store, signaling.NewMemory(), nil, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	hub, err := signaling.NewHub(sigCfg, store, signaling.NewMemory(), nil, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hctx, stopHub := context.WithCancel(context.Background())
 	go hub.Run(hctx)
-	a, err := api.New(api.Config{Directory: store, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test"})
+	a, err := api.New(api.Config{Directory: store, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test", Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, code := h.handshake(r, ws)
 	if c == nil {
 		h.metrics.handshakeFailures.WithLabelValues(code.String()).Inc()
+		h.log.Debug("handshake refused", "code", int(code), "reason", code.String(), "remote", r.RemoteAddr)
 		if code != 0 {
 			msg := websocket.FormatCloseMessage(int(code), code.String())
 			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))

@@ -83,3 +83,92 @@ func TestCreateOwnerThenSignIn(t *testing.T) {
 		t.Fatal("the password appears in the server log")
 	}
 }
+
+// TestKill9KeepsAcknowledgedChanges: every admin change the API
+// acknowledged survives SIGKILL of the server right after the answer
+// (bbolt commits with fsync before Apply returns).
+func TestKill9KeepsAcknowledgedChanges(t *testing.T) {
+	bin := foyerBin(t)
+	dir := t.TempDir()
+	create := exec.Command(bin, "admin", "create-owner", "--email", "op@example.com", "--data-dir", dir)
+	create.Env = append(os.Environ(), "FOYER_ADMIN_PASSWORD=operator password")
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("create-owner: %v\n%s", err, out)
+	}
+	start := func() (string, *exec.Cmd) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", dir)
+		cmd.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		waitReady(t, "http://"+addr+"/readyz")
+		return "http://" + addr, cmd
+	}
+	call := func(base, token, method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	login := func(base string) string {
+		s, out := call(base, "", "POST", "/v1/admin/login", `{"email":"op@example.com","password":"operator password"}`)
+		if s != http.StatusOK {
+			t.Fatalf("login: %d %v", s, out)
+		}
+		return out["token"].(string)
+	}
+
+	base, srv := start()
+	tok := login(base)
+	s, site := call(base, tok, "POST", "/v1/sites", `{"name":"Kill Court"}`)
+	if s != http.StatusCreated {
+		t.Fatalf("create site: %d %v", s, site)
+	}
+	id := site["id"].(string)
+	var users []string
+	for i := range 20 {
+		body := fmt.Sprintf(`{"email":"k%d@example.com","number":"%d","display_name":"K %d","send_invitation":false}`, i, 100+i, i)
+		if s, out := call(base, tok, "POST", "/v1/sites/"+id+"/users", body); s != http.StatusCreated {
+			t.Fatalf("add user %d: %d %v", i, s, out)
+		}
+		users = append(users, fmt.Sprintf("k%d@example.com", i))
+	}
+	_ = srv.Process.Signal(os.Kill) // right after the last acknowledged change
+	_ = srv.Wait()
+
+	base, _ = start()
+	tok = login(base)
+	s, list := call(base, tok, "GET", "/v1/sites/"+id+"/users", "")
+	if s != http.StatusOK {
+		t.Fatalf("after the restart: %d %v", s, list)
+	}
+	got := map[string]bool{}
+	for _, u := range list["users"].([]any) {
+		got[u.(map[string]any)["email"].(string)] = true
+	}
+	for _, u := range users {
+		if !got[u] {
+			t.Errorf("%s, acknowledged before SIGKILL, is gone after the restart", u)
+		}
+	}
+	s, audit := call(base, tok, "GET", "/v1/sites/"+id+"/logs/audit", "")
+	if s != http.StatusOK || len(audit["events"].([]any)) < 21 {
+		t.Errorf("audit log after the restart: %d, %d entries; want the site's creation and 20 additions", s, len(audit["events"].([]any)))
+	}
+}
