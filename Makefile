@@ -28,6 +28,7 @@ check: deps
 # deps.sh installs) fails instead of skipping when it is missing.
 test: check
 	$(GO) test -race -count=1 -run xxxNONExxx $(PKGS) >/dev/null   # compile everything with network
+	scripts/vulncheck.sh   # with network: it needs the vulnerability database
 	FOYER_REQUIRE_TOOLS=1 scripts/netns.sh $(GO) test -race -count=1 -timeout 30m $(PKGS)
 	@echo "--- alert rules, scrape config and dashboard queries (promtool)"
 	scripts/promtool-check.sh

@@ -29,6 +29,20 @@ func TestRefusedPeers(t *testing.T) {
 		{"169.254.169.254:80", "link-local"},
 		{"100.64.0.1:5000", "cgnat"},
 		{"198.51.100.1:5000", "documentation"},
+		{"172.16.5.4:5000", "private"},
+		{"0.0.0.0:5000", "unspecified"},
+		{"255.255.255.255:5000", "broadcast"},
+		{"224.0.0.251:5353", "multicast"},
+		{"[::1]:5000", "loopback"},
+		{"[fe80::1]:5000", "link-local"},
+		{"[fd00::1]:5000", "private"},
+		{"[::ffff:10.0.0.1]:5000", "private"},
+		{"[::ffff:169.254.169.254]:80", "link-local"},
+		{"[64:ff9b::a9fe:a9fe]:80", "link-local"}, // NAT64 form of the cloud metadata address
+		{"[2002:a00:1::1]:5000", "private"},      // 6to4 form of 10.0.0.1
+		{"[ff02::1]:5000", "multicast"},
+		{"127.0.0.1:6379", "loopback"}, // the node's Redis
+		{"127.0.0.1:8080", "loopback"}, // the node's HTTP
 	} {
 		a, err := net.ResolveUDPAddr("udp", tc.addr)
 		if err != nil {
@@ -38,6 +52,15 @@ func TestRefusedPeers(t *testing.T) {
 		err = c.CreatePermission(a)
 		if err == nil {
 			t.Fatalf("permission toward %s was granted", tc.addr) // stop before anything could be sent
+		}
+		if a.IP.To4() == nil {
+			// An IPv4 relay refuses IPv6 peers before the filter is asked:
+			// 443 Peer Address Family Mismatch (RFC 8656 §18). The filter's
+			// verdict on these forms is checked in filter_test.go.
+			if !strings.Contains(err.Error(), "443") {
+				t.Errorf("permission toward %s: %v, want 443 (address family mismatch)", tc.addr, err)
+			}
+			continue
 		}
 		if !strings.Contains(err.Error(), "403") {
 			t.Errorf("permission toward %s: %v, want 403 Forbidden", tc.addr, err)
