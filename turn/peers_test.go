@@ -39,7 +39,7 @@ func TestRefusedPeers(t *testing.T) {
 		{"[::ffff:10.0.0.1]:5000", "private"},
 		{"[::ffff:169.254.169.254]:80", "link-local"},
 		{"[64:ff9b::a9fe:a9fe]:80", "link-local"}, // NAT64 form of the cloud metadata address
-		{"[2002:a00:1::1]:5000", "private"},      // 6to4 form of 10.0.0.1
+		{"[2002:a00:1::1]:5000", "private"},       // 6to4 form of 10.0.0.1
 		{"[ff02::1]:5000", "multicast"},
 		{"127.0.0.1:6379", "loopback"}, // the node's Redis
 		{"127.0.0.1:8080", "loopback"}, // the node's HTTP
