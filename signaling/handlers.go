@@ -99,6 +99,7 @@ func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, msg Inb
 	switch msg.Type {
 	case TypeAnswer:
 		won, err := call.answer(d, h.party(ctx, call, d), msg.Ref)
+		h.router.Flush(ctx) // cancels for other nodes go out now
 		if won {
 			h.metrics.cancelSeconds.Observe(time.Since(received).Seconds())
 		}
@@ -164,6 +165,7 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 		return err
 	}
 	h.metrics.fanout.Observe(float64(call.start(devices, msg.Ref)))
+	h.router.Flush(ctx) // rings for other nodes go out now
 	return nil
 }
 

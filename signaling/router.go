@@ -53,6 +53,11 @@ type Router interface {
 	Run(ctx context.Context, n NodeHandler)
 	// Ready reports whether the router can reach other nodes.
 	Ready(ctx context.Context) error
+	// Flush sends what Deliver, Left and Ringing queued for other nodes
+	// now, on the caller's goroutine and in queue order, instead of
+	// waiting for the background sender to wake: rings and cancels reach
+	// other nodes one goroutine hop sooner. Never call it holding a lock.
+	Flush(ctx context.Context)
 }
 
 // NodeHandler takes what other nodes send to this one. The Hub implements it.

@@ -100,3 +100,6 @@ func (m *Memory) Run(ctx context.Context, _ NodeHandler) { <-ctx.Done() }
 
 // Ready implements Router.
 func (m *Memory) Ready(context.Context) error { return nil }
+
+// Flush implements Router: a single node has nothing to send.
+func (m *Memory) Flush(context.Context) {}

@@ -106,11 +106,6 @@ func unmarshalEnvelope(payload string) (envelope, error) {
 	return e, nil
 }
 
-// location is where a remote device was last seen.
-type location struct {
-	node, conn string
-}
-
 // queued is one command for the publisher goroutine: an envelope to
 // PUBLISH to a node, or a ringing-set change.
 type queued struct {
@@ -131,11 +126,19 @@ type RedisRouter struct {
 	rdb     redis.UniversalClient
 	opts    RedisRouterOptions
 	log     *slog.Logger
-	out     chan queued // to the publisher goroutine
+	out     chan queued   // to the sender (the publisher goroutine or Flush)
+	kick    chan struct{} // wakes the publisher goroutine; capacity 1
+	ringQ   chan queued   // ringing-set changes, to the ringingSets goroutine
 	metrics *routerMetrics
 
-	mu    sync.Mutex
-	where map[directory.DeviceID]location // guarded by mu; remote devices last located
+	mu        sync.Mutex
+	where     map[directory.DeviceID]location // guarded by mu; remote devices, the presence view
+	nodeSeen  map[string]time.Time            // guarded by mu; last event from each other node
+	selfHeard time.Time                       // guarded by mu; last of our own events heard back
+	synced    bool                            // guarded by mu; the view was rebuilt since subscribing
+
+	sendMu sync.Mutex
+	batch  []queued // guarded by sendMu; reused between sends
 
 	probeMu   sync.Mutex
 	lastProbe time.Time // guarded by probeMu
@@ -161,14 +164,17 @@ func NewRedisRouter(node string, rdb redis.UniversalClient, opts RedisRouterOpti
 		return nil, err
 	}
 	return &RedisRouter{
-		Memory:  NewMemory(),
-		node:    node,
-		rdb:     rdb,
-		opts:    opts,
-		log:     log.With("node", node),
-		out:     make(chan queued, publishQueue),
-		metrics: m,
-		where:   make(map[directory.DeviceID]location),
+		Memory:   NewMemory(),
+		node:     node,
+		rdb:      rdb,
+		opts:     opts,
+		log:      log.With("node", node),
+		out:      make(chan queued, publishQueue),
+		kick:     make(chan struct{}, 1),
+		ringQ:    make(chan queued, publishQueue),
+		metrics:  m,
+		where:    make(map[directory.DeviceID]location),
+		nodeSeen: make(map[string]time.Time),
 	}, nil
 }
 
@@ -185,7 +191,10 @@ func (r *RedisRouter) Attach(ctx context.Context, c *Conn) (*Conn, error) {
 	prev, _ := r.Memory.Attach(ctx, c)
 	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
-	if err := r.rdb.Set(ctx, presenceKey(c.device.ID), r.node+" "+c.id, r.opts.LeaseTTL).Err(); err != nil {
+	pipe := r.rdb.Pipeline()
+	pipe.Set(ctx, presenceKey(c.device.ID), r.node+" "+c.id, r.opts.LeaseTTL)
+	presenceEvent(ctx, pipe, "+", r.node, c.id, string(c.device.ID))
+	if _, err := pipe.Exec(ctx); err != nil {
 		r.fail("presence", err)
 	}
 	return prev, nil
@@ -204,6 +213,9 @@ func (r *RedisRouter) Detach(ctx context.Context, c *Conn) bool {
 	if err := compareAndDelete.Run(ctx, r.rdb, []string{presenceKey(c.device.ID)}, r.node+" "+c.id).Err(); err != nil {
 		r.fail("presence", err) // the lease expires on its own
 	}
+	if err := r.rdb.SPublish(ctx, presenceChannel, "- "+r.node+" "+c.id+" "+string(c.device.ID)).Err(); err != nil {
+		r.fail("presence", err)
+	}
 	return true
 }
 
@@ -215,6 +227,7 @@ func (r *RedisRouter) Deliver(id directory.DeviceID, frame []byte) (string, bool
 	}
 	r.mu.Lock()
 	loc, ok := r.where[id]
+	ok = ok && r.validLocked(loc, time.Now())
 	r.mu.Unlock()
 	if !ok {
 		return "", false
@@ -223,8 +236,13 @@ func (r *RedisRouter) Deliver(id directory.DeviceID, frame []byte) (string, bool
 	return loc.conn, true
 }
 
-// Locate implements Router: one pipelined round trip for all ids.
+// Locate implements Router. While the presence view is in step, it knows
+// where every device is and no round trip is needed; otherwise one
+// pipelined round trip reads the leases of all ids.
 func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) error {
+	if r.inStep() {
+		return nil
+	}
 	start := time.Now()
 	pipe := r.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, 0, len(ids))
@@ -252,7 +270,7 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 			delete(r.where, remote[i]) // not connected anywhere (or a stale lease of ours)
 			continue
 		}
-		r.where[remote[i]] = location{node: node, conn: conn}
+		r.where[remote[i]] = location{node: node, conn: conn, expires: start.Add(r.opts.LeaseTTL), learned: start}
 	}
 	return nil
 }
@@ -276,9 +294,15 @@ func (r *RedisRouter) Left(_ context.Context, node string, call CallID, d direct
 	r.publish(node, envelope{Kind: "left", Call: call, Devices: []directory.DeviceID{d}, Reason: reason})
 }
 
-// Ringing implements Router.
+// Ringing implements Router. The ringing sets have their own queue and
+// sender, so that registering a call never holds up its rings.
 func (r *RedisRouter) Ringing(_ context.Context, t directory.Target, call CallID, on bool) {
-	r.enqueue(queued{ringKey: ringingKey(t), member: string(call), add: on})
+	select {
+	case r.ringQ <- queued{ringKey: ringingKey(t), member: string(call), add: on}:
+	default:
+		r.metrics.dropped.WithLabelValues("queue_full").Inc()
+		r.log.Warn("router ringing-set queue full; a late joiner on another node may not be rung")
+	}
 }
 
 // Announce implements Router: the owners of calls ringing for d's call IDs
@@ -355,6 +379,10 @@ func (r *RedisRouter) publishNow(ctx context.Context, node string, env envelope)
 func (r *RedisRouter) enqueue(q queued) {
 	select {
 	case r.out <- q:
+		select {
+		case r.kick <- struct{}{}:
+		default: // the publisher is awake already
+		}
 	default:
 		r.metrics.dropped.WithLabelValues("queue_full").Inc()
 		r.log.Warn("router publish queue full; dropping a cross-node message")

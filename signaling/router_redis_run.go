@@ -11,14 +11,17 @@ import (
 // Run implements Router: the publisher, the subscription to this node's
 // channel (replaced when its probe stops coming back), and the lease refresh.
 func (r *RedisRouter) Run(ctx context.Context, n NodeHandler) {
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 4)
 	go func() { r.publisher(ctx); done <- struct{}{} }()
+	go func() { r.ringingSets(ctx); done <- struct{}{} }()
 	go func() { r.refresher(ctx); done <- struct{}{} }()
+	go func() { r.presenceLoop(ctx); done <- struct{}{} }()
 	for ctx.Err() == nil {
 		r.subscribe(ctx, n)
 	}
-	<-done
-	<-done
+	for range 4 {
+		<-done
+	}
 }
 
 // subscribe receives this node's envelopes until ctx ends or the
@@ -78,8 +81,9 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		r.probeMu.Unlock()
 		if recovered {
 			// Redis (or our subscription) is back: re-assert every lease now
-			// rather than at the next refresh tick.
-			r.refresh(context.Background())
+			// rather than at the next refresh tick, and tell the other
+			// nodes' presence views (Redis may have come back empty).
+			r.refresh(context.Background(), true)
 		}
 		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
 	case "deliver":
@@ -97,8 +101,10 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 			r.metrics.dropped.WithLabelValues("malformed").Inc()
 			return
 		}
+		now := time.Now()
 		r.mu.Lock()
-		r.where[env.Sender.ID] = location{node: env.From, conn: env.Conn}
+		r.where[env.Sender.ID] = location{node: env.From, conn: env.Conn, expires: now.Add(r.opts.LeaseTTL), learned: now}
+		r.nodeSeen[env.From] = now
 		r.mu.Unlock()
 		if env.Kind == "message" {
 			n.RemoteMessage(*env.Sender, env.Frame)
@@ -110,17 +116,50 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 	}
 }
 
-// publisher sends queued commands in pipelined batches, in queue order.
+// publisher sends queued commands in pipelined batches, in queue order,
+// whenever enqueue wakes it (and Flush has not already sent them).
 func (r *RedisRouter) publisher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+			r.Flush(ctx)
+		}
+	}
+}
+
+// ringingSets sends the ringing-set changes in queue order, in batches.
+func (r *RedisRouter) ringingSets(ctx context.Context) {
 	batch := make([]queued, 0, publishBatch)
 	for {
 		batch = batch[:0]
 		select {
 		case <-ctx.Done():
 			return
-		case q := <-r.out:
+		case q := <-r.ringQ:
 			batch = append(batch, q)
 		}
+	fill:
+		for len(batch) < publishBatch {
+			select {
+			case q := <-r.ringQ:
+				batch = append(batch, q)
+			default:
+				break fill
+			}
+		}
+		r.send(ctx, batch)
+	}
+}
+
+// Flush implements Router. The queue is drained and sent under sendMu, so
+// whichever goroutine sends, commands leave in the order they were queued.
+func (r *RedisRouter) Flush(ctx context.Context) {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	for {
+		batch := r.batch[:0]
 	fill:
 		for len(batch) < publishBatch {
 			select {
@@ -130,7 +169,11 @@ func (r *RedisRouter) publisher(ctx context.Context) {
 				break fill
 			}
 		}
+		if len(batch) == 0 {
+			return
+		}
 		r.send(ctx, batch)
+		r.batch = batch
 	}
 }
 
@@ -184,18 +227,24 @@ func (r *RedisRouter) refresher(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r.refresh(ctx)
+			r.refresh(ctx, false)
+			r.heartbeat(ctx)
 		}
 	}
 }
 
-func (r *RedisRouter) refresh(ctx context.Context) {
+// refresh re-asserts every local device's lease; with announce, it also
+// publishes each as a presence event.
+func (r *RedisRouter) refresh(ctx context.Context, announce bool) {
 	ctx, cancel := context.WithTimeout(ctx, 2*redisOpTimeout)
 	defer cancel()
 	pipe := r.rdb.Pipeline()
 	n := 0
 	r.Memory.Each(func(c *Conn) {
 		pipe.Set(ctx, presenceKey(c.device.ID), r.node+" "+c.id, r.opts.LeaseTTL)
+		if announce {
+			presenceEvent(ctx, pipe, "+", r.node, c.id, string(c.device.ID))
+		}
 		n++
 	})
 	if n == 0 {
