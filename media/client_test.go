@@ -42,6 +42,10 @@ type client struct {
 
 	countOnly atomic.Bool   // count packets, keep nothing (benchmarks)
 	packets   atomic.Uint64 // packets received, all tracks
+
+	// send, when set, carries our messages instead of calling s (the
+	// peers of a benchmark run in another process).
+	send func(v any)
 }
 
 func newClient(tb testing.TB, api *webrtc.API, id string, s *Session, w *wire) *client {
@@ -91,6 +95,10 @@ func (c *client) close() {
 
 // toSession sends one of our messages to the session.
 func (c *client) toSession(v any) {
+	if c.send != nil {
+		c.send(v)
+		return
+	}
 	var err error
 	switch m := v.(type) {
 	case webrtc.SessionDescription:

@@ -1,0 +1,79 @@
+package accounts
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPasswordHash(t *testing.T) {
+	h := HashPassword("correct horse battery")
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("hash %q does not carry the Argon2id parameters (19 MiB, 2 iterations, 1 lane)", h)
+	}
+	if h == HashPassword("correct horse battery") {
+		t.Fatal("two hashes of one password are equal: the salt is missing")
+	}
+	if !VerifyPassword(h, "correct horse battery") {
+		t.Fatal("the right password does not verify")
+	}
+	parts := strings.Split(h, "$")
+	for name, bad := range map[string]string{
+		"wrong password": "",
+		"tampered key":   strings.Join(append(parts[:5:5], "AAAA"+parts[5][4:]), "$"),
+		"tampered salt":  strings.Join(append(append(parts[:4:4], "AAAA"+parts[4][4:]), parts[5]), "$"),
+		"other scheme":   strings.Replace(h, "argon2id", "argon2i", 1),
+		"garbage":        "$argon2id$v=19$m=x$y$z",
+		"empty":          "",
+	} {
+		hash, pw := bad, "correct horse battery"
+		if name == "wrong password" {
+			hash, pw = h, "correct horse batterz"
+		}
+		if VerifyPassword(hash, pw) {
+			t.Errorf("%s verifies", name)
+		}
+	}
+	if err := CheckPassword("short"); err == nil {
+		t.Error("a 5-character password was accepted")
+	}
+	if err := CheckPassword(strings.Repeat("x", MaxPasswordLen+1)); err == nil {
+		t.Error("an over-long password was accepted")
+	}
+}
+
+func TestTempPassword(t *testing.T) {
+	seen := map[string]bool{}
+	for range 200 {
+		p := NewTempPassword()
+		if len(p) != 16 || strings.ContainsAny(p, "0O1lI") || seen[p] {
+			t.Fatalf("temporary password %q: want 16 characters without look-alikes, never repeated", p)
+		}
+		seen[p] = true
+	}
+}
+
+func TestCodeSchedule(t *testing.T) {
+	mon9 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC) // a Monday
+	until := mon9.Add(time.Hour)
+	code := AccessCode{PIN: "1234", User: "u", TimeZone: "Europe/Amsterdam",
+		Schedule: []Window{{Days: []time.Weekday{time.Monday}, From: 9 * 60, To: 17 * 60}}, ValidUntil: &until}
+	for _, tc := range []struct {
+		at   time.Time
+		want bool
+	}{
+		{mon9, true},                      // 10:00 in Amsterdam, Monday
+		{mon9.Add(-2 * time.Hour), false}, // 08:00 there: before the window
+		{mon9.Add(time.Hour), false},      // valid_until is exclusive
+		{mon9.Add(24 * time.Hour), false}, // Tuesday
+	} {
+		if got := code.activeAt(tc.at); got != tc.want {
+			t.Errorf("active at %v: %v, want %v", tc.at, got, tc.want)
+		}
+	}
+	used := code
+	used.Used = true
+	if used.activeAt(mon9) {
+		t.Error("a used one-time code is active")
+	}
+}
