@@ -18,6 +18,7 @@ import (
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/email"
+	"github.com/foyer-intercom/foyer/signaling"
 )
 
 // Mailer sends e-mail: *email.SMTP, or *email.Outbox when no SMTP server
@@ -33,6 +34,9 @@ type Config struct {
 	Mail      Mailer
 	// Outbox, when set, is listed at /v1/outbox for operators.
 	Outbox *email.Outbox
+	// LiveCalls lists a site's calls in progress (the signalling hub's
+	// LiveCalls); nil: none known.
+	LiveCalls func(site directory.SiteID) []signaling.LiveCall
 	// PublicURL is where people reach this deployment, for links in e-mails
 	// (e.g. https://intercom.example.com). Default http://localhost:8080.
 	PublicURL string
@@ -177,6 +181,7 @@ func (a *API) routes() {
 	a.handleAuth("DELETE /v1/sites/{site}/codes/{code}", a.deleteCode, adm)
 
 	a.handleAuth("GET /v1/sites/{site}/logs/{kind}", a.listEvents, adm)
+	a.handleAuth("GET /v1/sites/{site}/calls", a.liveCalls, adm)
 
 	a.handle("POST /v1/app/login", a.appLogin)
 	a.handle("POST /v1/app/password/forgot", a.appForgot)

@@ -112,7 +112,7 @@ func newEnv(t *testing.T) *env {
 	}
 	hctx, stopHub := context.WithCancel(context.Background())
 	go hub.Run(hctx)
-	a, err := api.New(api.Config{Directory: store, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test", Log: log})
+	a, err := api.New(api.Config{Directory: store, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test", Log: log, LiveCalls: hub.LiveCalls})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/signaling"
 )
 
 // listEvents returns one of a site's logs (call, door, access, audit),
@@ -81,4 +82,18 @@ func writeEventsCSV(w http.ResponseWriter, evs []accounts.Event) error {
 	w.Header().Set("Content-Disposition", `attachment; filename="log.csv"`)
 	_, _ = w.Write(buf.Bytes())
 	return nil
+}
+
+// liveCalls lists the site's calls in progress on this node (each call
+// lives on the node holding its door station).
+func (a *API) liveCalls(w http.ResponseWriter, r *http.Request, p *principal) error {
+	s, _, err := a.need(r, p, accounts.RoleViewer)
+	if err != nil {
+		return err
+	}
+	calls := []signaling.LiveCall{}
+	if a.cfg.LiveCalls != nil {
+		calls = append(calls, a.cfg.LiveCalls(s.ID)...)
+	}
+	return ok(w, map[string]any{"calls": calls})
 }

@@ -22,16 +22,37 @@ func TestLogs(t *testing.T) {
 	mon, _ := e.connect(monTok)
 
 	door.send(map[string]any{"type": "call", "to": "3"})
-	id := door.next("calling")["call_id"]
+	id, _ := door.next("calling")["call_id"].(string)
 	mon.next("ring")
+	var live struct {
+		Calls []struct {
+			CallID     string `json:"call_id"`
+			State      string
+			Ringing    int
+			AnsweredBy string `json:"answered_by"`
+		}
+	}
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/calls", nil, &live)
+	if len(live.Calls) != 1 || live.Calls[0].CallID != id || live.Calls[0].State != "ringing" || live.Calls[0].Ringing != 1 {
+		t.Fatalf("live calls while ringing: %+v", live.Calls)
+	}
 	mon.send(map[string]any{"type": "answer", "call_id": id})
 	mon.next("answered")
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/calls", nil, &live)
+	if len(live.Calls) != 1 || live.Calls[0].State != "answered" || live.Calls[0].AnsweredBy != monID {
+		t.Fatalf("live calls once answered: %+v", live.Calls)
+	}
 	mon.send(map[string]any{"type": "open_door", "call_id": id, "relay": 1})
 	mon.next("door_opened")
 	mon.send(map[string]any{"type": "hangup", "call_id": id})
 	door.next("answered")
 	door.next("unlock")
 	door.next("ended")
+	live.Calls = nil
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/calls", nil, &live)
+	if len(live.Calls) != 0 {
+		t.Fatalf("live calls after the end: %+v", live.Calls)
+	}
 
 	type event struct {
 		CallID     string `json:"call_id"`

@@ -114,10 +114,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	side.hook(&sigCfg)
-	apiHandler, err := side.api(cfg, store, log)
-	if err != nil {
-		return err
-	}
 	jctx, stopJournal := context.WithCancel(context.Background())
 	journalDone := make(chan struct{})
 	go func() { side.journal.Run(jctx); close(journalDone) }()
@@ -137,6 +133,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	defer closeTURN()
 	hub, err := signaling.NewHub(sigCfg, store, router, ice, reg, log)
+	if err != nil {
+		return err
+	}
+	apiHandler, err := side.api(cfg, store, hub.LiveCalls, log)
 	if err != nil {
 		return err
 	}

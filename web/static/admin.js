@@ -148,6 +148,20 @@ async function loadLogs() {
   $("l-csv").href = sitePath(`/logs/${kind}?` + q);
 }
 
+async function loadLive() {
+  const { calls } = await api("GET", sitePath("/calls"));
+  const name = (id) => state.devices.find((d) => d.id === id)?.name || id;
+  fill($("live").tBodies[0], calls.map((c) => {
+    const tr = document.createElement("tr");
+    tr.append(cell(new Date(c.started).toLocaleTimeString()), cell(c.door_station_name), cell(c.number), cell(c.state),
+      cell(String(c.ringing)), cell(c.answered_by ? name(c.answered_by) : ""));
+    return tr;
+  }));
+}
+
+// The live-calls tab refreshes itself while it is shown.
+setInterval(() => { if (!$("tab-live").hidden && state.site) loadLive().catch(showError); }, 2000);
+
 async function loadSite() {
   const s = await api("GET", sitePath());
   $("s-name").value = s.name;
@@ -183,6 +197,7 @@ document.querySelectorAll(".tabs button").forEach((b) => b.onclick = guard(async
   document.querySelectorAll(".tabs button").forEach((x) => x.classList.toggle("on", x === b));
   document.querySelectorAll(".tab").forEach((t) => t.hidden = t.id !== "tab-" + b.dataset.tab);
   if (b.dataset.tab === "outbox") await loadOutbox();
+  if (b.dataset.tab === "live") await loadLive();
 }));
 $("add-user").onsubmit = guard(async () => {
   const u = await api("POST", sitePath("/users"), {
