@@ -30,10 +30,23 @@ test: check
 	$(GO) test -race -count=1 -run xxxNONExxx $(PKGS) >/dev/null   # compile everything with network
 	scripts/vulncheck.sh   # with network: it needs the vulnerability database
 	FOYER_REQUIRE_TOOLS=1 scripts/netns.sh $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	@echo "--- a short run of every fuzz target"
+	$(MAKE) --no-print-directory fuzz
 	@echo "--- alert rules, scrape config and dashboard queries (promtool)"
 	scripts/promtool-check.sh
 	@echo "--- the signalling suite again, as three nodes sharing Redis"
 	FOYER_REQUIRE_TOOLS=1 FOYER_TEST_NODES=3 scripts/netns.sh $(GO) test -race -count=1 -timeout 30m ./signaling/
+
+# A short run of every fuzz target (FUZZTIME each; `make fuzz FUZZTIME=10m`
+# for a longer one). New crashers are written under testdata/fuzz and kept
+# as regression seeds, which every `go test` then runs.
+FUZZTIME ?= 3s
+FUZZ_TARGETS := ./signaling/:FuzzDecodeInbound ./directory/:FuzzParseProvision ./turn/:FuzzParseUsername ./api/:FuzzParseCSV
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; echo "--- fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+	  scripts/netns.sh $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 bench: deps
 	scripts/netns.sh $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
