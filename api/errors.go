@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
@@ -80,6 +82,8 @@ func toError(err error) *Error {
 		return apiErr(http.StatusUnprocessableEntity, "invalid", "%s", err.Error())
 	case errors.Is(err, directory.ErrNotFound), errors.Is(err, accounts.ErrNotFound):
 		return apiErr(http.StatusNotFound, "not_found", "%s", err.Error())
+	case storageFull(err):
+		return apiErr(http.StatusInsufficientStorage, "storage_full", "the server's storage is full; nothing was changed — tell the operator")
 	case errors.Is(err, kv.ErrContention):
 		return apiErr(http.StatusServiceUnavailable, "service_unavailable", "busy; try again")
 	}
@@ -101,4 +105,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// storageFull reports a write that failed for want of space (a full disk,
+// or a file-size limit). bbolt formats some of these with %s, so the
+// message is checked too.
+func storageFull(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "no space left on device") || strings.Contains(msg, "file too large") || strings.Contains(msg, "disk quota exceeded")
 }

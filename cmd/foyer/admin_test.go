@@ -172,3 +172,130 @@ func TestKill9KeepsAcknowledgedChanges(t *testing.T) {
 		t.Errorf("audit log after the restart: %d, %d entries; want the site's creation and 20 additions", s, len(audit["events"].([]any)))
 	}
 }
+
+// TestStorageFull: with the store unable to grow (a file-size limit stands
+// in for a full disk), admin changes fail with 507 and a clear message, the
+// node keeps serving, and after a restart with room again every
+// acknowledged change is there and none of the refused ones.
+func TestStorageFull(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		if os.Getenv("FOYER_REQUIRE_TOOLS") == "1" {
+			t.Fatal("prlimit is missing (util-linux) and FOYER_REQUIRE_TOOLS=1")
+		}
+		t.Skip("prlimit (util-linux) is missing")
+	}
+	bin := foyerBin(t)
+	dir := t.TempDir()
+	create := exec.Command(bin, "admin", "create-owner", "--email", "op@example.com", "--data-dir", dir)
+	create.Env = append(os.Environ(), "FOYER_ADMIN_PASSWORD=operator password")
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("create-owner: %v\n%s", err, out)
+	}
+	start := func(limit bool) (string, *exec.Cmd) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		args := []string{bin, "serve", "--listen", addr, "--data-dir", dir}
+		if limit {
+			// The store may not grow past 512 KiB: a full disk, as the
+			// process sees it (writes fail with EFBIG).
+			args = append([]string{prlimit, "--fsize=524288", "--"}, args...)
+		}
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		waitReady(t, "http://"+addr+"/readyz")
+		return "http://" + addr, cmd
+	}
+	call := func(base, token, method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	login := func(base string) string {
+		s, out := call(base, "", "POST", "/v1/admin/login", `{"email":"op@example.com","password":"operator password"}`)
+		if s != http.StatusOK {
+			t.Fatalf("login: %d %v", s, out)
+		}
+		return out["token"].(string)
+	}
+
+	base, srv := start(true)
+	tok := login(base)
+	s, site := call(base, tok, "POST", "/v1/sites", `{"name":"Full Court"}`)
+	if s != http.StatusCreated {
+		t.Fatalf("create site: %d %v", s, site)
+	}
+	id := site["id"].(string)
+	acked := map[string]bool{}
+	var refused []string
+	for i := 0; len(refused) < 3; i++ {
+		if i > 20000 {
+			t.Fatal("the store never filled up: is the file-size limit in force?")
+		}
+		addr := fmt.Sprintf("full%05d@example.com", i)
+		body := fmt.Sprintf(`{"email":%q,"number":"%d","display_name":"Resident %d with a longish name to fill pages","send_invitation":false}`, addr, 1+i/6, i)
+		switch s, out := call(base, tok, "POST", "/v1/sites/"+id+"/users", body); s {
+		case http.StatusCreated:
+			acked[addr] = true
+		case http.StatusInsufficientStorage:
+			e := out["error"].(map[string]any)
+			if e["code"] != "storage_full" || !strings.Contains(e["message"].(string), "nothing was changed") {
+				t.Fatalf("refused write: %v", out)
+			}
+			refused = append(refused, addr)
+		default:
+			t.Fatalf("add user %d: %d %v, want 201 or 507", i, s, out)
+		}
+	}
+	if h, err := http.Get(base + "/healthz"); err != nil || h.StatusCode != http.StatusOK {
+		t.Fatalf("the node stopped serving with its store full: %v", err)
+	}
+	_ = srv.Process.Kill()
+	_ = srv.Wait()
+
+	base, _ = start(false)
+	tok = login(base)
+	s, list := call(base, tok, "GET", "/v1/sites/"+id+"/users", "")
+	if s != http.StatusOK {
+		t.Fatalf("after the restart: %d %v", s, list)
+	}
+	got := map[string]bool{}
+	for _, u := range list["users"].([]any) {
+		got[u.(map[string]any)["email"].(string)] = true
+	}
+	for a := range acked {
+		if !got[a] {
+			t.Errorf("%s was acknowledged but is gone", a)
+		}
+	}
+	for _, a := range refused {
+		if got[a] {
+			t.Errorf("%s was refused but is there", a)
+		}
+	}
+	if len(got) != len(acked) {
+		t.Errorf("%d users after the restart, %d acknowledged", len(got), len(acked))
+	}
+	if s, out := call(base, tok, "POST", "/v1/sites/"+id+"/users", `{"email":"after@example.com","number":"999","display_name":"After","send_invitation":false}`); s != http.StatusCreated {
+		t.Fatalf("a write with room again: %d %v", s, out)
+	}
+	t.Logf("%d changes acknowledged before the store filled; %d refused with 507", len(acked), len(refused))
+}
