@@ -8,6 +8,7 @@ set -euo pipefail
 declare -A need=(
   [ip]=iproute2
   [unshare]=util-linux
+  [prlimit]=util-linux
   [redis-server]=redis-server
   [redis-cli]=redis-tools
   [promtool]=prometheus
