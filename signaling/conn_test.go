@@ -8,14 +8,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"go.uber.org/goleak"
 
 	"github.com/foyer-intercom/foyer/directory"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 func TestReplacedConnection(t *testing.T) {
 	ts := newTestServer(t, harborView, Config{})

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -174,10 +172,13 @@ func newNodesWith(t testing.TB, yaml string, cfg Config, nodes int, no nodeOptio
 	if ts.tokens, err = directory.Provision(context.Background(), ts.store, file); err != nil {
 		t.Fatal(err)
 	}
+	for name, tok := range ts.tokens {
+		suiteLogs.secret(tok, "device token of "+name)
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = ts.clock
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := suiteLogs.logger()
 	ctx, cancel := context.WithCancel(context.Background())
 	var running sync.WaitGroup
 	for i := range nodes {
@@ -267,6 +268,8 @@ func (ts *testServer) connectTo(t testing.TB, node int, name string) *client {
 	c := &client{t: t, ws: ts.dialNode(t, node, nil), name: name}
 	c.send(map[string]any{"type": "hello", "token": tok, "version": 1})
 	c.welcome = c.expect("welcome")
+	rt, _ := c.welcome["resume_token"].(string)
+	suiteLogs.secret(rt, "resume token")
 	return c
 }
 

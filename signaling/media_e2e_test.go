@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -288,7 +287,7 @@ func waitRun(t *testing.T, p *peer, kind byte, n int) {
 // video (preview) and no audio; after one answers it gets audio and video,
 // the door station gets its microphone, and the losers' media ends.
 func TestMediaEndToEnd(t *testing.T) {
-	engine, err := media.NewEngine(media.Config{LoopbackOnly: true}, slog.New(slog.DiscardHandler))
+	engine, err := media.NewEngine(media.Config{LoopbackOnly: true}, suiteLogs.logger())
 	if err != nil {
 		t.Fatal(err)
 	}

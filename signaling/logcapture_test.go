@@ -1,0 +1,86 @@
+package signaling
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// suiteLogs captures what every hub and router of the whole suite logs, at
+// debug level, and the secrets the suite handed out (device tokens, resume
+// tokens). After the last test, TestMain fails the run if any secret, or
+// any SDP body, appears in any log line.
+var suiteLogs = &logCapture{secrets: make(map[string]string)}
+
+type logCapture struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	secrets map[string]string // secret → what it is
+}
+
+func (l *logCapture) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// logger is the logger every test node uses.
+func (l *logCapture) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// secret records a value that must never be logged.
+func (l *logCapture) secret(value, what string) {
+	if value == "" {
+		return
+	}
+	l.mu.Lock()
+	l.secrets[value] = what
+	l.mu.Unlock()
+}
+
+// check reports the first secret (or SDP body) found in the logs.
+func (l *logCapture) check() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	logs := l.buf.String()
+	if !strings.Contains(logs, `"msg":"connected"`) {
+		return fmt.Errorf("log capture: no connection was logged; the capture is not wired")
+	}
+	for s, what := range l.secrets {
+		if strings.Contains(logs, s) {
+			return fmt.Errorf("log hygiene: a %s appears in the logs", what)
+		}
+	}
+	for _, sdp := range []string{"a=ice-pwd", "a=fingerprint", "v=0\\r\\n"} {
+		if strings.Contains(logs, sdp) {
+			return fmt.Errorf("log hygiene: an SDP body (%q) appears in the logs", sdp)
+		}
+	}
+	return nil
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 && !testing.Short() {
+		if err := suiteLogs.check(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		} else if testing.Verbose() {
+			fmt.Fprintf(os.Stderr, "log hygiene: %d secrets checked against %d bytes of logs\n", len(suiteLogs.secrets), suiteLogs.buf.Len())
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
