@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -116,6 +117,9 @@ type nodeOptions struct {
 	sharedBolt bool
 	// cluster runs a three-master Redis Cluster instead of one redis-server.
 	cluster bool
+	// sendBuffer, when set, is the kernel send buffer of every accepted
+	// connection: small, a client that stops reading is felt at once.
+	sendBuffer int
 }
 
 // newNodes serves yaml on n nodes; with n > 1 they share a real Redis: the
@@ -197,7 +201,12 @@ func newNodesWith(t testing.TB, yaml string, cfg Config, nodes int, no nodeOptio
 		running.Add(1)
 		go func() { hub.Run(ctx); running.Done() }()
 		ts.hubs = append(ts.hubs, hub)
-		ts.https = append(ts.https, httptest.NewServer(hub))
+		srv := httptest.NewUnstartedServer(hub)
+		if no.sendBuffer > 0 {
+			srv.Listener = sendBufferListener{srv.Listener, no.sendBuffer}
+		}
+		srv.Start()
+		ts.https = append(ts.https, srv)
 	}
 	ts.hub = ts.hubs[0]
 	t.Cleanup(func() {
@@ -441,4 +450,18 @@ func (c *fakeClock) Advance(d time.Duration) {
 // and benchmarks that place calls in a tight loop.
 func unlimited() Config {
 	return Config{MessageRate: 1e9, MessageBurst: 1 << 30, CallRate: 1e9, CallBurst: 1 << 30}
+}
+
+// sendBufferListener sets the kernel send buffer of accepted connections.
+type sendBufferListener struct {
+	net.Listener
+	size int
+}
+
+func (l sendBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(l.size)
+	}
+	return c, err
 }
