@@ -41,7 +41,7 @@ test: check
 # for a longer one). New crashers are written under testdata/fuzz and kept
 # as regression seeds, which every `go test` then runs.
 FUZZTIME ?= 3s
-FUZZ_TARGETS := ./signaling/:FuzzDecodeInbound ./directory/:FuzzParseProvision ./turn/:FuzzParseUsername ./api/:FuzzParseCSV
+FUZZ_TARGETS := ./signaling/:FuzzDecodeInbound ./directory/:FuzzParseProvision ./turn/:FuzzParseUsername ./api/:FuzzParseCSV ./media/:FuzzValidateSDP
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "--- fuzz $$fn ($$pkg, $(FUZZTIME))"; \

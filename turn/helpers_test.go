@@ -1,10 +1,15 @@
 package turn
 
 import (
+	"bytes"
 	"encoding/binary"
-	"io"
+	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +37,34 @@ const (
 	silenceWait = 300 * time.Millisecond
 )
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// quietLogger is every test server's logger: debug level, into turnLogs,
+// which TestMain checks for credentials after the last test.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(&turnLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// turnLogs holds every log line of the package's tests.
+var turnLogs lockedBuffer
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// credentialPattern matches a TURN REST password: base64 of an HMAC-SHA1.
+var credentialPattern = regexp.MustCompile(`[A-Za-z0-9+/]{27}=`)
 
 func newTestServer(t *testing.T, mod func(*Config)) *Server {
 	t.Helper()
@@ -160,8 +192,29 @@ func refresh(t *testing.T, c *turn.Client, user, pass string, lifetime time.Dura
 
 // TestMain fails the package if a test leaves goroutines behind: a closed
 // Server must leave no read loop, relay or TCP connection running.
+// TestMain runs the tests, then fails the run if the shared secret or any
+// credential (a password derived from it) reached a log line, or a
+// goroutine leaked.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	if code == 0 {
+		logs := turnLogs.String()
+		switch {
+		case !strings.Contains(logs, "wrong password"):
+			fmt.Fprintln(os.Stderr, "log capture: the refused credential of TestLiveAllocationOutlivesCredential was not logged; the capture is not wired")
+			code = 1
+		case strings.Contains(logs, testSecret), credentialPattern.MatchString(logs):
+			fmt.Fprintln(os.Stderr, "log hygiene: a TURN secret or credential appears in the logs")
+			code = 1
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // allocate makes c's UDP allocation, closed (a Refresh with lifetime 0)

@@ -37,9 +37,18 @@ func TestRelayToAllowedPeer(t *testing.T) {
 	if !bytes.Equal(got, reply) || from.String() != peer.LocalAddr().String() {
 		t.Fatalf("client got %q from %v", got, from)
 	}
-	st := s.Stats()
-	if st.Active != 1 || st.Total != 1 || st.BytesToPeers != uint64(len(want)) || st.BytesFromPeers != uint64(len(reply)) {
-		t.Fatalf("stats %+v", st)
+	// The relay counts a packet's bytes just after writing it, so the
+	// peer's reply can overtake the count: wait for it.
+	deadline := time.Now().Add(ioWait)
+	for {
+		st := s.Stats()
+		if st.Active == 1 && st.Total == 1 && st.BytesToPeers == uint64(len(want)) && st.BytesFromPeers == uint64(len(reply)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v", st)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
