@@ -22,6 +22,9 @@ type logCapture struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
 	secrets map[string]string // secret → what it is
+	// connected is set when a test connected a device, which must then
+	// appear in the logs (the capture is wired).
+	connected bool
 }
 
 func (l *logCapture) Write(p []byte) (int, error) {
@@ -41,6 +44,7 @@ func (l *logCapture) secret(value, what string) {
 		return
 	}
 	l.mu.Lock()
+	l.connected = l.connected || what == "resume token"
 	l.secrets[value] = what
 	l.mu.Unlock()
 }
@@ -50,7 +54,7 @@ func (l *logCapture) check() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	logs := l.buf.String()
-	if !strings.Contains(logs, `"msg":"connected"`) {
+	if l.connected && !strings.Contains(logs, `"msg":"connected"`) {
 		return fmt.Errorf("log capture: no connection was logged; the capture is not wired")
 	}
 	for s, what := range l.secrets {

@@ -79,6 +79,7 @@ func TestCredentialRefusedAtAllocate(t *testing.T) {
 // new allocation with it is refused, but the allocation made in time still
 // refreshes, gets permissions and relays: a call is never cut.
 func TestLiveAllocationOutlivesCredential(t *testing.T) {
+	refusedCredentialLogged = true // TestMain checks its log line
 	s := newTestServer(t, nil)
 	user, pass := Credentials(testSecret, "d_phone", 2*time.Second, time.Now())
 	expires, _, err := ParseUsername(user)
@@ -182,4 +183,19 @@ func TestTURNOverTCP(t *testing.T) {
 		}
 	}
 	eventually(t, "the relays to close", func() bool { return s.Stats().Active == 0 })
+}
+
+// TestLifetimeCapped: a client asking for a day-long allocation gets at
+// most an hour (RFC 8656 §7.2), so an abandoned relay does not linger.
+func TestLifetimeCapped(t *testing.T) {
+	s := newTestServer(t, nil)
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	c := newClient(t, s, user, pass)
+	allocate(t, c)
+	if code := refresh(t, c, user, pass, 24*time.Hour); code != 0 {
+		t.Fatalf("refresh: error %d", code)
+	}
+	if lastGranted <= 0 || lastGranted > time.Hour {
+		t.Fatalf("a day asked for, %v granted; want at most an hour", lastGranted)
+	}
 }
