@@ -82,8 +82,29 @@ type envelope struct {
 	Frame   []byte               `json:"-"`           // deliver, message: the protocol frame
 }
 
+// deliverPrefix starts the compact header of a deliver envelope, the one
+// on the ring and cancel path: "D <from> <device>,<device>…". Node and
+// device IDs hold only letters, digits, '_', '-' and '.', so spaces and
+// commas separate them unambiguously; JSON headers start with '{'.
+const deliverPrefix = "D "
+
 // marshal encodes the envelope for PUBLISH.
 func (e *envelope) marshal() ([]byte, error) {
+	if e.Kind == "deliver" {
+		n := len(deliverPrefix) + len(e.From) + 2 + len(e.Frame)
+		for _, d := range e.Devices {
+			n += len(d) + 1
+		}
+		out := make([]byte, 0, n)
+		out = append(append(append(out, deliverPrefix...), e.From...), ' ')
+		for i, d := range e.Devices {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, d...)
+		}
+		return append(append(out, '\n'), e.Frame...), nil
+	}
 	head, err := json.Marshal(e)
 	if err != nil {
 		return nil, err
@@ -96,6 +117,17 @@ func (e *envelope) marshal() ([]byte, error) {
 // unmarshalEnvelope decodes what marshal encoded.
 func unmarshalEnvelope(payload string) (envelope, error) {
 	head, frame, _ := strings.Cut(payload, "\n")
+	if rest, ok := strings.CutPrefix(head, deliverPrefix); ok {
+		from, devices, ok := strings.Cut(rest, " ")
+		if !ok || from == "" || devices == "" {
+			return envelope{}, errors.New("malformed deliver envelope")
+		}
+		e := envelope{Kind: "deliver", From: from, Frame: []byte(frame)}
+		for d := range strings.SplitSeq(devices, ",") {
+			e.Devices = append(e.Devices, directory.DeviceID(d))
+		}
+		return e, nil
+	}
 	var e envelope
 	if err := json.Unmarshal([]byte(head), &e); err != nil {
 		return e, err
