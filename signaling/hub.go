@@ -31,7 +31,7 @@ type Config struct {
 	// for two intervals is dropped. Default 20 s.
 	Heartbeat time.Duration
 	// SendQueue is the per-connection outbound queue length; a client that
-	// lets it fill is closed as slow. Default 256.
+	// lets it fill is closed as slow. Default 64 (defaultSendQueue).
 	SendQueue int
 	// RequestTimeout bounds the directory and cluster look-ups of one
 	// message, so that a call fails within a second, with a retryable
@@ -108,6 +108,11 @@ type DoorRecord struct {
 	At     time.Time
 }
 
+// defaultSendQueue holds a burst of rings, cancels and media negotiation
+// for one device many times over (a call is about a dozen frames); every
+// slot costs 24 bytes per idle connection, so it is not larger.
+const defaultSendQueue = 64
+
 // withDefaults returns cfg with every zero field set to its default.
 func (cfg Config) withDefaults() Config {
 	if cfg.HelloTimeout == 0 {
@@ -117,7 +122,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.Heartbeat = 20 * time.Second
 	}
 	if cfg.SendQueue == 0 {
-		cfg.SendQueue = 256
+		cfg.SendQueue = defaultSendQueue
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 800 * time.Millisecond

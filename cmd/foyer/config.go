@@ -122,7 +122,7 @@ func defaultConfig() Config {
 		DataDir: "./data",
 		Redis:   RedisConfig{LeaseTTL: 15 * time.Second},
 		TURN:    turn.DefaultConfig(),
-		Signaling: SignalingConfig{HelloTimeout: 10 * time.Second, Heartbeat: 20 * time.Second, SendQueue: 256,
+		Signaling: SignalingConfig{HelloTimeout: 10 * time.Second, Heartbeat: 20 * time.Second, SendQueue: 64,
 			MessageRate: 20, MessageBurst: 60, CallRate: 0.5, CallBurst: 5, UpgradeRate: 20, UpgradeBurst: 200},
 		HTTP:         HTTPConfig{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second},
 		DrainTimeout: 60 * time.Second,

@@ -63,7 +63,7 @@ func mustDefault(t *testing.T) Config {
 
 func TestConfigFileAndEnv(t *testing.T) {
 	p := writeFile(t, "foyer.yaml", "listen: \":9000\"\nturn:\n  secret: from-file\nsignaling:\n  heartbeat: 5s\n")
-	env := []string{"FOYER_TURN_SECRET=from-env", "FOYER_REDIS_CLUSTER_ADDRS=127.0.0.1:7000, 127.0.0.1:7001", "PATH=/bin", "FOYER_SIGNALING_SEND_QUEUE=64"}
+	env := []string{"FOYER_TURN_SECRET=from-env", "FOYER_REDIS_CLUSTER_ADDRS=127.0.0.1:7000, 127.0.0.1:7001", "PATH=/bin", "FOYER_SIGNALING_SEND_QUEUE=128"}
 	env = append(env, "FOYER_LISTN=typo")
 	cfg, unknown, err := loadConfig(p, env)
 	if err != nil {
@@ -72,7 +72,7 @@ func TestConfigFileAndEnv(t *testing.T) {
 	if len(unknown) != 1 || unknown[0] != "FOYER_LISTN" {
 		t.Fatalf("unknown variables reported: %v", unknown)
 	}
-	if cfg.Listen != ":9000" || cfg.TURN.Secret != "from-env" || cfg.Signaling.Heartbeat != 5*time.Second || cfg.Signaling.SendQueue != 64 {
+	if cfg.Listen != ":9000" || cfg.TURN.Secret != "from-env" || cfg.Signaling.Heartbeat != 5*time.Second || cfg.Signaling.SendQueue != 128 {
 		t.Fatalf("got %+v", cfg)
 	}
 	if len(cfg.Redis.ClusterAddrs) != 2 || cfg.Redis.ClusterAddrs[1] != "127.0.0.1:7001" {
