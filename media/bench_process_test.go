@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -38,7 +40,30 @@ const pipeMark = "@@ "
 // the six devices in a second process: the CPU time this process uses is
 // the session's alone, so forwarded packets per CPU-second is a per-core
 // figure for the server.
+//
+// Three server set-ups: ICE on its own ephemeral port per peer connection
+// (the default), every peer connection on one UDP mux port, and the mux
+// port with writes batched into sendmmsg(2) (udp_batch_write 16).
 func BenchmarkForward6Server(b *testing.B) {
+	b.Run("ports", func(b *testing.B) { forward6Server(b, Config{LoopbackOnly: true}) })
+	b.Run("mux", func(b *testing.B) { forward6Server(b, Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(b)}) })
+	b.Run("mux-batch", func(b *testing.B) {
+		forward6Server(b, Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(b), UDPBatchWrite: 16})
+	})
+}
+
+// freeUDPPort finds a loopback UDP port nobody listens on.
+func freeUDPPort(tb testing.TB) int {
+	tb.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func forward6Server(b *testing.B, cfg Config) {
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
@@ -68,7 +93,12 @@ func BenchmarkForward6Server(b *testing.B) {
 		_ = out.Encode(m)
 	}
 	w := &pipeEvents{send: send}
-	s := newTestEngine(b).NewSession("bench", "door", true, w)
+	e, err := NewEngine(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = e.Close() })
+	s := e.NewSession("bench", "door", true, w)
 	b.Cleanup(s.Close)
 	for i := range benchFanout {
 		if err := s.AddDevice(fmt.Sprintf("dev%d", i)); err != nil {

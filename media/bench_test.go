@@ -2,6 +2,7 @@ package media
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,9 +32,22 @@ const (
 
 // BenchmarkForward6 measures a Session forwarding the door station's video
 // to six devices on the real loopback path: b.N packets sent by the door
-// station as fast as Pion writes them.
+// station as fast as Pion writes them. Two set-ups: the default (a UDP port
+// per peer connection) and one mux port with batched writes.
 func BenchmarkForward6(b *testing.B) {
-	c := &testCall{e: newTestEngine(b), w: newWire()}
+	b.Run("ports", func(b *testing.B) { forward6(b, newTestEngine(b)) })
+	b.Run("mux-batch", func(b *testing.B) {
+		e, err := NewEngine(Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(b), UDPBatchWrite: 16}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = e.Close() })
+		forward6(b, e)
+	})
+}
+
+func forward6(b *testing.B, e *Engine) {
+	c := &testCall{e: e, w: newWire()}
 	c.s = c.e.NewSession("bench", "door", true, c.w)
 	b.Cleanup(c.s.Close)
 	door := newClient(b, clientAPI(b, vp8Codec), "door", c.s, c.w)

@@ -22,6 +22,11 @@ type Config struct {
 	// one UDP port (RFC 8445 allows sharing a port between agents).
 	// It overrides UDPPortMin/Max.
 	UDPMuxPort int `yaml:"udp_mux_port"`
+	// UDPBatchWrite, when 2 or more (and UDPMuxPort is set), hands the
+	// kernel up to that many outgoing packets in one sendmmsg(2) call
+	// instead of one sendto(2) each; a packet waits at most
+	// udpBatchInterval for its batch to fill. 0 or 1: one call per packet.
+	UDPBatchWrite int `yaml:"udp_batch_write"`
 	// PublicIPs are announced instead of the host addresses when the node
 	// sits behind a 1:1 NAT (a cloud VM with an elastic IP).
 	PublicIPs []string `yaml:"public_ips"`
@@ -45,6 +50,12 @@ func (c Config) Validate() error {
 	}
 	if c.UDPMuxPort < 0 || c.UDPMuxPort > 65535 {
 		return fmt.Errorf("media: udp_mux_port %d is not a port", c.UDPMuxPort)
+	}
+	if c.UDPBatchWrite < 0 || c.UDPBatchWrite > maxUDPBatchWrite {
+		return fmt.Errorf("media: udp_batch_write %d is not between 0 and %d", c.UDPBatchWrite, maxUDPBatchWrite)
+	}
+	if c.UDPBatchWrite > 1 && c.UDPMuxPort == 0 {
+		return errors.New("media: udp_batch_write needs udp_mux_port")
 	}
 	for _, ip := range c.PublicIPs {
 		if net.ParseIP(ip) == nil {

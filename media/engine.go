@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v4/udp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -36,6 +38,13 @@ type Engine struct {
 	ended    SessionStats          // guarded by mu; the sum of closed sessions' stats
 	started  uint64                // guarded by mu; sessions ever created
 }
+
+// udpBatchInterval bounds how long an outgoing packet waits for its batch to
+// fill (UDPBatchWrite): far below what a jitter buffer absorbs.
+const udpBatchInterval = time.Millisecond
+
+// maxUDPBatchWrite is the largest batch: more gains nothing per system call.
+const maxUDPBatchWrite = 64
 
 // NewEngine validates cfg and builds the media engine. With a UDP mux port
 // configured it opens that port now, so that a port already in use fails at
@@ -65,6 +74,9 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		conn, err := net.ListenPacket("udp4", net.JoinHostPort(host, fmt.Sprint(cfg.UDPMuxPort)))
 		if err != nil {
 			return nil, fmt.Errorf("media: udp mux port: %w", err)
+		}
+		if cfg.UDPBatchWrite > 1 {
+			conn = udp.NewBatchConn(conn, cfg.UDPBatchWrite, udpBatchInterval)
 		}
 		e.mux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), conn)
 	}

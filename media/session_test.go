@@ -3,6 +3,7 @@ package media
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -28,7 +29,13 @@ type testCall struct {
 // their offers wait for the door's codecs), then lets the door offer.
 func startCall(tb testing.TB, preview bool, audio webrtc.RTPCodecParameters, n int) *testCall {
 	tb.Helper()
-	c := &testCall{e: newTestEngine(tb), w: newWire()}
+	return startCallOn(tb, newTestEngine(tb), preview, audio, n)
+}
+
+// startCallOn is startCall on a given engine.
+func startCallOn(tb testing.TB, e *Engine, preview bool, audio webrtc.RTPCodecParameters, n int) *testCall {
+	tb.Helper()
+	c := &testCall{e: e, w: newWire()}
 	c.s = c.e.NewSession("call-1", "door", preview, c.w)
 	tb.Cleanup(c.s.Close)
 	c.door = newDoor(tb, c.s, c.w, audio)
@@ -85,8 +92,32 @@ func gone(d *client) bool {
 	return d.hasEnded()
 }
 
+// TestSessionPreviewThenConnect runs the whole call on each way the engine
+// can use UDP: a port per peer connection, one mux port, and the mux port
+// with batched writes (whose packets must still arrive whole and in order).
 func TestSessionPreviewThenConnect(t *testing.T) {
-	c := startCall(t, true, opusCodec, 3)
+	for _, tt := range []struct {
+		name string
+		cfg  func(testing.TB) Config
+	}{
+		{"ports", func(testing.TB) Config { return Config{LoopbackOnly: true} }},
+		{"mux", func(tb testing.TB) Config { return Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(tb)} }},
+		{"mux-batch", func(tb testing.TB) Config {
+			return Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(tb), UDPBatchWrite: 16}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := NewEngine(tt.cfg(t), slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = e.Close() })
+			previewThenConnect(t, startCallOn(t, e, true, opusCodec, 3))
+		})
+	}
+}
+
+func previewThenConnect(t *testing.T, c *testCall) {
 	for _, d := range c.devices {
 		waitUntil(t, d.id+" preview video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 20 })
 	}
