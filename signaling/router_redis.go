@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -158,7 +159,7 @@ type RedisRouter struct {
 	rdb     redis.UniversalClient
 	opts    RedisRouterOptions
 	log     *slog.Logger
-	out     chan queued   // to the sender (the publisher goroutine or Flush)
+	out     chan queued   // to the sender (the publisher goroutine or Batch)
 	kick    chan struct{} // wakes the publisher goroutine; capacity 1
 	ringQ   chan queued   // ringing-set changes, to the ringingSets goroutine
 	metrics *routerMetrics
@@ -169,6 +170,7 @@ type RedisRouter struct {
 	selfHeard time.Time                       // guarded by mu; last of our own events heard back
 	synced    bool                            // guarded by mu; the view was rebuilt since subscribing
 
+	holds  atomic.Int32 // Batch calls running: the publisher is not woken
 	sendMu sync.Mutex
 	batch  []queued // guarded by sendMu; reused between sends
 
@@ -411,6 +413,9 @@ func (r *RedisRouter) publishNow(ctx context.Context, node string, env envelope)
 func (r *RedisRouter) enqueue(q queued) {
 	select {
 	case r.out <- q:
+		if r.holds.Load() > 0 {
+			return // the Batch running sends it when its fn returns
+		}
 		select {
 		case r.kick <- struct{}{}:
 		default: // the publisher is awake already
