@@ -49,9 +49,9 @@ func BenchmarkRingFanout(b *testing.B) {
 	}
 	yaml, names := benchSite(idle)
 	ts := newTestServer(b, yaml, unlimited())
-	rssBefore := rss(b)
+	rssBefore, msBefore := rss(b), memStats()
 	farm := startIdleFarm(b, ts, idle)
-	rssAfter := rss(b)
+	rssAfter, msAfter := rss(b), memStats()
 	if ts.hub.router.Len() < idle {
 		b.Fatalf("only %d of %d idle devices connected", ts.hub.router.Len(), idle)
 	}
@@ -66,6 +66,8 @@ func BenchmarkRingFanout(b *testing.B) {
 	}
 	measureRings(b, door, frames)
 	b.ReportMetric(float64(rssAfter-rssBefore)/float64(idle), "rss-B/idle-conn")
+	b.ReportMetric((float64(msAfter.HeapInuse)-float64(msBefore.HeapInuse))/float64(idle), "heap-B/idle-conn")
+	b.ReportMetric((float64(msAfter.StackInuse)-float64(msBefore.StackInuse))/float64(idle), "stack-B/idle-conn")
 	b.ReportMetric(float64(idle), "idle-conns")
 	for _, d := range devices {
 		_ = d.ws.Close()
@@ -126,6 +128,13 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) }
 	b.ReportMetric(q(0.50), "p50-ns")
 	b.ReportMetric(q(0.99), "p99-ns")
+}
+
+// memStats reads the runtime's memory statistics (after rss's GC).
+func memStats() runtime.MemStats {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms
 }
 
 // rss returns this process's resident set size after a GC.

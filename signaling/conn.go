@@ -1,11 +1,14 @@
 package signaling
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -24,9 +27,12 @@ const (
 	maxMessageSize = 64 << 10
 )
 
-// Conn is one device's WebSocket connection. Its reader (the HTTP handler's
-// goroutine) decodes and dispatches; its writer (writeLoop) is the only code
-// that writes to ws. Everything else enqueues with Send.
+// Conn is one device's WebSocket connection. Its reader (readLoop, on the
+// connection's own goroutine) decodes and dispatches. Everything else
+// enqueues with Send; a writer goroutine (drain) exists only while there is
+// something to write — queued frames, a heartbeat ping or the close — and
+// is the only code that writes to ws. An idle connection holds one
+// goroutine, its reader, and no writer.
 type Conn struct {
 	// Immutable after construction.
 	id      string // this connection, as distinct from others of the same device
@@ -37,10 +43,22 @@ type Conn struct {
 	targets []directory.Target  // (site, number) pairs this device rings for
 	sites   []directory.SiteID  // sites this device belongs to (welcome.site_ids)
 	log     *slog.Logger
-	send    chan []byte   // bounded outbound queue, drained by writeLoop
 	done    chan struct{} // closed once, by close
 	msgs    *rate.Limiter // messages this connection may send
 	calls   *rate.Limiter // calls a door station may place
+
+	qmu     sync.Mutex
+	queue   [][]byte    // guarded by qmu; frames waiting for the writer, at most cfg.SendQueue
+	spare   [][]byte    // guarded by qmu; the writer's last batch, reused for the next queue
+	held    bool        // guarded by qmu; writing has not started (the welcome waits for Attach)
+	writing bool        // guarded by qmu; a drain goroutine runs (and, once closing, always)
+	pingDue bool        // guarded by qmu; a heartbeat ping is to be sent
+	closing bool        // guarded by qmu; close was called: the writer ends with the close frame
+	ping    *time.Timer // set by startWriting, before any writer runs; stopped by close
+
+	// The reader's own: the WebSocket's buffered reader (nil if the
+	// upgrade did not go through ownReader).
+	br *bufio.Reader
 
 	mu          sync.Mutex
 	remoteCalls map[CallID]struct{} // guarded by mu; calls owned by other nodes this device acted on
@@ -61,10 +79,10 @@ func newConn(h *Hub, ws *websocket.Conn, d directory.Device, tok directory.Token
 		targets: targets,
 		sites:   sites,
 		log:     h.log.With("device_id", d.ID, "kind", d.Kind),
-		send:    make(chan []byte, h.cfg.SendQueue),
 		done:    make(chan struct{}),
 		msgs:    rate.NewLimiter(rate.Limit(h.cfg.MessageRate), h.cfg.MessageBurst),
 		calls:   rate.NewLimiter(rate.Limit(h.cfg.CallRate), h.cfg.CallBurst),
+		held:    true,
 	}
 }
 
@@ -80,14 +98,65 @@ func (c *Conn) Send(frame []byte) bool {
 		return false
 	default:
 	}
-	select {
-	case c.send <- frame:
-		return true
-	default:
+	c.qmu.Lock()
+	if len(c.queue) >= c.hub.cfg.SendQueue {
+		queued := len(c.queue)
+		c.qmu.Unlock()
 		c.hub.metrics.slowConsumers.Inc()
-		c.log.Warn("closing slow consumer", "queued", len(c.send))
+		c.log.Warn("closing slow consumer", "queued", queued)
 		c.close(CloseSlow, EndFailed)
 		return false
+	}
+	if c.queue == nil {
+		c.queue, c.spare = c.spare[:0], nil
+	}
+	c.queue = append(c.queue, frame)
+	start := c.wakeLocked()
+	c.qmu.Unlock()
+	if start {
+		go c.drain()
+	}
+	return true
+}
+
+// wakeLocked reports whether the caller must start a writer: writing is
+// allowed and none runs.
+func (c *Conn) wakeLocked() bool {
+	if c.held || c.writing {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+// startWriting lets the writer run (what was queued, the welcome first, goes
+// out now) and starts the heartbeat pings. serve calls it once the
+// connection is registered, so that a device is ringable by the time it
+// reads its welcome.
+func (c *Conn) startWriting() {
+	c.qmu.Lock()
+	c.held = false
+	c.ping = time.AfterFunc(c.hub.cfg.Heartbeat, c.pingTick)
+	start := (len(c.queue) > 0 || c.closing) && c.wakeLocked()
+	c.qmu.Unlock()
+	if start {
+		go c.drain()
+	}
+}
+
+// pingTick runs on the runtime's timer: it asks the writer for a ping.
+func (c *Conn) pingTick() {
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return
+	}
+	c.pingDue = true
+	c.ping.Reset(c.hub.cfg.Heartbeat)
+	start := c.wakeLocked()
+	c.qmu.Unlock()
+	if start {
+		go c.drain()
 	}
 }
 
@@ -122,74 +191,119 @@ func (c *Conn) replyError(ref json.RawMessage, call CallID, pe *ProtoError) {
 	c.reply(ErrorReply{Type: TypeError, Ref: ref, Code: pe.Code, Message: pe.Message, CallID: call})
 }
 
-// close starts closing the connection: the writer sends a close frame with
-// code (0: none, the peer already closed or the library sent one) and closes
-// the socket. reason is what the device's calls end with. Safe from any goroutine.
+// close starts closing the connection: the writer sends what is queued,
+// then a close frame with code (0: none, the peer already closed or the
+// library sent one), and closes the socket. reason is what the device's
+// calls end with. Safe from any goroutine.
 func (c *Conn) close(code CloseCode, reason EndReason) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.endReason = code, reason
 		close(c.done)
 		// Unblock a write stuck on a peer that does not read.
 		_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Now().Add(closeWait))
+		c.qmu.Lock()
+		c.closing = true
+		if c.ping != nil {
+			c.ping.Stop()
+		}
+		c.held = false // a connection closed before it was registered still says why
+		start := c.wakeLocked()
+		c.qmu.Unlock()
+		if start {
+			go c.drain()
+		}
 	})
 }
 
-// writeLoop is the connection's only writer: queued frames, heartbeat pings,
-// and finally the close frame.
-func (c *Conn) writeLoop() {
-	ping := time.NewTicker(c.hub.cfg.Heartbeat)
-	defer func() {
-		ping.Stop()
-		_ = c.ws.Close() // unblocks the reader
-	}()
+// drain is the connection's writer while it has work: it writes queued
+// frames in order and the heartbeat pings, and returns when nothing is
+// left. Once the connection is closing it writes what is still queued
+// (bounded by closeWait in all), then the close frame, and closes the
+// socket, which also ends the reader; writing then stays true, so no writer
+// starts again.
+func (c *Conn) drain() {
 	for {
-		select {
-		case <-c.done:
-			c.flush()
-			if c.closeCode != 0 {
-				msg := websocket.FormatCloseMessage(int(c.closeCode), c.closeCode.String())
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
-			}
+		c.qmu.Lock()
+		batch, ping, closing := c.queue, c.pingDue, c.closing
+		c.queue, c.pingDue = nil, false
+		if len(batch) == 0 && !ping && !closing {
+			c.writing = false
+			c.qmu.Unlock()
 			return
-		case frame := <-c.send:
+		}
+		c.qmu.Unlock()
+		if closing {
+			c.finish(batch)
+			return
+		}
+		for i, frame := range batch {
 			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
 				c.close(0, EndFailed)
+				c.finish(batch[i+1:])
 				return
 			}
 			c.hub.metrics.messagesOut.WithLabelValues(sentType(frame)).Inc()
-		case <-ping.C:
+		}
+		if ping {
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 				c.close(0, EndFailed)
+				c.finish(nil)
 				return
 			}
 		}
+		clear(batch) // the frames are garbage now; the slice is reused
+		c.qmu.Lock()
+		c.spare = batch[:0]
+		c.qmu.Unlock()
 	}
 }
 
-// flush writes what is still queued, so that a close never loses a message
-// sent before it (an ended, a cancel). Bounded by closeWait in all.
-func (c *Conn) flush() {
+// finish writes batch and whatever else was queued before the close, so
+// that a close never loses a message sent before it (an ended, a cancel),
+// then the close frame, and closes the socket. All of it is bounded by
+// closeWait. The writer that runs it is the last.
+func (c *Conn) finish(batch [][]byte) {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(closeWait))
-	for {
-		select {
-		case frame := <-c.send:
+	for len(batch) > 0 {
+		failed := false
+		for _, frame := range batch {
 			if c.ws.WriteMessage(websocket.TextMessage, frame) != nil {
-				return
+				failed = true
+				break
 			}
-		default:
-			return
 		}
+		if failed {
+			break
+		}
+		c.qmu.Lock()
+		batch, c.queue = c.queue, nil
+		c.qmu.Unlock()
 	}
+	if c.closeCode != 0 {
+		msg := websocket.FormatCloseMessage(int(c.closeCode), c.closeCode.String())
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
+	}
+	_ = c.ws.Close() // unblocks the reader
 }
 
 // readLoop reads frames until the connection fails, dispatching each. It
-// runs on the HTTP handler's goroutine.
+// runs on the connection's own goroutine (serve).
 func (c *Conn) readLoop() {
 	alive := 2 * c.hub.cfg.Heartbeat // a peer silent for two intervals is dropped
 	_ = c.ws.SetReadDeadline(time.Now().Add(alive))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(alive)) })
+	var raw syscall.RawConn
+	if sc, ok := c.ws.UnderlyingConn().(syscall.Conn); ok && c.br != nil {
+		raw, _ = sc.SyscallConn()
+	}
 	for {
+		if raw != nil && c.br.Buffered() == 0 {
+			// Idle: park in a shallow frame until the socket has bytes, so
+			// that the stack of an idle connection stays small (4 KiB
+			// instead of the 8 KiB the WebSocket library's read path needs).
+			waitReadable(raw)
+		}
 		kind, frame, err := c.ws.ReadMessage()
 		if err != nil {
 			c.close(classifyReadError(err))
@@ -216,4 +330,30 @@ func classifyReadError(err error) (CloseCode, EndReason) {
 	default:
 		return 0, EndFailed // the peer closed or the socket broke
 	}
+}
+
+// readBufferSize is the WebSocket reader's buffer: protocol messages are a
+// few hundred bytes; larger ones (SDP) are read through it in pieces.
+const readBufferSize = 1024
+
+// ownReader is the ResponseWriter the upgrader hijacks: it gives the
+// WebSocket a buffered reader of readBufferSize that the Conn can ask
+// whether it holds unread bytes (readLoop).
+type ownReader struct {
+	http.ResponseWriter
+	br *bufio.Reader
+}
+
+// Hijack implements http.Hijacker.
+func (o *ownReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := o.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("signaling: the connection cannot be taken over for a WebSocket")
+	}
+	conn, brw, err := h.Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 {
+		return conn, brw, err // the upgrader refuses data sent before the handshake completed
+	}
+	o.br = bufio.NewReaderSize(conn, readBufferSize)
+	return conn, bufio.NewReadWriter(o.br, brw.Writer), nil
 }

@@ -3,7 +3,9 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,5 +178,83 @@ func TestDecodeInbound(t *testing.T) {
 	var reply map[string]json.RawMessage
 	if err := json.Unmarshal(encode(Pong{Type: TypePong, Ref: m.Ref}), &reply); err != nil || string(reply["ref"]) != `{"n":1}` {
 		t.Fatalf("ref not echoed verbatim: %s (%v)", reply["ref"], err)
+	}
+}
+
+// segmentConn holds what the client writes while hold is set and sends it
+// in one write on release, so that several WebSocket frames reach the
+// server in one TCP segment (and one read of its buffered reader).
+type segmentConn struct {
+	net.Conn
+	mu   sync.Mutex
+	hold bool
+	buf  []byte
+}
+
+func (s *segmentConn) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold {
+		s.buf = append(s.buf, p...)
+		return len(p), nil
+	}
+	return s.Conn.Write(p)
+}
+
+func (s *segmentConn) release(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hold = false
+	if _, err := s.Conn.Write(s.buf); err != nil {
+		t.Fatal(err)
+	}
+	s.buf = nil
+}
+
+// TestFramesInOneSegment: frames that arrive together, and so sit in the
+// server's buffered reader after the first is read, are each answered at
+// once — an idle reader waits on its socket only when that buffer is
+// empty. The heartbeat is long, so a frame left waiting would show.
+func TestFramesInOneSegment(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{Heartbeat: time.Minute})
+	var seg *segmentConn
+	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		seg = &segmentConn{Conn: conn}
+		return seg, err
+	}}
+	ws, _, err := dialer.Dial(ts.urlOf(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	c := &client{t: t, ws: ws, name: "anna-phone"}
+
+	// hello and a ping together: the ping is buffered when the handshake
+	// (on another goroutine) hands the connection to its reader.
+	seg.mu.Lock()
+	seg.hold = true
+	seg.mu.Unlock()
+	c.send(map[string]any{"type": "hello", "token": ts.tokens["anna-phone"], "version": 1})
+	c.send(map[string]any{"type": "ping", "ref": 0})
+	seg.release(t)
+	c.expect("welcome")
+	if m := c.expect("pong"); m["ref"] != 0.0 {
+		t.Fatalf("pong %v, want ref 0", m)
+	}
+
+	// Three pings in one segment, on an idle connection.
+	seg.mu.Lock()
+	seg.hold = true
+	seg.mu.Unlock()
+	for ref := 1; ref <= 3; ref++ {
+		c.send(map[string]any{"type": "ping", "ref": ref})
+	}
+	seg.release(t)
+	for ref := 1; ref <= 3; ref++ {
+		if m := c.expect("pong"); m["ref"] != float64(ref) {
+			t.Fatalf("pong %v, want ref %d", m, ref)
+		}
 	}
 }

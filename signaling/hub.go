@@ -237,7 +237,9 @@ func NewHub(cfg Config, store directory.Store, router Router, ice ICEProvider, r
 		h.upgrades = newIPLimiter(h.cfg.UpgradeRate, max(h.cfg.UpgradeBurst, 1), h.cfg.TrustedProxies)
 	}
 	h.upgrader = websocket.Upgrader{
-		ReadBufferSize:  1024,
+		// 0: use the hijacked connection's reader, which ownReader makes
+		// a readBufferSize one the Conn can see into.
+		ReadBufferSize:  0,
 		WriteBufferSize: 1024,
 		// Borrow write buffers only while writing: most connections are idle.
 		WriteBufferPool: &sync.Pool{},

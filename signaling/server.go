@@ -19,8 +19,10 @@ import (
 // authenticates a hello: long enough for a phone to switch networks.
 const resumeTTL = 2 * time.Minute
 
-// ServeHTTP upgrades GET /v1/signal, runs the hello handshake, and serves the
-// connection until it closes.
+// ServeHTTP upgrades GET /v1/signal, runs the hello handshake, and hands
+// the connection to a goroutine of its own that serves it until it closes.
+// The HTTP server's goroutine, its stack grown by the upgrade and the
+// handshake, ends here: an idle connection holds one small stack.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	draining := h.draining
@@ -32,21 +34,38 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down; connect to another node", http.StatusServiceUnavailable)
 		return
 	}
-	defer h.wg.Done()
+	c := h.accept(w, r)
+	if c == nil {
+		h.wg.Done()
+		return
+	}
+	go func() {
+		defer h.wg.Done()
+		h.serve(c)
+	}()
+}
+
+// accept upgrades the request and runs the handshake. It returns nil when
+// the connection was refused (and answered).
+func (h *Hub) accept(w http.ResponseWriter, r *http.Request) *Conn {
 	if h.upgrades != nil {
 		if ok, wait := h.upgrades.allow(r, time.Now()); !ok {
 			h.metrics.rateLimited.WithLabelValues("upgrade").Inc()
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 			http.Error(w, "too many connections from your address; retry later", http.StatusTooManyRequests)
-			return
+			return nil
 		}
 	}
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	own := &ownReader{ResponseWriter: w}
+	ws, err := h.upgrader.Upgrade(own, r, nil)
 	if err != nil {
-		return // the upgrader has answered with an HTTP error
+		return nil // the upgrader has answered with an HTTP error
 	}
 	ws.SetReadLimit(maxMessageSize)
 	c, code := h.handshake(r, ws)
+	if c != nil {
+		c.br = own.br
+	}
 	if c == nil {
 		h.metrics.handshakeFailures.WithLabelValues(code.String()).Inc()
 		h.log.Debug("handshake refused", "code", int(code), "reason", code.String(), "remote", r.RemoteAddr)
@@ -55,9 +74,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
 		}
 		_ = ws.Close()
-		return
 	}
-	h.serve(c)
+	return c
 }
 
 // handshake reads hello and authenticates it. It returns the new connection,
@@ -163,7 +181,6 @@ func (h *Hub) serve(c *Conn) {
 	if err != nil {
 		c.log.Warn("registering the connection failed", "err", err)
 		c.close(CloseInternal, EndFailed)
-		c.writeLoop()
 		return
 	}
 	if prev != nil {
@@ -171,7 +188,7 @@ func (h *Hub) serve(c *Conn) {
 	}
 	h.metrics.connected.WithLabelValues(string(c.device.Kind)).Inc()
 	c.log.Debug("connected")
-	go c.writeLoop()
+	c.startWriting()
 	if c.device.Kind == directory.KindDoorStation {
 		h.pushDirectory(ctx, c)
 	}
