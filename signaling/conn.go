@@ -42,10 +42,10 @@ type Conn struct {
 	token   directory.TokenHash // the token that authenticated this connection
 	targets []directory.Target  // (site, number) pairs this device rings for
 	sites   []directory.SiteID  // sites this device belongs to (welcome.site_ids)
-	log     *slog.Logger
-	done    chan struct{} // closed once, by close
-	msgs    *rate.Limiter // messages this connection may send
-	calls   *rate.Limiter // calls a door station may place
+	done    chan struct{}       // closed once, by close
+	msgs    *rate.Limiter       // messages this connection may send
+	calls   *rate.Limiter       // calls a door station may place; nil for other devices
+	resume  directory.TokenHash // this connection's resume token (resumeTokens)
 
 	qmu     sync.Mutex
 	queue   [][]byte    // guarded by qmu; frames waiting for the writer, at most cfg.SendQueue
@@ -70,7 +70,7 @@ type Conn struct {
 }
 
 func newConn(h *Hub, ws *websocket.Conn, d directory.Device, tok directory.TokenHash, targets []directory.Target, sites []directory.SiteID) *Conn {
-	return &Conn{
+	c := &Conn{
 		id:      randomID(9),
 		ws:      ws,
 		hub:     h,
@@ -78,12 +78,20 @@ func newConn(h *Hub, ws *websocket.Conn, d directory.Device, tok directory.Token
 		token:   tok,
 		targets: targets,
 		sites:   sites,
-		log:     h.log.With("device_id", d.ID, "kind", d.Kind),
 		done:    make(chan struct{}),
 		msgs:    rate.NewLimiter(rate.Limit(h.cfg.MessageRate), h.cfg.MessageBurst),
-		calls:   rate.NewLimiter(rate.Limit(h.cfg.CallRate), h.cfg.CallBurst),
 		held:    true,
 	}
+	if d.Kind == directory.KindDoorStation {
+		c.calls = rate.NewLimiter(rate.Limit(h.cfg.CallRate), h.cfg.CallBurst)
+	}
+	return c
+}
+
+// logger is the hub's logger with this connection's device. It is built
+// when used: connections log rarely, and an idle one then holds none.
+func (c *Conn) logger() *slog.Logger {
+	return c.hub.log.With("device_id", c.device.ID, "kind", c.device.Kind)
 }
 
 // Device returns the device this connection authenticated as.
@@ -103,7 +111,7 @@ func (c *Conn) Send(frame []byte) bool {
 		queued := len(c.queue)
 		c.qmu.Unlock()
 		c.hub.metrics.slowConsumers.Inc()
-		c.log.Warn("closing slow consumer", "queued", queued)
+		c.logger().Warn("closing slow consumer", "queued", queued)
 		c.close(CloseSlow, EndFailed)
 		return false
 	}
@@ -136,7 +144,7 @@ func (c *Conn) wakeLocked() bool {
 func (c *Conn) startWriting() {
 	c.qmu.Lock()
 	c.held = false
-	c.ping = time.AfterFunc(c.hub.cfg.Heartbeat, c.pingTick)
+	c.ping = time.AfterFunc(nextPing(time.Now(), c.hub.cfg.Heartbeat), c.pingTick)
 	start := (len(c.queue) > 0 || c.closing) && c.wakeLocked()
 	c.qmu.Unlock()
 	if start {
@@ -144,7 +152,8 @@ func (c *Conn) startWriting() {
 	}
 }
 
-// pingTick runs on the runtime's timer: it asks the writer for a ping.
+// pingTick runs on a goroutine of its own, started by the ping timer: it
+// asks for a ping and, when no writer runs, is the writer.
 func (c *Conn) pingTick() {
 	c.qmu.Lock()
 	if c.closing {
@@ -152,12 +161,28 @@ func (c *Conn) pingTick() {
 		return
 	}
 	c.pingDue = true
-	c.ping.Reset(c.hub.cfg.Heartbeat)
+	c.ping.Reset(nextPing(time.Now(), c.hub.cfg.Heartbeat))
 	start := c.wakeLocked()
 	c.qmu.Unlock()
 	if start {
-		go c.drain()
+		c.drain()
 	}
+}
+
+// pingGrid aligns heartbeat pings: every connection's pings fall on
+// multiples of it, so the pings (and the pongs) of the connections due in
+// the same window go out together, and the scheduler wakes once for the lot
+// rather than once per connection. Short enough that a burst (about
+// connections × pingGrid / heartbeat pings) is brief.
+const pingGrid = 50 * time.Millisecond
+
+// nextPing is how long until a ping due one heartbeat after now, moved
+// back to the grid: pings are never further apart than the heartbeat.
+func nextPing(now time.Time, heartbeat time.Duration) time.Duration {
+	if heartbeat <= pingGrid {
+		return heartbeat
+	}
+	return now.Add(heartbeat).Truncate(pingGrid).Sub(now)
 }
 
 // actedOn records a call owned by another node that this device took part
@@ -334,7 +359,7 @@ func classifyReadError(err error) (CloseCode, EndReason) {
 
 // readBufferSize is the WebSocket reader's buffer: protocol messages are a
 // few hundred bytes; larger ones (SDP) are read through it in pieces.
-const readBufferSize = 1024
+const readBufferSize = 512
 
 // ownReader is the ResponseWriter the upgrader hijacks: it gives the
 // WebSocket a buffered reader of readBufferSize that the Conn can ask

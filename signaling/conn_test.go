@@ -258,3 +258,22 @@ func TestFramesInOneSegment(t *testing.T) {
 		}
 	}
 }
+
+// TestNextPing: pings fall on the grid and are never further apart than the
+// heartbeat, nor closer than the heartbeat less one grid step.
+func TestNextPing(t *testing.T) {
+	base := time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		now := base.Add(time.Duration(i) * 7919 * time.Microsecond)
+		d := nextPing(now, 20*time.Second)
+		if d > 20*time.Second || d <= 20*time.Second-pingGrid {
+			t.Fatalf("at %v: next ping in %v, want (%v, 20s]", now, d, 20*time.Second-pingGrid)
+		}
+		if at := now.Add(d); at.Truncate(pingGrid) != at {
+			t.Fatalf("at %v: ping at %v is off the %v grid", now, at, pingGrid)
+		}
+	}
+	if d := nextPing(base.Add(time.Millisecond), pingGrid/2); d != pingGrid/2 {
+		t.Fatalf("a heartbeat under the grid: next ping in %v, want %v", d, pingGrid/2)
+	}
+}

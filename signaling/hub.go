@@ -345,11 +345,11 @@ func (h *Hub) applyUserChanges(ctx context.Context, users map[directory.UserID]s
 		targets, err := h.store.Targets(rctx, c.device)
 		cancel()
 		if err != nil && !errors.Is(err, directory.ErrNotFound) {
-			c.log.Warn("re-reading memberships failed", "err", err)
+			c.logger().Warn("re-reading memberships failed", "err", err)
 			continue
 		}
 		if !sameTargets(targets, c.targets) {
-			c.log.Info("memberships changed; asking the app to reconnect")
+			c.logger().Info("memberships changed; asking the app to reconnect")
 			c.close(CloseReconfigured, EndFailed)
 		}
 	}
@@ -372,12 +372,12 @@ func (h *Hub) recheck(ctx context.Context, c *Conn) {
 	d, err := h.store.DeviceByToken(ctx, c.token)
 	switch {
 	case errors.Is(err, directory.ErrNotFound) || (err == nil && d.ID != c.device.ID):
-		c.log.Info("closing revoked device")
+		c.logger().Info("closing revoked device")
 		c.close(CloseRevoked, EndFailed)
 	case err != nil:
-		c.log.Warn("re-checking device failed", "err", err)
+		c.logger().Warn("re-checking device failed", "err", err)
 	case !sameDevice(d, c.device):
-		c.log.Info("device reconfigured; asking it to reconnect")
+		c.logger().Info("device reconfigured; asking it to reconnect")
 		c.close(CloseReconfigured, EndFailed)
 	}
 }
@@ -402,7 +402,7 @@ func (h *Hub) pushDirectory(ctx context.Context, c *Conn) {
 	for _, s := range c.sites {
 		entries, err := h.store.DoorDirectory(ctx, s)
 		if err != nil {
-			c.log.Warn("reading the directory failed", "site_id", s, "err", err)
+			c.logger().Warn("reading the directory failed", "site_id", s, "err", err)
 			return // the next change or reconnect pushes again; never push a partial list
 		}
 		for _, e := range entries {

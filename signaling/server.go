@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -179,7 +180,7 @@ func (h *Hub) serve(c *Conn) {
 	ctx := context.Background()
 	prev, err := h.router.Attach(ctx, c)
 	if err != nil {
-		c.log.Warn("registering the connection failed", "err", err)
+		c.logger().Warn("registering the connection failed", "err", err)
 		c.close(CloseInternal, EndFailed)
 		return
 	}
@@ -187,7 +188,9 @@ func (h *Hub) serve(c *Conn) {
 		prev.close(CloseReplaced, EndFailed)
 	}
 	h.metrics.connected.WithLabelValues(string(c.device.Kind)).Inc()
-	c.log.Debug("connected")
+	if h.log.Enabled(ctx, slog.LevelDebug) {
+		c.logger().Debug("connected")
+	}
 	c.startWriting()
 	if c.device.Kind == directory.KindDoorStation {
 		h.pushDirectory(ctx, c)
@@ -204,7 +207,9 @@ func (h *Hub) serve(c *Conn) {
 		h.leave(c)
 	}
 	h.resume.closed(c, time.Now())
-	c.log.Debug("disconnected", "close_code", int(c.closeCode))
+	if h.log.Enabled(ctx, slog.LevelDebug) {
+		c.logger().Debug("disconnected", "close_code", int(c.closeCode))
+	}
 }
 
 func disconnectReason(code CloseCode) string {
@@ -219,7 +224,6 @@ func disconnectReason(code CloseCode) string {
 type resumeTokens struct {
 	mu       sync.Mutex
 	byHash   map[directory.TokenHash]resumeEntry // guarded by mu
-	byConn   map[*Conn]directory.TokenHash       // guarded by mu; tokens of open connections
 	expiring []directory.TokenHash               // guarded by mu; closed connections' tokens, oldest first
 }
 
@@ -229,17 +233,15 @@ type resumeEntry struct {
 }
 
 func newResumeTokens() *resumeTokens {
-	return &resumeTokens{
-		byHash: make(map[directory.TokenHash]resumeEntry),
-		byConn: make(map[*Conn]directory.TokenHash),
-	}
+	return &resumeTokens{byHash: make(map[directory.TokenHash]resumeEntry)}
 }
 
+// issue makes c's resume token (its hash is kept in c.resume).
 func (r *resumeTokens) issue(c *Conn) string {
 	tok, hash := directory.NewToken()
+	c.resume = hash
 	r.mu.Lock()
 	r.byHash[hash] = resumeEntry{device: c.token}
-	r.byConn[c] = hash
 	r.mu.Unlock()
 	return tok
 }
@@ -257,14 +259,10 @@ func (r *resumeTokens) closed(c *Conn, now time.Time) {
 		delete(r.byHash, r.expiring[0])
 		r.expiring = r.expiring[1:]
 	}
-	hash, ok := r.byConn[c]
-	if !ok {
-		return
-	}
-	delete(r.byConn, c)
-	if e, ok := r.byHash[hash]; ok {
-		r.byHash[hash] = resumeEntry{device: e.device, expires: now.Add(resumeTTL)}
-		r.expiring = append(r.expiring, hash)
+	// Still there unless it was used to connect again (take).
+	if e, ok := r.byHash[c.resume]; ok && e.expires.IsZero() {
+		r.byHash[c.resume] = resumeEntry{device: e.device, expires: now.Add(resumeTTL)}
+		r.expiring = append(r.expiring, c.resume)
 	}
 }
 
