@@ -80,9 +80,13 @@ type RedisConfig struct {
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
-// MetricsConfig places /metrics; empty Listen serves it on the main listener.
+// MetricsConfig places /metrics; empty Listen serves it on the main
+// listener. With its own Listen, /metrics is served there only, and Pprof
+// adds Go's profiler (/debug/pprof/) beside it: an operator's port, never
+// the public one.
 type MetricsConfig struct {
 	Listen string `yaml:"listen"`
+	Pprof  bool   `yaml:"pprof"`
 }
 
 // SignalingConfig are the protocol timings and limits.
@@ -255,6 +259,8 @@ func (c Config) validate() error {
 		return errors.New("drain_timeout must not be negative")
 	case c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.IdleTimeout <= 0:
 		return errors.New("http.read_header_timeout and http.idle_timeout must be positive")
+	case c.Metrics.Pprof && c.Metrics.Listen == "":
+		return errors.New("metrics.pprof needs metrics.listen: the profiler is never served on the public listener")
 	case c.Signaling.UpgradeRate < 0 || (c.Signaling.UpgradeRate > 0 && c.Signaling.UpgradeBurst < 1):
 		return errors.New("signaling.upgrade_rate must not be negative, and needs signaling.upgrade_burst of at least 1")
 	}

@@ -93,6 +93,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad log level", "log_level: loud\n", nil, "log_level"},
 		{"url and cluster", "redis:\n  url: redis://127.0.0.1:1\n  cluster_addrs: [127.0.0.1:2]\n", nil, "not both"},
 		{"bad env value", "", []string{"FOYER_TURN_ENABLED=maybe"}, "FOYER_TURN_ENABLED"},
+		{"pprof on the public listener", "metrics:\n  pprof: true\n", nil, "metrics.listen"},
+		{"bad media batch", "media:\n  udp_batch_write: 16\n", nil, "udp_mux_port"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

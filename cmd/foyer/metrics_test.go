@@ -81,3 +81,42 @@ func TestMetricsPassPromtool(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsOwnListener: with metrics.listen, /metrics is served there and
+// not on the public listener, and metrics.pprof adds Go's profiler there.
+func TestMetricsOwnListener(t *testing.T) {
+	bin := foyerBin(t)
+	dir := t.TempDir()
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	serve := exec.Command(bin, "serve", "--listen", addr)
+	serve.Dir = dir
+	serve.Env = append(os.Environ(), "FOYER_MEDIA_LOOPBACK_ONLY=true", "FOYER_TURN_ENABLED=false",
+		"FOYER_METRICS_LISTEN="+metricsAddr, "FOYER_METRICS_PPROF=true")
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
+	waitReady(t, "http://"+addr+"/readyz")
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("http://" + metricsAddr + "/metrics"); code != http.StatusOK || !strings.Contains(body, "foyer_calls_active 0") {
+		t.Fatalf("metrics listener /metrics: %d\n%.300s", code, body)
+	}
+	if code, body := get("http://" + addr + "/metrics"); code == http.StatusOK || strings.Contains(body, "foyer_calls_active") {
+		t.Fatalf("public listener still serves /metrics: %d\n%.300s", code, body)
+	}
+	if code, body := get("http://" + metricsAddr + "/debug/pprof/goroutine?debug=1"); code != http.StatusOK || !strings.Contains(body, "goroutine profile") {
+		t.Fatalf("pprof on the metrics listener: %d\n%.300s", code, body)
+	}
+	if code, _ := get("http://" + addr + "/debug/pprof/"); code == http.StatusOK {
+		t.Fatal("the public listener serves the profiler")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -145,8 +146,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	go hub.Run(hubCtx)
 
 	var ready atomic.Bool
-	mux := newMux(hub, b, router, reg, &ready)
+	mux := newMux(hub, b, router, &ready)
+	if cfg.Metrics.Listen == "" {
+		mux.Handle("GET /metrics", metricsHandler(reg))
+	}
 	mux.Handle("/v1/", apiHandler)
+	stopMetrics, err := serveMetrics(cfg.Metrics, reg, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -178,7 +187,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 }
 
 // newMux routes the HTTP endpoints of one node.
-func newMux(hub *signaling.Hub, b *backend, router signaling.Router, reg *prometheus.Registry, ready *atomic.Bool) *http.ServeMux {
+func newMux(hub *signaling.Hub, b *backend, router signaling.Router, ready *atomic.Bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/signal", hub)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -198,9 +207,37 @@ func newMux(hub *signaling.Hub, b *backend, router signaling.Router, reg *promet
 			_, _ = io.WriteString(w, "ready\n")
 		}
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("/", web.Handler()) // /door, /resident and their files
 	return mux
+}
+
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// serveMetrics serves /metrics (and, when asked, Go's profiler) on the
+// metrics listener, if one is configured. The returned func closes it.
+func serveMetrics(cfg MetricsConfig, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
+	if cfg.Listen == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(reg))
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("metrics are served", "metrics", "http://"+displayAddr(ln.Addr())+"/metrics", "pprof", cfg.Pprof)
+	return func() { _ = srv.Close() }, nil
 }
 
 // newRouter picks the router: memory on one node, Redis in a cluster. It
