@@ -156,7 +156,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopMetrics()
-	ln, err := net.Listen("tcp", cfg.Listen)
+	// No TCP keep-alive probes: WebSockets have their own heartbeat, which
+	// finds a vanished peer sooner, and idle HTTP connections are closed
+	// after http.idle_timeout. It saves four setsockopt calls per accepted
+	// connection, which count in a reconnect storm.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
