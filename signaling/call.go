@@ -73,6 +73,10 @@ func (c *Call) ringFrame(now time.Time) []byte {
 func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The ring timeout runs from before the first ring: a device (or the
+	// door station, reading calling) must never see the call before its
+	// timeout exists. It cannot fire before start returns (it takes mu).
+	c.timer = c.hub.clock.AfterFunc(c.site.Settings.RingTimeout, c.ringTimeout)
 	frame := c.ringFrame(c.created)
 	for _, d := range devices {
 		if _, ok := c.legs[d.ID]; ok {
@@ -88,7 +92,6 @@ func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
 		return 0
 	}
 	c.hub.router.Deliver(c.door.ID, encode(Calling{Type: TypeCalling, Ref: ref, CallID: c.id, Ringing: n}))
-	c.timer = c.hub.clock.AfterFunc(c.site.Settings.RingTimeout, c.ringTimeout)
 	for id := range c.legs {
 		c.addMediaLocked(id)
 	}
@@ -171,9 +174,9 @@ func (c *Call) answer(d directory.Device, by Party, ref json.RawMessage) (bool, 
 			c.hub.log.Warn("connecting the winner's media failed", "call_id", c.id, "device_id", d.ID, "err", err)
 		}
 	}
+	c.hub.answered(c, d, c.hub.clock.Now().Sub(c.created)) // the registry before the parties hear of it
 	c.hub.router.Deliver(d.ID, encode(Answered{Type: TypeAnswered, Ref: ref, CallID: c.id, By: by}))
 	c.hub.router.Deliver(c.door.ID, encode(Answered{Type: TypeAnswered, CallID: c.id, By: by}))
-	c.hub.answered(c, d, c.hub.clock.Now().Sub(c.created))
 	return true, nil
 }
 
@@ -291,13 +294,15 @@ func (c *Call) endLocked(reason EndReason, ref json.RawMessage) {
 	if c.winner != "" {
 		talk = c.hub.clock.Now().Sub(c.answeredAt)
 	}
+	// The registry first: a door station that reads ended and places its
+	// next call at once must not be told it is busy with this one.
+	c.hub.ended(c, reason)
 	frame := encode(Ended{Type: TypeEnded, Ref: ref, CallID: c.id, Reason: reason, DurationMS: talk.Milliseconds()})
 	c.hub.router.Deliver(c.door.ID, frame)
 	if c.winner != "" {
 		c.hub.router.Deliver(c.winner, frame)
 	}
 	c.hub.closeMedia(c.media)
-	c.hub.ended(c, reason)
 }
 
 func (c *Call) ringingLocked() int {

@@ -336,3 +336,34 @@ func TestPartyDisconnects(t *testing.T) {
 		}
 	})
 }
+
+// TestCallAgainRightAfterEnded: a door station that reads ended (here
+// because the device that answered hung up, on another goroutine than the
+// door's) and calls again at once is never told it is busy with the call
+// that ended.
+func TestCallAgainRightAfterEnded(t *testing.T) {
+	ts := newTestServer(t, harborView, unlimited())
+	door := ts.connect(t, "garage-door")
+	phone := ts.connect(t, "dirk-phone")
+	rounds := 200
+	if testing.Short() {
+		rounds = 20
+	}
+	for i := range rounds {
+		door.send(map[string]any{"type": "call", "to": "102"})
+		m := door.next()
+		for m["type"] == "directory" {
+			m = door.next()
+		}
+		if m["type"] != "calling" {
+			t.Fatalf("round %d: the door's call got %v", i, m)
+		}
+		ring := phone.expect("ring")
+		phone.send(map[string]any{"type": "answer", "call_id": ring["call_id"]})
+		phone.expect("answered")
+		door.expect("answered")
+		phone.send(map[string]any{"type": "hangup", "call_id": ring["call_id"]})
+		door.expect("ended")
+		phone.expect("ended")
+	}
+}
