@@ -280,6 +280,7 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 	start := time.Now()
 	pipe := r.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, 0, len(ids))
+	ttls := make([]*redis.DurationCmd, 0, len(ids))
 	remote := make([]directory.DeviceID, 0, len(ids))
 	for _, id := range ids {
 		if r.Memory.Local(id) != nil {
@@ -287,6 +288,7 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 		}
 		remote = append(remote, id)
 		cmds = append(cmds, pipe.Get(ctx, presenceKey(id)))
+		ttls = append(ttls, pipe.PTTL(ctx, presenceKey(id)))
 	}
 	if len(cmds) == 0 {
 		return nil
@@ -304,7 +306,10 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 			delete(r.where, remote[i]) // not connected anywhere (or a stale lease of ours)
 			continue
 		}
-		r.where[remote[i]] = location{node: node, conn: conn, expires: start.Add(r.opts.LeaseTTL), learned: start}
+		// Believed as long as the lease itself lives, not a whole TTL from
+		// now: a dead node's last lease must not be stretched.
+		left := min(ttls[i].Val(), r.opts.LeaseTTL)
+		r.where[remote[i]] = location{node: node, conn: conn, expires: start.Add(left), learned: start}
 	}
 	return nil
 }
