@@ -3,6 +3,7 @@ package signaling
 import (
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/foyer-intercom/foyer/directory"
@@ -48,6 +49,8 @@ type Call struct {
 	answeredAt time.Time                   // guarded by mu
 	timer      Timer                       // guarded by mu; ring timeout, then time limit
 	doorOpened bool                        // guarded by mu
+
+	over atomic.Bool // set once, as the call ends: read by register without mu
 }
 
 // ringFrame encodes the ring for this call with the ring time left.
@@ -294,15 +297,19 @@ func (c *Call) endLocked(reason EndReason, ref json.RawMessage) {
 	if c.winner != "" {
 		talk = c.hub.clock.Now().Sub(c.answeredAt)
 	}
-	// The registry first: a door station that reads ended and places its
-	// next call at once must not be told it is busy with this one.
-	c.hub.ended(c, reason)
+	// Over before the parties hear of it: a door station that reads ended
+	// and places its next call at once is not busy with this one (register).
+	// The registry itself forgets the call after the frames are queued, so
+	// that a drain, which closes connections without calls, never closes
+	// one before its ended.
+	c.over.Store(true)
 	frame := encode(Ended{Type: TypeEnded, Ref: ref, CallID: c.id, Reason: reason, DurationMS: talk.Milliseconds()})
 	c.hub.router.Deliver(c.door.ID, frame)
 	if c.winner != "" {
 		c.hub.router.Deliver(c.winner, frame)
 	}
 	c.hub.closeMedia(c.media)
+	c.hub.ended(c, reason)
 }
 
 func (c *Call) ringingLocked() int {

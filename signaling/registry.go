@@ -20,7 +20,7 @@ func (h *Hub) register(call *Call) error {
 	if h.draining {
 		return errDraining
 	}
-	if cur := h.doorCalls[call.door.ID]; cur != nil {
+	if cur := h.doorCalls[call.door.ID]; cur != nil && !cur.over.Load() {
 		return protoErr(CodeBusy, "this door station already has call %s; hang it up first", cur.id)
 	}
 	h.calls[call.id] = call
