@@ -106,7 +106,10 @@ func measureRings(b *testing.B, door *client, frames []chan map[string]any) {
 }
 
 // pump forwards a client's messages to ch until its connection closes.
+// It clears the read deadline the handshake's expect left behind, which
+// would otherwise end a benchmark longer than readTimeout.
 func pump(c *client, ch chan<- map[string]any) {
+	_ = c.ws.SetReadDeadline(time.Time{})
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
