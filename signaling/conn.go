@@ -144,7 +144,9 @@ func (c *Conn) wakeLocked() bool {
 func (c *Conn) startWriting() {
 	c.qmu.Lock()
 	c.held = false
-	c.ping = time.AfterFunc(nextPing(time.Now(), c.hub.cfg.Heartbeat), c.pingTick)
+	if !c.closing {
+		c.ping = time.AfterFunc(nextPing(time.Now(), c.hub.cfg.Heartbeat), c.pingTick)
+	}
 	start := (len(c.queue) > 0 || c.closing) && c.wakeLocked()
 	c.qmu.Unlock()
 	if start {
