@@ -43,6 +43,9 @@ type Engine struct {
 // fill (UDPBatchWrite): far below what a jitter buffer absorbs.
 const udpBatchInterval = time.Millisecond
 
+// udpMuxBuffer is the socket buffer asked for the UDP mux port, each way.
+const udpMuxBuffer = 4 << 20
+
 // maxUDPBatchWrite is the largest batch: more gains nothing per system call.
 const maxUDPBatchWrite = 64
 
@@ -74,6 +77,18 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		conn, err := net.ListenPacket("udp4", net.JoinHostPort(host, fmt.Sprint(cfg.UDPMuxPort)))
 		if err != nil {
 			return nil, fmt.Errorf("media: udp mux port: %w", err)
+		}
+		// One socket carries every call's packets: the kernel's default
+		// buffers (about 200 KB) overflow in a burst, and a lost packet
+		// is a NACK and a retransmission later. The kernel caps the size
+		// at net.core.rmem_max and wmem_max (docs/operations.md).
+		if uc, ok := conn.(*net.UDPConn); ok {
+			if err := uc.SetReadBuffer(udpMuxBuffer); err != nil {
+				log.Warn("media: the UDP mux port's receive buffer", "err", err)
+			}
+			if err := uc.SetWriteBuffer(udpMuxBuffer); err != nil {
+				log.Warn("media: the UDP mux port's send buffer", "err", err)
+			}
 		}
 		if cfg.UDPBatchWrite > 1 {
 			conn = udp.NewBatchConn(conn, cfg.UDPBatchWrite, udpBatchInterval)
