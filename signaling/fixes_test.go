@@ -8,17 +8,25 @@ import (
 	"github.com/foyer-intercom/foyer/directory"
 )
 
-// TestDeclinedCannotAnswer: a device that declined may not win the call
-// afterwards; another device still can.
+// TestDeclinedCannotAnswer: a device that declined (or hung up while
+// ringing, which is a decline) may not win the call afterwards, not even
+// from a new connection; another device still can.
 func TestDeclinedCannotAnswer(t *testing.T) {
 	ts := newTestServer(t, harborView, Config{})
 	door, devices, callID := ringAll(t, ts)
 	bram := devices["bram-phone"]
 	bram.send(map[string]any{"type": "decline", "call_id": callID, "scope": "device"})
-	bram.send(map[string]any{"type": "answer", "call_id": callID})
-	if e := bram.expectError("forbidden"); !strings.Contains(e["message"].(string), "declined") {
+	bram.send(map[string]any{"type": "answer", "call_id": callID, "ref": "a1"})
+	if e := bram.expectError("forbidden"); !strings.Contains(e["message"].(string), "declined") || e["ref"] != "a1" || e["call_id"] != callID {
 		t.Fatalf("answer after declining: %v", e)
 	}
+	hall := devices["hall-101"]
+	hall.send(map[string]any{"type": "hangup", "call_id": callID})
+	hall.send(map[string]any{"type": "answer", "call_id": callID})
+	hall.expectError("forbidden")
+	bram = ts.connect(t, "bram-phone") // a declined device is not rung again
+	bram.send(map[string]any{"type": "answer", "call_id": callID})
+	bram.expectError("forbidden")
 	bram.send(map[string]any{"type": "open_door", "call_id": callID})
 	if e := bram.expectError("forbidden"); !strings.Contains(e["message"].(string), "no longer ringing") {
 		t.Fatalf("open_door after declining: %v, want it to say the device no longer rings", e)
@@ -31,14 +39,26 @@ func TestDeclinedCannotAnswer(t *testing.T) {
 }
 
 // TestDeclineAfterEnd: a decline for an ended call is answered call_ended,
-// like answer and hangup.
+// like answer and hangup, for either scope, to a device that was rung; a
+// device never rung gets not_found, as for a call that never was.
 func TestDeclineAfterEnd(t *testing.T) {
-	ts := newTestServer(t, harborView, Config{})
-	door, devices, callID := ringAll(t, ts)
-	door.send(map[string]any{"type": "hangup", "call_id": callID})
-	devices["anna-phone"].expect("cancel")
-	devices["anna-phone"].send(map[string]any{"type": "decline", "call_id": callID})
-	devices["anna-phone"].expectError("call_ended")
+	for _, scope := range []string{ScopeDevice, ScopeEveryone} {
+		t.Run(scope, func(t *testing.T) {
+			ts := newTestServer(t, harborView, Config{})
+			door, devices, callID := ringAll(t, ts)
+			dirk := ts.connect(t, "dirk-phone") // never rung for 101
+			door.send(map[string]any{"type": "hangup", "call_id": callID})
+			door.expect("ended")
+			anna := devices["anna-phone"]
+			anna.expect("cancel")
+			anna.send(map[string]any{"type": "decline", "call_id": callID, "scope": scope, "ref": "d1"})
+			if e := anna.expectError("call_ended"); e["ref"] != "d1" || e["call_id"] != callID {
+				t.Fatalf("decline after the end: %v", e)
+			}
+			dirk.send(map[string]any{"type": "decline", "call_id": callID, "scope": scope})
+			dirk.expectError("not_found")
+		})
+	}
 }
 
 // TestStrangerMediaNotFound: sdp and candidate from a device never rung

@@ -145,9 +145,10 @@ func DecodeInbound(frame []byte) (Inbound, error) {
 	if err := dec.Decode(&m); err != nil {
 		return Inbound{}, fmt.Errorf("malformed message: %w", err)
 	}
-	// Only white space may follow the object (Decoder.More would miss a
-	// stray ] or }).
-	if len(bytes.TrimSpace(frame[dec.InputOffset():])) > 0 {
+	// Only JSON white space (RFC 8259 §2: space, tab, LF, CR) may follow
+	// the object. Decoder.More would miss a stray ] or }, and
+	// bytes.TrimSpace would let \f, \v, U+0085 and U+00A0 through.
+	if len(bytes.Trim(frame[dec.InputOffset():], jsonSpace)) > 0 {
 		return Inbound{}, fmt.Errorf("malformed message: one JSON object per frame, nothing after it")
 	}
 	if m.Type == "" {
@@ -158,6 +159,9 @@ func DecodeInbound(frame []byte) (Inbound, error) {
 	}
 	return m, nil
 }
+
+// jsonSpace is the white space JSON allows between tokens (RFC 8259 §2).
+const jsonSpace = " \t\n\r"
 
 // maxRefBytes bounds the echoed ref, so that replies cannot be inflated.
 const maxRefBytes = 256

@@ -19,6 +19,9 @@ func FuzzDecodeInbound(f *testing.F) {
 		`{"type":"sdp","call_id":"c","description":{"type":"offer","sdp":"v=0\r\n"}}`,
 		`{"type":"candidate","call_id":"c","candidate":{"candidate":"","sdpMid":"0"}}`,
 		`{"type":"x"} `, `[]`, `{"type":"ping","ref":null}`,
+		// Trailing text after the object must be refused.
+		`{"type":"ping"}]`, `{"type":"ping"}}`, `{"type":"ping"} x`, `{"type":"ping"}{}`,
+		"{\"type\":\"ping\"}\f", "{\"type\":\"ping\"}\u00a0", "{\"type\":\"ping\"} \t\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -26,6 +29,9 @@ func FuzzDecodeInbound(f *testing.F) {
 		m, err := DecodeInbound(frame)
 		if err != nil {
 			return
+		}
+		if !json.Valid(frame) {
+			t.Fatalf("accepted %q, which is not one JSON value", frame)
 		}
 		again, err := json.Marshal(m)
 		if err != nil {
@@ -59,4 +65,39 @@ func normal(t *testing.T, m Inbound) (Inbound, []any) {
 		*raw = nil
 	}
 	return m, values
+}
+
+// TestDecodeInboundTrailing: only JSON white space may follow the object;
+// anything else after it, even a lone bracket, is refused.
+func TestDecodeInboundTrailing(t *testing.T) {
+	for _, tc := range []struct {
+		frame string
+		ok    bool
+	}{
+		{`{"type":"ping"}`, true},
+		{" \t\r\n{\"type\":\"ping\"} \t\r\n", true},
+		{`{"type":"ping"}]`, false},
+		{`{"type":"ping"}}`, false},
+		{`{"type":"ping"}]]`, false},
+		{`{"type":"ping"} }`, false},
+		{`{"type":"ping"},`, false},
+		{`{"type":"ping"}:`, false},
+		{`{"type":"ping"} x`, false},
+		{`{"type":"ping"}{"type":"ping"}`, false},
+		{`{"type":"ping"} 1`, false},
+		{`{"type":"ping"}"`, false},
+		{"{\"type\":\"ping\"}\f", false},
+		{"{\"type\":\"ping\"}\v", false},
+		{"{\"type\":\"ping\"}\u0085", false},
+		{"{\"type\":\"ping\"}\u00a0", false},
+		{"{\"type\":\"ping\"}\x00", false},
+	} {
+		_, err := DecodeInbound([]byte(tc.frame))
+		if (err == nil) != tc.ok {
+			t.Errorf("DecodeInbound(%q): err %v, want ok=%v", tc.frame, err, tc.ok)
+		}
+		if err == nil && !json.Valid([]byte(tc.frame)) {
+			t.Errorf("DecodeInbound(%q) accepted what encoding/json calls invalid", tc.frame)
+		}
+	}
 }
