@@ -18,7 +18,7 @@ import (
 )
 
 const (
-	// writeWait bounds one frame write; a peer that cannot take a frame in
+	// writeWait bounds one batch of queued frames; a peer that cannot take them in
 	// this time is on a hopeless link and only delays its own writer.
 	writeWait = 10 * time.Second
 	// closeWait bounds writing the close frame when the server closes.
@@ -49,7 +49,6 @@ type Conn struct {
 
 	qmu     sync.Mutex
 	queue   [][]byte    // guarded by qmu; frames waiting for the writer, at most cfg.SendQueue
-	spare   [][]byte    // guarded by qmu; the writer's last batch, reused for the next queue
 	held    bool        // guarded by qmu; writing has not started (the welcome waits for Attach)
 	writing bool        // guarded by qmu; a drain goroutine runs (and, once closing, always)
 	pingDue bool        // guarded by qmu; a heartbeat ping is to be sent
@@ -114,9 +113,6 @@ func (c *Conn) Send(frame []byte) bool {
 		c.logger().Warn("closing slow consumer", "queued", queued)
 		c.close(CloseSlow, EndFailed)
 		return false
-	}
-	if c.queue == nil {
-		c.queue, c.spare = c.spare[:0], nil
 	}
 	c.queue = append(c.queue, frame)
 	start := c.wakeLocked()
@@ -263,27 +259,29 @@ func (c *Conn) drain() {
 			c.finish(batch)
 			return
 		}
-		for i, frame := range batch {
-			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
-				c.close(0, EndFailed)
-				c.finish(batch[i+1:])
-				return
-			}
-			c.hub.metrics.messagesOut.WithLabelValues(sentType(frame)).Inc()
+		_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+		err := c.write(batch)
+		if err == nil && ping {
+			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
 		}
-		if ping {
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				c.close(0, EndFailed)
-				c.finish(nil)
-				return
-			}
+		if err != nil {
+			c.close(0, EndFailed)
+			c.finish(nil)
+			return
 		}
-		clear(batch) // the frames are garbage now; the slice is reused
-		c.qmu.Lock()
-		c.spare = batch[:0]
-		c.qmu.Unlock()
 	}
+}
+
+// write writes frames in order, counting each, and stops at the first
+// failure. Only the writer calls it.
+func (c *Conn) write(frames [][]byte) error {
+	for _, frame := range frames {
+		if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+			return err
+		}
+		c.hub.metrics.messagesOut.WithLabelValues(sentType(frame)).Inc()
+	}
+	return nil
 }
 
 // finish writes batch and whatever else was queued before the close, so
@@ -292,17 +290,7 @@ func (c *Conn) drain() {
 // closeWait. The writer that runs it is the last.
 func (c *Conn) finish(batch [][]byte) {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(closeWait))
-	for len(batch) > 0 {
-		failed := false
-		for _, frame := range batch {
-			if c.ws.WriteMessage(websocket.TextMessage, frame) != nil {
-				failed = true
-				break
-			}
-		}
-		if failed {
-			break
-		}
+	for len(batch) > 0 && c.write(batch) == nil {
 		c.qmu.Lock()
 		batch, c.queue = c.queue, nil
 		c.qmu.Unlock()

@@ -64,9 +64,6 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) *Conn {
 	}
 	ws.SetReadLimit(maxMessageSize)
 	c, code := h.handshake(r, ws)
-	if c != nil {
-		c.br = own.br
-	}
 	if c == nil {
 		h.metrics.handshakeFailures.WithLabelValues(code.String()).Inc()
 		h.log.Debug("handshake refused", "code", int(code), "reason", code.String(), "remote", r.RemoteAddr)
@@ -75,7 +72,9 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) *Conn {
 			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
 		}
 		_ = ws.Close()
+		return nil
 	}
+	c.br = own.br
 	return c
 }
 
