@@ -98,10 +98,8 @@ func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, msg Inb
 	}
 	switch msg.Type {
 	case TypeAnswer:
-		party := h.party(ctx, call, d)
-		var won bool
-		var err error
-		h.router.Batch(ctx, func() { won, err = call.answer(d, party, msg.Ref) }) // cancels for other nodes go out now
+		won, err := call.answer(d, h.party(ctx, call, d), msg.Ref)
+		h.router.Flush(ctx) // cancels for other nodes go out now
 		if won {
 			h.metrics.cancelSeconds.Observe(time.Since(received).Seconds())
 		}
@@ -166,9 +164,8 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 		h.closeMedia(call.media)
 		return err
 	}
-	var rung int
-	h.router.Batch(ctx, func() { rung = call.start(devices, msg.Ref) }) // rings for other nodes go out now, one message per node
-	h.metrics.fanout.Observe(float64(rung))
+	h.metrics.fanout.Observe(float64(call.start(devices, msg.Ref)))
+	h.router.Flush(ctx) // rings for other nodes go out now
 	return nil
 }
 

@@ -53,13 +53,11 @@ type Router interface {
 	Run(ctx context.Context, n NodeHandler)
 	// Ready reports whether the router can reach other nodes.
 	Ready(ctx context.Context) error
-	// Batch runs fn, then sends what fn (and anyone else meanwhile) queued
-	// for other nodes with Deliver, Left and Ringing, on the caller's
-	// goroutine and in queue order. While fn runs the background sender is
-	// not woken, so the rings (or cancels) one call sends to one node leave
-	// together as one message, with no goroutine hop. Never call it holding
-	// a lock.
-	Batch(ctx context.Context, fn func())
+	// Flush sends what Deliver, Left and Ringing queued for other nodes
+	// now, on the caller's goroutine and in queue order, instead of
+	// waiting for the background sender to wake: rings and cancels reach
+	// other nodes one goroutine hop sooner. Never call it holding a lock.
+	Flush(ctx context.Context)
 }
 
 // NodeHandler takes what other nodes send to this one. The Hub implements it.

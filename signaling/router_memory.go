@@ -101,5 +101,5 @@ func (m *Memory) Run(ctx context.Context, _ NodeHandler) { <-ctx.Done() }
 // Ready implements Router.
 func (m *Memory) Ready(context.Context) error { return nil }
 
-// Batch implements Router: a single node has nothing to send.
-func (m *Memory) Batch(_ context.Context, fn func()) { fn() }
+// Flush implements Router: a single node has nothing to send.
+func (m *Memory) Flush(context.Context) {}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -159,7 +158,7 @@ type RedisRouter struct {
 	rdb     redis.UniversalClient
 	opts    RedisRouterOptions
 	log     *slog.Logger
-	out     chan queued   // to the sender (the publisher goroutine or Batch)
+	out     chan queued   // to the sender (the publisher goroutine or Flush)
 	kick    chan struct{} // wakes the publisher goroutine; capacity 1
 	ringQ   chan queued   // ringing-set changes, to the ringingSets goroutine
 	metrics *routerMetrics
@@ -170,7 +169,6 @@ type RedisRouter struct {
 	selfHeard time.Time                       // guarded by mu; last of our own events heard back
 	synced    bool                            // guarded by mu; the view was rebuilt since subscribing
 
-	holds  atomic.Int32 // Batch calls running: the publisher is not woken
 	sendMu sync.Mutex
 	batch  []queued // guarded by sendMu; reused between sends
 
@@ -301,17 +299,26 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, cmd := range cmds {
-		node, conn, ok := strings.Cut(cmd.Val(), " ")
-		if !ok || node == r.node {
+		if loc, ok := r.leaseAt(cmd.Val(), ttls[i].Val(), start); ok {
+			r.where[remote[i]] = loc
+		} else {
 			delete(r.where, remote[i]) // not connected anywhere (or a stale lease of ours)
-			continue
 		}
-		// Believed as long as the lease itself lives, not a whole TTL from
-		// now: a dead node's last lease must not be stretched.
-		left := min(ttls[i].Val(), r.opts.LeaseTTL)
-		r.where[remote[i]] = location{node: node, conn: conn, expires: start.Add(left), learned: start}
 	}
 	return nil
+}
+
+// leaseAt reads a lease ("<node> <conn>", the value of a presence key, and
+// its key's remaining TTL) read at time at: the device is believed where
+// the lease says as long as the lease lives, not a whole lease TTL from the
+// read, so a dead node's last lease is never stretched. ok is false for no
+// lease, an expired one, or one of this node's.
+func (r *RedisRouter) leaseAt(value string, ttl time.Duration, at time.Time) (location, bool) {
+	node, conn, ok := strings.Cut(value, " ")
+	if !ok || node == r.node || ttl <= 0 {
+		return location{}, false
+	}
+	return location{node: node, conn: conn, expires: at.Add(min(ttl, r.opts.LeaseTTL)), learned: at}, true
 }
 
 // Forward implements Router.
@@ -418,9 +425,6 @@ func (r *RedisRouter) publishNow(ctx context.Context, node string, env envelope)
 func (r *RedisRouter) enqueue(q queued) {
 	select {
 	case r.out <- q:
-		if r.holds.Load() > 0 {
-			return // the Batch running sends it when its fn returns
-		}
 		select {
 		case r.kick <- struct{}{}:
 		default: // the publisher is awake already

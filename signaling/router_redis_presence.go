@@ -222,12 +222,9 @@ func (r *RedisRouter) scanLeases(ctx context.Context, c redis.Cmdable, start tim
 			return err
 		}
 		for i, k := range keys {
-			node, conn, ok := strings.Cut(gets[i].Val(), " ")
-			if !ok || node == r.node || ttls[i].Val() <= 0 {
-				continue // gone meanwhile, or ours
+			if loc, ok := r.leaseAt(gets[i].Val(), ttls[i].Val(), start); ok { // else gone meanwhile, or ours
+				found[directory.DeviceID(strings.TrimPrefix(k, presencePrefix))] = loc
 			}
-			id := directory.DeviceID(strings.TrimPrefix(k, presencePrefix))
-			found[id] = location{node: node, conn: conn, expires: start.Add(ttls[i].Val()), learned: start}
 		}
 		keys = keys[:0]
 		return nil

@@ -117,14 +117,14 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 }
 
 // publisher sends queued commands in pipelined batches, in queue order,
-// whenever enqueue wakes it (and a Batch has not already sent them).
+// whenever enqueue wakes it (and Flush has not already sent them).
 func (r *RedisRouter) publisher(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
-			r.flush(ctx, true)
+			r.Flush(ctx)
 		}
 	}
 }
@@ -153,25 +153,12 @@ func (r *RedisRouter) ringingSets(ctx context.Context) {
 	}
 }
 
-// Batch implements Router.
-func (r *RedisRouter) Batch(ctx context.Context, fn func()) {
-	r.holds.Add(1)
-	fn()
-	r.holds.Add(-1)
-	r.flush(ctx, false)
-}
-
-// flush drains the queue and sends it under sendMu, so whichever goroutine
-// sends, commands leave in the order they were queued. The background
-// publisher leaves the queue to a Batch that is running, which would
-// otherwise see its deliveries split between two messages.
-func (r *RedisRouter) flush(ctx context.Context, background bool) {
+// Flush implements Router. The queue is drained and sent under sendMu, so
+// whichever goroutine sends, commands leave in the order they were queued.
+func (r *RedisRouter) Flush(ctx context.Context) {
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
 	for {
-		if background && r.holds.Load() > 0 {
-			return
-		}
 		batch := r.batch[:0]
 	fill:
 		for len(batch) < publishBatch {
