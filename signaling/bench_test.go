@@ -84,25 +84,34 @@ func measureRings(b *testing.B, door *client, frames []chan map[string]any) {
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
-		start := time.Now()
-		door.send(map[string]any{"type": "call", "to": "1"})
-		for _, ch := range frames {
-			if m, ok := <-ch; !ok || m["type"] != "ring" {
-				b.Fatalf("got %v", m)
-			}
-		}
-		lat = append(lat, time.Since(start))
-		b.StopTimer()
-		m := door.expect("calling")
-		door.send(map[string]any{"type": "hangup", "call_id": m["call_id"]})
-		door.expect("ended")
-		for _, ch := range frames {
-			<-ch // cancel caller_hangup
-		}
-		b.StartTimer()
+		lat = append(lat, ringOnce(b, door, "1", frames))
 	}
 	b.StopTimer()
 	reportLatency(b, lat)
+}
+
+// ringOnce times one call from door to the call ID to: from the call to the
+// last ring read from frames (one channel per device). Then, with the timer
+// stopped, the door hangs up and every device reads its cancel.
+func ringOnce(b *testing.B, door *client, to string, frames []chan map[string]any) time.Duration {
+	b.Helper()
+	start := time.Now()
+	door.send(map[string]any{"type": "call", "to": to})
+	for _, ch := range frames {
+		if m, ok := <-ch; !ok || m["type"] != "ring" {
+			b.Fatalf("got %v", m)
+		}
+	}
+	took := time.Since(start)
+	b.StopTimer()
+	m := door.expect("calling")
+	door.send(map[string]any{"type": "hangup", "call_id": m["call_id"]})
+	door.expect("ended")
+	for _, ch := range frames {
+		<-ch // cancel caller_hangup
+	}
+	b.StartTimer()
+	return took
 }
 
 // pump forwards a client's messages to ch until its connection closes.
@@ -128,9 +137,13 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 		return
 	}
 	slices.Sort(lat)
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) }
-	b.ReportMetric(q(0.50), "p50-ns")
-	b.ReportMetric(q(0.99), "p99-ns")
+	b.ReportMetric(quantile(lat, 0.50), "p50-ns")
+	b.ReportMetric(quantile(lat, 0.99), "p99-ns")
+}
+
+// quantile is the p quantile of sorted latencies, in nanoseconds.
+func quantile(sorted []time.Duration, p float64) float64 {
+	return float64(sorted[int(p*float64(len(sorted)-1))].Nanoseconds())
 }
 
 // memStats reads the runtime's memory statistics (after rss's GC).

@@ -7,16 +7,28 @@ import (
 	"testing"
 )
 
+// sevenSite starts a site whose door station "door" calls the IDs sevenOn
+// adds.
+const sevenSite = "sites:\n  - name: Race\n    door_stations: [door]\n    ids:\n"
+
 // sevenDevices has one ID ringing six app users' phones and a monitor.
 func sevenDevices() (string, []string) {
 	var b strings.Builder
-	b.WriteString("sites:\n  - name: Race\n    door_stations: [door]\n    ids:\n      - id: \"1\"\n        name: Seven\n        monitors: [monitor]\n        app_users:\n")
-	names := []string{"monitor"}
-	for i := range 6 {
-		fmt.Fprintf(&b, "          - email: u%d@example.com\n            devices: [phone-%d]\n", i, i)
-		names = append(names, fmt.Sprintf("phone-%d", i))
-	}
+	b.WriteString(sevenSite)
+	names := sevenOn(&b, "1", "")
 	return b.String(), names
+}
+
+// sevenOn adds ID id, ringing six app users' phones and a monitor, whose
+// device and user names start with prefix, and returns the devices' names.
+func sevenOn(b *strings.Builder, id, prefix string) []string {
+	fmt.Fprintf(b, "      - id: %q\n        name: Seven\n        monitors: [%smonitor]\n        app_users:\n", id, prefix)
+	names := []string{prefix + "monitor"}
+	for i := range 6 {
+		fmt.Fprintf(b, "          - email: %su%d@example.com\n            devices: [%sphone-%d]\n", prefix, i, prefix, i)
+		names = append(names, fmt.Sprintf("%sphone-%d", prefix, i))
+	}
+	return names
 }
 
 // TestSimultaneousAnswers releases seven answers to the same call at the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/internal/redistest"
 )
 
@@ -28,57 +29,31 @@ import (
 // delivery.
 func BenchmarkCrossNodeRing(b *testing.B) {
 	var yaml strings.Builder
-	yaml.WriteString("sites:\n  - name: Race\n    door_stations: [door]\n    ids:\n")
-	names := map[string][]string{}
-	for _, id := range []string{"1", "2"} {
-		fmt.Fprintf(&yaml, "      - id: %q\n        name: Seven %s\n        monitors: [monitor-%s]\n        app_users:\n", id, id, id)
-		names[id] = []string{"monitor-" + id}
-		for i := range 6 {
-			fmt.Fprintf(&yaml, "          - email: u%s-%d@example.com\n            devices: [phone-%s-%d]\n", id, i, id, i)
-			names[id] = append(names[id], fmt.Sprintf("phone-%s-%d", id, i))
-		}
-	}
+	yaml.WriteString(sevenSite)
+	names := [][]string{sevenOn(&yaml, "1", ""), sevenOn(&yaml, "2", "b-")} // ID 1 on node A, ID 2 on node B
 	ts := newNodes(b, yaml.String(), unlimited(), 2, RedisRouterOptions{})
 	door := ts.connectTo(b, 0, "door")
-	frames := map[string][]chan map[string]any{}
-	for id, node := range map[string]int{"1": 0, "2": 1} { // "1": same-node, "2": cross-node
-		for _, n := range names[id] {
+	frames := make([][]chan map[string]any, len(names))
+	for node, devices := range names {
+		for _, n := range devices {
 			ch := make(chan map[string]any, 16)
-			frames[id] = append(frames[id], ch)
+			frames[node] = append(frames[node], ch)
 			go pump(ts.connectTo(b, node, n), ch)
 		}
 	}
-	ring := func(id string) time.Duration {
-		start := time.Now()
-		door.send(map[string]any{"type": "call", "to": id})
-		for _, ch := range frames[id] {
-			if m, ok := <-ch; !ok || m["type"] != "ring" {
-				b.Fatalf("got %v", m)
-			}
-		}
-		took := time.Since(start)
-		b.StopTimer()
-		m := door.expect("calling")
-		door.send(map[string]any{"type": "hangup", "call_id": m["call_id"]})
-		door.expect("ended")
-		for _, ch := range frames[id] {
-			<-ch // cancel caller_hangup
-		}
-		b.StartTimer()
-		return took
+	measure := []func() time.Duration{
+		func() time.Duration { return ringOnce(b, door, "1", frames[0]) }, // same-node
+		func() time.Duration { return ringOnce(b, door, "2", frames[1]) }, // cross-node
+		rawDelivery(b, ts.redis.Addr),
 	}
-	raw := rawDelivery(b, ts.redis.Addr)
-	measure := []func() time.Duration{func() time.Duration { return ring("1") }, func() time.Duration { return ring("2") }, raw}
-	lat := make([][]time.Duration, 3) // same, cross, raw
+	lat := make([][]time.Duration, len(measure))
 	over := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := range b.N {
 		var got [3]time.Duration
-		for k := range 3 {
-			j := (i + k) % 3
+		for k := range measure {
+			j := (i + k) % len(measure)
 			got[j] = measure[j]()
-		}
-		for j := range 3 {
 			lat[j] = append(lat[j], got[j])
 		}
 		over = append(over, got[1]-got[0])
@@ -86,16 +61,17 @@ func BenchmarkCrossNodeRing(b *testing.B) {
 	b.StopTimer()
 	for j, name := range []string{"same", "cross", "raw"} {
 		slices.Sort(lat[j])
-		b.ReportMetric(float64(lat[j][len(lat[j])/2].Nanoseconds()), name+"-p50-ns")
-		b.ReportMetric(float64(lat[j][len(lat[j])*99/100].Nanoseconds()), name+"-p99-ns")
+		b.ReportMetric(quantile(lat[j], 0.50), name+"-p50-ns")
+		b.ReportMetric(quantile(lat[j], 0.99), name+"-p99-ns")
 	}
 	slices.Sort(over)
-	b.ReportMetric(float64(over[len(over)/2].Nanoseconds()), "overhead-p50-ns")
-	b.ReportMetric(float64(over[len(over)/2])/float64(lat[2][len(lat[2])/2]), "overhead-x")
+	b.ReportMetric(quantile(over, 0.50), "overhead-p50-ns")
+	b.ReportMetric(quantile(over, 0.50)/quantile(lat[2], 0.50), "overhead-x")
 }
 
-// rawDelivery returns a func timing one go-redis SPUBLISH of a ring-sized
-// envelope → its receipt by an SSUBSCRIBEd client, on the Redis at addr.
+// rawDelivery returns a func timing one go-redis SPUBLISH of a ring for 7
+// devices, encoded as a node encodes it for another, → its receipt by an
+// SSUBSCRIBEd client, on the Redis at addr.
 func rawDelivery(b *testing.B, addr string) func() time.Duration {
 	pub := redis.NewClient(&redis.Options{Addr: addr})
 	b.Cleanup(func() { _ = pub.Close() })
@@ -108,8 +84,17 @@ func rawDelivery(b *testing.B, addr string) func() time.Duration {
 		b.Fatal(err)
 	}
 	msgs := sub.Channel()
-	frame := []byte(`D node0 d_0123456789abcdef,d_0123456789abcdeg,d_0123456789abcdeh,d_0123456789abcdei,d_0123456789abcdej,d_0123456789abcdek,d_0123456789abcdel` + "\n" +
-		`{"type":"ring","call_id":"c_node0_abcdefghijklmnop","from":{"door_station_id":"d","name":"door","site_id":"s","site_name":"Race"},"to":"1","lifetime_ms":30000,"preview":true}`)
+	env := envelope{Kind: "deliver", From: "node0", Frame: encode(Ring{
+		Type: TypeRing, CallID: "c_node0_abcdefghijklmnop", To: "1", LifetimeMS: 30000, Preview: true,
+		From: Caller{DoorStationID: "d_0123456789abcdef", Name: "door", SiteID: "s_0123456789abcdef", SiteName: "Race"},
+	})}
+	for i := range 7 {
+		env.Devices = append(env.Devices, directory.DeviceID(fmt.Sprintf("d_0123456789abcde%d", i)))
+	}
+	frame, err := env.marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
 	return func() time.Duration {
 		start := time.Now()
 		if err := pub.SPublish(ctx, "bench", frame).Err(); err != nil {
