@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -40,30 +38,14 @@ const pipeMark = "@@ "
 // the six devices in a second process: the CPU time this process uses is
 // the session's alone, so forwarded packets per CPU-second is a per-core
 // figure for the server.
-//
-// Three server set-ups: ICE on its own ephemeral port per peer connection
-// (the default), every peer connection on one UDP mux port, and the mux
-// port with writes batched into sendmmsg(2) (udp_batch_write 16).
+// It runs on each of udpSetups.
 func BenchmarkForward6Server(b *testing.B) {
-	b.Run("ports", func(b *testing.B) { forward6Server(b, Config{LoopbackOnly: true}) })
-	b.Run("mux", func(b *testing.B) { forward6Server(b, Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(b)}) })
-	b.Run("mux-batch", func(b *testing.B) {
-		forward6Server(b, Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(b), UDPBatchWrite: 16})
-	})
-}
-
-// freeUDPPort finds a loopback UDP port nobody listens on.
-func freeUDPPort(tb testing.TB) int {
-	tb.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	for _, setup := range udpSetups {
+		b.Run(setup.name, func(b *testing.B) { forward6Server(b, newEngineWith(b, setup.config(b))) })
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
-func forward6Server(b *testing.B, cfg Config) {
+func forward6Server(b *testing.B, e *Engine) {
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
@@ -93,11 +75,6 @@ func forward6Server(b *testing.B, cfg Config) {
 		_ = out.Encode(m)
 	}
 	w := &pipeEvents{send: send}
-	e, err := NewEngine(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = e.Close() })
 	s := e.NewSession("bench", "door", true, w)
 	b.Cleanup(s.Close)
 	for i := range benchFanout {

@@ -2,7 +2,6 @@ package media
 
 import (
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,18 +31,11 @@ const (
 
 // BenchmarkForward6 measures a Session forwarding the door station's video
 // to six devices on the real loopback path: b.N packets sent by the door
-// station as fast as Pion writes them. Two set-ups: the default (a UDP port
-// per peer connection) and one mux port with batched writes.
+// station as fast as Pion writes them, on each of udpSetups.
 func BenchmarkForward6(b *testing.B) {
-	b.Run("ports", func(b *testing.B) { forward6(b, newTestEngine(b)) })
-	b.Run("mux-batch", func(b *testing.B) {
-		e, err := NewEngine(Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(b), UDPBatchWrite: 16}, slog.New(slog.DiscardHandler))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = e.Close() })
-		forward6(b, e)
-	})
+	for _, setup := range udpSetups {
+		b.Run(setup.name, func(b *testing.B) { forward6(b, newEngineWith(b, setup.config(b))) })
+	}
 }
 
 func forward6(b *testing.B, e *Engine) {

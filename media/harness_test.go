@@ -70,12 +70,43 @@ var (
 // newTestEngine starts a loopback-only Engine closed at the end of the test.
 func newTestEngine(tb testing.TB) *Engine {
 	tb.Helper()
-	e, err := NewEngine(Config{LoopbackOnly: true}, slog.New(slog.DiscardHandler))
+	return newEngineWith(tb, Config{LoopbackOnly: true})
+}
+
+// newEngineWith starts an Engine on cfg, closed at the end of the test.
+func newEngineWith(tb testing.TB, cfg Config) *Engine {
+	tb.Helper()
+	e, err := NewEngine(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = e.Close() })
 	return e
+}
+
+// udpSetups are the ways the engine can use UDP, each loopback-only: a port
+// per peer connection (the default), every peer connection on one mux port,
+// and the mux port with writes batched into sendmmsg(2).
+var udpSetups = []struct {
+	name   string
+	config func(testing.TB) Config
+}{
+	{"ports", func(testing.TB) Config { return Config{LoopbackOnly: true} }},
+	{"mux", func(tb testing.TB) Config { return Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(tb)} }},
+	{"mux-batch", func(tb testing.TB) Config {
+		return Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(tb), UDPBatchWrite: 16}
+	}},
+}
+
+// freeUDPPort finds a loopback UDP port nobody listens on.
+func freeUDPPort(tb testing.TB) int {
+	tb.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // wire is the test's signalling: it implements Events by handing each

@@ -3,7 +3,6 @@ package media
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -92,27 +91,12 @@ func gone(d *client) bool {
 	return d.hasEnded()
 }
 
-// TestSessionPreviewThenConnect runs the whole call on each way the engine
-// can use UDP: a port per peer connection, one mux port, and the mux port
-// with batched writes (whose packets must still arrive whole and in order).
+// TestSessionPreviewThenConnect runs the whole call on each of udpSetups
+// (batched packets, too, must arrive whole and in order).
 func TestSessionPreviewThenConnect(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		cfg  func(testing.TB) Config
-	}{
-		{"ports", func(testing.TB) Config { return Config{LoopbackOnly: true} }},
-		{"mux", func(tb testing.TB) Config { return Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(tb)} }},
-		{"mux-batch", func(tb testing.TB) Config {
-			return Config{LoopbackOnly: true, UDPMuxPort: freeUDPPort(tb), UDPBatchWrite: 16}
-		}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			e, err := NewEngine(tt.cfg(t), slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = e.Close() })
-			previewThenConnect(t, startCallOn(t, e, true, opusCodec, 3))
+	for _, setup := range udpSetups {
+		t.Run(setup.name, func(t *testing.T) {
+			previewThenConnect(t, startCallOn(t, newEngineWith(t, setup.config(t)), true, opusCodec, 3))
 		})
 	}
 }
