@@ -3,13 +3,14 @@ package turn
 import (
 	"context"
 	"net"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foyer-intercom/foyer/internal/testtool"
 )
 
 // Timing of the coturn tests, each with why.
@@ -21,19 +22,11 @@ const (
 	peerProbeInterval = 50 * time.Millisecond
 )
 
-// requireTool returns a binary's path; without it the test is skipped, or
-// fails when FOYER_REQUIRE_TOOLS is set (as in make test, which installs
-// coturn).
+// requireTool returns the path of one of coturn's programs, or ends the
+// test (testtool.Require).
 func requireTool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("FOYER_REQUIRE_TOOLS") != "" {
-			t.Fatalf("%s is not installed and FOYER_REQUIRE_TOOLS is set (apt-get install coturn)", name)
-		}
-		t.Skipf("%s is not installed: apt-get install coturn (make test does), or set FOYER_REQUIRE_TOOLS=1 to make this a failure", name)
-	}
-	return p
+	return testtool.Require(t, name, "coturn")
 }
 
 // startEchoPeer runs coturn's turnutils_peer (a UDP echo server) on ip and

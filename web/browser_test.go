@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/testtool"
 	"github.com/foyer-intercom/foyer/media"
 	"github.com/foyer-intercom/foyer/signaling"
 	"github.com/foyer-intercom/foyer/web"
@@ -89,14 +90,8 @@ func server(t *testing.T) (*httptest.Server, map[string]string) {
 // Each page then gets its own browser context, like a separate device.
 func chromium(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("FOYER_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s is missing (apt-get install chromium) and FOYER_REQUIRE_TOOLS=1", chromiumPath)
-		}
-		t.Skipf("%s is missing: apt-get install chromium (make test installs it) to run the browser test", chromiumPath)
-	}
 	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
+		chromedp.ExecPath(testtool.Require(t, chromiumPath, "chromium")),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Headless,
 		chromedp.NoSandbox, // root in a container: no user namespaces for the sandbox

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/foyer-intercom/foyer/internal/testtool"
 )
 
 // TestCreateOwnerThenSignIn: `foyer admin create-owner` makes the operator
@@ -34,12 +36,7 @@ func TestCreateOwnerThenSignIn(t *testing.T) {
 		t.Fatalf("a weak password: %v\n%s", err, out)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	serve := exec.Command(bin, "serve", "--listen", addr, "--data-dir", dir)
 	serve.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false")
 	var logs bytes.Buffer
@@ -90,53 +87,12 @@ func TestCreateOwnerThenSignIn(t *testing.T) {
 func TestKill9KeepsAcknowledgedChanges(t *testing.T) {
 	bin := foyerBin(t)
 	dir := t.TempDir()
-	create := exec.Command(bin, "admin", "create-owner", "--email", "op@example.com", "--data-dir", dir)
-	create.Env = append(os.Environ(), "FOYER_ADMIN_PASSWORD=operator password")
-	if out, err := create.CombinedOutput(); err != nil {
-		t.Fatalf("create-owner: %v\n%s", err, out)
-	}
-	start := func() (string, *exec.Cmd) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", dir)
-		cmd.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		waitReady(t, "http://"+addr+"/readyz")
-		return "http://" + addr, cmd
-	}
-	call := func(base, token, method, path, body string) (int, map[string]any) {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
-	login := func(base string) string {
-		s, out := call(base, "", "POST", "/v1/admin/login", `{"email":"op@example.com","password":"operator password"}`)
-		if s != http.StatusOK {
-			t.Fatalf("login: %d %v", s, out)
-		}
-		return out["token"].(string)
-	}
+	createOwner(t, bin, dir)
+	start := func() (adminNode, *exec.Cmd) { return startAdminNode(t, bin, dir) }
 
-	base, srv := start()
-	tok := login(base)
-	s, site := call(base, tok, "POST", "/v1/sites", `{"name":"Kill Court"}`)
+	n, srv := start()
+	tok := n.login()
+	s, site := n.call(tok, "POST", "/v1/sites", `{"name":"Kill Court"}`)
 	if s != http.StatusCreated {
 		t.Fatalf("create site: %d %v", s, site)
 	}
@@ -144,7 +100,7 @@ func TestKill9KeepsAcknowledgedChanges(t *testing.T) {
 	var users []string
 	for i := range 20 {
 		body := fmt.Sprintf(`{"email":"k%d@example.com","number":"%d","display_name":"K %d","send_invitation":false}`, i, 100+i, i)
-		if s, out := call(base, tok, "POST", "/v1/sites/"+id+"/users", body); s != http.StatusCreated {
+		if s, out := n.call(tok, "POST", "/v1/sites/"+id+"/users", body); s != http.StatusCreated {
 			t.Fatalf("add user %d: %d %v", i, s, out)
 		}
 		users = append(users, fmt.Sprintf("k%d@example.com", i))
@@ -152,9 +108,9 @@ func TestKill9KeepsAcknowledgedChanges(t *testing.T) {
 	_ = srv.Process.Signal(os.Kill) // right after the last acknowledged change
 	_ = srv.Wait()
 
-	base, _ = start()
-	tok = login(base)
-	s, list := call(base, tok, "GET", "/v1/sites/"+id+"/users", "")
+	n, _ = start()
+	tok = n.login()
+	s, list := n.call(tok, "GET", "/v1/sites/"+id+"/users", "")
 	if s != http.StatusOK {
 		t.Fatalf("after the restart: %d %v", s, list)
 	}
@@ -167,7 +123,7 @@ func TestKill9KeepsAcknowledgedChanges(t *testing.T) {
 			t.Errorf("%s, acknowledged before SIGKILL, is gone after the restart", u)
 		}
 	}
-	s, audit := call(base, tok, "GET", "/v1/sites/"+id+"/logs/audit", "")
+	s, audit := n.call(tok, "GET", "/v1/sites/"+id+"/logs/audit", "")
 	if s != http.StatusOK || len(audit["events"].([]any)) < 21 {
 		t.Errorf("audit log after the restart: %d, %d entries; want the site's creation and 20 additions", s, len(audit["events"].([]any)))
 	}
@@ -178,68 +134,16 @@ func TestKill9KeepsAcknowledgedChanges(t *testing.T) {
 // node keeps serving, and after a restart with room again every
 // acknowledged change is there and none of the refused ones.
 func TestStorageFull(t *testing.T) {
-	prlimit, err := exec.LookPath("prlimit")
-	if err != nil {
-		if os.Getenv("FOYER_REQUIRE_TOOLS") == "1" {
-			t.Fatal("prlimit is missing (util-linux) and FOYER_REQUIRE_TOOLS=1")
-		}
-		t.Skip("prlimit (util-linux) is missing")
-	}
+	prlimit := testtool.Require(t, "prlimit", "util-linux")
 	bin := foyerBin(t)
 	dir := t.TempDir()
-	create := exec.Command(bin, "admin", "create-owner", "--email", "op@example.com", "--data-dir", dir)
-	create.Env = append(os.Environ(), "FOYER_ADMIN_PASSWORD=operator password")
-	if out, err := create.CombinedOutput(); err != nil {
-		t.Fatalf("create-owner: %v\n%s", err, out)
-	}
-	start := func(limit bool) (string, *exec.Cmd) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		args := []string{bin, "serve", "--listen", addr, "--data-dir", dir}
-		if limit {
-			// The store may not grow past 512 KiB: a full disk, as the
-			// process sees it (writes fail with EFBIG).
-			args = append([]string{prlimit, "--fsize=524288", "--"}, args...)
-		}
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		waitReady(t, "http://"+addr+"/readyz")
-		return "http://" + addr, cmd
-	}
-	call := func(base, token, method, path, body string) (int, map[string]any) {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
-	login := func(base string) string {
-		s, out := call(base, "", "POST", "/v1/admin/login", `{"email":"op@example.com","password":"operator password"}`)
-		if s != http.StatusOK {
-			t.Fatalf("login: %d %v", s, out)
-		}
-		return out["token"].(string)
-	}
+	createOwner(t, bin, dir)
 
-	base, srv := start(true)
-	tok := login(base)
-	s, site := call(base, tok, "POST", "/v1/sites", `{"name":"Full Court"}`)
+	// The store may not grow past 512 KiB: a full disk, as the process
+	// sees it (writes fail with EFBIG).
+	n, srv := startAdminNode(t, bin, dir, prlimit, "--fsize=524288", "--")
+	tok := n.login()
+	s, site := n.call(tok, "POST", "/v1/sites", `{"name":"Full Court"}`)
 	if s != http.StatusCreated {
 		t.Fatalf("create site: %d %v", s, site)
 	}
@@ -252,7 +156,7 @@ func TestStorageFull(t *testing.T) {
 		}
 		addr := fmt.Sprintf("full%05d@example.com", i)
 		body := fmt.Sprintf(`{"email":%q,"number":"%d","display_name":"Resident %d with a longish name to fill pages","send_invitation":false}`, addr, 1+i/6, i)
-		switch s, out := call(base, tok, "POST", "/v1/sites/"+id+"/users", body); s {
+		switch s, out := n.call(tok, "POST", "/v1/sites/"+id+"/users", body); s {
 		case http.StatusCreated:
 			acked[addr] = true
 		case http.StatusInsufficientStorage:
@@ -265,15 +169,15 @@ func TestStorageFull(t *testing.T) {
 			t.Fatalf("add user %d: %d %v, want 201 or 507", i, s, out)
 		}
 	}
-	if h, err := http.Get(base + "/healthz"); err != nil || h.StatusCode != http.StatusOK {
+	if h, err := http.Get(n.base + "/healthz"); err != nil || h.StatusCode != http.StatusOK {
 		t.Fatalf("the node stopped serving with its store full: %v", err)
 	}
 	_ = srv.Process.Kill()
 	_ = srv.Wait()
 
-	base, _ = start(false)
-	tok = login(base)
-	s, list := call(base, tok, "GET", "/v1/sites/"+id+"/users", "")
+	n, _ = startAdminNode(t, bin, dir)
+	tok = n.login()
+	s, list := n.call(tok, "GET", "/v1/sites/"+id+"/users", "")
 	if s != http.StatusOK {
 		t.Fatalf("after the restart: %d %v", s, list)
 	}
@@ -294,8 +198,74 @@ func TestStorageFull(t *testing.T) {
 	if len(got) != len(acked) {
 		t.Errorf("%d users after the restart, %d acknowledged", len(got), len(acked))
 	}
-	if s, out := call(base, tok, "POST", "/v1/sites/"+id+"/users", `{"email":"after@example.com","number":"999","display_name":"After","send_invitation":false}`); s != http.StatusCreated {
+	if s, out := n.call(tok, "POST", "/v1/sites/"+id+"/users", `{"email":"after@example.com","number":"999","display_name":"After","send_invitation":false}`); s != http.StatusCreated {
 		t.Fatalf("a write with room again: %d %v", s, out)
 	}
 	t.Logf("%d changes acknowledged before the store filled; %d refused with 507", len(acked), len(refused))
+}
+
+// createOwner runs `foyer admin create-owner` for op@example.com (password
+// "operator password") on the data directory dir.
+func createOwner(t *testing.T, bin, dir string) {
+	t.Helper()
+	create := exec.Command(bin, "admin", "create-owner", "--email", "op@example.com", "--data-dir", dir)
+	create.Env = append(os.Environ(), "FOYER_ADMIN_PASSWORD=operator password")
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("create-owner: %v\n%s", err, out)
+	}
+}
+
+// adminNode is a running `foyer serve` driven through its admin API.
+type adminNode struct {
+	t    *testing.T
+	base string // http://host:port
+}
+
+// startAdminNode runs `foyer serve` on dir, behind the command prefix (such
+// as prlimit and its arguments) when one is given, and waits until it is
+// ready. The test's clean-up kills it.
+func startAdminNode(t *testing.T, bin, dir string, prefix ...string) (adminNode, *exec.Cmd) {
+	t.Helper()
+	addr := freeAddr(t)
+	args := slices.Concat(prefix, []string{bin, "serve", "--listen", addr, "--data-dir", dir})
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitReady(t, "http://"+addr+"/readyz")
+	return adminNode{t: t, base: "http://" + addr}, cmd
+}
+
+// call sends one API request (JSON body, bearer token when not empty) and
+// returns the status and the decoded answer.
+func (n adminNode) call(token, method, path, body string) (int, map[string]any) {
+	n.t.Helper()
+	req, err := http.NewRequest(method, n.base+path, strings.NewReader(body))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// login signs createOwner's account in and returns its session token.
+func (n adminNode) login() string {
+	n.t.Helper()
+	s, out := n.call("", "POST", "/v1/admin/login", `{"email":"op@example.com","password":"operator password"}`)
+	if s != http.StatusOK {
+		n.t.Fatalf("login: %d %v", s, out)
+	}
+	return out["token"].(string)
 }

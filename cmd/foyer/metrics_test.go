@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/foyer-intercom/foyer/internal/testtool"
 )
 
 // TestMetricsPassPromtool runs a node, places a call so that every kind of
@@ -16,13 +18,7 @@ import (
 // prometheus package): valid exposition, and the names an operator's
 // dashboards rely on are there.
 func TestMetricsPassPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("FOYER_REQUIRE_TOOLS") == "1" {
-			t.Fatal("promtool is not installed (apt-get install prometheus); make test installs it")
-		}
-		t.Skip("promtool is not installed; `make test` installs it (apt-get install prometheus)")
-	}
+	promtool := testtool.Require(t, "promtool", "prometheus")
 	bin := foyerBin(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(siteFile), 0o600); err != nil {

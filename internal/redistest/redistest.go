@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foyer-intercom/foyer/internal/testtool"
 )
 
 // Timings of the servers' start.
@@ -39,20 +41,11 @@ const (
 // Cluster accepts.
 const clusterSize = 3
 
-// requireTool returns the path of a binary, or skips (fails under
-// FOYER_REQUIRE_TOOLS=1) the test when it is not installed.
+// requireTool returns the path of a Redis program, or ends the test
+// (testtool.Require).
 func requireTool(t testing.TB, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	msg := fmt.Sprintf("%s is not installed (apt-get install redis-server redis-tools): %v", name, err)
-	if os.Getenv("FOYER_REQUIRE_TOOLS") == "1" {
-		t.Fatalf("FOYER_REQUIRE_TOOLS=1 but %s", msg)
-	}
-	t.Skipf("skipping: %s; set FOYER_REQUIRE_TOOLS=1 to make this a failure", msg)
-	return ""
+	return testtool.Require(t, name, "redis-server redis-tools")
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
