@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -175,6 +176,10 @@ type RedisRouter struct {
 	probeMu   sync.Mutex
 	lastProbe time.Time // guarded by probeMu
 	healthy   bool      // guarded by probeMu; false from a probe timeout until the next probe arrives
+	// leasesDoubtful: a Redis operation failed since the leases were last
+	// re-asserted, so Redis may have lost them (a restart comes back
+	// empty); the next probe to come back re-asserts them.
+	leasesDoubtful atomic.Bool
 }
 
 // NewRedisRouter returns the router of node on rdb. Metrics register with reg.
@@ -393,6 +398,7 @@ func (r *RedisRouter) Ready(ctx context.Context) error {
 
 // fail counts and logs a Redis error.
 func (r *RedisRouter) fail(op string, err error) {
+	r.leasesDoubtful.Store(true)
 	r.metrics.redisErrors.WithLabelValues(op).Inc()
 	r.log.Debug("redis operation failed", "op", op, "err", err)
 }

@@ -79,10 +79,11 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		recovered := !r.healthy
 		r.healthy = true
 		r.probeMu.Unlock()
-		if recovered {
-			// Redis (or our subscription) is back: re-assert every lease now
-			// rather than at the next refresh tick, and tell the other
-			// nodes' presence views (Redis may have come back empty).
+		if r.leasesDoubtful.Swap(false) || recovered {
+			// Redis (or our subscription) is back after a failure: re-assert
+			// every lease now rather than at the next refresh tick, and tell
+			// the other nodes' presence views (Redis may have come back
+			// empty). Should this fail too, the next probe tries again.
 			r.refresh(context.Background(), true)
 		}
 		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
