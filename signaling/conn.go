@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,12 +28,13 @@ const (
 	maxMessageSize = 64 << 10
 )
 
-// Conn is one device's WebSocket connection. Its reader (readLoop, on the
-// connection's own goroutine) decodes and dispatches. Everything else
-// enqueues with Send; a writer goroutine (drain) exists only while there is
-// something to write — queued frames, a heartbeat ping or the close — and
-// is the only code that writes to ws. An idle connection holds one
-// goroutine, its reader, and no writer.
+// Conn is one device's WebSocket connection. Its reader (read) decodes and
+// dispatches while the socket has bytes, then parks the connection with the
+// idle poller. Everything else enqueues with Send; a writer goroutine
+// (drain) exists only while there is something to write — queued frames, a
+// heartbeat ping or the close — and is the only code that writes to ws. An
+// idle connection holds no goroutine: its socket waits in the idle poller
+// and its heartbeat in a timer.
 type Conn struct {
 	// Immutable after construction.
 	id      string // this connection, as distinct from others of the same device
@@ -54,10 +56,15 @@ type Conn struct {
 	pingDue bool        // guarded by qmu; a heartbeat ping is to be sent
 	closing bool        // guarded by qmu; close was called: the writer ends with the close frame
 	ping    *time.Timer // set by startWriting, before any writer runs; stopped by close
+	pingAt  time.Time   // guarded by qmu; when the next heartbeat ping is due
 
-	// The reader's own: the WebSocket's buffered reader (nil if the
-	// upgrade did not go through ownReader).
-	br *bufio.Reader
+	// The reader's own: the WebSocket's buffered reader and the socket
+	// (nil if the upgrade did not go through ownReader).
+	br  *bufio.Reader
+	raw syscall.RawConn
+
+	heardAt atomic.Int64 // Unix nanoseconds of the last frame read, pongs included
+	pollID  uint32       // guarded by the idle poller's mu; 0: never parked
 
 	mu          sync.Mutex
 	remoteCalls map[CallID]struct{} // guarded by mu; calls owned by other nodes this device acted on
@@ -81,6 +88,7 @@ func newConn(h *Hub, ws *websocket.Conn, d directory.Device, tok directory.Token
 		msgs:    rate.NewLimiter(rate.Limit(h.cfg.MessageRate), h.cfg.MessageBurst),
 		held:    true,
 	}
+	c.heard()
 	if d.Kind == directory.KindDoorStation {
 		c.calls = rate.NewLimiter(rate.Limit(h.cfg.CallRate), h.cfg.CallBurst)
 	}
@@ -141,7 +149,9 @@ func (c *Conn) startWriting() {
 	c.qmu.Lock()
 	c.held = false
 	if !c.closing {
-		c.ping = time.AfterFunc(nextPing(time.Now(), c.hub.cfg.Heartbeat), c.pingTick)
+		now := time.Now()
+		c.pingAt = now.Add(nextPing(now, c.hub.cfg.Heartbeat))
+		c.ping = time.AfterFunc(c.pingAt.Sub(now), c.pingTick)
 	}
 	start := (len(c.queue) > 0 || c.closing) && c.wakeLocked()
 	c.qmu.Unlock()
@@ -150,20 +160,46 @@ func (c *Conn) startWriting() {
 	}
 }
 
-// pingTick runs on a goroutine of its own, started by the ping timer: it
-// asks for a ping and, when no writer runs, is the writer.
+// pingTick runs on a goroutine of its own, started by the heartbeat timer.
+// A peer silent for two heartbeat intervals is dropped (4013); otherwise,
+// when a ping is due, it asks for one and, when no writer runs, is the
+// writer. The timer runs again at the next ping or when the peer will have
+// been silent too long, whichever comes first; for a peer that answers its
+// pings that is always the next ping.
 func (c *Conn) pingTick() {
+	now := time.Now()
+	silentUntil := time.Unix(0, c.heardAt.Load()).Add(2 * c.hub.cfg.Heartbeat)
+	if !now.Before(silentUntil) {
+		c.close(CloseHeartbeat, EndTimeout)
+		return
+	}
 	c.qmu.Lock()
 	if c.closing {
 		c.qmu.Unlock()
 		return
 	}
-	c.pingDue = true
-	c.ping.Reset(nextPing(time.Now(), c.hub.cfg.Heartbeat))
-	start := c.wakeLocked()
+	if !now.Before(c.pingAt) {
+		c.pingDue = true
+		c.pingAt = now.Add(nextPing(now, c.hub.cfg.Heartbeat))
+	}
+	c.ping.Reset(min(c.pingAt.Sub(now), silentUntil.Sub(now)))
+	start := c.pingDue && c.wakeLocked()
 	c.qmu.Unlock()
 	if start {
 		c.drain()
+	}
+}
+
+// heard notes that the peer just sent something: it is alive.
+func (c *Conn) heard() { c.heardAt.Store(time.Now().UnixNano()) }
+
+// isClosing reports whether close was called.
+func (c *Conn) isClosing() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -299,32 +335,43 @@ func (c *Conn) finish(batch [][]byte) {
 		msg := websocket.FormatCloseMessage(int(c.closeCode), c.closeCode.String())
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
 	}
+	idle().unpark(c) // a parked connection's reader must see the close
 	_ = c.ws.Close() // unblocks the reader
 }
 
-// readLoop reads frames until the connection fails, dispatching each. It
-// runs on the connection's own goroutine (serve).
-func (c *Conn) readLoop() {
-	alive := 2 * c.hub.cfg.Heartbeat // a peer silent for two intervals is dropped
-	_ = c.ws.SetReadDeadline(time.Now().Add(alive))
-	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(alive)) })
-	var raw syscall.RawConn
-	if sc, ok := c.ws.UnderlyingConn().(syscall.Conn); ok && c.br != nil {
-		raw, _ = sc.SyscallConn()
-	}
+// read is the connection's reader. It reads and dispatches frames while
+// the socket has them, then parks the connection with the idle poller and
+// returns; the poller runs read again, on a new goroutine, once bytes
+// arrive (without a poller it waits on the socket instead, in a shallow
+// frame). When reading fails it closes the connection and ends serving it.
+// serve runs it first; ready says the socket is known to have bytes (or to
+// have closed), as when the poller runs it.
+func (c *Conn) read(ready bool) {
 	for {
-		if raw != nil && c.br.Buffered() == 0 {
-			// Idle: park in a shallow frame until the socket has bytes, so
-			// that the stack of an idle connection stays small (4 KiB
-			// instead of the 8 KiB the WebSocket library's read path needs).
-			waitReadable(raw)
+		if c.br != nil {
+			if !ready && c.br.Buffered() == 0 {
+				if idle().park(c) {
+					return
+				}
+				if c.raw != nil {
+					waitReadable(c.raw)
+				}
+			}
+			ready = false
+			if c.takePong() {
+				continue
+			}
 		}
 		kind, frame, err := c.ws.ReadMessage()
 		if err != nil {
-			c.close(classifyReadError(err))
+			// The peer closed, the socket broke, or a frame was too large
+			// (the library has sent 1009). A silent peer is closed by the
+			// heartbeat timer (pingTick), not here.
+			c.close(0, EndFailed)
+			c.hub.served(c)
 			return
 		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(alive))
+		c.heard()
 		if kind != websocket.TextMessage {
 			c.replyError(nil, "", protoErr(CodeBadRequest, "binary frames are not part of the protocol; send JSON text frames"))
 			continue
@@ -333,18 +380,26 @@ func (c *Conn) readLoop() {
 	}
 }
 
-// classifyReadError maps why reading failed to the close frame to send and
-// the reason the device's calls end with.
-func classifyReadError(err error) (CloseCode, EndReason) {
-	var ne net.Error
-	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
-		return 0, EndFailed // the library already sent 1009
-	case errors.As(err, &ne) && ne.Timeout():
-		return CloseHeartbeat, EndTimeout
-	default:
-		return 0, EndFailed // the peer closed or the socket broke
+// takePong consumes the pong frame at the head of the read buffer, if one
+// is there, and reports whether it did. Left to the WebSocket library, a
+// pong (the answer to every heartbeat ping) would be read inside its wait
+// for the next message, and an idle connection would keep a goroutine
+// there; taken here, between messages, the connection parks again. Only
+// the exact form a client sends is taken (RFC 6455: FIN, opcode 0xA, no
+// RSV bits, masked, at most 125 bytes of payload); anything else is the
+// library's to read and judge.
+func (c *Conn) takePong() bool {
+	head, err := c.br.Peek(2)
+	if err != nil || head[0] != 0x8A || head[1]&0x80 == 0 || head[1]&0x7f > 125 {
+		return false // an error is the library's to report
 	}
+	n := 2 + 4 + int(head[1]&0x7f) // header, masking key, payload
+	if _, err := c.br.Peek(n); err != nil {
+		return false
+	}
+	_, _ = c.br.Discard(n)
+	c.heard()
+	return true
 }
 
 // readBufferSize is the WebSocket reader's buffer: protocol messages are a

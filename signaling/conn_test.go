@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -275,5 +276,69 @@ func TestNextPing(t *testing.T) {
 	}
 	if d := nextPing(base.Add(time.Millisecond), pingGrid/2); d != pingGrid/2 {
 		t.Fatalf("a heartbeat under the grid: next ping in %v, want %v", d, pingGrid/2)
+	}
+}
+
+// TestIdleConnectionsHoldNoGoroutine: an idle connection's socket waits in
+// the idle poller, with no goroutine of its own, also after it has answered
+// heartbeat pings (its pongs are taken between messages, and count as
+// signs of life); the connections stay up and answer at once.
+func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
+	if idle() == nil {
+		t.Skip("no idle poller on this platform: each reader waits on its socket")
+	}
+	ts := newTestServer(t, harborView, Config{Heartbeat: time.Second})
+	names := []string{"anna-phone", "anna-tablet", "bram-phone", "hall-101", "dirk-phone", "olga-phone", "front-door", "garage-door"}
+	type frame struct {
+		data []byte
+		err  error
+	}
+	inbox := make([]chan frame, len(names))
+	clients := make([]*client, len(names))
+	for i, name := range names {
+		clients[i] = ts.connect(t, name)
+		inbox[i] = make(chan frame, 16)
+		// Read all the time, as an app does: gorilla answers each ping
+		// while reading.
+		go func(ws *websocket.Conn, in chan<- frame) {
+			for {
+				_, data, err := ws.ReadMessage()
+				in <- frame{data, err}
+				if err != nil {
+					return
+				}
+			}
+		}(clients[i].ws, inbox[i])
+	}
+	time.Sleep(2500 * time.Millisecond) // two heartbeats: two pings answered by each
+
+	reading := func() int {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		return strings.Count(string(buf), "signaling.(*Conn).read(")
+	}
+	n := reading()
+	for deadline := time.Now().Add(time.Second); n > 0 && time.Now().Before(deadline); n = reading() {
+		time.Sleep(10 * time.Millisecond) // a pong being taken just now
+	}
+	if n > 0 {
+		t.Fatalf("%d of %d idle connections hold a reading goroutine after their pongs", n, len(names))
+	}
+	for i, c := range clients {
+		c.send(map[string]any{"type": "ping", "ref": i})
+		for {
+			select {
+			case f := <-inbox[i]:
+				if f.err != nil {
+					t.Fatalf("%s: %v", names[i], f.err)
+				}
+				if !strings.Contains(string(f.data), `"pong"`) {
+					continue // a directory push
+				}
+			case <-time.After(readTimeout):
+				t.Fatalf("%s: no pong", names[i])
+			}
+			break
+		}
 	}
 }

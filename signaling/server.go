@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -40,10 +41,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.wg.Done()
 		return
 	}
-	go func() {
-		defer h.wg.Done()
-		h.serve(c)
-	}()
+	go h.serve(c)
 }
 
 // accept upgrades the request and runs the handshake. It returns nil when
@@ -75,6 +73,9 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) *Conn {
 		return nil
 	}
 	c.br = own.br
+	if sc, ok := ws.UnderlyingConn().(syscall.Conn); ok && c.br != nil {
+		c.raw, _ = sc.SyscallConn()
+	}
 	return c
 }
 
@@ -174,13 +175,16 @@ func nonNil(s []ICEServer) []ICEServer {
 	return s
 }
 
-// serve runs an authenticated connection: attach, push state, read until closed.
+// serve runs an authenticated connection: attach, push state, then read
+// (Conn.read), which parks the connection when it is idle and, when it
+// closes, ends serving it (served).
 func (h *Hub) serve(c *Conn) {
 	ctx := context.Background()
 	prev, err := h.router.Attach(ctx, c)
 	if err != nil {
 		c.logger().Warn("registering the connection failed", "err", err)
 		c.close(CloseInternal, EndFailed)
+		h.wg.Done()
 		return
 	}
 	if prev != nil {
@@ -190,15 +194,25 @@ func (h *Hub) serve(c *Conn) {
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		c.logger().Debug("connected")
 	}
+	// The hello's deadline goes: from here the heartbeat timer judges
+	// silence, and pongs the library reads (takePong leaves it some) count.
+	_ = c.ws.SetReadDeadline(time.Time{})
+	c.ws.SetPongHandler(func(string) error { c.heard(); return nil })
 	c.startWriting()
 	if c.device.Kind == directory.KindDoorStation {
 		h.pushDirectory(ctx, c)
 	}
 	h.ringLate(c)
 	h.router.Announce(ctx, c.device, c.targets)
+	c.read(false)
+}
 
-	c.readLoop()
-
+// served ends serving c, once its reader has stopped: it waits for the
+// close, unregisters the connection and ends the device's part in its
+// calls.
+func (h *Hub) served(c *Conn) {
+	defer h.wg.Done()
+	ctx := context.Background()
 	<-c.done
 	h.metrics.connected.WithLabelValues(string(c.device.Kind)).Dec()
 	h.metrics.disconnects.WithLabelValues(disconnectReason(c.closeCode)).Inc()

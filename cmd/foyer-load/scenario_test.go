@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"testing"
 )
 
@@ -32,8 +33,13 @@ func TestScenarios(t *testing.T) {
 		if i.BytesPerConn <= 0 || i.RSSAfterBytes <= i.RSSBeforeBytes {
 			t.Errorf("memory per idle connection %.0f B (RSS %.0f → %.0f)", i.BytesPerConn, i.RSSBeforeBytes, i.RSSAfterBytes)
 		}
-		if i.GoroutinesPerConn < 1 || i.HoldSeconds < 1.5 || i.CPUSeconds < 0 || i.CPUMicrosPerConnSec < 0 {
+		if i.HoldSeconds < 1.5 || i.CPUSeconds < 0 || i.CPUMicrosPerConnSec < 0 {
 			t.Errorf("idle figures: %+v", i)
+		}
+		// The server parks idle connections in its poller (Linux): the
+		// goroutine count, read from its metrics, does not grow with them.
+		if i.GoroutinesPerConn < 0 || (runtime.GOOS == "linux" && i.GoroutinesPerConn >= 0.5) {
+			t.Errorf("%.2f server goroutines per idle connection, want none", i.GoroutinesPerConn)
 		}
 		if i.ServerConnected != testDevices {
 			t.Errorf("the server counts %.0f connected devices, want %d", i.ServerConnected, testDevices)

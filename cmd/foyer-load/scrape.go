@@ -81,7 +81,15 @@ func scrape(ctx context.Context, url string) (*sample, error) {
 		s.series[key] = v
 		s.sums[name] += v
 	}
-	return s, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("scraping %s: %w", url, err)
+	}
+	for _, name := range []string{metricRSS, metricCPU, metricGoroutine, metricHeap} { // (the per-kind gauges appear with the first device)
+		if _, ok := s.sums[name]; !ok {
+			return nil, fmt.Errorf("scraping %s: no %s; is this a foyer node's /metrics?", url, name)
+		}
+	}
+	return s, nil
 }
 
 // counterDeltas returns, for each of names, how every labelled series of it

@@ -1,0 +1,154 @@
+package signaling
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// idlePoller holds idle connections without a goroutine each: a parked
+// connection's socket waits in an epoll set of its own (one-shot), and the
+// poller starts the connection's reader again when bytes arrive. The epoll
+// descriptor itself waits in Go's network poller, so the poller's
+// goroutine parks like any other reader rather than holding a thread.
+//
+// There is one poller per process (idle), started on first use and never
+// stopped, like the runtime's own poller.
+type idlePoller struct {
+	epfd int
+	file *os.File // the epoll descriptor, registered with Go's poller
+
+	mu     sync.Mutex
+	lastID uint32           // guarded by mu
+	conns  map[uint32]*Conn // guarded by mu; parked connections by pollID
+}
+
+var (
+	idleOnce   sync.Once
+	idlePolled *idlePoller
+)
+
+// idle is the process's poller, started on first use; nil where epoll could
+// not be set up (the readers then wait on their sockets, each on its
+// goroutine).
+func idle() *idlePoller {
+	idleOnce.Do(func() {
+		p, err := newIdlePoller()
+		if err != nil {
+			return
+		}
+		idlePolled = p
+		go p.run()
+	})
+	return idlePolled
+}
+
+func newIdlePoller() (*idlePoller, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil { // so os.NewFile hands it to Go's poller
+		unix.Close(fd)
+		return nil, err
+	}
+	return &idlePoller{epfd: fd, file: os.NewFile(uintptr(fd), "idle-epoll"), conns: make(map[uint32]*Conn)}, nil
+}
+
+// run hands each connection whose socket became readable back to a reader
+// goroutine. It waits in Go's poller for the epoll descriptor to be
+// readable, then collects events until there are none.
+func (p *idlePoller) run() {
+	raw, err := p.file.SyscallConn()
+	if err != nil {
+		return
+	}
+	events := make([]unix.EpollEvent, 256)
+	_ = raw.Read(func(uintptr) bool {
+		for {
+			n, err := unix.EpollWait(p.epfd, events, 0)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil || n == 0 {
+				return false // wait for the descriptor to be readable again
+			}
+			p.mu.Lock()
+			for _, ev := range events[:n] {
+				id := uint32(ev.Fd)
+				c := p.conns[id]
+				if c == nil {
+					continue // unparked by its close since
+				}
+				delete(p.conns, id)
+				go c.read(true)
+			}
+			p.mu.Unlock()
+		}
+	})
+}
+
+// park hands c's socket to the poller and reports whether it did: then the
+// caller's goroutine ends, and c.read runs again once the socket has bytes,
+// has failed or was closed by the peer. A closing connection is not parked.
+func (p *idlePoller) park(c *Conn) bool {
+	if p == nil || c.raw == nil {
+		return false
+	}
+	p.mu.Lock()
+	if c.isClosing() {
+		p.mu.Unlock()
+		return false
+	}
+	op := unix.EPOLL_CTL_MOD
+	if c.pollID == 0 {
+		p.lastID++
+		if p.lastID == 0 {
+			p.lastID++
+		}
+		c.pollID = p.lastID
+		op = unix.EPOLL_CTL_ADD
+	}
+	p.conns[c.pollID] = c // before arming: an event may come at once
+	p.mu.Unlock()
+
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(c.pollID)}
+	var ctlErr error
+	err := c.raw.Control(func(fd uintptr) {
+		ctlErr = unix.EpollCtl(p.epfd, op, int(fd), &ev)
+		if errors.Is(ctlErr, syscall.ENOENT) {
+			ctlErr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		}
+	})
+	if err == nil && ctlErr == nil {
+		return true
+	}
+	p.mu.Lock()
+	_, still := p.conns[c.pollID]
+	delete(p.conns, c.pollID)
+	p.mu.Unlock()
+	// Not parked after all: go on reading here, unless the poller has
+	// already started a reader (or the close did, through unpark).
+	return !still
+}
+
+// unpark takes c back from the poller when it is parked there and starts
+// its reader, which then sees the socket close. The closing connection's
+// writer calls it before it closes the socket: a parked connection has no
+// goroutine to notice, and the socket's close takes it out of the epoll set
+// without an event.
+func (p *idlePoller) unpark(c *Conn) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	_, parked := p.conns[c.pollID]
+	delete(p.conns, c.pollID)
+	p.mu.Unlock()
+	if parked {
+		go c.read(true)
+	}
+}
