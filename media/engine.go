@@ -31,6 +31,8 @@ type Engine struct {
 	log *slog.Logger
 	api *webrtc.API
 	mux ice.UDPMux // nil unless cfg.UDPMuxPort is set
+	// muxConn is the socket under mux, as the mux sees it (see muxsocket.go).
+	muxConn net.PacketConn
 
 	mu       sync.Mutex
 	closed   bool                  // guarded by mu
@@ -93,7 +95,8 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		if cfg.UDPBatchWrite > 1 {
 			conn = udp.NewBatchConn(conn, cfg.UDPBatchWrite, udpBatchInterval)
 		}
-		e.mux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), conn)
+		e.muxConn = ignoreWriteDeadlines(conn)
+		e.mux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), e.muxConn)
 	}
 	se := cfg.settingEngine(e.mux)
 	se.LoggerFactory = logs
