@@ -142,6 +142,14 @@ func (c *Call) removeMediaLocked(id directory.DeviceID) {
 	}
 }
 
+// takenByOther reports whether another device has answered already: d's
+// answer can only get call_taken, and needs no party looked up.
+func (c *Call) takenByOther(d directory.Device) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateAnswered && c.winner != d.ID
+}
+
 // answer lets d take the call and reports whether this answer won it.
 // Exactly one device wins; the winner repeating answer gets answered again,
 // everyone else call_taken.

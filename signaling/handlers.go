@@ -98,7 +98,11 @@ func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, msg Inb
 	}
 	switch msg.Type {
 	case TypeAnswer:
-		won, err := call.answer(d, h.party(ctx, call, d), msg.Ref)
+		var by Party // only an answer that can win needs the directory's name for it
+		if !call.takenByOther(d) {
+			by = h.party(ctx, call, d)
+		}
+		won, err := call.answer(d, by, msg.Ref)
 		h.router.Flush(ctx) // cancels for other nodes go out now
 		if won {
 			h.metrics.cancelSeconds.Observe(time.Since(received).Seconds())
