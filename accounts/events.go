@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -68,17 +69,40 @@ func eventKey(e Event) string {
 }
 
 // Log appends an event; ID and Time are filled when empty.
-func (s *Store) Log(ctx context.Context, e Event) error {
-	if !e.Kind.Valid() || e.Site == "" {
-		return fmt.Errorf("%w: event needs a site and a kind", ErrInvalid)
+func (s *Store) Log(ctx context.Context, e Event) error { return s.LogAll(ctx, []Event{e}) }
+
+// LogAll stores log entries in one transaction: one disk sync for all of
+// them. An entry without a site or a valid kind is refused by name and the
+// others are stored.
+func (s *Store) LogAll(ctx context.Context, es []Event) error {
+	var bad []error
+	keep := make([]Event, 0, len(es))
+	for _, e := range es {
+		if !e.Kind.Valid() || e.Site == "" {
+			bad = append(bad, fmt.Errorf("%w: event %q needs a site and a kind (site %q, kind %q)", ErrInvalid, e.ID, e.Site, e.Kind))
+			continue
+		}
+		if e.ID == "" {
+			e.ID = directory.NewID("e_")
+		}
+		if e.Time.IsZero() {
+			e.Time = s.now().UTC()
+		}
+		keep = append(keep, e)
 	}
-	if e.ID == "" {
-		e.ID = directory.NewID("e_")
+	if len(keep) > 0 {
+		if err := s.update(ctx, func(tx kv.Tx) error {
+			for _, e := range keep {
+				if err := putJSON(tx, tEvents, eventKey(e), e); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
-	if e.Time.IsZero() {
-		e.Time = s.now().UTC()
-	}
-	return s.update(ctx, func(tx kv.Tx) error { return putJSON(tx, tEvents, eventKey(e), e) })
+	return errors.Join(bad...)
 }
 
 // EventFilter selects log entries; zero fields select everything.

@@ -1,0 +1,92 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/kv"
+)
+
+func newBoltStore(t *testing.T) *Store {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "accounts.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	records, err := kv.NewBolt(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(records, time.Now)
+}
+
+// TestLogAllRefusesOnlyTheBadEntry: an entry without a site or kind is
+// named in the error; the others of the batch are stored.
+func TestLogAllRefusesOnlyTheBadEntry(t *testing.T) {
+	s := newBoltStore(t)
+	ctx := context.Background()
+	err := s.LogAll(ctx, []Event{
+		{Site: "s1", Kind: EventCall, ID: "e_first"},
+		{Site: "s1", Kind: "nonsense", ID: "e_bad"},
+		{Kind: EventDoor, ID: "e_nosite"},
+		{Site: "s1", Kind: EventDoor, ID: "e_last"},
+	})
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err %v, want ErrInvalid", err)
+	}
+	for _, id := range []string{"e_bad", "e_nosite"} {
+		if msg := err.Error(); !strings.Contains(msg, id) {
+			t.Errorf("the error %q does not name %s", msg, id)
+		}
+	}
+	for kind, want := range map[EventKind]string{EventCall: "e_first", EventDoor: "e_last"} {
+		got, err := s.Events(ctx, "s1", kind, EventFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].ID != want {
+			t.Errorf("%s entries: %+v, want only %s", kind, got, want)
+		}
+	}
+}
+
+// TestJournalStoresEveryEntry: a burst larger than one batch, recorded
+// while the writer runs and then while it stops, is stored whole.
+func TestJournalStoresEveryEntry(t *testing.T) {
+	s := newBoltStore(t)
+	j := NewJournal(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { j.Run(ctx); close(done) }()
+	const n = 3*journalBatch + 17
+	for i := range n {
+		j.Record(Event{Site: "s1", Kind: EventCall, ID: fmt.Sprintf("e_%05d", i), Door: directory.DeviceID("d")})
+	}
+	stop() // what is still queued is written before Run returns
+	<-done
+	if j.Dropped() != 0 {
+		t.Fatalf("%d entries dropped", j.Dropped())
+	}
+	got, err := s.Events(context.Background(), "s1", EventCall, EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range got {
+		seen[e.ID] = true
+	}
+	if len(got) != n || len(seen) != n {
+		t.Fatalf("%d entries stored (%d distinct), want %d", len(got), len(seen), n)
+	}
+}
