@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/foyer-intercom/foyer/internal/loopback"
 )
 
 // Test timing: loopback ICE and DTLS take tens of milliseconds.
@@ -24,16 +25,7 @@ const (
 
 // loopbackSettings is the network policy of every test peer: loopback only,
 // like the server's LoopbackOnly, so that no packet leaves the machine.
-func loopbackSettings() webrtc.SettingEngine {
-	var se webrtc.SettingEngine
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	return se
-}
+func loopbackSettings() webrtc.SettingEngine { return loopback.SettingEngine() }
 
 // clientAPI builds a client's API that supports exactly the codecs given
 // (a G.711-only door station registers only PCMU), or Pion's defaults.

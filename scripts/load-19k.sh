@@ -20,19 +20,7 @@ ulimit -n 20000 2>/dev/null || true
 bin/foyer-load --scenario idle --devices 19005 --doors 600 --foyer bin/foyer \
   --data-dir "$DATA" --seed-only --tokens-out "$OUT/tokens.json"
 
-serve() {
-  env FOYER_TURN_ENABLED=false FOYER_MEDIA_LOOPBACK_ONLY=true FOYER_LOG_LEVEL=warn "$@" \
-    bin/foyer serve --data-dir "$DATA" --listen 127.0.0.1:8080 >"$OUT/serve.log" 2>&1 &
-  SPID=$!
-  for _ in $(seq 1 100); do
-    curl -sf http://127.0.0.1:8080/readyz >/dev/null && return
-    sleep 0.2
-  done
-  echo "the server did not become ready; see $OUT/serve.log" >&2
-  exit 1
-}
-stop() { kill "$SPID"; wait "$SPID" || true; }
-trap 'kill "$SPID" 2>/dev/null || true' EXIT
+. scripts/load-serve.sh
 
 serve
 bin/foyer-load --scenario idle --tokens "$OUT/tokens.json" --hold 30s --json "$OUT/idle.json"

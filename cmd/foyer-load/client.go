@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
 )
 
 const (
@@ -34,6 +35,9 @@ type inbound struct {
 	Code        string          `json:"code"`
 	Reason      string          `json:"reason"`
 	ResumeToken string          `json:"resume_token"`
+	// The media scenario's negotiation.
+	Description *webrtc.SessionDescription `json:"description"`
+	Candidate   *webrtc.ICECandidateInit   `json:"candidate"`
 }
 
 // refSeq returns the numeric ref the tool put on a message, or -1.

@@ -226,3 +226,20 @@ func (l *layout) take(devices, doors int) (*layout, error) {
 	}
 	return out, nil
 }
+
+// takeCalls keeps, site by site, as many IDs as door stations to call them,
+// until there are calls pairs: what the media scenario connects.
+func (l *layout) takeCalls(calls int) (*layout, error) {
+	out := &layout{}
+	left := calls
+	for _, s := range l.Sites {
+		if n := min(left, len(s.IDs), len(s.Doors)); n > 0 {
+			out.Sites = append(out.Sites, &siteLayout{Index: s.Index, IDs: s.IDs[:n], Doors: s.Doors[:n]})
+			left -= n
+		}
+	}
+	if left > 0 {
+		return nil, fmt.Errorf("want %d calls, each from its own door station to its own ID of the same site; the tokens have %d such pairs", calls, calls-left)
+	}
+	return out, nil
+}

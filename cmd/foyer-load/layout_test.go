@@ -57,6 +57,27 @@ func TestLayoutRoundTrip(t *testing.T) {
 		t.Fatal("took more devices than the tokens have")
 	}
 
+	// The media scenario: door stations paired with IDs of their own site.
+	pairs := 0
+	for _, s := range back.Sites {
+		pairs += min(len(s.IDs), len(s.Doors))
+	}
+	calls, err := back.takeCalls(pairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if devices, doors := calls.counts(); devices != pairs*idSize || doors != pairs {
+		t.Fatalf("takeCalls(%d): %d devices, %d doors", pairs, devices, doors)
+	}
+	for _, s := range calls.Sites {
+		if len(s.IDs) != len(s.Doors) || len(s.IDs) == 0 {
+			t.Fatalf("takeCalls: site %d has %d IDs for %d door stations", s.Index, len(s.IDs), len(s.Doors))
+		}
+	}
+	if _, err := back.takeCalls(pairs + 1); err == nil {
+		t.Fatalf("took %d calls from tokens that pair only %d", pairs+1, pairs)
+	}
+
 	delete(tokens, l.Sites[0].IDs[0].Devices[3].Name)
 	if _, err := layoutFromTokens(tokens); err == nil {
 		t.Fatal("an ID missing a device was accepted")

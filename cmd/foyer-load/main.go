@@ -5,6 +5,7 @@
 //	foyer-load --scenario idle      --tokens tokens.json --url ws://127.0.0.1:8080/v1/signal
 //	foyer-load --scenario storm     --tokens tokens.json --rate 200 --duration 20s --answer 7
 //	foyer-load --scenario reconnect --tokens tokens.json --devices 5000
+//	foyer-load --scenario media     --tokens tokens.json --calls 20
 //
 // Sockets are spread over worker processes (this binary re-executed with the
 // hidden `worker` subcommand, driven by JSON lines on stdin and stdout) and

@@ -47,6 +47,9 @@ type options struct {
 	devices, doors  int  // ringable devices (a multiple of 7) and door stations
 	devicesSet      bool // --devices given: take that many from a tokens file
 	doorsSet        bool
+	rateSet         bool
+	callsSet        bool
+	holdSet         bool
 	idsPerSite      int
 	rate            float64
 	duration        time.Duration
@@ -54,6 +57,9 @@ type options struct {
 	answer          int
 	cycleTimeout    time.Duration
 	hold, settle    time.Duration
+	preview         time.Duration
+	videoPPS        int
+	videoBytes      int
 	perWorker       int
 	workers         int
 	sourceIPs       int
@@ -86,12 +92,15 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.devices, "devices", 0, "ringable devices (6 apps + 1 monitor per ID; rounded up to a multiple of 7); 0: 1000, or 7 per call/s for storm")
 	fs.IntVar(&o.doors, "doors", 0, "door stations; 0: none for idle and reconnect, 3 per call/s for storm")
 	fs.IntVar(&o.idsPerSite, "ids-per-site", 100, "call IDs per generated site (a site's sockets must fit one worker)")
-	fs.Float64Var(&o.rate, "rate", 50, "storm: calls per second")
+	fs.Float64Var(&o.rate, "rate", 50, "storm: calls per second; media: calls placed per second (default 10)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "storm: how long to place calls")
-	fs.IntVar(&o.calls, "calls", 0, "storm: number of calls (overrides --duration)")
+	fs.IntVar(&o.calls, "calls", 0, "storm: number of calls (overrides --duration); media: calls held at once (default 10)")
 	fs.IntVar(&o.answer, "answer", 1, "storm: how many of an ID's 7 devices answer, at the same instant (1–7)")
 	fs.DurationVar(&o.cycleTimeout, "cycle-timeout", 10*time.Second, "storm: a call not through its whole cycle in this time is an error")
-	fs.DurationVar(&o.hold, "hold", 30*time.Second, "idle: hold the connections this long while measuring CPU (heartbeats are every 20 s)")
+	fs.DurationVar(&o.hold, "hold", 30*time.Second, "idle: hold the connections this long while measuring CPU (heartbeats are every 20 s); media: talk this long after the answer (default 10s)")
+	fs.DurationVar(&o.preview, "preview", 2*time.Second, "media: ring with the video preview this long before one device answers")
+	fs.IntVar(&o.videoPPS, "video-pps", 100, "media: door video packets per second (a key frame every second)")
+	fs.IntVar(&o.videoBytes, "video-bytes", 1000, "media: door video packet payload size")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "idle, reconnect: pause after connecting before measuring")
 	fs.IntVar(&o.perWorker, "per-worker", maxSocketsPerWorker, "most sockets one worker process holds")
 	fs.IntVar(&o.workers, "workers", 0, "worker processes (0: as many as --per-worker needs)")
@@ -117,6 +126,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 			o.devicesSet = true
 		case "doors":
 			o.doorsSet = true
+		case "rate":
+			o.rateSet = true
+		case "calls":
+			o.callsSet = true
+		case "hold":
+			o.holdSet = true
 		}
 	})
 	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -140,7 +155,7 @@ func (o *options) check() error {
 			return fmt.Errorf("--metrics: %w", err)
 		}
 	}
-	if o.tokensPath == "" && o.foyerBin == "" && o.scenario != "media" {
+	if o.tokensPath == "" && o.foyerBin == "" {
 		return errors.New("give --tokens FILE, or --foyer BIN (with --data-dir or --config) to seed")
 	}
 	switch {
@@ -158,6 +173,32 @@ func (o *options) check() error {
 		return errors.New("--dial-concurrency must be positive")
 	case o.devices < 0 || o.doors < 0 || o.calls < 0 || o.workers < 0:
 		return errors.New("counts must not be negative")
+	case o.videoPPS < 1 || o.videoPPS > 1000:
+		return fmt.Errorf("--video-pps %d: want 1 to 1000", o.videoPPS)
+	case o.videoBytes < payloadHeader || o.videoBytes > 1200:
+		return fmt.Errorf("--video-bytes %d: want %d to 1200 (one packet within the path MTU)", o.videoBytes, payloadHeader)
+	case o.preview < 0 || o.hold < 0:
+		return errors.New("--preview and --hold must not be negative")
+	}
+	if o.scenario == "media" {
+		if !o.callsSet {
+			o.calls = 10
+		}
+		if !o.rateSet {
+			o.rate = 10
+		}
+		if !o.holdSet {
+			o.hold = 10 * time.Second
+		}
+		if o.calls == 0 {
+			return errors.New("media needs --calls")
+		}
+		if !o.devicesSet {
+			o.devices = idSize * o.calls
+		}
+		if !o.doorsSet {
+			o.doors = o.calls
+		}
 	}
 	if o.scenario == "storm" && o.calls == 0 {
 		o.calls = int(math.Round(o.rate * o.duration.Seconds()))
@@ -172,8 +213,8 @@ func (o *options) check() error {
 	if !o.doorsSet && o.scenario == "storm" {
 		o.doors = max(10, int(math.Ceil(doorsPerCallPerSecond*o.rate)))
 	}
-	if o.scenario == "storm" && o.doors == 0 {
-		return errors.New("storm needs door stations (--doors)")
+	if (o.scenario == "storm" || o.scenario == "media") && o.doors == 0 {
+		return fmt.Errorf("%s needs door stations (--doors)", o.scenario)
 	}
 	return nil
 }
@@ -207,6 +248,7 @@ Then, with the server running (foyer serve --data-dir /tmp/foyer):
   foyer-load --tokens /tmp/tokens.json --scenario idle --devices 5000
   foyer-load --tokens /tmp/tokens.json --scenario storm --rate 200 --duration 20s --answer 7
   foyer-load --tokens /tmp/tokens.json --scenario reconnect --devices 5000
+  foyer-load --tokens /tmp/tokens.json --scenario media --calls 20 --devices 140 --doors 20
 
 Scenarios:
   idle       connect the devices, hold them; server memory and CPU per idle connection
@@ -214,7 +256,11 @@ Scenarios:
   storm      calls at --rate from door stations to IDs of 7 devices; --answer of them
              answer at once: call -> last ring, answer -> last cancel, cycles/s, errors
   reconnect  connect the devices, drop them all at once, reconnect: time until all are back
-  media      needs the media issue (WebRTC clients); reports nothing
+  media      --calls calls held at once, each from its own door station to its own ID,
+             with real WebRTC peers (Pion) and synthetic RTP: video preview on all 7
+             ringing devices, one answers after --preview, talk both ways for --hold,
+             hangup: preview and audio latency, packet loss by stream, the losers'
+             media closed, server CPU per forwarded packet
 
 Flags:
 `

@@ -23,6 +23,10 @@ type report struct {
 	Idle      *idleReport      `json:"idle,omitempty"`
 	Storm     *stormReport     `json:"storm,omitempty"`
 	Reconnect *reconnectReport `json:"reconnect,omitempty"`
+	Media     *mediaReport     `json:"media,omitempty"`
+	// ServerCPU: the server's CPU time over the scenario's main phase (the
+	// storm, the drop to all back, the media calls), from its metrics.
+	ServerCPU *cpuReport `json:"server_cpu,omitempty"`
 	// Lost: connections that ended while the tool held them, by cause.
 	Lost map[string]int `json:"lost"`
 	// Server: how the server's own counters moved during the run, by series.
@@ -78,6 +82,77 @@ type reconnectReport struct {
 	Resume          bool           `json:"resume"`
 }
 
+// cpuReport is the server's CPU time over a phase and the work it did.
+type cpuReport struct {
+	Seconds          float64 `json:"seconds"` // wall clock between the two scrapes
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	Work             float64 `json:"work"`
+	Unit             string  `json:"unit"`
+	WorkPerCPUSecond float64 `json:"work_per_cpu_second"`
+}
+
+type mediaReport struct {
+	Calls        int                    `json:"calls"`
+	Rate         float64                `json:"rate"`
+	PreviewS     float64                `json:"preview_s"`
+	HoldS        float64                `json:"hold_s"`
+	VideoPPS     int                    `json:"video_pps"`
+	VideoBytes   int                    `json:"video_bytes"`
+	Placed       int                    `json:"placed"`
+	Connected    int                    `json:"connected"`
+	Preview      latency                `json:"call_to_preview"`
+	AllPreview   latency                `json:"call_to_all_7_previews"`
+	Audio        latency                `json:"answer_to_door_audio"`
+	Mic          latency                `json:"answer_to_microphone"`
+	Streams      map[string]streamCount `json:"streams"`
+	Losers       int                    `json:"losers"`
+	LosersClosed int                    `json:"losers_closed"`
+	LosersHeard  int                    `json:"losers_heard"`
+	SentVideo    int64                  `json:"sent_video"`
+	SentAudio    int64                  `json:"sent_audio"`
+	SentMic      int64                  `json:"sent_mic"`
+	Errors       map[string]int         `json:"errors"`
+}
+
+// mediaSummary merges the workers' media results.
+func mediaSummary(o *options, replies []reply) *mediaReport {
+	m := &mediaReport{Calls: o.calls, Rate: o.rate, PreviewS: o.preview.Seconds(), HoldS: o.hold.Seconds(),
+		VideoPPS: o.videoPPS, VideoBytes: o.videoBytes, Streams: map[string]streamCount{}, Errors: map[string]int{}}
+	var preview, all, audio, mic []int64
+	for _, r := range replies {
+		mr := r.Media
+		m.Placed += mr.Placed
+		m.Connected += mr.Connected
+		m.Losers += mr.Losers
+		m.LosersClosed += mr.LosersClosed
+		m.LosersHeard += mr.LosersHeard
+		m.SentVideo += mr.SentVideo
+		m.SentAudio += mr.SentAudio
+		m.SentMic += mr.SentMic
+		mergeCounts(m.Errors, mr.Errors)
+		for k, v := range mr.Streams {
+			s := m.Streams[k]
+			s.Expected += v.Expected
+			s.Received += v.Received
+			m.Streams[k] = s
+		}
+		preview = append(preview, mr.PreviewNS...)
+		all = append(all, mr.AllPreviewNS...)
+		audio = append(audio, mr.AudioNS...)
+		mic = append(mic, mr.MicNS...)
+	}
+	m.Preview, m.AllPreview, m.Audio, m.Mic = summarise(preview), summarise(all), summarise(audio), summarise(mic)
+	return m
+}
+
+// loss is the share of expected packets not received, in per cent.
+func (s streamCount) loss() float64 {
+	if s.Expected == 0 {
+		return 0
+	}
+	return 100 * float64(s.Expected-min(s.Received, s.Expected)) / float64(s.Expected)
+}
+
 // writeJSON writes the report to path.
 func (r *report) writeJSON(path string) error {
 	b, err := json.MarshalIndent(r, "", "  ")
@@ -123,6 +198,29 @@ func (r *report) writeTable(w io.Writer) {
 		lat("drop → welcome", c.DropToWelcome)
 		counts(row, "  reconnect error", c.Errors)
 		row("server says connected", "%.0f", c.ServerConnected)
+	}
+	if m := r.Media; m != nil {
+		row("media calls", "%d planned at %.0f/s, %d placed, %d through every step (preview %.1f s, talk %.1f s; video %d × %d B/s)",
+			m.Calls, m.Rate, m.Placed, m.Connected, m.PreviewS, m.HoldS, m.VideoPPS, m.VideoBytes)
+		lat("call → a device's preview", m.Preview)
+		lat("call → all 7 previews", m.AllPreview)
+		lat("answer → door audio", m.Audio)
+		lat("answer → microphone", m.Mic)
+		keys := make([]string, 0, len(m.Streams))
+		for k := range m.Streams {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			s := m.Streams[k]
+			row(k, "%d of %d packets, loss %.3f %%", s.Received, s.Expected, s.loss())
+		}
+		row("packets written", "door video %d, door audio %d, microphones %d", m.SentVideo, m.SentAudio, m.SentMic)
+		row("losers' media", "closed for %d of %d; heard the door: %d", m.LosersClosed, m.Losers, m.LosersHeard)
+		counts(row, "  error", m.Errors)
+	}
+	if c := r.ServerCPU; c != nil {
+		row("server CPU", "%.2f CPU-s over %.2f s: %.0f %s, %.0f per CPU-second", c.CPUSeconds, c.Seconds, c.Work, c.Unit, c.WorkPerCPUSecond)
 	}
 	if len(r.Lost) == 0 {
 		row("connections lost", "none")

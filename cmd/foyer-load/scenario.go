@@ -8,16 +8,9 @@ import (
 	"time"
 )
 
-// errMediaPending: the media scenario needs WebRTC clients in this tool,
-// which come with the media issue. It measures nothing rather than guess.
-var errMediaPending = errors.New("--scenario media needs the media issue (WebRTC clients in foyer-load); nothing was measured")
-
 // runScenario seeds or reads the devices, starts the workers, connects
 // everything, runs the scenario and returns the report (nil for --seed-only).
 func runScenario(ctx context.Context, o *options, log *slog.Logger) (*report, error) {
-	if o.scenario == "media" {
-		return nil, errMediaPending
-	}
 	if o.seedOnly && o.tokensOut == "" {
 		return nil, errors.New("--seed-only needs --tokens-out FILE to keep the tokens")
 	}
@@ -64,6 +57,8 @@ func runScenario(ctx context.Context, o *options, log *slog.Logger) (*report, er
 		err = runStormScenario(ctx, o, procs, shards, rep)
 	case "reconnect":
 		err = runReconnect(ctx, o, procs, rep)
+	case "media":
+		err = runMediaScenario(ctx, o, procs, shards, rep)
 	}
 	if err != nil {
 		return nil, err
@@ -176,7 +171,15 @@ func runReconnect(ctx context.Context, o *options, procs []*workerProc, rep *rep
 	if err := pause(ctx, o.settle); err != nil {
 		return err
 	}
+	before, err := o.scrape(ctx)
+	if err != nil {
+		return err
+	}
 	replies, err := callAll(ctx, procs, func(int) command { return command{Op: opReconnect, Resume: o.resume} })
+	if err != nil {
+		return err
+	}
+	after, err := o.scrape(ctx)
 	if err != nil {
 		return err
 	}
@@ -197,6 +200,7 @@ func runReconnect(ctx context.Context, o *options, procs []*workerProc, rep *rep
 	r.AllBackSeconds = float64(last-drop) / 1e9
 	r.DropToWelcome = summarise(back)
 	rep.Reconnect = r
+	rep.ServerCPU = serverCPU(before, after, float64(r.Back), "reconnects")
 	if err := pause(ctx, o.settle); err != nil { // let the server retire the old connections
 		return err
 	}
@@ -208,11 +212,10 @@ func runReconnect(ctx context.Context, o *options, procs []*workerProc, rep *rep
 	return nil
 }
 
-// runStormScenario splits the calls and the rate over the workers in
-// proportion to their door stations, runs them and merges the results.
-func runStormScenario(ctx context.Context, o *options, procs []*workerProc, shards []*shard, rep *report) error {
-	doors := make([]int, len(shards))
-	total := 0
+// splitCalls shares n calls over the workers in proportion to the door
+// stations of their sites that also have IDs to call.
+func splitCalls(shards []*shard, n int) (doors, calls []int, total int, err error) {
+	doors = make([]int, len(shards))
 	for i, sh := range shards {
 		for _, s := range sh.Sites {
 			if len(s.IDs) > 0 {
@@ -222,12 +225,12 @@ func runStormScenario(ctx context.Context, o *options, procs []*workerProc, shar
 		total += doors[i]
 	}
 	if total == 0 {
-		return errors.New("storm: no site has both door stations and IDs")
+		return nil, nil, 0, errors.New("no site has both door stations and IDs")
 	}
-	calls := make([]int, len(shards))
-	left := o.calls
+	calls = make([]int, len(shards))
+	left := n
 	for i := range shards {
-		calls[i] = o.calls * doors[i] / total
+		calls[i] = n * doors[i] / total
 		left -= calls[i]
 	}
 	for i := 0; left > 0; i = (i + 1) % len(shards) {
@@ -235,6 +238,20 @@ func runStormScenario(ctx context.Context, o *options, procs []*workerProc, shar
 			calls[i]++
 			left--
 		}
+	}
+	return doors, calls, total, nil
+}
+
+// runStormScenario splits the calls and the rate over the workers in
+// proportion to their door stations, runs them and merges the results.
+func runStormScenario(ctx context.Context, o *options, procs []*workerProc, shards []*shard, rep *report) error {
+	doors, calls, total, err := splitCalls(shards, o.calls)
+	if err != nil {
+		return fmt.Errorf("storm: %w", err)
+	}
+	before, err := o.scrape(ctx)
+	if err != nil {
+		return err
 	}
 	replies, err := callAll(ctx, procs, func(i int) command {
 		return command{Op: opStorm, Storm: &stormJob{
@@ -245,6 +262,56 @@ func runStormScenario(ctx context.Context, o *options, procs []*workerProc, shar
 	if err != nil {
 		return fmt.Errorf("storm: %w", err)
 	}
+	after, err := o.scrape(ctx)
+	if err != nil {
+		return err
+	}
 	rep.Storm = stormSummary(o, replies)
+	rep.ServerCPU = serverCPU(before, after, float64(rep.Storm.Completed), "full cycles")
 	return nil
+}
+
+// runMediaScenario shares the media calls over the workers like a storm's,
+// runs them and merges the results.
+func runMediaScenario(ctx context.Context, o *options, procs []*workerProc, shards []*shard, rep *report) error {
+	doors, calls, total, err := splitCalls(shards, o.calls)
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	before, err := o.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	replies, err := callAll(ctx, procs, func(i int) command {
+		return command{Op: opMedia, Media: &mediaJob{
+			Calls: calls[i], Rate: o.rate * float64(doors[i]) / float64(total),
+			PreviewMS: o.preview.Milliseconds(), HoldMS: o.hold.Milliseconds(),
+			VideoPPS: o.videoPPS, VideoBytes: o.videoBytes,
+		}}
+	})
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	after, err := o.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	rep.Media = mediaSummary(o, replies)
+	if before != nil && after != nil {
+		rep.ServerCPU = serverCPU(before, after, after.sums[metricForwarded]-before.sums[metricForwarded], "packets forwarded")
+	}
+	return nil
+}
+
+// serverCPU is the server's CPU time between two scrapes and the work done
+// per CPU-second; nil without --metrics.
+func serverCPU(before, after *sample, work float64, unit string) *cpuReport {
+	if before == nil || after == nil {
+		return nil
+	}
+	r := &cpuReport{Seconds: after.at.Sub(before.at).Seconds(), CPUSeconds: after.sums[metricCPU] - before.sums[metricCPU], Work: work, Unit: unit}
+	if r.CPUSeconds > 0 {
+		r.WorkPerCPUSecond = work / r.CPUSeconds
+	}
+	return r
 }

@@ -20,6 +20,7 @@ const (
 	metricGoroutine = "go_goroutines"
 	metricHeap      = "go_memstats_heap_inuse_bytes"
 	metricConnected = "foyer_signaling_connected_devices"
+	metricForwarded = "foyer_media_packets_forwarded_total"
 )
 
 // serverCounters are the counters whose change over a scenario the report
@@ -30,6 +31,12 @@ var serverCounters = []string{
 	"foyer_signaling_rate_limited_total",
 	"foyer_signaling_handshake_failures_total",
 	"foyer_signaling_disconnects_total",
+	"foyer_media_door_packets_received_total",
+	metricForwarded,
+	"foyer_media_device_packets_received_total",
+	"foyer_media_write_errors_total",
+	"foyer_media_malformed_packets_total",
+	"foyer_media_pli_total",
 }
 
 // sample is one scrape: every series by its full name with labels, and

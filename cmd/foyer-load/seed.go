@@ -36,11 +36,14 @@ func prepareLayout(ctx context.Context, o *options, log *slog.Logger) (*layout, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", o.tokensPath, err)
 		}
+		if o.scenario == "media" && !o.devicesSet && !o.doorsSet {
+			return l.takeCalls(o.calls)
+		}
 		devices, doors := l.counts()
 		if o.devicesSet {
 			devices = o.devices
 		}
-		if o.scenario != "storm" && !o.doorsSet {
+		if o.scenario != "storm" && o.scenario != "media" && !o.doorsSet {
 			doors = 0
 		} else if o.doorsSet {
 			doors = o.doors

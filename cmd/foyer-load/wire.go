@@ -9,6 +9,7 @@ const (
 	opConnect   = "connect"   // open the shard's connections
 	opStorm     = "storm"     // place calls between the shard's doors and IDs
 	opReconnect = "reconnect" // drop every connection at once, then reconnect them all
+	opMedia     = "media"     // media calls between the shard's doors and IDs
 	opStatus    = "status"    // report connections lost since connect
 	opClose     = "close"     // close every connection and exit
 )
@@ -22,6 +23,7 @@ type command struct {
 	DialConcurrency int       `json:"dial_concurrency,omitempty"`
 	DialTimeoutMS   int64     `json:"dial_timeout_ms,omitempty"`
 	Storm           *stormJob `json:"storm,omitempty"`
+	Media           *mediaJob `json:"media,omitempty"`
 	Resume          bool      `json:"resume,omitempty"`
 }
 
@@ -47,6 +49,7 @@ type reply struct {
 	Err       string           `json:"err,omitempty"`
 	Connect   *connectResult   `json:"connect,omitempty"`
 	Storm     *stormResult     `json:"storm,omitempty"`
+	Media     *mediaResult     `json:"media,omitempty"`
 	Reconnect *reconnectResult `json:"reconnect,omitempty"`
 	// Lost counts connections the server closed (or that broke) while the
 	// tool meant to keep them, by close code or error class.
@@ -97,4 +100,49 @@ type stormResult struct {
 	// LagNS: how late the tool placed calls against its schedule (p99 shows
 	// whether the generator kept up).
 	LagNS []int64 `json:"lag_ns"`
+}
+
+// mediaJob is a worker's part of the media scenario.
+type mediaJob struct {
+	Calls      int     `json:"calls"` // calls, each from its own door station to its own ID
+	Rate       float64 `json:"rate"`  // calls placed per second
+	PreviewMS  int64   `json:"preview_ms"`
+	HoldMS     int64   `json:"hold_ms"`
+	VideoPPS   int     `json:"video_pps"`
+	VideoBytes int     `json:"video_bytes"`
+}
+
+// mediaResult is a worker's part of the media scenario.
+type mediaResult struct {
+	Planned int `json:"planned"`
+	Placed  int `json:"placed"`
+	// Connected: calls through every step (see mediaCall.steps).
+	Connected int            `json:"connected"`
+	Errors    map[string]int `json:"errors,omitempty"`
+	// PreviewNS: the call sent → a ringing device's first video packet,
+	// per device; AllPreviewNS: → the 7th device's, per call.
+	PreviewNS    []int64 `json:"preview_ns"`
+	AllPreviewNS []int64 `json:"all_preview_ns"`
+	// AudioNS: the answer sent → the winner's first audio packet from the
+	// door; MicNS: → the door's first packet of the winner's microphone.
+	AudioNS []int64 `json:"audio_ns"`
+	MicNS   []int64 `json:"mic_ns"`
+	// Streams: packets expected and received, by stream, over whole calls.
+	Streams map[string]streamCount `json:"streams"`
+	// Losers: devices that did not answer; LosersClosed: of them, those
+	// whose media the server closed after the answer; LosersHeard: those
+	// that got the door's audio (must be none).
+	Losers       int `json:"losers"`
+	LosersClosed int `json:"losers_closed"`
+	LosersHeard  int `json:"losers_heard"`
+	// Packets written: the doors' video and audio, the winners' microphones.
+	SentVideo int64 `json:"sent_video"`
+	SentAudio int64 `json:"sent_audio"`
+	SentMic   int64 `json:"sent_mic"`
+}
+
+// streamCount is one stream as an RTP receiver counts it.
+type streamCount struct {
+	Expected int64 `json:"expected"`
+	Received int64 `json:"received"`
 }

@@ -81,6 +81,15 @@ func (w *worker) do(cmd command) reply {
 			return reply{Err: "storm needs its job"}
 		}
 		return reply{Storm: runStorm(ctx, w, *cmd.Storm), Lost: w.lostCounts()}
+	case opMedia:
+		if cmd.Media == nil {
+			return reply{Err: "media needs its job"}
+		}
+		res, err := runMedia(ctx, w, *cmd.Media)
+		if err != nil {
+			return reply{Err: err.Error()}
+		}
+		return reply{Media: res, Lost: w.lostCounts()}
 	case opReconnect:
 		return reply{Reconnect: w.reconnect(ctx, cmd.Resume)}
 	case opStatus:
