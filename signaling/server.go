@@ -21,10 +21,10 @@ import (
 // authenticates a hello: long enough for a phone to switch networks.
 const resumeTTL = 2 * time.Minute
 
-// ServeHTTP upgrades GET /v1/signal, runs the hello handshake, and hands
-// the connection to a goroutine of its own that serves it until it closes.
-// The HTTP server's goroutine, its stack grown by the upgrade and the
-// handshake, ends here: an idle connection holds one small stack.
+// ServeHTTP upgrades GET /v1/signal, runs the hello handshake and serves
+// the connection until it is idle: then (on Linux) its socket is parked
+// with the idle poller and the HTTP server's goroutine ends; an idle
+// connection holds no goroutine.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	draining := h.draining
@@ -41,7 +41,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.wg.Done()
 		return
 	}
-	go h.serve(c)
+	h.serve(c)
 }
 
 // accept upgrades the request and runs the handshake. It returns nil when
