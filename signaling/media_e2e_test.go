@@ -56,7 +56,12 @@ type peer struct {
 	mu    sync.Mutex
 	got   map[byte][]uint32 // guarded by mu; sequence numbers received, by kind
 	ended bool              // guarded by mu; a remote track ended
-	done  chan struct{}
+	// holding: candidates wait in held until release (the door station
+	// applies its offer before sending it, and the server must read the
+	// offer first).
+	holding bool                      // guarded by mu
+	held    []webrtc.ICECandidateInit // guarded by mu
+	done    chan struct{}
 }
 
 func newPeer(t *testing.T, ts *testServer, name string) *peer {
@@ -71,6 +76,13 @@ func newPeer(t *testing.T, ts *testServer, name string) *peer {
 		if ic != nil {
 			cand = ic.ToJSON()
 		}
+		p.mu.Lock()
+		if p.holding {
+			p.held = append(p.held, cand)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
 		p.send(map[string]any{"type": "candidate", "call_id": p.callID(), "candidate": cand})
 	})
 	pc.OnTrack(p.record)
@@ -93,6 +105,17 @@ func (p *peer) setCall(id string) {
 	p.mu.Lock()
 	p.call = id
 	p.mu.Unlock()
+}
+
+// release sends the held candidates, and the later ones at once.
+func (p *peer) release() {
+	p.mu.Lock()
+	held := p.held
+	p.held, p.holding = nil, false
+	p.mu.Unlock()
+	for _, cand := range held {
+		p.send(map[string]any{"type": "candidate", "call_id": p.callID(), "candidate": cand})
+	}
 }
 
 func (p *peer) send(m map[string]any) {
@@ -309,10 +332,17 @@ func TestMediaEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	door.send(map[string]any{"type": "sdp", "call_id": callID, "description": offer}) // before any candidate
+	// The offer is applied before it is sent, so that the server's answer
+	// cannot find the door's connection still stable; the candidates that
+	// gathering starts meanwhile wait until the offer is out.
+	door.mu.Lock()
+	door.holding = true
+	door.mu.Unlock()
 	if err := door.pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
+	door.send(map[string]any{"type": "sdp", "call_id": callID, "description": offer})
+	door.release()
 	go publish(video, kindVideo, 900, door.done)
 	go publish(audio, kindAudio, 160, door.done)
 
