@@ -19,6 +19,7 @@ func (s *Session) forward(t *webrtc.TrackRemote, video bool) {
 	mime := t.Codec().MimeType
 	buf := make([]byte, readBufferSize)
 	var pkt rtp.Packet
+	var seqs seqGap
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
@@ -27,6 +28,9 @@ func (s *Session) forward(t *webrtc.TrackRemote, video bool) {
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			s.counters.malformed.Add(1)
 			continue
+		}
+		if lost := seqs.next(pkt.SequenceNumber); lost > 0 {
+			s.counters.lostIn.Add(lost)
 		}
 		s.counters.doorPackets.Add(1)
 		s.counters.doorBytes.Add(uint64(n))
@@ -77,6 +81,7 @@ func (s *Session) onDeviceTrack(d *device, t *webrtc.TrackRemote) {
 	audio := t.Kind() == webrtc.RTPCodecTypeAudio
 	buf := make([]byte, readBufferSize)
 	var pkt rtp.Packet
+	var seqs seqGap
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
@@ -90,6 +95,9 @@ func (s *Session) onDeviceTrack(d *device, t *webrtc.TrackRemote) {
 			s.counters.malformed.Add(1)
 			continue
 		}
+		if lost := seqs.next(pkt.SequenceNumber); lost > 0 {
+			s.counters.lostIn.Add(lost)
+		}
 		stripExtensions(&pkt.Header)
 		if err := out.WriteRTP(&pkt); err != nil {
 			s.counters.writeErrors.Add(1)
@@ -97,6 +105,61 @@ func (s *Session) onDeviceTrack(d *device, t *webrtc.TrackRemote) {
 		}
 		s.counters.devicePackets.Add(1)
 	}
+}
+
+// countReportedLoss adds to lostOut what a receiver report says it lost
+// beyond its earlier reports: a report block's cumulative loss (RFC 3550
+// §6.4.1) can only be compared with the same stream's last one, and may
+// fall when duplicates arrive; only new highs count.
+func (s *Session) countReportedLoss(p rtcp.Packet, reported map[uint32]uint32) {
+	var blocks []rtcp.ReceptionReport
+	switch r := p.(type) {
+	case *rtcp.ReceiverReport:
+		blocks = r.Reports
+	case *rtcp.SenderReport:
+		blocks = r.Reports
+	default:
+		return
+	}
+	for _, b := range blocks {
+		if last, seen := reported[b.SSRC]; !seen || b.TotalLost > last {
+			if seen || b.TotalLost > 0 {
+				s.counters.lostOut.Add(uint64(b.TotalLost - last))
+			}
+			reported[b.SSRC] = b.TotalLost
+		}
+	}
+}
+
+// seqGap finds the packets missing from one RTP stream: when a packet
+// arrives, those between the highest sequence number so far and it. A
+// packet arriving late (reordered, or retransmitted after a NACK) was
+// already counted and stays counted. A jump of more than maxDropout is taken
+// for a restarted stream, not a loss (RFC 3550 appendix A.1).
+type seqGap struct {
+	started bool
+	highest uint16
+}
+
+// maxDropout is RFC 3550's MAX_DROPOUT.
+const maxDropout = 3000
+
+// next records sequence number seq and returns how many packets it shows
+// to be missing.
+func (g *seqGap) next(seq uint16) uint64 {
+	if !g.started {
+		g.started, g.highest = true, seq
+		return 0
+	}
+	d := seq - g.highest // modulo 2^16: wraps are ordinary steps
+	if d == 0 || d >= 1<<15 {
+		return 0 // a repeat, or older than the highest
+	}
+	g.highest = seq
+	if d > maxDropout {
+		return 0
+	}
+	return uint64(d - 1)
 }
 
 func stripExtensions(h *rtp.Header) {
@@ -110,10 +173,14 @@ func stripExtensions(h *rtp.Header) {
 // read. A device's PLI or FIR becomes a keyframe request to the door
 // station. d is nil for the sender towards the door station.
 func (s *Session) readRTCP(d *device, sender *webrtc.RTPSender) {
+	reported := map[uint32]uint32{} // the highest cumulative loss reported, by stream
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
+		}
+		for _, p := range pkts {
+			s.countReportedLoss(p, reported)
 		}
 		if d == nil || !d.sendVideo.Load() {
 			continue

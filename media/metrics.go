@@ -26,7 +26,10 @@ func NewCollector(e *Engine) *Collector {
 		"kf_requests":  d("foyer_media_keyframe_requests_total", "Keyframe requests from new viewers and devices, sent or coalesced."),
 		"active":       d("foyer_media_sessions_active", "Calls with a media session on this node."),
 		"devices":      d("foyer_media_devices", "Devices holding a peer connection in this node's media sessions."),
-		"started":      d("foyer_media_sessions_total", "Media sessions created on this node."),
+		"lost": prometheus.NewDesc("foyer_media_packets_lost_total",
+			"RTP packets lost: direction in, missing from what door stations and answering devices sent (sequence gaps); out, reported lost by the receivers of what this node sent (RTCP receiver reports).",
+			[]string{"direction"}, nil),
+		"started": d("foyer_media_sessions_total", "Media sessions created on this node."),
 	}}
 }
 
@@ -57,6 +60,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter("plis", st.PLIsSent)
 	counter("kf_requests", st.KeyframeRequests)
 	counter("started", st.Started)
+	for dir, v := range map[string]uint64{"in": st.LostIn, "out": st.LostOut} {
+		if m, err := prometheus.NewConstMetric(c.descs["lost"], prometheus.CounterValue, float64(v), dir); err == nil {
+			ch <- m
+		}
+	}
 	gauge("active", st.Active)
 	gauge("devices", st.Devices)
 }

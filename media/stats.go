@@ -23,6 +23,14 @@ type SessionStats struct {
 	// KeyframeRequests counts requests for a keyframe (new viewers, PLI
 	// or FIR from devices), sent or not.
 	KeyframeRequests uint64
+	// LostIn counts RTP packets missing from what reached the server: gaps
+	// in the sequence numbers of the door station's tracks and the winner's
+	// microphone, counted when a later packet arrives (see seqGap).
+	LostIn uint64
+	// LostOut counts RTP packets the server sent that its receivers (the
+	// devices, the door station) report lost in their RTCP reports: the
+	// increases of each stream's cumulative loss.
+	LostOut uint64
 	// Devices is the number of rung devices the session holds (those waiting
 	// for the door station's offer included).
 	Devices int
@@ -40,6 +48,8 @@ type counters struct {
 	malformed        atomic.Uint64
 	plisSent         atomic.Uint64
 	keyframeRequests atomic.Uint64
+	lostIn           atomic.Uint64
+	lostOut          atomic.Uint64
 }
 
 // Stats returns the session's counters.
@@ -58,6 +68,8 @@ func (s *Session) Stats() SessionStats {
 		Malformed:        c.malformed.Load(),
 		PLIsSent:         c.plisSent.Load(),
 		KeyframeRequests: c.keyframeRequests.Load(),
+		LostIn:           c.lostIn.Load(),
+		LostOut:          c.lostOut.Load(),
 		Devices:          n,
 	}
 }
@@ -73,5 +85,7 @@ func (st *SessionStats) add(o SessionStats) {
 	st.Malformed += o.Malformed
 	st.PLIsSent += o.PLIsSent
 	st.KeyframeRequests += o.KeyframeRequests
+	st.LostIn += o.LostIn
+	st.LostOut += o.LostOut
 	st.Devices += o.Devices
 }

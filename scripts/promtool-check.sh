@@ -92,6 +92,29 @@ tests:
         alertname: FoyerRingLatencyHigh
         exp_alerts:
           - exp_labels: {severity: warning}
+  # Media: node n1 loses 5 of every 100 incoming packets, node n2 1 of 100.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_media_door_packets_received_total{instance="n1"}'
+        values: '0+5700x40'
+      - series: 'foyer_media_device_packets_received_total{instance="n1"}'
+        values: '0+0x40'
+      - series: 'foyer_media_packets_lost_total{instance="n1",direction="in"}'
+        values: '0+300x40'
+      - series: 'foyer_media_door_packets_received_total{instance="n2"}'
+        values: '0+5940x40'
+      - series: 'foyer_media_device_packets_received_total{instance="n2"}'
+        values: '0+0x40'
+      - series: 'foyer_media_packets_lost_total{instance="n2",direction="in"}'
+        values: '0+60x40'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: FoyerMediaPacketLoss
+        exp_alerts: []
+      - eval_time: 30m
+        alertname: FoyerMediaPacketLoss
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: n1}
 EOF
 promtool test rules "$tmp/alerts_test.yaml"
 

@@ -409,7 +409,7 @@ func TestMediaEndToEnd(t *testing.T) {
 	if after := engine.Stats(); after.ForwardedPackets < during.ForwardedPackets || after.Started != 1 {
 		t.Fatalf("engine totals went down or miscounted after the call: %+v then %+v", during, after)
 	}
-	if n := testutil.CollectAndCount(media.NewCollector(engine)); n != 12 {
-		t.Fatalf("media collector exposes %d metrics, want 12", n)
+	if n := testutil.CollectAndCount(media.NewCollector(engine)); n != 14 {
+		t.Fatalf("media collector exposes %d metrics, want 14 (the loss counter twice, in and out)", n)
 	}
 }

@@ -37,6 +37,7 @@ var serverCounters = []string{
 	"foyer_media_write_errors_total",
 	"foyer_media_malformed_packets_total",
 	"foyer_media_pli_total",
+	"foyer_media_packets_lost_total",
 }
 
 // sample is one scrape: every series by its full name with labels, and

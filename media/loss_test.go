@@ -1,0 +1,106 @@
+package media
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+func TestSeqGap(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		seqs []uint16
+		lost uint64
+	}{
+		{"in order", []uint16{1, 2, 3, 4}, 0},
+		{"a gap of 3", []uint16{1, 2, 6, 7}, 3},
+		{"a late packet counts once", []uint16{1, 3, 2, 4}, 1},
+		{"repeats", []uint16{5, 5, 6, 6}, 0},
+		{"across the wrap", []uint16{65534, 65535, 0, 2}, 1},
+		{"older than the highest", []uint16{100, 90, 101}, 0},
+		{"a restarted stream is not a loss", []uint16{10, 11, 20000, 20001}, 0},
+		{"just within the dropout", []uint16{0, maxDropout}, maxDropout - 1},
+	} {
+		var g seqGap
+		var lost uint64
+		for _, s := range tc.seqs {
+			lost += g.next(s)
+		}
+		if lost != tc.lost {
+			t.Errorf("%s: %v lost %d, want %d", tc.name, tc.seqs, lost, tc.lost)
+		}
+	}
+}
+
+func TestReportedLossCountsNewHighs(t *testing.T) {
+	s := &Session{}
+	reported := map[uint32]uint32{}
+	rr := func(ssrc, lost uint32) rtcp.Packet {
+		return &rtcp.ReceiverReport{SSRC: 9, Reports: []rtcp.ReceptionReport{{SSRC: ssrc, TotalLost: lost}}}
+	}
+	for _, p := range []rtcp.Packet{
+		rr(1, 0), rr(1, 7), rr(1, 7), rr(1, 5), // a fall (duplicates) is not a gain
+		rr(1, 9),
+		&rtcp.SenderReport{SSRC: 9, Reports: []rtcp.ReceptionReport{{SSRC: 2, TotalLost: 4}}},
+		&rtcp.PictureLossIndication{MediaSSRC: 1},
+	} {
+		s.countReportedLoss(p, reported)
+	}
+	if got := s.counters.lostOut.Load(); got != 9+4 {
+		t.Fatalf("lost out %d, want 13", got)
+	}
+}
+
+// TestPacketLossCounted: a door station whose video skips 5 sequence
+// numbers. The server counts them lost on the way in; the ringing device,
+// receiving the preview with the same gap, reports them in its RTCP
+// receiver reports, and the server counts them lost on the way out.
+// Nothing else is lost on loopback.
+func TestPacketLossCounted(t *testing.T) {
+	c := &testCall{e: newTestEngine(t), w: newWire()}
+	c.s = c.e.NewSession("call-1", "door", true, c.w)
+	t.Cleanup(c.s.Close)
+	c.door = newClient(t, clientAPI(t, vp8Codec, opusCodec), "door", c.s, c.w)
+	video, err := webrtc.NewTrackLocalStaticRTP(vp8Codec.RTPCodecCapability, "video", "door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := c.door.pc.AddTrack(video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.door.countRTCP(sender)
+	dev := c.addDevice(t, "dev1")
+	c.door.offer()
+	for _, p := range []*client{c.door, dev} {
+		waitUntil(t, p.id+" connected", func() bool { return p.pc.ConnectionState() == webrtc.PeerConnectionStateConnected })
+	}
+
+	const first, gapAt, gap, last = 1000, 1020, 5, 1060
+	var sent uint32
+	for seq := uint16(first); seq <= last; seq++ {
+		if seq >= gapAt && seq < gapAt+gap {
+			continue
+		}
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, SSRC: 0x56000001},
+			Payload: payload('V', uint32(seq), videoSize)}
+		if err := video.WriteRTP(pkt); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		time.Sleep(packetEvery) // paced like a camera
+	}
+	waitUntil(t, "the preview", func() bool { return len(dev.received(webrtc.RTPCodecTypeVideo)) >= int(sent) })
+	if got := c.s.Stats().LostIn; got != gap {
+		t.Fatalf("lost in %d, want %d", got, gap)
+	}
+	// Receiver reports go out about once a second.
+	waitUntil(t, "the device's report of the gap", func() bool { return c.s.Stats().LostOut >= gap })
+	time.Sleep(1500 * time.Millisecond) // another report: it must not count the same loss again
+	if got := c.s.Stats().LostOut; got != gap {
+		t.Fatalf("lost out %d, want %d", got, gap)
+	}
+}
