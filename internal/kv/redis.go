@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -49,7 +51,7 @@ func (r *Redis) View(ctx context.Context, fn func(Tx) error) error {
 // writes are buffered and committed with MULTI/EXEC together with INCR of
 // the version, and fn runs again if another commit came in between.
 func (r *Redis) Update(ctx context.Context, fn func(Tx) error) error {
-	for range redisMaxAttempts {
+	for attempt := range redisMaxAttempts {
 		err := r.rdb.Watch(ctx, func(rtx *redis.Tx) error {
 			t := &redisTx{ctx: ctx, c: rtx, writes: make(map[string]map[string][]byte)}
 			if err := fn(t); err != nil {
@@ -81,11 +83,30 @@ func (r *Redis) Update(ctx context.Context, fn func(Tx) error) error {
 			return err
 		}, redisVersionKey)
 		if errors.Is(err, redis.TxFailedErr) {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
 			continue
 		}
 		return err
 	}
 	return ErrContention
+}
+
+// backoff waits a random time before the next attempt of a transaction
+// that lost: up to 1 ms after the first loss, doubling to at most 32 ms.
+// Retrying at once lets the same fast writers win again and again, so that
+// under load one writer could lose all its attempts.
+func backoff(ctx context.Context, attempt int) error {
+	ceiling := time.Millisecond << min(attempt, 5)
+	t := time.NewTimer(rand.N(ceiling) + 1)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // redisCmds is what a transaction reads through: the client (View) or the
