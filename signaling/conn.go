@@ -50,13 +50,18 @@ type Conn struct {
 	resume  directory.TokenHash // this connection's resume token (resumeTokens)
 
 	qmu     sync.Mutex
-	queue   [][]byte    // guarded by qmu; frames waiting for the writer, at most cfg.SendQueue
-	held    bool        // guarded by qmu; writing has not started (the welcome waits for Attach)
-	writing bool        // guarded by qmu; a drain goroutine runs (and, once closing, always)
-	pingDue bool        // guarded by qmu; a heartbeat ping is to be sent
-	closing bool        // guarded by qmu; close was called: the writer ends with the close frame
-	ping    *time.Timer // set by startWriting, before any writer runs; stopped by close
-	pingAt  time.Time   // guarded by qmu; when the next heartbeat ping is due
+	queue   [][]byte // guarded by qmu; frames waiting for the writer, at most cfg.SendQueue
+	held    bool     // guarded by qmu; writing has not started (the welcome waits for Attach)
+	writing bool     // guarded by qmu; a drain goroutine runs (and, once closing, always)
+	pingDue bool     // guarded by qmu; a heartbeat ping is to be sent
+	closing bool     // guarded by qmu; close was called: the writer ends with the close frame
+	// rest is the unwritten end of a frame writeInline began; the writer
+	// that runs next writes it before anything else. Owned by the writer
+	// role (writing), handed over with the go statement that starts drain.
+	rest     []byte
+	restType string
+	ping     *time.Timer // set by startWriting, before any writer runs; stopped by close
+	pingAt   time.Time   // guarded by qmu; when the next heartbeat ping is due
 
 	// The reader's own: the WebSocket's buffered reader and the socket
 	// (nil if the upgrade did not go through ownReader).
@@ -122,6 +127,11 @@ func (c *Conn) Send(frame []byte) bool {
 		c.close(CloseSlow, EndFailed)
 		return false
 	}
+	if c.raw != nil && len(c.queue) == 0 && !c.pingDue && !c.closing && c.wakeLocked() {
+		c.qmu.Unlock()
+		c.writeInline(frame)
+		return true
+	}
 	c.queue = append(c.queue, frame)
 	start := c.wakeLocked()
 	c.qmu.Unlock()
@@ -129,6 +139,70 @@ func (c *Conn) Send(frame []byte) bool {
 		go c.drain()
 	}
 	return true
+}
+
+// writeInline is Send's fast path, taken when nothing else is queued and no
+// writer runs: the sender becomes the writer and writes the frame straight
+// to the socket without waiting (writeNow), which saves starting a writer
+// goroutine for it. When the socket cannot take the whole frame now, or
+// when more was queued meanwhile, a writer goroutine takes over and writes
+// the rest first. A ring or a cancel to an idle device thus costs one
+// system call on the caller's goroutine, like a plain broadcast.
+func (c *Conn) writeInline(frame []byte) {
+	var b [10]byte
+	hdr := frameHeader(b[:0], len(frame))
+	n, err := writeNow(c.raw, hdr, frame)
+	if err == nil && n == len(hdr)+len(frame) {
+		c.hub.metrics.messagesOut.WithLabelValues(sentType(frame)).Inc()
+		c.qmu.Lock()
+		more := len(c.queue) > 0 || c.pingDue || c.closing
+		if !more {
+			c.writing = false
+		}
+		c.qmu.Unlock()
+		if more {
+			go c.drain()
+		}
+		return
+	}
+	// The rest of the frame (all of it after an error, which the writer's
+	// own write then meets and closes on) goes out before anything else.
+	whole := append(append(make([]byte, 0, len(hdr)+len(frame)), hdr...), frame...)
+	if err != nil {
+		n = 0
+	}
+	c.rest, c.restType = whole[n:], sentType(frame)
+	go c.drain()
+}
+
+// frameHeader appends the header of an unmasked, final text frame of n
+// bytes (RFC 6455 §5.2): what a server sends.
+func frameHeader(dst []byte, n int) []byte {
+	const finText = 0x81
+	switch {
+	case n < 126:
+		return append(dst, finText, byte(n))
+	case n < 1<<16:
+		return append(dst, finText, 126, byte(n>>8), byte(n))
+	default:
+		return append(dst, finText, 127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+// flushRest writes what writeInline could not, before any other frame;
+// only the writer calls it.
+func (c *Conn) flushRest() error {
+	if c.rest == nil {
+		return nil
+	}
+	nc := c.ws.UnderlyingConn()
+	_ = nc.SetWriteDeadline(time.Now().Add(writeWait))
+	_, err := nc.Write(c.rest)
+	if err == nil {
+		c.hub.metrics.messagesOut.WithLabelValues(c.restType).Inc()
+	}
+	c.rest, c.restType = nil, ""
+	return err
 }
 
 // wakeLocked reports whether the caller must start a writer: writing is
@@ -281,6 +355,11 @@ func (c *Conn) close(code CloseCode, reason EndReason) {
 // socket, which also ends the reader; writing then stays true, so no writer
 // starts again.
 func (c *Conn) drain() {
+	if err := c.flushRest(); err != nil {
+		c.close(0, EndFailed)
+		c.finish(nil)
+		return
+	}
 	for {
 		c.qmu.Lock()
 		batch, ping, closing := c.queue, c.pingDue, c.closing
