@@ -30,11 +30,12 @@ const (
 
 // Conn is one device's WebSocket connection. Its reader (read) decodes and
 // dispatches while the socket has bytes, then parks the connection with the
-// idle poller. Everything else enqueues with Send; a writer goroutine
-// (drain) exists only while there is something to write — queued frames, a
-// heartbeat ping or the close — and is the only code that writes to ws. An
-// idle connection holds no goroutine: its socket waits in the idle poller
-// and its heartbeat in a timer.
+// idle poller. Everything else sends with Send, which writes a frame at once
+// when nothing is queued (writeInline) and otherwise queues it; a writer
+// goroutine (drain) exists only while there is something queued — frames,
+// a heartbeat ping or the close. One writer at a time, either way (the
+// writing flag). An idle connection holds no goroutine: its socket waits in
+// the idle poller and its heartbeat in a timer.
 type Conn struct {
 	// Immutable after construction.
 	id      string // this connection, as distinct from others of the same device
