@@ -43,6 +43,29 @@ func benchSite(n int) (string, []string) {
 // from a second process. Reports p50/p99 latency and server RSS per idle
 // connection.
 func BenchmarkRingFanout(b *testing.B) {
+	fanout(b, func(door *client, _ []*client, frames []chan map[string]any) { measureRings(b, door, frames) })
+}
+
+// BenchmarkCancelFanout is BenchmarkRingFanout's set-up timing the other
+// side of a call: one device's answer → the last of the other six
+// devices' cancel (answered_elsewhere) read. Between measurements (timer
+// stopped) the door station calls, and hangs up after the answer.
+func BenchmarkCancelFanout(b *testing.B) {
+	fanout(b, func(door *client, devices []*client, frames []chan map[string]any) {
+		lat := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for range b.N {
+			lat = append(lat, cancelOnce(b, door, "1", devices[0], frames))
+		}
+		b.StopTimer()
+		reportLatency(b, lat)
+	})
+}
+
+// fanout connects the idle devices (from a child process), the door
+// station and the 7 devices of ID 1 (each read by pump into its channel),
+// runs measure, and reports what an idle connection holds.
+func fanout(b *testing.B, measure func(door *client, devices []*client, frames []chan map[string]any)) {
 	idle := idleDevices
 	if s := os.Getenv("FOYER_BENCH_IDLE"); s != "" {
 		idle, _ = strconv.Atoi(s)
@@ -64,7 +87,7 @@ func BenchmarkRingFanout(b *testing.B) {
 		frames[i] = make(chan map[string]any, 16)
 		go pump(devices[i], frames[i])
 	}
-	measureRings(b, door, frames)
+	measure(door, devices, frames)
 	b.ReportMetric(float64(rssAfter-rssBefore)/float64(idle), "rss-B/idle-conn")
 	b.ReportMetric((float64(msAfter.HeapInuse)-float64(msBefore.HeapInuse))/float64(idle), "heap-B/idle-conn")
 	b.ReportMetric((float64(msAfter.StackInuse)-float64(msBefore.StackInuse))/float64(idle), "stack-B/idle-conn")

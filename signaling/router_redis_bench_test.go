@@ -69,6 +69,88 @@ func BenchmarkCrossNodeRing(b *testing.B) {
 	b.ReportMetric(quantile(over, 0.50)/quantile(lat[2], 0.50), "overhead-x")
 }
 
+// BenchmarkCrossNodeCancel measures one device's `answer` → the last of
+// the other six devices' `cancel` (answered_elsewhere) read, with the door
+// station on node A, for an ID whose 7 devices are on node A (same-node)
+// and for one whose devices are on node B (cross-node: the answer crosses
+// to the owning node A through Redis, and the cancels cross back). Same
+// rotation as BenchmarkCrossNodeRing; between measurements (timer
+// stopped) the door station calls and every device rings before the
+// answer, and hangs up after it.
+func BenchmarkCrossNodeCancel(b *testing.B) {
+	var yaml strings.Builder
+	yaml.WriteString(sevenSite)
+	names := [][]string{sevenOn(&yaml, "1", ""), sevenOn(&yaml, "2", "b-")}
+	ts := newNodes(b, yaml.String(), unlimited(), 2, RedisRouterOptions{})
+	door := ts.connectTo(b, 0, "door")
+	clients := make([][]*client, len(names))
+	frames := make([][]chan map[string]any, len(names))
+	for node, devices := range names {
+		for _, n := range devices {
+			c := ts.connectTo(b, node, n)
+			ch := make(chan map[string]any, 16)
+			clients[node] = append(clients[node], c)
+			frames[node] = append(frames[node], ch)
+			go pump(c, ch)
+		}
+	}
+	measure := []func() time.Duration{
+		func() time.Duration { return cancelOnce(b, door, "1", clients[0][0], frames[0]) },
+		func() time.Duration { return cancelOnce(b, door, "2", clients[1][0], frames[1]) },
+	}
+	lat := make([][]time.Duration, len(measure))
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range measure {
+			j := (i + k) % len(measure)
+			lat[j] = append(lat[j], measure[j]())
+		}
+	}
+	b.StopTimer()
+	for j, name := range []string{"same", "cross"} {
+		slices.Sort(lat[j])
+		b.ReportMetric(quantile(lat[j], 0.50), name+"-p50-ns")
+		b.ReportMetric(quantile(lat[j], 0.99), name+"-p99-ns")
+	}
+}
+
+// cancelOnce: with the timer stopped, door calls to and all 7 devices read
+// their ring; then winner (the first of frames) answers, timed until the
+// other six have read cancel answered_elsewhere. With the timer stopped
+// again, the door hangs up and both ends read what follows.
+func cancelOnce(b *testing.B, door *client, to string, winner *client, frames []chan map[string]any) time.Duration {
+	b.Helper()
+	b.StopTimer()
+	door.send(map[string]any{"type": "call", "to": to})
+	for _, ch := range frames {
+		if m, ok := <-ch; !ok || m["type"] != "ring" {
+			b.Fatalf("want ring, got %v", m)
+		}
+	}
+	id := door.expect("calling")["call_id"]
+	b.StartTimer()
+	start := time.Now()
+	winner.send(map[string]any{"type": "answer", "call_id": id})
+	for _, ch := range frames[1:] {
+		if m, ok := <-ch; !ok || m["type"] != "cancel" || m["reason"] != "answered_elsewhere" {
+			b.Fatalf("want cancel answered_elsewhere, got %v", m)
+		}
+	}
+	took := time.Since(start)
+	b.StopTimer()
+	if m := <-frames[0]; m["type"] != "answered" {
+		b.Fatalf("the winner got %v", m)
+	}
+	door.expect("answered")
+	door.send(map[string]any{"type": "hangup", "call_id": id})
+	door.expect("ended")
+	if m := <-frames[0]; m["type"] != "ended" {
+		b.Fatalf("the winner got %v", m)
+	}
+	b.StartTimer()
+	return took
+}
+
 // rawDelivery returns a func timing one go-redis SPUBLISH of a ring for 7
 // devices, encoded as a node encodes it for another, → its receipt by an
 // SSUBSCRIBEd client, on the Redis at addr.
