@@ -59,10 +59,9 @@ type Conn struct {
 	// rest is the unwritten end of a frame writeInline began; the writer
 	// that runs next writes it before anything else. Owned by the writer
 	// role (writing), handed over with the go statement that starts drain.
-	rest     []byte
-	restType string
-	ping     *time.Timer // set by startWriting, before any writer runs; stopped by close
-	pingAt   time.Time   // guarded by qmu; when the next heartbeat ping is due
+	rest   []byte
+	ping   *time.Timer // set by startWriting, before any writer runs; stopped by close
+	pingAt time.Time   // guarded by qmu; when the next heartbeat ping is due
 
 	// The reader's own: the WebSocket's buffered reader and the socket
 	// (nil if the upgrade did not go through ownReader).
@@ -128,7 +127,9 @@ func (c *Conn) Send(frame []byte) bool {
 		c.close(CloseSlow, EndFailed)
 		return false
 	}
-	if c.raw != nil && len(c.queue) == 0 && !c.pingDue && !c.closing && c.wakeLocked() {
+	// No writer and nothing held back means nothing queued, no ping due and
+	// no close under way: the frame may go straight to the socket.
+	if c.raw != nil && c.wakeLocked() {
 		c.qmu.Unlock()
 		c.writeInline(frame)
 		return true
@@ -153,8 +154,10 @@ func (c *Conn) writeInline(frame []byte) {
 	var b [10]byte
 	hdr := frameHeader(b[:0], len(frame))
 	n, err := writeNow(c.raw, hdr, frame)
+	// Counted as sent now: what the socket did not take goes out first, or
+	// the connection closes.
+	c.hub.metrics.messagesOut.WithLabelValues(sentType(frame)).Inc()
 	if err == nil && n == len(hdr)+len(frame) {
-		c.hub.metrics.messagesOut.WithLabelValues(sentType(frame)).Inc()
 		c.qmu.Lock()
 		more := len(c.queue) > 0 || c.pingDue || c.closing
 		if !more {
@@ -172,7 +175,7 @@ func (c *Conn) writeInline(frame []byte) {
 	if err != nil {
 		n = 0
 	}
-	c.rest, c.restType = whole[n:], sentType(frame)
+	c.rest = whole[n:]
 	go c.drain()
 }
 
@@ -199,10 +202,7 @@ func (c *Conn) flushRest() error {
 	nc := c.ws.UnderlyingConn()
 	_ = nc.SetWriteDeadline(time.Now().Add(writeWait))
 	_, err := nc.Write(c.rest)
-	if err == nil {
-		c.hub.metrics.messagesOut.WithLabelValues(c.restType).Inc()
-	}
-	c.rest, c.restType = nil, ""
+	c.rest = nil
 	return err
 }
 
