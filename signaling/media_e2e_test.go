@@ -46,22 +46,20 @@ func loopbackAPI(t *testing.T) *webrtc.API {
 // protocol v1 over its WebSocket: its reader applies sdp and candidate
 // messages and passes every other message to msgs.
 type peer struct {
-	t    *testing.T
-	c    *client
-	pc   *webrtc.PeerConnection
-	msgs chan map[string]any
-	wmu  sync.Mutex // one writer at a time on the socket
-	call string     // set before the first sdp is sent
+	t  *testing.T
+	c  *client
+	pc *webrtc.PeerConnection
+	// trickle sends the candidates; the door station holds them while it
+	// applies its offer before sending it (the server must read it first).
+	trickle *loopback.Trickle
+	msgs    chan map[string]any
+	wmu     sync.Mutex // one writer at a time on the socket
+	call    string     // set before the first sdp is sent
 
 	mu    sync.Mutex
 	got   map[byte][]uint32 // guarded by mu; sequence numbers received, by kind
 	ended bool              // guarded by mu; a remote track ended
-	// holding: candidates wait in held until release (the door station
-	// applies its offer before sending it, and the server must read the
-	// offer first).
-	holding bool                      // guarded by mu
-	held    []webrtc.ICECandidateInit // guarded by mu
-	done    chan struct{}
+	done  chan struct{}
 }
 
 func newPeer(t *testing.T, ts *testServer, name string) *peer {
@@ -71,18 +69,7 @@ func newPeer(t *testing.T, ts *testServer, name string) *peer {
 		t.Fatal(err)
 	}
 	p := &peer{t: t, c: ts.connect(t, name), pc: pc, msgs: make(chan map[string]any, 64), got: map[byte][]uint32{}, done: make(chan struct{})}
-	pc.OnICECandidate(func(ic *webrtc.ICECandidate) {
-		cand := webrtc.ICECandidateInit{}
-		if ic != nil {
-			cand = ic.ToJSON()
-		}
-		p.mu.Lock()
-		if p.holding {
-			p.held = append(p.held, cand)
-			p.mu.Unlock()
-			return
-		}
-		p.mu.Unlock()
+	p.trickle = loopback.NewTrickle(pc, func(cand webrtc.ICECandidateInit) {
 		p.send(map[string]any{"type": "candidate", "call_id": p.callID(), "candidate": cand})
 	})
 	pc.OnTrack(p.record)
@@ -105,17 +92,6 @@ func (p *peer) setCall(id string) {
 	p.mu.Lock()
 	p.call = id
 	p.mu.Unlock()
-}
-
-// release sends the held candidates, and the later ones at once.
-func (p *peer) release() {
-	p.mu.Lock()
-	held := p.held
-	p.held, p.holding = nil, false
-	p.mu.Unlock()
-	for _, cand := range held {
-		p.send(map[string]any{"type": "candidate", "call_id": p.callID(), "candidate": cand})
-	}
 }
 
 func (p *peer) send(m map[string]any) {
@@ -168,21 +144,13 @@ func (p *peer) onSDP(msg SDPMessage) {
 	if msg.Description.Type != webrtc.SDPTypeOffer {
 		return
 	}
-	for _, tr := range p.pc.GetTransceivers() {
-		codecs := tr.Receiver().GetParameters().Codecs
-		if tr.Kind() != webrtc.RTPCodecTypeAudio || len(codecs) == 0 {
-			continue
-		}
-		mic, err := webrtc.NewTrackLocalStaticRTP(codecs[0].RTPCodecCapability, "mic", p.c.name)
-		if err == nil {
-			_, err = p.pc.AddTrack(mic) // takes the offered audio transceiver: sendrecv
-		}
-		if err != nil {
-			p.t.Errorf("%s: microphone: %v", p.c.name, err)
-			return
-		}
+	mic, err := loopback.Microphone(p.pc, p.c.name)
+	if err != nil {
+		p.t.Errorf("%s: microphone: %v", p.c.name, err)
+		return
+	}
+	if mic != nil {
 		go publish(mic, kindMic, 160, p.done)
-		break
 	}
 	answer, err := p.pc.CreateAnswer(nil)
 	if err != nil {
@@ -335,14 +303,12 @@ func TestMediaEndToEnd(t *testing.T) {
 	// The offer is applied before it is sent, so that the server's answer
 	// cannot find the door's connection still stable; the candidates that
 	// gathering starts meanwhile wait until the offer is out.
-	door.mu.Lock()
-	door.holding = true
-	door.mu.Unlock()
+	door.trickle.Hold()
 	if err := door.pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
 	door.send(map[string]any{"type": "sdp", "call_id": callID, "description": offer})
-	door.release()
+	door.trickle.Release()
 	go publish(video, kindVideo, 900, door.done)
 	go publish(audio, kindAudio, 160, door.done)
 

@@ -59,61 +59,30 @@ func (s recvStream) count() streamCount {
 
 // mediaPeer is one call party's PeerConnection.
 type mediaPeer struct {
-	c      *client                // immutable
-	pc     *webrtc.PeerConnection // immutable
-	callID string                 // immutable
-	stop   chan struct{}          // immutable; closed when the peer is closed: its publishers end
+	c       *client                // immutable
+	pc      *webrtc.PeerConnection // immutable
+	trickle *loopback.Trickle      // immutable
+	stop    chan struct{}          // immutable; closed when the peer is closed: its publishers end
 
 	mu      sync.Mutex
 	mic     *webrtc.TrackLocalStaticRTP // guarded by mu; a device's, set on the offer
 	streams map[byte]*recvStream        // guarded by mu
 	ended   bool                        // guarded by mu; a remote track ended (the server closed it)
-	// held: candidates gathered before the description they belong to was
-	// sent (the door applies its offer before sending it).
-	held    []webrtc.ICECandidateInit // guarded by mu
-	holding bool                      // guarded by mu
 }
 
-// newMediaPeer creates a party's PeerConnection. With hold, its candidates
-// wait until release: the server must read a description before its
-// candidates.
-func newMediaPeer(api *webrtc.API, c *client, callID string, hold bool) (*mediaPeer, error) {
+// newMediaPeer creates a party's PeerConnection, its candidates sent for
+// callID as they come.
+func newMediaPeer(api *webrtc.API, c *client, callID string) (*mediaPeer, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}
-	p := &mediaPeer{c: c, pc: pc, stop: make(chan struct{}), streams: map[byte]*recvStream{}, holding: hold, callID: callID}
-	pc.OnICECandidate(func(ic *webrtc.ICECandidate) {
-		cand := webrtc.ICECandidateInit{} // empty: the end of candidates
-		if ic != nil {
-			cand = ic.ToJSON()
-		}
-		p.mu.Lock()
-		if p.holding {
-			p.held = append(p.held, cand)
-			p.mu.Unlock()
-			return
-		}
-		p.mu.Unlock()
-		p.sendCandidate(cand)
+	p := &mediaPeer{c: c, pc: pc, stop: make(chan struct{}), streams: map[byte]*recvStream{}}
+	p.trickle = loopback.NewTrickle(pc, func(cand webrtc.ICECandidateInit) {
+		_ = c.send(map[string]any{"type": "candidate", "call_id": callID, "candidate": cand})
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.record(tr) })
 	return p, nil
-}
-
-func (p *mediaPeer) sendCandidate(cand webrtc.ICECandidateInit) {
-	_ = p.c.send(map[string]any{"type": "candidate", "call_id": p.callID, "candidate": cand})
-}
-
-// release sends the candidates held so far, and the later ones at once.
-func (p *mediaPeer) release() {
-	p.mu.Lock()
-	held := p.held
-	p.held, p.holding = nil, false
-	p.mu.Unlock()
-	for _, cand := range held {
-		p.sendCandidate(cand)
-	}
 }
 
 // record counts a remote track's packets by stream.
@@ -242,7 +211,7 @@ func runMedia(ctx context.Context, w *worker, job mediaJob) (*mediaResult, error
 		return nil, err
 	}
 	e := &mediaEngine{job: job, api: api, byClient: map[*client]*mediaCall{},
-		res: mediaResult{Planned: job.Calls, Errors: map[string]int{}, Streams: map[string]streamCount{}}}
+		res: mediaResult{mediaCounts: mediaCounts{Planned: job.Calls, Errors: map[string]int{}}}}
 	calls := e.pair(w)
 	if len(calls) < job.Calls {
 		return nil, fmt.Errorf("media: %d calls asked of this worker, but its sites pair only %d door stations with free IDs", job.Calls, len(calls))
@@ -379,7 +348,7 @@ func (mc *mediaCall) onSDP(c *client, m *inbound) error {
 	p := mc.peer(c)
 	if p == nil {
 		var err error
-		if p, err = newMediaPeer(mc.e.api, c, m.CallID, false); err != nil { // its answer goes out before SetLocalDescription
+		if p, err = newMediaPeer(mc.e.api, c, m.CallID); err != nil {
 			return err
 		}
 		mc.mu.Lock()
@@ -395,22 +364,14 @@ func (mc *mediaCall) onSDP(c *client, m *inbound) error {
 	p.mu.Lock()
 	hasMic := p.mic != nil
 	p.mu.Unlock()
-	for _, tr := range p.pc.GetTransceivers() {
-		codecs := tr.Receiver().GetParameters().Codecs
-		if hasMic || tr.Kind() != webrtc.RTPCodecTypeAudio || len(codecs) == 0 {
-			continue
-		}
-		mic, err := webrtc.NewTrackLocalStaticRTP(codecs[0].RTPCodecCapability, "mic", c.dev.Name)
+	if !hasMic { // a first offer (only this party's read loop gets here); a later one keeps the microphone
+		mic, err := loopback.Microphone(p.pc, c.dev.Name)
 		if err != nil {
-			return err
-		}
-		if _, err := p.pc.AddTrack(mic); err != nil { // takes the offered audio transceiver
 			return err
 		}
 		p.mu.Lock()
 		p.mic = mic
 		p.mu.Unlock()
-		break
 	}
 	answer, err := p.pc.CreateAnswer(nil)
 	if err != nil {
@@ -442,36 +403,26 @@ func (mc *mediaCall) run(ctx context.Context) {
 	e := mc.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.res.SentVideo += mc.sentVideo.Load() // a publisher may write once more after close: counted or refused
-	e.res.SentAudio += mc.sentAudio.Load()
-	e.res.SentMic += mc.sentMic.Load()
+	e.res.add(mediaCounts{ // a publisher may write once more after close: counted or refused
+		SentVideo: mc.sentVideo.Load(), SentAudio: mc.sentAudio.Load(), SentMic: mc.sentMic.Load(),
+	})
 	if err != nil {
 		e.res.Errors[err.Error()]++
 		return
 	}
 	r := &e.res
-	r.Connected++
+	r.add(out.counts)
 	r.PreviewNS = append(r.PreviewNS, out.preview...)
 	r.AllPreviewNS = append(r.AllPreviewNS, out.allPreview)
 	r.AudioNS = append(r.AudioNS, out.audio)
 	r.MicNS = append(r.MicNS, out.mic)
-	for k, v := range out.streams {
-		s := r.Streams[k]
-		s.Expected += v.Expected
-		s.Received += v.Received
-		r.Streams[k] = s
-	}
-	r.Losers += out.losers
-	r.LosersClosed += out.losersClosed
-	r.LosersHeard += out.losersHeard
 }
 
 // callOutcome is what one media call measured.
 type callOutcome struct {
-	preview                           []int64 // call → each device's first video
-	allPreview, audio, mic            int64
-	streams                           map[string]streamCount
-	losers, losersClosed, losersHeard int
+	preview                []int64 // call → each device's first video
+	allPreview, audio, mic int64
+	counts                 mediaCounts // Connected, Streams and the losers
 }
 
 // steps: call → calling → the door's offer and media → preview on all 7 →
@@ -576,13 +527,13 @@ func (mc *mediaCall) steps(ctx context.Context) (callOutcome, error) {
 		}
 		return true
 	})
-	out.losers = len(losers)
+	out.counts.Losers = len(losers)
 	for _, p := range losers {
 		if p.isEnded() {
-			out.losersClosed++
+			out.counts.LosersClosed++
 		}
 		if p.stream(streamAudio).started {
-			out.losersHeard++
+			out.counts.LosersHeard++
 		}
 	}
 
@@ -602,17 +553,16 @@ func (mc *mediaCall) steps(ctx context.Context) (callOutcome, error) {
 	}); err != nil {
 		return out, err
 	}
-	out.streams = map[string]streamCount{
+	var previews streamCount
+	for _, p := range losers {
+		previews = previews.add(p.stream(streamVideo).count())
+	}
+	out.counts.Connected = 1
+	out.counts.Streams = map[string]streamCount{
 		"video to the winner":     winner.stream(streamVideo).count(),
 		"audio to the winner":     winner.stream(streamAudio).count(),
 		"microphone to the door":  door.stream(streamMic).count(),
-		"video previews (losers)": {},
-	}
-	for _, p := range losers {
-		s, v := out.streams["video previews (losers)"], p.stream(streamVideo).count()
-		s.Expected += v.Expected
-		s.Received += v.Received
-		out.streams["video previews (losers)"] = s
+		"video previews (losers)": previews,
 	}
 	return out, nil
 }
@@ -620,7 +570,7 @@ func (mc *mediaCall) steps(ctx context.Context) (callOutcome, error) {
 // offer creates the door station's PeerConnection with its video (send
 // only) and audio (both ways), and sends its offer.
 func (mc *mediaCall) offer(callID string) (p *mediaPeer, video, audio *webrtc.TrackLocalStaticRTP, err error) {
-	p, err = newMediaPeer(mc.e.api, mc.door, callID, true)
+	p, err = newMediaPeer(mc.e.api, mc.door, callID)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -648,13 +598,14 @@ func (mc *mediaCall) offer(callID string) (p *mediaPeer, video, audio *webrtc.Tr
 	// The offer is applied before it is sent, so that the server's answer
 	// never finds the door's connection still stable; the candidates that
 	// gathering starts meanwhile are held until the offer is out.
+	p.trickle.Hold()
 	if err = p.pc.SetLocalDescription(offer); err != nil {
 		return nil, nil, nil, err
 	}
 	if err = mc.door.send(map[string]any{"type": "sdp", "call_id": callID, "description": offer}); err != nil {
 		return nil, nil, nil, err
 	}
-	p.release()
+	p.trickle.Release()
 	return p, video, audio, nil
 }
 

@@ -1,5 +1,7 @@
-// Package loopback is the network policy of every WebRTC peer that the
-// tests and the load tool run on this machine: nothing leaves loopback.
+// Package loopback is what the tests and the load tool need to run WebRTC
+// peers on this machine: a network policy under which nothing leaves
+// loopback, and the plumbing of a party that trickles its candidates and
+// answers with a microphone.
 package loopback
 
 import (
