@@ -92,50 +92,27 @@ type cpuReport struct {
 }
 
 type mediaReport struct {
-	Calls        int                    `json:"calls"`
-	Rate         float64                `json:"rate"`
-	PreviewS     float64                `json:"preview_s"`
-	HoldS        float64                `json:"hold_s"`
-	VideoPPS     int                    `json:"video_pps"`
-	VideoBytes   int                    `json:"video_bytes"`
-	Placed       int                    `json:"placed"`
-	Connected    int                    `json:"connected"`
-	Preview      latency                `json:"call_to_preview"`
-	AllPreview   latency                `json:"call_to_all_7_previews"`
-	Audio        latency                `json:"answer_to_door_audio"`
-	Mic          latency                `json:"answer_to_microphone"`
-	Streams      map[string]streamCount `json:"streams"`
-	Losers       int                    `json:"losers"`
-	LosersClosed int                    `json:"losers_closed"`
-	LosersHeard  int                    `json:"losers_heard"`
-	SentVideo    int64                  `json:"sent_video"`
-	SentAudio    int64                  `json:"sent_audio"`
-	SentMic      int64                  `json:"sent_mic"`
-	Errors       map[string]int         `json:"errors"`
+	Calls      int     `json:"calls"`
+	Rate       float64 `json:"rate"`
+	PreviewS   float64 `json:"preview_s"`
+	HoldS      float64 `json:"hold_s"`
+	VideoPPS   int     `json:"video_pps"`
+	VideoBytes int     `json:"video_bytes"`
+	mediaCounts
+	Preview    latency `json:"call_to_preview"`
+	AllPreview latency `json:"call_to_all_7_previews"`
+	Audio      latency `json:"answer_to_door_audio"`
+	Mic        latency `json:"answer_to_microphone"`
 }
 
 // mediaSummary merges the workers' media results.
 func mediaSummary(o *options, replies []reply) *mediaReport {
 	m := &mediaReport{Calls: o.calls, Rate: o.rate, PreviewS: o.preview.Seconds(), HoldS: o.hold.Seconds(),
-		VideoPPS: o.videoPPS, VideoBytes: o.videoBytes, Streams: map[string]streamCount{}, Errors: map[string]int{}}
+		VideoPPS: o.videoPPS, VideoBytes: o.videoBytes}
 	var preview, all, audio, mic []int64
 	for _, r := range replies {
 		mr := r.Media
-		m.Placed += mr.Placed
-		m.Connected += mr.Connected
-		m.Losers += mr.Losers
-		m.LosersClosed += mr.LosersClosed
-		m.LosersHeard += mr.LosersHeard
-		m.SentVideo += mr.SentVideo
-		m.SentAudio += mr.SentAudio
-		m.SentMic += mr.SentMic
-		mergeCounts(m.Errors, mr.Errors)
-		for k, v := range mr.Streams {
-			s := m.Streams[k]
-			s.Expected += v.Expected
-			s.Received += v.Received
-			m.Streams[k] = s
-		}
+		m.add(mr.mediaCounts)
 		preview = append(preview, mr.PreviewNS...)
 		all = append(all, mr.AllPreviewNS...)
 		audio = append(audio, mr.AudioNS...)

@@ -212,10 +212,17 @@ func runReconnect(ctx context.Context, o *options, procs []*workerProc, rep *rep
 	return nil
 }
 
-// splitCalls shares n calls over the workers in proportion to the door
-// stations of their sites that also have IDs to call.
-func splitCalls(shards []*shard, n int) (doors, calls []int, total int, err error) {
-	doors = make([]int, len(shards))
+// share is one worker's part of a scenario's calls.
+type share struct {
+	calls int
+	rate  float64 // calls per second
+}
+
+// shareCalls shares n calls at rate over the workers in proportion to the
+// door stations of their sites that also have IDs to call.
+func shareCalls(shards []*shard, n int, rate float64) ([]share, error) {
+	doors := make([]int, len(shards))
+	total := 0
 	for i, sh := range shards {
 		for _, s := range sh.Sites {
 			if len(s.IDs) > 0 {
@@ -225,44 +232,49 @@ func splitCalls(shards []*shard, n int) (doors, calls []int, total int, err erro
 		total += doors[i]
 	}
 	if total == 0 {
-		return nil, nil, 0, errors.New("no site has both door stations and IDs")
+		return nil, errors.New("no site has both door stations and IDs")
 	}
-	calls = make([]int, len(shards))
+	shares := make([]share, len(shards))
 	left := n
 	for i := range shards {
-		calls[i] = n * doors[i] / total
-		left -= calls[i]
+		shares[i] = share{calls: n * doors[i] / total, rate: rate * float64(doors[i]) / float64(total)}
+		left -= shares[i].calls
 	}
 	for i := 0; left > 0; i = (i + 1) % len(shards) {
 		if doors[i] > 0 {
-			calls[i]++
+			shares[i].calls++
 			left--
 		}
 	}
-	return doors, calls, total, nil
+	return shares, nil
 }
 
-// runStormScenario splits the calls and the rate over the workers in
-// proportion to their door stations, runs them and merges the results.
+// runCalls shares the calls over the workers (shareCalls), sends each the
+// command job makes of its share, and returns the replies with the
+// server's metrics scraped just before and just after (nil without
+// --metrics).
+func runCalls(ctx context.Context, o *options, procs []*workerProc, shards []*shard, job func(share) command) (replies []reply, before, after *sample, err error) {
+	shares, err := shareCalls(shards, o.calls, o.rate)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", o.scenario, err)
+	}
+	if before, err = o.scrape(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	if replies, err = callAll(ctx, procs, func(i int) command { return job(shares[i]) }); err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", o.scenario, err)
+	}
+	after, err = o.scrape(ctx)
+	return replies, before, after, err
+}
+
+// runStormScenario runs the storm's calls and merges the results.
 func runStormScenario(ctx context.Context, o *options, procs []*workerProc, shards []*shard, rep *report) error {
-	doors, calls, total, err := splitCalls(shards, o.calls)
-	if err != nil {
-		return fmt.Errorf("storm: %w", err)
-	}
-	before, err := o.scrape(ctx)
-	if err != nil {
-		return err
-	}
-	replies, err := callAll(ctx, procs, func(i int) command {
+	replies, before, after, err := runCalls(ctx, o, procs, shards, func(sh share) command {
 		return command{Op: opStorm, Storm: &stormJob{
-			Rate: o.rate * float64(doors[i]) / float64(total), Calls: calls[i], Answer: o.answer,
-			CycleTimeoutMS: o.cycleTimeout.Milliseconds(),
+			Rate: sh.rate, Calls: sh.calls, Answer: o.answer, CycleTimeoutMS: o.cycleTimeout.Milliseconds(),
 		}}
 	})
-	if err != nil {
-		return fmt.Errorf("storm: %w", err)
-	}
-	after, err := o.scrape(ctx)
 	if err != nil {
 		return err
 	}
@@ -271,28 +283,14 @@ func runStormScenario(ctx context.Context, o *options, procs []*workerProc, shar
 	return nil
 }
 
-// runMediaScenario shares the media calls over the workers like a storm's,
-// runs them and merges the results.
+// runMediaScenario runs the media calls and merges the results.
 func runMediaScenario(ctx context.Context, o *options, procs []*workerProc, shards []*shard, rep *report) error {
-	doors, calls, total, err := splitCalls(shards, o.calls)
-	if err != nil {
-		return fmt.Errorf("media: %w", err)
-	}
-	before, err := o.scrape(ctx)
-	if err != nil {
-		return err
-	}
-	replies, err := callAll(ctx, procs, func(i int) command {
+	replies, before, after, err := runCalls(ctx, o, procs, shards, func(sh share) command {
 		return command{Op: opMedia, Media: &mediaJob{
-			Calls: calls[i], Rate: o.rate * float64(doors[i]) / float64(total),
-			PreviewMS: o.preview.Milliseconds(), HoldMS: o.hold.Milliseconds(),
+			Calls: sh.calls, Rate: sh.rate, PreviewMS: o.preview.Milliseconds(), HoldMS: o.hold.Milliseconds(),
 			VideoPPS: o.videoPPS, VideoBytes: o.videoBytes,
 		}}
 	})
-	if err != nil {
-		return fmt.Errorf("media: %w", err)
-	}
-	after, err := o.scrape(ctx)
 	if err != nil {
 		return err
 	}

@@ -114,11 +114,7 @@ type mediaJob struct {
 
 // mediaResult is a worker's part of the media scenario.
 type mediaResult struct {
-	Planned int `json:"planned"`
-	Placed  int `json:"placed"`
-	// Connected: calls through every step (see mediaCall.steps).
-	Connected int            `json:"connected"`
-	Errors    map[string]int `json:"errors,omitempty"`
+	mediaCounts
 	// PreviewNS: the call sent → a ringing device's first video packet,
 	// per device; AllPreviewNS: → the 7th device's, per call.
 	PreviewNS    []int64 `json:"preview_ns"`
@@ -127,6 +123,16 @@ type mediaResult struct {
 	// door; MicNS: → the door's first packet of the winner's microphone.
 	AudioNS []int64 `json:"audio_ns"`
 	MicNS   []int64 `json:"mic_ns"`
+}
+
+// mediaCounts are what the media scenario counts: one call's, a worker's
+// and the run's alike.
+type mediaCounts struct {
+	Planned int `json:"planned"`
+	Placed  int `json:"placed"`
+	// Connected: calls through every step (see mediaCall.steps).
+	Connected int            `json:"connected"`
+	Errors    map[string]int `json:"errors,omitempty"`
 	// Streams: packets expected and received, by stream, over whole calls.
 	Streams map[string]streamCount `json:"streams"`
 	// Losers: devices that did not answer; LosersClosed: of them, those
@@ -141,8 +147,35 @@ type mediaResult struct {
 	SentMic   int64 `json:"sent_mic"`
 }
 
+// add sums o into m.
+func (m *mediaCounts) add(o mediaCounts) {
+	m.Planned += o.Planned
+	m.Placed += o.Placed
+	m.Connected += o.Connected
+	m.Losers += o.Losers
+	m.LosersClosed += o.LosersClosed
+	m.LosersHeard += o.LosersHeard
+	m.SentVideo += o.SentVideo
+	m.SentAudio += o.SentAudio
+	m.SentMic += o.SentMic
+	if len(o.Errors) > 0 && m.Errors == nil {
+		m.Errors = map[string]int{}
+	}
+	mergeCounts(m.Errors, o.Errors)
+	if len(o.Streams) > 0 && m.Streams == nil {
+		m.Streams = map[string]streamCount{}
+	}
+	for k, v := range o.Streams {
+		m.Streams[k] = m.Streams[k].add(v)
+	}
+}
+
 // streamCount is one stream as an RTP receiver counts it.
 type streamCount struct {
 	Expected int64 `json:"expected"`
 	Received int64 `json:"received"`
+}
+
+func (s streamCount) add(o streamCount) streamCount {
+	return streamCount{Expected: s.Expected + o.Expected, Received: s.Received + o.Received}
 }
