@@ -65,35 +65,32 @@ const (
 // journalBatch) into one transaction.
 func (j *Journal) Run(ctx context.Context) {
 	batch := make([]Event, 0, journalBatch)
-	linger := time.NewTimer(journalLinger)
-	linger.Stop()
 	write := func(first Event, wait bool) {
 		batch = append(batch[:0], first)
+		var until <-chan time.Time // nil: take only what is queued already
 		if wait {
-			linger.Reset(journalLinger)
+			t := time.NewTimer(journalLinger)
+			defer t.Stop()
+			until = t.C
 		}
-	gather:
 		for len(batch) < journalBatch {
-			if !wait {
-				select {
-				case e := <-j.q:
-					batch = append(batch, e)
-					continue
-				default:
-					break gather
-				}
+			select {
+			case e := <-j.q:
+				batch = append(batch, e)
+				continue
+			default:
+			}
+			if until == nil {
+				break
 			}
 			select {
 			case e := <-j.q:
 				batch = append(batch, e)
-			case <-linger.C:
-				wait = false // the linger is over: take what is queued, no more waiting
+			case <-until:
+				until = nil
 			case <-ctx.Done():
-				wait = false
+				until = nil
 			}
-		}
-		if wait {
-			linger.Stop() // a full batch (since Go 1.23 no stale tick is left in C)
 		}
 		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
