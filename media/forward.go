@@ -122,10 +122,8 @@ func (s *Session) countReportedLoss(p rtcp.Packet, reported map[uint32]uint32) {
 		return
 	}
 	for _, b := range blocks {
-		if last, seen := reported[b.SSRC]; !seen || b.TotalLost > last {
-			if seen || b.TotalLost > 0 {
-				s.counters.lostOut.Add(uint64(b.TotalLost - last))
-			}
+		if last := reported[b.SSRC]; b.TotalLost > last { // a stream not seen before starts at 0
+			s.counters.lostOut.Add(uint64(b.TotalLost - last))
 			reported[b.SSRC] = b.TotalLost
 		}
 	}
