@@ -1,0 +1,389 @@
+//go:build unix
+
+package signaling
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// cycleGroups is how many door stations call at the same time in
+// BenchmarkCycleCPU, each to its own ID of seven devices.
+const cycleGroups = 8
+
+// BenchmarkCycleCPU measures the server's CPU time per full call cycle
+// (call, 7 rings, calling, answer, answered to both ends, 6 cancels,
+// hangup, ended to both ends: 3 frames in, 18 out), with cycleGroups
+// cycles under way at once. The server runs in a child process (this test
+// binary re-run as TestCycleServer) and reports its own CPU time, so the
+// clients' work is not counted. Two servers in the same run:
+//
+//   - foyer: the hub on its bbolt store, as in the other benchmarks;
+//   - relay: the floor, a bare gorilla server that reads the same 3 frames
+//     and writes the same 18 (the same bytes, encoded once in advance),
+//     deciding nothing.
+//
+// It reports server-µs/cycle and cycles per server CPU-second.
+func BenchmarkCycleCPU(b *testing.B) {
+	for _, kind := range []string{"foyer", "relay"} {
+		b.Run(kind, func(b *testing.B) { cycleCPU(b, kind) })
+	}
+}
+
+func cycleCPU(b *testing.B, kind string) {
+	srv := startCycleServer(b, kind)
+	groups := make([]*cycleGroup, cycleGroups)
+	for g := range groups {
+		groups[g] = srv.group(b, g)
+	}
+	var next atomic.Int64
+	errs := make(chan error, len(groups))
+	before := srv.cpu(b)
+	b.ResetTimer()
+	start := time.Now()
+	for _, g := range groups {
+		go func() {
+			for next.Add(1) <= int64(b.N) {
+				if err := g.cycle(); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range groups {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	wall := time.Since(start)
+	b.StopTimer()
+	cpu := srv.cpu(b) - before
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "server-µs/cycle")
+	b.ReportMetric(float64(b.N)/cpu.Seconds(), "cycles/server-CPU-s")
+	b.ReportMetric(float64(b.N)/wall.Seconds(), "cycles/s")
+	for _, g := range groups {
+		g.close()
+	}
+}
+
+// cycleServer is the child process serving BenchmarkCycleCPU.
+type cycleServer struct {
+	url    string
+	tokens map[string]string
+	in     *bufio.Writer
+	out    *bufio.Scanner
+}
+
+// startCycleServer starts the child process serving kind and returns once
+// it is ready; the child ends when the benchmark does.
+func startCycleServer(b *testing.B, kind string) *cycleServer {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "tokens.json")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCycleServer$", "-test.v=false")
+	cmd.Env = append(os.Environ(), "FOYER_CYCLE_SERVER="+kind, "FOYER_CYCLE_TOKENS="+path)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	})
+	s := &cycleServer{in: bufio.NewWriter(stdin), out: bufio.NewScanner(stdout)}
+	for s.out.Scan() {
+		if url, ok := strings.CutPrefix(s.out.Text(), "ready "); ok {
+			s.url = url
+			break
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || s.url == "" {
+		b.Fatalf("the %s server did not start: %v", kind, err)
+	}
+	if err := json.Unmarshal(data, &s.tokens); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// cpu asks the child for the CPU time it has used (user + system).
+func (s *cycleServer) cpu(b *testing.B) time.Duration {
+	b.Helper()
+	_, _ = s.in.WriteString("cpu\n")
+	_ = s.in.Flush()
+	if !s.out.Scan() {
+		b.Fatal("the server process ended")
+	}
+	ns, err := strconv.ParseInt(strings.TrimPrefix(s.out.Text(), "cpu "), 10, 64)
+	if err != nil {
+		b.Fatalf("the server process said %q", s.out.Text())
+	}
+	return time.Duration(ns)
+}
+
+// cycleGroup is one door station and the seven devices of its ID, each
+// device read into its own channel.
+type cycleGroup struct {
+	door    *websocket.Conn
+	doorIn  chan map[string]any
+	devices []*websocket.Conn
+	frames  []chan map[string]any
+}
+
+func (s *cycleServer) group(b *testing.B, g int) *cycleGroup {
+	b.Helper()
+	dial := func(name string) (*websocket.Conn, chan map[string]any) {
+		ws, _, err := websocket.DefaultDialer.Dial(s.url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := &client{t: b, ws: ws, name: name}
+		c.send(map[string]any{"type": "hello", "token": s.tokens[name], "version": 1})
+		c.expect("welcome")
+		ch := make(chan map[string]any, 16)
+		go pump(c, ch)
+		return ws, ch
+	}
+	grp := &cycleGroup{}
+	grp.door, grp.doorIn = dial(fmt.Sprintf("g%d-door", g))
+	for _, n := range cycleDevices(g) {
+		ws, ch := dial(n)
+		grp.devices = append(grp.devices, ws)
+		grp.frames = append(grp.frames, ch)
+	}
+	return grp
+}
+
+// cycle runs one call: the door calls, all seven ring, the first device
+// answers, the other six are cancelled, the door hangs up. Every frame
+// must be the one the protocol says, in order, on both servers.
+func (g *cycleGroup) cycle() error {
+	expect := func(ch chan map[string]any, typ string) (map[string]any, error) {
+		select {
+		case m, ok := <-ch:
+			if !ok || m["type"] != typ {
+				return nil, fmt.Errorf("want %s, got %v", typ, m)
+			}
+			return m, nil
+		case <-time.After(readTimeout):
+			return nil, fmt.Errorf("no %s within %v", typ, readTimeout)
+		}
+	}
+	if err := g.door.WriteJSON(map[string]any{"type": "call", "to": "1"}); err != nil {
+		return err
+	}
+	for _, ch := range g.frames {
+		if _, err := expect(ch, "ring"); err != nil {
+			return err
+		}
+	}
+	calling, err := expect(g.doorIn, "calling")
+	if err != nil {
+		return err
+	}
+	id := calling["call_id"]
+	if err := g.devices[0].WriteJSON(map[string]any{"type": "answer", "call_id": id}); err != nil {
+		return err
+	}
+	for i, ch := range g.frames {
+		want := "cancel"
+		if i == 0 {
+			want = "answered"
+		}
+		if _, err := expect(ch, want); err != nil {
+			return err
+		}
+	}
+	if _, err := expect(g.doorIn, "answered"); err != nil {
+		return err
+	}
+	if err := g.door.WriteJSON(map[string]any{"type": "hangup", "call_id": id}); err != nil {
+		return err
+	}
+	if _, err := expect(g.doorIn, "ended"); err != nil {
+		return err
+	}
+	_, err = expect(g.frames[0], "ended")
+	return err
+}
+
+func (g *cycleGroup) close() {
+	_ = g.door.Close()
+	for _, d := range g.devices {
+		_ = d.Close()
+	}
+}
+
+// cycleDevices names group g's seven devices (its ID "1" on its own site).
+func cycleDevices(g int) []string {
+	_, names := cycleSite(g)
+	return names
+}
+
+// cycleSite is group g's site: door station g<g>-door, ID "1" ringing
+// seven devices named g<g>-….
+func cycleSite(g int) (string, []string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  - name: Cycle %d\n    door_stations: [g%d-door]\n    ids:\n", g, g)
+	names := sevenOn(&b, "1", fmt.Sprintf("g%d-", g))
+	return b.String(), names
+}
+
+// TestCycleServer is the child process of BenchmarkCycleCPU; it does
+// nothing in a normal test run. It serves until its stdin closes, and
+// answers each "cpu" line with its CPU time so far in nanoseconds. With
+// FOYER_CYCLE_CPUPROFILE it writes a CPU profile of its run there.
+func TestCycleServer(t *testing.T) {
+	kind, path := os.Getenv("FOYER_CYCLE_SERVER"), os.Getenv("FOYER_CYCLE_TOKENS")
+	if kind == "" {
+		t.Skip("only run as the server process of BenchmarkCycleCPU")
+	}
+	var url string
+	var tokens map[string]string
+	switch kind {
+	case "foyer":
+		var b strings.Builder
+		b.WriteString("sites:\n")
+		for g := range cycleGroups {
+			site, _ := cycleSite(g)
+			b.WriteString(site)
+		}
+		ts := newTestServer(t, b.String(), unlimited())
+		url, tokens = ts.url(), ts.tokens
+	case "relay":
+		url, tokens = startRelay(t)
+	default:
+		t.Fatalf("FOYER_CYCLE_SERVER=%q: want foyer or relay", kind)
+	}
+	data, _ := json.Marshal(tokens)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := os.Getenv("FOYER_CYCLE_CPUPROFILE"); out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Println("ready", url)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		fmt.Println("cpu", time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Nanoseconds())
+	}
+}
+
+// startRelay serves BenchmarkCycleCPU's floor: a bare gorilla server,
+// one goroutine per connection, whose "token" is the device's name. Per
+// group it relays by who sends, not by what: the door's first frame
+// (call) → ring to the seven devices and calling to the door; a device's
+// frame (answer) → answered to it and the door, cancel to the other six;
+// the door's second frame (hangup) → ended to the door and the device
+// that answered. The frames are foyer's own, encoded once.
+func startRelay(t *testing.T) (string, map[string]string) {
+	id := CallID("c_0123456789abcdef0123")
+	ring := encode(Ring{Type: TypeRing, CallID: id, From: Caller{DoorStationID: "ds_0123456789abcdef", Name: "g0-door", SiteID: "s_0123456789abcdef", SiteName: "Cycle 0"}, To: "1", LifetimeMS: 30000})
+	calling := encode(Calling{Type: TypeCalling, CallID: id, Ringing: 7})
+	answered := encode(Answered{Type: TypeAnswered, CallID: id, By: Party{DeviceID: "dv_0123456789abcdef", Kind: "app", Name: "u0@example.com"}})
+	cancel := encode(Cancel{Type: TypeCancel, CallID: id, Reason: CancelAnsweredElsewhere})
+	ended := encode(Ended{Type: TypeEnded, CallID: id, Reason: EndHangup, DurationMS: 1})
+	welcome := []byte(`{"type":"welcome","device_id":"dv_0123456789abcdef","resume_token":"r"}`)
+
+	type group struct {
+		mu      sync.Mutex
+		door    *websocket.Conn
+		devices [7]*websocket.Conn
+		calling bool
+		winner  *websocket.Conn
+	}
+	groups := make([]*group, cycleGroups)
+	tokens := map[string]string{}
+	slot := map[string][2]int{} // name → group, device index (-1: the door)
+	for g := range groups {
+		groups[g] = &group{}
+		tokens[fmt.Sprintf("g%d-door", g)] = fmt.Sprintf("g%d-door", g)
+		slot[fmt.Sprintf("g%d-door", g)] = [2]int{g, -1}
+		for i, n := range cycleDevices(g) {
+			tokens[n], slot[n] = n, [2]int{g, i}
+		}
+	}
+	write := func(ws *websocket.Conn, frame []byte) { _ = ws.WriteMessage(websocket.TextMessage, frame) }
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		var hello struct{ Token string }
+		if ws.ReadJSON(&hello) != nil {
+			return
+		}
+		at, ok := slot[hello.Token]
+		if !ok {
+			return
+		}
+		g := groups[at[0]]
+		g.mu.Lock()
+		if at[1] < 0 {
+			g.door = ws
+		} else {
+			g.devices[at[1]] = ws
+		}
+		write(ws, welcome)
+		g.mu.Unlock()
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+			g.mu.Lock()
+			switch {
+			case at[1] >= 0: // answer
+				g.winner = ws
+				write(ws, answered)
+				write(g.door, answered)
+				for _, d := range g.devices {
+					if d != ws {
+						write(d, cancel)
+					}
+				}
+			case !g.calling: // call
+				g.calling = true
+				for _, d := range g.devices {
+					write(d, ring)
+				}
+				write(ws, calling)
+			default: // hangup
+				g.calling = false
+				write(ws, ended)
+				write(g.winner, ended)
+			}
+			g.mu.Unlock()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http"), tokens
+}
