@@ -366,3 +366,52 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderStaysHotAfterAMessage: after dispatching a message the reader
+// waits on its goroutine (hotWait) for the next, then parks with the idle
+// poller; a frame that starts inside that wait and ends long after it is
+// still read whole (the wait's read deadline does not outlive it).
+func TestReaderStaysHotAfterAMessage(t *testing.T) {
+	if idle() == nil {
+		t.Skip("no idle poller on this platform: each reader waits on its socket")
+	}
+	ts := newTestServer(t, harborView, Config{})
+	c := ts.connect(t, "anna-phone")
+	reading := func() int {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		return strings.Count(string(buf), "signaling.(*Conn).waitHot(")
+	}
+
+	c.send(map[string]any{"type": "ping", "ref": 1})
+	c.expect("pong")
+	if n := reading(); n != 1 {
+		t.Fatalf("right after a message %d readers wait hot, want 1", n)
+	}
+	deadline := time.Now().Add(hotWait + 3*time.Second)
+	for reading() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := reading(); n > 0 {
+		t.Fatalf("%d readers still wait hot %v after the last message", n, hotWait+3*time.Second)
+	}
+
+	// A ping frame written by hand (masking key 0, so the payload is
+	// plain): its first two bytes now, while the reader waits hot, the
+	// rest after the hot wait would have run out.
+	c.send(map[string]any{"type": "ping", "ref": 2})
+	c.expect("pong")
+	payload := []byte(`{"type":"ping","ref":3}`)
+	frame := append([]byte{0x81, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+	raw := c.ws.UnderlyingConn()
+	if _, err := raw.Write(frame[:2]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(hotWait + 500*time.Millisecond)
+	if _, err := raw.Write(frame[2:]); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.expect("pong"); m["ref"] != float64(3) {
+		t.Fatalf("got %v", m)
+	}
+}
