@@ -270,6 +270,8 @@ func TestIdleFarm(t *testing.T) {
 
 // BenchmarkRawBroadcast is the floor for ring fan-out: a bare gorilla
 // server that writes each frame it reads from one socket to seven others.
+// Its seven readers are BenchmarkRingFanout's (pump: read, decode the
+// JSON, hand it over on a channel), so the two differ only in the server.
 func BenchmarkRawBroadcast(b *testing.B) {
 	var mu sync.Mutex
 	var subs []*websocket.Conn
@@ -305,21 +307,14 @@ func BenchmarkRawBroadcast(b *testing.B) {
 	}
 	defer pub.Close()
 	readers := make([]*websocket.Conn, 7)
-	done := make([]chan struct{}, 7)
+	done := make([]chan map[string]any, 7)
 	for i := range readers {
 		readers[i], _, err = websocket.DefaultDialer.Dial(url+"?role=sub", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		done[i] = make(chan struct{}, 16)
-		go func(ws *websocket.Conn, ch chan struct{}) {
-			for {
-				if _, _, err := ws.ReadMessage(); err != nil {
-					return
-				}
-				ch <- struct{}{}
-			}
-		}(readers[i], done[i])
+		done[i] = make(chan map[string]any, 16)
+		go pump(&client{t: b, ws: readers[i]}, done[i])
 	}
 	for { // wait until the server holds all subscribers
 		mu.Lock()
@@ -337,7 +332,9 @@ func BenchmarkRawBroadcast(b *testing.B) {
 		start := time.Now()
 		_ = pub.WriteMessage(websocket.TextMessage, msg)
 		for _, ch := range done {
-			<-ch
+			if m := <-ch; m["type"] != "ring" {
+				b.Fatalf("got %v", m)
+			}
 		}
 		lat = append(lat, time.Since(start))
 	}
