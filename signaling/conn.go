@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -421,28 +420,24 @@ func (c *Conn) finish(batch [][]byte) {
 }
 
 // read is the connection's reader. It reads and dispatches frames while
-// the socket has them. Once the socket has none it waits for more on this
-// goroutine for up to hotWait if it has just dispatched a message (more
-// of a conversation tends to follow: call → hangup, answer → SDP), and
-// otherwise, or when that wait runs out, parks the connection with the
-// idle poller and returns; the poller runs read again, on a new goroutine,
-// once bytes arrive (without a poller it waits on the socket instead, in
-// a shallow frame). When reading fails it closes the connection and ends
-// serving it. serve runs it first; ready says the socket is known to have
-// bytes (or to have closed), as when the poller runs it.
+// the socket has them, then parks the connection with the idle poller and
+// returns; the poller runs read again, on a new goroutine, once bytes
+// arrive (without a poller it waits on the socket instead, in a shallow
+// frame). When reading fails it closes the connection and ends serving it.
+// serve runs it first; ready says the socket is known to have bytes (or to
+// have closed), as when the poller runs it.
 func (c *Conn) read(ready bool) {
-	hot := false // a message was dispatched since the socket last ran dry
 	for {
 		if c.br != nil {
-			if !ready && c.br.Buffered() == 0 && !(hot && c.waitHot()) {
+			if !ready && c.br.Buffered() == 0 {
 				if idle().park(c) {
 					return
 				}
 				if c.raw != nil {
-					_ = waitReadable(c.raw)
+					waitReadable(c.raw)
 				}
 			}
-			ready, hot = false, false
+			ready = false
 			if c.takePong() {
 				continue
 			}
@@ -462,29 +457,7 @@ func (c *Conn) read(ready bool) {
 			continue
 		}
 		c.hub.dispatch(c, frame)
-		hot = true
 	}
-}
-
-// hotWait is how long a reader that has just dispatched a message waits on
-// its goroutine for the next one before it parks with the idle poller.
-// Waiting costs a read deadline set and cleared; parking costs re-arming
-// the socket in the poller, and the next message a new goroutine whose
-// stack grows again to the depth of a call. Pongs and the hello do not
-// count: an idle connection parks at once.
-const hotWait = 2 * time.Second
-
-// waitHot waits up to hotWait for the socket to have bytes, and reports
-// whether it has (or has failed or closed, which the read then sees).
-// Where there is no idle poller to park in, it reports true at once.
-func (c *Conn) waitHot() bool {
-	if c.raw == nil || idle() == nil {
-		return true
-	}
-	_ = c.ws.SetReadDeadline(time.Now().Add(hotWait))
-	err := waitReadable(c.raw)
-	_ = c.ws.SetReadDeadline(time.Time{})
-	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // takePong consumes the pong frame at the head of the read buffer, if one
