@@ -366,3 +366,68 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleReadersAreReused: a reader goroutine that has read a readied
+// connection until it parked waits for the next readied connection
+// instead of ending, so a message is read on a goroutine whose stack has
+// grown already; at most maxIdleReaders wait.
+func TestIdleReadersAreReused(t *testing.T) {
+	if idle() == nil {
+		t.Skip("no idle poller on this platform: each reader waits on its socket")
+	}
+	ts := newTestServer(t, harborView, Config{})
+	waiting := func() int {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		n := 0
+		for g := range strings.SplitSeq(string(buf), "\n\n") {
+			if strings.Contains(g, "[chan receive") && strings.Contains(g, "signaling.(*idlePoller).reader(") {
+				n++
+			}
+		}
+		return n
+	}
+	names := []string{"anna-phone", "anna-tablet", "bram-phone", "hall-101", "front-door"}
+	for round := range 3 {
+		for i, name := range names {
+			c := ts.connect(t, name)
+			waitParked(t, name) // so that the ping is the poller's to hand over
+			c.send(map[string]any{"type": "ping", "ref": round*10 + i})
+			if m := c.expect("pong"); m["ref"] != float64(round*10+i) {
+				t.Fatalf("%s: got %v", name, m)
+			}
+			_ = c.ws.Close()
+		}
+	}
+	deadline := time.Now().Add(readTimeout)
+	n := waiting()
+	for ; n == 0 && time.Now().Before(deadline); n = waiting() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n < 1 || n > maxIdleReaders {
+		t.Fatalf("%d reader goroutines wait for a readied connection, want 1 to %d", n, maxIdleReaders)
+	}
+}
+
+// waitParked waits until the named device's connection is parked with the
+// idle poller.
+func waitParked(t *testing.T, name string) {
+	t.Helper()
+	p := idle()
+	deadline := time.Now().Add(readTimeout)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		parked := false
+		for _, c := range p.conns {
+			if c.device.Name == name && !c.isClosing() {
+				parked = true
+			}
+		}
+		p.mu.Unlock()
+		if parked {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%s: the connection did not park", name)
+}

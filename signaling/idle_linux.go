@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +18,12 @@ import (
 //
 // There is one poller per process (idle), started on first use and never
 // stopped, like the runtime's own poller.
+//
+// A readied connection is read by a reader goroutine that has finished
+// with another connection and waits for the next (up to maxIdleReaders of
+// them wait), or by a new one. A reused reader keeps the stack that reading
+// and handling a message grew, where a new goroutine starts small and
+// copies its stack as it grows, on every message.
 type idlePoller struct {
 	epfd int
 	file *os.File // the epoll descriptor, registered with Go's poller
@@ -24,7 +31,15 @@ type idlePoller struct {
 	mu     sync.Mutex
 	lastID uint32           // guarded by mu
 	conns  map[uint32]*Conn // guarded by mu; parked connections by pollID
+
+	ready chan *Conn   // unbuffered: taken only by a reader waiting for it
+	idle  atomic.Int32 // readers waiting on ready, or about to
 }
+
+// maxIdleReaders bounds the reader goroutines kept waiting for a readied
+// connection. More than the cores can run at once gains nothing; each
+// holds a stack of a few KB.
+const maxIdleReaders = 64
 
 var (
 	idleOnce   sync.Once
@@ -55,7 +70,12 @@ func newIdlePoller() (*idlePoller, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &idlePoller{epfd: fd, file: os.NewFile(uintptr(fd), "idle-epoll"), conns: make(map[uint32]*Conn)}, nil
+	return &idlePoller{
+		epfd:  fd,
+		file:  os.NewFile(uintptr(fd), "idle-epoll"),
+		conns: make(map[uint32]*Conn),
+		ready: make(chan *Conn),
+	}, nil
 }
 
 // run hands each connection whose socket became readable back to a reader
@@ -84,7 +104,7 @@ func (p *idlePoller) run() {
 					continue // unparked by its close since
 				}
 				delete(p.conns, id)
-				go c.read(true)
+				p.resume(c)
 			}
 			p.mu.Unlock()
 		}
@@ -149,6 +169,30 @@ func (p *idlePoller) unpark(c *Conn) {
 	delete(p.conns, c.pollID)
 	p.mu.Unlock()
 	if parked {
-		go c.read(true)
+		p.resume(c)
+	}
+}
+
+// resume runs c's reader on a waiting reader goroutine, or on a new one
+// when none waits.
+func (p *idlePoller) resume(c *Conn) {
+	select {
+	case p.ready <- c:
+	default:
+		go p.reader(c)
+	}
+}
+
+// reader reads c, then waits for another readied connection, unless
+// maxIdleReaders readers wait already.
+func (p *idlePoller) reader(c *Conn) {
+	for {
+		c.read(true)
+		if p.idle.Add(1) > maxIdleReaders {
+			p.idle.Add(-1)
+			return
+		}
+		c = <-p.ready
+		p.idle.Add(-1)
 	}
 }
