@@ -18,6 +18,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/transport/v4/udp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/foyer-intercom/foyer/internal/pionlog"
 )
 
 // Engine holds what every call's media shares: one webrtc.API built from one
@@ -70,7 +72,7 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		return nil, fmt.Errorf("media: interceptors: %w", err)
 	}
 	e := &Engine{cfg: cfg, log: log, sessions: make(map[*Session]struct{})}
-	logs := pionLogs{log: log}
+	logs := pionlog.Factory{Log: log}
 	if cfg.UDPMuxPort != 0 {
 		host := "" // every interface
 		if cfg.LoopbackOnly {

@@ -16,6 +16,8 @@ import (
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 	"go.uber.org/goleak"
+
+	"github.com/foyer-intercom/foyer/internal/pionlog"
 )
 
 // Every address in these tests is on loopback. The TURN server, its relays
@@ -99,7 +101,7 @@ func newClient(t *testing.T, s *Server, user, pass string) *turn.Client {
 func startClient(t *testing.T, conn net.PacketConn, server, user, pass string) *turn.Client {
 	t.Helper()
 	c, err := turn.NewClient(&turn.ClientConfig{TURNServerAddr: server, Username: user, Password: pass,
-		Realm: "foyer", Conn: conn, LoggerFactory: pionLogs{log: quietLogger()}})
+		Realm: "foyer", Conn: conn, LoggerFactory: pionlog.Factory{Log: quietLogger()}})
 	if err != nil {
 		t.Fatal(err)
 	}

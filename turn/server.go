@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
+
+	"github.com/foyer-intercom/foyer/internal/pionlog"
 )
 
 // minSecretLen: a shorter turn.secret is guessable offline from one
@@ -64,7 +66,7 @@ func New(cfg Config, secret string, log *slog.Logger) (*Server, error) {
 		Realm:         cfg.Realm,
 		AuthHandler:   s.auth,
 		QuotaHandler:  s.quota,
-		LoggerFactory: pionLogs{log: log},
+		LoggerFactory: pionlog.Factory{Log: log},
 		EventHandler: turn.EventHandler{
 			OnAuth:              s.authFailed,
 			OnAllocationCreated: s.allocated,
