@@ -34,10 +34,11 @@ const cycleGroups = 8
 // binary re-run as TestCycleServer) and reports its own CPU time, so the
 // clients' work is not counted. Two servers in the same run:
 //
-//   - foyer: the hub on its bbolt store, as in the other benchmarks;
+//   - foyer: the hub on its bbolt store, with the listener and info-level
+//     JSON logs (to a file) of `foyer serve`;
 //   - relay: the floor, a bare gorilla server that reads the same 3 frames
 //     and writes the same 18 (the same bytes, encoded once in advance),
-//     deciding nothing.
+//     deciding nothing, on the same listener.
 //
 // It reports server-µs/cycle and cycles per server CPU-second.
 func BenchmarkCycleCPU(b *testing.B) {
@@ -81,6 +82,80 @@ func cycleCPU(b *testing.B, kind string) {
 	b.ReportMetric(float64(b.N)/wall.Seconds(), "cycles/s")
 	for _, g := range groups {
 		g.close()
+	}
+}
+
+// BenchmarkReconnectCPU measures the server's CPU time per reconnect, on
+// BenchmarkCycleCPU's two servers in the same run: the 64 devices of its
+// sites drop their connections at once and connect again (dial, WebSocket
+// upgrade, hello, welcome), b.N rounds. The relay's reconnect is the
+// upgrade and one frame each way, the floor for any Go WebSocket server;
+// foyer's adds the token's look-up, registering the connection and
+// forgetting the dropped one. It reports server-µs/reconnect and
+// reconnects per server CPU-second.
+func BenchmarkReconnectCPU(b *testing.B) {
+	for _, kind := range []string{"foyer", "relay"} {
+		b.Run(kind, func(b *testing.B) { reconnectCPU(b, kind) })
+	}
+}
+
+func reconnectCPU(b *testing.B, kind string) {
+	srv := startCycleServer(b, kind)
+	var names []string
+	for g := range cycleGroups {
+		names = append(names, fmt.Sprintf("g%d-door", g))
+		names = append(names, cycleDevices(g)...)
+	}
+	conns := make([]*websocket.Conn, len(names))
+	connect := func(i int) error {
+		ws, _, err := websocket.DefaultDialer.Dial(srv.url, nil)
+		if err != nil {
+			return err
+		}
+		conns[i] = ws
+		if err := ws.WriteJSON(map[string]any{"type": "hello", "token": srv.tokens[names[i]], "version": 1}); err != nil {
+			return err
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(readTimeout))
+		var m struct{ Type string }
+		if err := ws.ReadJSON(&m); err != nil || m.Type != "welcome" {
+			return fmt.Errorf("%s: want welcome, got %q (%v)", names[i], m.Type, err)
+		}
+		return nil
+	}
+	connectAll := func() error {
+		errs := make(chan error, len(names))
+		for i := range names {
+			go func() { errs <- connect(i) }()
+		}
+		var first error
+		for range names {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	if err := connectAll(); err != nil {
+		b.Fatal(err)
+	}
+	before := srv.cpu(b)
+	b.ResetTimer()
+	for range b.N {
+		for _, ws := range conns {
+			_ = ws.Close()
+		}
+		if err := connectAll(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	cpu := srv.cpu(b) - before
+	n := float64(b.N * len(names))
+	b.ReportMetric(float64(cpu.Microseconds())/n, "server-µs/reconnect")
+	b.ReportMetric(n/cpu.Seconds(), "reconnects/server-CPU-s")
+	for _, ws := range conns {
+		_ = ws.Close()
 	}
 }
 
@@ -249,14 +324,15 @@ func cycleSite(g int) (string, []string) {
 	return b.String(), names
 }
 
-// TestCycleServer is the child process of BenchmarkCycleCPU; it does
+// TestCycleServer is the child process of BenchmarkCycleCPU and
+// BenchmarkReconnectCPU; it does
 // nothing in a normal test run. It serves until its stdin closes, and
 // answers each "cpu" line with its CPU time so far in nanoseconds. With
 // FOYER_CYCLE_CPUPROFILE it writes a CPU profile of its run there.
 func TestCycleServer(t *testing.T) {
 	kind, path := os.Getenv("FOYER_CYCLE_SERVER"), os.Getenv("FOYER_CYCLE_TOKENS")
 	if kind == "" {
-		t.Skip("only run as the server process of BenchmarkCycleCPU")
+		t.Skip("only run as the server process of BenchmarkCycleCPU and BenchmarkReconnectCPU")
 	}
 	var url string
 	var tokens map[string]string
@@ -268,7 +344,7 @@ func TestCycleServer(t *testing.T) {
 			site, _ := cycleSite(g)
 			b.WriteString(site)
 		}
-		ts := newTestServer(t, b.String(), unlimited())
+		ts := newNodesWith(t, b.String(), unlimited(), 1, nodeOptions{likeServe: true})
 		url, tokens = ts.url(), ts.tokens
 	case "relay":
 		url, tokens = startRelay(t)
@@ -332,7 +408,7 @@ func startRelay(t *testing.T) (string, map[string]string) {
 	}
 	write := func(ws *websocket.Conn, frame []byte) { _ = ws.WriteMessage(websocket.TextMessage, frame) }
 	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
@@ -384,6 +460,9 @@ func startRelay(t *testing.T) (string, map[string]string) {
 			g.mu.Unlock()
 		}
 	}))
+	_ = srv.Listener.Close()
+	srv.Listener = listenLikeServe(t)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return "ws" + strings.TrimPrefix(srv.URL, "http"), tokens
 }

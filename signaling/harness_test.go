@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -120,6 +121,10 @@ type nodeOptions struct {
 	// sendBuffer, when set, is the kernel send buffer of every accepted
 	// connection: small, a client that stops reading is felt at once.
 	sendBuffer int
+	// likeServe gives the nodes what `foyer serve` gives its hub, for
+	// benchmarks: a listener that sets no TCP keep-alive on accepted
+	// connections, and JSON logs at info level to a file.
+	likeServe bool
 }
 
 // newNodes serves yaml on n nodes; with n > 1 they share a real Redis: the
@@ -183,6 +188,14 @@ func newNodesWith(t testing.TB, yaml string, cfg Config, nodes int, no nodeOptio
 		cfg.Clock = ts.clock
 	}
 	log := suiteLogs.logger()
+	if no.likeServe {
+		f, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.Close() })
+		log = slog.New(slog.NewJSONHandler(f, nil))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var running sync.WaitGroup
 	for i := range nodes {
@@ -204,6 +217,10 @@ func newNodesWith(t testing.TB, yaml string, cfg Config, nodes int, no nodeOptio
 		srv := httptest.NewUnstartedServer(hub)
 		if no.sendBuffer > 0 {
 			srv.Listener = sendBufferListener{srv.Listener, no.sendBuffer}
+		}
+		if no.likeServe {
+			_ = srv.Listener.Close()
+			srv.Listener = listenLikeServe(t)
 		}
 		srv.Start()
 		ts.https = append(ts.https, srv)
@@ -450,6 +467,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 // and benchmarks that place calls in a tight loop.
 func unlimited() Config {
 	return Config{MessageRate: 1e9, MessageBurst: 1 << 30, CallRate: 1e9, CallBurst: 1 << 30}
+}
+
+// listenLikeServe listens on a loopback port as `foyer serve` listens: no
+// TCP keep-alive on accepted connections (cmd/foyer/serve.go).
+func listenLikeServe(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
 
 // sendBufferListener sets the kernel send buffer of accepted connections.
