@@ -89,27 +89,42 @@ func (o *options) scrape(ctx context.Context) (*sample, error) {
 
 // connectSummary merges the workers' connect results.
 func connectSummary(replies []reply) *connectReport {
-	c := &connectReport{Errors: map[string]int{}}
-	var hs []int64
-	var start, end int64
+	m := shardSums{errors: map[string]int{}}
 	for _, r := range replies {
 		cr := r.Connect
-		c.Wanted += cr.Wanted
-		c.Connected += cr.Connected
-		mergeCounts(c.Errors, cr.Errors)
-		hs = append(hs, cr.HandshakeNS...)
-		if start == 0 || cr.StartUnixNS < start {
-			start = cr.StartUnixNS
-		}
-		end = max(end, cr.EndUnixNS)
+		m.add(cr.Wanted, cr.Connected, cr.Errors, cr.HandshakeNS, cr.StartUnixNS, cr.EndUnixNS)
 	}
-	c.Seconds = float64(end-start) / 1e9
+	c := &connectReport{Wanted: m.wanted, Connected: m.got, Errors: m.errors, Seconds: m.seconds(), Handshake: summarise(m.times)}
 	if c.Seconds > 0 {
 		c.PerSecond = float64(c.Connected) / c.Seconds
 	}
-	c.Handshake = summarise(hs)
 	return c
 }
+
+// shardSums adds up the workers' results of a connect or a reconnect:
+// connections wanted and made, errors by class, each connection's time,
+// and the span from the earliest start to the latest end. Its errors map
+// must be made before the first add.
+type shardSums struct {
+	wanted, got int
+	errors      map[string]int
+	times       []int64
+	start, end  int64 // Unix nanoseconds
+}
+
+func (m *shardSums) add(wanted, got int, errors map[string]int, times []int64, start, end int64) {
+	m.wanted += wanted
+	m.got += got
+	mergeCounts(m.errors, errors)
+	m.times = append(m.times, times...)
+	if m.start == 0 || start < m.start {
+		m.start = start
+	}
+	m.end = max(m.end, end)
+}
+
+// seconds is the span from the earliest start to the latest end.
+func (m *shardSums) seconds() float64 { return float64(m.end-m.start) / 1e9 }
 
 // pause waits d, or less if ctx ends.
 func pause(ctx context.Context, d time.Duration) error {
@@ -183,22 +198,15 @@ func runReconnect(ctx context.Context, o *options, procs []*workerProc, rep *rep
 	if err != nil {
 		return err
 	}
-	r := &reconnectReport{Errors: map[string]int{}, Resume: o.resume}
-	var back []int64
-	var drop, last int64
+	m := shardSums{errors: map[string]int{}}
 	for _, rp := range replies {
 		rr := rp.Reconnect
-		r.Wanted += rr.Wanted
-		r.Back += rr.Back
-		mergeCounts(r.Errors, rr.Errors)
-		back = append(back, rr.BackNS...)
-		if drop == 0 || rr.DropUnixNS < drop {
-			drop = rr.DropUnixNS
-		}
-		last = max(last, rr.LastWelcomeUnix)
+		m.add(rr.Wanted, rr.Back, rr.Errors, rr.BackNS, rr.DropUnixNS, rr.LastWelcomeUnix)
 	}
-	r.AllBackSeconds = float64(last-drop) / 1e9
-	r.DropToWelcome = summarise(back)
+	r := &reconnectReport{
+		Wanted: m.wanted, Back: m.got, Errors: m.errors, Resume: o.resume,
+		AllBackSeconds: m.seconds(), DropToWelcome: summarise(m.times),
+	}
 	rep.Reconnect = r
 	rep.ServerCPU = serverCPU(before, after, float64(r.Back), "reconnects")
 	if err := pause(ctx, o.settle); err != nil { // let the server retire the old connections
