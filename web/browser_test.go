@@ -273,7 +273,8 @@ func statusStarts(s string) string {
 }
 
 // TestTwoTabsCall: the door station page and the resident page in two
-// browser contexts of a real Chromium against a real node. The door dials
+// browser contexts of a real Chromium against a real node, the resident's
+// token given in the address, the door's typed into its form. The door dials
 // 101 on its keypad; the resident sees the visitor's video decoding while
 // it still rings, and hears nothing; after Answer, audio (the fake
 // microphones' beeps) flows both ways; the door opens; hang-up ends both.
@@ -287,8 +288,14 @@ func TestTwoTabsCall(t *testing.T) {
 	if url, _ := eval[string](resident, `location.href`); strings.Contains(url, "token") {
 		c.fail("the token stays in the address bar: %s", url)
 	}
-	door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
-	c.waitFor(door, "connects", state("ready"))
+	// The door station's token goes in through the page's form.
+	door := c.open(browser, "door", srv.URL+"/door")
+	c.waitFor(door, "asks for a token", `!document.getElementById("login").hidden`)
+	if _, err := eval[any](door, `document.getElementById("tok").value = `+fmt.Sprintf("%q", tokens["front-door"])); err != nil {
+		c.fail("door page: %v", err)
+	}
+	c.click(door, "#login button")
+	c.waitFor(door, "connects", state("ready")+` && document.getElementById("login").hidden`)
 	c.waitFor(door, "lists 101", `[...document.querySelectorAll("#directory .entry")].map(b => b.textContent).join() === "Jansen101"`)
 
 	for _, k := range []string{"1", "0", "1", "Call"} {

@@ -1,6 +1,6 @@
 // The door station: dial an ID (keypad or directory), send the camera and
 // microphone, hear the resident who answers, show the door opening.
-import { token, forgetToken, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el } from "/static/foyer.js";
+import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el } from "/static/foyer.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -189,18 +189,7 @@ function start(tok) {
   });
 }
 
-function login() {
-  forgetToken();
-  $("login").hidden = false;
-  $("tok").focus();
-}
-
-$("login").onsubmit = (e) => {
-  e.preventDefault();
-  sessionStorage.setItem("foyer-token", $("tok").value.trim());
-  $("login").hidden = true;
-  start($("tok").value.trim());
-};
+const login = tokenForm(start);
 $("hangup").onclick = () => {
   if (state.callId) sig.send({ type: "hangup", call_id: state.callId });
   else hangupWanted = true;

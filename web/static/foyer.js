@@ -19,6 +19,26 @@ export function forgetToken() {
   sessionStorage.removeItem("foyer-token");
 }
 
+// tokenForm wires the page's token form (#login, its input #tok):
+// submitting it keeps the token for this tab and calls start with it. It
+// returns login, which forgets the current token and shows the form again.
+export function tokenForm(start) {
+  const form = document.getElementById("login");
+  const input = document.getElementById("tok");
+  form.onsubmit = (e) => {
+    e.preventDefault();
+    const tok = input.value.trim();
+    sessionStorage.setItem("foyer-token", tok);
+    form.hidden = true;
+    start(tok);
+  };
+  return () => {
+    forgetToken();
+    form.hidden = false;
+    input.focus();
+  };
+}
+
 // Close codes after which reconnecting with the same token cannot help
 // (protocol.md §6): the text says what to do instead.
 const final = {

@@ -1,6 +1,6 @@
 // The resident: rings with the visitor's live picture, answers (the
 // microphone opens only then), declines, opens the door, hangs up.
-import { token, forgetToken, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el } from "/static/foyer.js";
+import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el } from "/static/foyer.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -194,18 +194,7 @@ function start(tok) {
   });
 }
 
-function login() {
-  forgetToken();
-  $("login").hidden = false;
-  $("tok").focus();
-}
-
-$("login").onsubmit = (e) => {
-  e.preventDefault();
-  sessionStorage.setItem("foyer-token", $("tok").value.trim());
-  $("login").hidden = true;
-  start($("tok").value.trim());
-};
+const login = tokenForm(start);
 $("answer").onclick = () => {
   if (state.state !== "ringing") return;
   const callId = state.callId;
