@@ -422,8 +422,9 @@ func (c *Conn) finish(batch [][]byte) {
 // read is the connection's reader. It reads and dispatches frames while
 // the socket has them, then parks the connection with the idle poller and
 // returns; the poller runs read again, on one of its reader goroutines,
-// once bytes arrive (without a poller it waits on the socket instead, in a shallow
-// frame). When reading fails it closes the connection and ends serving it.
+// once bytes arrive (without a poller it waits on the socket instead, in a
+// shallow frame). When reading fails it closes the connection and ends
+// serving it.
 // serve runs it first; ready says the socket is known to have bytes (or to
 // have closed), as when the poller runs it.
 func (c *Conn) read(ready bool) {
