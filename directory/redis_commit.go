@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/internal/ctxsleep"
 )
 
 // How Apply commits a batch, atomically, on a single Redis as on a Cluster.
@@ -174,12 +176,8 @@ func (r *Redis) lock(ctx context.Context) (redisLock, error) {
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return l, redisErr(err)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return l, ctx.Err()
-		case <-t.C:
+		if err := ctxsleep.Sleep(ctx, wait); err != nil {
+			return l, err
 		}
 		wait = min(2*wait, redisLockRetryMax)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/internal/ctxsleep"
 )
 
 // Timings of the change subscription.
@@ -144,12 +146,8 @@ func (r *Redis) listen(ctx context.Context, ps *redis.PubSub, ready, done chan s
 // in its place; it returns nil when ctx ends first.
 func (r *Redis) resubscribe(ctx context.Context, old *redis.PubSub, wait time.Duration) *redis.PubSub {
 	_ = old.Close()
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if ctxsleep.Sleep(ctx, wait) != nil {
 		return nil
-	case <-t.C:
 	}
 	sctx, cancel := context.WithTimeout(ctx, redisSubscribeWait)
 	ps := r.client.Subscribe(sctx, r.keys.channel()) // an error is retried by the next receive

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/ctxsleep"
 	"github.com/foyer-intercom/foyer/media"
 )
 
@@ -267,12 +268,8 @@ func (h *Hub) Run(ctx context.Context) {
 			return
 		case <-h.kick:
 		}
-		t := time.NewTimer(h.cfg.DirectoryDelay) // coalesce a burst of changes
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if ctxsleep.Sleep(ctx, h.cfg.DirectoryDelay) != nil { // coalesce a burst of changes
 			return
-		case <-t.C:
 		}
 		h.dirtyMu.Lock()
 		sites, devices, users := h.dirtySites, h.dirtyDevices, h.dirtyUsers

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/foyer-intercom/foyer/internal/ctxsleep"
 	"github.com/foyer-intercom/foyer/internal/loopback"
 )
 
@@ -229,7 +230,7 @@ func runMedia(ctx context.Context, w *worker, job mediaJob) (*mediaResult, error
 	interval := time.Duration(float64(time.Second) / job.Rate)
 	for i, mc := range calls {
 		if i > 0 {
-			if err := pause(ctx, interval); err != nil {
+			if err := ctxsleep.Sleep(ctx, interval); err != nil {
 				break
 			}
 		}
@@ -474,7 +475,7 @@ func (mc *mediaCall) steps(ctx context.Context) (callOutcome, error) {
 		out.preview = append(out.preview, t)
 		out.allPreview = max(out.allPreview, t)
 	}
-	if err := pause(ctx, time.Duration(job.PreviewMS)*time.Millisecond); err != nil {
+	if err := ctxsleep.Sleep(ctx, time.Duration(job.PreviewMS)*time.Millisecond); err != nil {
 		return out, err
 	}
 
@@ -537,7 +538,7 @@ func (mc *mediaCall) steps(ctx context.Context) (callOutcome, error) {
 		}
 	}
 
-	if err := pause(ctx, time.Duration(job.HoldMS)*time.Millisecond); err != nil {
+	if err := ctxsleep.Sleep(ctx, time.Duration(job.HoldMS)*time.Millisecond); err != nil {
 		return out, err
 	}
 	if err := mc.door.send(map[string]any{"type": "hangup", "call_id": callID}); err != nil {
@@ -638,7 +639,7 @@ func (mc *mediaCall) wait(ctx context.Context, step string, cond func() bool) er
 		if time.Now().After(deadline) {
 			return errors.New("timeout waiting for " + step)
 		}
-		if err := pause(ctx, mediaPoll); err != nil {
+		if err := ctxsleep.Sleep(ctx, mediaPoll); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/foyer-intercom/foyer/internal/ctxsleep"
 )
 
 // runScenario seeds or reads the devices, starts the workers, connects
@@ -126,18 +128,6 @@ func (m *shardSums) add(wanted, got int, errors map[string]int, times []int64, s
 // seconds is the span from the earliest start to the latest end.
 func (m *shardSums) seconds() float64 { return float64(m.end-m.start) / 1e9 }
 
-// pause waits d, or less if ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // runIdle holds the connections and reads the server's memory and CPU:
 // memory per connection = (RSS after the hold − RSS before connecting) / N;
 // CPU per connection = CPU seconds during the hold / N / hold seconds.
@@ -145,14 +135,14 @@ func runIdle(ctx context.Context, o *options, rep *report, before *sample) error
 	if before == nil {
 		return errors.New("idle measures the server through --metrics; give its URL")
 	}
-	if err := pause(ctx, o.settle); err != nil {
+	if err := ctxsleep.Sleep(ctx, o.settle); err != nil {
 		return err
 	}
 	mid, err := o.scrape(ctx)
 	if err != nil {
 		return err
 	}
-	if err := pause(ctx, o.hold); err != nil {
+	if err := ctxsleep.Sleep(ctx, o.hold); err != nil {
 		return err
 	}
 	after, err := o.scrape(ctx)
@@ -183,7 +173,7 @@ func runIdle(ctx context.Context, o *options, rep *report, before *sample) error
 // runReconnect drops every connection of every worker at once and
 // reconnects them; all back = the last welcome − the first drop.
 func runReconnect(ctx context.Context, o *options, procs []*workerProc, rep *report) error {
-	if err := pause(ctx, o.settle); err != nil {
+	if err := ctxsleep.Sleep(ctx, o.settle); err != nil {
 		return err
 	}
 	before, err := o.scrape(ctx)
@@ -209,7 +199,7 @@ func runReconnect(ctx context.Context, o *options, procs []*workerProc, rep *rep
 	}
 	rep.Reconnect = r
 	rep.ServerCPU = serverCPU(before, after, float64(r.Back), "reconnects")
-	if err := pause(ctx, o.settle); err != nil { // let the server retire the old connections
+	if err := ctxsleep.Sleep(ctx, o.settle); err != nil { // let the server retire the old connections
 		return err
 	}
 	s, err := o.scrape(ctx)

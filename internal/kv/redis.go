@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/internal/ctxsleep"
 )
 
 // Key layout. Every key carries the hash tag {kv}, so one Redis Cluster
@@ -99,14 +101,7 @@ func (r *Redis) Update(ctx context.Context, fn func(Tx) error) error {
 // under load one writer could lose all its attempts.
 func backoff(ctx context.Context, attempt int) error {
 	ceiling := time.Millisecond << min(attempt, 5)
-	t := time.NewTimer(rand.N(ceiling) + 1)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return ctxsleep.Sleep(ctx, rand.N(ceiling)+1)
 }
 
 // redisCmds is what a transaction reads through: the client (View) or the
