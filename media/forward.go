@@ -107,20 +107,28 @@ func (s *Session) onDeviceTrack(d *device, t *webrtc.TrackRemote) {
 	}
 }
 
-// countReportedLoss adds to lostOut what a receiver report says it lost
-// beyond its earlier reports: a report block's cumulative loss (RFC 3550
+// onRTCP handles one RTCP packet from the receiver of one of our senders
+// (d; nil for the door station): its report blocks count towards lostOut,
+// and a PLI or FIR from a device that gets the video asks the door station
+// for a keyframe.
+func (s *Session) onRTCP(p rtcp.Packet, d *device, reported map[uint32]uint32) {
+	switch p := p.(type) {
+	case *rtcp.ReceiverReport:
+		s.countReportedLoss(p.Reports, reported)
+	case *rtcp.SenderReport:
+		s.countReportedLoss(p.Reports, reported)
+	case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+		if d != nil && d.sendVideo.Load() {
+			s.requestKeyframe()
+		}
+	}
+}
+
+// countReportedLoss adds to lostOut what a receiver's report blocks say
+// it lost beyond its earlier reports: a block's cumulative loss (RFC 3550
 // §6.4.1) can only be compared with the same stream's last one, and may
 // fall when duplicates arrive; only new highs count.
-func (s *Session) countReportedLoss(p rtcp.Packet, reported map[uint32]uint32) {
-	var blocks []rtcp.ReceptionReport
-	switch r := p.(type) {
-	case *rtcp.ReceiverReport:
-		blocks = r.Reports
-	case *rtcp.SenderReport:
-		blocks = r.Reports
-	default:
-		return
-	}
+func (s *Session) countReportedLoss(blocks []rtcp.ReceptionReport, reported map[uint32]uint32) {
 	for _, b := range blocks {
 		if last := reported[b.SSRC]; b.TotalLost > last { // a stream not seen before starts at 0
 			s.counters.lostOut.Add(uint64(b.TotalLost - last))
@@ -178,16 +186,7 @@ func (s *Session) readRTCP(d *device, sender *webrtc.RTPSender) {
 			return
 		}
 		for _, p := range pkts {
-			s.countReportedLoss(p, reported)
-		}
-		if d == nil || !d.sendVideo.Load() {
-			continue
-		}
-		for _, p := range pkts {
-			switch p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				s.requestKeyframe()
-			}
+			s.onRTCP(p, d, reported)
 		}
 	}
 }

@@ -48,7 +48,7 @@ func TestReportedLossCountsNewHighs(t *testing.T) {
 		&rtcp.SenderReport{SSRC: 9, Reports: []rtcp.ReceptionReport{{SSRC: 2, TotalLost: 4}}},
 		&rtcp.PictureLossIndication{MediaSSRC: 1},
 	} {
-		s.countReportedLoss(p, reported)
+		s.onRTCP(p, nil, reported)
 	}
 	if got := s.counters.lostOut.Load(); got != 9+4 {
 		t.Fatalf("lost out %d, want 13", got)
