@@ -129,7 +129,7 @@ func (c *Conn) Send(frame []byte) bool {
 	}
 	// No writer and nothing held back means nothing queued, no ping due and
 	// no close under way: the frame may go straight to the socket.
-	if c.raw != nil && c.wakeLocked() {
+	if directWrites && c.raw != nil && c.wakeLocked() {
 		c.qmu.Unlock()
 		c.writeInline(frame)
 		return true

@@ -7,6 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// directWrites: Send may write a frame itself (writeInline, writeNow).
+const directWrites = true
+
 // writeNow writes hdr and frame to the socket in one writev(2) that must
 // not wait: it returns how many bytes went out (0 when the socket's send
 // buffer is full) and an error only for a broken socket.

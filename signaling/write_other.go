@@ -7,8 +7,10 @@ import (
 	"syscall"
 )
 
-// writeNow is Linux only; elsewhere every frame goes through the writer
-// goroutine.
+// directWrites: writeNow is Linux only; elsewhere Send queues every frame
+// for the writer goroutine and never calls it.
+const directWrites = false
+
 func writeNow(syscall.RawConn, []byte, []byte) (int, error) {
 	return 0, errors.ErrUnsupported
 }
