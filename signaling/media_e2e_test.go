@@ -167,21 +167,17 @@ func (p *peer) onSDP(msg SDPMessage) {
 
 // record keeps the sequence numbers of a remote track's packets.
 func (p *peer) record(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-	for {
-		pkt, _, err := track.ReadRTP()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				p.mu.Lock()
-				p.ended = true
-				p.mu.Unlock()
-			}
-			return
-		}
+	closed := loopback.ReadRTP(track, func(pkt *rtp.Packet) {
 		if len(pkt.Payload) < 5 {
-			continue
+			return
 		}
 		p.mu.Lock()
 		p.got[pkt.Payload[0]] = append(p.got[pkt.Payload[0]], binary.BigEndian.Uint32(pkt.Payload[1:5]))
+		p.mu.Unlock()
+	})
+	if closed { // one track's end is enough: the server closed the connection
+		p.mu.Lock()
+		p.ended = true
 		p.mu.Unlock()
 	}
 }

@@ -88,19 +88,10 @@ func newMediaPeer(api *webrtc.API, c *client, callID string) (*mediaPeer, error)
 
 // record counts a remote track's packets by stream.
 func (p *mediaPeer) record(tr *webrtc.TrackRemote) {
-	for {
-		pkt, _, err := tr.ReadRTP()
+	closed := loopback.ReadRTP(tr, func(pkt *rtp.Packet) {
 		at := time.Now()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				p.mu.Lock()
-				p.ended = true
-				p.mu.Unlock()
-			}
-			return
-		}
 		if len(pkt.Payload) < payloadHeader {
-			continue
+			return
 		}
 		kind, seq := pkt.Payload[2], binary.BigEndian.Uint32(pkt.Payload[3:7])
 		p.mu.Lock()
@@ -114,6 +105,11 @@ func (p *mediaPeer) record(tr *webrtc.TrackRemote) {
 		}
 		s.n++
 		s.lo, s.hi = min(s.lo, seq), max(s.hi, seq)
+		p.mu.Unlock()
+	})
+	if closed { // one track's end is enough: the server closed the connection
+		p.mu.Lock()
+		p.ended = true
 		p.mu.Unlock()
 	}
 }

@@ -1,8 +1,11 @@
 package loopback
 
 import (
+	"errors"
+	"io"
 	"sync"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -26,16 +29,21 @@ func NewTrickle(pc *webrtc.PeerConnection, send func(webrtc.ICECandidateInit)) *
 		if ic != nil {
 			cand = ic.ToJSON()
 		}
-		t.mu.Lock()
-		if t.holding {
-			t.held = append(t.held, cand)
-			t.mu.Unlock()
-			return
-		}
-		t.mu.Unlock()
-		t.send(cand)
+		t.gathered(cand)
 	})
 	return t
+}
+
+// gathered sends cand, or keeps it while holding.
+func (t *Trickle) gathered(cand webrtc.ICECandidateInit) {
+	t.mu.Lock()
+	if t.holding {
+		t.held = append(t.held, cand)
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	t.send(cand)
 }
 
 // Hold keeps the candidates gathered from now on until Release.
@@ -45,14 +53,23 @@ func (t *Trickle) Hold() {
 	t.mu.Unlock()
 }
 
-// Release sends the held candidates, and the later ones at once.
+// Release sends the held candidates, and the later ones at once. It keeps
+// holding while it sends, so that a candidate gathered meanwhile (the empty
+// one that ends them, say) cannot overtake the held ones.
 func (t *Trickle) Release() {
-	t.mu.Lock()
-	held := t.held
-	t.held, t.holding = nil, false
-	t.mu.Unlock()
-	for _, cand := range held {
-		t.send(cand)
+	for {
+		t.mu.Lock()
+		held := t.held
+		t.held = nil
+		if len(held) == 0 {
+			t.holding = false
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+		for _, cand := range held {
+			t.send(cand)
+		}
 	}
 }
 
@@ -75,4 +92,17 @@ func Microphone(pc *webrtc.PeerConnection, streamID string) (*webrtc.TrackLocalS
 		return mic, nil
 	}
 	return nil, nil
+}
+
+// ReadRTP hands each of track's packets to fn until the track ends, and
+// reports whether it ended because the sender closed it (io.EOF: the
+// server ended this party's media) rather than on another error.
+func ReadRTP(track *webrtc.TrackRemote, fn func(*rtp.Packet)) (closed bool) {
+	for {
+		pkt, _, err := track.ReadRTP()
+		if err != nil {
+			return errors.Is(err, io.EOF)
+		}
+		fn(pkt)
+	}
 }
