@@ -251,20 +251,21 @@ func (e *mediaEngine) pair(w *worker) []*mediaCall {
 	doors := map[int][]*client{}
 	ids := map[int][]*idGroup{}
 	seen := map[*idGroup]bool{}
-	var sites []int
+	listed := map[int]bool{}
+	var sites []int // in the order the worker holds them
 	for _, c := range w.clients {
 		switch {
 		case c.dev.Kind == kindDoor:
-			if doors[c.site] == nil && ids[c.site] == nil {
-				sites = append(sites, c.site)
-			}
 			doors[c.site] = append(doors[c.site], c)
 		case c.id != nil && !seen[c.id]:
-			if doors[c.site] == nil && ids[c.site] == nil {
-				sites = append(sites, c.site)
-			}
 			seen[c.id] = true
 			ids[c.site] = append(ids[c.site], c.id)
+		default:
+			continue
+		}
+		if !listed[c.site] {
+			listed[c.site] = true
+			sites = append(sites, c.site)
 		}
 	}
 	var calls []*mediaCall

@@ -45,11 +45,7 @@ type options struct {
 	seedOnly      bool
 
 	devices, doors  int  // ringable devices (a multiple of 7) and door stations
-	devicesSet      bool // --devices given: take that many from a tokens file
-	doorsSet        bool
-	rateSet         bool
-	callsSet        bool
-	holdSet         bool
+	given           map[string]bool // the flags given on the command line, by name
 	idsPerSite      int
 	rate            float64
 	duration        time.Duration
@@ -120,20 +116,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() != 0 {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "devices":
-			o.devicesSet = true
-		case "doors":
-			o.doorsSet = true
-		case "rate":
-			o.rateSet = true
-		case "calls":
-			o.callsSet = true
-		case "hold":
-			o.holdSet = true
-		}
-	})
+	o.given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.given[f.Name] = true })
 	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
@@ -181,36 +165,36 @@ func (o *options) check() error {
 		return errors.New("--preview and --hold must not be negative")
 	}
 	if o.scenario == "media" {
-		if !o.callsSet {
+		if !o.given["calls"] {
 			o.calls = 10
 		}
-		if !o.rateSet {
+		if !o.given["rate"] {
 			o.rate = 10
 		}
-		if !o.holdSet {
+		if !o.given["hold"] {
 			o.hold = 10 * time.Second
 		}
 		if o.calls == 0 {
 			return errors.New("media needs --calls")
 		}
-		if !o.devicesSet {
+		if !o.given["devices"] {
 			o.devices = idSize * o.calls
 		}
-		if !o.doorsSet {
+		if !o.given["doors"] {
 			o.doors = o.calls
 		}
 	}
 	if o.scenario == "storm" && o.calls == 0 {
 		o.calls = int(math.Round(o.rate * o.duration.Seconds()))
 	}
-	if !o.devicesSet {
+	if !o.given["devices"] {
 		o.devices = 1000
 		if o.scenario == "storm" {
 			o.devices = idSize * max(minStormIDs, int(math.Ceil(o.rate)))
 		}
 	}
 	o.devices = (o.devices + idSize - 1) / idSize * idSize
-	if !o.doorsSet && o.scenario == "storm" {
+	if !o.given["doors"] && o.scenario == "storm" {
 		o.doors = max(10, int(math.Ceil(doorsPerCallPerSecond*o.rate)))
 	}
 	if (o.scenario == "storm" || o.scenario == "media") && o.doors == 0 {

@@ -36,16 +36,16 @@ func prepareLayout(ctx context.Context, o *options, log *slog.Logger) (*layout, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", o.tokensPath, err)
 		}
-		if o.scenario == "media" && !o.devicesSet && !o.doorsSet {
+		if o.scenario == "media" && !o.given["devices"] && !o.given["doors"] {
 			return l.takeCalls(o.calls)
 		}
 		devices, doors := l.counts()
-		if o.devicesSet {
+		if o.given["devices"] {
 			devices = o.devices
 		}
-		if o.scenario != "storm" && o.scenario != "media" && !o.doorsSet {
+		if o.scenario != "storm" && o.scenario != "media" && !o.given["doors"] {
 			doors = 0
-		} else if o.doorsSet {
+		} else if o.given["doors"] {
 			doors = o.doors
 		}
 		return l.take(devices, doors)
