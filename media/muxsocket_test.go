@@ -1,11 +1,13 @@
 package media
 
 import (
+	"errors"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/transport/v4/udp"
 )
 
 // TestMuxSocketIgnoresWriteDeadlines: the socket under Pion's UDP mux must
@@ -49,10 +51,50 @@ func TestMuxSocketIgnoresWriteDeadlines(t *testing.T) {
 					t.Fatalf("nothing arrived: %v", err)
 				}
 			}
-			// Reads still honour deadlines: the mux's reader relies on them
-			// to notice a close.
-			if err := e.muxConn.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
-				t.Fatal(err)
+		})
+	}
+}
+
+// TestMuxSocketKeepsReadDeadlines: whatever the socket's form, only write
+// deadlines are ignored; a read (and SetDeadline, for reads) still times
+// out, which the mux's reader relies on to notice a close.
+func TestMuxSocketKeepsReadDeadlines(t *testing.T) {
+	listen := func(t *testing.T) *net.UDPConn {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	forms := map[string]func(*testing.T) net.PacketConn{
+		"udp":   func(t *testing.T) net.PacketConn { return listen(t) },
+		"batch": func(t *testing.T) net.PacketConn {
+			b := udp.NewBatchConn(listen(t), 4, udpBatchInterval)
+			t.Cleanup(func() { _ = b.Close() }) // stops its flusher
+			return b
+		},
+		"other": func(t *testing.T) net.PacketConn { return struct{ net.PacketConn }{listen(t)} },
+	}
+	for name, form := range forms {
+		t.Run(name, func(t *testing.T) {
+			buf := make([]byte, 64)
+			for _, how := range []string{"SetReadDeadline", "SetDeadline"} {
+				c := ignoreWriteDeadlines(form(t)) // a fresh socket: no deadline left over
+				set := c.SetReadDeadline
+				if how == "SetDeadline" {
+					set = c.SetDeadline
+				}
+				if err := set(time.Now().Add(50 * time.Millisecond)); err != nil {
+					t.Fatal(err)
+				}
+				stop := time.AfterFunc(5*time.Second, func() { _ = c.Close() }) // a deadline ignored: fail, not hang
+				var ne net.Error
+				_, _, err := c.ReadFrom(buf)
+				stop.Stop()
+				if !errors.As(err, &ne) || !ne.Timeout() {
+					t.Fatalf("a read past its %s returned %v, want a timeout", how, err)
+				}
 			}
 		})
 	}
