@@ -3,7 +3,7 @@
 # that no test can send a packet anywhere but 127.0.0.0/8 and ::1 (WebRTC and
 # browsers probe every interface by default). Needs root (or user namespaces).
 set -euo pipefail
-if [ "${FOYER_IN_NETNS:-}" = 1 ]; then
+if [ "${IN_LOOPBACK_NETNS:-}" = 1 ]; then
   exec "$@"
 fi
-exec unshare --net -- env FOYER_IN_NETNS=1 GOPROXY=off bash -c 'ip link set lo up && exec "$@"' netns "$@"
+exec unshare --net -- env IN_LOOPBACK_NETNS=1 GOPROXY=off bash -c 'ip link set lo up && exec "$@"' netns "$@"
