@@ -156,7 +156,7 @@ func (c *Conn) writeInline(frame []byte) {
 	n, err := writeNow(c.raw, hdr, frame)
 	// Counted as sent now: what the socket did not take goes out first, or
 	// the connection closes.
-	c.hub.metrics.messagesOut.WithLabelValues(sentType(frame)).Inc()
+	c.hub.metrics.sent(frame)
 	if err == nil && n == len(hdr)+len(frame) {
 		c.qmu.Lock()
 		more := len(c.queue) > 0 || c.pingDue || c.closing
@@ -395,7 +395,7 @@ func (c *Conn) write(frames [][]byte) error {
 		if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
 			return err
 		}
-		c.hub.metrics.messagesOut.WithLabelValues(sentType(frame)).Inc()
+		c.hub.metrics.sent(frame)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package signaling
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -19,6 +21,8 @@ type metrics struct {
 	ringSeconds       prometheus.Histogram
 	cancelSeconds     prometheus.Histogram
 	messagesOut       *prometheus.CounterVec
+	sentMu            sync.RWMutex
+	sentBy            map[string]prometheus.Counter // guarded by sentMu; messagesOut by type
 	rateLimited       *prometheus.CounterVec
 	answeredBy        *prometheus.CounterVec
 	doorOpenings      prometheus.Counter
@@ -30,18 +34,35 @@ var latencyBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, 
 
 // sentType returns the "type" of an outbound frame: every outbound struct
 // marshals its Type field first, so the frame starts {"type":"….
-func sentType(frame []byte) string {
+func sentType(frame []byte) []byte {
 	const prefix = `{"type":"`
 	if len(frame) <= len(prefix) || string(frame[:len(prefix)]) != prefix {
-		return "other"
+		return []byte("other")
 	}
 	rest := frame[len(prefix):]
 	for i, b := range rest {
 		if b == '"' {
-			return string(rest[:i])
+			return rest[:i]
 		}
 	}
-	return "other"
+	return []byte("other")
+}
+
+// sent counts one frame written to a device, by its type. A fan-out writes
+// the same frame to many devices, so each type's counter is looked up in
+// the vector once and kept (the types are the protocol's, a few dozen).
+func (m *metrics) sent(frame []byte) {
+	t := sentType(frame)
+	m.sentMu.RLock()
+	c, ok := m.sentBy[string(t)] // no copy of t for the look-up
+	m.sentMu.RUnlock()
+	if !ok {
+		c = m.messagesOut.WithLabelValues(string(t))
+		m.sentMu.Lock()
+		m.sentBy[string(t)] = c
+		m.sentMu.Unlock()
+	}
+	c.Inc()
 }
 
 func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
@@ -86,6 +107,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		messagesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "foyer_signaling_messages_sent_total", Help: "Messages written to devices, by type.",
 		}, []string{"type"}),
+		sentBy: map[string]prometheus.Counter{},
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "foyer_signaling_rate_limited_total", Help: "Messages and calls refused with rate_limited, by what was limited.",
 		}, []string{"what"}),
