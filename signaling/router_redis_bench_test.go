@@ -28,45 +28,71 @@ import (
 // own differences: what crossing nodes costs, in units of one raw Redis
 // delivery.
 func BenchmarkCrossNodeRing(b *testing.B) {
-	var yaml strings.Builder
-	yaml.WriteString(sevenSite)
-	names := [][]string{sevenOn(&yaml, "1", ""), sevenOn(&yaml, "2", "b-")} // ID 1 on node A, ID 2 on node B
-	ts := newNodes(b, yaml.String(), unlimited(), 2, RedisRouterOptions{})
-	door := ts.connectTo(b, 0, "door")
-	frames := make([][]chan map[string]any, len(names))
-	for node, devices := range names {
-		for _, n := range devices {
-			ch := make(chan map[string]any, 16)
-			frames[node] = append(frames[node], ch)
-			go pump(ts.connectTo(b, node, n), ch)
-		}
-	}
-	measure := []func() time.Duration{
-		func() time.Duration { return ringOnce(b, door, "1", frames[0]) }, // same-node
-		func() time.Duration { return ringOnce(b, door, "2", frames[1]) }, // cross-node
-		rawDelivery(b, ts.redis.Addr),
-	}
-	lat := make([][]time.Duration, len(measure))
-	over := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for i := range b.N {
-		var got [3]time.Duration
-		for k := range measure {
-			j := (i + k) % len(measure)
-			got[j] = measure[j]()
-			lat[j] = append(lat[j], got[j])
-		}
-		over = append(over, got[1]-got[0])
-	}
-	b.StopTimer()
-	for j, name := range []string{"same", "cross", "raw"} {
-		slices.Sort(lat[j])
-		b.ReportMetric(quantile(lat[j], 0.50), name+"-p50-ns")
-		b.ReportMetric(quantile(lat[j], 0.99), name+"-p99-ns")
+	x := newCrossNodes(b)
+	lat := rotate(b, []string{"same", "cross", "raw"},
+		func() time.Duration { return ringOnce(b, x.door, "1", x.frames[0]) }, // same-node
+		func() time.Duration { return ringOnce(b, x.door, "2", x.frames[1]) }, // cross-node
+		rawDelivery(b, x.ts.redis.Addr),
+	)
+	over := make([]time.Duration, b.N)
+	for i := range over {
+		over[i] = lat[1][i] - lat[0][i] // the same round's
 	}
 	slices.Sort(over)
+	slices.Sort(lat[2])
 	b.ReportMetric(quantile(over, 0.50), "overhead-p50-ns")
 	b.ReportMetric(quantile(over, 0.50)/quantile(lat[2], 0.50), "overhead-x")
+}
+
+// crossNodes is two nodes sharing a real redis-server: the door station on
+// node A, call ID 1 ringing 7 devices on node A and ID 2 ringing 7 on node
+// B, each device read by pump into its channel.
+type crossNodes struct {
+	ts      *testServer
+	door    *client
+	clients [][]*client             // by node
+	frames  [][]chan map[string]any // by node, as clients
+}
+
+func newCrossNodes(b *testing.B) *crossNodes {
+	var yaml strings.Builder
+	yaml.WriteString(sevenSite)
+	names := [][]string{sevenOn(&yaml, "1", ""), sevenOn(&yaml, "2", "b-")}
+	x := &crossNodes{ts: newNodes(b, yaml.String(), unlimited(), 2, RedisRouterOptions{})}
+	x.door = x.ts.connectTo(b, 0, "door")
+	x.clients = make([][]*client, len(names))
+	x.frames = make([][]chan map[string]any, len(names))
+	for node, devices := range names {
+		for _, n := range devices {
+			c := x.ts.connectTo(b, node, n)
+			ch := make(chan map[string]any, 16)
+			x.clients[node] = append(x.clients[node], c)
+			x.frames[node] = append(x.frames[node], ch)
+			go pump(c, ch)
+		}
+	}
+	return x
+}
+
+// rotate runs the measures b.N rounds, each round starting with the next
+// one so that none always goes first, and reports each one's p50 and p99
+// under its name. It returns the latencies by measure, in round order.
+func rotate(b *testing.B, names []string, measure ...func() time.Duration) [][]time.Duration {
+	lat := make([][]time.Duration, len(measure))
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range measure {
+			j := (i + k) % len(measure)
+			lat[j] = append(lat[j], measure[j]())
+		}
+	}
+	b.StopTimer()
+	for j, name := range names {
+		sorted := slices.Sorted(slices.Values(lat[j]))
+		b.ReportMetric(quantile(sorted, 0.50), name+"-p50-ns")
+		b.ReportMetric(quantile(sorted, 0.99), name+"-p99-ns")
+	}
+	return lat
 }
 
 // BenchmarkCrossNodeCancel measures one device's `answer` → the last of
@@ -78,40 +104,11 @@ func BenchmarkCrossNodeRing(b *testing.B) {
 // stopped) the door station calls and every device rings before the
 // answer, and hangs up after it.
 func BenchmarkCrossNodeCancel(b *testing.B) {
-	var yaml strings.Builder
-	yaml.WriteString(sevenSite)
-	names := [][]string{sevenOn(&yaml, "1", ""), sevenOn(&yaml, "2", "b-")}
-	ts := newNodes(b, yaml.String(), unlimited(), 2, RedisRouterOptions{})
-	door := ts.connectTo(b, 0, "door")
-	clients := make([][]*client, len(names))
-	frames := make([][]chan map[string]any, len(names))
-	for node, devices := range names {
-		for _, n := range devices {
-			c := ts.connectTo(b, node, n)
-			ch := make(chan map[string]any, 16)
-			clients[node] = append(clients[node], c)
-			frames[node] = append(frames[node], ch)
-			go pump(c, ch)
-		}
-	}
-	measure := []func() time.Duration{
-		func() time.Duration { return cancelOnce(b, door, "1", clients[0][0], frames[0]) },
-		func() time.Duration { return cancelOnce(b, door, "2", clients[1][0], frames[1]) },
-	}
-	lat := make([][]time.Duration, len(measure))
-	b.ResetTimer()
-	for i := range b.N {
-		for k := range measure {
-			j := (i + k) % len(measure)
-			lat[j] = append(lat[j], measure[j]())
-		}
-	}
-	b.StopTimer()
-	for j, name := range []string{"same", "cross"} {
-		slices.Sort(lat[j])
-		b.ReportMetric(quantile(lat[j], 0.50), name+"-p50-ns")
-		b.ReportMetric(quantile(lat[j], 0.99), name+"-p99-ns")
-	}
+	x := newCrossNodes(b)
+	rotate(b, []string{"same", "cross"},
+		func() time.Duration { return cancelOnce(b, x.door, "1", x.clients[0][0], x.frames[0]) },
+		func() time.Duration { return cancelOnce(b, x.door, "2", x.clients[1][0], x.frames[1]) },
+	)
 }
 
 // cancelOnce: with the timer stopped, door calls to and all 7 devices read
