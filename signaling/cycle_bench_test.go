@@ -107,21 +107,9 @@ func reconnectCPU(b *testing.B, kind string) {
 		names = append(names, cycleDevices(g)...)
 	}
 	conns := make([]*websocket.Conn, len(names))
-	connect := func(i int) error {
-		ws, _, err := websocket.DefaultDialer.Dial(srv.url, nil)
-		if err != nil {
-			return err
-		}
-		conns[i] = ws
-		if err := ws.WriteJSON(map[string]any{"type": "hello", "token": srv.tokens[names[i]], "version": 1}); err != nil {
-			return err
-		}
-		_ = ws.SetReadDeadline(time.Now().Add(readTimeout))
-		var m struct{ Type string }
-		if err := ws.ReadJSON(&m); err != nil || m.Type != "welcome" {
-			return fmt.Errorf("%s: want welcome, got %q (%v)", names[i], m.Type, err)
-		}
-		return nil
+	connect := func(i int) (err error) {
+		conns[i], err = srv.hello(names[i])
+		return err
 	}
 	connectAll := func() error {
 		errs := make(chan error, len(names))
@@ -225,18 +213,32 @@ type cycleGroup struct {
 	frames  []chan map[string]any
 }
 
+// hello connects as the named device and waits for its welcome.
+func (s *cycleServer) hello(name string) (*websocket.Conn, error) {
+	ws, _, err := websocket.DefaultDialer.Dial(s.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := ws.WriteJSON(map[string]any{"type": "hello", "token": s.tokens[name], "version": 1}); err != nil {
+		return ws, err
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(readTimeout))
+	var m struct{ Type string }
+	if err := ws.ReadJSON(&m); err != nil || m.Type != "welcome" {
+		return ws, fmt.Errorf("%s: want welcome, got %q (%v)", name, m.Type, err)
+	}
+	return ws, nil
+}
+
 func (s *cycleServer) group(b *testing.B, g int) *cycleGroup {
 	b.Helper()
 	dial := func(name string) (*websocket.Conn, chan map[string]any) {
-		ws, _, err := websocket.DefaultDialer.Dial(s.url, nil)
+		ws, err := s.hello(name)
 		if err != nil {
 			b.Fatal(err)
 		}
-		c := &client{t: b, ws: ws, name: name}
-		c.send(map[string]any{"type": "hello", "token": s.tokens[name], "version": 1})
-		c.expect("welcome")
 		ch := make(chan map[string]any, 16)
-		go pump(c, ch)
+		go pump(&client{t: b, ws: ws, name: name}, ch)
 		return ws, ch
 	}
 	grp := &cycleGroup{}
