@@ -68,7 +68,7 @@ func TestMuxSocketKeepsReadDeadlines(t *testing.T) {
 		return c
 	}
 	forms := map[string]func(*testing.T) net.PacketConn{
-		"udp":   func(t *testing.T) net.PacketConn { return listen(t) },
+		"udp": func(t *testing.T) net.PacketConn { return listen(t) },
 		"batch": func(t *testing.T) net.PacketConn {
 			b := udp.NewBatchConn(listen(t), 4, udpBatchInterval)
 			t.Cleanup(func() { _ = b.Close() }) // stops its flusher

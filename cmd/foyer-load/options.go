@@ -44,7 +44,7 @@ type options struct {
 	tokensOut     string
 	seedOnly      bool
 
-	devices, doors  int  // ringable devices (a multiple of 7) and door stations
+	devices, doors  int             // ringable devices (a multiple of 7) and door stations
 	given           map[string]bool // the flags given on the command line, by name
 	idsPerSite      int
 	rate            float64
