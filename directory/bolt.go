@@ -24,6 +24,9 @@ type Bolt struct {
 	db   *bbolt.DB
 	path string
 
+	// The answers of the reads a call makes, kept between writes.
+	cache *readCache
+
 	// Guarded by mu.
 	mu      sync.Mutex
 	subs    map[int]func(Change)
@@ -60,7 +63,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("directory: preparing store %s: %w", path, err)
 	}
-	return &Bolt{db: db, path: path, subs: make(map[int]func(Change))}, nil
+	return &Bolt{db: db, path: path, cache: newReadCache(), subs: make(map[int]func(Change))}, nil
 }
 
 // Close releases the file (and its lock).
@@ -135,6 +138,7 @@ func (b *Bolt) Apply(ctx context.Context, ops ...Op) error {
 		}
 		return w.flush()
 	})
+	b.cache.invalidate() // also after a failed commit: a miss costs little
 	if err != nil {
 		return err
 	}

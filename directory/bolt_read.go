@@ -128,10 +128,15 @@ func (r boltReader) listEntries(site SiteID, keep func(entryHeader) bool) ([]Ent
 	return out, err
 }
 
-// Site returns one site.
-func (b *Bolt) Site(ctx context.Context, id SiteID) (s Site, err error) {
-	err = b.view(ctx, func(r boltReader) error { s, err = r.site(id); return err })
-	return s, err
+// Site returns one site. The answer is kept until the next write (readCache).
+func (b *Bolt) Site(ctx context.Context, id SiteID) (Site, error) {
+	if err := ctx.Err(); err != nil {
+		return Site{}, err
+	}
+	return through(b.cache, b.cache.sites, id, func() (s Site, err error) {
+		err = b.view(ctx, func(r boltReader) error { s, err = r.site(id); return err })
+		return s, err
+	})
 }
 
 // SiteByName finds a site by parent ("" for a top-level site) and name.
@@ -195,8 +200,19 @@ func (b *Bolt) UserByEmail(ctx context.Context, email string) (u User, err error
 	return u, err
 }
 
-// Members lists the memberships of one call ID, ordered by user ID.
-func (b *Bolt) Members(ctx context.Context, site SiteID, number Number) (out []Membership, err error) {
+// Members lists the memberships of one call ID, ordered by user ID. The
+// answer is kept until the next write (readCache).
+func (b *Bolt) Members(ctx context.Context, site SiteID, number Number) ([]Membership, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return throughSlice(b.cache, b.cache.members, siteNum{site, number}, func() ([]Membership, error) {
+		return b.members(ctx, site, number)
+	})
+}
+
+// members is Members read from the store.
+func (b *Bolt) members(ctx context.Context, site SiteID, number Number) (out []Membership, err error) {
 	err = b.view(ctx, func(r boltReader) error {
 		if err := r.requireEntry(site, number); err != nil {
 			return err
@@ -303,5 +319,7 @@ func (b *Bolt) UserDevices(ctx context.Context, user UserID) (out []Device, err 
 	return out, err
 }
 
-// DB is the bbolt file, shared with the account records (internal/kv).
+// DB is the bbolt file, shared with the account records (internal/kv),
+// which keep to their own bucket: the directory's buckets are written only
+// by Apply, which readCache relies on.
 func (b *Bolt) DB() *bbolt.DB { return b.db }

@@ -59,7 +59,18 @@ func (b *Bolt) DeviceByToken(ctx context.Context, token TokenHash) (d Device, er
 // and its monitors. It is the call hot path: it reads the entry record, the
 // (at most 6) member records' flag bytes, and the app-device and monitor
 // index records, which carry each device's name, so no JSON is decoded.
-func (b *Bolt) Ringable(ctx context.Context, site SiteID, number Number) (out []Device, err error) {
+// The answer is kept until the next write (readCache).
+func (b *Bolt) Ringable(ctx context.Context, site SiteID, number Number) ([]Device, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return throughSlice(b.cache, b.cache.rings, siteNum{site, number}, func() ([]Device, error) {
+		return b.ringable(ctx, site, number)
+	})
+}
+
+// ringable is Ringable read from the store.
+func (b *Bolt) ringable(ctx context.Context, site SiteID, number Number) (out []Device, err error) {
 	err = b.view(ctx, func(r boltReader) error {
 		prefix := siteNumKey(site, number)
 		if r.bucket(bucketEntries).Get(prefix) == nil {

@@ -36,6 +36,8 @@ func Run(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	t.Run("Subscribe", func(t *testing.T) { testSubscribe(t, newStore) })
 	t.Run("Cancelled", func(t *testing.T) { testCancelled(t, newStore) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newStore) })
+	t.Run("ReadsFollowWrites", func(t *testing.T) { testReadsFollowWrites(t, newStore) })
+	t.Run("ReadsFollowConcurrentWrites", func(t *testing.T) { testReadsFollowConcurrentWrites(t, newStore) })
 }
 
 // apply applies ops and fails the test on error.
