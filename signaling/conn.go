@@ -68,6 +68,8 @@ type Conn struct {
 	br  *bufio.Reader
 	raw syscall.RawConn
 
+	direct *directWriter // nil: every frame goes through the queue
+
 	heardAt atomic.Int64 // Unix nanoseconds of the last frame read, pongs included
 	pollID  uint32       // guarded by the idle poller's mu; 0: never parked
 
@@ -129,7 +131,7 @@ func (c *Conn) Send(frame []byte) bool {
 	}
 	// No writer and nothing held back means nothing queued, no ping due and
 	// no close under way: the frame may go straight to the socket.
-	if directWrites && c.raw != nil && c.wakeLocked() {
+	if c.direct != nil && c.wakeLocked() {
 		c.qmu.Unlock()
 		c.writeInline(frame)
 		return true
@@ -145,15 +147,13 @@ func (c *Conn) Send(frame []byte) bool {
 
 // writeInline is Send's fast path, taken when nothing else is queued and no
 // writer runs: the sender becomes the writer and writes the frame straight
-// to the socket without waiting (writeNow), which saves starting a writer
+// to the socket without waiting (directWriter), which saves starting a writer
 // goroutine for it. When the socket cannot take the whole frame now, or
 // when more was queued meanwhile, a writer goroutine takes over and writes
 // the rest first. A ring or a cancel to an idle device thus costs one
 // system call on the caller's goroutine, like a plain broadcast.
 func (c *Conn) writeInline(frame []byte) {
-	var b [10]byte
-	hdr := frameHeader(b[:0], len(frame))
-	n, err := writeNow(c.raw, hdr, frame)
+	hdr, n, err := c.direct.write(frame)
 	// Counted as sent now: what the socket did not take goes out first, or
 	// the connection closes.
 	c.hub.metrics.sent(frame)

@@ -1,37 +1,70 @@
 package signaling
 
 import (
-	"errors"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// directWrites: Send may write a frame itself (writeInline, writeNow).
-const directWrites = true
+// directWriter writes a connection's frames from their senders' goroutines
+// (writeInline): header and frame in one writev(2) that must not wait. Only
+// the sender holding the connection's writing turn uses it, so its fields
+// need no lock; its callback and buffers live as long as the connection,
+// so a write allocates nothing.
+type directWriter struct {
+	raw   syscall.RawConn
+	hdr   [10]byte
+	iov   [2]unix.Iovec
+	n     int
+	errno syscall.Errno
+	call  func(fd uintptr) bool // writev, bound once
+}
 
-// writeNow writes hdr and frame to the socket in one writev(2) that must
-// not wait: it returns how many bytes went out (0 when the socket's send
-// buffer is full) and an error only for a broken socket.
-func writeNow(raw syscall.RawConn, hdr, frame []byte) (int, error) {
-	var n int
-	var werr error
-	err := raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = unix.Writev(int(fd), [][]byte{hdr, frame})
-			if !errors.Is(werr, unix.EINTR) {
-				return true // one attempt: never wait for room here
+// newDirectWriter returns the direct writer of a socket; nil where frames
+// can only be queued for the writer goroutine (raw is nil, or not Linux).
+func newDirectWriter(raw syscall.RawConn) *directWriter {
+	if raw == nil {
+		return nil
+	}
+	w := &directWriter{raw: raw}
+	w.call = w.writev
+	return w
+}
+
+// write writes frame behind its header and returns the header, how many
+// bytes of the two went out (0 when the socket's send buffer is full) and
+// an error only for a broken socket. The header stays valid until the next
+// write.
+func (w *directWriter) write(frame []byte) (hdr []byte, n int, err error) {
+	hdr = frameHeader(w.hdr[:0], len(frame))
+	w.iov[0].Base, w.iov[1].Base = &hdr[0], unsafe.SliceData(frame)
+	w.iov[0].SetLen(len(hdr))
+	w.iov[1].SetLen(len(frame))
+	w.n, w.errno = 0, 0
+	err = w.raw.Write(w.call)
+	w.iov[1].Base = nil // the frame is the caller's again
+	switch {
+	case err != nil:
+		return hdr, w.n, err
+	case w.errno == unix.EAGAIN:
+		return hdr, 0, nil
+	case w.errno != 0:
+		return hdr, 0, w.errno
+	}
+	return hdr, w.n, nil
+}
+
+// writev is the one attempt of write: never wait for room here.
+func (w *directWriter) writev(fd uintptr) bool {
+	for {
+		n, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+		if errno != unix.EINTR {
+			w.n, w.errno = int(n), errno
+			if errno != 0 {
+				w.n = 0
 			}
+			return true
 		}
-	})
-	if errors.Is(werr, unix.EAGAIN) {
-		return 0, nil
 	}
-	if n < 0 {
-		n = 0
-	}
-	if err != nil {
-		return n, err
-	}
-	return n, werr
 }

@@ -7,10 +7,12 @@ import (
 	"syscall"
 )
 
-// directWrites: writeNow is Linux only; elsewhere Send queues every frame
-// for the writer goroutine and never calls it.
-const directWrites = false
+// directWriter: writing from the sender's goroutine is Linux only;
+// elsewhere Send queues every frame for the writer goroutine.
+type directWriter struct{}
 
-func writeNow(syscall.RawConn, []byte, []byte) (int, error) {
-	return 0, errors.ErrUnsupported
+func newDirectWriter(syscall.RawConn) *directWriter { return nil }
+
+func (*directWriter) write([]byte) ([]byte, int, error) {
+	return nil, 0, errors.ErrUnsupported
 }

@@ -1,0 +1,60 @@
+package signaling
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"testing"
+)
+
+// TestDirectWrite: a frame written from the sender's goroutine arrives
+// whole behind its header, and writing it allocates nothing (a fan-out
+// writes one per device).
+func TestDirectWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	raw, err := server.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newDirectWriter(raw)
+	frame := []byte(`{"type":"ring","call_id":"c_1"}`)
+
+	hdr, n, err := w.write(frame)
+	if err != nil || n != len(hdr)+len(frame) {
+		t.Fatalf("write = %d bytes, %v; want %d", n, err, len(hdr)+len(frame))
+	}
+	got := make([]byte, n)
+	r := bufio.NewReader(client)
+	if _, err := io.ReadFull(r, got); err != nil {
+		t.Fatal(err)
+	}
+	if want := append(frameHeader(nil, len(frame)), frame...); string(got) != string(want) {
+		t.Fatalf("read %q, want %q", got, want)
+	}
+
+	done := make(chan struct{})
+	go func() { defer close(done); _, _ = io.Copy(io.Discard, r) }()
+	if a := testing.AllocsPerRun(200, func() {
+		if _, _, err := w.write(frame); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("a direct write allocates %v times, want 0", a)
+	}
+	_ = client.Close()
+	<-done
+}
