@@ -49,18 +49,67 @@ func BenchmarkCycleCPU(b *testing.B) {
 
 func cycleCPU(b *testing.B, kind string) {
 	srv := startCycleServer(b, kind)
-	groups := make([]*cycleGroup, cycleGroups)
-	for g := range groups {
-		groups[g] = srv.group(b, g)
-	}
-	var next atomic.Int64
-	errs := make(chan error, len(groups))
+	groups := srv.groups(b)
 	before := srv.cpu(b)
 	b.ResetTimer()
 	start := time.Now()
+	if err := runCycles(groups, b.N); err != nil {
+		b.Fatal(err)
+	}
+	wall := time.Since(start)
+	b.StopTimer()
+	cpu := srv.cpu(b) - before
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "server-µs/cycle")
+	b.ReportMetric(float64(b.N)/cpu.Seconds(), "cycles/server-CPU-s")
+	b.ReportMetric(float64(b.N)/wall.Seconds(), "cycles/s")
+}
+
+// BenchmarkCycleCPUPaired runs BenchmarkCycleCPU's two servers side by
+// side and alternates between them, pairedRounds rounds of b.N/pairedRounds
+// cycles each (the first server to go alternating too), so that both meet
+// the machine in the same state: on a shared machine whose speed drifts by
+// tens of percent within minutes, their ratio is the figure to trust. It
+// reports each server's CPU per cycle, foyer's cycles per server
+// CPU-second, and foyer's CPU per cycle over the relay's.
+func BenchmarkCycleCPUPaired(b *testing.B) {
+	const pairedRounds = 10
+	kinds := []string{"foyer", "relay"}
+	servers := make([]*cycleServer, len(kinds))
+	groups := make([][]*cycleGroup, len(kinds))
+	for i, kind := range kinds {
+		servers[i] = startCycleServer(b, kind)
+		groups[i] = servers[i].groups(b)
+	}
+	cpu := make([]time.Duration, len(kinds))
+	b.ResetTimer()
+	done := 0
+	for r := range pairedRounds {
+		n := (b.N - done) / (pairedRounds - r)
+		done += n
+		for k := range kinds {
+			i := (k + r) % len(kinds)
+			before := servers[i].cpu(b)
+			if err := runCycles(groups[i], n); err != nil {
+				b.Fatalf("%s: %v", kinds[i], err)
+			}
+			cpu[i] += servers[i].cpu(b) - before
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpu[0].Microseconds())/float64(b.N), "foyer-µs/cycle")
+	b.ReportMetric(float64(cpu[1].Microseconds())/float64(b.N), "relay-µs/cycle")
+	b.ReportMetric(float64(b.N)/cpu[0].Seconds(), "foyer-cycles/server-CPU-s")
+	b.ReportMetric(float64(cpu[0])/float64(cpu[1]), "foyer/relay")
+}
+
+// runCycles runs n full cycles over groups, each group one at a time, all
+// groups at once.
+func runCycles(groups []*cycleGroup, n int) error {
+	var next atomic.Int64
+	errs := make(chan error, len(groups))
 	for _, g := range groups {
 		go func() {
-			for next.Add(1) <= int64(b.N) {
+			for next.Add(1) <= int64(n) {
 				if err := g.cycle(); err != nil {
 					errs <- err
 					return
@@ -69,20 +118,13 @@ func cycleCPU(b *testing.B, kind string) {
 			errs <- nil
 		}()
 	}
+	var first error
 	for range groups {
-		if err := <-errs; err != nil {
-			b.Fatal(err)
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
 	}
-	wall := time.Since(start)
-	b.StopTimer()
-	cpu := srv.cpu(b) - before
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "server-µs/cycle")
-	b.ReportMetric(float64(b.N)/cpu.Seconds(), "cycles/server-CPU-s")
-	b.ReportMetric(float64(b.N)/wall.Seconds(), "cycles/s")
-	for _, g := range groups {
-		g.close()
-	}
+	return first
 }
 
 // BenchmarkReconnectCPU measures the server's CPU time per reconnect, on
@@ -228,6 +270,21 @@ func (s *cycleServer) hello(name string) (*websocket.Conn, error) {
 		return ws, fmt.Errorf("%s: want welcome, got %q (%v)", name, m.Type, err)
 	}
 	return ws, nil
+}
+
+// groups connects cycleGroups groups; they close when the benchmark ends.
+func (s *cycleServer) groups(b *testing.B) []*cycleGroup {
+	b.Helper()
+	groups := make([]*cycleGroup, cycleGroups)
+	for g := range groups {
+		groups[g] = s.group(b, g)
+	}
+	b.Cleanup(func() {
+		for _, g := range groups {
+			g.close()
+		}
+	})
+	return groups
 }
 
 func (s *cycleServer) group(b *testing.B, g int) *cycleGroup {
