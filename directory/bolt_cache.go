@@ -10,7 +10,7 @@ import (
 // iteration order (effectively at random) makes room, so a node calling
 // more distinct IDs than this keeps its memory flat and the common ones
 // cached most of the time.
-const maxCached = 1 << 16
+const maxCached = 1 << 14
 
 // readCache keeps the answers of the reads every call makes (Ringable and
 // Site when it rings, Members when it is answered) between writes, so a
