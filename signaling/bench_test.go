@@ -273,6 +273,54 @@ func TestIdleFarm(t *testing.T) {
 // Its seven readers are BenchmarkRingFanout's (pump: read, decode the
 // JSON, hand it over on a channel), so the two differ only in the server.
 func BenchmarkRawBroadcast(b *testing.B) {
+	broadcast := startRawBroadcast(b)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		lat = append(lat, broadcast())
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+// BenchmarkRingFanoutPaired is BenchmarkRingFanout and BenchmarkRawBroadcast
+// in one process, a call and a broadcast in turn (which goes first
+// alternating), so that both meet the machine in the same state: on a
+// shared machine whose speed drifts within minutes, the ratio of their
+// medians is the figure to trust. It reports both p50s and p99s and the
+// ratio of the p50s.
+func BenchmarkRingFanoutPaired(b *testing.B) {
+	broadcast := startRawBroadcast(b)
+	fanout(b, func(door *client, _ []*client, frames []chan map[string]any) {
+		ring := make([]time.Duration, 0, b.N)
+		raw := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for i := range b.N {
+			if i%2 == 0 {
+				raw = append(raw, broadcast())
+			}
+			ring = append(ring, ringOnce(b, door, "1", frames))
+			if i%2 == 1 {
+				raw = append(raw, broadcast())
+			}
+		}
+		b.StopTimer()
+		slices.Sort(ring)
+		slices.Sort(raw)
+		b.ReportMetric(quantile(ring, 0.50), "ring-p50-ns")
+		b.ReportMetric(quantile(ring, 0.99), "ring-p99-ns")
+		b.ReportMetric(quantile(raw, 0.50), "raw-p50-ns")
+		b.ReportMetric(quantile(raw, 0.99), "raw-p99-ns")
+		b.ReportMetric(quantile(ring, 0.50)/quantile(raw, 0.50), "ring/raw-p50")
+	})
+}
+
+// startRawBroadcast starts the raw broadcast server with its publisher and
+// seven readers, and returns a func that broadcasts one ring-sized frame
+// and returns how long until all seven readers had decoded it. All of it
+// ends with the benchmark.
+func startRawBroadcast(b *testing.B) func() time.Duration {
+	b.Helper()
 	var mu sync.Mutex
 	var subs []*websocket.Conn
 	up := websocket.Upgrader{}
@@ -299,22 +347,22 @@ func BenchmarkRawBroadcast(b *testing.B) {
 			mu.Unlock()
 		}
 	}))
-	defer srv.Close()
+	b.Cleanup(srv.Close)
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
 	pub, _, err := websocket.DefaultDialer.Dial(url+"?role=pub", nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer pub.Close()
-	readers := make([]*websocket.Conn, 7)
+	b.Cleanup(func() { _ = pub.Close() })
 	done := make([]chan map[string]any, 7)
-	for i := range readers {
-		readers[i], _, err = websocket.DefaultDialer.Dial(url+"?role=sub", nil)
+	for i := range done {
+		r, _, err := websocket.DefaultDialer.Dial(url+"?role=sub", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.Cleanup(func() { _ = r.Close() })
 		done[i] = make(chan map[string]any, 16)
-		go pump(&client{t: b, ws: readers[i]}, done[i])
+		go pump(&client{t: b, ws: r}, done[i])
 	}
 	for { // wait until the server holds all subscribers
 		mu.Lock()
@@ -326,9 +374,7 @@ func BenchmarkRawBroadcast(b *testing.B) {
 		runtime.Gosched()
 	}
 	msg := []byte(`{"type":"ring","call_id":"c_bench","from":{"door_station_id":"d","name":"door","site_id":"s","site_name":"Race"},"to":"1","lifetime_ms":30000,"preview":true}`)
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for range b.N {
+	return func() time.Duration {
 		start := time.Now()
 		_ = pub.WriteMessage(websocket.TextMessage, msg)
 		for _, ch := range done {
@@ -336,11 +382,6 @@ func BenchmarkRawBroadcast(b *testing.B) {
 				b.Fatalf("got %v", m)
 			}
 		}
-		lat = append(lat, time.Since(start))
-	}
-	b.StopTimer()
-	reportLatency(b, lat)
-	for _, r := range readers {
-		_ = r.Close()
+		return time.Since(start)
 	}
 }
