@@ -52,13 +52,7 @@ func BenchmarkRingFanout(b *testing.B) {
 // stopped) the door station calls, and hangs up after the answer.
 func BenchmarkCancelFanout(b *testing.B) {
 	fanout(b, func(door *client, devices []*client, frames []chan map[string]any) {
-		lat := make([]time.Duration, 0, b.N)
-		b.ResetTimer()
-		for range b.N {
-			lat = append(lat, cancelOnce(b, door, "1", devices[0], frames))
-		}
-		b.StopTimer()
-		reportLatency(b, lat)
+		rotate(b, []string{""}, func() time.Duration { return cancelOnce(b, door, "1", devices[0], frames) })
 	})
 }
 
@@ -104,13 +98,7 @@ func fanout(b *testing.B, measure func(door *client, devices []*client, frames [
 // p50 and p99.
 func measureRings(b *testing.B, door *client, frames []chan map[string]any) {
 	b.Helper()
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for range b.N {
-		lat = append(lat, ringOnce(b, door, "1", frames))
-	}
-	b.StopTimer()
-	reportLatency(b, lat)
+	rotate(b, []string{""}, func() time.Duration { return ringOnce(b, door, "1", frames) })
 }
 
 // ringOnce times one call from door to the call ID to: from the call to the
@@ -155,13 +143,29 @@ func pump(c *client, ch chan<- map[string]any) {
 	}
 }
 
-func reportLatency(b *testing.B, lat []time.Duration) {
-	if len(lat) == 0 {
-		return
+// rotate runs the measures b.N rounds, each round starting with the next
+// one so that none always goes first, and reports each one's p50 and p99
+// under its name (p50-ns and p99-ns for the name ""). It returns the
+// latencies by measure, in round order.
+func rotate(b *testing.B, names []string, measure ...func() time.Duration) [][]time.Duration {
+	lat := make([][]time.Duration, len(measure))
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range measure {
+			j := (i + k) % len(measure)
+			lat[j] = append(lat[j], measure[j]())
+		}
 	}
-	slices.Sort(lat)
-	b.ReportMetric(quantile(lat, 0.50), "p50-ns")
-	b.ReportMetric(quantile(lat, 0.99), "p99-ns")
+	b.StopTimer()
+	for j, name := range names {
+		if name != "" {
+			name += "-"
+		}
+		sorted := slices.Sorted(slices.Values(lat[j]))
+		b.ReportMetric(quantile(sorted, 0.50), name+"p50-ns")
+		b.ReportMetric(quantile(sorted, 0.99), name+"p99-ns")
+	}
+	return lat
 }
 
 // quantile is the p quantile of sorted latencies, in nanoseconds.
@@ -273,18 +277,11 @@ func TestIdleFarm(t *testing.T) {
 // Its seven readers are BenchmarkRingFanout's (pump: read, decode the
 // JSON, hand it over on a channel), so the two differ only in the server.
 func BenchmarkRawBroadcast(b *testing.B) {
-	broadcast := startRawBroadcast(b)
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for range b.N {
-		lat = append(lat, broadcast())
-	}
-	b.StopTimer()
-	reportLatency(b, lat)
+	rotate(b, []string{""}, startRawBroadcast(b))
 }
 
 // BenchmarkRingFanoutPaired is BenchmarkRingFanout and BenchmarkRawBroadcast
-// in one process, a call and a broadcast in turn (which goes first
+// in one process, a call and a broadcast in turn (rotate: which goes first
 // alternating), so that both meet the machine in the same state: on a
 // shared machine whose speed drifts within minutes, the ratio of their
 // medians is the figure to trust. It reports both p50s and p99s and the
@@ -292,26 +289,9 @@ func BenchmarkRawBroadcast(b *testing.B) {
 func BenchmarkRingFanoutPaired(b *testing.B) {
 	broadcast := startRawBroadcast(b)
 	fanout(b, func(door *client, _ []*client, frames []chan map[string]any) {
-		ring := make([]time.Duration, 0, b.N)
-		raw := make([]time.Duration, 0, b.N)
-		b.ResetTimer()
-		for i := range b.N {
-			if i%2 == 0 {
-				raw = append(raw, broadcast())
-			}
-			ring = append(ring, ringOnce(b, door, "1", frames))
-			if i%2 == 1 {
-				raw = append(raw, broadcast())
-			}
-		}
-		b.StopTimer()
-		slices.Sort(ring)
-		slices.Sort(raw)
-		b.ReportMetric(quantile(ring, 0.50), "ring-p50-ns")
-		b.ReportMetric(quantile(ring, 0.99), "ring-p99-ns")
-		b.ReportMetric(quantile(raw, 0.50), "raw-p50-ns")
-		b.ReportMetric(quantile(raw, 0.99), "raw-p99-ns")
-		b.ReportMetric(quantile(ring, 0.50)/quantile(raw, 0.50), "ring/raw-p50")
+		lat := rotate(b, []string{"ring", "raw"},
+			func() time.Duration { return ringOnce(b, door, "1", frames) }, broadcast)
+		b.ReportMetric(quantile(slices.Sorted(slices.Values(lat[0])), 0.50)/quantile(slices.Sorted(slices.Values(lat[1])), 0.50), "ring/raw-p50")
 	})
 }
 

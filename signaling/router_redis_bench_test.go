@@ -74,27 +74,6 @@ func newCrossNodes(b *testing.B) *crossNodes {
 	return x
 }
 
-// rotate runs the measures b.N rounds, each round starting with the next
-// one so that none always goes first, and reports each one's p50 and p99
-// under its name. It returns the latencies by measure, in round order.
-func rotate(b *testing.B, names []string, measure ...func() time.Duration) [][]time.Duration {
-	lat := make([][]time.Duration, len(measure))
-	b.ResetTimer()
-	for i := range b.N {
-		for k := range measure {
-			j := (i + k) % len(measure)
-			lat[j] = append(lat[j], measure[j]())
-		}
-	}
-	b.StopTimer()
-	for j, name := range names {
-		sorted := slices.Sorted(slices.Values(lat[j]))
-		b.ReportMetric(quantile(sorted, 0.50), name+"-p50-ns")
-		b.ReportMetric(quantile(sorted, 0.99), name+"-p99-ns")
-	}
-	return lat
-}
-
 // BenchmarkCrossNodeCancel measures one device's `answer` → the last of
 // the other six devices' `cancel` (answered_elsewhere) read, with the door
 // station on node A, for an ID whose 7 devices are on node A (same-node)
@@ -187,12 +166,5 @@ func rawDelivery(b *testing.B, addr string) func() time.Duration {
 // BenchmarkRedisPubSubRaw is the floor for cross-node delivery alone, on
 // a fresh redis-server: rawDelivery, b.N times.
 func BenchmarkRedisPubSubRaw(b *testing.B) {
-	raw := rawDelivery(b, redistest.StartServer(b).Addr)
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for range b.N {
-		lat = append(lat, raw())
-	}
-	b.StopTimer()
-	reportLatency(b, lat)
+	rotate(b, []string{""}, rawDelivery(b, redistest.StartServer(b).Addr))
 }
