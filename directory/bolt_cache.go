@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -63,9 +64,14 @@ func (c *readCache) invalidate() {
 }
 
 // through returns m's answer for k, or load's, which it keeps in m if no
-// write committed while load ran. load must read in one transaction that
-// begins after it is called.
-func through[K comparable, V any](c *readCache, m map[K]cached[V], k K, load func() (V, error)) (V, error) {
+// write committed while load ran; a done ctx gets its error, as a read of
+// the store would. load must read in one transaction that begins after it
+// is called.
+func through[K comparable, V any](ctx context.Context, c *readCache, m map[K]cached[V], k K, load func() (V, error)) (V, error) {
+	if err := ctx.Err(); err != nil {
+		var zero V
+		return zero, err
+	}
 	c.mu.Lock()
 	e, ok := m[k]
 	gen := c.gen
@@ -93,7 +99,7 @@ func through[K comparable, V any](c *readCache, m map[K]cached[V], k K, load fun
 
 // throughSlice is through for a slice answer: the caller gets its own copy,
 // so changing it cannot change what the next caller gets.
-func throughSlice[K comparable, V any](c *readCache, m map[K]cached[[]V], k K, load func() ([]V, error)) ([]V, error) {
-	v, err := through(c, m, k, load)
+func throughSlice[K comparable, V any](ctx context.Context, c *readCache, m map[K]cached[[]V], k K, load func() ([]V, error)) ([]V, error) {
+	v, err := through(ctx, c, m, k, load)
 	return slices.Clone(v), err
 }

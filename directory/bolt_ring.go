@@ -61,10 +61,7 @@ func (b *Bolt) DeviceByToken(ctx context.Context, token TokenHash) (d Device, er
 // index records, which carry each device's name, so no JSON is decoded.
 // The answer is kept until the next write (readCache).
 func (b *Bolt) Ringable(ctx context.Context, site SiteID, number Number) ([]Device, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return throughSlice(b.cache, b.cache.rings, siteNum{site, number}, func() ([]Device, error) {
+	return throughSlice(ctx, b.cache, b.cache.rings, siteNum{site, number}, func() ([]Device, error) {
 		return b.ringable(ctx, site, number)
 	})
 }
