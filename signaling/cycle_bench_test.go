@@ -49,11 +49,11 @@ func BenchmarkCycleCPU(b *testing.B) {
 
 func cycleCPU(b *testing.B, kind string) {
 	srv := startCycleServer(b, kind)
-	groups := srv.groups(b)
+	run := cycleWork(b, srv)
 	before := srv.cpu(b)
 	b.ResetTimer()
 	start := time.Now()
-	if err := runCycles(groups, b.N); err != nil {
+	if err := run(b.N); err != nil {
 		b.Fatal(err)
 	}
 	wall := time.Since(start)
@@ -64,21 +64,35 @@ func cycleCPU(b *testing.B, kind string) {
 	b.ReportMetric(float64(b.N)/wall.Seconds(), "cycles/s")
 }
 
-// BenchmarkCycleCPUPaired runs BenchmarkCycleCPU's two servers side by
-// side and alternates between them, pairedRounds rounds of b.N/pairedRounds
-// cycles each (the first server to go alternating too), so that both meet
-// the machine in the same state: on a shared machine whose speed drifts by
-// tens of percent within minutes, their ratio is the figure to trust. It
-// reports each server's CPU per cycle, foyer's cycles per server
-// CPU-second, and foyer's CPU per cycle over the relay's.
+// BenchmarkCycleCPUPaired runs BenchmarkCycleCPU's two servers side by side
+// and alternates between them (pairedCPU), so that both meet the machine in
+// the same state: on a shared machine whose speed drifts by tens of percent
+// within minutes, their ratio is the figure to trust. It reports each
+// server's CPU per cycle, foyer's cycles per server CPU-second, and foyer's
+// CPU per cycle over the relay's.
 func BenchmarkCycleCPUPaired(b *testing.B) {
+	foyer, relay := pairedCPU(b, cycleWork)
+	b.ReportMetric(float64(foyer.Microseconds())/float64(b.N), "foyer-µs/cycle")
+	b.ReportMetric(float64(relay.Microseconds())/float64(b.N), "relay-µs/cycle")
+	b.ReportMetric(float64(b.N)/foyer.Seconds(), "foyer-cycles/server-CPU-s")
+	b.ReportMetric(float64(foyer)/float64(relay), "foyer/relay")
+}
+
+// serverWork does n units of a CPU benchmark's work on its server.
+type serverWork func(n int) error
+
+// pairedCPU starts the foyer and relay servers, readies work on each, and
+// runs b.N units on both, alternating: pairedRounds rounds of
+// b.N/pairedRounds units each, the first server to go alternating too. It
+// returns each server's CPU time over its own rounds.
+func pairedCPU(b *testing.B, ready func(*testing.B, *cycleServer) serverWork) (foyer, relay time.Duration) {
 	const pairedRounds = 10
 	kinds := []string{"foyer", "relay"}
 	servers := make([]*cycleServer, len(kinds))
-	groups := make([][]*cycleGroup, len(kinds))
+	work := make([]serverWork, len(kinds))
 	for i, kind := range kinds {
 		servers[i] = startCycleServer(b, kind)
-		groups[i] = servers[i].groups(b)
+		work[i] = ready(b, servers[i])
 	}
 	cpu := make([]time.Duration, len(kinds))
 	b.ResetTimer()
@@ -89,37 +103,42 @@ func BenchmarkCycleCPUPaired(b *testing.B) {
 		for k := range kinds {
 			i := (k + r) % len(kinds)
 			before := servers[i].cpu(b)
-			if err := runCycles(groups[i], n); err != nil {
+			if err := work[i](n); err != nil {
 				b.Fatalf("%s: %v", kinds[i], err)
 			}
 			cpu[i] += servers[i].cpu(b) - before
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(cpu[0].Microseconds())/float64(b.N), "foyer-µs/cycle")
-	b.ReportMetric(float64(cpu[1].Microseconds())/float64(b.N), "relay-µs/cycle")
-	b.ReportMetric(float64(b.N)/cpu[0].Seconds(), "foyer-cycles/server-CPU-s")
-	b.ReportMetric(float64(cpu[0])/float64(cpu[1]), "foyer/relay")
+	return cpu[0], cpu[1]
 }
 
-// runCycles runs n full cycles over groups, each group one at a time, all
-// groups at once.
-func runCycles(groups []*cycleGroup, n int) error {
-	var next atomic.Int64
-	errs := make(chan error, len(groups))
-	for _, g := range groups {
-		go func() {
-			for next.Add(1) <= int64(n) {
-				if err := g.cycle(); err != nil {
-					errs <- err
-					return
+// cycleWork connects cycleGroups groups to srv; a unit is one full cycle,
+// each group running one at a time, all groups at once.
+func cycleWork(b *testing.B, srv *cycleServer) serverWork {
+	groups := srv.groups(b)
+	return func(n int) error {
+		var next atomic.Int64
+		errs := make(chan error, len(groups))
+		for _, g := range groups {
+			go func() {
+				for next.Add(1) <= int64(n) {
+					if err := g.cycle(); err != nil {
+						errs <- err
+						return
+					}
 				}
-			}
-			errs <- nil
-		}()
+				errs <- nil
+			}()
+		}
+		return firstError(errs, len(groups))
 	}
+}
+
+// firstError waits for n results on errs and returns the first error.
+func firstError(errs <-chan error, n int) error {
 	var first error
-	for range groups {
+	for range n {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
@@ -143,49 +162,75 @@ func BenchmarkReconnectCPU(b *testing.B) {
 
 func reconnectCPU(b *testing.B, kind string) {
 	srv := startCycleServer(b, kind)
+	run := reconnectWork(b, srv)
+	before := srv.cpu(b)
+	b.ResetTimer()
+	if err := run(b.N); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	cpu := srv.cpu(b) - before
+	n := float64(b.N * cycleDevicesAll)
+	b.ReportMetric(float64(cpu.Microseconds())/n, "server-µs/reconnect")
+	b.ReportMetric(n/cpu.Seconds(), "reconnects/server-CPU-s")
+}
+
+// BenchmarkReconnectCPUPaired is BenchmarkReconnectCPU's two servers side
+// by side, alternating (pairedCPU). It reports each server's CPU per
+// reconnect and foyer's over the relay's.
+func BenchmarkReconnectCPUPaired(b *testing.B) {
+	foyer, relay := pairedCPU(b, reconnectWork)
+	n := float64(b.N * cycleDevicesAll)
+	b.ReportMetric(float64(foyer.Microseconds())/n, "foyer-µs/reconnect")
+	b.ReportMetric(float64(relay.Microseconds())/n, "relay-µs/reconnect")
+	b.ReportMetric(float64(foyer)/float64(relay), "foyer/relay")
+}
+
+// cycleDevicesAll is how many devices (door stations included) the
+// cycle sites have.
+const cycleDevicesAll = cycleGroups * 8
+
+// reconnectWork connects every device of the cycle sites to srv; a unit is
+// one round: all of them drop their connections at once and connect again.
+// They close when the benchmark ends.
+func reconnectWork(b *testing.B, srv *cycleServer) serverWork {
 	var names []string
 	for g := range cycleGroups {
 		names = append(names, fmt.Sprintf("g%d-door", g))
 		names = append(names, cycleDevices(g)...)
 	}
 	conns := make([]*websocket.Conn, len(names))
-	connect := func(i int) (err error) {
-		conns[i], err = srv.hello(names[i])
-		return err
-	}
 	connectAll := func() error {
 		errs := make(chan error, len(names))
 		for i := range names {
-			go func() { errs <- connect(i) }()
+			go func() {
+				var err error
+				conns[i], err = srv.hello(names[i])
+				errs <- err
+			}()
 		}
-		var first error
-		for range names {
-			if err := <-errs; err != nil && first == nil {
-				first = err
-			}
-		}
-		return first
+		return firstError(errs, len(names))
 	}
 	if err := connectAll(); err != nil {
 		b.Fatal(err)
 	}
-	before := srv.cpu(b)
-	b.ResetTimer()
-	for range b.N {
+	b.Cleanup(func() {
 		for _, ws := range conns {
-			_ = ws.Close()
+			if ws != nil {
+				_ = ws.Close()
+			}
 		}
-		if err := connectAll(); err != nil {
-			b.Fatal(err)
+	})
+	return func(n int) error {
+		for range n {
+			for _, ws := range conns {
+				_ = ws.Close()
+			}
+			if err := connectAll(); err != nil {
+				return err
+			}
 		}
-	}
-	b.StopTimer()
-	cpu := srv.cpu(b) - before
-	n := float64(b.N * len(names))
-	b.ReportMetric(float64(cpu.Microseconds())/n, "server-µs/reconnect")
-	b.ReportMetric(n/cpu.Seconds(), "reconnects/server-CPU-s")
-	for _, ws := range conns {
-		_ = ws.Close()
+		return nil
 	}
 }
 
