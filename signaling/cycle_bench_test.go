@@ -41,27 +41,43 @@ const cycleGroups = 8
 //     deciding nothing, on the same listener.
 //
 // It reports server-µs/cycle and cycles per server CPU-second.
-func BenchmarkCycleCPU(b *testing.B) {
-	for _, kind := range []string{"foyer", "relay"} {
-		b.Run(kind, func(b *testing.B) { cycleCPU(b, kind) })
-	}
+func BenchmarkCycleCPU(b *testing.B) { serverCPU(b, cycleWork, cycleUnit) }
+
+// cpuUnit is what a CPU benchmark counts: its name (cycle, reconnect) and
+// how many of them one unit of its serverWork is.
+type cpuUnit struct {
+	name string
+	per  int
 }
 
-func cycleCPU(b *testing.B, kind string) {
-	srv := startCycleServer(b, kind)
-	run := cycleWork(b, srv)
-	before := srv.cpu(b)
-	b.ResetTimer()
-	start := time.Now()
-	if err := run(b.N); err != nil {
-		b.Fatal(err)
+var (
+	cycleUnit     = cpuUnit{"cycle", 1}
+	reconnectUnit = cpuUnit{"reconnect", cycleDevicesAll}
+)
+
+// serverCPU runs b.N units of work on each server in turn, a sub-benchmark
+// each, and reports the server's CPU per unit, units per server
+// CPU-second and units per second of wall time.
+func serverCPU(b *testing.B, ready func(*testing.B, *cycleServer) serverWork, u cpuUnit) {
+	for _, kind := range []string{"foyer", "relay"} {
+		b.Run(kind, func(b *testing.B) {
+			srv := startCycleServer(b, kind)
+			run := ready(b, srv)
+			before := srv.cpu(b)
+			b.ResetTimer()
+			start := time.Now()
+			if err := run(b.N); err != nil {
+				b.Fatal(err)
+			}
+			wall := time.Since(start)
+			b.StopTimer()
+			cpu := srv.cpu(b) - before
+			n := float64(b.N * u.per)
+			b.ReportMetric(float64(cpu.Microseconds())/n, "server-µs/"+u.name)
+			b.ReportMetric(n/cpu.Seconds(), u.name+"s/server-CPU-s")
+			b.ReportMetric(n/wall.Seconds(), u.name+"s/s")
+		})
 	}
-	wall := time.Since(start)
-	b.StopTimer()
-	cpu := srv.cpu(b) - before
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "server-µs/cycle")
-	b.ReportMetric(float64(b.N)/cpu.Seconds(), "cycles/server-CPU-s")
-	b.ReportMetric(float64(b.N)/wall.Seconds(), "cycles/s")
 }
 
 // BenchmarkCycleCPUPaired runs BenchmarkCycleCPU's two servers side by side
@@ -70,13 +86,7 @@ func cycleCPU(b *testing.B, kind string) {
 // within minutes, their ratio is the figure to trust. It reports each
 // server's CPU per cycle, foyer's cycles per server CPU-second, and foyer's
 // CPU per cycle over the relay's.
-func BenchmarkCycleCPUPaired(b *testing.B) {
-	foyer, relay := pairedCPU(b, cycleWork)
-	b.ReportMetric(float64(foyer.Microseconds())/float64(b.N), "foyer-µs/cycle")
-	b.ReportMetric(float64(relay.Microseconds())/float64(b.N), "relay-µs/cycle")
-	b.ReportMetric(float64(b.N)/foyer.Seconds(), "foyer-cycles/server-CPU-s")
-	b.ReportMetric(float64(foyer)/float64(relay), "foyer/relay")
-}
+func BenchmarkCycleCPUPaired(b *testing.B) { pairedCPU(b, cycleWork, cycleUnit) }
 
 // serverWork does n units of a CPU benchmark's work on its server.
 type serverWork func(n int) error
@@ -84,8 +94,9 @@ type serverWork func(n int) error
 // pairedCPU starts the foyer and relay servers, readies work on each, and
 // runs b.N units on both, alternating: pairedRounds rounds of
 // b.N/pairedRounds units each, the first server to go alternating too. It
-// returns each server's CPU time over its own rounds.
-func pairedCPU(b *testing.B, ready func(*testing.B, *cycleServer) serverWork) (foyer, relay time.Duration) {
+// reports each server's CPU per unit over its own rounds, foyer's units per
+// server CPU-second, and foyer's CPU over the relay's.
+func pairedCPU(b *testing.B, ready func(*testing.B, *cycleServer) serverWork, u cpuUnit) {
 	const pairedRounds = 10
 	kinds := []string{"foyer", "relay"}
 	servers := make([]*cycleServer, len(kinds))
@@ -110,7 +121,11 @@ func pairedCPU(b *testing.B, ready func(*testing.B, *cycleServer) serverWork) (f
 		}
 	}
 	b.StopTimer()
-	return cpu[0], cpu[1]
+	n := float64(b.N * u.per)
+	b.ReportMetric(float64(cpu[0].Microseconds())/n, "foyer-µs/"+u.name)
+	b.ReportMetric(float64(cpu[1].Microseconds())/n, "relay-µs/"+u.name)
+	b.ReportMetric(n/cpu[0].Seconds(), "foyer-"+u.name+"s/server-CPU-s")
+	b.ReportMetric(float64(cpu[0])/float64(cpu[1]), "foyer/relay")
 }
 
 // cycleWork connects cycleGroups groups to srv; a unit is one full cycle,
@@ -154,37 +169,11 @@ func firstError(errs <-chan error, n int) error {
 // foyer's adds the token's look-up, registering the connection and
 // forgetting the dropped one. It reports server-µs/reconnect and
 // reconnects per server CPU-second.
-func BenchmarkReconnectCPU(b *testing.B) {
-	for _, kind := range []string{"foyer", "relay"} {
-		b.Run(kind, func(b *testing.B) { reconnectCPU(b, kind) })
-	}
-}
-
-func reconnectCPU(b *testing.B, kind string) {
-	srv := startCycleServer(b, kind)
-	run := reconnectWork(b, srv)
-	before := srv.cpu(b)
-	b.ResetTimer()
-	if err := run(b.N); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	cpu := srv.cpu(b) - before
-	n := float64(b.N * cycleDevicesAll)
-	b.ReportMetric(float64(cpu.Microseconds())/n, "server-µs/reconnect")
-	b.ReportMetric(n/cpu.Seconds(), "reconnects/server-CPU-s")
-}
+func BenchmarkReconnectCPU(b *testing.B) { serverCPU(b, reconnectWork, reconnectUnit) }
 
 // BenchmarkReconnectCPUPaired is BenchmarkReconnectCPU's two servers side
-// by side, alternating (pairedCPU). It reports each server's CPU per
-// reconnect and foyer's over the relay's.
-func BenchmarkReconnectCPUPaired(b *testing.B) {
-	foyer, relay := pairedCPU(b, reconnectWork)
-	n := float64(b.N * cycleDevicesAll)
-	b.ReportMetric(float64(foyer.Microseconds())/n, "foyer-µs/reconnect")
-	b.ReportMetric(float64(relay.Microseconds())/n, "relay-µs/reconnect")
-	b.ReportMetric(float64(foyer)/float64(relay), "foyer/relay")
-}
+// by side, alternating (pairedCPU).
+func BenchmarkReconnectCPUPaired(b *testing.B) { pairedCPU(b, reconnectWork, reconnectUnit) }
 
 // cycleDevicesAll is how many devices (door stations included) the
 // cycle sites have.
