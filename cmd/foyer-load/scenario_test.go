@@ -37,7 +37,10 @@ func TestScenarios(t *testing.T) {
 		}
 		// The server parks idle connections in its poller (Linux): the
 		// goroutine count, read from its metrics, does not grow with them.
-		if i.GoroutinesPerConn < 0 || (runtime.GOOS == "linux" && i.GoroutinesPerConn >= 0.5) {
+		// It may end a goroutine or two lower than it began (a reader the
+		// connect burst started, done since): a fraction of one per
+		// connection either way.
+		if i.GoroutinesPerConn <= -0.5 || (runtime.GOOS == "linux" && i.GoroutinesPerConn >= 0.5) {
 			t.Errorf("%.2f server goroutines per idle connection, want none", i.GoroutinesPerConn)
 		}
 		if i.ServerConnected != testDevices {
