@@ -103,11 +103,16 @@ func measureRings(b *testing.B, door *client, frames []chan map[string]any) {
 
 // ringOnce times one call from door to the call ID to: from the call to the
 // last ring read from frames (one channel per device). Then, with the timer
-// stopped, the door hangs up and every device reads its cancel.
+// stopped, the door hangs up and every device reads its cancel. The call
+// frame is encoded before the clock starts, as the raw broadcast's frame is
+// (startRawBroadcast): both measure the server from a frame sent.
 func ringOnce(b *testing.B, door *client, to string, frames []chan map[string]any) time.Duration {
 	b.Helper()
+	call := []byte(`{"type":"call","to":"` + to + `"}`)
 	start := time.Now()
-	door.send(map[string]any{"type": "call", "to": to})
+	if err := door.ws.WriteMessage(websocket.TextMessage, call); err != nil {
+		b.Fatal(err)
+	}
 	for _, ch := range frames {
 		if m, ok := <-ch; !ok || m["type"] != "ring" {
 			b.Fatalf("got %v", m)
