@@ -23,8 +23,8 @@ func (h *Hub) dispatch(c *Conn, frame []byte) {
 		return
 	}
 	received := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RequestTimeout)
-	defer cancel()
+	ctx := newRequestContext(h.cfg.RequestTimeout)
+	defer ctx.stop()
 	switch msg.Type {
 	case TypeCall:
 		err = h.handleCall(ctx, c, msg)
@@ -83,8 +83,8 @@ func (h *Hub) RemoteMessage(from directory.Device, frame []byte) {
 	if err != nil {
 		return // the sending node decoded it already
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RequestTimeout)
-	defer cancel()
+	ctx := newRequestContext(h.cfg.RequestTimeout)
+	defer ctx.stop()
 	if err := h.handleCallMessage(ctx, from, msg, time.Now()); err != nil {
 		h.replyError(from, msg, err)
 	}
