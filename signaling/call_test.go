@@ -1,6 +1,8 @@
 package signaling
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -365,5 +367,75 @@ func TestCallAgainRightAfterEnded(t *testing.T) {
 		phone.send(map[string]any{"type": "hangup", "call_id": ring["call_id"]})
 		door.expect("ended")
 		phone.expect("ended")
+	}
+}
+
+// TestCallLoggedOnceAtItsEnd: at info level a call is one line, written as
+// it ends, with how it ended, how many devices rang, who answered when and
+// whether the door opened; the answer itself is a debug line.
+func TestCallLoggedOnceAtItsEnd(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	bram := devices["bram-phone"]
+	bram.send(map[string]any{"type": "answer", "call_id": callID})
+	bram.expect("answered")
+	door.expect("answered")
+	bram.send(map[string]any{"type": "open_door", "call_id": callID})
+	door.expect("unlock")
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	ended := door.expect("ended")
+
+	var info, debug []map[string]any
+	deadline := time.Now().Add(readTimeout)
+	for {
+		info, debug = nil, nil
+		suiteLogs.mu.Lock()
+		logs := suiteLogs.buf.String()
+		suiteLogs.mu.Unlock()
+		for line := range strings.SplitSeq(logs, "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) != nil || m["call_id"] != callID {
+				continue
+			}
+			switch m["level"] {
+			case "INFO":
+				info = append(info, m)
+			case "DEBUG":
+				debug = append(debug, m)
+			}
+		}
+		if len(info) == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the line follows the ended frame
+	}
+	if len(info) != 2 || info[0]["msg"] != "door opened" || info[1]["msg"] != "call ended" {
+		t.Fatalf("info lines of the call: %v; want door opened, then call ended", info)
+	}
+	end := info[1]
+	want := map[string]any{
+		"reason":          ended["reason"],
+		"to":              "101",
+		"rung":            float64(len(ringers)),
+		"answered_by":     bram.welcome["device_id"],
+		"door_opened":     true,
+		"door_station_id": door.welcome["device_id"],
+	}
+	for k, v := range want {
+		if end[k] != v {
+			t.Errorf("call ended %s = %v, want %v (line %v)", k, end[k], v, end)
+		}
+	}
+	for _, k := range []string{"answered_after_ms", "talk_ms"} {
+		if ms, ok := end[k].(float64); !ok || ms < 0 {
+			t.Errorf("call ended %s = %v, want a duration in ms", k, end[k])
+		}
+	}
+	answered := false
+	for _, m := range debug {
+		answered = answered || m["msg"] == "call answered"
+	}
+	if !answered {
+		t.Errorf("no debug line for the answer: %v", debug)
 	}
 }

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -55,7 +56,8 @@ func (h *Hub) answered(call *Call, d directory.Device, after time.Duration) {
 	h.mu.Unlock()
 	h.metrics.answerSeconds.Observe(after.Seconds())
 	h.metrics.answeredBy.WithLabelValues(string(d.Kind)).Inc()
-	h.log.Info("call answered", "call_id", call.id, "site_id", call.site.ID, "door_station_id", call.door.ID, "by", d.ID, "after_ms", after.Milliseconds())
+	// At info level a call is one line, at its end (ended).
+	h.log.Debug("call answered", "call_id", call.id, "by", d.ID, "after_ms", after.Milliseconds())
 }
 
 // ended records the end of call. Called with call.mu held.
@@ -81,10 +83,28 @@ func (h *Hub) ended(call *Call, reason EndReason) {
 	})
 	h.metrics.activeCalls.Dec()
 	h.metrics.calls.WithLabelValues(string(reason)).Inc()
-	h.log.Info("call ended", "call_id", call.id, "site_id", call.site.ID, "door_station_id", call.door.ID, "reason", reason)
+	h.logEnded(call, reason)
 	if h.cfg.OnCallEnded != nil {
 		h.cfg.OnCallEnded(call.recordLocked(reason))
 	}
+}
+
+// logEnded writes a call's one line at info level: how it ended, how many
+// devices rang, and who answered when. Called with call.mu held.
+func (h *Hub) logEnded(call *Call, reason EndReason) {
+	if !h.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	args := []any{"call_id", call.id, "site_id", call.site.ID, "door_station_id", call.door.ID, "to", call.number, "reason", reason, "rung", len(call.legs)}
+	if call.winner != "" {
+		args = append(args, "answered_by", call.winner,
+			"answered_after_ms", call.answeredAt.Sub(call.created).Milliseconds(),
+			"talk_ms", h.clock.Now().Sub(call.answeredAt).Milliseconds())
+	}
+	if call.doorOpened {
+		args = append(args, "door_opened", true)
+	}
+	h.log.Info("call ended", args...)
 }
 
 // recordLocked is the call log's record of an ended call; call.mu is held.
