@@ -83,25 +83,24 @@ func (h *Hub) ended(call *Call, reason EndReason) {
 	})
 	h.metrics.activeCalls.Dec()
 	h.metrics.calls.WithLabelValues(string(reason)).Inc()
-	h.logEnded(call, reason)
+	r := call.recordLocked(reason)
+	h.logEnded(r)
 	if h.cfg.OnCallEnded != nil {
-		h.cfg.OnCallEnded(call.recordLocked(reason))
+		h.cfg.OnCallEnded(r)
 	}
 }
 
-// logEnded writes a call's one line at info level: how it ended, how many
-// devices rang, and who answered when. Called with call.mu held.
-func (h *Hub) logEnded(call *Call, reason EndReason) {
+// logEnded writes a call's one line at info level, from its record: how it
+// ended, how many devices rang, and who answered when.
+func (h *Hub) logEnded(r CallRecord) {
 	if !h.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
-	args := []any{"call_id", call.id, "site_id", call.site.ID, "door_station_id", call.door.ID, "to", call.number, "reason", reason, "rung", len(call.legs)}
-	if call.winner != "" {
-		args = append(args, "answered_by", call.winner,
-			"answered_after_ms", call.answeredAt.Sub(call.created).Milliseconds(),
-			"talk_ms", h.clock.Now().Sub(call.answeredAt).Milliseconds())
+	args := []any{"call_id", r.CallID, "site_id", r.Site, "door_station_id", r.Door, "to", r.Number, "reason", r.Reason, "rung", len(r.Rung)}
+	if r.Answered.ID != "" {
+		args = append(args, "answered_by", r.Answered.ID, "answered_after_ms", r.AnsweredAfter.Milliseconds(), "talk_ms", r.Talk.Milliseconds())
 	}
-	if call.doorOpened {
+	if r.DoorOpened {
 		args = append(args, "door_opened", true)
 	}
 	h.log.Info("call ended", args...)
