@@ -56,8 +56,10 @@ func (h *Hub) answered(call *Call, d directory.Device, after time.Duration) {
 	h.mu.Unlock()
 	h.metrics.answerSeconds.Observe(after.Seconds())
 	h.metrics.answeredBy.WithLabelValues(string(d.Kind)).Inc()
-	// At info level a call is one line, at its end (ended).
-	h.log.Debug("call answered", "call_id", call.id, "by", d.ID, "after_ms", after.Milliseconds())
+	// At info level a call is one line, at its end (ended). Typed attributes:
+	// at info level this line costs the answer nothing, not even an allocation.
+	h.log.LogAttrs(context.Background(), slog.LevelDebug, "call answered",
+		slog.String("call_id", string(call.id)), slog.String("by", string(d.ID)), slog.Int64("after_ms", after.Milliseconds()))
 }
 
 // ended records the end of call. Called with call.mu held.
