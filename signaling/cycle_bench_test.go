@@ -52,7 +52,7 @@ type cpuUnit struct {
 
 var (
 	cycleUnit     = cpuUnit{"cycle", 1}
-	reconnectUnit = cpuUnit{"reconnect", cycleDevicesAll}
+	reconnectUnit = cpuUnit{"reconnect", len(cycleDevicesAll())}
 )
 
 // serverCPU runs b.N units of work on each server in turn, a sub-benchmark
@@ -175,19 +175,22 @@ func BenchmarkReconnectCPU(b *testing.B) { serverCPU(b, reconnectWork, reconnect
 // by side, alternating (pairedCPU).
 func BenchmarkReconnectCPUPaired(b *testing.B) { pairedCPU(b, reconnectWork, reconnectUnit) }
 
-// cycleDevicesAll is how many devices (door stations included) the
-// cycle sites have.
-const cycleDevicesAll = cycleGroups * 8
-
-// reconnectWork connects every device of the cycle sites to srv; a unit is
-// one round: all of them drop their connections at once and connect again.
-// They close when the benchmark ends.
-func reconnectWork(b *testing.B, srv *cycleServer) serverWork {
+// cycleDevicesAll names every device of the cycle sites, door stations
+// included.
+func cycleDevicesAll() []string {
 	var names []string
 	for g := range cycleGroups {
 		names = append(names, fmt.Sprintf("g%d-door", g))
 		names = append(names, cycleDevices(g)...)
 	}
+	return names
+}
+
+// reconnectWork connects every device of the cycle sites to srv; a unit is
+// one round: all of them drop their connections at once and connect again.
+// They close when the benchmark ends.
+func reconnectWork(b *testing.B, srv *cycleServer) serverWork {
+	names := cycleDevicesAll()
 	conns := make([]*websocket.Conn, len(names))
 	connectAll := func() error {
 		errs := make(chan error, len(names))
