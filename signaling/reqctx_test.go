@@ -31,47 +31,27 @@ func TestRequestContext(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("Done not closed at the deadline")
 		}
-		if err := r.Err(); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Err() after the deadline = %v", err)
-		}
+		wantDone(t, r, context.DeadlineExceeded)
 	})
 	t.Run("deadline passed, Done never asked", func(t *testing.T) {
 		r := newRequestContext(time.Millisecond)
 		defer r.stop()
 		time.Sleep(5 * time.Millisecond)
-		if err := r.Err(); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Err() = %v, want deadline exceeded", err)
-		}
-		select {
-		case <-r.Done():
-		default:
-			t.Fatal("Err reports the deadline but Done is open")
-		}
+		wantDone(t, r, context.DeadlineExceeded)
 	})
 	t.Run("stopped before Done", func(t *testing.T) {
 		r := newRequestContext(time.Hour)
 		r.stop()
-		if err := r.Err(); !errors.Is(err, context.Canceled) {
-			t.Fatalf("Err() after stop = %v, want canceled", err)
-		}
-		select {
-		case <-r.Done():
-		default:
-			t.Fatal("Done open after stop")
-		}
+		wantDone(t, r, context.Canceled)
 	})
 	t.Run("stopped after Done", func(t *testing.T) {
 		r := newRequestContext(time.Hour)
 		done := r.Done()
 		r.stop()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("stop did not close Done")
+		if r.Done() != done {
+			t.Fatal("Done changed")
 		}
-		if err := r.Err(); !errors.Is(err, context.Canceled) {
-			t.Fatalf("Err() after stop = %v, want canceled", err)
-		}
+		wantDone(t, r, context.Canceled)
 	})
 	t.Run("children", func(t *testing.T) {
 		r := newRequestContext(time.Hour)
@@ -103,10 +83,22 @@ func TestRequestContext(t *testing.T) {
 		}
 		wg.Wait()
 		r.stop()
-		if err := r.Err(); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Err() = %v, want deadline exceeded (it passed before stop)", err)
-		}
+		wantDone(t, r, context.DeadlineExceeded) // it passed before stop
 	})
+}
+
+// wantDone checks that r ended with want: Err says so, and Done is closed
+// already (a context whose Err is not nil is done).
+func wantDone(t *testing.T, r *requestContext, want error) {
+	t.Helper()
+	if err := r.Err(); !errors.Is(err, want) {
+		t.Fatalf("Err() = %v, want %v", err, want)
+	}
+	select {
+	case <-r.Done():
+	default:
+		t.Fatalf("Err() = %v but Done is open", want)
+	}
 }
 
 type ctxKey struct{}
