@@ -130,7 +130,7 @@ func (r boltReader) listEntries(site SiteID, keep func(entryHeader) bool) ([]Ent
 
 // Site returns one site. The answer is kept until the next write (readCache).
 func (b *Bolt) Site(ctx context.Context, id SiteID) (Site, error) {
-	return through(ctx, b.cache, b.cache.sites, id, func() (s Site, err error) {
+	return through(ctx, b.cache, &b.cache.sites, id, func() (s Site, err error) {
 		err = b.view(ctx, func(r boltReader) error { s, err = r.site(id); return err })
 		return s, err
 	})
@@ -200,7 +200,7 @@ func (b *Bolt) UserByEmail(ctx context.Context, email string) (u User, err error
 // Members lists the memberships of one call ID, ordered by user ID. The
 // answer is kept until the next write (readCache).
 func (b *Bolt) Members(ctx context.Context, site SiteID, number Number) ([]Membership, error) {
-	return throughSlice(ctx, b.cache, b.cache.members, siteNum{site, number}, func() ([]Membership, error) {
+	return throughSlice(ctx, b.cache, &b.cache.members, siteNum{site, number}, func() ([]Membership, error) {
 		return b.members(ctx, site, number)
 	})
 }

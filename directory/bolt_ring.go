@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 )
 
 // Device returns one device.
@@ -38,8 +39,18 @@ func (b *Bolt) DeviceByName(ctx context.Context, kind DeviceKind, scope string, 
 }
 
 // DeviceByToken finds the device a token authenticates: one index lookup
-// and one record.
-func (b *Bolt) DeviceByToken(ctx context.Context, token TokenHash) (d Device, err error) {
+// and one record. The answer is kept until the next write (readCache); the
+// caller gets its own copy of CallSites.
+func (b *Bolt) DeviceByToken(ctx context.Context, token TokenHash) (Device, error) {
+	d, err := through(ctx, b.cache, &b.cache.tokens, token, func() (Device, error) {
+		return b.deviceByToken(ctx, token)
+	})
+	d.CallSites = slices.Clone(d.CallSites)
+	return d, err
+}
+
+// deviceByToken is DeviceByToken read from the store.
+func (b *Bolt) deviceByToken(ctx context.Context, token TokenHash) (d Device, err error) {
 	err = b.view(ctx, func(r boltReader) error {
 		id := r.bucket(bucketTokens).Get(token[:])
 		if id == nil {
@@ -61,7 +72,7 @@ func (b *Bolt) DeviceByToken(ctx context.Context, token TokenHash) (d Device, er
 // index records, which carry each device's name, so no JSON is decoded.
 // The answer is kept until the next write (readCache).
 func (b *Bolt) Ringable(ctx context.Context, site SiteID, number Number) ([]Device, error) {
-	return throughSlice(ctx, b.cache, b.cache.rings, siteNum{site, number}, func() ([]Device, error) {
+	return throughSlice(ctx, b.cache, &b.cache.rings, siteNum{site, number}, func() ([]Device, error) {
 		return b.ringable(ctx, site, number)
 	})
 }
@@ -101,23 +112,33 @@ func (b *Bolt) ringable(ctx context.Context, site SiteID, number Number) (out []
 // Targets returns the (site, number) pairs d rings for: a monitor its own;
 // an app device every ringable membership of its user, ordered by site ID;
 // a door station none.
-func (b *Bolt) Targets(ctx context.Context, d Device) (out []Target, err error) {
+func (b *Bolt) Targets(ctx context.Context, d Device) ([]Target, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	switch d.Kind {
+	case KindDoorStation:
+		return nil, nil
+	case KindMonitor:
+		return []Target{{Site: d.Site, Number: d.Number}}, nil
+	case KindApp:
+		return throughSlice(ctx, b.cache, &b.cache.targets, d.User, func() ([]Target, error) {
+			return b.userTargets(ctx, d.User)
+		})
+	default:
+		return nil, fmt.Errorf("device kind %q: %w", string(d.Kind), ErrInvalid)
+	}
+}
+
+// userTargets is what an app device of user rings for, read from the
+// store: the call IDs where user is a ringable member.
+func (b *Bolt) userTargets(ctx context.Context, user UserID) (out []Target, err error) {
 	err = b.view(ctx, func(r boltReader) error {
-		switch d.Kind {
-		case KindDoorStation:
-			return nil
-		case KindMonitor:
-			out = []Target{{Site: d.Site, Number: d.Number}}
-			return nil
-		case KindApp:
-		default:
-			return fmt.Errorf("device kind %q: %w", string(d.Kind), ErrInvalid)
-		}
-		prefix := key(string(d.User), "")
+		prefix := key(string(user), "")
 		members := r.bucket(bucketMembers)
 		return scanPrefix(r.bucket(bucketUserSites), prefix, func(k, v []byte) (bool, error) {
 			site, n := SiteID(k[len(prefix):]), Number(v)
-			m := members.Get(append(siteNumKey(site, n), d.User...))
+			m := members.Get(append(siteNumKey(site, n), user...))
 			if len(m) > 0 && m[0]&flagRingable != 0 {
 				out = append(out, Target{Site: site, Number: n})
 			}

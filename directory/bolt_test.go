@@ -1,6 +1,7 @@
 package directory_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,41 @@ func openBolt(t testing.TB) *directory.Bolt {
 
 func TestBolt(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) directory.Store { return openBolt(t) })
+}
+
+// TestBoltKeepsKnownTokensOnly checks that hellos with unknown tokens
+// leave nothing in the read cache, where they would push out the tokens of
+// the devices that reconnect after a network break; a known one is kept.
+func TestBoltKeepsKnownTokensOnly(t *testing.T) {
+	ctx := context.Background()
+	b := openBolt(t)
+	d := directory.Device{ID: "d_monitor", Kind: directory.KindMonitor, Name: "hall", Site: "s_site", Number: "1"}
+	_, hash := directory.NewToken()
+	if err := b.Apply(ctx,
+		directory.PutSite{Site: directory.Site{ID: "s_site", Name: "Site", Settings: directory.DefaultSettings()}},
+		directory.PutEntry{Entry: directory.Entry{Site: "s_site", Number: "1", Name: "One"}},
+		directory.PutDevice{Device: d},
+		directory.SetDeviceToken{ID: d.ID, Token: hash},
+	); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		_, unknown := directory.NewToken()
+		if _, err := b.DeviceByToken(ctx, unknown); !errors.Is(err, directory.ErrNotFound) {
+			t.Fatalf("an unknown token: got %v, want not found", err)
+		}
+	}
+	if n := b.KeptTokens(); n != 0 {
+		t.Fatalf("%d answers kept for unknown tokens; want none", n)
+	}
+	for range 2 {
+		if got, err := b.DeviceByToken(ctx, hash); err != nil || got.ID != d.ID {
+			t.Fatalf("the monitor's token: got %+v, %v", got, err)
+		}
+	}
+	if n := b.KeptTokens(); n != 1 {
+		t.Fatalf("%d answers kept after the known token was asked for twice; want 1", n)
+	}
 }
 
 func TestBoltLocked(t *testing.T) {

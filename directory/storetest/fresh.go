@@ -147,6 +147,107 @@ func testReadsFollowWrites(t *testing.T, newStore func(t *testing.T) directory.S
 	}
 }
 
+// testHelloReadsFollowWrites holds a store to the same for the reads a
+// connecting device makes (DeviceByToken, Targets): done once before each
+// write, they must show it as soon as Apply returns. A replaced token, or
+// a deleted device's, must never authenticate again.
+func testHelloReadsFollowWrites(t *testing.T, newStore func(t *testing.T) directory.Store) {
+	ctx := context.Background()
+	s := newStore(t)
+	b := newBuilding(t, s, "Hello")
+	door := doorStation(b.site, "gate")
+	door.CallSites = []directory.SiteID{b.site.ID}
+	_, phoneTok := directory.NewToken()
+	_, doorTok := directory.NewToken()
+	apply(t, s, directory.PutDevice{Device: door},
+		directory.SetDeviceToken{ID: b.phone.ID, Token: phoneTok},
+		directory.SetDeviceToken{ID: door.ID, Token: doorTok})
+	_, unknown := directory.NewToken()
+	type hello struct {
+		phone      directory.Device
+		phoneErr   error
+		targets    []directory.Target
+		unknownErr error
+	}
+	read := func() hello {
+		var h hello
+		h.phone, h.phoneErr = s.DeviceByToken(ctx, phoneTok)
+		if h.phoneErr == nil {
+			var err error
+			h.targets, err = s.Targets(ctx, h.phone)
+			must(t, "Targets", err)
+		}
+		_, h.unknownErr = s.DeviceByToken(ctx, unknown)
+		return h
+	}
+	for _, step := range []struct {
+		name  string
+		ops   func() []directory.Op
+		check func(t *testing.T, after hello)
+	}{
+		{"device renamed", func() []directory.Op {
+			d := b.phone
+			d.Name = "anna-renamed"
+			return []directory.Op{directory.PutDevice{Device: d}}
+		}, func(t *testing.T, after hello) {
+			if after.phoneErr != nil || after.phone.Name != "anna-renamed" {
+				t.Errorf("after the rename the token finds %+v, %v", after.phone, after.phoneErr)
+			}
+		}},
+		{"unknown token given to the device", func() []directory.Op {
+			return []directory.Op{directory.SetDeviceToken{ID: b.phone.ID, Token: unknown}}
+		}, func(t *testing.T, after hello) {
+			wantErr(t, "the replaced token", after.phoneErr, directory.ErrNotFound)
+			if after.unknownErr != nil {
+				t.Errorf("the token, once asked for when unknown, is refused after it was set: %v", after.unknownErr)
+			}
+		}},
+		{"token back", func() []directory.Op {
+			return []directory.Op{directory.SetDeviceToken{ID: b.phone.ID, Token: phoneTok}}
+		}, func(t *testing.T, after hello) {
+			if after.phoneErr != nil || len(after.targets) != 1 || after.targets[0] != (directory.Target{Site: b.site.ID, Number: "101"}) {
+				t.Errorf("after the token came back: %+v, %v, targets %v", after.phone, after.phoneErr, after.targets)
+			}
+			wantErr(t, "the token replaced again", after.unknownErr, directory.ErrNotFound)
+		}},
+		{"licence withdrawn", func() []directory.Op {
+			m := member(b.site, b.anna, "101")
+			m.Licence = directory.LicenceInactive
+			return []directory.Op{directory.PutMembership{Membership: m}}
+		}, func(t *testing.T, after hello) {
+			if len(after.targets) != 0 {
+				t.Errorf("after the licence was withdrawn the phone rings for %v", after.targets)
+			}
+		}},
+		{"moved to another call ID", func() []directory.Op {
+			return []directory.Op{directory.PutMembership{Membership: member(b.site, b.anna, "102")}}
+		}, func(t *testing.T, after hello) {
+			if len(after.targets) != 1 || after.targets[0] != (directory.Target{Site: b.site.ID, Number: "102"}) {
+				t.Errorf("after the move to 102 the phone rings for %v", after.targets)
+			}
+		}},
+		{"device deleted", func() []directory.Op {
+			return []directory.Op{directory.DeleteDevice{ID: b.phone.ID}}
+		}, func(t *testing.T, after hello) {
+			wantErr(t, "a deleted device's token", after.phoneErr, directory.ErrNotFound)
+		}},
+	} {
+		read()
+		apply(t, s, step.ops()...)
+		t.Run(step.name, func(t *testing.T) { step.check(t, read()) })
+	}
+
+	// What a caller gets is its own: changing it changes no later answer.
+	got, err := s.DeviceByToken(ctx, doorTok)
+	must(t, "DeviceByToken", err)
+	got.CallSites[0] = "s_forged"
+	again, err := s.DeviceByToken(ctx, doorTok)
+	must(t, "DeviceByToken", err)
+	if again.CallSites[0] != b.site.ID {
+		t.Errorf("a caller's change to its device reached the next caller: %+v", again)
+	}
+}
+
 // testReadsFollowConcurrentWrites races readers of a call ID against a
 // writer that withdraws and restores a member's licence: once an Apply has
 // returned, no read may show the state before it, however the readers'

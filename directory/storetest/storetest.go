@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newStore) })
 	t.Run("ReadsFollowWrites", func(t *testing.T) { testReadsFollowWrites(t, newStore) })
 	t.Run("ReadsFollowConcurrentWrites", func(t *testing.T) { testReadsFollowConcurrentWrites(t, newStore) })
+	t.Run("HelloReadsFollowWrites", func(t *testing.T) { testHelloReadsFollowWrites(t, newStore) })
 }
 
 // apply applies ops and fails the test on error.
