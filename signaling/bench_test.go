@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -43,7 +44,7 @@ func benchSite(n int) (string, []string) {
 // from a second process. Reports p50/p99 latency and server RSS per idle
 // connection.
 func BenchmarkRingFanout(b *testing.B) {
-	fanout(b, func(door *client, _ []*client, frames []chan map[string]any) { measureRings(b, door, frames) })
+	fanout(b, func(door *client, _ []*client, frames []chan pumped) { measureRings(b, door, frames) })
 }
 
 // BenchmarkCancelFanout is BenchmarkRingFanout's set-up timing the other
@@ -51,7 +52,7 @@ func BenchmarkRingFanout(b *testing.B) {
 // devices' cancel (answered_elsewhere) read. Between measurements (timer
 // stopped) the door station calls, and hangs up after the answer.
 func BenchmarkCancelFanout(b *testing.B) {
-	fanout(b, func(door *client, devices []*client, frames []chan map[string]any) {
+	fanout(b, func(door *client, devices []*client, frames []chan pumped) {
 		rotate(b, []string{""}, func() time.Duration { return cancelOnce(b, door, "1", devices[0], frames) })
 	})
 }
@@ -59,7 +60,7 @@ func BenchmarkCancelFanout(b *testing.B) {
 // fanout connects the idle devices (from a child process), the door
 // station and the 7 devices of ID 1 (each read by pump into its channel),
 // runs measure, and reports what an idle connection holds.
-func fanout(b *testing.B, measure func(door *client, devices []*client, frames []chan map[string]any)) {
+func fanout(b *testing.B, measure func(door *client, devices []*client, frames []chan pumped)) {
 	idle := idleDevices
 	if s := os.Getenv("FOYER_BENCH_IDLE"); s != "" {
 		idle, _ = strconv.Atoi(s)
@@ -75,10 +76,10 @@ func fanout(b *testing.B, measure func(door *client, devices []*client, frames [
 
 	door := ts.connect(b, "door")
 	devices := make([]*client, len(names))
-	frames := make([]chan map[string]any, len(names))
+	frames := make([]chan pumped, len(names))
 	for i, n := range names {
 		devices[i] = ts.connect(b, n)
-		frames[i] = make(chan map[string]any, 16)
+		frames[i] = make(chan pumped, 16)
 		go pump(devices[i], frames[i])
 	}
 	measure(door, devices, frames)
@@ -96,7 +97,7 @@ func fanout(b *testing.B, measure func(door *client, devices []*client, frames [
 // last ring read from frames (one channel per device). Between calls (timer
 // stopped) the door hangs up and every device reads its cancel. It reports
 // p50 and p99.
-func measureRings(b *testing.B, door *client, frames []chan map[string]any) {
+func measureRings(b *testing.B, door *client, frames []chan pumped) {
 	b.Helper()
 	rotate(b, []string{""}, func() time.Duration { return ringOnce(b, door, "1", frames) })
 }
@@ -106,7 +107,7 @@ func measureRings(b *testing.B, door *client, frames []chan map[string]any) {
 // stopped, the door hangs up and every device reads its cancel. The call
 // frame is encoded before the clock starts, as the raw broadcast's frame is
 // (startRawBroadcast): both measure the server from a frame sent.
-func ringOnce(b *testing.B, door *client, to string, frames []chan map[string]any) time.Duration {
+func ringOnce(b *testing.B, door *client, to string, frames []chan pumped) time.Duration {
 	b.Helper()
 	call := []byte(`{"type":"call","to":"` + to + `"}`)
 	start := time.Now()
@@ -114,7 +115,7 @@ func ringOnce(b *testing.B, door *client, to string, frames []chan map[string]an
 		b.Fatal(err)
 	}
 	for _, ch := range frames {
-		if m, ok := <-ch; !ok || m["type"] != "ring" {
+		if m, ok := <-ch; !ok || m.Type != "ring" {
 			b.Fatalf("got %v", m)
 		}
 	}
@@ -130,19 +131,37 @@ func ringOnce(b *testing.B, door *client, to string, frames []chan map[string]an
 	return took
 }
 
+// pumped is what pump reads of a server message: decoding into it parses
+// the whole frame, as a device does, but allocates only its strings. A map
+// of every field (as client.next builds), in a new buffer per frame
+// (ReadMessage), made the benchmarks' own clients allocate several times
+// what the server does per call, and so collect garbage in the server's
+// process as a server alone would not.
+type pumped struct {
+	Type   string `json:"type"`
+	CallID string `json:"call_id"`
+	Reason string `json:"reason"`
+}
+
 // pump forwards a client's messages to ch until its connection closes.
 // It clears the read deadline the handshake's expect left behind, which
-// would otherwise end a benchmark longer than readTimeout.
-func pump(c *client, ch chan<- map[string]any) {
+// would otherwise end a benchmark longer than readTimeout. Frames are read
+// into one buffer, reused.
+func pump(c *client, ch chan<- pumped) {
 	_ = c.ws.SetReadDeadline(time.Time{})
+	var buf bytes.Buffer
 	for {
-		_, data, err := c.ws.ReadMessage()
+		_, r, err := c.ws.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			close(ch)
 			return
 		}
-		var m map[string]any
-		if json.Unmarshal(data, &m) == nil && m["type"] != "directory" {
+		var m pumped
+		if json.Unmarshal(buf.Bytes(), &m) == nil && m.Type != "directory" {
 			ch <- m
 		}
 	}
@@ -293,7 +312,7 @@ func BenchmarkRawBroadcast(b *testing.B) {
 // ratio of the p50s.
 func BenchmarkRingFanoutPaired(b *testing.B) {
 	broadcast := startRawBroadcast(b)
-	fanout(b, func(door *client, _ []*client, frames []chan map[string]any) {
+	fanout(b, func(door *client, _ []*client, frames []chan pumped) {
 		lat := rotate(b, []string{"ring", "raw"},
 			func() time.Duration { return ringOnce(b, door, "1", frames) }, broadcast)
 		b.ReportMetric(quantile(lat[0], 0.50)/quantile(lat[1], 0.50), "ring/raw-p50")
@@ -339,14 +358,14 @@ func startRawBroadcast(b *testing.B) func() time.Duration {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = pub.Close() })
-	done := make([]chan map[string]any, 7)
+	done := make([]chan pumped, 7)
 	for i := range done {
 		r, _, err := websocket.DefaultDialer.Dial(url+"?role=sub", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = r.Close() })
-		done[i] = make(chan map[string]any, 16)
+		done[i] = make(chan pumped, 16)
 		go pump(&client{t: b, ws: r}, done[i])
 	}
 	for { // wait until the server holds all subscribers
@@ -363,7 +382,7 @@ func startRawBroadcast(b *testing.B) func() time.Duration {
 		start := time.Now()
 		_ = pub.WriteMessage(websocket.TextMessage, msg)
 		for _, ch := range done {
-			if m := <-ch; m["type"] != "ring" {
+			if m := <-ch; m.Type != "ring" {
 				b.Fatalf("got %v", m)
 			}
 		}

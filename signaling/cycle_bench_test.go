@@ -287,9 +287,9 @@ func (s *cycleServer) cpu(b *testing.B) time.Duration {
 // device read into its own channel.
 type cycleGroup struct {
 	door    *websocket.Conn
-	doorIn  chan map[string]any
+	doorIn  chan pumped
 	devices []*websocket.Conn
-	frames  []chan map[string]any
+	frames  []chan pumped
 }
 
 // hello connects as the named device and waits for its welcome.
@@ -326,12 +326,12 @@ func (s *cycleServer) groups(b *testing.B) []*cycleGroup {
 
 func (s *cycleServer) group(b *testing.B, g int) *cycleGroup {
 	b.Helper()
-	dial := func(name string) (*websocket.Conn, chan map[string]any) {
+	dial := func(name string) (*websocket.Conn, chan pumped) {
 		ws, err := s.hello(name)
 		if err != nil {
 			b.Fatal(err)
 		}
-		ch := make(chan map[string]any, 16)
+		ch := make(chan pumped, 16)
 		go pump(&client{t: b, ws: ws, name: name}, ch)
 		return ws, ch
 	}
@@ -349,15 +349,15 @@ func (s *cycleServer) group(b *testing.B, g int) *cycleGroup {
 // answers, the other six are cancelled, the door hangs up. Every frame
 // must be the one the protocol says, in order, on both servers.
 func (g *cycleGroup) cycle() error {
-	expect := func(ch chan map[string]any, typ string) (map[string]any, error) {
+	expect := func(ch chan pumped, typ string) (pumped, error) {
 		select {
 		case m, ok := <-ch:
-			if !ok || m["type"] != typ {
-				return nil, fmt.Errorf("want %s, got %v", typ, m)
+			if !ok || m.Type != typ {
+				return m, fmt.Errorf("want %s, got %v", typ, m)
 			}
 			return m, nil
 		case <-time.After(readTimeout):
-			return nil, fmt.Errorf("no %s within %v", typ, readTimeout)
+			return pumped{}, fmt.Errorf("no %s within %v", typ, readTimeout)
 		}
 	}
 	if err := g.door.WriteJSON(map[string]any{"type": "call", "to": "1"}); err != nil {
@@ -372,7 +372,7 @@ func (g *cycleGroup) cycle() error {
 	if err != nil {
 		return err
 	}
-	id := calling["call_id"]
+	id := calling.CallID
 	if err := g.devices[0].WriteJSON(map[string]any{"type": "answer", "call_id": id}); err != nil {
 		return err
 	}

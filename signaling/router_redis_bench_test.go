@@ -50,8 +50,8 @@ func BenchmarkCrossNodeRing(b *testing.B) {
 type crossNodes struct {
 	ts      *testServer
 	door    *client
-	clients [][]*client             // by node
-	frames  [][]chan map[string]any // by node, as clients
+	clients [][]*client     // by node
+	frames  [][]chan pumped // by node, as clients
 }
 
 func newCrossNodes(b *testing.B) *crossNodes {
@@ -61,11 +61,11 @@ func newCrossNodes(b *testing.B) *crossNodes {
 	x := &crossNodes{ts: newNodes(b, yaml.String(), unlimited(), 2, RedisRouterOptions{})}
 	x.door = x.ts.connectTo(b, 0, "door")
 	x.clients = make([][]*client, len(names))
-	x.frames = make([][]chan map[string]any, len(names))
+	x.frames = make([][]chan pumped, len(names))
 	for node, devices := range names {
 		for _, n := range devices {
 			c := x.ts.connectTo(b, node, n)
-			ch := make(chan map[string]any, 16)
+			ch := make(chan pumped, 16)
 			x.clients[node] = append(x.clients[node], c)
 			x.frames[node] = append(x.frames[node], ch)
 			go pump(c, ch)
@@ -94,12 +94,12 @@ func BenchmarkCrossNodeCancel(b *testing.B) {
 // their ring; then winner (the first of frames) answers, timed until the
 // other six have read cancel answered_elsewhere. With the timer stopped
 // again, the door hangs up and both ends read what follows.
-func cancelOnce(b *testing.B, door *client, to string, winner *client, frames []chan map[string]any) time.Duration {
+func cancelOnce(b *testing.B, door *client, to string, winner *client, frames []chan pumped) time.Duration {
 	b.Helper()
 	b.StopTimer()
 	door.send(map[string]any{"type": "call", "to": to})
 	for _, ch := range frames {
-		if m, ok := <-ch; !ok || m["type"] != "ring" {
+		if m, ok := <-ch; !ok || m.Type != "ring" {
 			b.Fatalf("want ring, got %v", m)
 		}
 	}
@@ -108,19 +108,19 @@ func cancelOnce(b *testing.B, door *client, to string, winner *client, frames []
 	start := time.Now()
 	winner.send(map[string]any{"type": "answer", "call_id": id})
 	for _, ch := range frames[1:] {
-		if m, ok := <-ch; !ok || m["type"] != "cancel" || m["reason"] != "answered_elsewhere" {
+		if m, ok := <-ch; !ok || m.Type != "cancel" || m.Reason != "answered_elsewhere" {
 			b.Fatalf("want cancel answered_elsewhere, got %v", m)
 		}
 	}
 	took := time.Since(start)
 	b.StopTimer()
-	if m := <-frames[0]; m["type"] != "answered" {
+	if m := <-frames[0]; m.Type != "answered" {
 		b.Fatalf("the winner got %v", m)
 	}
 	door.expect("answered")
 	door.send(map[string]any{"type": "hangup", "call_id": id})
 	door.expect("ended")
-	if m := <-frames[0]; m["type"] != "ended" {
+	if m := <-frames[0]; m.Type != "ended" {
 		b.Fatalf("the winner got %v", m)
 	}
 	b.StartTimer()

@@ -67,7 +67,7 @@ func TestRedisOutage(t *testing.T) {
 
 	ts.redis.Restart(t)
 	restarted := time.Now()
-	annaIn, bramIn := make(chan map[string]any, 64), make(chan map[string]any, 64)
+	annaIn, bramIn := make(chan pumped, 64), make(chan pumped, 64)
 	go pump(anna, annaIn)
 	go pump(bram, bramIn)
 	for {
@@ -75,8 +75,8 @@ func TestRedisOutage(t *testing.T) {
 		m := garage.next()
 		if m["type"] == "calling" {
 			if m["ringing"].(float64) == 2 {
-				waitRing(t, annaIn, m["call_id"])
-				waitRing(t, bramIn, m["call_id"]) // across nodes again
+				waitRing(t, annaIn, m["call_id"].(string))
+				waitRing(t, bramIn, m["call_id"].(string)) // across nodes again
 				t.Logf("a call rang both nodes %v after Redis restarted", time.Since(restarted))
 				break
 			}
@@ -97,16 +97,16 @@ func TestRedisOutage(t *testing.T) {
 
 // waitRing reads a device's messages until the ring of call, skipping the
 // rings and cancels of earlier attempts.
-func waitRing(t *testing.T, in <-chan map[string]any, call any) {
+func waitRing(t *testing.T, in <-chan pumped, call string) {
 	t.Helper()
 	timeout := time.After(readTimeout)
 	for {
 		select {
 		case m := <-in:
-			if m["type"] == "ring" && m["call_id"] == call {
+			if m.Type == "ring" && m.CallID == call {
 				return
 			}
-			if m["type"] != "ring" && m["type"] != "cancel" {
+			if m.Type != "ring" && m.Type != "cancel" {
 				t.Fatalf("unexpected %v", m)
 			}
 		case <-timeout:

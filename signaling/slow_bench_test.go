@@ -38,9 +38,9 @@ func BenchmarkRingSlowConsumer(b *testing.B) {
 			// backlog reaches the server's queue within a few calls.
 			ts := newNodesWith(b, yaml, unlimited(), 1, nodeOptions{sendBuffer: 8 << 10})
 			door := ts.connect(b, "door")
-			frames := make([]chan map[string]any, len(names))
+			frames := make([]chan pumped, len(names))
 			for i, n := range names {
-				frames[i] = make(chan map[string]any, 16)
+				frames[i] = make(chan pumped, 16)
 				go pump(ts.connect(b, n), frames[i])
 			}
 			var reconnects atomic.Int64
