@@ -113,21 +113,11 @@ func (b *Bolt) ringable(ctx context.Context, site SiteID, number Number) (out []
 // an app device every ringable membership of its user, ordered by site ID;
 // a door station none.
 func (b *Bolt) Targets(ctx context.Context, d Device) ([]Target, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	switch d.Kind {
-	case KindDoorStation:
-		return nil, nil
-	case KindMonitor:
-		return []Target{{Site: d.Site, Number: d.Number}}, nil
-	case KindApp:
-		return throughSlice(ctx, b.cache, &b.cache.targets, d.User, func() ([]Target, error) {
-			return b.userTargets(ctx, d.User)
+	return targetsOf(ctx, d, func(user UserID) ([]Target, error) {
+		return throughSlice(ctx, b.cache, &b.cache.targets, user, func() ([]Target, error) {
+			return b.userTargets(ctx, user)
 		})
-	default:
-		return nil, fmt.Errorf("device kind %q: %w", string(d.Kind), ErrInvalid)
-	}
+	})
 }
 
 // userTargets is what an app device of user rings for, read from the

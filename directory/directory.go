@@ -5,7 +5,9 @@
 package directory
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -118,6 +120,25 @@ type Device struct {
 type Target struct {
 	Site   SiteID
 	Number Number
+}
+
+// targetsOf is Store.Targets for every kind of device: a monitor rings for
+// its own call ID and a door station for none, which needs no read; for an
+// app device it asks user, which reads its user's ringable memberships.
+func targetsOf(ctx context.Context, d Device, user func(UserID) ([]Target, error)) ([]Target, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	switch d.Kind {
+	case KindDoorStation:
+		return nil, nil
+	case KindMonitor:
+		return []Target{{Site: d.Site, Number: d.Number}}, nil
+	case KindApp:
+		return user(d.User)
+	default:
+		return nil, fmt.Errorf("device kind %q: %w", string(d.Kind), ErrInvalid)
+	}
 }
 
 // Change says what a committed write touched, so that live connections can

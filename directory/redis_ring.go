@@ -146,19 +146,12 @@ func (r *Redis) Ringable(ctx context.Context, site SiteID, number Number) ([]Dev
 // an app device every ringable membership of its user, ordered by site ID
 // (one HGETALL); a door station none.
 func (r *Redis) Targets(ctx context.Context, d Device) ([]Target, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	switch d.Kind {
-	case KindDoorStation:
-		return nil, nil
-	case KindMonitor:
-		return []Target{{Site: d.Site, Number: d.Number}}, nil
-	case KindApp:
-	default:
-		return nil, fmt.Errorf("device kind %q: %w", string(d.Kind), ErrInvalid)
-	}
-	sites, err := r.client.HGetAll(ctx, r.keys.userSites(d.User)).Result()
+	return targetsOf(ctx, d, func(user UserID) ([]Target, error) { return r.userTargets(ctx, user) })
+}
+
+// userTargets is what an app device of user rings for.
+func (r *Redis) userTargets(ctx context.Context, user UserID) ([]Target, error) {
+	sites, err := r.client.HGetAll(ctx, r.keys.userSites(user)).Result()
 	if err != nil {
 		return nil, redisErr(err)
 	}
