@@ -66,7 +66,7 @@ func fanout(b *testing.B, measure func(door *client, devices []*client, frames [
 		idle, _ = strconv.Atoi(s)
 	}
 	yaml, names := benchSite(idle)
-	ts := newTestServer(b, yaml, unlimited())
+	ts := newTestServer(b, yaml, benchConfig())
 	rssBefore, msBefore := rss(b), memStats()
 	farm := startIdleFarm(b, ts, idle)
 	rssAfter, msAfter := rss(b), memStats()

@@ -123,7 +123,8 @@ type nodeOptions struct {
 	sendBuffer int
 	// likeServe gives the nodes what `foyer serve` gives its hub, for
 	// benchmarks: a listener that sets no TCP keep-alive on accepted
-	// connections, and JSON logs at info level to a file.
+	// connections, JSON logs at info level to a file, and the wall clock
+	// (benchConfig says why).
 	likeServe bool
 }
 
@@ -183,6 +184,9 @@ func newNodesWith(t testing.TB, yaml string, cfg Config, nodes int, no nodeOptio
 	}
 	for name, tok := range ts.tokens {
 		suiteLogs.secret(tok, "device token of "+name)
+	}
+	if cfg.Clock == nil && no.likeServe {
+		cfg.Clock = realClock{}
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = ts.clock
@@ -461,6 +465,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 	for _, t := range due {
 		t.f()
 	}
+}
+
+// benchConfig is unlimited with the wall clock, which `foyer serve` runs
+// on, for benchmarks. The test clock keeps every timer it is given until
+// the test ends, so in a benchmark every call it placed would stay
+// reachable (more for each collection to mark, call after call) while no
+// runtime timer was ever set or stopped; neither is what a server does.
+func benchConfig() Config {
+	c := unlimited()
+	c.Clock = realClock{}
+	return c
 }
 
 // unlimited is a Config without message or call rate limits, for tests

@@ -58,7 +58,7 @@ func newCrossNodes(b *testing.B) *crossNodes {
 	var yaml strings.Builder
 	yaml.WriteString(sevenSite)
 	names := [][]string{sevenOn(&yaml, "1", ""), sevenOn(&yaml, "2", "b-")}
-	x := &crossNodes{ts: newNodes(b, yaml.String(), unlimited(), 2, RedisRouterOptions{})}
+	x := &crossNodes{ts: newNodes(b, yaml.String(), benchConfig(), 2, RedisRouterOptions{})}
 	x.door = x.ts.connectTo(b, 0, "door")
 	x.clients = make([][]*client, len(names))
 	x.frames = make([][]chan pumped, len(names))

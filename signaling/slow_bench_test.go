@@ -36,7 +36,7 @@ func BenchmarkRingSlowConsumer(b *testing.B) {
 			yaml = strings.Replace(yaml, "monitors: [monitor]", "monitors: [monitor, stuck]", 1)
 			// Small kernel buffers on both sides, so that the stuck client's
 			// backlog reaches the server's queue within a few calls.
-			ts := newNodesWith(b, yaml, unlimited(), 1, nodeOptions{sendBuffer: 8 << 10})
+			ts := newNodesWith(b, yaml, benchConfig(), 1, nodeOptions{sendBuffer: 8 << 10})
 			door := ts.connect(b, "door")
 			frames := make([]chan pumped, len(names))
 			for i, n := range names {
