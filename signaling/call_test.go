@@ -2,9 +2,13 @@ package signaling
 
 import (
 	"encoding/json"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 // ringers are the devices a call to 101 of Harbour View must ring.
@@ -437,5 +441,24 @@ func TestCallLoggedOnceAtItsEnd(t *testing.T) {
 	}
 	if !answered {
 		t.Errorf("no debug line for the answer: %v", debug)
+	}
+}
+
+// TestCallEndLineAllocs: the end line is written under the call's lock at
+// every call's end, so it is built from typed attributes, not boxed
+// arguments: 1 allocation (the JSON handler's) where boxing made 10; under
+// the race detector 3 where boxing made 23.
+func TestCallEndLineAllocs(t *testing.T) {
+	h := &Hub{log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	r := CallRecord{
+		CallID: "c_node_abc", Site: "s_site", Door: "d_door", Number: "101", Rung: make([]directory.DeviceID, 7),
+		Answered: directory.Device{ID: "d_phone"}, AnsweredAfter: time.Second, Talk: time.Minute, Reason: EndHangup, DoorOpened: true,
+	}
+	want := 1.0
+	if raceEnabled {
+		want = 3
+	}
+	if a := testing.AllocsPerRun(200, func() { h.logEnded(r) }); a > want {
+		t.Fatalf("the call's end line made %v allocations; want at most %v", a, want)
 	}
 }
