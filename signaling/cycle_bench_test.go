@@ -440,7 +440,7 @@ func TestCycleServer(t *testing.T) {
 			site, _ := cycleSite(g)
 			b.WriteString(site)
 		}
-		ts := newNodesWith(t, b.String(), unlimited(), 1, nodeOptions{likeServe: true})
+		ts := newNodesWith(t, b.String(), benchConfig(), 1, nodeOptions{likeServe: true})
 		url, tokens = ts.url(), ts.tokens
 	case "relay":
 		url, tokens = startRelay(t)

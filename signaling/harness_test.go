@@ -123,8 +123,8 @@ type nodeOptions struct {
 	sendBuffer int
 	// likeServe gives the nodes what `foyer serve` gives its hub, for
 	// benchmarks: a listener that sets no TCP keep-alive on accepted
-	// connections, JSON logs at info level to a file, and the wall clock
-	// (benchConfig says why).
+	// connections, and JSON logs at info level to a file. (The wall clock
+	// comes with the Config: benchConfig.)
 	likeServe bool
 }
 
@@ -184,9 +184,6 @@ func newNodesWith(t testing.TB, yaml string, cfg Config, nodes int, no nodeOptio
 	}
 	for name, tok := range ts.tokens {
 		suiteLogs.secret(tok, "device token of "+name)
-	}
-	if cfg.Clock == nil && no.likeServe {
-		cfg.Clock = realClock{}
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = ts.clock
