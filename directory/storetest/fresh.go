@@ -157,11 +157,11 @@ func testHelloReadsFollowWrites(t *testing.T, newStore func(t *testing.T) direct
 	b := newBuilding(t, s, "Hello")
 	door := doorStation(b.site, "gate")
 	door.CallSites = []directory.SiteID{b.site.ID}
-	_, phoneTok := directory.NewToken()
-	_, doorTok := directory.NewToken()
+	_, phoneHash := directory.NewToken()
+	_, doorHash := directory.NewToken()
 	apply(t, s, directory.PutDevice{Device: door},
-		directory.SetDeviceToken{ID: b.phone.ID, Token: phoneTok},
-		directory.SetDeviceToken{ID: door.ID, Token: doorTok})
+		directory.SetDeviceToken{ID: b.phone.ID, Token: phoneHash},
+		directory.SetDeviceToken{ID: door.ID, Token: doorHash})
 	_, unknown := directory.NewToken()
 	type hello struct {
 		phone      directory.Device
@@ -169,9 +169,10 @@ func testHelloReadsFollowWrites(t *testing.T, newStore func(t *testing.T) direct
 		targets    []directory.Target
 		unknownErr error
 	}
-	read := func() hello {
+	read := func(t *testing.T) hello {
+		t.Helper()
 		var h hello
-		h.phone, h.phoneErr = s.DeviceByToken(ctx, phoneTok)
+		h.phone, h.phoneErr = s.DeviceByToken(ctx, phoneHash)
 		if h.phoneErr == nil {
 			var err error
 			h.targets, err = s.Targets(ctx, h.phone)
@@ -203,7 +204,7 @@ func testHelloReadsFollowWrites(t *testing.T, newStore func(t *testing.T) direct
 			}
 		}},
 		{"token back", func() []directory.Op {
-			return []directory.Op{directory.SetDeviceToken{ID: b.phone.ID, Token: phoneTok}}
+			return []directory.Op{directory.SetDeviceToken{ID: b.phone.ID, Token: phoneHash}}
 		}, func(t *testing.T, after hello) {
 			if after.phoneErr != nil || len(after.targets) != 1 || after.targets[0] != (directory.Target{Site: b.site.ID, Number: "101"}) {
 				t.Errorf("after the token came back: %+v, %v, targets %v", after.phone, after.phoneErr, after.targets)
@@ -232,16 +233,16 @@ func testHelloReadsFollowWrites(t *testing.T, newStore func(t *testing.T) direct
 			wantErr(t, "a deleted device's token", after.phoneErr, directory.ErrNotFound)
 		}},
 	} {
-		read()
+		read(t)
 		apply(t, s, step.ops()...)
-		t.Run(step.name, func(t *testing.T) { step.check(t, read()) })
+		t.Run(step.name, func(t *testing.T) { step.check(t, read(t)) })
 	}
 
 	// What a caller gets is its own: changing it changes no later answer.
-	got, err := s.DeviceByToken(ctx, doorTok)
+	got, err := s.DeviceByToken(ctx, doorHash)
 	must(t, "DeviceByToken", err)
 	got.CallSites[0] = "s_forged"
-	again, err := s.DeviceByToken(ctx, doorTok)
+	again, err := s.DeviceByToken(ctx, doorHash)
 	must(t, "DeviceByToken", err)
 	if again.CallSites[0] != b.site.ID {
 		t.Errorf("a caller's change to its device reached the next caller: %+v", again)
