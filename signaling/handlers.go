@@ -23,7 +23,7 @@ func (h *Hub) dispatch(c *Conn, frame []byte) {
 		return
 	}
 	received := time.Now()
-	ctx := newRequestContext(h.cfg.RequestTimeout)
+	ctx := newRequestContext(received.Add(h.cfg.RequestTimeout))
 	defer ctx.stop()
 	switch msg.Type {
 	case TypeCall:
@@ -83,9 +83,10 @@ func (h *Hub) RemoteMessage(from directory.Device, frame []byte) {
 	if err != nil {
 		return // the sending node decoded it already
 	}
-	ctx := newRequestContext(h.cfg.RequestTimeout)
+	received := time.Now()
+	ctx := newRequestContext(received.Add(h.cfg.RequestTimeout))
 	defer ctx.stop()
-	if err := h.handleCallMessage(ctx, from, msg, time.Now()); err != nil {
+	if err := h.handleCallMessage(ctx, from, msg, received); err != nil {
 		h.replyError(from, msg, err)
 	}
 }

@@ -25,8 +25,11 @@ type requestContext struct {
 	timer context.CancelFunc // ctx's, if timed
 }
 
-func newRequestContext(timeout time.Duration) *requestContext {
-	return &requestContext{deadline: time.Now().Add(timeout)}
+// newRequestContext is the context of a request that must be handled by
+// deadline (the time it was received plus the request timeout: the caller
+// has read the clock already).
+func newRequestContext(deadline time.Time) *requestContext {
+	return &requestContext{deadline: deadline}
 }
 
 // stoppedContext is the context of a request that ended before anything

@@ -15,7 +15,7 @@ import (
 func TestRequestContext(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		before := time.Now()
-		r := newRequestContext(50 * time.Millisecond)
+		r := newRequestContext(time.Now().Add(50 * time.Millisecond))
 		defer r.stop()
 		if d, ok := r.Deadline(); !ok || d.Before(before.Add(50*time.Millisecond)) || d.After(time.Now().Add(50*time.Millisecond)) {
 			t.Fatalf("Deadline() = %v, %v; want about now+50ms, true", d, ok)
@@ -34,18 +34,18 @@ func TestRequestContext(t *testing.T) {
 		wantDone(t, r, context.DeadlineExceeded)
 	})
 	t.Run("deadline passed, Done never asked", func(t *testing.T) {
-		r := newRequestContext(time.Millisecond)
+		r := newRequestContext(time.Now().Add(time.Millisecond))
 		defer r.stop()
 		time.Sleep(5 * time.Millisecond)
 		wantDone(t, r, context.DeadlineExceeded)
 	})
 	t.Run("stopped before Done", func(t *testing.T) {
-		r := newRequestContext(time.Hour)
+		r := newRequestContext(time.Now().Add(time.Hour))
 		r.stop()
 		wantDone(t, r, context.Canceled)
 	})
 	t.Run("stopped after Done", func(t *testing.T) {
-		r := newRequestContext(time.Hour)
+		r := newRequestContext(time.Now().Add(time.Hour))
 		done := r.Done()
 		r.stop()
 		if r.Done() != done {
@@ -54,7 +54,7 @@ func TestRequestContext(t *testing.T) {
 		wantDone(t, r, context.Canceled)
 	})
 	t.Run("children", func(t *testing.T) {
-		r := newRequestContext(time.Hour)
+		r := newRequestContext(time.Now().Add(time.Hour))
 		child, cancel := context.WithCancel(context.WithValue(r, ctxKey{}, 1))
 		defer cancel()
 		if child.Value(ctxKey{}) != 1 || r.Value(ctxKey{}) != nil {
@@ -68,7 +68,7 @@ func TestRequestContext(t *testing.T) {
 		}
 	})
 	t.Run("concurrent", func(t *testing.T) {
-		r := newRequestContext(20 * time.Millisecond)
+		r := newRequestContext(time.Now().Add(20 * time.Millisecond))
 		var wg sync.WaitGroup
 		for i := range 8 {
 			wg.Go(func() {
@@ -125,7 +125,7 @@ func BenchmarkRequestContext(b *testing.B) {
 	b.Run("requestContext", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			r := newRequestContext(5 * time.Second)
+			r := newRequestContext(time.Now().Add(5 * time.Second))
 			if r.Err() != nil {
 				b.Fatal("done early")
 			}
