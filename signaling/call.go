@@ -317,7 +317,7 @@ func (c *Call) endLocked(reason EndReason, ref json.RawMessage) {
 		c.hub.router.Deliver(c.winner, frame)
 	}
 	c.hub.closeMedia(c.media)
-	c.hub.ended(c, reason)
+	c.hub.ended(c, reason, talk)
 }
 
 func (c *Call) ringingLocked() int {

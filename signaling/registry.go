@@ -63,7 +63,7 @@ func (h *Hub) answered(call *Call, d directory.Device, after time.Duration) {
 }
 
 // ended records the end of call. Called with call.mu held.
-func (h *Hub) ended(call *Call, reason EndReason) {
+func (h *Hub) ended(call *Call, reason EndReason, talk time.Duration) {
 	h.mu.Lock()
 	h.unringLocked(call)
 	if h.doorCalls[call.door.ID] == call {
@@ -85,7 +85,7 @@ func (h *Hub) ended(call *Call, reason EndReason) {
 	})
 	h.metrics.activeCalls.Dec()
 	h.metrics.calls.WithLabelValues(string(reason)).Inc()
-	r := call.recordLocked(reason)
+	r := call.recordLocked(reason, talk)
 	h.logEnded(r)
 	if h.cfg.OnCallEnded != nil {
 		h.cfg.OnCallEnded(r)
@@ -112,8 +112,9 @@ func (h *Hub) logEnded(r CallRecord) {
 	h.log.LogAttrs(context.Background(), slog.LevelInfo, "call ended", attrs...)
 }
 
-// recordLocked is the call log's record of an ended call; call.mu is held.
-func (c *Call) recordLocked(reason EndReason) CallRecord {
+// recordLocked is the call log's record of an ended call, whose talk time
+// endLocked measured for the ended frame; call.mu is held.
+func (c *Call) recordLocked(reason EndReason, talk time.Duration) CallRecord {
 	r := CallRecord{CallID: c.id, Site: c.site.ID, Door: c.door.ID, Number: c.number, Started: c.created, Reason: reason, DoorOpened: c.doorOpened}
 	for id := range c.legs {
 		r.Rung = append(r.Rung, id)
@@ -122,7 +123,7 @@ func (c *Call) recordLocked(reason EndReason) CallRecord {
 	if c.winner != "" {
 		r.Answered = c.legs[c.winner].device
 		r.AnsweredAfter = c.answeredAt.Sub(c.created)
-		r.Talk = c.hub.clock.Now().Sub(c.answeredAt)
+		r.Talk = talk
 	}
 	return r
 }
