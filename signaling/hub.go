@@ -26,7 +26,8 @@ import (
 
 // Config tunes the signalling server. The zero value of each field means its default.
 type Config struct {
-	// HelloTimeout closes connections that send no hello in time. Default 10 s (protocol v1).
+	// HelloTimeout closes connections that send no hello in time, and
+	// bounds the store's reads that answer a hello. Default 10 s (protocol v1).
 	HelloTimeout time.Duration
 	// Heartbeat is the ping interval (welcome.heartbeat_s); a peer silent
 	// for two intervals is dropped. Default 20 s.
@@ -35,8 +36,8 @@ type Config struct {
 	// lets it fill is closed as slow. Default 64 (defaultSendQueue).
 	SendQueue int
 	// RequestTimeout bounds the directory and cluster look-ups of one
-	// message, so that a call fails within a second, with a retryable
-	// error, when Redis is away. Default 800 ms.
+	// message after hello, so that a call fails within a second, with a
+	// retryable error, when Redis is away. Default 800 ms.
 	RequestTimeout time.Duration
 	// DirectoryDelay coalesces directory changes before pushing them to
 	// door stations (the protocol promises within one second). Default 100 ms.

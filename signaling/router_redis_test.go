@@ -207,3 +207,25 @@ func TestCallAcrossRedisCluster(t *testing.T) {
 	door.expect("ended")
 	hall.expect("ended")
 }
+
+// TestHelloWaitsForBusyRedis: a device that says hello while the shared
+// Redis is stalled for longer than a call's request timeout is welcomed
+// once Redis answers, within the hello timeout, instead of being sent away
+// with 4014 to come back into the same storm.
+func TestHelloWaitsForBusyRedis(t *testing.T) {
+	cfg := unlimited()
+	cfg.RequestTimeout = 200 * time.Millisecond
+	ts := newNodes(t, harborView, cfg, 2, RedisRouterOptions{})
+	ts.redis.Pause(t, 4*cfg.RequestTimeout)
+	start := time.Now()
+	bram := ts.connectTo(t, 1, "bram-phone") // fails the test unless welcomed
+	if d := time.Since(start); d < 4*cfg.RequestTimeout {
+		t.Fatalf("welcomed after %v, while Redis was paused for %v: the test did not exercise a stalled store", d, 4*cfg.RequestTimeout)
+	}
+	// And it is a working connection: a call across the nodes rings it.
+	door := ts.connectTo(t, 0, "front-door")
+	if _, n := door.call("101"); n != 1 {
+		t.Fatalf("ringing %d, want bram-phone", n)
+	}
+	bram.expect("ring")
+}

@@ -82,8 +82,18 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) *Conn {
 
 // handshake reads hello and authenticates it. It returns the new connection,
 // or nil and the close code to send (0: none, the library already sent one).
+//
+// The hello timeout bounds the whole of it: the hello's arrival and the
+// store's two reads that answer it. A call's reads fail after the shorter
+// request timeout, so that a door station hears at once that Redis is
+// away; a hello instead waits out a store that is merely busy, as a
+// shared Redis is while a whole node's devices reconnect at once. Failing
+// them would only send them back with their backoff, into the same storm.
+// A Redis that is away still fails a hello within its client's own dial
+// and read timeouts.
 func (h *Hub) handshake(r *http.Request, ws *websocket.Conn) (*Conn, CloseCode) {
-	_ = ws.SetReadDeadline(time.Now().Add(h.cfg.HelloTimeout))
+	deadline := time.Now().Add(h.cfg.HelloTimeout)
+	_ = ws.SetReadDeadline(deadline)
 	kind, frame, err := ws.ReadMessage()
 	if err != nil {
 		var ne net.Error
@@ -99,7 +109,7 @@ func (h *Hub) handshake(r *http.Request, ws *websocket.Conn) (*Conn, CloseCode) 
 	if msg.Version != 0 && msg.Version != ProtocolVersion {
 		return nil, CloseUnsupportedVersion
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.RequestTimeout)
+	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
 	tok := msg.Token
 	if tok == "" {

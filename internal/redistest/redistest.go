@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -267,4 +268,22 @@ func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.Stop()
 	s.start(t)
+}
+
+// Pause stops the server's process (SIGSTOP) for d and then lets it go on
+// (SIGCONT): a Redis that holds every request for d and then answers them
+// all, as a busy or stalled one does. It returns at once; the server is
+// let go on even if the test ends first.
+func (s *Server) Pause(t testing.TB, d time.Duration) {
+	t.Helper()
+	p := s.cmd.Process
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("redistest: pausing redis-server: %v", err)
+	}
+	resume := time.AfterFunc(d, func() { _ = p.Signal(syscall.SIGCONT) })
+	t.Cleanup(func() {
+		if resume.Stop() {
+			_ = p.Signal(syscall.SIGCONT)
+		}
+	})
 }
