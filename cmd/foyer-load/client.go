@@ -59,6 +59,7 @@ type client struct {
 	// Immutable after construction.
 	dev  device
 	src  net.IP
+	url  string // the node it connects to
 	site int
 	id   *idGroup // the ID it rings for (storm); nil for doors and other scenarios
 
@@ -90,7 +91,7 @@ type hello struct {
 // the protocol's heartbeat watches the connection, and the four socket
 // options keep-alive takes were 4 % of the tool's CPU in a reconnect storm,
 // on the cores the server uses too.
-func (c *client) connect(ctx context.Context, url, token string, timeout time.Duration) (time.Duration, error) {
+func (c *client) connect(ctx context.Context, token string, timeout time.Duration) (time.Duration, error) {
 	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: c.src}, Timeout: timeout, KeepAlive: -1}
 	d := &websocket.Dialer{
 		NetDialContext:   nd.DialContext,
@@ -101,7 +102,7 @@ func (c *client) connect(ctx context.Context, url, token string, timeout time.Du
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ws, resp, err := d.DialContext(ctx, url, nil)
+	ws, resp, err := d.DialContext(ctx, c.url, nil)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/foyer-intercom/foyer/internal/redistest"
 )
 
 // TestMain lets the test binary serve as its own worker process: the
@@ -34,19 +36,55 @@ type testServer struct {
 // and runs `foyer serve` until the test ends.
 func startServer(t *testing.T, devices, doors int) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "foyer")
+	bin := buildFoyer(t)
+	data := filepath.Join(t.TempDir(), "data")
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	runLoad(t, "--foyer", bin, "--data-dir", data, "--devices", strconv.Itoa(devices), "--doors", strconv.Itoa(doors),
+		"--ids-per-site", "10", "--tokens-out", tokens, "--seed-only")
+	srv := serveNode(t, bin, "--data-dir", data)
+	srv.tokens = tokens
+	return srv
+}
+
+// startCluster starts a real redis-server and n `foyer serve` nodes that
+// share it, seeded through foyer-load (devices, doors), until the test
+// ends.
+func startCluster(t *testing.T, n, devices, doors int) []*testServer {
+	t.Helper()
+	bin := buildFoyer(t)
+	config := filepath.Join(t.TempDir(), "foyer.yaml")
+	yaml := "redis:\n  url: redis://" + redistest.Start(t) + "/0\nturn:\n  enabled: false\n  secret: load-test-secret-of-the-cluster\n"
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	runLoad(t, "--foyer", bin, "--config", config, "--devices", strconv.Itoa(devices), "--doors", strconv.Itoa(doors),
+		"--ids-per-site", "10", "--tokens-out", tokens, "--seed-only")
+	nodes := make([]*testServer, n)
+	for i := range nodes {
+		nodes[i] = serveNode(t, bin, "--config", config, "--data-dir", t.TempDir())
+		nodes[i].tokens = tokens
+	}
+	return nodes
+}
+
+// buildFoyer builds ../foyer into the test's directory.
+func buildFoyer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "foyer")
 	if out, err := exec.Command("go", "build", "-o", bin, "../foyer").CombinedOutput(); err != nil {
 		t.Fatalf("building foyer: %v\n%s", err, out)
 	}
-	data := filepath.Join(dir, "data")
-	tokens := filepath.Join(dir, "tokens.json")
-	runLoad(t, "--foyer", bin, "--data-dir", data, "--devices", strconv.Itoa(devices), "--doors", strconv.Itoa(doors),
-		"--ids-per-site", "10", "--tokens-out", tokens, "--seed-only")
+	return bin
+}
 
+// serveNode runs `foyer serve` with args on a free loopback port (TURN off,
+// media on loopback) until the test ends, and returns once it is ready.
+func serveNode(t *testing.T, bin string, args ...string) *testServer {
+	t.Helper()
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	serve := exec.Command(bin, "serve", "--listen", addr, "--data-dir", data)
+	serve := exec.Command(bin, append([]string{"serve", "--listen", addr}, args...)...)
 	serve.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false", "FOYER_MEDIA_LOOPBACK_ONLY=true")
 	var logs bytes.Buffer
 	serve.Stderr = &logs
@@ -57,11 +95,11 @@ func startServer(t *testing.T, devices, doors int) *testServer {
 		_ = serve.Process.Kill() // the server we started, by its PID
 		_ = serve.Wait()
 		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
+			t.Logf("server %s log:\n%s", addr, logs.String())
 		}
 	})
 	waitReady(t, "http://"+addr+"/readyz")
-	return &testServer{signal: "ws://" + addr + "/v1/signal", metrics: "http://" + addr + "/metrics", tokens: tokens}
+	return &testServer{signal: "ws://" + addr + "/v1/signal", metrics: "http://" + addr + "/metrics"}
 }
 
 func freePort(t *testing.T) int {

@@ -11,6 +11,9 @@
 // hidden `worker` subcommand, driven by JSON lines on stdin and stdout) and
 // over many 127.0.0.x source addresses, so that neither the per-process
 // open-file limit nor the ephemeral ports of one source address run out.
+// Against several nodes (--url and --metrics take comma-separated lists) the
+// connections take the nodes in turn, so every ID has devices on each node,
+// and the report adds up the nodes' metrics.
 // Traffic goes to loopback addresses only.
 package main
 

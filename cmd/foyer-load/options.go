@@ -9,6 +9,8 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -32,9 +34,11 @@ var errHelp = errors.New("help")
 
 // options are the command line, checked.
 type options struct {
-	scenario   string
-	signalURL  string
-	metricsURL string
+	scenario    string
+	signalURL   string   // --url as given: one node's endpoint, or several, comma-separated
+	metricsURL  string   // --metrics as given
+	signalURLs  []string // the nodes' signalling endpoints, checked
+	metricsURLs []string // the nodes' /metrics, checked; none: do not scrape
 
 	tokensPath    string
 	foyerBin      string
@@ -76,8 +80,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.scenario, "scenario", "idle", "idle | storm | reconnect | media")
-	fs.StringVar(&o.signalURL, "url", "ws://127.0.0.1:8080/v1/signal", "the server's signalling endpoint (loopback only)")
-	fs.StringVar(&o.metricsURL, "metrics", "http://127.0.0.1:8080/metrics", "the server's /metrics (loopback only; empty: do not scrape)")
+	fs.StringVar(&o.signalURL, "url", "ws://127.0.0.1:8080/v1/signal", "the server's signalling endpoint, or several nodes' comma-separated (loopback only)")
+	fs.StringVar(&o.metricsURL, "metrics", "http://127.0.0.1:8080/metrics", "the server's /metrics, or every node's comma-separated (loopback only; empty: do not scrape)")
 	fs.StringVar(&o.tokensPath, "tokens", "", "JSON that `foyer seed` printed for a server already seeded by foyer-load")
 	fs.StringVar(&o.foyerBin, "foyer", "", "foyer binary to run `foyer seed` with (when no --tokens)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "passed to `foyer seed --data-dir`")
@@ -131,13 +135,15 @@ func (o *options) check() error {
 	default:
 		return fmt.Errorf("--scenario %q: want idle, storm, reconnect or media", o.scenario)
 	}
-	if err := loopbackURL(o.signalURL, "ws"); err != nil {
+	var err error
+	if o.signalURLs, err = loopbackURLs(o.signalURL, "ws"); err != nil {
 		return fmt.Errorf("--url: %w", err)
 	}
-	if o.metricsURL != "" {
-		if err := loopbackURL(o.metricsURL, "http"); err != nil {
-			return fmt.Errorf("--metrics: %w", err)
-		}
+	if len(o.signalURLs) == 0 {
+		return errors.New("--url: give the signalling endpoint of at least one node")
+	}
+	if o.metricsURLs, err = loopbackURLs(o.metricsURL, "http"); err != nil {
+		return fmt.Errorf("--metrics: %w", err)
 	}
 	if o.tokensPath == "" && o.foyerBin == "" {
 		return errors.New("give --tokens FILE, or --foyer BIN (with --data-dir or --config) to seed")
@@ -203,6 +209,27 @@ func (o *options) check() error {
 	return nil
 }
 
+// loopbackURLs splits a comma-separated list of URLs and checks each with
+// loopbackURL; an empty list is none. The same node twice is refused: it
+// would count its metrics twice.
+func loopbackURLs(list, scheme string) ([]string, error) {
+	var urls []string
+	for _, u := range strings.Split(list, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		if err := loopbackURL(u, scheme); err != nil {
+			return nil, err
+		}
+		if slices.Contains(urls, u) {
+			return nil, fmt.Errorf("%q is given twice", u)
+		}
+		urls = append(urls, u)
+	}
+	return urls, nil
+}
+
 // loopbackURL refuses any address outside 127.0.0.0/8: this tool sends
 // traffic to this machine only.
 func loopbackURL(raw, scheme string) error {
@@ -233,6 +260,12 @@ Then, with the server running (foyer serve --data-dir /tmp/foyer):
   foyer-load --tokens /tmp/tokens.json --scenario storm --rate 200 --duration 20s --answer 7
   foyer-load --tokens /tmp/tokens.json --scenario reconnect --devices 5000
   foyer-load --tokens /tmp/tokens.json --scenario media --calls 20 --devices 140 --doors 20
+Several nodes sharing Redis (seed with --config naming the Redis; the nodes are taken in
+turn for the connections, so an ID's devices sit on all of them and calls cross nodes;
+the nodes' metrics are added up):
+  foyer-load --tokens /tmp/tokens.json --scenario storm --rate 200 \
+             --url ws://127.0.0.1:8081/v1/signal,ws://127.0.0.1:8082/v1/signal \
+             --metrics http://127.0.0.1:8081/metrics,http://127.0.0.1:8082/metrics
 
 Scenarios:
   idle       connect the devices, hold them; server memory and CPU per idle connection

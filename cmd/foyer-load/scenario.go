@@ -30,7 +30,7 @@ func runScenario(ctx context.Context, o *options, log *slog.Logger) (*report, er
 		return nil, err
 	}
 	devices, doors := l.counts()
-	rep := &report{Scenario: o.scenario, Started: time.Now(), URL: o.signalURL, Devices: devices, Doors: doors, Workers: len(shards)}
+	rep := &report{Scenario: o.scenario, Started: time.Now(), URLs: o.signalURLs, Devices: devices, Doors: doors, Workers: len(shards)}
 	procs, err := startWorkers(len(shards), log)
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func runScenario(ctx context.Context, o *options, log *slog.Logger) (*report, er
 	}
 	log.Info("connecting", "sockets", devices+doors, "workers", len(shards))
 	replies, err := callAll(ctx, procs, func(i int) command {
-		return command{Op: opConnect, URL: o.signalURL, Shard: shards[i],
+		return command{Op: opConnect, URLs: o.signalURLs, Shard: shards[i],
 			DialConcurrency: o.dialConcurrency, DialTimeoutMS: o.dialTimeout.Milliseconds()}
 	})
 	if err != nil {
@@ -81,12 +81,19 @@ func runScenario(ctx context.Context, o *options, log *slog.Logger) (*report, er
 	return rep, nil
 }
 
-// scrape reads the server's metrics, or nothing without --metrics.
+// scrape reads the server's metrics, or nothing without --metrics. With
+// several nodes it reads each and adds them up: the cluster's memory, CPU,
+// connected devices and counters.
 func (o *options) scrape(ctx context.Context) (*sample, error) {
-	if o.metricsURL == "" {
-		return nil, nil
+	var all *sample
+	for _, url := range o.metricsURLs {
+		s, err := scrape(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		all = all.add(s)
 	}
-	return scrape(ctx, o.metricsURL)
+	return all, nil
 }
 
 // connectSummary merges the workers' connect results.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -79,43 +80,7 @@ func TestScenarios(t *testing.T) {
 
 	// Media: real PeerConnections in the workers, preview on all 7 ringing
 	// devices, one answer, audio both ways, the losers' media closed.
-	t.Run("media", func(t *testing.T) {
-		const calls = 3
-		rep := runLoad(t, args("--scenario", "media", "--devices", fmt.Sprint(testDevices), "--doors", fmt.Sprint(testDoors),
-			"--calls", fmt.Sprint(calls), "--preview", "500ms", "--hold", "1s")...)
-		checkClean(t, rep)
-		m := rep.Media
-		if m == nil || m.Placed != calls || m.Connected != calls || len(m.Errors) != 0 {
-			t.Fatalf("media report %+v", m)
-		}
-		for name, c := range map[string]struct {
-			l latency
-			n int
-		}{
-			"call → preview": {m.Preview, calls * idSize}, "call → all previews": {m.AllPreview, calls},
-			"answer → audio": {m.Audio, calls}, "answer → microphone": {m.Mic, calls},
-		} {
-			if c.l.N != c.n || c.l.P50 <= 0 || c.l.Max < c.l.P50 {
-				t.Errorf("%s: %+v, want %d samples", name, c.l, c.n)
-			}
-		}
-		// 1.5 s of 100 video packets a second reach the winner; audio and
-		// microphone run 1 s at 50 a second. Loopback loses nothing to the
-		// network; allow 1 % for a packet in flight when a peer closes.
-		for name, least := range map[string]int64{"video to the winner": calls * 100, "audio to the winner": calls * 30,
-			"microphone to the door": calls * 30, "video previews (losers)": calls * (idSize - 1) * 20} {
-			s := m.Streams[name]
-			if s.Received < least || s.loss() > 1 {
-				t.Errorf("%s: %d of %d packets (loss %.2f %%), want at least %d and under 1 %% lost", name, s.Received, s.Expected, s.loss(), least)
-			}
-		}
-		if m.Losers != calls*(idSize-1) || m.LosersClosed != m.Losers || m.LosersHeard != 0 {
-			t.Errorf("losers %d, their media closed for %d, heard the door %d", m.Losers, m.LosersClosed, m.LosersHeard)
-		}
-		if c := rep.ServerCPU; c == nil || c.Work < float64(m.Streams["video to the winner"].Received) || c.CPUSeconds <= 0 {
-			t.Errorf("server CPU %+v: the server must have forwarded at least what the winners received", c)
-		}
-	})
+	t.Run("media", func(t *testing.T) { checkMedia(t, args, 3) })
 
 	for _, resume := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reconnect resume=%v", resume), func(t *testing.T) {
@@ -139,6 +104,47 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
+// checkMedia runs the media scenario with calls calls and checks its report:
+// preview on all 7 ringing devices, one answer, audio both ways, the
+// losers' media closed.
+func checkMedia(t *testing.T, args func(...string) []string, calls int) {
+	rep := runLoad(t, args("--scenario", "media", "--devices", fmt.Sprint(testDevices), "--doors", fmt.Sprint(testDoors),
+		"--calls", fmt.Sprint(calls), "--preview", "500ms", "--hold", "1s")...)
+	checkClean(t, rep)
+	m := rep.Media
+	if m == nil || m.Placed != calls || m.Connected != calls || len(m.Errors) != 0 {
+		t.Fatalf("media report %+v", m)
+	}
+	for name, c := range map[string]struct {
+		l latency
+		n int
+	}{
+		"call → preview": {m.Preview, calls * idSize}, "call → all previews": {m.AllPreview, calls},
+		"answer → audio": {m.Audio, calls}, "answer → microphone": {m.Mic, calls},
+	} {
+		if c.l.N != c.n || c.l.P50 <= 0 || c.l.Max < c.l.P50 {
+			t.Errorf("%s: %+v, want %d samples", name, c.l, c.n)
+		}
+	}
+	// 1.5 s of 100 video packets a second reach the winner; audio and
+	// microphone run 1 s at 50 a second. Loopback loses nothing to the
+	// network; allow 1 % for a packet in flight when a peer closes.
+	n := int64(calls)
+	for name, least := range map[string]int64{"video to the winner": n * 100, "audio to the winner": n * 30,
+		"microphone to the door": n * 30, "video previews (losers)": n * (idSize - 1) * 20} {
+		s := m.Streams[name]
+		if s.Received < least || s.loss() > 1 {
+			t.Errorf("%s: %d of %d packets (loss %.2f %%), want at least %d and under 1 %% lost", name, s.Received, s.Expected, s.loss(), least)
+		}
+	}
+	if m.Losers != calls*(idSize-1) || m.LosersClosed != m.Losers || m.LosersHeard != 0 {
+		t.Errorf("losers %d, their media closed for %d, heard the door %d", m.Losers, m.LosersClosed, m.LosersHeard)
+	}
+	if c := rep.ServerCPU; c == nil || c.Work < float64(m.Streams["video to the winner"].Received) || c.CPUSeconds <= 0 {
+		t.Errorf("server CPU %+v: the server must have forwarded at least what the winners received", c)
+	}
+}
+
 func TestOnlyLoopback(t *testing.T) {
 	for _, tc := range []struct {
 		url string
@@ -158,5 +164,105 @@ func TestOnlyLoopback(t *testing.T) {
 	}
 	if _, err := parseOptions([]string{"--tokens", "x", "--url", "ws://192.168.1.1:8080/v1/signal"}, io.Discard); err == nil {
 		t.Error("a non-loopback --url was accepted")
+	}
+}
+
+// TestScenariosAcrossNodes drives two nodes that share a real Redis: the
+// tool takes the nodes in turn for its connections, so every ID has
+// devices on both and calls cross between them. The report adds up both
+// nodes' metrics.
+func TestScenariosAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2, testDevices, testDoors)
+	var signal, metrics []string
+	for _, n := range nodes {
+		signal, metrics = append(signal, n.signal), append(metrics, n.metrics)
+	}
+	common := []string{"--url", strings.Join(signal, ","), "--metrics", strings.Join(metrics, ","),
+		"--tokens", nodes[0].tokens, "--per-worker", "100"}
+	args := func(more ...string) []string { return append(append([]string{}, common...), more...) }
+	count := func(t *testing.T, n *testServer, metric, typ string) float64 {
+		t.Helper()
+		s, err := scrape(t.Context(), n.metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.series[metric+`{type="`+typ+`"}`]
+	}
+
+	t.Run("idle", func(t *testing.T) {
+		rep := runLoad(t, args("--scenario", "idle", "--devices", fmt.Sprint(testDevices), "--settle", "500ms", "--hold", "1s")...)
+		checkClean(t, rep)
+		if i := rep.Idle; i == nil || i.Connections != testDevices || i.ServerConnected != testDevices {
+			t.Fatalf("idle report %+v: want %d connections, all counted by the two nodes together", i, testDevices)
+		}
+		for _, n := range nodes {
+			// Half of the devices each, give or take one; a welcome each.
+			if got := count(t, n, "foyer_signaling_messages_sent_total", "welcome"); got < testDevices/2 || got > testDevices/2+1 {
+				t.Errorf("%s sent %.0f welcomes, want half of %d", n.signal, got, testDevices)
+			}
+		}
+	})
+
+	t.Run("storm answer 7", func(t *testing.T) {
+		const k = idSize
+		before := make([]float64, len(nodes))
+		for i, n := range nodes {
+			before[i] = count(t, n, "foyer_signaling_messages_received_total", "answer")
+		}
+		rep := runLoad(t, args("--scenario", "storm", "--calls", fmt.Sprint(testCalls), "--rate", "50", "--answer", fmt.Sprint(k))...)
+		checkClean(t, rep)
+		s := rep.Storm
+		if s.Placed != testCalls || s.Completed != testCalls || len(s.Errors) != 0 {
+			t.Errorf("calls: placed %d, completed %d of %d, errors %v", s.Placed, s.Completed, testCalls, s.Errors)
+		}
+		if want := testCalls * (k - 1); s.CallTaken != want {
+			t.Errorf("call_taken %d, want exactly %d (k−1 per call): one winner across both nodes", s.CallTaken, want)
+		}
+		if l := s.CallToLastRing; l.N != testCalls || l.P50 <= 0 || l.Max < l.P50 {
+			t.Errorf("call → last ring %+v", l)
+		}
+		if got := rep.Server[`foyer_calls_ended_total{reason="hangup"}`]; got != testCalls {
+			t.Errorf("the nodes ended %.0f calls with hangup together, want %d (all: %v)", got, testCalls, rep.Server)
+		}
+		for i, n := range nodes {
+			// Every call has devices on both nodes, and all 7 answer.
+			if got := count(t, n, "foyer_signaling_messages_received_total", "answer") - before[i]; got < testCalls*3 {
+				t.Errorf("%s received %.0f answers, want at least %d (3 or 4 of each call's 7)", n.signal, got, testCalls*3)
+			}
+		}
+	})
+
+	t.Run("media", func(t *testing.T) { checkMedia(t, args, 2) })
+
+	t.Run("reconnect", func(t *testing.T) {
+		rep := runLoad(t, args("--scenario", "reconnect", "--devices", fmt.Sprint(testDevices), "--settle", "500ms")...)
+		checkClean(t, rep)
+		if r := rep.Reconnect; r.Back != testDevices || len(r.Errors) != 0 || r.ServerConnected != testDevices {
+			t.Errorf("back %d of %d, errors %v, the nodes count %.0f connected", r.Back, testDevices, r.Errors, r.ServerConnected)
+		}
+	})
+}
+
+func TestSeveralURLs(t *testing.T) {
+	o, err := parseOptions([]string{"--tokens", "x", "--url", "ws://127.0.0.1:8080/v1/signal, ws://127.0.0.2:8080/v1/signal",
+		"--metrics", "http://127.0.0.1:8080/metrics,http://127.0.0.2:8080/metrics"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.signalURLs) != 2 || o.signalURLs[1] != "ws://127.0.0.2:8080/v1/signal" || len(o.metricsURLs) != 2 {
+		t.Errorf("nodes %q, metrics %q", o.signalURLs, o.metricsURLs)
+	}
+	for _, bad := range [][]string{
+		{"--url", "ws://127.0.0.1:8080/v1/signal,ws://10.0.0.1:8080/v1/signal"},  // one node off loopback
+		{"--url", "ws://127.0.0.1:8080/v1/signal,ws://127.0.0.1:8080/v1/signal"}, // the same node twice
+		{"--url", " , "}, // no node
+		{"--metrics", "http://127.0.0.1:8080/metrics,http://127.0.0.1:8080/metrics"}, // counted twice
+	} {
+		if _, err := parseOptions(append([]string{"--tokens", "x"}, bad...), io.Discard); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+	if o, err := parseOptions([]string{"--tokens", "x", "--metrics", ""}, io.Discard); err != nil || len(o.metricsURLs) != 0 {
+		t.Errorf("--metrics \"\": %v, %q; want no scraping", err, o.metricsURLs)
 	}
 }

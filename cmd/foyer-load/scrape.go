@@ -100,6 +100,24 @@ func scrape(ctx context.Context, url string) (*sample, error) {
 	return s, nil
 }
 
+// add returns the sum of two scrapes (of two nodes): every series and every
+// sum added up, at the later of the two times. A nil s is no scrape yet.
+func (s *sample) add(o *sample) *sample {
+	if s == nil {
+		return o
+	}
+	for k, v := range o.series {
+		s.series[k] += v
+	}
+	for k, v := range o.sums {
+		s.sums[k] += v
+	}
+	if o.at.After(s.at) {
+		s.at = o.at
+	}
+	return s
+}
+
 // counterDeltas returns, for each of names, how every labelled series of it
 // changed from a to b (only the ones that did).
 func counterDeltas(a, b *sample, names []string) map[string]float64 {

@@ -18,7 +18,7 @@ const (
 type command struct {
 	Op string `json:"op"`
 	// connect
-	URL             string    `json:"url,omitempty"`
+	URLs            []string  `json:"urls,omitempty"` // the nodes; clients take them in turn
 	Shard           *shard    `json:"shard,omitempty"`
 	DialConcurrency int       `json:"dial_concurrency,omitempty"`
 	DialTimeoutMS   int64     `json:"dial_timeout_ms,omitempty"`

@@ -26,7 +26,6 @@ const (
 // worker holds one shard's connections and runs the coordinator's commands.
 type worker struct {
 	log     *slog.Logger
-	url     string
 	conc    int
 	timeout time.Duration
 	clients []*client // every connection: the IDs' devices, then the doors
@@ -67,8 +66,8 @@ func (w *worker) do(cmd command) reply {
 	ctx := context.Background()
 	switch cmd.Op {
 	case opConnect:
-		if cmd.Shard == nil || w.clients != nil {
-			return reply{Err: "connect needs a shard, once"}
+		if cmd.Shard == nil || len(cmd.URLs) == 0 || w.clients != nil {
+			return reply{Err: "connect needs a shard and the nodes' URLs, once"}
 		}
 		w.setup(cmd)
 		res := w.connectAll(ctx, w.clients, false, time.Time{})
@@ -101,13 +100,16 @@ func (w *worker) do(cmd command) reply {
 	return reply{Err: fmt.Sprintf("unknown op %q", cmd.Op)}
 }
 
-// setup creates the shard's clients, each with its source address.
+// setup creates the shard's clients, each with its source address and its
+// node: the nodes in turn, so that an ID's 7 devices and a site's door
+// stations are spread over all of them and calls cross between nodes.
 func (w *worker) setup(cmd command) {
-	w.url, w.shard, w.conc = cmd.URL, cmd.Shard, max(1, cmd.DialConcurrency)
+	w.shard, w.conc = cmd.Shard, max(1, cmd.DialConcurrency)
 	w.timeout = time.Duration(cmd.DialTimeoutMS) * time.Millisecond
 	add := func(d device, site int, g *idGroup) *client {
-		c := &client{dev: d, site: site, id: g}
-		c.src = net.ParseIP(cmd.Shard.SourceIPs[len(w.clients)%len(cmd.Shard.SourceIPs)])
+		n := len(w.clients)
+		c := &client{dev: d, site: site, id: g, url: cmd.URLs[n%len(cmd.URLs)]}
+		c.src = net.ParseIP(cmd.Shard.SourceIPs[n%len(cmd.Shard.SourceIPs)])
 		w.clients = append(w.clients, c)
 		return c
 	}
@@ -154,7 +156,7 @@ func (w *worker) connectAll(ctx context.Context, clients []*client, resume bool,
 					time.Sleep(dialBackoff << (attempt - 1)) // backoff between attempts, not synchronisation
 					token = c.dev.Token                      // a resume token is single-use
 				}
-				took, err := c.connect(ctx, w.url, token, w.timeout)
+				took, err := c.connect(ctx, token, w.timeout)
 				now := time.Now()
 				mu.Lock()
 				if err != nil {
