@@ -247,11 +247,14 @@ func (r *RedisRouter) Detach(ctx context.Context, c *Conn) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
-	if err := compareAndDelete.Run(ctx, r.rdb, []string{presenceKey(c.device.ID)}, r.node+" "+c.id).Err(); err != nil {
+	// One round trip for both, as Attach: in a reconnect storm every
+	// device's old connection detaches. (EVAL, not EVALSHA: a pipeline
+	// cannot fall back on NOSCRIPT; Redis caches the script by its hash.)
+	pipe := r.rdb.Pipeline()
+	compareAndDelete.Eval(ctx, pipe, []string{presenceKey(c.device.ID)}, r.node+" "+c.id)
+	presenceEvent(ctx, pipe, "-", r.node, c.id, string(c.device.ID))
+	if _, err := pipe.Exec(ctx); err != nil {
 		r.fail("presence", err) // the lease expires on its own
-	}
-	if err := r.rdb.SPublish(ctx, presenceChannel, "- "+r.node+" "+c.id+" "+string(c.device.ID)).Err(); err != nil {
-		r.fail("presence", err)
 	}
 	return true
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 // pick returns the first name that nodeOf places on node (or off it, with
@@ -228,4 +230,67 @@ func TestHelloWaitsForBusyRedis(t *testing.T) {
 		t.Fatalf("ringing %d, want bram-phone", n)
 	}
 	bram.expect("ring")
+}
+
+// TestDetachClearsPresence: a device that leaves one node is gone at once
+// from Redis (its lease deleted) and from the other nodes' view (a call
+// from another node rings nobody, not a socket that has closed).
+func TestDetachClearsPresence(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	bram := ts.connectTo(t, 1, "bram-phone")
+	door := ts.connectTo(t, 0, "front-door")
+	key := presenceKey(directory.DeviceID(bram.welcome["device_id"].(string)))
+	leases := func() int64 {
+		n, err := ts.rdbs[0].Exists(context.Background(), key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if leases() != 1 {
+		t.Fatal("bram-phone has no lease in Redis while connected")
+	}
+	id, n := door.call("101")
+	if n != 1 {
+		t.Fatalf("ringing %d, want bram-phone across the nodes", n)
+	}
+	bram.expect("ring")
+	door.send(map[string]any{"type": "hangup", "call_id": id})
+	door.expect("ended")
+	bram.expect("cancel")
+
+	// Node 0 answers from its view of where devices are, not from Redis,
+	// once the view is in step: only then does the call below test the
+	// event that tells it the device left.
+	view := ts.hubs[0].router.(*RedisRouter)
+	for start := time.Now(); !view.inStep(); time.Sleep(10 * time.Millisecond) { // the view starts with its subscription
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("node 0's presence view never came in step")
+		}
+	}
+
+	_ = bram.ws.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for leases() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("bram-phone's lease outlived its connection by 2 s")
+		}
+		time.Sleep(10 * time.Millisecond) // the server's detach is asynchronous to the close
+	}
+	for { // a call that rings nobody ends at once, unavailable
+		door.send(map[string]any{"type": "call", "to": "101"})
+		m := door.next()
+		if m["type"] == "ended" && m["reason"] == "unavailable" {
+			return
+		}
+		if m["type"] != "calling" {
+			t.Fatalf("unexpected %v", m)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 0 still rings bram-phone (%v) 2 s after it left node 1", m)
+		}
+		door.send(map[string]any{"type": "hangup", "call_id": m["call_id"]})
+		door.expect("ended")
+		time.Sleep(10 * time.Millisecond) // the other node's view follows an event
+	}
 }
