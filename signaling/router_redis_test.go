@@ -97,6 +97,20 @@ func TestRedisOutage(t *testing.T) {
 	}
 }
 
+// ringsOnly has door call to, checks that dev is the one device that rings,
+// and hangs up.
+func ringsOnly(t *testing.T, door *client, to string, dev *client) {
+	t.Helper()
+	callID, n := door.call(to)
+	if n != 1 {
+		t.Fatalf("%s rings %d devices, want %s alone", to, n, dev.name)
+	}
+	dev.expect("ring")
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	dev.expect("cancel")
+}
+
 // waitRing reads a device's messages until the ring of call, skipping the
 // rings and cancels of earlier attempts.
 func waitRing(t *testing.T, in <-chan pumped, call string) {
@@ -125,13 +139,7 @@ func TestDeadNodeLeaseExpires(t *testing.T) {
 	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{LeaseTTL: ttl, LeaseRefresh: 300 * time.Millisecond})
 	door := ts.connectTo(t, 0, "front-door")
 	dirk := ts.connectTo(t, 1, "dirk-phone")
-	callID, n := door.call("102")
-	if n != 1 {
-		t.Fatalf("ringing %d", n)
-	}
-	dirk.expect("ring")
-	door.send(map[string]any{"type": "hangup", "call_id": callID})
-	door.expect("ended")
+	ringsOnly(t, door, "102", dirk)
 
 	// Node 1 dies: it can no longer reach Redis, then its socket goes.
 	_ = ts.rdbs[1].Close()
@@ -250,14 +258,7 @@ func TestDetachClearsPresence(t *testing.T) {
 	if leases() != 1 {
 		t.Fatal("bram-phone has no lease in Redis while connected")
 	}
-	id, n := door.call("101")
-	if n != 1 {
-		t.Fatalf("ringing %d, want bram-phone across the nodes", n)
-	}
-	bram.expect("ring")
-	door.send(map[string]any{"type": "hangup", "call_id": id})
-	door.expect("ended")
-	bram.expect("cancel")
+	ringsOnly(t, door, "101", bram) // across the nodes
 
 	// Node 0 answers from its view of where devices are, not from Redis,
 	// once the view is in step: only then does the call below test the
