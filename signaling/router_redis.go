@@ -173,6 +173,8 @@ type RedisRouter struct {
 	sendMu sync.Mutex
 	batch  []queued // guarded by sendMu; reused between sends
 
+	leases leaseWriter // attaches and detaches, batched
+
 	probeMu   sync.Mutex
 	lastProbe time.Time // guarded by probeMu
 	healthy   bool      // guarded by probeMu; false from a probe timeout until the next probe arrives
@@ -208,6 +210,7 @@ func NewRedisRouter(node string, rdb redis.UniversalClient, opts RedisRouterOpti
 		log:      log.With("node", node),
 		out:      make(chan queued, publishQueue),
 		kick:     make(chan struct{}, 1),
+		leases:   leaseWriter{kick: make(chan struct{}, 1)},
 		ringQ:    make(chan queued, publishQueue),
 		metrics:  m,
 		where:    make(map[directory.DeviceID]location),
@@ -226,14 +229,7 @@ func nodeChannel(node string) string { return nodeChannelPrefix + node }
 // connect (and take local calls) while Redis is away.
 func (r *RedisRouter) Attach(ctx context.Context, c *Conn) (*Conn, error) {
 	prev, _ := r.Memory.Attach(ctx, c)
-	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
-	defer cancel()
-	pipe := r.rdb.Pipeline()
-	pipe.Set(ctx, presenceKey(c.device.ID), r.node+" "+c.id, r.opts.LeaseTTL)
-	presenceEvent(ctx, pipe, "+", r.node, c.id, string(c.device.ID))
-	if _, err := pipe.Exec(ctx); err != nil {
-		r.fail("presence", err)
-	}
+	r.writeLease(true, c)
 	return prev, nil
 }
 
@@ -245,17 +241,7 @@ func (r *RedisRouter) Detach(ctx context.Context, c *Conn) bool {
 	if !r.Memory.Detach(ctx, c) {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
-	defer cancel()
-	// One round trip for both, as Attach: in a reconnect storm every
-	// device's old connection detaches. (EVAL, not EVALSHA: a pipeline
-	// cannot fall back on NOSCRIPT; Redis caches the script by its hash.)
-	pipe := r.rdb.Pipeline()
-	compareAndDelete.Eval(ctx, pipe, []string{presenceKey(c.device.ID)}, r.node+" "+c.id)
-	presenceEvent(ctx, pipe, "-", r.node, c.id, string(c.device.ID))
-	if _, err := pipe.Exec(ctx); err != nil {
-		r.fail("presence", err) // the lease expires on its own
-	}
+	r.writeLease(false, c)
 	return true
 }
 
