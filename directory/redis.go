@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/internal/redisbatch"
 )
 
 // DefaultRedisPrefix starts every key and channel of a Redis store unless
@@ -17,6 +20,14 @@ const DefaultRedisPrefix = "foyer:"
 
 // maxRedisPrefixLen bounds the key prefix, which is repeated in every key.
 const maxRedisPrefixLen = 64
+
+// The pipelines of hello reads (Redis.hellos): at most helloBatch reads
+// each, bounded by helloBatchTimeout (the Redis client's own timeouts bound
+// each read further).
+const (
+	helloBatch        = 256
+	helloBatchTimeout = 5 * time.Second
+)
 
 // Redis is the shared Store: a directory kept in Redis (a single instance
 // or a Redis Cluster) by every node of a foyer cluster. Reads go straight
@@ -29,6 +40,11 @@ type Redis struct {
 	keys   redisKeys
 	log    *slog.Logger
 	origin string // random ID of this instance in published changes
+	// hellos groups the reads of devices saying hello at the same moment
+	// into shared pipelines: after a network break every device of a node
+	// says hello within seconds, and a round trip each queued thousands on
+	// the client's pool.
+	hellos *redisbatch.Batcher
 
 	// Guarded by mu.
 	mu         sync.Mutex
@@ -98,6 +114,7 @@ func NewRedis(client redis.UniversalClient, opts ...RedisOption) (*Redis, error)
 		keys:   redisKeys{prefix: c.prefix},
 		log:    c.log,
 		origin: hex.EncodeToString(id[:]),
+		hellos: redisbatch.New(client, helloBatch, helloBatchTimeout),
 		subs:   make(map[int]func(Change)),
 	}, nil
 }

@@ -33,10 +33,15 @@ func (r *Redis) DeviceByName(ctx context.Context, kind DeviceKind, scope string,
 }
 
 // DeviceByToken finds the device a token authenticates: one GET of the
-// token record, which holds a copy of the device.
+// token record, which holds a copy of the device, in a pipeline shared with
+// the other hellos of the moment.
 func (r *Redis) DeviceByToken(ctx context.Context, token TokenHash) (d Device, err error) {
-	err = r.getJSON(ctx, r.keys.token(token), "device token", &d)
-	return d, err
+	key := r.keys.token(token)
+	var get *redis.StringCmd
+	if err := r.helloRead(ctx, func(p redis.Pipeliner) { get = p.Get(ctx, key) }); err != nil {
+		return d, err
+	}
+	return d, decodeJSON(get, key, "device token", &d)
 }
 
 // devices reads the device records of ids (one pipelined round trip),

@@ -25,7 +25,13 @@ func (r *Redis) getJSON(ctx context.Context, key, what string, out any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	v, err := r.client.Get(ctx, key).Bytes()
+	return decodeJSON(r.client.Get(ctx, key), key, what, out)
+}
+
+// decodeJSON decodes the JSON record a GET of key read into out; missing is
+// ErrNotFound wrapped with what.
+func decodeJSON(get *redis.StringCmd, key, what string, out any) error {
+	v, err := get.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
@@ -35,6 +41,16 @@ func (r *Redis) getJSON(ctx context.Context, key, what string, out any) error {
 	if err := json.Unmarshal(v, out); err != nil {
 		return fmt.Errorf("directory: redis: corrupt record %s: %w", key, err)
 	}
+	return nil
+}
+
+// helloRead runs the commands read queues in the next of the pipelines
+// that the reads of a device's hello share (r.hellos).
+func (r *Redis) helloRead(ctx context.Context, read func(p redis.Pipeliner)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_ = r.hellos.Do(read) // each command holds its own result or error
 	return nil
 }
 

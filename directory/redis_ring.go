@@ -149,9 +149,14 @@ func (r *Redis) Targets(ctx context.Context, d Device) ([]Target, error) {
 	return targetsOf(ctx, d, func(user UserID) ([]Target, error) { return r.userTargets(ctx, user) })
 }
 
-// userTargets is what an app device of user rings for.
+// userTargets is what an app device of user rings for: read in a pipeline
+// shared with the other hellos of the moment (Targets is a hello's read).
 func (r *Redis) userTargets(ctx context.Context, user UserID) ([]Target, error) {
-	sites, err := r.client.HGetAll(ctx, r.keys.userSites(user)).Result()
+	var all *redis.MapStringStringCmd
+	if err := r.helloRead(ctx, func(p redis.Pipeliner) { all = p.HGetAll(ctx, r.keys.userSites(user)) }); err != nil {
+		return nil, err
+	}
+	sites, err := all.Result()
 	if err != nil {
 		return nil, redisErr(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/redisbatch"
 )
 
 var _ Router = (*RedisRouter)(nil)
@@ -173,7 +174,7 @@ type RedisRouter struct {
 	sendMu sync.Mutex
 	batch  []queued // guarded by sendMu; reused between sends
 
-	leases leaseWriter // attaches and detaches, batched
+	leases *redisbatch.Batcher // attaches' and detaches' lease writes
 
 	probeMu   sync.Mutex
 	lastProbe time.Time // guarded by probeMu
@@ -210,7 +211,7 @@ func NewRedisRouter(node string, rdb redis.UniversalClient, opts RedisRouterOpti
 		log:      log.With("node", node),
 		out:      make(chan queued, publishQueue),
 		kick:     make(chan struct{}, 1),
-		leases:   leaseWriter{kick: make(chan struct{}, 1)},
+		leases:   redisbatch.New(rdb, presenceBatch, redisOpTimeout),
 		ringQ:    make(chan queued, publishQueue),
 		metrics:  m,
 		where:    make(map[directory.DeviceID]location),

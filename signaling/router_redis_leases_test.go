@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -16,32 +14,14 @@ import (
 	"github.com/foyer-intercom/foyer/internal/redistest"
 )
 
-// leasePipelines counts the pipelines that write presence leases.
-type leasePipelines struct{ n atomic.Int64 }
-
-func (h *leasePipelines) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (h *leasePipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (h *leasePipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, c := range cmds {
-			if name := c.Name(); name == "set" || name == "eval" {
-				h.n.Add(1)
-				break
-			}
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // TestLeaseWritesBatch: attaches and detaches made at once go out in a few
 // pipelines, not one round trip each, and each is written: every lease is
-// there after the attaches and gone after the detaches. Before the router
-// runs, and after it stops, an attach writes its own lease.
+// there once the attaches returned, and gone once the detaches did.
 func TestLeaseWritesBatch(t *testing.T) {
 	srv := redistest.StartServer(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	hook := &leasePipelines{}
+	hook := redistest.CountPipelines("set", "eval")
 	rdb.AddHook(hook)
 	r, err := NewRedisRouter("n1", rdb, RedisRouterOptions{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -49,15 +29,15 @@ func TestLeaseWritesBatch(t *testing.T) {
 	}
 	ctx := context.Background()
 	const n = 2000
-	conns := make([]*Conn, n+2)
+	conns := make([]*Conn, n)
 	for i := range conns {
 		conns[i] = &Conn{device: directory.Device{ID: directory.DeviceID(fmt.Sprintf("d%d", i))}, id: fmt.Sprintf("c%d", i)}
 	}
-	leases := func(cs []*Conn) int64 {
+	leases := func() int64 {
 		t.Helper()
 		pipe := rdb.Pipeline()
-		cmds := make([]*redis.IntCmd, len(cs))
-		for i, c := range cs {
+		cmds := make([]*redis.IntCmd, len(conns))
+		for i, c := range conns {
 			cmds[i] = pipe.Exists(ctx, presenceKey(c.device.ID))
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
@@ -70,54 +50,26 @@ func TestLeaseWritesBatch(t *testing.T) {
 		return got
 	}
 
-	// Not running yet: the attach writes its own lease.
-	_, _ = r.Attach(ctx, conns[0])
-	if leases(conns[:1]) != 1 || hook.n.Load() != 1 {
-		t.Fatalf("before Run: %d leases in %d pipelines, want 1 in 1", leases(conns[:1]), hook.n.Load())
-	}
-
-	runCtx, stop := context.WithCancel(ctx)
-	ran := make(chan struct{})
-	go func() { r.Run(runCtx, nil); close(ran) }()
-	for start := time.Now(); ; time.Sleep(time.Millisecond) { // the writer starts with Run
-		r.leases.mu.Lock()
-		running := r.leases.running
-		r.leases.mu.Unlock()
-		if running {
-			break
-		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatal("the lease writer never started")
-		}
-	}
-	all := conns[1 : n+1]
 	at := func(f func(c *Conn)) int64 {
-		before := hook.n.Load()
+		before := hook.Count()
 		var wg sync.WaitGroup
-		for _, c := range all {
+		for _, c := range conns {
 			wg.Add(1)
 			go func() { defer wg.Done(); f(c) }()
 		}
 		wg.Wait()
-		return hook.n.Load() - before
+		return hook.Count() - before
 	}
 	if p := at(func(c *Conn) { _, _ = r.Attach(ctx, c) }); p > n/4 {
 		t.Errorf("%d attaches at once took %d pipelines; want them batched", n, p)
 	}
-	if got := leases(all); got != n {
+	if got := leases(); got != n {
 		t.Fatalf("%d leases after %d attaches returned", got, n)
 	}
 	if p := at(func(c *Conn) { r.Detach(ctx, c) }); p > n/4 {
 		t.Errorf("%d detaches at once took %d pipelines; want them batched", n, p)
 	}
-	if got := leases(all); got != 0 {
+	if got := leases(); got != 0 {
 		t.Fatalf("%d leases left after %d detaches returned", got, n)
-	}
-
-	stop()
-	<-ran
-	_, _ = r.Attach(ctx, conns[n+1]) // stopped: written here again
-	if leases(conns[n+1:]) != 1 {
-		t.Fatal("an attach after the router stopped wrote no lease")
 	}
 }

@@ -8,20 +8,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Run implements Router: the publisher, the lease writer, the subscription
-// to this node's channel (replaced when its probe stops coming back), and
-// the lease refresh.
+// Run implements Router: the publisher, the subscription to this node's
+// channel (replaced when its probe stops coming back), and the lease refresh.
 func (r *RedisRouter) Run(ctx context.Context, n NodeHandler) {
-	done := make(chan struct{}, 5)
+	done := make(chan struct{}, 4)
 	go func() { r.publisher(ctx); done <- struct{}{} }()
-	go func() { r.leaseWriterLoop(ctx); done <- struct{}{} }()
 	go func() { r.ringingSets(ctx); done <- struct{}{} }()
 	go func() { r.refresher(ctx); done <- struct{}{} }()
 	go func() { r.presenceLoop(ctx); done <- struct{}{} }()
 	for ctx.Err() == nil {
 		r.subscribe(ctx, n)
 	}
-	for range 5 {
+	for range 4 {
 		<-done
 	}
 }

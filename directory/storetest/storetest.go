@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	t.Run("Subscribe", func(t *testing.T) { testSubscribe(t, newStore) })
 	t.Run("Cancelled", func(t *testing.T) { testCancelled(t, newStore) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newStore) })
+	t.Run("ConcurrentHellos", func(t *testing.T) { testConcurrentHellos(t, newStore) })
 	t.Run("ReadsFollowWrites", func(t *testing.T) { testReadsFollowWrites(t, newStore) })
 	t.Run("ReadsFollowConcurrentWrites", func(t *testing.T) { testReadsFollowConcurrentWrites(t, newStore) })
 	t.Run("HelloReadsFollowWrites", func(t *testing.T) { testHelloReadsFollowWrites(t, newStore) })
