@@ -43,10 +43,10 @@ type call struct {
 	lead chan struct{} // told to send the next pipeline
 }
 
-// New returns a Batcher sending at most max callers' commands per pipeline,
-// each pipeline bounded by timeout.
-func New(rdb Pipeliner, max int, timeout time.Duration) *Batcher {
-	return &Batcher{rdb: rdb, max: max, timeout: timeout}
+// New returns a Batcher sending at most size callers' commands per
+// pipeline (at least one), each pipeline bounded by timeout.
+func New(rdb Pipeliner, size int, timeout time.Duration) *Batcher {
+	return &Batcher{rdb: rdb, max: max(1, size), timeout: timeout}
 }
 
 // Do has add put its commands in the next pipeline, and returns once that

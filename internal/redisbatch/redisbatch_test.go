@@ -97,3 +97,21 @@ func TestRedisAway(t *testing.T) {
 		t.Errorf("%d callers took %v to fail", n, d)
 	}
 }
+
+// TestSizeAtLeastOne: a batch size below one still sends each caller.
+func TestSizeAtLeastOne(t *testing.T) {
+	rdb, h := client(t, redistest.Start(t))
+	b := New(rdb, 0, 5*time.Second)
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			if err := b.Do(func(p redis.Pipeliner) { p.Set(context.Background(), fmt.Sprint(i), i, 0) }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := h.Count(); got != 10 {
+		t.Errorf("%d pipelines for 10 callers one at a time, want 10", got)
+	}
+}
