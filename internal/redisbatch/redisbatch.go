@@ -39,8 +39,7 @@ type Batcher struct {
 type call struct {
 	add  func(redis.Pipeliner)
 	err  error
-	done chan struct{} // closed once its pipeline ran
-	lead chan struct{} // told to send the next pipeline
+	wake chan bool // gets one word: true, lead the next pipeline; false, sent
 }
 
 // New returns a Batcher sending at most size callers' commands per
@@ -53,17 +52,15 @@ func New(rdb Pipeliner, size int, timeout time.Duration) *Batcher {
 // pipeline ran. The commands' own results are in the commands add queued;
 // the error is the pipeline's (a missing key, redis.Nil, is not one).
 func (b *Batcher) Do(add func(p redis.Pipeliner)) error {
-	c := &call{add: add, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+	c := &call{add: add, wake: make(chan bool, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
 	if b.busy {
 		b.mu.Unlock()
-		select {
-		case <-c.done: // sent in a pipeline another caller led
+		if lead := <-c.wake; !lead { // sent in a pipeline another caller led
 			return c.err
-		case <-c.lead: // first in the queue when the last one finished
 		}
-		b.mu.Lock()
+		b.mu.Lock() // first in the queue when the last one finished
 	}
 	b.busy = true
 	n := min(len(b.queue), b.max)
@@ -80,7 +77,7 @@ func (b *Batcher) Do(add func(p redis.Pipeliner)) error {
 	if len(b.queue) == 0 {
 		b.busy = false
 	} else {
-		b.queue[0].lead <- struct{}{}
+		b.queue[0].wake <- true
 	}
 	b.mu.Unlock()
 	return c.err
@@ -100,6 +97,6 @@ func (b *Batcher) send(batch []*call) {
 	}
 	for _, c := range batch {
 		c.err = err
-		close(c.done)
+		c.wake <- false // the leader's own goes unread
 	}
 }
