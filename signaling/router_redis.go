@@ -174,7 +174,7 @@ type RedisRouter struct {
 	sendMu sync.Mutex
 	batch  []queued // guarded by sendMu; reused between sends
 
-	leases *redisbatch.Batcher // attaches' and detaches' lease writes
+	leases *redisbatch.Batcher // every lease write, in order (router_redis_leases.go)
 
 	probeMu   sync.Mutex
 	lastProbe time.Time // guarded by probeMu
@@ -211,7 +211,7 @@ func NewRedisRouter(node string, rdb redis.UniversalClient, opts RedisRouterOpti
 		log:      log.With("node", node),
 		out:      make(chan queued, publishQueue),
 		kick:     make(chan struct{}, 1),
-		leases:   redisbatch.New(rdb, presenceBatch, redisOpTimeout),
+		leases:   redisbatch.New(rdb, presenceBatch, leaseTimeout),
 		ringQ:    make(chan queued, publishQueue),
 		metrics:  m,
 		where:    make(map[directory.DeviceID]location),

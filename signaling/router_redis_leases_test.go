@@ -73,3 +73,38 @@ func TestLeaseWritesBatch(t *testing.T) {
 		t.Fatalf("%d leases left after %d detaches returned", got, n)
 	}
 }
+
+// TestRefreshKeepsNoDetachedLease: a refresh under way while a connection
+// detaches must not set its lease again after the detach deleted it (the
+// lease would then outlive the connection by a whole lease TTL, and a
+// rebuilt presence view would ring a device that is gone).
+func TestRefreshKeepsNoDetachedLease(t *testing.T) {
+	srv := redistest.StartServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	r, err := NewRedisRouter("n1", rdb, RedisRouterOptions{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Other connections make each refresh a pipeline that takes a while.
+	for i := range 2000 {
+		_, _ = r.Attach(ctx, &Conn{device: directory.Device{ID: directory.DeviceID(fmt.Sprintf("other%d", i))}, id: fmt.Sprintf("o%d", i)})
+	}
+	for i := range 100 {
+		c := &Conn{device: directory.Device{ID: directory.DeviceID(fmt.Sprintf("d%d", i))}, id: fmt.Sprintf("c%d", i)}
+		_, _ = r.Attach(ctx, c)
+		listed := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			close(listed)
+			r.refresh(false)
+		})
+		<-listed
+		r.Detach(ctx, c) // while the refresh lists the connections and writes their 2,000 leases
+		wg.Wait()
+		if n, err := rdb.Exists(ctx, presenceKey(c.device.ID)).Result(); err != nil || n != 0 {
+			t.Fatalf("round %d: the detached connection's lease is there (%d, %v) after the detach and the refresh returned", i, n, err)
+		}
+	}
+}

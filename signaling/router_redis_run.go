@@ -84,7 +84,7 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 			// every lease now rather than at the next refresh tick, and tell
 			// the other nodes' presence views (Redis may have come back
 			// empty). Should this fail too, the next probe tries again.
-			r.refresh(context.Background(), true)
+			r.refresh(true)
 		}
 		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
 	case "deliver":
@@ -228,31 +228,9 @@ func (r *RedisRouter) refresher(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r.refresh(ctx, false)
+			r.refresh(false)
 			r.heartbeat(ctx)
 		}
-	}
-}
-
-// refresh re-asserts every local device's lease; with announce, it also
-// publishes each as a presence event.
-func (r *RedisRouter) refresh(ctx context.Context, announce bool) {
-	ctx, cancel := context.WithTimeout(ctx, 2*redisOpTimeout)
-	defer cancel()
-	pipe := r.rdb.Pipeline()
-	n := 0
-	r.Memory.Each(func(c *Conn) {
-		pipe.Set(ctx, presenceKey(c.device.ID), r.node+" "+c.id, r.opts.LeaseTTL)
-		if announce {
-			presenceEvent(ctx, pipe, "+", r.node, c.id, string(c.device.ID))
-		}
-		n++
-	})
-	if n == 0 {
-		return
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		r.fail("refresh", err)
 	}
 }
 
