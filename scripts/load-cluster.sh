@@ -39,7 +39,6 @@ redis:
   url: redis://127.0.0.1:6390/0
 turn:
   enabled: false
-  secret: load-test-secret-of-the-cluster
 media:
   loopback_only: true
 log_level: warn

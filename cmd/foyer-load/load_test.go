@@ -53,7 +53,7 @@ func startCluster(t *testing.T, n, devices, doors int) []*testServer {
 	t.Helper()
 	bin := buildFoyer(t)
 	config := filepath.Join(t.TempDir(), "foyer.yaml")
-	yaml := "redis:\n  url: redis://" + redistest.Start(t) + "/0\nturn:\n  enabled: false\n  secret: load-test-secret-of-the-cluster\n"
+	yaml := "redis:\n  url: redis://" + redistest.Start(t) + "/0\n" // TURN is off (serveNode), so no shared secret
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

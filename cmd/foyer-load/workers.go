@@ -70,10 +70,8 @@ func startWorkers(n int, log *slog.Logger) ([]*workerProc, error) {
 // with less CPU of their own (docs/benchmarks.md, "Load").
 func workerEnv(environ []string, i, n, cpus int) []string {
 	env := append(slices.Clip(environ), workerIDEnv+"="+strconv.Itoa(i))
-	for _, kv := range environ {
-		if strings.HasPrefix(kv, "GOMAXPROCS=") {
-			return env
-		}
+	if slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") }) {
+		return env
 	}
 	return append(env, "GOMAXPROCS="+strconv.Itoa(max(1, cpus/n)))
 }
