@@ -23,11 +23,16 @@ var _ Router = (*RedisRouter)(nil)
 // Redis keys and channels of the router. (The directory's keys are in
 // directory/redis*.go.)
 const (
-	// presenceKey(device) STRING "<node> <conn>", TTL leaseTTL: the node and
-	// connection holding a device. Set on attach and refreshed every
-	// leaseRefresh by that node; deleted on detach only while it is still
-	// that connection's (compare-and-delete), so a reconnect elsewhere wins.
+	// presenceKey(device) STRING "<node> <conn>", no TTL: the node and
+	// connection holding a device, believed while aliveKey(node) lives. Set
+	// on attach; deleted on detach only while it is still that
+	// connection's (compare-and-delete), so a reconnect elsewhere wins; a
+	// dead node's are deleted by the next resync of any node
+	// (router_redis_leases.go).
 	presencePrefix = "foyer:presence:"
+	// aliveKey(node) STRING, TTL LeaseTTL: the node is alive; renewed every
+	// LeaseRefresh.
+	alivePrefix = "foyer:alive:"
 	// ringingKey(site, number) SET of call IDs ringing for that call ID, TTL
 	// ringingTTL (longer than the longest ring timeout): written by the
 	// owning node, read by nodes where a device of that ID connects.
@@ -45,9 +50,9 @@ type RedisRouterOptions struct {
 	// believed to hold its devices: after it, no call rings a dead socket.
 	// Default 15 s.
 	LeaseTTL time.Duration
-	// LeaseRefresh re-asserts every local device's lease; it also bounds
-	// how long devices stay unregistered after Redis comes back. Default
-	// 4 s; at most a third of LeaseTTL.
+	// LeaseRefresh renews the node's alive key (which keeps its devices'
+	// leases believed) and tells the other nodes it is alive. Default 4 s;
+	// at most a third of LeaseTTL.
 	LeaseRefresh time.Duration
 }
 
@@ -73,10 +78,10 @@ const (
 // line of JSON (every field but Frame), a newline, then Frame as is: the
 // protocol frame is neither re-encoded nor re-validated on the way.
 type envelope struct {
-	Kind    string               `json:"k"`           // deliver | message | join | left | probe
+	Kind    string               `json:"k"`           // deliver | message | join | left | replaced | probe
 	From    string               `json:"f"`           // the sending node
-	Devices []directory.DeviceID `json:"d,omitempty"` // deliver: the target devices; left: the device gone
-	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection
+	Devices []directory.DeviceID `json:"d,omitempty"` // deliver: the target devices; left: the device gone; replaced: the device
+	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection; replaced: the receiver's connection to close
 	Call    CallID               `json:"call,omitempty"`
 	Sender  *directory.Device    `json:"s,omitempty"` // message, join: the device that sent or connected
 	Sent    int64                `json:"t,omitempty"` // probe: send time, unix ns
@@ -224,13 +229,14 @@ func ringingKey(t directory.Target) string {
 	return ringingPrefix + string(t.Site) + ":" + string(t.Number)
 }
 func nodeChannel(node string) string { return nodeChannelPrefix + node }
+func aliveKey(node string) string    { return alivePrefix + node }
 
 // Attach implements Router: the local attach always succeeds; the lease is
-// best effort here and re-asserted by the refresh loop, so devices can
+// best effort here and reasserted once Redis answers again, so devices can
 // connect (and take local calls) while Redis is away.
 func (r *RedisRouter) Attach(ctx context.Context, c *Conn) (*Conn, error) {
 	prev, _ := r.Memory.Attach(ctx, c)
-	r.writeLease(true, c)
+	r.attachLease(c)
 	return prev, nil
 }
 
@@ -242,7 +248,7 @@ func (r *RedisRouter) Detach(ctx context.Context, c *Conn) bool {
 	if !r.Memory.Detach(ctx, c) {
 		return false
 	}
-	r.writeLease(false, c)
+	r.detachLease(c)
 	return true
 }
 
@@ -265,7 +271,8 @@ func (r *RedisRouter) Deliver(id directory.DeviceID, frame []byte) (string, bool
 
 // Locate implements Router. While the presence view is in step, it knows
 // where every device is and no round trip is needed; otherwise one
-// pipelined round trip reads the leases of all ids.
+// pipelined round trip reads the leases of all ids, and a second the alive
+// keys of the nodes they name.
 func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) error {
 	if r.inStep() {
 		return nil
@@ -273,7 +280,6 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 	start := time.Now()
 	pipe := r.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, 0, len(ids))
-	ttls := make([]*redis.DurationCmd, 0, len(ids))
 	remote := make([]directory.DeviceID, 0, len(ids))
 	for _, id := range ids {
 		if r.Memory.Local(id) != nil {
@@ -281,7 +287,6 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 		}
 		remote = append(remote, id)
 		cmds = append(cmds, pipe.Get(ctx, presenceKey(id)))
-		ttls = append(ttls, pipe.PTTL(ctx, presenceKey(id)))
 	}
 	if len(cmds) == 0 {
 		return nil
@@ -290,11 +295,20 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 		r.fail("locate", err)
 		return err
 	}
+	values := make([]string, len(cmds))
+	for i, cmd := range cmds {
+		values[i] = cmd.Val()
+	}
+	alive, err := r.aliveFor(ctx, r.rdb, values)
+	if err != nil {
+		r.fail("locate", err)
+		return err
+	}
 	r.metrics.rtt.Observe(time.Since(start).Seconds())
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, cmd := range cmds {
-		if loc, ok := r.leaseAt(cmd.Val(), ttls[i].Val(), start); ok {
+	for i, v := range values {
+		if loc, ok := r.leaseAt(v, alive, start); ok {
 			r.where[remote[i]] = loc
 		} else {
 			delete(r.where, remote[i]) // not connected anywhere (or a stale lease of ours)
@@ -303,13 +317,40 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 	return nil
 }
 
-// leaseAt reads a lease ("<node> <conn>", the value of a presence key, and
-// its key's remaining TTL) read at time at: the device is believed where
-// the lease says as long as the lease lives, not a whole lease TTL from the
-// read, so a dead node's last lease is never stretched. ok is false for no
-// lease, an expired one, or one of this node's.
-func (r *RedisRouter) leaseAt(value string, ttl time.Duration, at time.Time) (location, bool) {
+// aliveFor reads, in one round trip, how long the alive key of each other
+// node named by the leases values still lives (absent: not alive).
+func (r *RedisRouter) aliveFor(ctx context.Context, c redis.Cmdable, values []string) (map[string]time.Duration, error) {
+	ttls := make(map[string]*redis.DurationCmd)
+	pipe := c.Pipeline()
+	for _, v := range values {
+		if node, _, ok := strings.Cut(v, " "); ok && node != r.node && ttls[node] == nil {
+			ttls[node] = pipe.PTTL(ctx, aliveKey(node))
+		}
+	}
+	alive := make(map[string]time.Duration, len(ttls))
+	if len(ttls) == 0 {
+		return alive, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	for node, cmd := range ttls {
+		if ttl := cmd.Val(); ttl > 0 {
+			alive[node] = ttl
+		}
+	}
+	return alive, nil
+}
+
+// leaseAt reads a lease ("<node> <conn>", the value of a presence key) read
+// at time at, given how long each node's alive key still lived then: the
+// device is believed where the lease says as long as that node's alive key
+// lives, not a whole lease TTL from the read, so a dead node's last
+// renewal is never stretched. ok is false for no lease, one of a node that
+// is not alive, or one of this node's.
+func (r *RedisRouter) leaseAt(value string, alive map[string]time.Duration, at time.Time) (location, bool) {
 	node, conn, ok := strings.Cut(value, " ")
+	ttl := alive[node]
 	if !ok || node == r.node || ttl <= 0 {
 		return location{}, false
 	}

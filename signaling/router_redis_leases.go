@@ -2,39 +2,69 @@ package signaling
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 // presenceBatch is how many callers' lease writes go out in one pipeline.
 const presenceBatch = 256
 
-// leaseTimeout bounds one pipeline of lease writes; one may carry a whole
-// refresh, every local device's lease.
+// leaseTimeout bounds one pipeline of lease writes; one may carry every
+// local device's lease (reassert).
 const leaseTimeout = 2 * redisOpTimeout
 
+// A device's lease ("<node> <conn>") has no TTL of its own: it is believed
+// while its node's alive key lives, and the node renews that one key every
+// LeaseRefresh instead of every device's lease (with 10,000 devices a node,
+// those renewals were a sixth of an idle node's CPU). A node that dies
+// without a word loses all its devices at once when its alive key expires;
+// the next resync of any node deletes their leases (sweep).
+//
 // Every lease write of a node goes through r.leases: an attach's, a
-// detach's and the refresh of them all. The writes of connections
-// attaching or detaching at the same moment share a pipeline: when every
-// device of a node reconnects at once, a round trip each made thousands
-// wait for the Redis client's pool, and time out under load. And the
-// pipelines go out one after another, in the order they were asked for, so
-// a refresh that listed a connection before it detached cannot set its
-// lease again after the detach deleted it. A failure is best effort: the
-// leases are re-asserted once Redis answers again.
+// detach's, the alive key's and the reassertion of them all. The writes of
+// connections attaching or detaching at the same moment share a pipeline:
+// when every device of a node reconnects at once, a round trip each made
+// thousands wait for the Redis client's pool, and time out under load. And
+// the pipelines go out one after another, in the order they were asked
+// for, so a reassertion that listed a connection before it detached cannot
+// set its lease again after the detach deleted it. A failure is best
+// effort: the leases are reasserted once Redis answers again.
 
-// writeLease writes one connection's attach or detach and returns once it
-// is written: an attach sets the lease, a detach deletes it only while it
-// is still the connection's (so that a newer connection's stays; EVAL, not
-// EVALSHA: a pipeline cannot fall back on NOSCRIPT, and Redis caches the
-// script by its hash); each publishes its presence event.
-func (r *RedisRouter) writeLease(attach bool, c *Conn) {
+// attachLease writes c's lease and presence event, and returns once they
+// are written. The lease it replaced, if another node's, is a connection
+// of the same device that the device has left (a phone that moved from
+// Wi-Fi to mobile data leaves its old socket open until that node's
+// heartbeat gives up): that node is told to close it, as one node closes
+// the older of two connections of a device. The order of the SETs in Redis
+// decides which is older, so of two nodes each holding a connection of the
+// device exactly one closes its own.
+func (r *RedisRouter) attachLease(c *Conn) {
+	var prev *redis.StatusCmd
 	err := r.leases.Do(func(p redis.Pipeliner) {
 		ctx := context.Background() // the pipeline's own bound applies (r.leases)
-		if attach {
-			r.setLease(ctx, p, c, true)
-			return
-		}
+		prev = p.SetArgs(ctx, presenceKey(c.device.ID), r.leaseOf(c), redis.SetArgs{Get: true})
+		presenceEvent(ctx, p, "+", r.node, c.id, string(c.device.ID))
+	})
+	if err != nil {
+		r.fail("presence", err)
+		return
+	}
+	if node, conn, ok := strings.Cut(prev.Val(), " "); ok && node != r.node {
+		r.publish(node, envelope{Kind: "replaced", Devices: []directory.DeviceID{c.device.ID}, Conn: conn})
+	}
+}
+
+// detachLease deletes c's lease only while it is still the connection's
+// (so that a newer connection's stays; EVAL, not EVALSHA: a pipeline
+// cannot fall back on NOSCRIPT, and Redis caches the script by its hash)
+// and publishes its presence event.
+func (r *RedisRouter) detachLease(c *Conn) {
+	err := r.leases.Do(func(p redis.Pipeliner) {
+		ctx := context.Background()
 		compareAndDelete.Eval(ctx, p, []string{presenceKey(c.device.ID)}, r.leaseOf(c))
 		presenceEvent(ctx, p, "-", r.node, c.id, string(c.device.ID))
 	})
@@ -43,25 +73,70 @@ func (r *RedisRouter) writeLease(attach bool, c *Conn) {
 	}
 }
 
-// refresh re-asserts every local device's lease; with announce, it also
-// publishes each as a presence event. The connections are listed when the
-// pipeline is built, after every detach asked for before it.
-func (r *RedisRouter) refresh(announce bool) {
+// keepAlive renews this node's alive key, which keeps every lease of its
+// devices believed, and tells the other nodes it is alive.
+func (r *RedisRouter) keepAlive() {
 	err := r.leases.Do(func(p redis.Pipeliner) {
-		r.Memory.Each(func(c *Conn) { r.setLease(context.Background(), p, c, announce) })
+		ctx := context.Background()
+		p.Set(ctx, aliveKey(r.node), "1", r.opts.LeaseTTL)
+		presenceEvent(ctx, p, "h", r.node)
 	})
 	if err != nil {
-		r.fail("refresh", err)
+		r.fail("alive", err)
 	}
 }
 
-// setLease queues c's lease in p, and with announce its presence event.
-func (r *RedisRouter) setLease(ctx context.Context, p redis.Pipeliner, c *Conn, announce bool) {
-	p.Set(ctx, presenceKey(c.device.ID), r.leaseOf(c), r.opts.LeaseTTL)
-	if announce {
-		presenceEvent(ctx, p, "+", r.node, c.id, string(c.device.ID))
+// reassert writes again the local devices' leases that Redis does not
+// hold (after a failure Redis may have come back empty, or a write may have
+// been lost), all of them or, with only, those devices', and the alive key;
+// and announces the leases that are this node's. A lease that names another
+// node meanwhile is left: that device connected there later. The
+// connections are listed when the pipeline is built, after every detach
+// asked for before it.
+func (r *RedisRouter) reassert(only map[directory.DeviceID]bool) {
+	var conns []*Conn
+	var prevs []*redis.StatusCmd
+	err := r.leases.Do(func(p redis.Pipeliner) {
+		ctx := context.Background()
+		p.Set(ctx, aliveKey(r.node), "1", r.opts.LeaseTTL)
+		r.Memory.Each(func(c *Conn) {
+			if only == nil || only[c.device.ID] {
+				conns = append(conns, c)
+				prevs = append(prevs, p.SetArgs(ctx, presenceKey(c.device.ID), r.leaseOf(c), redis.SetArgs{Mode: "NX", Get: true}))
+			}
+		})
+	})
+	if err != nil {
+		r.fail("reassert", err)
+		return
+	}
+	err = r.leases.Do(func(p redis.Pipeliner) {
+		ctx := context.Background()
+		for i, c := range conns {
+			v, err := prevs[i].Result()
+			ours := errors.Is(err, redis.Nil) || v == r.leaseOf(c)
+			if ours && r.Memory.Local(c.device.ID) == c { // not detached since
+				presenceEvent(ctx, p, "+", r.node, c.id, string(c.device.ID))
+			}
+		}
+	})
+	if err != nil {
+		r.fail("reassert", err)
 	}
 }
 
 // leaseOf is the value of c's lease: this node and the connection.
 func (r *RedisRouter) leaseOf(c *Conn) string { return r.node + " " + c.id }
+
+// replaced closes a local connection that the device has replaced by one
+// on another node (attachLease), unless it is already gone or was itself
+// replaced here. It is unregistered first, as one node replaces a
+// connection: its device's calls do not end with it, and its lease, now
+// the other node's, stays.
+func (r *RedisRouter) replaced(id directory.DeviceID, conn string) {
+	c := r.Memory.Local(id)
+	if c == nil || c.id != conn || !r.Memory.Detach(context.Background(), c) {
+		return
+	}
+	c.close(CloseReplaced, EndFailed)
+}

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/foyer-intercom/foyer/directory"
@@ -18,20 +20,14 @@ import (
 // pipelines, not one round trip each, and each is written: every lease is
 // there once the attaches returned, and gone once the detaches did.
 func TestLeaseWritesBatch(t *testing.T) {
-	srv := redistest.StartServer(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb, r := leaseRouter(t, "n1", RedisRouterOptions{})
 	hook := redistest.CountPipelines("set", "eval")
 	rdb.AddHook(hook)
-	r, err := NewRedisRouter("n1", rdb, RedisRouterOptions{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	const n = 2000
 	conns := make([]*Conn, n)
 	for i := range conns {
-		conns[i] = &Conn{device: directory.Device{ID: directory.DeviceID(fmt.Sprintf("d%d", i))}, id: fmt.Sprintf("c%d", i)}
+		conns[i] = testConn(fmt.Sprintf("d%d", i), fmt.Sprintf("c%d", i))
 	}
 	leases := func() int64 {
 		t.Helper()
@@ -74,37 +70,135 @@ func TestLeaseWritesBatch(t *testing.T) {
 	}
 }
 
-// TestRefreshKeepsNoDetachedLease: a refresh under way while a connection
-// detaches must not set its lease again after the detach deleted it (the
-// lease would then outlive the connection by a whole lease TTL, and a
-// rebuilt presence view would ring a device that is gone).
-func TestRefreshKeepsNoDetachedLease(t *testing.T) {
-	srv := redistest.StartServer(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	r, err := NewRedisRouter("n1", rdb, RedisRouterOptions{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+// TestReassertKeepsNoDetachedLease: a reassertion of the leases under way
+// while a connection detaches must not set its lease again after the
+// detach deleted it (the lease would then outlive the connection until a
+// sweep, and a rebuilt presence view would ring a device that is gone).
+func TestReassertKeepsNoDetachedLease(t *testing.T) {
+	rdb, r := leaseRouter(t, "n1", RedisRouterOptions{})
 	ctx := context.Background()
-	// Other connections make each refresh a pipeline that takes a while.
+	// Other connections make each reassertion a pipeline that takes a while.
 	for i := range 2000 {
-		_, _ = r.Attach(ctx, &Conn{device: directory.Device{ID: directory.DeviceID(fmt.Sprintf("other%d", i))}, id: fmt.Sprintf("o%d", i)})
+		_, _ = r.Attach(ctx, testConn(fmt.Sprintf("other%d", i), fmt.Sprintf("o%d", i)))
 	}
 	for i := range 100 {
-		c := &Conn{device: directory.Device{ID: directory.DeviceID(fmt.Sprintf("d%d", i))}, id: fmt.Sprintf("c%d", i)}
+		c := testConn(fmt.Sprintf("d%d", i), fmt.Sprintf("c%d", i))
 		_, _ = r.Attach(ctx, c)
 		listed := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			close(listed)
-			r.refresh(false)
+			r.reassert(nil)
 		})
 		<-listed
-		r.Detach(ctx, c) // while the refresh lists the connections and writes their 2,000 leases
+		r.Detach(ctx, c) // while the reassertion lists the connections and writes their 2,000 leases
 		wg.Wait()
 		if n, err := rdb.Exists(ctx, presenceKey(c.device.ID)).Result(); err != nil || n != 0 {
-			t.Fatalf("round %d: the detached connection's lease is there (%d, %v) after the detach and the refresh returned", i, n, err)
+			t.Fatalf("round %d: the detached connection's lease is there (%d, %v) after the detach and the reassertion returned", i, n, err)
 		}
 	}
+}
+
+// TestLeaseLivesWithItsNode: a device's lease has no TTL of its own; it is
+// believed while its node's alive key lives. Once that expires, another
+// node no longer locates the device there, and its resync deletes the
+// lease; before that, a resync leaves it.
+func TestLeaseLivesWithItsNode(t *testing.T) {
+	opts := RedisRouterOptions{LeaseTTL: 600 * time.Millisecond, LeaseRefresh: 200 * time.Millisecond}
+	rdb, n1 := leaseRouter(t, "n1", opts)
+	n2, err := NewRedisRouter("n2", rdb, opts, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d := testConn("dirk-phone", "c1")
+	n1.keepAlive() // once: n1 is not running, so its alive key is not renewed
+	_, _ = n1.Attach(ctx, d)
+	if ttl, err := rdb.PTTL(ctx, presenceKey(d.device.ID)).Result(); err != nil || ttl != -1 {
+		t.Fatalf("the lease's TTL is %v (%v); want none (-1 ms)", ttl, err)
+	}
+	located := func() (location, bool) {
+		t.Helper()
+		if err := n2.Locate(ctx, []directory.DeviceID{d.device.ID}); err != nil {
+			t.Fatal(err)
+		}
+		n2.mu.Lock()
+		defer n2.mu.Unlock()
+		loc, ok := n2.where[d.device.ID]
+		return loc, ok
+	}
+	if loc, ok := located(); !ok || loc.node != "n1" || loc.conn != "c1" {
+		t.Fatalf("n2 locates dirk-phone at %+v (%v); want n1's connection c1", loc, ok)
+	}
+	if !n2.resync(ctx) {
+		t.Fatal("resync failed")
+	}
+	if n, _ := rdb.Exists(ctx, presenceKey(d.device.ID)).Result(); n != 1 {
+		t.Fatal("a resync deleted the lease of a node that is alive")
+	}
+
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		if _, ok := located(); !ok {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("dirk-phone is still located at n1 5 s after n1's alive key was last renewed (600 ms TTL)")
+		}
+	}
+	if !n2.resync(ctx) {
+		t.Fatal("resync failed")
+	}
+	if n, _ := rdb.Exists(ctx, presenceKey(d.device.ID)).Result(); n != 0 {
+		t.Fatal("the lease of a dead node is still there after a resync")
+	}
+	if got := testutil.ToFloat64(n2.metrics.swept); got != 1 {
+		t.Fatalf("swept %v leases; want 1", got)
+	}
+}
+
+// TestResyncMendsOwnLeases: a node's resync deletes the leases naming it
+// that none of its connections holds (a delete lost to a Redis error, or
+// leases from before it restarted), keeps its connections' own, and writes
+// again those Redis lost.
+func TestResyncMendsOwnLeases(t *testing.T) {
+	rdb, r := leaseRouter(t, "n1", RedisRouterOptions{})
+	ctx := context.Background()
+	live, lost := testConn("anna-phone", "live"), testConn("hall-101", "lost")
+	_, _ = r.Attach(ctx, live)
+	_, _ = r.Attach(ctx, lost)
+	if err := rdb.Set(ctx, presenceKey("bram-phone"), "n1 before-restart", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, presenceKey(lost.device.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.resync(ctx) {
+		t.Fatal("resync failed")
+	}
+	if n, _ := rdb.Exists(ctx, presenceKey("bram-phone")).Result(); n != 0 {
+		t.Error("a lease of this node that no connection holds outlived a resync")
+	}
+	for _, c := range []*Conn{live, lost} {
+		if v, _ := rdb.Get(ctx, presenceKey(c.device.ID)).Result(); v != "n1 "+c.id {
+			t.Errorf("%s's lease is %q after a resync; want n1's connection %s", c.device.ID, v, c.id)
+		}
+	}
+}
+
+// leaseRouter returns a Redis router on a fresh redis-server, not running.
+func leaseRouter(t *testing.T, node string, opts RedisRouterOptions) (*redis.Client, *RedisRouter) {
+	t.Helper()
+	srv := redistest.StartServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	r, err := NewRedisRouter(node, rdb, opts, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rdb, r
+}
+
+// testConn is a connection of device id for the router alone: no socket.
+func testConn(id, conn string) *Conn {
+	return &Conn{device: directory.Device{ID: directory.DeviceID(id)}, id: conn}
 }

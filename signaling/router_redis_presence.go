@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,15 +22,15 @@ import (
 //
 //	"+ <node> <conn> <device>"  a device attached (published with its lease)
 //	"- <node> <conn> <device>"  it detached (only that connection's entry goes)
-//	"h <node>"                  the node is alive (every lease refresh)
+//	"h <node>"                  the node is alive (every LeaseRefresh)
 //
 // An entry is believed while its node is heard from (for LeaseTTL after its
-// last event) or until the lease it was read from expires, so a node that
-// dies without a word stops being rung after LeaseTTL, as before. Pub/sub
-// may lose messages, so the view is rebuilt from the leases (SCAN) when the
-// subscription starts and every presenceResync; while it is not in step
-// (no subscription yet, or its own heartbeats stop coming back), Locate
-// asks Redis as it did before.
+// last event) or, when it was read from Redis, while the node's alive key
+// lived, so a node that dies without a word stops being rung after
+// LeaseTTL. Pub/sub may lose messages, so the view is rebuilt from the
+// leases (SCAN) when the subscription starts and every presenceResync;
+// while it is not in step (no subscription yet, or its own heartbeats stop
+// coming back), Locate asks Redis.
 const (
 	// presenceChannel carries the presence events (SPUBLISH/SSUBSCRIBE).
 	presenceChannel = "foyer:presence-events"
@@ -120,7 +121,7 @@ func (r *RedisRouter) followPresence(ctx context.Context) {
 		return
 	}
 	msgs := sub.Channel(redis.WithChannelHealthCheckInterval(probeInterval))
-	r.heartbeat(ctx)
+	r.keepAlive() // heard back, it shows the subscription works
 	if !r.resync(ctx) {
 		return
 	}
@@ -154,40 +155,44 @@ func (r *RedisRouter) followPresence(ctx context.Context) {
 	}
 }
 
-// heartbeat tells the other nodes this one is alive.
-func (r *RedisRouter) heartbeat(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
-	defer cancel()
-	if err := r.rdb.SPublish(ctx, presenceChannel, "h "+r.node).Err(); err != nil {
-		r.fail("heartbeat", err)
-	}
-}
-
 // resync rebuilds the view from the leases in Redis (every master of a
 // Cluster). Entries learned from events during the scan are newer than
-// what it read, and stay.
+// what it read, and stay. It also deletes the leases nobody holds (sweep)
+// and writes again this node's that Redis lacks (heal).
 func (r *RedisRouter) resync(ctx context.Context) bool {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 10*redisOpTimeout)
 	defer cancel()
-	found := make(map[directory.DeviceID]location)
+	leases := make(map[directory.DeviceID]string)
 	var err error
 	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
 		var mu sync.Mutex
 		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			part, err := r.scanLeases(ctx, c, start)
+			part, err := scanLeases(ctx, c)
 			mu.Lock()
-			maps.Copy(found, part)
+			maps.Copy(leases, part)
 			mu.Unlock()
 			return err
 		})
 	} else {
-		found, err = r.scanLeases(ctx, r.rdb, start)
+		leases, err = scanLeases(ctx, r.rdb)
+	}
+	var alive map[string]time.Duration
+	if err == nil {
+		alive, err = r.aliveFor(ctx, r.rdb, slices.Collect(maps.Values(leases)))
 	}
 	if err != nil {
 		r.fail("presence resync", err)
 		return false
 	}
+	found := make(map[directory.DeviceID]location, len(leases))
+	for id, v := range leases {
+		if loc, ok := r.leaseAt(v, alive, start); ok { // else of a dead node, or ours
+			found[id] = loc
+		}
+	}
+	r.sweep(ctx, leases, alive)
+	r.heal(leases)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, loc := range r.where {
@@ -204,9 +209,71 @@ func (r *RedisRouter) resync(ctx context.Context) bool {
 	return true
 }
 
-// scanLeases reads every lease of other nodes on one Redis server.
-func (r *RedisRouter) scanLeases(ctx context.Context, c redis.Cmdable, start time.Time) (map[directory.DeviceID]location, error) {
-	found := make(map[directory.DeviceID]location)
+// sweep deletes, each only while it still holds what the scan read, the
+// leases that no connection holds: this node's that are not its current
+// connection's (a delete lost to a Redis error, or leases from before this
+// node restarted), and those of other nodes whose alive key has expired
+// and that have not been heard from for LeaseTTL (dead).
+func (r *RedisRouter) sweep(ctx context.Context, leases map[directory.DeviceID]string, alive map[string]time.Duration) {
+	now := time.Now()
+	r.mu.Lock()
+	dead := make(map[string]bool)
+	for _, v := range leases {
+		node, _, _ := strings.Cut(v, " ")
+		if _, ok := dead[node]; !ok && node != r.node {
+			dead[node] = alive[node] <= 0 && now.Sub(r.nodeSeen[node]) > r.opts.LeaseTTL
+		}
+	}
+	r.mu.Unlock()
+	pipe := r.rdb.Pipeline()
+	var dels []*redis.Cmd
+	for id, v := range leases {
+		node, conn, _ := strings.Cut(v, " ")
+		if node == r.node {
+			if c := r.Memory.Local(id); c != nil && c.id == conn {
+				continue
+			}
+		} else if !dead[node] {
+			continue
+		}
+		dels = append(dels, compareAndDelete.Eval(ctx, pipe, []string{presenceKey(id)}, v))
+	}
+	if len(dels) == 0 {
+		return
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		r.fail("presence sweep", err)
+		return
+	}
+	for _, d := range dels {
+		if n, _ := d.Int(); n == 1 {
+			r.metrics.swept.Inc()
+		}
+	}
+}
+
+// heal reasserts the leases of local connections that the scan did not
+// find (a write lost to a Redis error, a Redis that lost data without a
+// failure this node saw). A connection that attached during the scan is
+// listed here too; reassert sets only what is still missing.
+func (r *RedisRouter) heal(leases map[directory.DeviceID]string) {
+	var missing map[directory.DeviceID]bool
+	r.Memory.Each(func(c *Conn) {
+		if _, ok := leases[c.device.ID]; !ok {
+			if missing == nil {
+				missing = make(map[directory.DeviceID]bool)
+			}
+			missing[c.device.ID] = true
+		}
+	})
+	if missing != nil {
+		r.reassert(missing)
+	}
+}
+
+// scanLeases reads every lease on one Redis server.
+func scanLeases(ctx context.Context, c redis.Cmdable) (map[directory.DeviceID]string, error) {
+	found := make(map[directory.DeviceID]string)
 	var keys []string
 	flush := func() error {
 		if len(keys) == 0 {
@@ -214,16 +281,15 @@ func (r *RedisRouter) scanLeases(ctx context.Context, c redis.Cmdable, start tim
 		}
 		pipe := c.Pipeline()
 		gets := make([]*redis.StringCmd, len(keys))
-		ttls := make([]*redis.DurationCmd, len(keys))
 		for i, k := range keys {
-			gets[i], ttls[i] = pipe.Get(ctx, k), pipe.PTTL(ctx, k)
+			gets[i] = pipe.Get(ctx, k)
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
 		for i, k := range keys {
-			if loc, ok := r.leaseAt(gets[i].Val(), ttls[i].Val(), start); ok { // else gone meanwhile, or ours
-				found[directory.DeviceID(strings.TrimPrefix(k, presencePrefix))] = loc
+			if v := gets[i].Val(); v != "" { // else gone meanwhile
+				found[directory.DeviceID(strings.TrimPrefix(k, presencePrefix))] = v
 			}
 		}
 		keys = keys[:0]

@@ -9,7 +9,8 @@ import (
 )
 
 // Run implements Router: the publisher, the subscription to this node's
-// channel (replaced when its probe stops coming back), and the lease refresh.
+// channel (replaced when its probe stops coming back), the presence view,
+// and the renewal of the node's alive key.
 func (r *RedisRouter) Run(ctx context.Context, n NodeHandler) {
 	done := make(chan struct{}, 4)
 	go func() { r.publisher(ctx); done <- struct{}{} }()
@@ -80,11 +81,11 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		r.healthy = true
 		r.probeMu.Unlock()
 		if r.leasesDoubtful.Swap(false) || recovered {
-			// Redis (or our subscription) is back after a failure: re-assert
-			// every lease now rather than at the next refresh tick, and tell
-			// the other nodes' presence views (Redis may have come back
-			// empty). Should this fail too, the next probe tries again.
-			r.refresh(true)
+			// Redis (or our subscription) is back after a failure: reassert
+			// the leases now, and tell the other nodes' presence views (Redis
+			// may have come back empty). Should this fail too, the next probe
+			// tries again.
+			r.reassert(nil)
 		}
 		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
 	case "deliver":
@@ -92,6 +93,10 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 			if _, ok := r.Memory.Deliver(id, env.Frame); !ok {
 				r.metrics.dropped.WithLabelValues("not_here").Inc()
 			}
+		}
+	case "replaced":
+		if len(env.Devices) == 1 {
+			r.replaced(env.Devices[0], env.Conn)
 		}
 	case "left":
 		if len(env.Devices) == 1 {
@@ -219,17 +224,16 @@ func sameDelivery(a, b queued) bool {
 		len(a.env.Frame) == len(b.env.Frame) && len(a.env.Frame) > 0 && &a.env.Frame[0] == &b.env.Frame[0]
 }
 
-// refresher re-asserts the leases of every local device.
+// refresher renews the node's alive key, at once and every LeaseRefresh.
 func (r *RedisRouter) refresher(ctx context.Context) {
 	t := time.NewTicker(r.opts.LeaseRefresh)
 	defer t.Stop()
 	for {
+		r.keepAlive()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r.refresh(false)
-			r.heartbeat(ctx)
 		}
 	}
 }
@@ -241,6 +245,7 @@ type routerMetrics struct {
 	forwarded    *prometheus.CounterVec
 	dropped      *prometheus.CounterVec
 	resubscribes prometheus.Counter
+	swept        prometheus.Counter
 }
 
 func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
@@ -261,8 +266,11 @@ func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
 		resubscribes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "foyer_router_resubscribes_total", Help: "Pub/sub subscriptions replaced because their probes stopped arriving.",
 		}),
+		swept: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "foyer_router_leases_swept_total", Help: "Presence leases deleted because no connection held them (a dead node's, or a delete lost to a Redis error).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.redisErrors, m.rtt, m.forwarded, m.dropped, m.resubscribes} {
+	for _, c := range []prometheus.Collector{m.redisErrors, m.rtt, m.forwarded, m.dropped, m.resubscribes, m.swept} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

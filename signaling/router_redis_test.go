@@ -2,8 +2,13 @@ package signaling
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/foyer-intercom/foyer/directory"
 )
@@ -271,12 +276,7 @@ func TestDetachClearsPresence(t *testing.T) {
 	// Node 0 answers from its view of where devices are, not from Redis,
 	// once the view is in step: only then does the call below test the
 	// event that tells it the device left.
-	view := ts.hubs[0].router.(*RedisRouter)
-	for start := time.Now(); !view.inStep(); time.Sleep(10 * time.Millisecond) { // the view starts with its subscription
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("node 0's presence view never came in step")
-		}
-	}
+	ts.waitInStep(t)
 
 	_ = bram.ws.Close()
 	left := time.Now()
@@ -289,4 +289,129 @@ func TestDetachClearsPresence(t *testing.T) {
 	// Node 0's view follows the detach's event; without it, it would believe
 	// node 1 (alive) holds bram-phone for a whole lease TTL, 15 s.
 	ringsNobodyWithin(t, door, "101", left, 5*time.Second, "bram-phone left node 1")
+}
+
+// TestDeviceMovesToAnotherNode: a device whose old connection is still open
+// on one node (a phone that moved from Wi-Fi to mobile data leaves its old
+// socket behind) connects to another node. The old connection is closed
+// with 4009 as on one node, the device's ringing call rings the new one,
+// which can answer it, and later calls ring the new connection alone.
+func TestDeviceMovesToAnotherNode(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t) // a node that has not subscribed yet would not hear it is told to close
+	door := ts.connectTo(t, 0, "front-door")
+	old := ts.connectTo(t, 0, "dirk-phone")
+	callID, _ := door.call("102")
+	old.expect("ring")
+
+	moved := ts.connectTo(t, 1, "dirk-phone")
+	old.expectClose(int(CloseReplaced))
+	if r := moved.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the moved device's ring: %v", r)
+	}
+	moved.send(map[string]any{"type": "answer", "call_id": callID})
+	moved.expect("answered")
+	door.expect("answered")
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	moved.expect("ended")
+
+	key := presenceKey(directory.DeviceID(moved.welcome["device_id"].(string)))
+	if v, err := ts.rdbs[0].Get(context.Background(), key).Result(); err != nil || !strings.HasPrefix(v, ts.hubs[1].router.(*RedisRouter).node+" ") {
+		t.Fatalf("dirk-phone's lease is %q (%v); want node 1's", v, err)
+	}
+	ringsOnly(t, door, "102", moved)
+}
+
+// TestSameDeviceOnTwoNodesAtOnce: two connections of one device made at the
+// same moment to two nodes: exactly one is closed with 4009, whichever
+// Redis took last stays. Round after round, so that both orders occur.
+func TestSameDeviceOnTwoNodesAtOnce(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t) // a node that has not subscribed yet would not hear it is told to close
+	for round := range 10 {
+		var wss [2]*websocket.Conn
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for node := range wss {
+			wg.Go(func() {
+				ws, err := helloRaw(ts.urlOf(node), ts.tokens["dirk-phone"])
+				wss[node] = ws
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		closed := make(chan int, 2)
+		for node, ws := range wss {
+			t.Cleanup(func() { _ = ws.Close() })
+			go func() {
+				_ = ws.SetReadDeadline(time.Now().Add(readTimeout))
+				for {
+					if _, _, err := ws.ReadMessage(); err != nil {
+						var ce *websocket.CloseError
+						if asCloseError(err, &ce) && ce.Code == int(CloseReplaced) {
+							closed <- node
+						}
+						return
+					}
+				}
+			}()
+		}
+		select {
+		case loser := <-closed:
+			// The winner must stay: nothing closes it in the next half second.
+			select {
+			case <-closed:
+				t.Fatalf("round %d: both connections were closed as replaced", round)
+			case <-time.After(500 * time.Millisecond):
+			}
+			t.Logf("round %d: node %d's connection was replaced", round, loser)
+		case <-time.After(readTimeout):
+			t.Fatalf("round %d: neither connection was closed; the device is connected to both nodes", round)
+		}
+		for _, ws := range wss {
+			_ = ws.Close()
+		}
+	}
+}
+
+// waitInStep waits until every node's subscriptions work and its presence
+// view is in step (they start with the node).
+func (ts *testServer) waitInStep(t *testing.T) {
+	t.Helper()
+	for i, hub := range ts.hubs {
+		for start := time.Now(); !hub.router.(*RedisRouter).inStep(); time.Sleep(10 * time.Millisecond) {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("node %d's presence view never came in step", i)
+			}
+		}
+	}
+}
+
+// helloRaw dials url and completes a device's handshake, without a
+// testing.T (for goroutines).
+func helloRaw(url, token string) (*websocket.Conn, error) {
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := ws.WriteJSON(map[string]any{"type": "hello", "token": token, "version": 1}); err != nil {
+		return ws, err
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(readTimeout))
+	for {
+		var m map[string]any
+		if err := ws.ReadJSON(&m); err != nil {
+			return ws, fmt.Errorf("no welcome: %w", err)
+		}
+		if m["type"] == "welcome" {
+			return ws, nil
+		}
+	}
 }
