@@ -175,6 +175,9 @@ type RedisRouter struct {
 	nodeSeen  map[string]time.Time            // guarded by mu; last event from each other node
 	selfHeard time.Time                       // guarded by mu; last of our own events heard back
 	synced    bool                            // guarded by mu; the view was rebuilt since subscribing
+	lastSeq   map[string]uint64               // guarded by mu; the last presence event number heard from each other node
+
+	seq atomic.Uint64 // this node's last presence event number
 
 	sendMu sync.Mutex
 	batch  []queued // guarded by sendMu; reused between sends
@@ -221,6 +224,7 @@ func NewRedisRouter(node string, rdb redis.UniversalClient, opts RedisRouterOpti
 		metrics:  m,
 		where:    make(map[directory.DeviceID]location),
 		nodeSeen: make(map[string]time.Time),
+		lastSeq:  make(map[string]uint64),
 	}, nil
 }
 

@@ -47,7 +47,7 @@ func (r *RedisRouter) attachLease(c *Conn) {
 	err := r.leases.Do(func(p redis.Pipeliner) {
 		ctx := context.Background() // the pipeline's own bound applies (r.leases)
 		prev = p.SetArgs(ctx, presenceKey(c.device.ID), r.leaseOf(c), redis.SetArgs{Get: true})
-		presenceEvent(ctx, p, "+", r.node, c.id, string(c.device.ID))
+		r.presenceEvent(ctx, p, "+", c.id, string(c.device.ID))
 	})
 	if err != nil {
 		r.fail("presence", err)
@@ -66,7 +66,7 @@ func (r *RedisRouter) detachLease(c *Conn) {
 	err := r.leases.Do(func(p redis.Pipeliner) {
 		ctx := context.Background()
 		compareAndDelete.Eval(ctx, p, []string{presenceKey(c.device.ID)}, r.leaseOf(c))
-		presenceEvent(ctx, p, "-", r.node, c.id, string(c.device.ID))
+		r.presenceEvent(ctx, p, "-", c.id, string(c.device.ID))
 	})
 	if err != nil {
 		r.fail("presence", err)
@@ -79,7 +79,7 @@ func (r *RedisRouter) keepAlive() {
 	err := r.leases.Do(func(p redis.Pipeliner) {
 		ctx := context.Background()
 		p.Set(ctx, aliveKey(r.node), "1", r.opts.LeaseTTL)
-		presenceEvent(ctx, p, "h", r.node)
+		r.presenceEvent(ctx, p, "h")
 	})
 	if err != nil {
 		r.fail("alive", err)
@@ -116,7 +116,7 @@ func (r *RedisRouter) reassert(only map[directory.DeviceID]bool) {
 			v, err := prevs[i].Result()
 			ours := errors.Is(err, redis.Nil) || v == r.leaseOf(c)
 			if ours && r.Memory.Local(c.device.ID) == c { // not detached since
-				presenceEvent(ctx, p, "+", r.node, c.id, string(c.device.ID))
+				r.presenceEvent(ctx, p, "+", c.id, string(c.device.ID))
 			}
 		}
 	})

@@ -130,7 +130,7 @@ func TestLeaseLivesWithItsNode(t *testing.T) {
 	if loc, ok := located(); !ok || loc.node != "n1" || loc.conn != "c1" {
 		t.Fatalf("n2 locates dirk-phone at %+v (%v); want n1's connection c1", loc, ok)
 	}
-	if !n2.resync(ctx) {
+	if !n2.resync(ctx, "test") {
 		t.Fatal("resync failed")
 	}
 	if n, _ := rdb.Exists(ctx, presenceKey(d.device.ID)).Result(); n != 1 {
@@ -145,7 +145,7 @@ func TestLeaseLivesWithItsNode(t *testing.T) {
 			t.Fatal("dirk-phone is still located at n1 5 s after n1's alive key was last renewed (600 ms TTL)")
 		}
 	}
-	if !n2.resync(ctx) {
+	if !n2.resync(ctx, "test") {
 		t.Fatal("resync failed")
 	}
 	if n, _ := rdb.Exists(ctx, presenceKey(d.device.ID)).Result(); n != 0 {
@@ -172,7 +172,7 @@ func TestResyncMendsOwnLeases(t *testing.T) {
 	if err := rdb.Del(ctx, presenceKey(lost.device.ID)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if !r.resync(ctx) {
+	if !r.resync(ctx, "test") {
 		t.Fatal("resync failed")
 	}
 	if n, _ := rdb.Exists(ctx, presenceKey("bram-phone")).Result(); n != 0 {
@@ -201,4 +201,45 @@ func leaseRouter(t *testing.T, node string, opts RedisRouterOptions) (*redis.Cli
 // testConn is a connection of device id for the router alone: no socket.
 func testConn(id, conn string) *Conn {
 	return &Conn{device: directory.Device{ID: directory.DeviceID(id)}, id: conn}
+}
+
+// TestApplyPresence: events fold into the view in order; a gap in a node's
+// numbers, or numbers starting again (a restarted node), report a lost
+// event; malformed events are counted and change nothing.
+func TestApplyPresence(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	t.Cleanup(func() { _ = rdb.Close() })
+	r, err := NewRedisRouter("n1", rdb, RedisRouterOptions{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	steps := []struct {
+		event string
+		lost  bool
+		where string // n2's connection for d1 after the event; "" none
+	}{
+		{"+ n2 c1 d1 7", false, "c1"}, // the first event heard from n2 sets where its numbers are
+		{"h n2 8", false, "c1"},
+		{"- n2 c0 d1 9", false, "c1"}, // another connection's detach leaves c1
+		{"+ n2 c2 d1 11", true, "c2"}, // 10 was lost
+		{"- n2 c2 d1 12", false, ""},
+		{"h n2 1", true, ""},  // n2 restarted
+		{"h n1 5", false, ""}, // this node's own: no gap reckoning
+		{"", false, ""},
+		{"+ n2 c3 d1", false, ""},   // no number
+		{"+ n2 c3 d1 x", false, ""}, // not a number
+		{"h n2 2", false, ""},       // the malformed ones took no number
+	}
+	for _, s := range steps {
+		if lost := r.applyPresence(s.event, now); lost != s.lost {
+			t.Errorf("%q: lost %v, want %v", s.event, lost, s.lost)
+		}
+		if loc := r.where["d1"]; loc.conn != s.where {
+			t.Errorf("after %q, d1 is at %q, want %q", s.event, loc.conn, s.where)
+		}
+	}
+	if n := testutil.ToFloat64(r.metrics.dropped.WithLabelValues("malformed")); n != 3 {
+		t.Errorf("%v malformed events counted, want 3", n)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,24 +19,29 @@ import (
 // devices are connected, so that a call rings remote devices without first
 // asking Redis (one round trip less on the ring path). The leases in Redis
 // stay the truth; the view follows them through events on one sharded
-// channel that every node subscribes to:
+// channel that every node subscribes to, each ending with the number of
+// the node's event (1, 2, 3, … from its start; a node's events go out in
+// the order they are numbered, all through its lease pipelines):
 //
-//	"+ <node> <conn> <device>"  a device attached (published with its lease)
-//	"- <node> <conn> <device>"  it detached (only that connection's entry goes)
-//	"h <node>"                  the node is alive (every LeaseRefresh)
+//	"+ <node> <conn> <device> <n>"  a device attached (published with its lease)
+//	"- <node> <conn> <device> <n>"  it detached (only that connection's entry goes)
+//	"h <node> <n>"                  the node is alive (every LeaseRefresh)
 //
 // An entry is believed while its node is heard from (for LeaseTTL after its
 // last event) or, when it was read from Redis, while the node's alive key
 // lived, so a node that dies without a word stops being rung after
-// LeaseTTL. Pub/sub may lose messages, so the view is rebuilt from the
-// leases (SCAN) when the subscription starts and every presenceResync;
-// while it is not in step (no subscription yet, or its own heartbeats stop
-// coming back), Locate asks Redis.
+// LeaseTTL. An event can be lost (a pipeline that failed half-way, a node
+// restarted): a gap in a node's numbers shows it, within LeaseRefresh at
+// most (the heartbeat), and the view is rebuilt from the leases (SCAN);
+// also when the subscription starts, and every presenceResync in any case.
+// While the view is not in step (no subscription yet, or its own
+// heartbeats stop coming back), Locate asks Redis.
 const (
 	// presenceChannel carries the presence events (SPUBLISH/SSUBSCRIBE).
 	presenceChannel = "foyer:presence-events"
-	// presenceResync bounds how long a lost event can mislead the view.
-	presenceResync = 30 * time.Second
+	// presenceResync rebuilds the view, sweeps and heals the leases even
+	// when no event was seen to be lost.
+	presenceResync = 5 * time.Minute
 	// presenceScanCount is the SCAN batch of a resync.
 	presenceScanCount = 1000
 )
@@ -63,28 +69,45 @@ func (r *RedisRouter) inStep() bool {
 	return healthy && r.synced && time.Since(r.selfHeard) < 3*r.opts.LeaseRefresh
 }
 
-// presenceEvent publishes one event in the pipeline p.
-func presenceEvent(ctx context.Context, p redis.Pipeliner, parts ...string) {
-	p.SPublish(ctx, presenceChannel, strings.Join(parts, " "))
+// presenceEvent publishes one event of this node in the pipeline p, with
+// its number. The numbers follow the order of the pipelines, as the lease
+// pipelines (r.leases) are built one at a time and sent in that order.
+func (r *RedisRouter) presenceEvent(ctx context.Context, p redis.Pipeliner, kind string, parts ...string) {
+	b := make([]byte, 0, 64)
+	b = append(append(append(b, kind...), ' '), r.node...)
+	for _, part := range parts {
+		b = append(append(b, ' '), part...)
+	}
+	b = strconv.AppendUint(append(b, ' '), r.seq.Add(1), 10)
+	p.SPublish(ctx, presenceChannel, b)
 }
 
-// applyPresence folds one event into the view.
-func (r *RedisRouter) applyPresence(payload string, now time.Time) {
+// applyPresence folds one event into the view, and reports whether an
+// event of its node was lost before it (its number is not the next).
+func (r *RedisRouter) applyPresence(payload string, now time.Time) (lost bool) {
 	f := strings.Fields(payload)
-	if len(f) < 2 {
+	var n uint64
+	var err error
+	if len(f) >= 3 {
+		n, err = strconv.ParseUint(f[len(f)-1], 10, 64)
+	}
+	if len(f) < 3 || err != nil {
 		r.metrics.dropped.WithLabelValues("malformed").Inc()
-		return
+		return false
 	}
 	node := f[1]
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if node == r.node {
 		r.selfHeard = now
-		return
+		return false
 	}
 	r.nodeSeen[node] = now
-	if len(f) != 4 {
-		return // a heartbeat, or malformed
+	last, known := r.lastSeq[node]
+	r.lastSeq[node] = n
+	lost = known && n != last+1
+	if len(f) != 5 {
+		return lost // a heartbeat, or malformed
 	}
 	id := directory.DeviceID(f[3])
 	switch f[0] {
@@ -95,11 +118,12 @@ func (r *RedisRouter) applyPresence(payload string, now time.Time) {
 			delete(r.where, id)
 		}
 	}
+	return lost
 }
 
 // presenceLoop keeps the view: subscribe, rebuild from the leases, follow
-// the events, rebuild every presenceResync, and start again when the
-// subscription fails or its own heartbeats stop coming back.
+// the events, rebuild when one was lost and every presenceResync, and start
+// again when the subscription fails or its own heartbeats stop coming back.
 func (r *RedisRouter) presenceLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		r.followPresence(ctx)
@@ -121,18 +145,24 @@ func (r *RedisRouter) followPresence(ctx context.Context) {
 		return
 	}
 	msgs := sub.Channel(redis.WithChannelHealthCheckInterval(probeInterval))
+	r.mu.Lock()
+	clear(r.lastSeq) // events may have been missed while not subscribed: the resync covers them
+	r.mu.Unlock()
 	r.keepAlive() // heard back, it shows the subscription works
-	if !r.resync(ctx) {
+	if !r.resync(ctx, "subscribe") {
 		return
 	}
 	r.mu.Lock()
 	r.selfHeard = time.Now() // the resync just read Redis: the link is good
 	r.mu.Unlock()
+	resynced := time.Now()
+	pending := false // an event was lost since the last resync
 	resync := time.NewTicker(presenceResync)
 	defer resync.Stop()
 	check := time.NewTicker(r.opts.LeaseRefresh)
 	defer check.Stop()
 	for {
+		cause := ""
 		select {
 		case <-ctx.Done():
 			return
@@ -140,11 +170,11 @@ func (r *RedisRouter) followPresence(ctx context.Context) {
 			if !ok {
 				return
 			}
-			r.applyPresence(m.Payload, time.Now())
-		case <-resync.C:
-			if !r.resync(ctx) {
-				return
+			if r.applyPresence(m.Payload, time.Now()) {
+				pending = true
 			}
+		case <-resync.C:
+			cause = "periodic"
 		case <-check.C:
 			if !r.inStep() {
 				r.metrics.resubscribes.Inc()
@@ -152,14 +182,26 @@ func (r *RedisRouter) followPresence(ctx context.Context) {
 				return
 			}
 		}
+		// A lost event is mended at once, but no more often than every
+		// LeaseRefresh: a burst of losses costs one scan.
+		if pending && time.Since(resynced) >= r.opts.LeaseRefresh {
+			cause = "lost_event"
+		}
+		if cause != "" {
+			if !r.resync(ctx, cause) {
+				return
+			}
+			resynced, pending = time.Now(), false
+		}
 	}
 }
 
 // resync rebuilds the view from the leases in Redis (every master of a
-// Cluster). Entries learned from events during the scan are newer than
+// Cluster); cause says why, for the metrics. Entries learned from events during the scan are newer than
 // what it read, and stay. It also deletes the leases nobody holds (sweep)
 // and writes again this node's that Redis lacks (heal).
-func (r *RedisRouter) resync(ctx context.Context) bool {
+func (r *RedisRouter) resync(ctx context.Context, cause string) bool {
+	r.metrics.resyncs.WithLabelValues(cause).Inc()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 10*redisOpTimeout)
 	defer cancel()

@@ -246,6 +246,7 @@ type routerMetrics struct {
 	dropped      *prometheus.CounterVec
 	resubscribes prometheus.Counter
 	swept        prometheus.Counter
+	resyncs      *prometheus.CounterVec
 }
 
 func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
@@ -269,8 +270,11 @@ func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
 		swept: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "foyer_router_leases_swept_total", Help: "Presence leases deleted because no connection held them (a dead node's, or a delete lost to a Redis error).",
 		}),
+		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "foyer_router_presence_resyncs_total", Help: "Rebuilds of the node's view of where other nodes' devices are, from the leases in Redis, by cause (subscribe, lost_event, periodic).",
+		}, []string{"cause"}),
 	}
-	for _, c := range []prometheus.Collector{m.redisErrors, m.rtt, m.forwarded, m.dropped, m.resubscribes, m.swept} {
+	for _, c := range []prometheus.Collector{m.redisErrors, m.rtt, m.forwarded, m.dropped, m.resubscribes, m.swept, m.resyncs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

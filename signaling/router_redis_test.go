@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/foyer-intercom/foyer/directory"
 )
@@ -413,5 +414,37 @@ func helloRaw(url, token string) (*websocket.Conn, error) {
 		if m["type"] == "welcome" {
 			return ws, nil
 		}
+	}
+}
+
+// TestLostPresenceEventMended: a presence event that never arrives (here:
+// a lease written and its event's number used, the event not sent) shows
+// as a gap in its node's numbers at that node's next event, a heartbeat
+// within LeaseRefresh at most, and the other node rebuilds its view from
+// the leases at once rather than at the periodic resync (minutes away).
+func TestLostPresenceEventMended(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{LeaseTTL: 1500 * time.Millisecond, LeaseRefresh: 500 * time.Millisecond})
+	ts.waitInStep(t)
+	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
+	const ghost = directory.DeviceID("d_lost-event")
+	if err := ts.rdbs[1].Set(context.Background(), presenceKey(ghost), r1.node+" c_lost", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r1.seq.Add(1) // the "+" event that was lost
+	lost := time.Now()
+	for {
+		r0.mu.Lock()
+		loc, ok := r0.where[ghost]
+		r0.mu.Unlock()
+		if ok && loc.node == r1.node && loc.conn == "c_lost" {
+			break
+		}
+		if time.Since(lost) > 5*time.Second {
+			t.Fatalf("node 0 does not know of the lease whose event was lost, 5 s later (heartbeats every 500 ms)")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := testutil.ToFloat64(r0.metrics.resyncs.WithLabelValues("lost_event")); n < 1 {
+		t.Fatalf("node 0 learned of the lease without a resync for a lost event (%v)", n)
 	}
 }
