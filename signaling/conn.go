@@ -76,6 +76,8 @@ type Conn struct {
 	mu          sync.Mutex
 	remoteCalls map[CallID]struct{} // guarded by mu; calls owned by other nodes this device acted on
 
+	leased atomic.Bool // the RedisRouter wrote this connection's presence lease
+
 	closeOnce sync.Once
 	// Written once in close before done is closed; read after <-done.
 	closeCode CloseCode

@@ -53,6 +53,7 @@ func (r *RedisRouter) attachLease(c *Conn) {
 		r.fail("presence", err)
 		return
 	}
+	c.leased.Store(true)
 	if node, conn, ok := strings.Cut(prev.Val(), " "); ok && node != r.node {
 		r.publish(node, envelope{Kind: "replaced", Devices: []directory.DeviceID{c.device.ID}, Conn: conn})
 	}
@@ -116,6 +117,7 @@ func (r *RedisRouter) reassert(only map[directory.DeviceID]bool) {
 			v, err := prevs[i].Result()
 			ours := errors.Is(err, redis.Nil) || v == r.leaseOf(c)
 			if ours && r.Memory.Local(c.device.ID) == c { // not detached since
+				c.leased.Store(true)
 				r.presenceEvent(ctx, p, "+", c.id, string(c.device.ID))
 			}
 		}
@@ -139,4 +141,38 @@ func (r *RedisRouter) replaced(id directory.DeviceID, conn string) {
 		return
 	}
 	c.close(CloseReplaced, EndFailed)
+}
+
+// closeMoved closes the local connections whose device's lease names
+// another node, where the scan of a resync found that (leases): the device
+// connected there later, and the word to close them (attachLease) was lost.
+// Only connections whose own lease was written are judged, and each lease
+// is read again through the lease pipelines, after that write: another
+// node's lease then was set after this node's, so the local connection is
+// the older one. A connection still attaching is never taken for moved.
+func (r *RedisRouter) closeMoved(leases map[directory.DeviceID]string) {
+	var moved []*Conn
+	r.Memory.Each(func(c *Conn) {
+		if node, _, ok := strings.Cut(leases[c.device.ID], " "); ok && node != r.node && c.leased.Load() {
+			moved = append(moved, c)
+		}
+	})
+	if len(moved) == 0 {
+		return
+	}
+	gets := make([]*redis.StringCmd, len(moved))
+	err := r.leases.Do(func(p redis.Pipeliner) {
+		for i, c := range moved {
+			gets[i] = p.Get(context.Background(), presenceKey(c.device.ID))
+		}
+	})
+	if err != nil {
+		r.fail("presence resync", err)
+		return
+	}
+	for i, c := range moved {
+		if node, _, ok := strings.Cut(gets[i].Val(), " "); ok && node != r.node {
+			r.replaced(c.device.ID, c.id)
+		}
+	}
 }

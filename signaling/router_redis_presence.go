@@ -198,8 +198,10 @@ func (r *RedisRouter) followPresence(ctx context.Context) {
 
 // resync rebuilds the view from the leases in Redis (every master of a
 // Cluster); cause says why, for the metrics. Entries learned from events during the scan are newer than
-// what it read, and stay. It also deletes the leases nobody holds (sweep)
-// and writes again this node's that Redis lacks (heal).
+// what it read, and stay. It also deletes the leases nobody holds (sweep),
+// writes again this node's that Redis lacks (heal), and closes local
+// connections whose device has connected to another node since
+// (closeMoved).
 func (r *RedisRouter) resync(ctx context.Context, cause string) bool {
 	r.metrics.resyncs.WithLabelValues(cause).Inc()
 	start := time.Now()
@@ -235,6 +237,7 @@ func (r *RedisRouter) resync(ctx context.Context, cause string) bool {
 	}
 	r.sweep(ctx, leases, alive)
 	r.heal(leases)
+	r.closeMoved(leases)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, loc := range r.where {

@@ -324,6 +324,30 @@ func TestDeviceMovesToAnotherNode(t *testing.T) {
 	ringsOnly(t, door, "102", moved)
 }
 
+// TestResyncClosesMovedConnection: should the word to close a device's old
+// connection be lost (here: node 1's lease written straight into Redis),
+// the old node's next rebuild of its presence view finds the lease naming
+// another node, and closes its connection with 4009 all the same.
+func TestResyncClosesMovedConnection(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	old := ts.connectTo(t, 0, "dirk-phone")
+	r0 := ts.hubs[0].router.(*RedisRouter)
+	key := presenceKey(directory.DeviceID(old.welcome["device_id"].(string)))
+	// A resync while the lease is still node 0's leaves the connection.
+	r0.resync(context.Background(), "test")
+	old.send(map[string]any{"type": "ping"})
+	old.expect("pong")
+	if err := ts.rdbs[1].Set(context.Background(), key, "node1 c_elsewhere", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r0.resync(context.Background(), "test")
+	old.expectClose(int(CloseReplaced))
+	if v, _ := ts.rdbs[0].Get(context.Background(), key).Result(); v != "node1 c_elsewhere" {
+		t.Fatalf("the lease is %q after the old connection closed; want node 1's, untouched", v)
+	}
+}
+
 // TestSameDeviceOnTwoNodesAtOnce: two connections of one device made at the
 // same moment to two nodes: exactly one is closed with 4009, whichever
 // Redis took last stays. Round after round, so that both orders occur.
