@@ -92,6 +92,23 @@ tests:
         alertname: FoyerRingLatencyHigh
         exp_alerts:
           - exp_labels: {severity: warning}
+  # Presence: node n1 rebuilds for a lost event every minute, n2 once in half an hour.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_router_presence_resyncs_total{instance="n1",cause="lost_event"}'
+        values: '0+1x40'
+      - series: 'foyer_router_presence_resyncs_total{instance="n1",cause="periodic"}'
+        values: '0x40'
+      - series: 'foyer_router_presence_resyncs_total{instance="n2",cause="lost_event"}'
+        values: '0x20 1x20'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: FoyerPresenceEventsLost
+        exp_alerts: []
+      - eval_time: 35m
+        alertname: FoyerPresenceEventsLost
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: n1}
   # Media: node n1 loses 5 of every 100 incoming packets, node n2 1 of 100.
   - interval: 1m
     input_series:
