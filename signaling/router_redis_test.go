@@ -324,6 +324,33 @@ func TestDeviceMovesToAnotherNode(t *testing.T) {
 	ringsOnly(t, door, "102", moved)
 }
 
+// TestDoorMovesDuringCall: a door station whose connection moves to another
+// node in the middle of an answered call keeps its call: the old
+// connection gets 4009, the call's messages reach it on the new node, and
+// its hangup from there ends the call for the device that answered.
+func TestDoorMovesDuringCall(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	dirk := ts.connectTo(t, 0, "dirk-phone")
+	callID, _ := door.call("102")
+	dirk.expect("ring")
+	dirk.send(map[string]any{"type": "answer", "call_id": callID})
+	dirk.expect("answered")
+	door.expect("answered")
+
+	moved := ts.connectTo(t, 1, "front-door")
+	door.expectClose(int(CloseReplaced))
+	dirk.send(map[string]any{"type": "open_door", "call_id": callID})
+	moved.expect("unlock") // from the call's node, across to the door's new one
+	dirk.expect("door_opened")
+	moved.send(map[string]any{"type": "hangup", "call_id": callID})
+	moved.expect("ended")
+	if e := dirk.expect("ended"); e["call_id"] != callID {
+		t.Fatalf("ended %v", e)
+	}
+}
+
 // TestResyncClosesMovedConnection: should the word to close a device's old
 // connection be lost (here: node 1's lease written straight into Redis),
 // the old node's next rebuild of its presence view finds the lease naming
