@@ -177,7 +177,8 @@ type RedisRouter struct {
 	synced    bool                            // guarded by mu; the view was rebuilt since subscribing
 	lastSeq   map[string]uint64               // guarded by mu; the last presence event number heard from each other node
 
-	seq atomic.Uint64 // this node's last presence event number
+	seq          atomic.Uint64 // this node's last presence event number
+	aliveWritten atomic.Bool   // this node's alive key was written since it started
 
 	sendMu sync.Mutex
 	batch  []queued // guarded by sendMu; reused between sends

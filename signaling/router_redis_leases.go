@@ -46,6 +46,11 @@ func (r *RedisRouter) attachLease(c *Conn) {
 	var prev *redis.StatusCmd
 	err := r.leases.Do(func(p redis.Pipeliner) {
 		ctx := context.Background() // the pipeline's own bound applies (r.leases)
+		if !r.aliveWritten.Load() {
+			// A node's first devices may attach before its first renewal:
+			// their leases must not look like a dead node's.
+			r.setAlive(ctx, p)
+		}
 		prev = p.SetArgs(ctx, presenceKey(c.device.ID), r.leaseOf(c), redis.SetArgs{Get: true})
 		r.presenceEvent(ctx, p, "+", c.id, string(c.device.ID))
 	})
@@ -53,6 +58,7 @@ func (r *RedisRouter) attachLease(c *Conn) {
 		r.fail("presence", err)
 		return
 	}
+	r.aliveWritten.Store(true)
 	c.leased.Store(true)
 	if node, conn, ok := strings.Cut(prev.Val(), " "); ok && node != r.node {
 		r.publish(node, envelope{Kind: "replaced", Devices: []directory.DeviceID{c.device.ID}, Conn: conn})
@@ -79,12 +85,19 @@ func (r *RedisRouter) detachLease(c *Conn) {
 func (r *RedisRouter) keepAlive() {
 	err := r.leases.Do(func(p redis.Pipeliner) {
 		ctx := context.Background()
-		p.Set(ctx, aliveKey(r.node), "1", r.opts.LeaseTTL)
+		r.setAlive(ctx, p)
 		r.presenceEvent(ctx, p, "h")
 	})
 	if err != nil {
 		r.fail("alive", err)
+		return
 	}
+	r.aliveWritten.Store(true)
+}
+
+// setAlive queues the renewal of this node's alive key in p.
+func (r *RedisRouter) setAlive(ctx context.Context, p redis.Pipeliner) {
+	p.Set(ctx, aliveKey(r.node), "1", r.opts.LeaseTTL)
 }
 
 // reassert writes again the local devices' leases that Redis does not
@@ -99,7 +112,7 @@ func (r *RedisRouter) reassert(only map[directory.DeviceID]bool) {
 	var prevs []*redis.StatusCmd
 	err := r.leases.Do(func(p redis.Pipeliner) {
 		ctx := context.Background()
-		p.Set(ctx, aliveKey(r.node), "1", r.opts.LeaseTTL)
+		r.setAlive(ctx, p)
 		r.Memory.Each(func(c *Conn) {
 			if only == nil || only[c.device.ID] {
 				conns = append(conns, c)

@@ -100,7 +100,8 @@ func TestReassertKeepsNoDetachedLease(t *testing.T) {
 }
 
 // TestLeaseLivesWithItsNode: a device's lease has no TTL of its own; it is
-// believed while its node's alive key lives. Once that expires, another
+// believed while its node's alive key lives, which the node's first attach
+// writes if nothing has yet. Once that expires, another
 // node no longer locates the device there, and its resync deletes the
 // lease; before that, a resync leaves it.
 func TestLeaseLivesWithItsNode(t *testing.T) {
@@ -112,7 +113,9 @@ func TestLeaseLivesWithItsNode(t *testing.T) {
 	}
 	ctx := context.Background()
 	d := testConn("dirk-phone", "c1")
-	n1.keepAlive() // once: n1 is not running, so its alive key is not renewed
+	// n1 is not running: its alive key is neither written at its start nor
+	// renewed. Its first attach writes it, so that its first devices are
+	// not taken for a dead node's (and nothing renews it after).
 	_, _ = n1.Attach(ctx, d)
 	if ttl, err := rdb.PTTL(ctx, presenceKey(d.device.ID)).Result(); err != nil || ttl != -1 {
 		t.Fatalf("the lease's TTL is %v (%v); want none (-1 ms)", ttl, err)
