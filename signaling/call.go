@@ -45,6 +45,7 @@ type Call struct {
 	mu         sync.Mutex
 	state      callState                   // guarded by mu
 	legs       map[directory.DeviceID]*leg // guarded by mu; every device ever rung
+	missed     []directory.Device          // guarded by mu; devices start found connected nowhere
 	winner     directory.DeviceID          // guarded by mu
 	answeredAt time.Time                   // guarded by mu
 	timer      Timer                       // guarded by mu; ring timeout, then time limit
@@ -87,6 +88,8 @@ func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
 		}
 		if conn, ok := c.hub.router.Deliver(d.ID, frame); ok {
 			c.legs[d.ID] = &leg{device: d, conn: conn, ringing: true}
+		} else {
+			c.missed = append(c.missed, d)
 		}
 	}
 	n := c.ringingLocked()
@@ -99,6 +102,23 @@ func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
 		c.addMediaLocked(id)
 	}
 	return n
+}
+
+// unrung returns the devices start found connected nowhere and that have
+// not been rung since, while the call rings.
+func (c *Call) unrung() []directory.Device {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateRinging {
+		return nil
+	}
+	var out []directory.Device
+	for _, d := range c.missed {
+		if c.legs[d.ID] == nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // ringLate rings a device of this call's ID that connected (as conn) while

@@ -297,7 +297,34 @@ func (ts *testServer) connectTo(t testing.TB, node int, name string) *client {
 	c.welcome = c.expect("welcome")
 	rt, _ := c.welcome["resume_token"].(string)
 	suiteLogs.secret(rt, "resume token")
+	ts.waitKnown(t, node, directory.DeviceID(c.welcome["device_id"].(string)))
 	return c
+}
+
+// waitKnown waits until every other node whose presence view is in step
+// knows that device id is on node. A call placed a moment after a device
+// connected to another node may otherwise ring it only late (lookAgain),
+// uncounted in its calling.ringing, which the tests check.
+func (ts *testServer) waitKnown(t testing.TB, node int, id directory.DeviceID) {
+	t.Helper()
+	if len(ts.hubs) < 2 {
+		return
+	}
+	want := ts.hubs[node].router.(*RedisRouter).node
+	for i, hub := range ts.hubs {
+		r := hub.router.(*RedisRouter)
+		for start := time.Now(); i != node && r.inStep(); time.Sleep(2 * time.Millisecond) {
+			r.mu.Lock()
+			loc := r.where[id]
+			r.mu.Unlock()
+			if loc.node == want {
+				break
+			}
+			if time.Since(start) > readTimeout {
+				t.Fatalf("node %d's presence view never learned that %s is on node %d", i, id, node)
+			}
+		}
+	}
 }
 
 func (c *client) send(m map[string]any) {

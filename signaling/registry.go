@@ -164,6 +164,17 @@ func (h *Hub) RemoteJoin(id CallID, d directory.Device, conn string) {
 	}
 }
 
+// Unrung implements NodeHandler.
+func (h *Hub) Unrung(id CallID) []directory.Device {
+	h.mu.Lock()
+	call := h.calls[id]
+	h.mu.Unlock()
+	if call == nil {
+		return nil
+	}
+	return call.unrung()
+}
+
 // leave tells the calls a device takes part in that its connection is gone:
 // the door station's call, the call it won, and the calls ringing its IDs.
 func (h *Hub) leave(c *Conn) {

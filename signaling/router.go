@@ -70,4 +70,7 @@ type NodeHandler interface {
 	// RemoteJoin rings a device that connected (as conn) to another node
 	// while a call this node owns rings for one of its call IDs.
 	RemoteJoin(call CallID, d directory.Device, conn string)
+	// Unrung returns the devices of a call this node owns, while it rings,
+	// that the call found connected nowhere and has not rung since.
+	Unrung(call CallID) []directory.Device
 }

@@ -277,9 +277,13 @@ func (r *RedisRouter) Deliver(id directory.DeviceID, frame []byte) (string, bool
 // Locate implements Router. While the presence view is in step, it knows
 // where every device is and no round trip is needed; otherwise one
 // pipelined round trip reads the leases of all ids, and a second the alive
-// keys of the nodes they name.
+// keys of the nodes they name. Redis is also asked when the view knows
+// none of ids, rather than end the call at once as unavailable: a device
+// that has just connected to another node may not be in the view yet.
+// (When some are known, the call rings them, and the devices it missed are
+// looked for again once the call is in the ringing sets: lookAgain.)
 func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) error {
-	if r.inStep() {
+	if r.inStep() && r.knowsAny(ids) {
 		return nil
 	}
 	start := time.Now()
@@ -320,6 +324,25 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 		}
 	}
 	return nil
+}
+
+// knowsAny reports whether one of ids is connected here or, as far as the
+// view knows, on another node.
+func (r *RedisRouter) knowsAny(ids []directory.DeviceID) bool {
+	for _, id := range ids {
+		if r.Memory.Local(id) != nil {
+			return true
+		}
+	}
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		if loc, ok := r.where[id]; ok && r.validLocked(loc, now) {
+			return true
+		}
+	}
+	return false
 }
 
 // aliveFor reads, in one round trip, how long the alive key of each other

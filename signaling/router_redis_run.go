@@ -2,10 +2,13 @@ package signaling
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 // Run implements Router: the publisher, the subscription to this node's
@@ -14,7 +17,7 @@ import (
 func (r *RedisRouter) Run(ctx context.Context, n NodeHandler) {
 	done := make(chan struct{}, 4)
 	go func() { r.publisher(ctx); done <- struct{}{} }()
-	go func() { r.ringingSets(ctx); done <- struct{}{} }()
+	go func() { r.ringingSets(ctx, n); done <- struct{}{} }()
 	go func() { r.refresher(ctx); done <- struct{}{} }()
 	go func() { r.presenceLoop(ctx); done <- struct{}{} }()
 	for ctx.Err() == nil {
@@ -135,8 +138,9 @@ func (r *RedisRouter) publisher(ctx context.Context) {
 	}
 }
 
-// ringingSets sends the ringing-set changes in queue order, in batches.
-func (r *RedisRouter) ringingSets(ctx context.Context) {
+// ringingSets sends the ringing-set changes in queue order, in batches,
+// and then looks again for the devices the calls just added did not ring.
+func (r *RedisRouter) ringingSets(ctx context.Context, n NodeHandler) {
 	batch := make([]queued, 0, publishBatch)
 	for {
 		batch = batch[:0]
@@ -155,7 +159,67 @@ func (r *RedisRouter) ringingSets(ctx context.Context) {
 				break fill
 			}
 		}
-		r.send(ctx, batch)
+		if r.send(ctx, batch) {
+			r.lookAgain(ctx, n, batch)
+		}
+	}
+}
+
+// lookAgain rings the devices that calls just added to the ringing sets
+// (batch) found connected nowhere, but whose lease is in Redis now. A
+// device connecting to a node writes its lease, then reads the ringing sets
+// of its call IDs (Announce); a call writes its ringing set, then reads the
+// leases of the devices it did not ring (here): whichever reads second sees
+// the other's write, so a device that connects to another node as a call
+// starts is rung, even when this node's view had not yet heard of it.
+func (r *RedisRouter) lookAgain(ctx context.Context, n NodeHandler, batch []queued) {
+	type miss struct {
+		call CallID
+		d    directory.Device
+	}
+	var misses []miss
+	for _, q := range batch {
+		if q.add {
+			for _, d := range n.Unrung(CallID(q.member)) {
+				misses = append(misses, miss{CallID(q.member), d})
+			}
+		}
+	}
+	if len(misses) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	defer cancel()
+	start := time.Now()
+	pipe := r.rdb.Pipeline()
+	gets := make([]*redis.StringCmd, len(misses))
+	for i, m := range misses {
+		gets[i] = pipe.Get(ctx, presenceKey(m.d.ID))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		r.fail("look again", err)
+		return
+	}
+	values := make([]string, len(gets))
+	for i, g := range gets {
+		values[i] = g.Val()
+	}
+	alive, err := r.aliveFor(ctx, r.rdb, values)
+	if err != nil {
+		r.fail("look again", err)
+		return
+	}
+	for i, m := range misses {
+		loc, ok := r.leaseAt(values[i], alive, start)
+		if !ok {
+			continue // connected nowhere (or here: then the hub rang it as it attached)
+		}
+		r.mu.Lock()
+		if old, known := r.where[m.d.ID]; !known || old.learned.Before(start) {
+			r.where[m.d.ID] = loc
+		}
+		r.mu.Unlock()
+		n.RemoteJoin(m.call, m.d, loc.conn)
 	}
 }
 
@@ -183,7 +247,9 @@ func (r *RedisRouter) Flush(ctx context.Context) {
 	}
 }
 
-func (r *RedisRouter) send(ctx context.Context, batch []queued) {
+// send sends a batch of queued commands in one pipeline, and reports
+// whether Redis took them.
+func (r *RedisRouter) send(ctx context.Context, batch []queued) bool {
 	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
 	start := time.Now()
@@ -213,9 +279,10 @@ func (r *RedisRouter) send(ctx context.Context, batch []queued) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		r.fail("publish", err)
 		r.metrics.dropped.WithLabelValues("redis_error").Add(float64(len(batch)))
-		return
+		return false
 	}
 	r.metrics.rtt.Observe(time.Since(start).Seconds())
+	return true
 }
 
 // sameDelivery reports whether b delivers the very frame a does, to the same node.

@@ -499,3 +499,62 @@ func TestLostPresenceEventMended(t *testing.T) {
 		t.Fatalf("node 0 learned of the lease without a resync for a lost event (%v)", n)
 	}
 }
+
+// hideFromView waits until node's presence view knows where the named
+// device is, then makes it forget, as if the event had not arrived yet: a
+// device that connected to another node a moment before a call.
+func (ts *testServer) hideFromView(t *testing.T, node int, dev *client) {
+	t.Helper()
+	r := ts.hubs[node].router.(*RedisRouter)
+	id := directory.DeviceID(dev.welcome["device_id"].(string))
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		r.mu.Lock()
+		_, ok := r.where[id]
+		if ok {
+			delete(r.where, id)
+		}
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Since(start) > readTimeout {
+			t.Fatalf("node %d's view never learned where %s is", node, dev.name)
+		}
+	}
+}
+
+// TestCallLooksAgainForMissedDevices: a call rings the devices its node's
+// presence view knows; one that connected to another node a moment before
+// and is not in the view yet is rung once the call is in the ringing sets
+// (its lease is read from Redis then), and can answer.
+func TestCallLooksAgainForMissedDevices(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	anna := ts.connectTo(t, 0, "anna-phone")
+	hall := ts.connectTo(t, 1, "hall-101")
+	ts.hideFromView(t, 0, hall)
+	callID, n := door.call("101")
+	if n != 1 {
+		t.Fatalf("ringing %d, want anna-phone alone at first", n)
+	}
+	anna.expect("ring")
+	if r := hall.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("ring %v", r)
+	}
+	hall.send(map[string]any{"type": "answer", "call_id": callID})
+	hall.expect("answered")
+	door.expect("answered")
+}
+
+// TestCallAsksRedisWhenViewKnowsNone: when the view knows none of an ID's
+// devices, the call asks Redis before it ends unavailable, and rings a
+// device that has just connected to another node.
+func TestCallAsksRedisWhenViewKnowsNone(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	ts.hideFromView(t, 0, dirk)
+	ringsOnly(t, door, "102", dirk)
+}
