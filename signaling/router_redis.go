@@ -287,28 +287,16 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 		return nil
 	}
 	start := time.Now()
-	pipe := r.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, 0, len(ids))
 	remote := make([]directory.DeviceID, 0, len(ids))
 	for _, id := range ids {
-		if r.Memory.Local(id) != nil {
-			continue
+		if r.Memory.Local(id) == nil {
+			remote = append(remote, id)
 		}
-		remote = append(remote, id)
-		cmds = append(cmds, pipe.Get(ctx, presenceKey(id)))
 	}
-	if len(cmds) == 0 {
+	if len(remote) == 0 {
 		return nil
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		r.fail("locate", err)
-		return err
-	}
-	values := make([]string, len(cmds))
-	for i, cmd := range cmds {
-		values[i] = cmd.Val()
-	}
-	alive, err := r.aliveFor(ctx, r.rdb, values)
+	locs, err := r.readLeases(ctx, remote)
 	if err != nil {
 		r.fail("locate", err)
 		return err
@@ -316,14 +304,42 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 	r.metrics.rtt.Observe(time.Since(start).Seconds())
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, v := range values {
-		if loc, ok := r.leaseAt(v, alive, start); ok {
+	for i, loc := range locs {
+		if loc.node != "" {
 			r.where[remote[i]] = loc
 		} else {
 			delete(r.where, remote[i]) // not connected anywhere (or a stale lease of ours)
 		}
 	}
 	return nil
+}
+
+// readLeases reads from Redis where ids are connected on other nodes: their
+// leases, then the alive keys of the nodes these name (two round trips).
+// A location with no node: connected nowhere else.
+func (r *RedisRouter) readLeases(ctx context.Context, ids []directory.DeviceID) ([]location, error) {
+	start := time.Now()
+	pipe := r.rdb.Pipeline()
+	gets := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		gets[i] = pipe.Get(ctx, presenceKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	values := make([]string, len(gets))
+	for i, g := range gets {
+		values[i] = g.Val()
+	}
+	alive, err := r.aliveFor(ctx, r.rdb, values)
+	if err != nil {
+		return nil, err
+	}
+	locs := make([]location, len(values))
+	for i, v := range values {
+		locs[i], _ = r.leaseAt(v, alive, start)
+	}
+	return locs, nil
 }
 
 // knowsAny reports whether one of ids is connected here or, as far as the

@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -188,34 +187,24 @@ func (r *RedisRouter) lookAgain(ctx context.Context, n NodeHandler, batch []queu
 	if len(misses) == 0 {
 		return
 	}
+	ids := make([]directory.DeviceID, len(misses))
+	for i, m := range misses {
+		ids[i] = m.d.ID
+	}
 	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 	defer cancel()
-	start := time.Now()
-	pipe := r.rdb.Pipeline()
-	gets := make([]*redis.StringCmd, len(misses))
-	for i, m := range misses {
-		gets[i] = pipe.Get(ctx, presenceKey(m.d.ID))
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		r.fail("look again", err)
-		return
-	}
-	values := make([]string, len(gets))
-	for i, g := range gets {
-		values[i] = g.Val()
-	}
-	alive, err := r.aliveFor(ctx, r.rdb, values)
+	locs, err := r.readLeases(ctx, ids)
 	if err != nil {
 		r.fail("look again", err)
 		return
 	}
 	for i, m := range misses {
-		loc, ok := r.leaseAt(values[i], alive, start)
-		if !ok {
+		loc := locs[i]
+		if loc.node == "" {
 			continue // connected nowhere (or here: then the hub rang it as it attached)
 		}
 		r.mu.Lock()
-		if old, known := r.where[m.d.ID]; !known || old.learned.Before(start) {
+		if old, known := r.where[m.d.ID]; !known || old.learned.Before(loc.learned) {
 			r.where[m.d.ID] = loc
 		}
 		r.mu.Unlock()
