@@ -206,9 +206,10 @@ func testConn(id, conn string) *Conn {
 	return &Conn{device: directory.Device{ID: directory.DeviceID(id)}, id: conn}
 }
 
-// TestApplyPresence: events fold into the view in order; a gap in a node's
-// numbers, or numbers starting again (a restarted node), report a lost
-// event; malformed events are counted and change nothing.
+// TestApplyPresence: events fold into the view in order; the first event
+// of a node, a gap in its numbers, or numbers starting again (a restarted
+// node) report a possibly lost event; malformed events are counted and
+// change nothing.
 func TestApplyPresence(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -222,7 +223,7 @@ func TestApplyPresence(t *testing.T) {
 		lost  bool
 		where string // n2's connection for d1 after the event; "" none
 	}{
-		{"+ n2 c1 d1 7", false, "c1"}, // the first event heard from n2 sets where its numbers are
+		{"+ n2 c1 d1 7", true, "c1"}, // the first heard from n2: what came before is unknown
 		{"h n2 8", false, "c1"},
 		{"- n2 c0 d1 9", false, "c1"}, // another connection's detach leaves c1
 		{"+ n2 c2 d1 11", true, "c2"}, // 10 was lost

@@ -83,7 +83,8 @@ func (r *RedisRouter) presenceEvent(ctx context.Context, p redis.Pipeliner, kind
 }
 
 // applyPresence folds one event into the view, and reports whether an
-// event of its node was lost before it (its number is not the next).
+// event of its node may have been lost before it (its number is not the
+// next, or it is the first heard from that node).
 func (r *RedisRouter) applyPresence(payload string, now time.Time) (lost bool) {
 	f := strings.Fields(payload)
 	var n uint64
@@ -105,7 +106,10 @@ func (r *RedisRouter) applyPresence(payload string, now time.Time) (lost bool) {
 	r.nodeSeen[node] = now
 	last, known := r.lastSeq[node]
 	r.lastSeq[node] = n
-	lost = known && n != last+1
+	// With no number yet from this node (since subscribing), whatever it
+	// sent before is unknown: an event lost between the rebuild and this
+	// one would go unseen, so it counts as a gap too.
+	lost = !known || n != last+1
 	if len(f) != 5 {
 		return lost // a heartbeat, or malformed
 	}
