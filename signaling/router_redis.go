@@ -331,13 +331,13 @@ func (r *RedisRouter) readLeases(ctx context.Context, ids []directory.DeviceID) 
 	for i, g := range gets {
 		values[i] = g.Val()
 	}
-	alive, err := r.aliveFor(ctx, r.rdb, values)
+	alive, err := r.aliveFor(ctx, values)
 	if err != nil {
 		return nil, err
 	}
 	locs := make([]location, len(values))
 	for i, v := range values {
-		locs[i], _ = r.leaseAt(v, alive, start)
+		locs[i] = r.leaseAt(v, alive, start)
 	}
 	return locs, nil
 }
@@ -361,13 +361,21 @@ func (r *RedisRouter) knowsAny(ids []directory.DeviceID) bool {
 	return false
 }
 
+// otherLease splits lease ("<node> <conn>", the value of a presence key)
+// when it names another node's connection; ok is false for no lease and
+// for one of this node's.
+func (r *RedisRouter) otherLease(lease string) (node, conn string, ok bool) {
+	node, conn, ok = strings.Cut(lease, " ")
+	return node, conn, ok && node != r.node
+}
+
 // aliveFor reads, in one round trip, how long the alive key of each other
-// node named by the leases values still lives (absent: not alive).
-func (r *RedisRouter) aliveFor(ctx context.Context, c redis.Cmdable, values []string) (map[string]time.Duration, error) {
+// node named by the leases still lives (absent: not alive).
+func (r *RedisRouter) aliveFor(ctx context.Context, leases []string) (map[string]time.Duration, error) {
 	ttls := make(map[string]*redis.DurationCmd)
-	pipe := c.Pipeline()
-	for _, v := range values {
-		if node, _, ok := strings.Cut(v, " "); ok && node != r.node && ttls[node] == nil {
+	pipe := r.rdb.Pipeline()
+	for _, v := range leases {
+		if node, _, ok := r.otherLease(v); ok && ttls[node] == nil {
 			ttls[node] = pipe.PTTL(ctx, aliveKey(node))
 		}
 	}
@@ -386,19 +394,17 @@ func (r *RedisRouter) aliveFor(ctx context.Context, c redis.Cmdable, values []st
 	return alive, nil
 }
 
-// leaseAt reads a lease ("<node> <conn>", the value of a presence key) read
-// at time at, given how long each node's alive key still lived then: the
-// device is believed where the lease says as long as that node's alive key
-// lives, not a whole lease TTL from the read, so a dead node's last
-// renewal is never stretched. ok is false for no lease, one of a node that
-// is not alive, or one of this node's.
-func (r *RedisRouter) leaseAt(value string, alive map[string]time.Duration, at time.Time) (location, bool) {
-	node, conn, ok := strings.Cut(value, " ")
-	ttl := alive[node]
-	if !ok || node == r.node || ttl <= 0 {
-		return location{}, false
+// leaseAt is where a lease read at time at says its device is, given how
+// long each node's alive key still lived then: the device is believed
+// there as long as that node's alive key lives, not a whole lease TTL from
+// the read, so a dead node's last renewal is never stretched. No node: no
+// lease, one of a node that is not alive, or one of this node's.
+func (r *RedisRouter) leaseAt(lease string, alive map[string]time.Duration, at time.Time) location {
+	node, conn, ok := r.otherLease(lease)
+	if ttl := alive[node]; ok && ttl > 0 {
+		return location{node: node, conn: conn, expires: at.Add(min(ttl, r.opts.LeaseTTL)), learned: at}
 	}
-	return location{node: node, conn: conn, expires: at.Add(min(ttl, r.opts.LeaseTTL)), learned: at}, true
+	return location{}
 }
 
 // Forward implements Router.

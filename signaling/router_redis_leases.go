@@ -3,7 +3,6 @@ package signaling
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -60,7 +59,7 @@ func (r *RedisRouter) attachLease(c *Conn) {
 	}
 	r.aliveWritten.Store(true)
 	c.leased.Store(true)
-	if node, conn, ok := strings.Cut(prev.Val(), " "); ok && node != r.node {
+	if node, conn, ok := r.otherLease(prev.Val()); ok {
 		r.publish(node, envelope{Kind: "replaced", Devices: []directory.DeviceID{c.device.ID}, Conn: conn})
 	}
 }
@@ -156,23 +155,15 @@ func (r *RedisRouter) replaced(id directory.DeviceID, conn string) {
 	c.close(CloseReplaced, EndFailed)
 }
 
-// closeMoved closes the local connections whose device's lease names
-// another node, where the scan of a resync found that (leases): the device
-// connected there later, and the word to close them (attachLease) was lost.
-// Only connections whose own lease was written are judged, and each lease
-// is read again through the lease pipelines, after that write: another
-// node's lease then was set after this node's, so the local connection is
-// the older one. A connection still attaching is never taken for moved.
-func (r *RedisRouter) closeMoved(leases map[directory.DeviceID]string) {
-	var moved []*Conn
-	r.Memory.Each(func(c *Conn) {
-		if node, _, ok := strings.Cut(leases[c.device.ID], " "); ok && node != r.node && c.leased.Load() {
-			moved = append(moved, c)
-		}
-	})
-	if len(moved) == 0 {
-		return
-	}
+// closeMoved closes the connections moved: their device's lease, as a
+// resync's scan read it, named another node. The device connected there
+// later, and the word to close them (attachLease) was lost. Each lease is
+// read again through the lease pipelines, after the connection's own lease
+// write (only connections whose lease was written are listed, mendLocal):
+// another node's lease then was set after this node's, so the local
+// connection is the older one. A connection still attaching is never
+// taken for moved.
+func (r *RedisRouter) closeMoved(moved []*Conn) {
 	gets := make([]*redis.StringCmd, len(moved))
 	err := r.leases.Do(func(p redis.Pipeliner) {
 		for i, c := range moved {
@@ -184,7 +175,7 @@ func (r *RedisRouter) closeMoved(leases map[directory.DeviceID]string) {
 		return
 	}
 	for i, c := range moved {
-		if node, _, ok := strings.Cut(gets[i].Val(), " "); ok && node != r.node {
+		if _, _, ok := r.otherLease(gets[i].Val()); ok {
 			r.replaced(c.device.ID, c.id)
 		}
 	}

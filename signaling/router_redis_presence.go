@@ -201,11 +201,10 @@ func (r *RedisRouter) followPresence(ctx context.Context) {
 }
 
 // resync rebuilds the view from the leases in Redis (every master of a
-// Cluster); cause says why, for the metrics. Entries learned from events during the scan are newer than
-// what it read, and stay. It also deletes the leases nobody holds (sweep),
-// writes again this node's that Redis lacks (heal), and closes local
-// connections whose device has connected to another node since
-// (closeMoved).
+// Cluster); cause says why, for the metrics. Entries learned from events
+// during the scan are newer than what it read, and stay. It also deletes
+// the leases nobody holds (sweep), and mends what the scan shows amiss
+// with this node's own connections (mendLocal).
 func (r *RedisRouter) resync(ctx context.Context, cause string) bool {
 	r.metrics.resyncs.WithLabelValues(cause).Inc()
 	start := time.Now()
@@ -227,7 +226,7 @@ func (r *RedisRouter) resync(ctx context.Context, cause string) bool {
 	}
 	var alive map[string]time.Duration
 	if err == nil {
-		alive, err = r.aliveFor(ctx, r.rdb, slices.Collect(maps.Values(leases)))
+		alive, err = r.aliveFor(ctx, slices.Collect(maps.Values(leases)))
 	}
 	if err != nil {
 		r.fail("presence resync", err)
@@ -235,13 +234,12 @@ func (r *RedisRouter) resync(ctx context.Context, cause string) bool {
 	}
 	found := make(map[directory.DeviceID]location, len(leases))
 	for id, v := range leases {
-		if loc, ok := r.leaseAt(v, alive, start); ok { // else of a dead node, or ours
+		if loc := r.leaseAt(v, alive, start); loc.node != "" { // else of a dead node, or ours
 			found[id] = loc
 		}
 	}
 	r.sweep(ctx, leases, alive)
-	r.heal(leases)
-	r.closeMoved(leases)
+	r.mendLocal(leases)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, loc := range r.where {
@@ -301,22 +299,29 @@ func (r *RedisRouter) sweep(ctx context.Context, leases map[directory.DeviceID]s
 	}
 }
 
-// heal reasserts the leases of local connections that the scan did not
-// find (a write lost to a Redis error, a Redis that lost data without a
-// failure this node saw). A connection that attached during the scan is
-// listed here too; reassert sets only what is still missing.
-func (r *RedisRouter) heal(leases map[directory.DeviceID]string) {
-	var missing map[directory.DeviceID]bool
+// mendLocal compares this node's connections with the leases a resync's
+// scan read. A connection with no lease has it written again (reassert
+// sets only what is still missing, so one that attached during the scan
+// costs nothing): a write lost to a Redis error, or a Redis that lost
+// data without a failure this node saw. A connection whose lease names
+// another node, once its own lease was written, may have been replaced
+// there (closeMoved).
+func (r *RedisRouter) mendLocal(leases map[directory.DeviceID]string) {
+	missing := make(map[directory.DeviceID]bool)
+	var moved []*Conn
 	r.Memory.Each(func(c *Conn) {
-		if _, ok := leases[c.device.ID]; !ok {
-			if missing == nil {
-				missing = make(map[directory.DeviceID]bool)
-			}
+		v, ok := leases[c.device.ID]
+		if !ok {
 			missing[c.device.ID] = true
+		} else if _, _, other := r.otherLease(v); other && c.leased.Load() {
+			moved = append(moved, c)
 		}
 	})
-	if missing != nil {
+	if len(missing) > 0 {
 		r.reassert(missing)
+	}
+	if len(moved) > 0 {
+		r.closeMoved(moved)
 	}
 }
 
