@@ -507,26 +507,19 @@ func TestLostPresenceEventMended(t *testing.T) {
 	}
 }
 
-// hideFromView waits until node's presence view knows where the named
-// device is, then makes it forget, as if the event had not arrived yet: a
+// hideFromView makes node's presence view forget the named device, which
+// connectTo waited for it to learn, as if the event had not arrived yet: a
 // device that connected to another node a moment before a call.
 func (ts *testServer) hideFromView(t *testing.T, node int, dev *client) {
 	t.Helper()
 	r := ts.hubs[node].router.(*RedisRouter)
 	id := directory.DeviceID(dev.welcome["device_id"].(string))
-	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
-		r.mu.Lock()
-		_, ok := r.where[id]
-		if ok {
-			delete(r.where, id)
-		}
-		r.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Since(start) > readTimeout {
-			t.Fatalf("node %d's view never learned where %s is", node, dev.name)
-		}
+	r.mu.Lock()
+	_, ok := r.where[id]
+	delete(r.where, id)
+	r.mu.Unlock()
+	if !ok {
+		t.Fatalf("node %d's view did not know where %s is; wait for its view to be in step first (waitInStep)", node, dev.name)
 	}
 }
 
