@@ -264,11 +264,11 @@ func (c *Call) hangup(d directory.Device) error {
 	return nil
 }
 
-// left handles a party's connection closing for good.
-func (c *Call) left(d directory.DeviceID, reason EndReason) {
+// left handles a party's connection (conn) closing for good.
+func (c *Call) left(d directory.DeviceID, conn string, reason EndReason) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
+	switch l := c.legs[d]; {
 	case c.state == stateEnded:
 	case d == c.door.ID:
 		if c.state == stateRinging {
@@ -277,9 +277,12 @@ func (c *Call) left(d directory.DeviceID, reason EndReason) {
 		c.endLocked(reason, nil)
 	case d == c.winner:
 		c.endLocked(reason, nil)
-	case c.legs[d] != nil && c.state == stateRinging:
+	case l != nil && l.conn == conn && c.state == stateRinging:
 		// It may reconnect and be rung again; the ring timeout still runs.
-		c.legs[d].ringing = false
+		// A connection it had before the one rung last says nothing of
+		// that one: its leave can come after the device was rung again
+		// through a new connection, from another node.
+		l.ringing = false
 		c.removeMediaLocked(d)
 	}
 }

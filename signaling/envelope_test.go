@@ -15,7 +15,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{Kind: "deliver", From: "node-0", Devices: []directory.DeviceID{"d_a", "d_b.c", "d_-_"}, Frame: frame},
 		{Kind: "deliver", From: "n1", Devices: []directory.DeviceID{"d_only"}, Frame: []byte("x")},
 		{Kind: "message", From: "n1", Conn: "k1", Sender: &directory.Device{ID: "d_a", Kind: directory.KindApp, Name: "phone", User: "u_1"}, Frame: frame},
-		{Kind: "left", From: "n2", Call: "c_n2_y", Devices: []directory.DeviceID{"d_z"}, Reason: EndFailed},
+		{Kind: "left", From: "n2", Call: "c_n2_y", Devices: []directory.DeviceID{"d_z"}, Conn: "k9", Reason: EndFailed},
 		{Kind: "probe", From: "n3", Sent: 12345},
 	} {
 		b, err := e.marshal()

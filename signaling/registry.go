@@ -193,20 +193,20 @@ func (h *Hub) leave(c *Conn) {
 	}
 	h.mu.Unlock()
 	for _, call := range calls {
-		call.left(c.device.ID, c.endReason)
+		call.left(c.device.ID, c.id, c.endReason)
 	}
 	for _, id := range c.takeRemoteCalls() {
-		h.router.Left(context.Background(), ownerOf(id), id, c.device.ID, c.endReason)
+		h.router.Left(context.Background(), ownerOf(id), id, c.device.ID, c.id, c.endReason)
 	}
 }
 
 // RemoteLeft implements NodeHandler.
-func (h *Hub) RemoteLeft(id CallID, d directory.DeviceID, reason EndReason) {
+func (h *Hub) RemoteLeft(id CallID, d directory.DeviceID, conn string, reason EndReason) {
 	h.mu.Lock()
 	call := h.calls[id]
 	h.mu.Unlock()
 	if call != nil {
-		call.left(d, reason)
+		call.left(d, conn, reason)
 	}
 }
 

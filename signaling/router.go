@@ -33,8 +33,8 @@ type Router interface {
 	// Forward sends a device's message about a call to the node owning it.
 	Forward(ctx context.Context, node string, from directory.Device, frame []byte) error
 	// Left tells the node owning a call that a device taking part in it,
-	// connected to this node, has gone (reason: how its calls end).
-	Left(ctx context.Context, node string, call CallID, d directory.DeviceID, reason EndReason)
+	// connected to this node as conn, has gone (reason: how its calls end).
+	Left(ctx context.Context, node string, call CallID, d directory.DeviceID, conn string, reason EndReason)
 	// Ringing announces (on) or withdraws (!on) a ringing call for a target,
 	// so that its devices connecting to other nodes are rung too. Like
 	// Deliver it never blocks: the work is queued.
@@ -65,8 +65,8 @@ type NodeHandler interface {
 	// RemoteMessage runs a device's message about a call this node owns.
 	RemoteMessage(from directory.Device, frame []byte)
 	// RemoteLeft handles a device of a call this node owns, connected to
-	// another node, going away.
-	RemoteLeft(call CallID, d directory.DeviceID, reason EndReason)
+	// another node as conn, going away.
+	RemoteLeft(call CallID, d directory.DeviceID, conn string, reason EndReason)
 	// RemoteJoin rings a device that connected (as conn) to another node
 	// while a call this node owns rings for one of its call IDs.
 	RemoteJoin(call CallID, d directory.Device, conn string)

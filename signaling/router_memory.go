@@ -87,7 +87,7 @@ func (m *Memory) Forward(context.Context, string, directory.Device, []byte) erro
 }
 
 // Left implements Router; with one node every call is local.
-func (m *Memory) Left(context.Context, string, CallID, directory.DeviceID, EndReason) {}
+func (m *Memory) Left(context.Context, string, CallID, directory.DeviceID, string, EndReason) {}
 
 // Ringing implements Router; the hub's own ring index suffices on one node.
 func (m *Memory) Ringing(context.Context, directory.Target, CallID, bool) {}

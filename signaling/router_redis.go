@@ -81,7 +81,7 @@ type envelope struct {
 	Kind    string               `json:"k"`           // deliver | message | join | left | replaced | probe
 	From    string               `json:"f"`           // the sending node
 	Devices []directory.DeviceID `json:"d,omitempty"` // deliver: the target devices; left: the device gone; replaced: the device
-	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection; replaced: the receiver's connection to close
+	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection; left: the connection gone; replaced: the receiver's connection to close
 	Call    CallID               `json:"call,omitempty"`
 	Sender  *directory.Device    `json:"s,omitempty"` // message, join: the device that sent or connected
 	Sent    int64                `json:"t,omitempty"` // probe: send time, unix ns
@@ -422,8 +422,8 @@ func (r *RedisRouter) Forward(ctx context.Context, node string, from directory.D
 }
 
 // Left implements Router.
-func (r *RedisRouter) Left(_ context.Context, node string, call CallID, d directory.DeviceID, reason EndReason) {
-	r.publish(node, envelope{Kind: "left", Call: call, Devices: []directory.DeviceID{d}, Reason: reason})
+func (r *RedisRouter) Left(_ context.Context, node string, call CallID, d directory.DeviceID, conn string, reason EndReason) {
+	r.publish(node, envelope{Kind: "left", Call: call, Devices: []directory.DeviceID{d}, Conn: conn, Reason: reason})
 }
 
 // Ringing implements Router. The ringing sets have their own queue and

@@ -102,7 +102,7 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		}
 	case "left":
 		if len(env.Devices) == 1 {
-			n.RemoteLeft(env.Call, env.Devices[0], env.Reason)
+			n.RemoteLeft(env.Call, env.Devices[0], env.Conn, env.Reason)
 		}
 	case "message", "join":
 		if env.Sender == nil {

@@ -324,6 +324,43 @@ func TestDeviceMovesToAnotherNode(t *testing.T) {
 	ringsOnly(t, door, "102", moved)
 }
 
+// TestLateLeftOfOldConnection: a device's old connection that closed is
+// announced to the call's node by its own node ("left"), which can arrive
+// after the device was rung again through a new connection on another
+// node. That word says nothing of the new connection: it still rings, and
+// is cancelled when another device answers. (Here the late word is
+// published by hand after the device moved; without the connection in it,
+// the call took the ringing device for gone and never cancelled it.)
+func TestLateLeftOfOldConnection(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	hall := ts.connectTo(t, 1, "hall-101")
+	old := ts.connectTo(t, 1, "anna-phone")
+	callID, _ := door.call("101")
+	hall.expect("ring")
+	old.expect("ring")
+
+	anna := ts.connectTo(t, 0, "anna-phone")
+	old.expectClose(int(CloseReplaced))
+	if r := anna.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the moved device's ring: %v", r)
+	}
+	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
+	late := envelope{Kind: "left", Call: CallID(callID), Devices: []directory.DeviceID{directory.DeviceID(anna.welcome["device_id"].(string))},
+		Conn: "k_before", Reason: EndFailed}
+	if n, err := r1.publishNow(context.Background(), r0.node, late); err != nil || n != 1 {
+		t.Fatalf("publishing the late left: %d receivers, %v", n, err)
+	}
+	// The answer crosses from node 1 after the left, on the same channel.
+	hall.send(map[string]any{"type": "answer", "call_id": callID})
+	hall.expect("answered")
+	door.expect("answered")
+	if c := anna.expect("cancel"); c["reason"] != "answered_elsewhere" || c["call_id"] != callID {
+		t.Fatalf("the ringing device's cancel: %v", c)
+	}
+}
+
 // TestDoorMovesDuringCall: a door station whose connection moves to another
 // node in the middle of an answered call keeps its call: the old
 // connection gets 4009, the call's messages reach it on the new node, and
