@@ -332,6 +332,31 @@ func (c *Conn) replyError(ref json.RawMessage, call CallID, pe *ProtoError) {
 // library sent one), and closes the socket. reason is what the device's
 // calls end with. Safe from any goroutine.
 func (c *Conn) close(code CloseCode, reason EndReason) {
+	if start, _ := c.beginClose(code, reason); start {
+		go c.drain()
+	}
+}
+
+// closeFailed is close(0, EndFailed) for the reader whose socket failed,
+// which is about to end: when no frame waits to be written, it closes the
+// socket itself instead of starting a writer goroutine to do it. A site's
+// devices all dropping at once (its network going down, a reconnect storm)
+// then starts no goroutine per connection. With frames waiting, a writer
+// writes them as close does, so that the reader does not wait on a peer
+// that may not read.
+func (c *Conn) closeFailed() {
+	switch start, idle := c.beginClose(0, EndFailed); {
+	case start && idle:
+		c.drain()
+	case start:
+		go c.drain()
+	}
+}
+
+// beginClose marks the connection closing, the first time only. start says
+// that the caller must run the writer (none runs), idle that it will find
+// nothing to write but the close.
+func (c *Conn) beginClose(code CloseCode, reason EndReason) (start, idle bool) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.endReason = code, reason
 		close(c.done)
@@ -343,12 +368,12 @@ func (c *Conn) close(code CloseCode, reason EndReason) {
 			c.ping.Stop()
 		}
 		c.held = false // a connection closed before it was registered still says why
-		start := c.wakeLocked()
+		start = c.wakeLocked()
+		// rest belongs to the writer; with start, there is none.
+		idle = start && len(c.queue) == 0 && !c.pingDue && c.rest == nil
 		c.qmu.Unlock()
-		if start {
-			go c.drain()
-		}
 	})
+	return start, idle
 }
 
 // drain is the connection's writer while it has work: it writes queued
@@ -450,7 +475,7 @@ func (c *Conn) read(ready bool) {
 			// The peer closed, the socket broke, or a frame was too large
 			// (the library has sent 1009). A silent peer is closed by the
 			// heartbeat timer (pingTick), not here.
-			c.close(0, EndFailed)
+			c.closeFailed()
 			c.hub.served(c)
 			return
 		}
