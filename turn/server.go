@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/pion/stun/v4"
@@ -36,6 +37,41 @@ type Server struct {
 	led *ledger
 }
 
+// listen opens the server's UDP socket on cfg.Listen and, with tcp_relay,
+// its TCP listener on the same port. When Listen asks for any port (":0"),
+// the port the kernel gives the UDP socket may be in use for TCP (another
+// connection's local port): then it tries another, up to listenTries
+// times. A port asked for by number is tried once. On failure nothing stays
+// open.
+func listen(cfg Config) (net.PacketConn, net.Listener, error) {
+	host, port, _ := net.SplitHostPort(cfg.Listen) // validated
+	tries := 1
+	if port == "0" && cfg.TCPRelay {
+		tries = listenTries
+	}
+	for i := 1; ; i++ {
+		pc, err := net.ListenPacket(listenNetwork("udp", cfg), cfg.Listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("turn: listen: %w", err)
+		}
+		if !cfg.TCPRelay {
+			return pc, nil, nil
+		}
+		same := strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port)
+		ln, err := net.Listen(listenNetwork("tcp", cfg), net.JoinHostPort(host, same))
+		if err == nil {
+			return pc, ln, nil
+		}
+		_ = pc.Close()
+		if i >= tries || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("turn: listen tcp: %w", err)
+		}
+	}
+}
+
+// listenTries bounds listen's search for a port free for both UDP and TCP.
+const listenTries = 16
+
 // New starts a TURN server on cfg.Listen. secret signs credentials (see
 // LoadOrCreateSecret); log receives the server's and pion's logs, never the
 // secret or passwords. Close stops it.
@@ -56,9 +92,9 @@ func New(cfg Config, secret string, log *slog.Logger) (*Server, error) {
 	allow, _ := parseAllowPeers(cfg.AllowPeers) // validated above
 	s := &Server{cfg: cfg, secret: secret, allow: allow, log: log, led: newLedger()}
 
-	pc, err := net.ListenPacket(listenNetwork("udp", cfg), cfg.Listen)
+	pc, ln, err := listen(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("turn: listen: %w", err)
+		return nil, err
 	}
 	s.addr = pc.LocalAddr()
 	relays := newRelayAllocator(cfg, allow, s.led)
@@ -73,14 +109,7 @@ func New(cfg Config, secret string, log *slog.Logger) (*Server, error) {
 		},
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: pc, RelayAddressGenerator: relays, PermissionHandler: s.permit}},
 	}
-	if cfg.TCPRelay {
-		port := pc.LocalAddr().(*net.UDPAddr).Port // the same port, also when Listen asked for :0
-		host, _, _ := net.SplitHostPort(cfg.Listen)
-		ln, err := net.Listen(listenNetwork("tcp", cfg), net.JoinHostPort(host, strconv.Itoa(port)))
-		if err != nil {
-			_ = pc.Close()
-			return nil, fmt.Errorf("turn: listen tcp: %w", err)
-		}
+	if ln != nil {
 		s.tcp = ln.Addr()
 		sc.ListenerConfigs = []turn.ListenerConfig{{Listener: newTCPListener(ln), RelayAddressGenerator: relays, PermissionHandler: s.permit}}
 	}

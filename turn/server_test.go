@@ -151,6 +151,31 @@ func TestTCPAllocationRefused(t *testing.T) {
 	}
 }
 
+// TestTURNOverTCPPortTaken: with tcp_relay and a port given by number that
+// another socket holds for TCP, New fails saying so, and leaves the UDP
+// port it had opened free again.
+func TestTURNOverTCPPortTaken(t *testing.T) {
+	held, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	cfg := DefaultConfig()
+	cfg.Listen = held.Addr().String()
+	cfg.TCPRelay = true
+	if s, err := New(cfg, testSecret, quietLogger()); err == nil {
+		_ = s.Close()
+		t.Fatalf("New on %s, a port taken for TCP, succeeded", cfg.Listen)
+	} else if !strings.Contains(err.Error(), "listen tcp") || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("New: %v; want the TCP listen's failure", err)
+	}
+	pc, err := net.ListenPacket("udp4", cfg.Listen)
+	if err != nil {
+		t.Fatalf("the UDP port was left open: %v", err)
+	}
+	_ = pc.Close()
+}
+
 // TestTURNOverTCP: with tcp_relay, a client that reaches the server over
 // TCP gets a UDP relay, and Close ends its connection.
 func TestTURNOverTCP(t *testing.T) {
