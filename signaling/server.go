@@ -75,7 +75,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) *Conn {
 	c.br = own.br
 	if sc, ok := ws.UnderlyingConn().(syscall.Conn); ok && c.br != nil {
 		c.raw, _ = sc.SyscallConn()
-		c.direct = newDirectWriter(c.raw)
+		c.direct = newDirectWriter(ws.UnderlyingConn(), c.raw)
 	}
 	return c
 }

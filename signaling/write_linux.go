@@ -1,7 +1,10 @@
 package signaling
 
 import (
+	"errors"
+	"os"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -14,6 +17,7 @@ import (
 // so a write allocates nothing.
 type directWriter struct {
 	raw   syscall.RawConn
+	conn  deadliner // the same socket, to clear a write deadline that has passed
 	hdr   [10]byte
 	iov   [2]unix.Iovec
 	n     int
@@ -21,13 +25,17 @@ type directWriter struct {
 	call  func(fd uintptr) bool // writev, bound once
 }
 
-// newDirectWriter returns the direct writer of a socket; nil where frames
-// can only be queued for the writer goroutine (raw is nil, or not Linux).
-func newDirectWriter(raw syscall.RawConn) *directWriter {
+// deadliner is the part of net.Conn directWriter uses.
+type deadliner interface{ SetWriteDeadline(time.Time) error }
+
+// newDirectWriter returns the direct writer of a socket (conn, and raw its
+// descriptor); nil where frames can only be queued for the writer goroutine
+// (raw is nil, or not Linux).
+func newDirectWriter(conn deadliner, raw syscall.RawConn) *directWriter {
 	if raw == nil {
 		return nil
 	}
-	w := &directWriter{raw: raw}
+	w := &directWriter{raw: raw, conn: conn}
 	w.call = w.writev
 	return w
 }
@@ -43,6 +51,16 @@ func (w *directWriter) write(frame []byte) (hdr []byte, n int, err error) {
 	w.iov[1].SetLen(len(frame))
 	w.n, w.errno = 0, 0
 	err = w.raw.Write(w.call)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// A write deadline that a writer goroutine or the WebSocket library
+		// set for an earlier write has passed, and Go refuses every write
+		// on the socket until it is changed: this one never waits, so it
+		// needs none. (Idle connections met this at their first frame more
+		// than writeWait after their last written by a goroutine, and every
+		// such frame went to a writer goroutine.)
+		_ = w.conn.SetWriteDeadline(time.Time{})
+		err = w.raw.Write(w.call)
+	}
 	w.iov[1].Base = nil // the frame is the caller's again
 	switch {
 	case err != nil:

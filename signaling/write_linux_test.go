@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 // TestDirectWrite: a frame written from the sender's goroutine arrives
@@ -30,7 +31,7 @@ func TestDirectWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newDirectWriter(raw)
+	w := newDirectWriter(server, raw)
 	frame := []byte(`{"type":"ring","call_id":"c_1"}`)
 
 	hdr, n, err := w.write(frame)
@@ -44,6 +45,19 @@ func TestDirectWrite(t *testing.T) {
 	}
 	if want := append(frameHeader(nil, len(frame)), frame...); string(got) != string(want) {
 		t.Fatalf("read %q, want %q", got, want)
+	}
+
+	// A write deadline left on the socket by an earlier write (a writer
+	// goroutine's, the library's) that has passed since does not stop a
+	// direct write, which never waits.
+	if err := server.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, n, err := w.write(frame); err != nil || n != len(hdr)+len(frame) {
+		t.Fatalf("write after a write deadline passed = %d bytes, %v; want %d", n, err, len(hdr)+len(frame))
+	}
+	if _, err := io.ReadFull(r, got); err != nil {
+		t.Fatal(err)
 	}
 
 	done := make(chan struct{})

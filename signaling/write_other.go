@@ -11,7 +11,7 @@ import (
 // elsewhere Send queues every frame for the writer goroutine.
 type directWriter struct{}
 
-func newDirectWriter(syscall.RawConn) *directWriter { return nil }
+func newDirectWriter(any, syscall.RawConn) *directWriter { return nil }
 
 func (*directWriter) write([]byte) ([]byte, int, error) {
 	return nil, 0, errors.ErrUnsupported
