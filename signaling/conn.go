@@ -33,9 +33,10 @@ const (
 // idle poller. Everything else sends with Send, which writes a frame at once
 // when nothing is queued (writeInline) and otherwise queues it; a writer
 // goroutine (drain) exists only while there is something queued — frames,
-// a heartbeat ping or the close. One writer at a time, either way (the
-// writing flag). An idle connection holds no goroutine: its socket waits in
-// the idle poller and its heartbeat in a timer.
+// a heartbeat ping or the close (a reader whose socket failed writes the
+// close itself when nothing else waits: closeFailed). One writer at a time,
+// either way (the writing flag). An idle connection holds no goroutine: its
+// socket waits in the idle poller and its heartbeat in a timer.
 type Conn struct {
 	// Immutable after construction.
 	id      string // this connection, as distinct from others of the same device
