@@ -296,9 +296,7 @@ func (h *Hub) handlePin(ctx context.Context, c *Conn, msg Inbound) error {
 // only on their own calls (hang up, media); other devices only on calls they
 // were rung for (checked again by the call itself).
 func (h *Hub) callFor(d directory.Device, msg Inbound) (*Call, error) {
-	h.mu.Lock()
-	call := h.calls[msg.CallID]
-	h.mu.Unlock()
+	call := h.call(msg.CallID)
 	if d.Kind == directory.KindDoorStation {
 		switch {
 		case msg.Type != TypeHangup && msg.Type != TypeSDP && msg.Type != TypeCandidate:

@@ -156,23 +156,17 @@ func (h *Hub) ringLate(c *Conn) {
 // RemoteJoin implements NodeHandler: a device of a call this node owns
 // connected to another node while the call rings.
 func (h *Hub) RemoteJoin(id CallID, d directory.Device, conn string) {
-	h.mu.Lock()
-	call := h.calls[id]
-	h.mu.Unlock()
-	if call != nil {
+	if call := h.call(id); call != nil {
 		call.ringLate(d, conn)
 	}
 }
 
 // Unrung implements NodeHandler.
 func (h *Hub) Unrung(id CallID) []directory.Device {
-	h.mu.Lock()
-	call := h.calls[id]
-	h.mu.Unlock()
-	if call == nil {
-		return nil
+	if call := h.call(id); call != nil {
+		return call.unrung()
 	}
-	return call.unrung()
+	return nil
 }
 
 // leave tells the calls a device takes part in that its connection is gone:
@@ -202,12 +196,16 @@ func (h *Hub) leave(c *Conn) {
 
 // RemoteLeft implements NodeHandler.
 func (h *Hub) RemoteLeft(id CallID, d directory.DeviceID, conn string, reason EndReason) {
-	h.mu.Lock()
-	call := h.calls[id]
-	h.mu.Unlock()
-	if call != nil {
+	if call := h.call(id); call != nil {
 		call.left(d, conn, reason)
 	}
+}
+
+// call returns the call with this ID that this node owns, or nil.
+func (h *Hub) call(id CallID) *Call {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls[id]
 }
 
 // ActiveCalls returns the number of calls this node owns that are not over.
