@@ -64,7 +64,7 @@ func listen(cfg Config) (net.PacketConn, net.Listener, error) {
 		}
 		_ = pc.Close()
 		if i >= tries || !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, nil, fmt.Errorf("turn: listen tcp: %w", err)
+			return nil, nil, fmt.Errorf("turn: listen tcp on port %s, which turn.tcp_relay shares with turn.listen's UDP (free it, or choose another turn.listen port): %w", same, err)
 		}
 	}
 }
