@@ -363,6 +363,16 @@ func (c *Call) allDeclinedLocked() bool {
 	return true
 }
 
+// partiesLocked returns the devices rung for the call (what the registry
+// keeps of it once it has ended).
+func (c *Call) partiesLocked() []directory.DeviceID {
+	ids := make([]directory.DeviceID, 0, len(c.legs))
+	for id := range c.legs {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // involves reports whether d is the call's door station or was rung for it.
 func (c *Call) involves(d directory.Device) bool {
 	c.mu.Lock()

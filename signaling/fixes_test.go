@@ -2,8 +2,11 @@ package signaling
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+	"weak"
 
 	"github.com/foyer-intercom/foyer/directory"
 )
@@ -128,5 +131,61 @@ sites:
 	}
 	if r := phone.expect("ring"); r["from"].(map[string]any)["site_id"] != string(south.ID) {
 		t.Fatalf("ring %v, want it from the South site", r)
+	}
+}
+
+// TestEndedCallForgotten: once a call ends, its node keeps only who took
+// part, for endedLinger: the call itself (legs, frames, timers) is let go
+// at once. Until then a party's late message about it gets call_ended and
+// anyone else's not_found; after it, everyone's not_found.
+func TestEndedCallForgotten(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	dirk := ts.connect(t, "dirk-phone") // never rung for 101
+	var owner *Hub
+	var ref weak.Pointer[Call]
+	for _, h := range ts.hubs {
+		if c := h.call(CallID(callID)); c != nil {
+			owner, ref = h, weak.Make(c)
+		}
+	}
+	if owner == nil {
+		t.Fatal("no node owns the call")
+	}
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	anna := devices["anna-phone"]
+	anna.expect("cancel")
+
+	for deadline := time.Now().Add(5 * time.Second); ref.Value() != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the ended call is still reachable")
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	answer := map[string]any{"type": "answer", "call_id": callID}
+	hangup := map[string]any{"type": "hangup", "call_id": callID}
+	anna.send(answer)
+	anna.expectError("call_ended")
+	door.send(hangup)
+	door.expectError("call_ended")
+	dirk.send(answer)
+	dirk.expectError("not_found")
+
+	ts.clock.Advance(endedLinger - time.Second)
+	anna.send(answer)
+	anna.expectError("call_ended")
+	ts.clock.Advance(time.Second)
+	anna.send(answer)
+	anna.expectError("not_found")
+	door.send(hangup)
+	door.expectError("not_found")
+	owner.mu.Lock()
+	kept, queued := len(owner.endedCalls), len(owner.endedQ)
+	owner.mu.Unlock()
+	if kept != 0 || queued != 0 {
+		t.Fatalf("after endedLinger the node keeps %d ended calls (%d queued), want none", kept, queued)
 	}
 }

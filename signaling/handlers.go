@@ -294,18 +294,21 @@ func (h *Hub) handlePin(ctx context.Context, c *Conn, msg Inbound) error {
 
 // callFor finds the call a device's message is about. Door stations act
 // only on their own calls (hang up, media); other devices only on calls they
-// were rung for (checked again by the call itself).
+// were rung for (checked again by the call itself). A party to a call that
+// has ended gets call_ended; anyone else not_found, as for a call that
+// never was.
 func (h *Hub) callFor(d directory.Device, msg Inbound) (*Call, error) {
-	call := h.call(msg.CallID)
-	if d.Kind == directory.KindDoorStation {
-		switch {
-		case msg.Type != TypeHangup && msg.Type != TypeSDP && msg.Type != TypeCandidate:
-			return nil, errDoorOnly
-		case call == nil || call.door.ID != d.ID:
-			return nil, errNoSuchCall
-		}
+	if d.Kind == directory.KindDoorStation && msg.Type != TypeHangup && msg.Type != TypeSDP && msg.Type != TypeCandidate {
+		return nil, errDoorOnly
 	}
+	call := h.call(msg.CallID)
 	if call == nil {
+		if e, ok := h.lookupEnded(msg.CallID); ok && e.involves(d.ID) {
+			return nil, errCallEnded
+		}
+		return nil, errNoSuchCall
+	}
+	if d.Kind == directory.KindDoorStation && call.door.ID != d.ID {
 		return nil, errNoSuchCall
 	}
 	return call, nil

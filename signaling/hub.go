@@ -187,13 +187,16 @@ type Hub struct {
 	resume   *resumeTokens
 	upgrades *ipLimiter // nil: no per-address limit
 
-	mu        sync.Mutex                              // never held across I/O; taken after a Call's mu, never before
-	calls     map[CallID]*Call                        // guarded by mu
-	doorCalls map[directory.DeviceID]*Call            // guarded by mu; a door station's current call
-	winners   map[directory.DeviceID]*Call            // guarded by mu; answered calls by winner
-	ringIndex map[directory.Target]map[*Call]struct{} // guarded by mu; ringing calls by (site, number)
-	draining  bool                                    // guarded by mu
-	idle      chan struct{}                           // guarded by mu; closed when draining and no calls remain
+	mu         sync.Mutex                              // never held across I/O; taken after a Call's mu, never before
+	calls      map[CallID]*Call                        // guarded by mu; calls not ended
+	endedCalls map[CallID]endedCall                    // guarded by mu; what is kept of calls ended within endedLinger
+	endedQ     []endedAt                               // guarded by mu; the same calls, oldest first
+	forget     Timer                                   // guarded by mu; runs forgetEnded while endedQ is not empty
+	doorCalls  map[directory.DeviceID]*Call            // guarded by mu; a door station's current call
+	winners    map[directory.DeviceID]*Call            // guarded by mu; answered calls by winner
+	ringIndex  map[directory.Target]map[*Call]struct{} // guarded by mu; ringing calls by (site, number)
+	draining   bool                                    // guarded by mu
+	idle       chan struct{}                           // guarded by mu; closed when draining and no calls remain
 
 	dirtyMu      sync.Mutex
 	dirtySites   map[directory.SiteID]struct{}   // guarded by dirtyMu
@@ -222,6 +225,7 @@ func NewHub(cfg Config, store directory.Store, router Router, ice ICEProvider, r
 		log:          log,
 		resume:       newResumeTokens(),
 		calls:        make(map[CallID]*Call),
+		endedCalls:   make(map[CallID]endedCall),
 		doorCalls:    make(map[directory.DeviceID]*Call),
 		winners:      make(map[directory.DeviceID]*Call),
 		ringIndex:    make(map[directory.Target]map[*Call]struct{}),
