@@ -75,7 +75,7 @@ type Conn struct {
 	pollID  uint32       // guarded by the idle poller's mu; 0: never parked
 
 	mu          sync.Mutex
-	remoteCalls map[CallID]struct{} // guarded by mu; calls owned by other nodes this device acted on
+	remoteCalls map[CallID]time.Time // guarded by mu; calls owned by other nodes this device acted on, and when
 
 	leased atomic.Bool // the RedisRouter wrote this connection's presence lease
 
@@ -297,15 +297,35 @@ func nextPing(now time.Time, heartbeat time.Duration) time.Duration {
 	return now.Add(heartbeat).Truncate(pingGrid).Sub(now)
 }
 
+// remoteCallLife bounds how long a call can last: its ring timeout, then
+// its time limit, each at the most a site may set, and a minute for the
+// nodes' clocks. A call acted on longer ago than that is over.
+const remoteCallLife = directory.MaxRingTimeout + directory.MaxCallTimeLimit + time.Minute
+
+// remoteCallsPrune is how many remote calls a connection records before
+// each new one looks for calls that are over.
+const remoteCallsPrune = 16
+
 // actedOn records a call owned by another node that this device took part
-// in, so that its owner hears when the connection goes.
+// in, so that its owner hears when the connection goes. Calls that are over
+// are forgotten: an indoor monitor may stay connected for months, and would
+// otherwise keep every call it ever answered, and tell their owners of
+// each when it goes.
 func (c *Conn) actedOn(call CallID) {
+	now := c.hub.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.remoteCalls == nil {
-		c.remoteCalls = make(map[CallID]struct{})
+		c.remoteCalls = make(map[CallID]time.Time)
 	}
-	c.remoteCalls[call] = struct{}{}
+	if len(c.remoteCalls) >= remoteCallsPrune {
+		for id, at := range c.remoteCalls {
+			if now.Sub(at) > remoteCallLife {
+				delete(c.remoteCalls, id)
+			}
+		}
+	}
+	c.remoteCalls[call] = now
 }
 
 // takeRemoteCalls returns and forgets the calls recorded by actedOn.

@@ -2,7 +2,9 @@ package signaling
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +189,35 @@ func TestEndedCallForgotten(t *testing.T) {
 	owner.mu.Unlock()
 	if kept != 0 || queued != 0 {
 		t.Fatalf("after endedLinger the node keeps %d ended calls (%d queued), want none", kept, queued)
+	}
+}
+
+// TestRemoteCallsForgotten: a connection records the calls owned by other
+// nodes that its device acted on, to tell their owners when it goes. A call
+// acted on longer ago than any call can last is over and forgotten, so a
+// device connected for months does not keep every call it ever answered;
+// every call that may still run is kept.
+func TestRemoteCallsForgotten(t *testing.T) {
+	clock := newFakeClock()
+	c := &Conn{hub: &Hub{clock: clock}}
+	const n, every = 1000, 10 * time.Second
+	for i := range n {
+		if i > 0 {
+			clock.Advance(every)
+		}
+		c.actedOn(CallID(fmt.Sprintf("c_%d", i)))
+	}
+	got := c.takeRemoteCalls()
+	live := int(remoteCallLife/every) + 1 // acted on within remoteCallLife of the last
+	for i := n - live; i < n; i++ {
+		if !slices.Contains(got, CallID(fmt.Sprintf("c_%d", i))) {
+			t.Fatalf("c_%d, acted on %v before the last, was forgotten", i, time.Duration(n-1-i)*every)
+		}
+	}
+	if len(got) > 2*live { // the 1,000 span ten times remoteCallLife
+		t.Fatalf("%d remote calls kept, want at most %d: calls over are not forgotten", len(got), 2*live)
+	}
+	if again := c.takeRemoteCalls(); len(again) != 0 {
+		t.Fatalf("takeRemoteCalls returned %d calls a second time", len(again))
 	}
 }
