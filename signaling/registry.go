@@ -122,6 +122,7 @@ func (h *Hub) forgetEnded() {
 	now := h.clock.Now()
 	for len(h.endedQ) > 0 && !h.endedQ[0].until.After(now) {
 		delete(h.endedCalls, h.endedQ[0].id)
+		h.endedQ[0] = endedAt{} // the array keeps no forgotten ID
 		h.endedQ = h.endedQ[1:]
 	}
 	h.forget = nil
