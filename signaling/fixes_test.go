@@ -221,3 +221,39 @@ func TestRemoteCallsForgotten(t *testing.T) {
 		t.Fatalf("takeRemoteCalls returned %d calls a second time", len(again))
 	}
 }
+
+// TestEndedCallsForgottenInOrder: calls that end at different times are
+// each forgotten endedLinger after their own end, by the one timer that
+// waits for the oldest.
+func TestEndedCallsForgottenInOrder(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, first := ringAll(t, ts)
+	anna := devices["anna-phone"]
+	hangUp := func(callID string) {
+		door.send(map[string]any{"type": "hangup", "call_id": callID})
+		door.expect("ended")
+		for _, d := range devices {
+			d.expect("cancel")
+		}
+	}
+	hangUp(first)
+	ts.clock.Advance(10 * time.Second)
+	second, _ := door.call("101")
+	for _, d := range devices {
+		d.expect("ring")
+	}
+	hangUp(second)
+
+	answerGets := func(callID, code string) {
+		t.Helper()
+		anna.send(map[string]any{"type": "answer", "call_id": callID})
+		if e := anna.expectError(code); e["call_id"] != callID {
+			t.Fatalf("answer to %s: %v", callID, e)
+		}
+	}
+	ts.clock.Advance(endedLinger - 10*time.Second)
+	answerGets(first, "not_found")
+	answerGets(second, "call_ended")
+	ts.clock.Advance(10 * time.Second)
+	answerGets(second, "not_found")
+}

@@ -190,8 +190,7 @@ type Hub struct {
 	mu         sync.Mutex                              // never held across I/O; taken after a Call's mu, never before
 	calls      map[CallID]*Call                        // guarded by mu; calls not ended
 	endedCalls map[CallID]endedCall                    // guarded by mu; what is kept of calls ended within endedLinger
-	endedQ     []endedAt                               // guarded by mu; the same calls, oldest first
-	forget     Timer                                   // guarded by mu; runs forgetEnded while endedQ is not empty
+	endedQ     []endedAt                               // guarded by mu; the same calls, oldest first; a timer runs forgetEnded while it has any
 	doorCalls  map[directory.DeviceID]*Call            // guarded by mu; a door station's current call
 	winners    map[directory.DeviceID]*Call            // guarded by mu; answered calls by winner
 	ringIndex  map[directory.Target]map[*Call]struct{} // guarded by mu; ringing calls by (site, number)

@@ -100,8 +100,8 @@ func (h *Hub) ended(call *Call, reason EndReason, talk time.Duration) {
 	delete(h.calls, call.id)
 	h.endedCalls[call.id] = endedCall{door: call.door.ID, parties: call.partiesLocked()}
 	h.endedQ = append(h.endedQ, endedAt{call.id, h.clock.Now().Add(endedLinger)})
-	if h.forget == nil {
-		h.forget = h.clock.AfterFunc(endedLinger, h.forgetEnded)
+	if len(h.endedQ) == 1 { // else forgetEnded's timer runs already
+		h.clock.AfterFunc(endedLinger, h.forgetEnded)
 	}
 	h.mu.Unlock()
 	h.metrics.activeCalls.Dec()
@@ -115,7 +115,8 @@ func (h *Hub) ended(call *Call, reason EndReason, talk time.Duration) {
 
 // forgetEnded forgets the ended calls whose endedLinger is over, then waits
 // for the next one's: one timer for all of them, where a timer a call cost
-// a runtime timer and a closure each.
+// a runtime timer and a closure each. Its timer runs while endedQ is not
+// empty.
 func (h *Hub) forgetEnded() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -125,9 +126,8 @@ func (h *Hub) forgetEnded() {
 		h.endedQ[0] = endedAt{} // the array keeps no forgotten ID
 		h.endedQ = h.endedQ[1:]
 	}
-	h.forget = nil
 	if len(h.endedQ) > 0 {
-		h.forget = h.clock.AfterFunc(h.endedQ[0].until.Sub(now), h.forgetEnded)
+		h.clock.AfterFunc(h.endedQ[0].until.Sub(now), h.forgetEnded)
 	} else {
 		h.endedQ = nil // let go of the array
 	}
