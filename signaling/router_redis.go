@@ -305,13 +305,24 @@ func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) erro
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, loc := range locs {
-		if loc.node != "" {
-			r.where[remote[i]] = loc
-		} else {
-			delete(r.where, remote[i]) // not connected anywhere (or a stale lease of ours)
-		}
+		r.learnLocked(remote[i], loc, start)
 	}
 	return nil
+}
+
+// learnLocked records where a read of Redis that began at start found id
+// (loc; no node: connected nowhere else, or a stale lease of ours), unless
+// the view has heard of id since the read began, from a presence event or
+// a message: that is newer than what the read saw.
+func (r *RedisRouter) learnLocked(id directory.DeviceID, loc location, start time.Time) {
+	if old, ok := r.where[id]; ok && !old.learned.Before(start) {
+		return
+	}
+	if loc.node == "" {
+		delete(r.where, id)
+	} else {
+		r.where[id] = loc
+	}
 }
 
 // readLeases reads from Redis where ids are connected on other nodes: their

@@ -247,3 +247,29 @@ func TestApplyPresence(t *testing.T) {
 		t.Errorf("%v malformed events counted, want 3", n)
 	}
 }
+
+// TestLocateKeepsNewerWord: what Locate reads from Redis replaces what the
+// view knew from before the read, and not what it heard since the read
+// began (a presence event or a message, newer than the leases read): here
+// neither device has a lease, dirk-phone's entry was learned before the
+// read and goes, anna-phone's was learned after its start and stays.
+func TestLocateKeepsNewerWord(t *testing.T) {
+	_, r := leaseRouter(t, "n2", RedisRouterOptions{})
+	now := time.Now()
+	before := location{node: "n1", conn: "c1", expires: now.Add(time.Hour), learned: now.Add(-time.Minute)}
+	since := location{node: "n1", conn: "c2", expires: now.Add(time.Hour), learned: now.Add(time.Minute)}
+	r.mu.Lock()
+	r.where["dirk-phone"], r.where["anna-phone"] = before, since
+	r.mu.Unlock()
+	if err := r.Locate(context.Background(), []directory.DeviceID{"dirk-phone", "anna-phone"}); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if loc, ok := r.where["dirk-phone"]; ok {
+		t.Errorf("dirk-phone, with no lease, is still at %+v", loc)
+	}
+	if loc := r.where["anna-phone"]; loc != since {
+		t.Errorf("anna-phone is at %+v; want what the view heard after the read began, %+v", loc, since)
+	}
+}

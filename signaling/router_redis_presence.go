@@ -242,15 +242,13 @@ func (r *RedisRouter) resync(ctx context.Context, cause string) bool {
 	r.mendLocal(leases)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for id, loc := range r.where {
-		if _, ok := found[id]; !ok && loc.learned.Before(start) {
-			delete(r.where, id) // its lease is gone
+	for id := range r.where {
+		if _, ok := found[id]; !ok {
+			r.learnLocked(id, location{}, start) // its lease is gone
 		}
 	}
 	for id, loc := range found {
-		if old, ok := r.where[id]; !ok || old.learned.Before(start) {
-			r.where[id] = loc
-		}
+		r.learnLocked(id, loc, start)
 	}
 	r.synced = true
 	return true

@@ -204,9 +204,7 @@ func (r *RedisRouter) lookAgain(ctx context.Context, n NodeHandler, batch []queu
 			continue // connected nowhere (or here: then the hub rang it as it attached)
 		}
 		r.mu.Lock()
-		if old, known := r.where[m.d.ID]; !known || old.learned.Before(loc.learned) {
-			r.where[m.d.ID] = loc
-		}
+		r.learnLocked(m.d.ID, loc, loc.learned)
 		r.mu.Unlock()
 		n.RemoteJoin(m.call, m.d, loc.conn)
 	}
