@@ -85,6 +85,15 @@ func (c Config) remoteNets() ([]*net.IPNet, error) {
 func (c Config) settingEngine(mux ice.UDPMux) webrtc.SettingEngine {
 	var se webrtc.SettingEngine
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// The server answers as the DTLS server (setup:passive). A device
+	// answers the server's first offer as the DTLS client, as browsers do;
+	// when it offers later (an ICE restart after a reconnect) the answer
+	// must keep that role, which Pion v4.2.20 does not do by itself
+	// (fixed upstream in pion/webrtc#3552): with setup:active, Chromium
+	// refuses it ("Failed to set SSL role for the transport"). A door
+	// station's first offer gets passive too, and so keeps it after. (The
+	// role is a valid one: it cannot be refused.)
+	_ = se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer)
 	if c.LoopbackOnly {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })

@@ -247,6 +247,12 @@ func TestSessionDeviceICERestart(t *testing.T) {
 	waitUntil(t, "negotiation settles", func() bool {
 		return d.pc.SignalingState() == webrtc.SignalingStateStable && p.pc.SignalingState() == webrtc.SignalingStateStable
 	})
+	// The device answered the server's first offer as the DTLS client; the
+	// server's answer to its offer keeps the server the DTLS server, or
+	// browsers refuse it.
+	if sdp := p.pc.LocalDescription().SDP; !strings.Contains(sdp, "a=setup:passive") || strings.Contains(sdp, "a=setup:active") {
+		t.Fatalf("the server's answer to the device's ICE restart changes its DTLS role:\n%s", sdp)
+	}
 	before := len(d.received(webrtc.RTPCodecTypeVideo))
 	waitUntil(t, "video after the restart", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= before+20 })
 	if err := c.s.Connect(d.id); err != nil {
