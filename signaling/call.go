@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"encoding/json"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +24,7 @@ const (
 // leg is one rung device's part in a call.
 type leg struct {
 	device   directory.Device
-	conn     string // the connection last rung (Router.Deliver's identity)
+	conn     string // the connection last rung (Router.Deliver's identity); the winner's: the one it last spoke through
 	ringing  bool   // rung, and not yet cancelled, declined or disconnected
 	declined bool
 }
@@ -50,6 +51,12 @@ type Call struct {
 	answeredAt time.Time                   // guarded by mu
 	timer      Timer                       // guarded by mu; ring timeout, then time limit
 	doorOpened bool                        // guarded by mu
+	// While the winner's connection is gone, away runs out the rejoin
+	// window and then ends the call. departures numbers the winner's
+	// departures, so that a timer stopped too late knows it is stale.
+	away       Timer    // guarded by mu
+	departures int      // guarded by mu
+	superseded []string // guarded by mu; the winner's connections before its current one, newest last
 
 	over atomic.Bool // set once, as the call ends: read by register without mu
 }
@@ -173,7 +180,7 @@ func (c *Call) takenByOther(d directory.Device) bool {
 // answer lets d take the call and reports whether this answer won it.
 // Exactly one device wins; the winner repeating answer gets answered again,
 // everyone else call_taken.
-func (c *Call) answer(d directory.Device, by Party, ref json.RawMessage) (bool, error) {
+func (c *Call) answer(d directory.Device, conn string, by Party, ref json.RawMessage) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l := c.legs[d.ID]
@@ -191,10 +198,12 @@ func (c *Call) answer(d directory.Device, by Party, ref json.RawMessage) (bool, 
 		if c.winner != d.ID {
 			return false, errCallTaken
 		}
+		c.heardLocked(l, conn)
 		c.hub.router.Deliver(d.ID, encode(Answered{Type: TypeAnswered, Ref: ref, CallID: c.id, By: by}))
 		return false, nil
 	}
 	c.state, c.winner, c.answeredAt = stateAnswered, d.ID, c.hub.clock.Now()
+	c.heardLocked(l, conn)
 	c.timer.Stop()
 	c.timer = c.hub.clock.AfterFunc(c.site.Settings.CallTimeLimit, c.timeLimit)
 	c.cancelLocked(CancelAnsweredElsewhere, d.ID)
@@ -276,7 +285,15 @@ func (c *Call) left(d directory.DeviceID, conn string, reason EndReason) {
 		}
 		c.endLocked(reason, nil)
 	case d == c.winner:
-		c.endLocked(reason, nil)
+		// A connection the winner has spoken through another since is
+		// old news: its leave can come late, from another node. Any other
+		// may be the one it talks through; it has the rejoin window to
+		// come back (heard).
+		if c.away == nil && !slices.Contains(c.superseded, conn) {
+			c.departures++
+			n := c.departures
+			c.away = c.hub.clock.AfterFunc(c.hub.cfg.RejoinWindow, func() { c.winnerGone(n, reason) })
+		}
 	case l != nil && l.conn == conn && c.state == stateRinging:
 		// It may reconnect and be rung again; the ring timeout still runs.
 		// A connection it had before the one rung last says nothing of
@@ -285,6 +302,51 @@ func (c *Call) left(d directory.DeviceID, conn string, reason EndReason) {
 		l.ringing = false
 		c.removeMediaLocked(d)
 	}
+}
+
+// heard notes that the winner d spoke about the call through conn: back,
+// if its connection had gone.
+func (c *Call) heard(d directory.DeviceID, conn string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateAnswered && d == c.winner {
+		c.heardLocked(c.legs[d], conn)
+	}
+}
+
+// maxSuperseded bounds the winner's old connections a call remembers: a
+// device reconnects a few times in a call at most.
+const maxSuperseded = 8
+
+// heardLocked makes conn the winner's (leg l's) current connection, and
+// calls off the end of the call its leaving set.
+func (c *Call) heardLocked(l *leg, conn string) {
+	if l.conn != conn {
+		if l.conn != "" {
+			if len(c.superseded) == maxSuperseded {
+				c.superseded = slices.Delete(c.superseded, 0, 1)
+			}
+			c.superseded = append(c.superseded, l.conn)
+		}
+		l.conn = conn
+	}
+	if c.away != nil {
+		c.away.Stop()
+		c.away = nil
+		c.hub.metrics.rejoined.Inc()
+	}
+}
+
+// winnerGone ends the call when the winner's n-th departure outlasted the
+// rejoin window.
+func (c *Call) winnerGone(n int, reason EndReason) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateAnswered || c.away == nil || c.departures != n {
+		return
+	}
+	c.away = nil
+	c.endLocked(reason, nil)
 }
 
 func (c *Call) ringTimeout() {
@@ -323,6 +385,10 @@ func (c *Call) endLocked(reason EndReason, ref json.RawMessage) {
 	c.state = stateEnded
 	if c.timer != nil {
 		c.timer.Stop()
+	}
+	if c.away != nil {
+		c.away.Stop()
+		c.away = nil
 	}
 	var talk time.Duration
 	if c.winner != "" {

@@ -330,17 +330,7 @@ func TestPartyDisconnects(t *testing.T) {
 			}
 		}
 	})
-	t.Run("winner while talking", func(t *testing.T) {
-		ts := newTestServer(t, harborView, Config{})
-		door, devices, callID := ringAll(t, ts)
-		devices["anna-phone"].send(map[string]any{"type": "answer", "call_id": callID})
-		devices["anna-phone"].expect("answered")
-		door.expect("answered")
-		_ = devices["anna-phone"].ws.Close()
-		if e := door.expect("ended"); e["reason"] != "failed" {
-			t.Fatalf("ended %v", e)
-		}
-	})
+	// The winner while talking: TestWinnerGoneEndsAfterRejoinWindow.
 }
 
 // TestCallAgainRightAfterEnded: a door station that reads ended (here

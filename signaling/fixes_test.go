@@ -144,16 +144,8 @@ func TestEndedCallForgotten(t *testing.T) {
 	ts := newTestServer(t, harborView, Config{})
 	door, devices, callID := ringAll(t, ts)
 	dirk := ts.connect(t, "dirk-phone") // never rung for 101
-	var owner *Hub
-	var ref weak.Pointer[Call]
-	for _, h := range ts.hubs {
-		if c := h.call(CallID(callID)); c != nil {
-			owner, ref = h, weak.Make(c)
-		}
-	}
-	if owner == nil {
-		t.Fatal("no node owns the call")
-	}
+	owner, _ := ts.ownedCall(t, callID)
+	ref := weak.Make(owner.call(CallID(callID)))
 	door.send(map[string]any{"type": "hangup", "call_id": callID})
 	door.expect("ended")
 	anna := devices["anna-phone"]

@@ -66,19 +66,19 @@ func (h *Hub) routeCallMessage(ctx context.Context, c *Conn, msg Inbound, frame 
 		return errMissingCall
 	}
 	if owner := ownerOf(msg.CallID); owner != "" && owner != h.cfg.NodeID {
-		if err := h.router.Forward(ctx, owner, c.device, frame); err != nil {
+		if err := h.router.Forward(ctx, owner, c.device, c.id, frame); err != nil {
 			return err
 		}
 		c.actedOn(msg.CallID)
 		return nil
 	}
-	return h.handleCallMessage(ctx, c.device, msg, received)
+	return h.handleCallMessage(ctx, c.device, c.id, msg, received)
 }
 
 // RemoteMessage implements NodeHandler: it runs a call message that another
 // node forwarded to this node, the call's owner. Errors go back to the
 // device through the router.
-func (h *Hub) RemoteMessage(from directory.Device, frame []byte) {
+func (h *Hub) RemoteMessage(from directory.Device, conn string, frame []byte) {
 	msg, err := DecodeInbound(frame)
 	if err != nil {
 		return // the sending node decoded it already
@@ -86,13 +86,14 @@ func (h *Hub) RemoteMessage(from directory.Device, frame []byte) {
 	received := time.Now()
 	ctx := newRequestContext(received.Add(h.cfg.RequestTimeout))
 	defer ctx.stop()
-	if err := h.handleCallMessage(ctx, from, msg, received); err != nil {
+	if err := h.handleCallMessage(ctx, from, conn, msg, received); err != nil {
 		h.replyError(from, msg, err)
 	}
 }
 
-// handleCallMessage handles a message about a call this node owns.
-func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, msg Inbound, received time.Time) error {
+// handleCallMessage handles a message about a call this node owns, from
+// device d through its connection conn.
+func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, conn string, msg Inbound, received time.Time) error {
 	call, err := h.callFor(d, msg)
 	if err != nil {
 		return err
@@ -103,7 +104,7 @@ func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, msg Inb
 		if !call.takenByOther(d) {
 			by = h.party(ctx, call, d)
 		}
-		won, err := call.answer(d, by, msg.Ref)
+		won, err := call.answer(d, conn, by, msg.Ref)
 		h.router.Flush(ctx) // cancels for other nodes go out now
 		if won {
 			h.metrics.cancelSeconds.Observe(time.Since(received).Seconds())
@@ -114,6 +115,7 @@ func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, msg Inb
 	case TypeHangup:
 		return call.hangup(d)
 	case TypeOpenDoor:
+		call.heard(d.ID, conn)
 		relay := int(msg.Relay)
 		if relay == 0 {
 			relay = 1
@@ -123,6 +125,7 @@ func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, msg Inb
 		if !call.involves(d) {
 			return errNoSuchCall // the same answer as for a call that never was
 		}
+		call.heard(d.ID, conn) // an ICE restart is how a device that moved networks gets its media back
 		return h.handleMedia(call, d, msg)
 	}
 }

@@ -35,6 +35,11 @@ type Config struct {
 	// SendQueue is the per-connection outbound queue length; a client that
 	// lets it fill is closed as slow. Default 64 (defaultSendQueue).
 	SendQueue int
+	// RejoinWindow is how long an answered call waits, once the connection
+	// of the device that answered closes, for that device to speak about
+	// the call again through another connection (after a phone changed
+	// networks, say) before it ends. Default 10 s.
+	RejoinWindow time.Duration
 	// RequestTimeout bounds the directory and cluster look-ups of one
 	// message after hello, so that a call fails within a second, with a
 	// retryable error, when Redis is away. Default 800 ms.
@@ -126,6 +131,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.SendQueue == 0 {
 		cfg.SendQueue = defaultSendQueue
 	}
+	if cfg.RejoinWindow == 0 {
+		cfg.RejoinWindow = 10 * time.Second
+	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 800 * time.Millisecond
 	}
@@ -163,6 +171,8 @@ func (cfg Config) Validate() error {
 		return errors.New("signaling: the upgrade rate must not be negative, and needs a burst of at least 1")
 	case !validNodeID(c.NodeID):
 		return errors.New("signaling: node ID must be 1-32 characters of a-z, 0-9 and -")
+	case c.RejoinWindow < 0 || c.RejoinWindow > 2*time.Minute:
+		return errors.New("signaling: the rejoin window must be at most 2m (0: the default, 10s)")
 	case c.DirectoryDelay > time.Second:
 		return errors.New("signaling: directory delay must be at most 1s (door stations are promised changes within a second)")
 	}

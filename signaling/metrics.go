@@ -26,6 +26,7 @@ type metrics struct {
 	rateLimited       *prometheus.CounterVec
 	answeredBy        *prometheus.CounterVec
 	doorOpenings      prometheus.Counter
+	rejoined          prometheus.Counter
 }
 
 // latencyBuckets spans 50 µs to 2.5 s: the ring path is sub-millisecond
@@ -117,10 +118,13 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		doorOpenings: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "foyer_door_openings_total", Help: "Unlock commands sent to door stations from calls.",
 		}),
+		rejoined: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "foyer_calls_rejoined_total", Help: "Answered calls whose answering device came back within the rejoin window after its connection closed.",
+		}),
 	}
 	cs := []prometheus.Collector{m.connected, m.disconnects, m.handshakeFailures, m.slowConsumers,
 		m.messagesIn, m.calls, m.activeCalls, m.fanout, m.answerSeconds, m.answeredBy, m.doorOpenings,
-		m.ringSeconds, m.cancelSeconds, m.messagesOut, m.rateLimited}
+		m.ringSeconds, m.cancelSeconds, m.messagesOut, m.rateLimited, m.rejoined}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -31,7 +31,7 @@ type Router interface {
 	// Locate looks up where ids are connected, so that Deliver reaches them.
 	Locate(ctx context.Context, ids []directory.DeviceID) error
 	// Forward sends a device's message about a call to the node owning it.
-	Forward(ctx context.Context, node string, from directory.Device, frame []byte) error
+	Forward(ctx context.Context, node string, from directory.Device, conn string, frame []byte) error
 	// Left tells the node owning a call that a device taking part in it,
 	// connected to this node as conn, has gone (reason: how its calls end).
 	Left(ctx context.Context, node string, call CallID, d directory.DeviceID, conn string, reason EndReason)
@@ -63,7 +63,7 @@ type Router interface {
 // NodeHandler takes what other nodes send to this one. The Hub implements it.
 type NodeHandler interface {
 	// RemoteMessage runs a device's message about a call this node owns.
-	RemoteMessage(from directory.Device, frame []byte)
+	RemoteMessage(from directory.Device, conn string, frame []byte)
 	// RemoteLeft handles a device of a call this node owns, connected to
 	// another node as conn, going away.
 	RemoteLeft(call CallID, d directory.DeviceID, conn string, reason EndReason)

@@ -419,8 +419,8 @@ func (r *RedisRouter) leaseAt(lease string, alive map[string]time.Duration, at t
 }
 
 // Forward implements Router.
-func (r *RedisRouter) Forward(ctx context.Context, node string, from directory.Device, frame []byte) error {
-	env := envelope{Kind: "message", From: r.node, Sender: &from, Conn: r.connOf(from.ID), Frame: frame}
+func (r *RedisRouter) Forward(ctx context.Context, node string, from directory.Device, conn string, frame []byte) error {
+	env := envelope{Kind: "message", From: r.node, Sender: &from, Conn: conn, Frame: frame}
 	receivers, err := r.publishNow(ctx, node, env)
 	if err != nil {
 		return protoErr(CodeServiceUnavailable, "the node owning this call is unreachable; retry")

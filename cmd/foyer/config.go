@@ -94,6 +94,9 @@ type SignalingConfig struct {
 	HelloTimeout time.Duration `yaml:"hello_timeout"`
 	Heartbeat    time.Duration `yaml:"heartbeat"`
 	SendQueue    int           `yaml:"send_queue"`
+	// RejoinWindow: how long an answered call waits for the device that
+	// answered to come back after its connection closed.
+	RejoinWindow time.Duration `yaml:"rejoin_window"`
 	// MessageRate (per second) and MessageBurst bound what one connection
 	// may send; CallRate and CallBurst the calls one door station places.
 	MessageRate  float64 `yaml:"message_rate"`
@@ -126,7 +129,7 @@ func defaultConfig() Config {
 		DataDir: "./data",
 		Redis:   RedisConfig{LeaseTTL: 15 * time.Second},
 		TURN:    turn.DefaultConfig(),
-		Signaling: SignalingConfig{HelloTimeout: 10 * time.Second, Heartbeat: 20 * time.Second, SendQueue: 64,
+		Signaling: SignalingConfig{HelloTimeout: 10 * time.Second, Heartbeat: 20 * time.Second, SendQueue: 64, RejoinWindow: 10 * time.Second,
 			MessageRate: 20, MessageBurst: 60, CallRate: 0.5, CallBurst: 5, UpgradeRate: 20, UpgradeBurst: 200},
 		HTTP:         HTTPConfig{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second},
 		DrainTimeout: 60 * time.Second,
@@ -261,6 +264,8 @@ func (c Config) validate() error {
 		return errors.New("http.read_header_timeout and http.idle_timeout must be positive")
 	case c.Metrics.Pprof && c.Metrics.Listen == "":
 		return errors.New("metrics.pprof needs metrics.listen: the profiler is never served on the public listener")
+	case c.Signaling.RejoinWindow < time.Second || c.Signaling.RejoinWindow > 2*time.Minute:
+		return fmt.Errorf("signaling.rejoin_window %s: want 1s to 2m", c.Signaling.RejoinWindow)
 	case c.Signaling.UpgradeRate < 0 || (c.Signaling.UpgradeRate > 0 && c.Signaling.UpgradeBurst < 1):
 		return errors.New("signaling.upgrade_rate must not be negative, and needs signaling.upgrade_burst of at least 1")
 	}

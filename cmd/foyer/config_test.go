@@ -94,6 +94,8 @@ func TestConfigErrors(t *testing.T) {
 		{"url and cluster", "redis:\n  url: redis://127.0.0.1:1\n  cluster_addrs: [127.0.0.1:2]\n", nil, "not both"},
 		{"bad env value", "", []string{"FOYER_TURN_ENABLED=maybe"}, "FOYER_TURN_ENABLED"},
 		{"pprof on the public listener", "metrics:\n  pprof: true\n", nil, "metrics.listen"},
+		{"rejoin window too long", "signaling:\n  rejoin_window: 1h\n", nil, "signaling.rejoin_window"},
+		{"rejoin window off", "signaling:\n  rejoin_window: 0s\n", nil, "signaling.rejoin_window"},
 		{"bad media batch", "media:\n  udp_batch_write: 16\n", nil, "udp_mux_port"},
 	}
 	for _, tc := range cases {

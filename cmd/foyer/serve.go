@@ -96,6 +96,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		HelloTimeout: cfg.Signaling.HelloTimeout,
 		Heartbeat:    cfg.Signaling.Heartbeat,
 		SendQueue:    cfg.Signaling.SendQueue,
+		RejoinWindow: cfg.Signaling.RejoinWindow,
 		MessageRate:  cfg.Signaling.MessageRate,
 		MessageBurst: cfg.Signaling.MessageBurst,
 		CallRate:     cfg.Signaling.CallRate,

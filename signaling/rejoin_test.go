@@ -1,0 +1,150 @@
+package signaling
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+// ownedCall returns the live call with this ID and the node owning it.
+func (ts *testServer) ownedCall(t *testing.T, callID string) (*Hub, *Call) {
+	t.Helper()
+	for _, h := range ts.hubs {
+		if c := h.call(CallID(callID)); c != nil {
+			return h, c
+		}
+	}
+	t.Fatalf("no node owns call %s", callID)
+	return nil, nil
+}
+
+// waitAway waits until the call counts its winner as gone, its rejoin
+// window running on the test clock: a closed socket's leave reaches the
+// call on another goroutine (and, across nodes, through Redis).
+func waitAway(t *testing.T, call *Call) {
+	t.Helper()
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(5 * time.Millisecond) {
+		call.mu.Lock()
+		away := call.away != nil
+		call.mu.Unlock()
+		if away {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call never learned that its winner's connection closed")
+		}
+	}
+}
+
+// answered rings 101 and lets anna-phone answer it.
+func answered(t *testing.T, ts *testServer) (door, anna *client, callID string) {
+	t.Helper()
+	door, devices, callID := ringAll(t, ts)
+	anna = devices["anna-phone"]
+	anna.send(map[string]any{"type": "answer", "call_id": callID})
+	anna.expect("answered")
+	door.expect("answered")
+	return door, anna, callID
+}
+
+// TestWinnerGoneEndsAfterRejoinWindow: when the connection of the device
+// that answered closes and the device does not come back, the door station
+// gets ended failed once the rejoin window has passed, not before; the
+// device coming back after that is told the call ended.
+func TestWinnerGoneEndsAfterRejoinWindow(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{RejoinWindow: 8 * time.Second})
+	door, anna, callID := answered(t, ts)
+	_, call := ts.ownedCall(t, callID)
+	_ = anna.ws.Close()
+	waitAway(t, call)
+
+	ts.clock.Advance(8*time.Second - time.Millisecond)
+	door.send(map[string]any{"type": "ping"})
+	door.expect("pong") // an ended queued before it would fail this
+	ts.clock.Advance(time.Millisecond)
+	if e := door.expect("ended"); e["reason"] != "failed" || e["call_id"] != callID {
+		t.Fatalf("ended %v", e)
+	}
+	back := ts.connect(t, "anna-phone")
+	back.send(map[string]any{"type": "answer", "call_id": callID})
+	back.expectError("call_ended")
+}
+
+// TestWinnerRejoins: the device that answered loses its connection and
+// comes back through a new one (on another node, when there are several)
+// within the rejoin window. Its answer, repeated, gets answered again, the
+// call outlives the window, and its hangup from there ends the call.
+func TestWinnerRejoins(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, anna, callID := answered(t, ts)
+	owner, call := ts.ownedCall(t, callID)
+	rejoinedBefore := testutil.ToFloat64(owner.metrics.rejoined)
+	_ = anna.ws.Close()
+	waitAway(t, call)
+
+	back := ts.connectTo(t, (ts.nodeOf("anna-phone")+1)%len(ts.hubs), "anna-phone")
+	back.send(map[string]any{"type": "answer", "call_id": callID, "ref": "again"})
+	if a := back.expect("answered"); a["ref"] != "again" || a["by"].(map[string]any)["device_id"] != back.welcome["device_id"] {
+		t.Fatalf("answered again: %v", a)
+	}
+	if got := testutil.ToFloat64(owner.metrics.rejoined); got != rejoinedBefore+1 {
+		t.Fatalf("foyer_calls_rejoined_total went from %v to %v, want one more", rejoinedBefore, got)
+	}
+	ts.clock.Advance(time.Minute)
+	door.send(map[string]any{"type": "ping"})
+	door.expect("pong")
+
+	back.send(map[string]any{"type": "hangup", "call_id": callID})
+	if e := door.expect("ended"); e["reason"] != "hangup" {
+		t.Fatalf("ended %v", e)
+	}
+	back.expect("ended")
+}
+
+// TestLateLeftOfWinnersOldConnection: the device that answered moved to
+// another node and spoke about the call from there; word that its old
+// connection closed, arriving late from the old node, is old news. The
+// call goes on past the rejoin window. (Here the late word is published
+// by hand. Before, any leave of the winner ended the call at once.)
+func TestLateLeftOfWinnersOldConnection(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	old := ts.connectTo(t, 1, "anna-phone")
+	annaID := directory.DeviceID(old.welcome["device_id"].(string))
+	oldConn := ts.hubs[1].router.Local(annaID).id
+	callID, _ := door.call("101")
+	old.expect("ring")
+	old.send(map[string]any{"type": "answer", "call_id": callID})
+	old.expect("answered")
+	door.expect("answered")
+
+	anna := ts.connectTo(t, 0, "anna-phone")
+	old.expectClose(int(CloseReplaced))
+	anna.send(map[string]any{"type": "open_door", "call_id": callID})
+	door.expect("unlock")
+	anna.expect("door_opened")
+
+	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
+	late := envelope{Kind: "left", Call: CallID(callID), Devices: []directory.DeviceID{annaID}, Conn: oldConn, Reason: EndFailed}
+	if n, err := r1.publishNow(context.Background(), r0.node, late); err != nil || n != 1 {
+		t.Fatalf("publishing the late left: %d receivers, %v", n, err)
+	}
+	// A message through node 1 to node 0's call, on the same channel as
+	// the late left, is handled after it: its reply means the left was.
+	hall := ts.connectTo(t, 1, "hall-101")
+	hall.send(map[string]any{"type": "answer", "call_id": callID})
+	hall.expect("error")
+	ts.clock.Advance(time.Minute)
+	door.send(map[string]any{"type": "ping"})
+	door.expect("pong")
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	if e := anna.expect("ended"); e["reason"] != "hangup" {
+		t.Fatalf("ended %v", e)
+	}
+}
