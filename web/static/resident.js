@@ -173,25 +173,41 @@ async function onMessage(m) {
 }
 
 function start(tok) {
-  sig = new Signal(tok, {
+  sig = window.foyerSignal = new Signal(tok, { // tests drop the connection through window.foyerSignal
     message: onMessage,
     up: (welcome) => {
       state.welcome = welcome;
       $("conn").textContent = "online";
       $("conn").classList.add("up");
-      if (!state.callId) show("idle", "Waiting for visitors");
+      if (state.state === "talking") rejoin();
+      else if (!state.callId) show("idle", "Waiting for visitors");
     },
     down: (text, final) => {
       $("conn").textContent = "offline";
       $("conn").classList.remove("up");
-      // A ringing device is rung again when it reconnects; a call in
-      // progress cannot survive the loss.
+      // A ringing device is rung again when it reconnects. The call we
+      // talk in waits for us a few seconds (the server's rejoin window),
+      // unless this device cannot reconnect; one still being answered
+      // cannot be told from one lost.
+      if (state.state === "talking" && !final) {
+        show("talking", "Connection lost: rejoining the call…");
+        return;
+      }
       if (state.state === "talking" || state.state === "answering") finish("ended", "Call ended: the connection was lost");
       else if (state.pc) { stopAll(state.pc, null); state.pc = null; }
       if (state.state !== "ringing") show(final ? "offline" : "connecting", text);
       if (final && /token/.test(text)) login();
     },
   });
+}
+
+// rejoin takes the call up again through a new connection: answer again,
+// then an ICE restart, as the network under the media may have changed
+// too (protocol.md §4, Rejoining a call).
+async function rejoin() {
+  const callId = state.callId;
+  sig.send({ type: "answer", call_id: callId });
+  if (state.pc) await describe(state.pc, sig, callId, await state.pc.createOffer({ iceRestart: true }));
 }
 
 const login = tokenForm(start);
