@@ -51,12 +51,13 @@ type Call struct {
 	answeredAt time.Time                   // guarded by mu
 	timer      Timer                       // guarded by mu; ring timeout, then time limit
 	doorOpened bool                        // guarded by mu
+	doorConn   string                      // guarded by mu; the door station's connection it last spoke through
 	// While the winner's connection is gone, away runs out the rejoin
 	// window and then ends the call. departures numbers the winner's
 	// departures, so that a timer stopped too late knows it is stale.
 	away       Timer    // guarded by mu
 	departures int      // guarded by mu
-	superseded []string // guarded by mu; the winner's connections before its current one, newest last
+	superseded []string // guarded by mu; the parties' connections before their current ones, newest last
 
 	over atomic.Bool // set once, as the call ends: read by register without mu
 }
@@ -279,17 +280,19 @@ func (c *Call) left(d directory.DeviceID, conn string, reason EndReason) {
 	defer c.mu.Unlock()
 	switch l := c.legs[d]; {
 	case c.state == stateEnded:
+	case slices.Contains(c.superseded, conn):
+		// A connection the door station or winner has spoken through
+		// another since is old news: its leave can come late, from
+		// another node.
 	case d == c.door.ID:
 		if c.state == stateRinging {
 			c.cancelLocked(CancelCallerHangup, "")
 		}
 		c.endLocked(reason, nil)
 	case d == c.winner:
-		// A connection the winner has spoken through another since is
-		// old news: its leave can come late, from another node. Any other
-		// may be the one it talks through; it has the rejoin window to
-		// come back (heard).
-		if c.away == nil && !slices.Contains(c.superseded, conn) {
+		// This may be the connection it talks through: it has the rejoin
+		// window to come back (heard).
+		if c.away == nil {
 			c.departures++
 			n := c.departures
 			c.away = c.hub.clock.AfterFunc(c.hub.cfg.RejoinWindow, func() { c.winnerGone(n, reason) })
@@ -304,32 +307,41 @@ func (c *Call) left(d directory.DeviceID, conn string, reason EndReason) {
 	}
 }
 
-// heard notes that the winner d spoke about the call through conn: back,
-// if its connection had gone.
+// heard notes that the door station or the winner, d, spoke about the
+// call through conn: its current connection, and the winner back, if its
+// connection had gone.
 func (c *Call) heard(d directory.DeviceID, conn string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == stateAnswered && d == c.winner {
+	switch {
+	case c.state == stateEnded:
+	case d == c.door.ID:
+		c.doorConn = c.supersedeLocked(c.doorConn, conn)
+	case d == c.winner:
 		c.heardLocked(c.legs[d], conn)
 	}
 }
 
-// maxSuperseded bounds the winner's old connections a call remembers: a
-// device reconnects a few times in a call at most.
+// maxSuperseded bounds the old connections a call remembers: a party
+// reconnects a few times in a call at most.
 const maxSuperseded = 8
+
+// supersedeLocked returns conn, a party's current connection, remembering
+// old, the one before, if it differs.
+func (c *Call) supersedeLocked(old, conn string) string {
+	if old != conn && old != "" {
+		if len(c.superseded) == maxSuperseded {
+			c.superseded = slices.Delete(c.superseded, 0, 1)
+		}
+		c.superseded = append(c.superseded, old)
+	}
+	return conn
+}
 
 // heardLocked makes conn the winner's (leg l's) current connection, and
 // calls off the end of the call its leaving set.
 func (c *Call) heardLocked(l *leg, conn string) {
-	if l.conn != conn {
-		if l.conn != "" {
-			if len(c.superseded) == maxSuperseded {
-				c.superseded = slices.Delete(c.superseded, 0, 1)
-			}
-			c.superseded = append(c.superseded, l.conn)
-		}
-		l.conn = conn
-	}
+	l.conn = c.supersedeLocked(l.conn, conn)
 	if c.away != nil {
 		c.away.Stop()
 		c.away = nil

@@ -157,13 +157,14 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 	}
 	id := h.newCallID()
 	call := &Call{
-		id:      id,
-		hub:     h,
-		door:    c.device,
-		site:    site,
-		number:  number,
-		created: h.clock.Now(),
-		legs:    make(map[directory.DeviceID]*leg, len(devices)),
+		id:       id,
+		hub:      h,
+		door:     c.device,
+		doorConn: c.id,
+		site:     site,
+		number:   number,
+		created:  h.clock.Now(),
+		legs:     make(map[directory.DeviceID]*leg, len(devices)),
 	}
 	if h.cfg.Media != nil {
 		call.media = h.cfg.Media.NewSession(string(id), string(c.device.ID), site.Settings.Preview, callEvents{router: h.router, call: id})

@@ -148,3 +148,37 @@ func TestLateLeftOfWinnersOldConnection(t *testing.T) {
 		t.Fatalf("ended %v", e)
 	}
 }
+
+// TestLateLeftOfDoorsOldConnection: the door station moved to another
+// node in the middle of a call and spoke about the call from there (a
+// candidate, as after an ICE restart); word that its old connection
+// closed, arriving after that, leaves the call running. (Before, any leave
+// of the door station ended the call.)
+func TestLateLeftOfDoorsOldConnection(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	doorID := directory.DeviceID(door.welcome["device_id"].(string))
+	oldConn := ts.hubs[0].router.Local(doorID).id
+	dirk := ts.connectTo(t, 0, "dirk-phone")
+	callID, _ := door.call("102")
+	dirk.expect("ring")
+	dirk.send(map[string]any{"type": "answer", "call_id": callID})
+	dirk.expect("answered")
+	door.expect("answered")
+
+	moved := ts.connectTo(t, 1, "front-door")
+	door.expectClose(int(CloseReplaced))
+	moved.send(map[string]any{"type": "candidate", "call_id": callID, "candidate": map[string]any{"candidate": ""}})
+	moved.expectError("service_unavailable") // no media in this test: the message reached the call all the same
+	ts.hubs[0].RemoteLeft(CallID(callID), doorID, oldConn, EndFailed)
+
+	dirk.send(map[string]any{"type": "open_door", "call_id": callID})
+	moved.expect("unlock")
+	dirk.expect("door_opened")
+	moved.send(map[string]any{"type": "hangup", "call_id": callID})
+	moved.expect("ended")
+	if e := dirk.expect("ended"); e["reason"] != "hangup" {
+		t.Fatalf("ended %v", e)
+	}
+}
