@@ -327,8 +327,12 @@ func (c *Call) heard(d directory.DeviceID, conn string) {
 const maxSuperseded = 8
 
 // supersedeLocked returns conn, a party's current connection, remembering
-// old, the one before, if it differs.
+// old, the one before, if it differs. A connection left behind never
+// comes back: a message from one, late from another node, changes nothing.
 func (c *Call) supersedeLocked(old, conn string) string {
+	if slices.Contains(c.superseded, conn) {
+		return old
+	}
 	if old != conn && old != "" {
 		if len(c.superseded) == maxSuperseded {
 			c.superseded = slices.Delete(c.superseded, 0, 1)
@@ -342,7 +346,7 @@ func (c *Call) supersedeLocked(old, conn string) string {
 // calls off the end of the call its leaving set.
 func (c *Call) heardLocked(l *leg, conn string) {
 	l.conn = c.supersedeLocked(l.conn, conn)
-	if c.away != nil {
+	if c.away != nil && l.conn == conn {
 		c.away.Stop()
 		c.away = nil
 		c.hub.metrics.rejoined.Inc()

@@ -182,3 +182,28 @@ func TestLateLeftOfDoorsOldConnection(t *testing.T) {
 		t.Fatalf("ended %v", e)
 	}
 }
+
+// TestLateMessageOfWinnersOldConnection: a message from a connection the
+// winner has left behind, late from another node, does not make that
+// connection its current one again: the new connection's leave still
+// counts. (The late message is handed to the call by hand.)
+func TestLateMessageOfWinnersOldConnection(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, anna, callID := answered(t, ts)
+	annaID := directory.DeviceID(anna.welcome["device_id"].(string))
+	owner, call := ts.ownedCall(t, callID)
+	oldConn := ts.hubs[ts.nodeOf("anna-phone")].router.Local(annaID).id
+
+	back := ts.connect(t, "anna-phone")
+	anna.expectClose(int(CloseReplaced))
+	back.send(map[string]any{"type": "answer", "call_id": callID})
+	back.expect("answered")
+	call.heard(annaID, oldConn)
+
+	_ = back.ws.Close()
+	waitAway(t, call)
+	ts.clock.Advance(owner.cfg.RejoinWindow)
+	if e := door.expect("ended"); e["reason"] != "failed" {
+		t.Fatalf("ended %v", e)
+	}
+}
