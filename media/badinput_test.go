@@ -47,6 +47,12 @@ func TestSessionRefusesBadInput(t *testing.T) {
 			}
 		})
 	}
+	// Checked before Pion sees it (which would refuse noICE for its own
+	// reason): the server answers as the DTLS server.
+	passive := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: noICE + "a=setup:passive\r\n"}
+	if err := s.HandleSDP("door", passive); !errors.Is(err, ErrBadSDP) || !strings.Contains(err.Error(), "actpass") {
+		t.Fatalf("an offer with a=setup:passive: got %v, want ErrBadSDP naming actpass", err)
+	}
 	candTests := []struct {
 		name string
 		from string

@@ -66,7 +66,25 @@ func validateSDP(desc webrtc.SessionDescription) error {
 	if len(parsed.MediaDescriptions) > maxMediaSections {
 		return fmt.Errorf("%w: %d media sections, at most %d", ErrBadSDP, len(parsed.MediaDescriptions), maxMediaSections)
 	}
+	if desc.Type == webrtc.SDPTypeOffer && offersPassive(&parsed) {
+		// The server answers as the DTLS server (Config.settingEngine):
+		// both sides passive, DTLS would never start.
+		return fmt.Errorf("%w: an offer's a=setup must be actpass (RFC 8842), not passive", ErrBadSDP)
+	}
 	return nil
+}
+
+// offersPassive reports whether an offer asks to be the DTLS server.
+func offersPassive(s *sdp.SessionDescription) bool {
+	if v, ok := s.Attribute("setup"); ok && v == "passive" {
+		return true
+	}
+	for _, m := range s.MediaDescriptions {
+		if v, ok := m.Attribute("setup"); ok && v == "passive" {
+			return true
+		}
+	}
+	return false
 }
 
 // validateCandidate checks a trickled candidate; an empty candidate string
