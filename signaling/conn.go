@@ -328,6 +328,31 @@ func (c *Conn) actedOn(call CallID) {
 	c.remoteCalls[call] = now
 }
 
+// inheritRemoteCalls takes over the calls prev, the connection this one
+// replaced on this node, acted on: the device takes part in them through
+// this one now, and their owners hear when it goes, even if it never
+// speaks about them.
+func (c *Conn) inheritRemoteCalls(prev *Conn) {
+	prev.mu.Lock()
+	calls := prev.remoteCalls
+	prev.remoteCalls = nil
+	prev.mu.Unlock()
+	if len(calls) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.remoteCalls == nil {
+		c.remoteCalls = calls
+		return
+	}
+	for id, at := range calls {
+		if at.After(c.remoteCalls[id]) {
+			c.remoteCalls[id] = at
+		}
+	}
+}
+
 // takeRemoteCalls returns and forgets the calls recorded by actedOn.
 func (c *Conn) takeRemoteCalls() []CallID {
 	c.mu.Lock()

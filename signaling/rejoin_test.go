@@ -207,3 +207,31 @@ func TestLateMessageOfWinnersOldConnection(t *testing.T) {
 		t.Fatalf("ended %v", e)
 	}
 }
+
+// TestReplacedWinnerLeavesLater: the device that answered a call owned by
+// another node reconnects to its node (the old connection is replaced)
+// and never speaks about the call again; when the new connection closes,
+// the call's owner hears of it all the same, and the call ends once the
+// rejoin window has passed. (Before, the new connection did not know of
+// the call, and the call ran on until its time limit.)
+func TestReplacedWinnerLeavesLater(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	callID, _ := door.call("102")
+	dirk.expect("ring")
+	dirk.send(map[string]any{"type": "answer", "call_id": callID})
+	dirk.expect("answered")
+	door.expect("answered")
+	_, call := ts.ownedCall(t, callID)
+
+	back := ts.connectTo(t, 1, "dirk-phone")
+	dirk.expectClose(int(CloseReplaced))
+	_ = back.ws.Close()
+	waitAway(t, call)
+	ts.clock.Advance(ts.hubs[0].cfg.RejoinWindow)
+	if e := door.expect("ended"); e["reason"] != "failed" {
+		t.Fatalf("ended %v", e)
+	}
+}

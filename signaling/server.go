@@ -199,6 +199,7 @@ func (h *Hub) serve(c *Conn) {
 		return
 	}
 	if prev != nil {
+		c.inheritRemoteCalls(prev)
 		prev.close(CloseReplaced, EndFailed)
 	}
 	h.metrics.connected.WithLabelValues(string(c.device.Kind)).Inc()
