@@ -348,9 +348,10 @@ func (c *Call) endLocked(reason EndReason, ref json.RawMessage) {
 		c.away.Stop()
 		c.away = nil
 	}
+	now := c.hub.clock.Now()
 	var talk time.Duration
 	if c.winner != "" {
-		talk = c.hub.clock.Now().Sub(c.answeredAt)
+		talk = now.Sub(c.answeredAt)
 	}
 	// Over before the parties hear of it: a door station that reads ended
 	// and places its next call at once is not busy with this one (register).
@@ -364,7 +365,7 @@ func (c *Call) endLocked(reason EndReason, ref json.RawMessage) {
 		c.hub.router.Deliver(c.winner, frame)
 	}
 	c.hub.closeMedia(c.media)
-	c.hub.ended(c, reason, talk)
+	c.hub.ended(c, reason, talk, now)
 }
 
 func (c *Call) ringingLocked() int {

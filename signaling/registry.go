@@ -82,8 +82,10 @@ func (h *Hub) answered(call *Call, d directory.Device, after time.Duration) {
 		slog.String("call_id", string(call.id)), slog.String("by", string(d.ID)), slog.Int64("after_ms", after.Milliseconds()))
 }
 
-// ended records the end of call. Called with call.mu held.
-func (h *Hub) ended(call *Call, reason EndReason, talk time.Duration) {
+// ended records the end of call, at, the time it ended: its endedLinger
+// runs from then, not from now, after its frames were queued (a party may
+// have read its ended meanwhile). Called with call.mu held.
+func (h *Hub) ended(call *Call, reason EndReason, talk time.Duration, at time.Time) {
 	h.mu.Lock()
 	h.unringLocked(call)
 	if h.doorCalls[call.door.ID] == call {
@@ -99,9 +101,10 @@ func (h *Hub) ended(call *Call, reason EndReason, talk time.Duration) {
 	}
 	delete(h.calls, call.id)
 	h.endedCalls[call.id] = endedCall{door: call.door.ID, parties: call.partiesLocked()}
-	h.endedQ = append(h.endedQ, endedAt{call.id, h.clock.Now().Add(endedLinger)})
+	until := at.Add(endedLinger)
+	h.endedQ = append(h.endedQ, endedAt{call.id, until})
 	if len(h.endedQ) == 1 { // else forgetEnded's timer runs already
-		h.clock.AfterFunc(endedLinger, h.forgetEnded)
+		h.clock.AfterFunc(until.Sub(h.clock.Now()), h.forgetEnded)
 	}
 	h.mu.Unlock()
 	h.metrics.activeCalls.Dec()
