@@ -76,6 +76,7 @@ type Conn struct {
 
 	mu          sync.Mutex
 	remoteCalls map[CallID]time.Time // guarded by mu; calls owned by other nodes this device acted on, and when
+	movedTo     *connAt              // guarded by mu; the connection on another node that replaced this one
 
 	leased atomic.Bool // the RedisRouter wrote this connection's presence lease
 
@@ -351,6 +352,27 @@ func (c *Conn) inheritRemoteCalls(prev *Conn) {
 			c.remoteCalls[id] = at
 		}
 	}
+}
+
+// connAt names a connection on a node.
+type connAt struct{ node, conn string }
+
+// replacedBy records the connection on another node that replaced this one,
+// before this one is closed: the hub hands its calls over to it (served).
+func (c *Conn) replacedBy(node, conn string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.movedTo = &connAt{node, conn}
+}
+
+// replacement returns what replacedBy recorded, if anything.
+func (c *Conn) replacement() (connAt, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.movedTo == nil {
+		return connAt{}, false
+	}
+	return *c.movedTo, true
 }
 
 // takeRemoteCalls returns and forgets the calls recorded by actedOn.

@@ -16,6 +16,8 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{Kind: "deliver", From: "n1", Devices: []directory.DeviceID{"d_only"}, Frame: []byte("x")},
 		{Kind: "message", From: "n1", Conn: "k1", Sender: &directory.Device{ID: "d_a", Kind: directory.KindApp, Name: "phone", User: "u_1"}, Frame: frame},
 		{Kind: "left", From: "n2", Call: "c_n2_y", Devices: []directory.DeviceID{"d_z"}, Conn: "k9", Reason: EndFailed},
+		{Kind: "replaced", From: "n2", Devices: []directory.DeviceID{"d_z"}, Conn: "k9", By: "k10"},
+		{Kind: "handover", From: "n1", Devices: []directory.DeviceID{"d_z"}, Conn: "k10", Calls: []CallID{"c_n0_a", "c_n2_b"}},
 		{Kind: "probe", From: "n3", Sent: 12345},
 	} {
 		b, err := e.marshal()

@@ -238,6 +238,28 @@ func (h *Hub) leave(c *Conn) {
 	}
 }
 
+// handOver gives the calls c took part in to the connection on another
+// node that replaced it, if one did: that one tells their owners when it
+// goes, though it may never speak about them.
+func (h *Hub) handOver(c *Conn) {
+	to, ok := c.replacement()
+	if !ok {
+		return
+	}
+	calls := c.takeRemoteCalls()
+	h.mu.Lock()
+	if call := h.doorCalls[c.device.ID]; call != nil {
+		calls = append(calls, call.id)
+	}
+	if call := h.winners[c.device.ID]; call != nil {
+		calls = append(calls, call.id)
+	}
+	h.mu.Unlock()
+	if len(calls) > 0 {
+		h.router.Handover(context.Background(), to.node, c.device.ID, to.conn, calls)
+	}
+}
+
 // RemoteLeft implements NodeHandler.
 func (h *Hub) RemoteLeft(id CallID, d directory.DeviceID, conn string, reason EndReason) {
 	if call := h.call(id); call != nil {

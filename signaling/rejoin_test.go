@@ -235,3 +235,56 @@ func TestReplacedWinnerLeavesLater(t *testing.T) {
 		t.Fatalf("ended %v", e)
 	}
 }
+
+// TestMovedWinnerLeavesLater: the device that answered reconnects to
+// another node (its old connection is replaced there) and never speaks
+// about the call again. When its new connection closes, the call's owner
+// hears of it all the same, and the call ends once the rejoin window has
+// passed. The old node hands the call over to the new connection: the
+// owner's own call (the winner was on the owner's node), or one of a third
+// node's calls. (Before, the new connection knew nothing of the call, and
+// the call ran on until its time limit.)
+func TestMovedWinnerLeavesLater(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		from, to int
+	}{
+		{"from the call's node", 0, 1},
+		{"between two other nodes", 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newNodes(t, harborView, unlimited(), 3, RedisRouterOptions{})
+			ts.waitInStep(t)
+			door := ts.connectTo(t, 0, "front-door")
+			dirk := ts.connectTo(t, tc.from, "dirk-phone")
+			dirkID := directory.DeviceID(dirk.welcome["device_id"].(string))
+			callID, _ := door.call("102")
+			dirk.expect("ring")
+			dirk.send(map[string]any{"type": "answer", "call_id": callID})
+			dirk.expect("answered")
+			door.expect("answered")
+			_, call := ts.ownedCall(t, callID)
+
+			moved := ts.connectTo(t, tc.to, "dirk-phone")
+			dirk.expectClose(int(CloseReplaced))
+			for deadline := time.Now().Add(readTimeout); ; time.Sleep(5 * time.Millisecond) {
+				c := ts.hubs[tc.to].router.Local(dirkID)
+				c.mu.Lock()
+				_, handed := c.remoteCalls[CallID(callID)]
+				c.mu.Unlock()
+				if handed {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the call was never handed over to the new connection")
+				}
+			}
+			_ = moved.ws.Close()
+			waitAway(t, call)
+			ts.clock.Advance(ts.hubs[0].cfg.RejoinWindow)
+			if e := door.expect("ended"); e["reason"] != "failed" {
+				t.Fatalf("ended %v", e)
+			}
+		})
+	}
+}

@@ -35,6 +35,10 @@ type Router interface {
 	// Left tells the node owning a call that a device taking part in it,
 	// connected to this node as conn, has gone (reason: how its calls end).
 	Left(ctx context.Context, node string, call CallID, d directory.DeviceID, conn string, reason EndReason)
+	// Handover tells node that conn, d's connection there, replaced one
+	// here that took part in calls: it records them as its own, so that
+	// their owners hear when it goes, though it never spoke about them.
+	Handover(ctx context.Context, node string, d directory.DeviceID, conn string, calls []CallID)
 	// Ringing announces (on) or withdraws (!on) a ringing call for a target,
 	// so that its devices connecting to other nodes are rung too. Like
 	// Deliver it never blocks: the work is queued.

@@ -89,6 +89,10 @@ func (m *Memory) Forward(context.Context, string, directory.Device, string, []by
 // Left implements Router; with one node every call is local.
 func (m *Memory) Left(context.Context, string, CallID, directory.DeviceID, string, EndReason) {}
 
+// Handover implements Router; with one node no connection is replaced by
+// one on another node.
+func (m *Memory) Handover(context.Context, string, directory.DeviceID, string, []CallID) {}
+
 // Ringing implements Router; the hub's own ring index suffices on one node.
 func (m *Memory) Ringing(context.Context, directory.Target, CallID, bool) {}
 

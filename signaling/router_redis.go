@@ -78,15 +78,17 @@ const (
 // line of JSON (every field but Frame), a newline, then Frame as is: the
 // protocol frame is neither re-encoded nor re-validated on the way.
 type envelope struct {
-	Kind    string               `json:"k"`           // deliver | message | join | left | replaced | probe
+	Kind    string               `json:"k"`           // deliver | message | join | left | replaced | handover | probe
 	From    string               `json:"f"`           // the sending node
 	Devices []directory.DeviceID `json:"d,omitempty"` // deliver: the target devices; left: the device gone; replaced: the device
-	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection; left: the connection gone; replaced: the receiver's connection to close
+	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection; left: the connection gone; replaced: the receiver's connection to close; handover: the receiver's connection that takes the calls
+	By      string               `json:"b,omitempty"` // replaced: the sender's connection that replaced it
 	Call    CallID               `json:"call,omitempty"`
-	Sender  *directory.Device    `json:"s,omitempty"` // message, join: the device that sent or connected
-	Sent    int64                `json:"t,omitempty"` // probe: send time, unix ns
-	Reason  EndReason            `json:"r,omitempty"` // left: how the device's calls end
-	Frame   []byte               `json:"-"`           // deliver, message: the protocol frame
+	Sender  *directory.Device    `json:"s,omitempty"`  // message, join: the device that sent or connected
+	Sent    int64                `json:"t,omitempty"`  // probe: send time, unix ns
+	Reason  EndReason            `json:"r,omitempty"`  // left: how the device's calls end
+	Calls   []CallID             `json:"cs,omitempty"` // handover: the calls
+	Frame   []byte               `json:"-"`            // deliver, message: the protocol frame
 }
 
 // deliverPrefix starts the compact header of a deliver envelope, the one
@@ -435,6 +437,11 @@ func (r *RedisRouter) Forward(ctx context.Context, node string, from directory.D
 // Left implements Router.
 func (r *RedisRouter) Left(_ context.Context, node string, call CallID, d directory.DeviceID, conn string, reason EndReason) {
 	r.publish(node, envelope{Kind: "left", Call: call, Devices: []directory.DeviceID{d}, Conn: conn, Reason: reason})
+}
+
+// Handover implements Router.
+func (r *RedisRouter) Handover(_ context.Context, node string, d directory.DeviceID, conn string, calls []CallID) {
+	r.publish(node, envelope{Kind: "handover", Devices: []directory.DeviceID{d}, Conn: conn, Calls: calls})
 }
 
 // Ringing implements Router. The ringing sets have their own queue and

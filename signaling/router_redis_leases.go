@@ -60,7 +60,7 @@ func (r *RedisRouter) attachLease(c *Conn) {
 	r.aliveWritten.Store(true)
 	c.leased.Store(true)
 	if node, conn, ok := r.otherLease(prev.Val()); ok {
-		r.publish(node, envelope{Kind: "replaced", Devices: []directory.DeviceID{c.device.ID}, Conn: conn})
+		r.publish(node, envelope{Kind: "replaced", Devices: []directory.DeviceID{c.device.ID}, Conn: conn, By: c.id})
 	}
 }
 
@@ -143,16 +143,32 @@ func (r *RedisRouter) reassert(only map[directory.DeviceID]bool) {
 func (r *RedisRouter) leaseOf(c *Conn) string { return r.node + " " + c.id }
 
 // replaced closes a local connection that the device has replaced by one
-// on another node (attachLease), unless it is already gone or was itself
-// replaced here. It is unregistered first, as one node replaces a
-// connection: its device's calls do not end with it, and its lease, now
-// the other node's, stays.
-func (r *RedisRouter) replaced(id directory.DeviceID, conn string) {
+// on another node (by, on node: attachLease), unless it is already gone or
+// was itself replaced here. It is unregistered first, as one node replaces
+// a connection: its device's calls do not end with it but go to by
+// (Hub.served), and its lease, now the other node's, stays.
+func (r *RedisRouter) replaced(id directory.DeviceID, conn, node, by string) {
 	c := r.Memory.Local(id)
 	if c == nil || c.id != conn || !r.Memory.Detach(context.Background(), c) {
 		return
 	}
+	c.replacedBy(node, by)
 	c.close(CloseReplaced, EndFailed)
+}
+
+// handover records calls as taken part in by conn, the device's local
+// connection that replaced one on another node (Router.Handover). This
+// node's own calls know their parties already.
+func (r *RedisRouter) handover(id directory.DeviceID, conn string, calls []CallID) {
+	c := r.Memory.Local(id)
+	if c == nil || c.id != conn {
+		return // gone already: its leave could not have told the calls' owners either
+	}
+	for _, call := range calls {
+		if ownerOf(call) != r.node {
+			c.actedOn(call)
+		}
+	}
 }
 
 // closeMoved closes the connections moved: their device's lease, as a
@@ -175,8 +191,8 @@ func (r *RedisRouter) closeMoved(moved []*Conn) {
 		return
 	}
 	for i, c := range moved {
-		if _, _, ok := r.otherLease(gets[i].Val()); ok {
-			r.replaced(c.device.ID, c.id)
+		if node, by, ok := r.otherLease(gets[i].Val()); ok {
+			r.replaced(c.device.ID, c.id, node, by)
 		}
 	}
 }

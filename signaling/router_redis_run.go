@@ -98,7 +98,11 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		}
 	case "replaced":
 		if len(env.Devices) == 1 {
-			r.replaced(env.Devices[0], env.Conn)
+			r.replaced(env.Devices[0], env.Conn, env.From, env.By)
+		}
+	case "handover":
+		if len(env.Devices) == 1 {
+			r.handover(env.Devices[0], env.Conn, env.Calls)
 		}
 	case "left":
 		if len(env.Devices) == 1 {

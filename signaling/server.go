@@ -230,6 +230,8 @@ func (h *Hub) served(c *Conn) {
 	h.metrics.disconnects.WithLabelValues(disconnectReason(c.closeCode)).Inc()
 	if h.router.Detach(ctx, c) {
 		h.leave(c)
+	} else {
+		h.handOver(c)
 	}
 	h.resume.closed(c, time.Now())
 	if h.log.Enabled(ctx, slog.LevelDebug) {
