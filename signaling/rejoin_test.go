@@ -51,6 +51,20 @@ func answered(t *testing.T, ts *testServer) (door, anna *client, callID string) 
 	return door, anna, callID
 }
 
+// dirkAnswers connects the door station to node doorNode and dirk-phone to
+// node dirkNode, calls 102 and lets dirk-phone answer.
+func dirkAnswers(t *testing.T, ts *testServer, doorNode, dirkNode int) (door, dirk *client, callID string) {
+	t.Helper()
+	door = ts.connectTo(t, doorNode, "front-door")
+	dirk = ts.connectTo(t, dirkNode, "dirk-phone")
+	callID, _ = door.call("102")
+	dirk.expect("ring")
+	dirk.send(map[string]any{"type": "answer", "call_id": callID})
+	dirk.expect("answered")
+	door.expect("answered")
+	return door, dirk, callID
+}
+
 // TestWinnerGoneEndsAfterRejoinWindow: when the connection of the device
 // that answered closes and the device does not come back, the door station
 // gets ended failed once the rejoin window has passed, not before; the
@@ -157,15 +171,9 @@ func TestLateLeftOfWinnersOldConnection(t *testing.T) {
 func TestLateLeftOfDoorsOldConnection(t *testing.T) {
 	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
 	ts.waitInStep(t)
-	door := ts.connectTo(t, 0, "front-door")
+	door, dirk, callID := dirkAnswers(t, ts, 0, 0)
 	doorID := directory.DeviceID(door.welcome["device_id"].(string))
 	oldConn := ts.hubs[0].router.Local(doorID).id
-	dirk := ts.connectTo(t, 0, "dirk-phone")
-	callID, _ := door.call("102")
-	dirk.expect("ring")
-	dirk.send(map[string]any{"type": "answer", "call_id": callID})
-	dirk.expect("answered")
-	door.expect("answered")
 
 	moved := ts.connectTo(t, 1, "front-door")
 	door.expectClose(int(CloseReplaced))
@@ -208,61 +216,28 @@ func TestLateMessageOfWinnersOldConnection(t *testing.T) {
 	}
 }
 
-// TestReplacedWinnerLeavesLater: the device that answered a call owned by
-// another node reconnects to its node (the old connection is replaced)
-// and never speaks about the call again; when the new connection closes,
-// the call's owner hears of it all the same, and the call ends once the
-// rejoin window has passed. (Before, the new connection did not know of
-// the call, and the call ran on until its time limit.)
-func TestReplacedWinnerLeavesLater(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	door := ts.connectTo(t, 0, "front-door")
-	dirk := ts.connectTo(t, 1, "dirk-phone")
-	callID, _ := door.call("102")
-	dirk.expect("ring")
-	dirk.send(map[string]any{"type": "answer", "call_id": callID})
-	dirk.expect("answered")
-	door.expect("answered")
-	_, call := ts.ownedCall(t, callID)
-
-	back := ts.connectTo(t, 1, "dirk-phone")
-	dirk.expectClose(int(CloseReplaced))
-	_ = back.ws.Close()
-	waitAway(t, call)
-	ts.clock.Advance(ts.hubs[0].cfg.RejoinWindow)
-	if e := door.expect("ended"); e["reason"] != "failed" {
-		t.Fatalf("ended %v", e)
-	}
-}
-
-// TestMovedWinnerLeavesLater: the device that answered reconnects to
-// another node (its old connection is replaced there) and never speaks
-// about the call again. When its new connection closes, the call's owner
-// hears of it all the same, and the call ends once the rejoin window has
-// passed. The old node hands the call over to the new connection: the
-// owner's own call (the winner was on the owner's node), or one of a third
-// node's calls. (Before, the new connection knew nothing of the call, and
-// the call ran on until its time limit.)
+// TestMovedWinnerLeavesLater: the device that answered reconnects (its
+// old connection is replaced) and never speaks about the call again. When
+// its new connection closes, the call's owner hears of it all the same,
+// and the call ends once the rejoin window has passed. The new connection
+// takes over the old one's calls: on the same node at once, from another
+// node by a handover, for the owner's own call (the winner was on the
+// owner's node) or a third node's. (Before, the new connection knew
+// nothing of the call, and the call ran on until its time limit.)
 func TestMovedWinnerLeavesLater(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		from, to int
 	}{
+		{"on the same other node", 1, 1},
 		{"from the call's node", 0, 1},
 		{"between two other nodes", 1, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newNodes(t, harborView, unlimited(), 3, RedisRouterOptions{})
 			ts.waitInStep(t)
-			door := ts.connectTo(t, 0, "front-door")
-			dirk := ts.connectTo(t, tc.from, "dirk-phone")
+			door, dirk, callID := dirkAnswers(t, ts, 0, tc.from)
 			dirkID := directory.DeviceID(dirk.welcome["device_id"].(string))
-			callID, _ := door.call("102")
-			dirk.expect("ring")
-			dirk.send(map[string]any{"type": "answer", "call_id": callID})
-			dirk.expect("answered")
-			door.expect("answered")
 			_, call := ts.ownedCall(t, callID)
 
 			moved := ts.connectTo(t, tc.to, "dirk-phone")

@@ -368,13 +368,7 @@ func TestLateLeftOfOldConnection(t *testing.T) {
 func TestDoorMovesDuringCall(t *testing.T) {
 	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
 	ts.waitInStep(t)
-	door := ts.connectTo(t, 0, "front-door")
-	dirk := ts.connectTo(t, 0, "dirk-phone")
-	callID, _ := door.call("102")
-	dirk.expect("ring")
-	dirk.send(map[string]any{"type": "answer", "call_id": callID})
-	dirk.expect("answered")
-	door.expect("answered")
+	door, dirk, callID := dirkAnswers(t, ts, 0, 0)
 
 	moved := ts.connectTo(t, 1, "front-door")
 	door.expectClose(int(CloseReplaced))
