@@ -52,12 +52,9 @@ type Call struct {
 	timer      Timer                       // guarded by mu; ring timeout, then time limit
 	doorOpened bool                        // guarded by mu
 	doorConn   string                      // guarded by mu; the door station's connection it last spoke through
-	// While the winner's connection is gone, away runs out the rejoin
-	// window and then ends the call. departures numbers the winner's
-	// departures, so that a timer stopped too late knows it is stale.
-	away       Timer    // guarded by mu
-	departures int      // guarded by mu
-	superseded []string // guarded by mu; the parties' connections before their current ones, newest last
+	superseded []string                    // guarded by mu; the parties' connections before their current ones, newest last
+	doorAway   absence                     // guarded by mu; the door station's connection gone while the call is answered
+	winnerAway absence                     // guarded by mu; the winner's connection gone
 
 	over atomic.Bool // set once, as the call ends: read by register without mu
 }
@@ -284,19 +281,15 @@ func (c *Call) left(d directory.DeviceID, conn string, reason EndReason) {
 		// A connection the door station or winner has spoken through
 		// another since is old news: its leave can come late, from
 		// another node.
-	case d == c.door.ID:
-		if c.state == stateRinging {
-			c.cancelLocked(CancelCallerHangup, "")
-		}
+	case d == c.door.ID && c.state == stateRinging:
+		c.cancelLocked(CancelCallerHangup, "")
 		c.endLocked(reason, nil)
-	case d == c.winner:
+	case d == c.door.ID:
 		// This may be the connection it talks through: it has the rejoin
 		// window to come back (heard).
-		if c.away == nil {
-			c.departures++
-			n := c.departures
-			c.away = c.hub.clock.AfterFunc(c.hub.cfg.RejoinWindow, func() { c.winnerGone(n, reason) })
-		}
+		c.awayLocked(&c.doorAway, reason)
+	case d == c.winner:
+		c.awayLocked(&c.winnerAway, reason)
 	case l != nil && l.conn == conn && c.state == stateRinging:
 		// It may reconnect and be rung again; the ring timeout still runs.
 		// A connection it had before the one rung last says nothing of
@@ -339,15 +332,17 @@ func (c *Call) cancelLocked(reason CancelReason, except directory.DeviceID) {
 
 // endLocked ends the call and tells the parties: the door station and, once
 // answered, the winner.
-func (c *Call) endLocked(reason EndReason, ref json.RawMessage) {
+func (c *Call) endLocked(reason EndReason, ref json.RawMessage) { c.finishLocked(reason, ref, true) }
+
+// finishLocked ends the call, and tells the door station (tellDoor) and,
+// once answered, the winner.
+func (c *Call) finishLocked(reason EndReason, ref json.RawMessage, tellDoor bool) {
 	c.state = stateEnded
 	if c.timer != nil {
 		c.timer.Stop()
 	}
-	if c.away != nil {
-		c.away.Stop()
-		c.away = nil
-	}
+	c.doorAway.stop()
+	c.winnerAway.stop()
 	now := c.hub.clock.Now()
 	var talk time.Duration
 	if c.winner != "" {
@@ -360,7 +355,9 @@ func (c *Call) endLocked(reason EndReason, ref json.RawMessage) {
 	// one before its ended.
 	c.over.Store(true)
 	frame := encode(Ended{Type: TypeEnded, Ref: ref, CallID: c.id, Reason: reason, DurationMS: talk.Milliseconds()})
-	c.hub.router.Deliver(c.door.ID, frame)
+	if tellDoor {
+		c.hub.router.Deliver(c.door.ID, frame)
+	}
 	if c.winner != "" {
 		c.hub.router.Deliver(c.winner, frame)
 	}

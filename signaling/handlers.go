@@ -155,6 +155,9 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 		h.log.Warn("locating devices failed", "err", err)
 		return errBackendDown
 	}
+	if cur := h.doorCall(c.device.ID); cur != nil {
+		cur.forgottenBy(c.id)
+	}
 	id := h.newCallID()
 	call := &Call{
 		id:       id,

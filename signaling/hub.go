@@ -36,9 +36,9 @@ type Config struct {
 	// lets it fill is closed as slow. Default 64 (defaultSendQueue).
 	SendQueue int
 	// RejoinWindow is how long an answered call waits, once the connection
-	// of the device that answered closes, for that device to speak about
-	// the call again through another connection (after a phone changed
-	// networks, say) before it ends. Default 10 s.
+	// of the device that answered or of the door station closes, for it to
+	// speak about the call again through another connection (after a phone
+	// changed networks, say) before the call ends. Default 10 s.
 	RejoinWindow time.Duration
 	// RequestTimeout bounds the directory and cluster look-ups of one
 	// message after hello, so that a call fails within a second, with a

@@ -119,7 +119,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 			Name: "foyer_door_openings_total", Help: "Unlock commands sent to door stations from calls.",
 		}),
 		rejoined: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "foyer_calls_rejoined_total", Help: "Answered calls whose answering device came back within the rejoin window after its connection closed.",
+			Name: "foyer_calls_rejoined_total", Help: "Times a party of an answered call (the device that answered, or the door station) came back within the rejoin window after its connection closed.",
 		}),
 	}
 	cs := []prometheus.Collector{m.connected, m.disconnects, m.handshakeFailures, m.slowConsumers,

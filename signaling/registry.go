@@ -275,6 +275,13 @@ func (h *Hub) call(id CallID) *Call {
 	return h.calls[id]
 }
 
+// doorCall returns the door station's current call on this node, or nil.
+func (h *Hub) doorCall(id directory.DeviceID) *Call {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.doorCalls[id]
+}
+
 // lookupEnded returns what is kept of a call with this ID that this node
 // owned and that ended within endedLinger.
 func (h *Hub) lookupEnded(id CallID) (endedCall, bool) {

@@ -22,20 +22,21 @@ func (ts *testServer) ownedCall(t *testing.T, callID string) (*Hub, *Call) {
 	return nil, nil
 }
 
-// waitAway waits until the call counts its winner as gone, its rejoin
-// window running on the test clock: a closed socket's leave reaches the
-// call on another goroutine (and, across nodes, through Redis).
-func waitAway(t *testing.T, call *Call) {
+// waitAway waits until the call counts a party (a: its door station's or
+// winner's absence) as gone, its rejoin window running on the test clock:
+// a closed socket's leave reaches the call on another goroutine (and,
+// across nodes, through Redis).
+func waitAway(t *testing.T, call *Call, a *absence) {
 	t.Helper()
 	for deadline := time.Now().Add(readTimeout); ; time.Sleep(5 * time.Millisecond) {
 		call.mu.Lock()
-		away := call.away != nil
+		away := a.timer != nil
 		call.mu.Unlock()
 		if away {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the call never learned that its winner's connection closed")
+			t.Fatal("the call never learned that its party's connection closed")
 		}
 	}
 }
@@ -74,7 +75,7 @@ func TestWinnerGoneEndsAfterRejoinWindow(t *testing.T) {
 	door, anna, callID := answered(t, ts)
 	_, call := ts.ownedCall(t, callID)
 	_ = anna.ws.Close()
-	waitAway(t, call)
+	waitAway(t, call, &call.winnerAway)
 
 	ts.clock.Advance(8*time.Second - time.Millisecond)
 	door.send(map[string]any{"type": "ping"})
@@ -98,7 +99,7 @@ func TestWinnerRejoins(t *testing.T) {
 	owner, call := ts.ownedCall(t, callID)
 	rejoinedBefore := testutil.ToFloat64(owner.metrics.rejoined)
 	_ = anna.ws.Close()
-	waitAway(t, call)
+	waitAway(t, call, &call.winnerAway)
 
 	back := ts.connectTo(t, (ts.nodeOf("anna-phone")+1)%len(ts.hubs), "anna-phone")
 	back.send(map[string]any{"type": "answer", "call_id": callID, "ref": "again"})
@@ -209,7 +210,7 @@ func TestLateMessageOfWinnersOldConnection(t *testing.T) {
 	call.heard(annaID, oldConn)
 
 	_ = back.ws.Close()
-	waitAway(t, call)
+	waitAway(t, call, &call.winnerAway)
 	ts.clock.Advance(owner.cfg.RejoinWindow)
 	if e := door.expect("ended"); e["reason"] != "failed" {
 		t.Fatalf("ended %v", e)
@@ -255,11 +256,91 @@ func TestMovedWinnerLeavesLater(t *testing.T) {
 				}
 			}
 			_ = moved.ws.Close()
-			waitAway(t, call)
+			waitAway(t, call, &call.winnerAway)
 			ts.clock.Advance(ts.hubs[0].cfg.RejoinWindow)
 			if e := door.expect("ended"); e["reason"] != "failed" {
 				t.Fatalf("ended %v", e)
 			}
 		})
 	}
+}
+
+// TestDoorGoneEndsAfterRejoinWindow: when the door station's connection
+// closes while the call is answered and the door station does not come
+// back, the winner gets ended failed once the rejoin window has passed,
+// not before.
+func TestDoorGoneEndsAfterRejoinWindow(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{RejoinWindow: 8 * time.Second})
+	door, anna, callID := answered(t, ts)
+	_, call := ts.ownedCall(t, callID)
+	_ = door.ws.Close()
+	waitAway(t, call, &call.doorAway)
+
+	ts.clock.Advance(8*time.Second - time.Millisecond)
+	anna.send(map[string]any{"type": "ping"})
+	anna.expect("pong")
+	ts.clock.Advance(time.Millisecond)
+	if e := anna.expect("ended"); e["reason"] != "failed" || e["call_id"] != callID {
+		t.Fatalf("ended %v", e)
+	}
+}
+
+// TestDoorRejoins: the door station's connection closes in the middle of
+// an answered call and it comes back through a new one (on another node,
+// when there are several) within the rejoin window, with a candidate for
+// the call, as after an ICE restart. The call outlives the window, and the
+// door station's hangup from there ends it.
+func TestDoorRejoins(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, anna, callID := answered(t, ts)
+	owner, call := ts.ownedCall(t, callID)
+	rejoinedBefore := testutil.ToFloat64(owner.metrics.rejoined)
+	_ = door.ws.Close()
+	waitAway(t, call, &call.doorAway)
+
+	back := ts.connectTo(t, (ts.nodeOf("front-door")+1)%len(ts.hubs), "front-door")
+	back.send(map[string]any{"type": "candidate", "call_id": callID, "candidate": map[string]any{"candidate": ""}})
+	back.expectError("service_unavailable") // no media in this test: the message reached the call all the same
+	if got := testutil.ToFloat64(owner.metrics.rejoined); got != rejoinedBefore+1 {
+		t.Fatalf("foyer_calls_rejoined_total went from %v to %v, want one more", rejoinedBefore, got)
+	}
+	ts.clock.Advance(time.Minute)
+	anna.send(map[string]any{"type": "ping"})
+	anna.expect("pong")
+	back.send(map[string]any{"type": "hangup", "call_id": callID})
+	back.expect("ended")
+	if e := anna.expect("ended"); e["reason"] != "hangup" {
+		t.Fatalf("ended %v", e)
+	}
+}
+
+// TestDoorCallsAgainAfterRestart: a door station that reconnects and places
+// a call without having rejoined the one it had (it restarted and knows
+// nothing of it) is not told it is busy: the old call ends (its devices
+// stop ringing, caller_hangup) and the new one rings. One that rejoined
+// its call is busy with it.
+func TestDoorCallsAgainAfterRestart(t *testing.T) {
+	ts := newTestServer(t, harborView, unlimited())
+	door, devices, first := ringAll(t, ts)
+	back := ts.connect(t, "front-door")
+	door.expectClose(int(CloseReplaced))
+	second, ringing := back.call("101")
+	if ringing != len(ringers) || second == first {
+		t.Fatalf("the second call %s rings %d devices", second, ringing)
+	}
+	for n, d := range devices {
+		if c := d.expect("cancel"); c["call_id"] != first || c["reason"] != "caller_hangup" {
+			t.Fatalf("%s: %v", n, c)
+		}
+		if r := d.expect("ring"); r["call_id"] != second {
+			t.Fatalf("%s: %v", n, r)
+		}
+	}
+
+	again := ts.connect(t, "front-door")
+	back.expectClose(int(CloseReplaced))
+	again.send(map[string]any{"type": "candidate", "call_id": second, "candidate": map[string]any{"candidate": ""}})
+	again.expectError("service_unavailable") // rejoined: the message reached the call
+	again.send(map[string]any{"type": "call", "to": "101"})
+	again.expectError("busy")
 }

@@ -95,7 +95,8 @@ type SignalingConfig struct {
 	Heartbeat    time.Duration `yaml:"heartbeat"`
 	SendQueue    int           `yaml:"send_queue"`
 	// RejoinWindow: how long an answered call waits for the device that
-	// answered to come back after its connection closed.
+	// answered, or the door station, to come back after its connection
+	// closed.
 	RejoinWindow time.Duration `yaml:"rejoin_window"`
 	// MessageRate (per second) and MessageBurst bound what one connection
 	// may send; CallRate and CallBurst the calls one door station places.
