@@ -345,47 +345,63 @@ func TestTwoTabsCall(t *testing.T) {
 	c.screenshot(door, "door-ended")
 }
 
-// TestResidentRejoinsCall: the resident's connection drops in the middle
-// of a call. Its page reconnects, answers again and restarts ICE, within
-// the server's rejoin window: the call goes on, with audio both ways over
-// the restarted media, and the door station never sees it end.
-func TestResidentRejoinsCall(t *testing.T) {
-	browser := chromium(t)
-	srv, tokens := server(t)
-	c := &call{t: t}
-	resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
-	door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
-	c.waitFor(resident, "connects", state("idle"))
-	c.waitFor(door, "connects", state("ready"))
-	for _, k := range []string{"1", "0", "1", "Call"} {
-		c.click(door, `#keypad [data-key="`+k+`"]`)
-	}
-	c.waitFor(resident, "rings", state("ringing"))
-	c.click(resident, "#answer")
-	c.waitFor(resident, "talks", state("talking")+` && `+statusStarts("Talking to"))
-	c.waitFor(door, "talks", state("talking"))
-	c.grows(door, "hears the resident", "audio", "packetsReceived", 25)
-	const ufrag = `window.foyer.pc.localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]`
-	before, err := eval[string](resident, ufrag)
-	if err != nil {
-		c.fail("resident page: %v", err)
-	}
+// TestRejoinsCall: one side's connection drops in the middle of a call
+// (the resident's, then the door station's). Its page keeps the call,
+// reconnects and rejoins (the resident answers again; both restart ICE),
+// within the server's rejoin window: the call goes on, with audio both
+// ways over the restarted media, the other side never sees it end, and the
+// rejoined side's hangup ends it.
+func TestRejoinsCall(t *testing.T) {
+	for _, tc := range []struct {
+		drop    string // the page whose connection drops
+		talking string // its status while talking
+	}{
+		{"resident", "Talking to front-door"},
+		{"door", "Answered by Jansen"},
+	} {
+		t.Run(tc.drop, func(t *testing.T) {
+			browser := chromium(t)
+			srv, tokens := server(t)
+			c := &call{t: t}
+			resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
+			door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
+			c.waitFor(resident, "connects", state("idle"))
+			c.waitFor(door, "connects", state("ready"))
+			for _, k := range []string{"1", "0", "1", "Call"} {
+				c.click(door, `#keypad [data-key="`+k+`"]`)
+			}
+			c.waitFor(resident, "rings", state("ringing"))
+			c.click(resident, "#answer")
+			c.waitFor(resident, "talks", state("talking")+` && `+statusStarts("Talking to"))
+			c.waitFor(door, "talks", state("talking")+` && `+statusStarts("Answered by"))
+			c.grows(door, "hears the resident", "audio", "packetsReceived", 25)
+			dropped, other := resident, door
+			if tc.drop == "door" {
+				dropped, other = door, resident
+			}
+			const ufrag = `window.foyer.pc.localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]`
+			before, err := eval[string](dropped, ufrag)
+			if err != nil {
+				c.fail("%s page: %v", tc.drop, err)
+			}
 
-	if _, err := eval[any](resident, `window.foyerSignal.ws.close()`); err != nil {
-		c.fail("resident page: dropping the connection: %v", err)
-	}
-	c.waitFor(resident, "says it is rejoining", state("talking")+` && `+statusStarts("Connection lost: rejoining"))
-	c.waitFor(resident, "rejoins", state("talking")+` && `+statusStarts("Talking to")+
-		` && document.getElementById("conn").textContent === "online"`)
-	c.waitFor(resident, "restarts ICE", ufrag+` !== `+fmt.Sprintf("%q", before)+
-		` && window.foyer.pc.signalingState === "stable" && window.foyer.pc.connectionState === "connected"`)
-	c.grows(resident, "hears the door after rejoining", "audio", "packetsReceived", 25)
-	c.grows(door, "hears the resident after rejoining", "audio", "packetsReceived", 25)
-	if c.number(door, `window.foyer.state === "talking" ? 1 : 0`) != 1 {
-		c.fail("the door station's call did not go on")
-	}
+			if _, err := eval[any](dropped, `window.foyerSignal.ws.close()`); err != nil {
+				c.fail("%s page: dropping the connection: %v", tc.drop, err)
+			}
+			c.waitFor(dropped, "says it is rejoining", state("talking")+` && `+statusStarts("Connection lost: rejoining"))
+			c.waitFor(dropped, "rejoins", state("talking")+` && `+statusStarts(tc.talking)+
+				` && document.getElementById("conn").textContent === "online"`)
+			c.waitFor(dropped, "restarts ICE", ufrag+` !== `+fmt.Sprintf("%q", before)+
+				` && window.foyer.pc.signalingState === "stable" && window.foyer.pc.connectionState === "connected"`)
+			c.grows(resident, "hears the door after the rejoin", "audio", "packetsReceived", 25)
+			c.grows(door, "hears the resident after the rejoin", "audio", "packetsReceived", 25)
+			if c.number(other, `window.foyer.state === "talking" ? 1 : 0`) != 1 {
+				c.fail("the other side's call did not go on")
+			}
 
-	c.click(resident, "#hangup")
-	c.waitFor(door, "ends the call", state("ended")+` && `+statusStarts("Call ended: hung up"))
-	c.waitFor(resident, "ends the call", state("ended"))
+			c.click(dropped, "#hangup")
+			c.waitFor(other, "ends the call", state("ended")+` && `+statusStarts("Call ended: hung up"))
+			c.waitFor(dropped, "ends the call", state("ended"))
+		})
+	}
 }

@@ -6,7 +6,7 @@ const $ = (id) => document.getElementById(id);
 
 // state is what the page shows; tests read it as window.foyer.
 // state.state: connecting | ready | dialing | ringing | talking | ended | offline
-const state = { state: "connecting", status: "", callId: null, pc: null, stream: null, welcome: null };
+const state = { state: "connecting", status: "", callId: null, pc: null, stream: null, welcome: null, answeredBy: "" };
 window.foyer = state;
 
 let sig = null;
@@ -142,7 +142,10 @@ async function onMessage(m) {
     await media(m.call_id);
     break;
   case "answered":
-    if (mine) show("talking", `Answered by ${m.by.name}`);
+    if (mine) {
+      state.answeredBy = m.by.name;
+      show("talking", `Answered by ${m.by.name}`);
+    }
     break;
   case "sdp":
     if (mine && state.pc && m.description.type === "answer") await state.pc.setRemoteDescription(m.description);
@@ -170,18 +173,36 @@ async function onMessage(m) {
   }
 }
 
+// rejoin takes the answered call up again through a new connection: an
+// ICE restart, as the network under the media may have changed too; the
+// offer itself tells the server the door station is back (protocol.md §4,
+// Rejoining a call).
+async function rejoin() {
+  const callId = state.callId;
+  if (state.pc) await describe(state.pc, sig, callId, await state.pc.createOffer({ iceRestart: true }));
+  if (state.callId === callId) show("talking", `Answered by ${state.answeredBy}`);
+}
+
 function start(tok) {
-  sig = new Signal(tok, {
+  sig = window.foyerSignal = new Signal(tok, { // tests drop the connection through window.foyerSignal
     message: onMessage,
     up: (welcome) => {
       state.welcome = welcome;
       $("conn").textContent = "online";
       $("conn").classList.add("up");
-      show("ready", "Press a name, or dial a number and press Call");
+      if (state.state === "talking") rejoin();
+      else show("ready", "Press a name, or dial a number and press Call");
     },
     down: (text, final) => {
       $("conn").textContent = "offline";
       $("conn").classList.remove("up");
+      // An answered call waits for us a few seconds (the server's rejoin
+      // window), unless this door station cannot reconnect; a ringing one
+      // ends with the connection.
+      if (state.state === "talking" && !final) {
+        show("talking", "Connection lost: rejoining the call…");
+        return;
+      }
       if (state.callId || state.state === "dialing") endCall(`Call ended: the connection was lost`);
       show(final ? "offline" : "connecting", text);
       if (final && /token/.test(text)) login();
