@@ -66,58 +66,94 @@ func dirkAnswers(t *testing.T, ts *testServer, doorNode, dirkNode int) (door, di
 	return door, dirk, callID
 }
 
-// TestWinnerGoneEndsAfterRejoinWindow: when the connection of the device
-// that answered closes and the device does not come back, the door station
-// gets ended failed once the rejoin window has passed, not before; the
-// device coming back after that is told the call ended.
-func TestWinnerGoneEndsAfterRejoinWindow(t *testing.T) {
-	ts := newTestServer(t, harborView, Config{RejoinWindow: 8 * time.Second})
-	door, anna, callID := answered(t, ts)
-	_, call := ts.ownedCall(t, callID)
-	_ = anna.ws.Close()
-	waitAway(t, call, &call.winnerAway)
-
-	ts.clock.Advance(8*time.Second - time.Millisecond)
-	door.send(map[string]any{"type": "ping"})
-	door.expect("pong") // an ended queued before it would fail this
-	ts.clock.Advance(time.Millisecond)
-	if e := door.expect("ended"); e["reason"] != "failed" || e["call_id"] != callID {
-		t.Fatalf("ended %v", e)
+// goesOnPastWindow checks that the call outlives the rejoin window (other
+// hears nothing of an end a minute later), and that party's hangup then
+// ends it for both.
+func goesOnPastWindow(t *testing.T, ts *testServer, party, other *client, callID string) {
+	t.Helper()
+	ts.clock.Advance(time.Minute)
+	other.send(map[string]any{"type": "ping"})
+	other.expect("pong") // an ended queued before it would fail this
+	party.send(map[string]any{"type": "hangup", "call_id": callID})
+	party.expect("ended")
+	if e := other.expect("ended"); e["reason"] != "hangup" || e["call_id"] != callID {
+		t.Fatalf("%s: ended %v", other.name, e)
 	}
-	back := ts.connect(t, "anna-phone")
-	back.send(map[string]any{"type": "answer", "call_id": callID})
-	back.expectError("call_ended")
 }
 
-// TestWinnerRejoins: the device that answered loses its connection and
-// comes back through a new one (on another node, when there are several)
-// within the rejoin window. Its answer, repeated, gets answered again, the
-// call outlives the window, and its hangup from there ends the call.
-func TestWinnerRejoins(t *testing.T) {
-	ts := newTestServer(t, harborView, Config{})
-	door, anna, callID := answered(t, ts)
-	owner, call := ts.ownedCall(t, callID)
-	rejoinedBefore := testutil.ToFloat64(owner.metrics.rejoined)
-	_ = anna.ws.Close()
-	waitAway(t, call, &call.winnerAway)
+// TestPartyGoneEndsAfterRejoinWindow: when the connection of the device
+// that answered, or of the door station, closes and it does not come back,
+// the other party gets ended failed once the rejoin window has passed, not
+// before; the party coming back after that is told the call ended.
+func TestPartyGoneEndsAfterRejoinWindow(t *testing.T) {
+	for _, gone := range []string{"anna-phone", "front-door"} {
+		t.Run(gone, func(t *testing.T) {
+			ts := newTestServer(t, harborView, Config{RejoinWindow: 8 * time.Second})
+			door, anna, callID := answered(t, ts)
+			_, call := ts.ownedCall(t, callID)
+			party, other, away := anna, door, &call.winnerAway
+			if gone == "front-door" {
+				party, other, away = door, anna, &call.doorAway
+			}
+			_ = party.ws.Close()
+			waitAway(t, call, away)
 
-	back := ts.connectTo(t, (ts.nodeOf("anna-phone")+1)%len(ts.hubs), "anna-phone")
-	back.send(map[string]any{"type": "answer", "call_id": callID, "ref": "again"})
-	if a := back.expect("answered"); a["ref"] != "again" || a["by"].(map[string]any)["device_id"] != back.welcome["device_id"] {
-		t.Fatalf("answered again: %v", a)
+			ts.clock.Advance(8*time.Second - time.Millisecond)
+			other.send(map[string]any{"type": "ping"})
+			other.expect("pong") // an ended queued before it would fail this
+			ts.clock.Advance(time.Millisecond)
+			if e := other.expect("ended"); e["reason"] != "failed" || e["call_id"] != callID {
+				t.Fatalf("ended %v", e)
+			}
+			back := ts.connect(t, gone)
+			back.send(map[string]any{"type": "hangup", "call_id": callID})
+			back.expectError("call_ended")
+		})
 	}
-	if got := testutil.ToFloat64(owner.metrics.rejoined); got != rejoinedBefore+1 {
-		t.Fatalf("foyer_calls_rejoined_total went from %v to %v, want one more", rejoinedBefore, got)
-	}
-	ts.clock.Advance(time.Minute)
-	door.send(map[string]any{"type": "ping"})
-	door.expect("pong")
+}
 
-	back.send(map[string]any{"type": "hangup", "call_id": callID})
-	if e := door.expect("ended"); e["reason"] != "hangup" {
-		t.Fatalf("ended %v", e)
+// TestPartyRejoins: the device that answered, or the door station, loses
+// its connection and comes back through a new one (on another node, when
+// there are several) within the rejoin window: the winner answers again
+// and gets answered again; the door station sends a candidate, as after
+// an ICE restart. The call outlives the window, and the party's hangup
+// from there ends it.
+func TestPartyRejoins(t *testing.T) {
+	for _, tc := range []struct {
+		party  string
+		rejoin func(t *testing.T, back *client, callID string)
+	}{
+		{"anna-phone", func(t *testing.T, back *client, callID string) {
+			back.send(map[string]any{"type": "answer", "call_id": callID, "ref": "again"})
+			if a := back.expect("answered"); a["ref"] != "again" || a["by"].(map[string]any)["device_id"] != back.welcome["device_id"] {
+				t.Fatalf("answered again: %v", a)
+			}
+		}},
+		{"front-door", func(t *testing.T, back *client, callID string) {
+			back.send(map[string]any{"type": "candidate", "call_id": callID, "candidate": map[string]any{"candidate": ""}})
+			back.expectError("service_unavailable") // no media in this test: the message reached the call all the same
+		}},
+	} {
+		t.Run(tc.party, func(t *testing.T) {
+			ts := newTestServer(t, harborView, Config{})
+			door, anna, callID := answered(t, ts)
+			owner, call := ts.ownedCall(t, callID)
+			party, other, away := anna, door, &call.winnerAway
+			if tc.party == "front-door" {
+				party, other, away = door, anna, &call.doorAway
+			}
+			rejoinedBefore := testutil.ToFloat64(owner.metrics.rejoined)
+			_ = party.ws.Close()
+			waitAway(t, call, away)
+
+			back := ts.connectTo(t, (ts.nodeOf(tc.party)+1)%len(ts.hubs), tc.party)
+			tc.rejoin(t, back, callID)
+			if got := testutil.ToFloat64(owner.metrics.rejoined); got != rejoinedBefore+1 {
+				t.Fatalf("foyer_calls_rejoined_total went from %v to %v, want one more", rejoinedBefore, got)
+			}
+			goesOnPastWindow(t, ts, back, other, callID)
+		})
 	}
-	back.expect("ended")
 }
 
 // TestLateLeftOfWinnersOldConnection: the device that answered moved to
@@ -154,14 +190,7 @@ func TestLateLeftOfWinnersOldConnection(t *testing.T) {
 	hall := ts.connectTo(t, 1, "hall-101")
 	hall.send(map[string]any{"type": "answer", "call_id": callID})
 	hall.expect("error")
-	ts.clock.Advance(time.Minute)
-	door.send(map[string]any{"type": "ping"})
-	door.expect("pong")
-	door.send(map[string]any{"type": "hangup", "call_id": callID})
-	door.expect("ended")
-	if e := anna.expect("ended"); e["reason"] != "hangup" {
-		t.Fatalf("ended %v", e)
-	}
+	goesOnPastWindow(t, ts, door, anna, callID)
 }
 
 // TestLateLeftOfDoorsOldConnection: the door station moved to another
@@ -262,55 +291,6 @@ func TestMovedWinnerLeavesLater(t *testing.T) {
 				t.Fatalf("ended %v", e)
 			}
 		})
-	}
-}
-
-// TestDoorGoneEndsAfterRejoinWindow: when the door station's connection
-// closes while the call is answered and the door station does not come
-// back, the winner gets ended failed once the rejoin window has passed,
-// not before.
-func TestDoorGoneEndsAfterRejoinWindow(t *testing.T) {
-	ts := newTestServer(t, harborView, Config{RejoinWindow: 8 * time.Second})
-	door, anna, callID := answered(t, ts)
-	_, call := ts.ownedCall(t, callID)
-	_ = door.ws.Close()
-	waitAway(t, call, &call.doorAway)
-
-	ts.clock.Advance(8*time.Second - time.Millisecond)
-	anna.send(map[string]any{"type": "ping"})
-	anna.expect("pong")
-	ts.clock.Advance(time.Millisecond)
-	if e := anna.expect("ended"); e["reason"] != "failed" || e["call_id"] != callID {
-		t.Fatalf("ended %v", e)
-	}
-}
-
-// TestDoorRejoins: the door station's connection closes in the middle of
-// an answered call and it comes back through a new one (on another node,
-// when there are several) within the rejoin window, with a candidate for
-// the call, as after an ICE restart. The call outlives the window, and the
-// door station's hangup from there ends it.
-func TestDoorRejoins(t *testing.T) {
-	ts := newTestServer(t, harborView, Config{})
-	door, anna, callID := answered(t, ts)
-	owner, call := ts.ownedCall(t, callID)
-	rejoinedBefore := testutil.ToFloat64(owner.metrics.rejoined)
-	_ = door.ws.Close()
-	waitAway(t, call, &call.doorAway)
-
-	back := ts.connectTo(t, (ts.nodeOf("front-door")+1)%len(ts.hubs), "front-door")
-	back.send(map[string]any{"type": "candidate", "call_id": callID, "candidate": map[string]any{"candidate": ""}})
-	back.expectError("service_unavailable") // no media in this test: the message reached the call all the same
-	if got := testutil.ToFloat64(owner.metrics.rejoined); got != rejoinedBefore+1 {
-		t.Fatalf("foyer_calls_rejoined_total went from %v to %v, want one more", rejoinedBefore, got)
-	}
-	ts.clock.Advance(time.Minute)
-	anna.send(map[string]any{"type": "ping"})
-	anna.expect("pong")
-	back.send(map[string]any{"type": "hangup", "call_id": callID})
-	back.expect("ended")
-	if e := anna.expect("ended"); e["reason"] != "hangup" {
-		t.Fatalf("ended %v", e)
 	}
 }
 
