@@ -146,7 +146,7 @@ func (r *RedisRouter) leaseOf(c *Conn) string { return r.node + " " + c.id }
 // on another node (by, on node: attachLease), unless it is already gone or
 // was itself replaced here. It is unregistered first, as one node replaces
 // a connection: its device's calls do not end with it but go to by
-// (Hub.served), and its lease, now the other node's, stays.
+// (Hub.handOver), and its lease, now the other node's, stays.
 func (r *RedisRouter) replaced(id directory.DeviceID, conn, node, by string) {
 	c := r.Memory.Local(id)
 	if c == nil || c.id != conn || !r.Memory.Detach(context.Background(), c) {
