@@ -395,16 +395,10 @@ func (c *Call) partiesLocked() []directory.DeviceID {
 	return ids
 }
 
-// involves reports whether d is the call's door station or was rung for it.
-func (c *Call) involves(d directory.Device) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return d.ID == c.door.ID || c.legs[d.ID] != nil
-}
-
-// openDoor drives the door station's relay for the winner, or for a ringing
-// device when the site allows opening before answering.
-func (c *Call) openDoor(d directory.Device, relay int, ref json.RawMessage) error {
+// openDoor drives the door station's relay for the winner (who spoke
+// through conn), or for a ringing device when the site allows opening
+// before answering.
+func (c *Call) openDoor(d directory.Device, conn string, relay int, ref json.RawMessage) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l := c.legs[d.ID]
@@ -425,6 +419,7 @@ func (c *Call) openDoor(d directory.Device, relay int, ref json.RawMessage) erro
 		if c.winner != d.ID {
 			return protoErr(CodeForbidden, "only the device that answered may open the door")
 		}
+		c.heardLocked(l, conn)
 	}
 	dur := c.site.Settings.DoorOpenDuration.Milliseconds()
 	c.hub.router.Deliver(c.door.ID, encode(Unlock{Type: TypeUnlock, CallID: c.id, Relay: relay, DurationMS: dur}))

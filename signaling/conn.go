@@ -334,23 +334,8 @@ func (c *Conn) actedOn(call CallID) {
 // this one now, and their owners hear when it goes, even if it never
 // speaks about them.
 func (c *Conn) inheritRemoteCalls(prev *Conn) {
-	prev.mu.Lock()
-	calls := prev.remoteCalls
-	prev.remoteCalls = nil
-	prev.mu.Unlock()
-	if len(calls) == 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.remoteCalls == nil {
-		c.remoteCalls = calls
-		return
-	}
-	for id, at := range calls {
-		if at.After(c.remoteCalls[id]) {
-			c.remoteCalls[id] = at
-		}
+	for _, id := range prev.takeRemoteCalls() {
+		c.actedOn(id)
 	}
 }
 
@@ -358,7 +343,7 @@ func (c *Conn) inheritRemoteCalls(prev *Conn) {
 type connAt struct{ node, conn string }
 
 // replacedBy records the connection on another node that replaced this one,
-// before this one is closed: the hub hands its calls over to it (served).
+// before this one is closed: the hub hands its calls over to it (Hub.handOver).
 func (c *Conn) replacedBy(node, conn string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

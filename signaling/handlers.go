@@ -115,17 +115,17 @@ func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, conn st
 	case TypeHangup:
 		return call.hangup(d)
 	case TypeOpenDoor:
-		call.heard(d.ID, conn)
 		relay := int(msg.Relay)
 		if relay == 0 {
 			relay = 1
 		}
-		return call.openDoor(d, relay, msg.Ref)
+		return call.openDoor(d, conn, relay, msg.Ref)
 	default: // sdp, candidate
-		if !call.involves(d) {
+		// An ICE restart is how a party that moved networks gets its media
+		// back, and rejoins the call (heard).
+		if !call.heard(d.ID, conn) {
 			return errNoSuchCall // the same answer as for a call that never was
 		}
-		call.heard(d.ID, conn) // an ICE restart is how a device that moved networks gets its media back
 		return h.handleMedia(call, d, msg)
 	}
 }
@@ -155,9 +155,6 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 		h.log.Warn("locating devices failed", "err", err)
 		return errBackendDown
 	}
-	if cur := h.doorCall(c.device.ID); cur != nil {
-		cur.forgottenBy(c.id)
-	}
 	id := h.newCallID()
 	call := &Call{
 		id:       id,
@@ -172,7 +169,14 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 	if h.cfg.Media != nil {
 		call.media = h.cfg.Media.NewSession(string(id), string(c.device.ID), site.Settings.Preview, callEvents{router: h.router, call: id})
 	}
-	if err := h.register(call); err != nil {
+	cur, err := h.register(call)
+	if cur != nil && cur.forgottenBy(c.id) {
+		cur, err = h.register(call) // the call it forgot has ended
+	}
+	if cur != nil {
+		err = protoErr(CodeBusy, "this door station already has call %s; hang it up first", cur.id)
+	}
+	if err != nil {
 		h.closeMedia(call.media)
 		return err
 	}

@@ -34,15 +34,16 @@ type endedAt struct {
 }
 
 // register adds a new call to the hub before it rings. A door station has
-// one call at a time.
-func (h *Hub) register(call *Call) error {
+// one call at a time: while its current one is not over, register adds
+// nothing and returns that one.
+func (h *Hub) register(call *Call) (cur *Call, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.draining {
-		return errDraining
+		return nil, errDraining
 	}
 	if cur := h.doorCalls[call.door.ID]; cur != nil && !cur.over.Load() {
-		return protoErr(CodeBusy, "this door station already has call %s; hang it up first", cur.id)
+		return cur, nil
 	}
 	h.calls[call.id] = call
 	h.doorCalls[call.door.ID] = call
@@ -53,7 +54,7 @@ func (h *Hub) register(call *Call) error {
 	h.ringIndex[t][call] = struct{}{}
 	h.router.Ringing(context.Background(), t, call.id, true)
 	h.metrics.activeCalls.Inc()
-	return nil
+	return nil, nil
 }
 
 // unring removes a call from the ring index. Called with call.mu held.
@@ -273,13 +274,6 @@ func (h *Hub) call(id CallID) *Call {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.calls[id]
-}
-
-// doorCall returns the door station's current call on this node, or nil.
-func (h *Hub) doorCall(id directory.DeviceID) *Call {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.doorCalls[id]
 }
 
 // lookupEnded returns what is kept of a call with this ID that this node

@@ -61,10 +61,11 @@ func (c *Call) backLocked(a *absence, current, conn string) {
 	}
 }
 
-// heard notes that the door station or the winner, d, spoke about the
-// call through conn: its current connection, and the party back, if its
-// connection had gone.
-func (c *Call) heard(d directory.DeviceID, conn string) {
+// heard reports whether d is the call's door station or was rung for it,
+// and when d is the door station or the winner, notes that it spoke about
+// the call through conn: its current connection, and the party back, if
+// its connection had gone.
+func (c *Call) heard(d directory.DeviceID, conn string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -75,6 +76,7 @@ func (c *Call) heard(d directory.DeviceID, conn string) {
 	case d == c.winner:
 		c.heardLocked(c.legs[d], conn)
 	}
+	return d == c.door.ID || c.legs[d] != nil
 }
 
 // maxSuperseded bounds the old connections a call remembers: a party
@@ -104,20 +106,22 @@ func (c *Call) heardLocked(l *leg, conn string) {
 	c.backLocked(&c.winnerAway, l.conn, conn)
 }
 
-// forgottenBy ends the call when its door station places another call
-// through conn, a connection it has not spoken about this one through: it
-// restarted, or reconnected without rejoining, and knows nothing of this
-// one, so it is not told of its end either (an ended it cannot place
-// would arrive just as it waits for its new call's calling). A door
-// station that rejoined its call gets busy instead.
-func (c *Call) forgottenBy(conn string) {
+// forgottenBy ends the call, and reports whether it did, when its door
+// station places another call through conn, a connection it has not
+// spoken about this one through: it restarted, or reconnected without
+// rejoining, and knows nothing of this one, so it is not told of its end
+// either (an ended it cannot place would arrive just as it waits for its
+// new call's calling). A door station that rejoined its call gets busy
+// instead.
+func (c *Call) forgottenBy(conn string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state == stateEnded || c.doorConn == conn {
-		return
+		return false
 	}
 	if c.state == stateRinging {
 		c.cancelLocked(CancelCallerHangup, "")
 	}
 	c.finishLocked(EndFailed, nil, false)
+	return true
 }
