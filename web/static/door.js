@@ -1,6 +1,6 @@
 // The door station: dial an ID (keypad or directory), send the camera and
 // microphone, hear the resident who answers, show the door opening.
-import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el } from "/static/foyer.js";
+import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el, rejoining, restartIce } from "/static/foyer.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -173,13 +173,11 @@ async function onMessage(m) {
   }
 }
 
-// rejoin takes the answered call up again through a new connection: an
-// ICE restart, as the network under the media may have changed too; the
-// offer itself tells the server the door station is back (protocol.md §4,
-// Rejoining a call).
+// rejoin takes the answered call up again through a new connection: the
+// ICE restart's offer tells the server the door station is back.
 async function rejoin() {
   const callId = state.callId;
-  if (state.pc) await describe(state.pc, sig, callId, await state.pc.createOffer({ iceRestart: true }));
+  await restartIce(state.pc, sig, callId);
   if (state.callId === callId) show("talking", `Answered by ${state.answeredBy}`);
 }
 
@@ -200,7 +198,7 @@ function start(tok) {
       // window), unless this door station cannot reconnect; a ringing one
       // ends with the connection.
       if (state.state === "talking" && !final) {
-        show("talking", "Connection lost: rejoining the call…");
+        show("talking", rejoining);
         return;
       }
       if (state.callId || state.state === "dialing") endCall(`Call ended: the connection was lost`);

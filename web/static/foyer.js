@@ -161,6 +161,19 @@ export async function describe(pc, sig, callId, desc) {
   held.forEach((m) => sig.send(m));
 }
 
+// Rejoining an answered call after the connection dropped (protocol.md §4,
+// Rejoining a call): the status shown meanwhile, and the ICE restart that
+// takes the media over the network the page reconnected through. The
+// restart's offer is itself a message about the call, so it rejoins too.
+export const rejoining = "Connection lost: rejoining the call…";
+
+export function restartIce(pc, sig, callId) {
+  if (!pc) return Promise.resolve();
+  return pc.createOffer({ iceRestart: true })
+    .then((offer) => describe(pc, sig, callId, offer))
+    .catch((err) => console.error("foyer: ICE restart:", err));
+}
+
 // stopAll ends a call's local media.
 export function stopAll(pc, stream) {
   if (pc) pc.close();

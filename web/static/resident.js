@@ -1,6 +1,6 @@
 // The resident: rings with the visitor's live picture, answers (the
 // microphone opens only then), declines, opens the door, hangs up.
-import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el } from "/static/foyer.js";
+import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el, rejoining, restartIce } from "/static/foyer.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -190,7 +190,7 @@ function start(tok) {
       // unless this device cannot reconnect; one still being answered
       // cannot be told from one lost.
       if (state.state === "talking" && !final) {
-        show("talking", "Connection lost: rejoining the call…");
+        show("talking", rejoining);
         return;
       }
       if (state.state === "talking" || state.state === "answering") finish("ended", "Call ended: the connection was lost");
@@ -201,13 +201,11 @@ function start(tok) {
   });
 }
 
-// rejoin takes the call up again through a new connection: answer again,
-// then an ICE restart, as the network under the media may have changed
-// too (protocol.md §4, Rejoining a call).
-async function rejoin() {
-  const callId = state.callId;
-  sig.send({ type: "answer", call_id: callId });
-  if (state.pc) await describe(state.pc, sig, callId, await state.pc.createOffer({ iceRestart: true }));
+// rejoin takes the call up again through a new connection: answer again
+// (answered follows), then restart ICE.
+function rejoin() {
+  sig.send({ type: "answer", call_id: state.callId });
+  restartIce(state.pc, sig, state.callId);
 }
 
 const login = tokenForm(start);
