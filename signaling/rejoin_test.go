@@ -294,6 +294,29 @@ func TestMovedWinnerLeavesLater(t *testing.T) {
 	}
 }
 
+// TestHandoverAfterNewConnectionWent: the winner's connection is replaced
+// by one on another node that closes before the calls are handed over to
+// it (node 1 hears of the replacement, as from attachLease, naming a
+// connection node 2 no longer has). Node 2 then tells the call's owner
+// that connection left, and the call waits out the rejoin window and ends,
+// rather than running on with a winner gone.
+func TestHandoverAfterNewConnectionWent(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 3, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door, dirk, callID := dirkAnswers(t, ts, 0, 1)
+	dirkID := directory.DeviceID(dirk.welcome["device_id"].(string))
+	_, call := ts.ownedCall(t, callID)
+
+	r := ts.hubs[1].router.(*RedisRouter)
+	r.replaced(dirkID, r.Local(dirkID).id, ts.hubs[2].cfg.NodeID, "a-connection-gone-since")
+	dirk.expectClose(int(CloseReplaced))
+	waitAway(t, call, &call.winnerAway)
+	ts.clock.Advance(ts.hubs[0].cfg.RejoinWindow)
+	if e := door.expect("ended"); e["reason"] != "failed" {
+		t.Fatalf("ended %v", e)
+	}
+}
+
 // TestDoorCallsAgainAfterRestart: a door station that reconnects and places
 // a call without having rejoined the one it had (it restarted and knows
 // nothing of it) is not told it is busy: the old call ends (its devices

@@ -159,14 +159,20 @@ func (r *RedisRouter) replaced(id directory.DeviceID, conn, node, by string) {
 // handover records calls as taken part in by conn, the device's local
 // connection that replaced one on another node (Router.Handover). This
 // node's own calls know their parties already.
+//
+// The handover can come after conn has gone. Its leave told the other
+// nodes' calls nothing then, so they are told now; or, when a newer
+// connection of the device replaced it here, that one takes them (it
+// would have taken them from conn, as a replacement on one node does).
 func (r *RedisRouter) handover(id directory.DeviceID, conn string, calls []CallID) {
 	c := r.Memory.Local(id)
-	if c == nil || c.id != conn {
-		return // gone already: its leave could not have told the calls' owners either
-	}
 	for _, call := range calls {
-		if ownerOf(call) != r.node {
+		switch owner := ownerOf(call); {
+		case owner == r.node:
+		case c != nil:
 			c.actedOn(call)
+		default:
+			r.Left(context.Background(), owner, call, id, conn, EndFailed)
 		}
 	}
 }
