@@ -164,6 +164,22 @@ func (s *Session) Connect(id string) error {
 	return nil
 }
 
+// Reoffer sends a device's offer again while it is still unanswered: the
+// device has connected again (the winner rejoining the call) and may never
+// have received it. The offer carries the candidates gathered so far. A
+// device whose negotiation completed gets nothing: it restarts ICE itself.
+func (s *Session) Reoffer(id string) {
+	s.mu.Lock()
+	var p *peer
+	if d := s.devices[id]; d != nil && !s.closed {
+		p = d.peer
+	}
+	s.mu.Unlock()
+	if p != nil {
+		p.resendOffer()
+	}
+}
+
 // RemoveDevice closes a device's connection: it declined, was cancelled or
 // disconnected. Unknown devices are ignored.
 func (s *Session) RemoveDevice(id string) {

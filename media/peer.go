@@ -116,6 +116,19 @@ func (p *peer) offerLocked() error {
 	return p.setLocal(o)
 }
 
+// resendOffer sends our offer again, with the candidates gathered so far
+// in it, if the client has not answered it.
+func (p *peer) resendOffer() {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if p.closed.Load() || p.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+		return
+	}
+	if desc := p.pc.LocalDescription(); desc != nil {
+		p.ev.SDP(p.id, *desc)
+	}
+}
+
 // answer applies the client's offer and answers it. prepare, if not nil,
 // runs between the two, when the offer's transceivers exist.
 func (p *peer) answer(o webrtc.SessionDescription, prepare func() error) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pion/webrtc/v4"
@@ -284,4 +285,59 @@ func TestSessionRefusesGlare(t *testing.T) {
 	waitUntil(t, "our offer answered", func() bool { return p.pc.SignalingState() == webrtc.SignalingStateStable })
 	before := len(d.received(webrtc.RTPCodecTypeVideo))
 	waitUntil(t, "video after glare", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= before+10 })
+}
+
+// sdpCounter is a wire that counts the descriptions sent to each client.
+type sdpCounter struct {
+	*wire
+	mu sync.Mutex
+	n  map[string]int // guarded by mu
+}
+
+func (w *sdpCounter) SDP(to string, desc webrtc.SessionDescription) {
+	w.mu.Lock()
+	w.n[to]++
+	w.mu.Unlock()
+	w.wire.SDP(to, desc)
+}
+
+func (w *sdpCounter) count(id string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n[id]
+}
+
+// TestSessionReoffer: a device that never received its offer (its
+// connection closed; here it is not on the wire yet) gets it again, with
+// the server's candidates in it, and the media flows; once it has
+// answered, Reoffer sends nothing.
+func TestSessionReoffer(t *testing.T) {
+	w := &sdpCounter{wire: newWire(), n: map[string]int{}}
+	s := newTestEngine(t).NewSession("call-1", "door", true, w)
+	t.Cleanup(s.Close)
+	door := newDoor(t, s, w.wire, opusCodec)
+	d := newClient(t, clientAPI(t), "dev1", s, newWire()) // what is sent to it is lost
+	d.publish('M', audioSize, d.micTrack)
+	if err := s.AddDevice(d.id); err != nil {
+		t.Fatal(err)
+	}
+	door.offer()
+	waitUntil(t, "the device's offer sent", func() bool { return w.count(d.id) == 1 })
+	p, err := s.devicePeer(d.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the server's candidates gathered", func() bool { return p.pc.ICEGatheringState() == webrtc.ICEGatheringStateComplete })
+
+	w.add(d) // connected again
+	s.Reoffer(d.id)
+	waitUntil(t, "video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 10 })
+	if err := s.Connect(d.id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the door hears the device", func() bool { return len(door.received(webrtc.RTPCodecTypeAudio)) >= 10 })
+	s.Reoffer(d.id)
+	if n := w.count(d.id); n != 2 {
+		t.Fatalf("%d offers sent to the device, want 2: none again once it answered", n)
+	}
 }

@@ -198,6 +198,11 @@ func (c *Call) answer(d directory.Device, conn string, by Party, ref json.RawMes
 		}
 		c.heardLocked(l, conn)
 		c.hub.router.Deliver(d.ID, encode(Answered{Type: TypeAnswered, Ref: ref, CallID: c.id, By: by}))
+		if c.media != nil {
+			// Its connection may have closed before our offer reached it.
+			// Not under the call's lock: it waits for the peer's negotiation.
+			go c.media.Reoffer(string(d.ID))
+		}
 		return false, nil
 	}
 	c.state, c.winner, c.answeredAt = stateAnswered, d.ID, c.hub.clock.Now()
