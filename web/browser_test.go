@@ -405,3 +405,70 @@ func TestRejoinsCall(t *testing.T) {
 		})
 	}
 }
+
+// TestAnswersThroughDrop: the resident's connection drops just as it
+// answers. The page keeps answering, reconnects, and sends its answer again;
+// the call is taken up either way, with audio both ways, and the door
+// station never sees it end.
+//   - "answered lost": the answer reached the server, which made this
+//     device the winner, but the connection closed before its answered
+//     came back (the page closes it right after sending the answer). The
+//     answer again rejoins the call, and the page restarts ICE.
+//   - "answer not sent": the connection was already gone when Answer was
+//     pressed. The call still rings: the device is rung again on
+//     reconnecting (a new offer), and the answer sent again wins.
+func TestAnswersThroughDrop(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		drop func(c *call, resident *page)
+	}{
+		{"answered lost", func(c *call, resident *page) {
+			const closeAfterAnswer = `(() => {
+				const s = window.foyerSignal, send = s.send.bind(s);
+				s.send = (m) => {
+					const sent = send(m);
+					if (m.type === "answer") { s.send = send; s.ws.close(); }
+					return sent;
+				};
+			})()`
+			if _, err := eval[any](resident, closeAfterAnswer); err != nil {
+				c.fail("resident page: %v", err)
+			}
+			c.click(resident, "#answer")
+		}},
+		{"answer not sent", func(c *call, resident *page) {
+			if _, err := eval[any](resident, `window.foyerSignal.ws.close()`); err != nil {
+				c.fail("resident page: %v", err)
+			}
+			c.waitFor(resident, "goes offline", `document.getElementById("conn").textContent === "offline"`)
+			c.click(resident, "#answer")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			browser := chromium(t)
+			srv, tokens := server(t)
+			c := &call{t: t}
+			resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
+			door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
+			c.waitFor(resident, "connects", state("idle"))
+			c.waitFor(door, "connects", state("ready"))
+			for _, k := range []string{"1", "0", "1", "Call"} {
+				c.click(door, `#keypad [data-key="`+k+`"]`)
+			}
+			c.waitFor(resident, "rings", state("ringing"))
+
+			tc.drop(c, resident)
+			c.waitFor(resident, "is still answering", state("answering"))
+			c.waitFor(resident, "talks", state("talking")+` && `+statusStarts("Talking to")+
+				` && document.getElementById("conn").textContent === "online"`)
+			c.waitFor(door, "talks", state("talking")+` && `+statusStarts("Answered by"))
+			c.waitFor(resident, "has its media connected", `window.foyer.pc.signalingState === "stable" && window.foyer.pc.connectionState === "connected"`)
+			c.grows(resident, "hears the door", "audio", "packetsReceived", 25)
+			c.grows(door, "hears the resident", "audio", "packetsReceived", 25)
+
+			c.click(resident, "#hangup")
+			c.waitFor(door, "ends the call", state("ended")+` && `+statusStarts("Call ended: hung up"))
+			c.waitFor(resident, "ends the call", state("ended"))
+		})
+	}
+}

@@ -6,7 +6,9 @@ const $ = (id) => document.getElementById(id);
 
 // state is what the page shows; tests read it as window.foyer.
 // state.state: connecting | idle | ringing | answering | talking | ended | offline
-const state = { state: "connecting", status: "", callId: null, caller: "", pc: null, mic: null, welcome: null };
+// state.reanswered: answer was sent again after a reconnect, and the media
+// set up while ringing is kept (restartIce once answered).
+const state = { state: "connecting", status: "", callId: null, caller: "", pc: null, mic: null, welcome: null, reanswered: false };
 window.foyer = state;
 
 // Why this device stopped ringing (cancel.reason). Answered elsewhere is
@@ -61,6 +63,8 @@ function ring(m) {
     stopAll(state.pc, null);
     state.pc = null;
   }
+  const answering = state.callId === m.call_id && state.state === "answering"; // our answer went again on reconnecting
+  if (answering) state.reanswered = false; // the new offer sets up the media afresh
   state.callId = m.call_id;
   state.caller = m.from.name;
   $("caller").replaceChildren(
@@ -75,7 +79,8 @@ function ring(m) {
   clearInterval(ringTimer);
   tick();
   ringTimer = setInterval(tick, 1000);
-  show("ringing", `${m.from.name} is calling`);
+  if (answering) show("answering", "Answering…");
+  else show("ringing", `${m.from.name} is calling`);
 }
 
 // offer answers the server's offer: the visitor's video (and, after the
@@ -147,6 +152,10 @@ async function onMessage(m) {
     $("remote").muted = false;
     $("remote").play().catch((err) => console.warn("foyer: remote audio:", err.message));
     show("talking", `Talking to ${state.caller}`);
+    if (state.reanswered) {
+      state.reanswered = false;
+      restartIce(state.pc, sig, state.callId);
+    }
     break;
   case "cancel":
     if (mine) finish("ended", cancelReasons[m.reason] || "The call is over");
@@ -164,6 +173,10 @@ async function onMessage(m) {
     console.warn("foyer: error", m.code, m.message);
     if (m.code === "call_ended" || m.code === "not_found") {
       if (mine) finish("ended", "The call is over");
+    } else if (m.code === "call_taken" && mine) {
+      // Our answer came after another device's: its cancel may have been
+      // lost with a dropped connection.
+      finish("ended", cancelReasons.answered_elsewhere);
     } else {
       if (state.state === "answering") show("ringing", `${state.caller} is calling`);
       notice(m.message);
@@ -180,6 +193,7 @@ function start(tok) {
       $("conn").textContent = "online";
       $("conn").classList.add("up");
       if (state.state === "talking") rejoin();
+      else if (state.state === "answering") reanswer();
       else if (!state.callId) show("idle", "Waiting for visitors");
     },
     down: (text, final) => {
@@ -187,10 +201,10 @@ function start(tok) {
       $("conn").classList.remove("up");
       // A ringing device is rung again when it reconnects. The call we
       // talk in waits for us a few seconds (the server's rejoin window),
-      // unless this device cannot reconnect; one still being answered
-      // cannot be told from one lost.
-      if (state.state === "talking" && !final) {
-        show("talking", rejoining);
+      // unless this device cannot reconnect; so does one we answered
+      // whose answered was lost with the connection, if ours won.
+      if ((state.state === "talking" || state.state === "answering") && !final) {
+        show(state.state, rejoining);
         return;
       }
       if (state.state === "talking" || state.state === "answering") finish("ended", "Call ended: the connection was lost");
@@ -206,6 +220,16 @@ function start(tok) {
 function rejoin() {
   sig.send({ type: "answer", call_id: state.callId });
   restartIce(state.pc, sig, state.callId);
+}
+
+// reanswer sends our answer again after a reconnect: the first may not
+// have arrived, or its answered may have been lost. Whichever it was, the
+// server says: answered (ours won: then restart ICE, as rejoin does),
+// call_taken (another device's won), call_ended; or the call still rings,
+// and this device, rung again, answers it now.
+function reanswer() {
+  state.reanswered = true;
+  sig.send({ type: "answer", call_id: state.callId });
 }
 
 const login = tokenForm(start);
