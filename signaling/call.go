@@ -87,12 +87,14 @@ func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
 	// timeout exists. It cannot fire before start returns (it takes mu).
 	c.timer = c.hub.clock.AfterFunc(c.site.Settings.RingTimeout, c.ringTimeout)
 	frame := c.ringFrame(c.created)
-	for _, d := range devices {
+	legs := make([]leg, len(devices)) // one allocation for the lot
+	for i, d := range devices {
 		if _, ok := c.legs[d.ID]; ok {
 			continue // rung already, by ringLate racing with start
 		}
 		if conn, ok := c.hub.router.Deliver(d.ID, frame); ok {
-			c.legs[d.ID] = &leg{device: d, conn: conn, ringing: true}
+			legs[i] = leg{device: d, conn: conn, ringing: true}
+			c.legs[d.ID] = &legs[i]
 		} else {
 			c.missed = append(c.missed, d)
 		}

@@ -161,6 +161,9 @@ func (h *Hub) logEnded(r CallRecord) {
 // endLocked measured for the ended frame; call.mu is held.
 func (c *Call) recordLocked(reason EndReason, talk time.Duration) CallRecord {
 	r := CallRecord{CallID: c.id, Site: c.site.ID, Door: c.door.ID, Number: c.number, Started: c.created, Reason: reason, DoorOpened: c.doorOpened}
+	if len(c.legs) > 0 {
+		r.Rung = make([]directory.DeviceID, 0, len(c.legs))
+	}
 	for id := range c.legs {
 		r.Rung = append(r.Rung, id)
 	}
