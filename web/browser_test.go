@@ -472,3 +472,83 @@ func TestAnswersThroughDrop(t *testing.T) {
 		})
 	}
 }
+
+// TestOfflinePresses: what the resident does while its connection is down
+// is not lost, and a ring that ended meanwhile does not ring on.
+//   - "ring ended while away": the door hangs up while the resident's page
+//     is offline (no cancel can reach it). Connected again, the page stops
+//     ringing, and the next call, placed from the door's directory (which
+//     names the site), rings it as usual.
+//   - "decline while away": Decline pressed offline goes once connected
+//     again; the device, rung again on reconnecting, does not ring, and the
+//     door hears the call was declined.
+//   - "hang up while rejoining": Hang up pressed while the page waits to
+//     rejoin a call ends it once connected again, rather than rejoining.
+func TestOfflinePresses(t *testing.T) {
+	setup := func(t *testing.T) (*call, *page, *page) {
+		browser := chromium(t)
+		srv, tokens := server(t)
+		c := &call{t: t}
+		resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
+		door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
+		c.waitFor(resident, "connects", state("idle"))
+		c.waitFor(door, "connects", state("ready"))
+		for _, k := range []string{"1", "0", "1", "Call"} {
+			c.click(door, `#keypad [data-key="`+k+`"]`)
+		}
+		c.waitFor(resident, "rings", state("ringing"))
+		c.waitFor(door, "rings", state("ringing"))
+		return c, resident, door
+	}
+	offline := func(c *call, p *page) {
+		if _, err := eval[any](p, `window.foyerSignal.ws.close()`); err != nil {
+			c.fail("%s page: %v", p.name, err)
+		}
+		c.waitFor(p, "goes offline", `document.getElementById("conn").textContent === "offline"`)
+	}
+	const online = ` && document.getElementById("conn").textContent === "online"`
+
+	t.Run("ring ended while away", func(t *testing.T) {
+		c, resident, door := setup(t)
+		offline(c, resident)
+		c.click(door, "#hangup")
+		c.waitFor(door, "ends the call", state("ended")+` && `+statusStarts("Call ended: hung up"))
+		c.waitFor(resident, "stops ringing once connected again", state("idle")+online)
+
+		const recordCall = `(() => {
+			const s = window.foyerSignal, send = s.send.bind(s);
+			s.send = (m) => { if (m.type === "call") window.sentCall = m; return send(m); };
+		})()`
+		if _, err := eval[any](door, recordCall); err != nil {
+			c.fail("door page: %v", err)
+		}
+		c.click(door, "#directory .entry")
+		c.waitFor(resident, "rings for the next call", state("ringing"))
+		if site, err := eval[string](door, `window.sentCall.to + " " + (window.sentCall.site_id || "")`); err != nil || !strings.HasPrefix(site, "101 s_") {
+			c.fail("the directory's call: %q (%v); want 101 and the entry's site", site, err)
+		}
+	})
+
+	t.Run("decline while away", func(t *testing.T) {
+		c, resident, door := setup(t)
+		offline(c, resident)
+		c.click(resident, "#decline")
+		c.waitFor(resident, "shows it declined", state("ended"))
+		c.waitFor(door, "hears the call was declined", state("ended")+` && `+statusStarts("Call ended: declined"))
+		c.waitFor(resident, "connects again", `document.getElementById("conn").textContent === "online"`)
+		if c.number(resident, `window.foyer.state === "ringing" ? 1 : 0`) != 0 {
+			c.fail("the declined call rings again")
+		}
+	})
+
+	t.Run("hang up while rejoining", func(t *testing.T) {
+		c, resident, door := setup(t)
+		c.click(resident, "#answer")
+		c.waitFor(resident, "talks", state("talking"))
+		c.waitFor(door, "talks", state("talking"))
+		offline(c, resident)
+		c.click(resident, "#hangup")
+		c.waitFor(door, "ends the call", state("ended")+` && `+statusStarts("Call ended: hung up"))
+		c.waitFor(resident, "ends the call", state("ended")+online)
+	})
+}

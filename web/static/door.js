@@ -12,6 +12,7 @@ window.foyer = state;
 let sig = null;
 let dial = "";
 let hangupWanted = false; // Hang up pressed before the call had an ID
+let hangupPending = null; // the call Hang up was pressed for while offline
 let unlockTimer = 0;
 
 function show(st, text) {
@@ -55,32 +56,40 @@ function press(k) {
   else if (dial.length < 6) setDial(dial + k);
 }
 
-function call(to) {
+// call places a call to an ID (of site, when a directory entry names one:
+// the same ID can be listed for several sites). The camera and microphone
+// are taken first, so that the call's messages never wait behind the
+// browser's permission prompt.
+async function call(to, site) {
   if (!to || !sig || (state.state !== "ready" && state.state !== "ended")) return;
   hangupWanted = false;
   state.callId = null;
   show("dialing", `Calling ${to}…`);
-  if (!sig.send({ type: "call", to })) show("ready", "Not connected. Try again in a moment.");
-}
-
-// media starts the call's media: camera and microphone out, the answering
-// resident's microphone in.
-async function media(callId) {
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
   } catch (err) {
     console.error("foyer: camera/microphone:", err);
-    sig.send({ type: "hangup", call_id: callId });
-    show("ended", `Call ended: the camera or microphone is unavailable (${err.name})`);
+    show("ended", `Cannot call: the camera or microphone is unavailable (${err.name})`);
     return;
   }
-  if (state.callId !== callId) { // hung up meanwhile
+  if (state.state !== "dialing" || hangupWanted) { // hung up, or the connection lost, meanwhile
     stopAll(null, stream);
+    if (state.state === "dialing") endCall("Call cancelled");
     return;
   }
   state.stream = stream;
   $("self").srcObject = stream;
+  const m = { type: "call", to };
+  if (site) m.site_id = site;
+  if (!sig.send(m)) endCall("Not connected. Try again in a moment.");
+}
+
+// media starts the call's media: camera and microphone out, the answering
+// resident's microphone in.
+async function media(callId) {
+  const stream = state.stream;
+  if (!stream || state.callId !== callId) return; // hung up meanwhile
   const pc = peer(state.welcome, sig, () => callId);
   state.pc = pc;
   for (const t of stream.getTracks()) {
@@ -127,7 +136,7 @@ async function onMessage(m) {
   switch (m.type) {
   case "directory":
     $("directory").replaceChildren(...m.entries.map((e) => el("li", {},
-      el("button", { type: "button", className: "entry", onclick: () => call(e.call_id) },
+      el("button", { type: "button", className: "entry", onclick: () => call(e.call_id, e.site_id) },
         el("span", { className: "name", textContent: e.name }),
         el("span", { className: "id", textContent: e.call_id })))));
     break;
@@ -166,7 +175,7 @@ async function onMessage(m) {
     break;
   case "error":
     console.warn("foyer: error", m.code, m.message);
-    if (state.state === "dialing" && !state.callId) show("ready", `Cannot call: ${m.message}`);
+    if (state.state === "dialing" && !state.callId) endCall(`Cannot call: ${m.message}`);
     else if (m.code === "call_ended" || m.code === "not_found") { if (mine) endCall("Call ended"); }
     else $("status").textContent = `${state.status} (${m.message})`;
     break;
@@ -188,7 +197,11 @@ function start(tok) {
       state.welcome = welcome;
       $("conn").textContent = "online";
       $("conn").classList.add("up");
-      if (state.state === "talking") rejoin();
+      if (hangupPending && hangupPending === state.callId) {
+        // Hang up was pressed while offline: end the call, do not rejoin it.
+        sig.send({ type: "hangup", call_id: hangupPending });
+        hangupPending = null;
+      } else if (state.state === "talking") rejoin();
       else show("ready", "Press a name, or dial a number and press Call");
     },
     down: (text, final) => {
@@ -210,8 +223,11 @@ function start(tok) {
 
 const login = tokenForm(start);
 $("hangup").onclick = () => {
-  if (state.callId) sig.send({ type: "hangup", call_id: state.callId });
-  else hangupWanted = true;
+  if (!state.callId) hangupWanted = true;
+  else if (!sig.send({ type: "hangup", call_id: state.callId })) {
+    hangupPending = state.callId; // sent once connected again
+    show(state.state, "Hanging up…");
+  }
 };
 
 keypad();

@@ -81,28 +81,50 @@ export class Signal {
   }
 
   welcomed(m) {
-    this.retry = 0;
     const every = (m.heartbeat_s || 20) * 1000;
     clearInterval(this.pinger);
+    // The backoff starts over once a connection has lasted: a server that
+    // welcomes and then closes at once is not hammered every second.
+    clearTimeout(this.steady);
+    this.steady = setTimeout(() => { this.retry = 0; }, 10000);
     this.heard = Date.now();
+    this.pingAt = 0;
     // Browsers cannot see the server's WebSocket pings: send our own, and
-    // give up on a server silent for two intervals (§7).
+    // take the connection for dead when nothing, not even the pong, came
+    // back within an interval of the last (§7).
+    const ws = this.ws;
     this.pinger = setInterval(() => {
-      if (Date.now() - this.heard > 2 * every) this.ws.close(4000, "server silent");
-      else this.send({ type: "ping" });
+      if (this.pingAt && this.heard < this.pingAt) {
+        this.dead(ws);
+        return;
+      }
+      this.pingAt = Date.now();
+      this.send({ type: "ping" });
     }, every);
     this.h.up(m);
+  }
+
+  // dead gives up on a silent connection now: closing a dead link waits
+  // for a closing handshake that never comes, for a minute or more, and an
+  // answered call waits for us only a few seconds.
+  dead(ws) {
+    ws.onclose = ws.onmessage = null;
+    ws.close(4000, "server silent");
+    this.closed(ws, 4000);
   }
 
   closed(ws, code) {
     if (ws !== this.ws) return;
     clearInterval(this.pinger);
+    clearTimeout(this.steady);
     const why = final[code];
     if (why || this.stopped) {
       this.h.down(why || "Disconnected.", true);
       return;
     }
-    const wait = Math.min(30, 2 ** this.retry) * (0.75 + Math.random() / 2);
+    // A node shutting down (4012) sends everyone away at once: a random
+    // 0–5 s spreads them over the other nodes (§6).
+    const wait = code === 4012 ? Math.random() * 5 : Math.min(30, 2 ** this.retry) * (0.75 + Math.random() / 2);
     this.retry++;
     this.h.down(`Connection lost. Reconnecting in ${Math.ceil(wait)} s…`, false);
     this.timer = setTimeout(() => this.open(), wait * 1000);

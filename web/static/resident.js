@@ -21,6 +21,8 @@ const cancelReasons = {
 };
 
 let sig = null;
+let pending = null; // a decline or hangup pressed while offline, sent once connected again
+let declined = null; // the call declined while offline: its ring again on reconnecting is ignored
 let ringTimer = 0;
 let noticeTimer = 0;
 
@@ -32,6 +34,8 @@ function show(st, text) {
   $("ringing").hidden = !["ringing", "answering"].includes(st);
   $("talking").hidden = st !== "talking";
   $("answer").disabled = st === "answering";
+  // Once answered, a decline would be ignored by the server (the call goes on).
+  $("decline").disabled = $("declineAll").disabled = st === "answering";
   document.body.dataset.state = st;
 }
 
@@ -46,7 +50,7 @@ function notice(text) {
 function finish(st, text) {
   clearInterval(ringTimer);
   stopAll(state.pc, state.mic);
-  Object.assign(state, { pc: null, mic: null, callId: null });
+  Object.assign(state, { pc: null, mic: null, callId: null, reanswered: false });
   $("remote").srcObject = null;
   $("remote").muted = true;
   $("countdown").textContent = "";
@@ -54,6 +58,7 @@ function finish(st, text) {
 }
 
 function ring(m) {
+  if (m.call_id === declined) return; // our decline is on its way
   if (state.callId && state.callId !== m.call_id) {
     // One call at a time: this device is busy with another.
     sig.send({ type: "decline", call_id: m.call_id, scope: "device" });
@@ -115,6 +120,11 @@ function micSlot(pc) {
 // openMic puts the microphone on the call. The visitor hears nothing
 // before the answer: the track goes out only now.
 async function openMic(callId) {
+  if (state.mic) { // answered before, and the answer was refused: it is open already
+    const audio = micSlot(state.pc);
+    if (audio) await audio.sender.replaceTrack(state.mic.getAudioTracks()[0]);
+    return;
+  }
   let mic;
   try {
     mic = await navigator.mediaDevices.getUserMedia({ audio: true });
@@ -192,9 +202,19 @@ function start(tok) {
       state.welcome = welcome;
       $("conn").textContent = "online";
       $("conn").classList.add("up");
+      if (pending) {
+        sig.send(pending);
+        const hungUp = pending.type === "hangup" && pending.call_id === state.callId;
+        pending = null;
+        if (hungUp) return; // ended follows, or call_ended: do not rejoin
+      }
       if (state.state === "talking") rejoin();
       else if (state.state === "answering") reanswer();
-      else if (!state.callId) show("idle", "Waiting for visitors");
+      else if (state.state === "ringing") {
+        // It may have stopped ringing while we were away (cancels are not
+        // resent): if it still rings, the server rings us again now.
+        finish("idle", "Waiting for visitors");
+      } else if (!state.callId) show("idle", "Waiting for visitors");
     },
     down: (text, final) => {
       $("conn").textContent = "offline";
@@ -207,8 +227,9 @@ function start(tok) {
         show(state.state, rejoining);
         return;
       }
-      if (state.state === "talking" || state.state === "answering") finish("ended", "Call ended: the connection was lost");
-      else if (state.pc) { stopAll(state.pc, null); state.pc = null; }
+      if (state.state === "talking" || state.state === "answering" || (final && state.state === "ringing")) {
+        finish("ended", "Call ended: the connection was lost");
+      } else if (state.pc) { stopAll(state.pc, null); state.pc = null; }
       if (state.state !== "ringing") show(final ? "offline" : "connecting", text);
       if (final && /token/.test(text)) login();
     },
@@ -240,17 +261,27 @@ $("answer").onclick = () => {
   sig.send({ type: "answer", call_id: callId });
   openMic(callId);
 };
-$("decline").onclick = () => {
+// decline stops this device ringing (scope device) or the call (everyone);
+// offline, it goes once connected again.
+function decline(scope, text) {
+  if (state.state !== "ringing") return;
+  const m = { type: "decline", call_id: state.callId, scope };
+  if (!sig.send(m)) {
+    pending = m;
+    declined = m.call_id;
+  }
+  finish("ended", text);
+}
+$("decline").onclick = () => decline("device", "Declined");
+$("declineAll").onclick = () => decline("everyone", "Declined for everyone");
+$("hangup").onclick = () => {
   if (!state.callId) return;
-  sig.send({ type: "decline", call_id: state.callId, scope: "device" });
-  finish("ended", "Declined");
+  const m = { type: "hangup", call_id: state.callId };
+  if (!sig.send(m)) {
+    pending = m;
+    show(state.state, "Hanging up…");
+  }
 };
-$("declineAll").onclick = () => {
-  if (!state.callId) return;
-  sig.send({ type: "decline", call_id: state.callId, scope: "everyone" });
-  finish("ended", "Declined for everyone");
-};
-$("hangup").onclick = () => state.callId && sig.send({ type: "hangup", call_id: state.callId });
 $("open").onclick = () => state.callId && sig.send({ type: "open_door", call_id: state.callId, relay: 1 });
 
 const tok = token();
