@@ -134,7 +134,10 @@ func (c *Call) unrung() []directory.Device {
 func (c *Call) ringLate(d directory.Device, conn string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != stateRinging {
+	if c.state != stateRinging || c.timer == nil {
+		// Not started yet (registered, its rings not sent): start rings
+		// every device connected by then, this one too. Rung now, it could
+		// answer before the call has its timers.
 		return
 	}
 	l := c.legs[d.ID]
@@ -433,4 +436,18 @@ func (c *Call) openDoor(d directory.Device, conn string, relay int, ref json.Raw
 	c.hub.router.Deliver(d.ID, encode(DoorOpened{Type: TypeDoorOpened, Ref: ref, CallID: c.id, Relay: relay, DurationMS: dur}))
 	c.hub.doorOpened(c, d, relay)
 	return nil
+}
+
+// fail ends the call failed, cancelling its rings if it still rings: the
+// node's drain deadline has come (Hub.Drain).
+func (c *Call) fail() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateEnded {
+		return
+	}
+	if c.state == stateRinging {
+		c.cancelLocked(CancelCallerHangup, "")
+	}
+	c.endLocked(EndFailed, nil)
 }

@@ -1,7 +1,9 @@
 package signaling
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -451,4 +453,46 @@ func TestCallEndLineAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(200, func() { h.logEnded(r) }); a > want {
 		t.Fatalf("the call's end line made %v allocations; want at most %v", a, want)
 	}
+}
+
+// TestAnswerBeforeStart: a call is registered (and found by devices that
+// connect) a moment before start rings its devices and sets its timers. A
+// device connecting in that moment is not rung by ringLate, whose ring it
+// could answer before the call has a timer to stop: start rings it with
+// the others. The steps are driven by hand, in the order the goroutines
+// can take.
+func TestAnswerBeforeStart(t *testing.T) {
+	ts := newTestServer(t, harborView, unlimited())
+	door := ts.connect(t, "front-door")
+	dirk := ts.connect(t, "dirk-phone")
+	h := ts.hubs[ts.nodeOf("front-door")]
+	dc := h.router.Local(directory.DeviceID(door.welcome["device_id"].(string)))
+	site, devices, err := h.lookup(context.Background(), dc, "", "102")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := &Call{id: h.newCallID(), hub: h, door: dc.device, doorConn: dc.id, site: site, number: "102",
+		created: ts.clock.Now(), legs: map[directory.DeviceID]*leg{}}
+	if cur, err := h.register(call); cur != nil || err != nil {
+		t.Fatal(cur, err)
+	}
+	dirkID := directory.DeviceID(dirk.welcome["device_id"].(string))
+	kc := h.router.Local(dirkID)
+	if kc == nil {
+		t.Skip("dirk-phone is on another node: ringLate is per node")
+	}
+	h.ringLate(kc) // dirk-phone (re)connects now
+	if _, err := call.answer(kc.device, kc.id, Party{DeviceID: dirkID}, nil); !errors.Is(err, errNoSuchCall) {
+		t.Fatalf("an answer before start: %v; want no such call (not rung yet)", err)
+	}
+	if n := call.start(devices, nil); n != 1 {
+		t.Fatalf("start rang %d devices, want 1", n)
+	}
+	if r := dirk.expect("ring"); r["call_id"] != string(call.id) {
+		t.Fatalf("ring %v", r)
+	}
+	dirk.send(map[string]any{"type": "answer", "call_id": string(call.id)})
+	dirk.expect("answered")
+	door.expect("calling")
+	door.expect("answered")
 }

@@ -184,6 +184,38 @@ func TestDrainLetsActiveCallsFinish(t *testing.T) {
 	door.expectClose(int(CloseGoingAway))
 }
 
+// TestDrainDeadlineEndsCalls: when the drain deadline comes, the calls
+// still going end failed, each party told (ended failed, then 4012), the
+// call log records them, and none is left waiting in a rejoin window for
+// parties that cannot come back to this node.
+func TestDrainDeadlineEndsCalls(t *testing.T) {
+	var mu sync.Mutex
+	var records []CallRecord
+	ts := newTestServer(t, harborView, Config{OnCallEnded: func(r CallRecord) {
+		mu.Lock()
+		records = append(records, r)
+		mu.Unlock()
+	}})
+	door, anna, callID := answered(t, ts)
+	owner := ts.nodeOf("front-door")
+	deadline, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	ts.hubs[owner].Drain(deadline)
+	for _, p := range []*client{door, anna} {
+		if e := p.expect("ended"); e["reason"] != "failed" || e["call_id"] != callID {
+			t.Fatalf("%s: ended %v", p.name, e)
+		}
+		if ts.nodeOf(p.name) == owner {
+			p.expectClose(int(CloseGoingAway))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := ts.hubs[owner].ActiveCalls(); n != 0 || len(records) != 1 || records[0].Reason != EndFailed {
+		t.Fatalf("after the drain: %d active calls, call log %+v", n, records)
+	}
+}
+
 // TestDecodeInbound checks the decoder against every field it knows.
 func TestDecodeInbound(t *testing.T) {
 	m, err := DecodeInbound([]byte(`{"type":"open_door","call_id":"c1","relay":"3","ref":{"n":1},"to":101}`))

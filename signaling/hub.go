@@ -197,15 +197,15 @@ type Hub struct {
 	resume   *resumeTokens
 	upgrades *ipLimiter // nil: no per-address limit
 
-	mu         sync.Mutex                              // never held across I/O; taken after a Call's mu, never before
-	calls      map[CallID]*Call                        // guarded by mu; calls not ended
-	endedCalls map[CallID]endedCall                    // guarded by mu; what is kept of calls ended within endedLinger
-	endedQ     []endedAt                               // guarded by mu; the same calls, oldest first; a timer runs forgetEnded while it has any
-	doorCalls  map[directory.DeviceID]*Call            // guarded by mu; a door station's current call
-	winners    map[directory.DeviceID]*Call            // guarded by mu; answered calls by winner
-	ringIndex  map[directory.Target]map[*Call]struct{} // guarded by mu; ringing calls by (site, number)
-	draining   bool                                    // guarded by mu
-	idle       chan struct{}                           // guarded by mu; closed when draining and no calls remain
+	mu         sync.Mutex                                // never held across I/O; taken after a Call's mu, never before
+	calls      map[CallID]*Call                          // guarded by mu; calls not ended
+	endedCalls map[CallID]endedCall                      // guarded by mu; what is kept of calls ended within endedLinger
+	endedQ     []endedAt                                 // guarded by mu; the same calls, oldest first; a timer runs forgetEnded while it has any
+	doorCalls  map[directory.DeviceID]*Call              // guarded by mu; a door station's current call
+	winners    map[directory.DeviceID]map[*Call]struct{} // guarded by mu; answered calls by winner
+	ringIndex  map[directory.Target]map[*Call]struct{}   // guarded by mu; ringing calls by (site, number)
+	draining   bool                                      // guarded by mu
+	idle       chan struct{}                             // guarded by mu; closed when draining and no calls remain
 
 	dirtyMu      sync.Mutex
 	dirtySites   map[directory.SiteID]struct{}   // guarded by dirtyMu
@@ -236,7 +236,7 @@ func NewHub(cfg Config, store directory.Store, router Router, ice ICEProvider, r
 		calls:        make(map[CallID]*Call),
 		endedCalls:   make(map[CallID]endedCall),
 		doorCalls:    make(map[directory.DeviceID]*Call),
-		winners:      make(map[directory.DeviceID]*Call),
+		winners:      make(map[directory.DeviceID]map[*Call]struct{}),
 		ringIndex:    make(map[directory.Target]map[*Call]struct{}),
 		dirtySites:   make(map[directory.SiteID]struct{}),
 		dirtyDevices: make(map[directory.DeviceID]struct{}),

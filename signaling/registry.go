@@ -73,7 +73,10 @@ func (h *Hub) unringLocked(call *Call) {
 func (h *Hub) answered(call *Call, d directory.Device, after time.Duration) {
 	h.mu.Lock()
 	h.unringLocked(call)
-	h.winners[d.ID] = call
+	if h.winners[d.ID] == nil {
+		h.winners[d.ID] = make(map[*Call]struct{})
+	}
+	h.winners[d.ID][call] = struct{}{}
 	h.mu.Unlock()
 	h.metrics.answerSeconds.Observe(after.Seconds())
 	h.metrics.answeredBy.WithLabelValues(string(d.Kind)).Inc()
@@ -92,8 +95,11 @@ func (h *Hub) ended(call *Call, reason EndReason, talk time.Duration, at time.Ti
 	if h.doorCalls[call.door.ID] == call {
 		delete(h.doorCalls, call.door.ID)
 	}
-	if h.winners[call.winner] == call {
-		delete(h.winners, call.winner)
+	if call.winner != "" {
+		delete(h.winners[call.winner], call)
+		if len(h.winners[call.winner]) == 0 {
+			delete(h.winners, call.winner)
+		}
 	}
 	remaining := len(h.doorCalls)
 	if h.draining && remaining == 0 && h.idle != nil {
@@ -225,7 +231,7 @@ func (h *Hub) leave(c *Conn) {
 	if call := h.doorCalls[c.device.ID]; call != nil {
 		calls = append(calls, call)
 	}
-	if call := h.winners[c.device.ID]; call != nil {
+	for call := range h.winners[c.device.ID] {
 		calls = append(calls, call)
 	}
 	for _, t := range c.targets {
@@ -255,7 +261,7 @@ func (h *Hub) handOver(c *Conn) {
 	if call := h.doorCalls[c.device.ID]; call != nil {
 		calls = append(calls, call.id)
 	}
-	if call := h.winners[c.device.ID]; call != nil {
+	for call := range h.winners[c.device.ID] {
 		calls = append(calls, call.id)
 	}
 	h.mu.Unlock()
@@ -321,6 +327,18 @@ func (h *Hub) Drain(ctx context.Context) {
 	case <-idle:
 	case <-ctx.Done():
 		h.log.Warn("drain deadline reached; ending the remaining calls")
+	}
+	// The calls still going end failed now, with their parties told, before
+	// the connections close: closed first, an answered call would wait in
+	// its rejoin window for parties that cannot come back here.
+	h.mu.Lock()
+	left := make([]*Call, 0, len(h.calls))
+	for _, call := range h.calls {
+		left = append(left, call)
+	}
+	h.mu.Unlock()
+	for _, call := range left {
+		call.fail()
 	}
 	h.router.Each(func(c *Conn) { c.close(CloseGoingAway, EndFailed) })
 	h.wg.Wait()

@@ -317,6 +317,36 @@ func TestHandoverAfterNewConnectionWent(t *testing.T) {
 	}
 }
 
+// TestWinnerOfTwoCallsLeaves: a device that answered two calls (two door
+// stations rang its ID) and then goes away leaves both: each waits out the
+// rejoin window and ends failed.
+func TestWinnerOfTwoCallsLeaves(t *testing.T) {
+	ts := newTestServer(t, harborView, unlimited())
+	front := ts.connect(t, "front-door")
+	garage := ts.connect(t, "garage-door")
+	dirk := ts.connect(t, "dirk-phone")
+	var calls []*Call
+	for _, door := range []*client{front, garage} {
+		callID, _ := door.call("102")
+		dirk.expect("ring")
+		dirk.send(map[string]any{"type": "answer", "call_id": callID})
+		dirk.expect("answered")
+		door.expect("answered")
+		_, call := ts.ownedCall(t, callID)
+		calls = append(calls, call)
+	}
+	_ = dirk.ws.Close()
+	for _, call := range calls {
+		waitAway(t, call, &call.winnerAway)
+	}
+	ts.clock.Advance(ts.hub.cfg.RejoinWindow)
+	for _, door := range []*client{front, garage} {
+		if e := door.expect("ended"); e["reason"] != "failed" {
+			t.Fatalf("%s: ended %v", door.name, e)
+		}
+	}
+}
+
 // TestDoorCallsAgainAfterRestart: a door station that reconnects and places
 // a call without having rejoined the one it had (it restarted and knows
 // nothing of it) is not told it is busy: the old call ends (its devices

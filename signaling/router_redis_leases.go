@@ -149,11 +149,16 @@ func (r *RedisRouter) leaseOf(c *Conn) string { return r.node + " " + c.id }
 // (Hub.handOver), and its lease, now the other node's, stays.
 func (r *RedisRouter) replaced(id directory.DeviceID, conn, node, by string) {
 	c := r.Memory.Local(id)
-	if c == nil || c.id != conn || !r.Memory.Detach(context.Background(), c) {
+	if c == nil || c.id != conn {
 		return
 	}
+	// Where it went is known before the detach: its own close may be under
+	// way, and if that finds it detached (by us), it hands the calls over
+	// only to a replacement it knows (Hub.served).
 	c.replacedBy(node, by)
-	c.close(CloseReplaced, EndFailed)
+	if r.Memory.Detach(context.Background(), c) {
+		c.close(CloseReplaced, EndFailed)
+	}
 }
 
 // handover records calls as taken part in by conn, the device's local
