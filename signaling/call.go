@@ -35,13 +35,14 @@ type leg struct {
 // enqueues frames (Router.Deliver never blocks); it does no I/O.
 type Call struct {
 	// Immutable after construction.
-	id      CallID
-	hub     *Hub
-	door    directory.Device
-	site    directory.Site
-	number  directory.Number
-	created time.Time
-	media   *media.Session // nil without media; its methods only enqueue and flip flags
+	id       CallID
+	hub      *Hub
+	door     directory.Device
+	site     directory.Site
+	number   directory.Number
+	created  time.Time
+	received time.Time      // when the door station's call was read (the wall clock's, for the ring metrics); zero for a call not placed by a message
+	media    *media.Session // nil without media; its methods only enqueue and flip flags
 
 	mu         sync.Mutex
 	state      callState                   // guarded by mu
@@ -93,6 +94,9 @@ func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
 			continue // rung already, by ringLate racing with start
 		}
 		if conn, ok := c.hub.router.Deliver(d.ID, frame); ok {
+			if len(c.legs) == 0 && !c.received.IsZero() {
+				c.hub.metrics.firstRingSeconds.Observe(time.Since(c.received).Seconds())
+			}
 			legs[i] = leg{device: d, conn: conn, ringing: true}
 			c.legs[d.ID] = &legs[i]
 		} else {

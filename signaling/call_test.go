@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/foyer-intercom/foyer/directory"
 )
 
@@ -495,4 +499,63 @@ func TestAnswerBeforeStart(t *testing.T) {
 	dirk.expect("answered")
 	door.expect("calling")
 	door.expect("answered")
+}
+
+// TestCallOutcomesCounted: foyer_calls_total counts each call once, by
+// what became of it: answered (however it ended then), no_answer (the
+// visitor left before anyone answered, or the ring timed out), declined,
+// unavailable (nobody to ring). Only calls that rang observe the ring
+// latency; the first ring is timed too.
+func TestCallOutcomesCounted(t *testing.T) {
+	ts := newTestServer(t, harborView, unlimited())
+	door := ts.connect(t, "front-door")
+	dirk := ts.connect(t, "dirk-phone")
+	m := ts.hubs[ts.nodeOf("front-door")].metrics
+
+	place := func() string {
+		id, _ := door.call("102")
+		dirk.expect("ring")
+		return id
+	}
+	id := place() // answered, then hung up
+	dirk.send(map[string]any{"type": "answer", "call_id": id})
+	dirk.expect("answered")
+	door.expect("answered")
+	door.send(map[string]any{"type": "hangup", "call_id": id})
+	door.expect("ended")
+	dirk.expect("ended")
+
+	id = place() // the visitor leaves
+	door.send(map[string]any{"type": "hangup", "call_id": id})
+	door.expect("ended")
+	dirk.expect("cancel")
+
+	id = place() // declined
+	dirk.send(map[string]any{"type": "decline", "call_id": id, "scope": "everyone"})
+	door.expect("ended")
+
+	id = place() // nobody answers in time
+	ts.clock.Advance(31 * time.Second)
+	door.expect("ended")
+	dirk.expect("cancel")
+
+	door.send(map[string]any{"type": "call", "to": "103"}) // nobody to ring
+	if e := door.expect("ended"); e["reason"] != "unavailable" {
+		t.Fatalf("ended %v", e)
+	}
+
+	for o, want := range map[string]float64{"answered": 1, "no_answer": 2, "declined": 1, "unavailable": 1, "failed": 0} {
+		if got := testutil.ToFloat64(m.outcomes.WithLabelValues(o)); got != want {
+			t.Errorf("foyer_calls_total{outcome=%q} = %v, want %v", o, got, want)
+		}
+	}
+	for name, h := range map[string]prometheus.Histogram{"ring": m.ringSeconds, "first ring": m.firstRingSeconds} {
+		var out dto.Metric
+		if err := h.Write(&out); err != nil {
+			t.Fatal(err)
+		}
+		if n := out.GetHistogram().GetSampleCount(); n != 4 {
+			t.Errorf("%s latency observed %d times, want 4 (the calls that rang)", name, n)
+		}
+	}
 }

@@ -333,3 +333,26 @@ func TestNextPing(t *testing.T) {
 		t.Fatalf("a heartbeat under the grid: next ping in %v, want %v", d, pingGrid/2)
 	}
 }
+
+// TestHandshakeFailureReasons: connections that end before welcome are
+// counted by a named reason, also when the client just goes away (peer),
+// which once counted under an empty label.
+func TestHandshakeFailureReasons(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	failures := ts.hubs[0].metrics.handshakeFailures
+	_ = ts.dialNode(t, 0, nil).Close() // gone before its hello
+	bad := ts.dialNode(t, 0, nil)
+	_ = bad.WriteJSON(map[string]any{"type": "hello", "token": "no such token", "version": 1})
+	expectClose(t, bad, int(CloseUnauthorized))
+	for deadline := time.Now().Add(readTimeout); testutil.ToFloat64(failures.WithLabelValues("peer")) != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("peer: %v handshake failures counted, want 1", testutil.ToFloat64(failures.WithLabelValues("peer")))
+		}
+	}
+	if n := testutil.ToFloat64(failures.WithLabelValues(CloseUnauthorized.String())); n != 1 {
+		t.Errorf("unauthorized: %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(failures.WithLabelValues("")); n != 0 {
+		t.Errorf("%v handshake failures counted without a reason", n)
+	}
+}

@@ -27,10 +27,7 @@ func (h *Hub) dispatch(c *Conn, frame []byte) {
 	defer ctx.stop()
 	switch msg.Type {
 	case TypeCall:
-		err = h.handleCall(ctx, c, msg)
-		if err == nil {
-			h.metrics.ringSeconds.Observe(time.Since(received).Seconds())
-		}
+		err = h.handleCall(ctx, c, msg, received)
 	case TypeAnswer, TypeDecline, TypeHangup, TypeOpenDoor, TypeSDP, TypeCandidate:
 		err = h.routeCallMessage(ctx, c, msg, frame, received)
 	case TypePin:
@@ -131,7 +128,7 @@ func (h *Hub) handleCallMessage(ctx context.Context, d directory.Device, conn st
 }
 
 // handleCall places a call from a door station to a number of its sites.
-func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
+func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received time.Time) error {
 	if c.device.Kind != directory.KindDoorStation {
 		return errNotDoor
 	}
@@ -164,6 +161,7 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 		site:     site,
 		number:   number,
 		created:  h.clock.Now(),
+		received: received,
 		legs:     make(map[directory.DeviceID]*leg, len(devices)),
 	}
 	if h.cfg.Media != nil {
@@ -180,8 +178,12 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound) error {
 		h.closeMedia(call.media)
 		return err
 	}
-	h.metrics.fanout.Observe(float64(call.start(devices, msg.Ref)))
+	n := call.start(devices, msg.Ref)
+	h.metrics.fanout.Observe(float64(n))
 	h.router.Flush(ctx) // rings for other nodes go out now
+	if n > 0 {
+		h.metrics.ringSeconds.Observe(time.Since(received).Seconds())
+	}
 	return nil
 }
 

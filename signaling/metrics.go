@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 // metrics are the signalling server's Prometheus metrics. Labels are
@@ -15,10 +17,12 @@ type metrics struct {
 	slowConsumers     prometheus.Counter
 	messagesIn        *prometheus.CounterVec
 	calls             *prometheus.CounterVec
+	outcomes          *prometheus.CounterVec
 	activeCalls       prometheus.Gauge
 	fanout            prometheus.Histogram
 	answerSeconds     prometheus.Histogram
 	ringSeconds       prometheus.Histogram
+	firstRingSeconds  prometheus.Histogram
 	cancelSeconds     prometheus.Histogram
 	messagesOut       *prometheus.CounterVec
 	sentMu            sync.RWMutex
@@ -86,6 +90,9 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "foyer_calls_ended_total", Help: "Calls ended on this node, by end reason.",
 		}, []string{"reason"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "foyer_calls_total", Help: "Calls ended on this node, by outcome: answered, no_answer (rang, nobody answered, the visitor left or the ring timed out), declined, unavailable (nobody could be rung), failed (broke before an answer).",
+		}, []string{"outcome"}),
 		activeCalls: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "foyer_calls_active", Help: "Calls owned by this node that are ringing or connected.",
 		}),
@@ -99,6 +106,10 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		}),
 		ringSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "foyer_calls_ring_seconds", Help: "Time from receiving a call to the last ring queued to its devices.",
+			Buckets: latencyBuckets,
+		}),
+		firstRingSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "foyer_calls_first_ring_seconds", Help: "Time from receiving a call to its first ring queued to a device.",
 			Buckets: latencyBuckets,
 		}),
 		cancelSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -124,11 +135,43 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 	}
 	cs := []prometheus.Collector{m.connected, m.disconnects, m.handshakeFailures, m.slowConsumers,
 		m.messagesIn, m.calls, m.activeCalls, m.fanout, m.answerSeconds, m.answeredBy, m.doorOpenings,
-		m.ringSeconds, m.cancelSeconds, m.messagesOut, m.rateLimited, m.rejoined}
+		m.ringSeconds, m.firstRingSeconds, m.cancelSeconds, m.messagesOut, m.rateLimited, m.rejoined, m.outcomes}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
+	// The series alerts divide by or sum exist from the start, at 0: a node
+	// that has connected no device, or answered no call, since it started
+	// must say so (an absent series makes a sum empty, and the alert
+	// silent).
+	for _, k := range []directory.DeviceKind{directory.KindDoorStation, directory.KindMonitor, directory.KindApp} {
+		m.connected.WithLabelValues(string(k))
+		if k != directory.KindDoorStation {
+			m.answeredBy.WithLabelValues(string(k))
+		}
+	}
+	for _, r := range []EndReason{EndHangup, EndTimeout, EndNoAnswer, EndDeclined, EndUnavailable, EndFailed, EndTimeLimit} {
+		m.calls.WithLabelValues(string(r))
+		m.outcomes.WithLabelValues(outcome(false, r))
+	}
+	m.outcomes.WithLabelValues(outcome(true, EndHangup))
 	return m, nil
+}
+
+// outcome is what became of a call, for foyer_calls_total: answered (how
+// it ended after that is its end reason), or why nobody answered. A
+// visitor who left before an answer is a call nobody answered, as the
+// devices show it ("Missed call: the visitor left").
+func outcome(answered bool, reason EndReason) string {
+	switch {
+	case answered:
+		return "answered"
+	case reason == EndDeclined, reason == EndUnavailable:
+		return string(reason)
+	case reason == EndNoAnswer, reason == EndHangup:
+		return string(EndNoAnswer)
+	default: // failed, timeout: the door station's connection broke, or the node shut down
+		return string(EndFailed)
+	}
 }

@@ -116,6 +116,7 @@ func (h *Hub) ended(call *Call, reason EndReason, talk time.Duration, at time.Ti
 	h.mu.Unlock()
 	h.metrics.activeCalls.Dec()
 	h.metrics.calls.WithLabelValues(string(reason)).Inc()
+	h.metrics.outcomes.WithLabelValues(outcome(call.winner != "", reason)).Inc()
 	r := call.recordLocked(reason, talk)
 	h.logEnded(r)
 	if h.cfg.OnCallEnded != nil {

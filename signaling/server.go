@@ -63,7 +63,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) *Conn {
 	ws.SetReadLimit(maxMessageSize)
 	c, code := h.handshake(r, ws)
 	if c == nil {
-		h.metrics.handshakeFailures.WithLabelValues(code.String()).Inc()
+		h.metrics.handshakeFailures.WithLabelValues(disconnectReason(code)).Inc()
 		h.log.Debug("handshake refused", "code", int(code), "reason", code.String(), "remote", r.RemoteAddr)
 		if code != 0 {
 			msg := websocket.FormatCloseMessage(int(code), code.String())

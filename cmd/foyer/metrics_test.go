@@ -66,6 +66,8 @@ func TestMetricsPassPromtool(t *testing.T) {
 		"foyer_calls_ended_total{reason=\"hangup\"} 1",
 		"foyer_calls_answered_total{kind=\"app\"} 1",
 		"foyer_calls_ring_seconds_count 1",
+		"foyer_calls_first_ring_seconds_count 1",
+		"foyer_calls_total{outcome=\"answered\"} 1",
 		"foyer_calls_cancel_seconds_count 1",
 		"foyer_signaling_connected_devices{kind=\"door_station\"} 1",
 		"foyer_signaling_messages_sent_total{type=\"ring\"} 1",
@@ -103,8 +105,27 @@ func TestMetricsOwnListener(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	if code, body := get("http://" + metricsAddr + "/metrics"); code != http.StatusOK || !strings.Contains(body, "foyer_calls_active 0") {
+	code, body := get("http://" + metricsAddr + "/metrics")
+	if code != http.StatusOK || !strings.Contains(body, "foyer_calls_active 0") {
 		t.Fatalf("metrics listener /metrics: %d\n%.300s", code, body)
+	}
+	// A node that has connected no device and answered no call says so at
+	// 0: the alerts on connected devices and on the answer rate sum these,
+	// and an absent series would leave them silent.
+	for _, zero := range []string{
+		`foyer_signaling_connected_devices{kind="app"} 0`,
+		`foyer_signaling_connected_devices{kind="door_station"} 0`,
+		`foyer_signaling_connected_devices{kind="monitor"} 0`,
+		`foyer_calls_answered_total{kind="app"} 0`,
+		`foyer_calls_answered_total{kind="monitor"} 0`,
+		`foyer_calls_ended_total{reason="no_answer"} 0`,
+		`foyer_calls_ended_total{reason="failed"} 0`,
+		`foyer_calls_total{outcome="answered"} 0`,
+		`foyer_calls_total{outcome="no_answer"} 0`,
+	} {
+		if !strings.Contains(body, zero) {
+			t.Errorf("a fresh node's /metrics lacks %s", zero)
+		}
 	}
 	if code, body := get("http://" + addr + "/metrics"); code == http.StatusOK || strings.Contains(body, "foyer_calls_active") {
 		t.Fatalf("public listener still serves /metrics: %d\n%.300s", code, body)
