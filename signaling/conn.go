@@ -76,6 +76,7 @@ type Conn struct {
 
 	mu          sync.Mutex
 	remoteCalls map[CallID]time.Time // guarded by mu; calls owned by other nodes this device acted on, and when
+	handed      map[CallID]struct{}  // guarded by mu; those of them handed over from a connection this one replaced, not spoken about through this one since
 	movedTo     *connAt              // guarded by mu; the connection on another node that replaced this one
 
 	leased atomic.Bool // the RedisRouter wrote this connection's presence lease
@@ -313,9 +314,29 @@ const remoteCallsPrune = 16
 // otherwise keep every call it ever answered, and tell their owners of
 // each when it goes.
 func (c *Conn) actedOn(call CallID) {
+	c.noteRemote(call, false)
+}
+
+// handedOver records a call owned by another node that the connection this
+// one replaced took part in: the device takes part through this one now,
+// though it has not spoken about it through this one (a door station that
+// restarted knows nothing of it: Hub.handleCall).
+func (c *Conn) handedOver(call CallID) {
+	c.noteRemote(call, true)
+}
+
+func (c *Conn) noteRemote(call CallID, handed bool) {
 	now := c.hub.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	switch {
+	case handed && c.handed == nil:
+		c.handed = map[CallID]struct{}{call: {}}
+	case handed:
+		c.handed[call] = struct{}{}
+	default:
+		delete(c.handed, call)
+	}
 	if c.remoteCalls == nil {
 		c.remoteCalls = make(map[CallID]time.Time)
 	}
@@ -335,7 +356,7 @@ func (c *Conn) actedOn(call CallID) {
 // speaks about them.
 func (c *Conn) inheritRemoteCalls(prev *Conn) {
 	for _, id := range prev.takeRemoteCalls() {
-		c.actedOn(id)
+		c.handedOver(id)
 	}
 }
 
@@ -368,7 +389,20 @@ func (c *Conn) takeRemoteCalls() []CallID {
 	for id := range c.remoteCalls {
 		calls = append(calls, id)
 	}
-	c.remoteCalls = nil
+	c.remoteCalls, c.handed = nil, nil
+	return calls
+}
+
+// takeHanded returns and forgets the calls handed over to this connection
+// that it has not spoken about.
+func (c *Conn) takeHanded() []CallID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := make([]CallID, 0, len(c.handed))
+	for id := range c.handed {
+		calls = append(calls, id)
+	}
+	c.handed = nil
 	return calls
 }
 

@@ -152,6 +152,14 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 		h.log.Warn("locating devices failed", "err", err)
 		return errBackendDown
 	}
+	// A call of this door station's that another node owns, handed over to
+	// this connection and never spoken about through it, is one it has
+	// forgotten (it restarted, and reconnected here): its owner ends it, as
+	// register's forgottenBy does for this node's. Queued ahead of the new
+	// call's rings to that node.
+	for _, old := range c.takeHanded() {
+		h.router.Forgotten(ctx, ownerOf(old), old, c.device.ID, c.id)
+	}
 	id := h.newCallID()
 	call := &Call{
 		id:       id,

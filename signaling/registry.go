@@ -271,6 +271,13 @@ func (h *Hub) handOver(c *Conn) {
 	}
 }
 
+// RemoteForgotten implements NodeHandler.
+func (h *Hub) RemoteForgotten(id CallID, d directory.DeviceID, conn string) {
+	if call := h.call(id); call != nil && call.door.ID == d {
+		call.forgottenBy(conn)
+	}
+}
+
 // RemoteLeft implements NodeHandler.
 func (h *Hub) RemoteLeft(id CallID, d directory.DeviceID, conn string, reason EndReason) {
 	if call := h.call(id); call != nil {

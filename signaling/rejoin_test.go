@@ -377,3 +377,53 @@ func TestDoorCallsAgainAfterRestart(t *testing.T) {
 	again.send(map[string]any{"type": "call", "to": "101"})
 	again.expectError("busy")
 }
+
+// TestDoorCallsAgainFromAnotherNode: a door station restarts and
+// reconnects to another node than the one owning its call, and places a
+// call without having spoken about the old one. The old call ends (ringing:
+// its devices get cancel caller_hangup; answered: the device that answered
+// gets ended failed) before the new call rings them, as on one node.
+func TestDoorCallsAgainFromAnotherNode(t *testing.T) {
+	for _, answer := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ringing", true: "answered"}[answer], func(t *testing.T) {
+			ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+			ts.waitInStep(t)
+			door := ts.connectTo(t, 0, "front-door")
+			dirk := ts.connectTo(t, 0, "dirk-phone")
+			first, _ := door.call("102")
+			dirk.expect("ring")
+			if answer {
+				dirk.send(map[string]any{"type": "answer", "call_id": first})
+				dirk.expect("answered")
+				door.expect("answered")
+			}
+			back := ts.connectTo(t, 1, "front-door")
+			door.expectClose(int(CloseReplaced))
+			doorID := directory.DeviceID(back.welcome["device_id"].(string))
+			for deadline := time.Now().Add(readTimeout); ; time.Sleep(5 * time.Millisecond) {
+				c := ts.hubs[1].router.Local(doorID)
+				c.mu.Lock()
+				_, handed := c.handed[CallID(first)]
+				c.mu.Unlock()
+				if handed {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the call was never handed over to the door station's new connection")
+				}
+			}
+
+			second, _ := back.call("102")
+			if answer {
+				if e := dirk.expect("ended"); e["call_id"] != first || e["reason"] != "failed" {
+					t.Fatalf("dirk: %v", e)
+				}
+			} else if c := dirk.expect("cancel"); c["call_id"] != first || c["reason"] != "caller_hangup" {
+				t.Fatalf("dirk: %v", c)
+			}
+			if r := dirk.expect("ring"); r["call_id"] != second {
+				t.Fatalf("dirk: %v", r)
+			}
+		})
+	}
+}

@@ -39,6 +39,11 @@ type Router interface {
 	// here that took part in calls: it records them as its own, so that
 	// their owners hear when it goes, though it never spoke about them.
 	Handover(ctx context.Context, node string, d directory.DeviceID, conn string, calls []CallID)
+	// Forgotten tells the node owning call that its door station d places
+	// another call through conn, a connection that has not spoken about
+	// this one: it restarted, and the owner ends it (Call.forgottenBy).
+	// Queued like Left, before the new call's rings.
+	Forgotten(ctx context.Context, node string, call CallID, d directory.DeviceID, conn string)
 	// Ringing announces (on) or withdraws (!on) a ringing call for a target,
 	// so that its devices connecting to other nodes are rung too. Like
 	// Deliver it never blocks: the work is queued.
@@ -74,6 +79,10 @@ type NodeHandler interface {
 	// RemoteJoin rings a device that connected (as conn) to another node
 	// while a call this node owns rings for one of its call IDs.
 	RemoteJoin(call CallID, d directory.Device, conn string)
+	// RemoteForgotten ends a call this node owns whose door station d
+	// places another call through conn, on another node, without having
+	// spoken about this one through it (Router.Forgotten).
+	RemoteForgotten(call CallID, d directory.DeviceID, conn string)
 	// Unrung returns the devices of a call this node owns, while it rings,
 	// that the call found connected nowhere and has not rung since.
 	Unrung(call CallID) []directory.Device

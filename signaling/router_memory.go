@@ -93,6 +93,9 @@ func (m *Memory) Left(context.Context, string, CallID, directory.DeviceID, strin
 // one on another node.
 func (m *Memory) Handover(context.Context, string, directory.DeviceID, string, []CallID) {}
 
+// Forgotten implements Router; with one node every call is this node's.
+func (m *Memory) Forgotten(context.Context, string, CallID, directory.DeviceID, string) {}
+
 // Ringing implements Router; the hub's own ring index suffices on one node.
 func (m *Memory) Ringing(context.Context, directory.Target, CallID, bool) {}
 

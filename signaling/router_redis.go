@@ -78,7 +78,7 @@ const (
 // line of JSON (every field but Frame), a newline, then Frame as is: the
 // protocol frame is neither re-encoded nor re-validated on the way.
 type envelope struct {
-	Kind    string               `json:"k"`           // deliver | message | join | left | replaced | handover | probe
+	Kind    string               `json:"k"`           // deliver | message | join | left | replaced | handover | forgotten | probe
 	From    string               `json:"f"`           // the sending node
 	Devices []directory.DeviceID `json:"d,omitempty"` // deliver: the target devices; left: the device gone; replaced: the device
 	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection; left: the connection gone; replaced: the receiver's connection to close; handover: the receiver's connection that takes the calls
@@ -442,6 +442,11 @@ func (r *RedisRouter) Left(_ context.Context, node string, call CallID, d direct
 // Handover implements Router.
 func (r *RedisRouter) Handover(_ context.Context, node string, d directory.DeviceID, conn string, calls []CallID) {
 	r.publish(node, envelope{Kind: "handover", Devices: []directory.DeviceID{d}, Conn: conn, Calls: calls})
+}
+
+// Forgotten implements Router.
+func (r *RedisRouter) Forgotten(_ context.Context, node string, call CallID, d directory.DeviceID, conn string) {
+	r.publish(node, envelope{Kind: "forgotten", Call: call, Devices: []directory.DeviceID{d}, Conn: conn})
 }
 
 // Ringing implements Router. The ringing sets have their own queue and

@@ -175,7 +175,7 @@ func (r *RedisRouter) handover(id directory.DeviceID, conn string, calls []CallI
 		switch owner := ownerOf(call); {
 		case owner == r.node:
 		case c != nil:
-			c.actedOn(call)
+			c.handedOver(call)
 		default:
 			r.Left(context.Background(), owner, call, id, conn, EndFailed)
 		}

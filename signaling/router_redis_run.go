@@ -108,6 +108,10 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		if len(env.Devices) == 1 {
 			n.RemoteLeft(env.Call, env.Devices[0], env.Conn, env.Reason)
 		}
+	case "forgotten":
+		if len(env.Devices) == 1 {
+			n.RemoteForgotten(env.Call, env.Devices[0], env.Conn)
+		}
 	case "message", "join":
 		if env.Sender == nil {
 			r.metrics.dropped.WithLabelValues("malformed").Inc()
