@@ -82,22 +82,22 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.scenario, "scenario", "idle", "idle | storm | reconnect | media")
 	fs.StringVar(&o.signalURL, "url", "ws://127.0.0.1:8080/v1/signal", "the server's signalling endpoint, or several nodes' comma-separated (loopback only)")
 	fs.StringVar(&o.metricsURL, "metrics", "http://127.0.0.1:8080/metrics", "the server's /metrics, or every node's comma-separated (loopback only; empty: do not scrape)")
-	fs.StringVar(&o.tokensPath, "tokens", "", "JSON that `foyer seed` printed for a server already seeded by foyer-load")
-	fs.StringVar(&o.foyerBin, "foyer", "", "foyer binary to run `foyer seed` with (when no --tokens)")
-	fs.StringVar(&o.dataDir, "data-dir", "", "passed to `foyer seed --data-dir`")
-	fs.StringVar(&o.configPath, "config", "", "passed to `foyer seed --config`")
+	fs.StringVar(&o.tokensPath, "tokens", "", "the `file` of tokens foyer seed printed, for a server already seeded by foyer-load")
+	fs.StringVar(&o.foyerBin, "foyer", "", "the foyer `binary` to seed with (foyer seed), when no --tokens")
+	fs.StringVar(&o.dataDir, "data-dir", "", "the data `dir` passed to foyer seed --data-dir")
+	fs.StringVar(&o.configPath, "config", "", "the config `file` passed to foyer seed --config")
 	fs.StringVar(&o.provisionPath, "provision-out", "", "where to write the provisioning file (default: a temporary file)")
-	fs.StringVar(&o.tokensOut, "tokens-out", "", "save the tokens `foyer seed` printed here, for --tokens later")
+	fs.StringVar(&o.tokensOut, "tokens-out", "", "the `file` to save the tokens foyer seed printed in, for --tokens later")
 	fs.BoolVar(&o.seedOnly, "seed-only", false, "write the provisioning file, seed, save --tokens-out and exit (bbolt: seed before serve)")
 	fs.IntVar(&o.devices, "devices", 0, "ringable devices (6 apps + 1 monitor per ID; rounded up to a multiple of 7); 0: 1000, or 7 per call/s for storm")
 	fs.IntVar(&o.doors, "doors", 0, "door stations; 0: none for idle and reconnect, 3 per call/s for storm")
 	fs.IntVar(&o.idsPerSite, "ids-per-site", 100, "call IDs per generated site (a site's sockets must fit one worker)")
-	fs.Float64Var(&o.rate, "rate", 50, "storm: calls per second; media: calls placed per second (default 10)")
+	fs.Float64Var(&o.rate, "rate", 50, "storm: calls per second; media: calls placed per second, 10 unless given")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "storm: how long to place calls")
 	fs.IntVar(&o.calls, "calls", 0, "storm: number of calls (overrides --duration); media: calls held at once (default 10)")
 	fs.IntVar(&o.answer, "answer", 1, "storm: how many of an ID's 7 devices answer, at the same instant (1–7)")
 	fs.DurationVar(&o.cycleTimeout, "cycle-timeout", 10*time.Second, "storm: a call not through its whole cycle in this time is an error")
-	fs.DurationVar(&o.hold, "hold", 30*time.Second, "idle: hold the connections this long while measuring CPU (heartbeats are every 20 s); media: talk this long after the answer (default 10s)")
+	fs.DurationVar(&o.hold, "hold", 30*time.Second, "idle: hold the connections this long while measuring CPU (heartbeats are every 20 s); media: talk this long after the answer, 10s unless given")
 	fs.DurationVar(&o.preview, "preview", 2*time.Second, "media: ring with the video preview this long before one device answers")
 	fs.IntVar(&o.videoPPS, "video-pps", 100, "media: door video packets per second (a key frame every second)")
 	fs.IntVar(&o.videoBytes, "video-bytes", 1000, "media: door video packet payload size")
@@ -259,7 +259,7 @@ Then, with the server running (foyer serve --data-dir /tmp/foyer):
   foyer-load --tokens /tmp/tokens.json --scenario idle --devices 5000
   foyer-load --tokens /tmp/tokens.json --scenario storm --rate 200 --duration 20s --answer 7
   foyer-load --tokens /tmp/tokens.json --scenario reconnect --devices 5000
-  foyer-load --tokens /tmp/tokens.json --scenario media --calls 20 --devices 140 --doors 20
+  foyer-load --tokens /tmp/tokens.json --scenario media --calls 20
 Several nodes sharing Redis (seed with --config naming the Redis; the nodes are taken in
 turn for the connections, so an ID's devices sit on all of them and calls cross nodes;
 the nodes' metrics are added up):

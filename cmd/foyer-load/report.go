@@ -172,7 +172,11 @@ func (r *report) writeTable(w io.Writer) {
 		counts(row, "  error", s.Errors)
 	}
 	if c := r.Reconnect; c != nil {
-		row("reconnected", "%d of %d; all back %.3f s after the drop (resume tokens: %v)", c.Back, c.Wanted, c.AllBackSeconds, c.Resume)
+		if c.Back == c.Wanted {
+			row("reconnected", "%d of %d; all back %.3f s after the drop (resume tokens: %v)", c.Back, c.Wanted, c.AllBackSeconds, c.Resume)
+		} else {
+			row("reconnected", "%d of %d (%d never back); the last back %.3f s after the drop (resume tokens: %v)", c.Back, c.Wanted, c.Wanted-c.Back, c.AllBackSeconds, c.Resume)
+		}
 		lat("drop → welcome", c.DropToWelcome)
 		counts(row, "  reconnect error", c.Errors)
 		row("server says connected", "%.0f", c.ServerConnected)

@@ -191,10 +191,14 @@ func (w *worker) reconnect(ctx context.Context, resume bool) *reconnectResult {
 	}
 	wg.Wait()
 	res := w.connectAll(ctx, w.clients, resume, drop)
-	return &reconnectResult{
+	r := &reconnectResult{
 		Wanted: len(w.clients), Back: len(res.took), Errors: res.errors, BackNS: res.took,
-		DropUnixNS: drop.UnixNano(), LastWelcomeUnix: res.lastOK.UnixNano(),
+		DropUnixNS: drop.UnixNano(),
 	}
+	if !res.lastOK.IsZero() { // none back: no welcome to time
+		r.LastWelcomeUnix = res.lastOK.UnixNano()
+	}
+	return r
 }
 
 // lostCounts counts connections that ended without the tool dropping them.
