@@ -76,6 +76,31 @@ tests:
       - eval_time: 45m
         alertname: FoyerAnswerRateCollapse
         exp_alerts: []
+  # A node restarted behind a broken path: its series are there at 0 from
+  # the start (signaling/metrics.go), no device connects, and the calls
+  # its door stations place before that ring nobody who answers.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_signaling_connected_devices{job="foyer",instance="n1",kind="app"}'
+        values: '0x30'
+      - series: 'foyer_signaling_connected_devices{job="foyer",instance="n1",kind="door_station"}'
+        values: '0x30'
+      - series: 'foyer_calls_answered_total{job="foyer",instance="n1",kind="app"}'
+        values: '0x30'
+      - series: 'foyer_calls_ended_total{job="foyer",instance="n1",reason="no_answer"}'
+        values: '0+3x30'
+    alert_rule_test:
+      - eval_time: 4m
+        alertname: FoyerNoDevicesConnected
+        exp_alerts: []
+      - eval_time: 10m
+        alertname: FoyerNoDevicesConnected
+        exp_alerts:
+          - exp_labels: {severity: critical, job: foyer}
+      - eval_time: 25m
+        alertname: FoyerAnswerRateCollapse
+        exp_alerts:
+          - exp_labels: {severity: critical}
   # Ring latency: every ring takes 1–2.5 s.
   - interval: 1m
     input_series:
