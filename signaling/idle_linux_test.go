@@ -1,7 +1,6 @@
 package signaling
 
 import (
-	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -140,25 +139,7 @@ func waitParked(t *testing.T, name string) {
 // reads). Under the race detector, which drops a share of what sync.Pool
 // keeps, less than one allocation a park on average.
 func TestParkArmsWithoutAllocating(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	raw, err := server.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	peer, _, raw := tcpPair(t)
 	p, err := newIdlePoller() // not running: the test reads its events
 	if err != nil {
 		t.Fatal(err)

@@ -41,6 +41,26 @@ func waitAway(t *testing.T, call *Call, a *absence) {
 	}
 }
 
+// waitHanded waits until the device's connection on h has been handed the
+// call by the node whose connection it replaced (Hub.handOver): it takes
+// part in the call, and has not spoken about it through this connection.
+func waitHanded(t *testing.T, h *Hub, d directory.DeviceID, call CallID) {
+	t.Helper()
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(5 * time.Millisecond) {
+		c := h.router.Local(d)
+		c.mu.Lock()
+		_, acted := c.remoteCalls[call]
+		_, handed := c.handed[call]
+		c.mu.Unlock()
+		if acted && handed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call was never handed over to the new connection")
+		}
+	}
+}
+
 // answered rings 101 and lets anna-phone answer it.
 func answered(t *testing.T, ts *testServer) (door, anna *client, callID string) {
 	t.Helper()
@@ -272,18 +292,7 @@ func TestMovedWinnerLeavesLater(t *testing.T) {
 
 			moved := ts.connectTo(t, tc.to, "dirk-phone")
 			dirk.expectClose(int(CloseReplaced))
-			for deadline := time.Now().Add(readTimeout); ; time.Sleep(5 * time.Millisecond) {
-				c := ts.hubs[tc.to].router.Local(dirkID)
-				c.mu.Lock()
-				_, handed := c.remoteCalls[CallID(callID)]
-				c.mu.Unlock()
-				if handed {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the call was never handed over to the new connection")
-				}
-			}
+			waitHanded(t, ts.hubs[tc.to], dirkID, CallID(callID))
 			_ = moved.ws.Close()
 			waitAway(t, call, &call.winnerAway)
 			ts.clock.Advance(ts.hubs[0].cfg.RejoinWindow)
@@ -399,19 +408,7 @@ func TestDoorCallsAgainFromAnotherNode(t *testing.T) {
 			}
 			back := ts.connectTo(t, 1, "front-door")
 			door.expectClose(int(CloseReplaced))
-			doorID := directory.DeviceID(back.welcome["device_id"].(string))
-			for deadline := time.Now().Add(readTimeout); ; time.Sleep(5 * time.Millisecond) {
-				c := ts.hubs[1].router.Local(doorID)
-				c.mu.Lock()
-				_, handed := c.handed[CallID(first)]
-				c.mu.Unlock()
-				if handed {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the call was never handed over to the door station's new connection")
-				}
-			}
+			waitHanded(t, ts.hubs[1], directory.DeviceID(back.welcome["device_id"].(string)), CallID(first))
 
 			second, _ := back.call("102")
 			if answer {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -12,25 +13,7 @@ import (
 // whole behind its header, and writing it allocates nothing (a fan-out
 // writes one per device).
 func TestDirectWrite(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	raw, err := server.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, server, raw := tcpPair(t)
 	w := newDirectWriter(server, raw)
 	frame := []byte(`{"type":"ring","call_id":"c_1"}`)
 
@@ -71,4 +54,29 @@ func TestDirectWrite(t *testing.T) {
 	}
 	_ = client.Close()
 	<-done
+}
+
+// tcpPair returns both ends of a loopback TCP connection, and the server
+// end's descriptor; they close when the test ends.
+func tcpPair(t *testing.T) (client, server net.Conn, raw syscall.RawConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Close() })
+	if raw, err = server.(*net.TCPConn).SyscallConn(); err != nil {
+		t.Fatal(err)
+	}
+	return client, server, raw
 }

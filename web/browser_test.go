@@ -345,6 +345,23 @@ func TestTwoTabsCall(t *testing.T) {
 	c.screenshot(door, "door-ended")
 }
 
+// ringing opens the resident's page (anna-phone) and the door station's,
+// dials 101 on the door's keypad, and waits until the resident's page rings.
+func ringing(t *testing.T) (c *call, resident, door *page) {
+	browser := chromium(t)
+	srv, tokens := server(t)
+	c = &call{t: t}
+	resident = c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
+	door = c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
+	c.waitFor(resident, "connects", state("idle"))
+	c.waitFor(door, "connects", state("ready"))
+	for _, k := range []string{"1", "0", "1", "Call"} {
+		c.click(door, `#keypad [data-key="`+k+`"]`)
+	}
+	c.waitFor(resident, "rings", state("ringing"))
+	return c, resident, door
+}
+
 // TestRejoinsCall: one side's connection drops in the middle of a call
 // (the resident's, then the door station's). Its page keeps the call,
 // reconnects and rejoins (the resident answers again; both restart ICE),
@@ -360,17 +377,7 @@ func TestRejoinsCall(t *testing.T) {
 		{"door", "Answered by Jansen"},
 	} {
 		t.Run(tc.drop, func(t *testing.T) {
-			browser := chromium(t)
-			srv, tokens := server(t)
-			c := &call{t: t}
-			resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
-			door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
-			c.waitFor(resident, "connects", state("idle"))
-			c.waitFor(door, "connects", state("ready"))
-			for _, k := range []string{"1", "0", "1", "Call"} {
-				c.click(door, `#keypad [data-key="`+k+`"]`)
-			}
-			c.waitFor(resident, "rings", state("ringing"))
+			c, resident, door := ringing(t)
 			c.click(resident, "#answer")
 			c.waitFor(resident, "talks", state("talking")+` && `+statusStarts("Talking to"))
 			c.waitFor(door, "talks", state("talking")+` && `+statusStarts("Answered by"))
@@ -445,17 +452,7 @@ func TestAnswersThroughDrop(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			browser := chromium(t)
-			srv, tokens := server(t)
-			c := &call{t: t}
-			resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
-			door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
-			c.waitFor(resident, "connects", state("idle"))
-			c.waitFor(door, "connects", state("ready"))
-			for _, k := range []string{"1", "0", "1", "Call"} {
-				c.click(door, `#keypad [data-key="`+k+`"]`)
-			}
-			c.waitFor(resident, "rings", state("ringing"))
+			c, resident, door := ringing(t)
 
 			tc.drop(c, resident)
 			c.waitFor(resident, "is still answering", state("answering"))
@@ -486,17 +483,7 @@ func TestAnswersThroughDrop(t *testing.T) {
 //     rejoin a call ends it once connected again, rather than rejoining.
 func TestOfflinePresses(t *testing.T) {
 	setup := func(t *testing.T) (*call, *page, *page) {
-		browser := chromium(t)
-		srv, tokens := server(t)
-		c := &call{t: t}
-		resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
-		door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
-		c.waitFor(resident, "connects", state("idle"))
-		c.waitFor(door, "connects", state("ready"))
-		for _, k := range []string{"1", "0", "1", "Call"} {
-			c.click(door, `#keypad [data-key="`+k+`"]`)
-		}
-		c.waitFor(resident, "rings", state("ringing"))
+		c, resident, door := ringing(t)
 		c.waitFor(door, "rings", state("ringing"))
 		return c, resident, door
 	}
