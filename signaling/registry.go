@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -340,10 +341,7 @@ func (h *Hub) Drain(ctx context.Context) {
 	// the connections close: closed first, an answered call would wait in
 	// its rejoin window for parties that cannot come back here.
 	h.mu.Lock()
-	left := make([]*Call, 0, len(h.calls))
-	for _, call := range h.calls {
-		left = append(left, call)
-	}
+	left := slices.Collect(maps.Values(h.calls))
 	h.mu.Unlock()
 	for _, call := range left {
 		call.fail()
