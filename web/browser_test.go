@@ -539,3 +539,25 @@ func TestOfflinePresses(t *testing.T) {
 		c.waitFor(resident, "ends the call", state("ended")+online)
 	})
 }
+
+// TestDoorCallRefused: the door station page matches the answers to its
+// call message by the ref it put on it: a number nobody can answer ends
+// unavailable, an unknown one says it cannot call, and the page can dial
+// again after each.
+func TestDoorCallRefused(t *testing.T) {
+	browser := chromium(t)
+	srv, tokens := server(t)
+	c := &call{t: t}
+	door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
+	c.waitFor(door, "connects", state("ready"))
+	dial := func(number string) {
+		for _, k := range strings.Split(number, "") {
+			c.click(door, `#keypad [data-key="`+k+`"]`)
+		}
+		c.click(door, `#keypad [data-key="Call"]`)
+	}
+	dial("101") // nobody of 101 is connected
+	c.waitFor(door, "hears nobody can be reached", state("ended")+` && `+statusStarts("Call ended: nobody can be reached"))
+	dial("999")
+	c.waitFor(door, "cannot call an unknown number", state("ended")+` && `+statusStarts("Cannot call:"))
+}

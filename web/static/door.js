@@ -13,6 +13,8 @@ let sig = null;
 let dial = "";
 let hangupWanted = false; // Hang up pressed before the call had an ID
 let hangupPending = null; // the call Hang up was pressed for while offline
+let callRef = null; // the ref of our last call message: its calling, ended (unavailable) or error carries it
+let calls = 0;
 let unlockTimer = 0;
 
 function show(st, text) {
@@ -80,7 +82,8 @@ async function call(to, site) {
   }
   state.stream = stream;
   $("self").srcObject = stream;
-  const m = { type: "call", to };
+  callRef = `call-${++calls}`;
+  const m = { type: "call", to, ref: callRef };
   if (site) m.site_id = site;
   if (!sig.send(m)) endCall("Not connected. Try again in a moment.");
 }
@@ -141,7 +144,7 @@ async function onMessage(m) {
         el("span", { className: "id", textContent: e.call_id })))));
     break;
   case "calling":
-    if (state.state !== "dialing") return;
+    if (state.state !== "dialing" || m.ref !== callRef) return;
     state.callId = m.call_id;
     if (hangupWanted) {
       sig.send({ type: "hangup", call_id: m.call_id });
@@ -167,15 +170,15 @@ async function onMessage(m) {
     break;
   case "ended":
     // An ended without our call ID answers a call that never started
-    // (unavailable).
-    if (mine || (state.state === "dialing" && !state.callId)) {
+    // (unavailable): it carries our call message's ref.
+    if (mine || (state.state === "dialing" && !state.callId && m.ref === callRef)) {
       const talk = m.duration_ms > 0 ? ` after ${seconds(m.duration_ms)}` : "";
       endCall(`Call ended: ${endReasons[m.reason] || m.reason}${talk}`);
     }
     break;
   case "error":
     console.warn("foyer: error", m.code, m.message);
-    if (state.state === "dialing" && !state.callId) endCall(`Cannot call: ${m.message}`);
+    if (state.state === "dialing" && !state.callId && m.ref === callRef) endCall(`Cannot call: ${m.message}`);
     else if (m.code === "call_ended" || m.code === "not_found") { if (mine) endCall("Call ended"); }
     else $("status").textContent = `${state.status} (${m.message})`;
     break;
