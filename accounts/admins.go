@@ -160,6 +160,9 @@ func setRole(tx kv.Tx, site directory.SiteID, admin string, r Role) error {
 // TransferOwnership makes to the owner of site; from (the current owner)
 // becomes an admin of it.
 func (s *Store) TransferOwnership(ctx context.Context, site directory.SiteID, from, to string) error {
+	if from == to {
+		return fmt.Errorf("%w: that account owns the site already", ErrConflict)
+	}
 	return s.update(ctx, func(tx kv.Tx) error {
 		if r, err := tx.Get(tRoles, string(site)+"/"+from); err != nil || Role(r) != RoleOwner {
 			return fmt.Errorf("%w: only the site's owner can transfer it", ErrInvalid)

@@ -154,6 +154,39 @@ func (s *Store) DeleteCode(ctx context.Context, site directory.SiteID, id string
 	})
 }
 
+// RemoveMembers forgets, in one transaction, what the site keeps of users
+// who are no longer its members: their tags and their access codes. A
+// code of someone who left must not open the door.
+func (s *Store) RemoveMembers(ctx context.Context, site directory.SiteID, users []directory.UserID) error {
+	gone := make(map[directory.UserID]bool, len(users))
+	for _, u := range users {
+		gone[u] = true
+	}
+	return s.update(ctx, func(tx kv.Tx) error {
+		for _, u := range users {
+			if err := setTags(tx, site, u, nil); err != nil {
+				return err
+			}
+		}
+		var codes []string
+		err := scanJSON(tx, tCodes, string(site)+"/", func(_ string, c AccessCode) error {
+			if gone[c.User] {
+				codes = append(codes, c.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range codes {
+			if err := tx.Delete(tCodes, string(site)+"/"+id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 type keypadState struct {
 	Failures    int       `json:"failures"`
 	LockedUntil time.Time `json:"locked_until"`

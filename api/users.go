@@ -388,6 +388,8 @@ func (a *API) deleteUsers(w http.ResponseWriter, r *http.Request, p *principal) 
 	if len(req.IDs) == 0 || len(req.IDs) > 10000 {
 		return errBadRequest(`"ids": give 1 to 10,000 user IDs`)
 	}
+	slices.Sort(req.IDs)
+	req.IDs = slices.Compact(req.IDs) // a user named twice is deleted once
 	n, err := a.removeUsers(r.Context(), p, s, req.IDs)
 	if err != nil {
 		return err
@@ -429,15 +431,14 @@ func (a *API) removeUsers(ctx context.Context, p *principal, s directory.Site, i
 	if err := a.dir.Apply(ctx, ops...); err != nil {
 		return 0, err
 	}
-	tags := make(map[directory.UserID][]string)
-	n := 0
+	var removed []directory.UserID
 	for _, op := range ops {
 		if dm, ok := op.(directory.DeleteMembership); ok {
-			tags[dm.User] = nil
-			n++
+			removed = append(removed, dm.User)
 		}
 	}
-	if err := a.acc.SetTagsBatch(ctx, s.ID, tags); err != nil {
+	n := len(removed)
+	if err := a.acc.RemoveMembers(ctx, s.ID, removed); err != nil {
 		return n, err
 	}
 	for _, id := range orphans {

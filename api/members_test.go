@@ -1,0 +1,82 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestRemovedMemberLosesCodes: removing an app user from a site removes
+// their access codes there: the keypad no longer opens for them, and the
+// site's code list no longer shows them.
+func TestRemovedMemberLosesCodes(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Gone Court")
+	gateID, gateTok := e.device(op, site, map[string]string{"kind": "door_station", "name": "Gate"})
+	var u struct{ ID string }
+	op.must(http.StatusCreated, "POST", "/v1/sites/"+site+"/users", map[string]any{"email": "g@example.com", "number": "5", "display_name": "G", "send_invitation": false}, &u)
+	op.must(http.StatusCreated, "POST", "/v1/sites/"+site+"/codes", map[string]any{"user_id": u.ID, "pin": "4711", "doors": []string{gateID}}, nil)
+	op.must(http.StatusNoContent, "DELETE", "/v1/sites/"+site+"/users/"+u.ID, nil, nil)
+
+	var codes struct{ Codes []struct{ ID string } }
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/codes", nil, &codes)
+	if len(codes.Codes) != 0 {
+		t.Fatalf("the removed user's codes are still listed: %+v", codes.Codes)
+	}
+	gate, _ := e.connect(gateTok)
+	gate.send(map[string]any{"type": "pin", "code": "4711"})
+	_ = gate.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var m map[string]any
+		if err := gate.c.ReadJSON(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m["type"] == "unlock" {
+			t.Fatal("the code of a user removed from the site opened the door")
+		}
+		if m["type"] == "error" {
+			if m["code"] != "not_found" {
+				t.Fatalf("pin: %v, want not_found", m)
+			}
+			break
+		}
+	}
+}
+
+// TestBulkDeleteNamesAUserTwice: a bulk delete that names a user twice
+// deletes each user once, rather than failing whole.
+func TestBulkDeleteNamesAUserTwice(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Twice Court")
+	var a, b struct{ ID string }
+	op.must(http.StatusCreated, "POST", "/v1/sites/"+site+"/users", map[string]any{"email": "a@example.com", "number": "1", "display_name": "A", "send_invitation": false}, &a)
+	op.must(http.StatusCreated, "POST", "/v1/sites/"+site+"/users", map[string]any{"email": "b@example.com", "number": "2", "display_name": "B", "send_invitation": false}, &b)
+	var out struct{ Deleted int }
+	op.must(http.StatusOK, "POST", "/v1/sites/"+site+"/users/delete", map[string]any{"ids": []string{a.ID, b.ID, a.ID}}, &out)
+	var list struct{ Users []struct{ ID string } }
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/users", nil, &list)
+	if out.Deleted != 2 || len(list.Users) != 0 {
+		t.Fatalf("deleted %d, %d users left; want 2 and 0", out.Deleted, len(list.Users))
+	}
+}
+
+// TestTransferToOwnerRefused: the owner cannot transfer the site to
+// themselves (it would leave the site without an owner); they stay owner.
+func TestTransferToOwnerRefused(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Own Court")
+	if _, err := e.acc.CreateAdmin(context.Background(), "owner@example.com", "a password of theirs", false); err != nil {
+		t.Fatal(err)
+	}
+	op.must(http.StatusNoContent, "POST", "/v1/sites/"+site+"/transfer", map[string]string{"email": "owner@example.com"}, nil)
+	owner := e.login("owner@example.com", "a password of theirs")
+	owner.wantError(http.StatusConflict, "conflict", "POST", "/v1/sites/"+site+"/transfer", map[string]string{"email": "owner@example.com"})
+	if _, err := e.acc.CreateAdmin(context.Background(), "viewer@example.com", "a password of theirs", false); err != nil {
+		t.Fatal(err)
+	}
+	owner.must(http.StatusNoContent, "PUT", "/v1/sites/"+site+"/admins", map[string]string{"email": "viewer@example.com", "role": "viewer"}, nil)
+}
