@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -63,7 +64,7 @@ func (a *API) createDevice(w http.ResponseWriter, r *http.Request, p *principal)
 		d.CallSites = *req.CallSites
 	}
 	ctx := r.Context()
-	if err := a.dir.Apply(ctx, directory.PutDevice{Device: d}); err != nil {
+	if err := a.putDevice(ctx, d); err != nil {
 		return err
 	}
 	code, exp, err := a.acc.NewProvisioningCode(ctx, d.ID, s.ID)
@@ -72,6 +73,16 @@ func (a *API) createDevice(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	a.audit(ctx, p, s.ID, "device.create", string(d.Kind)+" "+d.Name)
 	return created(w, provisioningView{Device: d, Code: code, Expires: exp.Format(timeFormat)})
+}
+
+// putDevice stores d. A monitor's call ID the site does not have is a
+// mistake in the request (422 naming "number"), not a missing resource.
+func (a *API) putDevice(ctx context.Context, d directory.Device) error {
+	err := a.dir.Apply(ctx, directory.PutDevice{Device: d})
+	if errors.Is(err, directory.ErrNotFound) && d.Kind == directory.KindMonitor {
+		return errInvalidField(`"number": call ID %s does not exist in this site`, d.Number)
+	}
+	return err
 }
 
 // checkCallSites: a door station may call other sites only where the
@@ -147,7 +158,7 @@ func (a *API) patchDevice(w http.ResponseWriter, r *http.Request, p *principal) 
 		}
 		d.CallSites = *req.CallSites
 	}
-	if err := a.dir.Apply(r.Context(), directory.PutDevice{Device: d}); err != nil {
+	if err := a.putDevice(r.Context(), d); err != nil {
 		return err
 	}
 	a.audit(r.Context(), p, s.ID, "device.update", string(d.ID)+" "+d.Name)

@@ -46,6 +46,11 @@ func errNotFound(format string, args ...any) *Error {
 	return apiErr(http.StatusNotFound, "not_found", format, args...)
 }
 
+// errInvalidField is a 422 whose message names the field at fault.
+func errInvalidField(format string, args ...any) *Error {
+	return apiErr(http.StatusUnprocessableEntity, "invalid", format, args...)
+}
+
 func errForbidden(format string, args ...any) *Error {
 	return apiErr(http.StatusForbidden, "forbidden", format, args...)
 }
@@ -75,19 +80,29 @@ func toError(err error) *Error {
 	case errors.Is(err, accounts.ErrExpired):
 		return apiErr(http.StatusGone, "expired", "this link or code has expired or was already used")
 	case errors.Is(err, directory.ErrLimit):
-		return apiErr(http.StatusConflict, "limit", "%s", err.Error())
+		return apiErr(http.StatusConflict, "limit", "%s", ruleMessage(err))
 	case errors.Is(err, directory.ErrConflict), errors.Is(err, accounts.ErrConflict):
-		return apiErr(http.StatusConflict, "conflict", "%s", err.Error())
+		return apiErr(http.StatusConflict, "conflict", "%s", ruleMessage(err))
 	case errors.Is(err, directory.ErrInvalid), errors.Is(err, accounts.ErrInvalid):
-		return apiErr(http.StatusUnprocessableEntity, "invalid", "%s", err.Error())
+		return apiErr(http.StatusUnprocessableEntity, "invalid", "%s", ruleMessage(err))
 	case errors.Is(err, directory.ErrNotFound), errors.Is(err, accounts.ErrNotFound):
-		return apiErr(http.StatusNotFound, "not_found", "%s", err.Error())
+		return apiErr(http.StatusNotFound, "not_found", "%s", ruleMessage(err))
 	case storageFull(err):
 		return apiErr(http.StatusInsufficientStorage, "storage_full", "the server's storage is full; nothing was changed — tell the operator")
 	case errors.Is(err, kv.ErrContention):
 		return apiErr(http.StatusServiceUnavailable, "service_unavailable", "busy; try again")
 	}
 	return apiErr(http.StatusInternalServerError, "internal", "internal error")
+}
+
+// ruleMessage is what a directory rule said, without the batch's
+// "op N (type):" prefix, which means nothing to a client.
+func ruleMessage(err error) string {
+	var oe *directory.OpError
+	if errors.As(err, &oe) {
+		return oe.Err.Error()
+	}
+	return err.Error()
 }
 
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {

@@ -34,24 +34,40 @@ func viewSettings(s directory.Settings) settingsView {
 	}
 }
 
-// apply returns s with the fields v sets.
-func (v settingsView) apply(s directory.Settings) directory.Settings {
-	set := func(dst *time.Duration, src *int, unit time.Duration) {
-		if src != nil {
-			*dst = time.Duration(*src) * unit
-		}
+// apply returns s with the fields v sets, each checked against its range
+// in its own unit before it is converted (a number of seconds too large
+// for a duration must not wrap around into range); an error names the
+// field.
+func (v settingsView) apply(s directory.Settings) (directory.Settings, error) {
+	fields := []struct {
+		name     string
+		dst      *time.Duration
+		src      *int
+		unit     time.Duration
+		min, max time.Duration
+	}{
+		{"ring_timeout_s", &s.RingTimeout, v.RingTimeoutS, time.Second, directory.MinRingTimeout, directory.MaxRingTimeout},
+		{"call_time_limit_s", &s.CallTimeLimit, v.CallTimeLimitS, time.Second, directory.MinCallTimeLimit, directory.MaxCallTimeLimit},
+		{"door_open_duration_s", &s.DoorOpenDuration, v.DoorOpenDurationS, time.Second, directory.MinDoorOpen, directory.MaxDoorOpen},
+		{"log_retention_days", &s.LogRetention, v.LogRetentionDays, 24 * time.Hour, directory.MinLogRetention, directory.MaxLogRetention},
 	}
-	set(&s.RingTimeout, v.RingTimeoutS, time.Second)
-	set(&s.CallTimeLimit, v.CallTimeLimitS, time.Second)
-	set(&s.DoorOpenDuration, v.DoorOpenDurationS, time.Second)
-	set(&s.LogRetention, v.LogRetentionDays, 24*time.Hour)
+	for _, f := range fields {
+		if f.src == nil {
+			continue
+		}
+		lo, hi := int(f.min/f.unit), int(f.max/f.unit)
+		if *f.src < lo || *f.src > hi {
+			return s, errInvalidField("settings.%s must be %d to %d", f.name, lo, hi)
+		}
+		*f.dst = time.Duration(*f.src) * f.unit
+	}
 	if v.Preview != nil {
 		s.Preview = *v.Preview
 	}
 	if v.OpenDoorWhileRinging != nil {
 		s.OpenDoorWhileRinging = *v.OpenDoorWhileRinging
 	}
-	return s
+	return s, nil
 }
 
 type siteView struct {
@@ -94,7 +110,10 @@ func (a *API) createSite(w http.ResponseWriter, r *http.Request, p *principal) e
 	}
 	s := directory.Site{ID: directory.SiteID(directory.NewID("s_")), Name: strings.TrimSpace(*req.Name), ParentID: req.ParentID, Settings: directory.DefaultSettings()}
 	if req.Settings != nil {
-		s.Settings = req.Settings.apply(s.Settings)
+		var err error
+		if s.Settings, err = req.Settings.apply(s.Settings); err != nil {
+			return err
+		}
 	}
 	if err := a.dir.Apply(ctx, directory.PutSite{Site: s}); err != nil {
 		return err
@@ -147,7 +166,9 @@ func (a *API) patchSite(w http.ResponseWriter, r *http.Request, p *principal) er
 		s.Name = strings.TrimSpace(*req.Name)
 	}
 	if req.Settings != nil {
-		s.Settings = req.Settings.apply(s.Settings)
+		if s.Settings, err = req.Settings.apply(s.Settings); err != nil {
+			return err
+		}
 	}
 	if err := a.dir.Apply(r.Context(), directory.PutSite{Site: s}); err != nil {
 		return err
