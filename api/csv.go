@@ -37,8 +37,9 @@ type importRow struct {
 	Email       string
 	Number      directory.Number
 	DisplayName string
-	Licence     directory.Licence
+	Licence     directory.Licence // empty: a new member's is active, an existing member keeps theirs
 	Tags        []string
+	KeepTags    bool // the file has no tags column: an existing member keeps theirs
 }
 
 // rowErr names a row's error for the client.
@@ -73,10 +74,7 @@ func (r *importRow) normalize() error {
 	case strings.IndexFunc(r.DisplayName, unicode.IsControl) >= 0:
 		return fail("display_name", "display name holds control characters")
 	}
-	if r.Licence == "" {
-		r.Licence = directory.LicenceActive
-	}
-	if r.Licence != directory.LicenceActive && r.Licence != directory.LicenceInactive {
+	if r.Licence != "" && r.Licence != directory.LicenceActive && r.Licence != directory.LicenceInactive {
 		return fail("licence", "licence %q: want active or inactive", r.Licence)
 	}
 	tags, err := accounts.NormalizeTags(r.Tags)
@@ -126,6 +124,10 @@ func (a *API) planRows(ctx context.Context, s directory.Site, rows []importRow, 
 		}
 		seen[r.Email] = r.Row
 		m := directory.Membership{Site: s.ID, Number: r.Number, DisplayName: r.DisplayName, Licence: r.Licence, Status: directory.StatusPending}
+		if m.Licence == "" {
+			m.Licence = directory.LicenceActive
+		}
+		member := false
 		u, err := a.dir.UserByEmail(ctx, r.Email)
 		switch {
 		case errors.Is(err, directory.ErrNotFound):
@@ -139,7 +141,10 @@ func (a *API) planRows(ctx context.Context, s directory.Site, rows []importRow, 
 					e := apiErr(http.StatusConflict, "conflict", "%s is already an app user of this site", r.Email)
 					return nil, e
 				}
-				m.Status = old.Status
+				m.Status, member = old.Status, true
+				if r.Licence == "" { // a file without licences renames, it does not re-license
+					m.Licence = old.Licence
+				}
 			} else if inv, err := a.invitationState(ctx, u.ID); err != nil {
 				return nil, err
 			} else if inv == invitationAccepted {
@@ -153,7 +158,9 @@ func (a *API) planRows(ctx context.Context, s directory.Site, rows []importRow, 
 		}
 		add(r.Row, directory.PutMembership{Membership: m})
 		p.members = append(p.members, m)
-		p.tags[u.ID] = r.Tags
+		if !member || !r.KeepTags {
+			p.tags[u.ID] = r.Tags
+		}
 		if len(rowErrs) >= maxRowErrors {
 			break
 		}
@@ -270,7 +277,8 @@ func parseCSV(body []byte) ([]importRow, error) {
 			}
 			return ""
 		}
-		row := importRow{Row: line, Email: get("email"), Number: directory.Number(get("call_id")), DisplayName: get("display_name"), Licence: directory.Licence(get("licence"))}
+		_, hasTags := col["tags"]
+		row := importRow{Row: line, Email: get("email"), Number: directory.Number(get("call_id")), DisplayName: get("display_name"), Licence: directory.Licence(get("licence")), KeepTags: !hasTags}
 		if t := get("tags"); t != "" {
 			row.Tags = strings.Split(t, ";")
 		}

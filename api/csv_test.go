@@ -116,3 +116,44 @@ func TestImportAllOrNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestImportKeepsWhatTheFileLacks: a file that only renames people keeps
+// their licence and tags: no licence column (or an empty cell) is not
+// "active", and no tags column is not "no tags". An empty tags cell, in a
+// file that has the column, clears them.
+func TestImportKeepsWhatTheFileLacks(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Rename Court")
+	op.must(http.StatusOK, "POST", "/v1/sites/"+site+"/users/import",
+		"email,call_id,display_name,licence,tags\nr@example.com,1,Old Name,inactive,unpaid\n", nil)
+	user := func() (string, string, []string) {
+		var list struct {
+			Users []struct {
+				DisplayName string `json:"display_name"`
+				Licence     string
+				Tags        []string
+			}
+		}
+		op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/users", nil, &list)
+		if len(list.Users) != 1 {
+			t.Fatalf("%d users", len(list.Users))
+		}
+		u := list.Users[0]
+		return u.DisplayName, u.Licence, u.Tags
+	}
+	op.must(http.StatusOK, "POST", "/v1/sites/"+site+"/users/import", "email,call_id,display_name\nr@example.com,1,New Name\n", nil)
+	if name, licence, tags := user(); name != "New Name" || licence != "inactive" || len(tags) != 1 || tags[0] != "unpaid" {
+		t.Fatalf("after a file of names only: %s, %s, %v; want New Name, inactive, [unpaid]", name, licence, tags)
+	}
+	op.must(http.StatusOK, "POST", "/v1/sites/"+site+"/users/import", "email,call_id,display_name,licence,tags\nr@example.com,1,New Name,,\n", nil)
+	if _, licence, tags := user(); licence != "inactive" || len(tags) != 0 {
+		t.Fatalf("after empty licence and tags cells: %s, %v; want inactive, []", licence, tags)
+	}
+	op.must(http.StatusOK, "POST", "/v1/sites/"+site+"/users/import", "email,call_id,display_name\nn@example.com,2,Newcomer\n", nil)
+	var list struct{ Users []struct{ Email, Licence string } }
+	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/users?q=n@example.com", nil, &list)
+	if len(list.Users) != 1 || list.Users[0].Licence != "active" {
+		t.Fatalf("a newcomer without a licence column: %+v; want active", list.Users)
+	}
+}
