@@ -151,7 +151,9 @@ func TestImportKeepsWhatTheFileLacks(t *testing.T) {
 		t.Fatalf("after empty licence and tags cells: %s, %v; want inactive, []", licence, tags)
 	}
 	op.must(http.StatusOK, "POST", "/v1/sites/"+site+"/users/import", "email,call_id,display_name\nn@example.com,2,Newcomer\n", nil)
-	var list struct{ Users []struct{ Email, Licence string } }
+	var list struct {
+		Users []struct{ Email, Licence string }
+	}
 	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/users?q=n@example.com", nil, &list)
 	if len(list.Users) != 1 || list.Users[0].Licence != "active" {
 		t.Fatalf("a newcomer without a licence column: %+v; want active", list.Users)
