@@ -194,6 +194,8 @@ type RedisRouter struct {
 	// re-asserted, so Redis may have lost them (a restart comes back
 	// empty); the next probe to come back re-asserts them.
 	leasesDoubtful atomic.Bool
+	// reasserting: a reassert started by a probe runs (reassertSoon).
+	reasserting atomic.Bool
 }
 
 // NewRedisRouter returns the router of node on rdb. Metrics register with reg.

@@ -106,6 +106,20 @@ func (r *RedisRouter) setAlive(ctx context.Context, p redis.Pipeliner) {
 // node meanwhile is left: that device connected there later. The
 // connections are listed when the pipeline is built, after every detach
 // asked for before it.
+// reassertSoon reasserts every lease on a goroutine of its own, one such
+// at a time; asked while one runs, it leaves the leases doubtful, so that
+// the next probe asks again.
+func (r *RedisRouter) reassertSoon() {
+	if !r.reasserting.CompareAndSwap(false, true) {
+		r.leasesDoubtful.Store(true)
+		return
+	}
+	go func() {
+		defer r.reasserting.Store(false)
+		r.reassert(nil)
+	}()
+}
+
 func (r *RedisRouter) reassert(only map[directory.DeviceID]bool) {
 	var conns []*Conn
 	var prevs []*redis.StatusCmd

@@ -52,11 +52,12 @@ type location struct {
 	node, conn string
 	expires    time.Time
 	learned    time.Time
+	hearsay    bool // learned from a device's message, not from its node's events or lease: believed until expires only
 }
 
 // validLocked reports whether loc is still believed at now; r.mu is held.
 func (r *RedisRouter) validLocked(loc location, now time.Time) bool {
-	return now.Before(loc.expires) || now.Before(r.nodeSeen[loc.node].Add(r.opts.LeaseTTL))
+	return now.Before(loc.expires) || (!loc.hearsay && now.Before(r.nodeSeen[loc.node].Add(r.opts.LeaseTTL)))
 }
 
 // inStep reports whether the presence view may answer Locate alone.

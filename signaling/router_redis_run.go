@@ -86,8 +86,10 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 			// Redis (or our subscription) is back after a failure: reassert
 			// the leases now, and tell the other nodes' presence views (Redis
 			// may have come back empty). Should this fail too, the next probe
-			// tries again.
-			r.reassert(nil)
+			// tries again. Not on this goroutine: it waits behind the lease
+			// pipelines, and meanwhile nothing would be received, and the
+			// subscription, silent, replaced.
+			r.reassertSoon()
 		}
 		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
 	case "deliver":
@@ -119,7 +121,12 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		}
 		now := time.Now()
 		r.mu.Lock()
-		r.where[env.Sender.ID] = location{node: env.From, conn: env.Conn, expires: now.Add(r.opts.LeaseTTL), learned: now}
+		if _, known := r.where[env.Sender.ID]; !known {
+			// Only where the presence view knows nothing: the events are
+			// the truth, and this envelope may be late (the device moved,
+			// or left, since it was sent). Believed for LeaseTTL only.
+			r.where[env.Sender.ID] = location{node: env.From, conn: env.Conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
+		}
 		r.nodeSeen[env.From] = now
 		r.mu.Unlock()
 		if env.Kind == "message" {
@@ -245,7 +252,10 @@ func (r *RedisRouter) Flush(ctx context.Context) {
 // send sends a batch of queued commands in one pipeline, and reports
 // whether Redis took them.
 func (r *RedisRouter) send(ctx context.Context, batch []queued) bool {
-	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+	// Never the caller's deadline: Flush runs on a request's goroutine, and
+	// a request that ran late would otherwise fail the whole queue, other
+	// calls' rings and cancels with it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisOpTimeout)
 	defer cancel()
 	start := time.Now()
 	pipe := r.rdb.Pipeline()

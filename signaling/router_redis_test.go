@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -588,4 +589,58 @@ func TestCallAsksRedisWhenViewKnowsNone(t *testing.T) {
 	dirk := ts.connectTo(t, 1, "dirk-phone")
 	ts.hideFromView(t, 0, dirk)
 	ringsOnly(t, door, "102", dirk)
+}
+
+// TestSendIgnoresCallersDeadline: what Flush sends on a request's
+// goroutine goes out even when that request's context has ended: its
+// deadline would otherwise fail the whole queue (other calls' rings and
+// cancels with it).
+func TestSendIgnoresCallersDeadline(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	dirkID := directory.DeviceID(dirk.welcome["device_id"].(string))
+	r := ts.hubs[0].router.(*RedisRouter)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	batch := []queued{{node: ts.hubs[1].cfg.NodeID, env: envelope{Kind: "deliver", From: r.node, Devices: []directory.DeviceID{dirkID}, Frame: encode(Pong{Type: TypePong, Ref: json.RawMessage(`"late"`)})}}}
+	if !r.send(ctx, batch) {
+		t.Fatal("a batch sent with an ended context was dropped")
+	}
+	if p := dirk.expect("pong"); p["ref"] != "late" {
+		t.Fatalf("pong %v", p)
+	}
+}
+
+// TestLateJoinDoesNotMoveDevice: a join (or message) envelope that names
+// another node than the presence view's, late from before the device
+// moved, does not move the device in the view: the next call still rings
+// it where it is.
+func TestLateJoinDoesNotMoveDevice(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 3, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	r := ts.hubs[0].router.(*RedisRouter)
+	dev := directory.Device{ID: directory.DeviceID(dirk.welcome["device_id"].(string)), Kind: directory.KindApp}
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(5 * time.Millisecond) {
+		r.mu.Lock()
+		loc := r.where[dev.ID]
+		r.mu.Unlock()
+		if loc.node == ts.hubs[1].cfg.NodeID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node 0 never learned where dirk-phone is")
+		}
+	}
+	late, err := (&envelope{Kind: "join", From: ts.hubs[2].cfg.NodeID, Conn: "a-connection-since-gone", Sender: &dev, Call: "c_node0_nosuchcall"}).marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.receive(string(late), ts.hubs[0])
+	door.call("102")
+	if m := dirk.expect("ring"); m["to"] != "102" {
+		t.Fatalf("dirk: %v", m)
+	}
 }
