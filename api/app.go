@@ -56,22 +56,32 @@ func (a *API) appLogin(w http.ResponseWriter, r *http.Request) error {
 
 // activate turns a user's pending memberships active: the first successful
 // login with a password of their own. From then on they are rung.
+// A membership removed meanwhile stays removed: the memberships are read
+// again and the rest activated.
 func (a *API) activate(ctx context.Context, user directory.UserID) error {
-	ms, err := a.dir.Memberships(ctx, user)
-	if err != nil {
-		return err
-	}
-	var ops []directory.Op
-	for _, m := range ms {
-		if m.Status == directory.StatusPending {
-			m.Status = directory.StatusActive
-			ops = append(ops, directory.PutMembership{Membership: m})
+	for attempt := 0; ; attempt++ {
+		ms, err := a.dir.Memberships(ctx, user)
+		if errors.Is(err, directory.ErrNotFound) {
+			return nil // no site left
+		}
+		if err != nil {
+			return err
+		}
+		var ops []directory.Op
+		for _, m := range ms {
+			if m.Status == directory.StatusPending {
+				m.Status = directory.StatusActive
+				ops = append(ops, directory.PutMembership{Membership: m, Existing: true})
+			}
+		}
+		if len(ops) == 0 {
+			return nil
+		}
+		err = a.dir.Apply(ctx, ops...)
+		if !errors.Is(err, directory.ErrNotFound) || attempt == 2 {
+			return err
 		}
 	}
-	if len(ops) == 0 {
-		return nil
-	}
-	return a.dir.Apply(ctx, ops...)
 }
 
 // appPassword chooses a new password: after a temporary one without the

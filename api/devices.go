@@ -64,7 +64,7 @@ func (a *API) createDevice(w http.ResponseWriter, r *http.Request, p *principal)
 		d.CallSites = *req.CallSites
 	}
 	ctx := r.Context()
-	if err := a.putDevice(ctx, d); err != nil {
+	if err := a.putDevice(ctx, d, false); err != nil {
 		return err
 	}
 	code, exp, err := a.acc.NewProvisioningCode(ctx, d.ID, s.ID)
@@ -75,10 +75,17 @@ func (a *API) createDevice(w http.ResponseWriter, r *http.Request, p *principal)
 	return created(w, provisioningView{Device: d, Code: code, Expires: exp.Format(timeFormat)})
 }
 
-// putDevice stores d. A monitor's call ID the site does not have is a
-// mistake in the request (422 naming "number"), not a missing resource.
-func (a *API) putDevice(ctx context.Context, d directory.Device) error {
-	err := a.dir.Apply(ctx, directory.PutDevice{Device: d})
+// putDevice stores d: a new one, or an existing one changed (which must
+// still be there: a device revoked meanwhile is not brought back). A
+// monitor's call ID the site does not have is a mistake in the request
+// (422 naming "number"), not a missing resource.
+func (a *API) putDevice(ctx context.Context, d directory.Device, existing bool) error {
+	err := a.dir.Apply(ctx, directory.PutDevice{Device: d, Existing: existing})
+	if existing && errors.Is(err, directory.ErrNotFound) {
+		if _, gone := a.dir.Device(ctx, d.ID); errors.Is(gone, directory.ErrNotFound) {
+			return errNotFound("no door station or monitor %s in this site (deleted meanwhile)", d.ID)
+		}
+	}
 	if errors.Is(err, directory.ErrNotFound) && d.Kind == directory.KindMonitor {
 		return errInvalidField(`"number": call ID %s does not exist in this site`, d.Number)
 	}
@@ -158,7 +165,7 @@ func (a *API) patchDevice(w http.ResponseWriter, r *http.Request, p *principal) 
 		}
 		d.CallSites = *req.CallSites
 	}
-	if err := a.putDevice(r.Context(), d); err != nil {
+	if err := a.putDevice(r.Context(), d, true); err != nil {
 		return err
 	}
 	a.audit(r.Context(), p, s.ID, "device.update", string(d.ID)+" "+d.Name)

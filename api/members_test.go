@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,4 +81,37 @@ func TestTransferToOwnerRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner.must(http.StatusNoContent, "PUT", "/v1/sites/"+site+"/admins", map[string]string{"email": "viewer@example.com", "role": "viewer"}, nil)
+}
+
+// TestEditRacingDeleteKeepsItDeleted: an edit that runs while the same user
+// or device is deleted either lands before the delete or gets not_found;
+// it never brings back what was deleted.
+func TestEditRacingDeleteKeepsItDeleted(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Race Court")
+	race := func(del, patch func()) {
+		done := make(chan struct{})
+		go func() { defer close(done); patch() }()
+		del()
+		<-done
+	}
+	for i := range 25 {
+		var u struct{ ID string }
+		op.must(http.StatusCreated, "POST", "/v1/sites/"+site+"/users", map[string]any{"email": fmt.Sprintf("r%d@example.com", i), "number": "1", "display_name": "R", "send_invitation": false}, &u)
+		path := "/v1/sites/" + site + "/users/" + u.ID
+		race(func() { op.must(http.StatusNoContent, "DELETE", path, nil, nil) },
+			func() { op.do("PATCH", path, map[string]any{"display_name": "Renamed"}) })
+		if status, body := op.do("GET", path, nil); status != http.StatusNotFound {
+			t.Fatalf("round %d: the deleted user is back after a racing edit: %d %s", i, status, body)
+		}
+
+		id, _ := e.device(op, site, map[string]string{"kind": "door_station", "name": fmt.Sprintf("Gate %d", i)})
+		path = "/v1/sites/" + site + "/devices/" + id
+		race(func() { op.must(http.StatusNoContent, "DELETE", path, nil, nil) },
+			func() { op.do("PATCH", path, map[string]any{"name": fmt.Sprintf("Gate %d renamed", i)}) })
+		if _, body := op.do("GET", "/v1/sites/"+site+"/devices", nil); strings.Contains(string(body), id) {
+			t.Fatalf("round %d: the deleted door station is back after a racing edit: %s", i, body)
+		}
+	}
 }

@@ -317,7 +317,9 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request, p *principal) er
 	if req.Licence != nil {
 		m.Licence = *req.Licence
 	}
-	ops = append(ops, directory.PutMembership{Membership: m})
+	// Existing: a user deleted while this edit was under way stays deleted
+	// (the edit gets not_found) rather than coming back.
+	ops = append(ops, directory.PutMembership{Membership: m, Existing: true})
 	var tags []string
 	if req.Tags != nil {
 		if tags, err = accounts.NormalizeTags(*req.Tags); err != nil {

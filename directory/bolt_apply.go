@@ -60,10 +60,20 @@ func (w *boltWriter) apply(op Op) error {
 	case PutUser:
 		return w.putUser(op.User)
 	case PutMembership:
+		if op.Existing && w.get(bucketUserSites, key(string(op.Membership.User), string(op.Membership.Site))) == nil {
+			return errMembershipGone(op.Membership)
+		}
 		return w.putMembership(op.Membership)
 	case DeleteMembership:
 		return w.deleteMembership(op.Site, op.User)
 	case PutDevice:
+		if op.Existing {
+			if _, exists, err := w.device(op.Device.ID); err != nil {
+				return err
+			} else if !exists {
+				return errDeviceGone(op.Device)
+			}
+		}
 		return w.putDevice(op.Device)
 	case DeleteDevice:
 		return w.deleteDevice(op.ID)

@@ -110,10 +110,24 @@ func (w *redisWriter) apply(ctx context.Context, op Op) error {
 	case PutUser:
 		return w.putUser(ctx, op.User)
 	case PutMembership:
+		if op.Existing {
+			if _, member, err := w.hget(ctx, w.keys.userSites(op.Membership.User), string(op.Membership.Site)); err != nil {
+				return err
+			} else if !member {
+				return errMembershipGone(op.Membership)
+			}
+		}
 		return w.putMembership(ctx, op.Membership)
 	case DeleteMembership:
 		return w.deleteMembership(ctx, op.Site, op.User)
 	case PutDevice:
+		if op.Existing {
+			if _, exists, err := w.device(ctx, op.Device.ID); err != nil {
+				return err
+			} else if !exists {
+				return errDeviceGone(op.Device)
+			}
+		}
 		return w.putDevice(ctx, op.Device)
 	case DeleteDevice:
 		return w.deleteDevice(ctx, op.ID)

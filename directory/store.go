@@ -92,8 +92,12 @@ type PutUser struct{ User User }
 
 // PutMembership creates or replaces a user's membership of a site (one per
 // user and site). Enforces 6 app users per call ID and 59,994 per site; the
-// call ID must exist.
-type PutMembership struct{ Membership Membership }
+// call ID must exist. With Existing, it only replaces: ErrNotFound when the
+// membership is gone (an edit must not bring back a user deleted meanwhile).
+type PutMembership struct {
+	Membership Membership
+	Existing   bool
+}
 
 // DeleteMembership removes a user from a site.
 type DeleteMembership struct {
@@ -101,8 +105,12 @@ type DeleteMembership struct {
 	User UserID
 }
 
-// PutDevice creates or replaces a device; its name must be unique in its scope.
-type PutDevice struct{ Device Device }
+// PutDevice creates or replaces a device; its name must be unique in its
+// scope. With Existing, it only replaces: ErrNotFound when the device is gone.
+type PutDevice struct {
+	Device   Device
+	Existing bool
+}
 
 // DeleteDevice removes a device and its token.
 type DeleteDevice struct{ ID DeviceID }
@@ -135,3 +143,14 @@ func (e *OpError) Error() string { return fmt.Sprintf("op %d (%T): %v", e.Index,
 
 // Unwrap gives the rule's error (wrapping ErrLimit, ErrConflict, …).
 func (e *OpError) Unwrap() error { return e.Err }
+
+// errMembershipGone is an Existing PutMembership's error: the membership
+// was deleted.
+func errMembershipGone(m Membership) error {
+	return fmt.Errorf("membership of user %s in site %s: %w", m.User, m.Site, ErrNotFound)
+}
+
+// errDeviceGone is an Existing PutDevice's error: the device was deleted.
+func errDeviceGone(d Device) error {
+	return fmt.Errorf("device %s: %w", d.ID, ErrNotFound)
+}

@@ -86,6 +86,8 @@ func testMemberships(t *testing.T, newStore func(t *testing.T) directory.Store) 
 		apply(t, s, directory.DeleteMembership{Site: b.site.ID, User: bram.ID})
 		count(b.site, 1)
 		applyErr(t, s, directory.ErrNotFound, nil, directory.DeleteMembership{Site: b.site.ID, User: bram.ID})
+		// An edit of a membership deleted meanwhile does not bring it back.
+		applyErr(t, s, directory.ErrNotFound, nil, directory.PutMembership{Membership: member(b.site, bram, "101"), Existing: true})
 		all, err := s.Memberships(ctx, bram.ID)
 		must(t, "Memberships", err)
 		if len(all) != 1 || all[0].Site != other.site.ID {
