@@ -274,7 +274,9 @@ func (r *RedisRouter) Deliver(id directory.DeviceID, frame []byte) (string, bool
 	if !ok {
 		return "", false
 	}
-	r.publish(loc.node, envelope{Kind: "deliver", Devices: []directory.DeviceID{id}, Frame: frame})
+	if !r.publish(loc.node, envelope{Kind: "deliver", Devices: []directory.DeviceID{id}, Frame: frame}) {
+		return "", false // dropped: the device is not rung (nor counted as ringing)
+	}
 	return loc.conn, true
 }
 
@@ -510,10 +512,15 @@ func (r *RedisRouter) fail(op string, err error) {
 }
 
 // publish queues an envelope for node without blocking.
-func (r *RedisRouter) publish(node string, env envelope) {
+// publish queues an envelope for node, and reports whether it was queued
+// (false: the queue is full, and it was dropped).
+func (r *RedisRouter) publish(node string, env envelope) bool {
 	env.From = r.node
-	r.enqueue(queued{node: node, env: env})
+	if !r.enqueue(queued{node: node, env: env}) {
+		return false
+	}
 	r.metrics.forwarded.WithLabelValues(env.Kind).Inc()
+	return true
 }
 
 // publishNow publishes an envelope, waits for Redis to take it, and returns
@@ -534,16 +541,18 @@ func (r *RedisRouter) publishNow(ctx context.Context, node string, env envelope)
 	return n, nil
 }
 
-func (r *RedisRouter) enqueue(q queued) {
+func (r *RedisRouter) enqueue(q queued) bool {
 	select {
 	case r.out <- q:
 		select {
 		case r.kick <- struct{}{}:
 		default: // the publisher is awake already
 		}
+		return true
 	default:
 		r.metrics.dropped.WithLabelValues("queue_full").Inc()
 		r.log.Warn("router publish queue full; dropping a cross-node message")
+		return false
 	}
 }
 

@@ -644,3 +644,30 @@ func TestLateJoinDoesNotMoveDevice(t *testing.T) {
 		t.Fatalf("dirk: %v", m)
 	}
 }
+
+// TestDeliverReportsFullQueue: a delivery to another node that the full
+// publish queue drops says so, so that a call does not count the device
+// as rung (nor skip ringing it later as rung already).
+func TestDeliverReportsFullQueue(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	id := directory.DeviceID(dirk.welcome["device_id"].(string))
+	r := ts.hubs[0].router.(*RedisRouter)
+	if err := r.Locate(context.Background(), []directory.DeviceID{id}); err != nil {
+		t.Fatal(err)
+	}
+	frame := encode(Pong{Type: TypePong})
+	r.sendMu.Lock() // the publisher cannot send: the queue fills
+	queued := 0
+	for range publishQueue + 1 {
+		if _, ok := r.Deliver(id, frame); ok {
+			queued++
+		}
+	}
+	r.sendMu.Unlock()
+	// The node's own probes may take a place or two in the queue meanwhile.
+	if queued > publishQueue || queued < publishQueue-10 {
+		t.Fatalf("%d of %d deliveries reported queued, want the queue's size (%d) at most", queued, publishQueue+1, publishQueue)
+	}
+}
