@@ -273,3 +273,29 @@ func TestLocateKeepsNewerWord(t *testing.T) {
 		t.Errorf("anna-phone is at %+v; want what the view heard after the read began, %+v", loc, since)
 	}
 }
+
+// TestGoneNodesForgotten: a presence rebuild forgets the nodes unheard from
+// for an hour that name no device (random node IDs: each restart is a new
+// node), and keeps the others.
+func TestGoneNodesForgotten(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	r := ts.hubs[0].router.(*RedisRouter)
+	other := ts.hubs[1].cfg.NodeID
+	r.mu.Lock()
+	r.nodeSeen["gone"], r.lastSeq["gone"] = time.Now().Add(-2*time.Hour), 7
+	r.nodeSeen["recent"], r.lastSeq["recent"] = time.Now().Add(-time.Minute), 3
+	r.mu.Unlock()
+	if !r.resync(context.Background(), "periodic") {
+		t.Fatal("resync failed")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, gone := r.nodeSeen["gone"]
+	_, goneSeq := r.lastSeq["gone"]
+	_, recent := r.nodeSeen["recent"]
+	_, live := r.nodeSeen[other]
+	if gone || goneSeq || !recent || !live {
+		t.Fatalf("after a rebuild: gone %v/%v, recent %v, %s %v; want false/false, true, true", gone, goneSeq, recent, other, live)
+	}
+}

@@ -251,8 +251,30 @@ func (r *RedisRouter) resync(ctx context.Context, cause string) bool {
 	for id, loc := range found {
 		r.learnLocked(id, loc, start)
 	}
+	r.forgetNodesLocked(start)
 	r.synced = true
 	return true
+}
+
+// forgetNodeAfter is how long a node unheard from, and naming no device of
+// the view, is remembered: node IDs are random by default, so every
+// restart of every node would otherwise add to the maps for good.
+const forgetNodeAfter = time.Hour
+
+// forgetNodesLocked drops what the view keeps of nodes gone for
+// forgetNodeAfter; r.mu is held. One that comes back counts as new (its
+// first event is a gap, and rebuilds the view).
+func (r *RedisRouter) forgetNodesLocked(now time.Time) {
+	named := make(map[string]bool)
+	for _, loc := range r.where {
+		named[loc.node] = true
+	}
+	for node, seen := range r.nodeSeen {
+		if now.Sub(seen) > forgetNodeAfter && !named[node] {
+			delete(r.nodeSeen, node)
+			delete(r.lastSeq, node)
+		}
+	}
 }
 
 // sweep deletes, each only while it still holds what the scan read, the
