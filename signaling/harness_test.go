@@ -228,6 +228,15 @@ func newNodesWith(t testing.TB, yaml string, cfg Config, nodes int, no nodeOptio
 		ts.https = append(ts.https, srv)
 	}
 	ts.hub = ts.hubs[0]
+	// As a load balancer would (/readyz), wait until every node is ready:
+	// subscribed to its channel, so that what other nodes send reaches it.
+	for i, hub := range ts.hubs {
+		for start := time.Now(); hub.router.Ready(ctx) != nil; time.Sleep(5 * time.Millisecond) {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("node %d never became ready: %v", i, hub.router.Ready(ctx))
+			}
+		}
+	}
 	t.Cleanup(func() {
 		for i, hub := range ts.hubs {
 			drain, cancelDrain := context.WithTimeout(context.Background(), 0)

@@ -196,6 +196,9 @@ type RedisRouter struct {
 	leasesDoubtful atomic.Bool
 	// reasserting: a reassert started by a probe runs (reassertSoon).
 	reasserting atomic.Bool
+	// subscribed: Redis has confirmed this node's subscription to its
+	// channel (and it has not been replaced since).
+	subscribed atomic.Bool
 }
 
 // NewRedisRouter returns the router of node on rdb. Metrics register with reg.
@@ -501,6 +504,9 @@ func (r *RedisRouter) connOf(id directory.DeviceID) string {
 
 // Ready implements Router.
 func (r *RedisRouter) Ready(ctx context.Context) error {
+	if !r.subscribed.Load() {
+		return errors.New("not yet subscribed to this node's channel")
+	}
 	return r.rdb.Ping(ctx).Err()
 }
 
@@ -511,8 +517,7 @@ func (r *RedisRouter) fail(op string, err error) {
 	r.log.Debug("redis operation failed", "op", op, "err", err)
 }
 
-// publish queues an envelope for node without blocking.
-// publish queues an envelope for node, and reports whether it was queued
+// publish queues an envelope for node, without blocking, and reports whether it was queued
 // (false: the queue is full, and it was dropped).
 func (r *RedisRouter) publish(node string, env envelope) bool {
 	env.From = r.node

@@ -99,13 +99,6 @@ func (r *RedisRouter) setAlive(ctx context.Context, p redis.Pipeliner) {
 	p.Set(ctx, aliveKey(r.node), "1", r.opts.LeaseTTL)
 }
 
-// reassert writes again the local devices' leases that Redis does not
-// hold (after a failure Redis may have come back empty, or a write may have
-// been lost), all of them or, with only, those devices', and the alive key;
-// and announces the leases that are this node's. A lease that names another
-// node meanwhile is left: that device connected there later. The
-// connections are listed when the pipeline is built, after every detach
-// asked for before it.
 // reassertSoon reasserts every lease on a goroutine of its own, one such
 // at a time; asked while one runs, it leaves the leases doubtful, so that
 // the next probe asks again.
@@ -120,6 +113,13 @@ func (r *RedisRouter) reassertSoon() {
 	}()
 }
 
+// reassert writes again the local devices' leases that Redis does not
+// hold (after a failure Redis may have come back empty, or a write may have
+// been lost), all of them or, with only, those devices', and the alive key;
+// and announces the leases that are this node's. A lease that names another
+// node meanwhile is left: that device connected there later. The
+// connections are listed when the pipeline is built, after every detach
+// asked for before it.
 func (r *RedisRouter) reassert(only map[directory.DeviceID]bool) {
 	var conns []*Conn
 	var prevs []*redis.StatusCmd

@@ -31,8 +31,21 @@ func (r *RedisRouter) Run(ctx context.Context, n NodeHandler) {
 // subscription stops delivering its own probes.
 func (r *RedisRouter) subscribe(ctx context.Context, n NodeHandler) {
 	sub := r.rdb.SSubscribe(ctx, nodeChannel(r.node))
+	// What other nodes publish before Redis has confirmed the subscription
+	// reaches nobody: the node is not ready (Ready) until it has.
+	if _, err := sub.Receive(ctx); err != nil {
+		_ = sub.Close()
+		r.fail("subscribe", err)
+		select { // Redis is away: try again in a moment, not in a tight loop
+		case <-ctx.Done():
+		case <-time.After(probeInterval):
+		}
+		return
+	}
+	r.subscribed.Store(true)
 	msgs := sub.Channel(redis.WithChannelHealthCheckInterval(probeInterval))
 	defer func() {
+		r.subscribed.Store(false)
 		_ = sub.Close()
 		for range msgs { // go-redis closes msgs once its reader sees the close
 		}
