@@ -296,8 +296,7 @@ func (c *Call) left(d directory.DeviceID, conn string, reason EndReason) {
 		// another since is old news: its leave can come late, from
 		// another node.
 	case d == c.door.ID && c.state == stateRinging:
-		c.cancelLocked(CancelCallerHangup, "")
-		c.endLocked(reason, nil)
+		c.abortLocked(reason, true)
 	case d == c.door.ID:
 		// This may be the connection it talks through: it has the rejoin
 		// window to come back (heard).
@@ -442,16 +441,22 @@ func (c *Call) openDoor(d directory.Device, conn string, relay int, ref json.Raw
 	return nil
 }
 
-// fail ends the call failed, cancelling its rings if it still rings: the
-// node's drain deadline has come (Hub.Drain).
+// fail ends the call failed: the node's drain deadline has come
+// (Hub.Drain).
 func (c *Call) fail() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == stateEnded {
-		return
+	if c.state != stateEnded {
+		c.abortLocked(EndFailed, true)
 	}
+}
+
+// abortLocked ends the call without its door station's hangup: the rings
+// still going stop as if the caller hung up (it can no longer be heard),
+// and the call ends for reason, the door station told only if tellDoor.
+func (c *Call) abortLocked(reason EndReason, tellDoor bool) {
 	if c.state == stateRinging {
 		c.cancelLocked(CancelCallerHangup, "")
 	}
-	c.endLocked(EndFailed, nil)
+	c.finishLocked(reason, nil, tellDoor)
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -385,10 +387,7 @@ func (c *Conn) replacement() (connAt, bool) {
 func (c *Conn) takeRemoteCalls() []CallID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	calls := make([]CallID, 0, len(c.remoteCalls))
-	for id := range c.remoteCalls {
-		calls = append(calls, id)
-	}
+	calls := slices.Collect(maps.Keys(c.remoteCalls))
 	c.remoteCalls, c.handed = nil, nil
 	return calls
 }
@@ -398,10 +397,7 @@ func (c *Conn) takeRemoteCalls() []CallID {
 func (c *Conn) takeHanded() []CallID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	calls := make([]CallID, 0, len(c.handed))
-	for id := range c.handed {
-		calls = append(calls, id)
-	}
+	calls := slices.Collect(maps.Keys(c.handed))
 	c.handed = nil
 	return calls
 }

@@ -228,14 +228,8 @@ func (h *Hub) Unrung(id CallID) []directory.Device {
 // leave tells the calls a device takes part in that its connection is gone:
 // the door station's call, the call it won, and the calls ringing its IDs.
 func (h *Hub) leave(c *Conn) {
-	var calls []*Call
 	h.mu.Lock()
-	if call := h.doorCalls[c.device.ID]; call != nil {
-		calls = append(calls, call)
-	}
-	for call := range h.winners[c.device.ID] {
-		calls = append(calls, call)
-	}
+	calls := h.partyCallsLocked(c.device.ID, nil)
 	for _, t := range c.targets {
 		for call := range h.ringIndex[t] {
 			calls = append(calls, call)
@@ -260,16 +254,25 @@ func (h *Hub) handOver(c *Conn) {
 	}
 	calls := c.takeRemoteCalls()
 	h.mu.Lock()
-	if call := h.doorCalls[c.device.ID]; call != nil {
-		calls = append(calls, call.id)
-	}
-	for call := range h.winners[c.device.ID] {
+	for _, call := range h.partyCallsLocked(c.device.ID, nil) {
 		calls = append(calls, call.id)
 	}
 	h.mu.Unlock()
 	if len(calls) > 0 {
 		h.router.Handover(context.Background(), to.node, c.device.ID, to.conn, calls)
 	}
+}
+
+// partyCallsLocked appends to calls this node's calls that d is a party
+// of: as their door station, or as the device that answered; h.mu is held.
+func (h *Hub) partyCallsLocked(d directory.DeviceID, calls []*Call) []*Call {
+	if call := h.doorCalls[d]; call != nil {
+		calls = append(calls, call)
+	}
+	for call := range h.winners[d] {
+		calls = append(calls, call)
+	}
+	return calls
 }
 
 // RemoteForgotten implements NodeHandler.

@@ -119,9 +119,6 @@ func (c *Call) forgottenBy(conn string) bool {
 	if c.state == stateEnded || c.doorConn == conn {
 		return false
 	}
-	if c.state == stateRinging {
-		c.cancelLocked(CancelCallerHangup, "")
-	}
-	c.finishLocked(EndFailed, nil, false)
+	c.abortLocked(EndFailed, false)
 	return true
 }

@@ -517,8 +517,8 @@ func (r *RedisRouter) fail(op string, err error) {
 	r.log.Debug("redis operation failed", "op", op, "err", err)
 }
 
-// publish queues an envelope for node, without blocking, and reports whether it was queued
-// (false: the queue is full, and it was dropped).
+// publish queues an envelope for node without blocking, and reports
+// whether it did (false: the queue is full, and it was dropped).
 func (r *RedisRouter) publish(node string, env envelope) bool {
 	env.From = r.node
 	if !r.enqueue(queued{node: node, env: env}) {

@@ -596,11 +596,7 @@ func TestCallAsksRedisWhenViewKnowsNone(t *testing.T) {
 // deadline would otherwise fail the whole queue (other calls' rings and
 // cancels with it).
 func TestSendIgnoresCallersDeadline(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	dirk := ts.connectTo(t, 1, "dirk-phone")
-	dirkID := directory.DeviceID(dirk.welcome["device_id"].(string))
-	r := ts.hubs[0].router.(*RedisRouter)
+	ts, r, dirk, dirkID := remoteDirk(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	batch := []queued{{node: ts.hubs[1].cfg.NodeID, env: envelope{Kind: "deliver", From: r.node, Devices: []directory.DeviceID{dirkID}, Frame: encode(Pong{Type: TypePong, Ref: json.RawMessage(`"late"`)})}}}
@@ -649,11 +645,7 @@ func TestLateJoinDoesNotMoveDevice(t *testing.T) {
 // publish queue drops says so, so that a call does not count the device
 // as rung (nor skip ringing it later as rung already).
 func TestDeliverReportsFullQueue(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	dirk := ts.connectTo(t, 1, "dirk-phone")
-	id := directory.DeviceID(dirk.welcome["device_id"].(string))
-	r := ts.hubs[0].router.(*RedisRouter)
+	_, r, _, id := remoteDirk(t)
 	if err := r.Locate(context.Background(), []directory.DeviceID{id}); err != nil {
 		t.Fatal(err)
 	}
@@ -670,4 +662,14 @@ func TestDeliverReportsFullQueue(t *testing.T) {
 	if queued > publishQueue || queued < publishQueue-10 {
 		t.Fatalf("%d of %d deliveries reported queued, want the queue's size (%d) at most", queued, publishQueue+1, publishQueue)
 	}
+}
+
+// remoteDirk starts two nodes in step, connects dirk-phone to node 1, and
+// returns node 0's router, from which dirk-phone is remote.
+func remoteDirk(t *testing.T) (*testServer, *RedisRouter, *client, directory.DeviceID) {
+	t.Helper()
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	return ts, ts.hubs[0].router.(*RedisRouter), dirk, directory.DeviceID(dirk.welcome["device_id"].(string))
 }
