@@ -1,6 +1,6 @@
 // The door station: dial an ID (keypad or directory), send the camera and
 // microphone, hear the resident who answers, show the door opening.
-import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el, rejoining, restartIce } from "/static/foyer.js";
+import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el, rejoining, restartIce, hangsUp } from "/static/foyer.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -12,7 +12,6 @@ window.foyer = state;
 let sig = null;
 let dial = "";
 let hangupWanted = false; // Hang up pressed before the call had an ID
-let hangupPending = null; // the call Hang up was pressed for while offline
 let callRef = null; // the ref of our last call message: its calling, ended (unavailable) or error carries it
 let calls = 0;
 let unlockTimer = 0;
@@ -196,15 +195,12 @@ async function rejoin() {
 function start(tok) {
   sig = window.foyerSignal = new Signal(tok, { // tests drop the connection through window.foyerSignal
     message: onMessage,
-    up: (welcome) => {
+    up: (welcome, pressed) => {
       state.welcome = welcome;
       $("conn").textContent = "online";
       $("conn").classList.add("up");
-      if (hangupPending && hangupPending === state.callId) {
-        // Hang up was pressed while offline: end the call, do not rejoin it.
-        sig.send({ type: "hangup", call_id: hangupPending });
-        hangupPending = null;
-      } else if (state.state === "talking") rejoin();
+      if (hangsUp(pressed, state.callId)) return; // ended follows, or call_ended: do not rejoin
+      if (state.state === "talking") rejoin();
       else show("ready", "Press a name, or dial a number and press Call");
     },
     down: (text, final) => {
@@ -227,10 +223,7 @@ function start(tok) {
 const login = tokenForm(start);
 $("hangup").onclick = () => {
   if (!state.callId) hangupWanted = true;
-  else if (!sig.send({ type: "hangup", call_id: state.callId })) {
-    hangupPending = state.callId; // sent once connected again
-    show(state.state, "Hanging up…");
-  }
+  else if (!sig.press({ type: "hangup", call_id: state.callId })) show(state.state, "Hanging up…");
 };
 
 keypad();

@@ -54,11 +54,13 @@ const final = {
 // hands the handlers one message at a time, in order, awaiting each (so a
 // candidate is never applied before the description it follows).
 export class Signal {
-  // handlers: message(m) for every message, up(welcome) after each
-  // welcome, down(text, final) when the connection is lost.
+  // handlers: message(m) for every message, up(welcome, pressed) after each
+  // welcome (pressed: what press kept meanwhile, sent just before), down(text,
+  // final) when the connection is lost.
   constructor(tok, handlers) {
     this.tok = tok;
     this.h = handlers;
+    this.pressed = [];
     this.queue = Promise.resolve();
     this.retry = 0;
     this.open();
@@ -101,7 +103,10 @@ export class Signal {
       this.pingAt = Date.now();
       this.send({ type: "ping" });
     }, every);
-    this.h.up(m);
+    const pressed = this.pressed;
+    this.pressed = [];
+    pressed.forEach((p) => this.send(p));
+    this.h.up(m, pressed);
   }
 
   // dead gives up on a silent connection now: closing a dead link waits
@@ -135,6 +140,14 @@ export class Signal {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(m));
     return true;
+  }
+
+  // press sends what a button asked for; offline, it keeps it and sends it
+  // first thing once connected again (up gets it). False when it waits.
+  press(m) {
+    if (this.send(m)) return true;
+    this.pressed.push(m);
+    return false;
   }
 
   stop() {
@@ -224,4 +237,10 @@ export function el(tag, props, ...children) {
   const e = Object.assign(document.createElement(tag), props);
   e.append(...children);
   return e;
+}
+
+// hangsUp reports whether pressed (Signal.press, kept while offline) holds
+// a hangup of callId: the call ends, rather than being rejoined.
+export function hangsUp(pressed, callId) {
+  return pressed.some((m) => m.type === "hangup" && m.call_id === callId);
 }

@@ -1,6 +1,6 @@
 // The resident: rings with the visitor's live picture, answers (the
 // microphone opens only then), declines, opens the door, hangs up.
-import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el, rejoining, restartIce } from "/static/foyer.js";
+import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el, rejoining, restartIce, hangsUp } from "/static/foyer.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,7 +21,6 @@ const cancelReasons = {
 };
 
 let sig = null;
-let pending = null; // a decline or hangup pressed while offline, sent once connected again
 let declined = null; // the call declined while offline: its ring again on reconnecting is ignored
 let ringTimer = 0;
 let noticeTimer = 0;
@@ -198,16 +197,11 @@ async function onMessage(m) {
 function start(tok) {
   sig = window.foyerSignal = new Signal(tok, { // tests drop the connection through window.foyerSignal
     message: onMessage,
-    up: (welcome) => {
+    up: (welcome, pressed) => {
       state.welcome = welcome;
       $("conn").textContent = "online";
       $("conn").classList.add("up");
-      if (pending) {
-        sig.send(pending);
-        const hungUp = pending.type === "hangup" && pending.call_id === state.callId;
-        pending = null;
-        if (hungUp) return; // ended follows, or call_ended: do not rejoin
-      }
+      if (hangsUp(pressed, state.callId)) return; // ended follows, or call_ended: do not rejoin
       if (state.state === "talking") rejoin();
       else if (state.state === "answering") reanswer();
       else if (state.state === "ringing") {
@@ -265,22 +259,13 @@ $("answer").onclick = () => {
 // offline, it goes once connected again.
 function decline(scope, text) {
   if (state.state !== "ringing") return;
-  const m = { type: "decline", call_id: state.callId, scope };
-  if (!sig.send(m)) {
-    pending = m;
-    declined = m.call_id;
-  }
+  if (!sig.press({ type: "decline", call_id: state.callId, scope })) declined = state.callId;
   finish("ended", text);
 }
 $("decline").onclick = () => decline("device", "Declined");
 $("declineAll").onclick = () => decline("everyone", "Declined for everyone");
 $("hangup").onclick = () => {
-  if (!state.callId) return;
-  const m = { type: "hangup", call_id: state.callId };
-  if (!sig.send(m)) {
-    pending = m;
-    show(state.state, "Hanging up…");
-  }
+  if (state.callId && !sig.press({ type: "hangup", call_id: state.callId })) show(state.state, "Hanging up…");
 };
 $("open").onclick = () => state.callId && sig.send({ type: "open_door", call_id: state.callId, relay: 1 });
 
