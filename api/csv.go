@@ -51,7 +51,7 @@ func rowErr(row int, column, format string, args ...any) RowError {
 // naming the row's column.
 func (r *importRow) normalize() error {
 	fail := func(col, format string, args ...any) error {
-		e := apiErr(http.StatusUnprocessableEntity, "invalid", format, args...)
+		e := errInvalidField(format, args...)
 		if r.Row > 0 {
 			e.Rows = []RowError{rowErr(r.Row, col, format, args...)}
 			e.Message = fmt.Sprintf("row %d: %s", r.Row, e.Message)
