@@ -278,10 +278,23 @@ func TestLocateKeepsNewerWord(t *testing.T) {
 // for an hour that name no device (random node IDs: each restart is a new
 // node), and keeps the others.
 func TestGoneNodesForgotten(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{LeaseRefresh: 200 * time.Millisecond})
 	ts.waitInStep(t)
 	r := ts.hubs[0].router.(*RedisRouter)
 	other := ts.hubs[1].cfg.NodeID
+	// The other node is live once this one has heard from it (its first
+	// heartbeat may come after the views are in step).
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		r.mu.Lock()
+		_, heard := r.nodeSeen[other]
+		r.mu.Unlock()
+		if heard {
+			break
+		}
+		if time.Since(start) > readTimeout {
+			t.Fatalf("never heard from %s", other)
+		}
+	}
 	r.mu.Lock()
 	r.nodeSeen["gone"], r.lastSeq["gone"] = time.Now().Add(-2*time.Hour), 7
 	r.nodeSeen["recent"], r.lastSeq["recent"] = time.Now().Add(-time.Minute), 3
