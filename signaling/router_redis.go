@@ -72,6 +72,11 @@ const (
 	publishBatch = 256
 	// redisOpTimeout bounds one Redis round trip of background work.
 	redisOpTimeout = time.Second
+	// resendFirst is how long envelopes that did not reach their node wait
+	// before they are sent again; each failed resend doubles the wait, up
+	// to resendMax. They are dropped once they have waited LeaseTTL.
+	resendFirst = 100 * time.Millisecond
+	resendMax   = time.Second
 )
 
 // envelope is what one node publishes to another. On the wire it is one
@@ -157,6 +162,15 @@ type queued struct {
 	add     bool
 }
 
+// heldBack holds, in queue order, the envelopes for one node that did not
+// reach it (a Redis error, or no subscriber: the node resubscribing after
+// Redis came back), and those queued for it since, which wait behind them.
+type heldBack struct {
+	q     []queued
+	since time.Time // the first failure
+	why   string    // the last failure: redis_error or no_receiver
+}
+
 // RedisRouter is the Router of a node in a cluster sharing Redis. It wraps a
 // Memory for this node's connections and adds presence leases, a channel
 // per node, and a liveness probe on its subscription.
@@ -183,7 +197,8 @@ type RedisRouter struct {
 	aliveWritten atomic.Bool   // this node's alive key was written since it started
 
 	sendMu sync.Mutex
-	batch  []queued // guarded by sendMu; reused between sends
+	batch  []queued             // guarded by sendMu; reused between sends
+	held   map[string]*heldBack // guarded by sendMu; by node, what waits to be sent again (resend)
 
 	leases *redisbatch.Batcher // every lease write, in order (router_redis_leases.go)
 
@@ -226,6 +241,7 @@ func NewRedisRouter(node string, rdb redis.UniversalClient, opts RedisRouterOpti
 		opts:     opts,
 		log:      log.With("node", node),
 		out:      make(chan queued, publishQueue),
+		held:     make(map[string]*heldBack),
 		kick:     make(chan struct{}, 1),
 		leases:   redisbatch.New(rdb, presenceBatch, leaseTimeout),
 		ringQ:    make(chan queued, publishQueue),

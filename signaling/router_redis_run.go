@@ -153,14 +153,28 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 }
 
 // publisher sends queued commands in pipelined batches, in queue order,
-// whenever enqueue wakes it (and Flush has not already sent them).
+// whenever enqueue wakes it (and Flush has not already sent them), and
+// sends again what did not reach its node (resend), first after
+// resendFirst, then waiting twice as long after each failed attempt.
 func (r *RedisRouter) publisher(ctx context.Context) {
+	wait := resendFirst
+	var again <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
 			r.Flush(ctx)
+		case <-again:
+			again = nil
+			if r.resend(ctx) {
+				wait = min(2*wait, resendMax)
+			} else {
+				wait = resendFirst
+			}
+		}
+		if again == nil && r.holding() {
+			again = time.After(wait)
 		}
 	}
 }
@@ -186,8 +200,12 @@ func (r *RedisRouter) ringingSets(ctx context.Context, n NodeHandler) {
 				break fill
 			}
 		}
-		if r.send(ctx, batch) {
+		if lost := r.send(ctx, batch); len(lost) == 0 {
 			r.lookAgain(ctx, n, batch)
+		} else {
+			// A lost addition: the late-joiner look (lookAgain, Announce)
+			// misses that call; a lost removal expires with its set.
+			r.metrics.dropped.WithLabelValues("redis_error").Add(float64(len(lost)))
 		}
 	}
 }
@@ -240,6 +258,9 @@ func (r *RedisRouter) lookAgain(ctx context.Context, n NodeHandler, batch []queu
 
 // Flush implements Router. The queue is drained and sent under sendMu, so
 // whichever goroutine sends, commands leave in the order they were queued.
+// What did not reach its node is held back for the publisher to send again
+// (resend), and what is queued for that node meanwhile waits behind it, so
+// a node receives its envelopes in order (a ring never after its cancel).
 func (r *RedisRouter) Flush(ctx context.Context) {
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
@@ -249,6 +270,10 @@ func (r *RedisRouter) Flush(ctx context.Context) {
 		for len(batch) < publishBatch {
 			select {
 			case q := <-r.out:
+				if h := r.held[q.node]; h != nil {
+					r.holdLocked(q, "")
+					continue
+				}
 				batch = append(batch, q)
 			default:
 				break fill
@@ -257,14 +282,93 @@ func (r *RedisRouter) Flush(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
-		r.send(ctx, batch)
+		for _, l := range r.send(ctx, batch) {
+			r.holdLocked(l.q, l.why)
+		}
 		r.batch = batch
 	}
 }
 
-// send sends a batch of queued commands in one pipeline, and reports
-// whether Redis took them.
-func (r *RedisRouter) send(ctx context.Context, batch []queued) bool {
+// holdLocked holds q back, behind what already waits for its node; why is
+// the failure that stopped it, or "" for one that merely waits. Probes are
+// not held: the next comes within probeInterval. sendMu is held.
+func (r *RedisRouter) holdLocked(q queued, why string) {
+	if q.env.Kind == "probe" {
+		return
+	}
+	h := r.held[q.node]
+	if h == nil {
+		h = &heldBack{since: time.Now()}
+		r.held[q.node] = h
+		select {
+		case r.kick <- struct{}{}: // the publisher starts the resend timer
+		default:
+		}
+	}
+	if why != "" {
+		h.why = why
+	}
+	if len(h.q) >= publishQueue {
+		r.metrics.dropped.WithLabelValues("queue_full").Inc()
+		return
+	}
+	h.q = append(h.q, q)
+}
+
+// holding reports whether anything waits to be sent again.
+func (r *RedisRouter) holding() bool {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	return len(r.held) > 0
+}
+
+// resend sends again, in order, what waits for each node, and reports
+// whether anything still waits. A node's envelopes that have waited
+// LeaseTTL are dropped: by then the node is dead or has dropped its
+// devices' calls, and the other nodes no longer believe in its devices.
+func (r *RedisRouter) resend(ctx context.Context) bool {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	for node, h := range r.held {
+		if time.Since(h.since) > r.opts.LeaseTTL {
+			r.metrics.dropped.WithLabelValues(h.why).Add(float64(len(h.q)))
+			r.log.Warn("cross-node envelopes dropped: their node did not receive them", "to", node, "envelopes", len(h.q), "reason", h.why)
+			delete(r.held, node)
+			continue
+		}
+		for len(h.q) > 0 {
+			batch := h.q[:min(len(h.q), publishBatch)]
+			lost := r.send(ctx, batch)
+			if len(lost) > 0 {
+				// The lost ones first, then the rest, in their order.
+				rest := h.q[len(batch):]
+				h.q = make([]queued, 0, len(lost)+len(rest))
+				for _, l := range lost {
+					h.q = append(h.q, l.q)
+				}
+				h.q = append(h.q, rest...)
+				h.why = lost[len(lost)-1].why
+				break
+			}
+			h.q = h.q[len(batch):]
+		}
+		if len(h.q) == 0 {
+			delete(r.held, node)
+		}
+	}
+	return len(r.held) > 0
+}
+
+// lostQueued is a queued command that did not reach its node, and why:
+// redis_error (Redis did not take it) or no_receiver (no node received it).
+type lostQueued struct {
+	q   queued
+	why string
+}
+
+// send sends a batch of queued commands in one pipeline, and returns those
+// that Redis did not take, and the envelopes no node received.
+func (r *RedisRouter) send(ctx context.Context, batch []queued) []lostQueued {
 	// Never the caller's deadline: Flush runs on a request's goroutine, and
 	// a request that ran late would otherwise fail the whole queue, other
 	// calls' rings and cancels with it.
@@ -272,8 +376,17 @@ func (r *RedisRouter) send(ctx context.Context, batch []queued) bool {
 	defer cancel()
 	start := time.Now()
 	pipe := r.rdb.Pipeline()
+	// spans[k] is the entries batch[spans[k].from:spans[k].to] that the
+	// pipeline's commands from spans[k].cmd on carry.
+	type span struct {
+		from, to, cmd int
+		publish       bool
+	}
+	spans := make([]span, 0, len(batch))
+	cmds := 0
 	for i := 0; i < len(batch); i++ {
 		q := batch[i]
+		s := span{from: i, cmd: cmds}
 		switch {
 		case q.node != "":
 			// One ring (or cancel) to several devices on one node is queued
@@ -287,20 +400,47 @@ func (r *RedisRouter) send(ctx context.Context, batch []queued) bool {
 				continue // envelopes hold only marshalable values
 			}
 			pipe.SPublish(ctx, nodeChannel(q.node), b)
+			s.publish = true
+			cmds++
 		case q.add:
 			pipe.SAdd(ctx, q.ringKey, q.member)
 			pipe.Expire(ctx, q.ringKey, ringingTTL)
+			cmds += 2
 		default:
 			pipe.SRem(ctx, q.ringKey, q.member)
+			cmds++
+		}
+		s.to = i + 1
+		spans = append(spans, s)
+	}
+	done, err := pipe.Exec(ctx)
+	if err != nil {
+		r.fail("publish", err)
+	} else {
+		r.metrics.rtt.Observe(time.Since(start).Seconds())
+	}
+	var lost []lostQueued
+	for k, s := range spans {
+		end := cmds
+		if k+1 < len(spans) {
+			end = spans[k+1].cmd
+		}
+		why := ""
+		for _, c := range done[s.cmd:end] {
+			if c.Err() != nil {
+				why = "redis_error"
+			}
+		}
+		if why == "" && s.publish && done[s.cmd].(*redis.IntCmd).Val() == 0 {
+			why = "no_receiver"
+		}
+		if why != "" {
+			for _, q := range batch[s.from:s.to] {
+				lost = append(lost, lostQueued{q, why})
+			}
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		r.fail("publish", err)
-		r.metrics.dropped.WithLabelValues("redis_error").Add(float64(len(batch)))
-		return false
-	}
-	r.metrics.rtt.Observe(time.Since(start).Seconds())
-	return true
+	return lost
 }
 
 // sameDelivery reports whether b delivers the very frame a does, to the same node.

@@ -104,6 +104,90 @@ func TestRedisOutage(t *testing.T) {
 	}
 }
 
+// TestCancelAfterRedisOutage: a cancel that Redis could not take (it was
+// down as the call was answered) is sent again once Redis is back and the
+// device's node has subscribed again: the device on the other node stops
+// ringing then, not only when its ring runs out.
+func TestCancelAfterRedisOutage(t *testing.T) {
+	ts := newNodesWith(t, harborView, unlimited(), 2, nodeOptions{sharedBolt: true})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	anna := ts.connectTo(t, 0, "anna-phone")
+	bram := ts.connectTo(t, 1, "bram-phone")
+	callID, n := door.call("101")
+	if n != 2 {
+		t.Fatalf("ringing %d, want anna-phone and bram-phone", n)
+	}
+	anna.expect("ring")
+	bram.expect("ring")
+
+	ts.redis.Stop()
+	anna.send(map[string]any{"type": "answer", "call_id": callID})
+	anna.expect("answered")
+	door.expect("answered")
+	// Redis stays away until the cancel's publish has failed (the client's
+	// own retries included).
+	failed := ts.hubs[0].router.(*RedisRouter).metrics.redisErrors.WithLabelValues("publish")
+	for start := time.Now(); testutil.ToFloat64(failed) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > readTimeout {
+			t.Fatal("the cancel's publish never failed")
+		}
+	}
+	ts.redis.Restart(t)
+	restarted := time.Now()
+
+	in := make(chan pumped, 16)
+	go pump(bram, in)
+	select {
+	case m := <-in:
+		if m.Type != "cancel" || m.CallID != callID || m.Reason != "answered_elsewhere" {
+			t.Fatalf("bram-phone got %+v, want the cancel of %s, answered_elsewhere", m, callID)
+		}
+		t.Logf("the cancel came %v after Redis restarted", time.Since(restarted))
+	case <-time.After(2 * readTimeout): // the node's new subscription, then the next resend
+		t.Fatal("bram-phone never got its cancel")
+	}
+}
+
+// TestUndeliveredHeldThenDropped: envelopes no node received wait, in
+// order, for their node only (a delivery to another node goes on at once),
+// and are dropped once they have waited LeaseTTL.
+func TestUndeliveredHeldThenDropped(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{LeaseTTL: 1500 * time.Millisecond, LeaseRefresh: 500 * time.Millisecond})
+	ts.waitInStep(t)
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	dirkID := directory.DeviceID(dirk.welcome["device_id"].(string))
+	r := ts.hubs[0].router.(*RedisRouter)
+	pong := func(ref string) []byte { return encode(Pong{Type: TypePong, Ref: json.RawMessage(`"` + ref + `"`)}) }
+	r.publish("ghost", envelope{Kind: "left", Call: "c1", Devices: []directory.DeviceID{"x"}})
+	r.publish("ghost", envelope{Kind: "left", Call: "c2", Devices: []directory.DeviceID{"x"}})
+	r.publish(ts.hubs[1].cfg.NodeID, envelope{Kind: "deliver", Devices: []directory.DeviceID{dirkID}, Frame: pong("live")})
+	r.Flush(context.Background())
+	if p := dirk.expect("pong"); p["ref"] != "live" {
+		t.Fatalf("pong %v", p)
+	}
+	r.sendMu.Lock()
+	var calls []CallID
+	if h := r.held["ghost"]; h != nil {
+		for _, q := range h.q {
+			calls = append(calls, q.env.Call)
+		}
+	}
+	r.sendMu.Unlock()
+	if fmt.Sprint(calls) != "[c1 c2]" {
+		t.Fatalf("held for the missing node: %v, want [c1 c2]", calls)
+	}
+	dropped := r.metrics.dropped.WithLabelValues("no_receiver")
+	for start := time.Now(); testutil.ToFloat64(dropped) < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 3*r.opts.LeaseTTL {
+			t.Fatalf("%v dropped after %v, want both", testutil.ToFloat64(dropped), time.Since(start))
+		}
+	}
+	if r.holding() {
+		t.Fatal("still holding after the drop")
+	}
+}
+
 // ringsOnly has door call to, checks that dev is the one device that rings,
 // and hangs up. The device's cancel is left unread: the tests that use it
 // close the device next, and one runs on a lease short enough (1.5 s) that
@@ -600,8 +684,8 @@ func TestSendIgnoresCallersDeadline(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	batch := []queued{{node: ts.hubs[1].cfg.NodeID, env: envelope{Kind: "deliver", From: r.node, Devices: []directory.DeviceID{dirkID}, Frame: encode(Pong{Type: TypePong, Ref: json.RawMessage(`"late"`)})}}}
-	if !r.send(ctx, batch) {
-		t.Fatal("a batch sent with an ended context was dropped")
+	if lost := r.send(ctx, batch); len(lost) > 0 {
+		t.Fatalf("a batch sent with an ended context was lost: %v", lost[0].why)
 	}
 	if p := dirk.expect("pong"); p["ref"] != "late" {
 		t.Fatalf("pong %v", p)
