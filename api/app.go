@@ -56,8 +56,8 @@ func (a *API) appLogin(w http.ResponseWriter, r *http.Request) error {
 
 // activate turns a user's pending memberships active: the first successful
 // login with a password of their own. From then on they are rung.
-// A membership removed meanwhile stays removed: the memberships are read
-// again and the rest activated.
+// A membership removed or edited meanwhile is not undone: the memberships
+// are read again and the rest activated.
 func (a *API) activate(ctx context.Context, user directory.UserID) error {
 	for attempt := 0; ; attempt++ {
 		ms, err := a.dir.Memberships(ctx, user)
@@ -70,15 +70,16 @@ func (a *API) activate(ctx context.Context, user directory.UserID) error {
 		var ops []directory.Op
 		for _, m := range ms {
 			if m.Status == directory.StatusPending {
+				was := m
 				m.Status = directory.StatusActive
-				ops = append(ops, directory.PutMembership{Membership: m, Existing: true})
+				ops = append(ops, directory.PutMembership{Membership: m, Was: &was})
 			}
 		}
 		if len(ops) == 0 {
 			return nil
 		}
 		err = a.dir.Apply(ctx, ops...)
-		if !errors.Is(err, directory.ErrNotFound) || attempt == 2 {
+		if !errors.Is(err, directory.ErrNotFound) && !errors.Is(err, directory.ErrStale) || attempt == staleRetries {
 			return err
 		}
 	}

@@ -64,7 +64,7 @@ func (a *API) createDevice(w http.ResponseWriter, r *http.Request, p *principal)
 		d.CallSites = *req.CallSites
 	}
 	ctx := r.Context()
-	if err := a.putDevice(ctx, d, false); err != nil {
+	if err := a.putDevice(ctx, d, nil); err != nil {
 		return err
 	}
 	code, exp, err := a.acc.NewProvisioningCode(ctx, d.ID, s.ID)
@@ -75,13 +75,14 @@ func (a *API) createDevice(w http.ResponseWriter, r *http.Request, p *principal)
 	return created(w, provisioningView{Device: d, Code: code, Expires: exp.Format(timeFormat)})
 }
 
-// putDevice stores d: a new one, or an existing one changed (which must
-// still be there: a device revoked meanwhile is not brought back). A
-// monitor's call ID the site does not have is a mistake in the request
-// (422 naming "number"), not a missing resource.
-func (a *API) putDevice(ctx context.Context, d directory.Device, existing bool) error {
-	err := a.dir.Apply(ctx, directory.PutDevice{Device: d, Existing: existing})
-	if existing && errors.Is(err, directory.ErrNotFound) {
+// putDevice stores d: a new one (was nil), or an edit of was, the device as
+// read, stored only over that (a device revoked meanwhile is not brought
+// back; an edit another overtook is directory.ErrStale). A monitor's call
+// ID the site does not have is a mistake in the request (422 naming
+// "number"), not a missing resource.
+func (a *API) putDevice(ctx context.Context, d directory.Device, was *directory.Device) error {
+	err := a.dir.Apply(ctx, directory.PutDevice{Device: d, Was: was})
+	if was != nil && errors.Is(err, directory.ErrNotFound) {
 		if _, gone := a.dir.Device(ctx, d.ID); errors.Is(gone, directory.ErrNotFound) {
 			return errNotFound("no door station or monitor %s in this site (deleted meanwhile)", d.ID)
 		}
@@ -132,44 +133,55 @@ func (a *API) patchDevice(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	d, err := a.siteDevice(r, s.ID)
-	if err != nil {
+	var d directory.Device
+	if err := againIfStale(func() (err error) {
+		d, err = a.editDevice(r, p, s.ID, req)
+		return err
+	}); err != nil {
 		return err
 	}
+	a.audit(r.Context(), p, s.ID, "device.update", string(d.ID)+" "+d.Name)
+	return ok(w, d)
+}
+
+// editDevice makes the edits of req on the device as it reads it now, and
+// stores them only over that (putDevice).
+func (a *API) editDevice(r *http.Request, p *principal, site directory.SiteID, req deviceRequest) (directory.Device, error) {
+	d, err := a.siteDevice(r, site)
+	if err != nil {
+		return d, err
+	}
+	was := d
 	if req.Kind != "" && req.Kind != d.Kind {
-		return errBadRequest("a device's kind cannot change")
+		return d, errBadRequest("a device's kind cannot change")
 	}
 	if req.Name != nil {
 		d.Name = strings.TrimSpace(*req.Name)
 	}
 	if req.SiteID != nil && *req.SiteID != d.Site {
 		if _, role, err := a.roleOn(r.Context(), p, *req.SiteID); err != nil {
-			return err
+			return d, err
 		} else if role.Rank() < accounts.RoleInstaller.Rank() {
-			return errForbidden("moving a device needs the installer role on the site it moves to")
+			return d, errForbidden("moving a device needs the installer role on the site it moves to")
 		}
 		d.Site = *req.SiteID
 	}
 	if req.Number != nil {
 		if d.Kind != directory.KindMonitor {
-			return errBadRequest("only monitors have a call ID")
+			return d, errBadRequest("only monitors have a call ID")
 		}
 		d.Number = *req.Number
 	}
 	if req.CallSites != nil {
 		if d.Kind != directory.KindDoorStation {
-			return errBadRequest("only door stations have call_sites")
+			return d, errBadRequest("only door stations have call_sites")
 		}
 		if err := a.checkCallSites(r, p, *req.CallSites); err != nil {
-			return err
+			return d, err
 		}
 		d.CallSites = *req.CallSites
 	}
-	if err := a.putDevice(r.Context(), d, true); err != nil {
-		return err
-	}
-	a.audit(r.Context(), p, s.ID, "device.update", string(d.ID)+" "+d.Name)
-	return ok(w, d)
+	return d, a.putDevice(r.Context(), d, &was)
 }
 
 // revokeDevice deletes a door station or monitor: its token stops working

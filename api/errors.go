@@ -60,6 +60,21 @@ var (
 	errPasswordChange  = apiErr(http.StatusForbidden, "password_change_required", "signed in with a temporary password: choose a new one (POST /v1/app/password) first")
 )
 
+// staleRetries is how many times an edit is made again, from a fresh read,
+// when another edit overtook it (directory.ErrStale).
+const staleRetries = 3
+
+// againIfStale runs edit (a read, then a write over what it read) again
+// while its write finds the record changed since its read, up to
+// staleRetries times; after that the client gets 409.
+func againIfStale(edit func() error) error {
+	for i := 0; ; i++ {
+		if err := edit(); !errors.Is(err, directory.ErrStale) || i == staleRetries {
+			return err
+		}
+	}
+}
+
 // toError maps any error to the client-facing one: the single place where
 // store and account errors become statuses.
 func toError(err error) *Error {

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,24 @@ type env struct {
 	now  *clock
 	// logs holds every log line of the node (JSON, debug level).
 	logs *syncBuffer
+	// meanwhile, when set, runs before each write the API makes to the
+	// directory: another edit that lands between the API's read and its
+	// write.
+	meanwhile atomic.Pointer[func()]
+}
+
+// interleaved is the API's directory: the real store, with env.meanwhile
+// run before each write.
+type interleaved struct {
+	directory.Store
+	e *env
+}
+
+func (s interleaved) Apply(ctx context.Context, ops ...directory.Op) error {
+	if f := s.e.meanwhile.Load(); f != nil {
+		(*f)()
+	}
+	return s.Store.Apply(ctx, ops...)
 }
 
 // syncBuffer is a bytes.Buffer safe for the node's goroutines.
@@ -112,7 +131,7 @@ func newEnv(t *testing.T) *env {
 	}
 	hctx, stopHub := context.WithCancel(context.Background())
 	go hub.Run(hctx)
-	a, err := api.New(api.Config{Directory: store, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test", Log: log, LiveCalls: hub.LiveCalls})
+	a, err := api.New(api.Config{Directory: interleaved{store, e}, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test", Log: log, LiveCalls: hub.LiveCalls})
 	if err != nil {
 		t.Fatal(err)
 	}

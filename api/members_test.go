@@ -2,11 +2,14 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 // TestRemovedMemberLosesCodes: removing an app user from a site removes
@@ -113,5 +116,120 @@ func TestEditRacingDeleteKeepsItDeleted(t *testing.T) {
 		if _, body := op.do("GET", "/v1/sites/"+site+"/devices", nil); strings.Contains(string(body), id) {
 			t.Fatalf("round %d: the deleted door station is back after a racing edit: %s", i, body)
 		}
+	}
+}
+
+// TestOvertakenEditMadeAgain: another edit of the same user or device that
+// lands between an edit's read and its write is kept: the edit is made
+// again on what is there now, instead of storing what it read and undoing
+// the other's field. An edit overtaken every time gives up with 409.
+func TestOvertakenEditMadeAgain(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Busy Court")
+	ctx := context.Background()
+	once := func(f func()) {
+		var done bool
+		g := func() {
+			if !done {
+				done = true
+				f()
+			}
+		}
+		e.meanwhile.Store(&g)
+	}
+	defer e.meanwhile.Store(nil)
+
+	var u struct{ ID string }
+	op.must(http.StatusCreated, "POST", "/v1/sites/"+site+"/users", map[string]any{"email": "busy@example.com", "number": "1", "display_name": "B", "send_invitation": false}, &u)
+	suspend := func() {
+		ms, err := e.dir.Memberships(ctx, directory.UserID(u.ID))
+		if err != nil || len(ms) != 1 {
+			t.Errorf("memberships %v, %v", ms, err)
+			return
+		}
+		m := ms[0]
+		m.Licence = directory.LicenceInactive
+		if err := e.dir.Apply(ctx, directory.PutMembership{Membership: m}); err != nil {
+			t.Error(err)
+		}
+	}
+	once(suspend)
+	path := "/v1/sites/" + site + "/users/" + u.ID
+	var got struct {
+		DisplayName string `json:"display_name"`
+		Licence     string `json:"licence"`
+	}
+	op.must(http.StatusOK, "PATCH", path, map[string]any{"display_name": "Renamed"}, &got)
+	if got.DisplayName != "Renamed" || got.Licence != "inactive" {
+		t.Errorf("PATCH answered %+v; want the new name and the licence withdrawn meanwhile", got)
+	}
+	op.must(http.StatusOK, "GET", path, nil, &got)
+	if got.DisplayName != "Renamed" || got.Licence != "inactive" {
+		t.Errorf("stored %+v; want the new name and the licence withdrawn meanwhile", got)
+	}
+
+	id, _ := e.device(op, site, map[string]string{"kind": "door_station", "name": "Gate"})
+	other := op.site("Next Door")
+	once(func() {
+		d, err := e.dir.Device(ctx, directory.DeviceID(id))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		d.Name = "Main gate"
+		if err := e.dir.Apply(ctx, directory.PutDevice{Device: d}); err != nil {
+			t.Error(err)
+		}
+	})
+	op.must(http.StatusOK, "PATCH", "/v1/sites/"+site+"/devices/"+id, map[string]any{"call_sites": []string{other}}, nil)
+	d, err := e.dir.Device(ctx, directory.DeviceID(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Name != "Main gate" || len(d.CallSites) != 1 || string(d.CallSites[0]) != other {
+		t.Errorf("stored %+v; want the name given meanwhile and the new call site", d)
+	}
+
+	once(func() {
+		s, err := e.dir.Site(ctx, directory.SiteID(site))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		s.Settings.RingTimeout = 45 * time.Second
+		if err := e.dir.Apply(ctx, directory.PutSite{Site: s}); err != nil {
+			t.Error(err)
+		}
+	})
+	op.must(http.StatusOK, "PATCH", "/v1/sites/"+site, map[string]any{"name": "Busy Court East"}, nil)
+	if s, err := e.dir.Site(ctx, directory.SiteID(site)); err != nil || s.Name != "Busy Court East" || s.Settings.RingTimeout != 45*time.Second {
+		t.Errorf("stored %+v, %v; want the new name and the ring timeout set meanwhile", s, err)
+	}
+
+	// Overtaken every time: 409, and nothing of the edit stored.
+	n := 0
+	always := func() {
+		n++
+		ms, _ := e.dir.Memberships(ctx, directory.UserID(u.ID))
+		if len(ms) == 1 {
+			m := ms[0]
+			m.DisplayName = fmt.Sprintf("Other %d", n)
+			if err := e.dir.Apply(ctx, directory.PutMembership{Membership: m}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	e.meanwhile.Store(&always)
+	status, body := op.do("PATCH", path, map[string]any{"licence": "active"})
+	e.meanwhile.Store(nil)
+	var resp struct{ Error struct{ Code string } }
+	_ = json.Unmarshal(body, &resp)
+	if status != http.StatusConflict || resp.Error.Code != "conflict" {
+		t.Errorf("an edit overtaken every time: %d %s, want 409 conflict", status, body)
+	}
+	op.must(http.StatusOK, "GET", path, nil, &got)
+	if got.Licence != "inactive" || got.DisplayName != fmt.Sprintf("Other %d", n) {
+		t.Errorf("after the 409: %+v, want the other edits only (%d of them)", got, n)
 	}
 }

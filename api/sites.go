@@ -155,22 +155,28 @@ func (a *API) patchSite(w http.ResponseWriter, r *http.Request, p *principal) er
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	s, role, err := a.need(r, p, accounts.RoleAdmin)
-	if err != nil {
-		return err
-	}
-	if req.ParentID != "" {
-		return errBadRequest("parent_id cannot change; create the sub-site again under its new parent")
-	}
-	if req.Name != nil {
-		s.Name = strings.TrimSpace(*req.Name)
-	}
-	if req.Settings != nil {
-		if s.Settings, err = req.Settings.apply(s.Settings); err != nil {
+	var s directory.Site
+	var role accounts.Role
+	if err := againIfStale(func() (err error) {
+		// The site as it is now, its role check with it: a stale edit is
+		// made again on a fresh read.
+		if s, role, err = a.need(r, p, accounts.RoleAdmin); err != nil {
 			return err
 		}
-	}
-	if err := a.dir.Apply(r.Context(), directory.PutSite{Site: s}); err != nil {
+		if req.ParentID != "" {
+			return errBadRequest("parent_id cannot change; create the sub-site again under its new parent")
+		}
+		was := s
+		if req.Name != nil {
+			s.Name = strings.TrimSpace(*req.Name)
+		}
+		if req.Settings != nil {
+			if s.Settings, err = req.Settings.apply(s.Settings); err != nil {
+				return err
+			}
+		}
+		return a.dir.Apply(r.Context(), directory.PutSite{Site: s, Was: &was})
+	}); err != nil {
 		return err
 	}
 	a.audit(r.Context(), p, s.ID, "site.update", "name and settings")

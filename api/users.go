@@ -284,49 +284,17 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request, p *principal) er
 		return errBadRequest("send_invitation only applies when adding; POST …/invitation to send one")
 	}
 	ctx := r.Context()
-	m, err := a.membership(ctx, s.ID, directory.UserID(r.PathValue("user")))
-	if err != nil {
-		return err
-	}
-	var ops []directory.Op
-	if req.Email != nil {
-		e, err := accounts.NormalizeEmail(*req.Email)
-		if err != nil {
-			return err
-		}
-		all, err := a.dir.Memberships(ctx, m.User)
-		if err != nil {
-			return err
-		}
-		for _, o := range all {
-			if _, role, err := a.roleOn(ctx, p, o.Site); err != nil || role.Rank() < accounts.RoleAdmin.Rank() {
-				return errForbidden("this person also belongs to a site you do not administer; their e-mail can only change there too")
-			}
-		}
-		ops = append(ops, directory.PutUser{User: directory.User{ID: m.User, Email: e}})
-	}
-	if req.Number != nil {
-		m.Number = *req.Number
-		if err := a.ensureEntry(ctx, s.ID, m.Number, m.DisplayName, &ops); err != nil {
-			return err
-		}
-	}
-	if req.DisplayName != nil {
-		m.DisplayName = strings.TrimSpace(*req.DisplayName)
-	}
-	if req.Licence != nil {
-		m.Licence = *req.Licence
-	}
-	// Existing: a user deleted while this edit was under way stays deleted
-	// (the edit gets not_found) rather than coming back.
-	ops = append(ops, directory.PutMembership{Membership: m, Existing: true})
 	var tags []string
 	if req.Tags != nil {
 		if tags, err = accounts.NormalizeTags(*req.Tags); err != nil {
 			return err
 		}
 	}
-	if err := a.dir.Apply(ctx, ops...); err != nil {
+	var m directory.Membership
+	if err := againIfStale(func() (err error) {
+		m, err = a.editMembership(ctx, p, s.ID, directory.UserID(r.PathValue("user")), req)
+		return err
+	}); err != nil {
 		return err
 	}
 	if req.Tags != nil {
@@ -344,6 +312,49 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request, p *principal) er
 		return err
 	}
 	return ok(w, v)
+}
+
+// editMembership makes the membership edits of req (and the e-mail change)
+// on the membership as it reads it now, and stores them only over that
+// (Was): a user deleted meanwhile stays deleted (not_found), and an edit
+// that another one overtook is ErrStale, to be made again.
+func (a *API) editMembership(ctx context.Context, p *principal, site directory.SiteID, user directory.UserID, req userRequest) (directory.Membership, error) {
+	m, err := a.membership(ctx, site, user)
+	if err != nil {
+		return m, err
+	}
+	was := m
+	var ops []directory.Op
+	if req.Email != nil {
+		e, err := accounts.NormalizeEmail(*req.Email)
+		if err != nil {
+			return m, err
+		}
+		all, err := a.dir.Memberships(ctx, m.User)
+		if err != nil {
+			return m, err
+		}
+		for _, o := range all {
+			if _, role, err := a.roleOn(ctx, p, o.Site); err != nil || role.Rank() < accounts.RoleAdmin.Rank() {
+				return m, errForbidden("this person also belongs to a site you do not administer; their e-mail can only change there too")
+			}
+		}
+		ops = append(ops, directory.PutUser{User: directory.User{ID: m.User, Email: e}})
+	}
+	if req.Number != nil {
+		m.Number = *req.Number
+		if err := a.ensureEntry(ctx, site, m.Number, m.DisplayName, &ops); err != nil {
+			return m, err
+		}
+	}
+	if req.DisplayName != nil {
+		m.DisplayName = strings.TrimSpace(*req.DisplayName)
+	}
+	if req.Licence != nil {
+		m.Licence = *req.Licence
+	}
+	ops = append(ops, directory.PutMembership{Membership: m, Was: &was})
+	return m, a.dir.Apply(ctx, ops...)
 }
 
 // ensureEntry adds a PutEntry op for a call ID the site does not have yet,

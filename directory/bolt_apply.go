@@ -3,6 +3,7 @@ package directory
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"go.etcd.io/bbolt"
@@ -52,6 +53,15 @@ func (w *boltWriter) flush() error { return w.buf.flush(w.tx) }
 func (w *boltWriter) apply(op Op) error {
 	switch op := op.(type) {
 	case PutSite:
+		if op.Was != nil {
+			cur, err := w.site(op.Site.ID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			if err := checkWas("site "+string(op.Site.ID), op.Was, cur, err == nil, equal); err != nil {
+				return err
+			}
+		}
 		return w.putSite(op.Site)
 	case PutEntry:
 		return w.putEntry(op.Entry)
@@ -60,18 +70,26 @@ func (w *boltWriter) apply(op Op) error {
 	case PutUser:
 		return w.putUser(op.User)
 	case PutMembership:
-		if op.Existing && w.get(bucketUserSites, key(string(op.Membership.User), string(op.Membership.Site))) == nil {
-			return errMembershipGone(op.Membership)
+		if op.Was != nil {
+			cur, found, err := w.membership(op.Membership.Site, op.Membership.User)
+			if err != nil {
+				return err
+			}
+			if err := checkWas(membershipName(op.Membership), op.Was, cur, found, equal); err != nil {
+				return err
+			}
 		}
 		return w.putMembership(op.Membership)
 	case DeleteMembership:
 		return w.deleteMembership(op.Site, op.User)
 	case PutDevice:
-		if op.Existing {
-			if _, exists, err := w.device(op.Device.ID); err != nil {
+		if op.Was != nil {
+			cur, found, err := w.device(op.Device.ID)
+			if err != nil {
 				return err
-			} else if !exists {
-				return errDeviceGone(op.Device)
+			}
+			if err := checkWas("device "+string(op.Device.ID), op.Was, cur, found, sameDevice); err != nil {
+				return err
 			}
 		}
 		return w.putDevice(op.Device)

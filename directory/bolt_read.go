@@ -100,6 +100,17 @@ func (r boltReader) user(id UserID) (User, error) {
 	return u, err
 }
 
+// membership reads a user's membership of a site; found is false when
+// there is none.
+func (r boltReader) membership(site SiteID, user UserID) (m Membership, found bool, err error) {
+	n := r.get(bucketUserSites, key(string(user), string(site)))
+	if n == nil {
+		return m, false, nil
+	}
+	m, err = decodeMember(r.get(bucketMembers, append(siteNumKey(site, Number(n)), user...)))
+	return m, err == nil, err
+}
+
 func (r boltReader) device(id DeviceID) (Device, bool, error) {
 	var d Device
 	ok, err := r.getJSON(bucketDevices, []byte(id), &d)

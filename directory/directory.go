@@ -159,4 +159,8 @@ var (
 	ErrLimit    = errors.New("limit")    // e.g. a seventh app user on one call ID
 	ErrInvalid  = errors.New("invalid")  // a value outside its rule
 	ErrLocked   = errors.New("locked")   // the store is held by another process
+	// ErrStale: a record changed between the read an edit was made from
+	// and its write (PutMembership.Was, PutDevice.Was); it wraps
+	// ErrConflict. The caller reads again and repeats its edit.
+	ErrStale = fmt.Errorf("changed meanwhile: %w", ErrConflict)
 )

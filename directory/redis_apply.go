@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -102,6 +103,15 @@ func (w *redisWriter) run(ctx context.Context, ops []Op) error {
 func (w *redisWriter) apply(ctx context.Context, op Op) error {
 	switch op := op.(type) {
 	case PutSite:
+		if op.Was != nil {
+			cur, err := w.site(ctx, op.Site.ID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			if err := checkWas("site "+string(op.Site.ID), op.Was, cur, err == nil, equal); err != nil {
+				return err
+			}
+		}
 		return w.putSite(ctx, op.Site)
 	case PutEntry:
 		return w.putEntry(ctx, op.Entry)
@@ -110,22 +120,26 @@ func (w *redisWriter) apply(ctx context.Context, op Op) error {
 	case PutUser:
 		return w.putUser(ctx, op.User)
 	case PutMembership:
-		if op.Existing {
-			if _, member, err := w.hget(ctx, w.keys.userSites(op.Membership.User), string(op.Membership.Site)); err != nil {
+		if op.Was != nil {
+			cur, found, err := w.membership(ctx, op.Membership.Site, op.Membership.User)
+			if err != nil {
 				return err
-			} else if !member {
-				return errMembershipGone(op.Membership)
+			}
+			if err := checkWas(membershipName(op.Membership), op.Was, cur, found, equal); err != nil {
+				return err
 			}
 		}
 		return w.putMembership(ctx, op.Membership)
 	case DeleteMembership:
 		return w.deleteMembership(ctx, op.Site, op.User)
 	case PutDevice:
-		if op.Existing {
-			if _, exists, err := w.device(ctx, op.Device.ID); err != nil {
+		if op.Was != nil {
+			cur, found, err := w.device(ctx, op.Device.ID)
+			if err != nil {
 				return err
-			} else if !exists {
-				return errDeviceGone(op.Device)
+			}
+			if err := checkWas("device "+string(op.Device.ID), op.Was, cur, found, sameDevice); err != nil {
+				return err
 			}
 		}
 		return w.putDevice(ctx, op.Device)

@@ -38,6 +38,22 @@ func (w *redisWriter) count(ctx context.Context, site SiteID) (int, error) {
 	return n, nil
 }
 
+// membership reads a user's membership of a site; found is false when
+// there is none.
+func (w *redisWriter) membership(ctx context.Context, site SiteID, user UserID) (m Membership, found bool, err error) {
+	us, found, err := w.hget(ctx, w.keys.userSites(user), string(site))
+	if err != nil || !found {
+		return m, false, err
+	}
+	n, _ := decodeUserSite(us)
+	v, found, err := w.hget(ctx, w.keys.members(site, n), string(user))
+	if err != nil || !found {
+		return m, false, err
+	}
+	m, err = decodeMember([]byte(v))
+	return m, err == nil, err
+}
+
 func (w *redisWriter) putMembership(ctx context.Context, m Membership) error {
 	if err := checkMembership(m); err != nil {
 		return err

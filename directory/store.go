@@ -1,7 +1,9 @@
 package directory
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 )
 
@@ -75,8 +77,13 @@ type Store interface {
 // Op is one write operation in a batch given to Store.Apply.
 type Op interface{ isOp() }
 
-// PutSite creates or replaces a site. Settings are validated; the parent must exist.
-type PutSite struct{ Site Site }
+// PutSite creates or replaces a site. Settings are validated; the parent
+// must exist. With Was, the site as an edit read it, it only replaces that:
+// ErrStale when it has changed since.
+type PutSite struct {
+	Site Site
+	Was  *Site
+}
 
 // PutEntry creates or renames a call ID of a site.
 type PutEntry struct{ Entry Entry }
@@ -92,11 +99,13 @@ type PutUser struct{ User User }
 
 // PutMembership creates or replaces a user's membership of a site (one per
 // user and site). Enforces 6 app users per call ID and 59,994 per site; the
-// call ID must exist. With Existing, it only replaces: ErrNotFound when the
-// membership is gone (an edit must not bring back a user deleted meanwhile).
+// call ID must exist. With Was, the membership as an edit read it, it only
+// replaces that: ErrNotFound when the membership is gone (an edit must not
+// bring back a user deleted meanwhile), ErrStale when it has changed since
+// (two edits at once must not undo each other's fields).
 type PutMembership struct {
 	Membership Membership
-	Existing   bool
+	Was        *Membership
 }
 
 // DeleteMembership removes a user from a site.
@@ -106,10 +115,11 @@ type DeleteMembership struct {
 }
 
 // PutDevice creates or replaces a device; its name must be unique in its
-// scope. With Existing, it only replaces: ErrNotFound when the device is gone.
+// scope. With Was, the device as an edit read it, it only replaces that:
+// ErrNotFound when the device is gone, ErrStale when it has changed since.
 type PutDevice struct {
-	Device   Device
-	Existing bool
+	Device Device
+	Was    *Device
 }
 
 // DeleteDevice removes a device and its token.
@@ -144,13 +154,31 @@ func (e *OpError) Error() string { return fmt.Sprintf("op %d (%T): %v", e.Index,
 // Unwrap gives the rule's error (wrapping ErrLimit, ErrConflict, …).
 func (e *OpError) Unwrap() error { return e.Err }
 
-// errMembershipGone is an Existing PutMembership's error: the membership
-// was deleted.
-func errMembershipGone(m Membership) error {
-	return fmt.Errorf("membership of user %s in site %s: %w", m.User, m.Site, ErrNotFound)
+// checkWas checks an edit's Was, the record as the edit read it, against
+// cur, the record stored now (found false: there is none): ErrNotFound
+// when it is gone, ErrStale when it has changed since. what names it.
+func checkWas[T any](what string, was *T, cur T, found bool, same func(a, b T) bool) error {
+	switch {
+	case was == nil:
+		return nil
+	case !found:
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	case !same(cur, *was):
+		return fmt.Errorf("%s: %w", what, ErrStale)
+	}
+	return nil
 }
 
-// errDeviceGone is an Existing PutDevice's error: the device was deleted.
-func errDeviceGone(d Device) error {
-	return fmt.Errorf("device %s: %w", d.ID, ErrNotFound)
+func equal[T comparable](a, b T) bool { return a == b }
+
+func membershipName(m Membership) string {
+	return fmt.Sprintf("membership of user %s in site %s", m.User, m.Site)
+}
+
+// sameDevice reports whether a and b are the same record: the same JSON,
+// as the stores keep it (no call sites and an empty list are the same).
+func sameDevice(a, b Device) bool {
+	ja, erra := json.Marshal(a)
+	jb, errb := json.Marshal(b)
+	return erra == nil && errb == nil && bytes.Equal(ja, jb)
 }

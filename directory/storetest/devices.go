@@ -80,7 +80,11 @@ func testDevices(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	t.Run("Replace", func(t *testing.T) {
 		moved := b.monitor
 		moved.Number, moved.Name = "102", "hall-102"
-		apply(t, s, directory.PutDevice{Device: moved, Existing: true})
+		apply(t, s, directory.PutDevice{Device: moved, Was: &b.monitor})
+		// A second edit made from the same read is stale: it would undo the first.
+		renamed := b.monitor
+		renamed.Name = "hall"
+		applyErr(t, s, directory.ErrStale, []string{string(moved.ID)}, directory.PutDevice{Device: renamed, Was: &b.monitor})
 		_, err := s.DeviceByName(ctx, directory.KindMonitor, string(b.site.ID), "hall-101")
 		wantErr(t, "DeviceByName(old name)", err, directory.ErrNotFound)
 		got, err := s.DeviceByName(ctx, directory.KindMonitor, string(b.site.ID), "hall-102")
@@ -108,7 +112,7 @@ func testDevices(t *testing.T, newStore func(t *testing.T) directory.Store) {
 		wantErr(t, "DeviceByName(deleted)", err, directory.ErrNotFound)
 		applyErr(t, s, directory.ErrNotFound, nil, directory.DeleteDevice{ID: front.ID})
 		// An edit of a device deleted meanwhile does not bring it back.
-		applyErr(t, s, directory.ErrNotFound, nil, directory.PutDevice{Device: front, Existing: true})
+		applyErr(t, s, directory.ErrNotFound, nil, directory.PutDevice{Device: front, Was: &front})
 		_, err = s.Device(ctx, front.ID)
 		wantErr(t, "Device(deleted, then edited)", err, directory.ErrNotFound)
 		apply(t, s, directory.PutDevice{Device: doorStation(b.site, "front-door")}) // the name is free

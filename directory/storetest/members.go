@@ -59,6 +59,25 @@ func testMemberships(t *testing.T, newStore func(t *testing.T) directory.Store) 
 	_, err = s.Memberships(ctx, "u_missing")
 	wantErr(t, "Memberships(missing user)", err, directory.ErrNotFound)
 
+	t.Run("EditOfChangedMembership", func(t *testing.T) {
+		// Two edits made from the same read: the first is stored, the second
+		// is stale and changes nothing (it would undo the first's field).
+		read := member(b.site, bram, "101")
+		renamed, licensed := read, read
+		renamed.DisplayName = "Bram R."
+		licensed.Licence = directory.LicenceInactive
+		apply(t, s, directory.PutMembership{Membership: renamed, Was: &read})
+		applyErr(t, s, directory.ErrStale, []string{string(bram.ID)}, directory.PutMembership{Membership: licensed, Was: &read})
+		ms, err := s.Members(ctx, b.site.ID, "101")
+		must(t, "Members(101)", err)
+		for _, m := range ms {
+			if m.User == bram.ID && m != renamed {
+				t.Errorf("after a stale edit: %+v, want %+v", m, renamed)
+			}
+		}
+		apply(t, s, directory.PutMembership{Membership: read, Was: &renamed}) // back as it was
+	})
+
 	t.Run("OnePerUserAndSite", func(t *testing.T) {
 		moved := member(b.site, bram, "102")
 		moved.Status = directory.StatusPending
@@ -87,7 +106,7 @@ func testMemberships(t *testing.T, newStore func(t *testing.T) directory.Store) 
 		count(b.site, 1)
 		applyErr(t, s, directory.ErrNotFound, nil, directory.DeleteMembership{Site: b.site.ID, User: bram.ID})
 		// An edit of a membership deleted meanwhile does not bring it back.
-		applyErr(t, s, directory.ErrNotFound, nil, directory.PutMembership{Membership: member(b.site, bram, "101"), Existing: true})
+		applyErr(t, s, directory.ErrNotFound, nil, directory.PutMembership{Membership: member(b.site, bram, "101"), Was: ptr(member(b.site, bram, "101"))})
 		all, err := s.Memberships(ctx, bram.ID)
 		must(t, "Memberships", err)
 		if len(all) != 1 || all[0].Site != other.site.ID {

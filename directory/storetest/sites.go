@@ -50,8 +50,13 @@ func testSites(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	t.Run("Rename", func(t *testing.T) {
 		quay := newSite("Quay")
 		apply(t, s, directory.PutSite{Site: quay})
+		read := quay
 		quay.Name = "Quay House"
-		apply(t, s, directory.PutSite{Site: quay})
+		apply(t, s, directory.PutSite{Site: quay, Was: &read})
+		// A second edit made from the same read is stale: it would undo the rename.
+		slow := read
+		slow.Settings.Preview = !slow.Settings.Preview
+		applyErr(t, s, directory.ErrStale, []string{string(quay.ID)}, directory.PutSite{Site: slow, Was: &read})
 		_, err := s.SiteByName(ctx, "", "Quay")
 		wantErr(t, "SiteByName(old name)", err, directory.ErrNotFound)
 		apply(t, s, directory.PutSite{Site: newSite("Quay")}) // the old name is free

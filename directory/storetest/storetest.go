@@ -161,3 +161,6 @@ func numbers(es []directory.Entry) []directory.Number {
 	}
 	return out
 }
+
+// ptr returns a pointer to a copy of v.
+func ptr[T any](v T) *T { return &v }
