@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -104,6 +105,23 @@ func TestPortalAddUser(t *testing.T) {
 	}
 	if ms, _ := store.Memberships(ctx, u.ID); len(ms) != 1 || ms[0].Number != "204" {
 		t.Fatalf("memberships %+v, want one on 204", ms)
+	}
+
+	// The site form saves what was changed in it only: a setting another
+	// manager changed while the form was shown is kept.
+	c.click(p, `button[data-tab="site"]`)
+	c.waitFor(p, "the site form", `document.getElementById("s-name").value === "Portal Court" && document.getElementById("s-ring").value === "30"`)
+	meanwhile := site
+	meanwhile.Settings.RingTimeout = 45 * time.Second
+	if err := store.Apply(ctx, directory.PutSite{Site: meanwhile}); err != nil {
+		t.Fatal(err)
+	}
+	c.clear(p, "#s-name")
+	c.typeInto(p, "#s-name", "Portal Court East")
+	c.click(p, "#site-form button.primary")
+	c.waitFor(p, "the form showing the site saved", `document.getElementById("s-name").value === "Portal Court East" && document.getElementById("s-ring").value === "45"`)
+	if s, err := store.Site(ctx, site.ID); err != nil || s.Name != "Portal Court East" || s.Settings.RingTimeout != 45*time.Second {
+		t.Fatalf("site %+v, %v; want the new name and the ring timeout set meanwhile", s, err)
 	}
 }
 

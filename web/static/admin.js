@@ -162,14 +162,27 @@ async function loadLive() {
 // The live-calls tab refreshes itself while it is shown.
 setInterval(() => { if (!$("tab-live").hidden && state.site) loadLive().catch(showError); }, 2000);
 
+// The site form's fields and the settings they show.
+const siteFields = { "s-ring": "ring_timeout_s", "s-limit": "call_time_limit_s", "s-door": "door_open_duration_s",
+  "s-retention": "log_retention_days", "s-preview": "preview" };
+
+// siteForm reads the site form: its name and settings.
+function siteForm() {
+  const settings = {};
+  for (const [id, key] of Object.entries(siteFields)) {
+    settings[key] = $(id).type === "checkbox" ? $(id).checked : +$(id).value;
+  }
+  return { name: $("s-name").value, settings };
+}
+
 async function loadSite() {
   const s = await api("GET", sitePath());
   $("s-name").value = s.name;
-  $("s-ring").value = s.settings.ring_timeout_s;
-  $("s-limit").value = s.settings.call_time_limit_s;
-  $("s-door").value = s.settings.door_open_duration_s;
-  $("s-retention").value = s.settings.log_retention_days;
-  $("s-preview").checked = s.settings.preview;
+  for (const [id, key] of Object.entries(siteFields)) {
+    if ($(id).type === "checkbox") $(id).checked = s.settings[key];
+    else $(id).value = s.settings[key];
+  }
+  state.siteShown = siteForm();
 }
 
 async function loadOutbox() {
@@ -234,11 +247,15 @@ $("add-code").onsubmit = guard(async () => {
   await loadCodes();
 });
 ["l-kind", "l-from", "l-to"].forEach((id) => $(id).onchange = guard(loadLogs));
+// Save sends only what was changed in the form: another manager's change
+// to a field left alone since the form was shown is kept.
 $("site-form").onsubmit = guard(async () => {
-  await api("PATCH", sitePath(), { name: $("s-name").value, settings: {
-    ring_timeout_s: +$("s-ring").value, call_time_limit_s: +$("s-limit").value, door_open_duration_s: +$("s-door").value,
-    log_retention_days: +$("s-retention").value, preview: $("s-preview").checked,
-  } });
+  const now = siteForm(), shown = state.siteShown, body = {};
+  if (now.name !== shown.name) body.name = now.name;
+  for (const key of Object.keys(now.settings)) {
+    if (now.settings[key] !== shown.settings[key]) (body.settings ??= {})[key] = now.settings[key];
+  }
+  if (Object.keys(body).length) await api("PATCH", sitePath(), body);
   await loadSites(state.site);
 });
 $("new-site").onsubmit = guard(async () => {
