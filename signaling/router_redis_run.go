@@ -162,6 +162,11 @@ func (r *RedisRouter) publisher(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			r.sendMu.Lock()
+			for node, h := range r.held {
+				r.dropHeldLocked(node, h)
+			}
+			r.sendMu.Unlock()
 			return
 		case <-r.kick:
 			r.Flush(ctx)
@@ -322,41 +327,47 @@ func (r *RedisRouter) holding() bool {
 	return len(r.held) > 0
 }
 
-// resend sends again, in order, what waits for each node, and reports
-// whether anything still waits. A node's envelopes that have waited
-// LeaseTTL are dropped: by then the node is dead or has dropped its
-// devices' calls, and the other nodes no longer believe in its devices.
+// resend sends again, in order, what waits for each node (up to
+// publishBatch of each, all in one pipeline: one round trip whatever the
+// number of nodes), and reports whether anything still waits. A node's
+// envelopes that have waited LeaseTTL are dropped: by then the node is dead
+// or has dropped its devices' calls, and the other nodes no longer believe
+// in its devices.
 func (r *RedisRouter) resend(ctx context.Context) bool {
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
+	var batch []queued
 	for node, h := range r.held {
 		if time.Since(h.since) > r.opts.LeaseTTL {
-			r.metrics.dropped.WithLabelValues(h.why).Add(float64(len(h.q)))
-			r.log.Warn("cross-node envelopes dropped: their node did not receive them", "to", node, "envelopes", len(h.q), "reason", h.why)
-			delete(r.held, node)
+			r.dropHeldLocked(node, h)
 			continue
 		}
-		for len(h.q) > 0 {
-			batch := h.q[:min(len(h.q), publishBatch)]
-			lost := r.send(ctx, batch)
-			if len(lost) > 0 {
-				// The lost ones first, then the rest, in their order.
-				rest := h.q[len(batch):]
-				h.q = make([]queued, 0, len(lost)+len(rest))
-				for _, l := range lost {
-					h.q = append(h.q, l.q)
-				}
-				h.q = append(h.q, rest...)
-				h.why = lost[len(lost)-1].why
-				break
-			}
-			h.q = h.q[len(batch):]
-		}
+		batch = append(batch, h.q[:min(len(h.q), publishBatch)]...)
+	}
+	if len(batch) == 0 {
+		return len(r.held) > 0
+	}
+	lost := make(map[string][]queued)
+	for _, l := range r.send(ctx, batch) {
+		lost[l.q.node] = append(lost[l.q.node], l.q)
+		r.held[l.q.node].why = l.why
+	}
+	for node, h := range r.held {
+		// What was lost first, then what was not yet sent, in their order.
+		rest := h.q[min(len(h.q), publishBatch):]
+		h.q = append(lost[node], rest...)
 		if len(h.q) == 0 {
 			delete(r.held, node)
 		}
 	}
 	return len(r.held) > 0
+}
+
+// dropHeldLocked drops and counts what waits for node; sendMu is held.
+func (r *RedisRouter) dropHeldLocked(node string, h *heldBack) {
+	r.metrics.dropped.WithLabelValues(h.why).Add(float64(len(h.q)))
+	r.log.Warn("cross-node envelopes dropped: their node did not receive them", "to", node, "envelopes", len(h.q), "reason", h.why)
+	delete(r.held, node)
 }
 
 // lostQueued is a queued command that did not reach its node, and why:
@@ -420,6 +431,7 @@ func (r *RedisRouter) send(ctx context.Context, batch []queued) []lostQueued {
 		r.metrics.rtt.Observe(time.Since(start).Seconds())
 	}
 	var lost []lostQueued
+	var lostFor map[string]string // node → why, once an envelope for it was lost
 	for k, s := range spans {
 		end := cmds
 		if k+1 < len(spans) {
@@ -433,6 +445,19 @@ func (r *RedisRouter) send(ctx context.Context, batch []queued) []lostQueued {
 		}
 		if why == "" && s.publish && done[s.cmd].(*redis.IntCmd).Val() == 0 {
 			why = "no_receiver"
+		}
+		if node := batch[s.from].node; node != "" {
+			if why != "" && lostFor[node] == "" {
+				if lostFor == nil {
+					lostFor = make(map[string]string)
+				}
+				lostFor[node] = why
+			} else if why == "" && lostFor[node] != "" {
+				// It went, but after one for its node that did not: it goes
+				// again behind that one, so the node's last word on each
+				// call is in order (it may get it twice).
+				why = lostFor[node]
+			}
 		}
 		if why != "" {
 			for _, q := range batch[s.from:s.to] {

@@ -1,0 +1,122 @@
+package signaling
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/redistest"
+)
+
+// bareRouter is a RedisRouter on its own Redis client with hooks, not run
+// (no publisher: the test calls Flush and resend itself).
+func bareRouter(t *testing.T, addr string, hooks ...redis.Hook) *RedisRouter {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	for _, h := range hooks {
+		rdb.AddHook(h)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	r, err := NewRedisRouter("n1", rdb, RedisRouterOptions{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// splitFirst runs the first pipeline of several commands one command at a
+// time, calling between after the first: Redis serving another client
+// (here, the receiving node's SSUBSCRIBE) between two commands of one
+// pipeline.
+type splitFirst struct {
+	once    sync.Once
+	between func()
+}
+
+func (h *splitFirst) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *splitFirst) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *splitFirst) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		split := false
+		h.once.Do(func() { split = len(cmds) > 1 })
+		if !split {
+			return next(ctx, cmds)
+		}
+		err := next(ctx, cmds[:1])
+		h.between()
+		if err2 := next(ctx, cmds[1:]); err == nil {
+			err = err2
+		}
+		return err
+	}
+}
+
+// TestHeldOrderWithinPipeline: c1 then c2 for node x in one pipeline, and x
+// subscribes between the two. c1 reached nobody and is held; c2, though it
+// went, is sent again behind c1, so x's last word is c1 then c2.
+func TestHeldOrderWithinPipeline(t *testing.T) {
+	srv := redistest.StartServer(t)
+	sub := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = sub.Close() })
+	var ps *redis.PubSub
+	r := bareRouter(t, srv.Addr, &splitFirst{between: func() {
+		ps = sub.SSubscribe(context.Background(), nodeChannel("x"))
+		if _, err := ps.Receive(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}})
+	r.publish("x", envelope{Kind: "left", Call: "c1", Devices: []directory.DeviceID{"d"}})
+	r.publish("x", envelope{Kind: "left", Call: "c2", Devices: []directory.DeviceID{"d"}})
+	r.Flush(context.Background())
+	if r.resend(context.Background()) {
+		t.Fatal("still holding after x subscribed")
+	}
+	var got []CallID
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	for range 3 {
+		m, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatalf("node x received %v, then: %v", got, err)
+		}
+		env, err := unmarshalEnvelope(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, env.Call)
+	}
+	if fmt.Sprint(got) != "[c2 c1 c2]" {
+		t.Fatalf("node x received %v, want [c2 c1 c2]: c2 again after c1", got)
+	}
+}
+
+// TestResendOneRoundTrip: what waits for several nodes is sent again in one
+// pipeline, so a Redis that answers slowly holds the sender (and every
+// Flush behind it) for one round trip a pass, not one per node.
+func TestResendOneRoundTrip(t *testing.T) {
+	srv := redistest.StartServer(t)
+	pipes := redistest.CountPipelines("spublish")
+	r := bareRouter(t, srv.Addr, pipes)
+	for i := range 5 {
+		r.publish(fmt.Sprintf("ghost%d", i), envelope{Kind: "left", Call: "c", Devices: []directory.DeviceID{"d"}})
+	}
+	r.Flush(context.Background())
+	before := pipes.Count()
+	if !r.resend(context.Background()) {
+		t.Fatal("nothing held for the five nodes nobody subscribes as")
+	}
+	if n := pipes.Count() - before; n != 1 {
+		t.Fatalf("a resend to 5 nodes took %d pipelines, want 1", n)
+	}
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	if len(r.held) != 5 {
+		t.Fatalf("%d nodes held, want 5", len(r.held))
+	}
+}
