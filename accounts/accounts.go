@@ -47,6 +47,7 @@ var (
 	ErrBadCredentials = errors.New("wrong e-mail or password")
 	ErrThrottled      = errors.New("too many attempts")
 	ErrExpired        = errors.New("expired")
+	ErrBusy           = errors.New("busy: too many password checks at once; try again")
 )
 
 // Clock tells the time; tests inject one to move past expiries.
@@ -74,6 +75,14 @@ func (s *Store) Now() time.Time { return s.now() }
 func (s *Store) KV() kv.Store { return s.kv }
 
 func hashKey(h directory.TokenHash) string { return hex.EncodeToString(h[:]) }
+
+// sessionKey is the key of the session whose token is tok, or "" for "".
+func sessionKey(tok string) string {
+	if tok == "" {
+		return ""
+	}
+	return hashKey(directory.HashToken(tok))
+}
 
 // getJSON reads table/key into v; kv.ErrNotFound becomes ErrNotFound.
 func getJSON(tx kv.Tx, table, key string, v any) error {

@@ -71,7 +71,11 @@ func (s *Store) CreateAdmin(ctx context.Context, email, password string, operato
 	if err := CheckPassword(password); err != nil {
 		return Admin{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	a := Admin{ID: directory.NewID("a_"), Email: email, PasswordHash: HashPassword(password), Created: s.now().UTC(), Operator: operator}
+	hash, err := hashNew(ctx, password)
+	if err != nil {
+		return Admin{}, err
+	}
+	a := Admin{ID: directory.NewID("a_"), Email: email, PasswordHash: hash, Created: s.now().UTC(), Operator: operator}
 	err = s.update(ctx, func(tx kv.Tx) error {
 		if _, err := tx.Get(tAdminEmail, email); err == nil {
 			return fmt.Errorf("%w: an admin account with e-mail %s exists", ErrConflict, email)
@@ -106,35 +110,45 @@ func (s *Store) AdminByEmail(ctx context.Context, email string) (Admin, error) {
 
 // LoginAdmin checks an admin's e-mail and password under the per-account
 // throttle. Unknown accounts take the same time and answer the same.
+// The same check, and throttle, serves a password change's current
+// password.
 func (s *Store) LoginAdmin(ctx context.Context, email, password string) (Admin, error) {
-	key := "admin/" + strings.ToLower(strings.TrimSpace(email))
-	if err := s.checkThrottle(ctx, key); err != nil {
+	var a Admin
+	err := s.checkPassword(ctx, "admin/"+strings.ToLower(strings.TrimSpace(email)), func() bool {
+		var err error
+		a, err = s.AdminByEmail(ctx, email)
+		hash := a.PasswordHash
+		if err != nil {
+			hash = dummyHash
+		}
+		return VerifyPassword(hash, password) && err == nil
+	})
+	if err != nil {
 		return Admin{}, err
 	}
-	a, err := s.AdminByEmail(ctx, email)
-	hash := a.PasswordHash
-	if err != nil {
-		hash = dummyHash
-	}
-	if !VerifyPassword(hash, password) || err != nil {
-		return Admin{}, s.failAttempt(ctx, key)
-	}
-	return a, s.resetThrottle(ctx, key)
+	return a, nil
 }
 
-// SetAdminPassword replaces an admin's password.
-func (s *Store) SetAdminPassword(ctx context.Context, id, password string) error {
+// SetAdminPassword replaces an admin's password and ends their other
+// sessions (keep: the token of the session that changed it, or "").
+func (s *Store) SetAdminPassword(ctx context.Context, id, password, keep string) error {
 	if err := CheckPassword(password); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	hash := HashPassword(password)
+	hash, err := hashNew(ctx, password)
+	if err != nil {
+		return err
+	}
 	return s.update(ctx, func(tx kv.Tx) error {
 		var a Admin
 		if err := getJSON(tx, tAdmins, id, &a); err != nil {
 			return err
 		}
 		a.PasswordHash = hash
-		return putJSON(tx, tAdmins, id, a)
+		if err := putJSON(tx, tAdmins, id, a); err != nil {
+			return err
+		}
+		return endSessionsOf(tx, SessionAdmin, id, sessionKey(keep))
 	})
 }
 

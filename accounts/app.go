@@ -28,8 +28,11 @@ type AppCredential struct {
 // working. It refuses when the user has chosen a password already.
 func (s *Store) SetTempPassword(ctx context.Context, user directory.UserID) (string, error) {
 	temp := NewTempPassword()
-	hash := HashPassword(temp)
-	err := s.update(ctx, func(tx kv.Tx) error {
+	hash, err := hashNew(ctx, temp)
+	if err != nil {
+		return "", err
+	}
+	err = s.update(ctx, func(tx kv.Tx) error {
 		var c AppCredential
 		switch err := getJSON(tx, tAppCreds, string(user), &c); {
 		case err == nil && !c.Temporary:
@@ -51,25 +54,27 @@ func (s *Store) AppCredential(ctx context.Context, user directory.UserID) (AppCr
 
 // LoginApp checks an app user's password under the per-account throttle;
 // user is "" when the e-mail is unknown (answered the same, in the same
-// time). It returns whether the password was a temporary one.
+// time). It returns whether the password was a temporary one. The same
+// check, and throttle, serves a password change's current password.
 func (s *Store) LoginApp(ctx context.Context, email string, user directory.UserID, password string) (temporary bool, err error) {
-	key := "app/" + strings.ToLower(strings.TrimSpace(email))
-	if err := s.checkThrottle(ctx, key); err != nil {
-		return false, err
-	}
-	c := AppCredential{PasswordHash: dummyHash}
-	if user != "" {
-		if err := s.view(ctx, func(tx kv.Tx) error { return getJSON(tx, tAppCreds, string(user), &c) }); err != nil {
-			if !errors.Is(err, ErrNotFound) {
-				return false, err
+	var c AppCredential
+	var readErr error
+	err = s.checkPassword(ctx, "app/"+strings.ToLower(strings.TrimSpace(email)), func() bool {
+		c = AppCredential{PasswordHash: dummyHash}
+		if user != "" {
+			if readErr = s.view(ctx, func(tx kv.Tx) error { return getJSON(tx, tAppCreds, string(user), &c) }); readErr != nil {
+				user, c.PasswordHash = "", dummyHash
+				if errors.Is(readErr, ErrNotFound) {
+					readErr = nil
+				}
 			}
-			user, c.PasswordHash = "", dummyHash
 		}
+		return VerifyPassword(c.PasswordHash, password) && user != "" && readErr == nil
+	})
+	if readErr != nil {
+		return false, readErr
 	}
-	if !VerifyPassword(c.PasswordHash, password) || user == "" {
-		return false, s.failAttempt(ctx, key)
-	}
-	return c.Temporary, s.resetThrottle(ctx, key)
+	return c.Temporary, err
 }
 
 // SetAppPassword sets a user's chosen password and ends their other
@@ -78,13 +83,16 @@ func (s *Store) SetAppPassword(ctx context.Context, user directory.UserID, passw
 	if err := CheckPassword(password); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	hash := HashPassword(password)
-	keepKey := ""
-	if keep != "" {
-		keepKey = hashKey(directory.HashToken(keep))
+	hash, err := hashNew(ctx, password)
+	if err != nil {
+		return err
 	}
+	keepKey := sessionKey(keep)
 	return s.update(ctx, func(tx kv.Tx) error {
 		if err := putJSON(tx, tAppCreds, string(user), AppCredential{PasswordHash: hash, Changed: s.now().UTC()}); err != nil {
+			return err
+		}
+		if err := s.dropResetsOf(tx, user); err != nil {
 			return err
 		}
 		if keepKey != "" {
@@ -106,6 +114,9 @@ func (s *Store) DeleteAppCredential(ctx context.Context, user directory.UserID) 
 		if err := tx.Delete(tAppCreds, string(user)); err != nil {
 			return err
 		}
+		if err := s.dropResetsOf(tx, user); err != nil {
+			return err
+		}
 		return endSessionsOf(tx, SessionApp, string(user), "")
 	})
 }
@@ -115,13 +126,57 @@ type reset struct {
 	Expires time.Time        `json:"expires"`
 }
 
-// NewResetToken returns a single-use password-reset token for user.
+// maxResets is how many unexpired reset links a user may have: more
+// requests within ResetTTL send nothing (someone is flooding their inbox).
+const maxResets = 3
+
+// NewResetToken returns a single-use password-reset token for user, or
+// ErrThrottled when the user has maxResets unexpired ones already.
 func (s *Store) NewResetToken(ctx context.Context, user directory.UserID) (string, error) {
 	tok, hash := directory.NewToken()
 	err := s.update(ctx, func(tx kv.Tx) error {
+		live := 0
+		err := scanJSON(tx, tResets, "", func(_ string, r reset) error {
+			if r.User == user && s.now().Before(r.Expires) {
+				live++
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if live >= maxResets {
+			return fmt.Errorf("%w: %d reset links of this user are still valid", ErrThrottled, live)
+		}
 		return putJSON(tx, tResets, hashKey(hash), reset{User: user, Expires: s.now().Add(ResetTTL).UTC()})
 	})
 	return tok, err
+}
+
+// DropResets makes every reset link of user stop working (their e-mail
+// address changed: the links went to the old one).
+func (s *Store) DropResets(ctx context.Context, user directory.UserID) error {
+	return s.update(ctx, func(tx kv.Tx) error { return s.dropResetsOf(tx, user) })
+}
+
+// dropResetsOf deletes user's reset records, and expired ones of anyone.
+func (s *Store) dropResetsOf(tx kv.Tx, user directory.UserID) error {
+	var drop []string
+	err := scanJSON(tx, tResets, "", func(k string, r reset) error {
+		if r.User == user || !s.now().Before(r.Expires) {
+			drop = append(drop, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range drop {
+		if err := tx.Delete(tResets, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ResetPassword spends a reset token: the user's password becomes
@@ -130,9 +185,12 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) (dire
 	if err := CheckPassword(password); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	hash := HashPassword(password)
+	hash, err := hashNew(ctx, password)
+	if err != nil {
+		return "", err
+	}
 	var r reset
-	err := s.update(ctx, func(tx kv.Tx) error {
+	err = s.update(ctx, func(tx kv.Tx) error {
 		key := hashKey(directory.HashToken(token))
 		if err := getJSON(tx, tResets, key, &r); err != nil {
 			return err
@@ -144,6 +202,9 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) (dire
 			return nil // spent and expired: answered below, the deletion kept
 		}
 		if err := putJSON(tx, tAppCreds, string(r.User), AppCredential{PasswordHash: hash, Changed: s.now().UTC()}); err != nil {
+			return err
+		}
+		if err := s.dropResetsOf(tx, r.User); err != nil {
 			return err
 		}
 		return endSessionsOf(tx, SessionApp, string(r.User), "")

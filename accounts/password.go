@@ -1,12 +1,15 @@
 package accounts
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -58,6 +61,38 @@ func HashPassword(p string) string {
 // dummyHash is verified against when an account does not exist, so an
 // unknown e-mail costs the same time as a wrong password.
 var dummyHash = HashPassword("not a password of anyone")
+
+// Each Argon2id run takes 19 MiB for about 30 ms: hashSlots bounds how many
+// run at once, so that a flood of logins (each with another e-mail, so no
+// account's throttle stops it) cannot take the server's memory. A caller
+// that waits hashWait for a slot gets ErrBusy.
+var hashSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
+const hashWait = 3 * time.Second
+
+// hashSlot waits for a hashing slot and returns its release.
+func hashSlot(ctx context.Context) (release func(), err error) {
+	t := time.NewTimer(hashWait)
+	defer t.Stop()
+	select {
+	case hashSlots <- struct{}{}:
+		return func() { <-hashSlots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, ErrBusy
+	}
+}
+
+// hashNew hashes a new password holding a hashing slot.
+func hashNew(ctx context.Context, password string) (string, error) {
+	release, err := hashSlot(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return HashPassword(password), nil
+}
 
 // VerifyPassword reports whether p matches the PHC-format hash.
 func VerifyPassword(hash, p string) bool {

@@ -1,6 +1,8 @@
 package accounts
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +77,43 @@ func TestCodeSchedule(t *testing.T) {
 	used.Used = true
 	if used.activeAt(mon9) {
 		t.Error("a used one-time code is active")
+	}
+}
+
+// TestPasswordChecksWaitForSlot: a login runs Argon2id (19 MiB) only in one
+// of the few hashing slots. With every slot taken it waits, and gives up
+// when its context ends without counting an attempt against the account;
+// once a slot is free it goes ahead.
+func TestPasswordChecksWaitForSlot(t *testing.T) {
+	s := newBoltStore(t)
+	ctx := context.Background()
+	if _, err := s.CreateAdmin(ctx, "slots@example.com", "a password of mine", false); err != nil {
+		t.Fatal(err)
+	}
+	held := cap(hashSlots)
+	for range held {
+		hashSlots <- struct{}{}
+	}
+	t.Cleanup(func() {
+		for ; held > 0; held-- {
+			<-hashSlots
+		}
+	})
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.LoginAdmin(short, "slots@example.com", "a wrong one"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a login with every hashing slot taken: %v, want it to wait until its deadline", err)
+	}
+	<-hashSlots
+	held--
+	// With one slot free, logins go ahead; the one that waited counted no
+	// attempt: after the five free wrong guesses the right password works.
+	for i := range throttleFree {
+		if _, err := s.LoginAdmin(ctx, "slots@example.com", "wrong"); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("wrong guess %d: %v, want bad credentials", i, err)
+		}
+	}
+	if _, err := s.LoginAdmin(ctx, "slots@example.com", "a password of mine"); err != nil {
+		t.Fatalf("the right password after five wrong ones: %v", err)
 	}
 }

@@ -34,25 +34,19 @@ type throttle struct {
 	LockedUntil time.Time `json:"locked_until"`
 }
 
-func (s *Store) checkThrottle(ctx context.Context, key string) error {
-	var t throttle
-	err := s.view(ctx, func(tx kv.Tx) error { return getJSON(tx, tThrottle, key, &t) })
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	if wait := t.LockedUntil.Sub(s.now()); wait > 0 {
-		return &ThrottledError{RetryAfter: wait}
-	}
-	return nil
-}
-
-// failAttempt records a failure and returns ErrBadCredentials (or the
-// throttle error when this failure starts a lock).
-func (s *Store) failAttempt(ctx context.Context, key string) error {
-	var t throttle
+// beginAttempt checks key's lock and counts this attempt as a failure, in
+// one transaction, before the password is checked: attempts made at the
+// same moment cannot all pass a check that none of them has counted yet. A
+// success takes it back (resetThrottle).
+func (s *Store) beginAttempt(ctx context.Context, key string) error {
+	var locked time.Duration
 	err := s.update(ctx, func(tx kv.Tx) error {
+		var t throttle
 		if err := getJSON(tx, tThrottle, key, &t); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
+		}
+		if locked = t.LockedUntil.Sub(s.now()); locked > 0 {
+			return nil
 		}
 		t.Failures++
 		if over := t.Failures - throttleFree; over > 0 {
@@ -64,9 +58,31 @@ func (s *Store) failAttempt(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	return ErrBadCredentials
+	if locked > 0 {
+		return &ThrottledError{RetryAfter: locked}
+	}
+	return nil
 }
 
 func (s *Store) resetThrottle(ctx context.Context, key string) error {
 	return s.update(ctx, func(tx kv.Tx) error { return tx.Delete(tThrottle, key) })
+}
+
+// checkPassword runs check, which checks a password, under key's throttle
+// and holding a hashing slot. It returns ErrBusy when no slot frees up in
+// time, the throttle's error while locked, and ErrBadCredentials when check
+// says no.
+func (s *Store) checkPassword(ctx context.Context, key string, check func() bool) error {
+	release, err := hashSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := s.beginAttempt(ctx, key); err != nil {
+		return err
+	}
+	if !check() {
+		return ErrBadCredentials
+	}
+	return s.resetThrottle(ctx, key)
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -85,10 +86,14 @@ func (a *API) adminPassword(w http.ResponseWriter, r *http.Request, p *principal
 	if err := required("current_password", req.CurrentPassword, "new_password", req.NewPassword); err != nil {
 		return err
 	}
-	if !accounts.VerifyPassword(p.admin.PasswordHash, req.CurrentPassword) {
+	// Checked as a login is, under the account's throttle: a stolen
+	// session gives no unlimited guesses at the password.
+	if _, err := a.acc.LoginAdmin(r.Context(), p.admin.Email, req.CurrentPassword); errors.Is(err, accounts.ErrBadCredentials) {
 		return apiErr(http.StatusUnauthorized, "bad_credentials", "the current password is wrong")
+	} else if err != nil {
+		return err
 	}
-	if err := a.acc.SetAdminPassword(r.Context(), p.admin.ID, req.NewPassword); err != nil {
+	if err := a.acc.SetAdminPassword(r.Context(), p.admin.ID, req.NewPassword, p.token); err != nil {
 		return err
 	}
 	return noContent(w)

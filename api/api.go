@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/foyer-intercom/foyer/accounts"
@@ -61,6 +62,10 @@ type API struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	self []string // origins allowed for cookie writes, besides the request host
+
+	// registering: one app device registration at a time on this node, so
+	// that maxAppDevices holds against registrations at the same moment.
+	registering sync.Mutex
 }
 
 // New returns the API for cfg.

@@ -97,12 +97,16 @@ func (a *API) appPassword(w http.ResponseWriter, r *http.Request, p *principal) 
 	}
 	ctx := r.Context()
 	if !p.sess.MustChangePassword {
-		c, err := a.acc.AppCredential(ctx, p.user)
+		// Checked as a login is, under the account's throttle: a stolen
+		// session gives no unlimited guesses at the password.
+		u, err := a.dir.User(ctx, p.user)
 		if err != nil {
 			return err
 		}
-		if !accounts.VerifyPassword(c.PasswordHash, req.CurrentPassword) {
+		if _, err := a.acc.LoginApp(ctx, u.Email, p.user, req.CurrentPassword); errors.Is(err, accounts.ErrBadCredentials) {
 			return apiErr(http.StatusUnauthorized, "bad_credentials", "the current password is wrong")
+		} else if err != nil {
+			return err
 		}
 	}
 	if err := a.acc.SetAppPassword(ctx, p.user, req.NewPassword, p.token); err != nil {
@@ -135,7 +139,10 @@ func (a *API) appForgot(w http.ResponseWriter, r *http.Request) error {
 	}
 	u, err := a.dir.UserByEmail(r.Context(), req.Email)
 	if err == nil {
-		go a.sendReset(u)
+		// Someone removed from every site has no account left to reset.
+		if ms, err := a.dir.Memberships(r.Context(), u.ID); err == nil && len(ms) > 0 {
+			go a.sendReset(u)
+		}
 	}
 	w.WriteHeader(http.StatusAccepted)
 	return nil
@@ -145,6 +152,10 @@ func (a *API) sendReset(u directory.User) {
 	ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
 	defer cancel()
 	tok, err := a.acc.NewResetToken(ctx, u.ID)
+	if errors.Is(err, accounts.ErrThrottled) {
+		a.log.Warn("password reset e-mail not sent: too many requested", "user_id", u.ID, "err", err)
+		return
+	}
 	if err == nil {
 		err = a.cfg.Mail.Send(ctx, email.PasswordReset(u.Email, strings.TrimSuffix(a.cfg.PublicURL, "/")+"/reset#token="+tok))
 	}
@@ -244,6 +255,8 @@ func (a *API) appAddDevice(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	ctx := r.Context()
 	name := strings.TrimSpace(req.Name)
+	a.registering.Lock() // the count below and the write after it, together
+	defer a.registering.Unlock()
 	d, err := a.dir.DeviceByName(ctx, directory.KindApp, string(p.user), name)
 	var ops []directory.Op
 	switch {

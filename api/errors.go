@@ -90,6 +90,10 @@ func toError(err error) *Error {
 		return e
 	case errors.As(err, &mbe):
 		return apiErr(http.StatusRequestEntityTooLarge, "too_large", "request body over %d bytes", mbe.Limit)
+	case errors.Is(err, accounts.ErrBusy):
+		e := apiErr(http.StatusServiceUnavailable, "service_unavailable", "busy; try again")
+		e.RetryAfter = 1
+		return e
 	case errors.Is(err, accounts.ErrBadCredentials):
 		return apiErr(http.StatusUnauthorized, "bad_credentials", "wrong e-mail or password")
 	case errors.Is(err, accounts.ErrExpired):

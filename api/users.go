@@ -129,12 +129,16 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request, p *principal) erro
 	if m.Status == directory.StatusActive {
 		// Already an app user elsewhere: the site appears in their app
 		// now (the directory change reaches their connections); tell them.
+		// What went wrong stays in the log: the mail server's name and
+		// answer are the operator's business, not the site's admins'.
 		if err := a.cfg.Mail.Send(ctx, email.SiteAdded(v.Email, s.Name)); err != nil {
-			v.EmailError = "the confirmation e-mail could not be sent: " + err.Error()
+			a.log.Error("site-added e-mail failed", "user_id", m.User, "err", err)
+			v.EmailError = "the confirmation e-mail could not be sent (the operator's log says why)"
 		}
 	} else if req.SendInvitation == nil || *req.SendInvitation {
 		if err := a.invite(ctx, s, m.User, v.Email); err != nil {
-			v.EmailError = "the invitation could not be sent (the user was added; send it again later): " + err.Error()
+			a.log.Error("invitation e-mail failed", "user_id", m.User, "err", err)
+			v.EmailError = "the invitation could not be sent (the user was added; send it again later; the operator's log says why)"
 		} else {
 			v.Invitation = invitationSent
 		}
@@ -296,6 +300,12 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request, p *principal) er
 		return err
 	}); err != nil {
 		return err
+	}
+	if req.Email != nil {
+		// Reset links sent to the old address stop working.
+		if err := a.acc.DropResets(ctx, m.User); err != nil {
+			return err
+		}
 	}
 	if req.Tags != nil {
 		if err := a.acc.SetTags(ctx, s.ID, m.User, tags); err != nil {

@@ -80,7 +80,7 @@ func demoOperator(ctx context.Context, acc *accounts.Store, w io.Writer, base st
 	case errors.Is(err, accounts.ErrNotFound):
 		_, err = acc.CreateAdmin(ctx, demoEmail, password, true)
 	case err == nil:
-		err = acc.SetAdminPassword(ctx, a.ID, password)
+		err = acc.SetAdminPassword(ctx, a.ID, password, "")
 	}
 	if err != nil {
 		return err
