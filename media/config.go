@@ -30,7 +30,10 @@ type Config struct {
 	// PublicIPs are announced instead of the host addresses when the node
 	// sits behind a 1:1 NAT (a cloud VM with an elastic IP).
 	PublicIPs []string `yaml:"public_ips"`
-	// Interfaces, when not empty, are the only network interfaces gathered.
+	// Interfaces, when not empty, are the only network interfaces whose
+	// addresses are gathered and announced, with a port per call and on
+	// the UDP mux port alike (whose socket still listens on every
+	// interface).
 	Interfaces []string `yaml:"interfaces"`
 	// RemoteNetworks, when not empty, are the only CIDRs remote candidates
 	// may come from; others are discarded before ICE checks them.
@@ -68,6 +71,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// interfaceFilter reports whether an interface is one of Interfaces (of a
+// copy of them: the caller's slice may change).
+func (c Config) interfaceFilter() func(name string) bool {
+	allowed := slices.Clone(c.Interfaces)
+	return func(name string) bool { return slices.Contains(allowed, name) }
+}
+
 func (c Config) remoteNets() ([]*net.IPNet, error) {
 	nets := make([]*net.IPNet, 0, len(c.RemoteNetworks))
 	for _, s := range c.RemoteNetworks {
@@ -103,8 +113,7 @@ func (c Config) settingEngine(mux ice.UDPMux) webrtc.SettingEngine {
 	} else {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 		if len(c.Interfaces) > 0 {
-			allowed := slices.Clone(c.Interfaces)
-			se.SetInterfaceFilter(func(name string) bool { return slices.Contains(allowed, name) })
+			se.SetInterfaceFilter(c.interfaceFilter())
 		}
 		if nets, _ := c.remoteNets(); len(nets) > 0 {
 			se.SetRemoteIPFilter(func(ip net.IP) bool {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v4"
+	"github.com/pion/transport/v4/stdnet"
 	"github.com/pion/transport/v4/udp"
 	"github.com/pion/webrtc/v4"
 
@@ -98,7 +100,18 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 			conn = udp.NewBatchConn(conn, cfg.UDPBatchWrite, udpBatchInterval)
 		}
 		e.muxConn = ignoreWriteDeadlines(conn)
-		e.mux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), e.muxConn)
+		params := ice.UDPMuxParams{Logger: logs.NewLogger("udpmux"), UDPConn: e.muxConn}
+		if !cfg.LoopbackOnly && len(cfg.Interfaces) > 0 {
+			// The socket listens on every interface, and the mux announces
+			// the addresses its Net lists: only the allowed interfaces'.
+			n, err := stdnet.NewNet()
+			if err != nil {
+				_ = e.muxConn.Close()
+				return nil, fmt.Errorf("media: udp mux port: listing interfaces: %w", err)
+			}
+			params.Net = interfaceNet{Net: n, keep: cfg.interfaceFilter()}
+		}
+		e.mux = ice.NewUDPMuxDefault(params)
 	}
 	se := cfg.settingEngine(e.mux)
 	se.LoggerFactory = logs
@@ -206,4 +219,30 @@ func interceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error) {
 		return nil, err
 	}
 	return reg, nil
+}
+
+// interfaceNet is the host's network as the UDP mux sees it: only the
+// interfaces keep admits. The mux's socket listens on every interface, and
+// Pion (ice v4.4.2) announces every address of every interface its Net
+// lists, ignoring the setting engine's interface filter; with this Net,
+// media.interfaces holds on the mux port as it does with a port per call.
+// The list is the host's at start-up, as Pion's own would be.
+type interfaceNet struct {
+	transport.Net
+	keep func(name string) bool
+}
+
+// Interfaces implements transport.Net: the admitted interfaces.
+func (n interfaceNet) Interfaces() ([]*transport.Interface, error) {
+	all, err := n.Net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	kept := make([]*transport.Interface, 0, len(all))
+	for _, ifc := range all {
+		if n.keep(ifc.Name) {
+			kept = append(kept, ifc)
+		}
+	}
+	return kept, nil
 }
