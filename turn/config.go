@@ -56,8 +56,8 @@ type Config struct {
 	// refreshes, permissions and channel binds are not refused), so a long
 	// call is never cut. Default 24 h; 1 m to 30 days.
 	CredentialTTL time.Duration `yaml:"credential_ttl"`
-	// AllocationsPerUser caps live allocations per credential (per device
-	// and expiry). Default 10.
+	// AllocationsPerUser caps live allocations per device, whichever of
+	// its credentials (one per welcome) made them. Default 10.
 	AllocationsPerUser int `yaml:"allocations_per_user"`
 	// AllowPeers are the only peers a relay may reach: this deployment's
 	// own media addresses, as "ip", "cidr" or "ip:port" (an ip:port entry

@@ -26,7 +26,9 @@
 //
 // # Quota and lifetime
 //
-// Each credential holds at most turn.allocations_per_user live allocations.
+// Each device holds at most turn.allocations_per_user live allocations,
+// counted by the device ID in the username: every welcome hands out a new
+// credential, and a device that reconnects gets no new quota with it.
 // Allocation lifetimes are pion's: 10 minutes by default, at most one hour
 // per Refresh (RFC 8656 §7.2), so an abandoned relay is gone within the hour.
 //

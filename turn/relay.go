@@ -18,7 +18,7 @@ var (
 )
 
 // relayAllocator makes relay sockets for pion: it enforces the quota of
-// live allocations per credential exactly (a socket is counted from its
+// live allocations per device exactly (a socket is counted from its
 // creation to its close, whichever listener the request came on), refuses
 // TCP allocations, and wraps each socket in a per-packet peer check.
 type relayAllocator struct {
@@ -74,21 +74,34 @@ func isLocalAddr(a netip.Addr) bool {
 func (r *relayAllocator) Validate() error { return r.inner.Validate() }
 
 // AllocatePacketConn implements turn.RelayAddressGenerator: one relay
-// socket for the allocation of conf.UserID, within its quota.
+// socket for the allocation of conf.UserID, within its device's quota.
 func (r *relayAllocator) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
 	if conf.UserID == "" {
 		// pion probing for a free even port (EVEN-PORT): closed at once.
 		return r.inner.AllocatePacketConn(conf)
 	}
-	if !r.led.reserve(conf.UserID, r.quota) {
+	device := quotaKey(conf.UserID)
+	if !r.led.reserve(device, r.quota) {
 		return nil, nil, errQuota
 	}
 	pc, addr, err := r.inner.AllocatePacketConn(conf)
 	if err != nil {
-		r.led.release(conf.UserID)
+		r.led.release(device)
 		return nil, nil, err
 	}
-	return &relayConn{PacketConn: pc, allow: r.allow, led: r.led, user: conf.UserID}, addr, nil
+	return &relayConn{PacketConn: pc, allow: r.allow, led: r.led, device: device}, addr, nil
+}
+
+// quotaKey is what the quota counts by: the device of a REST username.
+// Every welcome hands the device a new username (its expiry moves with the
+// clock), so a quota per username would be renewed by reconnecting. The
+// auth handler has parsed the username already; one that does not parse
+// (none reaches here) counts on its own.
+func quotaKey(username string) string {
+	if _, device, err := ParseUsername(username); err == nil {
+		return device
+	}
+	return username
 }
 
 // AllocateListener implements turn.RelayAddressGenerator: refused, foyer's
@@ -111,9 +124,9 @@ func (r *relayAllocator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error)
 type relayConn struct {
 	net.PacketConn
 	// Immutable after construction.
-	allow allowList
-	led   *ledger
-	user  string
+	allow  allowList
+	led    *ledger
+	device string // whose quota the allocation counts in
 
 	closeOnce sync.Once
 }
@@ -147,7 +160,7 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 
 // Close closes the socket and frees the allocation's quota slot.
 func (c *relayConn) Close() error {
-	c.closeOnce.Do(func() { c.led.release(c.user) })
+	c.closeOnce.Do(func() { c.led.release(c.device) })
 	return c.PacketConn.Close()
 }
 

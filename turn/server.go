@@ -22,7 +22,7 @@ const minSecretLen = 16
 
 // Server is the embedded TURN server: one UDP listener (and, with
 // tcp_relay, one TCP listener on the same address), REST credentials
-// checked for expiry at Allocate, the peer filter and the quota.
+// checked for expiry at Allocate, the peer filter and the per-device quota.
 type Server struct {
 	// Immutable after construction.
 	cfg    Config
@@ -167,12 +167,13 @@ func (s *Server) authFailed(src, _ net.Addr, _, username, _, method string, verd
 	}
 }
 
-// quota is pion's QuotaHandler: a new allocation beyond
-// allocations_per_user gets 486 Allocation Quota Reached (RFC 8656 §7.2).
-// The relay allocator counts again when it makes the socket, exactly, for
-// requests racing on different listeners.
+// quota is pion's QuotaHandler: a device's new allocation beyond
+// allocations_per_user, whichever of its credentials it uses, gets 486
+// Allocation Quota Reached (RFC 8656 §7.2). The relay allocator counts
+// again when it makes the socket, exactly, for requests racing on
+// different listeners.
 func (s *Server) quota(username, _ string, _ net.Addr) bool {
-	return s.led.hasRoom(username, s.cfg.AllocationsPerUser)
+	return s.led.hasRoom(quotaKey(username), s.cfg.AllocationsPerUser)
 }
 
 func (s *Server) allocated(src, _ net.Addr, proto, user, _ string, relay net.Addr, _ int) {

@@ -140,6 +140,39 @@ func TestAllocationQuota(t *testing.T) {
 	}
 }
 
+// TestAllocationQuotaPerDevice: allocations_per_user bounds what one
+// device holds, whatever credential it uses. Every welcome hands out a new
+// username (the expiry moves with the clock, in whole seconds), so a quota
+// kept per username gave a device that reconnects a fresh quota with each
+// welcome.
+func TestAllocationQuotaPerDevice(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.AllocationsPerUser = 2 })
+	now := time.Now()
+	first, firstPass := Credentials(testSecret, "d_phone", time.Hour, now)
+	var relays []net.PacketConn
+	for range 2 {
+		relays = append(relays, allocate(t, newClient(t, s, first, firstPass)))
+	}
+	// The next welcome, a second later.
+	second, secondPass := Credentials(testSecret, "d_phone", time.Hour, now.Add(time.Second))
+	if second == first {
+		t.Fatal("the two welcomes' usernames are the same")
+	}
+	_, err := newClient(t, s, second, secondPass).Allocate()
+	if err == nil || !strings.Contains(err.Error(), "486") {
+		t.Fatalf("a third allocation for one device, with its next credential: %v, want 486 Allocation Quota Reached", err)
+	}
+	// A slot freed under the first credential serves the second.
+	if err := relays[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the slot to free", func() bool { return s.Stats().Active == 1 })
+	allocate(t, newClient(t, s, second, secondPass))
+	if st := s.Stats(); st.Refused["quota"] != 1 || st.Active != 2 || st.Total != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 func TestTCPAllocationRefused(t *testing.T) {
 	s := newTestServer(t, nil)
 	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())

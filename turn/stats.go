@@ -26,14 +26,14 @@ type Stats struct {
 	DroppedFromPeers uint64
 }
 
-// ledger holds the counters and the per-credential allocation counts,
+// ledger holds the counters and the per-device allocation counts,
 // shared by the auth handler, the permission handler (pion's read loops)
 // and the relay sockets.
 type ledger struct {
 	bytesToPeers, bytesFromPeers, droppedFromPeers atomic.Uint64
 
 	mu      sync.Mutex
-	live    map[string]int    // guarded by mu; live allocations by username
+	live    map[string]int    // guarded by mu; live allocations by device (quotaKey)
 	active  int               // guarded by mu; the sum of live
 	total   uint64            // guarded by mu; allocations ever made
 	refused map[string]uint64 // guarded by mu; refusals by reason
@@ -43,42 +43,43 @@ func newLedger() *ledger {
 	return &ledger{live: make(map[string]int), refused: make(map[string]uint64)}
 }
 
-// hasRoom reports whether user is below quota live allocations, counting
-// a refusal when not.
-func (l *ledger) hasRoom(user string, quota int) bool {
+// hasRoom reports whether device is below quota live allocations,
+// counting a refusal when not.
+func (l *ledger) hasRoom(device string, quota int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.live[user] >= quota {
+	if l.live[device] >= quota {
 		l.refused["quota"]++
 		return false
 	}
 	return true
 }
 
-// reserve counts a new allocation for user unless that would exceed quota.
-func (l *ledger) reserve(user string, quota int) bool {
+// reserve counts a new allocation for device unless that would exceed
+// quota.
+func (l *ledger) reserve(device string, quota int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.live[user] >= quota {
+	if l.live[device] >= quota {
 		l.refused["quota"]++
 		return false
 	}
-	l.live[user]++
+	l.live[device]++
 	l.active++
 	l.total++
 	return true
 }
 
-// release uncounts one of user's allocations.
-func (l *ledger) release(user string) {
+// release uncounts one of device's allocations.
+func (l *ledger) release(device string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.live[user] <= 0 {
+	if l.live[device] <= 0 {
 		return
 	}
 	l.active--
-	if l.live[user]--; l.live[user] == 0 {
-		delete(l.live, user)
+	if l.live[device]--; l.live[device] == 0 {
+		delete(l.live, device)
 	}
 }
 
