@@ -108,15 +108,16 @@ func (s *Session) onDeviceTrack(d *device, t *webrtc.TrackRemote) {
 }
 
 // onRTCP handles one RTCP packet from the receiver of one of our senders
-// (d; nil for the door station): its report blocks count towards lostOut,
-// and a PLI or FIR from a device that gets the video asks the door station
-// for a keyframe.
-func (s *Session) onRTCP(p rtcp.Packet, d *device, reported map[uint32]uint32) {
+// (d; nil for the door station), whose stream is own: the report block
+// about own counts towards lostOut, and a PLI or FIR from a device that
+// gets the video asks the door station for a keyframe. reported is the
+// highest cumulative loss reported for own so far.
+func (s *Session) onRTCP(p rtcp.Packet, d *device, own uint32, reported *uint32) {
 	switch p := p.(type) {
 	case *rtcp.ReceiverReport:
-		s.countReportedLoss(p.Reports, reported)
+		s.countReportedLoss(p.Reports, own, reported)
 	case *rtcp.SenderReport:
-		s.countReportedLoss(p.Reports, reported)
+		s.countReportedLoss(p.Reports, own, reported)
 	case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 		if d != nil && d.sendVideo.Load() {
 			s.requestKeyframe()
@@ -124,15 +125,18 @@ func (s *Session) onRTCP(p rtcp.Packet, d *device, reported map[uint32]uint32) {
 	}
 }
 
-// countReportedLoss adds to lostOut what a receiver's report blocks say
-// it lost beyond its earlier reports: a block's cumulative loss (RFC 3550
-// §6.4.1) can only be compared with the same stream's last one, and may
-// fall when duplicates arrive; only new highs count.
-func (s *Session) countReportedLoss(blocks []rtcp.ReceptionReport, reported map[uint32]uint32) {
+// countReportedLoss adds to lostOut what a receiver's block about stream
+// own says it lost beyond its earlier reports: a block's cumulative loss
+// (RFC 3550 §6.4.1) can only be compared with the same stream's last one,
+// and may fall when duplicates arrive; only new highs count. Blocks about
+// other streams are skipped: one report may name several of our streams
+// (a device's video and audio), and Pion hands it to the reader of each
+// of them, which counts its own.
+func (s *Session) countReportedLoss(blocks []rtcp.ReceptionReport, own uint32, reported *uint32) {
 	for _, b := range blocks {
-		if last := reported[b.SSRC]; b.TotalLost > last { // a stream not seen before starts at 0
-			s.counters.lostOut.Add(uint64(b.TotalLost - last))
-			reported[b.SSRC] = b.TotalLost
+		if b.SSRC == own && b.TotalLost > *reported {
+			s.counters.lostOut.Add(uint64(b.TotalLost - *reported))
+			*reported = b.TotalLost
 		}
 	}
 }
@@ -179,14 +183,18 @@ func stripExtensions(h *rtp.Header) {
 // read. A device's PLI or FIR becomes a keyframe request to the door
 // station. d is nil for the sender towards the door station.
 func (s *Session) readRTCP(d *device, sender *webrtc.RTPSender) {
-	reported := map[uint32]uint32{} // the highest cumulative loss reported, by stream
+	var own uint32 // the sender's stream, fixed when its track was added
+	if enc := sender.GetParameters().Encodings; len(enc) > 0 {
+		own = uint32(enc[0].SSRC)
+	}
+	var reported uint32 // the highest cumulative loss reported for it
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			s.onRTCP(p, d, reported)
+			s.onRTCP(p, d, own, &reported)
 		}
 	}
 }

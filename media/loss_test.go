@@ -36,19 +36,25 @@ func TestSeqGap(t *testing.T) {
 	}
 }
 
+// TestReportedLossCountsNewHighs: the reader of the sender of stream 1
+// counts the increases of its stream's cumulative loss, from receiver and
+// sender reports, and nothing of another stream's blocks (stream 2's
+// sender has a reader of its own).
 func TestReportedLossCountsNewHighs(t *testing.T) {
 	s := &Session{}
-	reported := map[uint32]uint32{}
+	const own = 1
+	var reported uint32
 	rr := func(ssrc, lost uint32) rtcp.Packet {
 		return &rtcp.ReceiverReport{SSRC: 9, Reports: []rtcp.ReceptionReport{{SSRC: ssrc, TotalLost: lost}}}
 	}
 	for _, p := range []rtcp.Packet{
-		rr(1, 0), rr(1, 7), rr(1, 7), rr(1, 5), // a fall (duplicates) is not a gain
-		rr(1, 9),
-		&rtcp.SenderReport{SSRC: 9, Reports: []rtcp.ReceptionReport{{SSRC: 2, TotalLost: 4}}},
-		&rtcp.PictureLossIndication{MediaSSRC: 1},
+		rr(own, 0), rr(own, 7), rr(own, 7), rr(own, 5), // a fall (duplicates) is not a gain
+		rr(own, 9),
+		rr(2, 50), // another stream
+		&rtcp.SenderReport{SSRC: 9, Reports: []rtcp.ReceptionReport{{SSRC: 2, TotalLost: 60}, {SSRC: own, TotalLost: 13}}},
+		&rtcp.PictureLossIndication{MediaSSRC: own},
 	} {
-		s.onRTCP(p, nil, reported)
+		s.onRTCP(p, nil, own, &reported)
 	}
 	if got := s.counters.lostOut.Load(); got != 9+4 {
 		t.Fatalf("lost out %d, want 13", got)
@@ -118,5 +124,44 @@ func TestPacketLossCounted(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // another report: it must not count the same loss again
 	if got := c.s.Stats().LostOut; got != gap {
 		t.Fatalf("lost out %d, want %d", got, gap)
+	}
+}
+
+// TestLostOutCountedOncePerReport: a device receiving the door station's
+// video and audio may send one receiver report with a block for each
+// stream (RFC 3550 §6.4.2; GStreamer and other non-browser stacks do).
+// Pion hands that packet to the RTCP reader of every sender it names, so
+// each sender must count only its own stream's block: the loss reported
+// is counted once.
+func TestLostOutCountedOncePerReport(t *testing.T) {
+	c := startCall(t, true, opusCodec, 1)
+	dev := c.devices[0]
+	waitUntil(t, "connected", func() bool { return dev.pc.ConnectionState() == webrtc.PeerConnectionStateConnected })
+	p, err := c.s.devicePeer(dev.id)
+	if err != nil || p == nil {
+		t.Fatal(p, err)
+	}
+	var ssrcs []uint32
+	for _, snd := range p.pc.GetSenders() {
+		if enc := snd.GetParameters().Encodings; len(enc) > 0 && snd.Track() != nil {
+			ssrcs = append(ssrcs, uint32(enc[0].SSRC))
+		}
+	}
+	if len(ssrcs) != 2 {
+		t.Fatalf("want a video and an audio sender, got %v", ssrcs)
+	}
+	before := c.s.Stats().LostOut
+	const lost = 7
+	rr := &rtcp.ReceiverReport{SSRC: 0x11223344, Reports: []rtcp.ReceptionReport{
+		{SSRC: ssrcs[0], TotalLost: lost}, // the only loss reported
+		{SSRC: ssrcs[1], TotalLost: 0},
+	}}
+	if err := dev.pc.WriteRTCP([]rtcp.Packet{rr}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the report counted", func() bool { return c.s.Stats().LostOut > before })
+	time.Sleep(500 * time.Millisecond) // the other sender's reader has it too
+	if got := c.s.Stats().LostOut - before; got != lost {
+		t.Fatalf("one report of %d lost packets counted as %d lost", lost, got)
 	}
 }
