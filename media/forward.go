@@ -32,8 +32,9 @@ func (s *Session) forward(t *webrtc.TrackRemote, video bool) {
 		if lost := seqs.next(pkt.SequenceNumber); lost > 0 {
 			s.counters.lostIn.Add(lost)
 		}
+		size := uint64(len(pkt.Payload)) // payload bytes: not the header, which we rewrite
 		s.counters.doorPackets.Add(1)
-		s.counters.doorBytes.Add(uint64(n))
+		s.counters.doorBytes.Add(size)
 		if video && s.kf.awaiting.Load() && isKeyframe(mime, pkt.Payload) {
 			s.kf.seen()
 		}
@@ -58,7 +59,7 @@ func (s *Session) forward(t *webrtc.TrackRemote, video bool) {
 		}
 		if sent > 0 {
 			s.counters.forwardedPackets.Add(sent)
-			s.counters.forwardedBytes.Add(sent * uint64(n))
+			s.counters.forwardedBytes.Add(sent * size)
 		}
 		if failed > 0 {
 			s.counters.writeErrors.Add(failed)

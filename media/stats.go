@@ -5,11 +5,12 @@ import "sync/atomic"
 // SessionStats counts one session's media since it started. Plain numbers,
 // for tests and for the Prometheus collectors of signalling.
 type SessionStats struct {
-	// DoorPackets and DoorBytes are the RTP received from the door station.
+	// DoorPackets and DoorBytes are the RTP received from the door station
+	// (bytes: RTP payload, without headers).
 	DoorPackets uint64
 	DoorBytes   uint64
 	// ForwardedPackets and ForwardedBytes count RTP written to devices
-	// (one per packet and device).
+	// (one per packet and device; bytes: RTP payload).
 	ForwardedPackets uint64
 	ForwardedBytes   uint64
 	// DevicePackets counts RTP from the connected device to the door station.
