@@ -7,17 +7,20 @@ import (
 
 // tcpListener tracks the TURN-over-TCP connections it accepts, so that
 // Close ends them too: pion closes the listener but leaves accepted
-// connections (and their read loops) to their clients.
+// connections (and their read loops) to their clients. The connections
+// count the peers' bytes pion passes on to their clients, as
+// clientPacketConn does over UDP.
 type tcpListener struct {
 	net.Listener
+	led *ledger // immutable
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // guarded by mu
 	closed bool                  // guarded by mu
 }
 
-func newTCPListener(l net.Listener) *tcpListener {
-	return &tcpListener{Listener: l, conns: make(map[net.Conn]struct{})}
+func newTCPListener(l net.Listener, led *ledger) *tcpListener {
+	return &tcpListener{Listener: l, led: led, conns: make(map[net.Conn]struct{})}
 }
 
 // Accept returns the next connection, tracked until it closes.
@@ -58,6 +61,15 @@ type trackedConn struct {
 	net.Conn
 	l    *tcpListener
 	once sync.Once
+}
+
+// Write sends one whole message to the client (pion writes no less).
+func (c *trackedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err == nil {
+		c.l.led.countToClient(p)
+	}
+	return n, err
 }
 
 // Close closes the connection and untracks it.

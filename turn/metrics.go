@@ -18,7 +18,7 @@ func NewCollector(s *Server) *Collector {
 		active:  prometheus.NewDesc("foyer_turn_allocations_active", "Live TURN allocations.", nil, nil),
 		total:   prometheus.NewDesc("foyer_turn_allocations_total", "TURN allocations made.", nil, nil),
 		refused: prometheus.NewDesc("foyer_turn_refused_total", "TURN requests refused, by reason (expired, quota, loopback, private, …).", []string{"reason"}, nil),
-		bytes:   prometheus.NewDesc("foyer_turn_relayed_bytes_total", "Payload bytes relayed, by direction (to_peer, from_peer).", []string{"direction"}, nil),
+		bytes:   prometheus.NewDesc("foyer_turn_relayed_bytes_total", "Payload bytes relayed, by direction: to_peer, written to peers; from_peer, passed on to clients.", []string{"direction"}, nil),
 		dropped: prometheus.NewDesc("foyer_turn_peer_packets_dropped_total", "Packets that reached a relay from a peer allow_peers does not list.", nil, nil),
 	}
 }

@@ -112,6 +112,45 @@ func TestPeerPortNotAllowed(t *testing.T) {
 	}
 }
 
+// TestUnpermittedPacketNotCounted: a packet from an allowed peer to a
+// relay that holds no permission for it is dropped by pion (RFC 8656
+// §10.3); it must not count in foyer_turn_relayed_bytes_total{from_peer},
+// which counts what reaches clients. Once the client has a permission, the
+// peer's packet is relayed and counted, payload bytes only.
+func TestUnpermittedPacketNotCounted(t *testing.T) {
+	s := newTestServer(t, nil)
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	relay := allocate(t, newClient(t, s, user, pass)) // no permission yet
+	peer := sink(t, peerIP)
+	if _, err := peer.WriteTo([]byte("not relayed"), relay.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = relay.SetReadDeadline(time.Now().Add(silenceWait))
+	if n, _, err := relay.ReadFrom(make([]byte, 100)); err == nil {
+		t.Fatalf("the client got %d bytes without a permission", n)
+	}
+	if st := s.Stats(); st.BytesFromPeers != 0 || st.DroppedFromPeers != 0 {
+		t.Fatalf("%d bytes counted as relayed from a peer, %d packets as dropped by the peer filter; pion dropped the one packet for want of a permission",
+			st.BytesFromPeers, st.DroppedFromPeers)
+	}
+
+	if _, err := relay.WriteTo([]byte("hello"), peer.LocalAddr()); err != nil { // creates the permission
+		t.Fatal(err)
+	}
+	_, from := readOne(t, peer)
+	reply := []byte("relayed")
+	if _, err := peer.WriteTo(reply, from); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readOne(t, relay); string(got) != string(reply) {
+		t.Fatalf("the client got %q", got)
+	}
+	eventually(t, "the relayed bytes counted", func() bool { return s.Stats().BytesFromPeers != 0 })
+	if st := s.Stats(); st.BytesFromPeers != uint64(len(reply)) {
+		t.Fatalf("%d bytes counted as relayed from the peer, want %d", st.BytesFromPeers, len(reply))
+	}
+}
+
 // TestLoopbackSinkPortOnly is the narrowest allow_peers: one port on
 // 127.0.0.1, the address the node itself listens on. The sink gets exactly
 // the bytes relayed to it. Permissions are per IP (RFC 8656 §9; pion's

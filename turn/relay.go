@@ -119,8 +119,11 @@ func (r *relayAllocator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error)
 
 // relayConn is one allocation's relay socket. It lets through only packets
 // to and from allowed ip:port peers (permissions are per IP; this is where
-// an "ip:port" allow_peers entry is enforced), counts the bytes relayed,
-// and releases the allocation's quota slot when pion closes it.
+// an "ip:port" allow_peers entry is enforced), counts the bytes relayed to
+// peers, and releases the allocation's quota slot when pion closes it. The
+// bytes from peers are counted as pion passes them on to the client
+// (clientPacketConn): a packet read here may still be dropped by pion, for
+// want of a permission.
 type relayConn struct {
 	net.PacketConn
 	// Immutable after construction.
@@ -151,7 +154,6 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			return n, addr, err
 		}
 		if c.permits(addr) {
-			c.led.bytesFromPeers.Add(uint64(n))
 			return n, addr, nil
 		}
 		c.led.droppedFromPeers.Add(1)

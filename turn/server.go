@@ -107,11 +107,12 @@ func New(cfg Config, secret string, log *slog.Logger) (*Server, error) {
 			OnAuth:              s.authFailed,
 			OnAllocationCreated: s.allocated,
 		},
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: pc, RelayAddressGenerator: relays, PermissionHandler: s.permit}},
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: clientPacketConn{PacketConn: pc, led: s.led},
+			RelayAddressGenerator: relays, PermissionHandler: s.permit}},
 	}
 	if ln != nil {
 		s.tcp = ln.Addr()
-		sc.ListenerConfigs = []turn.ListenerConfig{{Listener: newTCPListener(ln), RelayAddressGenerator: relays, PermissionHandler: s.permit}}
+		sc.ListenerConfigs = []turn.ListenerConfig{{Listener: newTCPListener(ln, s.led), RelayAddressGenerator: relays, PermissionHandler: s.permit}}
 	}
 	if s.srv, err = turn.NewServer(sc); err != nil {
 		_ = pc.Close()

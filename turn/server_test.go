@@ -227,9 +227,19 @@ func TestTURNOverTCP(t *testing.T) {
 	if _, err := relay.WriteTo([]byte("over tcp"), peer.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := readOne(t, peer); string(got) != "over tcp" {
+	got, from := readOne(t, peer)
+	if string(got) != "over tcp" {
 		t.Fatalf("peer got %q", got)
 	}
+	// The peer's reply reaches the client over TCP, and counts.
+	reply := []byte("back over tcp")
+	if _, err := peer.WriteTo(reply, from); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readOne(t, relay); string(got) != string(reply) {
+		t.Fatalf("client got %q", got)
+	}
+	eventually(t, "the reply counted", func() bool { return s.Stats().BytesFromPeers == uint64(len(reply)) })
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

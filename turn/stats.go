@@ -19,7 +19,10 @@ type Stats struct {
 	// refused peer's class ("loopback", "private", "link-local", "cgnat",
 	// "multicast", "not-allowed", …).
 	Refused map[string]uint64
-	// BytesToPeers and BytesFromPeers count relayed payload bytes.
+	// BytesToPeers counts the payload bytes relayed to peers;
+	// BytesFromPeers those of peers' packets passed on to clients (in
+	// ChannelData messages and Data indications), not those pion drops
+	// for want of a permission.
 	BytesToPeers, BytesFromPeers uint64
 	// DroppedFromPeers counts packets that reached a relay from a peer
 	// allow_peers does not list (scanners, stray traffic).
