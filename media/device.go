@@ -168,15 +168,23 @@ func (s *Session) Connect(id string) error {
 // device has connected again (the winner rejoining the call) and may never
 // have received it. The offer carries the candidates gathered so far. A
 // device whose negotiation completed gets nothing: it restarts ICE itself.
+//
+// Signalling calls it on a goroutine of its own, so the call may end
+// meanwhile: once Close has begun, Reoffer sends nothing (the device may
+// have its ended already), and Close waits for a Reoffer in progress.
 func (s *Session) Reoffer(id string) {
 	s.mu.Lock()
 	var p *peer
 	if d := s.devices[id]; d != nil && !s.closed {
 		p = d.peer
 	}
+	if p != nil {
+		s.wg.Add(1)
+	}
 	s.mu.Unlock()
 	if p != nil {
-		p.resendOffer()
+		defer s.wg.Done()
+		p.resendOffer(s.whileOpen)
 	}
 }
 

@@ -117,15 +117,16 @@ func (p *peer) offerLocked() error {
 }
 
 // resendOffer sends our offer again, with the candidates gathered so far
-// in it, if the client has not answered it.
-func (p *peer) resendOffer() {
+// in it, if the client has not answered it. It is sent through whileOpen
+// (Session.whileOpen), which sends nothing once the session is closing.
+func (p *peer) resendOffer(whileOpen func(send func())) {
 	p.negMu.Lock()
 	defer p.negMu.Unlock()
 	if p.closed.Load() || p.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
 		return
 	}
 	if desc := p.pc.LocalDescription(); desc != nil {
-		p.ev.SDP(p.id, *desc)
+		whileOpen(func() { p.ev.SDP(p.id, *desc) })
 	}
 }
 

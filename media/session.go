@@ -150,6 +150,17 @@ func (s *Session) devicePeer(id string) (*peer, error) {
 	return d.peer, nil
 }
 
+// whileOpen runs send with mu held, unless the session is closed: what it
+// sends cannot follow the start of Close. send must not wait (Events only
+// enqueue). Lock order: a peer's negMu, then mu.
+func (s *Session) whileOpen(send func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		send()
+	}
+}
+
 // goLocked starts fn on a goroutine that Close waits for; with mu held.
 // It reports false, starting nothing, once the session is closed.
 func (s *Session) goLocked(fn func()) bool {

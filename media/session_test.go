@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
@@ -339,5 +340,107 @@ func TestSessionReoffer(t *testing.T) {
 	s.Reoffer(d.id)
 	if n := w.count(d.id); n != 2 {
 		t.Fatalf("%d offers sent to the device, want 2: none again once it answered", n)
+	}
+}
+
+// TestReofferSendsNothingOnceClosing: signalling runs Reoffer on a
+// goroutine of its own (an answer from a winner that rejoined), so the
+// call can end and its session start closing while the re-offer waits for
+// the device's negotiation. Once Close has begun, the re-offer sends
+// nothing: the parties may already have their ended. The test holds the
+// device's negotiation lock, so the re-offer waits there, and the door's,
+// so that Close waits after marking the session closed and before closing
+// the connections.
+func TestReofferSendsNothingOnceClosing(t *testing.T) {
+	w := &sdpCounter{wire: newWire(), n: map[string]int{}}
+	s := newTestEngine(t).NewSession("call-1", "door", true, w)
+	t.Cleanup(s.Close)
+	door := newDoor(t, s, w.wire, opusCodec)
+	d := newClient(t, clientAPI(t), "dev1", s, newWire()) // what is sent to it is lost
+	if err := s.AddDevice(d.id); err != nil {
+		t.Fatal(err)
+	}
+	door.offer()
+	waitUntil(t, "the device's offer sent", func() bool { return w.count(d.id) == 1 })
+	p, err := s.devicePeer(d.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p.negMu.Lock()
+	s.doorNeg.Lock()
+	reoffered := make(chan struct{})
+	go func() {
+		defer close(reoffered)
+		s.Reoffer(d.id)
+	}()
+	time.Sleep(100 * time.Millisecond) // the re-offer waits for negMu
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		s.Close()
+	}()
+	waitUntil(t, "the session closing", func() bool { return s.check() != nil })
+	p.negMu.Unlock()
+	select {
+	case <-reoffered:
+	case <-time.After(waitFor):
+		t.Fatal("the re-offer did not return")
+	}
+	s.doorNeg.Unlock()
+	<-closed
+	if n := w.count(d.id); n != 1 {
+		t.Fatalf("%d offers sent to the device: the re-offer went out after the session began closing", n)
+	}
+}
+
+// TestCloseWaitsForReoffer: Close returns only once a Reoffer in progress
+// has: signalling's drain waits for the sessions' Close, and so for the
+// re-offers it started. The test holds the device's negotiation lock, so
+// the re-offer waits there.
+func TestCloseWaitsForReoffer(t *testing.T) {
+	w := &sdpCounter{wire: newWire(), n: map[string]int{}}
+	s := newTestEngine(t).NewSession("call-1", "door", true, w)
+	t.Cleanup(s.Close)
+	door := newDoor(t, s, w.wire, opusCodec)
+	d := newClient(t, clientAPI(t), "dev1", s, newWire())
+	if err := s.AddDevice(d.id); err != nil {
+		t.Fatal(err)
+	}
+	door.offer()
+	waitUntil(t, "the device's offer sent", func() bool { return w.count(d.id) == 1 })
+	p, err := s.devicePeer(d.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p.negMu.Lock()
+	reoffered := make(chan struct{})
+	go func() {
+		defer close(reoffered)
+		s.Reoffer(d.id)
+	}()
+	time.Sleep(100 * time.Millisecond) // the re-offer waits for negMu
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		s.Close()
+	}()
+	select {
+	case <-closed:
+		p.negMu.Unlock()
+		t.Fatal("Close returned while a Reoffer was still in progress")
+	case <-time.After(time.Second):
+	}
+	p.negMu.Unlock()
+	for _, ch := range []chan struct{}{reoffered, closed} {
+		select {
+		case <-ch:
+		case <-time.After(waitFor):
+			t.Fatal("the re-offer or Close did not return")
+		}
+	}
+	if n := w.count(d.id); n != 1 {
+		t.Fatalf("%d offers sent to the device, want 1", n)
 	}
 }

@@ -210,6 +210,8 @@ func (c *Call) answer(d directory.Device, conn string, by Party, ref json.RawMes
 		if c.media != nil {
 			// Its connection may have closed before our offer reached it.
 			// Not under the call's lock: it waits for the peer's negotiation.
+			// Should the call end meanwhile, the session's Close waits for
+			// it, and it sends nothing once Close has begun.
 			go c.media.Reoffer(string(d.ID))
 		}
 		return false, nil
