@@ -63,7 +63,18 @@ func TestRedisOutage(t *testing.T) {
 	door.expect("ended")
 	anna.expect("ended")
 
-	// A new call fails fast with a retryable error.
+	// A new call fails fast with a retryable error, once the node knows
+	// Redis is gone. Until then a presence view in step answers the call's
+	// look-up without Redis (its first probe came back 1 s after the
+	// node's start: on a loaded machine, before this point) and the call
+	// rings; out of step (its probes unanswered for probeTimeout), the
+	// look-up asks Redis.
+	r0 := ts.hubs[0].router.(*RedisRouter)
+	for begun := time.Now(); r0.inStep(); time.Sleep(10 * time.Millisecond) {
+		if time.Since(begun) > 2*readTimeout {
+			t.Fatal("node 0's presence view is still in step with Redis down")
+		}
+	}
 	start := time.Now()
 	garage.send(map[string]any{"type": "call", "to": "101"})
 	garage.expectError("service_unavailable")
