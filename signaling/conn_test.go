@@ -33,6 +33,8 @@ func TestHeartbeatDropsSilentPeer(t *testing.T) {
 	// while the client reads, so stop reading and wait past two intervals.
 	silent.ws.SetPingHandler(func(string) error { return nil })
 	silent.expectClose(int(CloseHeartbeat)) // reading here runs the (muted) ping handler
+	// Across nodes, the other nodes hear of the detach after the close.
+	ts.waitForgotten(t, ts.nodeOf("anna-phone"), directory.DeviceID(silent.welcome["device_id"].(string)))
 	// The dropped device is never rung afterwards.
 	door := ts.connect(t, "front-door")
 	ts.connect(t, "bram-phone")

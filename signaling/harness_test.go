@@ -337,6 +337,33 @@ func (ts *testServer) waitKnown(t testing.TB, node int, id directory.DeviceID) {
 	}
 }
 
+// waitForgotten waits until no other node's presence view places device
+// id on node: its connection there has closed, and the detach's event
+// (which follows the close frame, on the server's own time) has arrived.
+// A call placed before that may still ring the device there, counted in
+// its calling.ringing.
+func (ts *testServer) waitForgotten(t testing.TB, node int, id directory.DeviceID) {
+	t.Helper()
+	if len(ts.hubs) < 2 {
+		return
+	}
+	gone := ts.hubs[node].router.(*RedisRouter).node
+	for i, hub := range ts.hubs {
+		r := hub.router.(*RedisRouter)
+		for start := time.Now(); i != node; time.Sleep(2 * time.Millisecond) {
+			r.mu.Lock()
+			loc, ok := r.where[id]
+			r.mu.Unlock()
+			if !ok || loc.node != gone {
+				break
+			}
+			if time.Since(start) > readTimeout {
+				t.Fatalf("node %d's presence view still places %s on node %d", i, id, node)
+			}
+		}
+	}
+}
+
 func (c *client) send(m map[string]any) {
 	c.t.Helper()
 	if err := c.ws.WriteJSON(m); err != nil {
