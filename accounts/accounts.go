@@ -119,6 +119,26 @@ func scanJSON[T any](tx kv.Tx, table, prefix string, fn func(key string, v T) er
 	})
 }
 
+// deleteWhere deletes the records of table for which doomed is true.
+func deleteWhere[T any](tx kv.Tx, table string, doomed func(key string, v T) bool) error {
+	var keys []string
+	err := scanJSON(tx, table, "", func(k string, v T) error {
+		if doomed(k, v) {
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := tx.Delete(table, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Store) view(ctx context.Context, fn func(kv.Tx) error) error   { return s.kv.View(ctx, fn) }
 func (s *Store) update(ctx context.Context, fn func(kv.Tx) error) error { return s.kv.Update(ctx, fn) }
 

@@ -161,22 +161,9 @@ func (s *Store) DropResets(ctx context.Context, user directory.UserID) error {
 
 // dropResetsOf deletes user's reset records, and expired ones of anyone.
 func (s *Store) dropResetsOf(tx kv.Tx, user directory.UserID) error {
-	var drop []string
-	err := scanJSON(tx, tResets, "", func(k string, r reset) error {
-		if r.User == user || !s.now().Before(r.Expires) {
-			drop = append(drop, k)
-		}
-		return nil
+	return deleteWhere(tx, tResets, func(_ string, r reset) bool {
+		return r.User == user || !s.now().Before(r.Expires)
 	})
-	if err != nil {
-		return err
-	}
-	for _, k := range drop {
-		if err := tx.Delete(tResets, k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // ResetPassword spends a reset token: the user's password becomes

@@ -77,22 +77,9 @@ func (s *Store) EndSession(ctx context.Context, token string) error {
 // endSessionsOf ends every session of a subject (after a password change
 // or reset), except keep (a token hash key, or "").
 func endSessionsOf(tx kv.Tx, kind SessionKind, subject, keep string) error {
-	var doomed []string
-	err := scanJSON(tx, tSessions, "", func(k string, sess Session) error {
-		if sess.Kind == kind && sess.Subject == subject && k != keep {
-			doomed = append(doomed, k)
-		}
-		return nil
+	return deleteWhere(tx, tSessions, func(k string, sess Session) bool {
+		return sess.Kind == kind && sess.Subject == subject && k != keep
 	})
-	if err != nil {
-		return err
-	}
-	for _, k := range doomed {
-		if err := tx.Delete(tSessions, k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // PurgeExpired removes expired sessions, reset tokens, provisioning codes

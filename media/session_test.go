@@ -313,21 +313,7 @@ func (w *sdpCounter) count(id string) int {
 // the server's candidates in it, and the media flows; once it has
 // answered, Reoffer sends nothing.
 func TestSessionReoffer(t *testing.T) {
-	w := &sdpCounter{wire: newWire(), n: map[string]int{}}
-	s := newTestEngine(t).NewSession("call-1", "door", true, w)
-	t.Cleanup(s.Close)
-	door := newDoor(t, s, w.wire, opusCodec)
-	d := newClient(t, clientAPI(t), "dev1", s, newWire()) // what is sent to it is lost
-	d.publish('M', audioSize, d.micTrack)
-	if err := s.AddDevice(d.id); err != nil {
-		t.Fatal(err)
-	}
-	door.offer()
-	waitUntil(t, "the device's offer sent", func() bool { return w.count(d.id) == 1 })
-	p, err := s.devicePeer(d.id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, w, door, d, p := offeredDevice(t, func(d *client) { d.publish('M', audioSize, d.micTrack) })
 	waitUntil(t, "the server's candidates gathered", func() bool { return p.pc.ICEGatheringState() == webrtc.ICEGatheringStateComplete })
 
 	w.add(d) // connected again
@@ -343,20 +329,20 @@ func TestSessionReoffer(t *testing.T) {
 	}
 }
 
-// TestReofferSendsNothingOnceClosing: signalling runs Reoffer on a
-// goroutine of its own (an answer from a winner that rejoined), so the
-// call can end and its session start closing while the re-offer waits for
-// the device's negotiation. Once Close has begun, the re-offer sends
-// nothing: the parties may already have their ended. The test holds the
-// device's negotiation lock, so the re-offer waits there, and the door's,
-// so that Close waits after marking the session closed and before closing
-// the connections.
-func TestReofferSendsNothingOnceClosing(t *testing.T) {
+// offeredDevice sets up a session whose door has made its offer and one
+// device, dev1 (prepared by prepare, if given, before it is added), that
+// was sent the server's offer (w counts the offers sent; what is sent to
+// the device is lost), and returns its peer.
+func offeredDevice(t *testing.T, prepare func(*client)) (*Session, *sdpCounter, *client, *client, *peer) {
+	t.Helper()
 	w := &sdpCounter{wire: newWire(), n: map[string]int{}}
 	s := newTestEngine(t).NewSession("call-1", "door", true, w)
 	t.Cleanup(s.Close)
 	door := newDoor(t, s, w.wire, opusCodec)
 	d := newClient(t, clientAPI(t), "dev1", s, newWire()) // what is sent to it is lost
+	if prepare != nil {
+		prepare(d)
+	}
 	if err := s.AddDevice(d.id); err != nil {
 		t.Fatal(err)
 	}
@@ -366,20 +352,40 @@ func TestReofferSendsNothingOnceClosing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, w, door, d, p
+}
 
-	p.negMu.Lock()
-	s.doorNeg.Lock()
-	reoffered := make(chan struct{})
+// reofferThenClose starts a Reoffer to device id, and 100 ms later (the
+// test holds the device's negotiation lock, so the re-offer waits there)
+// a Close; each channel closes when its call returns.
+func reofferThenClose(s *Session, id string) (reoffered, closed chan struct{}) {
+	reoffered, closed = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(reoffered)
-		s.Reoffer(d.id)
+		s.Reoffer(id)
 	}()
-	time.Sleep(100 * time.Millisecond) // the re-offer waits for negMu
-	closed := make(chan struct{})
+	time.Sleep(100 * time.Millisecond)
 	go func() {
 		defer close(closed)
 		s.Close()
 	}()
+	return reoffered, closed
+}
+
+// TestReofferSendsNothingOnceClosing: signalling runs Reoffer on a
+// goroutine of its own (an answer from a winner that rejoined), so the
+// call can end and its session start closing while the re-offer waits for
+// the device's negotiation. Once Close has begun, the re-offer sends
+// nothing: the parties may already have their ended. The test holds the
+// device's negotiation lock, so the re-offer waits there, and the door's,
+// so that Close waits after marking the session closed and before closing
+// the connections.
+func TestReofferSendsNothingOnceClosing(t *testing.T) {
+	s, w, _, d, p := offeredDevice(t, nil)
+
+	p.negMu.Lock()
+	s.doorNeg.Lock()
+	reoffered, closed := reofferThenClose(s, d.id)
 	waitUntil(t, "the session closing", func() bool { return s.check() != nil })
 	p.negMu.Unlock()
 	select {
@@ -399,33 +405,10 @@ func TestReofferSendsNothingOnceClosing(t *testing.T) {
 // re-offers it started. The test holds the device's negotiation lock, so
 // the re-offer waits there.
 func TestCloseWaitsForReoffer(t *testing.T) {
-	w := &sdpCounter{wire: newWire(), n: map[string]int{}}
-	s := newTestEngine(t).NewSession("call-1", "door", true, w)
-	t.Cleanup(s.Close)
-	door := newDoor(t, s, w.wire, opusCodec)
-	d := newClient(t, clientAPI(t), "dev1", s, newWire())
-	if err := s.AddDevice(d.id); err != nil {
-		t.Fatal(err)
-	}
-	door.offer()
-	waitUntil(t, "the device's offer sent", func() bool { return w.count(d.id) == 1 })
-	p, err := s.devicePeer(d.id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, w, _, d, p := offeredDevice(t, nil)
 
 	p.negMu.Lock()
-	reoffered := make(chan struct{})
-	go func() {
-		defer close(reoffered)
-		s.Reoffer(d.id)
-	}()
-	time.Sleep(100 * time.Millisecond) // the re-offer waits for negMu
-	closed := make(chan struct{})
-	go func() {
-		defer close(closed)
-		s.Close()
-	}()
+	reoffered, closed := reofferThenClose(s, d.id)
 	select {
 	case <-closed:
 		p.negMu.Unlock()

@@ -317,24 +317,7 @@ func (ts *testServer) connectTo(t testing.TB, node int, name string) *client {
 // uncounted in its calling.ringing, which the tests check.
 func (ts *testServer) waitKnown(t testing.TB, node int, id directory.DeviceID) {
 	t.Helper()
-	if len(ts.hubs) < 2 {
-		return
-	}
-	want := ts.hubs[node].router.(*RedisRouter).node
-	for i, hub := range ts.hubs {
-		r := hub.router.(*RedisRouter)
-		for start := time.Now(); i != node && r.inStep(); time.Sleep(2 * time.Millisecond) {
-			r.mu.Lock()
-			loc := r.where[id]
-			r.mu.Unlock()
-			if loc.node == want {
-				break
-			}
-			if time.Since(start) > readTimeout {
-				t.Fatalf("node %d's presence view never learned that %s is on node %d", i, id, node)
-			}
-		}
-	}
+	ts.waitPlaced(t, node, id, true)
 }
 
 // waitForgotten waits until no other node's presence view places device
@@ -344,21 +327,29 @@ func (ts *testServer) waitKnown(t testing.TB, node int, id directory.DeviceID) {
 // its calling.ringing.
 func (ts *testServer) waitForgotten(t testing.TB, node int, id directory.DeviceID) {
 	t.Helper()
+	ts.waitPlaced(t, node, id, false)
+}
+
+// waitPlaced waits until the presence view of every other node places
+// device id on node (there true) or not (false). Views out of step are
+// not waited for when there is true: they ask Redis.
+func (ts *testServer) waitPlaced(t testing.TB, node int, id directory.DeviceID, there bool) {
+	t.Helper()
 	if len(ts.hubs) < 2 {
 		return
 	}
-	gone := ts.hubs[node].router.(*RedisRouter).node
+	want := ts.hubs[node].router.(*RedisRouter).node
 	for i, hub := range ts.hubs {
 		r := hub.router.(*RedisRouter)
-		for start := time.Now(); i != node; time.Sleep(2 * time.Millisecond) {
+		for start := time.Now(); i != node && (!there || r.inStep()); time.Sleep(2 * time.Millisecond) {
 			r.mu.Lock()
 			loc, ok := r.where[id]
 			r.mu.Unlock()
-			if !ok || loc.node != gone {
+			if (ok && loc.node == want) == there {
 				break
 			}
 			if time.Since(start) > readTimeout {
-				t.Fatalf("node %d's presence view still places %s on node %d", i, id, node)
+				t.Fatalf("node %d's presence view: is %s on node %d? still %v, want %v", i, id, node, !there, there)
 			}
 		}
 	}

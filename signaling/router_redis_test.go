@@ -38,16 +38,8 @@ func TestRedisOutage(t *testing.T) {
 	// directory stays in a bbolt store the nodes share in-process.
 	ts := newNodesWith(t, harborView, unlimited(), 2, nodeOptions{sharedBolt: true}) // retries as fast as it likes
 	// front-door, garage-door and the winner on node 0; bram-phone on node 1.
-	door := ts.connectTo(t, 0, "front-door")
 	garage := ts.connectTo(t, 0, "garage-door")
-	anna := ts.connectTo(t, 0, "anna-phone")
-	bram := ts.connectTo(t, 1, "bram-phone")
-	callID, n := door.call("101")
-	if n != 2 {
-		t.Fatalf("ringing %d, want anna-phone and bram-phone", n)
-	}
-	anna.expect("ring")
-	bram.expect("ring")
+	door, anna, bram, callID := ringsBothNodes(t, ts)
 	anna.send(map[string]any{"type": "answer", "call_id": callID})
 	anna.expect("answered")
 	door.expect("answered")
@@ -122,15 +114,7 @@ func TestRedisOutage(t *testing.T) {
 func TestCancelAfterRedisOutage(t *testing.T) {
 	ts := newNodesWith(t, harborView, unlimited(), 2, nodeOptions{sharedBolt: true})
 	ts.waitInStep(t)
-	door := ts.connectTo(t, 0, "front-door")
-	anna := ts.connectTo(t, 0, "anna-phone")
-	bram := ts.connectTo(t, 1, "bram-phone")
-	callID, n := door.call("101")
-	if n != 2 {
-		t.Fatalf("ringing %d, want anna-phone and bram-phone", n)
-	}
-	anna.expect("ring")
-	bram.expect("ring")
+	door, anna, bram, callID := ringsBothNodes(t, ts)
 
 	ts.redis.Stop()
 	anna.send(map[string]any{"type": "answer", "call_id": callID})
@@ -197,6 +181,23 @@ func TestUndeliveredHeldThenDropped(t *testing.T) {
 	if r.holding() {
 		t.Fatal("still holding after the drop")
 	}
+}
+
+// ringsBothNodes connects front-door and anna-phone to node 0 and
+// bram-phone to node 1, and has the door call 101, which rings both
+// phones.
+func ringsBothNodes(t *testing.T, ts *testServer) (door, anna, bram *client, callID string) {
+	t.Helper()
+	door = ts.connectTo(t, 0, "front-door")
+	anna = ts.connectTo(t, 0, "anna-phone")
+	bram = ts.connectTo(t, 1, "bram-phone")
+	callID, n := door.call("101")
+	if n != 2 {
+		t.Fatalf("ringing %d, want anna-phone and bram-phone", n)
+	}
+	anna.expect("ring")
+	bram.expect("ring")
+	return door, anna, bram, callID
 }
 
 // ringsOnly has door call to, checks that dev is the one device that rings,
