@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/foyer-intercom/foyer/internal/ctxsleep"
@@ -78,6 +79,23 @@ func runScenario(ctx context.Context, o *options, log *slog.Logger) (*report, er
 		return nil, err
 	}
 	rep.Server = counterDeltas(first, last, serverCounters)
+	// The server counts a call's end just after it sends its ended: the
+	// storm's last calls may not be counted yet. Scrape again, 2 s at most.
+	for deadline := time.Now().Add(2 * time.Second); rep.Storm != nil && first != nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ended := 0.0
+		for k, v := range rep.Server {
+			if strings.HasPrefix(k, "foyer_calls_ended_total") {
+				ended += v
+			}
+		}
+		if ended >= float64(rep.Storm.Completed) {
+			break
+		}
+		if last, err = o.scrape(ctx); err != nil {
+			return nil, err
+		}
+		rep.Server = counterDeltas(first, last, serverCounters)
+	}
 	return rep, nil
 }
 
