@@ -41,6 +41,7 @@ type Session struct {
 
 	mu      sync.Mutex
 	closed  bool               // guarded by mu
+	ending  bool               // guarded by mu; Ending was called: re-offers send nothing
 	codecs  *doorCodecs        // guarded by mu; nil until the door station's offer
 	devices map[string]*device // guarded by mu; rung and not removed
 	winner  string             // guarded by mu
@@ -156,9 +157,19 @@ func (s *Session) devicePeer(id string) (*peer, error) {
 func (s *Session) whileOpen(send func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.closed {
+	if !s.closed && !s.ending {
 		send()
 	}
+}
+
+// Ending marks the session's call as over, without closing anything: once
+// it returns, a re-offer sends nothing (one in progress has been sent).
+// Signalling calls it before it tells the parties the call ended, then
+// Close, on a goroutine of its own, does the rest.
+func (s *Session) Ending() {
+	s.mu.Lock()
+	s.ending = true
+	s.mu.Unlock()
 }
 
 // goLocked starts fn on a goroutine that Close waits for; with mu held.

@@ -355,16 +355,24 @@ func offeredDevice(t *testing.T, prepare func(*client)) (*Session, *sdpCounter, 
 	return s, w, door, d, p
 }
 
-// reofferThenClose starts a Reoffer to device id, and 100 ms later (the
-// test holds the device's negotiation lock, so the re-offer waits there)
-// a Close; each channel closes when its call returns.
-func reofferThenClose(s *Session, id string) (reoffered, closed chan struct{}) {
-	reoffered, closed = make(chan struct{}), make(chan struct{})
+// startReoffer starts a Reoffer to device id and gives it 100 ms to reach
+// the device's negotiation lock (which the test holds); the channel closes
+// when it returns.
+func startReoffer(s *Session, id string) chan struct{} {
+	reoffered := make(chan struct{})
 	go func() {
 		defer close(reoffered)
 		s.Reoffer(id)
 	}()
 	time.Sleep(100 * time.Millisecond)
+	return reoffered
+}
+
+// reofferThenClose starts a Reoffer to device id, and 100 ms later (the
+// test holds the device's negotiation lock, so the re-offer waits there)
+// a Close; each channel closes when its call returns.
+func reofferThenClose(s *Session, id string) (reoffered, closed chan struct{}) {
+	reoffered, closed = startReoffer(s, id), make(chan struct{})
 	go func() {
 		defer close(closed)
 		s.Close()
@@ -397,6 +405,25 @@ func TestReofferSendsNothingOnceClosing(t *testing.T) {
 	<-closed
 	if n := w.count(d.id); n != 1 {
 		t.Fatalf("%d offers sent to the device: the re-offer went out after the session began closing", n)
+	}
+}
+
+// TestReofferSendsNothingOnceEnding: once Ending has returned (signalling
+// calls it before it sends the parties their ended), a re-offer waiting on
+// the device's negotiation lock sends nothing.
+func TestReofferSendsNothingOnceEnding(t *testing.T) {
+	s, w, _, d, p := offeredDevice(t, nil)
+	p.negMu.Lock()
+	reoffered := startReoffer(s, d.id)
+	s.Ending()
+	p.negMu.Unlock()
+	select {
+	case <-reoffered:
+	case <-time.After(waitFor):
+		t.Fatal("the re-offer did not return")
+	}
+	if n := w.count(d.id); n != 1 {
+		t.Fatalf("%d offers sent to the device: the re-offer went out after Ending", n)
 	}
 }
 

@@ -370,6 +370,9 @@ func (c *Call) finishLocked(reason EndReason, ref json.RawMessage, tellDoor bool
 	// one before its ended.
 	c.over.Store(true)
 	frame := encode(Ended{Type: TypeEnded, Ref: ref, CallID: c.id, Reason: reason, DurationMS: talk.Milliseconds()})
+	if c.media != nil {
+		c.media.Ending() // no re-offer after the ended
+	}
 	if tellDoor {
 		c.hub.router.Deliver(c.door.ID, frame)
 	}
