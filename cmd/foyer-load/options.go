@@ -101,7 +101,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.preview, "preview", 2*time.Second, "media: ring with the video preview this long before one device answers")
 	fs.IntVar(&o.videoPPS, "video-pps", 100, "media: door video packets per second (a key frame every second)")
 	fs.IntVar(&o.videoBytes, "video-bytes", 1000, "media: door video packet payload size")
-	fs.DurationVar(&o.settle, "settle", 3*time.Second, "idle, reconnect: pause after connecting before measuring")
+	fs.DurationVar(&o.settle, "settle", 3*time.Second, "idle, reconnect: pause after connecting before measuring; reconnect: also how long (5s at least) to wait for the server to count every device back")
 	fs.IntVar(&o.perWorker, "per-worker", maxSocketsPerWorker, "most sockets one worker process holds")
 	fs.IntVar(&o.workers, "workers", 0, "worker processes (0: as many as --per-worker needs)")
 	fs.IntVar(&o.sourceIPs, "source-ips", maxSourceIPs, "how many source addresses 127.0.0.2… to spread connections over")

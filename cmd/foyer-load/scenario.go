@@ -224,15 +224,22 @@ func runReconnect(ctx context.Context, o *options, procs []*workerProc, rep *rep
 	}
 	rep.Reconnect = r
 	rep.ServerCPU = serverCPU(before, after, float64(r.Back), "reconnects")
-	if err := ctxsleep.Sleep(ctx, o.settle); err != nil { // let the server retire the old connections
-		return err
+	// The server retires the old connections on its own time: wait until
+	// it counts as many connected as before the drop, for settle (5 s at
+	// least) at most.
+	for deadline := time.Now().Add(max(o.settle, 5*time.Second)); ; {
+		s, err := o.scrape(ctx)
+		if err != nil || s == nil {
+			return err
+		}
+		r.ServerConnected = s.sums[metricConnected]
+		if r.ServerConnected == before.sums[metricConnected] || time.Now().After(deadline) {
+			return nil
+		}
+		if err := ctxsleep.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
 	}
-	s, err := o.scrape(ctx)
-	if err != nil || s == nil {
-		return err
-	}
-	r.ServerConnected = s.sums[metricConnected]
-	return nil
 }
 
 // share is one worker's part of a scenario's calls.
