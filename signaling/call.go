@@ -35,14 +35,13 @@ type leg struct {
 // enqueues frames (Router.Deliver never blocks); it does no I/O.
 type Call struct {
 	// Immutable after construction.
-	id       CallID
-	hub      *Hub
-	door     directory.Device
-	site     directory.Site
-	number   directory.Number
-	created  time.Time
-	received time.Time      // when the door station's call was read (the wall clock's, for the ring metrics); zero for a call not placed by a message
-	media    *media.Session // nil without media; its methods only enqueue and flip flags
+	id      CallID
+	hub     *Hub
+	door    directory.Device
+	site    directory.Site
+	number  directory.Number
+	created time.Time
+	media   *media.Session // nil without media; its methods only enqueue and flip flags
 
 	mu         sync.Mutex
 	state      callState                   // guarded by mu
@@ -79,8 +78,9 @@ func (c *Call) ringFrame(now time.Time) []byte {
 }
 
 // start rings every device and reports how many ring. With none, the call
-// ends at once with unavailable. ref is the door station's call message ref.
-func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
+// ends at once with unavailable. ref is the door station's call message
+// ref; received, when it was read (for the first-ring metric).
+func (c *Call) start(devices []directory.Device, ref json.RawMessage, received time.Time) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// The ring timeout runs from before the first ring: a device (or the
@@ -89,13 +89,15 @@ func (c *Call) start(devices []directory.Device, ref json.RawMessage) int {
 	c.timer = c.hub.clock.AfterFunc(c.site.Settings.RingTimeout, c.ringTimeout)
 	frame := c.ringFrame(c.created)
 	legs := make([]leg, len(devices)) // one allocation for the lot
+	first := true
 	for i, d := range devices {
 		if _, ok := c.legs[d.ID]; ok {
 			continue // rung already, by ringLate racing with start
 		}
 		if conn, ok := c.hub.router.Deliver(d.ID, frame); ok {
-			if len(c.legs) == 0 && !c.received.IsZero() {
-				c.hub.metrics.firstRingSeconds.Observe(time.Since(c.received).Seconds())
+			if first {
+				c.hub.metrics.firstRingSeconds.Observe(time.Since(received).Seconds())
+				first = false
 			}
 			legs[i] = leg{device: d, conn: conn, ringing: true}
 			c.legs[d.ID] = &legs[i]

@@ -490,7 +490,7 @@ func TestAnswerBeforeStart(t *testing.T) {
 	if _, err := call.answer(kc.device, kc.id, Party{DeviceID: dirkID}, nil); !errors.Is(err, errNoSuchCall) {
 		t.Fatalf("an answer before start: %v; want no such call (not rung yet)", err)
 	}
-	if n := call.start(devices, nil); n != 1 {
+	if n := call.start(devices, nil, time.Now()); n != 1 {
 		t.Fatalf("start rang %d devices, want 1", n)
 	}
 	if r := dirk.expect("ring"); r["call_id"] != string(call.id) {

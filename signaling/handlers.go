@@ -169,7 +169,6 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 		site:     site,
 		number:   number,
 		created:  h.clock.Now(),
-		received: received,
 		legs:     make(map[directory.DeviceID]*leg, len(devices)),
 	}
 	if h.cfg.Media != nil {
@@ -186,7 +185,7 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 		h.closeMedia(call.media)
 		return err
 	}
-	n := call.start(devices, msg.Ref)
+	n := call.start(devices, msg.Ref, received)
 	h.metrics.fanout.Observe(float64(n))
 	h.router.Flush(ctx) // rings for other nodes go out now
 	if n > 0 {

@@ -229,7 +229,7 @@ func (h *Hub) Unrung(id CallID) []directory.Device {
 // the door station's call, the call it won, and the calls ringing its IDs.
 func (h *Hub) leave(c *Conn) {
 	h.mu.Lock()
-	calls := h.partyCallsLocked(c.device.ID, nil)
+	calls := h.partyCallsLocked(c.device.ID)
 	for _, t := range c.targets {
 		for call := range h.ringIndex[t] {
 			calls = append(calls, call)
@@ -254,7 +254,7 @@ func (h *Hub) handOver(c *Conn) {
 	}
 	calls := c.takeRemoteCalls()
 	h.mu.Lock()
-	for _, call := range h.partyCallsLocked(c.device.ID, nil) {
+	for _, call := range h.partyCallsLocked(c.device.ID) {
 		calls = append(calls, call.id)
 	}
 	h.mu.Unlock()
@@ -263,9 +263,10 @@ func (h *Hub) handOver(c *Conn) {
 	}
 }
 
-// partyCallsLocked appends to calls this node's calls that d is a party
-// of: as their door station, or as the device that answered; h.mu is held.
-func (h *Hub) partyCallsLocked(d directory.DeviceID, calls []*Call) []*Call {
+// partyCallsLocked returns this node's calls that d is a party of: as
+// their door station, or as the device that answered; h.mu is held.
+func (h *Hub) partyCallsLocked(d directory.DeviceID) []*Call {
+	var calls []*Call
 	if call := h.doorCalls[d]; call != nil {
 		calls = append(calls, call)
 	}

@@ -387,17 +387,18 @@ func (r *RedisRouter) send(ctx context.Context, batch []queued) []lostQueued {
 	defer cancel()
 	start := time.Now()
 	pipe := r.rdb.Pipeline()
-	// spans[k] is the entries batch[spans[k].from:spans[k].to] that the
-	// pipeline's commands from spans[k].cmd on carry.
+	// spans[k] is the entries batch[from:to] and the pipeline's commands
+	// that carry them (the SPUBLISH of an envelope, or a ringing-set
+	// change: SADD and EXPIRE, or SREM).
 	type span struct {
-		from, to, cmd int
-		publish       bool
+		from, to int
+		cmds     [2]redis.Cmder
+		pub      *redis.IntCmd
 	}
 	spans := make([]span, 0, len(batch))
-	cmds := 0
 	for i := 0; i < len(batch); i++ {
 		q := batch[i]
-		s := span{from: i, cmd: cmds}
+		s := span{from: i}
 		switch {
 		case q.node != "":
 			// One ring (or cancel) to several devices on one node is queued
@@ -410,40 +411,31 @@ func (r *RedisRouter) send(ctx context.Context, batch []queued) []lostQueued {
 			if err != nil {
 				continue // envelopes hold only marshalable values
 			}
-			pipe.SPublish(ctx, nodeChannel(q.node), b)
-			s.publish = true
-			cmds++
+			s.pub = pipe.SPublish(ctx, nodeChannel(q.node), b)
+			s.cmds[0] = s.pub
 		case q.add:
-			pipe.SAdd(ctx, q.ringKey, q.member)
-			pipe.Expire(ctx, q.ringKey, ringingTTL)
-			cmds += 2
+			s.cmds = [2]redis.Cmder{pipe.SAdd(ctx, q.ringKey, q.member), pipe.Expire(ctx, q.ringKey, ringingTTL)}
 		default:
-			pipe.SRem(ctx, q.ringKey, q.member)
-			cmds++
+			s.cmds[0] = pipe.SRem(ctx, q.ringKey, q.member)
 		}
 		s.to = i + 1
 		spans = append(spans, s)
 	}
-	done, err := pipe.Exec(ctx)
-	if err != nil {
+	if _, err := pipe.Exec(ctx); err != nil {
 		r.fail("publish", err)
 	} else {
 		r.metrics.rtt.Observe(time.Since(start).Seconds())
 	}
 	var lost []lostQueued
 	var lostFor map[string]string // node → why, once an envelope for it was lost
-	for k, s := range spans {
-		end := cmds
-		if k+1 < len(spans) {
-			end = spans[k+1].cmd
-		}
+	for _, s := range spans {
 		why := ""
-		for _, c := range done[s.cmd:end] {
-			if c.Err() != nil {
+		for _, c := range s.cmds {
+			if c != nil && c.Err() != nil {
 				why = "redis_error"
 			}
 		}
-		if why == "" && s.publish && done[s.cmd].(*redis.IntCmd).Val() == 0 {
+		if why == "" && s.pub != nil && s.pub.Val() == 0 {
 			why = "no_receiver"
 		}
 		if node := batch[s.from].node; node != "" {

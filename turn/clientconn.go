@@ -33,9 +33,6 @@ func (l *ledger) countToClient(msg []byte) {
 	}
 }
 
-// dataIndication is the type of a Data indication (RFC 8656 §11.4).
-var dataIndication = stun.NewType(stun.MethodData, stun.ClassIndication).Value()
-
 // relayedPayload returns the length of the peer's data in a message the
 // server sends a client: a ChannelData message (RFC 8656 §12.4) or a Data
 // indication's DATA attribute; 0 for anything else (STUN responses). pion
@@ -44,17 +41,16 @@ func relayedPayload(p []byte) int {
 	if len(p) >= 4 && p[0]&0xc0 == 0x40 { // a channel number, 0x4000–0x7fff
 		return min(int(binary.BigEndian.Uint16(p[2:4])), len(p)-4)
 	}
-	const header = 20
-	if !stun.IsMessage(p) || binary.BigEndian.Uint16(p[0:2]) != dataIndication { // IsMessage: 20 bytes, the magic cookie
+	if !stun.IsMessage(p) {
 		return 0
 	}
-	end := min(header+int(binary.BigEndian.Uint16(p[2:4])), len(p))
-	for i := header; i+4 <= end; {
-		typ, n := stun.AttrType(binary.BigEndian.Uint16(p[i:i+2])), int(binary.BigEndian.Uint16(p[i+2:i+4]))
-		if typ == stun.AttrData {
-			return min(n, end-i-4)
-		}
-		i += 4 + (n+3)&^3 // values are padded to 4 bytes
+	m := stun.Message{Raw: p}
+	if m.Decode() != nil || m.Type != stun.NewType(stun.MethodData, stun.ClassIndication) {
+		return 0
 	}
-	return 0
+	data, err := m.Get(stun.AttrData)
+	if err != nil {
+		return 0
+	}
+	return len(data)
 }
