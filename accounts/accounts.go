@@ -119,10 +119,11 @@ func scanJSON[T any](tx kv.Tx, table, prefix string, fn func(key string, v T) er
 	})
 }
 
-// deleteWhere deletes the records of table for which doomed is true.
-func deleteWhere[T any](tx kv.Tx, table string, doomed func(key string, v T) bool) error {
+// deleteWhere deletes the records of table under prefix for which doomed
+// is true.
+func deleteWhere[T any](tx kv.Tx, table, prefix string, doomed func(key string, v T) bool) error {
 	var keys []string
-	err := scanJSON(tx, table, "", func(k string, v T) error {
+	err := scanJSON(tx, table, prefix, func(k string, v T) error {
 		if doomed(k, v) {
 			keys = append(keys, k)
 		}

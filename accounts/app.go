@@ -161,7 +161,7 @@ func (s *Store) DropResets(ctx context.Context, user directory.UserID) error {
 
 // dropResetsOf deletes user's reset records, and expired ones of anyone.
 func (s *Store) dropResetsOf(tx kv.Tx, user directory.UserID) error {
-	return deleteWhere(tx, tResets, func(_ string, r reset) bool {
+	return deleteWhere(tx, tResets, "", func(_ string, r reset) bool {
 		return r.User == user || !s.now().Before(r.Expires)
 	})
 }

@@ -168,22 +168,7 @@ func (s *Store) RemoveMembers(ctx context.Context, site directory.SiteID, users 
 				return err
 			}
 		}
-		var codes []string
-		err := scanJSON(tx, tCodes, string(site)+"/", func(_ string, c AccessCode) error {
-			if gone[c.User] {
-				codes = append(codes, c.ID)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, id := range codes {
-			if err := tx.Delete(tCodes, string(site)+"/"+id); err != nil {
-				return err
-			}
-		}
-		return nil
+		return deleteWhere(tx, tCodes, string(site)+"/", func(_ string, c AccessCode) bool { return gone[c.User] })
 	})
 }
 

@@ -77,7 +77,7 @@ func (s *Store) EndSession(ctx context.Context, token string) error {
 // endSessionsOf ends every session of a subject (after a password change
 // or reset), except keep (a token hash key, or "").
 func endSessionsOf(tx kv.Tx, kind SessionKind, subject, keep string) error {
-	return deleteWhere(tx, tSessions, func(k string, sess Session) bool {
+	return deleteWhere(tx, tSessions, "", func(k string, sess Session) bool {
 		return sess.Kind == kind && sess.Subject == subject && k != keep
 	})
 }

@@ -162,5 +162,5 @@ var (
 	// ErrStale: a record changed between the read an edit was made from
 	// and its write (PutMembership.Was, PutDevice.Was); it wraps
 	// ErrConflict. The caller reads again and repeats its edit.
-	ErrStale = fmt.Errorf("changed meanwhile: %w", ErrConflict)
+	ErrStale = fmt.Errorf("%w: another edit changed it meanwhile; read it again and retry", ErrConflict)
 )
