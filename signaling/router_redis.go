@@ -199,6 +199,10 @@ type RedisRouter struct {
 	sendMu sync.Mutex
 	batch  []queued             // guarded by sendMu; reused between sends
 	held   map[string]*heldBack // guarded by sendMu; by node, what waits to be sent again (resend)
+	// heldFull holds the nodes whose held-back queue is full (a string
+	// key, no value), so that Deliver, which does not take sendMu, can
+	// report a ring it would drop as not delivered.
+	heldFull sync.Map
 
 	leases *redisbatch.Batcher // every lease write, in order (router_redis_leases.go)
 
@@ -291,6 +295,12 @@ func (r *RedisRouter) Deliver(id directory.DeviceID, frame []byte) (string, bool
 	ok = ok && r.validLocked(loc, time.Now())
 	r.mu.Unlock()
 	if !ok {
+		return "", false
+	}
+	if _, full := r.heldFull.Load(loc.node); full {
+		// What waits for that node already fills its queue: this frame
+		// would be dropped behind it.
+		r.metrics.dropped.WithLabelValues("queue_full").Inc()
 		return "", false
 	}
 	if !r.publish(loc.node, envelope{Kind: "deliver", Devices: []directory.DeviceID{id}, Frame: frame}) {

@@ -318,6 +318,9 @@ func (r *RedisRouter) holdLocked(q queued, why string) {
 		return
 	}
 	h.q = append(h.q, q)
+	if len(h.q) == publishQueue {
+		r.heldFull.Store(q.node, struct{}{})
+	}
 }
 
 // holding reports whether anything waits to be sent again.
@@ -356,6 +359,9 @@ func (r *RedisRouter) resend(ctx context.Context) bool {
 		// What was lost first, then what was not yet sent, in their order.
 		rest := h.q[min(len(h.q), publishBatch):]
 		h.q = append(lost[node], rest...)
+		if len(h.q) < publishQueue {
+			r.heldFull.Delete(node)
+		}
 		if len(h.q) == 0 {
 			delete(r.held, node)
 		}
@@ -368,6 +374,7 @@ func (r *RedisRouter) dropHeldLocked(node string, h *heldBack) {
 	r.metrics.dropped.WithLabelValues(h.why).Add(float64(len(h.q)))
 	r.log.Warn("cross-node envelopes dropped: their node did not receive them", "to", node, "envelopes", len(h.q), "reason", h.why)
 	delete(r.held, node)
+	r.heldFull.Delete(node)
 }
 
 // lostQueued is a queued command that did not reach its node, and why:

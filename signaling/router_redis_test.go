@@ -760,6 +760,38 @@ func TestDeliverReportsFullQueue(t *testing.T) {
 	}
 }
 
+// TestDeliverReportsFullHeldQueue: while what waits for a node that did
+// not receive its envelopes fills that node's held-back queue, a delivery
+// to one of its devices would be dropped behind it, and says so, as for a
+// full publish queue. Once the queue no longer is full, deliveries go on.
+func TestDeliverReportsFullHeldQueue(t *testing.T) {
+	ts, r, _, id := remoteDirk(t)
+	if err := r.Locate(context.Background(), []directory.DeviceID{id}); err != nil {
+		t.Fatal(err)
+	}
+	node := ts.hubs[1].cfg.NodeID
+	frame := encode(Pong{Type: TypePong})
+	full := r.metrics.dropped.WithLabelValues("queue_full")
+	// sendMu stays held, so that the publisher cannot send the queue again
+	// meanwhile; Deliver does not take it.
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	for range publishQueue {
+		r.holdLocked(queued{node: node, env: envelope{Kind: "left", Call: "c", Devices: []directory.DeviceID{"x"}}}, "no_receiver")
+	}
+	before := testutil.ToFloat64(full)
+	if conn, ok := r.Deliver(id, frame); ok {
+		t.Fatalf("a delivery behind a full held-back queue reported delivered (to %q)", conn)
+	}
+	if n := testutil.ToFloat64(full) - before; n != 1 {
+		t.Fatalf("queue_full counted %v more, want 1", n)
+	}
+	r.dropHeldLocked(node, r.held[node])
+	if _, ok := r.Deliver(id, frame); !ok {
+		t.Fatal("a delivery once the held-back queue was dropped reported not delivered")
+	}
+}
+
 // remoteDirk starts two nodes in step, connects dirk-phone to node 1, and
 // returns node 0's router, from which dirk-phone is remote.
 func remoteDirk(t *testing.T) (*testServer, *RedisRouter, *client, directory.DeviceID) {
