@@ -69,3 +69,32 @@ func BenchmarkDeviceByToken(b *testing.B) {
 		i += 7919
 	}
 }
+
+// BenchmarkCallingDoors measures the scan behind CallingDoors: 10,000 door
+// stations over 1,000 sites, ten of which call the site read.
+func BenchmarkCallingDoors(b *testing.B) {
+	s := openBolt(b)
+	ctx := context.Background()
+	called := directory.Site{ID: "s_called", Name: "Called", Settings: directory.DefaultSettings()}
+	ops := []directory.Op{directory.PutSite{Site: called}}
+	for i := range 1000 {
+		site := directory.Site{ID: directory.SiteID(fmt.Sprintf("s_%d", i)), Name: fmt.Sprintf("Site %d", i), Settings: directory.DefaultSettings()}
+		ops = append(ops, directory.PutSite{Site: site})
+		for j := range 10 {
+			d := directory.Device{ID: directory.DeviceID(fmt.Sprintf("d_%d_%d", i, j)), Kind: directory.KindDoorStation, Name: fmt.Sprintf("door %d", j), Site: site.ID}
+			if j == 0 && i%100 == 0 {
+				d.CallSites = []directory.SiteID{called.ID}
+			}
+			ops = append(ops, directory.PutDevice{Device: d})
+		}
+	}
+	if err := s.Apply(ctx, ops...); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ds, err := s.CallingDoors(ctx, called.ID); err != nil || len(ds) != 10 {
+			b.Fatalf("CallingDoors = %d doors, %v", len(ds), err)
+		}
+	}
+}

@@ -91,6 +91,24 @@ func (r *Redis) SiteDevices(ctx context.Context, site SiteID) ([]Device, error) 
 	return r.devices(ctx, all.Val())
 }
 
+// CallingDoors lists the door stations of other sites that call site,
+// from the site's callers index (redisCallersKey): two round trips.
+func (r *Redis) CallingDoors(ctx context.Context, site SiteID) ([]Device, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pipe := r.client.Pipeline()
+	exists := pipe.Exists(ctx, r.keys.site(site))
+	all := pipe.HKeys(ctx, r.keys.callers(site))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr(err)
+	}
+	if exists.Val() == 0 {
+		return nil, fmt.Errorf("site %s: %w", site, ErrNotFound)
+	}
+	return r.devices(ctx, all.Val())
+}
+
 // UserDevices lists a user's app devices: two round trips.
 func (r *Redis) UserDevices(ctx context.Context, user UserID) ([]Device, error) {
 	if err := ctx.Err(); err != nil {

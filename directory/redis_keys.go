@@ -63,6 +63,11 @@ const (
 	// door station and monitor of the site, for SiteDevices. Written by
 	// PutDevice and DeleteDevice of door stations and monitors.
 	redisSiteDevicesKey = "devs"
+	// redisCallersKey, tag {s:<site>}, hash: deviceID → the door station's
+	// own site, for every door station of another site whose CallSites
+	// name this one, for CallingDoors. Written by PutDevice and
+	// DeleteDevice of door stations, in the same batch as the device.
+	redisCallersKey = "callers"
 
 	// redisSitesKey, tag {sites}, hash: siteID → "" for every site, for
 	// Sites. Written by PutSite.
@@ -172,6 +177,7 @@ func (k redisKeys) count(id SiteID) string    { return k.key(siteTag(id), redisC
 func (k redisKeys) siteDevices(id SiteID) string {
 	return k.key(siteTag(id), redisSiteDevicesKey)
 }
+func (k redisKeys) callers(id SiteID) string { return k.key(siteTag(id), redisCallersKey) }
 func (k redisKeys) members(id SiteID, n Number) string {
 	return k.key(siteTag(id), redisMembersKey, string(n))
 }

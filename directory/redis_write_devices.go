@@ -67,6 +67,9 @@ func (w *redisWriter) putDevice(ctx context.Context, d Device) error {
 	if d.Kind != KindApp {
 		w.hset(w.keys.siteDevices(d.Site), string(d.ID), string(d.Kind))
 	}
+	for _, s := range calledSites(d) {
+		w.hset(w.keys.callers(s), string(d.ID), string(d.Site))
+	}
 	switch d.Kind {
 	case KindApp:
 		w.hset(w.keys.userApps(d.User), string(d.ID), d.Name)
@@ -93,12 +96,28 @@ func (w *redisWriter) putDevice(ctx context.Context, d Device) error {
 	return w.setJSON(w.keys.tokenHex(tok), d)
 }
 
+// calledSites are the sites whose callers index lists d: those it calls
+// besides its own (CallSites may name its own site too, which changes
+// nothing: it calls its own site anyway).
+func calledSites(d Device) []SiteID {
+	var out []SiteID
+	for _, s := range d.CallSites {
+		if s != d.Site {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // unindexDevice removes a device's name and ring indexes (not its token).
 func (w *redisWriter) unindexDevice(ctx context.Context, d Device) error {
 	w.del(w.keys.deviceName(d.Kind, deviceScope(d), d.Name))
 	w.touchSite(d.Site)
 	if d.Kind != KindApp {
 		w.hdel(w.keys.siteDevices(d.Site), string(d.ID))
+	}
+	for _, s := range calledSites(d) {
+		w.hdel(w.keys.callers(s), string(d.ID))
 	}
 	switch d.Kind {
 	case KindApp:

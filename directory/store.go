@@ -54,6 +54,13 @@ type Store interface {
 	// SiteDevices lists the door stations and monitors of a site (those
 	// whose Site it is), ordered by ID.
 	SiteDevices(ctx context.Context, site SiteID) ([]Device, error)
+	// CallingDoors lists the door stations of other sites that call site
+	// (whose CallSites name it), ordered by ID, so that the called site's
+	// managers can see and revoke them. A door station whose own Site is
+	// site is not listed: it is in SiteDevices. Sites are never deleted,
+	// and PutDevice refuses CallSites naming a missing site, so every
+	// site a door calls exists.
+	CallingDoors(ctx context.Context, site SiteID) ([]Device, error)
 	// UserDevices lists the app devices of a user, ordered by ID.
 	UserDevices(ctx context.Context, user UserID) ([]Device, error)
 	// DeviceByToken finds the device a token authenticates, in O(1).

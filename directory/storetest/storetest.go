@@ -27,6 +27,8 @@ func Run(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	t.Run("LimitPerNumber", func(t *testing.T) { testLimitPerNumber(t, newStore) })
 	t.Run("LimitPerSite", func(t *testing.T) { testLimitPerSite(t, newStore) })
 	t.Run("Devices", func(t *testing.T) { testDevices(t, newStore) })
+	t.Run("CallingDoors", func(t *testing.T) { testCallingDoors(t, newStore) })
+	t.Run("CallingDoorsProvision", func(t *testing.T) { testCallingDoorsProvision(t, newStore) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, newStore) })
 	t.Run("Lists", func(t *testing.T) { testLists(t, newStore) })
 	t.Run("Ringable", func(t *testing.T) { testRingable(t, newStore) })
