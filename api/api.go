@@ -179,6 +179,8 @@ func (a *API) routes() {
 	a.handleAuth("PATCH /v1/sites/{site}/devices/{device}", a.patchDevice, adm)
 	a.handleAuth("DELETE /v1/sites/{site}/devices/{device}", a.revokeDevice, adm)
 	a.handleAuth("POST /v1/sites/{site}/devices/{device}/provisioning", a.reprovisionDevice, adm)
+	a.handleAuth("GET /v1/sites/{site}/calling-doors", a.listCallingDoors, adm)
+	a.handleAuth("DELETE /v1/sites/{site}/calling-doors/{device}", a.revokeCallingDoor, adm)
 	a.handle("POST /v1/provision", a.provision)
 
 	a.handleAuth("POST /v1/sites/{site}/codes", a.createCode, adm)
