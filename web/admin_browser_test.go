@@ -142,3 +142,72 @@ func (c *call) clear(p *page, sel string) {
 		c.fail("%s page: clearing %s: %v", p.name, sel, err)
 	}
 }
+
+// TestPortalCallingDoors signs an admin of a site into the portal, lists
+// the door stations of another site that call it on the site tab, and
+// revokes one: cancelling the confirmation changes nothing; confirming
+// takes the site out of that door's call sites only. A viewer of the site
+// sees the list without a Revoke button.
+func TestPortalCallingDoors(t *testing.T) {
+	srv, store, acc := adminServer(t)
+	ctx := context.Background()
+	gate := directory.Site{ID: "s_gate", Name: "Gate House", Settings: directory.DefaultSettings()}
+	north := directory.Site{ID: "s_north", Name: "North Block", Settings: directory.DefaultSettings()}
+	shared := directory.Device{ID: "d_shared", Kind: directory.KindDoorStation, Name: "Shared gate", Site: gate.ID, CallSites: []directory.SiteID{north.ID}}
+	back := directory.Device{ID: "d_back", Kind: directory.KindDoorStation, Name: "Back gate", Site: gate.ID, CallSites: []directory.SiteID{north.ID}}
+	if err := store.Apply(ctx, directory.PutSite{Site: gate}, directory.PutSite{Site: north},
+		directory.PutDevice{Device: shared}, directory.PutDevice{Device: back}); err != nil {
+		t.Fatal(err)
+	}
+	for addr, role := range map[string]accounts.Role{"north-admin@example.com": accounts.RoleAdmin, "north-viewer@example.com": accounts.RoleViewer} {
+		adm, err := acc.CreateAdmin(ctx, addr, "portal password 1", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := acc.SetRole(ctx, north.ID, adm.ID, role); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	browser := chromium(t)
+	c := &call{t: t}
+	// signIn opens the portal as addr and shows north's site tab, listing rows.
+	signIn := func(name, addr, rows string) *page {
+		p := c.open(browser, name, srv.URL+"/admin")
+		c.waitFor(p, "the sign-in form", `!document.getElementById("login").hidden`)
+		c.typeInto(p, "#login-email", addr)
+		c.typeInto(p, "#login-password", "portal password 1")
+		c.click(p, "#login button")
+		c.waitFor(p, "signed in, north selected", `!document.getElementById("app").hidden && document.getElementById("site").value === "s_north"`)
+		c.click(p, `button[data-tab="site"]`)
+		c.waitFor(p, "the calling doors listed", `[...document.querySelectorAll("#callers tbody tr")].map(tr =>
+			tr.dataset.id + " " + tr.children[0].textContent + " " + tr.children[1].textContent).join() === `+strconv.Quote(rows)+
+			` && document.getElementById("callers-none").hidden`)
+		return p
+	}
+
+	p := signIn("admin", "north-admin@example.com", "d_back Back gate Gate House,d_shared Shared gate Gate House")
+	revoke := `#callers tbody tr[data-id="d_shared"] button`
+	if _, err := eval[bool](p, `(window.confirm = (m) => { window.asked = m; return false; }, true)`); err != nil {
+		t.Fatal(err)
+	}
+	c.click(p, revoke)
+	c.waitFor(p, "the confirmation asked", `String(window.asked).includes("Shared gate") && String(window.asked).includes("Gate House")`)
+	if d, err := store.Device(ctx, shared.ID); err != nil || len(d.CallSites) != 1 {
+		t.Fatalf("after a cancelled revocation the door is %+v, %v; want it still calling north", d, err)
+	}
+	if _, err := eval[bool](p, `(window.confirm = () => true, true)`); err != nil {
+		t.Fatal(err)
+	}
+	c.click(p, revoke)
+	c.waitFor(p, "the revoked door gone from the list", `[...document.querySelectorAll("#callers tbody tr")].map(tr => tr.dataset.id).join() === "d_back"`)
+	d, err := store.Device(ctx, shared.ID)
+	if err != nil || len(d.CallSites) != 0 || d.Site != gate.ID || d.Name != shared.Name {
+		t.Fatalf("after the revocation the door is %+v, %v; want it in its own site, calling nothing else", d, err)
+	}
+
+	v := signIn("viewer", "north-viewer@example.com", "d_back Back gate Gate House")
+	if n := c.number(v, `document.querySelectorAll("#callers tbody button").length`); n != 0 {
+		c.fail("a viewer is offered %v Revoke buttons, want none", n)
+	}
+}

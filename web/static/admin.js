@@ -68,7 +68,7 @@ async function loadSites(select) {
 
 async function refresh() {
   if (!state.site) { fill($("users").tBodies[0], []); return; }
-  await Promise.all([loadUsers(), loadDevices(), loadCodes(), loadLogs(), loadSite()]);
+  await Promise.all([loadUsers(), loadDevices(), loadCodes(), loadLogs(), loadSite(), loadCallers()]);
 }
 
 const sitePath = (p = "") => `/v1/sites/${encodeURIComponent(state.site)}${p}`;
@@ -183,6 +183,33 @@ async function loadSite() {
     else $(id).value = s.settings[key];
   }
   state.siteShown = siteForm();
+}
+
+// roleAtLeast reports whether the signed-in admin has role r or a higher one on the site shown.
+const roles = ["viewer", "installer", "admin", "owner"];
+const roleAtLeast = (r) => roles.indexOf(state.sites.find((s) => s.id === state.site)?.role) >= roles.indexOf(r);
+
+// loadCallers lists the door stations of other sites that call this one;
+// an admin may revoke one, which only takes this site out of its call sites.
+async function loadCallers() {
+  const { doors } = await api("GET", sitePath("/calling-doors"));
+  fill($("callers").tBodies[0], doors.map((d) => {
+    const tr = document.createElement("tr");
+    tr.dataset.id = d.id;
+    tr.append(cell(d.name), cell(d.site_name), cell(d.id));
+    const actions = document.createElement("td");
+    if (roleAtLeast("admin")) {
+      actions.append(button("Revoke", async () => {
+        if (confirm(`Stop ${d.name} of ${d.site_name} calling this site? Only an installer of both sites can undo this.`)) {
+          await api("DELETE", sitePath(`/calling-doors/${encodeURIComponent(d.id)}`));
+          await loadCallers();
+        }
+      }));
+    }
+    tr.append(actions);
+    return tr;
+  }));
+  $("callers-none").hidden = doors.length > 0;
 }
 
 async function loadOutbox() {
