@@ -76,30 +76,24 @@ func (r *Redis) devices(ctx context.Context, ids []string) ([]Device, error) {
 
 // SiteDevices lists a site's door stations and monitors: two round trips.
 func (r *Redis) SiteDevices(ctx context.Context, site SiteID) ([]Device, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	pipe := r.client.Pipeline()
-	exists := pipe.Exists(ctx, r.keys.site(site))
-	all := pipe.HKeys(ctx, r.keys.siteDevices(site))
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr(err)
-	}
-	if exists.Val() == 0 {
-		return nil, fmt.Errorf("site %s: %w", site, ErrNotFound)
-	}
-	return r.devices(ctx, all.Val())
+	return r.indexedDevices(ctx, site, r.keys.siteDevices(site))
 }
 
 // CallingDoors lists the door stations of other sites that call site,
 // from the site's callers index (redisCallersKey): two round trips.
 func (r *Redis) CallingDoors(ctx context.Context, site SiteID) ([]Device, error) {
+	return r.indexedDevices(ctx, site, r.keys.callers(site))
+}
+
+// indexedDevices reads the devices a hash of site's (index, keyed by
+// device ID) names, or ErrNotFound when there is no such site.
+func (r *Redis) indexedDevices(ctx context.Context, site SiteID, index string) ([]Device, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	pipe := r.client.Pipeline()
 	exists := pipe.Exists(ctx, r.keys.site(site))
-	all := pipe.HKeys(ctx, r.keys.callers(site))
+	all := pipe.HKeys(ctx, index)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, redisErr(err)
 	}
