@@ -196,17 +196,23 @@ func (h *Hub) doorOpened(call *Call, by directory.Device, relay int) {
 
 // ringLate rings a newly connected device for the ringing calls of its call IDs.
 func (h *Hub) ringLate(c *Conn) {
-	var calls []*Call
 	h.mu.Lock()
-	for _, t := range c.targets {
-		for call := range h.ringIndex[t] {
-			calls = append(calls, call)
-		}
-	}
+	calls := h.ringingLocked(nil, c.targets)
 	h.mu.Unlock()
 	for _, call := range calls {
 		call.ringLate(c.device, c.id)
 	}
+}
+
+// ringingLocked appends to calls this node's calls ringing for targets;
+// h.mu is held.
+func (h *Hub) ringingLocked(calls []*Call, targets []directory.Target) []*Call {
+	for _, t := range targets {
+		for call := range h.ringIndex[t] {
+			calls = append(calls, call)
+		}
+	}
+	return calls
 }
 
 // RemoteJoin implements NodeHandler: a device of a call this node owns
@@ -229,12 +235,7 @@ func (h *Hub) Unrung(id CallID) []directory.Device {
 // the door station's call, the call it won, and the calls ringing its IDs.
 func (h *Hub) leave(c *Conn) {
 	h.mu.Lock()
-	calls := h.partyCallsLocked(c.device.ID)
-	for _, t := range c.targets {
-		for call := range h.ringIndex[t] {
-			calls = append(calls, call)
-		}
-	}
+	calls := h.ringingLocked(h.partyCallsLocked(c.device.ID), c.targets)
 	h.mu.Unlock()
 	for _, call := range calls {
 		call.left(c.device.ID, c.id, c.endReason)
@@ -246,7 +247,13 @@ func (h *Hub) leave(c *Conn) {
 
 // handOver gives the calls c took part in to the connection on another
 // node that replaced it, if one did: that one tells their owners when it
-// goes, though it may never speak about them.
+// goes, though it may never speak about them. And this node's calls that
+// still ring c's call IDs ring the device there, as a late join: its new
+// node looked for them in Redis's ringing sets as it connected (Announce),
+// but a call writes its ringing set off the ring path, and the device may
+// have moved before that write (a call's first ring reaches a device on
+// the call's node without Redis). A call that rang the new connection
+// already does not ring it again (Call.ringLate).
 func (h *Hub) handOver(c *Conn) {
 	to, ok := c.replacement()
 	if !ok {
@@ -257,9 +264,13 @@ func (h *Hub) handOver(c *Conn) {
 	for _, call := range h.partyCallsLocked(c.device.ID) {
 		calls = append(calls, call.id)
 	}
+	ringing := h.ringingLocked(nil, c.targets)
 	h.mu.Unlock()
 	if len(calls) > 0 {
 		h.router.Handover(context.Background(), to.node, c.device.ID, to.conn, calls)
+	}
+	for _, call := range ringing {
+		call.ringLate(c.device, to.conn)
 	}
 }
 

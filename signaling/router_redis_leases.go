@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -168,11 +169,32 @@ func (r *RedisRouter) replaced(id directory.DeviceID, conn, node, by string) {
 	}
 	// Where it went is known before the detach: its own close may be under
 	// way, and if that finds it detached (by us), it hands the calls over
-	// only to a replacement it knows (Hub.served).
+	// only to a replacement it knows (Hub.served), and rings it there.
 	c.replacedBy(node, by)
+	r.movedTo(id, node, by)
 	if r.Memory.Detach(context.Background(), c) {
 		c.close(CloseReplaced, EndFailed)
 	}
+}
+
+// movedTo places a device that left this node in the view, at conn on
+// node, where it connected since: this node's calls that rang it here
+// ring it there (Hub.handOver), and the view may not have that node's
+// event yet (it comes on another subscription), or may hold a location
+// from before the device connected here (a connection replaced sends no
+// detach event). As hearsay, unless the view has the device there
+// already: believed for LeaseTTL, until that node's events confirm it.
+// (Should the device have moved on again within moments, and that event
+// come first, calls would miss it here for LeaseTTL at most: then they
+// ask Redis.)
+func (r *RedisRouter) movedTo(id directory.DeviceID, node, conn string) {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if loc, ok := r.where[id]; ok && loc.node == node && loc.conn == conn {
+		return
+	}
+	r.where[id] = location{node: node, conn: conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
 }
 
 // handover records calls as taken part in by conn, the device's local

@@ -421,6 +421,86 @@ func TestDeviceMovesToAnotherNode(t *testing.T) {
 	ringsOnly(t, door, "102", moved)
 }
 
+// TestDeviceMovesBeforeRingingSetWritten: the device of
+// TestDeviceMovesToAnotherNode moves before its ringing call is in Redis's
+// ringing sets (the owner writes them off the ring path, and on a loaded
+// machine its write can come after the new node's look-up: here the set
+// is deleted instead). Its new connection is rung all the same: the owner
+// learns where the device went when it closes the old connection, and
+// rings it there.
+func TestDeviceMovesBeforeRingingSetWritten(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	old := ts.connectTo(t, 0, "dirk-phone")
+	callID, _ := door.call("102")
+	old.expect("ring")
+	ctx := context.Background()
+	key := ringingKey(directory.Target{Site: ts.hubs[0].call(CallID(callID)).site.ID, Number: "102"})
+	// The owner's write first, or it could come after the delete.
+	for start := time.Now(); !ts.rdbs[0].SIsMember(ctx, key, callID).Val(); time.Sleep(2 * time.Millisecond) {
+		if time.Since(start) > readTimeout {
+			t.Fatal("the call never reached its ringing set")
+		}
+	}
+	if err := ts.rdbs[0].Del(ctx, key).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	moved := ts.connectTo(t, 1, "dirk-phone")
+	old.expectClose(int(CloseReplaced))
+	if r := moved.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the moved device's ring: %v", r)
+	}
+	moved.send(map[string]any{"type": "answer", "call_id": callID})
+	moved.expect("answered")
+	door.expect("answered")
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	moved.expect("ended")
+}
+
+// TestMovedDeviceRungBeforeViewKnows: the owner of a ringing call closes
+// the device's old connection, replaced by one on another node, before its
+// presence view has that node's event (it comes on another subscription):
+// the call still rings the new connection, where the replacement said the
+// device went. (Here the new node's word comes by hand, after its event
+// was hidden from the view; its own was never sent: the lease it replaced
+// was deleted first.)
+func TestMovedDeviceRungBeforeViewKnows(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	old := ts.connectTo(t, 0, "dirk-phone")
+	callID, _ := door.call("102")
+	old.expect("ring")
+	ctx := context.Background()
+	id := directory.DeviceID(old.welcome["device_id"].(string))
+	key := ringingKey(directory.Target{Site: ts.hubs[0].call(CallID(callID)).site.ID, Number: "102"})
+	for start := time.Now(); !ts.rdbs[0].SIsMember(ctx, key, callID).Val(); time.Sleep(2 * time.Millisecond) {
+		if time.Since(start) > readTimeout {
+			t.Fatal("the call never reached its ringing set")
+		}
+	}
+	if err := ts.rdbs[0].Del(ctx, key, presenceKey(id)).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	moved := ts.connectTo(t, 1, "dirk-phone")
+	ts.hideFromView(t, 0, moved)
+	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
+	oldConn := ts.hubs[0].router.Local(id).id
+	newConn := ts.hubs[1].router.Local(id).id
+	replaced := envelope{Kind: "replaced", Devices: []directory.DeviceID{id}, Conn: oldConn, By: newConn}
+	if n, err := r1.publishNow(ctx, r0.node, replaced); err != nil || n != 1 {
+		t.Fatalf("publishing the replacement: %d receivers, %v", n, err)
+	}
+	old.expectClose(int(CloseReplaced))
+	if r := moved.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the moved device's ring: %v", r)
+	}
+}
+
 // TestLateLeftOfOldConnection: a device's old connection that closed is
 // announced to the call's node by its own node ("left"), which can arrive
 // after the device was rung again through a new connection on another
