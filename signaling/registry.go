@@ -223,6 +223,16 @@ func (h *Hub) RemoteJoin(id CallID, d directory.Device, conn string) {
 	}
 }
 
+// RemoteMoved implements NodeHandler.
+func (h *Hub) RemoteMoved(d directory.Device, targets []directory.Target, conn string) {
+	h.mu.Lock()
+	calls := h.ringingLocked(nil, targets)
+	h.mu.Unlock()
+	for _, call := range calls {
+		call.ringLate(d, conn)
+	}
+}
+
 // Unrung implements NodeHandler.
 func (h *Hub) Unrung(id CallID) []directory.Device {
 	if call := h.call(id); call != nil {

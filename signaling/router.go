@@ -79,6 +79,11 @@ type NodeHandler interface {
 	// RemoteJoin rings a device that connected (as conn) to another node
 	// while a call this node owns rings for one of its call IDs.
 	RemoteJoin(call CallID, d directory.Device, conn string)
+	// RemoteMoved rings d through conn, its connection on another node
+	// that replaced one on a third, for this node's calls ringing targets:
+	// they may have rung it through the old one, and not yet have been in
+	// Redis's ringing sets when the new one's node looked (Hub.handOver).
+	RemoteMoved(d directory.Device, targets []directory.Target, conn string)
 	// RemoteForgotten ends a call this node owns whose door station d
 	// places another call through conn, on another node, without having
 	// spoken about this one through it (Router.Forgotten).

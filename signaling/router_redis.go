@@ -83,13 +83,15 @@ const (
 // line of JSON (every field but Frame), a newline, then Frame as is: the
 // protocol frame is neither re-encoded nor re-validated on the way.
 type envelope struct {
-	Kind    string               `json:"k"`           // deliver | message | join | left | replaced | handover | forgotten | probe
+	Kind    string               `json:"k"`           // deliver | message | join | left | replaced | handover | moved | forgotten | probe
 	From    string               `json:"f"`           // the sending node
 	Devices []directory.DeviceID `json:"d,omitempty"` // deliver: the target devices; left: the device gone; replaced: the device
-	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection; left: the connection gone; replaced: the receiver's connection to close; handover: the receiver's connection that takes the calls
+	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection; left: the connection gone; replaced: the receiver's connection to close; handover: the receiver's connection that takes the calls; moved: the device's connection on To
 	By      string               `json:"b,omitempty"` // replaced: the sender's connection that replaced it
+	To      string               `json:"n,omitempty"` // moved: the node the device went to
 	Call    CallID               `json:"call,omitempty"`
-	Sender  *directory.Device    `json:"s,omitempty"`  // message, join: the device that sent or connected
+	Sender  *directory.Device    `json:"s,omitempty"`  // message, join: the device that sent or connected; moved: the device
+	Targets []directory.Target   `json:"ts,omitempty"` // moved: the call IDs the device rings for
 	Sent    int64                `json:"t,omitempty"`  // probe: send time, unix ns
 	Reason  EndReason            `json:"r,omitempty"`  // left: how the device's calls end
 	Calls   []CallID             `json:"cs,omitempty"` // handover: the calls

@@ -175,6 +175,32 @@ func (r *RedisRouter) replaced(id directory.DeviceID, conn, node, by string) {
 	if r.Memory.Detach(context.Background(), c) {
 		c.close(CloseReplaced, EndFailed)
 	}
+	r.tellMoved(c, node, by)
+}
+
+// tellMoved tells the other nodes (but the one it went to) that c's device
+// left this node for conn on node, so that their calls that rang it here
+// ring it there (Hub.RemoteMoved): like this node's own calls
+// (Hub.handOver), they may not have been in Redis's ringing sets when its
+// new node looked. This node cannot tell which nodes' calls rang it: they
+// rang it by device, not by connection. A device that rings for no call
+// ID (a door station) needs no word.
+func (r *RedisRouter) tellMoved(c *Conn, node, conn string) {
+	if len(c.targets) == 0 {
+		return
+	}
+	now := time.Now()
+	r.mu.Lock()
+	var others []string
+	for n, seen := range r.nodeSeen {
+		if n != node && n != r.node && now.Sub(seen) < r.opts.LeaseTTL {
+			others = append(others, n)
+		}
+	}
+	r.mu.Unlock()
+	for _, n := range others {
+		r.publish(n, envelope{Kind: "moved", Sender: &c.device, To: node, Conn: conn, Targets: c.targets})
+	}
 }
 
 // movedTo places a device that left this node in the view, at conn on
@@ -195,6 +221,21 @@ func (r *RedisRouter) movedTo(id directory.DeviceID, node, conn string) {
 		return
 	}
 	r.where[id] = location{node: node, conn: conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
+}
+
+// movedFrom places a device that left node from for conn on node to (a
+// moved envelope: tellMoved) in the view, where the view has it on from,
+// or nowhere: the calls of this node that rang it there are to ring it
+// where it went (Hub.RemoteMoved). A place the view has heard of from
+// elsewhere (to's own event, most often) stays. As hearsay, like movedTo.
+func (r *RedisRouter) movedFrom(id directory.DeviceID, from, to, conn string) {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if loc, ok := r.where[id]; ok && loc.node != from {
+		return
+	}
+	r.where[id] = location{node: to, conn: conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
 }
 
 // handover records calls as taken part in by conn, the device's local

@@ -119,6 +119,16 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		if len(env.Devices) == 1 {
 			r.handover(env.Devices[0], env.Conn, env.Calls)
 		}
+	case "moved":
+		if env.Sender == nil || env.To == "" {
+			r.metrics.dropped.WithLabelValues("malformed").Inc()
+			return
+		}
+		if env.To == r.node {
+			return // its attach here rang it (Hub.ringLate); not sent here
+		}
+		r.movedFrom(env.Sender.ID, env.From, env.To, env.Conn)
+		n.RemoteMoved(*env.Sender, env.Targets, env.Conn)
 	case "left":
 		if len(env.Devices) == 1 {
 			n.RemoteLeft(env.Call, env.Devices[0], env.Conn, env.Reason)

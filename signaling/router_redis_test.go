@@ -460,6 +460,39 @@ func TestDeviceMovesBeforeRingingSetWritten(t *testing.T) {
 	moved.expect("ended")
 }
 
+// TestDeviceMovesBetweenOtherNodes: as TestDeviceMovesBeforeRingingSetWritten,
+// with the call on a third node: the device moves from node 0 to node 1
+// while node 2's call rings it, before the call is in the ringing sets
+// (deleted here). Node 0, closing the old connection, tells the other
+// nodes where the device went, and the call rings it there.
+func TestDeviceMovesBetweenOtherNodes(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 3, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 2, "front-door")
+	old := ts.connectTo(t, 0, "dirk-phone")
+	callID, _ := door.call("102")
+	old.expect("ring")
+	ctx := context.Background()
+	key := ringingKey(directory.Target{Site: ts.hubs[2].call(CallID(callID)).site.ID, Number: "102"})
+	for start := time.Now(); !ts.rdbs[0].SIsMember(ctx, key, callID).Val(); time.Sleep(2 * time.Millisecond) {
+		if time.Since(start) > readTimeout {
+			t.Fatal("the call never reached its ringing set")
+		}
+	}
+	if err := ts.rdbs[0].Del(ctx, key).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	moved := ts.connectTo(t, 1, "dirk-phone")
+	old.expectClose(int(CloseReplaced))
+	if r := moved.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the moved device's ring: %v", r)
+	}
+	moved.send(map[string]any{"type": "answer", "call_id": callID})
+	moved.expect("answered")
+	door.expect("answered")
+}
+
 // TestMovedDeviceRungBeforeViewKnows: the owner of a ringing call closes
 // the device's old connection, replaced by one on another node, before its
 // presence view has that node's event (it comes on another subscription):
