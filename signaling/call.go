@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"sync"
@@ -87,6 +88,11 @@ func (c *Call) start(devices []directory.Device, ref json.RawMessage, received t
 	// door station, reading calling) must never see the call before its
 	// timeout exists. It cannot fire before start returns (it takes mu).
 	c.timer = c.hub.clock.AfterFunc(c.site.Settings.RingTimeout, c.ringTimeout)
+	// Into Redis's ringing sets here, not as the call registered: their
+	// sender then looks again for the devices start did not ring
+	// (lookAgain), and asked before start had run it found none. It waits
+	// for mu now. Out again with unringLocked, under mu too: never first.
+	c.hub.router.Ringing(context.Background(), directory.Target{Site: c.site.ID, Number: c.number}, c.id, true)
 	frame := c.ringFrame(c.created)
 	legs := make([]leg, len(devices)) // one allocation for the lot
 	first := true

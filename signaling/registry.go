@@ -52,13 +52,13 @@ func (h *Hub) register(call *Call) (cur *Call, err error) {
 	if h.ringIndex[t] == nil {
 		h.ringIndex[t] = make(map[*Call]struct{})
 	}
-	h.ringIndex[t][call] = struct{}{}
-	h.router.Ringing(context.Background(), t, call.id, true)
+	h.ringIndex[t][call] = struct{}{} // in the ringing sets as it starts (Call.start)
 	h.metrics.activeCalls.Inc()
 	return nil, nil
 }
 
-// unring removes a call from the ring index. Called with call.mu held.
+// unringLocked removes a call from the ring index, and from the ringing
+// sets. Called with call.mu held.
 func (h *Hub) unringLocked(call *Call) {
 	t := directory.Target{Site: call.site.ID, Number: call.number}
 	if _, ok := h.ringIndex[t][call]; ok {

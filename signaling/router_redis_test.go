@@ -788,6 +788,67 @@ func TestCallLooksAgainForMissedDevices(t *testing.T) {
 	door.expect("answered")
 }
 
+// TestLookAgainAfterStart: the call of TestCallLooksAgainForMissedDevices
+// with the ringing sets' sender done with everything queued before the
+// call starts ringing (on a loaded machine its goroutine can run between
+// the two): the device the call misses is still looked for again, and
+// rung. (Added to the sets as it registered, the call was looked at
+// again before start had found any device missing.)
+func TestLookAgainAfterStart(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	anna := ts.connectTo(t, 0, "anna-phone")
+	hall := ts.connectTo(t, 1, "hall-101")
+	ts.hideFromView(t, 0, hall)
+	h := ts.hubs[0]
+	ctx := context.Background()
+	dc := h.router.Local(directory.DeviceID(door.welcome["device_id"].(string)))
+	site, devices, err := h.lookup(ctx, dc, "", "101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What handleCall does, with the sender drained between register and start.
+	call := &Call{id: h.newCallID(), hub: h, door: dc.device, doorConn: dc.id, site: site, number: "101",
+		created: h.clock.Now(), legs: make(map[directory.DeviceID]*leg)}
+	if cur, err := h.register(call); cur != nil || err != nil {
+		t.Fatalf("register: %v, %v", cur, err)
+	}
+	ts.drainRingingSets(t, 0)
+	if n := call.start(devices, nil, time.Now()); n != 1 {
+		t.Fatalf("ringing %d, want anna-phone alone at first", n)
+	}
+	h.router.Flush(ctx)
+	anna.expect("ring")
+	if r := hall.expect("ring"); r["call_id"] != string(call.id) {
+		t.Fatalf("ring %v", r)
+	}
+}
+
+// drainRingingSets waits until node's ringing-set sender has sent what was
+// queued for it so far, and has looked again for the calls it added. It
+// sends a batch, looks again, then takes the next: a marker queued once an
+// earlier marker is in Redis goes in a batch taken after the look that
+// followed the earlier one's.
+func (ts *testServer) drainRingingSets(t *testing.T, node int) {
+	t.Helper()
+	r := ts.hubs[node].router.(*RedisRouter)
+	ctx := context.Background()
+	marker := directory.Target{Site: "s_marker", Number: "0"}
+	for i := range 2 {
+		member := fmt.Sprintf("marker-%d", i)
+		if err := r.rdb.SAdd(ctx, ringingKey(marker), member).Err(); err != nil {
+			t.Fatal(err)
+		}
+		r.Ringing(ctx, marker, CallID(member), false)
+		for start := time.Now(); r.rdb.SIsMember(ctx, ringingKey(marker), member).Val(); time.Sleep(2 * time.Millisecond) {
+			if time.Since(start) > readTimeout {
+				t.Fatal("the ringing-set sender sent nothing")
+			}
+		}
+	}
+}
+
 // TestCallAsksRedisWhenViewKnowsNone: when the view knows none of an ID's
 // devices, the call asks Redis before it ends unavailable, and rings a
 // device that has just connected to another node.
