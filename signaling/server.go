@@ -106,6 +106,10 @@ func (h *Hub) handshake(r *http.Request, ws *websocket.Conn) (*Conn, CloseCode) 
 	if kind != websocket.TextMessage || err != nil || msg.Type != TypeHello {
 		return nil, CloseProtocol
 	}
+	// The first message is read here, not by dispatch, which counts the
+	// others by type: counted the same, hellos beside welcomes sent show
+	// how many handshakes fail.
+	h.metrics.messagesIn.WithLabelValues(TypeHello).Inc()
 	if msg.Version != 0 && msg.Version != ProtocolVersion {
 		return nil, CloseUnsupportedVersion
 	}
