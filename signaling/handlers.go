@@ -308,7 +308,7 @@ func (h *Hub) handlePin(ctx context.Context, c *Conn, msg Inbound) error {
 		return err
 	}
 	c.reply(Unlock{Type: TypeUnlock, Relay: 1, DurationMS: site.Settings.DoorOpenDuration.Milliseconds()})
-	h.metrics.doorOpenings.Inc()
+	h.metrics.doorOpenings.WithLabelValues(openedByKeypad).Inc()
 	return nil
 }
 

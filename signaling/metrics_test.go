@@ -1,11 +1,13 @@
 package signaling
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/foyer-intercom/foyer/directory"
 )
@@ -24,6 +26,16 @@ func waitMetric(t *testing.T, name string, got func() float64, want float64) {
 // counter reads a counter or gauge for waitMetric.
 func counter(c prometheus.Collector) func() float64 {
 	return func() float64 { return testutil.ToFloat64(c) }
+}
+
+// histogram returns a histogram's sample count and sum.
+func histogram(t *testing.T, h prometheus.Histogram) (uint64, float64) {
+	t.Helper()
+	var out dto.Metric
+	if err := h.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.GetHistogram().GetSampleCount(), out.GetHistogram().GetSampleSum()
 }
 
 // TestConnectionMetrics: a connection's hello is counted among the
@@ -55,5 +67,70 @@ func TestConnectionMetrics(t *testing.T) {
 	waitMetric(t, "apps connected", counter(apps), 0)
 	if n := testutil.ToFloat64(hellos); n != 2 {
 		t.Errorf("hellos received %v, want 2", n)
+	}
+}
+
+// TestCallMetrics follows one call through the metrics of the node that
+// owns it: active while it lasts, its fan-out, the time to its answer (3 s
+// on the test's clock) and the kind of device that answered, the door it
+// opened, and its outcome.
+func TestCallMetrics(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	m := ts.hubs[ts.nodeOf("front-door")].metrics
+	if n := testutil.ToFloat64(m.activeCalls); n != 1 {
+		t.Errorf("active calls while ringing: %v, want 1", n)
+	}
+	// The fan-out is observed once start has returned.
+	waitMetric(t, "fan-outs observed", func() float64 { n, _ := histogram(t, m.fanout); return float64(n) }, 1)
+	if _, sum := histogram(t, m.fanout); sum != float64(len(ringers)) {
+		t.Errorf("fan-out %v devices, want %d", sum, len(ringers))
+	}
+
+	ts.clock.Advance(3 * time.Second)
+	bram := devices["bram-phone"]
+	bram.send(map[string]any{"type": "answer", "call_id": callID})
+	bram.expect("answered")
+	door.expect("answered")
+	if n, sum := histogram(t, m.answerSeconds); n != 1 || sum != 3 {
+		t.Errorf("time to answer: %d observed, sum %v s; want one of 3 s", n, sum)
+	}
+	if n := testutil.ToFloat64(m.answeredBy.WithLabelValues(string(directory.KindApp))); n != 1 {
+		t.Errorf("answered by an app: %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(m.answeredBy.WithLabelValues(string(directory.KindMonitor))); n != 0 {
+		t.Errorf("answered by a monitor: %v, want 0", n)
+	}
+
+	bram.send(map[string]any{"type": "open_door", "call_id": callID})
+	door.expect("unlock")
+	bram.expect("door_opened")
+	waitMetric(t, "door openings (call)", counter(m.doorOpenings.WithLabelValues(openedByCall)), 1)
+	if n := testutil.ToFloat64(m.doorOpenings.WithLabelValues(openedByKeypad)); n != 0 {
+		t.Errorf("door openings (keypad): %v, want 0", n)
+	}
+
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	waitMetric(t, "active calls", counter(m.activeCalls), 0)
+	waitMetric(t, "answered calls", counter(m.outcomes.WithLabelValues("answered")), 1)
+}
+
+// TestKeypadOpeningCounted: a keypad code that opens the door counts as a
+// door opening via the keypad; a wrong one does not count.
+func TestKeypadOpeningCounted(t *testing.T) {
+	keypad := func(_ context.Context, _ directory.Device, code string) (KeypadResult, error) {
+		return KeypadResult{Open: code == "2468"}, nil
+	}
+	ts := newTestServer(t, harborView, Config{Keypad: keypad})
+	door := ts.connect(t, "front-door")
+	m := ts.hubs[ts.nodeOf("front-door")].metrics
+	door.send(map[string]any{"type": "pin", "code": "1111"})
+	door.expectError("not_found")
+	door.send(map[string]any{"type": "pin", "code": "2468"})
+	door.expect("unlock")
+	waitMetric(t, "door openings (keypad)", counter(m.doorOpenings.WithLabelValues(openedByKeypad)), 1)
+	if n := testutil.ToFloat64(m.doorOpenings.WithLabelValues(openedByCall)); n != 0 {
+		t.Errorf("door openings (call): %v, want 0", n)
 	}
 }

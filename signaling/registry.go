@@ -186,7 +186,7 @@ func (c *Call) recordLocked(reason EndReason, talk time.Duration) CallRecord {
 
 // doorOpened records an unlock sent during a call.
 func (h *Hub) doorOpened(call *Call, by directory.Device, relay int) {
-	h.metrics.doorOpenings.Inc()
+	h.metrics.doorOpenings.WithLabelValues(openedByCall).Inc()
 	call.doorOpened = true
 	if h.cfg.OnDoorOpened != nil {
 		h.cfg.OnDoorOpened(DoorRecord{CallID: call.id, Site: call.site.ID, Door: call.door.ID, By: by, Relay: relay, At: h.clock.Now()})
