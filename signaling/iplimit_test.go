@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // dialFrom opens /v1/signal from a chosen loopback source address.
@@ -32,6 +33,9 @@ func TestUpgradeRatePerAddress(t *testing.T) {
 	_, resp, err := dialFrom(ts, "127.0.0.1", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("fourth connection from one address: %v %v, want 429 with Retry-After", err, resp)
+	}
+	if n := testutil.ToFloat64(ts.hub.metrics.rateLimited.WithLabelValues("upgrade")); n != 1 {
+		t.Errorf("foyer_signaling_rate_limited_total{what=\"upgrade\"} = %v, want 1", n)
 	}
 	ws, _, err := dialFrom(ts, "127.0.0.2", nil)
 	if err != nil {

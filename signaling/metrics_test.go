@@ -116,6 +116,27 @@ func TestCallMetrics(t *testing.T) {
 	waitMetric(t, "answered calls", counter(m.outcomes.WithLabelValues("answered")), 1)
 }
 
+// TestFailedCallCounted: a door station whose connection breaks while its
+// call rings ends the call failed, by outcome and by end reason.
+func TestFailedCallCounted(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, _ := ringAll(t, ts)
+	m := ts.hubs[ts.nodeOf("front-door")].metrics
+	_ = door.ws.Close()
+	for _, d := range devices {
+		d.expect("cancel")
+	}
+	waitMetric(t, "failed calls", counter(m.outcomes.WithLabelValues("failed")), 1)
+	if n := testutil.ToFloat64(m.calls.WithLabelValues(string(EndFailed))); n != 1 {
+		t.Errorf("calls ended failed: %v, want 1", n)
+	}
+	for _, o := range []string{"answered", "no_answer", "declined", "unavailable"} {
+		if n := testutil.ToFloat64(m.outcomes.WithLabelValues(o)); n != 0 {
+			t.Errorf("calls %s: %v, want 0", o, n)
+		}
+	}
+}
+
 // TestKeypadOpeningCounted: a keypad code that opens the door counts as a
 // door opening via the keypad; a wrong one does not count.
 func TestKeypadOpeningCounted(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestMessageRateLimit floods one connection: beyond the burst, messages
@@ -34,6 +35,10 @@ func TestMessageRateLimit(t *testing.T) {
 	if pongs < 10 || pongs > 12 || limited < 18 {
 		t.Fatalf("%d answered, %d rate_limited; want the burst of 10 (+ refill) answered, the rest limited", pongs, limited)
 	}
+	// Counted before each reply was queued.
+	if n := testutil.ToFloat64(ts.hubs[ts.nodeOf("anna-phone")].metrics.rateLimited.WithLabelValues("message")); n != float64(limited) {
+		t.Errorf("foyer_signaling_rate_limited_total{what=\"message\"} = %v, want %d", n, limited)
+	}
 	other.send(map[string]any{"type": "ping"})
 	other.expect("pong")
 }
@@ -54,6 +59,9 @@ func TestCallRateLimit(t *testing.T) {
 	}
 	door.send(map[string]any{"type": "call", "to": "102"})
 	door.expectError("rate_limited")
+	if n := testutil.ToFloat64(ts.hubs[ts.nodeOf("front-door")].metrics.rateLimited.WithLabelValues("call")); n != 1 {
+		t.Errorf("foyer_signaling_rate_limited_total{what=\"call\"} = %v, want 1", n)
+	}
 	time.Sleep(500 * time.Millisecond) // the limiter refills in real time (2/s)
 	door.send(map[string]any{"type": "call", "to": "102"})
 	door.expect("ended")
