@@ -538,5 +538,20 @@ func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
 			return nil, err
 		}
 	}
+	// The series the alerts sum (FoyerRedisErrors, FoyerPresenceEventsLost)
+	// exist at 0 from the start, as the hub's do: a series that appears at
+	// its first increment loses that increment to rate() and increase(),
+	// and a node that has failed nothing shows 0, not a gap.
+	for _, op := range redisOps {
+		m.redisErrors.WithLabelValues(op)
+	}
+	for _, cause := range []string{"subscribe", "lost_event", "periodic"} {
+		m.resyncs.WithLabelValues(cause)
+	}
 	return m, nil
 }
+
+// redisOps are the op labels of foyer_redis_errors_total: what the router
+// was doing when Redis failed it (RedisRouter.fail).
+var redisOps = []string{"publish", "presence", "alive", "reassert", "locate", "look again", "announce",
+	"subscribe", "presence subscribe", "presence resync", "presence sweep"}
