@@ -37,8 +37,10 @@ tests:
   # 1 call answered and 3 unanswered a minute: 25% answered, plenty of calls.
   - interval: 1m
     input_series:
-      - series: 'foyer_calls_answered_total{job="foyer",instance="n1",kind="app"}'
+      - series: 'foyer_calls_total{job="foyer",instance="n1",outcome="answered"}'
         values: '0+1x60'
+      - series: 'foyer_calls_total{job="foyer",instance="n1",outcome="no_answer"}'
+        values: '0+3x60'
       - series: 'foyer_calls_ended_total{job="foyer",instance="n1",reason="no_answer"}'
         values: '0+3x60'
       - series: 'foyer_calls_ended_total{job="foyer",instance="n1",reason="hangup"}'
@@ -68,14 +70,34 @@ tests:
   # A quiet night: 1 answered and 1 unanswered call in 15 minutes is too few to page.
   - interval: 1m
     input_series:
-      - series: 'foyer_calls_answered_total{kind="app"}'
+      - series: 'foyer_calls_total{outcome="answered"}'
         values: '0x30 1x30'
-      - series: 'foyer_calls_ended_total{reason="no_answer"}'
+      - series: 'foyer_calls_total{outcome="no_answer"}'
         values: '0x30 1x30'
     alert_rule_test:
       - eval_time: 45m
         alertname: FoyerAnswerRateCollapse
         exp_alerts: []
+  # Visitors give up before the ring times out: 1 call a minute answered,
+  # 3 left ringing until the visitor hung up. All 4 end hangup (reason), and
+  # the 3 are no_answer calls (outcome), as the server counts them.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_calls_total{outcome="answered"}'
+        values: '0+1x60'
+      - series: 'foyer_calls_total{outcome="no_answer"}'
+        values: '0+3x60'
+      - series: 'foyer_calls_answered_total{kind="app"}'
+        values: '0+1x60'
+      - series: 'foyer_calls_ended_total{reason="hangup"}'
+        values: '0+4x60'
+      - series: 'foyer_calls_ended_total{reason="no_answer"}'
+        values: '0x60'
+    alert_rule_test:
+      - eval_time: 30m
+        alertname: FoyerAnswerRateCollapse
+        exp_alerts:
+          - exp_labels: {severity: critical}
   # A node restarted behind a broken path: its series are there at 0 from
   # the start (signaling/metrics.go), no device connects, and the calls
   # its door stations place before that ring nobody who answers.
@@ -85,9 +107,9 @@ tests:
         values: '0x30'
       - series: 'foyer_signaling_connected_devices{job="foyer",instance="n1",kind="door_station"}'
         values: '0x30'
-      - series: 'foyer_calls_answered_total{job="foyer",instance="n1",kind="app"}'
+      - series: 'foyer_calls_total{job="foyer",instance="n1",outcome="answered"}'
         values: '0x30'
-      - series: 'foyer_calls_ended_total{job="foyer",instance="n1",reason="no_answer"}'
+      - series: 'foyer_calls_total{job="foyer",instance="n1",outcome="no_answer"}'
         values: '0+3x30'
     alert_rule_test:
       - eval_time: 4m
