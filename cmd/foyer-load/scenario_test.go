@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -82,6 +86,46 @@ func TestScenarios(t *testing.T) {
 			}
 		})
 	}
+
+	// The command as a person runs it: the report as a table on stdout and,
+	// with --json, as JSON in a file.
+	t.Run("table and JSON", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "report.json")
+		var stdout, stderr bytes.Buffer
+		if code := run(args("--scenario", "storm", "--calls", "10", "--rate", fmt.Sprint(testRate), "--answer", "2",
+			"--json", path, "--log-level", "warn"), &stdout, &stderr); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+		for _, row := range []string{"call → last ring", "answer → last cancel", "full cycles/s", "p999"} {
+			if !strings.Contains(stdout.String(), row) {
+				t.Errorf("the table has no %q:\n%s", row, stdout.String())
+			}
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep struct {
+			Storm map[string]json.RawMessage `json:"storm"`
+		}
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"call_to_last_ring", "answer_to_last_cancel"} {
+			var l map[string]float64
+			if err := json.Unmarshal(rep.Storm[k], &l); err != nil {
+				t.Fatalf("storm.%s: %v", k, err)
+			}
+			if l["n"] != 10 || l["p50_ms"] <= 0 || l["p99_ms"] < l["p50_ms"] || l["p999_ms"] < l["p99_ms"] {
+				t.Errorf("storm.%s = %v", k, l)
+			}
+		}
+		var cps float64
+		var errs map[string]int
+		if json.Unmarshal(rep.Storm["cycles_per_second"], &cps) != nil || cps <= 0 || json.Unmarshal(rep.Storm["errors"], &errs) != nil || len(errs) != 0 {
+			t.Errorf("storm cycles_per_second %s, errors %s", rep.Storm["cycles_per_second"], rep.Storm["errors"])
+		}
+	})
 
 	// Media: real PeerConnections in the workers, preview on all 7 ringing
 	// devices, one answer, audio both ways, the losers' media closed.
