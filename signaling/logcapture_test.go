@@ -70,6 +70,14 @@ func (l *logCapture) check() error {
 	return nil
 }
 
+// size reports how many secrets and bytes of logs there are; a router's
+// goroutine may still be logging.
+func (l *logCapture) size() (secrets, bytes int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.secrets), l.buf.Len()
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 && !testing.Short() {
@@ -77,7 +85,8 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		} else if testing.Verbose() {
-			fmt.Fprintf(os.Stderr, "log hygiene: %d secrets checked against %d bytes of logs\n", len(suiteLogs.secrets), suiteLogs.buf.Len())
+			secrets, size := suiteLogs.size()
+			fmt.Fprintf(os.Stderr, "log hygiene: %d secrets checked against %d bytes of logs\n", secrets, size)
 		}
 	}
 	if code == 0 {
