@@ -142,7 +142,9 @@ func (c *Call) unrung() []directory.Device {
 
 // ringLate rings a device of this call's ID that connected (as conn) while
 // the call rings, or rings again one that reconnected. A connection that
-// start already rang is not rung twice.
+// the call rang already is not rung twice: neither conn, nor the one the
+// router would send the ring to (Router.Where), which is not conn when the
+// word that the device connected there comes late (it moved on since).
 func (c *Call) ringLate(d directory.Device, conn string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -155,6 +157,11 @@ func (c *Call) ringLate(d directory.Device, conn string) {
 	l := c.legs[d.ID]
 	if l != nil && (l.declined || (l.ringing && l.conn == conn)) {
 		return
+	}
+	if l != nil && l.ringing {
+		if at, ok := c.hub.router.Where(d.ID); !ok || at == l.conn {
+			return
+		}
 	}
 	if got, ok := c.hub.router.Deliver(d.ID, c.ringFrame(c.hub.clock.Now())); ok {
 		if l == nil {

@@ -18,7 +18,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{Kind: "left", From: "n2", Call: "c_n2_y", Devices: []directory.DeviceID{"d_z"}, Conn: "k9", Reason: EndFailed},
 		{Kind: "replaced", From: "n2", Devices: []directory.DeviceID{"d_z"}, Conn: "k9", By: "k10"},
 		{Kind: "handover", From: "n1", Devices: []directory.DeviceID{"d_z"}, Conn: "k10", Calls: []CallID{"c_n0_a", "c_n2_b"}},
-		{Kind: "moved", From: "n0", Sender: &directory.Device{ID: "d_a", Kind: directory.KindApp, Name: "phone", User: "u_1"}, To: "n1", Conn: "k11",
+		{Kind: "moved", From: "n0", Sender: &directory.Device{ID: "d_a", Kind: directory.KindApp, Name: "phone", User: "u_1"}, To: "n1", Conn: "k11", Prev: "k8",
 			Targets: []directory.Target{{Site: "s_1", Number: "101"}, {Site: "s_2", Number: "7"}}},
 		{Kind: "probe", From: "n3", Sent: 12345},
 	} {

@@ -28,6 +28,11 @@ type Router interface {
 	// connection once). It never blocks and does no I/O: the call state
 	// machine calls it with the call's lock held.
 	Deliver(id directory.DeviceID, frame []byte) (conn string, ok bool)
+	// Where returns the connection Deliver would send the device's frames
+	// to now, if any, without sending: a call that rings the device late
+	// rings a connection once, wherever the word that it moved came from
+	// (Call.ringLate). Like Deliver, no I/O.
+	Where(id directory.DeviceID) (conn string, ok bool)
 	// Locate looks up where ids are connected, so that Deliver reaches them.
 	Locate(ctx context.Context, ids []directory.DeviceID) error
 	// Forward sends a device's message about a call to the node owning it.

@@ -49,6 +49,14 @@ func (m *Memory) Deliver(id directory.DeviceID, frame []byte) (string, bool) {
 	return c.id, true
 }
 
+// Where implements Router.
+func (m *Memory) Where(id directory.DeviceID) (string, bool) {
+	if c := m.Local(id); c != nil {
+		return c.id, true
+	}
+	return "", false
+}
+
 // Local implements Router.
 func (m *Memory) Local(id directory.DeviceID) *Conn {
 	m.mu.RLock()

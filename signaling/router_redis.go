@@ -89,6 +89,7 @@ type envelope struct {
 	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection; left: the connection gone; replaced: the receiver's connection to close; handover: the receiver's connection that takes the calls; moved: the device's connection on To
 	By      string               `json:"b,omitempty"` // replaced: the sender's connection that replaced it
 	To      string               `json:"n,omitempty"` // moved: the node the device went to
+	Prev    string               `json:"p,omitempty"` // moved: the sender's connection that the device left
 	Call    CallID               `json:"call,omitempty"`
 	Sender  *directory.Device    `json:"s,omitempty"`  // message, join: the device that sent or connected; moved: the device
 	Targets []directory.Target   `json:"ts,omitempty"` // moved: the call IDs the device rings for
@@ -307,6 +308,21 @@ func (r *RedisRouter) Deliver(id directory.DeviceID, frame []byte) (string, bool
 	}
 	if !r.publish(loc.node, envelope{Kind: "deliver", Devices: []directory.DeviceID{id}, Frame: frame}) {
 		return "", false // dropped: the device is not rung (nor counted as ringing)
+	}
+	return loc.conn, true
+}
+
+// Where implements Router: the local connection, or where the view
+// believes the device is.
+func (r *RedisRouter) Where(id directory.DeviceID) (string, bool) {
+	if conn, ok := r.Memory.Where(id); ok {
+		return conn, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	loc, ok := r.where[id]
+	if !ok || !r.validLocked(loc, time.Now()) {
+		return "", false
 	}
 	return loc.conn, true
 }

@@ -199,7 +199,7 @@ func (r *RedisRouter) tellMoved(c *Conn, node, conn string) {
 	}
 	r.mu.Unlock()
 	for _, n := range others {
-		r.publish(n, envelope{Kind: "moved", Sender: &c.device, To: node, Conn: conn, Targets: c.targets})
+		r.publish(n, envelope{Kind: "moved", Sender: &c.device, To: node, Conn: conn, Prev: c.id, Targets: c.targets})
 	}
 }
 
@@ -223,16 +223,18 @@ func (r *RedisRouter) movedTo(id directory.DeviceID, node, conn string) {
 	r.where[id] = location{node: node, conn: conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
 }
 
-// movedFrom places a device that left node from for conn on node to (a
-// moved envelope: tellMoved) in the view, where the view has it on from,
-// or nowhere: the calls of this node that rang it there are to ring it
-// where it went (Hub.RemoteMoved). A place the view has heard of from
-// elsewhere (to's own event, most often) stays. As hearsay, like movedTo.
-func (r *RedisRouter) movedFrom(id directory.DeviceID, from, to, conn string) {
+// movedFrom places a device that left prev, its connection on node from,
+// for conn on node to (a moved envelope: tellMoved) in the view, where the
+// view has it at prev, or nowhere: the calls of this node that rang it
+// there are to ring it where it went (Hub.RemoteMoved). Any other place
+// the view has is other news (to's own event, most often, or the device's
+// next connection, on from again or elsewhere, when the envelope came
+// late) and stays. As hearsay, like movedTo.
+func (r *RedisRouter) movedFrom(id directory.DeviceID, from, prev, to, conn string) {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if loc, ok := r.where[id]; ok && loc.node != from {
+	if loc, ok := r.where[id]; ok && r.validLocked(loc, now) && (loc.node != from || loc.conn != prev) {
 		return
 	}
 	r.where[id] = location{node: to, conn: conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}

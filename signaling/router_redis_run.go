@@ -127,7 +127,7 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		if env.To == r.node {
 			return // its attach here rang it (Hub.ringLate); not sent here
 		}
-		r.movedFrom(env.Sender.ID, env.From, env.To, env.Conn)
+		r.movedFrom(env.Sender.ID, env.From, env.Prev, env.To, env.Conn)
 		n.RemoteMoved(*env.Sender, env.Targets, env.Conn)
 	case "left":
 		if len(env.Devices) == 1 {

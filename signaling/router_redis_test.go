@@ -493,6 +493,58 @@ func TestDeviceMovesBetweenOtherNodes(t *testing.T) {
 	door.expect("answered")
 }
 
+// TestLateMovedKeepsNewerPlace: a moved envelope that comes late (held
+// back, sent again), after the device moved on and back to the node it
+// left, must neither place it in the view where it no longer is nor ring
+// its live connection again: the call would send its cancel there, and the
+// connection would ring on after the call ended.
+func TestLateMovedKeepsNewerPlace(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 3, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 2, "front-door")
+	old := ts.connectTo(t, 0, "dirk-phone")
+	callID, _ := door.call("102")
+	old.expect("ring")
+	id := directory.DeviceID(old.welcome["device_id"].(string))
+	oldConn := ts.hubs[0].router.Local(id)
+
+	mid := ts.connectTo(t, 1, "dirk-phone")
+	old.expectClose(int(CloseReplaced))
+	mid.expect("ring")
+	midConn := ts.hubs[1].router.Local(id).id
+	back := ts.connectTo(t, 0, "dirk-phone")
+	mid.expectClose(int(CloseReplaced))
+	if r := back.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the device's ring on coming back: %v", r)
+	}
+
+	// Node 0's word of the first move, late; then a frame for the door
+	// behind it on the same channel, to know it was handled.
+	ctx := context.Background()
+	r0, r2 := ts.hubs[0].router.(*RedisRouter), ts.hubs[2].router.(*RedisRouter)
+	late := envelope{Kind: "moved", Sender: &oldConn.device, To: ts.hubs[1].router.(*RedisRouter).node,
+		Conn: midConn, Prev: oldConn.id, Targets: oldConn.targets}
+	doorID := directory.DeviceID(door.welcome["device_id"].(string))
+	marker := envelope{Kind: "deliver", Devices: []directory.DeviceID{doorID}, Frame: []byte(`{"type":"marker"}`)}
+	for _, e := range []envelope{late, marker} {
+		if n, err := r0.publishNow(ctx, r2.node, e); err != nil || n != 1 {
+			t.Fatalf("publishing %s: %d receivers, %v", e.Kind, n, err)
+		}
+	}
+	door.expect("marker")
+	r2.mu.Lock()
+	loc := r2.where[id]
+	r2.mu.Unlock()
+	if loc.node != r0.node {
+		t.Errorf("node 2's view places the device on %q, want %q", loc.node, r0.node)
+	}
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	if c := back.expect("cancel"); c["call_id"] != callID {
+		t.Fatalf("cancel %v", c)
+	}
+}
+
 // TestMovedDeviceRungBeforeViewKnows: the owner of a ringing call closes
 // the device's old connection, replaced by one on another node, before its
 // presence view has that node's event (it comes on another subscription):
