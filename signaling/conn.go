@@ -52,6 +52,7 @@ type Conn struct {
 	msgs    *rate.Limiter       // messages this connection may send
 	calls   *rate.Limiter       // calls a door station may place; nil for other devices
 	resume  directory.TokenHash // this connection's resume token (resumeTokens)
+	created time.Time           // what a presence view learned before it is older news (RedisRouter.movedTo)
 
 	qmu     sync.Mutex
 	queue   [][]byte // guarded by qmu; frames waiting for the writer, at most cfg.SendQueue
@@ -101,6 +102,7 @@ func newConn(h *Hub, ws *websocket.Conn, d directory.Device, tok directory.Token
 		done:    make(chan struct{}),
 		msgs:    rate.NewLimiter(rate.Limit(h.cfg.MessageRate), h.cfg.MessageBurst),
 		held:    true,
+		created: time.Now(),
 	}
 	c.heard()
 	if d.Kind == directory.KindDoorStation {

@@ -171,7 +171,7 @@ func (r *RedisRouter) replaced(id directory.DeviceID, conn, node, by string) {
 	// way, and if that finds it detached (by us), it hands the calls over
 	// only to a replacement it knows (Hub.served), and rings it there.
 	c.replacedBy(node, by)
-	r.movedTo(id, node, by)
+	r.movedTo(c, node, by)
 	if r.Memory.Detach(context.Background(), c) {
 		c.close(CloseReplaced, EndFailed)
 	}
@@ -208,19 +208,20 @@ func (r *RedisRouter) tellMoved(c *Conn, node, conn string) {
 // ring it there (Hub.handOver), and the view may not have that node's
 // event yet (it comes on another subscription), or may hold a location
 // from before the device connected here (a connection replaced sends no
-// detach event). As hearsay, unless the view has the device there
-// already: believed for LeaseTTL, until that node's events confirm it.
-// (Should the device have moved on again within moments, and that event
-// come first, calls would miss it here for LeaseTTL at most: then they
-// ask Redis.)
-func (r *RedisRouter) movedTo(id directory.DeviceID, node, conn string) {
+// detach event). As hearsay, believed for LeaseTTL, until that node's
+// events confirm it. What the view learned after c connected here is
+// newer than c, and stays: the word to close c can come late (held back
+// and sent again), after the device connected elsewhere once more, and
+// placed where it was, calls would ring a connection gone (and send their
+// cancels there) while its live one rang on.
+func (r *RedisRouter) movedTo(c *Conn, node, conn string) {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if loc, ok := r.where[id]; ok && loc.node == node && loc.conn == conn {
+	if loc, ok := r.where[c.device.ID]; ok && r.validLocked(loc, now) && !loc.learned.Before(c.created) {
 		return
 	}
-	r.where[id] = location{node: node, conn: conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
+	r.where[c.device.ID] = location{node: node, conn: conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
 }
 
 // movedFrom places a device that left prev, its connection on node from,

@@ -545,6 +545,46 @@ func TestLateMovedKeepsNewerPlace(t *testing.T) {
 	}
 }
 
+// TestLateReplacedKeepsNewerPlace: the word to close a device's old
+// connection comes late (held back and sent again), after the device moved
+// on from the connection that replaced it: the old node, owning the call,
+// must keep the device where its view learned it went since, and ring it
+// there, not where the late word says.
+func TestLateReplacedKeepsNewerPlace(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 3, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	old := ts.connectTo(t, 0, "dirk-phone")
+	callID, _ := door.call("102")
+	old.expect("ring")
+	ctx := context.Background()
+	id := directory.DeviceID(old.welcome["device_id"].(string))
+	oldConn := ts.hubs[0].router.Local(id).id
+	// The lease deleted: node 1's attach replaces nothing, and sends no word.
+	if err := ts.rdbs[0].Del(ctx, presenceKey(id)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	mid := ts.connectTo(t, 1, "dirk-phone")
+	midConn := ts.hubs[1].router.Local(id).id
+	last := ts.connectTo(t, 2, "dirk-phone")
+	mid.expectClose(int(CloseReplaced))
+
+	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
+	late := envelope{Kind: "replaced", Devices: []directory.DeviceID{id}, Conn: oldConn, By: midConn}
+	if n, err := r1.publishNow(ctx, r0.node, late); err != nil || n != 1 {
+		t.Fatalf("publishing the replacement: %d receivers, %v", n, err)
+	}
+	old.expectClose(int(CloseReplaced))
+	if r := last.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the device's ring where it went last: %v", r)
+	}
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	if c := last.expect("cancel"); c["call_id"] != callID {
+		t.Fatalf("cancel %v", c)
+	}
+}
+
 // TestMovedDeviceRungBeforeViewKnows: the owner of a ringing call closes
 // the device's old connection, replaced by one on another node, before its
 // presence view has that node's event (it comes on another subscription):
