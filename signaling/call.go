@@ -84,6 +84,12 @@ func (c *Call) ringFrame(now time.Time) []byte {
 func (c *Call) start(devices []directory.Device, ref json.RawMessage, received time.Time) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.state != stateRinging {
+		// Ended between register and start (the drain deadline fails every
+		// registered call, Hub.Drain): its parties were told, and its
+		// removal from the ringing sets queued; an addition now would stay.
+		return 0
+	}
 	// The ring timeout runs from before the first ring: a device (or the
 	// door station, reading calling) must never see the call before its
 	// timeout exists. It cannot fire before start returns (it takes mu).

@@ -917,6 +917,38 @@ func TestLookAgainAfterStart(t *testing.T) {
 	}
 }
 
+// TestCallEndedBeforeStart: a call that ends between register and start
+// (the node's drain deadline, Hub.Drain, fails every registered call)
+// rings nobody, and is not left in Redis's ringing sets: its removal was
+// queued as it ended, before any addition.
+func TestCallEndedBeforeStart(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	ts.connectTo(t, 0, "anna-phone")
+	h := ts.hubs[0]
+	ctx := context.Background()
+	dc := h.router.Local(directory.DeviceID(door.welcome["device_id"].(string)))
+	site, devices, err := h.lookup(ctx, dc, "", "101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := &Call{id: h.newCallID(), hub: h, door: dc.device, doorConn: dc.id, site: site, number: "101",
+		created: h.clock.Now(), legs: make(map[directory.DeviceID]*leg)}
+	if cur, err := h.register(call); cur != nil || err != nil {
+		t.Fatalf("register: %v, %v", cur, err)
+	}
+	call.fail()
+	if n := call.start(devices, nil, time.Now()); n != 0 {
+		t.Errorf("an ended call rang %d devices", n)
+	}
+	ts.drainRingingSets(t, 0)
+	key := ringingKey(directory.Target{Site: site.ID, Number: "101"})
+	if ts.rdbs[0].SIsMember(ctx, key, string(call.id)).Val() {
+		t.Errorf("the ended call is left in its ringing set")
+	}
+}
+
 // drainRingingSets waits until node's ringing-set sender has sent what was
 // queued for it so far, and has looked again for the calls it added. It
 // sends a batch, looks again, then takes the next: a marker queued once an
