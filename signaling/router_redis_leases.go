@@ -218,7 +218,7 @@ func (r *RedisRouter) movedTo(c *Conn, node, conn string) {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if loc, ok := r.where[c.device.ID]; ok && r.validLocked(loc, now) && !loc.learned.Before(c.created) {
+	if loc, ok := r.where[c.device.ID]; ok && r.validLocked(loc, now) && !loc.learned.Before(time.Unix(0, c.created)) {
 		return
 	}
 	r.where[c.device.ID] = location{node: node, conn: conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
