@@ -362,6 +362,34 @@ func ringing(t *testing.T) (c *call, resident, door *page) {
 	return c, resident, door
 }
 
+// TestSameDoorRingsAgain: a ring for a new call from the door station
+// whose earlier call still rings the page takes that call's place: a door
+// station has one call at a time, so the earlier one is over (it
+// restarted), and in a cluster its cancel can come after the new ring
+// (protocol §3). The ring is handed to the page's message handler as the
+// server would send it; a ring from another door station is still
+// declined as busy.
+func TestSameDoorRingsAgain(t *testing.T) {
+	c, resident, door := ringing(t)
+	doorID, err := eval[string](door, `window.foyer.welcome.device_id`)
+	if err != nil || doorID == "" {
+		c.fail("the door station's device ID: %q, %v", doorID, err)
+	}
+	ring := func(callID, from string) {
+		js := fmt.Sprintf(`window.foyerSignal.h.message({type: "ring", call_id: %q, to: "101", lifetime_ms: 30000, preview: true,
+			from: {door_station_id: %q, name: "front-door", site_id: "s_x", site_name: "Harbour View"}}), true`, callID, from)
+		if _, err := eval[bool](resident, js); err != nil {
+			c.fail("handing the page a ring: %v", err)
+		}
+	}
+	ring("c_again", doorID)
+	c.waitFor(resident, "rings for the door station's new call", `window.foyer.callId === "c_again" && `+state("ringing"))
+	ring("c_other", "d_another_door")
+	if id, err := eval[string](resident, `window.foyer.callId`); err != nil || id != "c_again" {
+		c.fail("after another door station's ring the page rings for %q (%v), want c_again", id, err)
+	}
+}
+
 // TestRejoinsCall: one side's connection drops in the middle of a call
 // (the resident's, then the door station's). Its page keeps the call,
 // reconnects and rejoins (the resident answers again; both restart ICE),

@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 // state.state: connecting | idle | ringing | answering | talking | ended | offline
 // state.reanswered: answer was sent again after a reconnect, and the media
 // set up while ringing is kept (restartIce once answered).
-const state = { state: "connecting", status: "", callId: null, caller: "", pc: null, mic: null, welcome: null, reanswered: false };
+const state = { state: "connecting", status: "", callId: null, doorId: null, caller: "", pc: null, mic: null, welcome: null, reanswered: false };
 window.foyer = state;
 
 // Why this device stopped ringing (cancel.reason). Answered elsewhere is
@@ -49,7 +49,7 @@ function notice(text) {
 function finish(st, text) {
   clearInterval(ringTimer);
   stopAll(state.pc, state.mic);
-  Object.assign(state, { pc: null, mic: null, callId: null, reanswered: false });
+  Object.assign(state, { pc: null, mic: null, callId: null, doorId: null, reanswered: false });
   $("remote").srcObject = null;
   $("remote").muted = true;
   $("countdown").textContent = "";
@@ -59,9 +59,15 @@ function finish(st, text) {
 function ring(m) {
   if (m.call_id === declined) return; // our decline is on its way
   if (state.callId && state.callId !== m.call_id) {
-    // One call at a time: this device is busy with another.
-    sig.send({ type: "decline", call_id: m.call_id, scope: "device" });
-    return;
+    if (state.state !== "ringing" || m.from.door_station_id !== state.doorId) {
+      // One call at a time: this device is busy with another.
+      sig.send({ type: "decline", call_id: m.call_id, scope: "device" });
+      return;
+    }
+    // The door station that rings us calls again: it has one call at a
+    // time, so the earlier one is over (it restarted). In a cluster that
+    // call's cancel can come after this ring (protocol §3, ring).
+    finish("idle", "Waiting for visitors");
   }
   if (state.callId === m.call_id && state.pc) { // rung again after a reconnect: a new offer follows
     stopAll(state.pc, null);
@@ -70,6 +76,7 @@ function ring(m) {
   const answering = state.callId === m.call_id && state.state === "answering"; // our answer went again on reconnecting
   if (answering) state.reanswered = false; // the new offer sets up the media afresh
   state.callId = m.call_id;
+  state.doorId = m.from.door_station_id;
   state.caller = m.from.name;
   $("caller").replaceChildren(
     el("strong", { textContent: m.from.name }),
