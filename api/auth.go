@@ -193,7 +193,12 @@ func (a *API) need(r *http.Request, p *principal, min accounts.Role) (directory.
 // audit records an admin change in the site's audit log. A failure to log
 // is reported, not returned: the change itself has been made.
 func (a *API) audit(ctx context.Context, p *principal, site directory.SiteID, action, details string) {
-	err := a.acc.Log(ctx, accounts.Event{Site: site, Kind: accounts.EventAudit, Actor: p.name(), Outcome: action, Details: details})
+	a.auditAs(ctx, p.name(), site, action, details)
+}
+
+// auditAs records an admin change in the site's audit log under actor.
+func (a *API) auditAs(ctx context.Context, actor string, site directory.SiteID, action, details string) {
+	err := a.acc.Log(ctx, accounts.Event{Site: site, Kind: accounts.EventAudit, Actor: actor, Outcome: action, Details: details})
 	if err != nil {
 		a.log.Error("audit log write failed", "site", site, "action", action, "err", err)
 	}

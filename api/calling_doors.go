@@ -69,8 +69,20 @@ func (a *API) revokeCallingDoor(w http.ResponseWriter, r *http.Request, p *princ
 	}
 	details := string(d.ID) + " " + d.Name + " (site " + string(d.Site) + ") no longer calls site " + string(s.ID)
 	a.audit(ctx, p, s.ID, "device.call_site.revoke", details)
-	a.audit(ctx, p, d.Site, "device.call_site.revoke", details)
+	a.auditAs(ctx, a.actorIn(ctx, p, d.Site, s.ID), d.Site, "device.call_site.revoke", details)
 	return noContent(w)
+}
+
+// actorIn names p in the audit log of site, where p acted from the called
+// site: by e-mail (or key name) only when p has a role on site too. Else
+// the called site's admin is named by their site alone: the door's own
+// site's managers must not learn who the people of another site are
+// (docs/decisions.md, "Another site's objects").
+func (a *API) actorIn(ctx context.Context, p *principal, site, from directory.SiteID) string {
+	if _, _, err := a.roleOn(ctx, p, site); err == nil {
+		return p.name()
+	}
+	return "an admin of site " + string(from)
 }
 
 // dropCallSite removes site from the call sites of door station id, as it
