@@ -14,3 +14,7 @@ func (b *Bolt) KeptTokens() int {
 	defer b.cache.mu.Unlock()
 	return len(b.cache.tokens.m)
 }
+
+// CallersKey is the Redis key of site's callers index, for the test that
+// reads it while a door changes.
+func (r *Redis) CallersKey(site SiteID) string { return r.keys.callers(site) }

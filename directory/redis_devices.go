@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/redis/go-redis/v9"
@@ -80,9 +81,15 @@ func (r *Redis) SiteDevices(ctx context.Context, site SiteID) ([]Device, error) 
 }
 
 // CallingDoors lists the door stations of other sites that call site,
-// from the site's callers index (redisCallersKey): two round trips.
+// from the site's callers index (redisCallersKey): two round trips. A door
+// changed between the two (no longer calling site, or moved into it) is
+// left out, as Bolt leaves it out: its record may now name a site the
+// called site's managers have no business with.
 func (r *Redis) CallingDoors(ctx context.Context, site SiteID) ([]Device, error) {
-	return r.indexedDevices(ctx, site, r.keys.callers(site))
+	ds, err := r.indexedDevices(ctx, site, r.keys.callers(site))
+	return slices.DeleteFunc(ds, func(d Device) bool {
+		return d.Kind != KindDoorStation || d.Site == site || !slices.Contains(d.CallSites, site)
+	}), err
 }
 
 // indexedDevices reads the devices a hash of site's (index, keyed by
