@@ -210,4 +210,17 @@ func TestPortalCallingDoors(t *testing.T) {
 	if n := c.number(v, `document.querySelectorAll("#callers tbody button").length`); n != 0 {
 		c.fail("a viewer is offered %v Revoke buttons, want none", n)
 	}
+
+	// Revoked meanwhile (by another admin, or the gate's installer): the
+	// admin's click says so and the list drops the door rather than
+	// keeping a row whose button can only fail again.
+	was := back
+	back.CallSites = nil
+	if err := store.Apply(ctx, directory.PutDevice{Device: back, Was: &was}); err != nil {
+		t.Fatal(err)
+	}
+	c.click(p, `#callers tbody tr[data-id="d_back"] button`)
+	c.waitFor(p, "the error shown and the list refreshed", `!document.getElementById("error").hidden &&
+		document.getElementById("error").textContent.includes("calls this site") &&
+		document.querySelectorAll("#callers tbody tr").length === 0 && !document.getElementById("callers-none").hidden`)
 }

@@ -200,10 +200,12 @@ async function loadCallers() {
     const actions = document.createElement("td");
     if (roleAtLeast("admin")) {
       actions.append(button("Revoke", async () => {
-        if (confirm(`Stop ${d.name} of ${d.site_name} calling this site? Only an installer of both sites can undo this.`)) {
-          await api("DELETE", sitePath(`/calling-doors/${encodeURIComponent(d.id)}`));
-          await loadCallers();
-        }
+        if (!confirm(`Stop ${d.name} of ${d.site_name} calling this site? Only an installer of both sites can undo this.`)) return;
+        // The list is read again either way: a door revoked or changed
+        // meanwhile (the error says so) leaves it rather than staying with
+        // a button that can only fail again.
+        try { await api("DELETE", sitePath(`/calling-doors/${encodeURIComponent(d.id)}`)); }
+        finally { await loadCallers().catch(() => {}); }
       }));
     }
     tr.append(actions);
