@@ -18,3 +18,7 @@ func (b *Bolt) KeptTokens() int {
 // CallersKey is the Redis key of site's callers index, for the test that
 // reads it while a door changes.
 func (r *Redis) CallersKey(site SiteID) string { return r.keys.callers(site) }
+
+// SiteDevicesKey is the Redis key of site's index of door stations and
+// monitors, for the test that reads it while a device moves.
+func (r *Redis) SiteDevicesKey(site SiteID) string { return r.keys.siteDevices(site) }

@@ -41,3 +41,30 @@ func TestRedisCallingDoorsStaleIndex(t *testing.T) {
 		t.Errorf("CallingDoors(north) = %+v, want only %s", ds, calls.ID)
 	}
 }
+
+// TestRedisSiteDevicesStaleIndex: as TestRedisCallingDoorsStaleIndex, for
+// SiteDevices: a device that moved to another site between the index read
+// and the record read is not listed under the site it left.
+func TestRedisSiteDevicesStaleIndex(t *testing.T) {
+	ctx := context.Background()
+	client := redisClient(t, redistest.Start(t))
+	s := newRedisStore(t, client, uniquePrefix())
+	north := directory.Site{ID: "s_north", Name: "North", Settings: directory.DefaultSettings()}
+	secret := directory.Site{ID: "s_secret", Name: "Secret", Settings: directory.DefaultSettings()}
+	stays := directory.Device{ID: "d_stays", Kind: directory.KindDoorStation, Name: "stays", Site: north.ID}
+	moved := directory.Device{ID: "d_moved", Kind: directory.KindDoorStation, Name: "moved", Site: secret.ID}
+	if err := s.Apply(ctx, directory.PutSite{Site: north}, directory.PutSite{Site: secret},
+		directory.PutDevice{Device: stays}, directory.PutDevice{Device: moved}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.HSet(ctx, s.SiteDevicesKey(north.ID), string(moved.ID), string(moved.Kind)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.SiteDevices(ctx, north.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].ID != stays.ID {
+		t.Errorf("SiteDevices(north) = %+v, want only %s", ds, stays.ID)
+	}
+}

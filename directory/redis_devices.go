@@ -76,8 +76,11 @@ func (r *Redis) devices(ctx context.Context, ids []string) ([]Device, error) {
 }
 
 // SiteDevices lists a site's door stations and monitors: two round trips.
+// A device that moved to another site between the two is left out: its
+// record names a site this one's managers may have no role on.
 func (r *Redis) SiteDevices(ctx context.Context, site SiteID) ([]Device, error) {
-	return r.indexedDevices(ctx, site, r.keys.siteDevices(site))
+	ds, err := r.indexedDevices(ctx, site, r.keys.siteDevices(site))
+	return slices.DeleteFunc(ds, func(d Device) bool { return d.Site != site }), err
 }
 
 // CallingDoors lists the door stations of other sites that call site,
