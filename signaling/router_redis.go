@@ -605,5 +605,12 @@ func (r *RedisRouter) enqueue(q queued) bool {
 	}
 }
 
+// StoreErrors is the counter of foyer_redis_errors_total for the
+// directory's and accounts' Redis commands (op "store"): the family is the
+// router's, and the server counts the stores' failures into it.
+func (r *RedisRouter) StoreErrors() prometheus.Counter {
+	return r.metrics.redisErrors.WithLabelValues(storeOp)
+}
+
 // String names the router in logs.
 func (r *RedisRouter) String() string { return fmt.Sprintf("redis router %s", r.node) }

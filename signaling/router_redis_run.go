@@ -511,7 +511,7 @@ type routerMetrics struct {
 func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
 	m := &routerMetrics{
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "foyer_redis_errors_total", Help: "Failed Redis operations of the router, by operation.",
+			Name: "foyer_redis_errors_total", Help: "Failed Redis operations, by operation: the router's, and the directory's and accounts' commands (store).",
 		}, []string{"op"}),
 		rtt: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "foyer_redis_rtt_seconds", Help: "Round-trip time of the router's Redis operations and pub/sub probes.",
@@ -554,4 +554,8 @@ func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
 // redisOps are the op labels of foyer_redis_errors_total: what the router
 // was doing when Redis failed it (RedisRouter.fail).
 var redisOps = []string{"publish", "presence", "alive", "reassert", "locate", "look again", "announce",
-	"subscribe", "presence subscribe", "presence resync", "presence sweep"}
+	"subscribe", "presence subscribe", "presence resync", "presence sweep", storeOp}
+
+// storeOp is the op label of the stores' failed Redis commands, which
+// the server counts with a hook on their client (StoreErrors).
+const storeOp = "store"

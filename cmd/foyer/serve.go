@@ -255,7 +255,11 @@ func newRouter(b *backend, nodeID string, rc RedisConfig, reg prometheus.Registe
 		nodeID = randomNodeID()
 	}
 	r, err := signaling.NewRedisRouter(nodeID, b.rdb, signaling.RedisRouterOptions{LeaseTTL: rc.LeaseTTL}, reg, log)
-	return r, nodeID, err
+	if err != nil {
+		return nil, nodeID, err
+	}
+	b.storeErrs.countInto(r.StoreErrors())
+	return r, nodeID, nil
 }
 
 // randomNodeID names a node that was given no name: 8 hex digits.

@@ -30,7 +30,11 @@ const (
 // runs on (nil for the embedded store).
 type backend struct {
 	store directory.Store
-	rdb   redis.UniversalClient
+	rdb   redis.UniversalClient // the router's
+	// storeRdb is the stores' own client (directory and records), so that
+	// storeErrs counts their failures apart from the router's.
+	storeRdb  redis.UniversalClient
+	storeErrs *storeErrors
 	// records holds the account data beside the directory.
 	records kv.Store
 }
@@ -40,6 +44,7 @@ func (b *backend) close() {
 	_ = b.store.Close()
 	if b.rdb != nil {
 		_ = b.rdb.Close()
+		_ = b.storeRdb.Close()
 	}
 }
 
@@ -59,12 +64,16 @@ func openBackend(cfg Config) (*backend, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, err := directory.NewRedis(rdb)
+		srdb, _ := redisClient(cfg.Redis) // the same configuration: no error this time
+		errs := &storeErrors{}
+		srdb.AddHook(errs)
+		s, err := directory.NewRedis(srdb)
 		if err != nil {
 			_ = rdb.Close()
+			_ = srdb.Close()
 			return nil, err
 		}
-		return &backend{store: s, rdb: rdb, records: kv.NewRedis(rdb)}, nil
+		return &backend{store: s, rdb: rdb, storeRdb: srdb, storeErrs: errs, records: kv.NewRedis(srdb)}, nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
