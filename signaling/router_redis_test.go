@@ -421,6 +421,46 @@ func TestDeviceMovesToAnotherNode(t *testing.T) {
 	ringsOnly(t, door, "102", moved)
 }
 
+// dirkRungUnlisted has the door station on node callNode call 102 and
+// dirk-phone, connected to node from, read its ring; then it takes the
+// call out of Redis's ringing sets, as if the
+// owner's write had not yet been made when the device moves: a new node's
+// look-up finds no ringing call. (The owner's write is waited for first,
+// or it could come after the delete.)
+func dirkRungUnlisted(t *testing.T, ts *testServer, callNode, from int) (door, old *client, callID string) {
+	t.Helper()
+	door = ts.connectTo(t, callNode, "front-door")
+	old = ts.connectTo(t, from, "dirk-phone")
+	callID, _ = door.call("102")
+	old.expect("ring")
+	ctx := context.Background()
+	key := ringingKey(directory.Target{Site: ts.hubs[callNode].call(CallID(callID)).site.ID, Number: "102"})
+	for start := time.Now(); !ts.rdbs[0].SIsMember(ctx, key, callID).Val(); time.Sleep(2 * time.Millisecond) {
+		if time.Since(start) > readTimeout {
+			t.Fatal("the call never reached its ringing set")
+		}
+	}
+	if err := ts.rdbs[0].Del(ctx, key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return door, old, callID
+}
+
+// movedAnswers connects dirk-phone to node to, where its connection old
+// is closed as replaced, and the new one is rung for callID and answers it.
+func movedAnswers(t *testing.T, ts *testServer, to int, door, old *client, callID string) *client {
+	t.Helper()
+	moved := ts.connectTo(t, to, "dirk-phone")
+	old.expectClose(int(CloseReplaced))
+	if r := moved.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the moved device's ring: %v", r)
+	}
+	moved.send(map[string]any{"type": "answer", "call_id": callID})
+	moved.expect("answered")
+	door.expect("answered")
+	return moved
+}
+
 // TestDeviceMovesBeforeRingingSetWritten: the device of
 // TestDeviceMovesToAnotherNode moves before its ringing call is in Redis's
 // ringing sets (the owner writes them off the ring path, and on a loaded
@@ -431,30 +471,8 @@ func TestDeviceMovesToAnotherNode(t *testing.T) {
 func TestDeviceMovesBeforeRingingSetWritten(t *testing.T) {
 	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
 	ts.waitInStep(t)
-	door := ts.connectTo(t, 0, "front-door")
-	old := ts.connectTo(t, 0, "dirk-phone")
-	callID, _ := door.call("102")
-	old.expect("ring")
-	ctx := context.Background()
-	key := ringingKey(directory.Target{Site: ts.hubs[0].call(CallID(callID)).site.ID, Number: "102"})
-	// The owner's write first, or it could come after the delete.
-	for start := time.Now(); !ts.rdbs[0].SIsMember(ctx, key, callID).Val(); time.Sleep(2 * time.Millisecond) {
-		if time.Since(start) > readTimeout {
-			t.Fatal("the call never reached its ringing set")
-		}
-	}
-	if err := ts.rdbs[0].Del(ctx, key).Err(); err != nil {
-		t.Fatal(err)
-	}
-
-	moved := ts.connectTo(t, 1, "dirk-phone")
-	old.expectClose(int(CloseReplaced))
-	if r := moved.expect("ring"); r["call_id"] != callID {
-		t.Fatalf("the moved device's ring: %v", r)
-	}
-	moved.send(map[string]any{"type": "answer", "call_id": callID})
-	moved.expect("answered")
-	door.expect("answered")
+	door, old, callID := dirkRungUnlisted(t, ts, 0, 0)
+	moved := movedAnswers(t, ts, 1, door, old, callID)
 	door.send(map[string]any{"type": "hangup", "call_id": callID})
 	door.expect("ended")
 	moved.expect("ended")
@@ -468,29 +486,8 @@ func TestDeviceMovesBeforeRingingSetWritten(t *testing.T) {
 func TestDeviceMovesBetweenOtherNodes(t *testing.T) {
 	ts := newNodes(t, harborView, unlimited(), 3, RedisRouterOptions{})
 	ts.waitInStep(t)
-	door := ts.connectTo(t, 2, "front-door")
-	old := ts.connectTo(t, 0, "dirk-phone")
-	callID, _ := door.call("102")
-	old.expect("ring")
-	ctx := context.Background()
-	key := ringingKey(directory.Target{Site: ts.hubs[2].call(CallID(callID)).site.ID, Number: "102"})
-	for start := time.Now(); !ts.rdbs[0].SIsMember(ctx, key, callID).Val(); time.Sleep(2 * time.Millisecond) {
-		if time.Since(start) > readTimeout {
-			t.Fatal("the call never reached its ringing set")
-		}
-	}
-	if err := ts.rdbs[0].Del(ctx, key).Err(); err != nil {
-		t.Fatal(err)
-	}
-
-	moved := ts.connectTo(t, 1, "dirk-phone")
-	old.expectClose(int(CloseReplaced))
-	if r := moved.expect("ring"); r["call_id"] != callID {
-		t.Fatalf("the moved device's ring: %v", r)
-	}
-	moved.send(map[string]any{"type": "answer", "call_id": callID})
-	moved.expect("answered")
-	door.expect("answered")
+	door, old, callID := dirkRungUnlisted(t, ts, 2, 0)
+	movedAnswers(t, ts, 1, door, old, callID)
 }
 
 // TestLateMovedKeepsNewerPlace: a moved envelope that comes late (held
@@ -595,19 +592,12 @@ func TestLateReplacedKeepsNewerPlace(t *testing.T) {
 func TestMovedDeviceRungBeforeViewKnows(t *testing.T) {
 	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
 	ts.waitInStep(t)
-	door := ts.connectTo(t, 0, "front-door")
-	old := ts.connectTo(t, 0, "dirk-phone")
-	callID, _ := door.call("102")
-	old.expect("ring")
+	_, old, callID := dirkRungUnlisted(t, ts, 0, 0)
 	ctx := context.Background()
 	id := directory.DeviceID(old.welcome["device_id"].(string))
-	key := ringingKey(directory.Target{Site: ts.hubs[0].call(CallID(callID)).site.ID, Number: "102"})
-	for start := time.Now(); !ts.rdbs[0].SIsMember(ctx, key, callID).Val(); time.Sleep(2 * time.Millisecond) {
-		if time.Since(start) > readTimeout {
-			t.Fatal("the call never reached its ringing set")
-		}
-	}
-	if err := ts.rdbs[0].Del(ctx, key, presenceKey(id)).Err(); err != nil {
+	// And its lease: the new connection replaces none, so no word to close
+	// the old one goes out (it is published below, by hand).
+	if err := ts.rdbs[0].Del(ctx, presenceKey(id)).Err(); err != nil {
 		t.Fatal(err)
 	}
 
