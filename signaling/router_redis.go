@@ -203,8 +203,8 @@ type RedisRouter struct {
 	batch  []queued             // guarded by sendMu; reused between sends
 	held   map[string]*heldBack // guarded by sendMu; by node, what waits to be sent again (resend)
 	// heldFull holds the nodes whose held-back queue is full (a string
-	// key, no value), so that Deliver, which does not take sendMu, can
-	// report a ring it would drop as not delivered.
+	// key, no value), so that publish, which does not take sendMu (a send
+	// holds it for a round trip), can refuse what would be dropped.
 	heldFull sync.Map
 
 	leases *redisbatch.Batcher // every lease write, in order (router_redis_leases.go)
@@ -298,12 +298,6 @@ func (r *RedisRouter) Deliver(id directory.DeviceID, frame []byte) (string, bool
 	ok = ok && r.validLocked(loc, time.Now())
 	r.mu.Unlock()
 	if !ok {
-		return "", false
-	}
-	if _, full := r.heldFull.Load(loc.node); full {
-		// What waits for that node already fills its queue: this frame
-		// would be dropped behind it.
-		r.metrics.dropped.WithLabelValues("queue_full").Inc()
 		return "", false
 	}
 	if !r.publish(loc.node, envelope{Kind: "deliver", Devices: []directory.DeviceID{id}, Frame: frame}) {
@@ -562,9 +556,17 @@ func (r *RedisRouter) fail(op string, err error) {
 }
 
 // publish queues an envelope for node without blocking, and reports
-// whether it did (false: the queue is full, and it was dropped).
+// whether it did (false: the queue, or what waits for node to be sent
+// again, is full, and it was dropped).
 func (r *RedisRouter) publish(node string, env envelope) bool {
 	env.From = r.node
+	if _, full := r.heldFull.Load(node); full {
+		// What waits for that node already fills its held-back queue: this
+		// envelope would be dropped behind it. Said now, so that a ring
+		// (Deliver) counts the device as not rung.
+		r.metrics.dropped.WithLabelValues("queue_full").Inc()
+		return false
+	}
 	if !r.enqueue(queued{node: node, env: env}) {
 		return false
 	}

@@ -208,8 +208,7 @@ func (r *RedisRouter) tellMoved(c *Conn, node, conn string) {
 // ring it there (Hub.handOver), and the view may not have that node's
 // event yet (it comes on another subscription), or may hold a location
 // from before the device connected here (a connection replaced sends no
-// detach event). As hearsay, believed for LeaseTTL, until that node's
-// events confirm it. What the view learned after c connected here is
+// detach event). As hearsay (hearsayAt). What the view learned after c connected here is
 // newer than c, and stays: the word to close c can come late (held back
 // and sent again), after the device connected elsewhere once more, and
 // placed where it was, calls would ring a connection gone (and send their
@@ -221,7 +220,7 @@ func (r *RedisRouter) movedTo(c *Conn, node, conn string) {
 	if loc, ok := r.where[c.device.ID]; ok && r.validLocked(loc, now) && !loc.learned.Before(time.Unix(0, c.created)) {
 		return
 	}
-	r.where[c.device.ID] = location{node: node, conn: conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
+	r.where[c.device.ID] = r.hearsayAt(node, conn, now)
 }
 
 // movedFrom places a device that left prev, its connection on node from,
@@ -230,7 +229,7 @@ func (r *RedisRouter) movedTo(c *Conn, node, conn string) {
 // there are to ring it where it went (Hub.RemoteMoved). Any other place
 // the view has is other news (to's own event, most often, or the device's
 // next connection, on from again or elsewhere, when the envelope came
-// late) and stays. As hearsay, like movedTo.
+// late) and stays. As hearsay (hearsayAt).
 func (r *RedisRouter) movedFrom(id directory.DeviceID, from, prev, to, conn string) {
 	now := time.Now()
 	r.mu.Lock()
@@ -238,7 +237,7 @@ func (r *RedisRouter) movedFrom(id directory.DeviceID, from, prev, to, conn stri
 	if loc, ok := r.where[id]; ok && r.validLocked(loc, now) && (loc.node != from || loc.conn != prev) {
 		return
 	}
-	r.where[id] = location{node: to, conn: conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
+	r.where[id] = r.hearsayAt(to, conn, now)
 }
 
 // handover records calls as taken part in by conn, the device's local

@@ -52,7 +52,14 @@ type location struct {
 	node, conn string
 	expires    time.Time
 	learned    time.Time
-	hearsay    bool // learned from a device's message, not from its node's events or lease: believed until expires only
+	hearsay    bool // learned from a device's message or from word that it moved, not from its node's events or lease: believed until expires only
+}
+
+// hearsayAt is a location learned at now other than from the device's own
+// node (a message it sent through there, or word that it moved there):
+// believed for LeaseTTL, unless that node's events say otherwise first.
+func (r *RedisRouter) hearsayAt(node, conn string, now time.Time) location {
+	return location{node: node, conn: conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
 }
 
 // validLocked reports whether loc is still believed at now; r.mu is held.

@@ -148,7 +148,7 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 			// Only where the presence view knows nothing: the events are
 			// the truth, and this envelope may be late (the device moved,
 			// or left, since it was sent). Believed for LeaseTTL only.
-			r.where[env.Sender.ID] = location{node: env.From, conn: env.Conn, expires: now.Add(r.opts.LeaseTTL), learned: now, hearsay: true}
+			r.where[env.Sender.ID] = r.hearsayAt(env.From, env.Conn, now)
 		}
 		r.nodeSeen[env.From] = now
 		r.mu.Unlock()
