@@ -93,7 +93,7 @@ func (a *API) dropCallSite(ctx context.Context, site directory.SiteID, id direct
 	if err != nil && !errors.Is(err, directory.ErrNotFound) {
 		return d, err
 	}
-	if err != nil || d.Kind != directory.KindDoorStation || d.Site == site || !slices.Contains(d.CallSites, site) {
+	if err != nil || !d.CallsFromElsewhere(site) {
 		return d, errNotFound("no door station %s of another site calls this site", id)
 	}
 	was := d

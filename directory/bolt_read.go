@@ -358,7 +358,7 @@ func (b *Bolt) CallingDoors(ctx context.Context, site SiteID) (out []Device, err
 			if err := json.Unmarshal(v, &d); err != nil {
 				return false, fmt.Errorf("bolt: corrupt record %q in %s: %w", id, bucketDevices, err)
 			}
-			if d.Site != site && slices.Contains(d.CallSites, site) {
+			if d.CallsFromElsewhere(site) {
 				out = append(out, d)
 			}
 			return true, nil

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -114,6 +115,12 @@ type Device struct {
 	User UserID `json:"user,omitempty"`
 	// CallSites are further sites a door station may call, besides Site.
 	CallSites []SiteID `json:"call_sites,omitempty"`
+}
+
+// CallsFromElsewhere reports whether d is a door station of another site
+// that may call site: one that site's CallingDoors lists.
+func (d Device) CallsFromElsewhere(site SiteID) bool {
+	return d.Kind == KindDoorStation && d.Site != site && slices.Contains(d.CallSites, site)
 }
 
 // Target is a (site, call ID) pair a device rings for.

@@ -90,9 +90,7 @@ func (r *Redis) SiteDevices(ctx context.Context, site SiteID) ([]Device, error) 
 // called site's managers have no business with.
 func (r *Redis) CallingDoors(ctx context.Context, site SiteID) ([]Device, error) {
 	ds, err := r.indexedDevices(ctx, site, r.keys.callers(site))
-	return slices.DeleteFunc(ds, func(d Device) bool {
-		return d.Kind != KindDoorStation || d.Site == site || !slices.Contains(d.CallSites, site)
-	}), err
+	return slices.DeleteFunc(ds, func(d Device) bool { return !d.CallsFromElsewhere(site) }), err
 }
 
 // indexedDevices reads the devices a hash of site's (index, keyed by
