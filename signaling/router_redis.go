@@ -221,6 +221,9 @@ type RedisRouter struct {
 	// subscribed: Redis has confirmed this node's subscription to its
 	// channel (and it has not been replaced since).
 	subscribed atomic.Bool
+	// unknownWarned: when (Unix ns) an envelope of a kind this node does
+	// not know was last logged (receive), at most once a minute.
+	unknownWarned atomic.Int64
 }
 
 // NewRedisRouter returns the router of node on rdb. Metrics register with reg.

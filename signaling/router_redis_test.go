@@ -1089,3 +1089,38 @@ func remoteDirk(t *testing.T) (*testServer, *RedisRouter, *client, directory.Dev
 	dirk := ts.connectTo(t, 1, "dirk-phone")
 	return ts, ts.hubs[0].router.(*RedisRouter), dirk, directory.DeviceID(dirk.welcome["device_id"].(string))
 }
+
+// TestUnknownEnvelopeKindSkipped: an envelope of a kind this node does not
+// know (a newer node's, during an upgrade) is skipped and counted as
+// unknown_kind, not malformed; the node logs it at most once a minute and
+// goes on serving.
+func TestUnknownEnvelopeKindSkipped(t *testing.T) {
+	ts, r, dirk, _ := remoteDirk(t)
+	dropped := func(reason string) float64 { return testutil.ToFloat64(r.metrics.dropped.WithLabelValues(reason)) }
+	malformed := dropped("malformed")
+	from := "node-of-a-newer-foyer"
+	for range 3 {
+		future, err := (&envelope{Kind: "from-the-future", From: from}).marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.receive(string(future), ts.hubs[0])
+	}
+	if n := dropped("unknown_kind"); n != 3 {
+		t.Errorf("%v envelopes counted unknown_kind, want 3", n)
+	}
+	if n := dropped("malformed") - malformed; n != 0 {
+		t.Errorf("%v unknown envelopes counted malformed", n)
+	}
+	suiteLogs.mu.Lock()
+	logged := strings.Count(suiteLogs.buf.String(), `"from":"`+from+`"`)
+	suiteLogs.mu.Unlock()
+	if logged != 1 {
+		t.Errorf("the unknown kind was logged %d times, want once", logged)
+	}
+	door := ts.connectTo(t, 0, "front-door")
+	door.call("102")
+	if m := dirk.expect("ring"); m["to"] != "102" {
+		t.Fatalf("dirk: %v", m)
+	}
+}
