@@ -156,6 +156,23 @@ tests:
         alertname: FoyerPresenceEventsLost
         exp_alerts:
           - exp_labels: {severity: warning, instance: n1}
+  # Mixed versions: n1 skips unknown envelopes for 40 minutes, n2 for 10.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_router_envelopes_dropped_total{instance="n1",reason="unknown_kind"}'
+        values: '0+3x40'
+      - series: 'foyer_router_envelopes_dropped_total{instance="n1",reason="malformed"}'
+        values: '0x40'
+      - series: 'foyer_router_envelopes_dropped_total{instance="n2",reason="unknown_kind"}'
+        values: '0+3x10 30x30'
+    alert_rule_test:
+      - eval_time: 20m
+        alertname: FoyerClusterVersionsMixed
+        exp_alerts: []
+      - eval_time: 40m
+        alertname: FoyerClusterVersionsMixed
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: n1}
   # Media: node n1 loses 5 of every 100 incoming packets, node n2 1 of 100.
   - interval: 1m
     input_series:

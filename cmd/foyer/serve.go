@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -79,7 +80,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo()} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -214,6 +215,17 @@ func newMux(hub *signaling.Hub, b *backend, router signaling.Router, ready *atom
 	})
 	mux.Handle("/", web.Handler()) // /door, /resident and their files
 	return mux
+}
+
+// buildInfo is foyer_build_info: 1, labelled with this binary's version
+// and Go release, so that an operator can see which nodes of a cluster
+// run which foyer (every node must run the same: operations.md).
+func buildInfo() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "foyer_build_info",
+		Help:        "Always 1; its labels name the foyer version and the Go release the node runs.",
+		ConstLabels: prometheus.Labels{"version": version, "go_version": runtime.Version()},
+	}, func() float64 { return 1 })
 }
 
 func metricsHandler(reg *prometheus.Registry) http.Handler {
