@@ -29,7 +29,8 @@ func TestMain(m *testing.M) {
 // testServer is a real `foyer serve` on a free loopback port.
 type testServer struct {
 	signal, metrics string
-	tokens          string // the tokens file foyer-load saved when seeding
+	tokens          string    // the tokens file foyer-load saved when seeding
+	proc            *exec.Cmd // the `foyer serve` process
 }
 
 // startServer builds ../foyer, seeds it through foyer-load (devices, doors)
@@ -82,10 +83,16 @@ func buildFoyer(t *testing.T) string {
 // media on loopback) until the test ends, and returns once it is ready.
 func serveNode(t *testing.T, bin string, args ...string) *testServer {
 	t.Helper()
+	return serveNodeEnv(t, bin, nil, args...)
+}
+
+// serveNodeEnv is serveNode with more environment for the server.
+func serveNodeEnv(t *testing.T, bin string, env []string, args ...string) *testServer {
+	t.Helper()
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	serve := exec.Command(bin, append([]string{"serve", "--listen", addr}, args...)...)
-	serve.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false", "FOYER_MEDIA_LOOPBACK_ONLY=true")
+	serve.Env = append(append(os.Environ(), "FOYER_TURN_ENABLED=false", "FOYER_MEDIA_LOOPBACK_ONLY=true"), env...)
 	var logs bytes.Buffer
 	serve.Stderr = &logs
 	if err := serve.Start(); err != nil {
@@ -99,7 +106,7 @@ func serveNode(t *testing.T, bin string, args ...string) *testServer {
 		}
 	})
 	waitReady(t, "http://"+addr+"/readyz")
-	return &testServer{signal: "ws://" + addr + "/v1/signal", metrics: "http://" + addr + "/metrics"}
+	return &testServer{signal: "ws://" + addr + "/v1/signal", metrics: "http://" + addr + "/metrics", proc: serve}
 }
 
 func freePort(t *testing.T) int {

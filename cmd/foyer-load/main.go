@@ -13,7 +13,10 @@
 // open-file limit nor the ephemeral ports of one source address run out.
 // Against several nodes (--url and --metrics take comma-separated lists) the
 // connections take the nodes in turn, so every ID has devices on each node,
-// and the report adds up the nodes' metrics.
+// and the report adds up the nodes' metrics. The reconnect scenario holds
+// its devices with a lean client of the tool's own on raw sockets
+// (lean_linux.go; idle can, with --client lean), the others with
+// gorilla/websocket.
 // Traffic goes to loopback addresses only.
 package main
 

@@ -19,6 +19,7 @@ type report struct {
 	Devices  int       `json:"devices"`
 	Doors    int       `json:"doors"`
 	Workers  int       `json:"workers"`
+	Client   string    `json:"client"` // lean or gorilla (--client)
 
 	Connect   *connectReport   `json:"connect"`
 	Idle      *idleReport      `json:"idle,omitempty"`
@@ -149,7 +150,7 @@ func (r *report) writeTable(w io.Writer) {
 	lat := func(k string, l latency) {
 		row(k, "p50 %.3f ms\tp99 %.3f ms\tp999 %.3f ms\tmax %.3f ms\t(n=%d)", l.P50, l.P99, l.P999, l.Max, l.N)
 	}
-	row("scenario", "%s  (%d devices, %d door stations, %d workers, %s)", r.Scenario, r.Devices, r.Doors, r.Workers, strings.Join(r.URLs, ", "))
+	row("scenario", "%s  (%d devices, %d door stations, %d workers, %s client, %s)", r.Scenario, r.Devices, r.Doors, r.Workers, r.Client, strings.Join(r.URLs, ", "))
 	if c := r.Connect; c != nil {
 		row("connected", "%d of %d in %.2f s (%.0f/s)", c.Connected, c.Wanted, c.Seconds, c.PerSecond)
 		lat("  hello → welcome", c.Handshake)

@@ -31,7 +31,7 @@ func runScenario(ctx context.Context, o *options, log *slog.Logger) (*report, er
 		return nil, err
 	}
 	devices, doors := l.counts()
-	rep := &report{Scenario: o.scenario, Started: time.Now(), URLs: o.signalURLs, Devices: devices, Doors: doors, Workers: len(shards)}
+	rep := &report{Scenario: o.scenario, Started: time.Now(), URLs: o.signalURLs, Devices: devices, Doors: doors, Workers: len(shards), Client: o.client}
 	procs, err := startWorkers(len(shards), log)
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func runScenario(ctx context.Context, o *options, log *slog.Logger) (*report, er
 	log.Info("connecting", "sockets", devices+doors, "workers", len(shards))
 	replies, err := callAll(ctx, procs, func(i int) command {
 		return command{Op: opConnect, URLs: o.signalURLs, Shard: shards[i],
-			DialConcurrency: o.dialConcurrency, DialTimeoutMS: o.dialTimeout.Milliseconds()}
+			DialConcurrency: o.dialConcurrency, DialTimeoutMS: o.dialTimeout.Milliseconds(), Lean: o.client == "lean"}
 	})
 	if err != nil {
 		return nil, err

@@ -58,6 +58,14 @@ func TestScenarios(t *testing.T) {
 		}
 	})
 
+	t.Run("idle lean", func(t *testing.T) {
+		rep := runLoad(t, args("--scenario", "idle", "--client", "lean", "--devices", fmt.Sprint(testDevices), "--settle", "500ms", "--hold", "1s")...)
+		checkClean(t, rep)
+		if rep.Client != "lean" || rep.Idle == nil || rep.Idle.Connections != testDevices || rep.Idle.ServerConnected != testDevices {
+			t.Fatalf("client %q, idle report %+v", rep.Client, rep.Idle)
+		}
+	})
+
 	for _, k := range []int{1, 3, 7} {
 		t.Run(fmt.Sprintf("storm answer %d", k), func(t *testing.T) {
 			rep := runLoad(t, args("--scenario", "storm", "--calls", fmt.Sprint(testCalls), "--rate", fmt.Sprint(testRate), "--answer", fmt.Sprint(k))...)
@@ -136,6 +144,9 @@ func TestScenarios(t *testing.T) {
 			rep := runLoad(t, args("--scenario", "reconnect", "--devices", fmt.Sprint(testDevices), "--settle", "500ms",
 				fmt.Sprintf("--resume=%v", resume))...)
 			checkClean(t, rep)
+			if rep.Client != "lean" {
+				t.Errorf("reconnect ran on the %q client, want lean", rep.Client)
+			}
 			r := rep.Reconnect
 			if r.Wanted != testDevices || r.Back != testDevices || len(r.Errors) != 0 {
 				t.Errorf("back %d of %d, errors %v", r.Back, r.Wanted, r.Errors)
@@ -313,5 +324,24 @@ func TestSeveralURLs(t *testing.T) {
 	}
 	if o, err := parseOptions([]string{"--tokens", "x", "--metrics", ""}, io.Discard); err != nil || len(o.metricsURLs) != 0 {
 		t.Errorf("--metrics \"\": %v, %q; want no scraping", err, o.metricsURLs)
+	}
+}
+
+// TestClientOption: auto takes the lean client for reconnect only, lean
+// is refused where calls are placed, and an unknown client is refused.
+func TestClientOption(t *testing.T) {
+	for scenario, want := range map[string]string{"idle": "gorilla", "reconnect": "lean", "storm": "gorilla", "media": "gorilla"} {
+		o, err := parseOptions([]string{"--tokens", "x", "--scenario", scenario}, io.Discard)
+		if err != nil || o.client != want {
+			t.Errorf("%s: client %q, err %v; want %q", scenario, o.client, err, want)
+		}
+	}
+	for _, bad := range [][]string{{"--scenario", "storm", "--client", "lean"}, {"--scenario", "media", "--client", "lean"}, {"--client", "fast"}} {
+		if _, err := parseOptions(append([]string{"--tokens", "x"}, bad...), io.Discard); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if o, err := parseOptions([]string{"--tokens", "x", "--scenario", "idle", "--client", "lean"}, io.Discard); err != nil || o.client != "lean" {
+		t.Errorf("idle --client lean: %v", err)
 	}
 }

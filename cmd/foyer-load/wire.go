@@ -25,6 +25,9 @@ type command struct {
 	Storm           *stormJob `json:"storm,omitempty"`
 	Media           *mediaJob `json:"media,omitempty"`
 	Resume          bool      `json:"resume,omitempty"`
+	// Lean: hold the connections with the lean client (lean_linux.go),
+	// which can only connect, say hello and stay: idle and reconnect.
+	Lean bool `json:"lean,omitempty"`
 }
 
 // shard is what one worker drives: whole sites, so that every call it

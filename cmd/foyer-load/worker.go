@@ -30,6 +30,9 @@ type worker struct {
 	timeout time.Duration
 	clients []*client // every connection: the IDs' devices, then the doors
 	shard   *shard
+	// lean holds the connections instead of clients' library connections
+	// when the coordinator asked for the lean client (lean_linux.go).
+	lean *leanFleet
 }
 
 // runWorker serves commands from stdin until close or EOF (the coordinator
@@ -70,17 +73,33 @@ func (w *worker) do(cmd command) reply {
 			return reply{Err: "connect needs a shard and the nodes' URLs, once"}
 		}
 		w.setup(cmd)
-		res := w.connectAll(ctx, w.clients, false, time.Time{})
+		var res connectResults
+		if cmd.Lean {
+			fleet, err := newLeanFleet(w.clients, w.conc, w.timeout)
+			if err != nil {
+				return reply{Err: err.Error()}
+			}
+			w.lean = fleet
+			res = fleet.connectAll(false, time.Time{})
+		} else {
+			res = w.connectAll(ctx, w.clients, false, time.Time{})
+		}
 		return reply{Connect: &connectResult{
 			Wanted: len(w.clients), Connected: len(res.took), Errors: res.errors,
 			HandshakeNS: res.took, StartUnixNS: res.start.UnixNano(), EndUnixNS: res.end.UnixNano(),
 		}}
 	case opStorm:
+		if w.lean != nil {
+			return reply{Err: "storms need the library client (--client gorilla)"}
+		}
 		if cmd.Storm == nil {
 			return reply{Err: "storm needs its job"}
 		}
 		return reply{Storm: runStorm(ctx, w, *cmd.Storm), Lost: w.lostCounts()}
 	case opMedia:
+		if w.lean != nil {
+			return reply{Err: "media calls need the library client (--client gorilla)"}
+		}
 		if cmd.Media == nil {
 			return reply{Err: "media needs its job"}
 		}
@@ -184,13 +203,19 @@ func (w *worker) connectAll(ctx context.Context, clients []*client, resume bool,
 // reconnect drops every connection at once, then reconnects them all.
 func (w *worker) reconnect(ctx context.Context, resume bool) *reconnectResult {
 	drop := time.Now()
-	var wg sync.WaitGroup
-	for _, c := range w.clients {
-		wg.Add(1)
-		go func() { defer wg.Done(); c.drop() }()
+	var res connectResults
+	if w.lean != nil {
+		w.lean.dropAll()
+		res = w.lean.connectAll(resume, drop)
+	} else {
+		var wg sync.WaitGroup
+		for _, c := range w.clients {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.drop() }()
+		}
+		wg.Wait()
+		res = w.connectAll(ctx, w.clients, resume, drop)
 	}
-	wg.Wait()
-	res := w.connectAll(ctx, w.clients, resume, drop)
 	r := &reconnectResult{
 		Wanted: len(w.clients), Back: len(res.took), Errors: res.errors, BackNS: res.took,
 		DropUnixNS: drop.UnixNano(),
@@ -203,6 +228,9 @@ func (w *worker) reconnect(ctx context.Context, resume bool) *reconnectResult {
 
 // lostCounts counts connections that ended without the tool dropping them.
 func (w *worker) lostCounts() map[string]int {
+	if w.lean != nil {
+		return w.lean.lostCounts()
+	}
 	lost := map[string]int{}
 	for _, c := range w.clients {
 		if c.done == nil {
@@ -221,6 +249,11 @@ func (w *worker) lostCounts() map[string]int {
 
 // dropAll closes every connection.
 func (w *worker) dropAll() {
+	if w.lean != nil {
+		w.lean.stop()
+		w.lean = nil
+		return
+	}
 	for _, c := range w.clients {
 		c.drop()
 	}

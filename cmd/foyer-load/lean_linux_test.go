@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestLeanClient holds devices with the lean client against a real server
+// whose heartbeat is 1 s: they connect, answer pings (the server closes a
+// connection silent for 2 intervals), come back with resume tokens after a
+// drop, a bad token is refused with its close code on every attempt, and
+// the server's drain is counted as lost connections.
+func TestLeanClient(t *testing.T) {
+	const devices = 14
+	bin := buildFoyer(t)
+	data := filepath.Join(t.TempDir(), "data")
+	tokensPath := filepath.Join(t.TempDir(), "tokens.json")
+	runLoad(t, "--foyer", bin, "--data-dir", data, "--devices", strconv.Itoa(devices), "--doors", "0",
+		"--ids-per-site", "10", "--tokens-out", tokensPath, "--seed-only")
+	srv := serveNodeEnv(t, bin, []string{"FOYER_SIGNALING_HEARTBEAT=1s"}, "--data-dir", data)
+	raw, err := os.ReadFile(tokensPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tf struct{ Tokens map[string]string }
+	if err := json.Unmarshal(raw, &tf); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name := range tf.Tokens {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var clients []*client
+	for i, name := range names {
+		clients = append(clients, &client{dev: device{Name: name, Token: tf.Tokens[name]},
+			src: net.IPv4(127, 0, 0, byte(2+i%3)), url: srv.signal})
+	}
+	if len(clients) != devices {
+		t.Fatalf("%d devices seeded, want %d", len(clients), devices)
+	}
+	fleet, err := newLeanFleet(clients, 4, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fleet.stop)
+	res := fleet.connectAll(false, time.Time{})
+	if len(res.took) != devices || len(res.errors) != 0 {
+		t.Fatalf("connected %d of %d, errors %v", len(res.took), devices, res.errors)
+	}
+
+	// Three heartbeat intervals: a device that did not answer pings would
+	// be closed after two.
+	time.Sleep(3500 * time.Millisecond)
+	if lost := fleet.lostCounts(); len(lost) != 0 {
+		t.Fatalf("connections lost while idle: %v", lost)
+	}
+
+	drop := time.Now()
+	fleet.dropAll()
+	res = fleet.connectAll(true, drop)
+	if len(res.took) != devices || len(res.errors) != 0 {
+		t.Fatalf("back with resume tokens: %d of %d, errors %v", len(res.took), devices, res.errors)
+	}
+	for _, d := range res.took {
+		if time.Duration(d) > time.Since(drop) {
+			t.Fatalf("a connection back %v after the drop, longer than the whole reconnect", time.Duration(d))
+		}
+	}
+	if lost := fleet.lostCounts(); len(lost) != 0 {
+		t.Fatalf("dropped connections counted as lost: %v", lost)
+	}
+
+	bad := []*client{{dev: device{Name: "nobody", Token: "fyr_not-a-token"}, src: net.IPv4(127, 0, 0, 2), url: srv.signal}}
+	badFleet, err := newLeanFleet(bad, 1, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(badFleet.stop)
+	res = badFleet.connectAll(false, time.Time{})
+	if len(res.took) != 0 || len(res.errors) != 1 {
+		t.Fatalf("a bad token: connected %d, errors %v", len(res.took), res.errors)
+	}
+	for class, n := range res.errors {
+		if class != "welcome: close 4001" || n != dialAttempts {
+			t.Errorf("a bad token: %d × %q, want %d × \"welcome: close 4001\"", n, class, dialAttempts)
+		}
+	}
+
+	// The server drains: it closes every idle connection with 4012.
+	if err := srv.proc.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lost := fleet.lostCounts()
+		if lost["read: close 4012"] == devices {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the server's drain, lost %v; want %d × \"read: close 4012\"", lost, devices)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestServerFrame: whole frames, frames cut anywhere, the 16-bit length,
+// and frames no server may send.
+func TestServerFrame(t *testing.T) {
+	long := make([]byte, 300)
+	frames := [][]byte{
+		{0x81, 3, 'a', 'b', 'c'},
+		{0x89, 0},
+		append([]byte{0x81, 126, 1, 44}, long...),
+	}
+	var stream []byte
+	for _, f := range frames {
+		stream = append(stream, f...)
+	}
+	for cut := range len(stream) {
+		var got [][]byte
+		buf := append([]byte{}, stream[:cut]...)
+		rest := stream[cut:]
+		for {
+			op, payload, n, ok := serverFrame(buf)
+			if !ok {
+				if n < 0 {
+					t.Fatalf("cut at %d: a good stream refused", cut)
+				}
+				if len(rest) == 0 {
+					break
+				}
+				buf, rest = append(buf, rest...), nil
+				continue
+			}
+			got = append(got, append([]byte{op}, payload...))
+			buf = buf[n:]
+		}
+		if len(got) != 3 || got[0][0] != 1 || string(got[0][1:]) != "abc" || got[1][0] != 9 || len(got[1]) != 1 || len(got[2]) != 301 {
+			t.Fatalf("cut at %d: frames %q", cut, got)
+		}
+	}
+	for _, bad := range [][]byte{{0x81, 0x83, 1, 2, 3, 4, 'a', 'b', 'c'}, {0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}} {
+		if _, _, n, ok := serverFrame(bad); ok || n >= 0 {
+			t.Errorf("% x: accepted, want refused", bad)
+		}
+	}
+}
