@@ -276,7 +276,7 @@ func (f *leanFleet) progress(now time.Time) {
 		}
 	}
 	b.flying = flying
-	waiting := b.waiting[:0]
+	waiting, n := b.waiting[:0], len(b.waiting)
 	for _, c := range b.waiting {
 		if c.state == leanWaiting && !now.Before(c.due) && len(b.flying) < f.conc {
 			f.start(c, now)
@@ -284,7 +284,9 @@ func (f *leanFleet) progress(now time.Time) {
 			waiting = append(waiting, c)
 		}
 	}
-	b.waiting = waiting
+	// A retry that failed at once (no socket, no bind) was appended to
+	// b.waiting by failNoSocket while it was being filtered: keep it.
+	b.waiting = append(waiting, b.waiting[n:]...)
 	for len(b.flying) < f.conc && b.next < len(b.todo) {
 		c := b.todo[b.next]
 		b.next++

@@ -153,3 +153,26 @@ func TestServerFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestLeanRetryFailingAtOnce: an attempt that fails before it has a socket
+// (here bind, from an address the host does not have) is retried after its
+// backoff and counted on every attempt; a retry that fails the same way
+// must not be lost, or connectAll never returns.
+func TestLeanRetryFailingAtOnce(t *testing.T) {
+	bad := []*client{{dev: device{Name: "nowhere", Token: "fyr_x"}, src: net.IPv4(192, 0, 2, 1), url: "ws://127.0.0.1:1/signal"}}
+	fleet, err := newLeanFleet(bad, 1, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fleet.stop)
+	got := make(chan connectResults, 1)
+	go func() { got <- fleet.connectAll(false, time.Time{}) }()
+	select {
+	case res := <-got:
+		if len(res.took) != 0 || len(res.errors) != 1 || res.errors["dial: no free local port"] != dialAttempts {
+			t.Fatalf("connected %d, errors %v; want %d × \"dial: no free local port\"", len(res.took), res.errors, dialAttempts)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("connectAll did not return: a retry that failed at once was lost")
+	}
+}
