@@ -391,6 +391,10 @@ func (f *leanFleet) event(c *leanConn, ev uint32, now time.Time) {
 			class := "eof"
 			if err != nil {
 				class = classifyErrno(err)
+			} else if c.state == leanHello || c.state == leanIdle {
+				// After the upgrade the library reports an end without a
+				// close frame as gorilla/websocket's abnormal closure.
+				class = "close 1006"
 			}
 			f.ended(c, leanStage(c.state)+": "+class, now)
 			return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -174,5 +175,67 @@ func TestLeanRetryFailingAtOnce(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("connectAll did not return: a retry that failed at once was lost")
+	}
+}
+
+// TestLeanLostAsLibrary: a server that dies (no close frame, its sockets
+// closed by the kernel) ends the lean client's connections with the class
+// the library client reports for the same end, so that reports of both
+// clients can be compared.
+func TestLeanLostAsLibrary(t *testing.T) {
+	bin := buildFoyer(t)
+	data := filepath.Join(t.TempDir(), "data")
+	tokensPath := filepath.Join(t.TempDir(), "tokens.json")
+	runLoad(t, "--foyer", bin, "--data-dir", data, "--devices", "2", "--doors", "0",
+		"--ids-per-site", "10", "--tokens-out", tokensPath, "--seed-only")
+	srv := serveNode(t, bin, "--data-dir", data)
+	raw, err := os.ReadFile(tokensPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tf struct{ Tokens map[string]string }
+	if err := json.Unmarshal(raw, &tf); err != nil {
+		t.Fatal(err)
+	}
+	var clients []*client
+	for name, token := range tf.Tokens {
+		clients = append(clients, &client{dev: device{Name: name, Token: token}, src: net.IPv4(127, 0, 0, 2), url: srv.signal})
+	}
+	if len(clients) < 2 {
+		t.Fatalf("%d devices seeded, want 2", len(clients))
+	}
+	lib := clients[0]
+	if _, err := lib.connect(context.Background(), lib.dev.Token, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lib.drop)
+	fleet, err := newLeanFleet(clients[1:2], 1, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fleet.stop)
+	if res := fleet.connectAll(false, time.Time{}); len(res.took) != 1 {
+		t.Fatalf("lean: connected %d of 1, errors %v", len(res.took), res.errors)
+	}
+
+	if err := srv.proc.Process.Kill(); err != nil { // the server we started
+		t.Fatal(err)
+	}
+	select {
+	case <-lib.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the library client did not see the server die")
+	}
+	want := lib.lost
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lost := fleet.lostCounts()
+		if len(lost) == 1 && lost[want] == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server died: lean lost %v, the library client %q", lost, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
