@@ -231,27 +231,35 @@ func (f *leanFleet) loop() {
 			panic(fmt.Sprintf("epoll_wait: %v", err)) // the worker cannot go on without its loop
 		}
 		now := time.Now()
+		woke := false
 		for _, ev := range events[:max(n, 0)] {
 			if int(ev.Fd) == f.wake {
-				var b [8]byte
-				_, _ = unix.Read(f.wake, b[:])
-				for drained := false; !drained; {
-					select {
-					case fn := <-f.cmds:
-						fn()
-					default:
-						drained = true
-					}
-				}
-				if f.stopped {
-					_ = unix.Close(f.ep)
-					_ = unix.Close(f.wake)
-					return
-				}
+				woke = true
 				continue
 			}
 			if c := f.byFD[ev.Fd]; c != nil {
 				f.event(c, ev.Events, now)
+			}
+		}
+		// Commands run after the batch's socket events: a drop and a
+		// connect close sockets and open new ones with the same numbers,
+		// and an event of this batch for a closed socket must not reach
+		// the new one.
+		if woke {
+			var b [8]byte
+			_, _ = unix.Read(f.wake, b[:])
+			for drained := false; !drained; {
+				select {
+				case fn := <-f.cmds:
+					fn()
+				default:
+					drained = true
+				}
+			}
+			if f.stopped {
+				_ = unix.Close(f.ep)
+				_ = unix.Close(f.wake)
+				return
 			}
 		}
 		if f.batch != nil {

@@ -4,13 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/sys/unix"
 )
 
 // TestLeanClient holds devices with the lean client against a real server
@@ -173,7 +180,7 @@ func TestLeanRetryFailingAtOnce(t *testing.T) {
 		if len(res.took) != 0 || len(res.errors) != 1 || res.errors["dial: no free local port"] != dialAttempts {
 			t.Fatalf("connected %d, errors %v; want %d × \"dial: no free local port\"", len(res.took), res.errors, dialAttempts)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("connectAll did not return: a retry that failed at once was lost")
 	}
 }
@@ -239,3 +246,156 @@ func TestLeanLostAsLibrary(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestLeanCommandsAfterEvents: a reconnect's drop and connect can run in
+// the same drain of the loop's commands, and the connect's new sockets
+// take the numbers of the sockets the drop closed. An event that the same
+// epoll_wait returned for an old socket after the wake-up must not reach
+// the new socket that has its number. A stand-in server keeps the loop
+// busy answering pings while the drop and the connect are queued and one
+// old connection is reset.
+func TestLeanCommandsAfterEvents(t *testing.T) {
+	var mu sync.Mutex
+	var conns []*websocket.Conn
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		if _, _, err := ws.ReadMessage(); err != nil { // hello
+			ws.Close()
+			return
+		}
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"welcome","resume_token":"r"}`))
+		mu.Lock()
+		conns = append(conns, ws)
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ws := range conns {
+			ws.Close()
+		}
+	})
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	clients := []*client{
+		{dev: device{Name: "a", Token: "a"}, src: net.IPv4(127, 0, 0, 2), url: url},
+		{dev: device{Name: "b", Token: "b"}, src: net.IPv4(127, 0, 0, 3), url: url},
+	}
+	fleet, err := newLeanFleet(clients, 2, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fleet.stop)
+	if res := fleet.connectAll(false, time.Time{}); len(res.took) != 2 {
+		t.Fatalf("connected %d of 2, errors %v", len(res.took), res.errors)
+	}
+	var fds [2]int
+	fleet.run(func() { fds[0], fds[1] = fleet.conns[0].fd, fleet.conns[1].fd })
+	mu.Lock()
+	serverConns := append([]*websocket.Conn{}, conns...)
+	mu.Unlock()
+	if len(serverConns) != 2 {
+		t.Fatalf("the server holds %d connections, want 2", len(serverConns))
+	}
+	// Which server connection is the lean connection a: the one whose
+	// remote address is a's source.
+	srvA, srvB := serverConns[0], serverConns[1]
+	if srvA.RemoteAddr().(*net.TCPAddr).IP.String() != "127.0.0.2" {
+		srvA, srvB = srvB, srvA
+	}
+
+	// Keep the loop busy: pings to b faster than it answers them, with
+	// room for many in b's socket, so that b's event does not end.
+	if err := unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	stopPump := make(chan struct{})
+	pumped := make(chan struct{})
+	pings := make([]byte, 64<<10)
+	for i := 0; i < len(pings); i += 2 {
+		pings[i] = 0x89
+	}
+	go func() {
+		defer close(pumped)
+		for {
+			select {
+			case <-stopPump:
+				return
+			default:
+			}
+			if _, err := srvB.UnderlyingConn().Write(pings); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // the loop is in b's event by now
+
+	// The reconnect's drop, then its connect, queued behind the busy loop:
+	// the connect waits on the full channel and is taken in the same drain,
+	// as it is when the loop's thread loses its core after running the
+	// drop and the worker's goroutine sends the connect meanwhile.
+	res := make(chan connectResults, 1)
+	go fleet.dropAll()
+	waitFor(t, "the drop queued", func() bool { return len(fleet.cmds) == 1 && readable(fleet.wake) })
+	go func() { res <- fleet.connectAll(false, time.Time{}) }()
+	time.Sleep(100 * time.Millisecond) // the connect blocks sending on the full channel
+	// a's socket is reset: its event is ready after the wake-up.
+	_ = srvA.UnderlyingConn().(*net.TCPConn).SetLinger(0)
+	_ = srvA.UnderlyingConn().Close()
+	waitFor(t, "a reset", func() bool { return pollEvents(fds[0])&(unix.POLLERR|unix.POLLHUP) != 0 })
+	// Fill every free descriptor number below the lean sockets' (the
+	// server's socket for a was one), so that the connect's new sockets
+	// take exactly the numbers the drop frees.
+	var fill []int
+	for {
+		fd, err := unix.Dup(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fd > max(fds[0], fds[1]) {
+			unix.Close(fd)
+			break
+		}
+		fill = append(fill, fd)
+	}
+	defer func() {
+		for _, fd := range fill {
+			unix.Close(fd)
+		}
+	}()
+	close(stopPump)
+	<-pumped
+	select {
+	case r := <-res:
+		if len(r.took) != 2 || len(r.errors) != 0 {
+			t.Fatalf("reconnected %d of 2, errors %v: an old socket's event reached a new one", len(r.took), r.errors)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reconnect did not end")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func pollEvents(fd int) int16 {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(p, 0); err != nil || n == 0 {
+		return 0
+	}
+	return p[0].Revents
+}
+
+func readable(fd int) bool { return pollEvents(fd)&unix.POLLIN != 0 }
