@@ -377,11 +377,18 @@ func (f *leanFleet) upgrade(c *leanConn, now time.Time) {
 func (f *leanFleet) event(c *leanConn, ev uint32, now time.Time) {
 	if c.state == leanConnecting {
 		if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-			f.fail(c, "dial: connection refused", now)
+			class := "connection refused"
+			if errno, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && errno != 0 {
+				class = classifyErrno(unix.Errno(errno))
+			}
+			f.fail(c, "dial: "+class, now)
 			return
 		}
 		if ev&unix.EPOLLOUT != 0 {
 			f.upgrade(c, now)
+			if c.fd < 0 {
+				return // the write failed, and the attempt with it
+			}
 		}
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 {

@@ -399,3 +399,18 @@ func pollEvents(fd int) int16 {
 }
 
 func readable(fd int) bool { return pollEvents(fd)&unix.POLLIN != 0 }
+
+// TestLeanRefused: a node that does not listen is "dial: connection
+// refused" on every attempt, as the library client names it.
+func TestLeanRefused(t *testing.T) {
+	url := "ws://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/v1/signal"
+	fleet, err := newLeanFleet([]*client{{dev: device{Name: "d", Token: "t"}, src: net.IPv4(127, 0, 0, 2), url: url}}, 1, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fleet.stop)
+	res := fleet.connectAll(false, time.Time{})
+	if len(res.took) != 0 || len(res.errors) != 1 || res.errors["dial: connection refused"] != dialAttempts {
+		t.Fatalf("connected %d, errors %v; want %d × \"dial: connection refused\"", len(res.took), res.errors, dialAttempts)
+	}
+}
