@@ -139,13 +139,16 @@ func TestScenarios(t *testing.T) {
 	// devices, one answer, audio both ways, the losers' media closed.
 	t.Run("media", func(t *testing.T) { checkMedia(t, args, 3) })
 
-	for _, resume := range []bool{false, true} {
-		t.Run(fmt.Sprintf("reconnect resume=%v", resume), func(t *testing.T) {
+	for _, tc := range []struct {
+		resume bool
+		client string
+	}{{false, "auto"}, {true, "auto"}, {true, "gorilla"}} {
+		t.Run(fmt.Sprintf("reconnect resume=%v client=%s", tc.resume, tc.client), func(t *testing.T) {
 			rep := runLoad(t, args("--scenario", "reconnect", "--devices", fmt.Sprint(testDevices), "--settle", "500ms",
-				fmt.Sprintf("--resume=%v", resume))...)
+				fmt.Sprintf("--resume=%v", tc.resume), "--client", tc.client)...)
 			checkClean(t, rep)
-			if rep.Client != "lean" {
-				t.Errorf("reconnect ran on the %q client, want lean", rep.Client)
+			if want := map[string]string{"auto": "lean", "gorilla": "gorilla"}[tc.client]; rep.Client != want {
+				t.Errorf("reconnect ran on the %q client, want %s", rep.Client, want)
 			}
 			r := rep.Reconnect
 			if r.Wanted != testDevices || r.Back != testDevices || len(r.Errors) != 0 {
