@@ -27,33 +27,7 @@ import (
 // the server's drain is counted as lost connections.
 func TestLeanClient(t *testing.T) {
 	const devices = 14
-	bin := buildFoyer(t)
-	data := filepath.Join(t.TempDir(), "data")
-	tokensPath := filepath.Join(t.TempDir(), "tokens.json")
-	runLoad(t, "--foyer", bin, "--data-dir", data, "--devices", strconv.Itoa(devices), "--doors", "0",
-		"--ids-per-site", "10", "--tokens-out", tokensPath, "--seed-only")
-	srv := serveNodeEnv(t, bin, []string{"FOYER_SIGNALING_HEARTBEAT=1s"}, "--data-dir", data)
-	raw, err := os.ReadFile(tokensPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tf struct{ Tokens map[string]string }
-	if err := json.Unmarshal(raw, &tf); err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for name := range tf.Tokens {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	var clients []*client
-	for i, name := range names {
-		clients = append(clients, &client{dev: device{Name: name, Token: tf.Tokens[name]},
-			src: net.IPv4(127, 0, 0, byte(2+i%3)), url: srv.signal})
-	}
-	if len(clients) != devices {
-		t.Fatalf("%d devices seeded, want %d", len(clients), devices)
-	}
+	srv, clients := seededClients(t, devices, "FOYER_SIGNALING_HEARTBEAT=1s")
 	fleet, err := newLeanFleet(clients, 4, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -190,27 +164,7 @@ func TestLeanRetryFailingAtOnce(t *testing.T) {
 // the library client reports for the same end, so that reports of both
 // clients can be compared.
 func TestLeanLostAsLibrary(t *testing.T) {
-	bin := buildFoyer(t)
-	data := filepath.Join(t.TempDir(), "data")
-	tokensPath := filepath.Join(t.TempDir(), "tokens.json")
-	runLoad(t, "--foyer", bin, "--data-dir", data, "--devices", "2", "--doors", "0",
-		"--ids-per-site", "10", "--tokens-out", tokensPath, "--seed-only")
-	srv := serveNode(t, bin, "--data-dir", data)
-	raw, err := os.ReadFile(tokensPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tf struct{ Tokens map[string]string }
-	if err := json.Unmarshal(raw, &tf); err != nil {
-		t.Fatal(err)
-	}
-	var clients []*client
-	for name, token := range tf.Tokens {
-		clients = append(clients, &client{dev: device{Name: name, Token: token}, src: net.IPv4(127, 0, 0, 2), url: srv.signal})
-	}
-	if len(clients) < 2 {
-		t.Fatalf("%d devices seeded, want 2", len(clients))
-	}
+	srv, clients := seededClients(t, idSize) // one ID: devices come 7 at a time
 	lib := clients[0]
 	if _, err := lib.connect(context.Background(), lib.dev.Token, 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -413,4 +367,39 @@ func TestLeanRefused(t *testing.T) {
 	if len(res.took) != 0 || len(res.errors) != 1 || res.errors["dial: connection refused"] != dialAttempts {
 		t.Fatalf("connected %d, errors %v; want %d × \"dial: connection refused\"", len(res.took), res.errors, dialAttempts)
 	}
+}
+
+// seededClients seeds a fresh `foyer serve` (more environment: env) with
+// n devices and returns it and a client for each device, by name, their
+// sources spread over three loopback addresses.
+func seededClients(t *testing.T, n int, env ...string) (*testServer, []*client) {
+	t.Helper()
+	bin := buildFoyer(t)
+	data := filepath.Join(t.TempDir(), "data")
+	tokensPath := filepath.Join(t.TempDir(), "tokens.json")
+	runLoad(t, "--foyer", bin, "--data-dir", data, "--devices", strconv.Itoa(n), "--doors", "0",
+		"--ids-per-site", "10", "--tokens-out", tokensPath, "--seed-only")
+	srv := serveNodeEnv(t, bin, env, "--data-dir", data)
+	raw, err := os.ReadFile(tokensPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tf struct{ Tokens map[string]string }
+	if err := json.Unmarshal(raw, &tf); err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(tf.Tokens))
+	for name := range tf.Tokens {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	clients := make([]*client, 0, len(names))
+	for i, name := range names {
+		clients = append(clients, &client{dev: device{Name: name, Token: tf.Tokens[name]},
+			src: net.IPv4(127, 0, 0, byte(2+i%3)), url: srv.signal})
+	}
+	if len(clients) != n {
+		t.Fatalf("%d devices seeded, want %d", len(clients), n)
+	}
+	return srv, clients
 }
