@@ -550,9 +550,10 @@ func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
 		}
 	}
 	// The series the alerts sum (FoyerRedisErrors, FoyerPresenceEventsLost,
-	// FoyerClusterVersionsMixed) exist at 0 from the start, as the hub's do: a series that appears at
-	// its first increment loses that increment to rate() and increase(),
-	// and a node that has failed nothing shows 0, not a gap.
+	// FoyerClusterVersionsMixed) exist at 0 from the start, as the hub's
+	// do: a series that appears at its first increment loses that
+	// increment to rate() and increase(), and a node that has failed
+	// nothing shows 0, not a gap.
 	for _, op := range redisOps {
 		m.redisErrors.WithLabelValues(op)
 	}
