@@ -17,15 +17,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The lean client: the devices of the idle and reconnect scenarios, which
-// only connect, say hello, answer pings and stay, held by one event loop
-// per worker on raw non-blocking sockets. A connection through Go's net
-// package and a WebSocket library costs the tool about 21 system calls and
-// two goroutines (the dial and the read loop); here it costs 8 (socket,
-// bind, connect, epoll_ctl, the upgrade's write and read, hello's write,
-// welcome's read) and no goroutine. In a reconnect storm the tool shares
-// the server's two cores, and with the library client it used more CPU
-// than the server did (docs/benchmarks.md, "Reconnect storm").
+// The lean client: the devices of the reconnect scenario (and of idle with
+// --client lean), which only connect, say hello, answer pings and stay,
+// held by one event loop per worker on raw non-blocking sockets. A
+// connection through Go's net package and a WebSocket library costs the
+// tool about 21 system calls and two goroutines (the dial and the read
+// loop); here it costs 8 (socket, bind, connect, epoll_ctl, the upgrade's
+// write and read, hello's write, welcome's read) and no goroutine. In a
+// reconnect storm the tool shares the server's two cores, and with the
+// library client it used more CPU than the server did (docs/benchmarks.md,
+// "The lean client"). Failures are named by classifyNetError, as the
+// library client's are.
 //
 // It speaks just what those devices need of RFC 6455: the client
 // handshake (the accept key checked), masked text frames out, and
@@ -110,7 +112,7 @@ func newLeanFleet(clients []*client, conc int, timeout time.Duration) (*leanFlee
 		if err != nil {
 			return nil, err
 		}
-		ap, err := netipAddrPort(u.Host)
+		ap, err := sockaddrOf(u.Host)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.url, err)
 		}
@@ -142,8 +144,8 @@ func newLeanFleet(clients []*client, conc int, timeout time.Duration) (*leanFlee
 	return f, nil
 }
 
-// netipAddrPort resolves a loopback URL host ("127.0.0.1:8080") without DNS.
-func netipAddrPort(host string) (unix.SockaddrInet4, error) {
+// sockaddrOf is the socket address of a URL host ("127.0.0.1:8080"), without DNS.
+func sockaddrOf(host string) (unix.SockaddrInet4, error) {
 	h, p, err := net.SplitHostPort(host)
 	if err != nil {
 		return unix.SockaddrInet4{}, err
@@ -334,12 +336,12 @@ func (f *leanFleet) start(c *leanConn, now time.Time) {
 	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		f.failNoSocket(c, "dial: "+err.Error(), now)
+		f.failNoSocket(c, classifyNetError("dial", err), now)
 		return
 	}
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: c.src}); err != nil {
 		unix.Close(fd)
-		f.failNoSocket(c, "dial: no free local port", now)
+		f.failNoSocket(c, classifyNetError("dial", err), now)
 		return
 	}
 	c.fd = fd
@@ -348,7 +350,7 @@ func (f *leanFleet) start(c *leanConn, now time.Time) {
 	b.flying = append(b.flying, c)
 	connErr := unix.Connect(fd, &c.dst)
 	if connErr != nil && !errors.Is(connErr, unix.EINPROGRESS) {
-		f.fail(c, "dial: "+classifyErrno(connErr), now)
+		f.fail(c, classifyNetError("dial", connErr), now)
 		return
 	}
 	// Edge-triggered, registered once: writable when connected, then
@@ -367,7 +369,7 @@ func (f *leanFleet) start(c *leanConn, now time.Time) {
 // upgrade writes the upgrade request on a connected socket.
 func (f *leanFleet) upgrade(c *leanConn, now time.Time) {
 	if _, err := unix.Write(c.fd, c.request); err != nil {
-		f.fail(c, "dial: "+classifyErrno(err), now)
+		f.fail(c, classifyNetError("dial", err), now)
 		return
 	}
 	c.state = leanUpgrading
@@ -377,11 +379,11 @@ func (f *leanFleet) upgrade(c *leanConn, now time.Time) {
 func (f *leanFleet) event(c *leanConn, ev uint32, now time.Time) {
 	if c.state == leanConnecting {
 		if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-			class := "connection refused"
+			class := "dial: connection refused"
 			if errno, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && errno != 0 {
-				class = classifyErrno(unix.Errno(errno))
+				class = classifyNetError("dial", unix.Errno(errno))
 			}
-			f.fail(c, "dial: "+class, now)
+			f.fail(c, class, now)
 			return
 		}
 		if ev&unix.EPOLLOUT != 0 {
@@ -403,15 +405,16 @@ func (f *leanFleet) event(c *leanConn, ev uint32, now time.Time) {
 			return
 		}
 		if n <= 0 {
-			class := "eof"
+			where := leanStage(c.state)
+			class := where + ": eof"
 			if err != nil {
-				class = classifyErrno(err)
+				class = classifyNetError(where, err)
 			} else if c.state == leanHello || c.state == leanIdle {
 				// After the upgrade the library reports an end without a
 				// close frame as gorilla/websocket's abnormal closure.
-				class = "close 1006"
+				class = where + ": close 1006"
 			}
-			f.ended(c, leanStage(c.state)+": "+class, now)
+			f.ended(c, class, now)
 			return
 		}
 		data := f.buf[:n]
@@ -447,7 +450,7 @@ func (f *leanFleet) consume(c *leanConn, data []byte, now time.Time) (rest []byt
 			return nil, "dial: bad handshake (accept key)"
 		}
 		if _, err := unix.Write(c.fd, c.hello()); err != nil {
-			return nil, "hello: " + classifyErrno(err)
+			return nil, classifyNetError("hello", err)
 		}
 		c.state = leanHello
 		data = data[end+4:]
@@ -598,17 +601,4 @@ func (f *leanFleet) close(c *leanConn) {
 	delete(f.byFD, int32(c.fd))
 	_ = unix.Close(c.fd)
 	c.fd = -1
-}
-
-// classifyErrno names a socket error as classifyNetError does.
-func classifyErrno(err error) string {
-	switch {
-	case errors.Is(err, unix.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, unix.ECONNRESET), errors.Is(err, unix.EPIPE):
-		return "connection reset"
-	case errors.Is(err, unix.EADDRNOTAVAIL):
-		return "no free local port"
-	}
-	return "other (" + err.Error() + ")"
 }
