@@ -179,7 +179,10 @@ func (o *options) check() error {
 	lean := o.scenario == "idle" || o.scenario == "reconnect"
 	switch o.client {
 	case "auto":
-		o.client = map[bool]string{true: "lean", false: "gorilla"}[o.scenario == "reconnect"]
+		o.client = "gorilla"
+		if o.scenario == "reconnect" {
+			o.client = "lean"
+		}
 	case "lean":
 		if !lean {
 			return fmt.Errorf("--client lean: %s needs the library client (gorilla)", o.scenario)
