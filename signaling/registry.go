@@ -195,12 +195,17 @@ func (h *Hub) doorOpened(call *Call, by directory.Device, relay int) {
 }
 
 // ringLate rings a newly connected device for the ringing calls of its call IDs.
-func (h *Hub) ringLate(c *Conn) {
+func (h *Hub) ringLate(c *Conn) { h.ringLateAt(c.device, c.targets, c.id) }
+
+// ringLateAt rings device d, connected as conn (here or on another node),
+// for this node's calls ringing its targets (Call.ringLate: a connection
+// rung already, or a device that declined, is not rung).
+func (h *Hub) ringLateAt(d directory.Device, targets []directory.Target, conn string) {
 	h.mu.Lock()
-	calls := h.ringingLocked(nil, c.targets)
+	calls := h.ringingLocked(nil, targets)
 	h.mu.Unlock()
 	for _, call := range calls {
-		call.ringLate(c.device, c.id)
+		call.ringLate(d, conn)
 	}
 }
 
@@ -225,12 +230,7 @@ func (h *Hub) RemoteJoin(id CallID, d directory.Device, conn string) {
 
 // RemoteMoved implements NodeHandler.
 func (h *Hub) RemoteMoved(d directory.Device, targets []directory.Target, conn string) {
-	h.mu.Lock()
-	calls := h.ringingLocked(nil, targets)
-	h.mu.Unlock()
-	for _, call := range calls {
-		call.ringLate(d, conn)
-	}
+	h.ringLateAt(d, targets, conn)
 }
 
 // Unrung implements NodeHandler.
@@ -274,14 +274,11 @@ func (h *Hub) handOver(c *Conn) {
 	for _, call := range h.partyCallsLocked(c.device.ID) {
 		calls = append(calls, call.id)
 	}
-	ringing := h.ringingLocked(nil, c.targets)
 	h.mu.Unlock()
 	if len(calls) > 0 {
 		h.router.Handover(context.Background(), to.node, c.device.ID, to.conn, calls)
 	}
-	for _, call := range ringing {
-		call.ringLate(c.device, to.conn)
-	}
+	h.ringLateAt(c.device, c.targets, to.conn)
 }
 
 // partyCallsLocked returns this node's calls that d is a party of: as
