@@ -208,11 +208,11 @@ func (r *RedisRouter) tellMoved(c *Conn, node, conn string) {
 // ring it there (Hub.handOver), and the view may not have that node's
 // event yet (it comes on another subscription), or may hold a location
 // from before the device connected here (a connection replaced sends no
-// detach event). As hearsay (hearsayAt). What the view learned after c connected here is
-// newer than c, and stays: the word to close c can come late (held back
-// and sent again), after the device connected elsewhere once more, and
-// placed where it was, calls would ring a connection gone (and send their
-// cancels there) while its live one rang on.
+// detach event). As hearsay (hearsayAt). What the view learned after c
+// connected here is newer than c, and stays: the word to close c can come
+// late (held back and sent again), after the device connected elsewhere
+// once more, and placed where it was, calls would ring a connection gone
+// (and send their cancels there) while its live one rang on.
 func (r *RedisRouter) movedTo(c *Conn, node, conn string) {
 	now := time.Now()
 	r.mu.Lock()
