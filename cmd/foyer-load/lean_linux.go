@@ -33,6 +33,9 @@ import (
 // handshake (the accept key checked), masked text frames out, and
 // unmasked text, ping and close frames in.
 
+// leanAvailable: this system has the lean client (--client auto takes it).
+const leanAvailable = true
+
 // leanFleet holds a worker's connections on one event loop goroutine. Every
 // field below the channels is the loop's own.
 type leanFleet struct {

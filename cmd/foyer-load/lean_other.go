@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// leanAvailable: the lean client needs Linux's epoll; --client auto takes
+// the library client here.
+const leanAvailable = false
+
 // leanFleet is the lean client of lean_linux.go, which needs Linux's epoll.
 type leanFleet struct{}
 

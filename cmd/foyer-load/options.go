@@ -108,7 +108,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.sourceIPs, "source-ips", maxSourceIPs, "how many source addresses 127.0.0.2… to spread connections over")
 	fs.IntVar(&o.dialConcurrency, "dial-concurrency", 200, "connections each worker opens at once")
 	fs.DurationVar(&o.dialTimeout, "dial-timeout", 10*time.Second, "bound on one connect + hello + welcome")
-	fs.StringVar(&o.client, "client", "auto", "how the tool holds its connections: lean (an event loop on raw sockets, for idle and reconnect), gorilla (the WebSocket library, a goroutine each; storm and media need it), or auto (lean for reconnect)")
+	fs.StringVar(&o.client, "client", "auto", "how the tool holds its connections: lean (an event loop on raw sockets, Linux only, for idle and reconnect), gorilla (the WebSocket library, a goroutine each; storm and media need it), or auto (lean for reconnect on Linux)")
 	fs.BoolVar(&o.resume, "resume", false, "reconnect: use the resume_token of the last welcome instead of the device token")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "stop everything after this long")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to this file")
@@ -180,7 +180,7 @@ func (o *options) check() error {
 	switch o.client {
 	case "auto":
 		o.client = "gorilla"
-		if o.scenario == "reconnect" {
+		if o.scenario == "reconnect" && leanAvailable {
 			o.client = "lean"
 		}
 	case "lean":
