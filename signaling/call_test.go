@@ -472,7 +472,7 @@ func TestAnswerBeforeStart(t *testing.T) {
 	dirk := ts.connect(t, "dirk-phone")
 	h := ts.hubs[ts.nodeOf("front-door")]
 	dc := h.router.Local(directory.DeviceID(door.welcome["device_id"].(string)))
-	site, devices, err := h.lookup(context.Background(), dc, "", "102")
+	site, devices, err := h.lookup(context.Background(), dc.sites, "", "102")
 	if err != nil {
 		t.Fatal(err)
 	}

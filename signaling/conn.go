@@ -398,6 +398,26 @@ func (c *Conn) takeRemoteCalls() []CallID {
 	return calls
 }
 
+// rejoinedOwner returns the node owning the call of another node (not
+// self's) that this connection spoke about most recently, of those it was
+// not merely handed (a door station that rejoined its call through this
+// connection): that call may still be going.
+func (c *Conn) rejoinedOwner(self string) (node string, ok bool) {
+	limit := c.hub.clock.Now().Add(-remoteCallLife)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var latest time.Time
+	for id, at := range c.remoteCalls {
+		if _, handed := c.handed[id]; handed || !at.After(limit) || !at.After(latest) {
+			continue
+		}
+		if owner := ownerOf(id); owner != "" && owner != self {
+			node, latest, ok = owner, at, true
+		}
+	}
+	return node, ok
+}
+
 // takeHanded returns and forgets the calls handed over to this connection
 // that it has not spoken about.
 func (c *Conn) takeHanded() []CallID {

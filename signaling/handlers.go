@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -83,7 +84,14 @@ func (h *Hub) RemoteMessage(from directory.Device, conn string, frame []byte) {
 	received := time.Now()
 	ctx := newRequestContext(received.Add(h.cfg.RequestTimeout))
 	defer ctx.stop()
-	if err := h.handleCallMessage(ctx, from, conn, msg, received); err != nil {
+	if msg.Type == TypeCall {
+		id := msg.CallID
+		msg.CallID = "" // the forwarding node's choice, not the door station's: its errors name no call
+		err = h.remoteCall(ctx, from, conn, msg, id, received)
+	} else {
+		err = h.handleCallMessage(ctx, from, conn, msg, received)
+	}
+	if err != nil {
 		h.replyError(from, msg, err)
 	}
 }
@@ -140,7 +148,37 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 	if !validNumber(number) {
 		return protoErr(CodeBadRequest, `"to" must be a call ID of 1 to 6 digits`)
 	}
-	site, devices, err := h.lookup(ctx, c, msg.SiteID, number)
+	// One of this door station's calls that another node owns, which it
+	// rejoined through this connection, may still be going: only its owner
+	// knows, so the owner places the new call (or answers busy), as for a
+	// door station of its own. Should that node be gone, its calls went
+	// with it, and the call is placed here.
+	owner, rejoined := c.rejoinedOwner(h.cfg.NodeID)
+	// One handed over to this connection and never spoken about through
+	// it is one it has forgotten (it restarted, and reconnected here): its
+	// owner ends it, as register's forgottenBy does for this node's. Queued
+	// ahead of the new call's rings to that node.
+	for _, old := range c.takeHanded() {
+		h.router.Forgotten(ctx, ownerOf(old), old, c.device.ID, c.id)
+	}
+	if rejoined {
+		id := newCallIDAt(owner)
+		msg.CallID = id
+		if frame, err := json.Marshal(msg); err == nil && h.router.Forward(ctx, owner, c.device, c.id, frame) == nil {
+			c.actedOn(id)
+			return nil
+		}
+		msg.CallID = ""
+	}
+	return h.placeCall(ctx, c.device, c.id, c.sites, msg, received, h.newCallID())
+}
+
+// placeCall places call id from door station door, connected as conn
+// (here, or on another node that forwarded its call: handleCall), to a
+// number of sites.
+func (h *Hub) placeCall(ctx context.Context, door directory.Device, conn string, sites []directory.SiteID, msg Inbound, received time.Time, id CallID) error {
+	number := directory.Number(msg.To)
+	site, devices, err := h.lookup(ctx, sites, msg.SiteID, number)
 	if err != nil {
 		return err
 	}
@@ -152,30 +190,21 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 		h.log.Warn("locating devices failed", "err", err)
 		return errBackendDown
 	}
-	// A call of this door station's that another node owns, handed over to
-	// this connection and never spoken about through it, is one it has
-	// forgotten (it restarted, and reconnected here): its owner ends it, as
-	// register's forgottenBy does for this node's. Queued ahead of the new
-	// call's rings to that node.
-	for _, old := range c.takeHanded() {
-		h.router.Forgotten(ctx, ownerOf(old), old, c.device.ID, c.id)
-	}
-	id := h.newCallID()
 	call := &Call{
 		id:       id,
 		hub:      h,
-		door:     c.device,
-		doorConn: c.id,
+		door:     door,
+		doorConn: conn,
 		site:     site,
 		number:   number,
 		created:  h.clock.Now(),
 		legs:     make(map[directory.DeviceID]*leg, len(devices)),
 	}
 	if h.cfg.Media != nil {
-		call.media = h.cfg.Media.NewSession(string(id), string(c.device.ID), site.Settings.Preview, callEvents{router: h.router, call: id})
+		call.media = h.cfg.Media.NewSession(string(id), string(door.ID), site.Settings.Preview, callEvents{router: h.router, call: id})
 	}
 	cur, err := h.register(call)
-	if cur != nil && cur.forgottenBy(c.id) {
+	if cur != nil && cur.forgottenBy(conn) {
 		cur, err = h.register(call) // the call it forgot has ended
 	}
 	if cur != nil {
@@ -194,16 +223,35 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 	return nil
 }
 
+// remoteCall places a call forwarded by the node its door station is
+// connected to (as conn): the door rejoined a call of this node's there,
+// and so this node decides whether it is busy (handleCall). The forwarding
+// node chose the call's ID, one of this node's, to know it by.
+func (h *Hub) remoteCall(ctx context.Context, door directory.Device, conn string, msg Inbound, id CallID, received time.Time) error {
+	if door.Kind != directory.KindDoorStation || !validNumber(directory.Number(msg.To)) {
+		return errNotDoor // the forwarding node checked both
+	}
+	if ownerOf(id) != h.cfg.NodeID {
+		id = h.newCallID()
+	}
+	// The call's calling, and every frame after, go to the door station there.
+	if err := h.router.Locate(ctx, []directory.DeviceID{door.ID}); err != nil {
+		h.log.Warn("locating devices failed", "err", err)
+		return errBackendDown
+	}
+	return h.placeCall(ctx, door, conn, deviceSites(door, nil), msg, received, id)
+}
+
 // lookup finds the site among the door station's sites that has number, and
 // the devices a call to it rings. "No such ID" and "not permitted" are the
 // same not_found.
-func (h *Hub) lookup(ctx context.Context, c *Conn, only directory.SiteID, number directory.Number) (directory.Site, []directory.Device, error) {
+func (h *Hub) lookup(ctx context.Context, sites []directory.SiteID, only directory.SiteID, number directory.Number) (directory.Site, []directory.Device, error) {
 	// Without site_id, a number several of the door's sites have goes to
 	// the first (own site first) where somebody can ring; when nobody can
 	// anywhere, to the first that has it (and ends unavailable).
 	var first directory.SiteID
 	var none []directory.Device
-	for _, s := range c.sites {
+	for _, s := range sites {
 		if only != "" && s != only {
 			continue
 		}

@@ -432,8 +432,11 @@ func randomID(n int) string {
 
 // newCallID names a call after the node that owns it, so that other nodes
 // can route a device's answer to the owner: c_<node>_<random>.
-func (h *Hub) newCallID() CallID {
-	return CallID(fmt.Sprintf("c_%s_%s", h.cfg.NodeID, randomID(12)))
+func (h *Hub) newCallID() CallID { return newCallIDAt(h.cfg.NodeID) }
+
+// newCallIDAt names a new call owned by node.
+func newCallIDAt(node string) CallID {
+	return CallID(fmt.Sprintf("c_%s_%s", node, randomID(12)))
 }
 
 // ownerOf returns the node named in a call ID, or "" if it names none.

@@ -424,3 +424,62 @@ func TestDoorCallsAgainFromAnotherNode(t *testing.T) {
 		})
 	}
 }
+
+// TestDoorRejoinedOnAnotherNodeIsBusy: a door station whose connection
+// moved to another node in the middle of an answered call, and rejoined
+// the call from there, is busy with it when it calls again: that node
+// hands the call to the one owning the old call, which knows it is still
+// going. Once it has ended, the new call rings, owned by that node, and
+// the door station's hangup from its node ends it.
+func TestDoorRejoinedOnAnotherNodeIsBusy(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door, dirk, first := dirkAnswers(t, ts, 0, 0)
+	back := ts.connectTo(t, 1, "front-door")
+	door.expectClose(int(CloseReplaced))
+	doorID := directory.DeviceID(back.welcome["device_id"].(string))
+	waitHanded(t, ts.hubs[1], doorID, CallID(first))
+	back.send(map[string]any{"type": "candidate", "call_id": first, "candidate": map[string]any{"candidate": ""}})
+	back.expectError("service_unavailable") // rejoined: the message reached the call
+
+	back.send(map[string]any{"type": "call", "to": "102", "ref": "again"})
+	if e := back.expectError("busy"); e["ref"] != "again" || e["call_id"] != nil {
+		t.Fatalf("busy: %v", e)
+	}
+	dirk.send(map[string]any{"type": "hangup", "call_id": first})
+	dirk.expect("ended")
+	if e := back.expect("ended"); e["call_id"] != first {
+		t.Fatalf("door: %v", e)
+	}
+
+	second, _ := back.call("102")
+	if ownerOf(CallID(second)) != "node0" {
+		t.Fatalf("the new call %s is not the old call's node's", second)
+	}
+	if r := dirk.expect("ring"); r["call_id"] != second {
+		t.Fatalf("dirk: %v", r)
+	}
+	back.send(map[string]any{"type": "hangup", "call_id": second})
+	back.expect("ended")
+	if c := dirk.expect("cancel"); c["call_id"] != second || c["reason"] != "caller_hangup" {
+		t.Fatalf("dirk: %v", c)
+	}
+}
+
+// TestDoorRejoinedOnGoneNodeCalls: should the node owning the call a door
+// station rejoined be gone (nothing listens on its channel), its calls went
+// with it, and the door station's next call is placed where it is.
+func TestDoorRejoinedOnGoneNodeCalls(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 1, "front-door")
+	dirk := ts.connectTo(t, 0, "dirk-phone")
+	ts.hubs[1].router.Local(directory.DeviceID(door.welcome["device_id"].(string))).actedOn("c_gone_AAAAAAAAAAAAAAAA")
+	second, _ := door.call("102")
+	if ownerOf(CallID(second)) != "node1" {
+		t.Fatalf("the call %s is not the door station's node's", second)
+	}
+	if r := dirk.expect("ring"); r["call_id"] != second {
+		t.Fatalf("dirk: %v", r)
+	}
+}

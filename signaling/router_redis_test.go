@@ -886,7 +886,7 @@ func TestLookAgainAfterStart(t *testing.T) {
 	h := ts.hubs[0]
 	ctx := context.Background()
 	dc := h.router.Local(directory.DeviceID(door.welcome["device_id"].(string)))
-	site, devices, err := h.lookup(ctx, dc, "", "101")
+	site, devices, err := h.lookup(ctx, dc.sites, "", "101")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -919,7 +919,7 @@ func TestCallEndedBeforeStart(t *testing.T) {
 	h := ts.hubs[0]
 	ctx := context.Background()
 	dc := h.router.Local(directory.DeviceID(door.welcome["device_id"].(string)))
-	site, devices, err := h.lookup(ctx, dc, "", "101")
+	site, devices, err := h.lookup(ctx, dc.sites, "", "101")
 	if err != nil {
 		t.Fatal(err)
 	}
