@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -416,6 +417,42 @@ func (c *Conn) rejoinedOwner(self string) (node string, ok bool) {
 		}
 	}
 	return node, ok
+}
+
+// Every calling and ended frame starts so: their types encode first.
+var (
+	callingPrefix = []byte(`{"type":"calling"`)
+	endedPrefix   = []byte(`{"type":"ended"`)
+)
+
+// aboutRemoteCall reports whether frame, delivered here from another node,
+// changes the calls of that node a connection records (noteRemoteFrame).
+func aboutRemoteCall(frame []byte) bool {
+	return bytes.HasPrefix(frame, callingPrefix) || bytes.HasPrefix(frame, endedPrefix)
+}
+
+// noteRemoteFrame keeps the calls of other nodes this connection records
+// in step with what their owners tell it, before it is told (frame, one
+// for which aboutRemoteCall holds): a calling, the owner's answer to a call
+// this node forwarded (a door station that rejoined a call there:
+// Hub.handleCall), records the new call, so that its owner hears when the
+// connection goes; an ended forgets the call, so that a door station that
+// rejoined it places its calls here again (rejoinedOwner).
+func (c *Conn) noteRemoteFrame(frame []byte) {
+	var m struct {
+		CallID CallID `json:"call_id"`
+	}
+	if json.Unmarshal(frame, &m) != nil || m.CallID == "" {
+		return
+	}
+	if bytes.HasPrefix(frame, callingPrefix) {
+		c.actedOn(m.CallID)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.remoteCalls, m.CallID)
+	delete(c.handed, m.CallID)
 }
 
 // takeHanded returns and forgets the calls handed over to this connection

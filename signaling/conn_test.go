@@ -172,6 +172,9 @@ func TestDrainLetsActiveCallsFinish(t *testing.T) {
 		close(drained)
 	}()
 	idle.expectClose(int(CloseGoingAway))
+	// The door station is busy with its call, not told the node drains.
+	door.send(map[string]any{"type": "call", "to": "101"})
+	door.expectError("busy")
 	// No new connections while draining.
 	if _, resp, err := websocket.DefaultDialer.Dial(ts.urlOf(owner), nil); err == nil || resp == nil || resp.StatusCode != 503 {
 		t.Fatalf("dial while draining: %v", err)

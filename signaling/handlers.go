@@ -162,11 +162,9 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 		h.router.Forgotten(ctx, ownerOf(old), old, c.device.ID, c.id)
 	}
 	if rejoined {
-		id := newCallIDAt(owner)
-		msg.CallID = id
+		msg.CallID = newCallIDAt(owner)
 		if frame, err := json.Marshal(msg); err == nil && h.router.Forward(ctx, owner, c.device, c.id, frame) == nil {
-			c.actedOn(id)
-			return nil
+			return nil // recorded as the door's when its calling comes
 		}
 		msg.CallID = ""
 	}

@@ -40,11 +40,11 @@ type endedAt struct {
 func (h *Hub) register(call *Call) (cur *Call, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if cur := h.doorCalls[call.door.ID]; cur != nil && !cur.over.Load() {
+		return cur, nil // busy, draining or not
+	}
 	if h.draining {
 		return nil, errDraining
-	}
-	if cur := h.doorCalls[call.door.ID]; cur != nil && !cur.over.Load() {
-		return cur, nil
 	}
 	h.calls[call.id] = call
 	h.doorCalls[call.door.ID] = call

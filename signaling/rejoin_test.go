@@ -429,8 +429,8 @@ func TestDoorCallsAgainFromAnotherNode(t *testing.T) {
 // moved to another node in the middle of an answered call, and rejoined
 // the call from there, is busy with it when it calls again: that node
 // hands the call to the one owning the old call, which knows it is still
-// going. Once it has ended, the new call rings, owned by that node, and
-// the door station's hangup from its node ends it.
+// going. Once it has ended, its calls ring again, and its hangup from its
+// node ends them.
 func TestDoorRejoinedOnAnotherNodeIsBusy(t *testing.T) {
 	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
 	ts.waitInStep(t)
@@ -452,16 +452,39 @@ func TestDoorRejoinedOnAnotherNodeIsBusy(t *testing.T) {
 		t.Fatalf("door: %v", e)
 	}
 
-	second, _ := back.call("102")
-	if ownerOf(CallID(second)) != "node0" {
-		t.Fatalf("the new call %s is not the old call's node's", second)
-	}
-	if r := dirk.expect("ring"); r["call_id"] != second {
+	// Told that the old call ended, the door station's node places its
+	// calls itself again.
+	placedBy(t, back, dirk, "node1")
+	// Had that word been lost, the old call's node, which knows it ended,
+	// places the call.
+	ts.hubs[1].router.Local(doorID).actedOn(CallID(first))
+	placedBy(t, back, dirk, "node0")
+	// Its connection goes while such a call rings: the call's node hears,
+	// as for a connection of its own, and the call ends.
+	third, _ := back.call("102")
+	if r := dirk.expect("ring"); r["call_id"] != third || ownerOf(CallID(third)) != "node0" {
 		t.Fatalf("dirk: %v", r)
 	}
-	back.send(map[string]any{"type": "hangup", "call_id": second})
-	back.expect("ended")
-	if c := dirk.expect("cancel"); c["call_id"] != second || c["reason"] != "caller_hangup" {
+	_ = back.ws.Close()
+	if c := dirk.expect("cancel"); c["call_id"] != third || c["reason"] != "caller_hangup" {
+		t.Fatalf("dirk: %v", c)
+	}
+}
+
+// placedBy has door call 102, checks that node owns the call and that
+// dirk rings, and hangs up.
+func placedBy(t *testing.T, door, dirk *client, node string) {
+	t.Helper()
+	id, _ := door.call("102")
+	if ownerOf(CallID(id)) != node {
+		t.Fatalf("the call %s is not %s's", id, node)
+	}
+	if r := dirk.expect("ring"); r["call_id"] != id {
+		t.Fatalf("dirk: %v", r)
+	}
+	door.send(map[string]any{"type": "hangup", "call_id": id})
+	door.expect("ended")
+	if c := dirk.expect("cancel"); c["call_id"] != id || c["reason"] != "caller_hangup" {
 		t.Fatalf("dirk: %v", c)
 	}
 }

@@ -106,7 +106,13 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		}
 		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
 	case "deliver":
+		note := aboutRemoteCall(env.Frame)
 		for _, id := range env.Devices {
+			if note {
+				if c := r.Memory.Local(id); c != nil {
+					c.noteRemoteFrame(env.Frame)
+				}
+			}
 			if _, ok := r.Memory.Deliver(id, env.Frame); !ok {
 				r.metrics.dropped.WithLabelValues("not_here").Inc()
 			}
