@@ -399,21 +399,25 @@ func (c *Conn) takeRemoteCalls() []CallID {
 	return calls
 }
 
-// rejoinedOwner returns the node owning the call of another node (not
-// self's) that this connection spoke about most recently, of those it was
-// not merely handed (a door station that rejoined its call through this
-// connection): that call may still be going.
-func (c *Conn) rejoinedOwner(self string) (node string, ok bool) {
+// callOwner returns the node, other than self, owning the call this door
+// station's connection most likely still takes part in: of the calls of
+// other nodes it rejoined through this connection, the one it spoke about
+// last (it may still be going); failing those, of the calls handed over
+// to this connection, the one handed last (it restarted and forgot it).
+func (c *Conn) callOwner(self string) (node string, ok bool) {
 	limit := c.hub.clock.Now().Add(-remoteCallLife)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var latest time.Time
+	var best time.Time
+	bestRejoined := false
 	for id, at := range c.remoteCalls {
-		if _, handed := c.handed[id]; handed || !at.After(limit) || !at.After(latest) {
+		owner := ownerOf(id)
+		if owner == "" || owner == self || !at.After(limit) {
 			continue
 		}
-		if owner := ownerOf(id); owner != "" && owner != self {
-			node, latest, ok = owner, at, true
+		_, handed := c.handed[id]
+		if rejoined := !handed; (rejoined && !bestRejoined) || (rejoined == bestRejoined && at.After(best)) {
+			node, best, bestRejoined, ok = owner, at, rejoined, true
 		}
 	}
 	return node, ok
@@ -437,7 +441,7 @@ func aboutRemoteCall(frame []byte) bool {
 // this node forwarded (a door station that rejoined a call there:
 // Hub.handleCall), records the new call, so that its owner hears when the
 // connection goes; an ended forgets the call, so that a door station that
-// rejoined it places its calls here again (rejoinedOwner).
+// rejoined it places its calls here again (callOwner).
 func (c *Conn) noteRemoteFrame(frame []byte) {
 	var m struct {
 		CallID CallID `json:"call_id"`
@@ -456,11 +460,15 @@ func (c *Conn) noteRemoteFrame(frame []byte) {
 }
 
 // takeHanded returns and forgets the calls handed over to this connection
-// that it has not spoken about.
+// that it has not spoken about: its door station places another call, and
+// their owners end them (Hub.handleCall).
 func (c *Conn) takeHanded() []CallID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	calls := slices.Collect(maps.Keys(c.handed))
+	for _, id := range calls {
+		delete(c.remoteCalls, id)
+	}
 	c.handed = nil
 	return calls
 }

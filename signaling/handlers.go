@@ -148,27 +148,40 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 	if !validNumber(number) {
 		return protoErr(CodeBadRequest, `"to" must be a call ID of 1 to 6 digits`)
 	}
-	// One of this door station's calls that another node owns, which it
-	// rejoined through this connection, may still be going: only its owner
-	// knows, so the owner places the new call (or answers busy), as for a
-	// door station of its own. Should that node be gone, its calls went
-	// with it, and the call is placed here.
-	owner, rejoined := c.rejoinedOwner(h.cfg.NodeID)
-	// One handed over to this connection and never spoken about through
-	// it is one it has forgotten (it restarted, and reconnected here): its
-	// owner ends it, as register's forgottenBy does for this node's. Queued
-	// ahead of the new call's rings to that node.
-	for _, old := range c.takeHanded() {
-		h.router.Forgotten(ctx, ownerOf(old), old, c.device.ID, c.id)
-	}
-	if rejoined {
+	// A call of this door station's that another node owns may still be
+	// going: one it rejoined through this connection, or one handed over
+	// to this connection from the one it replaced, which it has forgotten
+	// (it restarted, and reconnected here). Only the owner knows, so the
+	// owner places the new call, as for a door station of its own: it
+	// answers busy, or ends a forgotten call (as register's forgottenBy
+	// does) and rings; the old call's cancel and the new call's ring then
+	// reach every device in that order, from one node. The call's ID is
+	// chosen here, one of the owner's.
+	owner, forward := c.callOwner(h.cfg.NodeID)
+	handed := c.takeHanded()
+	if forward {
 		msg.CallID = newCallIDAt(owner)
 		if frame, err := json.Marshal(msg); err == nil && h.router.Forward(ctx, owner, c.device, c.id, frame) == nil {
+			h.forget(ctx, c, handed, owner)
 			return nil // recorded as the door's when its calling comes
 		}
 		msg.CallID = ""
 	}
+	// The owner is gone (its calls went with it), or none: placed here.
+	// Owners of calls handed over end them (queued ahead of the new call's
+	// rings to those nodes).
+	h.forget(ctx, c, handed, "")
 	return h.placeCall(ctx, c.device, c.id, c.sites, msg, received, h.newCallID())
+}
+
+// forget tells the owners of calls handed over to c, other than except,
+// that its door station forgot them (Router.Forgotten).
+func (h *Hub) forget(ctx context.Context, c *Conn, handed []CallID, except string) {
+	for _, old := range handed {
+		if owner := ownerOf(old); owner != except {
+			h.router.Forgotten(ctx, owner, old, c.device.ID, c.id)
+		}
+	}
 }
 
 // placeCall places call id from door station door, connected as conn

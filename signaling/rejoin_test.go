@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -391,37 +392,46 @@ func TestDoorCallsAgainAfterRestart(t *testing.T) {
 // reconnects to another node than the one owning its call, and places a
 // call without having spoken about the old one. The old call ends (ringing:
 // its devices get cancel caller_hangup; answered: the device that answered
-// gets ended failed) before the new call rings them, as on one node.
+// gets ended failed) before the new call rings them, as on one node: the
+// door station's node hands the new call to the old call's node, which
+// ends the one and rings the other, so the order holds also for a device
+// on a third node.
 func TestDoorCallsAgainFromAnotherNode(t *testing.T) {
 	for _, answer := range []bool{false, true} {
-		t.Run(map[bool]string{false: "ringing", true: "answered"}[answer], func(t *testing.T) {
-			ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-			ts.waitInStep(t)
-			door := ts.connectTo(t, 0, "front-door")
-			dirk := ts.connectTo(t, 0, "dirk-phone")
-			first, _ := door.call("102")
-			dirk.expect("ring")
-			if answer {
-				dirk.send(map[string]any{"type": "answer", "call_id": first})
-				dirk.expect("answered")
-				door.expect("answered")
-			}
-			back := ts.connectTo(t, 1, "front-door")
-			door.expectClose(int(CloseReplaced))
-			waitHanded(t, ts.hubs[1], directory.DeviceID(back.welcome["device_id"].(string)), CallID(first))
-
-			second, _ := back.call("102")
-			if answer {
-				if e := dirk.expect("ended"); e["call_id"] != first || e["reason"] != "failed" {
-					t.Fatalf("dirk: %v", e)
+		for _, dirkNode := range []int{0, 2} {
+			name := fmt.Sprintf("%s/dirk-on-node%d", map[bool]string{false: "ringing", true: "answered"}[answer], dirkNode)
+			t.Run(name, func(t *testing.T) {
+				ts := newNodes(t, harborView, unlimited(), 3, RedisRouterOptions{})
+				ts.waitInStep(t)
+				door := ts.connectTo(t, 0, "front-door")
+				dirk := ts.connectTo(t, dirkNode, "dirk-phone")
+				first, _ := door.call("102")
+				dirk.expect("ring")
+				if answer {
+					dirk.send(map[string]any{"type": "answer", "call_id": first})
+					dirk.expect("answered")
+					door.expect("answered")
 				}
-			} else if c := dirk.expect("cancel"); c["call_id"] != first || c["reason"] != "caller_hangup" {
-				t.Fatalf("dirk: %v", c)
-			}
-			if r := dirk.expect("ring"); r["call_id"] != second {
-				t.Fatalf("dirk: %v", r)
-			}
-		})
+				back := ts.connectTo(t, 1, "front-door")
+				door.expectClose(int(CloseReplaced))
+				waitHanded(t, ts.hubs[1], directory.DeviceID(back.welcome["device_id"].(string)), CallID(first))
+
+				second, _ := back.call("102")
+				if ownerOf(CallID(second)) != "node0" {
+					t.Fatalf("the new call %s is not the old call's node's", second)
+				}
+				if answer {
+					if e := dirk.expect("ended"); e["call_id"] != first || e["reason"] != "failed" {
+						t.Fatalf("dirk: %v", e)
+					}
+				} else if c := dirk.expect("cancel"); c["call_id"] != first || c["reason"] != "caller_hangup" {
+					t.Fatalf("dirk: %v", c)
+				}
+				if r := dirk.expect("ring"); r["call_id"] != second {
+					t.Fatalf("dirk: %v", r)
+				}
+			})
+		}
 	}
 }
 
