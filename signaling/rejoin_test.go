@@ -516,3 +516,33 @@ func TestDoorRejoinedOnGoneNodeCalls(t *testing.T) {
 		t.Fatalf("dirk: %v", r)
 	}
 }
+
+// TestDoorForgotOnAnotherNodeCallsHere: a door station that restarted and
+// reconnected to another node than its call's, and placed a call there
+// without speaking about the old one, never rejoined that call: the old
+// call's node ends it and places the new one, and once that has ended the
+// door station's calls are placed where it is.
+func TestDoorForgotOnAnotherNodeCallsHere(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door, dirk, first := dirkAnswers(t, ts, 0, 0)
+	back := ts.connectTo(t, 1, "front-door")
+	door.expectClose(int(CloseReplaced))
+	waitHanded(t, ts.hubs[1], directory.DeviceID(back.welcome["device_id"].(string)), CallID(first))
+	back.send(map[string]any{"type": "call", "to": "102", "ref": "c1"})
+	if e := dirk.expect("ended"); e["call_id"] != first || e["reason"] != "failed" {
+		t.Fatalf("dirk: %v", e)
+	}
+	second := back.expect("calling")["call_id"].(string)
+	if ownerOf(CallID(second)) != "node0" {
+		t.Fatalf("the call %s is not node0's", second)
+	}
+	if r := dirk.expect("ring"); r["call_id"] != second {
+		t.Fatalf("dirk: %v", r)
+	}
+	back.send(map[string]any{"type": "hangup", "call_id": second})
+	back.expect("ended")
+	dirk.expect("cancel")
+
+	placedBy(t, back, dirk, "node1")
+}
