@@ -338,7 +338,13 @@ func (c *Conn) noteRemote(call CallID, handed bool) {
 	now := c.hub.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	_, recorded := c.remoteCalls[call]
+	_, wasHanded := c.handed[call]
 	switch {
+	case handed && recorded && !wasHanded:
+		// It spoke about the call through this connection before the
+		// handover came (a door station rejoins as soon as it is
+		// welcomed): it has not forgotten it (Hub.handleCall).
 	case handed && c.handed == nil:
 		c.handed = map[CallID]struct{}{call: {}}
 	case handed:

@@ -546,3 +546,30 @@ func TestDoorForgotOnAnotherNodeCallsHere(t *testing.T) {
 
 	placedBy(t, back, dirk, "node1")
 }
+
+// TestDoorRejoinedBeforeHandoverIsBusy: a door station that rejoined its
+// call through its connection on another node before the old node's
+// handover came (it sends its ICE restart as soon as it is welcomed) has
+// spoken about the call through that connection: the handover does not
+// make it a call the door station forgot, and its next call is busy.
+func TestDoorRejoinedBeforeHandoverIsBusy(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door, dirk, first := dirkAnswers(t, ts, 0, 0)
+	back := ts.connectTo(t, 1, "front-door")
+	door.expectClose(int(CloseReplaced))
+	doorID := directory.DeviceID(back.welcome["device_id"].(string))
+	waitHanded(t, ts.hubs[1], doorID, CallID(first))
+	back.send(map[string]any{"type": "candidate", "call_id": first, "candidate": map[string]any{"candidate": ""}})
+	back.expectError("service_unavailable") // rejoined: the message reached the call
+	// The handover, had it come only now.
+	conn := ts.hubs[1].router.Local(doorID)
+	ts.hubs[1].router.(*RedisRouter).handover(doorID, conn.id, []CallID{CallID(first)})
+
+	back.send(map[string]any{"type": "call", "to": "102", "ref": "again"})
+	if e := back.expectError("busy"); e["ref"] != "again" {
+		t.Fatalf("busy: %v", e)
+	}
+	dirk.send(map[string]any{"type": "ping"})
+	dirk.expect("pong") // the call goes on: no ended, no ring before it
+}
