@@ -156,14 +156,25 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 	// answers busy, or ends a forgotten call (as register's forgottenBy
 	// does) and rings; the old call's cancel and the new call's ring then
 	// reach every device in that order, from one node. The call's ID is
-	// chosen here, one of the owner's.
+	// chosen here, one of the owner's. Should that node be gone (nothing
+	// received the forward: errNoSuchCall), its calls went with it, and the
+	// call is placed here; when Redis failed, that node may be there with
+	// the call, and the door station retries.
 	owner, forward := c.callOwner(h.cfg.NodeID)
 	handed := c.takeHanded()
 	if forward {
 		msg.CallID = newCallIDAt(owner)
-		if frame, err := json.Marshal(msg); err == nil && h.router.Forward(ctx, owner, c.device, c.id, frame) == nil {
+		frame, err := json.Marshal(msg)
+		if err == nil {
+			err = h.router.Forward(ctx, owner, c.device, c.id, frame)
+		}
+		switch {
+		case err == nil:
 			h.forget(ctx, c, handed, owner)
 			return nil // recorded as the door's when its calling comes
+		case !errors.Is(err, errNoSuchCall):
+			h.forget(ctx, c, handed, "") // the retry will not find them
+			return errBackendDown
 		}
 		msg.CallID = ""
 	}

@@ -2,11 +2,13 @@ package signaling
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/foyer-intercom/foyer/directory"
 )
@@ -572,4 +574,50 @@ func TestDoorRejoinedBeforeHandoverIsBusy(t *testing.T) {
 	}
 	dirk.send(map[string]any{"type": "ping"})
 	dirk.expect("pong") // the call goes on: no ended, no ring before it
+}
+
+// TestDoorRejoinedCallsWithRedisDown: a door station that rejoined its
+// call through another node calls again, and Redis fails its node's
+// forward: the node owning the old call is not known to be gone (it may
+// hold the call still, and get the forward yet, had Redis only stalled),
+// so the call is not placed where the door station is; it gets
+// service_unavailable, and retries.
+func TestDoorRejoinedCallsWithRedisDown(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door, _, first := dirkAnswers(t, ts, 0, 0)
+	back := ts.connectTo(t, 1, "front-door")
+	door.expectClose(int(CloseReplaced))
+	doorID := directory.DeviceID(back.welcome["device_id"].(string))
+	waitHanded(t, ts.hubs[1], doorID, CallID(first))
+	back.send(map[string]any{"type": "candidate", "call_id": first, "candidate": map[string]any{"candidate": ""}})
+	back.expectError("service_unavailable") // rejoined: the message reached the call
+
+	// Node 1's forwards fail (its queued rings and its presence view do not).
+	ts.rdbs[1].AddHook(failForwards{})
+	back.send(map[string]any{"type": "call", "to": "102", "ref": "again"})
+	if e := back.expectError("service_unavailable"); e["ref"] != "again" || e["call_id"] != nil {
+		t.Fatalf("error: %v", e)
+	}
+}
+
+// failForwards is a Redis client hook that fails every SPUBLISH sent on
+// its own, as Router.Forward sends them: Redis refusing them.
+type failForwards struct{}
+
+func (failForwards) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (failForwards) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "spublish" {
+			err := errors.New("LOADING Redis is loading the dataset in memory")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (failForwards) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
