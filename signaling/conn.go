@@ -449,20 +449,29 @@ func aboutRemoteCall(frame []byte) bool {
 // connection goes; an ended forgets the call, so that a door station that
 // rejoined it places its calls here again (callOwner).
 func (c *Conn) noteRemoteFrame(frame []byte) {
-	var m struct {
-		CallID CallID `json:"call_id"`
-	}
-	if json.Unmarshal(frame, &m) != nil || m.CallID == "" {
+	id := frameCall(frame)
+	if id == "" {
 		return
 	}
 	if bytes.HasPrefix(frame, callingPrefix) {
-		c.actedOn(m.CallID)
+		c.actedOn(id)
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.remoteCalls, m.CallID)
-	delete(c.handed, m.CallID)
+	delete(c.remoteCalls, id)
+	delete(c.handed, id)
+}
+
+// frameCall returns the call an outbound frame is about, or "".
+func frameCall(frame []byte) CallID {
+	var m struct {
+		CallID CallID `json:"call_id"`
+	}
+	if json.Unmarshal(frame, &m) != nil {
+		return ""
+	}
+	return m.CallID
 }
 
 // takeHanded returns and forgets the calls handed over to this connection

@@ -621,3 +621,26 @@ func (failForwards) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (failForwards) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
+
+// TestDoorGoneBeforeForwardedCalling: a door station whose call its node
+// forwarded (it rejoined a call of another node there) and whose
+// connection closed before the new call's calling came back is gone as
+// for a call of its own node: the calling finds no connection, the call's
+// node is told, and its devices stop ringing at once (caller_hangup), not
+// at the ring timeout.
+func TestDoorGoneBeforeForwardedCalling(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	dirk := ts.connectTo(t, 0, "dirk-phone")
+	door := ts.connectTo(t, 1, "front-door")
+	ts.hubs[1].router.Local(directory.DeviceID(door.welcome["device_id"].(string))).actedOn("c_node0_AAAAAAAAAAAAAAAA")
+	door.send(map[string]any{"type": "call", "to": "102"})
+	_ = door.ws.Close() // read by node 1 once the forward went
+	r := dirk.expect("ring")
+	if ownerOf(CallID(r["call_id"].(string))) != "node0" {
+		t.Fatalf("dirk: %v", r)
+	}
+	if c := dirk.expect("cancel"); c["call_id"] != r["call_id"] || c["reason"] != "caller_hangup" {
+		t.Fatalf("dirk: %v", c)
+	}
+}

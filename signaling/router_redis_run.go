@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
 	"time"
 
@@ -115,6 +116,9 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 			}
 			if _, ok := r.Memory.Deliver(id, env.Frame); !ok {
 				r.metrics.dropped.WithLabelValues("not_here").Inc()
+				if note {
+					r.callingLost(id, env.Frame)
+				}
 			}
 		}
 	case "replaced":
@@ -173,6 +177,22 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 			r.log.Warn("an envelope of a kind this node does not know was skipped: does another node run a newer foyer?",
 				"kind", env.Kind, "from", env.From)
 		}
+	}
+}
+
+// callingLost tells the node owning a call whose calling (frame) found no
+// connection of its door station d here that the door station has gone.
+// Its connection closed, or moved on, after this node forwarded its call
+// (Hub.handleCall); that connection's leave told the owner only of the
+// calls it had recorded (Conn.noteRemoteFrame), and the call would ring
+// to its timeout for a door station that cannot hear who answers.
+func (r *RedisRouter) callingLost(d directory.DeviceID, frame []byte) {
+	if !bytes.HasPrefix(frame, callingPrefix) {
+		return
+	}
+	id := frameCall(frame)
+	if owner := ownerOf(id); owner != "" && owner != r.node {
+		r.Left(context.Background(), owner, id, d, "", EndFailed)
 	}
 }
 
