@@ -122,7 +122,14 @@ func (c *Call) start(devices []directory.Device, ref json.RawMessage, received t
 		c.endLocked(EndUnavailable, ref)
 		return 0
 	}
-	c.hub.router.Deliver(c.door.ID, encode(Calling{Type: TypeCalling, Ref: ref, CallID: c.id, Ringing: n}))
+	if _, ok := c.hub.router.Deliver(c.door.ID, encode(Calling{Type: TypeCalling, Ref: ref, CallID: c.id, Ringing: n})); !ok {
+		// The door station is gone since it called: it connects to
+		// another node, whose word that it left may never come (it
+		// closed before that node knew of this call: Hub.handleCall).
+		// Nobody is there to hear who answers.
+		c.abortLocked(EndFailed, false)
+		return n
+	}
 	for id := range c.legs {
 		c.addMediaLocked(id)
 	}
