@@ -443,17 +443,20 @@ func aboutRemoteCall(frame []byte) bool {
 
 // noteRemoteFrame keeps the calls of other nodes this connection records
 // in step with what their owners tell it, before it is told (frame, one
-// for which aboutRemoteCall holds): a calling, the owner's answer to a call
-// this node forwarded (a door station that rejoined a call there:
-// Hub.handleCall), records the new call, so that its owner hears when the
-// connection goes; an ended forgets the call, so that a door station that
-// rejoined it places its calls here again (callOwner).
+// for which aboutRemoteCall holds). A calling is the owner's answer to a
+// call this node forwarded (Hub.handleCall): the new call is recorded, so
+// that its owner hears when the connection goes, and the calls of that
+// node handed over to this connection are settled (placing it, the owner
+// ended the one its door station forgot, as register does). An ended
+// forgets the call, so that a door station that rejoined it places its
+// calls here again (callOwner).
 func (c *Conn) noteRemoteFrame(frame []byte) {
 	id := frameCall(frame)
 	if id == "" {
 		return
 	}
 	if bytes.HasPrefix(frame, callingPrefix) {
+		c.takeHanded(ownerOf(id), true)
 		c.actedOn(id)
 		return
 	}
@@ -475,16 +478,20 @@ func frameCall(frame []byte) CallID {
 }
 
 // takeHanded returns and forgets the calls handed over to this connection
-// that it has not spoken about: its door station places another call, and
-// their owners end them (Hub.handleCall).
-func (c *Conn) takeHanded() []CallID {
+// that it has not spoken about, those owned by node if only, else those
+// owned by any other: its door station places another call, and their
+// owners end them (Hub.handleCall, noteRemoteFrame).
+func (c *Conn) takeHanded(node string, only bool) []CallID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	calls := slices.Collect(maps.Keys(c.handed))
-	for _, id := range calls {
-		delete(c.remoteCalls, id)
+	var calls []CallID
+	for id := range c.handed {
+		if (ownerOf(id) == node) == only {
+			calls = append(calls, id)
+			delete(c.handed, id)
+			delete(c.remoteCalls, id)
+		}
 	}
-	c.handed = nil
 	return calls
 }
 

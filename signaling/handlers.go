@@ -64,11 +64,10 @@ func (h *Hub) routeCallMessage(ctx context.Context, c *Conn, msg Inbound, frame 
 		return errMissingCall
 	}
 	if owner := ownerOf(msg.CallID); owner != "" && owner != h.cfg.NodeID {
-		if err := h.router.Forward(ctx, owner, c.device, c.id, frame); err != nil {
-			return err
-		}
+		// Recorded first: the owner's ended, should this end the call, can
+		// come back before Forward returns, and forgets it (noteRemoteFrame).
 		c.actedOn(msg.CallID)
-		return nil
+		return h.router.Forward(ctx, owner, c.device, c.id, frame)
 	}
 	return h.handleCallMessage(ctx, c.device, c.id, msg, received)
 }
@@ -161,7 +160,6 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 	// call is placed here; when Redis failed, that node may be there with
 	// the call, and the door station retries.
 	owner, forward := c.callOwner(h.cfg.NodeID)
-	handed := c.takeHanded()
 	if forward {
 		msg.CallID = newCallIDAt(owner)
 		frame, err := json.Marshal(msg)
@@ -170,10 +168,13 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 		}
 		switch {
 		case err == nil:
-			h.forget(ctx, c, handed, owner)
+			// Those of the owner's it forgot stay recorded until its
+			// calling comes: should it refuse the call (not_found), they
+			// are still to end.
+			h.forget(ctx, c, c.takeHanded(owner, false))
 			return nil // recorded as the door's when its calling comes
 		case !errors.Is(err, errNoSuchCall):
-			h.forget(ctx, c, handed, "") // the retry will not find them
+			h.forget(ctx, c, c.takeHanded("", false)) // the retry will not find them
 			return errBackendDown
 		}
 		msg.CallID = ""
@@ -181,17 +182,15 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 	// The owner is gone (its calls went with it), or none: placed here.
 	// Owners of calls handed over end them (queued ahead of the new call's
 	// rings to those nodes).
-	h.forget(ctx, c, handed, "")
+	h.forget(ctx, c, c.takeHanded("", false))
 	return h.placeCall(ctx, c.device, c.id, c.sites, msg, received, h.newCallID())
 }
 
-// forget tells the owners of calls handed over to c, other than except,
-// that its door station forgot them (Router.Forgotten).
-func (h *Hub) forget(ctx context.Context, c *Conn, handed []CallID, except string) {
+// forget tells the owners of calls handed over to c that its door station
+// forgot them (Router.Forgotten).
+func (h *Hub) forget(ctx context.Context, c *Conn, handed []CallID) {
 	for _, old := range handed {
-		if owner := ownerOf(old); owner != except {
-			h.router.Forgotten(ctx, owner, old, c.device.ID, c.id)
-		}
+		h.router.Forgotten(ctx, ownerOf(old), old, c.device.ID, c.id)
 	}
 }
 

@@ -644,3 +644,26 @@ func TestDoorGoneBeforeForwardedCalling(t *testing.T) {
 		t.Fatalf("dirk: %v", c)
 	}
 }
+
+// TestDoorForgotOnAnotherNodeDialsWrongNumber: a door station that
+// restarted onto another node than its call's and dials a number that does
+// not exist gets not_found, and its forgotten call goes on, as on one node;
+// its next call ends that one and rings.
+func TestDoorForgotOnAnotherNodeDialsWrongNumber(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door, dirk, first := dirkAnswers(t, ts, 0, 0)
+	back := ts.connectTo(t, 1, "front-door")
+	door.expectClose(int(CloseReplaced))
+	waitHanded(t, ts.hubs[1], directory.DeviceID(back.welcome["device_id"].(string)), CallID(first))
+	back.send(map[string]any{"type": "call", "to": "999999"})
+	back.expectError("not_found")
+	ts.ownedCall(t, first) // still going
+	second, _ := back.call("102")
+	if e := dirk.expect("ended"); e["call_id"] != first || e["reason"] != "failed" {
+		t.Fatalf("dirk: %v", e)
+	}
+	if r := dirk.expect("ring"); r["call_id"] != second || ownerOf(CallID(second)) != "node0" {
+		t.Fatalf("dirk: %v", r)
+	}
+}
