@@ -444,13 +444,7 @@ func TestDoorCallsAgainFromAnotherNode(t *testing.T) {
 // going. Once it has ended, its calls ring again, and its hangup from its
 // node ends them.
 func TestDoorRejoinedOnAnotherNodeIsBusy(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	door, dirk, first := dirkAnswers(t, ts, 0, 0)
-	back := ts.connectTo(t, 1, "front-door")
-	door.expectClose(int(CloseReplaced))
-	doorID := directory.DeviceID(back.welcome["device_id"].(string))
-	waitHanded(t, ts.hubs[1], doorID, CallID(first))
+	ts, back, dirk, first, doorID := doorMovedInCall(t)
 	back.send(map[string]any{"type": "candidate", "call_id": first, "candidate": map[string]any{"candidate": ""}})
 	back.expectError("service_unavailable") // rejoined: the message reached the call
 
@@ -481,6 +475,21 @@ func TestDoorRejoinedOnAnotherNodeIsBusy(t *testing.T) {
 	if c := dirk.expect("cancel"); c["call_id"] != third || c["reason"] != "caller_hangup" {
 		t.Fatalf("dirk: %v", c)
 	}
+}
+
+// doorMovedInCall sets up two nodes where dirk-phone (on node 0) answered
+// front-door's call first (node 0's), and the door station then connected
+// to node 1 as back, which was handed the call (doorID is the door's).
+func doorMovedInCall(t *testing.T) (ts *testServer, back, dirk *client, first string, doorID directory.DeviceID) {
+	t.Helper()
+	ts = newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door, dirk, first := dirkAnswers(t, ts, 0, 0)
+	back = ts.connectTo(t, 1, "front-door")
+	door.expectClose(int(CloseReplaced))
+	doorID = directory.DeviceID(back.welcome["device_id"].(string))
+	waitHanded(t, ts.hubs[1], doorID, CallID(first))
+	return ts, back, dirk, first, doorID
 }
 
 // placedBy has door call 102, checks that node owns the call and that
@@ -525,12 +534,7 @@ func TestDoorRejoinedOnGoneNodeCalls(t *testing.T) {
 // call's node ends it and places the new one, and once that has ended the
 // door station's calls are placed where it is.
 func TestDoorForgotOnAnotherNodeCallsHere(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	door, dirk, first := dirkAnswers(t, ts, 0, 0)
-	back := ts.connectTo(t, 1, "front-door")
-	door.expectClose(int(CloseReplaced))
-	waitHanded(t, ts.hubs[1], directory.DeviceID(back.welcome["device_id"].(string)), CallID(first))
+	_, back, dirk, first, _ := doorMovedInCall(t)
 	back.send(map[string]any{"type": "call", "to": "102", "ref": "c1"})
 	if e := dirk.expect("ended"); e["call_id"] != first || e["reason"] != "failed" {
 		t.Fatalf("dirk: %v", e)
@@ -555,13 +559,7 @@ func TestDoorForgotOnAnotherNodeCallsHere(t *testing.T) {
 // spoken about the call through that connection: the handover does not
 // make it a call the door station forgot, and its next call is busy.
 func TestDoorRejoinedBeforeHandoverIsBusy(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	door, dirk, first := dirkAnswers(t, ts, 0, 0)
-	back := ts.connectTo(t, 1, "front-door")
-	door.expectClose(int(CloseReplaced))
-	doorID := directory.DeviceID(back.welcome["device_id"].(string))
-	waitHanded(t, ts.hubs[1], doorID, CallID(first))
+	ts, back, dirk, first, doorID := doorMovedInCall(t)
 	back.send(map[string]any{"type": "candidate", "call_id": first, "candidate": map[string]any{"candidate": ""}})
 	back.expectError("service_unavailable") // rejoined: the message reached the call
 	// The handover, had it come only now.
@@ -583,13 +581,7 @@ func TestDoorRejoinedBeforeHandoverIsBusy(t *testing.T) {
 // so the call is not placed where the door station is; it gets
 // service_unavailable, and retries.
 func TestDoorRejoinedCallsWithRedisDown(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	door, _, first := dirkAnswers(t, ts, 0, 0)
-	back := ts.connectTo(t, 1, "front-door")
-	door.expectClose(int(CloseReplaced))
-	doorID := directory.DeviceID(back.welcome["device_id"].(string))
-	waitHanded(t, ts.hubs[1], doorID, CallID(first))
+	ts, back, _, first, _ := doorMovedInCall(t)
 	back.send(map[string]any{"type": "candidate", "call_id": first, "candidate": map[string]any{"candidate": ""}})
 	back.expectError("service_unavailable") // rejoined: the message reached the call
 
@@ -650,12 +642,7 @@ func TestDoorGoneBeforeForwardedCalling(t *testing.T) {
 // not exist gets not_found, and its forgotten call goes on, as on one node;
 // its next call ends that one and rings.
 func TestDoorForgotOnAnotherNodeDialsWrongNumber(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	door, dirk, first := dirkAnswers(t, ts, 0, 0)
-	back := ts.connectTo(t, 1, "front-door")
-	door.expectClose(int(CloseReplaced))
-	waitHanded(t, ts.hubs[1], directory.DeviceID(back.welcome["device_id"].(string)), CallID(first))
+	ts, back, dirk, first, _ := doorMovedInCall(t)
 	back.send(map[string]any{"type": "call", "to": "999999"})
 	back.expectError("not_found")
 	ts.ownedCall(t, first) // still going
