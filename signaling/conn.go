@@ -414,19 +414,23 @@ func (c *Conn) callOwner(self string) (node string, ok bool) {
 	limit := c.hub.clock.Now().Add(-remoteCallLife)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var best time.Time
-	bestRejoined := false
+	var rejoinedAt, handedAt time.Time
+	var rejoined, handed string
 	for id, at := range c.remoteCalls {
 		owner := ownerOf(id)
 		if owner == "" || owner == self || !at.After(limit) {
 			continue
 		}
-		_, handed := c.handed[id]
-		if rejoined := !handed; (rejoined && !bestRejoined) || (rejoined == bestRejoined && at.After(best)) {
-			node, best, bestRejoined, ok = owner, at, rejoined, true
+		if _, ok := c.handed[id]; !ok && at.After(rejoinedAt) {
+			rejoined, rejoinedAt = owner, at
+		} else if ok && at.After(handedAt) {
+			handed, handedAt = owner, at
 		}
 	}
-	return node, ok
+	if rejoined != "" {
+		return rejoined, true
+	}
+	return handed, handed != ""
 }
 
 // Every calling and ended frame starts so: their types encode first.

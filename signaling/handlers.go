@@ -245,9 +245,10 @@ func (h *Hub) placeCall(ctx context.Context, door directory.Device, conn string,
 }
 
 // remoteCall places a call forwarded by the node its door station is
-// connected to (as conn): the door rejoined a call of this node's there,
-// and so this node decides whether it is busy (handleCall). The forwarding
-// node chose the call's ID, one of this node's, to know it by.
+// connected to (as conn): the door station has a call of this node's that
+// may still be going, one it rejoined or forgot there, and so this node
+// decides (handleCall). The forwarding node chose the call's ID, one of
+// this node's.
 func (h *Hub) remoteCall(ctx context.Context, door directory.Device, conn string, msg Inbound, id CallID, received time.Time) error {
 	if door.Kind != directory.KindDoorStation || !validNumber(directory.Number(msg.To)) {
 		return errNotDoor // the forwarding node checked both
