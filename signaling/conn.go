@@ -470,6 +470,20 @@ func (c *Conn) noteRemoteFrame(frame []byte) {
 	delete(c.handed, id)
 }
 
+// settled forgets the calls of node this connection recorded: that node,
+// draining, handed its door station's call back to be placed here, having
+// no call of the door station's going (Hub.remoteCall).
+func (c *Conn) settled(node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.remoteCalls {
+		if ownerOf(id) == node {
+			delete(c.remoteCalls, id)
+			delete(c.handed, id)
+		}
+	}
+}
+
 // frameCall returns the call an outbound frame is about, or "".
 func frameCall(frame []byte) CallID {
 	var m struct {

@@ -75,7 +75,7 @@ func (h *Hub) routeCallMessage(ctx context.Context, c *Conn, msg Inbound, frame 
 // RemoteMessage implements NodeHandler: it runs a call message that another
 // node forwarded to this node, the call's owner. Errors go back to the
 // device through the router.
-func (h *Hub) RemoteMessage(from directory.Device, conn string, frame []byte) {
+func (h *Hub) RemoteMessage(node string, from directory.Device, conn string, frame []byte) {
 	msg, err := DecodeInbound(frame)
 	if err != nil {
 		return // the sending node decoded it already
@@ -86,7 +86,7 @@ func (h *Hub) RemoteMessage(from directory.Device, conn string, frame []byte) {
 	if msg.Type == TypeCall {
 		id := msg.CallID
 		msg.CallID = "" // the forwarding node's choice, not the door station's: its errors name no call
-		err = h.remoteCall(ctx, from, conn, msg, id, received)
+		err = h.remoteCall(ctx, node, from, conn, msg, id, received)
 	} else {
 		err = h.handleCallMessage(ctx, from, conn, msg, received)
 	}
@@ -244,24 +244,42 @@ func (h *Hub) placeCall(ctx context.Context, door directory.Device, conn string,
 	return nil
 }
 
-// remoteCall places a call forwarded by the node its door station is
-// connected to (as conn): the door station has a call of this node's that
-// may still be going, one it rejoined or forgot there, and so this node
+// remoteCall places a call forwarded by node, where its door station is
+// connected as conn: the door station has a call of this node's that may
+// still be going, one it rejoined or forgot there, and so this node
 // decides (handleCall). The forwarding node chose the call's ID, one of
-// this node's.
-func (h *Hub) remoteCall(ctx context.Context, door directory.Device, conn string, msg Inbound, id CallID, received time.Time) error {
+// this node's. A node that drains hands the call back to be placed there,
+// once it has no call of the door station's going (it ended one forgotten):
+// the door station's node places it as its own, and settles what it
+// recorded of this node's calls for the connection.
+func (h *Hub) remoteCall(ctx context.Context, node string, door directory.Device, conn string, msg Inbound, id CallID, received time.Time) error {
 	if door.Kind != directory.KindDoorStation || !validNumber(directory.Number(msg.To)) {
 		return errNotDoor // the forwarding node checked both
 	}
 	if ownerOf(id) != h.cfg.NodeID {
 		id = h.newCallID()
 	}
+	if c := h.router.Local(door.ID); c != nil {
+		if c.id == conn {
+			c.settled(node)
+		}
+		return h.placeCall(ctx, door, conn, deviceSites(door, nil), msg, received, id)
+	}
 	// The call's calling, and every frame after, go to the door station there.
 	if err := h.router.Locate(ctx, []directory.DeviceID{door.ID}); err != nil {
 		h.log.Warn("locating devices failed", "err", err)
 		return errBackendDown
 	}
-	return h.placeCall(ctx, door, conn, deviceSites(door, nil), msg, received, id)
+	err := h.placeCall(ctx, door, conn, deviceSites(door, nil), msg, received, id)
+	if at, ok := h.router.Where(door.ID); errors.Is(err, errDraining) && ok && at == conn {
+		// Handed back only to the connection that sent it, which that
+		// node holds: a call never goes back and forth.
+		msg.CallID = newCallIDAt(node)
+		if frame, merr := json.Marshal(msg); merr == nil && h.router.Forward(ctx, node, door, conn, frame) == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // lookup finds the site among the door station's sites that has number, and

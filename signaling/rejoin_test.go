@@ -654,3 +654,50 @@ func TestDoorForgotOnAnotherNodeDialsWrongNumber(t *testing.T) {
 		t.Fatalf("dirk: %v", r)
 	}
 }
+
+// TestDoorForgotOnDrainingNodeCallsHere: a door station that restarted onto
+// another node while its old call's node drains has its next call placed
+// where it is: the draining node ends the call it forgot, takes no new one,
+// and hands the call back.
+func TestDoorForgotOnDrainingNodeCallsHere(t *testing.T) {
+	ts, back, dirk, first, doorID := doorMovedInCall(t)
+	bram := ts.connectTo(t, 1, "bram-phone") // rung for 101 by node 1
+	drained := make(chan struct{})
+	go func() {
+		ts.hubs[0].Drain(context.Background())
+		close(drained)
+	}()
+	for draining := false; !draining; time.Sleep(time.Millisecond) {
+		ts.hubs[0].mu.Lock()
+		draining = ts.hubs[0].draining
+		ts.hubs[0].mu.Unlock()
+	}
+	second, _ := back.call("101")
+	if r := bram.expect("ring"); r["call_id"] != second || ownerOf(CallID(second)) != "node1" {
+		t.Fatalf("bram: %v", r)
+	}
+	if e := dirk.expect("ended"); e["call_id"] != first || e["reason"] != "failed" {
+		t.Fatalf("dirk: %v", e)
+	}
+	select {
+	case <-drained:
+	case <-time.After(readTimeout):
+		t.Fatal("the draining node did not finish once the forgotten call ended")
+	}
+	back.send(map[string]any{"type": "hangup", "call_id": second})
+	back.expect("ended")
+	bram.expect("cancel")
+	// Settled: the connection records no call of node 0's any more, and
+	// its next call is placed here.
+	c := ts.hubs[1].router.Local(doorID)
+	c.mu.Lock()
+	recorded := len(c.remoteCalls)
+	c.mu.Unlock()
+	if recorded != 0 {
+		t.Fatalf("the door station's connection still records %d calls of another node", recorded)
+	}
+	third, _ := back.call("101")
+	if r := bram.expect("ring"); r["call_id"] != third || ownerOf(CallID(third)) != "node1" {
+		t.Fatalf("bram: %v", r)
+	}
+}

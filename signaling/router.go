@@ -76,8 +76,10 @@ type Router interface {
 
 // NodeHandler takes what other nodes send to this one. The Hub implements it.
 type NodeHandler interface {
-	// RemoteMessage runs a device's message about a call this node owns.
-	RemoteMessage(from directory.Device, conn string, frame []byte)
+	// RemoteMessage runs a device's message about a call this node owns,
+	// sent by node, where the device is connected as conn (a door
+	// station's call: one placed here for it, Hub.handleCall).
+	RemoteMessage(node string, from directory.Device, conn string, frame []byte)
 	// RemoteLeft handles a device of a call this node owns, connected to
 	// another node as conn, going away.
 	RemoteLeft(call CallID, d directory.DeviceID, conn string, reason EndReason)

@@ -163,7 +163,7 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		r.nodeSeen[env.From] = now
 		r.mu.Unlock()
 		if env.Kind == "message" {
-			n.RemoteMessage(*env.Sender, env.Conn, env.Frame)
+			n.RemoteMessage(env.From, *env.Sender, env.Conn, env.Frame)
 		} else {
 			n.RemoteJoin(env.Call, *env.Sender, env.Conn)
 		}
