@@ -701,3 +701,46 @@ func TestDoorForgotOnDrainingNodeCallsHere(t *testing.T) {
 		t.Fatalf("bram: %v", r)
 	}
 }
+
+// TestLateAnswerThroughLeftConnection: a ringing device moves to the
+// call's node and is rung there; its answer, sent through the connection
+// it left, reaches the call only then (the old node read it late). The
+// answer wins, but the connection it came through is the one the device
+// left: the new connection stays its current one, and its leave starts
+// the rejoin window. (The late answer is published by hand. Before, the
+// late answer made the old connection the winner's current one, the new
+// connection's leave was taken for old news, and the call ran on, the
+// door station talking to nobody, until its time limit.)
+func TestLateAnswerThroughLeftConnection(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	old := ts.connectTo(t, 1, "dirk-phone")
+	dirkID := directory.DeviceID(old.welcome["device_id"].(string))
+	oldConn := ts.hubs[1].router.Local(dirkID)
+	callID, _ := door.call("102")
+	old.expect("ring")
+
+	moved := ts.connectTo(t, 0, "dirk-phone")
+	old.expectClose(int(CloseReplaced))
+	if r := moved.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the moved device's ring: %v", r)
+	}
+	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
+	dirk := oldConn.device
+	late := envelope{Kind: "message", Sender: &dirk, Conn: oldConn.id,
+		Frame: encode(map[string]any{"type": "answer", "call_id": callID, "ref": "late"})}
+	if n, err := r1.publishNow(context.Background(), r0.node, late); err != nil || n != 1 {
+		t.Fatalf("publishing the late answer: %d receivers, %v", n, err)
+	}
+	door.expect("answered")
+	moved.expect("answered")
+
+	_, call := ts.ownedCall(t, callID)
+	_ = moved.ws.Close()
+	waitAway(t, call, &call.winnerAway)
+	ts.clock.Advance(ts.hubs[0].cfg.RejoinWindow)
+	if e := door.expect("ended"); e["reason"] != "failed" {
+		t.Fatalf("ended %v", e)
+	}
+}
