@@ -53,7 +53,7 @@ type Call struct {
 	timer      Timer                       // guarded by mu; ring timeout, then time limit
 	doorOpened bool                        // guarded by mu
 	doorConn   string                      // guarded by mu; the door station's connection it last spoke through
-	superseded []string                    // guarded by mu; the parties' connections before their current ones, newest last
+	superseded []string                    // guarded by mu; connections left behind (the parties' before their current ones, a device's rung before the one rung last), newest last
 	doorAway   absence                     // guarded by mu; the door station's connection gone while the call is answered
 	winnerAway absence                     // guarded by mu; the winner's connection gone
 
@@ -181,7 +181,11 @@ func (c *Call) ringLate(d directory.Device, conn string) {
 			l = &leg{device: d}
 			c.legs[d.ID] = l
 		}
-		l.ringing, l.conn = true, got
+		// The connection rung before is one the device has left: a message
+		// through it can still come (its node read it late), and must not
+		// make it the device's current connection again, should it win
+		// (heardLocked), or the new one's leave would pass for old news.
+		l.ringing, l.conn = true, c.supersedeLocked(l.conn, got)
 		c.addMediaLocked(d.ID)
 	}
 }
