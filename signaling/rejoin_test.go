@@ -744,3 +744,48 @@ func TestLateAnswerThroughLeftConnection(t *testing.T) {
 		t.Fatalf("ended %v", e)
 	}
 }
+
+// TestAnswerReadAsConnectionReplaced: a device connects again to the node
+// it rings on, while its old connection there still reads the answer it
+// sent (the frame was waiting in the socket): the new connection took the
+// old one's calls of other nodes as it attached, before the answer was
+// recorded, and the old one, replaced on its own node, hands nothing over
+// when it ends. The call the answer won must still hear when the device's
+// connection goes. (The old connection's reader is replayed by hand, in
+// the order a race gives: the answer recorded and forwarded after the new
+// connection attached, and its end after that. Before, the call never
+// heard the device leave, and ran on until its time limit.)
+func TestAnswerReadAsConnectionReplaced(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	old := ts.connectTo(t, 1, "dirk-phone")
+	dirkID := directory.DeviceID(old.welcome["device_id"].(string))
+	oldConn := ts.hubs[1].router.Local(dirkID)
+	callID, _ := door.call("102")
+	old.expect("ring")
+
+	again := ts.connectTo(t, 1, "dirk-phone")
+	old.expectClose(int(CloseReplaced))
+	if r := again.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the new connection's ring: %v", r)
+	}
+	oldConn.actedOn(CallID(callID)) // routeCallMessage, before it forwards
+	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
+	answer := envelope{Kind: "message", Sender: &oldConn.device, Conn: oldConn.id,
+		Frame: encode(map[string]any{"type": "answer", "call_id": callID})}
+	if n, err := r1.publishNow(context.Background(), r0.node, answer); err != nil || n != 1 {
+		t.Fatalf("forwarding the answer: %d receivers, %v", n, err)
+	}
+	door.expect("answered")
+	again.expect("answered")
+	ts.hubs[1].handOver(oldConn) // served, as the old connection's reader ends
+
+	_, call := ts.ownedCall(t, callID)
+	_ = again.ws.Close()
+	waitAway(t, call, &call.winnerAway)
+	ts.clock.Advance(ts.hubs[0].cfg.RejoinWindow)
+	if e := door.expect("ended"); e["reason"] != "failed" {
+		t.Fatalf("ended %v", e)
+	}
+}
