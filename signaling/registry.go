@@ -264,9 +264,22 @@ func (h *Hub) leave(c *Conn) {
 // have moved before that write (a call's first ring reaches a device on
 // the call's node without Redis). A call that rang the new connection
 // already does not ring it again (Call.ringLate).
+//
+// Replaced on this node, c gave its calls to its replacement as that one
+// attached (serve); but its reader may have been dispatching a message
+// then, which recorded a call of another node on c afterwards (an answer
+// in its socket as the device connected again): the device's connection
+// here now takes that one too, or, gone already, its owner hears c left.
 func (h *Hub) handOver(c *Conn) {
 	to, ok := c.replacement()
 	if !ok {
+		if cur := h.router.Local(c.device.ID); cur != nil {
+			cur.inheritRemoteCalls(c)
+			return
+		}
+		for _, id := range c.takeRemoteCalls() {
+			h.router.Left(context.Background(), ownerOf(id), id, c.device.ID, c.id, c.endReason)
+		}
 		return
 	}
 	calls := c.takeRemoteCalls()
