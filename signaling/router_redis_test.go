@@ -1124,3 +1124,47 @@ func TestUnknownEnvelopeKindSkipped(t *testing.T) {
 		t.Fatalf("dirk: %v", m)
 	}
 }
+
+// TestJoinBeforeViewKnowsReconnect: a ringing device connects again to
+// the node it rings on, and its join reaches the call's node before that
+// node's presence view has the event of the new connection (they come on
+// two subscriptions): the view still names the connection the call rang.
+// The new connection is rung all the same: the call's node reads the
+// device's lease, the truth, when a join and its view disagree. (Here the
+// ringing set is emptied first, so that the join is published by hand
+// once the view is set back to the old connection. Before, the join was
+// taken for late word about a connection rung already, and the device
+// never rang again; TestAnswerReadAsConnectionReplaced caught it so about
+// once in 40 runs.)
+func TestJoinBeforeViewKnowsReconnect(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	_, old, callID := dirkRungUnlisted(t, ts, 0, 1)
+	id := directory.DeviceID(old.welcome["device_id"].(string))
+	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
+	r0.mu.Lock()
+	stale := r0.where[id]
+	r0.mu.Unlock()
+
+	again := ts.connectTo(t, 1, "dirk-phone")
+	old.expectClose(int(CloseReplaced))
+	newConn := r1.Local(id)
+	for start := time.Now(); ; time.Sleep(2 * time.Millisecond) {
+		if conn, _ := r0.Where(id); conn == newConn.id {
+			break
+		}
+		if time.Since(start) > readTimeout {
+			t.Fatal("node 0's view never learned the new connection")
+		}
+	}
+	r0.mu.Lock()
+	r0.where[id] = stale // as before the new connection's event arrived
+	r0.mu.Unlock()
+	join := envelope{Kind: "join", Call: CallID(callID), Sender: &newConn.device, Conn: newConn.id}
+	if n, err := r1.publishNow(context.Background(), r0.node, join); err != nil || n != 1 {
+		t.Fatalf("publishing the join: %d receivers, %v", n, err)
+	}
+	if r := again.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the new connection's ring: %v", r)
+	}
+}
