@@ -154,17 +154,27 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		}
 		now := time.Now()
 		r.mu.Lock()
-		if _, known := r.where[env.Sender.ID]; !known {
+		loc, known := r.where[env.Sender.ID]
+		if !known {
 			// Only where the presence view knows nothing: the events are
 			// the truth, and this envelope may be late (the device moved,
 			// or left, since it was sent). Believed for LeaseTTL only.
 			r.where[env.Sender.ID] = r.hearsayAt(env.From, env.Conn, now)
 		}
+		// A join the view contradicts is late word, or the view is behind:
+		// the event of the connection it names comes on another
+		// subscription, and a device that connected again to the node it
+		// rang on sends no other word (no moved). The call rings the
+		// connection the view names, and only once (Call.ringLate).
+		doubt := known && (!r.validLocked(loc, now) || loc.node != env.From || loc.conn != env.Conn)
 		r.nodeSeen[env.From] = now
 		r.mu.Unlock()
-		if env.Kind == "message" {
+		switch {
+		case env.Kind == "message":
 			n.RemoteMessage(env.From, *env.Sender, env.Conn, env.Frame)
-		} else {
+		case doubt:
+			go r.joinChecked(env, n) // a round trip: not on the receiving goroutine
+		default:
 			n.RemoteJoin(env.Call, *env.Sender, env.Conn)
 		}
 	default:
@@ -178,6 +188,26 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 				"kind", env.Kind, "from", env.From)
 		}
 	}
+}
+
+// joinChecked hands a join (env) the presence view contradicted to n once
+// the view has learned where the device's lease, the truth, says it is,
+// unless an event taught it something newer meanwhile (learnLocked): a
+// late join changes nothing, and one ahead of the view's event rings the
+// connection it names.
+func (r *RedisRouter) joinChecked(env envelope, n NodeHandler) {
+	ctx, cancel := context.WithTimeout(context.Background(), redisOpTimeout)
+	defer cancel()
+	start := time.Now()
+	id := env.Sender.ID
+	if locs, err := r.readLeases(ctx, []directory.DeviceID{id}); err != nil {
+		r.fail("locate", err) // the view as it stands, then
+	} else {
+		r.mu.Lock()
+		r.learnLocked(id, locs[0], start)
+		r.mu.Unlock()
+	}
+	n.RemoteJoin(env.Call, *env.Sender, env.Conn)
 }
 
 // callingLost tells the node owning a call whose calling (frame) found no
