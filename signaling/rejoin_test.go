@@ -712,37 +712,11 @@ func TestDoorForgotOnDrainingNodeCallsHere(t *testing.T) {
 // connection's leave was taken for old news, and the call ran on, the
 // door station talking to nobody, until its time limit.)
 func TestLateAnswerThroughLeftConnection(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	door := ts.connectTo(t, 0, "front-door")
-	old := ts.connectTo(t, 1, "dirk-phone")
-	dirkID := directory.DeviceID(old.welcome["device_id"].(string))
-	oldConn := ts.hubs[1].router.Local(dirkID)
-	callID, _ := door.call("102")
-	old.expect("ring")
-
-	moved := ts.connectTo(t, 0, "dirk-phone")
-	old.expectClose(int(CloseReplaced))
-	if r := moved.expect("ring"); r["call_id"] != callID {
-		t.Fatalf("the moved device's ring: %v", r)
-	}
-	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
-	dirk := oldConn.device
-	late := envelope{Kind: "message", Sender: &dirk, Conn: oldConn.id,
-		Frame: encode(map[string]any{"type": "answer", "call_id": callID, "ref": "late"})}
-	if n, err := r1.publishNow(context.Background(), r0.node, late); err != nil || n != 1 {
-		t.Fatalf("publishing the late answer: %d receivers, %v", n, err)
-	}
+	ts, door, moved, oldConn, callID := dirkRingsAgainOn(t, 0)
+	forwardAnswer(t, ts, oldConn, callID)
 	door.expect("answered")
 	moved.expect("answered")
-
-	_, call := ts.ownedCall(t, callID)
-	_ = moved.ws.Close()
-	waitAway(t, call, &call.winnerAway)
-	ts.clock.Advance(ts.hubs[0].cfg.RejoinWindow)
-	if e := door.expect("ended"); e["reason"] != "failed" {
-		t.Fatalf("ended %v", e)
-	}
+	winnerLeavesAndCallEnds(t, ts, door, moved, callID)
 }
 
 // TestAnswerReadAsConnectionReplaced: a device connects again to the node
@@ -756,33 +730,53 @@ func TestLateAnswerThroughLeftConnection(t *testing.T) {
 // connection attached, and its end after that. Before, the call never
 // heard the device leave, and ran on until its time limit.)
 func TestAnswerReadAsConnectionReplaced(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	door := ts.connectTo(t, 0, "front-door")
-	old := ts.connectTo(t, 1, "dirk-phone")
-	dirkID := directory.DeviceID(old.welcome["device_id"].(string))
-	oldConn := ts.hubs[1].router.Local(dirkID)
-	callID, _ := door.call("102")
-	old.expect("ring")
+	ts, door, again, oldConn, callID := dirkRingsAgainOn(t, 1)
+	oldConn.actedOn(CallID(callID)) // routeCallMessage, before it forwards
+	forwardAnswer(t, ts, oldConn, callID)
+	door.expect("answered")
+	again.expect("answered")
+	ts.hubs[1].handOver(oldConn) // served, as the old connection's reader ends
+	winnerLeavesAndCallEnds(t, ts, door, again, callID)
+}
 
-	again := ts.connectTo(t, 1, "dirk-phone")
+// dirkRingsAgainOn sets up two nodes where front-door (node 0) calls 102,
+// which rings dirk-phone on node 1 (oldConn); dirk-phone then connects to
+// node again, is rung there as dirk, and the old connection is closed.
+func dirkRingsAgainOn(t *testing.T, node int) (ts *testServer, door, dirk *client, oldConn *Conn, callID string) {
+	t.Helper()
+	ts = newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door = ts.connectTo(t, 0, "front-door")
+	old := ts.connectTo(t, 1, "dirk-phone")
+	oldConn = ts.hubs[1].router.Local(directory.DeviceID(old.welcome["device_id"].(string)))
+	callID, _ = door.call("102")
+	old.expect("ring")
+	dirk = ts.connectTo(t, node, "dirk-phone")
 	old.expectClose(int(CloseReplaced))
-	if r := again.expect("ring"); r["call_id"] != callID {
+	if r := dirk.expect("ring"); r["call_id"] != callID {
 		t.Fatalf("the new connection's ring: %v", r)
 	}
-	oldConn.actedOn(CallID(callID)) // routeCallMessage, before it forwards
+	return ts, door, dirk, oldConn, callID
+}
+
+// forwardAnswer sends the call's node (0) an answer from conn, a
+// connection on node 1, as node 1 forwards one.
+func forwardAnswer(t *testing.T, ts *testServer, conn *Conn, callID string) {
+	t.Helper()
 	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
-	answer := envelope{Kind: "message", Sender: &oldConn.device, Conn: oldConn.id,
+	answer := envelope{Kind: "message", Sender: &conn.device, Conn: conn.id,
 		Frame: encode(map[string]any{"type": "answer", "call_id": callID})}
 	if n, err := r1.publishNow(context.Background(), r0.node, answer); err != nil || n != 1 {
 		t.Fatalf("forwarding the answer: %d receivers, %v", n, err)
 	}
-	door.expect("answered")
-	again.expect("answered")
-	ts.hubs[1].handOver(oldConn) // served, as the old connection's reader ends
+}
 
+// winnerLeavesAndCallEnds closes the winner's connection and checks that
+// the call waits its rejoin window, then ends failed for the door station.
+func winnerLeavesAndCallEnds(t *testing.T, ts *testServer, door, winner *client, callID string) {
+	t.Helper()
 	_, call := ts.ownedCall(t, callID)
-	_ = again.ws.Close()
+	_ = winner.ws.Close()
 	waitAway(t, call, &call.winnerAway)
 	ts.clock.Advance(ts.hubs[0].cfg.RejoinWindow)
 	if e := door.expect("ended"); e["reason"] != "failed" {
