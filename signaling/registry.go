@@ -250,6 +250,12 @@ func (h *Hub) leave(c *Conn) {
 	for _, call := range calls {
 		call.left(c.device.ID, c.id, c.endReason)
 	}
+	h.leftRemote(c)
+}
+
+// leftRemote tells the owners of the calls of other nodes c took part in
+// that it has gone.
+func (h *Hub) leftRemote(c *Conn) {
 	for _, id := range c.takeRemoteCalls() {
 		h.router.Left(context.Background(), ownerOf(id), id, c.device.ID, c.id, c.endReason)
 	}
@@ -277,9 +283,7 @@ func (h *Hub) handOver(c *Conn) {
 			cur.inheritRemoteCalls(c)
 			return
 		}
-		for _, id := range c.takeRemoteCalls() {
-			h.router.Left(context.Background(), ownerOf(id), id, c.device.ID, c.id, c.endReason)
-		}
+		h.leftRemote(c)
 		return
 	}
 	calls := c.takeRemoteCalls()
