@@ -460,7 +460,8 @@ func (c *Conn) noteRemoteFrame(frame []byte) {
 		return
 	}
 	if bytes.HasPrefix(frame, callingPrefix) {
-		c.takeHanded(ownerOf(id), true)
+		node := ownerOf(id)
+		c.takeHanded(func(owner string) bool { return owner == node })
 		c.actedOn(id)
 		return
 	}
@@ -496,15 +497,15 @@ func frameCall(frame []byte) CallID {
 }
 
 // takeHanded returns and forgets the calls handed over to this connection
-// that it has not spoken about, those owned by node if only, else those
-// owned by any other: its door station places another call, and their
-// owners end them (Hub.handleCall, noteRemoteFrame).
-func (c *Conn) takeHanded(node string, only bool) []CallID {
+// that it has not spoken about, of the owners for which of holds: its door
+// station places another call, and their owners end them (Hub.handleCall,
+// noteRemoteFrame).
+func (c *Conn) takeHanded(of func(owner string) bool) []CallID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var calls []CallID
 	for id := range c.handed {
-		if (ownerOf(id) == node) == only {
+		if of(ownerOf(id)) {
 			calls = append(calls, id)
 			delete(c.handed, id)
 			delete(c.remoteCalls, id)
@@ -512,6 +513,9 @@ func (c *Conn) takeHanded(node string, only bool) []CallID {
 	}
 	return calls
 }
+
+// anyOwner is takeHanded's filter for every call.
+func anyOwner(string) bool { return true }
 
 // reply sends v, an outbound message struct, to this connection.
 func (c *Conn) reply(v any) { c.Send(encode(v)) }

@@ -171,10 +171,10 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 			// Those of the owner's it forgot stay recorded until its
 			// calling comes: should it refuse the call (not_found), they
 			// are still to end.
-			h.forget(ctx, c, c.takeHanded(owner, false))
+			h.forget(ctx, c, c.takeHanded(func(o string) bool { return o != owner }))
 			return nil // recorded as the door's when its calling comes
 		case !errors.Is(err, errNoSuchCall):
-			h.forget(ctx, c, c.takeHanded("", false)) // the retry will not find them
+			h.forget(ctx, c, c.takeHanded(anyOwner)) // the retry will not find them
 			return errBackendDown
 		}
 		msg.CallID = ""
@@ -182,7 +182,7 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 	// The owner is gone (its calls went with it), or none: placed here.
 	// Owners of calls handed over end them (queued ahead of the new call's
 	// rings to those nodes).
-	h.forget(ctx, c, c.takeHanded("", false))
+	h.forget(ctx, c, c.takeHanded(anyOwner))
 	return h.placeCall(ctx, c.device, c.id, c.sites, msg, received, h.newCallID())
 }
 
