@@ -510,15 +510,24 @@ func placedBy(t *testing.T, door, dirk *client, node string) {
 	}
 }
 
+// doorRejoinedOn sets up two nodes, dirk-phone on node 0 and front-door on
+// node 1, whose connection there took part in a call of node's (as one
+// that rejoined it).
+func doorRejoinedOn(t *testing.T, node string) (door, dirk *client) {
+	t.Helper()
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	dirk = ts.connectTo(t, 0, "dirk-phone")
+	door = ts.connectTo(t, 1, "front-door")
+	ts.hubs[1].router.Local(directory.DeviceID(door.welcome["device_id"].(string))).actedOn(newCallIDAt(node))
+	return door, dirk
+}
+
 // TestDoorRejoinedOnGoneNodeCalls: should the node owning the call a door
 // station rejoined be gone (nothing listens on its channel), its calls went
 // with it, and the door station's next call is placed where it is.
 func TestDoorRejoinedOnGoneNodeCalls(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	door := ts.connectTo(t, 1, "front-door")
-	dirk := ts.connectTo(t, 0, "dirk-phone")
-	ts.hubs[1].router.Local(directory.DeviceID(door.welcome["device_id"].(string))).actedOn("c_gone_AAAAAAAAAAAAAAAA")
+	door, dirk := doorRejoinedOn(t, "gone")
 	second, _ := door.call("102")
 	if ownerOf(CallID(second)) != "node1" {
 		t.Fatalf("the call %s is not the door station's node's", second)
@@ -621,11 +630,7 @@ func (failForwards) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 // node is told, and its devices stop ringing at once (caller_hangup), not
 // at the ring timeout.
 func TestDoorGoneBeforeForwardedCalling(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
-	dirk := ts.connectTo(t, 0, "dirk-phone")
-	door := ts.connectTo(t, 1, "front-door")
-	ts.hubs[1].router.Local(directory.DeviceID(door.welcome["device_id"].(string))).actedOn("c_node0_AAAAAAAAAAAAAAAA")
+	door, dirk := doorRejoinedOn(t, "node0")
 	door.send(map[string]any{"type": "call", "to": "102"})
 	_ = door.ws.Close() // read by node 1 once the forward went
 	r := dirk.expect("ring")
