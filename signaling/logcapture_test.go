@@ -33,6 +33,21 @@ func (l *logCapture) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+// mark is where the logs end now, for since.
+func (l *logCapture) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Len()
+}
+
+// since returns what was logged after mark (the whole suite shares one
+// capture, and -count runs a test again over what it logged before).
+func (l *logCapture) since(mark int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.buf.Bytes()[mark:])
+}
+
 // logger is the logger every test node uses.
 func (l *logCapture) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
