@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestBadMessages sends malformed and unknown messages on one connection:
@@ -68,14 +69,21 @@ func TestBadMessages(t *testing.T) {
 }
 
 // TestOversizedFrame closes a connection sending more than 64 KiB with 1009
-// while another connection keeps working.
+// while another connection keeps working, and counts the disconnect as
+// such, not as the device going away.
 func TestOversizedFrame(t *testing.T) {
 	ts := newTestServer(t, harborView, Config{})
 	bystander := ts.connect(t, "bram-phone")
 	big := ts.connect(t, "anna-phone")
+	m := ts.hubs[ts.nodeOf("anna-phone")].metrics
+	peer := m.disconnects.WithLabelValues("peer")
 	frame := `{"type":"ping","pad":"` + strings.Repeat("x", 65<<10) + `"}`
 	_ = big.ws.WriteMessage(websocket.TextMessage, []byte(frame))
 	big.expectClose(websocket.CloseMessageTooBig)
+	waitMetric(t, "disconnects (message too big)", counter(m.disconnects.WithLabelValues(CloseTooBig.String())), 1)
+	if n := testutil.ToFloat64(peer); n != 0 {
+		t.Errorf("%v disconnects counted as peer, want 0", n)
+	}
 
 	// Exactly 64 KiB is still accepted.
 	ok := ts.connect(t, "anna-tablet")

@@ -1,8 +1,20 @@
 package signaling
 
+import (
+	"errors"
+
+	"github.com/gorilla/websocket"
+)
+
 // CloseCode is a WebSocket close code (RFC 6455 §7.4) in the private range
-// 4000–4999, telling the client why the server closed and whether to reconnect.
+// 4000–4999, telling the client why the server closed and whether to
+// reconnect; and CloseTooBig, WebSocket's own.
 type CloseCode int
+
+// CloseTooBig is RFC 6455's 1009: a frame over the 64 KiB limit. The
+// WebSocket library sends it as it refuses the frame; foyer only counts
+// it (frameOwed).
+const CloseTooBig CloseCode = websocket.CloseMessageTooBig
 
 // Close codes of protocol v1. docs/protocol.md has the same table.
 const (
@@ -43,6 +55,7 @@ var closeText = map[CloseCode]string{
 	CloseGoingAway:          "going away",
 	CloseHeartbeat:          "heartbeat timeout",
 	CloseInternal:           "internal error",
+	CloseTooBig:             "message too big",
 }
 
 // Reconnect reports whether a client should reconnect after this close code.
@@ -56,3 +69,17 @@ func (c CloseCode) Reconnect() bool {
 
 // String returns the close reason text.
 func (c CloseCode) String() string { return closeText[c] }
+
+// frameOwed reports whether foyer still has to send this code's close
+// frame: not for 0 (none: the peer went away), nor for CloseTooBig, which
+// the library sent.
+func (c CloseCode) frameOwed() bool { return c != 0 && c != CloseTooBig }
+
+// readFailure is the close code of a failed read: CloseTooBig for a frame
+// over the limit, 0 otherwise (the peer closed or the socket broke).
+func readFailure(err error) CloseCode {
+	if errors.Is(err, websocket.ErrReadLimit) {
+		return CloseTooBig
+	}
+	return 0
+}

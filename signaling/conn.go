@@ -526,8 +526,8 @@ func (c *Conn) replyError(ref json.RawMessage, call CallID, pe *ProtoError) {
 }
 
 // close starts closing the connection: the writer sends what is queued,
-// then a close frame with code (0: none, the peer already closed or the
-// library sent one), and closes the socket. reason is what the device's
+// then a close frame with code (none for 0, the peer already closed, nor
+// for CloseTooBig, which the library sent: frameOwed), and closes the socket. reason is what the device's
 // calls end with. Safe from any goroutine.
 func (c *Conn) close(code CloseCode, reason EndReason) {
 	if start, _ := c.beginClose(code, reason); start {
@@ -535,15 +535,16 @@ func (c *Conn) close(code CloseCode, reason EndReason) {
 	}
 }
 
-// closeFailed is close(0, EndFailed) for the reader whose socket failed,
+// closeFailed is close(code, EndFailed) for the reader whose socket failed
+// (code 0, or CloseTooBig, which the library sent: frameOwed),
 // which is about to end: when no frame waits to be written, it closes the
 // socket itself instead of starting a writer goroutine to do it. A site's
 // devices all dropping at once (its network going down, a reconnect storm)
 // then starts no goroutine per connection. With frames waiting, a writer
 // writes them as close does, so that the reader does not wait on a peer
 // that may not read.
-func (c *Conn) closeFailed() {
-	switch start, idle := c.beginClose(0, EndFailed); {
+func (c *Conn) closeFailed(code CloseCode) {
+	switch start, idle := c.beginClose(code, EndFailed); {
 	case start && idle:
 		c.drain()
 	case start:
@@ -636,7 +637,7 @@ func (c *Conn) finish(batch [][]byte) {
 		batch, c.queue = c.queue, nil
 		c.qmu.Unlock()
 	}
-	if c.closeCode != 0 {
+	if c.closeCode.frameOwed() {
 		msg := websocket.FormatCloseMessage(int(c.closeCode), c.closeCode.String())
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
 	}
@@ -673,7 +674,7 @@ func (c *Conn) read(ready bool) {
 			// The peer closed, the socket broke, or a frame was too large
 			// (the library has sent 1009). A silent peer is closed by the
 			// heartbeat timer (pingTick), not here.
-			c.closeFailed()
+			c.closeFailed(readFailure(err))
 			c.hub.served(c)
 			return
 		}

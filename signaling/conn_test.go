@@ -358,6 +358,15 @@ func TestHandshakeFailureReasons(t *testing.T) {
 	if n := testutil.ToFloat64(failures.WithLabelValues(CloseUnauthorized.String())); n != 1 {
 		t.Errorf("unauthorized: %v, want 1", n)
 	}
+	// A hello over 64 KiB: the library closes with 1009, and the failure
+	// is counted as that, not as the client going away.
+	big := ts.dialNode(t, 0, nil)
+	_ = big.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","pad":"`+strings.Repeat("x", 65<<10)+`"}`))
+	expectClose(t, big, websocket.CloseMessageTooBig)
+	waitMetric(t, "handshake failures (message too big)", counter(failures.WithLabelValues(CloseTooBig.String())), 1)
+	if n := testutil.ToFloat64(failures.WithLabelValues("peer")); n != 1 {
+		t.Errorf("peer: %v, want 1", n)
+	}
 	if n := testutil.ToFloat64(failures.WithLabelValues("")); n != 0 {
 		t.Errorf("%v handshake failures counted without a reason", n)
 	}

@@ -65,7 +65,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) *Conn {
 	if c == nil {
 		h.metrics.handshakeFailures.WithLabelValues(disconnectReason(code)).Inc()
 		h.log.Debug("handshake refused", "code", int(code), "reason", code.String(), "remote", r.RemoteAddr)
-		if code != 0 {
+		if code.frameOwed() {
 			msg := websocket.FormatCloseMessage(int(code), code.String())
 			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
 		}
@@ -81,7 +81,8 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) *Conn {
 }
 
 // handshake reads hello and authenticates it. It returns the new connection,
-// or nil and the close code to send (0: none, the library already sent one).
+// or nil and the close code to send or count (0: the client went away;
+// CloseTooBig: the library sent it).
 //
 // The hello timeout bounds the whole of it: the hello's arrival and the
 // store's two reads that answer it. A call's reads fail after the shorter
@@ -100,7 +101,7 @@ func (h *Hub) handshake(r *http.Request, ws *websocket.Conn) (*Conn, CloseCode) 
 		if errors.As(err, &ne) && ne.Timeout() {
 			return nil, CloseHelloTimeout
 		}
-		return nil, 0
+		return nil, readFailure(err)
 	}
 	msg, err := DecodeInbound(frame)
 	if kind != websocket.TextMessage || err != nil || msg.Type != TypeHello {
