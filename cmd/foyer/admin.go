@@ -47,8 +47,8 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if password == "" {
 		return errors.New("admin create-owner: give the password in FOYER_ADMIN_PASSWORD or on standard input")
 	}
-	env := os.Environ()
-	cfg, _, err := loadConfig(*configPath, env)
+	cfg, unknownEnv, err := loadConfig(*configPath, os.Environ())
+	warnUnknownEnv(stderr, "admin create-owner", unknownEnv)
 	if err != nil {
 		return err
 	}

@@ -140,6 +140,19 @@ func defaultConfig() Config {
 	}
 }
 
+// ownEnv are foyer's FOYER_ variables that are not configuration keys.
+var ownEnv = map[string]bool{
+	"FOYER_ADMIN_PASSWORD": true, // admin create-owner's password
+}
+
+// warnUnknownEnv tells a command-line user of the FOYER_ variables that
+// name no configuration key (loadConfig); serve logs them instead.
+func warnUnknownEnv(w io.Writer, command string, names []string) {
+	for _, k := range names {
+		fmt.Fprintf(w, "foyer %s: warning: %s names no configuration key; ignored\n", command, k)
+	}
+}
+
 // loadConfig reads path (if not empty) strictly over the defaults, then
 // applies environment overrides from env (a list of KEY=VALUE). It returns
 // the FOYER_ variables that name no key, for the caller to warn about: other
@@ -168,7 +181,9 @@ func loadConfig(path string, env []string) (Config, []string, error) {
 	}
 	var unknown []string
 	for k := range vars {
-		unknown = append(unknown, k)
+		if !ownEnv[k] {
+			unknown = append(unknown, k)
+		}
 	}
 	sort.Strings(unknown)
 	return cfg, unknown, cfg.validate()

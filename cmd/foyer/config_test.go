@@ -64,7 +64,7 @@ func mustDefault(t *testing.T) Config {
 func TestConfigFileAndEnv(t *testing.T) {
 	p := writeFile(t, "foyer.yaml", "listen: \":9000\"\nturn:\n  secret: from-file\nsignaling:\n  heartbeat: 5s\n")
 	env := []string{"FOYER_TURN_SECRET=from-env", "FOYER_REDIS_CLUSTER_ADDRS=127.0.0.1:7000, 127.0.0.1:7001", "PATH=/bin", "FOYER_SIGNALING_SEND_QUEUE=128"}
-	env = append(env, "FOYER_LISTN=typo")
+	env = append(env, "FOYER_LISTN=typo", "FOYER_ADMIN_PASSWORD=not a key, but foyer's own")
 	cfg, unknown, err := loadConfig(p, env)
 	if err != nil {
 		t.Fatal(err)

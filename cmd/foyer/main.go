@@ -55,6 +55,8 @@ func usage(w io.Writer) {
         run the server (no configuration needed: embedded store in ./data, port 8080)
   foyer seed [--config FILE] [--data-dir DIR] FILE
         apply a provisioning file to the configured store; prints device tokens as JSON
+  foyer admin create-owner --email ADDR [--config FILE] [--data-dir DIR]
+        create the operator account (password from FOYER_ADMIN_PASSWORD or standard input)
   foyer version
 `)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -180,6 +181,7 @@ func TestSeedRefusesBadFile(t *testing.T) {
 	}
 	cmd := exec.Command(bin, "seed", "bad.yaml")
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "FOYER_DATA_DR=typo") // warned about, as serve does
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err == nil {
@@ -187,6 +189,22 @@ func TestSeedRefusesBadFile(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "line 6") || stdout.Len() != 0 {
 		t.Fatalf("want the line in the error and nothing on stdout; stderr %q stdout %q", stderr.String(), stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "FOYER_DATA_DR names no configuration key") {
+		t.Fatalf("no warning about an unknown FOYER_ variable; stderr %q", stderr.String())
+	}
+}
+
+// TestUsageListsEveryCommand: foyer --help names each command run accepts.
+func TestUsageListsEveryCommand(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"--help"}, &out, io.Discard); code != 0 {
+		t.Fatalf("--help exited %d", code)
+	}
+	for _, cmd := range []string{"foyer serve", "foyer seed", "foyer admin create-owner", "foyer version"} {
+		if !strings.Contains(out.String(), cmd) {
+			t.Errorf("usage does not name %q:\n%s", cmd, out.String())
+		}
 	}
 }
 

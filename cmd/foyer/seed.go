@@ -35,7 +35,8 @@ func seed(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, _, err := loadConfig(*configPath, os.Environ())
+	cfg, unknownEnv, err := loadConfig(*configPath, os.Environ())
+	warnUnknownEnv(stderr, "seed", unknownEnv)
 	if err != nil {
 		return err
 	}
