@@ -380,6 +380,7 @@ func (h *Hub) handlePin(ctx context.Context, c *Conn, msg Inbound) error {
 		return protoErr(CodeBadRequest, `missing "code"`)
 	}
 	if h.cfg.Keypad == nil {
+		h.metrics.keypadCodes.WithLabelValues(keypadWrong).Inc()
 		return protoErr(CodeNotFound, "wrong code")
 	}
 	res, err := h.cfg.Keypad(ctx, c.device, string(msg.Code))
@@ -387,8 +388,10 @@ func (h *Hub) handlePin(ctx context.Context, c *Conn, msg Inbound) error {
 	case err != nil:
 		return err
 	case res.LockedFor > 0:
+		h.metrics.keypadCodes.WithLabelValues(keypadLocked).Inc()
 		return protoErr(CodeRateLimited, "keypad locked after repeated wrong codes; try again in %d s", int(res.LockedFor.Seconds())+1)
 	case !res.Open:
+		h.metrics.keypadCodes.WithLabelValues(keypadWrong).Inc()
 		return protoErr(CodeNotFound, "wrong code")
 	}
 	site, err := h.store.Site(ctx, c.device.Site)
@@ -397,6 +400,7 @@ func (h *Hub) handlePin(ctx context.Context, c *Conn, msg Inbound) error {
 	}
 	c.reply(Unlock{Type: TypeUnlock, Relay: 1, DurationMS: site.Settings.DoorOpenDuration.Milliseconds()})
 	h.metrics.doorOpenings.WithLabelValues(openedByKeypad).Inc()
+	h.metrics.keypadCodes.WithLabelValues(keypadOpened).Inc()
 	return nil
 }
 

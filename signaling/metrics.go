@@ -30,6 +30,7 @@ type metrics struct {
 	rateLimited       *prometheus.CounterVec
 	answeredBy        *prometheus.CounterVec
 	doorOpenings      *prometheus.CounterVec
+	keypadCodes       *prometheus.CounterVec
 	rejoined          prometheus.Counter
 }
 
@@ -37,6 +38,13 @@ type metrics struct {
 const (
 	openedByCall   = "call"
 	openedByKeypad = "keypad"
+)
+
+// The result label of foyer_keypad_codes_total.
+const (
+	keypadOpened = "opened"
+	keypadWrong  = "wrong"  // wrong, unknown, or not valid now on this door station
+	keypadLocked = "locked" // refused unchecked: the keypad is locked after wrong codes
 )
 
 // latencyBuckets spans 50 µs to 2.5 s: the ring path is sub-millisecond
@@ -135,12 +143,15 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		doorOpenings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "foyer_door_openings_total", Help: "Unlock commands sent to door stations, by what opened the door: call (a device in a call) or keypad (a code typed on the door station).",
 		}, []string{"via"}),
+		keypadCodes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "foyer_keypad_codes_total", Help: "Codes typed on door stations' keypads, by result: opened, wrong, or locked (refused unchecked while the keypad is locked after repeated wrong codes).",
+		}, []string{"result"}),
 		rejoined: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "foyer_calls_rejoined_total", Help: "Times a party of an answered call (the device that answered, or the door station) came back within the rejoin window after its connection closed.",
 		}),
 	}
 	cs := []prometheus.Collector{m.connected, m.disconnects, m.handshakeFailures, m.slowConsumers,
-		m.messagesIn, m.calls, m.activeCalls, m.fanout, m.answerSeconds, m.answeredBy, m.doorOpenings,
+		m.messagesIn, m.calls, m.activeCalls, m.fanout, m.answerSeconds, m.answeredBy, m.doorOpenings, m.keypadCodes,
 		m.ringSeconds, m.firstRingSeconds, m.cancelSeconds, m.messagesOut, m.rateLimited, m.rejoined, m.outcomes}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -166,6 +177,9 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 	// increment loses that increment to rate().
 	for _, via := range []string{openedByCall, openedByKeypad} {
 		m.doorOpenings.WithLabelValues(via)
+	}
+	for _, r := range []string{keypadOpened, keypadWrong, keypadLocked} {
+		m.keypadCodes.WithLabelValues(r)
 	}
 	return m, nil
 }

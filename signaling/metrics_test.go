@@ -138,9 +138,14 @@ func TestFailedCallCounted(t *testing.T) {
 }
 
 // TestKeypadOpeningCounted: a keypad code that opens the door counts as a
-// door opening via the keypad; a wrong one does not count.
+// door opening via the keypad; a wrong one does not count. Every code is
+// counted by what became of it: opened, wrong, or refused on a locked
+// keypad.
 func TestKeypadOpeningCounted(t *testing.T) {
 	keypad := func(_ context.Context, _ directory.Device, code string) (KeypadResult, error) {
+		if code == "0000" {
+			return KeypadResult{LockedFor: 30 * time.Second}, nil
+		}
 		return KeypadResult{Open: code == "2468"}, nil
 	}
 	ts := newTestServer(t, harborView, Config{Keypad: keypad})
@@ -148,10 +153,19 @@ func TestKeypadOpeningCounted(t *testing.T) {
 	m := ts.hubs[ts.nodeOf("front-door")].metrics
 	door.send(map[string]any{"type": "pin", "code": "1111"})
 	door.expectError("not_found")
+	door.send(map[string]any{"type": "pin", "code": "1112"})
+	door.expectError("not_found")
+	door.send(map[string]any{"type": "pin", "code": "0000"})
+	door.expectError("rate_limited")
 	door.send(map[string]any{"type": "pin", "code": "2468"})
 	door.expect("unlock")
 	waitMetric(t, "door openings (keypad)", counter(m.doorOpenings.WithLabelValues(openedByKeypad)), 1)
 	if n := testutil.ToFloat64(m.doorOpenings.WithLabelValues(openedByCall)); n != 0 {
 		t.Errorf("door openings (call): %v, want 0", n)
+	}
+	for result, want := range map[string]float64{keypadOpened: 1, keypadWrong: 2, keypadLocked: 1} {
+		if n := testutil.ToFloat64(m.keypadCodes.WithLabelValues(result)); n != want {
+			t.Errorf("keypad codes %s: %v, want %v", result, n, want)
+		}
 	}
 }
