@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -396,11 +394,18 @@ func (c *Conn) replacement() (connAt, bool) {
 	return *c.movedTo, true
 }
 
-// takeRemoteCalls returns and forgets the calls recorded by actedOn.
+// takeRemoteCalls returns and forgets the calls recorded by actedOn that
+// may still go on (acted on within remoteCallLife).
 func (c *Conn) takeRemoteCalls() []CallID {
+	limit := c.hub.clock.Now().Add(-remoteCallLife)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	calls := slices.Collect(maps.Keys(c.remoteCalls))
+	var calls []CallID
+	for id, at := range c.remoteCalls {
+		if !at.Before(limit) { // as noteRemote prunes
+			calls = append(calls, id)
+		}
+	}
 	c.remoteCalls, c.handed = nil, nil
 	return calls
 }

@@ -212,6 +212,14 @@ func TestRemoteCallsForgotten(t *testing.T) {
 	if again := c.takeRemoteCalls(); len(again) != 0 {
 		t.Fatalf("takeRemoteCalls returned %d calls a second time", len(again))
 	}
+	// With fewer recorded than remoteCallsPrune, nothing prunes as calls
+	// are recorded: one that is over is still not told to its owner.
+	c.actedOn("c_over")
+	clock.Advance(remoteCallLife + time.Second)
+	c.actedOn("c_live")
+	if got := c.takeRemoteCalls(); !slices.Equal(got, []CallID{"c_live"}) {
+		t.Fatalf("takeRemoteCalls returned %v, want only c_live", got)
+	}
 }
 
 // TestEndedCallsForgottenInOrder: calls that end at different times are
