@@ -89,8 +89,10 @@ func FuzzParseUsername(f *testing.F) {
 		if dev == "" || exp.Unix() < 0 || exp.Unix() > 9_999_999_999 || len(u) > maxUsername || !strings.HasSuffix(u, ":"+dev) {
 			t.Fatalf("%q accepted as %v %q", u, exp, dev)
 		}
-		// What Credentials makes, ParseUsername reads back.
-		u2, _ := Credentials("k", dev, time.Duration(exp.Unix())*time.Second, time.Unix(0, 0))
+		// What Credentials makes, ParseUsername reads back. (An hour before
+		// exp, not exp's seconds since 1970 as a ttl: past 2262 those
+		// overflow a time.Duration.)
+		u2, _ := Credentials("k", dev, time.Hour, exp.Add(-time.Hour))
 		if exp3, dev3, err := ParseUsername(u2); len(u2) <= maxUsername && (err != nil || dev3 != dev || !exp3.Equal(exp)) {
 			t.Fatalf("round trip of %q: %q %v %v", u, dev3, exp3, err)
 		}
