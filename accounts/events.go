@@ -72,7 +72,7 @@ func eventKey(e Event) string {
 func (s *Store) Log(ctx context.Context, e Event) error { return s.LogAll(ctx, []Event{e}) }
 
 // LogAll stores log entries in one transaction: one disk sync for all of
-// them. An entry without a site or a valid kind is refused by name and the
+// them, their times in UTC. An entry without a site or a valid kind is refused by name and the
 // others are stored.
 func (s *Store) LogAll(ctx context.Context, es []Event) error {
 	var bad []error
@@ -86,8 +86,9 @@ func (s *Store) LogAll(ctx context.Context, es []Event) error {
 			e.ID = directory.NewID("e_")
 		}
 		if e.Time.IsZero() {
-			e.Time = s.now().UTC()
+			e.Time = s.now()
 		}
+		e.Time = e.Time.UTC() // the API's times are UTC; a call's start comes from the local clock
 		keep = append(keep, e)
 	}
 	if len(keep) > 0 {

@@ -90,3 +90,25 @@ func TestJournalStoresEveryEntry(t *testing.T) {
 		t.Fatalf("%d entries stored (%d distinct), want %d", len(got), len(seen), n)
 	}
 }
+
+// TestJournalStoresUTC: an entry recorded with a time in the server's
+// local zone (a call's start, read from the local clock) is stored in UTC,
+// as the API promises its times.
+func TestJournalStoresUTC(t *testing.T) {
+	s := newBoltStore(t)
+	j := NewJournal(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { j.Run(ctx); close(done) }()
+	at := time.Date(2026, 12, 6, 17, 30, 0, 0, time.FixedZone("IST", 5*3600+1800))
+	j.Record(Event{Site: "s1", Kind: EventCall, ID: "e_local", Door: "d", Time: at})
+	stop()
+	<-done
+	got, err := s.Events(context.Background(), "s1", EventCall, EventFilter{})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%d entries, %v", len(got), err)
+	}
+	if !got[0].Time.Equal(at) || got[0].Time.Location() != time.UTC {
+		t.Fatalf("stored time %v, want %v in UTC", got[0].Time, at.UTC())
+	}
+}

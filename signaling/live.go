@@ -23,7 +23,7 @@ type LiveCall struct {
 }
 
 // LiveCalls returns the calls of site this node owns that have not ended,
-// oldest first.
+// oldest first, their times in UTC (the API's).
 func (h *Hub) LiveCalls(site directory.SiteID) []LiveCall {
 	h.mu.Lock()
 	calls := make([]*Call, 0, len(h.doorCalls))
@@ -38,9 +38,9 @@ func (h *Hub) LiveCalls(site directory.SiteID) []LiveCall {
 		c.mu.Lock()
 		if c.state != stateEnded {
 			lc := LiveCall{CallID: c.id, Door: c.door.ID, DoorName: c.door.Name, Number: c.number, State: "ringing",
-				Started: c.created, Ringing: c.ringingLocked()}
+				Started: c.created.UTC(), Ringing: c.ringingLocked()}
 			if c.state == stateAnswered {
-				lc.State, lc.Answered, lc.AnsweredAt = "answered", c.winner, c.answeredAt
+				lc.State, lc.Answered, lc.AnsweredAt = "answered", c.winner, c.answeredAt.UTC()
 			}
 			out = append(out, lc)
 		}

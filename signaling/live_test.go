@@ -1,0 +1,46 @@
+package signaling
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+// zonedClock is the wall clock read in a zone other than UTC, as a server
+// whose local time zone is not UTC reads it.
+type zonedClock struct {
+	realClock
+	loc *time.Location
+}
+
+func (c zonedClock) Now() time.Time { return time.Now().In(c.loc) }
+
+// TestLiveCallsInUTC: the calls in progress the admin API lists carry
+// their start and answer times in UTC, as every time of the API, whatever
+// the server's local zone.
+func TestLiveCallsInUTC(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{Clock: zonedClock{loc: time.FixedZone("IST", 5*3600+1800)}})
+	door, devices, callID := ringAll(t, ts)
+	anna := devices["anna-phone"]
+	anna.send(map[string]any{"type": "answer", "call_id": callID})
+	anna.expect("answered")
+	door.expect("answered")
+	sites, err := ts.store.Sites(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(sites, func(s directory.Site) bool { return s.Name == "Harbour View" })
+	if i < 0 {
+		t.Fatalf("no Harbour View in %v", sites)
+	}
+	live := ts.hubs[ts.nodeOf("front-door")].LiveCalls(sites[i].ID)
+	if len(live) != 1 || string(live[0].CallID) != callID {
+		t.Fatalf("live calls %+v, want %s", live, callID)
+	}
+	if l := live[0]; l.Started.Location() != time.UTC || l.AnsweredAt.Location() != time.UTC {
+		t.Fatalf("started %v, answered at %v: want both in UTC", l.Started, l.AnsweredAt)
+	}
+}
