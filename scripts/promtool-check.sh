@@ -196,6 +196,24 @@ tests:
         alertname: FoyerMediaPacketLoss
         exp_alerts:
           - exp_labels: {severity: warning, instance: n1}
+  # Log entries: node n1 drops 40 entries at minute 10, node n2 none.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_log_entries_dropped_total{instance="n1"}'
+        values: '0x9 40x30'
+      - series: 'foyer_log_entries_dropped_total{instance="n2"}'
+        values: '0x40'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: FoyerLogEntriesDropped
+        exp_alerts: []
+      - eval_time: 12m
+        alertname: FoyerLogEntriesDropped
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: n1}
+      - eval_time: 30m
+        alertname: FoyerLogEntriesDropped
+        exp_alerts: []
 EOF
 promtool test rules "$tmp/alerts_test.yaml"
 

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/api"
 	"github.com/foyer-intercom/foyer/directory"
@@ -44,6 +46,15 @@ func openAccountSide(cfg Config, b *backend, log *slog.Logger) (*accountSide, er
 	}
 	s.mail, s.outbox = o, o
 	return s, nil
+}
+
+// droppedCollector exposes how many log entries the journal dropped
+// because its queue was full (the store fell behind a call storm).
+func (s *accountSide) droppedCollector() prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "foyer_log_entries_dropped_total",
+		Help: "Call, door, access and audit log entries dropped because the queue to the store was full.",
+	}, func() float64 { return float64(s.journal.Dropped()) })
 }
 
 // hook connects the signalling hub to the access codes and the logs.

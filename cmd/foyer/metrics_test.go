@@ -64,6 +64,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 		"foyer_signaling_messages_sent_total{type=\"ring\"} 1",
 		"foyer_media_sessions_total 1",
 		"foyer_calls_active 0",
+		"foyer_log_entries_dropped_total 0",
 		"foyer_build_info{go_version=\"" + runtime.Version() + "\",version=\"dev\"} 1",
 	}
 	missing := func(body []byte) (lacks []string) {

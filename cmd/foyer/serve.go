@@ -111,6 +111,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := reg.Register(side.droppedCollector()); err != nil {
+		return err
+	}
 	if *demo {
 		if err := demoOperator(ctx, side.acc, stdout, "http://"+displayAddrString(cfg.Listen)); err != nil {
 			return fmt.Errorf("the demo operator: %w", err)
