@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -196,7 +197,7 @@ func (a *API) applyPlan(ctx context.Context, s directory.Site, p *plan) error {
 	return a.acc.SetTagsBatch(ctx, s.ID, p.tags)
 }
 
-// importUsers reads a CSV file (UTF-8, a header row naming the columns)
+// importUsers reads a CSV file (text/csv, UTF-8, a header row naming the columns)
 // and puts every row's app user in the site, or none when any row is bad.
 // Existing members are updated; members not in the file stay. No e-mail is
 // sent: invitations go out from the user list.
@@ -204,6 +205,9 @@ func (a *API) importUsers(w http.ResponseWriter, r *http.Request, p *principal) 
 	s, _, err := a.need(r, p, accounts.RoleAdmin)
 	if err != nil {
 		return err
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "text/csv" {
+		return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the file as text/csv")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCSVBody))
 	if err != nil {
