@@ -20,9 +20,18 @@ import (
 	"github.com/foyer-intercom/foyer/web"
 )
 
-// adminServer runs the portal and the API on the embedded store, with the
-// mail going to an outbox. It returns the server and the directory.
-func adminServer(t *testing.T) (*httptest.Server, directory.Store, *accounts.Store) {
+// portal is a node serving the API and the pages on the embedded store,
+// its mail going to an outbox.
+type portal struct {
+	srv    *httptest.Server
+	store  directory.Store
+	acc    *accounts.Store
+	outbox *email.Outbox
+}
+
+// newPortal starts a portal whose e-mailed links (PUBLIC_URL) point at
+// itself, so a test can open them.
+func newPortal(t *testing.T) *portal {
 	t.Helper()
 	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
 	if err != nil {
@@ -38,16 +47,27 @@ func adminServer(t *testing.T) (*httptest.Server, directory.Store, *accounts.Sto
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := api.New(api.Config{Directory: store, Accounts: acc, Mail: outbox, Outbox: outbox, Log: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewUnstartedServer(nil) // listening already: its address goes into the links
+	a, err := api.New(api.Config{Directory: store, Accounts: acc, Mail: outbox, Outbox: outbox,
+		PublicURL: "http://" + srv.Listener.Addr().String(), Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", a)
 	mux.Handle("/", web.Handler())
-	srv := httptest.NewServer(mux)
+	srv.Config.Handler = mux
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv, store, acc
+	return &portal{srv: srv, store: store, acc: acc, outbox: outbox}
+}
+
+// adminServer runs the portal and the API on the embedded store, with the
+// mail going to an outbox. It returns the server and the directory.
+func adminServer(t *testing.T) (*httptest.Server, directory.Store, *accounts.Store) {
+	t.Helper()
+	p := newPortal(t)
+	return p.srv, p.store, p.acc
 }
 
 // TestPortalAddUser signs into the portal in headless Chromium, adds an app
