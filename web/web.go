@@ -1,7 +1,8 @@
 // Package web serves the browser clients embedded in the binary: a door
-// station page (camera, microphone, keypad) and a resident page (rings with
-// the live preview, answer, decline, open the door). Plain HTML and
-// JavaScript modules speaking protocol v1; no build step.
+// station page (camera, microphone, keypad), a resident page (rings with
+// the live preview, answer, decline, open the door), the admin portal, and
+// the page a password-reset e-mail links to. Plain HTML and JavaScript
+// modules speaking protocol v1 and the /v1 API; no build step.
 package web
 
 import (
@@ -42,7 +43,8 @@ type file struct {
 	etag  string
 }
 
-// Handler serves /door, /resident, /admin (the portal) and the files under /static/. Anything
+// Handler serves /door, /resident, /admin (the portal), /reset (where the link in a
+// password-reset e-mail, /reset#token=…, leads) and the files under /static/. Anything
 // else, directories included, is 404.
 func Handler() http.Handler {
 	files := map[string]file{}
@@ -65,7 +67,8 @@ func Handler() http.Handler {
 	if err != nil {
 		panic("web: reading the embedded files: " + err.Error()) // the embedded tree is fixed at build time
 	}
-	pages := map[string]string{"/door": "/static/door.html", "/resident": "/static/resident.html", "/admin": "/static/admin.html"}
+	pages := map[string]string{"/door": "/static/door.html", "/resident": "/static/resident.html", "/admin": "/static/admin.html",
+		"/reset": "/static/reset.html"}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, page := pages[r.URL.Path]

@@ -34,6 +34,11 @@ func TestHandler(t *testing.T) {
 		{"GET", "/static/../web.go", "", 404},
 		{"GET", "/static/door.html", "", 404}, // only as /door
 		{"POST", "/door", "", 405},
+		{"GET", "/reset", "text/html; charset=utf-8", 200},
+		{"GET", "/static/reset.js", "text/javascript; charset=utf-8", 200},
+		{"GET", "/static/reset.html", "", 404}, // only as /reset
+		{"GET", "/reset/", "", 404},
+		{"POST", "/reset", "", 405}, // the page posts to /v1/app/password/reset, never to itself
 	}
 	for _, tc := range cases {
 		rec := httptest.NewRecorder()
@@ -93,7 +98,7 @@ func TestHandlerRevalidates(t *testing.T) {
 // style, or anything from another origin, would be blocked; the pages must
 // not rely on one.
 func TestPagesUseOnlyTheirOwnFiles(t *testing.T) {
-	for _, name := range []string{"static/door.html", "static/resident.html"} {
+	for _, name := range []string{"static/door.html", "static/resident.html", "static/reset.html"} {
 		b, err := static.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
@@ -103,6 +108,24 @@ func TestPagesUseOnlyTheirOwnFiles(t *testing.T) {
 			if strings.Contains(page, bad) {
 				t.Errorf("%s contains %q, which the CSP blocks or which leaves the origin", name, bad)
 			}
+		}
+	}
+}
+
+// TestResetPage: the link a password-reset e-mail carries,
+// PUBLIC_URL/reset#token=…, opens the page that spends the token (the
+// fragment never reaches the server, so the page is the same for every
+// token).
+func TestResetPage(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/reset", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /reset: status %d, want 200", rec.Code)
+	}
+	body := rec.Body.String()
+	for _, want := range []string{`<script type="module" src="/static/reset.js">`, `<form id="reset"`, `type="password"`, `autocomplete="new-password"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("GET /reset: the page lacks %s", want)
 		}
 	}
 }

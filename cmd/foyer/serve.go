@@ -216,7 +216,7 @@ func newMux(hub *signaling.Hub, b *backend, router signaling.Router, ready *atom
 			_, _ = io.WriteString(w, "ready\n")
 		}
 	})
-	mux.Handle("/", web.Handler()) // /door, /resident and their files
+	mux.Handle("/", web.Handler()) // /door, /resident, /admin, /reset and their files
 	return mux
 }
 
