@@ -50,6 +50,10 @@ type Admin struct {
 	// create-owner`): owner of every site, creates top-level sites, reads
 	// the e-mail outbox.
 	Operator bool `json:"operator,omitempty"`
+	// TemporaryPassword: the password was made by an invitation and
+	// e-mailed (InviteAdmin); a session signed in with it may only choose
+	// a new one. Cleared by SetAdminPassword.
+	TemporaryPassword bool `json:"temporary_password,omitempty"`
 }
 
 // NormalizeEmail checks an e-mail address and returns it lower-cased.
@@ -76,16 +80,78 @@ func (s *Store) CreateAdmin(ctx context.Context, email, password string, operato
 		return Admin{}, err
 	}
 	a := Admin{ID: directory.NewID("a_"), Email: email, PasswordHash: hash, Created: s.now().UTC(), Operator: operator}
+	err = s.update(ctx, func(tx kv.Tx) error { return insertAdmin(tx, a) })
+	return a, err
+}
+
+// insertAdmin stores a new account and its e-mail's index entry; the
+// e-mail must be free.
+func insertAdmin(tx kv.Tx, a Admin) error {
+	if _, err := tx.Get(tAdminEmail, a.Email); err == nil {
+		return fmt.Errorf("%w: an admin account with e-mail %s exists", ErrConflict, a.Email)
+	}
+	if err := putJSON(tx, tAdmins, a.ID, a); err != nil {
+		return err
+	}
+	return tx.Put(tAdminEmail, a.Email, []byte(a.ID))
+}
+
+// InviteAdmin creates a non-operator admin account for email with a fresh
+// temporary password and gives it role on site, in one transaction:
+// either both are made or neither. It returns the account and the
+// temporary password (for the invitation e-mail; stored only hashed). The
+// e-mail must be free (ErrConflict otherwise).
+func (s *Store) InviteAdmin(ctx context.Context, email string, site directory.SiteID, role Role) (Admin, string, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return Admin{}, "", err
+	}
+	if !role.Valid() {
+		return Admin{}, "", fmt.Errorf("%w: role %q (want owner, admin, installer or viewer)", ErrInvalid, role)
+	}
+	temp := NewTempPassword()
+	hash, err := hashNew(ctx, temp)
+	if err != nil {
+		return Admin{}, "", err
+	}
+	a := Admin{ID: directory.NewID("a_"), Email: email, PasswordHash: hash, Created: s.now().UTC(), TemporaryPassword: true}
 	err = s.update(ctx, func(tx kv.Tx) error {
-		if _, err := tx.Get(tAdminEmail, email); err == nil {
-			return fmt.Errorf("%w: an admin account with e-mail %s exists", ErrConflict, email)
-		}
-		if err := putJSON(tx, tAdmins, a.ID, a); err != nil {
+		if err := insertAdmin(tx, a); err != nil {
 			return err
 		}
-		return tx.Put(tAdminEmail, email, []byte(a.ID))
+		return setRole(tx, site, a.ID, role)
 	})
-	return a, err
+	if err != nil {
+		return Admin{}, "", err
+	}
+	return a, temp, nil
+}
+
+// SetAdminTempPassword gives an invited admin a fresh temporary password
+// (an invitation sent again) and returns it; the earlier one stops working
+// and the sessions signed in with it end. It refuses (ErrConflict) once
+// the admin has chosen a password.
+func (s *Store) SetAdminTempPassword(ctx context.Context, id string) (string, error) {
+	temp := NewTempPassword()
+	hash, err := hashNew(ctx, temp)
+	if err != nil {
+		return "", err
+	}
+	err = s.update(ctx, func(tx kv.Tx) error {
+		var a Admin
+		if err := getJSON(tx, tAdmins, id, &a); err != nil {
+			return err
+		}
+		if !a.TemporaryPassword {
+			return fmt.Errorf("%w: %s has already chosen a password", ErrConflict, a.Email)
+		}
+		a.PasswordHash = hash
+		if err := putJSON(tx, tAdmins, id, a); err != nil {
+			return err
+		}
+		return endSessionsOf(tx, SessionAdmin, id, "")
+	})
+	return temp, err
 }
 
 // Admin returns an admin account by ID.
@@ -130,7 +196,9 @@ func (s *Store) LoginAdmin(ctx context.Context, email, password string) (Admin, 
 }
 
 // SetAdminPassword replaces an admin's password and ends their other
-// sessions (keep: the token of the session that changed it, or "").
+// sessions (keep: the token of the session that changed it, or ""). A
+// temporary password (an invitation's) is replaced by one the admin chose:
+// the account and the keep session may do everything their roles allow.
 func (s *Store) SetAdminPassword(ctx context.Context, id, password, keep string) error {
 	if err := CheckPassword(password); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -139,16 +207,20 @@ func (s *Store) SetAdminPassword(ctx context.Context, id, password, keep string)
 	if err != nil {
 		return err
 	}
+	keepKey := sessionKey(keep)
 	return s.update(ctx, func(tx kv.Tx) error {
 		var a Admin
 		if err := getJSON(tx, tAdmins, id, &a); err != nil {
 			return err
 		}
-		a.PasswordHash = hash
+		a.PasswordHash, a.TemporaryPassword = hash, false
 		if err := putJSON(tx, tAdmins, id, a); err != nil {
 			return err
 		}
-		return endSessionsOf(tx, SessionAdmin, id, sessionKey(keep))
+		if err := clearMustChange(tx, keepKey); err != nil {
+			return err
+		}
+		return endSessionsOf(tx, SessionAdmin, id, keepKey)
 	})
 }
 

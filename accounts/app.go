@@ -95,14 +95,8 @@ func (s *Store) SetAppPassword(ctx context.Context, user directory.UserID, passw
 		if err := s.dropResetsOf(tx, user); err != nil {
 			return err
 		}
-		if keepKey != "" {
-			var sess Session
-			if err := getJSON(tx, tSessions, keepKey, &sess); err == nil {
-				sess.MustChangePassword = false
-				if err := putJSON(tx, tSessions, keepKey, sess); err != nil {
-					return err
-				}
-			}
+		if err := clearMustChange(tx, keepKey); err != nil {
+			return err
 		}
 		return endSessionsOf(tx, SessionApp, string(user), keepKey)
 	})

@@ -74,6 +74,20 @@ func (s *Store) EndSession(ctx context.Context, token string) error {
 	})
 }
 
+// clearMustChange lets the session under key (a token hash key, or "")
+// do everything again: its subject has chosen a password.
+func clearMustChange(tx kv.Tx, key string) error {
+	if key == "" {
+		return nil
+	}
+	var sess Session
+	if err := getJSON(tx, tSessions, key, &sess); err != nil {
+		return nil // ended meanwhile: nothing to clear
+	}
+	sess.MustChangePassword = false
+	return putJSON(tx, tSessions, key, sess)
+}
+
 // endSessionsOf ends every session of a subject (after a password change
 // or reset), except keep (a token hash key, or "").
 func endSessionsOf(tx kv.Tx, kind SessionKind, subject, keep string) error {

@@ -1,0 +1,80 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// TestInviteAdmin: an invited account and its role are made together or
+// not at all, and its temporary password lasts until the admin chooses
+// one: sent again it voids the last one and its sessions; once chosen, it
+// cannot be sent again and the session that chose it may do everything.
+func TestInviteAdmin(t *testing.T) {
+	s := newBoltStore(t)
+	ctx := context.Background()
+
+	for _, c := range []struct{ email, role string }{{"not-an-address", "viewer"}, {"new@example.com", "superuser"}} {
+		if _, _, err := s.InviteAdmin(ctx, c.email, "s1", Role(c.role)); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("InviteAdmin(%q, %q): %v, want ErrInvalid", c.email, c.role, err)
+		}
+	}
+	if _, err := s.AdminByEmail(ctx, "new@example.com"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused invitation made an account: %v", err)
+	}
+	taken, err := s.CreateAdmin(ctx, "taken@example.com", "a password of theirs", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.InviteAdmin(ctx, "Taken@example.com", "s1", RoleAdmin); !errors.Is(err, ErrConflict) {
+		t.Fatalf("inviting an existing account: %v, want ErrConflict", err)
+	}
+	if roles, _ := s.RolesOf(ctx, taken.ID); len(roles) != 0 {
+		t.Fatalf("a refused invitation granted %v to the existing account", roles)
+	}
+
+	a, temp, err := s.InviteAdmin(ctx, "New@Example.com", "s1", RoleInstaller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Email != "new@example.com" || a.Operator || !a.TemporaryPassword {
+		t.Fatalf("invited account %+v", a)
+	}
+	if roles, _ := s.RolesOf(ctx, a.ID); roles["s1"] != RoleInstaller {
+		t.Fatalf("invited account's roles %v", roles)
+	}
+	if got, err := s.LoginAdmin(ctx, "new@example.com", temp); err != nil || !got.TemporaryPassword {
+		t.Fatalf("signing in with the temporary password: %+v, %v", got, err)
+	}
+	old, _, err := s.NewSession(ctx, SessionAdmin, a.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.SetAdminTempPassword(ctx, a.ID)
+	if err != nil || again == temp {
+		t.Fatalf("sent again: %v (same password: %v)", err, again == temp)
+	}
+	if _, err := s.LoginAdmin(ctx, "new@example.com", temp); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("the earlier temporary password: %v, want ErrBadCredentials", err)
+	}
+	if _, err := s.SessionByToken(ctx, old); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a session of the earlier temporary password: %v, want it ended", err)
+	}
+
+	keep, _, err := s.NewSession(ctx, SessionAdmin, a.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAdminPassword(ctx, a.ID, "one of my own", keep); err != nil {
+		t.Fatal(err)
+	}
+	if sess, err := s.SessionByToken(ctx, keep); err != nil || sess.MustChangePassword {
+		t.Fatalf("the session that chose the password: %+v, %v; want it free", sess, err)
+	}
+	if got, err := s.LoginAdmin(ctx, "new@example.com", "one of my own"); err != nil || got.TemporaryPassword {
+		t.Fatalf("signing in with the chosen password: %+v, %v", got, err)
+	}
+	if _, err := s.SetAdminTempPassword(ctx, a.ID); !errors.Is(err, ErrConflict) {
+		t.Fatalf("sending the invitation after a password was chosen: %v, want ErrConflict", err)
+	}
+}
