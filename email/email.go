@@ -1,5 +1,5 @@
-// Package email sends foyer's e-mail (invitations, password resets, "you
-// were added to a site" notices) over SMTP with github.com/wneessen/go-mail,
+// Package email sends foyer's e-mail (invitations of app users and of
+// admins, password resets, "you were added to a site" notices) over SMTP with github.com/wneessen/go-mail,
 // or, when no SMTP server is configured, writes each message as an .eml
 // file to an outbox folder, so the zero-config server still shows what it
 // would have sent.

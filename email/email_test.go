@@ -295,3 +295,36 @@ func TestOutbox(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminInvitation: an admin's invitation, through a real SMTP
+// exchange, names the site, the role and the portal, and carries the
+// login with its temporary password.
+func TestAdminInvitation(t *testing.T) {
+	s := startServer(t, nil, false)
+	snd, err := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: s.port, From: "foyer <noreply@foyer.test>", TLS: "none", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := email.AdminInvitation("ivo@example.com", "Harbour View", "installer", "TempPass2345abcd", "https://foyer.test/admin")
+	if err := snd.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.got) != 1 || fmt.Sprint(s.rcpts) != "[ivo@example.com]" {
+		t.Fatalf("server got %d messages to %v", len(s.got), s.rcpts)
+	}
+	msg, err := mail.ReadMessage(strings.NewReader(s.got[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subj, _ := new(mimeDecoder).DecodeHeader(msg.Header.Get("Subject")); subj != "Your intercom admin access for Harbour View" {
+		t.Errorf("subject %q", subj)
+	}
+	body := bodyOf(t, msg)
+	for _, want := range []string{"TempPass2345abcd", "ivo@example.com", "installer", "Harbour View", "https://foyer.test/admin"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %q:\n%s", want, body)
+		}
+	}
+}

@@ -27,6 +27,13 @@ func Invitation(to, siteName, tempPassword, appURL string) Message {
 	return render("invitation.txt", to, map[string]string{"Site": siteName, "Email": to, "Password": tempPassword, "URL": appURL})
 }
 
+// AdminInvitation invites a new admin account (a property manager, an
+// installer) given role on a site: the portal's address and a temporary
+// password, which they must replace at the first sign-in.
+func AdminInvitation(to, siteName, role, tempPassword, portalURL string) Message {
+	return render("admin_invitation.txt", to, map[string]string{"Site": siteName, "Role": role, "Email": to, "Password": tempPassword, "URL": portalURL})
+}
+
 // SiteAdded tells an existing app user that a site now appears in their app.
 func SiteAdded(to, siteName string) Message {
 	return render("site_added.txt", to, map[string]string{"Site": siteName})
