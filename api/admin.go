@@ -20,14 +20,19 @@ type adminView struct {
 }
 
 type sessionView struct {
-	Token     string    `json:"token"`
-	CSRFToken string    `json:"csrf_token"`
-	Expires   string    `json:"expires"`
-	Admin     adminView `json:"admin"`
+	Token     string `json:"token"`
+	CSRFToken string `json:"csrf_token"`
+	Expires   string `json:"expires"`
+	// MustChangePassword: signed in with an invitation's temporary
+	// password; the session may only choose a new one (POST
+	// /v1/admin/password) or sign out.
+	MustChangePassword bool      `json:"must_change_password"`
+	Admin              adminView `json:"admin"`
 }
 
 // adminLogin: e-mail and password → a session, as a cookie for the portal
-// and a bearer token for scripts.
+// and a bearer token for scripts. A temporary password (an invitation's)
+// gives a session that may only choose a new one.
 func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := decode(w, r, &req); err != nil {
@@ -40,7 +45,7 @@ func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tok, sess, err := a.acc.NewSession(r.Context(), accounts.SessionAdmin, adm.ID, false)
+	tok, sess, err := a.acc.NewSession(r.Context(), accounts.SessionAdmin, adm.ID, adm.TemporaryPassword)
 	if err != nil {
 		return err
 	}
@@ -48,7 +53,7 @@ func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
 		Name: sessionCookie, Value: tok, Path: "/", Expires: sess.Expires,
 		HttpOnly: true, Secure: a.cfg.SecureCookies, SameSite: http.SameSiteStrictMode,
 	})
-	return ok(w, sessionView{Token: tok, CSRFToken: sess.CSRF, Expires: sess.Expires.Format(timeFormat),
+	return ok(w, sessionView{Token: tok, CSRFToken: sess.CSRF, Expires: sess.Expires.Format(timeFormat), MustChangePassword: sess.MustChangePassword,
 		Admin: adminView{ID: adm.ID, Email: adm.Email, Operator: adm.Operator}})
 }
 
@@ -75,6 +80,9 @@ type passwordRequest struct {
 	NewPassword     string `json:"new_password"`
 }
 
+// adminPassword chooses a new password: with the current one, or without
+// it in a session from a temporary password. Other sessions of the
+// account end.
 func (a *API) adminPassword(w http.ResponseWriter, r *http.Request, p *principal) error {
 	var req passwordRequest
 	if err := decode(w, r, &req); err != nil {
@@ -83,15 +91,23 @@ func (a *API) adminPassword(w http.ResponseWriter, r *http.Request, p *principal
 	if p.key != nil {
 		return errForbidden("API keys have no password")
 	}
-	if err := required("current_password", req.CurrentPassword, "new_password", req.NewPassword); err != nil {
-		return err
-	}
-	// Checked as a login is, under the account's throttle: a stolen
-	// session gives no unlimited guesses at the password.
-	if _, err := a.acc.LoginAdmin(r.Context(), p.admin.Email, req.CurrentPassword); errors.Is(err, accounts.ErrBadCredentials) {
-		return apiErr(http.StatusUnauthorized, "bad_credentials", "the current password is wrong")
-	} else if err != nil {
-		return err
+	if p.sess.MustChangePassword {
+		// Signed in with the temporary password moments ago: it is not
+		// asked for again, as for app accounts.
+		if err := required("new_password", req.NewPassword); err != nil {
+			return err
+		}
+	} else {
+		if err := required("current_password", req.CurrentPassword, "new_password", req.NewPassword); err != nil {
+			return err
+		}
+		// Checked as a login is, under the account's throttle: a stolen
+		// session gives no unlimited guesses at the password.
+		if _, err := a.acc.LoginAdmin(r.Context(), p.admin.Email, req.CurrentPassword); errors.Is(err, accounts.ErrBadCredentials) {
+			return apiErr(http.StatusUnauthorized, "bad_credentials", "the current password is wrong")
+		} else if err != nil {
+			return err
+		}
 	}
 	if err := a.acc.SetAdminPassword(r.Context(), p.admin.ID, req.NewPassword, p.token); err != nil {
 		return err

@@ -156,6 +156,7 @@ func (a *API) routes() {
 	a.handleAuth("POST /v1/sites/{site}/transfer", a.transferSite, adm)
 	a.handleAuth("GET /v1/sites/{site}/admins", a.listSiteAdmins, adm)
 	a.handleAuth("PUT /v1/sites/{site}/admins", a.putSiteAdmin, adm)
+	a.handleAuth("POST /v1/sites/{site}/admins/invitation", a.sendAdminInvitation, adm)
 	a.handleAuth("POST /v1/sites/{site}/api-keys", a.createAPIKey, adm)
 	a.handleAuth("GET /v1/sites/{site}/api-keys", a.listAPIKeys, adm)
 	a.handleAuth("DELETE /v1/sites/{site}/api-keys/{id}", a.deleteAPIKey, adm)

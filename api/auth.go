@@ -95,10 +95,19 @@ func (a *API) authenticate(r *http.Request, kinds []accounts.SessionKind) (*prin
 			return nil, err
 		}
 	}
-	if p.sess.MustChangePassword && r.Pattern != "POST /v1/app/password" && r.Pattern != "POST /v1/app/logout" {
-		return nil, errPasswordChange
+	if p.sess.MustChangePassword && !whileMustChange[r.Pattern] {
+		return nil, passwordChangeRequired(p.kind)
 	}
 	return p, nil
+}
+
+// whileMustChange is what a session signed in with a temporary password
+// (an invitation's) may do: choose a password, or sign out.
+var whileMustChange = map[string]bool{
+	"POST /v1/app/password":   true,
+	"POST /v1/app/logout":     true,
+	"POST /v1/admin/password": true,
+	"POST /v1/admin/logout":   true,
 }
 
 func unauthenticated(err error) error {

@@ -55,10 +55,13 @@ func errForbidden(format string, args ...any) *Error {
 	return apiErr(http.StatusForbidden, "forbidden", format, args...)
 }
 
-var (
-	errUnauthenticated = apiErr(http.StatusUnauthorized, "unauthenticated", "sign in first (session cookie or Authorization: Bearer)")
-	errPasswordChange  = apiErr(http.StatusForbidden, "password_change_required", "signed in with a temporary password: choose a new one (POST /v1/app/password) first")
-)
+var errUnauthenticated = apiErr(http.StatusUnauthorized, "unauthenticated", "sign in first (session cookie or Authorization: Bearer)")
+
+// passwordChangeRequired answers a session from a temporary password on
+// anything but choosing a new one, naming where to choose it.
+func passwordChangeRequired(kind accounts.SessionKind) *Error {
+	return apiErr(http.StatusForbidden, "password_change_required", "signed in with a temporary password: choose a new one (POST /v1/%s/password) first", kind)
+}
 
 // staleRetries is how many times an edit is made again, from a fresh read,
 // when another edit overtook it (directory.ErrStale).

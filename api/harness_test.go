@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -248,6 +249,9 @@ type mailbox struct {
 	mu   sync.Mutex
 	msgs []received
 	got  chan struct{}
+	// reject, while set, refuses every recipient with 550: a mail server
+	// that will not take the message.
+	reject atomic.Bool
 }
 
 type received struct {
@@ -281,7 +285,13 @@ type mailSession struct {
 }
 
 func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
-func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.to = append(s.to, to); return nil }
+func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.m.reject.Load() {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+	}
+	s.to = append(s.to, to)
+	return nil
+}
 func (s *mailSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
@@ -316,6 +326,30 @@ func (m *mailbox) waitFor(t *testing.T, addr string, re *regexp.Regexp) received
 		case <-m.got:
 		case <-deadline:
 			t.Fatalf("no e-mail to %s matching %s within 5 s", addr, re)
+		}
+	}
+}
+
+// nth returns the n-th message (from 1) to addr, waiting up to 5 s for it.
+func (m *mailbox) nth(t *testing.T, addr string, n int) received {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		m.mu.Lock()
+		seen := 0
+		for _, msg := range m.msgs {
+			if slices.ContainsFunc(msg.to, func(to string) bool { return strings.EqualFold(to, addr) }) {
+				if seen++; seen == n {
+					m.mu.Unlock()
+					return msg
+				}
+			}
+		}
+		m.mu.Unlock()
+		select {
+		case <-m.got:
+		case <-deadline:
+			t.Fatalf("no e-mail number %d to %s within 5 s (%d came)", n, addr, seen)
 		}
 	}
 }

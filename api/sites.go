@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/email"
 )
 
 // timeFormat is how the API writes times: RFC 3339 in UTC.
@@ -225,6 +228,12 @@ func (a *API) transferSite(w http.ResponseWriter, r *http.Request, p *principal)
 	return noContent(w)
 }
 
+// Admin account states in the list of a site's admins.
+const (
+	adminInvited = "invited" // still on the e-mailed temporary password
+	adminActive  = "active"  // chose a password of their own
+)
+
 func (a *API) listSiteAdmins(w http.ResponseWriter, r *http.Request, p *principal) error {
 	s, _, err := a.need(r, p, accounts.RoleViewer)
 	if err != nil {
@@ -235,22 +244,41 @@ func (a *API) listSiteAdmins(w http.ResponseWriter, r *http.Request, p *principa
 		return err
 	}
 	type row struct {
-		Email string        `json:"email"`
-		Role  accounts.Role `json:"role"`
+		Email  string        `json:"email"`
+		Role   accounts.Role `json:"role"`
+		Status string        `json:"status"`
 	}
 	out := []row{}
 	for id, role := range roles {
 		adm, err := a.acc.Admin(r.Context(), id)
 		if err == nil {
-			out = append(out, row{Email: adm.Email, Role: role})
+			status := adminActive
+			if adm.TemporaryPassword {
+				status = adminInvited
+			}
+			out = append(out, row{Email: adm.Email, Role: role, Status: status})
 		}
 	}
 	slices.SortFunc(out, func(x, y row) int { return strings.Compare(x.Email, y.Email) })
 	return ok(w, map[string]any{"admins": out})
 }
 
+// invitationView answers a grant that invited a new account, and an
+// invitation sent again.
+type invitationView struct {
+	Email      string        `json:"email"`
+	Role       accounts.Role `json:"role"`
+	Status     string        `json:"status"`
+	Invitation string        `json:"invitation"`
+	// EmailError reports an invitation that could not be sent (the
+	// account and its role stay; send it again later).
+	EmailError string `json:"email_error,omitempty"`
+}
+
 // putSiteAdmin grants (or with role "" removes) an admin's role on a site;
-// owners only, and ownership moves only by transfer.
+// owners only, and ownership moves only by transfer. An e-mail address
+// with no admin account is invited: an account is made for it, with the
+// role and a temporary password, which is e-mailed (201).
 func (a *API) putSiteAdmin(w http.ResponseWriter, r *http.Request, p *principal) error {
 	var req emailRequest
 	if err := decode(w, r, &req); err != nil {
@@ -266,22 +294,122 @@ func (a *API) putSiteAdmin(w http.ResponseWriter, r *http.Request, p *principal)
 	if req.Role != "" && !req.Role.Valid() {
 		return errBadRequest("role %q: want admin, installer, viewer or \"\" to remove", req.Role)
 	}
-	adm, err := a.acc.AdminByEmail(r.Context(), req.Email)
-	if err != nil {
-		return errNotFound("no admin account with e-mail %q", req.Email)
+	if err := required("email", req.Email); err != nil {
+		return err
 	}
-	roles, err := a.acc.SiteRoles(r.Context(), s.ID)
+	addr, err := accounts.NormalizeEmail(req.Email)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	adm, err := a.acc.AdminByEmail(ctx, addr)
+	if errors.Is(err, accounts.ErrNotFound) && req.Role != "" {
+		// Another grant to the same address may make the account first:
+		// then this one grants to it like to any account.
+		if err = a.inviteAdmin(w, r, p, s, addr, req.Role); !errors.Is(err, accounts.ErrConflict) {
+			return err
+		}
+		adm, err = a.acc.AdminByEmail(ctx, addr)
+	}
+	if errors.Is(err, accounts.ErrNotFound) {
+		return errNotFound("no admin account with e-mail %q", addr)
+	}
+	if err != nil {
+		return err
+	}
+	roles, err := a.acc.SiteRoles(ctx, s.ID)
 	if err != nil {
 		return err
 	}
 	if roles[adm.ID] == accounts.RoleOwner {
 		return errBadRequest("%s owns the site; transfer ownership first", adm.Email)
 	}
-	if err := a.acc.SetRole(r.Context(), s.ID, adm.ID, req.Role); err != nil {
+	if err := a.acc.SetRole(ctx, s.ID, adm.ID, req.Role); err != nil {
 		return err
 	}
-	a.audit(r.Context(), p, s.ID, "site.role", adm.Email+" → "+string(req.Role))
+	a.audit(ctx, p, s.ID, "site.role", adm.Email+" → "+string(req.Role))
 	return noContent(w)
+}
+
+// inviteAdmin makes an admin account for addr with role on s and e-mails
+// its temporary password, answering 201. The account and its role stay
+// when the mail fails: the answer says so (email_error), and the owner
+// sends it again with POST …/admins/invitation. ErrConflict, with nothing
+// written, when an account with addr exists (made meanwhile).
+func (a *API) inviteAdmin(w http.ResponseWriter, r *http.Request, p *principal, s directory.Site, addr string, role accounts.Role) error {
+	ctx := r.Context()
+	adm, temp, err := a.acc.InviteAdmin(ctx, addr, s.ID, role)
+	if err != nil {
+		return err
+	}
+	a.audit(ctx, p, s.ID, "admin.invite", adm.Email+" as "+string(role))
+	v := invitationView{Email: adm.Email, Role: role, Status: adminInvited}
+	a.mailAdminInvitation(ctx, s, adm, role, temp, &v)
+	return created(w, v)
+}
+
+// mailAdminInvitation e-mails an admin's temporary password and records
+// in v whether it went. What went wrong stays in the log: the mail
+// server's name and answer are the operator's business.
+func (a *API) mailAdminInvitation(ctx context.Context, s directory.Site, adm accounts.Admin, role accounts.Role, temp string, v *invitationView) {
+	portal := strings.TrimSuffix(a.cfg.PublicURL, "/") + "/admin"
+	if err := a.cfg.Mail.Send(ctx, email.AdminInvitation(adm.Email, s.Name, string(role), temp, portal)); err != nil {
+		a.log.Error("admin invitation e-mail failed", "admin_id", adm.ID, "err", err)
+		v.Invitation = invitationNotSent
+		v.EmailError = "the invitation could not be sent (the account was made and the role granted; send it again with POST /v1/sites/{site}/admins/invitation; the operator's log says why)"
+		return
+	}
+	v.Invitation = invitationSent
+}
+
+// sendAdminInvitation sends an invited admin's invitation again, with a
+// new temporary password (the earlier one stops working); owners only,
+// for an account with a role on the site that has not chosen a password.
+func (a *API) sendAdminInvitation(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req struct {
+		Email string `json:"email"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	s, _, err := a.need(r, p, accounts.RoleOwner)
+	if err != nil {
+		return err
+	}
+	if err := required("email", req.Email); err != nil {
+		return err
+	}
+	addr, err := accounts.NormalizeEmail(req.Email)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	adm, err := a.acc.AdminByEmail(ctx, addr)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return errNotFound("no admin account with e-mail %q has a role on this site", addr)
+	}
+	if err != nil {
+		return err
+	}
+	roles, err := a.acc.SiteRoles(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	role := roles[adm.ID]
+	if role == "" {
+		return errNotFound("no admin account with e-mail %q has a role on this site", addr)
+	}
+	temp, err := a.acc.SetAdminTempPassword(ctx, adm.ID)
+	if errors.Is(err, accounts.ErrConflict) {
+		return apiErr(http.StatusConflict, "already_active", "%s has already chosen a password", adm.Email)
+	}
+	if err != nil {
+		return err
+	}
+	a.audit(ctx, p, s.ID, "admin.invite", adm.Email+" as "+string(role)+" (sent again)")
+	v := invitationView{Email: adm.Email, Role: role, Status: adminInvited}
+	a.mailAdminInvitation(ctx, s, adm, role, temp, &v)
+	return ok(w, v)
 }
 
 type apiKeyRequest struct {
