@@ -1,12 +1,18 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"mime/quotedprintable"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,4 +249,133 @@ func TestPortalCallingDoors(t *testing.T) {
 	c.waitFor(p, "the error shown and the list refreshed", `!document.getElementById("error").hidden &&
 		document.getElementById("error").textContent.includes("calls this site") &&
 		document.querySelectorAll("#callers tbody tr").length === 0 && !document.getElementById("callers-none").hidden`)
+}
+
+// TestPortalInviteAdmin: a site's owner (not an operator) grants the
+// installer role to an address with no account on the portal's Admins
+// tab; the invitation lands in the outbox; the invitee signs in with its
+// temporary password in another browser, is shown nothing but the form to
+// choose a password (and is held to typing it twice alike), then sees the
+// site, without the owner's Grant form.
+func TestPortalInviteAdmin(t *testing.T) {
+	node := newPortal(t)
+	srv, store, acc, outbox := node.srv, node.store, node.acc, node.outbox
+	ctx := context.Background()
+	site := directory.Site{ID: "s_grant", Name: "Grant Court", Settings: directory.DefaultSettings()}
+	if err := store.Apply(ctx, directory.PutSite{Site: site}); err != nil {
+		t.Fatal(err)
+	}
+	owner, err := acc.CreateAdmin(ctx, "owner@example.com", "portal password 1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := acc.SetRole(ctx, site.ID, owner.ID, accounts.RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+
+	browser := chromium(t)
+	c := &call{t: t}
+	p := c.open(browser, "owner", srv.URL+"/admin")
+	c.waitFor(p, "the sign-in form", `!document.getElementById("login").hidden`)
+	c.typeInto(p, "#login-email", "owner@example.com")
+	c.typeInto(p, "#login-password", "portal password 1")
+	c.click(p, "#login button")
+	c.waitFor(p, "signed in, the site selected", `!document.getElementById("app").hidden && document.getElementById("site").value === "s_grant"`)
+	c.click(p, `button[data-tab="admins"]`)
+	c.waitFor(p, "the Admins tab with the Grant form and the owner listed", seen(`shown("tab-admins") && shown("grant") && !shown("login") &&
+		[...document.querySelectorAll("#admins tbody tr")].map(tr => tr.dataset.email + " " + tr.children[1].textContent).join() === "owner@example.com owner"`))
+	c.typeInto(p, "#a-email", "Ivo.Installer@example.com")
+	if _, err := eval[bool](p, `(document.getElementById("a-role").value = "installer") === "installer"`); err != nil {
+		t.Fatal(err)
+	}
+	c.click(p, "#grant button.primary")
+	c.waitFor(p, "the invitee listed as an invited installer, and the invitation noted", `[...document.querySelectorAll("#admins tbody tr")].some(tr =>
+		tr.dataset.email === "ivo.installer@example.com" && tr.children[1].textContent === "installer" && tr.children[2].textContent === "invited") &&
+		!document.getElementById("a-note").hidden && document.getElementById("a-note").textContent.includes("ivo.installer@example.com")`)
+	c.screenshot(p, "admin-invited")
+
+	invitee, err := acc.AdminByEmail(ctx, "ivo.installer@example.com")
+	if err != nil || invitee.Operator || !invitee.TemporaryPassword {
+		t.Fatalf("the invited account: %+v, %v; want a non-operator on a temporary password", invitee, err)
+	}
+	temp := invitationPassword(t, outbox, "ivo.installer@example.com")
+
+	q := c.open(browser, "invitee", srv.URL+"/admin")
+	c.waitFor(q, "the sign-in form", `!document.getElementById("login").hidden`)
+	c.typeInto(q, "#login-email", "ivo.installer@example.com")
+	c.typeInto(q, "#login-password", temp)
+	c.click(q, "#login button")
+	c.waitFor(q, "only the form to choose a password", seen(`shown("password") && !shown("app") && !shown("login") && !shown("site")`))
+	c.screenshot(q, "admin-choose-password")
+	reload, stop := context.WithTimeout(q.ctx, browserWait)
+	if err := chromedp.Do(reload, chromedp.Reload()); err != nil {
+		c.fail("invitee page: reload: %v", err)
+	}
+	stop()
+	c.waitFor(q, "only the form to choose a password after a reload", seen(`shown("password") && !shown("app") && !shown("login") && !shown("site")`))
+	c.typeInto(q, "#pw-new", "ivo's own password")
+	c.typeInto(q, "#pw-repeat", "ivo's own passwort")
+	c.click(q, "#password button.primary")
+	c.waitFor(q, "two different passwords refused", `document.getElementById("error").textContent.includes("differ") && !document.getElementById("password").hidden`)
+	c.clear(q, "#pw-repeat")
+	c.typeInto(q, "#pw-repeat", "ivo's own password")
+	c.click(q, "#password button.primary")
+	c.waitFor(q, "signed in, the site shown", seen(`shown("app") && !shown("password") && !shown("login") &&
+		shown("site") && document.getElementById("site").value === "s_grant" && document.getElementById("s-name").value === "Grant Court" &&
+		document.getElementById("who").textContent === "ivo.installer@example.com"`))
+	c.click(q, `button[data-tab="admins"]`)
+	c.waitFor(q, "the Admins tab without the Grant form", seen(`shown("tab-admins") && !shown("grant") &&
+		[...document.querySelectorAll("#admins tbody tr")].some(tr => tr.dataset.email === "ivo.installer@example.com" && tr.children[2].textContent === "active") &&
+		document.querySelectorAll("#admins tbody button").length === 0`))
+
+	if _, err := acc.LoginAdmin(ctx, "ivo.installer@example.com", "ivo's own password"); err != nil {
+		t.Fatalf("the password chosen in the portal: %v", err)
+	}
+	if roles, err := acc.RolesOf(ctx, invitee.ID); err != nil || roles[site.ID] != accounts.RoleInstaller {
+		t.Fatalf("the invitee's roles: %v, %v; want installer on %s", roles, err, site.ID)
+	}
+}
+
+// seen is a page condition in which shown(id) says whether the element is
+// laid out at all (not display: none, nor inside such an element): shown
+// to a person, whatever its hidden attribute says.
+func seen(cond string) string {
+	return `(() => { const shown = (id) => document.getElementById(id).getClientRects().length > 0; return ` + cond + `; })()`
+}
+
+// invitationPassword reads the temporary password of the outbox's
+// invitation to addr.
+func invitationPassword(t *testing.T, outbox *email.Outbox, addr string) string {
+	t.Helper()
+	items, err := outbox.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if !strings.Contains(it.To, addr) {
+			continue
+		}
+		raw, err := outbox.Read(it.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := mail.ReadMessage(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body io.Reader = msg.Body
+		if strings.EqualFold(msg.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
+			body = quotedprintable.NewReader(body)
+		}
+		text, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := regexp.MustCompile(`Temporary password:\s+(\S+)`).FindSubmatch(text); m != nil {
+			return string(m[1])
+		}
+		t.Fatalf("no temporary password in the invitation to %s:\n%s", addr, text)
+	}
+	t.Fatalf("no e-mail to %s in the outbox (%d messages)", addr, len(items))
+	return ""
 }

@@ -17,8 +17,12 @@ async function api(method, path, body, raw) {
   if (!res.ok) {
     if (res.status === 401 && path !== "/v1/admin/login") showLogin();
     const e = data.error || { message: res.statusText };
+    // A session from a temporary password may do nothing else.
+    if (e.code === "password_change_required") showPasswordChange();
     const rows = (e.rows || []).slice(0, 5).map((r) => `row ${r.row}: ${r.message}`).join("; ");
-    throw new Error(e.message + (rows && !e.message.includes(rows) ? ` (${rows})` : ""));
+    const err = new Error(e.message + (rows && !e.message.includes(rows) ? ` (${rows})` : ""));
+    err.code = e.code;
+    throw err;
   }
   return data;
 }
@@ -41,15 +45,21 @@ function button(label, fn) { const b = document.createElement("button"); b.textC
 function fill(tbody, rows) { tbody.replaceChildren(...rows); }
 
 function showLogin() {
-  $("login").hidden = false; $("app").hidden = true; $("site").hidden = true; $("logout").hidden = true; $("who").textContent = "";
+  $("login").hidden = false; $("password").hidden = true; $("app").hidden = true; $("site").hidden = true; $("logout").hidden = true; $("who").textContent = "";
+}
+
+// showPasswordChange shows only the form to choose a password: signed in
+// with an invitation's temporary password, nothing else is allowed.
+function showPasswordChange() {
+  $("password").hidden = false; $("login").hidden = true; $("app").hidden = true; $("site").hidden = true; $("logout").hidden = false;
 }
 
 async function start() {
   try {
     const me = await api("GET", "/v1/admin/me");
     state.me = me.admin; state.csrf = me.csrf_token; sessionStorage.setItem("foyer.csrf", state.csrf);
-  } catch { showLogin(); return; }
-  $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
+  } catch (err) { if (err.code !== "password_change_required") showLogin(); return; }
+  $("login").hidden = true; $("password").hidden = true; $("app").hidden = false; $("logout").hidden = false;
   $("who").textContent = state.me.email;
   $("outbox-tab").hidden = !state.me.operator;
   await loadSites();
@@ -68,7 +78,7 @@ async function loadSites(select) {
 
 async function refresh() {
   if (!state.site) { fill($("users").tBodies[0], []); return; }
-  await Promise.all([loadUsers(), loadDevices(), loadCodes(), loadLogs(), loadSite(), loadCallers()]);
+  await Promise.all([loadUsers(), loadDevices(), loadCodes(), loadLogs(), loadSite(), loadCallers(), loadAdmins()]);
 }
 
 const sitePath = (p = "") => `/v1/sites/${encodeURIComponent(state.site)}${p}`;
@@ -214,6 +224,34 @@ async function loadCallers() {
   $("callers-none").hidden = doors.length > 0;
 }
 
+// loadAdmins lists who has a role on the site; an owner grants roles
+// (inviting an address with no account), removes them and sends an
+// invitation again.
+async function loadAdmins() {
+  const { admins } = await api("GET", sitePath("/admins"));
+  const owner = roleAtLeast("owner");
+  $("grant").hidden = !owner; $("a-help").hidden = !owner;
+  fill($("admins").tBodies[0], admins.map((a) => {
+    const tr = document.createElement("tr");
+    tr.dataset.email = a.email;
+    tr.append(cell(a.email), cell(a.role), cell(a.status));
+    const actions = document.createElement("td");
+    if (owner && a.role !== "owner") {
+      if (a.status === "invited") actions.append(button("Send invitation", async () => { noteInvitation(await api("POST", sitePath("/admins/invitation"), { email: a.email })); }));
+      actions.append(button("Remove", async () => { if (confirm(`Remove ${a.email}'s role on this site?`)) { await api("PUT", sitePath("/admins"), { email: a.email, role: "" }); await loadAdmins(); } }));
+    }
+    tr.append(actions);
+    return tr;
+  }));
+}
+
+// noteInvitation says what became of an invitation e-mail.
+function noteInvitation(inv) {
+  $("a-note").hidden = !!inv.email_error;
+  if (inv.email_error) { showError(new Error(`${inv.email} was invited as ${inv.role}, but ${inv.email_error}`)); return; }
+  $("a-note").textContent = `${inv.email} was invited as ${inv.role}: an e-mail with a temporary password is on its way.`;
+}
+
 async function loadOutbox() {
   const { messages } = await api("GET", "/v1/outbox");
   fill($("outbox").tBodies[0], messages.map((m) => {
@@ -231,6 +269,13 @@ $("login").onsubmit = guard(async () => {
   const s = await api("POST", "/v1/admin/login", { email: $("login-email").value, password: $("login-password").value });
   state.csrf = s.csrf_token; sessionStorage.setItem("foyer.csrf", state.csrf);
   $("login-password").value = "";
+  if (s.must_change_password) { $("pw-user").value = s.admin.email; showPasswordChange(); return; }
+  await start();
+});
+$("password").onsubmit = guard(async () => {
+  if ($("pw-new").value !== $("pw-repeat").value) throw new Error("The two passwords differ: type the same one twice.");
+  await api("POST", "/v1/admin/password", { new_password: $("pw-new").value });
+  $("password").reset();
   await start();
 });
 $("logout").onclick = guard(async () => { await api("POST", "/v1/admin/logout"); sessionStorage.removeItem("foyer.csrf"); showLogin(); });
@@ -286,6 +331,13 @@ $("site-form").onsubmit = guard(async () => {
   }
   if (Object.keys(body).length) await api("PATCH", sitePath(), body);
   await loadSites(state.site);
+});
+$("grant").onsubmit = guard(async () => {
+  $("a-note").hidden = true;
+  const inv = await api("PUT", sitePath("/admins"), { email: $("a-email").value, role: $("a-role").value });
+  if (inv) noteInvitation(inv); // 201: the address had no account and was invited
+  $("grant").reset();
+  await loadAdmins();
 });
 $("new-site").onsubmit = guard(async () => {
   const body = { name: $("ns-name").value };
