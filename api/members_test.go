@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -232,4 +233,36 @@ func TestOvertakenEditMadeAgain(t *testing.T) {
 	if got.Licence != "inactive" || got.DisplayName != fmt.Sprintf("Other %d", n) {
 		t.Errorf("after the 409: %+v, want the other edits only (%d of them)", got, n)
 	}
+}
+
+// TestInvitationResentWithMailDown: sending a user's invitation again
+// while the mail server refuses it answers as adding a user does: the
+// user's view with email_error (not the mail server's answer), not a bare
+// 500; once the mail works, sending again delivers it.
+func TestInvitationResentWithMailDown(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Quiet Court")
+	var u struct {
+		ID         string `json:"id"`
+		Invitation string `json:"invitation"`
+		EmailError string `json:"email_error"`
+	}
+	op.must(http.StatusCreated, "POST", "/v1/sites/"+site+"/users", map[string]any{"email": "q@example.com", "number": "1", "display_name": "Q", "send_invitation": false}, &u)
+	resend := "/v1/sites/" + site + "/users/" + u.ID + "/invitation"
+	e.mail.reject.Store(true)
+	op.must(http.StatusOK, "POST", resend, nil, &u)
+	if u.Invitation != "not_sent" || !strings.Contains(u.EmailError, "could not be sent") || strings.Contains(u.EmailError, "550") {
+		t.Fatalf("resent with the mail server refusing: %+v, want not_sent and an email_error without the server's answer", u)
+	}
+	if !strings.Contains(e.logs.String(), "invitation e-mail failed") {
+		t.Fatal("the failed invitation is not in the operator's log")
+	}
+	e.mail.reject.Store(false)
+	u.EmailError = ""
+	op.must(http.StatusOK, "POST", resend, nil, &u)
+	if u.Invitation != "sent" || u.EmailError != "" {
+		t.Fatalf("resent with the mail server back: %+v", u)
+	}
+	e.mail.waitFor(t, "q@example.com", regexp.MustCompile(`Quiet Court`))
 }
