@@ -31,6 +31,7 @@ func TestBadInput(t *testing.T) {
 		{"empty body", "POST", users, []byte(``), 400, "bad_request", "empty"},
 		{"oversized body", "POST", users, []byte(`{"email":"` + strings.Repeat("a", 70<<10) + `"}`), 413, "too_large", "bytes"},
 		{"CSV sent as JSON", "POST", users, "email,call_id\n", 415, "unsupported_media_type", "application/json"},
+		{"transfer without an e-mail", "POST", "/v1/sites/" + site + "/transfer", map[string]string{}, 400, "bad_request", "email"},
 		{"JSON sent to the CSV import", "POST", users + "/import", []byte(`{"email":"a@example.com"}`), 415, "unsupported_media_type", "text/csv"},
 		{"bad e-mail", "POST", users, map[string]string{"email": "nope", "number": "1", "display_name": "A"}, 422, "invalid", "e-mail"},
 		{"bad number", "POST", users, map[string]string{"email": "a@example.com", "number": "12345678", "display_name": "A"}, 422, "invalid", "digits"},

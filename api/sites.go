@@ -201,9 +201,15 @@ func (a *API) transferSite(w http.ResponseWriter, r *http.Request, p *principal)
 	if err != nil {
 		return err
 	}
+	if err := required("email", req.Email); err != nil {
+		return err
+	}
 	to, err := a.acc.AdminByEmail(r.Context(), req.Email)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return errNotFound("no admin account with e-mail %q (invite them first: PUT …/admins)", req.Email)
+	}
 	if err != nil {
-		return errNotFound("no admin account with e-mail %q", req.Email)
+		return err
 	}
 	roles, err := a.acc.SiteRoles(r.Context(), s.ID)
 	if err != nil {
