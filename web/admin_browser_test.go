@@ -1,14 +1,10 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
-	"mime/quotedprintable"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -23,6 +19,7 @@ import (
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/email"
 	"github.com/foyer-intercom/foyer/internal/kv"
+	"github.com/foyer-intercom/foyer/internal/mailtest"
 	"github.com/foyer-intercom/foyer/web"
 )
 
@@ -359,19 +356,11 @@ func invitationPassword(t *testing.T, outbox *email.Outbox, addr string) string 
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg, err := mail.ReadMessage(bytes.NewReader(raw))
+		text, err := mailtest.Body(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var body io.Reader = msg.Body
-		if strings.EqualFold(msg.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-			body = quotedprintable.NewReader(body)
-		}
-		text, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m := regexp.MustCompile(`Temporary password:\s+(\S+)`).FindSubmatch(text); m != nil {
+		if m := regexp.MustCompile(`Temporary password:\s+(\S+)`).FindStringSubmatch(text); m != nil {
 			return string(m[1])
 		}
 		t.Fatalf("no temporary password in the invitation to %s:\n%s", addr, text)

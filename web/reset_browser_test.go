@@ -2,18 +2,16 @@ package web_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
-	"mime/quotedprintable"
 	"net/http"
-	"net/mail"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/mailtest"
 )
 
 // mailWait bounds the wait for an e-mail sent after the API answered.
@@ -180,20 +178,9 @@ func (p *portal) mailTo(t *testing.T, addr string) string {
 // mailBody decodes a single-part message's body.
 func mailBody(t *testing.T, raw []byte) string {
 	t.Helper()
-	m, err := mail.ReadMessage(strings.NewReader(string(raw)))
-	if err != nil {
-		t.Fatalf("unreadable e-mail: %v", err)
-	}
-	var r io.Reader = m.Body
-	switch strings.ToLower(m.Header.Get("Content-Transfer-Encoding")) {
-	case "quoted-printable":
-		r = quotedprintable.NewReader(r)
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, r)
-	}
-	b, err := io.ReadAll(r)
+	s, err := mailtest.Body(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return s
 }
