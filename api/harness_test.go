@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -306,52 +307,58 @@ func (s *mailSession) Data(r io.Reader) error {
 func (s *mailSession) Reset()        { s.to = nil }
 func (s *mailSession) Logout() error { return nil }
 
-// waitFor returns the first message to addr whose body matches re, waiting
-// up to 5 s.
-func (m *mailbox) waitFor(t *testing.T, addr string, re *regexp.Regexp) received {
+// sentTo reports whether the message went to addr.
+func (r received) sentTo(addr string) bool {
+	return slices.ContainsFunc(r.to, func(to string) bool { return strings.EqualFold(to, addr) })
+}
+
+// await returns the message find picks from those received, waiting up to
+// 5 s for it to come.
+func (m *mailbox) await(t *testing.T, what string, find func([]received) (received, bool)) received {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
 		m.mu.Lock()
-		for _, msg := range m.msgs {
-			for _, to := range msg.to {
-				if strings.EqualFold(to, addr) && re.MatchString(msg.data) {
-					m.mu.Unlock()
-					return msg
-				}
-			}
-		}
+		msg, ok := find(m.msgs)
 		m.mu.Unlock()
+		if ok {
+			return msg
+		}
 		select {
 		case <-m.got:
 		case <-deadline:
-			t.Fatalf("no e-mail to %s matching %s within 5 s", addr, re)
+			t.Fatalf("no %s within 5 s", what)
 		}
 	}
+}
+
+// waitFor returns the first message to addr whose body matches re, waiting
+// up to 5 s.
+func (m *mailbox) waitFor(t *testing.T, addr string, re *regexp.Regexp) received {
+	t.Helper()
+	return m.await(t, fmt.Sprintf("e-mail to %s matching %s", addr, re), func(msgs []received) (received, bool) {
+		i := slices.IndexFunc(msgs, func(r received) bool { return r.sentTo(addr) && re.MatchString(r.data) })
+		if i < 0 {
+			return received{}, false
+		}
+		return msgs[i], true
+	})
 }
 
 // nth returns the n-th message (from 1) to addr, waiting up to 5 s for it.
 func (m *mailbox) nth(t *testing.T, addr string, n int) received {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
-	for {
-		m.mu.Lock()
+	return m.await(t, fmt.Sprintf("e-mail number %d to %s", n, addr), func(msgs []received) (received, bool) {
 		seen := 0
-		for _, msg := range m.msgs {
-			if slices.ContainsFunc(msg.to, func(to string) bool { return strings.EqualFold(to, addr) }) {
+		for _, r := range msgs {
+			if r.sentTo(addr) {
 				if seen++; seen == n {
-					m.mu.Unlock()
-					return msg
+					return r, true
 				}
 			}
 		}
-		m.mu.Unlock()
-		select {
-		case <-m.got:
-		case <-deadline:
-			t.Fatalf("no e-mail number %d to %s within 5 s (%d came)", n, addr, seen)
-		}
-	}
+		return received{}, false
+	})
 }
 
 // count is how many messages went to addr.
@@ -360,10 +367,8 @@ func (m *mailbox) count(addr string) int {
 	defer m.mu.Unlock()
 	n := 0
 	for _, msg := range m.msgs {
-		for _, to := range msg.to {
-			if strings.EqualFold(to, addr) {
-				n++
-			}
+		if msg.sentTo(addr) {
+			n++
 		}
 	}
 	return n
