@@ -54,6 +54,9 @@ type Admin struct {
 	// e-mailed (InviteAdmin); a session signed in with it may only choose
 	// a new one. Cleared by SetAdminPassword.
 	TemporaryPassword bool `json:"temporary_password,omitempty"`
+	// TemporarySince is when the temporary password was made: it signs
+	// in for InvitationTTL.
+	TemporarySince time.Time `json:"temporary_since,omitzero"`
 }
 
 // NormalizeEmail checks an e-mail address and returns it lower-cased.
@@ -114,7 +117,8 @@ func (s *Store) InviteAdmin(ctx context.Context, email string, site directory.Si
 	if err != nil {
 		return Admin{}, "", err
 	}
-	a := Admin{ID: directory.NewID("a_"), Email: email, PasswordHash: hash, Created: s.now().UTC(), TemporaryPassword: true}
+	now := s.now().UTC()
+	a := Admin{ID: directory.NewID("a_"), Email: email, PasswordHash: hash, Created: now, TemporaryPassword: true, TemporarySince: now}
 	err = s.update(ctx, func(tx kv.Tx) error {
 		if err := insertAdmin(tx, a); err != nil {
 			return err
@@ -125,6 +129,12 @@ func (s *Store) InviteAdmin(ctx context.Context, email string, site directory.Si
 		return Admin{}, "", err
 	}
 	return a, temp, nil
+}
+
+// InvitationExpired reports whether a signs in with an invitation's
+// temporary password that is past InvitationTTL at now.
+func (a Admin) InvitationExpired(now time.Time) bool {
+	return a.TemporaryPassword && now.Sub(a.TemporarySince) > InvitationTTL
 }
 
 // SetAdminTempPassword gives an invited admin a fresh temporary password
@@ -145,7 +155,7 @@ func (s *Store) SetAdminTempPassword(ctx context.Context, id string) (string, er
 		if !a.TemporaryPassword {
 			return fmt.Errorf("%w: %s has already chosen a password", ErrConflict, a.Email)
 		}
-		a.PasswordHash = hash
+		a.PasswordHash, a.TemporarySince = hash, s.now().UTC()
 		if err := putJSON(tx, tAdmins, id, a); err != nil {
 			return err
 		}
@@ -176,8 +186,9 @@ func (s *Store) AdminByEmail(ctx context.Context, email string) (Admin, error) {
 
 // LoginAdmin checks an admin's e-mail and password under the per-account
 // throttle. Unknown accounts take the same time and answer the same.
-// The same check, and throttle, serves a password change's current
-// password.
+// An invitation's temporary password older than InvitationTTL is refused
+// (ErrInvitationExpired). The same check, and throttle, serves a password
+// change's current password.
 func (s *Store) LoginAdmin(ctx context.Context, email, password string) (Admin, error) {
 	var a Admin
 	err := s.checkPassword(ctx, "admin/"+strings.ToLower(strings.TrimSpace(email)), func() bool {
@@ -191,6 +202,9 @@ func (s *Store) LoginAdmin(ctx context.Context, email, password string) (Admin, 
 	})
 	if err != nil {
 		return Admin{}, err
+	}
+	if a.InvitationExpired(s.now()) {
+		return Admin{}, ErrInvitationExpired
 	}
 	return a, nil
 }
@@ -213,7 +227,7 @@ func (s *Store) SetAdminPassword(ctx context.Context, id, password, keep string)
 		if err := getJSON(tx, tAdmins, id, &a); err != nil {
 			return err
 		}
-		a.PasswordHash, a.TemporaryPassword = hash, false
+		a.PasswordHash, a.TemporaryPassword, a.TemporarySince = hash, false, time.Time{}
 		if err := putJSON(tx, tAdmins, id, a); err != nil {
 			return err
 		}

@@ -15,12 +15,28 @@ import (
 // to find the mail, short enough that an old inbox is no key.
 const ResetTTL = time.Hour
 
+// InvitationTTL is how long an invitation's temporary password signs in,
+// an app user's or an admin's: long enough for a resident back from
+// holiday, short enough that an invitation never opened is no standing
+// key to the account. The invitation is sent again for a new one.
+const InvitationTTL = 14 * 24 * time.Hour
+
+// ErrInvitationExpired answers the right temporary password after
+// InvitationTTL: the invitation must be sent again.
+var ErrInvitationExpired = fmt.Errorf("%w: this invitation's temporary password is older than %d days; ask for the invitation to be sent again", ErrExpired, InvitationTTL/(24*time.Hour))
+
 // AppCredential is an app user's password. Temporary passwords come from
 // invitations and only allow choosing a new one.
 type AppCredential struct {
 	PasswordHash string    `json:"password_hash"`
 	Temporary    bool      `json:"temporary"`
 	Changed      time.Time `json:"changed"`
+}
+
+// InvitationExpired reports whether c is an invitation's temporary
+// password past InvitationTTL at now.
+func (c AppCredential) InvitationExpired(now time.Time) bool {
+	return c.Temporary && now.Sub(c.Changed) > InvitationTTL
 }
 
 // SetTempPassword gives an app user a fresh temporary password (for an
@@ -54,8 +70,9 @@ func (s *Store) AppCredential(ctx context.Context, user directory.UserID) (AppCr
 
 // LoginApp checks an app user's password under the per-account throttle;
 // user is "" when the e-mail is unknown (answered the same, in the same
-// time). It returns whether the password was a temporary one. The same
-// check, and throttle, serves a password change's current password.
+// time). It returns whether the password was a temporary one; one older
+// than InvitationTTL is refused (ErrInvitationExpired). The same check,
+// and throttle, serves a password change's current password.
 func (s *Store) LoginApp(ctx context.Context, email string, user directory.UserID, password string) (temporary bool, err error) {
 	var c AppCredential
 	var readErr error
@@ -73,6 +90,9 @@ func (s *Store) LoginApp(ctx context.Context, email string, user directory.UserI
 	})
 	if readErr != nil {
 		return false, readErr
+	}
+	if err == nil && c.InvitationExpired(s.now()) {
+		return true, ErrInvitationExpired
 	}
 	return c.Temporary, err
 }

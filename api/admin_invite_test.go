@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
@@ -277,4 +278,45 @@ func TestAdminInvitationMailFails(t *testing.T) {
 	if n := e.mail.count(addr); n != 2 {
 		t.Fatalf("%d e-mails to %s, want the two sent again", n, addr)
 	}
+}
+
+// TestInvitationsExpire: an invitation's temporary password, an app
+// user's or an admin's, signs in for 14 days; after that sign-in answers
+// 410 expired saying to ask for the invitation again (a wrong password
+// still answers bad_credentials), and the invitation sent again signs in.
+func TestInvitationsExpire(t *testing.T) {
+	e := newEnv(t)
+	owner, site := e.siteOwner("Slow Court")
+	owner.must(http.StatusCreated, "PUT", "/v1/sites/"+site+"/admins", map[string]string{"email": "late@example.com", "role": "viewer"}, nil)
+	adminTemp := tempPassword(t, e.mail.nth(t, "late@example.com", 1))
+	owner.must(http.StatusCreated, "POST", "/v1/sites/"+site+"/users", map[string]any{"email": "resident@example.com", "number": "1", "display_name": "R"}, nil)
+	appTemp := tempPassword(t, e.mail.nth(t, "resident@example.com", 1))
+
+	e.now.advance(accounts.InvitationTTL + time.Minute)
+	anon := e.anon()
+	for _, c := range []struct{ path, email, temp string }{
+		{"/v1/admin/login", "late@example.com", adminTemp},
+		{"/v1/app/login", "resident@example.com", appTemp},
+	} {
+		msg := anon.wantError(http.StatusGone, "expired", "POST", c.path, map[string]string{"email": c.email, "password": c.temp})
+		if !strings.Contains(msg, "invitation") {
+			t.Errorf("%s with an expired invitation: %q does not say the invitation expired", c.path, msg)
+		}
+		anon.wantError(http.StatusUnauthorized, "bad_credentials", "POST", c.path, map[string]string{"email": c.email, "password": "a wrong password"})
+	}
+
+	owner = e.login("owner@example.com", "the owner's password") // 14 days on: a new session
+	// Both lists say so, for the owner to send the invitations again.
+	if rows := adminRows(owner, site); rows["late@example.com"] != "viewer expired" {
+		t.Fatalf("admins listed %v, want late@example.com a viewer, expired", rows)
+	}
+	var users struct {
+		Users []struct{ Email, Invitation string }
+	}
+	owner.must(http.StatusOK, "GET", "/v1/sites/"+site+"/users", nil, &users)
+	if len(users.Users) != 1 || users.Users[0].Invitation != "expired" {
+		t.Fatalf("users listed %+v, want the resident's invitation expired", users.Users)
+	}
+	owner.must(http.StatusOK, "POST", "/v1/sites/"+site+"/admins/invitation", map[string]string{"email": "late@example.com"}, nil)
+	anon.must(http.StatusOK, "POST", "/v1/admin/login", map[string]string{"email": "late@example.com", "password": tempPassword(t, e.mail.nth(t, "late@example.com", 2))}, nil)
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
@@ -99,6 +100,8 @@ func toError(err error) *Error {
 		return e
 	case errors.Is(err, accounts.ErrBadCredentials):
 		return apiErr(http.StatusUnauthorized, "bad_credentials", "wrong e-mail or password")
+	case errors.Is(err, accounts.ErrInvitationExpired):
+		return apiErr(http.StatusGone, "expired", "this invitation has expired (its temporary password worked for %d days); ask for it to be sent again", accounts.InvitationTTL/(24*time.Hour))
 	case errors.Is(err, accounts.ErrExpired):
 		return apiErr(http.StatusGone, "expired", "this link or code has expired or was already used")
 	case errors.Is(err, directory.ErrLimit):

@@ -237,7 +237,10 @@ func (a *API) transferSite(w http.ResponseWriter, r *http.Request, p *principal)
 // Admin account states in the list of a site's admins.
 const (
 	adminInvited = "invited" // still on the e-mailed temporary password
-	adminActive  = "active"  // chose a password of their own
+	// adminInvitationExpired: the temporary password is past
+	// accounts.InvitationTTL; the invitation must be sent again.
+	adminInvitationExpired = "expired"
+	adminActive            = "active" // chose a password of their own
 )
 
 func (a *API) listSiteAdmins(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -259,7 +262,10 @@ func (a *API) listSiteAdmins(w http.ResponseWriter, r *http.Request, p *principa
 		adm, err := a.acc.Admin(r.Context(), id)
 		if err == nil {
 			status := adminActive
-			if adm.TemporaryPassword {
+			switch {
+			case adm.InvitationExpired(a.acc.Now()):
+				status = adminInvitationExpired
+			case adm.TemporaryPassword:
 				status = adminInvited
 			}
 			out = append(out, row{Email: adm.Email, Role: role, Status: status})

@@ -18,6 +18,7 @@ const (
 	invitationNotSent  = "not_sent" // no e-mail yet (added with send_invitation false)
 	invitationSent     = "sent"     // a temporary password is out
 	invitationAccepted = "accepted" // the user chose a password
+	invitationExpired  = "expired"  // the temporary password is past accounts.InvitationTTL: send it again
 )
 
 type userView struct {
@@ -52,6 +53,8 @@ func (a *API) invitationState(ctx context.Context, u directory.UserID) (string, 
 		return invitationNotSent, nil
 	case err != nil:
 		return "", err
+	case c.InvitationExpired(a.acc.Now()):
+		return invitationExpired, nil
 	case c.Temporary:
 		return invitationSent, nil
 	}

@@ -237,7 +237,7 @@ async function loadAdmins() {
     tr.append(cell(a.email), cell(a.role), cell(a.status));
     const actions = document.createElement("td");
     if (owner && a.role !== "owner") {
-      if (a.status === "invited") actions.append(button("Send invitation", async () => { noteInvitation(await api("POST", sitePath("/admins/invitation"), { email: a.email })); }));
+      if (a.status === "invited" || a.status === "expired") actions.append(button("Send invitation", async () => { noteInvitation(await api("POST", sitePath("/admins/invitation"), { email: a.email })); }));
       actions.append(button("Remove", async () => { if (confirm(`Remove ${a.email}'s role on this site?`)) { await api("PUT", sitePath("/admins"), { email: a.email, role: "" }); await loadAdmins(); } }));
     }
     tr.append(actions);

@@ -1,0 +1,108 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/foyer-intercom/foyer/internal/kv"
+)
+
+// testClock is a clock a test moves by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newClockedStore(t *testing.T) (*Store, *testClock) {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "accounts.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	records, err := kv.NewBolt(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testClock{t: time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)}
+	return New(records, c.now), c
+}
+
+// TestTemporaryPasswordsExpire: an invitation's temporary password, an
+// app user's or an admin's, signs in for InvitationTTL and not after
+// (ErrInvitationExpired, an ErrExpired); one sent again works afresh; a
+// password the person chose does not expire.
+func TestTemporaryPasswordsExpire(t *testing.T) {
+	s, clock := newClockedStore(t)
+	ctx := context.Background()
+
+	temp, err := s.SetTempPassword(ctx, "u_anna")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(InvitationTTL - time.Minute)
+	if tmp, err := s.LoginApp(ctx, "anna@example.com", "u_anna", temp); err != nil || !tmp {
+		t.Fatalf("app sign-in within the invitation's life: temporary %v, %v", tmp, err)
+	}
+	clock.advance(2 * time.Minute)
+	if _, err := s.LoginApp(ctx, "anna@example.com", "u_anna", temp); !errors.Is(err, ErrInvitationExpired) || !errors.Is(err, ErrExpired) {
+		t.Fatalf("app sign-in after the invitation's life: %v, want ErrInvitationExpired", err)
+	}
+	if _, err := s.LoginApp(ctx, "anna@example.com", "u_anna", "not the password"); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("a wrong password on an expired invitation: %v, want ErrBadCredentials (nothing told)", err)
+	}
+	again, err := s.SetTempPassword(ctx, "u_anna")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoginApp(ctx, "anna@example.com", "u_anna", again); err != nil {
+		t.Fatalf("app sign-in with the invitation sent again: %v", err)
+	}
+	if err := s.SetAppPassword(ctx, "u_anna", "anna's own password", ""); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(10 * InvitationTTL)
+	if tmp, err := s.LoginApp(ctx, "anna@example.com", "u_anna", "anna's own password"); err != nil || tmp {
+		t.Fatalf("app sign-in with a chosen password long after: temporary %v, %v", tmp, err)
+	}
+
+	adm, temp, err := s.InviteAdmin(ctx, "ivo@example.com", "s1", RoleInstaller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(InvitationTTL - time.Minute)
+	if _, err := s.LoginAdmin(ctx, "ivo@example.com", temp); err != nil {
+		t.Fatalf("admin sign-in within the invitation's life: %v", err)
+	}
+	clock.advance(2 * time.Minute)
+	if _, err := s.LoginAdmin(ctx, "ivo@example.com", temp); !errors.Is(err, ErrInvitationExpired) {
+		t.Fatalf("admin sign-in after the invitation's life: %v, want ErrInvitationExpired", err)
+	}
+	again, err = s.SetAdminTempPassword(ctx, adm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoginAdmin(ctx, "ivo@example.com", again); err != nil {
+		t.Fatalf("admin sign-in with the invitation sent again: %v", err)
+	}
+	if err := s.SetAdminPassword(ctx, adm.ID, "ivo's own password", ""); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(10 * InvitationTTL)
+	if _, err := s.LoginAdmin(ctx, "ivo@example.com", "ivo's own password"); err != nil {
+		t.Fatalf("admin sign-in with a chosen password long after: %v", err)
+	}
+}
