@@ -70,10 +70,11 @@ func (s *Store) AppCredential(ctx context.Context, user directory.UserID) (AppCr
 
 // LoginApp checks an app user's password under the per-account throttle;
 // user is "" when the e-mail is unknown (answered the same, in the same
-// time). It returns whether the password was a temporary one; one older
-// than InvitationTTL is refused (ErrInvitationExpired). The same check,
+// time). It returns the credential checked (Temporary: the password was an
+// invitation's; SignIn wants its hash); a temporary one older than
+// InvitationTTL is refused (ErrInvitationExpired). The same check,
 // and throttle, serves a password change's current password.
-func (s *Store) LoginApp(ctx context.Context, email string, user directory.UserID, password string) (temporary bool, err error) {
+func (s *Store) LoginApp(ctx context.Context, email string, user directory.UserID, password string) (cred AppCredential, err error) {
 	var c AppCredential
 	var readErr error
 	err = s.checkPassword(ctx, "app/"+strings.ToLower(strings.TrimSpace(email)), func() bool {
@@ -89,12 +90,15 @@ func (s *Store) LoginApp(ctx context.Context, email string, user directory.UserI
 		return VerifyPassword(c.PasswordHash, password) && user != "" && readErr == nil
 	})
 	if readErr != nil {
-		return false, readErr
+		return AppCredential{}, readErr
 	}
-	if err == nil && c.InvitationExpired(s.now()) {
-		return true, ErrInvitationExpired
+	if err != nil {
+		return AppCredential{}, err
 	}
-	return c.Temporary, err
+	if c.InvitationExpired(s.now()) {
+		return c, ErrInvitationExpired
+	}
+	return c, nil
 }
 
 // SetAppPassword sets a user's chosen password and ends their other

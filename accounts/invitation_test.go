@@ -54,8 +54,8 @@ func TestTemporaryPasswordsExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.advance(InvitationTTL - time.Minute)
-	if tmp, err := s.LoginApp(ctx, "anna@example.com", "u_anna", temp); err != nil || !tmp {
-		t.Fatalf("app sign-in within the invitation's life: temporary %v, %v", tmp, err)
+	if c, err := s.LoginApp(ctx, "anna@example.com", "u_anna", temp); err != nil || !c.Temporary {
+		t.Fatalf("app sign-in within the invitation's life: temporary %v, %v", c.Temporary, err)
 	}
 	clock.advance(2 * time.Minute)
 	if _, err := s.LoginApp(ctx, "anna@example.com", "u_anna", temp); !errors.Is(err, ErrInvitationExpired) || !errors.Is(err, ErrExpired) {
@@ -75,8 +75,8 @@ func TestTemporaryPasswordsExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.advance(10 * InvitationTTL)
-	if tmp, err := s.LoginApp(ctx, "anna@example.com", "u_anna", "anna's own password"); err != nil || tmp {
-		t.Fatalf("app sign-in with a chosen password long after: temporary %v, %v", tmp, err)
+	if c, err := s.LoginApp(ctx, "anna@example.com", "u_anna", "anna's own password"); err != nil || c.Temporary {
+		t.Fatalf("app sign-in with a chosen password long after: temporary %v, %v", c.Temporary, err)
 	}
 
 	adm, temp, err := s.InviteAdmin(ctx, "ivo@example.com", "s1", RoleInstaller)

@@ -41,6 +41,43 @@ type Session struct {
 
 // NewSession starts a session and returns its bearer token (shown once).
 func (s *Store) NewSession(ctx context.Context, kind SessionKind, subject string, mustChange bool) (string, Session, error) {
+	return s.newSession(ctx, kind, subject, mustChange, nil)
+}
+
+// SignIn makes the session of a sign-in whose password check passed
+// against passwordHash, the subject's (an admin's ID, or an app user's)
+// password hash then. It checks, in the transaction that stores the
+// session, that the subject's password is still that one: a password
+// chosen between the check and the session (or an invitation sent again)
+// ends the sessions there are, and this one must not outlive it; the
+// sign-in then fails with ErrBadCredentials.
+func (s *Store) SignIn(ctx context.Context, kind SessionKind, subject string, mustChange bool, passwordHash string) (string, Session, error) {
+	return s.newSession(ctx, kind, subject, mustChange, func(tx kv.Tx) error {
+		var now string
+		switch kind {
+		case SessionAdmin:
+			var a Admin
+			if err := getJSON(tx, tAdmins, subject, &a); err != nil {
+				return err
+			}
+			now = a.PasswordHash
+		case SessionApp:
+			var c AppCredential
+			if err := getJSON(tx, tAppCreds, subject, &c); err != nil {
+				return err
+			}
+			now = c.PasswordHash
+		}
+		if now != passwordHash {
+			return fmt.Errorf("%w: the password changed as you signed in", ErrBadCredentials)
+		}
+		return nil
+	})
+}
+
+// newSession stores a new session after still (if not nil) passed in the
+// same transaction.
+func (s *Store) newSession(ctx context.Context, kind SessionKind, subject string, mustChange bool, still func(kv.Tx) error) (string, Session, error) {
 	ttl := AdminSessionTTL
 	if kind == SessionApp {
 		ttl = AppSessionTTL
@@ -48,7 +85,14 @@ func (s *Store) NewSession(ctx context.Context, kind SessionKind, subject string
 	tok, hash := directory.NewToken()
 	csrf, _ := directory.NewToken()
 	sess := Session{Kind: kind, Subject: subject, CSRF: csrf, Expires: s.now().Add(ttl).UTC(), MustChangePassword: mustChange}
-	err := s.update(ctx, func(tx kv.Tx) error { return putJSON(tx, tSessions, hashKey(hash), sess) })
+	err := s.update(ctx, func(tx kv.Tx) error {
+		if still != nil {
+			if err := still(tx); err != nil {
+				return err
+			}
+		}
+		return putJSON(tx, tSessions, hashKey(hash), sess)
+	})
 	return tok, sess, err
 }
 

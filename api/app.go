@@ -35,16 +35,17 @@ func (a *API) appLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !errors.Is(err, directory.ErrNotFound) {
 		return err
 	}
-	temporary, err := a.acc.LoginApp(ctx, req.Email, u.ID, req.Password)
+	cred, err := a.acc.LoginApp(ctx, req.Email, u.ID, req.Password)
 	if err != nil {
 		return err
 	}
+	temporary := cred.Temporary
 	if !temporary {
 		if err := a.activate(ctx, u.ID); err != nil {
 			return err
 		}
 	}
-	tok, sess, err := a.acc.NewSession(ctx, accounts.SessionApp, string(u.ID), temporary)
+	tok, sess, err := a.acc.SignIn(ctx, accounts.SessionApp, string(u.ID), temporary, cred.PasswordHash)
 	if err != nil {
 		return err
 	}
