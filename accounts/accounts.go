@@ -46,8 +46,11 @@ var (
 	ErrInvalid        = errors.New("invalid")
 	ErrBadCredentials = errors.New("wrong e-mail or password")
 	ErrThrottled      = errors.New("too many attempts")
-	ErrExpired        = errors.New("expired")
-	ErrBusy           = errors.New("busy: too many password checks at once; try again")
+	// ErrNotInviter: an invitation is sent again only by the site that
+	// sent it.
+	ErrNotInviter = errors.New("the invitation came from another site; only its owners send it again")
+	ErrExpired    = errors.New("expired")
+	ErrBusy       = errors.New("busy: too many password checks at once; try again")
 )
 
 // Clock tells the time; tests inject one to move past expiries.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,7 +58,17 @@ type Admin struct {
 	// TemporarySince is when the temporary password was made: it signs
 	// in for InvitationTTL.
 	TemporarySince time.Time `json:"temporary_since,omitzero"`
+	// InvitedTo is the site whose owner invited the account: only that
+	// site's invitation is sent again (SetAdminTempPassword).
+	InvitedTo directory.SiteID `json:"invited_to,omitempty"`
+	// Invitations are when the invitations of the last day were sent, the
+	// first included, at most maxInvitations.
+	Invitations []time.Time `json:"invitations,omitempty"`
 }
+
+// maxInvitations is how many invitations an account is sent in a day:
+// enough for a typo'd address fixed or a lost mail, not an inbox flood.
+const maxInvitations = 5
 
 // NormalizeEmail checks an e-mail address and returns it lower-cased.
 func NormalizeEmail(email string) (string, error) {
@@ -118,7 +129,8 @@ func (s *Store) InviteAdmin(ctx context.Context, email string, site directory.Si
 		return Admin{}, "", err
 	}
 	now := s.now().UTC()
-	a := Admin{ID: directory.NewID("a_"), Email: email, PasswordHash: hash, Created: now, TemporaryPassword: true, TemporarySince: now}
+	a := Admin{ID: directory.NewID("a_"), Email: email, PasswordHash: hash, Created: now, TemporaryPassword: true, TemporarySince: now,
+		InvitedTo: site, Invitations: []time.Time{now}}
 	err = s.update(ctx, func(tx kv.Tx) error {
 		if err := insertAdmin(tx, a); err != nil {
 			return err
@@ -138,10 +150,13 @@ func (a Admin) InvitationExpired(now time.Time) bool {
 }
 
 // SetAdminTempPassword gives an invited admin a fresh temporary password
-// (an invitation sent again) and returns it; the earlier one stops working
-// and the sessions signed in with it end. It refuses (ErrConflict) once
-// the admin has chosen a password.
-func (s *Store) SetAdminTempPassword(ctx context.Context, id string) (string, error) {
+// (an invitation sent again, by site) and returns it; the earlier one
+// stops working and the sessions signed in with it end. It refuses
+// ErrConflict once the admin has chosen a password, ErrNotInviter when
+// site is not the one that invited the account (another site's owner
+// would void the invitation the invitee holds), and a *ThrottledError
+// after maxInvitations in a day.
+func (s *Store) SetAdminTempPassword(ctx context.Context, id string, site directory.SiteID) (string, error) {
 	temp := NewTempPassword()
 	hash, err := hashNew(ctx, temp)
 	if err != nil {
@@ -155,7 +170,16 @@ func (s *Store) SetAdminTempPassword(ctx context.Context, id string) (string, er
 		if !a.TemporaryPassword {
 			return fmt.Errorf("%w: %s has already chosen a password", ErrConflict, a.Email)
 		}
-		a.PasswordHash, a.TemporarySince = hash, s.now().UTC()
+		if a.InvitedTo != site {
+			return ErrNotInviter
+		}
+		now := s.now().UTC()
+		a.Invitations = slices.DeleteFunc(a.Invitations, func(t time.Time) bool { return now.Sub(t) >= 24*time.Hour })
+		if len(a.Invitations) >= maxInvitations {
+			return &ThrottledError{RetryAfter: a.Invitations[0].Add(24 * time.Hour).Sub(now)}
+		}
+		a.PasswordHash, a.TemporarySince = hash, now
+		a.Invitations = append(a.Invitations, now)
 		if err := putJSON(tx, tAdmins, id, a); err != nil {
 			return err
 		}

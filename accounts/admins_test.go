@@ -50,7 +50,7 @@ func TestInviteAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := s.SetAdminTempPassword(ctx, a.ID)
+	again, err := s.SetAdminTempPassword(ctx, a.ID, "s1")
 	if err != nil || again == temp {
 		t.Fatalf("sent again: %v (same password: %v)", err, again == temp)
 	}
@@ -74,7 +74,7 @@ func TestInviteAdmin(t *testing.T) {
 	if got, err := s.LoginAdmin(ctx, "new@example.com", "one of my own"); err != nil || got.TemporaryPassword {
 		t.Fatalf("signing in with the chosen password: %+v, %v", got, err)
 	}
-	if _, err := s.SetAdminTempPassword(ctx, a.ID); !errors.Is(err, ErrConflict) {
+	if _, err := s.SetAdminTempPassword(ctx, a.ID, "s1"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("sending the invitation after a password was chosen: %v, want ErrConflict", err)
 	}
 }

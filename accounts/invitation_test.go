@@ -91,7 +91,7 @@ func TestTemporaryPasswordsExpire(t *testing.T) {
 	if _, err := s.LoginAdmin(ctx, "ivo@example.com", temp); !errors.Is(err, ErrInvitationExpired) {
 		t.Fatalf("admin sign-in after the invitation's life: %v, want ErrInvitationExpired", err)
 	}
-	again, err = s.SetAdminTempPassword(ctx, adm.ID)
+	again, err = s.SetAdminTempPassword(ctx, adm.ID, "s1")
 	if err != nil {
 		t.Fatal(err)
 	}

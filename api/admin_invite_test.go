@@ -373,3 +373,46 @@ func TestTempSessionCannotOutliveChosenPassword(t *testing.T) {
 	}
 	e.login(addr, "the invitee's choice") // the invitee's password stands
 }
+
+// TestInvitationSentAgainOnlyByItsSite: the owner of another site, who
+// gave the invited account a role of its own there, cannot send the
+// invitation again (403): that would void the temporary password the
+// invitee holds and end their session mid sign-up, and could flood their
+// inbox. The inviting site's owner can, up to 5 invitations a day; then
+// 429 with Retry-After. (Found by review.)
+func TestInvitationSentAgainOnlyByItsSite(t *testing.T) {
+	e := newEnv(t)
+	owner, siteA := e.siteOwner("Site A")
+	const victim = "victim@example.com"
+	owner.must(http.StatusCreated, "PUT", "/v1/sites/"+siteA+"/admins", map[string]string{"email": victim, "role": "admin"}, nil)
+	temp := tempPassword(t, e.mail.nth(t, victim, 1))
+	var l struct{ Token string }
+	e.anon().must(http.StatusOK, "POST", "/v1/admin/login", map[string]string{"email": victim, "password": temp}, &l)
+	invitee := &client{e: e, token: l.Token}
+
+	op := e.operator()
+	siteB := op.site("Site B")
+	if _, err := e.acc.CreateAdmin(context.Background(), "mallory@example.com", "mallory's password", false); err != nil {
+		t.Fatal(err)
+	}
+	op.must(http.StatusNoContent, "POST", "/v1/sites/"+siteB+"/transfer", map[string]string{"email": "mallory@example.com"}, nil)
+	mallory := e.login("mallory@example.com", "mallory's password")
+	mallory.must(http.StatusNoContent, "PUT", "/v1/sites/"+siteB+"/admins", map[string]string{"email": victim, "role": "viewer"}, nil)
+	mallory.wantError(http.StatusForbidden, "forbidden", "POST", "/v1/sites/"+siteB+"/admins/invitation", map[string]string{"email": victim})
+	if n := e.mail.count(victim); n != 1 {
+		t.Fatalf("%d e-mails to %s, want the one invitation", n, victim)
+	}
+	e.anon().must(http.StatusOK, "POST", "/v1/admin/login", map[string]string{"email": victim, "password": temp}, nil)
+
+	resend := "/v1/sites/" + siteA + "/admins/invitation"
+	for range 4 {
+		owner.must(http.StatusOK, "POST", resend, map[string]string{"email": victim}, nil)
+	}
+	if st, b := owner.do("POST", resend, map[string]string{"email": victim}); st != http.StatusTooManyRequests {
+		t.Fatalf("a sixth invitation in a day: %d %s, want 429", st, b)
+	}
+	e.now.advance(24 * time.Hour)
+	owner = e.login("owner@example.com", "the owner's password")
+	owner.must(http.StatusOK, "POST", resend, map[string]string{"email": victim}, nil)
+	invitee.wantError(http.StatusUnauthorized, "unauthenticated", "GET", "/v1/sites", nil) // its own site's resends end it, as documented
+}

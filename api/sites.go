@@ -411,9 +411,12 @@ func (a *API) sendAdminInvitation(w http.ResponseWriter, r *http.Request, p *pri
 	if role == "" {
 		return errNotFound("no admin account with e-mail %q has a role on this site", addr)
 	}
-	temp, err := a.acc.SetAdminTempPassword(ctx, adm.ID)
+	temp, err := a.acc.SetAdminTempPassword(ctx, adm.ID, s.ID)
 	if errors.Is(err, accounts.ErrConflict) {
 		return apiErr(http.StatusConflict, "already_active", "%s has already chosen a password", adm.Email)
+	}
+	if errors.Is(err, accounts.ErrNotInviter) {
+		return errForbidden("%s was invited by another site; only its owners send the invitation again", adm.Email)
 	}
 	if err != nil {
 		return err
