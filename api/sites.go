@@ -323,6 +323,11 @@ func (a *API) putSiteAdmin(w http.ResponseWriter, r *http.Request, p *principal)
 		}
 		adm, err = a.acc.AdminByEmail(ctx, addr)
 	}
+	if errors.Is(err, accounts.ErrNotFound) && req.Role == "" {
+		// Nothing to remove: answered as for an account with no role here,
+		// so that a site's owner learns nothing of other sites' people.
+		return noContent(w)
+	}
 	if errors.Is(err, accounts.ErrNotFound) {
 		return errNotFound("no admin account with e-mail %q", addr)
 	}
