@@ -3,7 +3,6 @@ package accounts
 import (
 	"context"
 	"fmt"
-	"net/mail"
 	"slices"
 	"strings"
 	"time"
@@ -70,14 +69,24 @@ type Admin struct {
 // enough for a typo'd address fixed or a lost mail, not an inbox flood.
 const maxInvitations = 5
 
-// NormalizeEmail checks an e-mail address and returns it lower-cased.
+// emailKey is the form of an e-mail address that accounts are found and
+// throttled by: the stored form, or for a string that is no address
+// (never stored) its trimmed lower case.
+func emailKey(email string) string {
+	if e, err := directory.NormalizeEmail(email); err == nil {
+		return e
+	}
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// NormalizeEmail checks an admin's e-mail address and returns its stored
+// form, by the rule app users' addresses follow (directory.NormalizeEmail).
 func NormalizeEmail(email string) (string, error) {
-	email = strings.TrimSpace(email)
-	a, err := mail.ParseAddress(email)
-	if err != nil || a.Address != email || len(email) > 254 {
+	e, err := directory.NormalizeEmail(email)
+	if err != nil {
 		return "", fmt.Errorf("%w: %q is not an e-mail address", ErrInvalid, email)
 	}
-	return strings.ToLower(email), nil
+	return e, nil
 }
 
 // CreateAdmin creates an admin account. The e-mail must be free.
@@ -199,7 +208,7 @@ func (s *Store) Admin(ctx context.Context, id string) (Admin, error) {
 func (s *Store) AdminByEmail(ctx context.Context, email string) (Admin, error) {
 	var a Admin
 	err := s.view(ctx, func(tx kv.Tx) error {
-		id, err := tx.Get(tAdminEmail, strings.ToLower(strings.TrimSpace(email)))
+		id, err := tx.Get(tAdminEmail, emailKey(email))
 		if err != nil {
 			return ErrNotFound
 		}
@@ -215,7 +224,7 @@ func (s *Store) AdminByEmail(ctx context.Context, email string) (Admin, error) {
 // change's current password.
 func (s *Store) LoginAdmin(ctx context.Context, email, password string) (Admin, error) {
 	var a Admin
-	err := s.checkPassword(ctx, "admin/"+strings.ToLower(strings.TrimSpace(email)), func() bool {
+	err := s.checkPassword(ctx, "admin/"+emailKey(email), func() bool {
 		var err error
 		a, err = s.AdminByEmail(ctx, email)
 		hash := a.PasswordHash

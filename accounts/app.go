@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/foyer-intercom/foyer/directory"
@@ -77,7 +76,7 @@ func (s *Store) AppCredential(ctx context.Context, user directory.UserID) (AppCr
 func (s *Store) LoginApp(ctx context.Context, email string, user directory.UserID, password string) (cred AppCredential, err error) {
 	var c AppCredential
 	var readErr error
-	err = s.checkPassword(ctx, "app/"+strings.ToLower(strings.TrimSpace(email)), func() bool {
+	err = s.checkPassword(ctx, "app/"+emailKey(email), func() bool {
 		c = AppCredential{PasswordHash: dummyHash}
 		if user != "" {
 			if readErr = s.view(ctx, func(tx kv.Tx) error { return getJSON(tx, tAppCreds, string(user), &c) }); readErr != nil {

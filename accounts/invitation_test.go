@@ -106,3 +106,20 @@ func TestTemporaryPasswordsExpire(t *testing.T) {
 		t.Fatalf("admin sign-in with a chosen password long after: %v", err)
 	}
 }
+
+// TestAdminFoundByAnyFormOfItsAddress: an admin whose address was given in
+// one Unicode form signs in with the other (composed or decomposed
+// accents): both are one address.
+func TestAdminFoundByAnyFormOfItsAddress(t *testing.T) {
+	s, _ := newClockedStore(t)
+	ctx := context.Background()
+	if _, err := s.CreateAdmin(ctx, "ren\u00e9@example.com", "a password of rené's", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoginAdmin(ctx, "Ren\u0065\u0301@Example.com", "a password of rené's"); err != nil {
+		t.Fatalf("sign-in with the decomposed form: %v", err)
+	}
+	if _, err := s.CreateAdmin(ctx, "ren\u0065\u0301@example.com", "another password", false); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a second account for the decomposed form: %v, want ErrConflict", err)
+	}
+}

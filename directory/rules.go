@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Limits of DESIGN.md. Every membership counts towards them, whatever its
@@ -112,18 +114,28 @@ func CompareNumbers(a, b Number) int {
 }
 
 // NormalizeEmail returns the stored form of an e-mail address (trimmed,
-// lower case) or an error wrapping ErrInvalid if it does not look like one.
+// lower case, Unicode NFC: one address typed two ways is one person) or an
+// error wrapping ErrInvalid if it does not look like one. Look-alikes are
+// refused: space, control and invisible format characters anywhere (a
+// zero-width space, a no-break space, a right-to-left override), and a
+// domain given as an IP literal.
 func NormalizeEmail(email string) (string, error) {
-	e := strings.ToLower(strings.TrimSpace(email))
+	e := norm.NFC.String(strings.ToLower(strings.TrimSpace(email)))
 	if e == "" || len(e) > MaxEmailLen {
 		return "", fmt.Errorf("e-mail %q must have 1–%d characters: %w", email, MaxEmailLen, ErrInvalid)
 	}
 	a, err := mail.ParseAddress(e)
 	at := strings.LastIndexByte(e, '@')
-	if err != nil || a.Address != e || at < 1 || at == len(e)-1 || strings.ContainsAny(e, " \t\r\n<>,;") {
+	if err != nil || a.Address != e || at < 1 || at == len(e)-1 || strings.ContainsAny(e, "<>,;[]") || strings.ContainsFunc(e, lookAlike) {
 		return "", fmt.Errorf("%q is not an e-mail address: %w", email, ErrInvalid)
 	}
 	return e, nil
+}
+
+// lookAlike reports a character that makes one address look like another:
+// white space of any kind, control and format (invisible) characters.
+func lookAlike(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
 }
 
 // checkName enforces the rule shared by every name: non-empty, at most
