@@ -3,14 +3,9 @@ package accounts
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	"go.etcd.io/bbolt"
-
-	"github.com/foyer-intercom/foyer/internal/kv"
 )
 
 // testClock is a clock a test moves by hand.
@@ -28,17 +23,8 @@ func (c *testClock) advance(d time.Duration) {
 
 func newClockedStore(t *testing.T) (*Store, *testClock) {
 	t.Helper()
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "accounts.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	records, err := kv.NewBolt(db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := &testClock{t: time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)}
-	return New(records, c.now), c
+	return newBoltStoreAt(t, c.now), c
 }
 
 // TestTemporaryPasswordsExpire: an invitation's temporary password, an

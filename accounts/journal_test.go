@@ -17,7 +17,10 @@ import (
 	"github.com/foyer-intercom/foyer/internal/kv"
 )
 
-func newBoltStore(t *testing.T) *Store {
+func newBoltStore(t *testing.T) *Store { return newBoltStoreAt(t, time.Now) }
+
+// newBoltStoreAt is a store on a fresh bbolt file telling the time by now.
+func newBoltStoreAt(t *testing.T, now Clock) *Store {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "accounts.db"), 0o600, nil)
 	if err != nil {
@@ -28,7 +31,7 @@ func newBoltStore(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(records, time.Now)
+	return New(records, now)
 }
 
 // TestLogAllRefusesOnlyTheBadEntry: an entry without a site or kind is
