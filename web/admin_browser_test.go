@@ -1,7 +1,11 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -367,4 +371,181 @@ func invitationPassword(t *testing.T, outbox *email.Outbox, addr string) string 
 	}
 	t.Fatalf("no e-mail to %s in the outbox (%d messages)", addr, len(items))
 	return ""
+}
+
+// TestPortalChangePassword: an admin who chose their password changes it
+// with Change password in the portal's header. The form sends nothing for
+// two different new passwords or one outside the length rule; a wrong
+// current password is said so and keeps the admin signed in; the right one
+// changes it, says the other sessions were signed out, and empties the
+// fields. Afterwards the new password signs in and the old one does not; a
+// session opened before the change has ended, the portal's own goes on.
+// Guessing the current password then locks the account, and the form says
+// when to try again.
+func TestPortalChangePassword(t *testing.T) {
+	node := newPortal(t)
+	ctx := context.Background()
+	const addr, oldPassword, newPassword = "manager@example.com", "portal password 1", "a new portal password"
+	site := directory.Site{ID: "s_change", Name: "Change Court", Settings: directory.DefaultSettings()}
+	if err := node.store.Apply(ctx, directory.PutSite{Site: site}); err != nil {
+		t.Fatal(err)
+	}
+	adm, err := node.acc.CreateAdmin(ctx, addr, oldPassword, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.acc.SetRole(ctx, site.ID, adm.ID, accounts.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	// A session opened elsewhere (a script, another browser) before the change.
+	st, other := node.adminLogin(t, addr, oldPassword)
+	if st != http.StatusOK || node.adminMe(t, other) != http.StatusOK {
+		t.Fatalf("the other session: login %d; want 200 and a working session", st)
+	}
+
+	browser := chromium(t)
+	c := &call{t: t}
+	p := c.open(browser, "admin", node.srv.URL+"/admin")
+	c.waitFor(p, "the sign-in form", `!document.getElementById("login").hidden`)
+	c.typeInto(p, "#login-email", addr)
+	c.typeInto(p, "#login-password", oldPassword)
+	c.click(p, "#login button")
+	c.waitFor(p, "signed in, Change password in the header", seen(`shown("app") && shown("change-password") && shown("logout") &&
+		!shown("password") && document.getElementById("site").value === "s_change"`))
+
+	c.click(p, "#change-password")
+	c.waitFor(p, "the form above the app, asking for the current password", seen(`shown("password") && shown("pw-current") && shown("app") &&
+		!shown("pw-forced") && document.getElementById("pw-title").textContent === "Change password" &&
+		document.activeElement.id === "pw-current"`))
+	c.screenshot(p, "admin-change-password")
+
+	// fill types the current password and the new one twice into the emptied form.
+	fill := func(current, first, again string) {
+		for _, f := range []struct{ sel, text string }{{"#pw-current", current}, {"#pw-new", first}, {"#pw-repeat", again}} {
+			c.clear(p, f.sel)
+			c.typeInto(p, f.sel, f.text)
+		}
+	}
+	// Count the requests the page sends from here on.
+	if _, err := eval[bool](p, `(window.sent = 0, window.fetch = ((f) => (...a) => (window.sent++, f(...a)))(window.fetch), true)`); err != nil {
+		c.fail("admin page: %v", err)
+	}
+	refused := []struct{ what, first, again, says string }{
+		{"two different new passwords", newPassword, newPassword + "!", "differ"},
+		{"a short new password", "short", "short", "at least 10 characters"},
+		{"a new password over 256 bytes", strings.Repeat("é", 129), strings.Repeat("é", 129), "at most 256 bytes"},
+	}
+	for _, r := range refused {
+		fill(oldPassword, r.first, r.again)
+		c.click(p, "#password button.primary")
+		c.waitFor(p, r.what+" refused on the page", seen(`shown("error") && document.getElementById("error").textContent.includes(`+jsString(r.says)+`) &&
+			shown("password") && shown("app") && !shown("pw-done")`))
+	}
+	if n := c.number(p, `window.sent`); n != 0 {
+		c.fail("the page sent %v requests for new passwords it refuses, want none", n)
+	}
+
+	// emptied is true once the answer to a change came: the fields are
+	// emptied whatever it was.
+	const emptied = `["pw-current", "pw-new", "pw-repeat"].every(id => document.getElementById(id).value === "")`
+	fill("not my password", newPassword, newPassword)
+	c.click(p, "#password button.primary")
+	c.waitFor(p, "a wrong current password said so, still signed in", seen(emptied+` && shown("error") &&
+		document.getElementById("error").textContent.includes("current password is wrong") &&
+		shown("password") && shown("app") && !shown("login") && !shown("pw-done")`))
+	if n := c.number(p, `window.sent`); n != 1 {
+		c.fail("requests sent for a wrong current password: %v, want 1", n)
+	}
+	c.screenshot(p, "admin-change-password-wrong")
+
+	fill(oldPassword, newPassword, newPassword)
+	c.click(p, "#password button.primary")
+	c.waitFor(p, "the change said done", seen(emptied+` && !shown("error") && shown("pw-done") &&
+		document.getElementById("pw-done").textContent === "Password changed; your other sessions were signed out." &&
+		shown("password") && shown("app") && !shown("login")`))
+	c.screenshot(p, "admin-change-password-done")
+
+	if st, _ := node.adminLogin(t, addr, newPassword); st != http.StatusOK {
+		t.Fatalf("login with the new password: %d, want 200", st)
+	}
+	if st, _ := node.adminLogin(t, addr, oldPassword); st != http.StatusUnauthorized {
+		t.Fatalf("login with the old password after the change: %d, want 401", st)
+	}
+	if st := node.adminMe(t, other); st != http.StatusUnauthorized {
+		t.Fatalf("GET /v1/admin/me in the session opened before the change: %d, want 401 (ended)", st)
+	}
+	if st := c.number(p, `fetch("/v1/admin/me").then(r => r.status)`); st != http.StatusOK {
+		c.fail("the portal's own session after the change: GET /v1/admin/me %v, want 200", st)
+	}
+	c.click(p, "#pw-close")
+	c.waitFor(p, "the form closed, the app still there", seen(`!shown("password") && shown("app") && shown("change-password")`))
+
+	// Guesses at the current password count as failed sign-ins: after a
+	// few, the account is locked and the form says for how long.
+	c.click(p, "#change-password")
+	for i := 0; ; i++ {
+		fill(fmt.Sprintf("guess %d", i), "yet another password", "yet another password")
+		c.click(p, "#password button.primary")
+		c.waitFor(p, "the answer to a guess", seen(emptied+` && shown("error")`))
+		said, err := eval[string](p, `document.getElementById("error").textContent`)
+		if err != nil {
+			c.fail("admin page: %v", err)
+		}
+		if strings.Contains(said, "locked") {
+			if !regexp.MustCompile(`Try again in [1-9][0-9]* s\.`).MatchString(said) {
+				c.fail("the lock said %q, want when to try again (Retry-After)", said)
+			}
+			break
+		}
+		if !strings.Contains(said, "current password is wrong") || i == 6 {
+			c.fail("guess %d said %q; want the wrong password, then the lock after 5 failures", i, said)
+		}
+	}
+	c.waitFor(p, "still signed in while locked", seen(`shown("app") && shown("password") && !shown("login")`))
+	c.screenshot(p, "admin-change-password-locked")
+	if st, _ := node.adminLogin(t, addr, newPassword); st != http.StatusTooManyRequests {
+		t.Fatalf("login with the new password while locked: %d, want 429", st)
+	}
+}
+
+// adminLogin signs addr in through the API and returns the status and the
+// session's bearer token.
+func (p *portal) adminLogin(t *testing.T, addr, password string) (int, string) {
+	t.Helper()
+	b, err := json.Marshal(map[string]string{"email": addr, "password": password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(p.srv.URL+"/v1/admin/login", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Token string `json:"token"`
+	}
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, s.Token
+}
+
+// adminMe asks GET /v1/admin/me with a session's bearer token and returns
+// the status.
+func (p *portal) adminMe(t *testing.T, token string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, p.srv.URL+"/v1/admin/me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }

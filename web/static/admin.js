@@ -15,13 +15,16 @@ async function api(method, path, body, raw) {
   if (res.status === 204) return null;
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
-    if (res.status === 401 && path !== "/v1/admin/login") showLogin();
     const e = data.error || { message: res.statusText };
+    // 401 means the session has ended, but for a password typed wrong
+    // (bad_credentials): a sign-in's, or the current one when changing it.
+    if (res.status === 401 && path !== "/v1/admin/login" && e.code !== "bad_credentials") showLogin();
     // A session from a temporary password may do nothing else.
-    if (e.code === "password_change_required") showPasswordChange();
+    if (e.code === "password_change_required") showPasswordForm(true);
     const rows = (e.rows || []).slice(0, 5).map((r) => `row ${r.row}: ${r.message}`).join("; ");
     const err = new Error(e.message + (rows && !e.message.includes(rows) ? ` (${rows})` : ""));
     err.code = e.code;
+    err.retryAfter = Number(res.headers.get("Retry-After")) || 0; // seconds, when locked (429) or busy
     throw err;
   }
   return data;
@@ -46,12 +49,53 @@ function fill(tbody, rows) { tbody.replaceChildren(...rows); }
 
 function showLogin() {
   $("login").hidden = false; $("password").hidden = true; $("app").hidden = true; $("site").hidden = true; $("logout").hidden = true; $("who").textContent = "";
+  $("change-password").hidden = true; clearPasswords();
 }
 
-// showPasswordChange shows only the form to choose a password: signed in
-// with an invitation's temporary password, nothing else is allowed.
-function showPasswordChange() {
-  $("password").hidden = false; $("login").hidden = true; $("app").hidden = true; $("site").hidden = true; $("logout").hidden = false;
+// showPasswordForm shows the form to choose a password. forced: signed in
+// with an invitation's temporary password, nothing else is allowed, so the
+// form is all there is and the current password is not asked; otherwise
+// (Change password) it opens above the app and asks for the current one.
+function showPasswordForm(forced) {
+  const form = $("password");
+  form.dataset.mode = forced ? "forced" : "change";
+  $("pw-title").textContent = forced ? "Choose your password" : "Change password";
+  $("pw-forced").hidden = !forced; $("pw-help").hidden = forced; $("pw-close").hidden = forced;
+  $("pw-current-label").hidden = forced; $("pw-current").disabled = forced;
+  $("pw-done").hidden = true;
+  form.hidden = false;
+  if (forced) { $("login").hidden = true; $("app").hidden = true; $("site").hidden = true; $("change-password").hidden = true; }
+  $("logout").hidden = false;
+}
+
+// clearPasswords empties the password form's fields.
+function clearPasswords() {
+  for (const id of ["pw-current", "pw-new", "pw-repeat"]) $(id).value = "";
+}
+
+// The server's rule for a new password (accounts/password.go), checked
+// before sending one: at least minChars characters (Unicode code points, as
+// the server counts them), at most maxBytes bytes of UTF-8.
+const minChars = 10;
+const maxBytes = 256;
+
+// passwordProblem says what is wrong with a new password typed twice, or "".
+function passwordProblem(pw, again) {
+  if ([...pw].length < minChars) return `The new password is too short: use at least ${minChars} characters.`;
+  if (new TextEncoder().encode(pw).length > maxBytes) return `The new password is too long: at most ${maxBytes} bytes (fewer characters when they are not plain letters).`;
+  if (pw !== again) return "The two passwords differ: type the same one twice.";
+  return "";
+}
+
+// passwordError is what a refused password change means to the admin.
+function passwordError(err) {
+  const again = err.retryAfter > 0 ? `Try again in ${err.retryAfter} s.` : "Try again later.";
+  switch (err.code) {
+    case "bad_credentials": return new Error("Your current password is wrong: the password was not changed.");
+    case "invalid": return new Error(`The server refused the new password (${err.message.replace(/^invalid: /, "")}): choose another.`);
+    case "too_many_attempts": return new Error(`Too many wrong passwords: this account's sign-ins and password changes are locked for now. ${again}`);
+    default: return err;
+  }
 }
 
 async function start() {
@@ -60,6 +104,7 @@ async function start() {
     state.me = me.admin; state.csrf = me.csrf_token; sessionStorage.setItem("foyer.csrf", state.csrf);
   } catch (err) { if (err.code !== "password_change_required") showLogin(); return; }
   $("login").hidden = true; $("password").hidden = true; $("app").hidden = false; $("logout").hidden = false;
+  $("change-password").hidden = false;
   $("who").textContent = state.me.email;
   $("outbox-tab").hidden = !state.me.operator;
   await loadSites();
@@ -269,15 +314,36 @@ $("login").onsubmit = guard(async () => {
   const s = await api("POST", "/v1/admin/login", { email: $("login-email").value, password: $("login-password").value });
   state.csrf = s.csrf_token; sessionStorage.setItem("foyer.csrf", state.csrf);
   $("login-password").value = "";
-  if (s.must_change_password) { $("pw-user").value = s.admin.email; showPasswordChange(); return; }
+  if (s.must_change_password) { $("pw-user").value = s.admin.email; showPasswordForm(true); return; }
   await start();
 });
+// The password form checks what was typed and sends nothing it would
+// refuse; whatever the answer, the fields are emptied after sending.
 $("password").onsubmit = guard(async () => {
-  if ($("pw-new").value !== $("pw-repeat").value) throw new Error("The two passwords differ: type the same one twice.");
-  await api("POST", "/v1/admin/password", { new_password: $("pw-new").value });
-  $("password").reset();
-  await start();
+  const forced = $("password").dataset.mode === "forced";
+  $("pw-done").hidden = true;
+  const body = { new_password: $("pw-new").value };
+  if (!forced) {
+    body.current_password = $("pw-current").value;
+    if (!body.current_password) throw new Error("Type your current password.");
+  }
+  const problem = passwordProblem(body.new_password, $("pw-repeat").value);
+  if (problem) throw new Error(problem);
+  try { await api("POST", "/v1/admin/password", body); }
+  catch (err) { throw passwordError(err); }
+  finally { clearPasswords(); }
+  if (forced) { await start(); return; }
+  $("pw-done").textContent = "Password changed; your other sessions were signed out.";
+  $("pw-done").hidden = false;
 });
+$("change-password").onclick = () => {
+  showError(null);
+  $("pw-user").value = state.me.email;
+  clearPasswords();
+  showPasswordForm(false);
+  $("pw-current").focus();
+};
+$("pw-close").onclick = () => { clearPasswords(); $("pw-done").hidden = true; $("password").hidden = true; showError(null); };
 $("logout").onclick = guard(async () => { await api("POST", "/v1/admin/logout"); sessionStorage.removeItem("foyer.csrf"); showLogin(); });
 $("site").onchange = guard(async () => { state.site = $("site").value; await refresh(); });
 document.querySelectorAll(".tabs button").forEach((b) => b.onclick = guard(async () => {
