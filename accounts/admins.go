@@ -243,8 +243,8 @@ func (s *Store) LoginAdmin(ctx context.Context, email, password string) (Admin, 
 }
 
 // SetAdminPassword replaces an admin's password and ends their other
-// sessions (keep: the token of the session that changed it, or ""). A
-// temporary password (an invitation's) is replaced by one the admin chose:
+// sessions (keep: the token of the session that changed it, or "") and
+// its reset links. A temporary password (an invitation's) is replaced by one the admin chose:
 // the account and the keep session may do everything their roles allow.
 func (s *Store) SetAdminPassword(ctx context.Context, id, password, keep string) error {
 	if err := CheckPassword(password); err != nil {
@@ -262,6 +262,9 @@ func (s *Store) SetAdminPassword(ctx context.Context, id, password, keep string)
 		}
 		a.PasswordHash, a.TemporaryPassword, a.TemporarySince = hash, false, time.Time{}
 		if err := putJSON(tx, tAdmins, id, a); err != nil {
+			return err
+		}
+		if err := s.dropResetsOf(tx, ResetAdmin, id); err != nil {
 			return err
 		}
 		if err := clearMustChange(tx, keepKey); err != nil {

@@ -115,7 +115,7 @@ func (s *Store) SetAppPassword(ctx context.Context, user directory.UserID, passw
 		if err := putJSON(tx, tAppCreds, string(user), AppCredential{PasswordHash: hash, Changed: s.now().UTC()}); err != nil {
 			return err
 		}
-		if err := s.dropResetsOf(tx, user); err != nil {
+		if err := s.dropResetsOf(tx, ResetApp, string(user)); err != nil {
 			return err
 		}
 		if err := clearMustChange(tx, keepKey); err != nil {
@@ -131,16 +131,28 @@ func (s *Store) DeleteAppCredential(ctx context.Context, user directory.UserID) 
 		if err := tx.Delete(tAppCreds, string(user)); err != nil {
 			return err
 		}
-		if err := s.dropResetsOf(tx, user); err != nil {
+		if err := s.dropResetsOf(tx, ResetApp, string(user)); err != nil {
 			return err
 		}
 		return endSessionsOf(tx, SessionApp, string(user), "")
 	})
 }
 
+// ResetKind says whose password a reset token resets: an app user's or an
+// admin account's. A token spends only for its own kind.
+type ResetKind string
+
+// The kinds of reset token.
+const (
+	ResetApp   ResetKind = ""      // an app user's (records older than kinds have none)
+	ResetAdmin ResetKind = "admin" // an admin account's
+)
+
 type reset struct {
-	User    directory.UserID `json:"user"`
-	Expires time.Time        `json:"expires"`
+	// Subject is the app user's ID, or the admin's (Kind ResetAdmin).
+	Subject string    `json:"user"`
+	Kind    ResetKind `json:"kind,omitempty"`
+	Expires time.Time `json:"expires"`
 }
 
 // maxResets is how many unexpired reset links a user may have: more
@@ -150,11 +162,20 @@ const maxResets = 3
 // NewResetToken returns a single-use password-reset token for user, or
 // ErrThrottled when the user has maxResets unexpired ones already.
 func (s *Store) NewResetToken(ctx context.Context, user directory.UserID) (string, error) {
+	return s.newResetToken(ctx, ResetApp, string(user))
+}
+
+// NewAdminResetToken is NewResetToken for an admin account, by its ID.
+func (s *Store) NewAdminResetToken(ctx context.Context, id string) (string, error) {
+	return s.newResetToken(ctx, ResetAdmin, id)
+}
+
+func (s *Store) newResetToken(ctx context.Context, kind ResetKind, subject string) (string, error) {
 	tok, hash := directory.NewToken()
 	err := s.update(ctx, func(tx kv.Tx) error {
 		live := 0
 		err := scanJSON(tx, tResets, "", func(_ string, r reset) error {
-			if r.User == user && s.now().Before(r.Expires) {
+			if r.Kind == kind && r.Subject == subject && s.now().Before(r.Expires) {
 				live++
 			}
 			return nil
@@ -163,9 +184,9 @@ func (s *Store) NewResetToken(ctx context.Context, user directory.UserID) (strin
 			return err
 		}
 		if live >= maxResets {
-			return fmt.Errorf("%w: %d reset links of this user are still valid", ErrThrottled, live)
+			return fmt.Errorf("%w: %d reset links of this account are still valid", ErrThrottled, live)
 		}
-		return putJSON(tx, tResets, hashKey(hash), reset{User: user, Expires: s.now().Add(ResetTTL).UTC()})
+		return putJSON(tx, tResets, hashKey(hash), reset{Subject: subject, Kind: kind, Expires: s.now().Add(ResetTTL).UTC()})
 	})
 	return tok, err
 }
@@ -173,19 +194,53 @@ func (s *Store) NewResetToken(ctx context.Context, user directory.UserID) (strin
 // DropResets makes every reset link of user stop working (their e-mail
 // address changed: the links went to the old one).
 func (s *Store) DropResets(ctx context.Context, user directory.UserID) error {
-	return s.update(ctx, func(tx kv.Tx) error { return s.dropResetsOf(tx, user) })
+	return s.update(ctx, func(tx kv.Tx) error { return s.dropResetsOf(tx, ResetApp, string(user)) })
 }
 
-// dropResetsOf deletes user's reset records, and expired ones of anyone.
-func (s *Store) dropResetsOf(tx kv.Tx, user directory.UserID) error {
+// dropResetsOf deletes the reset records of subject (of kind), and expired
+// ones of anyone.
+func (s *Store) dropResetsOf(tx kv.Tx, kind ResetKind, subject string) error {
 	return deleteWhere(tx, tResets, "", func(_ string, r reset) bool {
-		return r.User == user || !s.now().Before(r.Expires)
+		return r.Kind == kind && r.Subject == subject || !s.now().Before(r.Expires)
 	})
 }
 
-// ResetPassword spends a reset token: the user's password becomes
-// password and every session of theirs ends. It returns the user.
+// ResetPassword spends an app user's reset token: the user's password
+// becomes password and every session of theirs ends. It returns the user.
+// An admin's token is ErrNotFound here, and stays valid.
 func (s *Store) ResetPassword(ctx context.Context, token, password string) (directory.UserID, error) {
+	user, err := s.spendReset(ctx, ResetApp, token, password, func(tx kv.Tx, user, hash string) error {
+		if err := putJSON(tx, tAppCreds, user, AppCredential{PasswordHash: hash, Changed: s.now().UTC()}); err != nil {
+			return err
+		}
+		return endSessionsOf(tx, SessionApp, user, "")
+	})
+	return directory.UserID(user), err
+}
+
+// ResetAdminPassword spends an admin's reset token: the admin's password
+// becomes password (a temporary one, an invitation's, is gone) and every
+// session of theirs ends. It returns the admin's ID. An app user's token is
+// ErrNotFound here, and stays valid.
+func (s *Store) ResetAdminPassword(ctx context.Context, token, password string) (string, error) {
+	return s.spendReset(ctx, ResetAdmin, token, password, func(tx kv.Tx, id, hash string) error {
+		var a Admin
+		if err := getJSON(tx, tAdmins, id, &a); err != nil {
+			return err
+		}
+		a.PasswordHash, a.TemporaryPassword, a.TemporarySince = hash, false, time.Time{}
+		if err := putJSON(tx, tAdmins, id, a); err != nil {
+			return err
+		}
+		return endSessionsOf(tx, SessionAdmin, id, "")
+	})
+}
+
+// spendReset checks password, deletes the token of kind and, unless it
+// expired (ErrExpired), sets the password with set (given the subject and
+// the new hash) and drops the subject's other reset links, in one
+// transaction. A token unknown or of another kind is ErrNotFound.
+func (s *Store) spendReset(ctx context.Context, kind ResetKind, token, password string, set func(tx kv.Tx, subject, hash string) error) (string, error) {
 	if err := CheckPassword(password); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -199,24 +254,27 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) (dire
 		if err := getJSON(tx, tResets, key, &r); err != nil {
 			return err
 		}
+		if r.Kind != kind {
+			return ErrNotFound // another kind's link: not spent here
+		}
 		if err := tx.Delete(tResets, key); err != nil {
 			return err
 		}
 		if !s.now().Before(r.Expires) {
 			return nil // spent and expired: answered below, the deletion kept
 		}
-		if err := putJSON(tx, tAppCreds, string(r.User), AppCredential{PasswordHash: hash, Changed: s.now().UTC()}); err != nil {
+		if err := set(tx, r.Subject, hash); err != nil {
 			return err
 		}
-		if err := s.dropResetsOf(tx, r.User); err != nil {
-			return err
-		}
-		return endSessionsOf(tx, SessionApp, string(r.User), "")
+		return s.dropResetsOf(tx, kind, r.Subject)
 	})
 	if err == nil && !s.now().Before(r.Expires) {
 		return "", ErrExpired
 	}
-	return r.User, err
+	if err != nil {
+		return "", err
+	}
+	return r.Subject, nil
 }
 
 // SetPushToken records the push-notification token of an app device ("" removes it).

@@ -151,3 +151,46 @@ func (a *API) outboxRead(w http.ResponseWriter, r *http.Request, p *principal) e
 	_, _ = w.Write(b)
 	return nil
 }
+
+// adminForgot e-mails an admin a single-use reset link (PUBLIC_URL/reset
+// #token=…&for=admin), as appForgot does an app user: the same answer, at
+// once, whether or not the address is an account's; the mail goes out
+// afterwards, and only to an account.
+func (a *API) adminForgot(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Email string `json:"email"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := required("email", req.Email); err != nil {
+		return err
+	}
+	if adm, err := a.acc.AdminByEmail(r.Context(), req.Email); err == nil {
+		go a.sendReset(accounts.ResetAdmin, adm.ID, adm.Email)
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// adminReset spends an admin's reset token for a new password: a
+// temporary one (an invitation's) is replaced, and every session of the
+// admin ends. An app user's token is refused as an unknown one (410).
+func (a *API) adminReset(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Token       string `json:"token"`
+		NewPassword string `json:"new_password"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := required("token", req.Token, "new_password", req.NewPassword); err != nil {
+		return err
+	}
+	if _, err := a.acc.ResetAdminPassword(r.Context(), req.Token, req.NewPassword); errors.Is(err, accounts.ErrNotFound) {
+		return apiErr(http.StatusGone, "expired", "this reset link has expired or was already used")
+	} else if err != nil {
+		return err
+	}
+	return noContent(w)
+}

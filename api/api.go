@@ -143,6 +143,8 @@ func (a *API) routes() {
 	app := accounts.SessionApp
 
 	a.handle("POST /v1/admin/login", a.adminLogin)
+	a.handle("POST /v1/admin/password/forgot", a.adminForgot)
+	a.handle("POST /v1/admin/password/reset", a.adminReset)
 	a.handleAuth("POST /v1/admin/logout", a.adminLogout, adm)
 	a.handleAuth("GET /v1/admin/me", a.adminMe, adm)
 	a.handleAuth("POST /v1/admin/password", a.adminPassword, adm)

@@ -142,26 +142,38 @@ func (a *API) appForgot(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		// Someone removed from every site has no account left to reset.
 		if ms, err := a.dir.Memberships(r.Context(), u.ID); err == nil && len(ms) > 0 {
-			go a.sendReset(u)
+			go a.sendReset(accounts.ResetApp, string(u.ID), u.Email)
 		}
 	}
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }
 
-func (a *API) sendReset(u directory.User) {
+// sendReset e-mails a reset link to an app user's (kind accounts.ResetApp,
+// subject the user's ID) or an admin's (accounts.ResetAdmin, the admin's
+// ID) address to. An admin's link says so (&for=admin): the /reset page
+// spends it with POST /v1/admin/password/reset.
+func (a *API) sendReset(kind accounts.ResetKind, subject, to string) {
 	ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
 	defer cancel()
-	tok, err := a.acc.NewResetToken(ctx, u.ID)
+	var tok string
+	var err error
+	idKey, link, msg := "user_id", "", email.PasswordReset
+	if kind == accounts.ResetAdmin {
+		idKey, link, msg = "admin_id", "&for=admin", email.AdminPasswordReset
+		tok, err = a.acc.NewAdminResetToken(ctx, subject)
+	} else {
+		tok, err = a.acc.NewResetToken(ctx, directory.UserID(subject))
+	}
 	if errors.Is(err, accounts.ErrThrottled) {
-		a.log.Warn("password reset e-mail not sent: too many requested", "user_id", u.ID, "err", err)
+		a.log.Warn("password reset e-mail not sent: too many requested", idKey, subject, "err", err)
 		return
 	}
 	if err == nil {
-		err = a.cfg.Mail.Send(ctx, email.PasswordReset(u.Email, strings.TrimSuffix(a.cfg.PublicURL, "/")+"/reset#token="+tok))
+		err = a.cfg.Mail.Send(ctx, msg(to, strings.TrimSuffix(a.cfg.PublicURL, "/")+"/reset#token="+tok+link))
 	}
 	if err != nil {
-		a.log.Error("password reset e-mail failed", "user_id", u.ID, "err", err)
+		a.log.Error("password reset e-mail failed", idKey, subject, "err", err)
 	}
 }
 

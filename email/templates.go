@@ -41,5 +41,10 @@ func SiteAdded(to, siteName string) Message {
 
 // PasswordReset carries a single-use link to choose a new password.
 func PasswordReset(to, resetURL string) Message {
-	return render("password_reset.txt", to, map[string]string{"URL": resetURL})
+	return render("password_reset.txt", to, map[string]string{"URL": resetURL, "Account": "app account"})
+}
+
+// AdminPasswordReset is PasswordReset for an admin portal account.
+func AdminPasswordReset(to, resetURL string) Message {
+	return render("password_reset.txt", to, map[string]string{"URL": resetURL, "Account": "admin portal account"})
 }
