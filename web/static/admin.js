@@ -48,6 +48,7 @@ function button(label, fn) { const b = document.createElement("button"); b.textC
 function fill(tbody, rows) { tbody.replaceChildren(...rows); }
 
 function showLogin() {
+  $("forgot").hidden = true;
   $("login").hidden = false; $("password").hidden = true; $("app").hidden = true; $("site").hidden = true; $("logout").hidden = true; $("who").textContent = "";
   $("change-password").hidden = true; clearPasswords();
 }
@@ -103,7 +104,7 @@ async function start() {
     const me = await api("GET", "/v1/admin/me");
     state.me = me.admin; state.csrf = me.csrf_token; sessionStorage.setItem("foyer.csrf", state.csrf);
   } catch (err) { if (err.code !== "password_change_required") showLogin(); return; }
-  $("login").hidden = true; $("password").hidden = true; $("app").hidden = false; $("logout").hidden = false;
+  $("login").hidden = true; $("forgot").hidden = true; $("password").hidden = true; $("app").hidden = false; $("logout").hidden = false;
   $("change-password").hidden = false;
   $("who").textContent = state.me.email;
   $("outbox-tab").hidden = !state.me.operator;
@@ -317,6 +318,25 @@ $("login").onsubmit = guard(async () => {
   if (s.must_change_password) { $("pw-user").value = s.admin.email; showPasswordForm(true); return; }
   await start();
 });
+// Forgot password? swaps the sign-in form for one asking the e-mail
+// address; the link is e-mailed to an account's address only, and the
+// answer does not say whether there is one.
+$("forgot-link").onclick = () => {
+  showError(null);
+  $("forgot-email").value = $("login-email").value;
+  $("forgot-done").hidden = true;
+  $("login").hidden = true; $("forgot").hidden = false;
+  $("forgot-email").focus();
+};
+$("forgot").onsubmit = guard(async () => {
+  const email = $("forgot-email").value.trim();
+  $("forgot-done").hidden = true;
+  if (!email) throw new Error("Type your account's e-mail address.");
+  await api("POST", "/v1/admin/password/forgot", { email });
+  $("forgot-done").textContent = `If ${email} is an admin account's address, a link to choose a new password was sent to it. Open it within an hour.`;
+  $("forgot-done").hidden = false;
+});
+$("forgot-back").onclick = () => { showError(null); $("login-email").value = $("forgot-email").value; showLogin(); $("login-email").focus(); };
 // The password form checks what was typed and sends nothing it would
 // refuse; whatever the answer, the fields are emptied after sending.
 $("password").onsubmit = guard(async () => {

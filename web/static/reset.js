@@ -1,8 +1,10 @@
-// The password-reset page: the e-mailed link (PUBLIC_URL/reset#token=…)
-// opens it. It takes the single-use token from the address's fragment,
-// which browsers never send to a server, removes it from the address bar
-// and history, asks for the new password twice, and spends the token with
-// POST /v1/app/password/reset (docs/api.md, "App accounts").
+// The password-reset page: the e-mailed link (PUBLIC_URL/reset#token=…,
+// with &for=admin for an admin portal account) opens it. It takes the
+// single-use token from the address's fragment, which browsers never send
+// to a server, removes it from the address bar and history, asks for the
+// new password twice, and spends the token with POST
+// /v1/app/password/reset (docs/api.md, "App accounts"), or an admin's
+// with POST /v1/admin/password/reset ("Admin sign-in").
 
 const $ = (id) => document.getElementById(id);
 
@@ -23,6 +25,8 @@ window.foyer = state;
 // storage. Reloading the page loses it; the link in the e-mail still works
 // until it is spent.
 let token = "";
+// admin: the token is an admin portal account's (&for=admin).
+let admin = false;
 
 // show sets the page's state: its headline, whether the form is offered,
 // and a problem to correct ("" for none).
@@ -35,33 +39,37 @@ function show(st, text, { form = false, problem = "", help = false, done = "" } 
   $("save").disabled = st === "sending";
   $("problem").textContent = problem;
   $("problem").hidden = !problem;
-  $("help").hidden = !help;
+  $("help").hidden = !help || admin;
+  $("help-admin").hidden = !help || !admin;
+  $("portal").hidden = !(done && admin);
   $("done").textContent = done;
   $("done").hidden = !done;
 }
 
-// takeToken reads #token=… from the address and removes it there, so that
-// it stays neither in the address bar nor in the tab's history.
+// takeToken reads #token=… (and for=admin) from the address and removes
+// it there, so that it stays neither in the address bar nor in the tab's
+// history. It returns the token and whether it is an admin's.
 function takeToken() {
   const m = location.hash.match(/(?:^#|&)token=([^&]*)/);
+  const forAdmin = /(?:^#|&)for=admin(?:&|$)/.test(location.hash);
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
-  if (!m) return "";
+  if (!m) return { tok: "", forAdmin };
   try {
-    return decodeURIComponent(m[1]).trim();
+    return { tok: decodeURIComponent(m[1]).trim(), forAdmin };
   } catch {
-    return ""; // mangled in transit: explained as a missing link
+    return { tok: "", forAdmin }; // mangled in transit: explained as a missing link
   }
 }
 
 function start() {
-  const tok = takeToken();
-  if (tok) token = tok;
+  const { tok, forAdmin } = takeToken();
+  if (tok) { token = tok; admin = forAdmin; } else if (!token) admin = forAdmin;
   if (!token) {
     show("no_token", "This page needs the link from your password-reset e-mail.", { help: true,
       problem: "The link has no reset code in it. Open the link from the e-mail again, in full (if your mail program split it over two lines, copy both parts)." });
     return;
   }
-  show("ready", "Choose a new password for your intercom app.", { form: true });
+  show("ready", admin ? "Choose a new password for your admin portal account." : "Choose a new password for your intercom app.", { form: true });
   $("pw1").focus();
 }
 
@@ -86,7 +94,7 @@ async function submit(e) {
   let res;
   let body = {};
   try {
-    res = await fetch("/v1/app/password/reset", {
+    res = await fetch(admin ? "/v1/admin/password/reset" : "/v1/app/password/reset", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ token, new_password: pw }),
@@ -110,7 +118,8 @@ function answered(res, err) {
     case res.status === 204:
       token = "";
       $("pw1").value = $("pw2").value = "";
-      show("done", "Done.", { done: "Password changed. Sign in in the app with your new password." });
+      show("done", "Done.", { done: admin ? "Password changed. Sign in to the admin portal with your new password; your other sessions were signed out."
+        : "Password changed. Sign in in the app with your new password." });
       return;
     case res.status === 410:
       token = "";
