@@ -256,12 +256,7 @@ func (s *Store) SetAdminPassword(ctx context.Context, id, password, keep string)
 	}
 	keepKey := sessionKey(keep)
 	return s.update(ctx, func(tx kv.Tx) error {
-		var a Admin
-		if err := getJSON(tx, tAdmins, id, &a); err != nil {
-			return err
-		}
-		a.PasswordHash, a.TemporaryPassword, a.TemporarySince = hash, false, time.Time{}
-		if err := putJSON(tx, tAdmins, id, a); err != nil {
+		if err := putChosenAdminPassword(tx, id, hash); err != nil {
 			return err
 		}
 		if err := s.dropResetsOf(tx, ResetAdmin, id); err != nil {
@@ -272,6 +267,17 @@ func (s *Store) SetAdminPassword(ctx context.Context, id, password, keep string)
 		}
 		return endSessionsOf(tx, SessionAdmin, id, keepKey)
 	})
+}
+
+// putChosenAdminPassword makes hash the admin's password, one they chose:
+// an invitation's temporary password is gone with it.
+func putChosenAdminPassword(tx kv.Tx, id, hash string) error {
+	var a Admin
+	if err := getJSON(tx, tAdmins, id, &a); err != nil {
+		return err
+	}
+	a.PasswordHash, a.TemporaryPassword, a.TemporarySince = hash, false, time.Time{}
+	return putJSON(tx, tAdmins, id, a)
 }
 
 // SetRole gives an admin a role on a site; the empty role removes it.

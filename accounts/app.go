@@ -224,12 +224,7 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) (dire
 // ErrNotFound here, and stays valid.
 func (s *Store) ResetAdminPassword(ctx context.Context, token, password string) (string, error) {
 	return s.spendReset(ctx, ResetAdmin, token, password, func(tx kv.Tx, id, hash string) error {
-		var a Admin
-		if err := getJSON(tx, tAdmins, id, &a); err != nil {
-			return err
-		}
-		a.PasswordHash, a.TemporaryPassword, a.TemporarySince = hash, false, time.Time{}
-		if err := putJSON(tx, tAdmins, id, a); err != nil {
+		if err := putChosenAdminPassword(tx, id, hash); err != nil {
 			return err
 		}
 		return endSessionsOf(tx, SessionAdmin, id, "")

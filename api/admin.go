@@ -177,18 +177,12 @@ func (a *API) adminForgot(w http.ResponseWriter, r *http.Request) error {
 // temporary one (an invitation's) is replaced, and every session of the
 // admin ends. An app user's token is refused as an unknown one (410).
 func (a *API) adminReset(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Token       string `json:"token"`
-		NewPassword string `json:"new_password"`
-	}
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := required("token", req.Token, "new_password", req.NewPassword); err != nil {
+	req, err := decodeReset(w, r)
+	if err != nil {
 		return err
 	}
 	if _, err := a.acc.ResetAdminPassword(r.Context(), req.Token, req.NewPassword); errors.Is(err, accounts.ErrNotFound) {
-		return apiErr(http.StatusGone, "expired", "this reset link has expired or was already used")
+		return errResetSpent()
 	} else if err != nil {
 		return err
 	}

@@ -177,23 +177,38 @@ func (a *API) sendReset(kind accounts.ResetKind, subject, to string) {
 	}
 }
 
+// resetRequest spends a reset link: {token, new_password}.
+type resetRequest struct {
+	Token       string `json:"token"`
+	NewPassword string `json:"new_password"`
+}
+
+// decodeReset reads a resetRequest with both fields.
+func decodeReset(w http.ResponseWriter, r *http.Request) (resetRequest, error) {
+	var req resetRequest
+	if err := decode(w, r, &req); err != nil {
+		return req, err
+	}
+	return req, required("token", req.Token, "new_password", req.NewPassword)
+}
+
+// errResetSpent answers a reset link that is unknown here: used, expired,
+// or of the other kind of account.
+func errResetSpent() error {
+	return apiErr(http.StatusGone, "expired", "this reset link has expired or was already used")
+}
+
 // appReset spends a reset token for a new password.
 func (a *API) appReset(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Token       string `json:"token"`
-		NewPassword string `json:"new_password"`
-	}
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := required("token", req.Token, "new_password", req.NewPassword); err != nil {
+	req, err := decodeReset(w, r)
+	if err != nil {
 		return err
 	}
 	user, err := a.acc.ResetPassword(r.Context(), req.Token, req.NewPassword)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return errResetSpent()
+	}
 	if err != nil {
-		if errors.Is(err, accounts.ErrNotFound) {
-			return apiErr(http.StatusGone, "expired", "this reset link has expired or was already used")
-		}
 		return err
 	}
 	// A reset may follow a stolen phone or password: every app device of

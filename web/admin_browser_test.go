@@ -384,24 +384,9 @@ func invitationPassword(t *testing.T, outbox *email.Outbox, addr string) string 
 // when to try again.
 func TestPortalChangePassword(t *testing.T) {
 	node := newPortal(t)
-	ctx := context.Background()
 	const addr, oldPassword, newPassword = "manager@example.com", "portal password 1", "a new portal password"
-	site := directory.Site{ID: "s_change", Name: "Change Court", Settings: directory.DefaultSettings()}
-	if err := node.store.Apply(ctx, directory.PutSite{Site: site}); err != nil {
-		t.Fatal(err)
-	}
-	adm, err := node.acc.CreateAdmin(ctx, addr, oldPassword, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.acc.SetRole(ctx, site.ID, adm.ID, accounts.RoleAdmin); err != nil {
-		t.Fatal(err)
-	}
 	// A session opened elsewhere (a script, another browser) before the change.
-	st, other := node.adminLogin(t, addr, oldPassword)
-	if st != http.StatusOK || node.adminMe(t, other) != http.StatusOK {
-		t.Fatalf("the other session: login %d; want 200 and a working session", st)
-	}
+	other := node.siteAdminElsewhere(t, "s_change", addr, oldPassword)
 
 	browser := chromium(t)
 	c := &call{t: t}
@@ -506,6 +491,30 @@ func TestPortalChangePassword(t *testing.T) {
 	if st, _ := node.adminLogin(t, addr, newPassword); st != http.StatusTooManyRequests {
 		t.Fatalf("login with the new password while locked: %d, want 429", st)
 	}
+}
+
+// siteAdminElsewhere makes a site (siteID) with an admin of it, addr with
+// password, and returns the token of a session of theirs opened through
+// the API (as a script or another browser would), checked to work.
+func (p *portal) siteAdminElsewhere(t *testing.T, siteID, addr, password string) string {
+	t.Helper()
+	ctx := context.Background()
+	site := directory.Site{ID: directory.SiteID(siteID), Name: "Court " + siteID, Settings: directory.DefaultSettings()}
+	if err := p.store.Apply(ctx, directory.PutSite{Site: site}); err != nil {
+		t.Fatal(err)
+	}
+	adm, err := p.acc.CreateAdmin(ctx, addr, password, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.acc.SetRole(ctx, site.ID, adm.ID, accounts.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	st, tok := p.adminLogin(t, addr, password)
+	if st != http.StatusOK || p.adminMe(t, tok) != http.StatusOK {
+		t.Fatalf("a session of %s: login %d; want 200 and a working session", addr, st)
+	}
+	return tok
 }
 
 // adminLogin signs addr in through the API and returns the status and the

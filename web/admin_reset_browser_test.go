@@ -1,15 +1,11 @@
 package web_test
 
 import (
-	"context"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/foyer-intercom/foyer/accounts"
-	"github.com/foyer-intercom/foyer/directory"
 )
 
 // TestPortalForgotPassword: an admin who forgot their password clicks
@@ -22,23 +18,8 @@ import (
 // ended.
 func TestPortalForgotPassword(t *testing.T) {
 	node := newPortal(t)
-	ctx := context.Background()
 	const addr, oldPassword, newPassword = "forgetful.manager@example.com", "portal password 1", "a new portal password"
-	site := directory.Site{ID: "s_forgot", Name: "Forgot Court", Settings: directory.DefaultSettings()}
-	if err := node.store.Apply(ctx, directory.PutSite{Site: site}); err != nil {
-		t.Fatal(err)
-	}
-	adm, err := node.acc.CreateAdmin(ctx, addr, oldPassword, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.acc.SetRole(ctx, site.ID, adm.ID, accounts.RoleAdmin); err != nil {
-		t.Fatal(err)
-	}
-	st, other := node.adminLogin(t, addr, oldPassword)
-	if st != http.StatusOK || node.adminMe(t, other) != http.StatusOK {
-		t.Fatalf("a session before the reset: login %d; want 200 and a working session", st)
-	}
+	other := node.siteAdminElsewhere(t, "s_forgot", addr, oldPassword) // a session before the reset
 
 	browser := chromium(t)
 	c := &call{t: t}
