@@ -157,16 +157,11 @@ func (a *API) outboxRead(w http.ResponseWriter, r *http.Request, p *principal) e
 // once, whether or not the address is an account's; the mail goes out
 // afterwards, and only to an account.
 func (a *API) adminForgot(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Email string `json:"email"`
-	}
-	if err := decode(w, r, &req); err != nil {
+	addr, err := decodeEmail(w, r)
+	if err != nil {
 		return err
 	}
-	if err := required("email", req.Email); err != nil {
-		return err
-	}
-	if adm, err := a.acc.AdminByEmail(r.Context(), req.Email); err == nil {
+	if adm, err := a.acc.AdminByEmail(r.Context(), addr); err == nil {
 		go a.sendReset(accounts.ResetAdmin, adm.ID, adm.Email)
 	}
 	w.WriteHeader(http.StatusAccepted)

@@ -129,16 +129,11 @@ func (a *API) appLogout(w http.ResponseWriter, r *http.Request, p *principal) er
 // appForgot e-mails a single-use reset link. It answers the same, at once,
 // whether or not the address is known; the mail goes out afterwards.
 func (a *API) appForgot(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Email string `json:"email"`
-	}
-	if err := decode(w, r, &req); err != nil {
+	addr, err := decodeEmail(w, r)
+	if err != nil {
 		return err
 	}
-	if err := required("email", req.Email); err != nil {
-		return err
-	}
-	u, err := a.dir.UserByEmail(r.Context(), req.Email)
+	u, err := a.dir.UserByEmail(r.Context(), addr)
 	if err == nil {
 		// Someone removed from every site has no account left to reset.
 		if ms, err := a.dir.Memberships(r.Context(), u.ID); err == nil && len(ms) > 0 {
@@ -175,6 +170,17 @@ func (a *API) sendReset(kind accounts.ResetKind, subject, to string) {
 	if err != nil {
 		a.log.Error("password reset e-mail failed", idKey, subject, "err", err)
 	}
+}
+
+// decodeEmail reads {email}, the address given.
+func decodeEmail(w http.ResponseWriter, r *http.Request) (string, error) {
+	var req struct {
+		Email string `json:"email"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return "", err
+	}
+	return req.Email, required("email", req.Email)
 }
 
 // resetRequest spends a reset link: {token, new_password}.
