@@ -1,10 +1,13 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/foyer-intercom/foyer/accounts"
 )
 
 func TestHandler(t *testing.T) {
@@ -126,6 +129,25 @@ func TestResetPage(t *testing.T) {
 	for _, want := range []string{`<script type="module" src="/static/reset.js">`, `<form id="reset"`, `type="password"`, `autocomplete="new-password"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("GET /reset: the page lacks %s", want)
+		}
+	}
+}
+
+// TestPasswordRuleMatchesServer: the pages check a new password by the
+// server's rule before sending it (static/password.js); its numbers are
+// the server's (accounts.CheckPassword), or a page would refuse what the
+// server takes, or send what it refuses.
+func TestPasswordRuleMatchesServer(t *testing.T) {
+	b, err := static.ReadFile("static/password.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("export const minChars = %d;", accounts.MinPasswordLen),
+		fmt.Sprintf("export const maxBytes = %d;", accounts.MaxPasswordLen),
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("static/password.js lacks %q", want)
 		}
 	}
 }

@@ -1,5 +1,7 @@
 // The admin portal: a client of the /v1 API. The session is an HttpOnly
 // cookie; writes carry the session's CSRF token in X-CSRF-Token.
+import { passwordProblem } from "/static/password.js";
+
 const $ = (id) => document.getElementById(id);
 const state = { csrf: sessionStorage.getItem("foyer.csrf") || "", me: null, site: "", sites: [], users: [], devices: [] };
 window.foyerAdmin = state; // for tests and the curious
@@ -72,20 +74,6 @@ function showPasswordForm(forced) {
 // clearPasswords empties the password form's fields.
 function clearPasswords() {
   for (const id of ["pw-current", "pw-new", "pw-repeat"]) $(id).value = "";
-}
-
-// The server's rule for a new password (accounts/password.go), checked
-// before sending one: at least minChars characters (Unicode code points, as
-// the server counts them), at most maxBytes bytes of UTF-8.
-const minChars = 10;
-const maxBytes = 256;
-
-// passwordProblem says what is wrong with a new password typed twice, or "".
-function passwordProblem(pw, again) {
-  if ([...pw].length < minChars) return `The new password is too short: use at least ${minChars} characters.`;
-  if (new TextEncoder().encode(pw).length > maxBytes) return `The new password is too long: at most ${maxBytes} bytes (fewer characters when they are not plain letters).`;
-  if (pw !== again) return "The two passwords differ: type the same one twice.";
-  return "";
 }
 
 // passwordError is what a refused password change means to the admin.

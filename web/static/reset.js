@@ -6,14 +6,9 @@
 // /v1/app/password/reset (docs/api.md, "App accounts"), or an admin's
 // with POST /v1/admin/password/reset ("Admin sign-in").
 
-const $ = (id) => document.getElementById(id);
+import { passwordProblem } from "/static/password.js";
 
-// The server's rule (accounts/password.go), checked here first so that a
-// password it would refuse is not sent: at least minChars characters
-// (Unicode code points, as the server counts), at most maxBytes bytes of
-// UTF-8.
-const minChars = 10;
-const maxBytes = 256;
+const $ = (id) => document.getElementById(id);
 
 // state is what the page shows; tests read it as window.foyer.
 // state.state: loading | no_token | ready | sending | done | expired |
@@ -73,19 +68,11 @@ function start() {
   $("pw1").focus();
 }
 
-// check says what is wrong with the two passwords typed, or "".
-function check(pw, again) {
-  if ([...pw].length < minChars) return `The password is too short: use at least ${minChars} characters.`;
-  if (new TextEncoder().encode(pw).length > maxBytes) return `The password is too long: at most ${maxBytes} bytes (fewer characters when they are not plain letters).`;
-  if (pw !== again) return "The two passwords are not the same. Type the new password twice.";
-  return "";
-}
-
 async function submit(e) {
   e.preventDefault();
   if (state.state === "sending") return;
   const pw = $("pw1").value;
-  const problem = check(pw, $("pw2").value);
+  const problem = passwordProblem(pw, $("pw2").value);
   if (problem) {
     show("ready", state.status, { form: true, problem });
     return;
