@@ -159,18 +159,10 @@ type reset struct {
 // requests within ResetTTL send nothing (someone is flooding their inbox).
 const maxResets = 3
 
-// NewResetToken returns a single-use password-reset token for user, or
-// ErrThrottled when the user has maxResets unexpired ones already.
-func (s *Store) NewResetToken(ctx context.Context, user directory.UserID) (string, error) {
-	return s.newResetToken(ctx, ResetApp, string(user))
-}
-
-// NewAdminResetToken is NewResetToken for an admin account, by its ID.
-func (s *Store) NewAdminResetToken(ctx context.Context, id string) (string, error) {
-	return s.newResetToken(ctx, ResetAdmin, id)
-}
-
-func (s *Store) newResetToken(ctx context.Context, kind ResetKind, subject string) (string, error) {
+// NewResetToken returns a single-use password-reset token for subject, an
+// app user's ID (kind ResetApp) or an admin's (ResetAdmin), or
+// ErrThrottled when it has maxResets unexpired ones already.
+func (s *Store) NewResetToken(ctx context.Context, kind ResetKind, subject string) (string, error) {
 	tok, hash := directory.NewToken()
 	err := s.update(ctx, func(tx kv.Tx) error {
 		live := 0
@@ -244,6 +236,7 @@ func (s *Store) spendReset(ctx context.Context, kind ResetKind, token, password 
 		return "", err
 	}
 	var r reset
+	expired := false
 	err = s.update(ctx, func(tx kv.Tx) error {
 		key := hashKey(directory.HashToken(token))
 		if err := getJSON(tx, tResets, key, &r); err != nil {
@@ -255,7 +248,7 @@ func (s *Store) spendReset(ctx context.Context, kind ResetKind, token, password 
 		if err := tx.Delete(tResets, key); err != nil {
 			return err
 		}
-		if !s.now().Before(r.Expires) {
+		if expired = !s.now().Before(r.Expires); expired {
 			return nil // spent and expired: answered below, the deletion kept
 		}
 		if err := set(tx, r.Subject, hash); err != nil {
@@ -263,11 +256,11 @@ func (s *Store) spendReset(ctx context.Context, kind ResetKind, token, password 
 		}
 		return s.dropResetsOf(tx, kind, r.Subject)
 	})
-	if err == nil && !s.now().Before(r.Expires) {
-		return "", ErrExpired
-	}
-	if err != nil {
+	switch {
+	case err != nil:
 		return "", err
+	case expired:
+		return "", ErrExpired
 	}
 	return r.Subject, nil
 }

@@ -45,7 +45,7 @@ func (a *API) adminLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tok, sess, err := a.acc.SignIn(r.Context(), accounts.SessionAdmin, adm.ID, adm.TemporaryPassword, adm.PasswordHash)
+	tok, sess, err := a.acc.SignIn(r.Context(), accounts.SessionAdmin, adm.ID, adm.PasswordHash)
 	if err != nil {
 		return err
 	}

@@ -39,18 +39,17 @@ func (a *API) appLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	temporary := cred.Temporary
-	if !temporary {
+	if !cred.Temporary {
 		if err := a.activate(ctx, u.ID); err != nil {
 			return err
 		}
 	}
-	tok, sess, err := a.acc.SignIn(ctx, accounts.SessionApp, string(u.ID), temporary, cred.PasswordHash)
+	tok, sess, err := a.acc.SignIn(ctx, accounts.SessionApp, string(u.ID), cred.PasswordHash)
 	if err != nil {
 		return err
 	}
 	return ok(w, map[string]any{
-		"token": tok, "expires": sess.Expires.Format(timeFormat), "must_change_password": temporary,
+		"token": tok, "expires": sess.Expires.Format(timeFormat), "must_change_password": sess.MustChangePassword,
 		"user": map[string]any{"id": u.ID, "email": u.Email},
 	})
 }
@@ -151,15 +150,11 @@ func (a *API) appForgot(w http.ResponseWriter, r *http.Request) error {
 func (a *API) sendReset(kind accounts.ResetKind, subject, to string) {
 	ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
 	defer cancel()
-	var tok string
-	var err error
 	idKey, link, msg := "user_id", "", email.PasswordReset
 	if kind == accounts.ResetAdmin {
 		idKey, link, msg = "admin_id", "&for=admin", email.AdminPasswordReset
-		tok, err = a.acc.NewAdminResetToken(ctx, subject)
-	} else {
-		tok, err = a.acc.NewResetToken(ctx, directory.UserID(subject))
 	}
+	tok, err := a.acc.NewResetToken(ctx, kind, subject)
 	if errors.Is(err, accounts.ErrThrottled) {
 		a.log.Warn("password reset e-mail not sent: too many requested", idKey, subject, "err", err)
 		return
