@@ -383,20 +383,15 @@ func (a *API) mailAdminInvitation(ctx context.Context, s directory.Site, adm acc
 // new temporary password (the earlier one stops working); owners only,
 // for an account with a role on the site that has not chosen a password.
 func (a *API) sendAdminInvitation(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req struct {
-		Email string `json:"email"`
-	}
-	if err := decode(w, r, &req); err != nil {
+	given, err := decodeEmail(w, r)
+	if err != nil {
 		return err
 	}
 	s, _, err := a.need(r, p, accounts.RoleOwner)
 	if err != nil {
 		return err
 	}
-	if err := required("email", req.Email); err != nil {
-		return err
-	}
-	addr, err := accounts.NormalizeEmail(req.Email)
+	addr, err := accounts.NormalizeEmail(given)
 	if err != nil {
 		return err
 	}
