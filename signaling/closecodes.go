@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"errors"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -13,7 +14,7 @@ type CloseCode int
 
 // CloseTooBig is RFC 6455's 1009: a frame over the 64 KiB limit. The
 // WebSocket library sends it as it refuses the frame; foyer only counts
-// it (frameOwed).
+// it (writeClose).
 const CloseTooBig CloseCode = websocket.CloseMessageTooBig
 
 // Close codes of protocol v1. docs/protocol.md has the same table.
@@ -70,10 +71,15 @@ func (c CloseCode) Reconnect() bool {
 // String returns the close reason text.
 func (c CloseCode) String() string { return closeText[c] }
 
-// frameOwed reports whether foyer still has to send this code's close
-// frame: not for 0 (none: the peer went away), nor for CloseTooBig, which
-// the library sent.
-func (c CloseCode) frameOwed() bool { return c != 0 && c != CloseTooBig }
+// writeClose sends ws the close frame of code, bounded by closeWait; none
+// for 0 (the peer went away) nor for CloseTooBig, which the library sent.
+func writeClose(ws *websocket.Conn, code CloseCode) {
+	if code == 0 || code == CloseTooBig {
+		return
+	}
+	msg := websocket.FormatCloseMessage(int(code), code.String())
+	_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
+}
 
 // readFailure is the close code of a failed read: CloseTooBig for a frame
 // over the limit, 0 otherwise (the peer closed or the socket broke).

@@ -532,7 +532,7 @@ func (c *Conn) replyError(ref json.RawMessage, call CallID, pe *ProtoError) {
 
 // close starts closing the connection: the writer sends what is queued,
 // then a close frame with code (none for 0, the peer already closed, nor
-// for CloseTooBig, which the library sent: frameOwed), and closes the socket. reason is what the device's
+// for CloseTooBig, which the library sent: writeClose), and closes the socket. reason is what the device's
 // calls end with. Safe from any goroutine.
 func (c *Conn) close(code CloseCode, reason EndReason) {
 	if start, _ := c.beginClose(code, reason); start {
@@ -541,7 +541,7 @@ func (c *Conn) close(code CloseCode, reason EndReason) {
 }
 
 // closeFailed is close(code, EndFailed) for the reader whose socket failed
-// (code 0, or CloseTooBig, which the library sent: frameOwed),
+// (code 0, or CloseTooBig, which the library sent: writeClose),
 // which is about to end: when no frame waits to be written, it closes the
 // socket itself instead of starting a writer goroutine to do it. A site's
 // devices all dropping at once (its network going down, a reconnect storm)
@@ -642,10 +642,7 @@ func (c *Conn) finish(batch [][]byte) {
 		batch, c.queue = c.queue, nil
 		c.qmu.Unlock()
 	}
-	if c.closeCode.frameOwed() {
-		msg := websocket.FormatCloseMessage(int(c.closeCode), c.closeCode.String())
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
-	}
+	writeClose(c.ws, c.closeCode)
 	idle().unpark(c) // a parked connection's reader must see the close
 	_ = c.ws.Close() // unblocks the reader
 }

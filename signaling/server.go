@@ -65,10 +65,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) *Conn {
 	if c == nil {
 		h.metrics.handshakeFailures.WithLabelValues(disconnectReason(code)).Inc()
 		h.log.Debug("handshake refused", "code", int(code), "reason", code.String(), "remote", r.RemoteAddr)
-		if code.frameOwed() {
-			msg := websocket.FormatCloseMessage(int(code), code.String())
-			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
-		}
+		writeClose(ws, code)
 		_ = ws.Close()
 		return nil
 	}
