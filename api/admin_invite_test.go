@@ -39,6 +39,21 @@ func (e *env) siteOwner(name string) (*client, string) {
 	return e.login("owner@example.com", "the owner's password"), site
 }
 
+// invitee signs addr in with an invitation's temporary password, checks
+// that the session is one that must choose a password, and returns it.
+func (e *env) invitee(addr, temp string) *client {
+	e.t.Helper()
+	var login struct {
+		Token              string
+		MustChangePassword bool `json:"must_change_password"`
+	}
+	e.anon().must(http.StatusOK, "POST", "/v1/admin/login", map[string]string{"email": addr, "password": temp}, &login)
+	if !login.MustChangePassword {
+		e.t.Fatalf("%s signed in with a temporary password: must_change_password is false", addr)
+	}
+	return &client{e: e, token: login.Token}
+}
+
 // adminRows lists a site's admins by e-mail as "role status".
 func adminRows(c *client, site string) map[string]string {
 	c.e.t.Helper()
@@ -105,15 +120,7 @@ func TestAdminInvited(t *testing.T) {
 		t.Fatalf("latest audit entry %+v, want the owner's invitation of %s", a, addr)
 	}
 
-	var login struct {
-		Token              string
-		MustChangePassword bool `json:"must_change_password"`
-	}
-	e.anon().must(http.StatusOK, "POST", "/v1/admin/login", map[string]string{"email": addr, "password": temp}, &login)
-	if !login.MustChangePassword {
-		t.Fatal("signed in with the temporary password: must_change_password is false")
-	}
-	ivo := &client{e: e, token: login.Token}
+	ivo := e.invitee(addr, temp)
 	for _, req := range []struct {
 		method, path string
 		body         any
@@ -155,7 +162,9 @@ func TestAdminInvited(t *testing.T) {
 	if rows := adminRows(owner, site); rows[addr] != "installer active" {
 		t.Fatalf("admins listed %v after the password change", rows)
 	}
-	login.Token, login.MustChangePassword = "", true
+	login := struct {
+		MustChangePassword bool `json:"must_change_password"`
+	}{true}
 	e.anon().must(http.StatusOK, "POST", "/v1/admin/login", map[string]string{"email": addr, "password": "ivo's own password"}, &login)
 	if login.MustChangePassword {
 		t.Fatal("signed in with the chosen password: must_change_password is true")
@@ -267,15 +276,7 @@ func TestAdminInvitationMailFails(t *testing.T) {
 		t.Fatal("the invitation sent again has the same temporary password")
 	}
 	e.anon().wantError(http.StatusUnauthorized, "bad_credentials", "POST", "/v1/admin/login", map[string]string{"email": addr, "password": first})
-	var login struct {
-		Token              string
-		MustChangePassword bool `json:"must_change_password"`
-	}
-	e.anon().must(http.StatusOK, "POST", "/v1/admin/login", map[string]string{"email": addr, "password": second}, &login)
-	if !login.MustChangePassword {
-		t.Fatal("signed in with the resent temporary password: must_change_password is false")
-	}
-	vera := &client{e: e, token: login.Token}
+	vera := e.invitee(addr, second)
 	vera.wantError(http.StatusForbidden, "password_change_required", "GET", "/v1/sites/"+site+"/users", nil)
 	vera.must(http.StatusNoContent, "POST", "/v1/admin/password", map[string]string{"new_password": "vera's own password"}, nil)
 	vera.must(http.StatusOK, "GET", "/v1/sites/"+site+"/users", nil, nil)
@@ -345,9 +346,7 @@ func TestTempSessionCannotOutliveChosenPassword(t *testing.T) {
 	const addr = "race@example.com"
 	owner.must(http.StatusCreated, "PUT", "/v1/sites/"+site+"/admins", map[string]string{"email": addr, "role": "admin"}, nil)
 	temp := tempPassword(t, e.mail.nth(t, addr, 1))
-	var first struct{ Token string }
-	e.anon().must(http.StatusOK, "POST", "/v1/admin/login", map[string]string{"email": addr, "password": temp}, &first)
-	invitee := &client{e: e, token: first.Token}
+	invitee := e.invitee(addr, temp)
 
 	var stop atomic.Bool
 	var mu sync.Mutex
@@ -394,9 +393,7 @@ func TestInvitationSentAgainOnlyByItsSite(t *testing.T) {
 	const victim = "victim@example.com"
 	owner.must(http.StatusCreated, "PUT", "/v1/sites/"+siteA+"/admins", map[string]string{"email": victim, "role": "admin"}, nil)
 	temp := tempPassword(t, e.mail.nth(t, victim, 1))
-	var l struct{ Token string }
-	e.anon().must(http.StatusOK, "POST", "/v1/admin/login", map[string]string{"email": victim, "password": temp}, &l)
-	invitee := &client{e: e, token: l.Token}
+	invitee := e.invitee(victim, temp)
 
 	op := e.operator()
 	siteB := op.site("Site B")
