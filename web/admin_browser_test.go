@@ -411,10 +411,7 @@ func TestPortalChangePassword(t *testing.T) {
 			c.typeInto(p, f.sel, f.text)
 		}
 	}
-	// Count the requests the page sends from here on.
-	if _, err := eval[bool](p, `(window.sent = 0, window.fetch = ((f) => (...a) => (window.sent++, f(...a)))(window.fetch), true)`); err != nil {
-		c.fail("admin page: %v", err)
-	}
+	c.countRequests(p)
 	refused := []struct{ what, first, again, says string }{
 		{"two different new passwords", newPassword, newPassword + "!", "differ"},
 		{"a short new password", "short", "short", "at least 10 characters"},

@@ -221,6 +221,15 @@ func (c *call) waitFor(p *page, what, cond string) {
 	c.fail("%s page: %s: not within %v (%s; last error %v)", p.name, what, browserWait, cond, err)
 }
 
+// countRequests makes the page count the requests it sends from now on,
+// in window.sent.
+func (c *call) countRequests(p *page) {
+	c.t.Helper()
+	if _, err := eval[bool](p, `(window.sent = 0, window.fetch = ((f) => (...a) => (window.sent++, f(...a)))(window.fetch), true)`); err != nil {
+		c.fail("%s page: counting requests: %v", p.name, err)
+	}
+}
+
 // number evaluates a numeric page expression.
 func (c *call) number(p *page, expr string) float64 {
 	c.t.Helper()

@@ -71,10 +71,7 @@ func TestPasswordResetPage(t *testing.T) {
 	if n := c.number(page, `sessionStorage.length + localStorage.length`); n != 0 {
 		c.fail("the page stored %v items; the token is to stay in memory only", n)
 	}
-	// Count the requests the page sends from here on.
-	if _, err := eval[bool](page, `(window.sent = 0, window.fetch = ((f) => (...a) => (window.sent++, f(...a)))(window.fetch), true)`); err != nil {
-		c.fail("reset page: %v", err)
-	}
+	c.countRequests(page)
 	refused := []struct{ what, first, again, says string }{
 		{"two different passwords", newPassword, newPassword + "!", "not the same"},
 		{"a short password", "short", "short", "at least 10 characters"},
