@@ -43,12 +43,13 @@ func TestInviteAdmin(t *testing.T) {
 	if roles, _ := s.RolesOf(ctx, a.ID); roles["s1"] != RoleInstaller {
 		t.Fatalf("invited account's roles %v", roles)
 	}
-	if got, err := s.LoginAdmin(ctx, "new@example.com", temp); err != nil || !got.TemporaryPassword {
+	got, err := s.LoginAdmin(ctx, "new@example.com", temp)
+	if err != nil || !got.TemporaryPassword {
 		t.Fatalf("signing in with the temporary password: %+v, %v", got, err)
 	}
-	old, _, err := s.NewSession(ctx, SessionAdmin, a.ID, true)
-	if err != nil {
-		t.Fatal(err)
+	old, sess, err := s.SignIn(ctx, SessionAdmin, a.ID, got.PasswordHash)
+	if err != nil || !sess.MustChangePassword {
+		t.Fatalf("the session of the temporary password: %+v, %v; want one that must choose a password", sess, err)
 	}
 	again, err := s.SetAdminTempPassword(ctx, a.ID, "s1")
 	if err != nil || again == temp {
@@ -61,7 +62,11 @@ func TestInviteAdmin(t *testing.T) {
 		t.Fatalf("a session of the earlier temporary password: %v, want it ended", err)
 	}
 
-	keep, _, err := s.NewSession(ctx, SessionAdmin, a.ID, true)
+	got, err = s.LoginAdmin(ctx, "new@example.com", again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, _, err := s.SignIn(ctx, SessionAdmin, a.ID, got.PasswordHash)
 	if err != nil {
 		t.Fatal(err)
 	}

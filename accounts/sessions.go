@@ -39,49 +39,16 @@ type Session struct {
 	MustChangePassword bool `json:"must_change_password,omitempty"`
 }
 
-// NewSession starts a session and returns its bearer token (shown once).
-func (s *Store) NewSession(ctx context.Context, kind SessionKind, subject string, mustChange bool) (string, Session, error) {
-	return s.newSession(ctx, kind, subject, func(_ kv.Tx, sess *Session) error {
-		sess.MustChangePassword = mustChange
-		return nil
-	})
-}
-
 // SignIn starts the session of a sign-in whose password check passed
 // against passwordHash, the subject's (an admin's ID, or an app user's)
-// password hash then. It checks, in the transaction that stores the
-// session, that the subject's password is still that one: a password
-// chosen between the check and the session (or an invitation sent again)
-// ends the sessions there are, and this one must not outlive it; the
-// sign-in then fails with ErrBadCredentials. The session may only choose a
-// password (MustChangePassword) when that one is an invitation's.
+// password hash then, and returns its bearer token (shown once). It
+// checks, in the transaction that stores the session, that the subject's
+// password is still that one: a password chosen between the check and the
+// session (or an invitation sent again) ends the sessions there are, and
+// this one must not outlive it; the sign-in then fails with
+// ErrBadCredentials. The session may only choose a password
+// (MustChangePassword) when that one is an invitation's.
 func (s *Store) SignIn(ctx context.Context, kind SessionKind, subject, passwordHash string) (string, Session, error) {
-	return s.newSession(ctx, kind, subject, func(tx kv.Tx, sess *Session) error {
-		var now string
-		switch kind {
-		case SessionAdmin:
-			var a Admin
-			if err := getJSON(tx, tAdmins, subject, &a); err != nil {
-				return err
-			}
-			now, sess.MustChangePassword = a.PasswordHash, a.TemporaryPassword
-		case SessionApp:
-			var c AppCredential
-			if err := getJSON(tx, tAppCreds, subject, &c); err != nil {
-				return err
-			}
-			now, sess.MustChangePassword = c.PasswordHash, c.Temporary
-		}
-		if now != passwordHash {
-			return fmt.Errorf("%w: the password changed as you signed in", ErrBadCredentials)
-		}
-		return nil
-	})
-}
-
-// newSession stores a new session once fill, in the same transaction, has
-// completed it (or refused it).
-func (s *Store) newSession(ctx context.Context, kind SessionKind, subject string, fill func(kv.Tx, *Session) error) (string, Session, error) {
 	ttl := AdminSessionTTL
 	if kind == SessionApp {
 		ttl = AppSessionTTL
@@ -90,8 +57,23 @@ func (s *Store) newSession(ctx context.Context, kind SessionKind, subject string
 	csrf, _ := directory.NewToken()
 	sess := Session{Kind: kind, Subject: subject, CSRF: csrf, Expires: s.now().Add(ttl).UTC()}
 	err := s.update(ctx, func(tx kv.Tx) error {
-		if err := fill(tx, &sess); err != nil {
-			return err
+		var current string
+		switch kind {
+		case SessionAdmin:
+			var a Admin
+			if err := getJSON(tx, tAdmins, subject, &a); err != nil {
+				return err
+			}
+			current, sess.MustChangePassword = a.PasswordHash, a.TemporaryPassword
+		case SessionApp:
+			var c AppCredential
+			if err := getJSON(tx, tAppCreds, subject, &c); err != nil {
+				return err
+			}
+			current, sess.MustChangePassword = c.PasswordHash, c.Temporary
+		}
+		if current != passwordHash {
+			return fmt.Errorf("%w: the password changed as you signed in", ErrBadCredentials)
 		}
 		return putJSON(tx, tSessions, hashKey(hash), sess)
 	})
