@@ -199,7 +199,7 @@ func (s *Store) dropResetsOf(tx kv.Tx, kind ResetKind, subject string) error {
 
 // ResetPassword spends an app user's reset token: the user's password
 // becomes password and every session of theirs ends. It returns the user.
-// An admin's token is ErrNotFound here, and stays valid.
+// An admin's token is ErrExpired here, and stays valid.
 func (s *Store) ResetPassword(ctx context.Context, token, password string) (directory.UserID, error) {
 	user, err := s.spendReset(ctx, ResetApp, token, password, func(tx kv.Tx, user, hash string) error {
 		if err := putJSON(tx, tAppCreds, user, AppCredential{PasswordHash: hash, Changed: s.now().UTC()}); err != nil {
@@ -213,7 +213,7 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) (dire
 // ResetAdminPassword spends an admin's reset token: the admin's password
 // becomes password (a temporary one, an invitation's, is gone) and every
 // session of theirs ends. It returns the admin's ID. An app user's token is
-// ErrNotFound here, and stays valid.
+// ErrExpired here, and stays valid.
 func (s *Store) ResetAdminPassword(ctx context.Context, token, password string) (string, error) {
 	return s.spendReset(ctx, ResetAdmin, token, password, func(tx kv.Tx, id, hash string) error {
 		if err := putChosenAdminPassword(tx, id, hash); err != nil {
@@ -226,7 +226,7 @@ func (s *Store) ResetAdminPassword(ctx context.Context, token, password string) 
 // spendReset checks password, deletes the token of kind and, unless it
 // expired (ErrExpired), sets the password with set (given the subject and
 // the new hash) and drops the subject's other reset links, in one
-// transaction. A token unknown or of another kind is ErrNotFound.
+// transaction. A token unknown, used or of another kind is ErrExpired too.
 func (s *Store) spendReset(ctx context.Context, kind ResetKind, token, password string, set func(tx kv.Tx, subject, hash string) error) (string, error) {
 	if err := CheckPassword(password); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -239,11 +239,14 @@ func (s *Store) spendReset(ctx context.Context, kind ResetKind, token, password 
 	expired := false
 	err = s.update(ctx, func(tx kv.Tx) error {
 		key := hashKey(directory.HashToken(token))
-		if err := getJSON(tx, tResets, key, &r); err != nil {
-			return err
+		err := getJSON(tx, tResets, key, &r)
+		if errors.Is(err, ErrNotFound) || err == nil && r.Kind != kind {
+			// Used (deleted), never made, or another kind's link (not
+			// spent here): all one to its holder.
+			return fmt.Errorf("%w: unknown or already used reset link", ErrExpired)
 		}
-		if r.Kind != kind {
-			return ErrNotFound // another kind's link: not spent here
+		if err != nil {
+			return err
 		}
 		if err := tx.Delete(tResets, key); err != nil {
 			return err

@@ -176,9 +176,7 @@ func (a *API) adminReset(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.acc.ResetAdminPassword(r.Context(), req.Token, req.NewPassword); errors.Is(err, accounts.ErrNotFound) {
-		return errResetSpent()
-	} else if err != nil {
+	if _, err := a.acc.ResetAdminPassword(r.Context(), req.Token, req.NewPassword); err != nil {
 		return err
 	}
 	return noContent(w)

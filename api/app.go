@@ -193,12 +193,6 @@ func decodeReset(w http.ResponseWriter, r *http.Request) (resetRequest, error) {
 	return req, required("token", req.Token, "new_password", req.NewPassword)
 }
 
-// errResetSpent answers a reset link that is unknown here: used, expired,
-// or of the other kind of account.
-func errResetSpent() error {
-	return apiErr(http.StatusGone, "expired", "this reset link has expired or was already used")
-}
-
 // appReset spends a reset token for a new password.
 func (a *API) appReset(w http.ResponseWriter, r *http.Request) error {
 	req, err := decodeReset(w, r)
@@ -206,9 +200,6 @@ func (a *API) appReset(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	user, err := a.acc.ResetPassword(r.Context(), req.Token, req.NewPassword)
-	if errors.Is(err, accounts.ErrNotFound) {
-		return errResetSpent()
-	}
 	if err != nil {
 		return err
 	}
