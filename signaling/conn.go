@@ -438,16 +438,20 @@ func (c *Conn) callOwner(self string) (node string, ok bool) {
 	return handed, handed != ""
 }
 
-// Every calling and ended frame starts so: their types encode first.
+// Every calling, ring, cancel and ended frame starts so: their types
+// encode first. (No other type starts with "ring" or "cancel".)
 var (
 	callingPrefix = []byte(`{"type":"calling"`)
+	ringPrefix    = []byte(`{"type":"ring"`)
+	cancelPrefix  = []byte(`{"type":"cancel"`)
 	endedPrefix   = []byte(`{"type":"ended"`)
 )
 
 // aboutRemoteCall reports whether frame, delivered here from another node,
 // changes the calls of that node a connection records (noteRemoteFrame).
 func aboutRemoteCall(frame []byte) bool {
-	return bytes.HasPrefix(frame, callingPrefix) || bytes.HasPrefix(frame, endedPrefix)
+	return bytes.HasPrefix(frame, callingPrefix) || bytes.HasPrefix(frame, ringPrefix) ||
+		bytes.HasPrefix(frame, cancelPrefix) || bytes.HasPrefix(frame, endedPrefix)
 }
 
 // noteRemoteFrame keeps the calls of other nodes this connection records
@@ -456,17 +460,24 @@ func aboutRemoteCall(frame []byte) bool {
 // call this node forwarded (Hub.handleCall): the new call is recorded, so
 // that its owner hears when the connection goes, and the calls of that
 // node handed over to this connection are settled (placing it, the owner
-// ended the one its door station forgot, as register does). An ended
-// forgets the call, so that a door station that rejoined it places its
-// calls here again (callOwner).
+// ended the one its door station forgot, as register does). A ring is
+// recorded too: the device takes part in the call, though it may never
+// speak about it, and the owner stops counting it as ringing (and drops
+// its media peer) when it goes (Call.left). A cancel (the device rings no
+// more) and an ended forget the call, so that a door station that
+// rejoined it places its calls here again (callOwner).
 func (c *Conn) noteRemoteFrame(frame []byte) {
 	id := frameCall(frame)
 	if id == "" {
 		return
 	}
-	if bytes.HasPrefix(frame, callingPrefix) {
+	switch {
+	case bytes.HasPrefix(frame, callingPrefix):
 		node := ownerOf(id)
 		c.takeHanded(func(owner string) bool { return owner == node })
+		c.actedOn(id)
+		return
+	case bytes.HasPrefix(frame, ringPrefix):
 		c.actedOn(id)
 		return
 	}

@@ -28,19 +28,25 @@ func TestLiveCallsInUTC(t *testing.T) {
 	anna.send(map[string]any{"type": "answer", "call_id": callID})
 	anna.expect("answered")
 	door.expect("answered")
-	sites, err := ts.store.Sites(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(sites, func(s directory.Site) bool { return s.Name == "Harbour View" })
-	if i < 0 {
-		t.Fatalf("no Harbour View in %v", sites)
-	}
-	live := ts.hubs[ts.nodeOf("front-door")].LiveCalls(sites[i].ID)
+	live := ts.hubs[ts.nodeOf("front-door")].LiveCalls(ts.siteNamed(t, "Harbour View"))
 	if len(live) != 1 || string(live[0].CallID) != callID {
 		t.Fatalf("live calls %+v, want %s", live, callID)
 	}
 	if l := live[0]; l.Started.Location() != time.UTC || l.AnsweredAt.Location() != time.UTC {
 		t.Fatalf("started %v, answered at %v: want both in UTC", l.Started, l.AnsweredAt)
 	}
+}
+
+// siteNamed returns the ID of the provisioned site with this name.
+func (ts *testServer) siteNamed(t testing.TB, name string) directory.SiteID {
+	t.Helper()
+	sites, err := ts.store.Sites(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(sites, func(s directory.Site) bool { return s.Name == name })
+	if i < 0 {
+		t.Fatalf("no %s in %v", name, sites)
+	}
+	return sites[i].ID
 }

@@ -235,6 +235,53 @@ func waitRing(t *testing.T, in <-chan pumped, call string) {
 	}
 }
 
+// TestRungDeviceLeavingOtherNode: a device rung for a call of another node
+// that has not spoken about it, whose connection then closes, stops
+// counting as ringing on the call's node (the admin's live calls, and the
+// media peer it would keep), as a device rung on the call's own node does.
+// A device whose ring was cancelled is not the call's business when it
+// goes: its node tells the call's node nothing then.
+func TestRungDeviceLeavingOtherNode(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	site := ts.siteNamed(t, "Harbour View")
+	door, anna, bram, callID := ringsBothNodes(t, ts)
+	_ = bram.ws.Close()
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(10 * time.Millisecond) {
+		live := ts.hubs[0].LiveCalls(site)
+		if len(live) != 1 || string(live[0].CallID) != callID {
+			t.Fatalf("live calls %+v, want %s", live, callID)
+		}
+		if live[0].Ringing == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d devices still ringing %v after bram-phone on node 1 went; want anna-phone alone", live[0].Ringing, readTimeout)
+		}
+	}
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	anna.expect("cancel")
+
+	// Rung again, and cancelled: its leave is nobody's business.
+	bram = ts.connectTo(t, 1, "bram-phone")
+	callID, _ = door.call("101")
+	anna.expect("ring")
+	if r := bram.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("bram-phone's ring: %v", r)
+	}
+	anna.send(map[string]any{"type": "answer", "call_id": callID})
+	anna.expect("answered")
+	door.expect("answered")
+	bram.expect("cancel")
+	lefts := ts.hubs[1].router.(*RedisRouter).metrics.forwarded.WithLabelValues("left")
+	before := testutil.ToFloat64(lefts)
+	_ = bram.ws.Close()
+	ts.waitForgotten(t, 1, directory.DeviceID(bram.welcome["device_id"].(string)))
+	if n := testutil.ToFloat64(lefts) - before; n != 0 {
+		t.Fatalf("node 1 told %v owners that bram-phone left after its ring was cancelled; want none", n)
+	}
+}
+
 // TestDeadNodeLeaseExpires: a node that dies without a word (SIGKILL: no
 // goodbye to Redis) keeps its devices' leases only until they expire; after
 // that no call rings them.
