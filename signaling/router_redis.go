@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/ctxsleep"
 	"github.com/foyer-intercom/foyer/internal/redisbatch"
 )
 
@@ -468,18 +469,44 @@ func (r *RedisRouter) leaseAt(lease string, alive map[string]time.Duration, at t
 	return location{}
 }
 
-// Forward implements Router.
+// forwardRetryFirst is how long Forward waits before sending again to a
+// node that is alive but received nothing; it doubles after each try.
+const forwardRetryFirst = 25 * time.Millisecond
+
+// errOwnerUnreachable answers a device whose message about a call could
+// not reach the node owning it, which may still be there with the call.
+var errOwnerUnreachable = protoErr(CodeServiceUnavailable, "the node owning this call is unreachable; retry")
+
+// Forward implements Router. When nothing receives on the node's channel,
+// the node is gone, and its calls with it (errNoSuchCall), unless its
+// alive key still lives: then it is between two subscriptions (subscribing
+// again after Redis came back, or replacing a silent one), and the message
+// is sent again, after forwardRetryFirst and then twice as long each time,
+// until ctx ends; then the device is answered service_unavailable, to
+// retry. (A node deletes its alive key as it stops: Run.)
 func (r *RedisRouter) Forward(ctx context.Context, node string, from directory.Device, conn string, frame []byte) error {
 	env := envelope{Kind: "message", From: r.node, Sender: &from, Conn: conn, Frame: frame}
-	receivers, err := r.publishNow(ctx, node, env)
-	if err != nil {
-		return protoErr(CodeServiceUnavailable, "the node owning this call is unreachable; retry")
+	for wait := forwardRetryFirst; ; wait *= 2 {
+		receivers, err := r.publishNow(ctx, node, env)
+		if err != nil {
+			return errOwnerUnreachable
+		}
+		if receivers > 0 {
+			r.metrics.forwarded.WithLabelValues("message").Inc()
+			return nil
+		}
+		ttl, err := r.rdb.PTTL(ctx, aliveKey(node)).Result()
+		switch {
+		case err != nil:
+			r.fail("publish", err)
+			return errOwnerUnreachable
+		case ttl <= 0:
+			return errNoSuchCall // no such node, or it is gone
+		}
+		if ctxsleep.Sleep(ctx, wait) != nil {
+			return errOwnerUnreachable
+		}
 	}
-	if receivers == 0 {
-		return errNoSuchCall // no such node (or it is gone, and its calls with it)
-	}
-	r.metrics.forwarded.WithLabelValues("message").Inc()
-	return nil
 }
 
 // Left implements Router.

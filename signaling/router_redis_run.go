@@ -13,7 +13,10 @@ import (
 
 // Run implements Router: the publisher, the subscription to this node's
 // channel (replaced when its probe stops coming back), the presence view,
-// and the renewal of the node's alive key.
+// and the renewal of the node's alive key. Once ctx ends and that work
+// has stopped, it deletes the alive key: the node is gone, and other nodes
+// answer messages about its calls at once (Forward) instead of waiting for
+// it to subscribe again.
 func (r *RedisRouter) Run(ctx context.Context, n NodeHandler) {
 	done := make(chan struct{}, 4)
 	go func() { r.publisher(ctx); done <- struct{}{} }()
@@ -25,6 +28,11 @@ func (r *RedisRouter) Run(ctx context.Context, n NodeHandler) {
 	}
 	for range 4 {
 		<-done
+	}
+	gone, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisOpTimeout)
+	defer cancel()
+	if err := r.rdb.Del(gone, aliveKey(r.node)).Err(); err != nil {
+		r.fail("alive", err)
 	}
 }
 

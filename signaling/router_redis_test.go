@@ -1214,3 +1214,81 @@ func TestJoinBeforeViewKnowsReconnect(t *testing.T) {
 		t.Fatalf("the new connection's ring: %v", r)
 	}
 }
+
+// TestForwardToResubscribingNode: a device's message about a call of a
+// node that is alive (its alive key lives) but receives nothing on its
+// channel, as while it subscribes again after Redis came back, is sent
+// again until the request's time is up, and reaches the node should it
+// subscribe meanwhile; if it does not, the device is answered the
+// retryable service_unavailable, not not_found as for a call that is gone.
+// A node that is not alive: not_found at once.
+func TestForwardToResubscribingNode(t *testing.T) {
+	cfg := unlimited()
+	cfg.RequestTimeout = 2 * time.Second // the subscription below comes well within it
+	ts := newNodes(t, harborView, cfg, 2, RedisRouterOptions{})
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	ctx := context.Background()
+	rdb := ts.rdbs[0]
+	if err := rdb.Set(ctx, aliveKey("node9"), "1", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	dirk.send(map[string]any{"type": "answer", "call_id": "c_node9_a"})
+	if e := dirk.expectError("service_unavailable"); e["call_id"] != "c_node9_a" {
+		t.Fatalf("error %v", e)
+	}
+
+	if err := rdb.Del(ctx, aliveKey("node9")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	dirk.send(map[string]any{"type": "answer", "call_id": "c_node9_b"})
+	dirk.expectError("not_found")
+	if took := time.Since(sent); took > cfg.RequestTimeout/2 {
+		t.Errorf("not_found for a node that is not alive took %v; want it without waiting", took)
+	}
+
+	if err := rdb.Set(ctx, aliveKey("node9"), "1", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	dirk.send(map[string]any{"type": "answer", "call_id": "c_node9_c"})
+	time.Sleep(200 * time.Millisecond) // dirk's node finds nobody receiving, and waits
+	sub := rdb.SSubscribe(ctx, nodeChannel("node9"))
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-sub.Channel():
+		env, err := unmarshalEnvelope(m.Payload)
+		if err != nil || env.Kind != "message" || !strings.Contains(string(env.Frame), "c_node9_c") {
+			t.Fatalf("node9 received %q (%v); want dirk-phone's answer", m.Payload, err)
+		}
+	case <-time.After(readTimeout):
+		t.Fatal("the answer never reached node9 once it subscribed")
+	}
+	dirk.quiet(300 * time.Millisecond) // node9 answers, not dirk's node
+}
+
+// TestStoppedNodeNotAlive: a node whose router stops (the end of a clean
+// shutdown, after its drain) deletes its alive key, so that other nodes
+// answer messages about its calls not_found at once instead of waiting
+// for it to subscribe again (TestForwardToResubscribingNode).
+func TestStoppedNodeNotAlive(t *testing.T) {
+	rdb, r := leaseRouter(t, "n1", RedisRouterOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx, nil); close(done) }()
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(10 * time.Millisecond) {
+		if n, _ := rdb.Exists(ctx, aliveKey("n1")).Result(); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the running node never wrote its alive key")
+		}
+	}
+	cancel()
+	<-done
+	if n, err := rdb.Exists(context.Background(), aliveKey("n1")).Result(); err != nil || n != 0 {
+		t.Fatalf("alive key exists %d (%v) after the router stopped; want it deleted", n, err)
+	}
+}

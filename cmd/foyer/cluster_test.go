@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
-
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/foyer-intercom/foyer/internal/redistest"
 )
@@ -151,6 +152,37 @@ func TestClusterOfTwoNodes(t *testing.T) {
 			t.Fatalf("/readyz not 200 within 5 s of Redis coming back; logs:\n%s", a.logs)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A clean stop (SIGTERM: drained) deletes the node's alive key, so
+	// that the others answer messages about its calls not_found at once,
+	// instead of waiting for it to subscribe again.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if n, _ := rdb.Exists(ctx, "foyer:alive:node-a").Result(); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node a's alive key is not back after Redis restarted")
+		}
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- a.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("node a after SIGTERM: %v; logs:\n%s", err, a.logs)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("node a still running 15 s after SIGTERM; logs:\n%s", a.logs)
+	}
+	if n, err := rdb.Exists(ctx, "foyer:alive:node-a").Result(); err != nil || n != 0 {
+		t.Fatalf("node a's alive key exists (%d, %v) after it stopped cleanly; want it deleted", n, err)
 	}
 }
 

@@ -148,7 +148,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	defer stopHub()
-	go hub.Run(hubCtx)
+	hubDone := make(chan struct{})
+	go func() { hub.Run(hubCtx); close(hubDone) }()
 
 	var ready atomic.Bool
 	mux := newMux(hub, b, router, &ready)
@@ -190,6 +191,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer cancelShut()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("closing the HTTP listener", "err", err)
+	}
+	// The hub's background work stops last; in a cluster the router then
+	// tells the others this node is gone (RedisRouter.Run).
+	stopHub()
+	select {
+	case <-hubDone:
+	case <-shutCtx.Done():
+		log.Warn("the hub's background work did not stop in time")
 	}
 	log.Info("stopped")
 	return nil
