@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -163,11 +164,48 @@ func (c *call) open(browser context.Context, name, url string) *page {
 	}()
 	run, stop := context.WithTimeout(ctx, browserWait)
 	defer stop()
+	if _, err := chromedp.Call(run, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: signalTrail}); err != nil {
+		c.fail("open %s: %v", name, err)
+	}
 	if err := chromedp.Do(run, chromedp.Navigate(url)); err != nil {
 		c.fail("open %s: %v", name, err)
 	}
 	return p
 }
+
+// signalTrail records, in every page, the last 60 signalling messages its
+// WebSockets sent and received (pings and pongs aside) and their opening
+// and closing, with the time in seconds since the page loaded: fail shows
+// them, which a page's state alone does not tell.
+const signalTrail = `(() => {
+	const trail = window.foyerTrail = [];
+	const note = (s) => {
+		trail.push((performance.now() / 1000).toFixed(2) + " " + s);
+		if (trail.length > 60) trail.shift();
+	};
+	const what = (data) => {
+		try {
+			const m = JSON.parse(data);
+			return m.type === "ping" || m.type === "pong" ? "" : m.type + (m.code ? " " + m.code : "") + (m.call_id ? " " + m.call_id : "");
+		} catch { return "(not JSON)"; }
+	};
+	let n = 0;
+	window.WebSocket = class extends window.WebSocket {
+		constructor(...args) {
+			super(...args);
+			const id = ++n;
+			note("#" + id + " opening");
+			this.addEventListener("message", (e) => { const w = what(e.data); if (w) note("#" + id + " <- " + w); });
+			this.addEventListener("close", (e) => note("#" + id + " closed " + e.code));
+			this.id = id;
+		}
+		send(data) {
+			const w = what(data);
+			if (w) note("#" + this.id + " -> " + w);
+			return super.send(data);
+		}
+	};
+})()`
 
 // fail ends the test with every page's state and console.
 func (c *call) fail(format string, args ...any) {
@@ -177,12 +215,17 @@ func (c *call) fail(format string, args ...any) {
 	for _, p := range c.pages {
 		ctx, stop := context.WithTimeout(p.ctx, 2*time.Second)
 		status, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.foyer ? window.foyer.state + ": " + document.getElementById("status").textContent : "(no window.foyer)"`))
-		stop()
 		if err != nil {
 			status = "(unreadable: " + err.Error() + ")"
 		}
+		trail, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.foyerTrail || []`))
+		stop()
+		if err != nil {
+			trail = []string{"(unreadable: " + err.Error() + ")"}
+		}
 		p.mu.Lock()
-		fmt.Fprintf(&b, "\n--- %s page: %s\n  console:\n    %s", p.name, status, strings.Join(p.logs, "\n    "))
+		fmt.Fprintf(&b, "\n--- %s page: %s\n  signalling:\n    %s\n  console:\n    %s", p.name, status,
+			strings.Join(trail, "\n    "), strings.Join(p.logs, "\n    "))
 		p.mu.Unlock()
 	}
 	c.t.Fatal(b.String())
