@@ -209,6 +209,9 @@ type RedisRouter struct {
 	heldFull sync.Map
 
 	leases *redisbatch.Batcher // every lease write, in order (router_redis_leases.go)
+	// calls runs what other nodes send about this node's calls (messages,
+	// joins, left, forgotten) in order per call, off the receiving goroutine.
+	calls callQueues
 
 	probeMu   sync.Mutex
 	lastProbe time.Time // guarded by probeMu

@@ -29,6 +29,7 @@ func (r *RedisRouter) Run(ctx context.Context, n NodeHandler) {
 	for range 4 {
 		<-done
 	}
+	r.calls.wait()
 	gone, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisOpTimeout)
 	defer cancel()
 	if err := r.rdb.Del(gone, aliveKey(r.node)).Err(); err != nil {
@@ -149,11 +150,11 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		n.RemoteMoved(*env.Sender, env.Targets, env.Conn)
 	case "left":
 		if len(env.Devices) == 1 {
-			n.RemoteLeft(env.Call, env.Devices[0], env.Conn, env.Reason)
+			r.calls.run(env.Call, func() { n.RemoteLeft(env.Call, env.Devices[0], env.Conn, env.Reason) })
 		}
 	case "forgotten":
 		if len(env.Devices) == 1 {
-			n.RemoteForgotten(env.Call, env.Devices[0], env.Conn)
+			r.calls.run(env.Call, func() { n.RemoteForgotten(env.Call, env.Devices[0], env.Conn) })
 		}
 	case "message", "join":
 		if env.Sender == nil {
@@ -177,13 +178,15 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		doubt := known && (!r.validLocked(loc, now) || loc.node != env.From || loc.conn != env.Conn)
 		r.nodeSeen[env.From] = now
 		r.mu.Unlock()
+		// In order with what else was sent about the call (a device's left
+		// after its answer), but not behind other calls' work.
 		switch {
 		case env.Kind == "message":
-			n.RemoteMessage(env.From, *env.Sender, env.Conn, env.Frame)
+			r.calls.run(frameCall(env.Frame), func() { n.RemoteMessage(env.From, *env.Sender, env.Conn, env.Frame) })
 		case doubt:
-			go r.joinChecked(env, n) // a round trip: not on the receiving goroutine
+			r.calls.run(env.Call, func() { r.joinChecked(env, n) }) // a round trip
 		default:
-			n.RemoteJoin(env.Call, *env.Sender, env.Conn)
+			r.calls.run(env.Call, func() { n.RemoteJoin(env.Call, *env.Sender, env.Conn) })
 		}
 	default:
 		// A kind this node does not know: a node of a newer foyer sent it,
