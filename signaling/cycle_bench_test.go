@@ -424,7 +424,9 @@ func cycleSite(g int) (string, []string) {
 // BenchmarkReconnectCPU; it does
 // nothing in a normal test run. It serves until its stdin closes, and
 // answers each "cpu" line with its CPU time so far in nanoseconds. With
-// FOYER_CYCLE_CPUPROFILE it writes a CPU profile of its run there.
+// FOYER_CYCLE_CPUPROFILE=path it writes a CPU profile of its run to
+// path.foyer or path.relay, and with FOYER_CYCLE_MEMPROFILE=path the
+// allocations of its run, as it ends, likewise.
 func TestCycleServer(t *testing.T) {
 	kind, path := os.Getenv("FOYER_CYCLE_SERVER"), os.Getenv("FOYER_CYCLE_TOKENS")
 	if kind == "" {
@@ -452,12 +454,25 @@ func TestCycleServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out := os.Getenv("FOYER_CYCLE_CPUPROFILE"); out != "" {
-		f, err := os.Create(out)
+		f, err := os.Create(out + "." + kind)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	if out := os.Getenv("FOYER_CYCLE_MEMPROFILE"); out != "" {
+		defer func() {
+			f, err := os.Create(out + "." + kind)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
 	fmt.Println("ready", url)
 	sc := bufio.NewScanner(os.Stdin)
