@@ -44,7 +44,7 @@ test: check
 # "context deadline exceeded" when a -fuzztime duration ends while a worker
 # is busy (golang/go#75804, fixed in Go 1.27); a count has no deadline.
 FUZZTIME ?= 10000x
-FUZZ_TARGETS := ./signaling/:FuzzDecodeInbound ./directory/:FuzzParseProvision ./turn/:FuzzParseUsername ./api/:FuzzParseCSV ./media/:FuzzValidateSDP
+FUZZ_TARGETS := ./signaling/:FuzzDecodeInbound ./signaling/:FuzzFrameCall ./directory/:FuzzParseProvision ./turn/:FuzzParseUsername ./api/:FuzzParseCSV ./media/:FuzzValidateSDP
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "--- fuzz $$fn ($$pkg, $(FUZZTIME))"; \

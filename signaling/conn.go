@@ -447,17 +447,21 @@ var (
 	endedPrefix   = []byte(`{"type":"ended"`)
 )
 
-// aboutRemoteCall reports whether frame, delivered here from another node,
-// changes the calls of that node a connection records (noteRemoteFrame).
-func aboutRemoteCall(frame []byte) bool {
-	return bytes.HasPrefix(frame, callingPrefix) || bytes.HasPrefix(frame, ringPrefix) ||
-		bytes.HasPrefix(frame, cancelPrefix) || bytes.HasPrefix(frame, endedPrefix)
+// remoteCallOf returns the call that frame, delivered here from another
+// node, is about, when it changes the calls of that node a connection
+// records (noteRemoteFrame); "" for every other frame.
+func remoteCallOf(frame []byte) CallID {
+	if bytes.HasPrefix(frame, callingPrefix) || bytes.HasPrefix(frame, ringPrefix) ||
+		bytes.HasPrefix(frame, cancelPrefix) || bytes.HasPrefix(frame, endedPrefix) {
+		return frameCall(frame)
+	}
+	return ""
 }
 
 // noteRemoteFrame keeps the calls of other nodes this connection records
-// in step with what their owners tell it, before it is told (frame, one
-// for which aboutRemoteCall holds). A calling is the owner's answer to a
-// call this node forwarded (Hub.handleCall): the new call is recorded, so
+// in step with what their owners tell it, before it is told (frame, about
+// id: remoteCallOf). A calling is the owner's answer to a call this node
+// forwarded (Hub.handleCall): the new call is recorded, so
 // that its owner hears when the connection goes, and the calls of that
 // node handed over to this connection are settled (placing it, the owner
 // ended the one its door station forgot, as register does). A ring is
@@ -466,11 +470,7 @@ func aboutRemoteCall(frame []byte) bool {
 // its media peer) when it goes (Call.left). A cancel (the device rings no
 // more) and an ended forget the call, so that a door station that
 // rejoined it places its calls here again (callOwner).
-func (c *Conn) noteRemoteFrame(frame []byte) {
-	id := frameCall(frame)
-	if id == "" {
-		return
-	}
+func (c *Conn) noteRemoteFrame(id CallID, frame []byte) {
 	switch {
 	case bytes.HasPrefix(frame, callingPrefix):
 		node := ownerOf(id)
@@ -501,8 +501,28 @@ func (c *Conn) settled(node string) {
 	}
 }
 
-// frameCall returns the call an outbound frame is about, or "".
+// The start of an outbound frame whose call ID encodes right after its
+// type, as a ring's and a cancel's do: {"type":"ring","call_id":"…".
+var (
+	typeField   = []byte(`{"type":"`)
+	callIDField = []byte(`","call_id":"`)
+)
+
+// frameCall returns the call an outbound frame is about, or "". A frame
+// whose call ID follows its type (a ring, a cancel: every cross-node ring
+// and cancel passes here) is read without decoding the rest; others (a
+// calling or an ended with a ref, which a client chose, before the call
+// ID) are decoded.
 func frameCall(frame []byte) CallID {
+	if rest, ok := bytes.CutPrefix(frame, typeField); ok {
+		if i := bytes.IndexByte(rest, '"'); i >= 0 {
+			if id, ok := bytes.CutPrefix(rest[i:], callIDField); ok {
+				if j := bytes.IndexByte(id, '"'); j >= 0 && bytes.IndexByte(id[:j], '\\') < 0 {
+					return CallID(id[:j])
+				}
+			}
+		}
+	}
 	var m struct {
 		CallID CallID `json:"call_id"`
 	}

@@ -101,3 +101,37 @@ func TestDecodeInboundTrailing(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFrameCall checks that frameCall finds the call of every frame a node
+// hands another about a call (the ones remoteCallOf reads), whatever a
+// client chose for the ref echoed in it or an installer for the names in
+// it: a ref or name that looks like a call ID must not pass for it.
+func FuzzFrameCall(f *testing.F) {
+	for _, s := range [][2]string{
+		{`"r1"`, "Front door"},
+		{`{"call_id":"c_evil_x"}`, `","call_id":"c_evil_y`},
+		{`["\",\"call_id\":\"c_evil_z"]`, `\","call_id":"`},
+		{`null`, ""},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, ref, name string) {
+		id := newCallIDAt("node1")
+		var r json.RawMessage
+		if json.Valid([]byte(ref)) {
+			r = json.RawMessage(ref)
+		}
+		frames := [][]byte{
+			encode(Ring{Type: TypeRing, CallID: id, From: Caller{DoorStationID: "ds_1", Name: name, SiteName: name}, To: "101"}),
+			encode(Cancel{Type: TypeCancel, CallID: id, Reason: CancelAnsweredElsewhere}),
+			encode(Calling{Type: TypeCalling, Ref: r, CallID: id, Ringing: 7}),
+			encode(Ended{Type: TypeEnded, Ref: r, CallID: id, Reason: EndHangup}),
+			encode(Answered{Type: TypeAnswered, Ref: r, CallID: id, By: Party{DeviceID: "dv_1", Name: name}}),
+		}
+		for _, frame := range frames {
+			if got := frameCall(frame); got != id {
+				t.Fatalf("frameCall(%s) = %q, want %q", frame, got, id)
+			}
+		}
+	})
+}

@@ -116,17 +116,17 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		}
 		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
 	case "deliver":
-		note := aboutRemoteCall(env.Frame)
+		call := remoteCallOf(env.Frame) // once for all the envelope's devices
 		for _, id := range env.Devices {
-			if note {
+			if call != "" {
 				if c := r.Memory.Local(id); c != nil {
-					c.noteRemoteFrame(env.Frame)
+					c.noteRemoteFrame(call, env.Frame)
 				}
 			}
 			if _, ok := r.Memory.Deliver(id, env.Frame); !ok {
 				r.metrics.dropped.WithLabelValues("not_here").Inc()
-				if note {
-					r.callingLost(id, env.Frame)
+				if call != "" {
+					r.callingLost(id, call, env.Frame)
 				}
 			}
 		}
@@ -227,11 +227,10 @@ func (r *RedisRouter) joinChecked(env envelope, n NodeHandler) {
 // (Hub.handleCall); that connection's leave told the owner only of the
 // calls it had recorded (Conn.noteRemoteFrame), and the call would ring
 // to its timeout for a door station that cannot hear who answers.
-func (r *RedisRouter) callingLost(d directory.DeviceID, frame []byte) {
+func (r *RedisRouter) callingLost(d directory.DeviceID, id CallID, frame []byte) {
 	if !bytes.HasPrefix(frame, callingPrefix) {
 		return
 	}
-	id := frameCall(frame)
 	if owner := ownerOf(id); owner != "" && owner != r.node {
 		r.Left(context.Background(), owner, id, d, "", EndFailed)
 	}
