@@ -458,9 +458,16 @@ func remoteCallOf(frame []byte) CallID {
 	return ""
 }
 
+// noteFirst reports whether a frame for which remoteCallOf holds must be
+// noted before its device reads it: a calling or an ended, after which a
+// door station places its next call (callOwner).
+func noteFirst(frame []byte) bool {
+	return bytes.HasPrefix(frame, callingPrefix) || bytes.HasPrefix(frame, endedPrefix)
+}
+
 // noteRemoteFrame keeps the calls of other nodes this connection records
-// in step with what their owners tell it, before it is told (frame, about
-// id: remoteCallOf). A calling is the owner's answer to a call this node
+// in step with what their owners tell it (frame, about id: remoteCallOf),
+// before it is told when noteFirst holds. A calling is the owner's answer to a call this node
 // forwarded (Hub.handleCall): the new call is recorded, so
 // that its owner hears when the connection goes, and the calls of that
 // node handed over to this connection are settled (placing it, the owner

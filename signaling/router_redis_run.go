@@ -116,9 +116,13 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		}
 		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
 	case "deliver":
+		// A calling or an ended is noted before the door station reads it
+		// (it may place its next call at once: Conn.callOwner); a ring or
+		// a cancel after every device has it, off the ring's path.
 		call := remoteCallOf(env.Frame) // once for all the envelope's devices
+		first := call != "" && noteFirst(env.Frame)
 		for _, id := range env.Devices {
-			if call != "" {
+			if first {
 				if c := r.Memory.Local(id); c != nil {
 					c.noteRemoteFrame(call, env.Frame)
 				}
@@ -127,6 +131,13 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 				r.metrics.dropped.WithLabelValues("not_here").Inc()
 				if call != "" {
 					r.callingLost(id, call, env.Frame)
+				}
+			}
+		}
+		if call != "" && !first {
+			for _, id := range env.Devices {
+				if c := r.Memory.Local(id); c != nil {
+					c.noteRemoteFrame(call, env.Frame)
 				}
 			}
 		}
