@@ -467,11 +467,11 @@ func noteFirst(frame []byte) bool {
 
 // noteRemoteFrame keeps the calls of other nodes this connection records
 // in step with what their owners tell it (frame, about id: remoteCallOf),
-// before it is told when noteFirst holds. A calling is the owner's answer to a call this node
-// forwarded (Hub.handleCall): the new call is recorded, so
-// that its owner hears when the connection goes, and the calls of that
-// node handed over to this connection are settled (placing it, the owner
-// ended the one its door station forgot, as register does). A ring is
+// before it is told when noteFirst holds. A calling is the owner's answer
+// to a call this node forwarded (Hub.handleCall): the new call is
+// recorded, so that its owner hears when the connection goes, and the
+// calls of that node handed over to this connection are settled (placing
+// it, the owner ended the one its door station forgot, as register does). A ring is
 // recorded too: the device takes part in the call, though it may never
 // speak about it, and the owner stops counting it as ringing (and drops
 // its media peer) when it goes (Call.left). A cancel (the device rings no
