@@ -471,12 +471,12 @@ func noteFirst(frame []byte) bool {
 // to a call this node forwarded (Hub.handleCall): the new call is
 // recorded, so that its owner hears when the connection goes, and the
 // calls of that node handed over to this connection are settled (placing
-// it, the owner ended the one its door station forgot, as register does). A ring is
-// recorded too: the device takes part in the call, though it may never
-// speak about it, and the owner stops counting it as ringing (and drops
-// its media peer) when it goes (Call.left). A cancel (the device rings no
-// more) and an ended forget the call, so that a door station that
-// rejoined it places its calls here again (callOwner).
+// it, the owner ended the one its door station forgot, as register does).
+// A ring is recorded too: the device takes part in the call, though it
+// may never speak about it, and the owner stops counting it as ringing
+// (and drops its media peer) when it goes (Call.left). A cancel (the
+// device rings no more) and an ended forget the call, so that a door
+// station that rejoined it places its calls here again (callOwner).
 func (c *Conn) noteRemoteFrame(id CallID, frame []byte) {
 	switch {
 	case bytes.HasPrefix(frame, callingPrefix):
