@@ -74,7 +74,9 @@ type Router interface {
 	Flush(ctx context.Context)
 }
 
-// NodeHandler takes what other nodes send to this one. The Hub implements it.
+// NodeHandler takes what other nodes send to this one. The Hub implements
+// it. Its methods may run at the same time for different calls; what is
+// sent about one call is handed over in the order it was sent.
 type NodeHandler interface {
 	// RemoteMessage runs a device's message about a call this node owns,
 	// sent by node, where the device is connected as conn (a door
