@@ -161,6 +161,9 @@ func (c *Call) unrung() []directory.Device {
 func (c *Call) ringLate(d directory.Device, conn string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if d.ID == c.door.ID {
+		return // the caller is never rung for its own call
+	}
 	if c.state != stateRinging || c.timer == nil {
 		// Not started yet (registered, its rings not sent): start rings
 		// every device connected by then, this one too. Rung now, it could

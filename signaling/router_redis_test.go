@@ -1171,6 +1171,30 @@ func TestUnknownEnvelopeKindSkipped(t *testing.T) {
 	}
 }
 
+// TestDoorNotRungForItsOwnCall: a join that names a call's own door
+// station (a door station's connection records the calls it places, and
+// takes them over from the one it replaced) does not ring it for its own
+// call. (Announcing recorded calls first did, on a loaded machine: the
+// door station read a ring, and its handed-over call was taken for one it
+// had spoken about.)
+func TestDoorNotRungForItsOwnCall(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	callID, _ := door.call("102")
+	dirk.expect("ring")
+	doorDev := ts.hubs[0].router.Local(directory.DeviceID(door.welcome["device_id"].(string))).device
+	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
+	join := envelope{Kind: "join", Call: CallID(callID), Sender: &doorDev, Conn: "k_door_elsewhere"}
+	if n, err := r1.publishNow(context.Background(), r0.node, join); err != nil || n != 1 {
+		t.Fatalf("publishing the join: %d receivers, %v", n, err)
+	}
+	dirk.send(map[string]any{"type": "answer", "call_id": callID}) // after the join, on the same channel
+	dirk.expect("answered")
+	door.expect("answered") // and no ring before it
+}
+
 // TestJoinBeforeViewKnowsReconnect: a ringing device connects again to
 // the node it rings on, and its join reaches the call's node before that
 // node's presence view has the event of the new connection (they come on
