@@ -410,6 +410,21 @@ func (c *Conn) takeRemoteCalls() []CallID {
 	return calls
 }
 
+// remoteCallsNow returns the calls recorded by actedOn (or handed over,
+// or rung: noteRemoteFrame) that may still go on, keeping them.
+func (c *Conn) remoteCallsNow() []CallID {
+	limit := c.hub.clock.Now().Add(-remoteCallLife)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var calls []CallID
+	for id, at := range c.remoteCalls {
+		if !at.Before(limit) {
+			calls = append(calls, id)
+		}
+	}
+	return calls
+}
+
 // callOwner returns the node, other than self, owning the call this door
 // station's connection most likely still takes part in: of the calls of
 // other nodes it rejoined through this connection, the one it spoke about

@@ -53,8 +53,9 @@ type Router interface {
 	// so that its devices connecting to other nodes are rung too. Like
 	// Deliver it never blocks: the work is queued.
 	Ringing(ctx context.Context, t directory.Target, call CallID, on bool)
-	// Announce tells the owners of calls ringing for targets that d has
-	// connected to this node.
+	// Announce tells the owners of calls ringing for targets, and of the
+	// calls d's connection here took over from the one it replaced, that
+	// d has connected to this node.
 	Announce(ctx context.Context, d directory.Device, targets []directory.Target)
 	// Local returns the device's connection on this node, or nil.
 	Local(id directory.DeviceID) *Conn

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -539,38 +540,44 @@ func (r *RedisRouter) Ringing(_ context.Context, t directory.Target, call CallID
 }
 
 // Announce implements Router: the owners of calls ringing for d's call IDs
-// on other nodes are told that d connected here.
+// on other nodes are told that d connected here, and so are those of the
+// calls of other nodes its connection here recorded, taken over from the
+// connection it replaced on this node (rung for, or spoken about, through
+// that one): a call writes its ringing sets off the ring path, and a
+// device that connects again at once can look before that write.
 func (r *RedisRouter) Announce(ctx context.Context, d directory.Device, targets []directory.Target) {
-	if len(targets) == 0 {
-		return
+	c := r.Memory.Local(d.ID)
+	var calls []CallID
+	if c != nil && d.Kind != directory.KindDoorStation { // a door station's calls are its own, not rung
+		calls = c.remoteCallsNow()
 	}
-	ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
-	defer cancel()
-	pipe := r.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(targets))
-	for i, t := range targets {
-		cmds[i] = pipe.SMembers(ctx, ringingKey(t))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		r.fail("announce", err)
-		return
-	}
-	conn := r.connOf(d.ID)
-	for _, cmd := range cmds {
-		for _, call := range cmd.Val() {
-			if owner := ownerOf(CallID(call)); owner != "" && owner != r.node {
-				r.publish(owner, envelope{Kind: "join", Call: CallID(call), Sender: &d, Conn: conn})
+	if len(targets) > 0 {
+		ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+		defer cancel()
+		pipe := r.rdb.Pipeline()
+		cmds := make([]*redis.StringSliceCmd, len(targets))
+		for i, t := range targets {
+			cmds[i] = pipe.SMembers(ctx, ringingKey(t))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			r.fail("announce", err)
+		}
+		for _, cmd := range cmds {
+			for _, call := range cmd.Val() {
+				if !slices.Contains(calls, CallID(call)) {
+					calls = append(calls, CallID(call))
+				}
 			}
 		}
 	}
-}
-
-// connOf returns the id of a device's local connection.
-func (r *RedisRouter) connOf(id directory.DeviceID) string {
-	if c := r.Memory.Local(id); c != nil {
-		return c.id
+	if c == nil {
+		return // gone meanwhile: no connection to ring
 	}
-	return ""
+	for _, call := range calls {
+		if owner := ownerOf(call); owner != "" && owner != r.node {
+			r.publish(owner, envelope{Kind: "join", Call: call, Sender: &d, Conn: c.id})
+		}
+	}
 }
 
 // Ready implements Router.

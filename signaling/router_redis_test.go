@@ -1171,6 +1171,26 @@ func TestUnknownEnvelopeKindSkipped(t *testing.T) {
 	}
 }
 
+// TestReconnectBeforeRingingSetWritten: a device rung for a call of
+// another node connects again to its own node before the call is in
+// Redis's ringing sets (the owner writes them off the ring path: here the
+// set is deleted instead), so its node's look-up there finds nothing. It
+// is rung again all the same: its node recorded that the replaced
+// connection was rung for the call, and tells the call's node that the
+// device is back. (Before, it never rang again: most likely why the CI
+// run of 179488b, on a loaded machine, failed
+// TestAnswerReadAsConnectionReplaced waiting for that ring.)
+func TestReconnectBeforeRingingSetWritten(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	_, old, callID := dirkRungUnlisted(t, ts, 0, 1)
+	again := ts.connectTo(t, 1, "dirk-phone")
+	old.expectClose(int(CloseReplaced))
+	if r := again.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("the new connection's ring: %v", r)
+	}
+}
+
 // TestDoorNotRungForItsOwnCall: a join that names a call's own door
 // station (a door station's connection records the calls it places, and
 // takes them over from the one it replaced) does not ring it for its own
