@@ -395,24 +395,17 @@ func (c *Conn) replacement() (connAt, bool) {
 }
 
 // takeRemoteCalls returns and forgets the calls recorded by actedOn that
-// may still go on (acted on within remoteCallLife).
-func (c *Conn) takeRemoteCalls() []CallID {
-	limit := c.hub.clock.Now().Add(-remoteCallLife)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var calls []CallID
-	for id, at := range c.remoteCalls {
-		if !at.Before(limit) { // as noteRemote prunes
-			calls = append(calls, id)
-		}
-	}
-	c.remoteCalls, c.handed = nil, nil
-	return calls
-}
+// may still go on.
+func (c *Conn) takeRemoteCalls() []CallID { return c.remoteCallList(true) }
 
-// remoteCallsNow returns the calls recorded by actedOn (or handed over,
-// or rung: noteRemoteFrame) that may still go on, keeping them.
-func (c *Conn) remoteCallsNow() []CallID {
+// remoteCallsNow returns the calls recorded by actedOn that may still go
+// on, keeping them.
+func (c *Conn) remoteCallsNow() []CallID { return c.remoteCallList(false) }
+
+// remoteCallList returns the calls recorded by actedOn (or handed over, or
+// rung: noteRemoteFrame) that may still go on (acted on within
+// remoteCallLife, as noteRemote prunes), and forgets them all if take.
+func (c *Conn) remoteCallList(take bool) []CallID {
 	limit := c.hub.clock.Now().Add(-remoteCallLife)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -421,6 +414,9 @@ func (c *Conn) remoteCallsNow() []CallID {
 		if !at.Before(limit) {
 			calls = append(calls, id)
 		}
+	}
+	if take {
+		c.remoteCalls, c.handed = nil, nil
 	}
 	return calls
 }

@@ -1194,9 +1194,9 @@ func TestReconnectBeforeRingingSetWritten(t *testing.T) {
 // TestDoorNotRungForItsOwnCall: a join that names a call's own door
 // station (a door station's connection records the calls it places, and
 // takes them over from the one it replaced) does not ring it for its own
-// call. (Announcing recorded calls first did, on a loaded machine: the
-// door station read a ring, and its handed-over call was taken for one it
-// had spoken about.)
+// call. (A first version of announcing the recorded calls did, in the
+// three-node suite: the door station read a ring, and its handed-over call
+// was taken for one it had spoken about.)
 func TestDoorNotRungForItsOwnCall(t *testing.T) {
 	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
 	ts.waitInStep(t)
