@@ -548,8 +548,8 @@ func (r *RedisRouter) Ringing(_ context.Context, t directory.Target, call CallID
 func (r *RedisRouter) Announce(ctx context.Context, d directory.Device, targets []directory.Target) {
 	c := r.Memory.Local(d.ID)
 	var calls []CallID
-	if c != nil && d.Kind != directory.KindDoorStation { // a door station's calls are its own, not rung
-		calls = c.remoteCallsNow()
+	if c != nil {
+		calls = c.remoteCallsNow() // a door station's own among them: its call never rings it (Call.ringLate)
 	}
 	if len(targets) > 0 {
 		ctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
