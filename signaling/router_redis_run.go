@@ -120,12 +120,15 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		// (it may place its next call at once: Conn.callOwner); a ring or
 		// a cancel after every device has it, off the ring's path.
 		call := remoteCallOf(env.Frame) // once for all the envelope's devices
+		note := func(id directory.DeviceID) {
+			if c := r.Memory.Local(id); c != nil {
+				c.noteRemoteFrame(call, env.Frame)
+			}
+		}
 		first := call != "" && noteFirst(env.Frame)
 		for _, id := range env.Devices {
 			if first {
-				if c := r.Memory.Local(id); c != nil {
-					c.noteRemoteFrame(call, env.Frame)
-				}
+				note(id)
 			}
 			if _, ok := r.Memory.Deliver(id, env.Frame); !ok {
 				r.metrics.dropped.WithLabelValues("not_here").Inc()
@@ -136,9 +139,7 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		}
 		if call != "" && !first {
 			for _, id := range env.Devices {
-				if c := r.Memory.Local(id); c != nil {
-					c.noteRemoteFrame(call, env.Frame)
-				}
+				note(id)
 			}
 		}
 	case "replaced":
