@@ -201,10 +201,7 @@ func TestPortalCallingDoors(t *testing.T) {
 	// signIn opens the portal as addr and shows north's site tab, listing rows.
 	signIn := func(name, addr, rows string) *page {
 		p := c.open(browser, name, srv.URL+"/admin")
-		c.waitFor(p, "the sign-in form", `!document.getElementById("login").hidden`)
-		c.typeInto(p, "#login-email", addr)
-		c.typeInto(p, "#login-password", "portal password 1")
-		c.click(p, "#login button")
+		c.signInToPortal(p, addr, "portal password 1")
 		c.waitFor(p, "signed in, north selected", `!document.getElementById("app").hidden && document.getElementById("site").value === "s_north"`)
 		c.click(p, `button[data-tab="site"]`)
 		c.waitFor(p, "the calling doors listed", `[...document.querySelectorAll("#callers tbody tr")].map(tr =>
@@ -277,10 +274,7 @@ func TestPortalInviteAdmin(t *testing.T) {
 	browser := chromium(t)
 	c := &call{t: t}
 	p := c.open(browser, "owner", srv.URL+"/admin")
-	c.waitFor(p, "the sign-in form", `!document.getElementById("login").hidden`)
-	c.typeInto(p, "#login-email", "owner@example.com")
-	c.typeInto(p, "#login-password", "portal password 1")
-	c.click(p, "#login button")
+	c.signInToPortal(p, "owner@example.com", "portal password 1")
 	c.waitFor(p, "signed in, the site selected", `!document.getElementById("app").hidden && document.getElementById("site").value === "s_grant"`)
 	c.click(p, `button[data-tab="admins"]`)
 	c.waitFor(p, "the Admins tab with the Grant form and the owner listed", seen(`shown("tab-admins") && shown("grant") && !shown("login") &&
@@ -302,10 +296,7 @@ func TestPortalInviteAdmin(t *testing.T) {
 	temp := invitationPassword(t, outbox, "ivo.installer@example.com")
 
 	q := c.open(browser, "invitee", srv.URL+"/admin")
-	c.waitFor(q, "the sign-in form", `!document.getElementById("login").hidden`)
-	c.typeInto(q, "#login-email", "ivo.installer@example.com")
-	c.typeInto(q, "#login-password", temp)
-	c.click(q, "#login button")
+	c.signInToPortal(q, "ivo.installer@example.com", temp)
 	c.waitFor(q, "only the form to choose a password", seen(`shown("password") && !shown("app") && !shown("login") && !shown("site")`))
 	c.screenshot(q, "admin-choose-password")
 	reload, stop := context.WithTimeout(q.ctx, browserWait)
@@ -391,10 +382,7 @@ func TestPortalChangePassword(t *testing.T) {
 	browser := chromium(t)
 	c := &call{t: t}
 	p := c.open(browser, "admin", node.srv.URL+"/admin")
-	c.waitFor(p, "the sign-in form", `!document.getElementById("login").hidden`)
-	c.typeInto(p, "#login-email", addr)
-	c.typeInto(p, "#login-password", oldPassword)
-	c.click(p, "#login button")
+	c.signInToPortal(p, addr, oldPassword)
 	c.waitFor(p, "signed in, Change password in the header", seen(`shown("app") && shown("change-password") && shown("logout") &&
 		!shown("password") && document.getElementById("site").value === "s_change"`))
 
@@ -554,4 +542,14 @@ func (p *portal) adminMe(t *testing.T, token string) int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// signInToPortal fills the admin portal's sign-in form on p, once it
+// shows, with addr and password, and sends it.
+func (c *call) signInToPortal(p *page, addr, password string) {
+	c.t.Helper()
+	c.waitFor(p, "the sign-in form", `!document.getElementById("login").hidden`)
+	c.typeInto(p, "#login-email", addr)
+	c.typeInto(p, "#login-password", password)
+	c.click(p, "#login button")
 }

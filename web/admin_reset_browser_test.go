@@ -70,9 +70,7 @@ func TestPortalForgotPassword(t *testing.T) {
 
 	c.click(reset, "#portal a")
 	c.waitFor(reset, "the portal's sign-in form", `location.pathname === "/admin" && !document.getElementById("login").hidden`)
-	c.typeInto(reset, "#login-email", addr)
-	c.typeInto(reset, "#login-password", newPassword)
-	c.click(reset, "#login button")
+	c.signInToPortal(reset, addr, newPassword)
 	c.waitFor(reset, "signed in to the portal with the new password", seen(`shown("app") && shown("logout") && !shown("password") &&
 		!shown("error") && document.getElementById("who").textContent === `+jsString(addr)+` &&
 		document.getElementById("site").value === "s_forgot"`))
