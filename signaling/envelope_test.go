@@ -14,7 +14,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	for _, e := range []envelope{
 		{Kind: "deliver", From: "node-0", Devices: []directory.DeviceID{"d_a", "d_b.c", "d_-_"}, Frame: frame},
 		{Kind: "deliver", From: "n1", Devices: []directory.DeviceID{"d_only"}, Frame: []byte("x")},
-		{Kind: "message", From: "n1", Conn: "k1", Sender: &directory.Device{ID: "d_a", Kind: directory.KindApp, Name: "phone", User: "u_1"}, Frame: frame},
+		{Kind: "message", From: "n1", Call: "c_node0_x", Conn: "k1", Sender: &directory.Device{ID: "d_a", Kind: directory.KindApp, Name: "phone", User: "u_1"}, Frame: frame},
 		{Kind: "left", From: "n2", Call: "c_n2_y", Devices: []directory.DeviceID{"d_z"}, Conn: "k9", Reason: EndFailed},
 		{Kind: "replaced", From: "n2", Devices: []directory.DeviceID{"d_z"}, Conn: "k9", By: "k10"},
 		{Kind: "handover", From: "n1", Devices: []directory.DeviceID{"d_z"}, Conn: "k10", Calls: []CallID{"c_n0_a", "c_n2_b"}},

@@ -67,7 +67,7 @@ func (h *Hub) routeCallMessage(ctx context.Context, c *Conn, msg Inbound, frame 
 		// Recorded first: the owner's ended, should this end the call, can
 		// come back before Forward returns, and forgets it (noteRemoteFrame).
 		c.actedOn(msg.CallID)
-		return h.router.Forward(ctx, owner, c.device, c.id, frame)
+		return h.router.Forward(ctx, owner, msg.CallID, c.device, c.id, frame)
 	}
 	return h.handleCallMessage(ctx, c.device, c.id, msg, received)
 }
@@ -164,7 +164,7 @@ func (h *Hub) handleCall(ctx context.Context, c *Conn, msg Inbound, received tim
 		msg.CallID = newCallIDAt(owner)
 		frame, err := json.Marshal(msg)
 		if err == nil {
-			err = h.router.Forward(ctx, owner, c.device, c.id, frame)
+			err = h.router.Forward(ctx, owner, msg.CallID, c.device, c.id, frame)
 		}
 		switch {
 		case err == nil:
@@ -275,7 +275,7 @@ func (h *Hub) remoteCall(ctx context.Context, node string, door directory.Device
 		// Handed back only to the connection that sent it, which that
 		// node holds: a call never goes back and forth.
 		msg.CallID = newCallIDAt(node)
-		if frame, merr := json.Marshal(msg); merr == nil && h.router.Forward(ctx, node, door, conn, frame) == nil {
+		if frame, merr := json.Marshal(msg); merr == nil && h.router.Forward(ctx, node, msg.CallID, door, conn, frame) == nil {
 			return nil
 		}
 	}

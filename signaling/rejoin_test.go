@@ -769,7 +769,7 @@ func dirkRingsAgainOn(t *testing.T, node int) (ts *testServer, door, dirk *clien
 func forwardAnswer(t *testing.T, ts *testServer, conn *Conn, callID string) {
 	t.Helper()
 	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
-	answer := envelope{Kind: "message", Sender: &conn.device, Conn: conn.id,
+	answer := envelope{Kind: "message", Call: CallID(callID), Sender: &conn.device, Conn: conn.id,
 		Frame: encode(map[string]any{"type": "answer", "call_id": callID})}
 	if n, err := r1.publishNow(context.Background(), r0.node, answer); err != nil || n != 1 {
 		t.Fatalf("forwarding the answer: %d receivers, %v", n, err)

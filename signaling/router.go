@@ -35,8 +35,10 @@ type Router interface {
 	Where(id directory.DeviceID) (conn string, ok bool)
 	// Locate looks up where ids are connected, so that Deliver reaches them.
 	Locate(ctx context.Context, ids []directory.DeviceID) error
-	// Forward sends a device's message about a call to the node owning it.
-	Forward(ctx context.Context, node string, from directory.Device, conn string, frame []byte) error
+	// Forward sends a device's message (frame) about call to the node
+	// owning it; call is the one the message was decoded for, by which
+	// that node keeps each call's messages in order.
+	Forward(ctx context.Context, node string, call CallID, from directory.Device, conn string, frame []byte) error
 	// Left tells the node owning a call that a device taking part in it,
 	// connected to this node as conn, has gone (reason: how its calls end).
 	Left(ctx context.Context, node string, call CallID, d directory.DeviceID, conn string, reason EndReason)

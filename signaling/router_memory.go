@@ -90,7 +90,7 @@ func (m *Memory) Locate(context.Context, []directory.DeviceID) error { return ni
 
 // Forward implements Router: with one node, a call owned by another node
 // (an ID from before a restart) does not exist.
-func (m *Memory) Forward(context.Context, string, directory.Device, string, []byte) error {
+func (m *Memory) Forward(context.Context, string, CallID, directory.Device, string, []byte) error {
 	return errNoSuchCall
 }
 

@@ -85,20 +85,20 @@ const (
 // line of JSON (every field but Frame), a newline, then Frame as is: the
 // protocol frame is neither re-encoded nor re-validated on the way.
 type envelope struct {
-	Kind    string               `json:"k"`           // deliver | message | join | left | replaced | handover | moved | forgotten | probe
-	From    string               `json:"f"`           // the sending node
-	Devices []directory.DeviceID `json:"d,omitempty"` // deliver: the target devices; left: the device gone; replaced: the device
-	Conn    string               `json:"c,omitempty"` // message, join: the sender's connection; left: the connection gone; replaced: the receiver's connection to close; handover: the receiver's connection that takes the calls; moved: the device's connection on To
-	By      string               `json:"b,omitempty"` // replaced: the sender's connection that replaced it
-	To      string               `json:"n,omitempty"` // moved: the node the device went to
-	Prev    string               `json:"p,omitempty"` // moved: the sender's connection that the device left
-	Call    CallID               `json:"call,omitempty"`
-	Sender  *directory.Device    `json:"s,omitempty"`  // message, join: the device that sent or connected; moved: the device
-	Targets []directory.Target   `json:"ts,omitempty"` // moved: the call IDs the device rings for
-	Sent    int64                `json:"t,omitempty"`  // probe: send time, unix ns
-	Reason  EndReason            `json:"r,omitempty"`  // left: how the device's calls end
-	Calls   []CallID             `json:"cs,omitempty"` // handover: the calls
-	Frame   []byte               `json:"-"`            // deliver, message: the protocol frame
+	Kind    string               `json:"k"`              // deliver | message | join | left | replaced | handover | moved | forgotten | probe
+	From    string               `json:"f"`              // the sending node
+	Devices []directory.DeviceID `json:"d,omitempty"`    // deliver: the target devices; left: the device gone; replaced: the device
+	Conn    string               `json:"c,omitempty"`    // message, join: the sender's connection; left: the connection gone; replaced: the receiver's connection to close; handover: the receiver's connection that takes the calls; moved: the device's connection on To
+	By      string               `json:"b,omitempty"`    // replaced: the sender's connection that replaced it
+	To      string               `json:"n,omitempty"`    // moved: the node the device went to
+	Prev    string               `json:"p,omitempty"`    // moved: the sender's connection that the device left
+	Call    CallID               `json:"call,omitempty"` // message: the call its frame is about (the key that orders a call's messages); join, left, forgotten: the call
+	Sender  *directory.Device    `json:"s,omitempty"`    // message, join: the device that sent or connected; moved: the device
+	Targets []directory.Target   `json:"ts,omitempty"`   // moved: the call IDs the device rings for
+	Sent    int64                `json:"t,omitempty"`    // probe: send time, unix ns
+	Reason  EndReason            `json:"r,omitempty"`    // left: how the device's calls end
+	Calls   []CallID             `json:"cs,omitempty"`   // handover: the calls
+	Frame   []byte               `json:"-"`              // deliver, message: the protocol frame
 }
 
 // deliverPrefix starts the compact header of a deliver envelope, the one
@@ -488,8 +488,8 @@ var errOwnerUnreachable = protoErr(CodeServiceUnavailable, "the node owning this
 // is sent again, after forwardRetryFirst and then twice as long each time,
 // until ctx ends; then the device is answered service_unavailable, to
 // retry. (A node deletes its alive key as it stops: Run.)
-func (r *RedisRouter) Forward(ctx context.Context, node string, from directory.Device, conn string, frame []byte) error {
-	env := envelope{Kind: "message", From: r.node, Sender: &from, Conn: conn, Frame: frame}
+func (r *RedisRouter) Forward(ctx context.Context, node string, call CallID, from directory.Device, conn string, frame []byte) error {
+	env := envelope{Kind: "message", From: r.node, Call: call, Sender: &from, Conn: conn, Frame: frame}
 	for wait := forwardRetryFirst; ; wait *= 2 {
 		receivers, err := r.publishNow(ctx, node, env)
 		if err != nil {

@@ -90,7 +90,7 @@ func TestSlowCallHoldsUpNoOther(t *testing.T) {
 		}
 	}
 	message := func(call, ref string) envelope {
-		return envelope{Kind: "message", Sender: &dev, Conn: "k1",
+		return envelope{Kind: "message", Call: CallID(call), Sender: &dev, Conn: "k1",
 			Frame: fmt.Appendf(nil, `{"type":"candidate","call_id":%q,"ref":%s,"candidate":{"candidate":""}}`, call, ref)}
 	}
 	send(message("c_n1_slow", "1"))

@@ -194,7 +194,7 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		// after its answer), but not behind other calls' work.
 		switch {
 		case env.Kind == "message":
-			r.calls.run(frameCall(env.Frame), func() { n.RemoteMessage(env.From, *env.Sender, env.Conn, env.Frame) })
+			r.calls.run(env.Call, func() { n.RemoteMessage(env.From, *env.Sender, env.Conn, env.Frame) })
 		case doubt:
 			r.calls.run(env.Call, func() { r.joinChecked(env, n) }) // a round trip
 		default:
