@@ -620,6 +620,74 @@ func TestOfflinePresses(t *testing.T) {
 	})
 }
 
+// TestConnectionLostMidMedia: Chromium never settles an operation of an
+// RTCPeerConnection (setting a description, making an offer or answer,
+// adding a candidate) that is still pending when the page closes the
+// connection, and a page handles its messages one at a time, awaiting
+// each (Signal). A connection lost while the resident's page applies the
+// door's offer, or while the door station's page makes its own, closes the
+// call's media at that moment; the page must go on reading messages after
+// it reconnects. The loss is the page's own (Signal.dead, as when the
+// server falls silent), taken inside the media operation, so that it
+// always comes while the operation is pending.
+//   - "resident": rung again for the call that still rings, the page rings
+//     and its preview media connects.
+//   - "door": the call ended with the connection; the next one is placed,
+//     rings, and its media connects.
+func TestConnectionLostMidMedia(t *testing.T) {
+	loseConnectionIn := func(op string) string {
+		return `(() => {
+			const real = RTCPeerConnection.prototype.` + op + `;
+			RTCPeerConnection.prototype.` + op + ` = function (...args) {
+				const pending = real.apply(this, args);
+				if (!window.lostMidMedia) {
+					window.lostMidMedia = true;
+					window.foyerSignal.dead(window.foyerSignal.ws);
+				}
+				return pending;
+			};
+			return true;
+		})()`
+	}
+	const mediaUp = ` && window.foyer.pc && window.foyer.pc.connectionState === "connected"`
+	const online = ` && document.getElementById("conn").textContent === "online"`
+
+	t.Run("resident", func(t *testing.T) {
+		browser := chromium(t)
+		srv, tokens := server(t)
+		c := &call{t: t}
+		resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
+		door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
+		c.waitFor(resident, "connects", state("idle"))
+		c.waitFor(door, "connects", state("ready"))
+		if _, err := eval[bool](resident, loseConnectionIn("setRemoteDescription")); err != nil {
+			c.fail("resident page: %v", err)
+		}
+		for _, k := range []string{"1", "0", "1", "Call"} {
+			c.click(door, `#keypad [data-key="`+k+`"]`)
+		}
+		c.waitFor(resident, "loses its connection applying the offer", `window.lostMidMedia === true`)
+		c.waitFor(resident, "rings again once connected", state("ringing")+online+mediaUp)
+		c.waitFor(door, "still rings", state("ringing"))
+	})
+
+	t.Run("door", func(t *testing.T) {
+		c, resident, door := ringing(t)
+		c.click(door, "#hangup")
+		c.waitFor(resident, "stops ringing", state("ended"))
+		c.waitFor(door, "ends the call", state("ended"))
+		if _, err := eval[bool](door, loseConnectionIn("createOffer")); err != nil {
+			c.fail("door page: %v", err)
+		}
+		c.click(door, "#directory .entry")
+		c.waitFor(door, "loses its connection making its offer", `window.lostMidMedia === true`)
+		c.waitFor(door, "is ready again once connected", state("ready")+online)
+		c.click(door, "#directory .entry")
+		c.waitFor(door, "rings the next call", state("ringing")+mediaUp)
+		c.waitFor(resident, "rings for the next call", state("ringing")+mediaUp)
+	})
+}
+
 // TestDoorCallRefused: the door station page matches the answers to its
 // call message by the ref it put on it: a number nobody can answer ends
 // unavailable, an unknown one says it cannot call, and the page can dial

@@ -77,7 +77,10 @@ export class Signal {
       try { m = JSON.parse(e.data); } catch { return; }
       if (m.type === "pong") return;
       if (m.type === "welcome") this.welcomed(m);
-      this.queue = this.queue.then(() => this.h.message(m)).catch((err) => console.error("foyer:", m.type, err));
+      this.queue = this.queue.then(() => this.h.message(m)).catch((err) => {
+        if (err.name === "AbortError") console.info("foyer:", m.type, err.message); // the call's media closed meanwhile
+        else console.error("foyer:", m.type, err);
+      });
     };
     ws.onclose = (e) => this.closed(ws, e.code);
   }
@@ -165,6 +168,23 @@ export class Signal {
 export function peer(welcome, sig, callId) {
   const iceServers = (welcome.ice_servers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
   const pc = new RTCPeerConnection({ iceServers });
+  // Chromium never settles an operation still pending when the page closes
+  // the connection (the WebRTC operations chain drops it), and the page's
+  // message handlers run one at a time, awaiting each (Signal): one such
+  // await would leave the page deaf to every later message. Once the page
+  // closes the connection, what it awaits of it fails instead (whileOpen).
+  let closing;
+  pc.closed = new Promise((_, reject) => { closing = reject; });
+  pc.closed.catch(() => {}); // nothing needs to wait for it
+  for (const op of ["createOffer", "createAnswer", "setLocalDescription", "setRemoteDescription", "addIceCandidate"]) {
+    const real = pc[op].bind(pc);
+    pc[op] = (...args) => whileOpen(pc, real(...args));
+  }
+  const close = pc.close.bind(pc);
+  pc.close = () => {
+    close();
+    closing(new DOMException("the call's media was closed", "AbortError"));
+  };
   pc.held = [];
   pc.onicecandidate = (e) => {
     const m = { type: "candidate", call_id: callId(), candidate: e.candidate ? e.candidate.toJSON() : { candidate: "" } };
@@ -207,6 +227,13 @@ export function restartIce(pc, sig, callId) {
   return pc.createOffer({ iceRestart: true })
     .then((offer) => describe(pc, sig, callId, offer))
     .catch((err) => console.error("foyer: ICE restart:", err));
+}
+
+// whileOpen settles as p does, or fails once the page closes pc (one made
+// by peer): for a media operation that is not pc's own, such as a sender's
+// replaceTrack, which the close would leave pending too.
+export function whileOpen(pc, p) {
+  return Promise.race([p, pc.closed]);
 }
 
 // stopAll ends a call's local media.

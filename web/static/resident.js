@@ -1,6 +1,6 @@
 // The resident: rings with the visitor's live picture, answers (the
 // microphone opens only then), declines, opens the door, hangs up.
-import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el, rejoining, restartIce, hangsUp } from "/static/foyer.js";
+import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, whileOpen, endReasons, seconds, el, rejoining, restartIce, hangsUp } from "/static/foyer.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -114,7 +114,7 @@ async function offer(m) {
   const audio = micSlot(pc);
   if (audio) {
     audio.direction = "sendrecv";
-    if (state.mic) await audio.sender.replaceTrack(state.mic.getAudioTracks()[0]);
+    if (state.mic) await whileOpen(pc, audio.sender.replaceTrack(state.mic.getAudioTracks()[0]));
   }
   await describe(pc, sig, m.call_id, await pc.createAnswer());
 }
