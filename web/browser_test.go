@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +48,13 @@ const site = `sites:
 // the pages. It returns the server and the devices' tokens.
 func server(t *testing.T) (*httptest.Server, map[string]string) {
 	t.Helper()
+	return serverWith(t, nil)
+}
+
+// serverWith is server with the signalling endpoint's handler wrapped by
+// wrap (nil: as it is).
+func serverWith(t *testing.T, wrap func(http.Handler) http.Handler) (*httptest.Server, map[string]string) {
+	t.Helper()
 	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +80,11 @@ func server(t *testing.T) (*httptest.Server, map[string]string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go hub.Run(ctx)
 	mux := http.NewServeMux()
-	mux.Handle("/v1/signal", hub)
+	var signal http.Handler = hub
+	if wrap != nil {
+		signal = wrap(hub)
+	}
+	mux.Handle("/v1/signal", signal)
 	mux.Handle("/", web.Handler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
@@ -686,6 +698,35 @@ func TestConnectionLostMidMedia(t *testing.T) {
 		c.waitFor(door, "rings the next call", state("ringing")+mediaUp)
 		c.waitFor(resident, "rings for the next call", state("ringing")+mediaUp)
 	})
+}
+
+// TestHandshakeNeverAnswered: a server that takes the connection but
+// never answers the WebSocket handshake (a stuck node, a proxy that lost
+// its upstream) leaves a browser waiting with no time limit of its own.
+// The page gives up after its handshake wait and connects again, and this
+// time the server answers.
+func TestHandshakeNeverAnswered(t *testing.T) {
+	var first atomic.Bool
+	release := make(chan struct{})
+	srv, tokens := serverWith(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if first.CompareAndSwap(false, true) {
+				select { // never answered: the page must give up on it
+				case <-r.Context().Done():
+				case <-release:
+				}
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	t.Cleanup(func() { close(release) }) // before the server's close, which waits for its handlers
+	browser := chromium(t)
+	c := &call{t: t}
+	resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
+	c.waitFor(resident, "asks for the first connection", `window.foyerTrail.some((s) => s.endsWith("#1 opening"))`)
+	c.waitFor(resident, "gives up on it and connects again", state("idle")+
+		` && document.getElementById("conn").textContent === "online" && window.foyerTrail.some((s) => s.endsWith("#2 <- welcome"))`)
 }
 
 // TestDoorCallRefused: the door station page matches the answers to its

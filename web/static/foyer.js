@@ -49,6 +49,12 @@ const final = {
   4010: "This device's token was replaced. Enter the new token.",
 };
 
+// openWait bounds a connection's handshake, from opening the WebSocket to
+// the welcome: a browser sets no time limit of its own on a server that
+// takes the connection and never answers (a stuck node, a proxy that lost
+// its upstream), and the page would say "Connecting…" for ever.
+const openWait = 10000;
+
 // Signal is the connection to /v1/signal. It says hello, keeps the
 // connection alive with pings, reconnects with backoff after a drop, and
 // hands the handlers one message at a time, in order, awaiting each (so a
@@ -83,9 +89,12 @@ export class Signal {
       });
     };
     ws.onclose = (e) => this.closed(ws, e.code);
+    clearTimeout(this.opening);
+    this.opening = setTimeout(() => this.dead(ws), openWait);
   }
 
   welcomed(m) {
+    clearTimeout(this.opening);
     const every = (m.heartbeat_s || 20) * 1000;
     clearInterval(this.pinger);
     // The backoff starts over once a connection has lasted: a server that
@@ -112,7 +121,8 @@ export class Signal {
     this.h.up(m, pressed);
   }
 
-  // dead gives up on a silent connection now: closing a dead link waits
+  // dead gives up on a silent connection now (nothing back within a ping's
+  // interval, or no welcome within openWait): closing a dead link waits
   // for a closing handshake that never comes, for a minute or more, and an
   // answered call waits for us only a few seconds.
   dead(ws) {
@@ -123,6 +133,7 @@ export class Signal {
 
   closed(ws, code) {
     if (ws !== this.ws) return;
+    clearTimeout(this.opening);
     clearInterval(this.pinger);
     clearTimeout(this.steady);
     const why = final[code];
