@@ -729,6 +729,32 @@ func TestHandshakeNeverAnswered(t *testing.T) {
 		` && document.getElementById("conn").textContent === "online" && window.foyerTrail.some((s) => s.endsWith("#2 <- welcome"))`)
 }
 
+// TestBackOnline: after a long outage the page waits up to 30 s between
+// attempts to connect, longer than a visitor's call rings. When the
+// browser says the network is back (its "online" event), the page connects
+// at once instead of waiting out its backoff. The backoff is set as after
+// a long outage's failed attempts (the next wait 22.5–37.5 s, beyond the
+// test's wait). The test fires the event itself: in the loopback-only
+// namespace Chromium counts itself offline throughout (navigator.onLine is
+// false), and DevTools' network state override fires no event there.
+func TestBackOnline(t *testing.T) {
+	browser := chromium(t)
+	srv, tokens := server(t)
+	c := &call{t: t}
+	resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
+	const online = `document.getElementById("conn").textContent === "online"`
+	c.waitFor(resident, "connects", state("idle")+` && `+online)
+	if _, err := eval[any](resident, `window.foyerSignal.retry = 10, window.foyerSignal.ws.close()`); err != nil {
+		c.fail("resident page: %v", err)
+	}
+	c.waitFor(resident, "goes offline", `document.getElementById("conn").textContent === "offline"`)
+	if _, err := eval[any](resident, `window.dispatchEvent(new Event("online"))`); err != nil {
+		c.fail("resident page: %v", err)
+	}
+	c.waitFor(resident, "connects again at once", state("idle")+` && `+online+
+		` && window.foyerTrail.some((s) => s.endsWith("#2 <- welcome"))`)
+}
+
 // TestDoorCallRefused: the door station page matches the answers to its
 // call message by the ref it put on it: a number nobody can answer ends
 // unavailable, an unknown one says it cannot call, and the page can dial

@@ -69,6 +69,17 @@ export class Signal {
     this.pressed = [];
     this.queue = Promise.resolve();
     this.retry = 0;
+    // Back on the network, connect now: the backoff grows to 30 s over a
+    // long outage, longer than a call rings.
+    window.addEventListener("online", () => this.now());
+    this.open();
+  }
+
+  // now connects at once when a reconnect waits for its backoff.
+  now() {
+    if (!this.timer || this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = 0;
     this.open();
   }
 
@@ -146,7 +157,10 @@ export class Signal {
     const wait = code === 4012 ? Math.random() * 5 : Math.min(30, 2 ** this.retry) * (0.75 + Math.random() / 2);
     this.retry++;
     this.h.down(`Connection lost. Reconnecting in ${Math.ceil(wait)} s…`, false);
-    this.timer = setTimeout(() => this.open(), wait * 1000);
+    this.timer = setTimeout(() => {
+      this.timer = 0;
+      this.open();
+    }, wait * 1000);
   }
 
   // send sends one message; false when the connection is not open.
