@@ -362,9 +362,7 @@ func TestTwoTabsCall(t *testing.T) {
 	c.waitFor(door, "connects", state("ready")+` && document.getElementById("login").hidden`)
 	c.waitFor(door, "lists 101", `[...document.querySelectorAll("#directory .entry")].map(b => b.textContent).join() === "Jansen101"`)
 
-	for _, k := range []string{"1", "0", "1", "Call"} {
-		c.click(door, `#keypad [data-key="`+k+`"]`)
-	}
+	c.dial(door, "101")
 	c.waitFor(door, "rings", state("ringing"))
 	c.waitFor(resident, "rings", state("ringing"))
 	c.waitFor(resident, "shows the caller", `document.getElementById("caller").textContent === "front-door · Harbour View · 101"`)
@@ -412,6 +410,15 @@ func TestTwoTabsCall(t *testing.T) {
 // ringing opens the resident's page (anna-phone) and the door station's,
 // dials 101 on the door's keypad, and waits until the resident's page rings.
 func ringing(t *testing.T) (c *call, resident, door *page) {
+	c, resident, door = connected(t)
+	c.dial(door, "101")
+	c.waitFor(resident, "rings", state("ringing"))
+	return c, resident, door
+}
+
+// connected opens the resident's page (anna-phone) and the door station's
+// and waits until both are connected.
+func connected(t *testing.T) (c *call, resident, door *page) {
 	browser := chromium(t)
 	srv, tokens := server(t)
 	c = &call{t: t}
@@ -419,11 +426,16 @@ func ringing(t *testing.T) (c *call, resident, door *page) {
 	door = c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
 	c.waitFor(resident, "connects", state("idle"))
 	c.waitFor(door, "connects", state("ready"))
-	for _, k := range []string{"1", "0", "1", "Call"} {
+	return c, resident, door
+}
+
+// dial presses number, then Call, on the door station page's keypad.
+func (c *call) dial(door *page, number string) {
+	c.t.Helper()
+	for _, k := range strings.Split(number, "") {
 		c.click(door, `#keypad [data-key="`+k+`"]`)
 	}
-	c.waitFor(resident, "rings", state("ringing"))
-	return c, resident, door
+	c.click(door, `#keypad [data-key="Call"]`)
 }
 
 // TestSameDoorRingsAgain: a ring for a new call from the door station
@@ -665,19 +677,11 @@ func TestConnectionLostMidMedia(t *testing.T) {
 	const online = ` && document.getElementById("conn").textContent === "online"`
 
 	t.Run("resident", func(t *testing.T) {
-		browser := chromium(t)
-		srv, tokens := server(t)
-		c := &call{t: t}
-		resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
-		door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
-		c.waitFor(resident, "connects", state("idle"))
-		c.waitFor(door, "connects", state("ready"))
+		c, resident, door := connected(t)
 		if _, err := eval[bool](resident, loseConnectionIn("setRemoteDescription")); err != nil {
 			c.fail("resident page: %v", err)
 		}
-		for _, k := range []string{"1", "0", "1", "Call"} {
-			c.click(door, `#keypad [data-key="`+k+`"]`)
-		}
+		c.dial(door, "101")
 		c.waitFor(resident, "loses its connection applying the offer", `window.lostMidMedia === true`)
 		c.waitFor(resident, "rings again once connected", state("ringing")+online+mediaUp)
 		c.waitFor(door, "still rings", state("ringing"))
@@ -765,14 +769,8 @@ func TestDoorCallRefused(t *testing.T) {
 	c := &call{t: t}
 	door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
 	c.waitFor(door, "connects", state("ready"))
-	dial := func(number string) {
-		for _, k := range strings.Split(number, "") {
-			c.click(door, `#keypad [data-key="`+k+`"]`)
-		}
-		c.click(door, `#keypad [data-key="Call"]`)
-	}
-	dial("101") // nobody of 101 is connected
+	c.dial(door, "101") // nobody of 101 is connected
 	c.waitFor(door, "hears nobody can be reached", state("ended")+` && `+statusStarts("Call ended: nobody can be reached"))
-	dial("999")
+	c.dial(door, "999")
 	c.waitFor(door, "cannot call an unknown number", state("ended")+` && `+statusStarts("Cannot call:"))
 }
