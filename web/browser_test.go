@@ -736,9 +736,9 @@ func TestHandshakeNeverAnswered(t *testing.T) {
 // TestBackOnline: after a long outage the page waits up to 30 s between
 // attempts to connect, longer than a visitor's call rings. When the
 // browser says the network is back (its "online" event), the page connects
-// at once instead of waiting out its backoff. The backoff is set as after
-// a long outage's failed attempts (the next wait 22.5–37.5 s, beyond the
-// test's wait). The test fires the event itself: in the loopback-only
+// within a second instead of waiting out its backoff. The backoff is set as
+// after a long outage's failed attempts (the next wait 22.5–37.5 s, beyond
+// the test's wait). The test fires the event itself: in the loopback-only
 // namespace Chromium counts itself offline throughout (navigator.onLine is
 // false), and DevTools' network state override fires no event there.
 func TestBackOnline(t *testing.T) {
@@ -755,7 +755,7 @@ func TestBackOnline(t *testing.T) {
 	if _, err := eval[any](resident, `window.dispatchEvent(new Event("online"))`); err != nil {
 		c.fail("resident page: %v", err)
 	}
-	c.waitFor(resident, "connects again at once", state("idle")+` && `+online+
+	c.waitFor(resident, "connects again without waiting out its backoff", state("idle")+` && `+online+
 		` && window.foyerTrail.some((s) => s.endsWith("#2 <- welcome"))`)
 }
 

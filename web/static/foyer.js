@@ -69,18 +69,27 @@ export class Signal {
     this.pressed = [];
     this.queue = Promise.resolve();
     this.retry = 0;
-    // Back on the network, connect now: the backoff grows to 30 s over a
-    // long outage, longer than a call rings.
-    window.addEventListener("online", () => this.now());
+    // The backoff grows to 30 s over a long outage, longer than a call
+    // rings: back on the network, the page connects soon instead.
+    window.addEventListener("online", () => this.backOnline());
     this.open();
   }
 
-  // now connects at once when a reconnect waits for its backoff.
-  now() {
+  // backOnline connects within a second when a reconnect waits for its
+  // backoff: a building's devices see their network come back together,
+  // and a random delay spreads them.
+  backOnline() {
     if (!this.timer || this.stopped) return;
+    this.reconnectIn(Math.random());
+  }
+
+  // reconnectIn opens a new connection after wait seconds.
+  reconnectIn(wait) {
     clearTimeout(this.timer);
-    this.timer = 0;
-    this.open();
+    this.timer = setTimeout(() => {
+      this.timer = 0;
+      this.open();
+    }, wait * 1000);
   }
 
   open() {
@@ -157,10 +166,7 @@ export class Signal {
     const wait = code === 4012 ? Math.random() * 5 : Math.min(30, 2 ** this.retry) * (0.75 + Math.random() / 2);
     this.retry++;
     this.h.down(`Connection lost. Reconnecting in ${Math.ceil(wait)} s…`, false);
-    this.timer = setTimeout(() => {
-      this.timer = 0;
-      this.open();
-    }, wait * 1000);
+    this.reconnectIn(wait);
   }
 
   // send sends one message; false when the connection is not open.
