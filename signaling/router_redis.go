@@ -560,7 +560,7 @@ func (r *RedisRouter) Announce(ctx context.Context, d directory.Device, targets 
 			cmds[i] = pipe.SMembers(ctx, ringingKey(t))
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			r.fail("announce", err)
+			r.fail("announce", err) // the recorded calls are still announced
 		}
 		for _, cmd := range cmds {
 			for _, call := range cmd.Val() {
@@ -570,7 +570,10 @@ func (r *RedisRouter) Announce(ctx context.Context, d directory.Device, targets 
 			}
 		}
 	}
-	if c == nil {
+	// The device's connection now, after the round trip: a newer one may
+	// have replaced c meanwhile (it took c's calls over, and its own
+	// Announce follows); a leg must name the connection that rings.
+	if c = r.Memory.Local(d.ID); c == nil {
 		return // gone meanwhile: no connection to ring
 	}
 	for _, call := range calls {
