@@ -203,11 +203,8 @@ func TestLateLeftOfWinnersOldConnection(t *testing.T) {
 	door.expect("unlock")
 	anna.expect("door_opened")
 
-	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
 	late := envelope{Kind: "left", Call: CallID(callID), Devices: []directory.DeviceID{annaID}, Conn: oldConn, Reason: EndFailed}
-	if n, err := r1.publishNow(context.Background(), r0.node, late); err != nil || n != 1 {
-		t.Fatalf("publishing the late left: %d receivers, %v", n, err)
-	}
+	ts.sendEnvelope(t, 1, 0, late)
 	// A message through node 1 to node 0's call, on the same channel as
 	// the late left, is handled after it: its reply means the left was.
 	hall := ts.connectTo(t, 1, "hall-101")
@@ -768,12 +765,9 @@ func dirkRingsAgainOn(t *testing.T, node int) (ts *testServer, door, dirk *clien
 // connection on node 1, as node 1 forwards one.
 func forwardAnswer(t *testing.T, ts *testServer, conn *Conn, callID string) {
 	t.Helper()
-	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
 	answer := envelope{Kind: "message", Call: CallID(callID), Sender: &conn.device, Conn: conn.id,
 		Frame: encode(map[string]any{"type": "answer", "call_id": callID})}
-	if n, err := r1.publishNow(context.Background(), r0.node, answer); err != nil || n != 1 {
-		t.Fatalf("forwarding the answer: %d receivers, %v", n, err)
-	}
+	ts.sendEnvelope(t, 1, 0, answer)
 }
 
 // winnerLeavesAndCallEnds closes the winner's connection and checks that

@@ -564,16 +564,13 @@ func TestLateMovedKeepsNewerPlace(t *testing.T) {
 
 	// Node 0's word of the first move, late; then a frame for the door
 	// behind it on the same channel, to know it was handled.
-	ctx := context.Background()
 	r0, r2 := ts.hubs[0].router.(*RedisRouter), ts.hubs[2].router.(*RedisRouter)
 	late := envelope{Kind: "moved", Sender: &oldConn.device, To: ts.hubs[1].router.(*RedisRouter).node,
 		Conn: midConn, Prev: oldConn.id, Targets: oldConn.targets}
 	doorID := directory.DeviceID(door.welcome["device_id"].(string))
 	marker := envelope{Kind: "deliver", Devices: []directory.DeviceID{doorID}, Frame: []byte(`{"type":"marker"}`)}
 	for _, e := range []envelope{late, marker} {
-		if n, err := r0.publishNow(ctx, r2.node, e); err != nil || n != 1 {
-			t.Fatalf("publishing %s: %d receivers, %v", e.Kind, n, err)
-		}
+		ts.sendEnvelope(t, 0, 2, e)
 	}
 	door.expect("marker")
 	r2.mu.Lock()
@@ -685,12 +682,9 @@ func TestLateLeftOfOldConnection(t *testing.T) {
 	if r := anna.expect("ring"); r["call_id"] != callID {
 		t.Fatalf("the moved device's ring: %v", r)
 	}
-	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
 	late := envelope{Kind: "left", Call: CallID(callID), Devices: []directory.DeviceID{directory.DeviceID(anna.welcome["device_id"].(string))},
 		Conn: "k_before", Reason: EndFailed}
-	if n, err := r1.publishNow(context.Background(), r0.node, late); err != nil || n != 1 {
-		t.Fatalf("publishing the late left: %d receivers, %v", n, err)
-	}
+	ts.sendEnvelope(t, 1, 0, late)
 	// The answer crosses from node 1 after the left, on the same channel.
 	hall.send(map[string]any{"type": "answer", "call_id": callID})
 	hall.expect("answered")
@@ -806,6 +800,16 @@ func TestSameDeviceOnTwoNodesAtOnce(t *testing.T) {
 		for _, ws := range wss {
 			_ = ws.Close()
 		}
+	}
+}
+
+// sendEnvelope publishes env from node from's router on node to's
+// channel, as from would, and fails the test unless to receives it.
+func (ts *testServer) sendEnvelope(t *testing.T, from, to int, env envelope) {
+	t.Helper()
+	sender, receiver := ts.hubs[from].router.(*RedisRouter), ts.hubs[to].router.(*RedisRouter)
+	if n, err := sender.publishNow(context.Background(), receiver.node, env); err != nil || n != 1 {
+		t.Fatalf("publishing %s: %d receivers, %v", env.Kind, n, err)
 	}
 }
 
@@ -1205,11 +1209,8 @@ func TestDoorNotRungForItsOwnCall(t *testing.T) {
 	callID, _ := door.call("102")
 	dirk.expect("ring")
 	doorDev := ts.hubs[0].router.Local(directory.DeviceID(door.welcome["device_id"].(string))).device
-	r0, r1 := ts.hubs[0].router.(*RedisRouter), ts.hubs[1].router.(*RedisRouter)
 	join := envelope{Kind: "join", Call: CallID(callID), Sender: &doorDev, Conn: "k_door_elsewhere"}
-	if n, err := r1.publishNow(context.Background(), r0.node, join); err != nil || n != 1 {
-		t.Fatalf("publishing the join: %d receivers, %v", n, err)
-	}
+	ts.sendEnvelope(t, 1, 0, join)
 	dirk.send(map[string]any{"type": "answer", "call_id": callID}) // after the join, on the same channel
 	dirk.expect("answered")
 	door.expect("answered") // and no ring before it
@@ -1251,9 +1252,7 @@ func TestJoinBeforeViewKnowsReconnect(t *testing.T) {
 	r0.where[id] = stale // as before the new connection's event arrived
 	r0.mu.Unlock()
 	join := envelope{Kind: "join", Call: CallID(callID), Sender: &newConn.device, Conn: newConn.id}
-	if n, err := r1.publishNow(context.Background(), r0.node, join); err != nil || n != 1 {
-		t.Fatalf("publishing the join: %d receivers, %v", n, err)
-	}
+	ts.sendEnvelope(t, 1, 0, join)
 	if r := again.expect("ring"); r["call_id"] != callID {
 		t.Fatalf("the new connection's ring: %v", r)
 	}
