@@ -253,10 +253,7 @@ func (a *API) appMe(w http.ResponseWriter, r *http.Request, p *principal) error 
 	if err != nil {
 		return err
 	}
-	if devs == nil {
-		devs = []directory.Device{}
-	}
-	return ok(w, map[string]any{"user": u, "sites": sites, "devices": devs})
+	return ok(w, map[string]any{"user": u, "sites": sites, "devices": list(devs)})
 }
 
 // appAddDevice registers this install of the app (by name, e.g. "Anna's

@@ -65,10 +65,7 @@ func (a *API) listCodes(w http.ResponseWriter, r *http.Request, p *principal) er
 	if err != nil {
 		return err
 	}
-	if cs == nil {
-		cs = []accounts.AccessCode{}
-	}
-	return ok(w, map[string]any{"codes": cs})
+	return ok(w, map[string]any{"codes": list(cs)})
 }
 
 func (a *API) deleteCode(w http.ResponseWriter, r *http.Request, p *principal) error {

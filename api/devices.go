@@ -115,10 +115,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	if ds == nil {
-		ds = []directory.Device{}
-	}
-	return ok(w, map[string]any{"devices": ds})
+	return ok(w, map[string]any{"devices": list(ds)})
 }
 
 // patchDevice renames a device, moves it to another site (installer there

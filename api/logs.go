@@ -45,10 +45,7 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p *principal) e
 	if q.Get("format") == "csv" {
 		return writeEventsCSV(w, evs)
 	}
-	if evs == nil {
-		evs = []accounts.Event{}
-	}
-	return ok(w, map[string]any{"events": evs})
+	return ok(w, map[string]any{"events": list(evs)})
 }
 
 func parseDay(v string) (time.Time, error) {

@@ -461,10 +461,7 @@ func (a *API) listAPIKeys(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	if keys == nil {
-		keys = []accounts.APIKey{}
-	}
-	return ok(w, map[string]any{"api_keys": keys})
+	return ok(w, map[string]any{"api_keys": list(keys)})
 }
 
 func (a *API) deleteAPIKey(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -488,10 +485,7 @@ func (a *API) listEntries(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	if es == nil {
-		es = []directory.Entry{}
-	}
-	return ok(w, map[string]any{"entries": es})
+	return ok(w, map[string]any{"entries": list(es)})
 }
 
 func (a *API) putEntry(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -70,10 +70,7 @@ func (a *API) viewUser(ctx context.Context, m directory.Membership, tags []strin
 	if err != nil {
 		return userView{}, err
 	}
-	if tags == nil {
-		tags = []string{}
-	}
-	return userView{ID: u.ID, Email: u.Email, Number: m.Number, DisplayName: m.DisplayName, Licence: m.Licence, Status: m.Status, Tags: tags, Invitation: inv}, nil
+	return userView{ID: u.ID, Email: u.Email, Number: m.Number, DisplayName: m.DisplayName, Licence: m.Licence, Status: m.Status, Tags: list(tags), Invitation: inv}, nil
 }
 
 // membership returns a user's membership of site, or not found.
