@@ -96,34 +96,22 @@ func (r *Redis) CallingDoors(ctx context.Context, site SiteID) ([]Device, error)
 // indexedDevices reads the devices a hash of site's (index, keyed by
 // device ID) names, or ErrNotFound when there is no such site.
 func (r *Redis) indexedDevices(ctx context.Context, site SiteID, index string) ([]Device, error) {
-	if err := ctx.Err(); err != nil {
+	all, err := ifExists(ctx, r, r.keys.site(site), "site "+string(site), func(p redis.Pipeliner) *redis.StringSliceCmd {
+		return p.HKeys(ctx, index)
+	})
+	if err != nil {
 		return nil, err
-	}
-	pipe := r.client.Pipeline()
-	exists := pipe.Exists(ctx, r.keys.site(site))
-	all := pipe.HKeys(ctx, index)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr(err)
-	}
-	if exists.Val() == 0 {
-		return nil, fmt.Errorf("site %s: %w", site, ErrNotFound)
 	}
 	return r.devices(ctx, all.Val())
 }
 
 // UserDevices lists a user's app devices: two round trips.
 func (r *Redis) UserDevices(ctx context.Context, user UserID) ([]Device, error) {
-	if err := ctx.Err(); err != nil {
+	all, err := ifExists(ctx, r, r.keys.user(user), "user "+string(user), func(p redis.Pipeliner) *redis.StringSliceCmd {
+		return p.HKeys(ctx, r.keys.userApps(user))
+	})
+	if err != nil {
 		return nil, err
-	}
-	pipe := r.client.Pipeline()
-	exists := pipe.Exists(ctx, r.keys.user(user))
-	all := pipe.HKeys(ctx, r.keys.userApps(user))
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr(err)
-	}
-	if exists.Val() == 0 {
-		return nil, fmt.Errorf("user %s: %w", user, ErrNotFound)
 	}
 	return r.devices(ctx, all.Val())
 }

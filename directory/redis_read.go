@@ -120,20 +120,35 @@ func (r *Redis) Sites(ctx context.Context) ([]Site, error) {
 	return out, nil
 }
 
+// ifExists runs read in one round trip with a check that key (the record
+// named what) exists, and returns read's command, or ErrNotFound when the
+// record does not exist. A key read returns absent (redis.Nil) reads as
+// empty: the command's Err says so.
+func ifExists[C redis.Cmder](ctx context.Context, r *Redis, key, what string, read func(redis.Pipeliner) C) (C, error) {
+	var none C
+	if err := ctx.Err(); err != nil {
+		return none, err
+	}
+	pipe := r.client.Pipeline()
+	exists := pipe.Exists(ctx, key)
+	cmd := read(pipe)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return none, redisErr(err)
+	}
+	if exists.Val() == 0 {
+		return none, fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return cmd, nil
+}
+
 // listEntries lists the entries of a site in CompareNumbers order, keeping
 // those for which keep returns true: one round trip.
 func (r *Redis) listEntries(ctx context.Context, site SiteID, keep func(entryHeader) bool) ([]Entry, error) {
-	if err := ctx.Err(); err != nil {
+	all, err := ifExists(ctx, r, r.keys.site(site), "site "+string(site), func(p redis.Pipeliner) *redis.MapStringStringCmd {
+		return p.HGetAll(ctx, r.keys.entries(site))
+	})
+	if err != nil {
 		return nil, err
-	}
-	pipe := r.client.Pipeline()
-	exists := pipe.Exists(ctx, r.keys.site(site))
-	all := pipe.HGetAll(ctx, r.keys.entries(site))
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr(err)
-	}
-	if exists.Val() == 0 {
-		return nil, fmt.Errorf("site %s: %w", site, ErrNotFound)
 	}
 	out := make([]Entry, 0, len(all.Val()))
 	for n, v := range all.Val() {
@@ -207,24 +222,18 @@ func (r *Redis) Members(ctx context.Context, site SiteID, number Number) ([]Memb
 // Memberships lists every membership of a user, ordered by site ID: two
 // round trips (the user's index, then the records in their sites).
 func (r *Redis) Memberships(ctx context.Context, user UserID) ([]Membership, error) {
-	if err := ctx.Err(); err != nil {
+	sites, err := ifExists(ctx, r, r.keys.user(user), "user "+string(user), func(p redis.Pipeliner) *redis.MapStringStringCmd {
+		return p.HGetAll(ctx, r.keys.userSites(user))
+	})
+	if err != nil {
 		return nil, err
-	}
-	pipe := r.client.Pipeline()
-	exists := pipe.Exists(ctx, r.keys.user(user))
-	sites := pipe.HGetAll(ctx, r.keys.userSites(user))
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr(err)
-	}
-	if exists.Val() == 0 {
-		return nil, fmt.Errorf("user %s: %w", user, ErrNotFound)
 	}
 	ids := make([]string, 0, len(sites.Val()))
 	for s := range sites.Val() {
 		ids = append(ids, s)
 	}
 	sort.Strings(ids)
-	pipe = r.client.Pipeline()
+	pipe := r.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(ids))
 	for i, s := range ids {
 		n, _ := decodeUserSite(sites.Val()[s])
@@ -253,17 +262,11 @@ func (r *Redis) Memberships(ctx context.Context, user UserID) ([]Membership, err
 // CountMembers returns the number of app users of a site, from a counter:
 // one round trip.
 func (r *Redis) CountMembers(ctx context.Context, site SiteID) (int, error) {
-	if err := ctx.Err(); err != nil {
+	count, err := ifExists(ctx, r, r.keys.site(site), "site "+string(site), func(p redis.Pipeliner) *redis.StringCmd {
+		return p.Get(ctx, r.keys.count(site))
+	})
+	if err != nil {
 		return 0, err
-	}
-	pipe := r.client.Pipeline()
-	exists := pipe.Exists(ctx, r.keys.site(site))
-	count := pipe.Get(ctx, r.keys.count(site))
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return 0, redisErr(err)
-	}
-	if exists.Val() == 0 {
-		return 0, fmt.Errorf("site %s: %w", site, ErrNotFound)
 	}
 	if count.Err() != nil {
 		return 0, nil
