@@ -47,15 +47,7 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if password == "" {
 		return errors.New("admin create-owner: give the password in FOYER_ADMIN_PASSWORD or on standard input")
 	}
-	cfg, unknownEnv, err := loadConfig(*configPath, os.Environ())
-	warnUnknownEnv(stderr, "admin create-owner", unknownEnv)
-	if err != nil {
-		return err
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
-	}
-	b, err := openBackend(cfg)
+	b, err := openForCommand("admin create-owner", *configPath, *dataDir, stderr)
 	if err != nil {
 		return err
 	}

@@ -35,15 +35,7 @@ func seed(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, unknownEnv, err := loadConfig(*configPath, os.Environ())
-	warnUnknownEnv(stderr, "seed", unknownEnv)
-	if err != nil {
-		return err
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
-	}
-	b, err := openBackend(cfg)
+	b, err := openForCommand("seed", *configPath, *dataDir, stderr)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -54,6 +55,21 @@ func (b *backend) ping(ctx context.Context) error {
 		return nil // the embedded store is a local file held open
 	}
 	return b.rdb.Ping(ctx).Err()
+}
+
+// openForCommand opens the directory for a one-off command (seed, admin):
+// the configuration file and environment, with --data-dir over them, and
+// a warning on stderr for each FOYER_ variable that names no key.
+func openForCommand(command, configPath, dataDir string, stderr io.Writer) (*backend, error) {
+	cfg, unknownEnv, err := loadConfig(configPath, os.Environ())
+	warnUnknownEnv(stderr, command, unknownEnv)
+	if err != nil {
+		return nil, err
+	}
+	if dataDir != "" {
+		cfg.DataDir = dataDir
+	}
+	return openBackend(cfg)
 }
 
 // openBackend opens the directory the configuration names. The backend is
