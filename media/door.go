@@ -103,13 +103,9 @@ func (s *Session) prepareDoor(pc *webrtc.PeerConnection, codecs *doorCodecs) err
 // onDoorTrack runs on a Pion goroutine for each of the door station's
 // tracks and forwards its RTP until the connection closes.
 func (s *Session) onDoorTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.join() {
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
 	defer s.wg.Done()
 	video := t.Kind() == webrtc.RTPCodecTypeVideo
 	if video {

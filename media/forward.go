@@ -71,13 +71,9 @@ func (s *Session) forward(t *webrtc.TrackRemote, video bool) {
 // microphone goes to the door station; a ringing device's is read and
 // dropped (reading keeps the receive buffers and reports flowing).
 func (s *Session) onDeviceTrack(d *device, t *webrtc.TrackRemote) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.join() {
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
 	defer s.wg.Done()
 	audio := t.Kind() == webrtc.RTPCodecTypeAudio
 	buf := make([]byte, readBufferSize)

@@ -172,6 +172,19 @@ func (s *Session) Ending() {
 	s.mu.Unlock()
 }
 
+// join counts the calling goroutine (one of Pion's, reading a track) among
+// those Close waits for; it then calls s.wg.Done when it returns. It
+// reports false, counting nothing, once the session is closed.
+func (s *Session) join() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
 // goLocked starts fn on a goroutine that Close waits for; with mu held.
 // It reports false, starting nothing, once the session is closed.
 func (s *Session) goLocked(fn func()) bool {
