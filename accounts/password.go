@@ -94,6 +94,15 @@ func hashNew(ctx context.Context, password string) (string, error) {
 	return HashPassword(password), nil
 }
 
+// hashChosen checks a password someone chose (CheckPassword: ErrInvalid
+// when it is not good enough) and hashes it as hashNew does.
+func hashChosen(ctx context.Context, password string) (string, error) {
+	if err := CheckPassword(password); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return hashNew(ctx, password)
+}
+
 // VerifyPassword reports whether p matches the PHC-format hash.
 func VerifyPassword(hash, p string) bool {
 	parts := strings.Split(hash, "$")
