@@ -199,6 +199,17 @@ func (a *API) need(r *http.Request, p *principal, min accounts.Role) (directory.
 	return s, role, nil
 }
 
+// decodeNeed decodes a request's JSON body into a T (decode), then
+// checks the principal's role on the path's site (need): a malformed body
+// is answered before the role is looked at, for every handler alike.
+func decodeNeed[T any](a *API, w http.ResponseWriter, r *http.Request, p *principal, min accounts.Role) (req T, s directory.Site, role accounts.Role, err error) {
+	if err = decode(w, r, &req); err != nil {
+		return req, s, role, err
+	}
+	s, role, err = a.need(r, p, min)
+	return req, s, role, err
+}
+
 // audit records an admin change in the site's audit log. A failure to log
 // is reported, not returned: the change itself has been made.
 func (a *API) audit(ctx context.Context, p *principal, site directory.SiteID, action, details string) {

@@ -24,11 +24,7 @@ type codeRequest struct {
 // createCode gives an app user of the site a keypad PIN for chosen door
 // stations of the site (admins and up).
 func (a *API) createCode(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req codeRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	s, _, err := a.need(r, p, accounts.RoleAdmin)
+	req, s, _, err := decodeNeed[codeRequest](a, w, r, p, accounts.RoleAdmin)
 	if err != nil {
 		return err
 	}

@@ -36,11 +36,7 @@ func (a *API) siteDevice(r *http.Request, site directory.SiteID) (directory.Devi
 // createDevice registers a door station or monitor (installers and up) and
 // returns its one-time provisioning code.
 func (a *API) createDevice(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req deviceRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	s, _, err := a.need(r, p, accounts.RoleInstaller)
+	req, s, _, err := decodeNeed[deviceRequest](a, w, r, p, accounts.RoleInstaller)
 	if err != nil {
 		return err
 	}
@@ -122,11 +118,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, p *principal) 
 // too), assigns a monitor to another call ID, or changes a door station's
 // further call sites.
 func (a *API) patchDevice(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req deviceRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	s, _, err := a.need(r, p, accounts.RoleInstaller)
+	req, s, _, err := decodeNeed[deviceRequest](a, w, r, p, accounts.RoleInstaller)
 	if err != nil {
 		return err
 	}

@@ -193,11 +193,7 @@ type emailRequest struct {
 
 // transferSite hands a site to another admin account; the old owner stays an admin.
 func (a *API) transferSite(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req emailRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	s, _, err := a.need(r, p, accounts.RoleOwner)
+	req, s, _, err := decodeNeed[emailRequest](a, w, r, p, accounts.RoleOwner)
 	if err != nil {
 		return err
 	}
@@ -292,11 +288,7 @@ type invitationView struct {
 // with no admin account is invited: an account is made for it, with the
 // role and a temporary password, which is e-mailed (201).
 func (a *API) putSiteAdmin(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req emailRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	s, _, err := a.need(r, p, accounts.RoleOwner)
+	req, s, _, err := decodeNeed[emailRequest](a, w, r, p, accounts.RoleOwner)
 	if err != nil {
 		return err
 	}
@@ -433,11 +425,7 @@ type apiKeyRequest struct {
 }
 
 func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req apiKeyRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	s, role, err := a.need(r, p, accounts.RoleAdmin)
+	req, s, role, err := decodeNeed[apiKeyRequest](a, w, r, p, accounts.RoleAdmin)
 	if err != nil {
 		return err
 	}

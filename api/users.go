@@ -91,11 +91,7 @@ func (a *API) membership(ctx context.Context, site directory.SiteID, user direct
 // a temporary password (unless send_invitation is false); a person who
 // already uses the app is added active at once and told by e-mail.
 func (a *API) addUser(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req userRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	s, _, err := a.need(r, p, accounts.RoleAdmin)
+	req, s, _, err := decodeNeed[userRequest](a, w, r, p, accounts.RoleAdmin)
 	if err != nil {
 		return err
 	}
@@ -280,11 +276,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, p *principal) erro
 // e-mail is the person's across sites, so changing it needs the admin role
 // on every site they belong to.
 func (a *API) patchUser(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req userRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	s, _, err := a.need(r, p, accounts.RoleAdmin)
+	req, s, _, err := decodeNeed[userRequest](a, w, r, p, accounts.RoleAdmin)
 	if err != nil {
 		return err
 	}
