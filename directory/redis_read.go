@@ -122,8 +122,8 @@ func (r *Redis) Sites(ctx context.Context) ([]Site, error) {
 
 // ifExists runs read in one round trip with a check that key (the record
 // named what) exists, and returns read's command, or ErrNotFound when the
-// record does not exist. A key read returns absent (redis.Nil) reads as
-// empty: the command's Err says so.
+// record does not exist. A read that finds its own key absent (redis.Nil)
+// is no error here: the command's Err says so.
 func ifExists[C redis.Cmder](ctx context.Context, r *Redis, key, what string, read func(redis.Pipeliner) C) (C, error) {
 	var none C
 	if err := ctx.Err(); err != nil {
