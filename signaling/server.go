@@ -154,7 +154,7 @@ func (h *Hub) handshake(r *http.Request, ws *websocket.Conn) (*Conn, CloseCode) 
 		SiteIDs:     c.sites,
 		ICEServers:  nonNil(h.ice(d)),
 		HeartbeatS:  int(h.cfg.Heartbeat / time.Second),
-		ResumeToken: h.resume.issue(c),
+		ResumeToken: h.resume.issue(c, time.Now()),
 	})
 	return c, 0
 }
@@ -265,21 +265,24 @@ func newResumeTokens() *resumeTokens {
 	return &resumeTokens{byHash: make(map[directory.TokenHash]resumeEntry)}
 }
 
-// issue makes c's resume token (its hash is kept in c.resume).
-func (r *resumeTokens) issue(c *Conn) string {
+// issue makes c's resume token (its hash is kept in c.resume) and forgets
+// expired ones.
+func (r *resumeTokens) issue(c *Conn, now time.Time) string {
 	tok, hash := directory.NewToken()
 	c.resume = hash
 	r.mu.Lock()
+	r.expireLocked(now)
 	r.byHash[hash] = resumeEntry{device: c.token}
 	r.mu.Unlock()
 	return tok
 }
 
-// closed starts the expiry of c's resume token and forgets expired ones.
-// Every token lives resumeTTL after its close, so expiring is in order.
-func (r *resumeTokens) closed(c *Conn, now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// expireLocked forgets the tokens expired at now. Every token lives
+// resumeTTL after its close, so expiring is in order. Both a connect and a
+// close call it: were it only the closes, a storm of reconnects would find
+// the tokens of the connections it replaced still kept, those of the one
+// before too, until the next closes.
+func (r *resumeTokens) expireLocked(now time.Time) {
 	for len(r.expiring) > 0 {
 		e, ok := r.byHash[r.expiring[0]]
 		if ok && now.Before(e.expires) {
@@ -288,6 +291,13 @@ func (r *resumeTokens) closed(c *Conn, now time.Time) {
 		delete(r.byHash, r.expiring[0])
 		r.expiring = r.expiring[1:]
 	}
+}
+
+// closed starts the expiry of c's resume token and forgets expired ones.
+func (r *resumeTokens) closed(c *Conn, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.expireLocked(now)
 	// Still there unless it was used to connect again (take).
 	if e, ok := r.byHash[c.resume]; ok && e.expires.IsZero() {
 		r.byHash[c.resume] = resumeEntry{device: e.device, expires: now.Add(resumeTTL)}

@@ -1,0 +1,40 @@
+package signaling
+
+import (
+	"testing"
+	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+// TestResumeTokensExpireOnConnect: a closed connection's resume token
+// works for resumeTTL and is forgotten after it, also when no other
+// connection closes meanwhile: a connect forgets expired tokens as a close
+// does, so a node that only sees its devices reconnect does not keep every
+// generation of their tokens.
+func TestResumeTokensExpireOnConnect(t *testing.T) {
+	r := newResumeTokens()
+	t0 := time.Unix(1_800_000_000, 0)
+	conns := make([]*Conn, 3)
+	toks := make([]string, len(conns))
+	for i := range conns {
+		conns[i] = &Conn{token: directory.HashToken("device-" + string(rune('a'+i)))}
+		toks[i] = r.issue(conns[i], t0)
+	}
+	for _, c := range conns {
+		r.closed(c, t0)
+	}
+	if dev, ok := r.take(toks[0], t0.Add(resumeTTL-time.Second)); !ok || dev != conns[0].token {
+		t.Fatalf("a token taken within its %v after the close: %v, %v", resumeTTL, dev, ok)
+	}
+	r.issue(&Conn{token: directory.HashToken("device-new")}, t0.Add(resumeTTL+time.Second))
+	r.mu.Lock()
+	kept, queued := len(r.byHash), len(r.expiring)
+	r.mu.Unlock()
+	if kept != 1 || queued != 0 {
+		t.Fatalf("after a connect %v past the closes, %d tokens kept and %d queued to expire, want the new one only", resumeTTL, kept, queued)
+	}
+	if _, ok := r.take(toks[1], t0.Add(resumeTTL+time.Second)); ok {
+		t.Fatal("an expired token was taken")
+	}
+}
