@@ -353,3 +353,33 @@ func TestClientOption(t *testing.T) {
 		t.Errorf("idle --client lean: %v", err)
 	}
 }
+
+// TestBadNumbers: a count, rate or duration out of its range is refused
+// with an error naming the flag, before anything connects.
+func TestBadNumbers(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--answer", "0"}, "--answer"},
+		{[]string{"--answer", "8"}, "--answer"},
+		{[]string{"--rate", "0"}, "--rate"},
+		{[]string{"--rate", "-5"}, "--rate"},
+		{[]string{"--duration", "0s"}, "--duration"},
+		{[]string{"--duration", "-1s"}, "--duration"},
+		{[]string{"--cycle-timeout", "0s"}, "--cycle-timeout"},
+		{[]string{"--dial-timeout", "-1s"}, "--dial-timeout"},
+		{[]string{"--per-worker", "0"}, "--per-worker"},
+		{[]string{"--dial-concurrency", "0"}, "--dial-concurrency"},
+		{[]string{"--devices", "-7"}, "negative"},
+		{[]string{"--hold", "-1s"}, "--hold"},
+	} {
+		_, err := parseOptions(append([]string{"--tokens", "x"}, tc.args...), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("%v: err %v, want one naming %s", tc.args, err, tc.flag)
+		}
+	}
+	if _, err := parseOptions([]string{"--tokens", "x", "--duration", "0s", "--calls", "50"}, io.Discard); err != nil {
+		t.Errorf("--calls with --duration 0: %v", err)
+	}
+}
