@@ -2,7 +2,9 @@
 # A soak: 19,005 devices and 600 door stations through $ROUNDS long call
 # storms, each ending with every device gone, against one `foyer serve`
 # node (NODES=1, the embedded store) or two sharing a redis-server
-# (NODES=2). Each node's memory, goroutines and calls are sampled from its
+# (NODES=2). SCENARIO=media makes each round $CALLS media calls held at
+# once instead (real WebRTC peers, talk for $DURATION), for what the media
+# sessions leave. Each node's memory, goroutines and calls are sampled from its
 # metrics every $EVERY seconds, and after each storm once the ended calls'
 # 30 s have passed. A node that leaks per call or per connection shows it
 # here as heap or goroutines that grow with the calls placed, or that stay
@@ -11,15 +13,18 @@
 # after `make build`:
 #
 #   scripts/netns.sh scripts/load-soak.sh   # NODES=1 RATE=100 DURATION=5m ANSWER=3 ROUNDS=2
+#   SCENARIO=media CALLS=50 DURATION=20s ROUNDS=4 scripts/netns.sh scripts/load-soak.sh
 #
-# Samples go to $OUT/soak.tsv (default /tmp/foyer-soak), the storms'
-# reports to stdout and $OUT/storm-<round>.json, the heap profile of what
+# Samples go to $OUT/soak.tsv (default /tmp/foyer-soak), the rounds'
+# reports to stdout and $OUT/<scenario>-<round>.json, the heap profile of what
 # each round left on each node to $OUT/heap-<round>-<node>.pprof
 # (`go tool pprof -base` between two of them shows what grew).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/foyer-soak}
 NODES=${NODES:-1}
+SCENARIO=${SCENARIO:-storm}
+CALLS=${CALLS:-50}
 RATE=${RATE:-100}
 DURATION=${DURATION:-5m}
 ANSWER=${ANSWER:-3}
@@ -30,6 +35,13 @@ mkdir -p "$OUT"
 ulimit -n 20000 2>/dev/null || true
 
 # Each node's operator listener (metrics and profiler): OPS.
+case $SCENARIO in
+storm | media) ;;
+*)
+  echo "SCENARIO=$SCENARIO: want storm or media" >&2
+  exit 2
+  ;;
+esac
 case $NODES in
 1)
   DATA=$OUT/data
@@ -56,8 +68,8 @@ case $NODES in
 esac
 
 # sample prints a line for each node: the time, the node's operator
-# listener; its resident memory, live heap and heap in use (MB) after a
-# forced collection (the profiler's heap profile with gc=1): live is what
+# listener; its resident memory, live heap and heap in use (MB) after
+# forced collections (the profiler's heap profile with gc=1): live is what
 # the objects reachable then take, in use the spans that hold them; its
 # goroutines, connected devices, calls in progress and calls ended so far;
 # and, with two nodes, the keys in Redis.
@@ -66,6 +78,9 @@ sample() {
   t=$(date +%s)
   [ "$NODES" = 2 ] && keys=$(redis-cli -p 6390 dbsize)
   for op in "${OPS[@]}"; do
+    # Twice: what sits in a sync.Pool (Pion's packet buffers) outlives
+    # one collection.
+    curl -sf -o /dev/null "http://$op/debug/pprof/heap?gc=1"
     curl -sf -o /dev/null "http://$op/debug/pprof/heap?gc=1"
     curl -sf "http://$op/metrics" | awk -v t="$t" -v op="$op" -v keys="$keys" '
       /^process_resident_memory_bytes / { rss = $2 }
@@ -90,9 +105,12 @@ else
 fi
 
 for round in $(seq 1 "$ROUNDS"); do
-  bin/foyer-load --scenario storm --url "$URLS" --metrics "$METRICS" --tokens "$OUT/tokens.json" \
-    --devices 19005 --doors 600 --rate "$RATE" --duration "$DURATION" --answer "$ANSWER" \
-    --json "$OUT/storm-$round.json"
+  case $SCENARIO in
+  storm) args=(--devices 19005 --doors 600 --rate "$RATE" --duration "$DURATION" --answer "$ANSWER") ;;
+  media) args=(--calls "$CALLS" --preview 2s --hold "$DURATION") ;;
+  esac
+  bin/foyer-load --scenario "$SCENARIO" --url "$URLS" --metrics "$METRICS" --tokens "$OUT/tokens.json" \
+    "${args[@]}" --json "$OUT/$SCENARIO-$round.json"
   sleep 40 # the ended calls' 30 s, and a heartbeat
   sample >>"$OUT/soak.tsv"
   for op in "${OPS[@]}"; do
