@@ -34,7 +34,6 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 ulimit -n 20000 2>/dev/null || true
 
-# Each node's operator listener (metrics and profiler): OPS.
 case $SCENARIO in
 storm | media) ;;
 *)
@@ -42,6 +41,7 @@ storm | media) ;;
   exit 2
   ;;
 esac
+# Each node's operator listener (metrics and profiler): OPS.
 case $NODES in
 1)
   DATA=$OUT/data
