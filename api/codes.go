@@ -7,6 +7,7 @@ import (
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/jsonarray"
 )
 
 type codeRequest struct {
@@ -61,7 +62,7 @@ func (a *API) listCodes(w http.ResponseWriter, r *http.Request, p *principal) er
 	if err != nil {
 		return err
 	}
-	return ok(w, map[string]any{"codes": list(cs)})
+	return ok(w, map[string]any{"codes": jsonarray.Of(cs)})
 }
 
 func (a *API) deleteCode(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/jsonarray"
 )
 
 type deviceRequest struct {
@@ -111,7 +112,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	return ok(w, map[string]any{"devices": list(ds)})
+	return ok(w, map[string]any{"devices": jsonarray.Of(ds)})
 }
 
 // patchDevice renames a device, moves it to another site (installer there

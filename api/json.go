@@ -67,15 +67,6 @@ func required(fields ...string) error {
 	return nil
 }
 
-// list returns s, or an empty slice for nil: a list in a response is
-// always a JSON array, never null.
-func list[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
 // created writes 201 with v; ok writes 200 with v.
 func created(w http.ResponseWriter, v any) error { writeJSON(w, http.StatusCreated, v); return nil }
 func ok(w http.ResponseWriter, v any) error      { writeJSON(w, http.StatusOK, v); return nil }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/jsonarray"
 	"github.com/foyer-intercom/foyer/signaling"
 )
 
@@ -45,7 +46,7 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p *principal) e
 	if q.Get("format") == "csv" {
 		return writeEventsCSV(w, evs)
 	}
-	return ok(w, map[string]any{"events": list(evs)})
+	return ok(w, map[string]any{"events": jsonarray.Of(evs)})
 }
 
 func parseDay(v string) (time.Time, error) {

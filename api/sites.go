@@ -11,6 +11,7 @@ import (
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/email"
+	"github.com/foyer-intercom/foyer/internal/jsonarray"
 )
 
 // timeFormat is how the API writes times: RFC 3339 in UTC.
@@ -449,7 +450,7 @@ func (a *API) listAPIKeys(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	return ok(w, map[string]any{"api_keys": list(keys)})
+	return ok(w, map[string]any{"api_keys": jsonarray.Of(keys)})
 }
 
 func (a *API) deleteAPIKey(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -473,7 +474,7 @@ func (a *API) listEntries(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	return ok(w, map[string]any{"entries": list(es)})
+	return ok(w, map[string]any{"entries": jsonarray.Of(es)})
 }
 
 func (a *API) putEntry(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/email"
+	"github.com/foyer-intercom/foyer/internal/jsonarray"
 )
 
 // Invitation states of an app user, from their app credential.
@@ -70,7 +71,7 @@ func (a *API) viewUser(ctx context.Context, m directory.Membership, tags []strin
 	if err != nil {
 		return userView{}, err
 	}
-	return userView{ID: u.ID, Email: u.Email, Number: m.Number, DisplayName: m.DisplayName, Licence: m.Licence, Status: m.Status, Tags: list(tags), Invitation: inv}, nil
+	return userView{ID: u.ID, Email: u.Email, Number: m.Number, DisplayName: m.DisplayName, Licence: m.Licence, Status: m.Status, Tags: jsonarray.Of(tags), Invitation: inv}, nil
 }
 
 // membership returns a user's membership of site, or not found.

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/jsonarray"
 )
 
 // resumeTTL is how long after a connection closes its resume token still
@@ -152,7 +153,7 @@ func (h *Hub) handshake(r *http.Request, ws *websocket.Conn) (*Conn, CloseCode) 
 		DeviceID:    d.ID,
 		Kind:        d.Kind,
 		SiteIDs:     c.sites,
-		ICEServers:  nonNil(h.ice(d)),
+		ICEServers:  jsonarray.Of(h.ice(d)),
 		HeartbeatS:  int(h.cfg.Heartbeat / time.Second),
 		ResumeToken: h.resume.issue(c, time.Now()),
 	})
@@ -179,13 +180,6 @@ func deviceSites(d directory.Device, targets []directory.Target) []directory.Sit
 		add(t.Site)
 	}
 	return sites
-}
-
-func nonNil(s []ICEServer) []ICEServer {
-	if s == nil {
-		return []ICEServer{}
-	}
-	return s
 }
 
 // serve runs an authenticated connection: attach, push state, then read
