@@ -171,7 +171,7 @@ func (o *options) check() error {
 		return fmt.Errorf("--video-bytes %d: want %d to 1200 (one packet within the path MTU)", o.videoBytes, payloadHeader)
 	case o.preview < 0 || o.hold < 0:
 		return errors.New("--preview and --hold must not be negative")
-	case o.duration <= 0 && o.calls == 0:
+	case o.scenario == "storm" && o.duration <= 0 && o.calls == 0:
 		return errors.New("--duration must be positive (or give --calls)")
 	case o.cycleTimeout <= 0 || o.dialTimeout <= 0:
 		return errors.New("--cycle-timeout and --dial-timeout must be positive")

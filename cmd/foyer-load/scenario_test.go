@@ -365,8 +365,8 @@ func TestBadNumbers(t *testing.T) {
 		{[]string{"--answer", "8"}, "--answer"},
 		{[]string{"--rate", "0"}, "--rate"},
 		{[]string{"--rate", "-5"}, "--rate"},
-		{[]string{"--duration", "0s"}, "--duration"},
-		{[]string{"--duration", "-1s"}, "--duration"},
+		{[]string{"--scenario", "storm", "--duration", "0s"}, "--duration"},
+		{[]string{"--scenario", "storm", "--duration", "-1s"}, "--duration"},
 		{[]string{"--cycle-timeout", "0s"}, "--cycle-timeout"},
 		{[]string{"--dial-timeout", "-1s"}, "--dial-timeout"},
 		{[]string{"--per-worker", "0"}, "--per-worker"},
@@ -379,7 +379,12 @@ func TestBadNumbers(t *testing.T) {
 			t.Errorf("%v: err %v, want one naming %s", tc.args, err, tc.flag)
 		}
 	}
-	if _, err := parseOptions([]string{"--tokens", "x", "--duration", "0s", "--calls", "50"}, io.Discard); err != nil {
-		t.Errorf("--calls with --duration 0: %v", err)
+	for _, ok := range [][]string{
+		{"--scenario", "storm", "--duration", "0s", "--calls", "50"}, // --calls sets the storm's length
+		{"--scenario", "media", "--duration", "0s"},                  // media holds its calls for --hold
+	} {
+		if _, err := parseOptions(append([]string{"--tokens", "x"}, ok...), io.Discard); err != nil {
+			t.Errorf("%v: %v", ok, err)
+		}
 	}
 }
