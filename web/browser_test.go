@@ -733,30 +733,45 @@ func TestHandshakeNeverAnswered(t *testing.T) {
 		` && document.getElementById("conn").textContent === "online" && window.foyerTrail.some((s) => s.endsWith("#2 <- welcome"))`)
 }
 
-// TestBackOnline: after a long outage the page waits up to 30 s between
+// TestBackOnline: after a long outage a page waits up to 30 s between
 // attempts to connect, longer than a visitor's call rings. When the
-// browser says the network is back (its "online" event), the page connects
-// within a second instead of waiting out its backoff. The backoff is set as
-// after a long outage's failed attempts (the next wait 22.5–37.5 s, beyond
-// the test's wait). The test fires the event itself: in the loopback-only
-// namespace Chromium counts itself offline throughout (navigator.onLine is
-// false), and DevTools' network state override fires no event there.
+// browser says the network is back (its "online" event), the page says it
+// reconnects now and connects within a second, instead of waiting out its
+// backoff. The backoff is set as after a long outage's failed attempts (the
+// next wait 22.5–37.5 s, beyond the test's wait). The test fires the event
+// itself: in the loopback-only namespace Chromium counts itself offline
+// throughout (navigator.onLine is false), and DevTools' network state
+// override fires no event there.
 func TestBackOnline(t *testing.T) {
 	browser := chromium(t)
 	srv, tokens := server(t)
-	c := &call{t: t}
-	resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
-	const online = `document.getElementById("conn").textContent === "online"`
-	c.waitFor(resident, "connects", state("idle")+` && `+online)
-	if _, err := eval[any](resident, `window.foyerSignal.retry = 10, window.foyerSignal.ws.close()`); err != nil {
-		c.fail("resident page: %v", err)
+	for _, tc := range []struct{ page, token, idle string }{
+		{"resident", "anna-phone", "idle"},
+		{"door", "front-door", "ready"},
+	} {
+		t.Run(tc.page, func(t *testing.T) {
+			c := &call{t: t}
+			p := c.open(browser, tc.page, srv.URL+"/"+tc.page+"#token="+tokens[tc.token])
+			const online = `document.getElementById("conn").textContent === "online"`
+			c.waitFor(p, "connects", state(tc.idle)+` && `+online)
+			if _, err := eval[any](p, `window.foyerSignal.retry = 10, window.foyerSignal.ws.close()`); err != nil {
+				c.fail("%s page: %v", tc.page, err)
+			}
+			c.waitFor(p, "goes offline", `document.getElementById("conn").textContent === "offline"`+
+				` && `+statusStarts("Connection lost. Reconnecting in "))
+			// The status is read in the same evaluation as the event: the
+			// reconnect's timer cannot have fired yet.
+			status, err := eval[string](p, `window.dispatchEvent(new Event("online")), document.getElementById("status").textContent`)
+			if err != nil {
+				c.fail("%s page: %v", tc.page, err)
+			}
+			if want := "Back online. Reconnecting…"; status != want {
+				c.fail("%s page, back online, says %q, want %q", tc.page, status, want)
+			}
+			c.waitFor(p, "connects again without waiting out its backoff", state(tc.idle)+` && `+online+
+				` && window.foyerTrail.some((s) => s.endsWith("#2 <- welcome"))`)
+		})
 	}
-	c.waitFor(resident, "goes offline", `document.getElementById("conn").textContent === "offline"`)
-	if _, err := eval[any](resident, `window.dispatchEvent(new Event("online"))`); err != nil {
-		c.fail("resident page: %v", err)
-	}
-	c.waitFor(resident, "connects again without waiting out its backoff", state("idle")+` && `+online+
-		` && window.foyerTrail.some((s) => s.endsWith("#2 <- welcome"))`)
 }
 
 // TestDoorCallRefused: the door station page matches the answers to its

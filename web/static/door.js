@@ -217,6 +217,9 @@ function start(tok) {
       show(final ? "offline" : "connecting", text);
       if (final && /token/.test(text)) login();
     },
+    waiting: (text) => {
+      if (state.state === "connecting") show("connecting", text);
+    },
   });
 }
 

@@ -62,7 +62,8 @@ const openWait = 10000;
 export class Signal {
   // handlers: message(m) for every message, up(welcome, pressed) after each
   // welcome (pressed: what press kept meanwhile, sent just before), down(text,
-  // final) when the connection is lost.
+  // final) when the connection is lost, and waiting(text) when the wait
+  // down announced changes (the network is back).
   constructor(tok, handlers) {
     this.tok = tok;
     this.h = handlers;
@@ -81,6 +82,7 @@ export class Signal {
   backOnline() {
     if (!this.timer || this.stopped) return;
     this.reconnectIn(Math.random());
+    this.h.waiting("Back online. Reconnecting…");
   }
 
   // reconnectIn opens a new connection after wait seconds.

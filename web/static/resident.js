@@ -234,6 +234,9 @@ function start(tok) {
       if (state.state !== "ringing") show(final ? "offline" : "connecting", text);
       if (final && /token/.test(text)) login();
     },
+    waiting: (text) => {
+      if (state.state === "connecting") show("connecting", text);
+    },
   });
 }
 
