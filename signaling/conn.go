@@ -81,6 +81,7 @@ type Conn struct {
 	pollID  uint32       // guarded by the idle poller's mu; 0: never parked
 
 	mu          sync.Mutex
+	callsTaken  bool                 // guarded by mu; gone: its recorded calls were taken (takeRemoteCalls); here it costs no room
 	remoteCalls map[CallID]time.Time // guarded by mu; calls owned by other nodes this device acted on, and when
 	handed      map[CallID]struct{}  // guarded by mu; those of them handed over from a connection this one replaced, not spoken about through this one since
 	movedTo     *connAt              // guarded by mu; the connection on another node that replaced this one
@@ -332,7 +333,10 @@ func (c *Conn) handedOver(call CallID) {
 	c.noteRemote(call, true)
 }
 
-func (c *Conn) noteRemote(call CallID, handed bool) {
+// noteRemote records call; late reports that the connection had gone
+// already: the calls it had recorded were taken before this one
+// (takeRemoteCalls), and their owners told nothing of it.
+func (c *Conn) noteRemote(call CallID, handed bool) (late bool) {
 	now := c.hub.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -361,6 +365,7 @@ func (c *Conn) noteRemote(call CallID, handed bool) {
 		}
 	}
 	c.remoteCalls[call] = now
+	return c.callsTaken
 }
 
 // inheritRemoteCalls takes over the calls prev, the connection this one
@@ -395,7 +400,9 @@ func (c *Conn) replacement() (connAt, bool) {
 }
 
 // takeRemoteCalls returns and forgets the calls recorded by actedOn that
-// may still go on.
+// may still go on, as the connection goes (Hub.served; or replaced on this
+// node, inheritRemoteCalls): a call noted on it later is late
+// (noteRemoteFrame).
 func (c *Conn) takeRemoteCalls() []CallID { return c.remoteCallList(true) }
 
 // remoteCallsNow returns the calls recorded by actedOn that may still go
@@ -417,6 +424,7 @@ func (c *Conn) remoteCallList(take bool) []CallID {
 	}
 	if take {
 		c.remoteCalls, c.handed = nil, nil
+		c.callsTaken = true
 	}
 	return calls
 }
@@ -470,10 +478,13 @@ func remoteCallOf(frame []byte) CallID {
 }
 
 // noteFirst reports whether a frame for which remoteCallOf holds must be
-// noted before its device reads it: a calling or an ended, after which a
-// door station places its next call (callOwner).
+// noted before its device reads it: all but a ring. After a calling or an
+// ended a door station places its next call (callOwner); after a cancel a
+// device may close at once, and its leave must not tell the owner of a
+// call that rings it no more. A ring is noted once every device has it,
+// off the ring's path.
 func noteFirst(frame []byte) bool {
-	return bytes.HasPrefix(frame, callingPrefix) || bytes.HasPrefix(frame, endedPrefix)
+	return !bytes.HasPrefix(frame, ringPrefix)
 }
 
 // noteRemoteFrame keeps the calls of other nodes this connection records
@@ -488,21 +499,29 @@ func noteFirst(frame []byte) bool {
 // (and drops its media peer) when it goes (Call.left). A cancel (the
 // device rings no more) and an ended forget the call, so that a door
 // station that rejoined it places its calls here again (callOwner).
+//
+// A ring is noted after it is sent (the router's receive), and the device
+// may read it and close the connection before: noted once the connection
+// has gone, the call is passed on as the connection's leave would have
+// (Hub.passOnLate).
 func (c *Conn) noteRemoteFrame(id CallID, frame []byte) {
+	var late bool
 	switch {
 	case bytes.HasPrefix(frame, callingPrefix):
 		node := ownerOf(id)
 		c.takeHanded(func(owner string) bool { return owner == node })
-		c.actedOn(id)
-		return
+		late = c.noteRemote(id, false)
 	case bytes.HasPrefix(frame, ringPrefix):
-		c.actedOn(id)
-		return
+		late = c.noteRemote(id, false)
+	default:
+		c.mu.Lock()
+		delete(c.remoteCalls, id)
+		delete(c.handed, id)
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.remoteCalls, id)
-	delete(c.handed, id)
+	if late {
+		c.hub.passOnLate(c)
+	}
 }
 
 // settled forgets the calls of node this connection recorded: that node,

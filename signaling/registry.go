@@ -261,6 +261,21 @@ func (h *Hub) leftRemote(c *Conn) {
 	}
 }
 
+// passOnLate passes on the calls of other nodes recorded on c after its
+// calls were taken as it went (Conn.noteRemoteFrame): as served does once
+// c is closed; before that c was replaced on this node (serve), and its
+// replacement takes them.
+func (h *Hub) passOnLate(c *Conn) {
+	select {
+	case <-c.done:
+		h.handOver(c)
+	default:
+		if cur := h.router.Local(c.device.ID); cur != nil && cur != c {
+			cur.inheritRemoteCalls(c)
+		}
+	}
+}
+
 // handOver gives the calls c took part in to the connection on another
 // node that replaced it, if one did: that one tells their owners when it
 // goes, though it may never speak about them. And this node's calls that

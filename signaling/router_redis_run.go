@@ -116,30 +116,34 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		}
 		r.metrics.rtt.Observe(time.Since(time.Unix(0, env.Sent)).Seconds())
 	case "deliver":
-		// A calling or an ended is noted before the door station reads it
-		// (it may place its next call at once: Conn.callOwner); a ring or
-		// a cancel after every device has it, off the ring's path.
+		// A calling, cancel or ended is noted before the device reads it; a
+		// ring once every device has it, off the ring's path (noteFirst), on
+		// the connection that took it, which may have gone since (Local
+		// would not find it).
 		call := remoteCallOf(env.Frame) // once for all the envelope's devices
-		note := func(id directory.DeviceID) {
-			if c := r.Memory.Local(id); c != nil {
-				c.noteRemoteFrame(call, env.Frame)
-			}
-		}
 		first := call != "" && noteFirst(env.Frame)
+		var took [8]*Conn
+		sent := took[:0]
 		for _, id := range env.Devices {
 			if first {
-				note(id)
+				if c := r.Memory.Local(id); c != nil {
+					c.noteRemoteFrame(call, env.Frame)
+				}
 			}
-			if _, ok := r.Memory.Deliver(id, env.Frame); !ok {
+			c := r.Memory.deliver(id, env.Frame)
+			if c == nil {
 				r.metrics.dropped.WithLabelValues("not_here").Inc()
 				if call != "" {
 					r.callingLost(id, call, env.Frame)
 				}
 			}
+			if call != "" && !first {
+				sent = append(sent, c)
+			}
 		}
-		if call != "" && !first {
-			for _, id := range env.Devices {
-				note(id)
+		for _, c := range sent {
+			if c != nil {
+				c.noteRemoteFrame(call, env.Frame)
 			}
 		}
 	case "replaced":

@@ -183,6 +183,72 @@ func TestUndeliveredHeldThenDropped(t *testing.T) {
 	}
 }
 
+// TestRungDeviceGoneBeforeItsRingWasNoted: a node notes a ring of another
+// node's call on the device's connection after sending it (off the ring's
+// path), and the device may read it and close the connection first. The
+// note then comes after the connection's leave told the owners of the
+// calls it had recorded, and the call's owner must still hear that the
+// device left (TestRungDeviceLeavingOtherNode, which once failed so on a
+// busy machine: 2 devices still ringing). The test takes the note back
+// before the close and makes it again after, as a late receive would.
+func TestRungDeviceGoneBeforeItsRingWasNoted(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	site := ts.siteNamed(t, "Harbour View")
+	door, anna, bram, callID := ringsBothNodes(t, ts)
+	conn := ts.hubs[1].router.Local(directory.DeviceID(bram.welcome["device_id"].(string)))
+	if conn == nil {
+		t.Fatal("bram-phone is not connected to node 1")
+	}
+	id := CallID(callID)
+	noted := func() (recorded, taken bool) {
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		_, recorded = conn.remoteCalls[id]
+		return recorded, conn.callsTaken
+	}
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(time.Millisecond) {
+		if recorded, _ := noted(); recorded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 1 never noted the ring of %s", id)
+		}
+	}
+	conn.mu.Lock()
+	delete(conn.remoteCalls, id)
+	conn.mu.Unlock()
+
+	_ = bram.ws.Close()
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(time.Millisecond) {
+		if _, taken := noted(); taken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 never ended bram-phone's connection")
+		}
+	}
+	ringing := func() int {
+		live := ts.hubs[0].LiveCalls(site)
+		if len(live) != 1 || live[0].CallID != id {
+			t.Fatalf("live calls %+v, want %s", live, id)
+		}
+		return live[0].Ringing
+	}
+	if n := ringing(); n != 2 {
+		t.Fatalf("%d devices ringing once bram-phone went with its ring not noted, want 2 (nobody told)", n)
+	}
+
+	conn.noteRemoteFrame(id, []byte(`{"type":"ring","call_id":"`+callID+`"}`))
+	for deadline := time.Now().Add(readTimeout); ringing() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d devices still ringing %v after bram-phone's late ring note; want anna-phone alone", ringing(), readTimeout)
+		}
+	}
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	anna.expect("cancel")
+}
+
 // ringsBothNodes connects front-door and anna-phone to node 0 and
 // bram-phone to node 1, and has the door call 101, which rings both
 // phones.
