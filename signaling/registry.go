@@ -262,17 +262,14 @@ func (h *Hub) leftRemote(c *Conn) {
 }
 
 // passOnLate passes on the calls of other nodes recorded on c after its
-// calls were taken as it went (Conn.noteRemoteFrame): as served does once
-// c is closed; before that c was replaced on this node (serve), and its
-// replacement takes them.
+// calls were taken as it went (Conn.noteRemoteFrame), as served does. Not
+// closed yet, c was replaced on this node (serve), and served, still to
+// come, passes them on.
 func (h *Hub) passOnLate(c *Conn) {
 	select {
 	case <-c.done:
 		h.handOver(c)
 	default:
-		if cur := h.router.Local(c.device.ID); cur != nil && cur != c {
-			cur.inheritRemoteCalls(c)
-		}
 	}
 }
 
