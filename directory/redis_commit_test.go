@@ -5,10 +5,6 @@ import (
 	"errors"
 	"reflect"
 	"testing"
-
-	"github.com/redis/go-redis/v9"
-
-	"github.com/foyer-intercom/foyer/internal/redistest"
 )
 
 func TestRedisJournalEncoding(t *testing.T) {
@@ -55,13 +51,7 @@ func crashAfterCommit(t *testing.T, r *Redis, ops ...Op) redisJournal {
 
 func TestRedisJournalReplay(t *testing.T) {
 	ctx := context.Background()
-	client := redis.NewClient(&redis.Options{Addr: redistest.Start(t)})
-	defer client.Close()
-	r, err := NewRedis(client, RedisKeyPrefix("replay:"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, client := testRedis(t, "replay:")
 
 	site := Site{ID: "s_1", Name: "Harbour View", Settings: DefaultSettings()}
 	crashAfterCommit(t, r, PutSite{Site: site}, PutEntry{Entry: Entry{Site: site.ID, Number: "101", Name: "Jansen"}})
@@ -86,13 +76,7 @@ func TestRedisJournalReplay(t *testing.T) {
 // counters must refuse it.
 func TestRedisJournalFenced(t *testing.T) {
 	ctx := context.Background()
-	client := redis.NewClient(&redis.Options{Addr: redistest.Start(t)})
-	defer client.Close()
-	r, err := NewRedis(client, RedisKeyPrefix("fenced:"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, _ := testRedis(t, "fenced:")
 
 	site := Site{ID: "s_1", Name: "Old Name", Settings: DefaultSettings()}
 	old := crashAfterCommit(t, r, PutSite{Site: site})

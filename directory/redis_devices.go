@@ -3,7 +3,6 @@ package directory
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -52,27 +51,14 @@ func (r *Redis) devices(ctx context.Context, ids []string) ([]Device, error) {
 		return nil, nil
 	}
 	sort.Strings(ids)
-	pipe := r.client.Pipeline()
-	cmds := make([]*redis.StringCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = pipe.Get(ctx, r.keys.device(DeviceID(id)))
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, redisErr(err)
-	}
-	out := make([]Device, 0, len(ids))
-	for _, c := range cmds {
-		v, err := c.Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue
+	return records(ctx, r, ids, func(p redis.Pipeliner, id string) *redis.StringCmd {
+		return p.Get(ctx, r.keys.device(DeviceID(id)))
+	}, func(_ string, v []byte) (d Device, err error) {
+		if err = json.Unmarshal(v, &d); err != nil {
+			err = fmt.Errorf("directory: redis: corrupt device record: %w", err)
 		}
-		var d Device
-		if err := json.Unmarshal(v, &d); err != nil {
-			return nil, fmt.Errorf("directory: redis: corrupt device record: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, nil
+		return d, err
+	})
 }
 
 // SiteDevices lists a site's door stations and monitors: two round trips.

@@ -94,28 +94,45 @@ func (r *Redis) Sites(ctx context.Context) ([]Site, error) {
 		return nil, redisErr(err)
 	}
 	sort.Strings(ids)
+	return records(ctx, r, ids, func(p redis.Pipeliner, id string) *redis.StringCmd {
+		return p.Get(ctx, r.keys.site(SiteID(id)))
+	}, func(id string, v []byte) (s Site, err error) {
+		if err = json.Unmarshal(v, &s); err != nil {
+			err = fmt.Errorf("directory: redis: site %s: %w", id, err)
+		}
+		return s, err
+	})
+}
+
+// records reads one record for each of ids in one round trip (get queues
+// its read) and decodes those found, in the order of ids. A record not
+// found is left out: listed by a batch not yet fully applied.
+func records[T any](ctx context.Context, r *Redis, ids []string, get func(p redis.Pipeliner, id string) *redis.StringCmd, decode func(id string, v []byte) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
 	pipe := r.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.Get(ctx, r.keys.site(SiteID(id)))
+		cmds[i] = get(pipe, id)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, redisErr(err)
 	}
-	out := make([]Site, 0, len(ids))
 	for i, c := range cmds {
-		var s Site
 		v, err := c.Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue // listed by a batch not yet fully applied
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			return nil, redisErr(err)
 		}
-		if err == nil {
-			err = json.Unmarshal(v, &s)
-		}
+		t, err := decode(ids[i], v)
 		if err != nil {
-			return nil, fmt.Errorf("directory: redis: site %s: %w", ids[i], err)
+			return nil, err
 		}
-		out = append(out, s)
+		out = append(out, t)
 	}
 	return out, nil
 }
@@ -233,30 +250,10 @@ func (r *Redis) Memberships(ctx context.Context, user UserID) ([]Membership, err
 		ids = append(ids, s)
 	}
 	sort.Strings(ids)
-	pipe := r.client.Pipeline()
-	cmds := make([]*redis.StringCmd, len(ids))
-	for i, s := range ids {
+	return records(ctx, r, ids, func(p redis.Pipeliner, s string) *redis.StringCmd {
 		n, _ := decodeUserSite(sites.Val()[s])
-		cmds[i] = pipe.HGet(ctx, r.keys.members(SiteID(s), n), string(user))
-	}
-	if len(cmds) > 0 {
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return nil, redisErr(err)
-		}
-	}
-	out := make([]Membership, 0, len(cmds))
-	for _, c := range cmds {
-		v, err := c.Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue // a batch not yet fully applied
-		}
-		m, err := decodeMember(v)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
+		return p.HGet(ctx, r.keys.members(SiteID(s), n), string(user))
+	}, func(_ string, v []byte) (Membership, error) { return decodeMember(v) })
 }
 
 // CountMembers returns the number of app users of a site, from a counter:
