@@ -197,15 +197,11 @@ function start(tok) {
     message: onMessage,
     up: (welcome, pressed) => {
       state.welcome = welcome;
-      $("conn").textContent = "online";
-      $("conn").classList.add("up");
       if (hangsUp(pressed, state.callId)) return; // ended follows, or call_ended: do not rejoin
       if (state.state === "talking") rejoin();
       else show("ready", "Press a name, or dial a number and press Call");
     },
     down: (text, final) => {
-      $("conn").textContent = "offline";
-      $("conn").classList.remove("up");
       // An answered call waits for us a few seconds (the server's rejoin
       // window), unless this door station cannot reconnect; a ringing one
       // ends with the connection.

@@ -63,7 +63,8 @@ export class Signal {
   // handlers: message(m) for every message, up(welcome, pressed) after each
   // welcome (pressed: what press kept meanwhile, sent just before), down(text,
   // final) when the connection is lost, and waiting(text) when the wait
-  // down announced changes (the network is back).
+  // down announced changes (the network is back). The page's connection
+  // indicator (#conn) says online or offline before up and down run.
   constructor(tok, handlers) {
     this.tok = tok;
     this.h = handlers;
@@ -140,6 +141,7 @@ export class Signal {
     const pressed = this.pressed;
     this.pressed = [];
     pressed.forEach((p) => this.send(p));
+    showOnline(true);
     this.h.up(m, pressed);
   }
 
@@ -159,6 +161,7 @@ export class Signal {
     clearInterval(this.pinger);
     clearTimeout(this.steady);
     const why = final[code];
+    showOnline(false);
     if (why || this.stopped) {
       this.h.down(why || "Disconnected.", true);
       return;
@@ -191,6 +194,14 @@ export class Signal {
     clearTimeout(this.timer);
     this.ws.close();
   }
+}
+
+// showOnline sets the page's connection indicator.
+function showOnline(up) {
+  const conn = document.getElementById("conn");
+  if (!conn) return;
+  conn.textContent = up ? "online" : "offline";
+  conn.classList.toggle("up", up);
 }
 
 // peer creates a call's RTCPeerConnection with the welcome's ICE servers

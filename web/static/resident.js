@@ -206,8 +206,6 @@ function start(tok) {
     message: onMessage,
     up: (welcome, pressed) => {
       state.welcome = welcome;
-      $("conn").textContent = "online";
-      $("conn").classList.add("up");
       if (hangsUp(pressed, state.callId)) return; // ended follows, or call_ended: do not rejoin
       if (state.state === "talking") rejoin();
       else if (state.state === "answering") reanswer();
@@ -218,8 +216,6 @@ function start(tok) {
       } else if (!state.callId) show("idle", "Waiting for visitors");
     },
     down: (text, final) => {
-      $("conn").textContent = "offline";
-      $("conn").classList.remove("up");
       // A ringing device is rung again when it reconnects. The call we
       // talk in waits for us a few seconds (the server's rejoin window),
       // unless this device cannot reconnect; so does one we answered
