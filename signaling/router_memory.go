@@ -42,20 +42,11 @@ func (m *Memory) Detach(_ context.Context, c *Conn) bool {
 
 // Deliver implements Router.
 func (m *Memory) Deliver(id directory.DeviceID, frame []byte) (string, bool) {
-	if c := m.deliver(id, frame); c != nil {
-		return c.id, true
-	}
-	return "", false
-}
-
-// deliver is Deliver returning the connection that took the frame, nil if
-// none did.
-func (m *Memory) deliver(id directory.DeviceID, frame []byte) *Conn {
 	c := m.Local(id)
 	if c == nil || !c.Send(frame) {
-		return nil
+		return "", false
 	}
-	return c
+	return c.id, true
 }
 
 // Where implements Router.

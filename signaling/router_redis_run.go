@@ -123,28 +123,24 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		call := remoteCallOf(env.Frame) // once for all the envelope's devices
 		first := call != "" && noteFirst(env.Frame)
 		var took [8]*Conn
-		sent := took[:0]
+		rung := took[:0]
 		for _, id := range env.Devices {
-			if first {
-				if c := r.Memory.Local(id); c != nil {
-					c.noteRemoteFrame(call, env.Frame)
-				}
+			c := r.Memory.Local(id)
+			if first && c != nil {
+				c.noteRemoteFrame(call, env.Frame)
 			}
-			c := r.Memory.deliver(id, env.Frame)
-			if c == nil {
+			switch {
+			case c == nil || !c.Send(env.Frame):
 				r.metrics.dropped.WithLabelValues("not_here").Inc()
 				if call != "" {
 					r.callingLost(id, call, env.Frame)
 				}
-			}
-			if call != "" && !first {
-				sent = append(sent, c)
+			case call != "" && !first:
+				rung = append(rung, c)
 			}
 		}
-		for _, c := range sent {
-			if c != nil {
-				c.noteRemoteFrame(call, env.Frame)
-			}
+		for _, c := range rung {
+			c.noteRemoteFrame(call, env.Frame)
 		}
 	case "replaced":
 		if len(env.Devices) == 1 {
