@@ -53,9 +53,9 @@ func (r *Redis) devices(ctx context.Context, ids []string) ([]Device, error) {
 	sort.Strings(ids)
 	return records(ctx, r, ids, func(p redis.Pipeliner, id string) *redis.StringCmd {
 		return p.Get(ctx, r.keys.device(DeviceID(id)))
-	}, func(_ string, v []byte) (d Device, err error) {
+	}, func(id string, v []byte) (d Device, err error) {
 		if err = json.Unmarshal(v, &d); err != nil {
-			err = fmt.Errorf("directory: redis: corrupt device record: %w", err)
+			err = fmt.Errorf("directory: redis: corrupt device record %s: %w", id, err)
 		}
 		return d, err
 	})

@@ -106,7 +106,8 @@ func (r *Redis) Sites(ctx context.Context) ([]Site, error) {
 
 // records reads one record for each of ids in one round trip (get queues
 // its read) and decodes those found, in the order of ids. A record not
-// found is left out: listed by a batch not yet fully applied.
+// found is left out: deleted since its index was read, or listed by a
+// batch not yet fully applied.
 func records[T any](ctx context.Context, r *Redis, ids []string, get func(p redis.Pipeliner, id string) *redis.StringCmd, decode func(id string, v []byte) (T, error)) ([]T, error) {
 	out := make([]T, 0, len(ids))
 	if len(ids) == 0 {

@@ -91,8 +91,8 @@ func TestRedisListsMissingAndCorruptRecords(t *testing.T) {
 			t.Fatalf("SiteDevices without d_2's record = %+v, %v; want d_1, d_3", ds, err)
 		}
 		set(r.keys.device("d_3"), "{not json")
-		if ds, err := r.SiteDevices(ctx, "s_1"); err == nil || !strings.Contains(err.Error(), "corrupt device record") {
-			t.Fatalf("SiteDevices with d_3's record corrupt = %+v, %v; want an error", ds, err)
+		if ds, err := r.SiteDevices(ctx, "s_1"); err == nil || !strings.Contains(err.Error(), "corrupt device record d_3") {
+			t.Fatalf("SiteDevices with d_3's record corrupt = %+v, %v; want an error naming d_3", ds, err)
 		}
 	})
 	t.Run("memberships", func(t *testing.T) {
