@@ -2,7 +2,6 @@ package directory
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -53,10 +52,8 @@ func (r *Redis) devices(ctx context.Context, ids []string) ([]Device, error) {
 	sort.Strings(ids)
 	return records(ctx, r, ids, func(p redis.Pipeliner, id string) *redis.StringCmd {
 		return p.Get(ctx, r.keys.device(DeviceID(id)))
-	}, func(id string, v []byte) (d Device, err error) {
-		if err = json.Unmarshal(v, &d); err != nil {
-			err = fmt.Errorf("directory: redis: corrupt device record %s: %w", id, err)
-		}
+	}, func(c *redis.StringCmd, id string) (d Device, err error) {
+		err = decodeJSON(c, r.keys.device(DeviceID(id)), "device "+id, &d)
 		return d, err
 	})
 }

@@ -96,19 +96,17 @@ func (r *Redis) Sites(ctx context.Context) ([]Site, error) {
 	sort.Strings(ids)
 	return records(ctx, r, ids, func(p redis.Pipeliner, id string) *redis.StringCmd {
 		return p.Get(ctx, r.keys.site(SiteID(id)))
-	}, func(id string, v []byte) (s Site, err error) {
-		if err = json.Unmarshal(v, &s); err != nil {
-			err = fmt.Errorf("directory: redis: site %s: %w", id, err)
-		}
+	}, func(c *redis.StringCmd, id string) (s Site, err error) {
+		err = decodeJSON(c, r.keys.site(SiteID(id)), "site "+id, &s)
 		return s, err
 	})
 }
 
 // records reads one record for each of ids in one round trip (get queues
 // its read) and decodes those found, in the order of ids. A record not
-// found is left out: deleted since its index was read, or listed by a
-// batch not yet fully applied.
-func records[T any](ctx context.Context, r *Redis, ids []string, get func(p redis.Pipeliner, id string) *redis.StringCmd, decode func(id string, v []byte) (T, error)) ([]T, error) {
+// found (decode's ErrNotFound) is left out: deleted since its index was
+// read, or listed by a batch not yet fully applied.
+func records[T any](ctx context.Context, r *Redis, ids []string, get func(p redis.Pipeliner, id string) *redis.StringCmd, decode func(c *redis.StringCmd, id string) (T, error)) ([]T, error) {
 	out := make([]T, 0, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -122,15 +120,11 @@ func records[T any](ctx context.Context, r *Redis, ids []string, get func(p redi
 		return nil, redisErr(err)
 	}
 	for i, c := range cmds {
-		v, err := c.Bytes()
+		t, err := decode(c, ids[i])
 		switch {
-		case errors.Is(err, redis.Nil):
+		case errors.Is(err, ErrNotFound):
 			continue
 		case err != nil:
-			return nil, redisErr(err)
-		}
-		t, err := decode(ids[i], v)
-		if err != nil {
 			return nil, err
 		}
 		out = append(out, t)
@@ -254,7 +248,16 @@ func (r *Redis) Memberships(ctx context.Context, user UserID) ([]Membership, err
 	return records(ctx, r, ids, func(p redis.Pipeliner, s string) *redis.StringCmd {
 		n, _ := decodeUserSite(sites.Val()[s])
 		return p.HGet(ctx, r.keys.members(SiteID(s), n), string(user))
-	}, func(_ string, v []byte) (Membership, error) { return decodeMember(v) })
+	}, func(c *redis.StringCmd, _ string) (Membership, error) {
+		v, err := c.Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+			return Membership{}, ErrNotFound
+		case err != nil:
+			return Membership{}, redisErr(err)
+		}
+		return decodeMember(v)
+	})
 }
 
 // CountMembers returns the number of app users of a site, from a counter:

@@ -80,7 +80,7 @@ func TestRedisListsMissingAndCorruptRecords(t *testing.T) {
 			t.Fatalf("Sites without s_2's record = %+v, %v; want s_1, s_3", ss, err)
 		}
 		set(r.keys.site("s_3"), "{not json")
-		if ss, err := r.Sites(ctx); err == nil || !strings.Contains(err.Error(), "site s_3") {
+		if ss, err := r.Sites(ctx); err == nil || !strings.Contains(err.Error(), "corrupt record "+r.keys.site("s_3")) {
 			t.Fatalf("Sites with s_3's record corrupt = %+v, %v; want an error naming s_3", ss, err)
 		}
 	})
@@ -91,7 +91,7 @@ func TestRedisListsMissingAndCorruptRecords(t *testing.T) {
 			t.Fatalf("SiteDevices without d_2's record = %+v, %v; want d_1, d_3", ds, err)
 		}
 		set(r.keys.device("d_3"), "{not json")
-		if ds, err := r.SiteDevices(ctx, "s_1"); err == nil || !strings.Contains(err.Error(), "corrupt device record d_3") {
+		if ds, err := r.SiteDevices(ctx, "s_1"); err == nil || !strings.Contains(err.Error(), "corrupt record "+r.keys.device("d_3")) {
 			t.Fatalf("SiteDevices with d_3's record corrupt = %+v, %v; want an error naming d_3", ds, err)
 		}
 	})
