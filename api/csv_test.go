@@ -159,3 +159,35 @@ func TestImportKeepsWhatTheFileLacks(t *testing.T) {
 		t.Fatalf("a newcomer without a licence column: %+v; want active", list.Users)
 	}
 }
+
+// TestDownloadsEscapeFormulas: a cell a spreadsheet would run as a formula
+// (CSV injection) is exported with a leading ', in the users' export and in
+// a log's download alike, and the users' import takes the ' off again.
+func TestDownloadsEscapeFormulas(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	a, b := op.site("Block A"), op.site("Block B")
+	const formula = `=HYPERLINK("http://example.com")`
+	op.must(http.StatusOK, "POST", "/v1/sites/"+a+"/users/import",
+		"email,call_id,display_name\nf@example.com,1,"+`"`+strings.ReplaceAll(formula, `"`, `""`)+`"`+"\n", nil)
+	_, export := op.do("GET", "/v1/sites/"+a+"/users/export", nil)
+	if !strings.Contains(string(export), `"'=HYPERLINK(""http://example.com"")"`) {
+		t.Fatalf("users export does not escape a formula:\n%s", export)
+	}
+	op.must(http.StatusOK, "POST", "/v1/sites/"+b+"/users/import", string(export), nil)
+	var list struct {
+		Users []struct {
+			DisplayName string `json:"display_name"`
+		}
+	}
+	op.must(http.StatusOK, "GET", "/v1/sites/"+b+"/users", nil, &list)
+	if len(list.Users) != 1 || list.Users[0].DisplayName != formula {
+		t.Fatalf("the export imported elsewhere: %+v, want the display name %s", list.Users, formula)
+	}
+
+	op.must(http.StatusCreated, "POST", "/v1/sites/"+a+"/api-keys", map[string]string{"name": "@SUM(1)", "role": "viewer"}, nil)
+	_, audit := op.do("GET", "/v1/sites/"+a+"/logs/audit?format=csv", nil)
+	if !strings.Contains(string(audit), ",'@SUM(1)\n") {
+		t.Fatalf("audit log download does not escape a formula:\n%s", audit)
+	}
+}
