@@ -351,19 +351,29 @@ func (a *API) exportUsers(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
+	return writeCSV(w, "app-users.csv", csvColumns, len(users), func(i int) []string {
+		u := users[i]
+		return []string{u.Email, string(u.Number), u.DisplayName, string(u.Licence), strings.Join(u.Tags, ";"), string(u.Status), u.Invitation}
+	})
+}
+
+// writeCSV answers with a CSV download named filename: header, then the n
+// records row returns, each cell escaped (escapeCell) so that a
+// spreadsheet opening the file runs none of them as a formula.
+func writeCSV(w http.ResponseWriter, filename string, header []string, n int, row func(i int) []string) error {
 	var buf bytes.Buffer
-	cw := csv.NewWriter(&buf)
-	_ = cw.Write(csvColumns)
-	for _, u := range users {
-		rec := []string{u.Email, string(u.Number), u.DisplayName, string(u.Licence), strings.Join(u.Tags, ";"), string(u.Status), u.Invitation}
-		for i := range rec {
-			rec[i] = escapeCell(rec[i])
+	cw := csv.NewWriter(&buf) // into memory: its writes cannot fail
+	_ = cw.Write(header)
+	for i := range n {
+		rec := row(i)
+		for j := range rec {
+			rec[j] = escapeCell(rec[j])
 		}
 		_ = cw.Write(rec)
 	}
 	cw.Flush()
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="app-users.csv"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+filename+`"`)
 	_, _ = w.Write(buf.Bytes())
 	return nil
 }

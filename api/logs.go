@@ -1,8 +1,6 @@
 package api
 
 import (
-	"bytes"
-	"encoding/csv"
 	"net/http"
 	"strconv"
 	"strings"
@@ -60,26 +58,16 @@ func parseDay(v string) (time.Time, error) {
 }
 
 func writeEventsCSV(w http.ResponseWriter, evs []accounts.Event) error {
-	var buf bytes.Buffer
-	cw := csv.NewWriter(&buf)
-	_ = cw.Write([]string{"time", "kind", "outcome", "actor", "user", "door", "call_id", "number", "devices", "answered", "answered_after_ms", "duration_ms", "door_opened", "details"})
-	for _, e := range evs {
+	header := []string{"time", "kind", "outcome", "actor", "user", "door", "call_id", "number", "devices", "answered", "answered_after_ms", "duration_ms", "door_opened", "details"}
+	return writeCSV(w, "log.csv", header, len(evs), func(i int) []string {
+		e := evs[i]
 		devs := make([]string, len(e.Devices))
-		for i, d := range e.Devices {
-			devs[i] = string(d)
+		for j, d := range e.Devices {
+			devs[j] = string(d)
 		}
-		rec := []string{e.Time.UTC().Format(time.RFC3339Nano), string(e.Kind), e.Outcome, e.Actor, string(e.User), string(e.Door), e.CallID, string(e.Number),
+		return []string{e.Time.UTC().Format(time.RFC3339Nano), string(e.Kind), e.Outcome, e.Actor, string(e.User), string(e.Door), e.CallID, string(e.Number),
 			strings.Join(devs, ";"), string(e.Answered), strconv.FormatInt(e.AnsweredAfterMs, 10), strconv.FormatInt(e.DurationMs, 10), strconv.FormatBool(e.DoorOpened), e.Details}
-		for i := range rec {
-			rec[i] = escapeCell(rec[i])
-		}
-		_ = cw.Write(rec)
-	}
-	cw.Flush()
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="log.csv"`)
-	_, _ = w.Write(buf.Bytes())
-	return nil
+	})
 }
 
 // liveCalls lists the site's calls in progress on this node (each call
