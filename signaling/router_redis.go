@@ -2,12 +2,10 @@ package signaling
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,82 +78,6 @@ const (
 	resendFirst = 100 * time.Millisecond
 	resendMax   = time.Second
 )
-
-// envelope is what one node publishes to another. On the wire it is one
-// line of JSON (every field but Frame), a newline, then Frame as is: the
-// protocol frame is neither re-encoded nor re-validated on the way.
-type envelope struct {
-	Kind    string               `json:"k"`              // deliver | message | join | left | replaced | handover | moved | forgotten | probe
-	From    string               `json:"f"`              // the sending node
-	Devices []directory.DeviceID `json:"d,omitempty"`    // deliver: the target devices; left: the device gone; replaced: the device
-	Conn    string               `json:"c,omitempty"`    // message, join: the sender's connection; left: the connection gone; replaced: the receiver's connection to close; handover: the receiver's connection that takes the calls; moved: the device's connection on To
-	By      string               `json:"b,omitempty"`    // replaced: the sender's connection that replaced it
-	To      string               `json:"n,omitempty"`    // moved: the node the device went to
-	Prev    string               `json:"p,omitempty"`    // moved: the sender's connection that the device left
-	Call    CallID               `json:"call,omitempty"` // message: the call its frame is about (the key that orders a call's messages); join, left, forgotten: the call
-	Sender  *directory.Device    `json:"s,omitempty"`    // message, join: the device that sent or connected; moved: the device
-	Targets []directory.Target   `json:"ts,omitempty"`   // moved: the call IDs the device rings for
-	Sent    int64                `json:"t,omitempty"`    // probe: send time, unix ns
-	Reason  EndReason            `json:"r,omitempty"`    // left: how the device's calls end
-	Calls   []CallID             `json:"cs,omitempty"`   // handover: the calls
-	Frame   []byte               `json:"-"`              // deliver, message: the protocol frame
-}
-
-// deliverPrefix starts the compact header of a deliver envelope, the one
-// on the ring and cancel path: "D <from> <device>,<device>…". Node and
-// device IDs hold only letters, digits, '_', '-' and '.', so spaces and
-// commas separate them unambiguously; JSON headers start with '{'.
-const deliverPrefix = "D "
-
-// marshal encodes the envelope for PUBLISH.
-func (e *envelope) marshal() ([]byte, error) {
-	if e.Kind == "deliver" {
-		n := len(deliverPrefix) + len(e.From) + 2 + len(e.Frame)
-		for _, d := range e.Devices {
-			n += len(d) + 1
-		}
-		out := make([]byte, 0, n)
-		out = append(append(append(out, deliverPrefix...), e.From...), ' ')
-		for i, d := range e.Devices {
-			if i > 0 {
-				out = append(out, ',')
-			}
-			out = append(out, d...)
-		}
-		return append(append(out, '\n'), e.Frame...), nil
-	}
-	head, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(head)+1+len(e.Frame))
-	out = append(append(head, '\n'), e.Frame...)
-	return out, nil
-}
-
-// unmarshalEnvelope decodes what marshal encoded.
-func unmarshalEnvelope(payload string) (envelope, error) {
-	head, frame, _ := strings.Cut(payload, "\n")
-	if rest, ok := strings.CutPrefix(head, deliverPrefix); ok {
-		from, devices, ok := strings.Cut(rest, " ")
-		if !ok || from == "" || devices == "" {
-			return envelope{}, errors.New("malformed deliver envelope")
-		}
-		e := envelope{Kind: "deliver", From: from, Frame: []byte(frame)}
-		for d := range strings.SplitSeq(devices, ",") {
-			e.Devices = append(e.Devices, directory.DeviceID(d))
-		}
-		return e, nil
-	}
-	var e envelope
-	if err := json.Unmarshal([]byte(head), &e); err != nil {
-		return e, err
-	}
-	if frame != "" {
-		e.Frame = []byte(frame)
-	}
-	return e, nil
-}
 
 // queued is one command for the publisher goroutine: an envelope to
 // PUBLISH to a node, or a ringing-set change.
@@ -327,150 +249,6 @@ func (r *RedisRouter) Where(id directory.DeviceID) (string, bool) {
 		return "", false
 	}
 	return loc.conn, true
-}
-
-// Locate implements Router. While the presence view is in step, it knows
-// where every device is and no round trip is needed; otherwise one
-// pipelined round trip reads the leases of all ids, and a second the alive
-// keys of the nodes they name. Redis is also asked when the view knows
-// none of ids, rather than end the call at once as unavailable: a device
-// that has just connected to another node may not be in the view yet.
-// (When some are known, the call rings them, and the devices it missed are
-// looked for again once the call is in the ringing sets: lookAgain.)
-func (r *RedisRouter) Locate(ctx context.Context, ids []directory.DeviceID) error {
-	if r.inStep() && r.knowsAny(ids) {
-		return nil
-	}
-	start := time.Now()
-	remote := make([]directory.DeviceID, 0, len(ids))
-	for _, id := range ids {
-		if r.Memory.Local(id) == nil {
-			remote = append(remote, id)
-		}
-	}
-	if len(remote) == 0 {
-		return nil
-	}
-	locs, err := r.readLeases(ctx, remote)
-	if err != nil {
-		r.fail("locate", err)
-		return err
-	}
-	r.metrics.rtt.Observe(time.Since(start).Seconds())
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i, loc := range locs {
-		r.learnLocked(remote[i], loc, start)
-	}
-	return nil
-}
-
-// learnLocked records where a read of Redis that began at start found id
-// (loc; no node: connected nowhere else, or a stale lease of ours), unless
-// the view has heard of id since the read began, from a presence event or
-// a message: that is newer than what the read saw.
-func (r *RedisRouter) learnLocked(id directory.DeviceID, loc location, start time.Time) {
-	if old, ok := r.where[id]; ok && !old.learned.Before(start) {
-		return
-	}
-	if loc.node == "" {
-		delete(r.where, id)
-	} else {
-		r.where[id] = loc
-	}
-}
-
-// readLeases reads from Redis where ids are connected on other nodes: their
-// leases, then the alive keys of the nodes these name (two round trips).
-// A location with no node: connected nowhere else.
-func (r *RedisRouter) readLeases(ctx context.Context, ids []directory.DeviceID) ([]location, error) {
-	start := time.Now()
-	pipe := r.rdb.Pipeline()
-	gets := make([]*redis.StringCmd, len(ids))
-	for i, id := range ids {
-		gets[i] = pipe.Get(ctx, presenceKey(id))
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
-	}
-	values := make([]string, len(gets))
-	for i, g := range gets {
-		values[i] = g.Val()
-	}
-	alive, err := r.aliveFor(ctx, values)
-	if err != nil {
-		return nil, err
-	}
-	locs := make([]location, len(values))
-	for i, v := range values {
-		locs[i] = r.leaseAt(v, alive, start)
-	}
-	return locs, nil
-}
-
-// knowsAny reports whether one of ids is connected here or, as far as the
-// view knows, on another node.
-func (r *RedisRouter) knowsAny(ids []directory.DeviceID) bool {
-	for _, id := range ids {
-		if r.Memory.Local(id) != nil {
-			return true
-		}
-	}
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, id := range ids {
-		if loc, ok := r.where[id]; ok && r.validLocked(loc, now) {
-			return true
-		}
-	}
-	return false
-}
-
-// otherLease splits lease ("<node> <conn>", the value of a presence key)
-// when it names another node's connection; ok is false for no lease and
-// for one of this node's.
-func (r *RedisRouter) otherLease(lease string) (node, conn string, ok bool) {
-	node, conn, ok = strings.Cut(lease, " ")
-	return node, conn, ok && node != r.node
-}
-
-// aliveFor reads, in one round trip, how long the alive key of each other
-// node named by the leases still lives (absent: not alive).
-func (r *RedisRouter) aliveFor(ctx context.Context, leases []string) (map[string]time.Duration, error) {
-	ttls := make(map[string]*redis.DurationCmd)
-	pipe := r.rdb.Pipeline()
-	for _, v := range leases {
-		if node, _, ok := r.otherLease(v); ok && ttls[node] == nil {
-			ttls[node] = pipe.PTTL(ctx, aliveKey(node))
-		}
-	}
-	alive := make(map[string]time.Duration, len(ttls))
-	if len(ttls) == 0 {
-		return alive, nil
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, err
-	}
-	for node, cmd := range ttls {
-		if ttl := cmd.Val(); ttl > 0 {
-			alive[node] = ttl
-		}
-	}
-	return alive, nil
-}
-
-// leaseAt is where a lease read at time at says its device is, given how
-// long each node's alive key still lived then: the device is believed
-// there as long as that node's alive key lives, not a whole lease TTL from
-// the read, so a dead node's last renewal is never stretched. No node: no
-// lease, one of a node that is not alive, or one of this node's.
-func (r *RedisRouter) leaseAt(lease string, alive map[string]time.Duration, at time.Time) location {
-	node, conn, ok := r.otherLease(lease)
-	if ttl := alive[node]; ok && ttl > 0 {
-		return location{node: node, conn: conn, expires: at.Add(min(ttl, r.opts.LeaseTTL)), learned: at}
-	}
-	return location{}
 }
 
 // forwardRetryFirst is how long Forward waits before sending again to a
