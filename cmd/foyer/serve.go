@@ -79,11 +79,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo()} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
+	reg, err := newRegistry()
+	if err != nil {
+		return err
 	}
 	engine, err := media.NewEngine(cfg.Media, log.With("component", "media"))
 	if err != nil {
@@ -93,19 +91,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := reg.Register(media.NewCollector(engine)); err != nil {
 		return err
 	}
-	sigCfg := signaling.Config{
-		HelloTimeout: cfg.Signaling.HelloTimeout,
-		Heartbeat:    cfg.Signaling.Heartbeat,
-		SendQueue:    cfg.Signaling.SendQueue,
-		RejoinWindow: cfg.Signaling.RejoinWindow,
-		MessageRate:  cfg.Signaling.MessageRate,
-		MessageBurst: cfg.Signaling.MessageBurst,
-		CallRate:     cfg.Signaling.CallRate,
-		CallBurst:    cfg.Signaling.CallBurst,
-		UpgradeRate:  cfg.Signaling.UpgradeRate,
-		UpgradeBurst: cfg.Signaling.UpgradeBurst,
-		Media:        engine,
-		NodeID:       cfg.Redis.NodeID,
+	sigCfg, err := hubConfig(cfg.Signaling, engine, cfg.Redis.NodeID)
+	if err != nil {
+		return err
 	}
 	side, err := openAccountSide(cfg, b, log)
 	if err != nil {
@@ -125,9 +113,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	go func() { side.journal.Run(jctx); close(journalDone) }()
 	defer func() { stopJournal(); <-journalDone }()
 	go side.acc.Maintain(jctx, store, log.With("component", "maintenance"))
-	if sigCfg.TrustedProxies, err = cfg.Signaling.trustedProxies(); err != nil {
-		return err
-	}
 	router, nodeID, err := newRouter(b, sigCfg.NodeID, cfg.Redis, reg, log)
 	if err != nil {
 		return err
@@ -227,6 +212,42 @@ func newMux(hub *signaling.Hub, b *backend, router signaling.Router, ready *atom
 	})
 	mux.Handle("/", web.Handler()) // /door, /resident, /admin, /reset and their files
 	return mux
+}
+
+// newRegistry returns the node's metrics registry, with the Go runtime's
+// and the process's collectors and foyer_build_info.
+func newRegistry() (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo()} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
+
+// hubConfig is the signalling hub's configuration from the signaling
+// settings, with the node's media engine and ID (empty: Redis's or none).
+func hubConfig(s SignalingConfig, engine *media.Engine, node string) (signaling.Config, error) {
+	proxies, err := s.trustedProxies()
+	if err != nil {
+		return signaling.Config{}, err
+	}
+	return signaling.Config{
+		HelloTimeout:   s.HelloTimeout,
+		Heartbeat:      s.Heartbeat,
+		SendQueue:      s.SendQueue,
+		RejoinWindow:   s.RejoinWindow,
+		MessageRate:    s.MessageRate,
+		MessageBurst:   s.MessageBurst,
+		CallRate:       s.CallRate,
+		CallBurst:      s.CallBurst,
+		UpgradeRate:    s.UpgradeRate,
+		UpgradeBurst:   s.UpgradeBurst,
+		TrustedProxies: proxies,
+		Media:          engine,
+		NodeID:         node,
+	}, nil
 }
 
 // buildInfo is foyer_build_info: 1, labelled with this binary's version
