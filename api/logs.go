@@ -57,6 +57,8 @@ func parseDay(v string) (time.Time, error) {
 	return time.Parse(time.DateOnly, v)
 }
 
+// writeEventsCSV answers with evs as a CSV download (format=csv), a row
+// per event (api.md, "Logs and retention").
 func writeEventsCSV(w http.ResponseWriter, evs []accounts.Event) error {
 	header := []string{"time", "kind", "outcome", "actor", "user", "door", "call_id", "number", "devices", "answered", "answered_after_ms", "duration_ms", "door_opened", "details"}
 	return writeCSV(w, "log.csv", header, len(evs), func(i int) []string {
