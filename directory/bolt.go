@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // boltLockTimeout is how long OpenBolt waits for the file lock: long enough
@@ -45,7 +46,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		}
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: boltLockTimeout})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("directory: store %s is in use by another process (is a `foyer serve` running on it?): %w", path, ErrLocked)
 	}
 	if err != nil {

@@ -91,12 +91,7 @@ func decodeEntry(v []byte) (entryHeader, string, error) {
 	}, string(v[entryHeaderLen:]), nil
 }
 
-// numKey encodes a call ID as its length and its digits.
-func numKey(n Number) []byte {
-	return append([]byte{byte(len(n))}, n...)
-}
-
-// key joins parts with 0x00; raw parts (numKey) are appended without a separator.
+// key joins parts with 0x00.
 func key(parts ...string) []byte {
 	n := len(parts)
 	for _, p := range parts {

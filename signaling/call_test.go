@@ -535,7 +535,7 @@ func TestCallOutcomesCounted(t *testing.T) {
 	dirk.send(map[string]any{"type": "decline", "call_id": id, "scope": "everyone"})
 	door.expect("ended")
 
-	id = place() // nobody answers in time
+	place() // nobody answers in time
 	ts.clock.Advance(31 * time.Second)
 	door.expect("ended")
 	dirk.expect("cancel")

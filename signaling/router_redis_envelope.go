@@ -58,8 +58,8 @@ func (e *envelope) marshal() ([]byte, error) {
 		return nil, err
 	}
 	out := make([]byte, 0, len(head)+1+len(e.Frame))
-	out = append(append(head, '\n'), e.Frame...)
-	return out, nil
+	out = append(append(out, head...), '\n')
+	return append(out, e.Frame...), nil
 }
 
 // unmarshalEnvelope decodes what marshal encoded.

@@ -15,19 +15,6 @@ import (
 	"github.com/foyer-intercom/foyer/directory"
 )
 
-// pick returns the first name that nodeOf places on node (or off it, with
-// on false), so tests can put devices where they need them.
-func (ts *testServer) pick(t *testing.T, node int, on bool, names ...string) string {
-	t.Helper()
-	for _, n := range names {
-		if (ts.nodeOf(n) == node) == on {
-			return n
-		}
-	}
-	t.Fatalf("none of %v is placed as needed; add names", names)
-	return ""
-}
-
 // TestRedisOutage: with Redis gone, a call in progress on its owning node
 // goes on and can hang up; a new call fails within a second with the
 // retryable service_unavailable; the router reports not ready; and after
