@@ -6,6 +6,8 @@ GO      ?= go
 PKGS    := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
+# staticcheck, pinned: `make check` runs it after go vet.
+STATICCHECK := v0.8.2
 
 .PHONY: all build deps check test bench fuzz clean
 
@@ -20,6 +22,7 @@ deps:
 check: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) $(PKGS)
 	@cp go.mod /tmp/foyer.go.mod && cp go.sum /tmp/foyer.go.sum && $(GO) mod tidy && \
 	  if ! cmp -s go.mod /tmp/foyer.go.mod || ! cmp -s go.sum /tmp/foyer.go.sum; then \
 	    cp /tmp/foyer.go.mod go.mod; cp /tmp/foyer.go.sum go.sum; echo "go.mod/go.sum are not tidy"; exit 1; fi
