@@ -1,5 +1,8 @@
 # A plain mirror of `make build`: static binary, non-root runtime.
-# Pinned bases (update the tags and digests together, deliberately).
+# Bases pinned by exact tag (Go patch release, Debian release). To pin them
+# by digest as well, append @sha256:… from `docker buildx imagetools inspect`
+# (this repository's build machine reaches no image registry); update tags
+# and digests together, deliberately.
 FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
