@@ -2,10 +2,13 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foyer-intercom/foyer/api"
 )
 
 // addAdmin creates an admin account with a role on site and signs it in.
@@ -199,4 +202,56 @@ func stripRetry(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// TestSessionCookie: the portal's session cookie is HttpOnly (no script
+// reads it), SameSite=Strict (no other site's page sends it), for the whole
+// host, and Secure when secure_cookies is set; logout clears it with the
+// same attributes.
+func TestSessionCookie(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		t.Run(fmt.Sprintf("secure=%v", secure), func(t *testing.T) {
+			e := newEnvWith(t, func(c *api.Config) { c.SecureCookies = secure })
+			session := func(resp *http.Response) *http.Cookie {
+				t.Helper()
+				for _, c := range resp.Cookies() {
+					if c.Name == "foyer_session" {
+						return c
+					}
+				}
+				t.Fatalf("%s: no foyer_session cookie set", resp.Request.URL.Path)
+				return nil
+			}
+			check := func(c *http.Cookie, what string) {
+				t.Helper()
+				if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure != secure {
+					t.Errorf("%s cookie: HttpOnly %v, SameSite %v, Path %q, Secure %v; want HttpOnly, Strict, /, Secure %v",
+						what, c.HttpOnly, c.SameSite, c.Path, c.Secure, secure)
+				}
+			}
+			body := `{"email":"` + operatorEmail + `","password":"` + operatorPassword + `"}`
+			resp, err := http.Post(e.srv.URL+"/v1/admin/login", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			login := session(resp)
+			if resp.StatusCode != http.StatusOK || login.Value == "" || login.Expires.IsZero() {
+				t.Fatalf("login: status %d, cookie %+v", resp.StatusCode, login)
+			}
+			check(login, "login")
+
+			req, _ := http.NewRequest("POST", e.srv.URL+"/v1/admin/logout", nil)
+			req.Header.Set("Authorization", "Bearer "+login.Value)
+			if resp, err = http.DefaultClient.Do(req); err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			logout := session(resp)
+			if resp.StatusCode != http.StatusNoContent || logout.Value != "" || logout.MaxAge >= 0 {
+				t.Fatalf("logout: status %d, cookie %+v; want 204 and the cookie cleared", resp.StatusCode, logout)
+			}
+			check(logout, "logout")
+		})
+	}
 }

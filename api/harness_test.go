@@ -100,7 +100,10 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the API's configuration changed by opt first.
+func newEnvWith(t *testing.T, opt func(*api.Config)) *env {
 	t.Helper()
 	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
 	if err != nil {
@@ -133,7 +136,11 @@ func newEnv(t *testing.T) *env {
 	}
 	hctx, stopHub := context.WithCancel(context.Background())
 	go hub.Run(hctx)
-	a, err := api.New(api.Config{Directory: interleaved{store, e}, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test", Log: log, LiveCalls: hub.LiveCalls})
+	cfg := api.Config{Directory: interleaved{store, e}, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test", Log: log, LiveCalls: hub.LiveCalls}
+	if opt != nil {
+		opt(&cfg)
+	}
+	a, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
