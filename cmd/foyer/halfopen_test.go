@@ -22,22 +22,8 @@ import (
 func TestHalfOpenHandshakes(t *testing.T) {
 	const n = 1000
 	const headerTimeout = time.Second
-	bin := foyerBin(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	serve := exec.Command(bin, "serve", "--listen", addr, "--data-dir", t.TempDir())
-	serve.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false", "FOYER_HTTP_READ_HEADER_TIMEOUT="+headerTimeout.String())
-	serve.Stderr = io.Discard
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
+	addr := serveQuiet(t, "FOYER_HTTP_READ_HEADER_TIMEOUT="+headerTimeout.String())
 	base := "http://" + addr
-	waitReady(t, base+"/readyz")
 	baseline := goroutines(t, base)
 
 	var wg sync.WaitGroup
@@ -87,6 +73,55 @@ func TestHalfOpenHandshakes(t *testing.T) {
 			t.Fatalf("goroutines %d, baseline %d: not back after the half-open clients were closed", g, baseline)
 		}
 		time.Sleep(100 * time.Millisecond) // polling another process
+	}
+}
+
+// serveQuiet starts `foyer serve` on a free loopback address with an empty
+// data directory, no TURN server and env added to its environment, waits
+// until it is ready, and returns the address. It is killed when the test
+// ends.
+func serveQuiet(t *testing.T, env ...string) string {
+	t.Helper()
+	bin := foyerBin(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	serve := exec.Command(bin, "serve", "--listen", addr, "--data-dir", t.TempDir())
+	serve.Env = append(append(os.Environ(), "FOYER_TURN_ENABLED=false"), env...)
+	serve.Stderr = io.Discard
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
+	waitReady(t, "http://"+addr+"/readyz")
+	return addr
+}
+
+// TestOversizedHeaders: a request whose headers pass the server's bound
+// (64 KiB, where Go's default is 1 MiB) is refused with 431 before any
+// handler runs, and the server goes on serving: a request with headers of
+// a usual size, even a large cookie's, is answered.
+func TestOversizedHeaders(t *testing.T) {
+	base := "http://" + serveQuiet(t)
+	get := func(header int) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/healthz", nil)
+		req.Header.Set("X-Filler", strings.Repeat("a", header))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%d bytes of headers: %v", header, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := get(100 << 10); s != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("100 KiB of headers: %d, want 431", s)
+	}
+	if s := get(16 << 10); s != http.StatusOK {
+		t.Fatalf("16 KiB of headers after the refusal: %d, want 200", s)
 	}
 }
 
