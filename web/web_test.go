@@ -63,6 +63,12 @@ func TestHandler(t *testing.T) {
 		if hdr.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("%s: no X-Content-Type-Options: nosniff", tc.path)
 		}
+		if rp := hdr.Get("Referrer-Policy"); rp != "no-referrer" {
+			t.Errorf("%s: Referrer-Policy %q, want no-referrer", tc.path, rp)
+		}
+		if pp := hdr.Get("Permissions-Policy"); pp != "camera=(self), microphone=(self)" {
+			t.Errorf("%s: Permissions-Policy %q, want camera and microphone for this origin only", tc.path, pp)
+		}
 		csp := hdr.Get("Content-Security-Policy")
 		for _, want := range []string{"default-src 'none'", "script-src 'self'", "connect-src 'self' ws: wss:", "frame-ancestors 'none'"} {
 			if !strings.Contains(csp, want) {
