@@ -85,3 +85,39 @@ func TestLogHygiene(t *testing.T) {
 	}
 	t.Logf("%d log lines checked for %d secrets", strings.Count(logs, "\n"), len(secrets))
 }
+
+// TestResponseHeaders: no API answer is kept by a cache (they carry
+// session tokens and personal data) or sniffed into another type by a
+// browser: a JSON answer, an error and a CSV download alike.
+func TestResponseHeaders(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Headers")
+	for _, tc := range []struct {
+		name, method, path, body, auth, ctype string
+		status                                int
+	}{
+		{"login", "POST", "/v1/admin/login", `{"email":"` + operatorEmail + `","password":"` + operatorPassword + `"}`, "", "application/json", http.StatusOK},
+		{"error", "GET", "/v1/sites/s_nosuchsite", "", op.token, "application/json", http.StatusNotFound},
+		{"csv", "GET", "/v1/sites/" + site + "/users/export", "", op.token, "text/csv; charset=utf-8", http.StatusOK},
+	} {
+		req, _ := http.NewRequest(tc.method, e.srv.URL+tc.path, strings.NewReader(tc.body))
+		if tc.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if tc.auth != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if resp.StatusCode != tc.status || !strings.HasPrefix(h.Get("Content-Type"), tc.ctype) ||
+			h.Get("Cache-Control") != "no-store" || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: status %d, Content-Type %q, Cache-Control %q, X-Content-Type-Options %q; want %d, %s, no-store, nosniff",
+				tc.name, resp.StatusCode, h.Get("Content-Type"), h.Get("Cache-Control"), h.Get("X-Content-Type-Options"), tc.status, tc.ctype)
+		}
+	}
+}
