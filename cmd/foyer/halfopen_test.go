@@ -82,14 +82,8 @@ func TestHalfOpenHandshakes(t *testing.T) {
 // ends.
 func serveQuiet(t *testing.T, env ...string) string {
 	t.Helper()
-	bin := foyerBin(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	serve := exec.Command(bin, "serve", "--listen", addr, "--data-dir", t.TempDir())
+	addr := freeAddr(t)
+	serve := exec.Command(foyerBin(t), "serve", "--listen", addr, "--data-dir", t.TempDir())
 	serve.Env = append(append(os.Environ(), "FOYER_TURN_ENABLED=false"), env...)
 	serve.Stderr = io.Discard
 	if err := serve.Start(); err != nil {
@@ -102,13 +96,22 @@ func serveQuiet(t *testing.T, env ...string) string {
 
 // TestOversizedHeaders: a request whose headers pass the server's bound
 // (64 KiB, where Go's default is 1 MiB) is refused with 431 before any
-// handler runs, and the server goes on serving: a request with headers of
-// a usual size, even a large cookie's, is answered.
+// handler runs, on the public listener and the operator's metrics
+// listener alike, and the server goes on serving: a request with headers
+// of a usual size, even a large cookie's, is answered.
 func TestOversizedHeaders(t *testing.T) {
-	base := "http://" + serveQuiet(t)
+	metrics := freeAddr(t)
+	public := serveQuiet(t, "FOYER_METRICS_LISTEN="+metrics)
+	t.Run("public", func(t *testing.T) { headerBound(t, "http://"+public+"/healthz") })
+	t.Run("metrics", func(t *testing.T) { headerBound(t, "http://"+metrics+"/metrics") })
+}
+
+// headerBound checks that url refuses 100 KiB of headers and then serves
+// 16 KiB.
+func headerBound(t *testing.T, url string) {
 	get := func(header int) int {
 		t.Helper()
-		req, _ := http.NewRequest("GET", base+"/healthz", nil)
+		req, _ := http.NewRequest("GET", url, nil)
 		req.Header.Set("X-Filler", strings.Repeat("a", header))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -142,7 +142,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		mux.Handle("GET /metrics", metricsHandler(reg))
 	}
 	mux.Handle("/v1/", apiHandler)
-	stopMetrics, err := serveMetrics(cfg.Metrics, reg, log)
+	stopMetrics, err := serveMetrics(cfg.Metrics, cfg.HTTP, reg, log)
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: maxHeaderBytes}
+	srv := newHTTPServer(mux, cfg.HTTP)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	ready.Store(true)
@@ -265,9 +265,16 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 
+// newHTTPServer is an HTTP server of the node's, public or operator's:
+// clients that do not finish their headers in time, and idle keep-alive
+// connections, are closed, and a request's headers are bounded.
+func newHTTPServer(h http.Handler, hc HTTPConfig) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: hc.ReadHeaderTimeout, IdleTimeout: hc.IdleTimeout, MaxHeaderBytes: maxHeaderBytes}
+}
+
 // serveMetrics serves /metrics (and, when asked, Go's profiler) on the
 // metrics listener, if one is configured. The returned func closes it.
-func serveMetrics(cfg MetricsConfig, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
+func serveMetrics(cfg MetricsConfig, hc HTTPConfig, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
 	if cfg.Listen == "" {
 		return func() {}, nil
 	}
@@ -284,7 +291,7 @@ func serveMetrics(cfg MetricsConfig, reg *prometheus.Registry, log *slog.Logger)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(mux, hc)
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("metrics are served", "metrics", "http://"+displayAddr(ln.Addr())+"/metrics", "pprof", cfg.Pprof)
 	return func() { _ = srv.Close() }, nil
