@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPaxtonPath is the whole path of a new resident: an admin adds an app
@@ -93,6 +94,12 @@ func TestPaxtonPath(t *testing.T) {
 	if ring["call_id"] != calling["call_id"] {
 		t.Fatalf("ring %v is not for call %v", ring, calling["call_id"])
 	}
+
+	// The app's session lasts 30 days from its sign-in, used or not.
+	e.now.advance(29 * 24 * time.Hour)
+	app.must(http.StatusOK, "GET", "/v1/app/me", nil, nil)
+	e.now.advance(2 * 24 * time.Hour)
+	app.wantError(http.StatusUnauthorized, "unauthenticated", "GET", "/v1/app/me", nil)
 }
 
 // mailText returns the decoded plain-text body of a raw message.
