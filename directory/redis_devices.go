@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -22,7 +21,7 @@ func (r *Redis) DeviceByName(ctx context.Context, kind DeviceKind, scope string,
 		return Device{}, err
 	}
 	what := fmt.Sprintf("%s named %q", kind, name)
-	id, err := r.index(ctx, r.client.Get(ctx, r.keys.deviceName(kind, scope, name)), what)
+	id, err := record(r.client.Get(ctx, r.keys.deviceName(kind, scope, name)), what)
 	if err != nil {
 		return Device{}, err
 	}
@@ -49,13 +48,7 @@ func (r *Redis) devices(ctx context.Context, ids []string) ([]Device, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	sort.Strings(ids)
-	return records(ctx, r, ids, func(p redis.Pipeliner, id string) *redis.StringCmd {
-		return p.Get(ctx, r.keys.device(DeviceID(id)))
-	}, func(c *redis.StringCmd, id string) (d Device, err error) {
-		err = decodeJSON(c, r.keys.device(DeviceID(id)), "device "+id, &d)
-		return d, err
-	})
+	return jsonRecords[Device](ctx, r, ids, func(id string) string { return r.keys.device(DeviceID(id)) }, "device")
 }
 
 // SiteDevices lists a site's door stations and monitors: two round trips.

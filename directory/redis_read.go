@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -31,14 +32,11 @@ func (r *Redis) getJSON(ctx context.Context, key, what string, out any) error {
 // decodeJSON decodes the JSON record a GET of key read into out; missing is
 // ErrNotFound wrapped with what.
 func decodeJSON(get *redis.StringCmd, key, what string, out any) error {
-	v, err := get.Bytes()
-	if errors.Is(err, redis.Nil) {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
-	}
+	v, err := record(get, what)
 	if err != nil {
-		return redisErr(err)
+		return err
 	}
-	if err := json.Unmarshal(v, out); err != nil {
+	if err := json.Unmarshal([]byte(v), out); err != nil {
 		return fmt.Errorf("directory: redis: corrupt record %s: %w", key, err)
 	}
 	return nil
@@ -54,9 +52,10 @@ func (r *Redis) helloRead(ctx context.Context, read func(p redis.Pipeliner)) err
 	return nil
 }
 
-// index reads a string index; missing is ErrNotFound wrapped with what.
-func (r *Redis) index(ctx context.Context, c *redis.StringCmd, what string) (string, error) {
-	v, err := c.Result()
+// record is what get read (a record, or an index's ID): ErrNotFound
+// wrapped with what when there was nothing, a Redis error as such.
+func record(get *redis.StringCmd, what string) (string, error) {
+	v, err := get.Result()
 	if errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
@@ -77,7 +76,7 @@ func (r *Redis) SiteByName(ctx context.Context, parent SiteID, name string) (Sit
 	if err := ctx.Err(); err != nil {
 		return Site{}, err
 	}
-	id, err := r.index(ctx, r.client.HGet(ctx, r.keys.siteNames(parent), name), fmt.Sprintf("site named %q", name))
+	id, err := record(r.client.HGet(ctx, r.keys.siteNames(parent), name), fmt.Sprintf("site named %q", name))
 	if err != nil {
 		return Site{}, err
 	}
@@ -93,24 +92,29 @@ func (r *Redis) Sites(ctx context.Context) ([]Site, error) {
 	if err != nil {
 		return nil, redisErr(err)
 	}
-	sort.Strings(ids)
+	return jsonRecords[Site](ctx, r, ids, func(id string) string { return r.keys.site(SiteID(id)) }, "site")
+}
+
+// jsonRecords is records for JSON documents, each of ids's under key(id).
+func jsonRecords[T any](ctx context.Context, r *Redis, ids []string, key func(id string) string, what string) ([]T, error) {
 	return records(ctx, r, ids, func(p redis.Pipeliner, id string) *redis.StringCmd {
-		return p.Get(ctx, r.keys.site(SiteID(id)))
-	}, func(c *redis.StringCmd, id string) (s Site, err error) {
-		err = decodeJSON(c, r.keys.site(SiteID(id)), "site "+id, &s)
-		return s, err
+		return p.Get(ctx, key(id))
+	}, func(c *redis.StringCmd, id string) (v T, err error) {
+		err = decodeJSON(c, key(id), what+" "+id, &v)
+		return v, err
 	})
 }
 
 // records reads one record for each of ids in one round trip (get queues
-// its read) and decodes those found, in the order of ids. A record not
-// found (decode's ErrNotFound) is left out: deleted since its index was
-// read, or listed by a batch not yet fully applied.
+// its read) and decodes those found, in ID order (it sorts ids). A record
+// not found (decode's ErrNotFound) is left out: deleted since its index
+// was read, or listed by a batch not yet fully applied.
 func records[T any](ctx context.Context, r *Redis, ids []string, get func(p redis.Pipeliner, id string) *redis.StringCmd, decode func(c *redis.StringCmd, id string) (T, error)) ([]T, error) {
 	out := make([]T, 0, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
+	sort.Strings(ids)
 	pipe := r.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(ids))
 	for i, id := range ids {
@@ -196,7 +200,7 @@ func (r *Redis) UserByEmail(ctx context.Context, email string) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("user with e-mail %q: %w", email, ErrNotFound)
 	}
-	id, err := r.index(ctx, r.client.Get(ctx, r.keys.email(e)), "user with e-mail "+e)
+	id, err := record(r.client.Get(ctx, r.keys.email(e)), "user with e-mail "+e)
 	if err != nil {
 		return User{}, err
 	}
@@ -240,23 +244,15 @@ func (r *Redis) Memberships(ctx context.Context, user UserID) ([]Membership, err
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(sites.Val()))
-	for s := range sites.Val() {
-		ids = append(ids, s)
-	}
-	sort.Strings(ids)
-	return records(ctx, r, ids, func(p redis.Pipeliner, s string) *redis.StringCmd {
+	return records(ctx, r, slices.Collect(maps.Keys(sites.Val())), func(p redis.Pipeliner, s string) *redis.StringCmd {
 		n, _ := decodeUserSite(sites.Val()[s])
 		return p.HGet(ctx, r.keys.members(SiteID(s), n), string(user))
-	}, func(c *redis.StringCmd, _ string) (Membership, error) {
-		v, err := c.Bytes()
-		switch {
-		case errors.Is(err, redis.Nil):
-			return Membership{}, ErrNotFound
-		case err != nil:
-			return Membership{}, redisErr(err)
+	}, func(c *redis.StringCmd, s string) (Membership, error) {
+		v, err := record(c, "membership in site "+s)
+		if err != nil {
+			return Membership{}, err
 		}
-		return decodeMember(v)
+		return decodeMember([]byte(v))
 	})
 }
 
