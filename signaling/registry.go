@@ -262,14 +262,21 @@ func (h *Hub) leftRemote(c *Conn) {
 }
 
 // passOnLate passes on the calls of other nodes recorded on c after its
-// calls were taken as it went (Conn.noteRemoteFrame), as served does. Not
+// calls were taken as it went (Conn.noteRemoteFrame), where handOver passes
+// the others: only those, for the rest of handOver's work is done. Not
 // closed yet, c was replaced on this node (serve), and served, still to
 // come, passes them on.
 func (h *Hub) passOnLate(c *Conn) {
-	select {
-	case <-c.done:
-		h.handOver(c)
-	default:
+	if !c.isClosing() {
+		return
+	}
+	to, ok := c.replacement()
+	if !ok {
+		h.keepHere(c)
+		return
+	}
+	if calls := c.takeRemoteCalls(); len(calls) > 0 {
+		h.router.Handover(context.Background(), to.node, c.device.ID, to.conn, calls)
 	}
 }
 
@@ -291,11 +298,7 @@ func (h *Hub) passOnLate(c *Conn) {
 func (h *Hub) handOver(c *Conn) {
 	to, ok := c.replacement()
 	if !ok {
-		if cur := h.router.Local(c.device.ID); cur != nil {
-			cur.inheritRemoteCalls(c)
-			return
-		}
-		h.leftRemote(c)
+		h.keepHere(c)
 		return
 	}
 	calls := c.takeRemoteCalls()
@@ -308,6 +311,16 @@ func (h *Hub) handOver(c *Conn) {
 		h.router.Handover(context.Background(), to.node, c.device.ID, to.conn, calls)
 	}
 	h.ringLateAt(c.device, c.targets, to.conn)
+}
+
+// keepHere gives the calls of other nodes recorded on c to the device's
+// connection on this node, or, with none, tells their owners it left.
+func (h *Hub) keepHere(c *Conn) {
+	if cur := h.router.Local(c.device.ID); cur != nil {
+		cur.inheritRemoteCalls(c)
+		return
+	}
+	h.leftRemote(c)
 }
 
 // partyCallsLocked returns this node's calls that d is a party of: as
