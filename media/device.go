@@ -3,6 +3,7 @@ package media
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pion/webrtc/v4"
@@ -23,6 +24,7 @@ type device struct {
 	sendVideo atomic.Bool // preview, or the winner
 	sendAudio atomic.Bool // the winner: door audio to it, its microphone to the door
 	connected atomic.Bool // ICE and DTLS are up: writes reach it
+	stateMu   sync.Mutex  // orders the updates of connected (onDeviceState)
 }
 
 // AddDevice gives a rung device its PeerConnection: the door station's
@@ -79,7 +81,7 @@ func (s *Session) startDevice(d *device, codecs *doorCodecs) error {
 		return err
 	}
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { s.onDeviceTrack(d, t) })
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { s.onDeviceState(d, st) })
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { s.onDeviceState(d, pc, st) })
 
 	s.mu.Lock()
 	if s.closed || s.devices[d.id] != d {
@@ -118,12 +120,22 @@ func addDeviceTrack(pc *webrtc.PeerConnection, codec *webrtc.RTPCodecParameters,
 	return track, tr.Sender(), nil
 }
 
-// onDeviceState runs on a Pion goroutine. A device that starts receiving
-// video needs a keyframe to decode anything.
-func (s *Session) onDeviceState(d *device, st webrtc.PeerConnectionState) {
-	s.log.Debug("device media", "device_id", d.id, "state", st.String())
-	up := st == webrtc.PeerConnectionStateConnected
-	if was := d.connected.Swap(up); up && !was && d.sendVideo.Load() {
+// onDeviceState runs on a Pion goroutine when pc's state changes to st. A
+// device that starts receiving video needs a keyframe to decode anything.
+//
+// Pion runs each state callback on a goroutine of its own, so two changes
+// in quick succession (connecting, then connected again, in an ICE
+// restart) may run in either order: st may be stale by now. The flag
+// follows the connection's current state instead, read under stateMu, so
+// whichever callback runs last leaves it right.
+func (s *Session) onDeviceState(d *device, pc *webrtc.PeerConnection, st webrtc.PeerConnectionState) {
+	d.stateMu.Lock()
+	now := pc.ConnectionState()
+	up := now == webrtc.PeerConnectionStateConnected
+	was := d.connected.Swap(up)
+	d.stateMu.Unlock()
+	s.log.Debug("device media", "device_id", d.id, "state", st.String(), "now", now.String())
+	if up && !was && d.sendVideo.Load() {
 		s.requestKeyframe()
 	}
 }

@@ -263,6 +263,31 @@ func TestSessionDeviceICERestart(t *testing.T) {
 	waitUntil(t, "door microphone after the restart", func() bool { return len(c.door.received(webrtc.RTPCodecTypeAudio)) >= 10 })
 }
 
+// Pion runs each connection state callback on a goroutine of its own, so
+// the "connecting" of an ICE restart may be handled after the "connected"
+// that followed it. That late callback must not stop the device's media.
+func TestSessionDeviceStateCallbackOutOfOrder(t *testing.T) {
+	c := startCall(t, true, opusCodec, 1)
+	d := c.devices[0]
+	waitUntil(t, "video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 10 })
+	p, err := c.s.devicePeer(d.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.s.mu.Lock()
+	dev := c.s.devices[d.id]
+	c.s.mu.Unlock()
+	if st := p.pc.ConnectionState(); st != webrtc.PeerConnectionStateConnected {
+		t.Fatalf("device connection %s", st)
+	}
+	c.s.onDeviceState(dev, p.pc, webrtc.PeerConnectionStateConnecting) // the late one
+	if !dev.connected.Load() {
+		t.Fatal("a stale connecting callback marked a connected device down")
+	}
+	before := len(d.received(webrtc.RTPCodecTypeVideo))
+	waitUntil(t, "video after the late callback", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= before+20 })
+}
+
 func TestSessionRefusesGlare(t *testing.T) {
 	c := startCall(t, true, opusCodec, 1)
 	d := c.devices[0]
