@@ -235,7 +235,10 @@ func TestSessionClosedLeavesNothing(t *testing.T) {
 	}
 }
 
-func TestSessionDeviceICERestart(t *testing.T) {
+// viewingDevice starts a call ringing one device with preview and waits
+// for its video: the call, the device and the server's peer for it.
+func viewingDevice(t *testing.T) (*testCall, *client, *peer) {
+	t.Helper()
 	c := startCall(t, true, opusCodec, 1)
 	d := c.devices[0]
 	waitUntil(t, "video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 10 })
@@ -243,6 +246,11 @@ func TestSessionDeviceICERestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, d, p
+}
+
+func TestSessionDeviceICERestart(t *testing.T) {
+	c, d, p := viewingDevice(t)
 	d.negMu.Lock()
 	d.offerLocked(&webrtc.OfferOptions{ICERestart: true})
 	d.negMu.Unlock()
@@ -267,13 +275,7 @@ func TestSessionDeviceICERestart(t *testing.T) {
 // the "connecting" of an ICE restart may be handled after the "connected"
 // that followed it. That late callback must not stop the device's media.
 func TestSessionDeviceStateCallbackOutOfOrder(t *testing.T) {
-	c := startCall(t, true, opusCodec, 1)
-	d := c.devices[0]
-	waitUntil(t, "video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 10 })
-	p, err := c.s.devicePeer(d.id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, d, p := viewingDevice(t)
 	c.s.mu.Lock()
 	dev := c.s.devices[d.id]
 	c.s.mu.Unlock()
@@ -289,13 +291,7 @@ func TestSessionDeviceStateCallbackOutOfOrder(t *testing.T) {
 }
 
 func TestSessionRefusesGlare(t *testing.T) {
-	c := startCall(t, true, opusCodec, 1)
-	d := c.devices[0]
-	waitUntil(t, "video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 10 })
-	p, err := c.s.devicePeer(d.id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, d, p := viewingDevice(t)
 	d.negMu.Lock() // the device is busy: our offer waits in its inbox
 	if err := p.offer(); err != nil {
 		t.Fatal(err)
