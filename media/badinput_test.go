@@ -2,6 +2,7 @@ package media
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -129,4 +130,74 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSessionBounds: a call's media takes at most maxDevices devices, and
+// holds at most maxQueuedCandidates of a device's candidates before its
+// answer; past either bound the sender gets a clear error, and the call's
+// media goes on. Once a device has won, no device joins and no other takes
+// the call over.
+func TestSessionBounds(t *testing.T) {
+	t.Run("devices", func(t *testing.T) {
+		s := newTestEngine(t).NewSession("call-1", "door", true, newWire())
+		t.Cleanup(s.Close)
+		for i := range maxDevices {
+			if err := s.AddDevice(fmt.Sprintf("dev%d", i)); err != nil {
+				t.Fatalf("device %d of %d: %v", i+1, maxDevices, err)
+			}
+		}
+		if err := s.AddDevice("one-more"); !errors.Is(err, ErrTooManyPeers) {
+			t.Fatalf("device %d: got %v, want ErrTooManyPeers", maxDevices+1, err)
+		}
+		if err := s.AddDevice("dev0"); err != nil {
+			t.Fatalf("a device rung again replaces itself: %v", err)
+		}
+		s.RemoveDevice("dev1")
+		if err := s.AddDevice("one-more"); err != nil {
+			t.Fatalf("after a device left: %v", err)
+		}
+	})
+
+	t.Run("queued candidates", func(t *testing.T) {
+		c := startCall(t, true, opusCodec, 1)
+		// silent is rung but never answers: no client reads its offer.
+		if err := c.s.AddDevice("silent"); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "the offer to silent", func() bool {
+			p, err := c.s.devicePeer("silent")
+			return err == nil && p != nil && p.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer
+		})
+		mid := "0"
+		cand := webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host", SDPMid: &mid}
+		for i := range maxQueuedCandidates {
+			if err := c.s.HandleCandidate("silent", cand); err != nil {
+				t.Fatalf("candidate %d of %d: %v", i+1, maxQueuedCandidates, err)
+			}
+		}
+		if err := c.s.HandleCandidate("silent", cand); !errors.Is(err, ErrBadCandidate) {
+			t.Fatalf("candidate %d before the answer: got %v, want ErrBadCandidate", maxQueuedCandidates+1, err)
+		}
+		d := c.devices[0]
+		before := len(d.received(webrtc.RTPCodecTypeVideo))
+		waitUntil(t, "dev1 video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= before+20 })
+	})
+
+	t.Run("taken", func(t *testing.T) {
+		c := startCall(t, true, opusCodec, 2)
+		win, lose := c.devices[0], c.devices[1]
+		if err := c.s.Connect(win.id); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.s.AddDevice("late"); !errors.Is(err, ErrCallTaken) {
+			t.Fatalf("a device added after the answer: got %v, want ErrCallTaken", err)
+		}
+		if err := c.s.Connect(lose.id); err == nil {
+			t.Fatal("a second device took over the answered call's media")
+		}
+		waitUntil(t, "winner audio", func() bool { return len(win.received(webrtc.RTPCodecTypeAudio)) >= 20 })
+		if n := c.s.Stats().Devices; n != 1 {
+			t.Fatalf("%d devices in the answered call's media, want the winner alone", n)
+		}
+	})
 }
