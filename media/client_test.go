@@ -18,7 +18,13 @@ const (
 	packetEvery = 10 * time.Millisecond
 	// videoSize and audioSize are the test payload sizes.
 	videoSize, audioSize = 900, 160
+	// markExtID is the header extension every test stream carries, with
+	// senderMark in it: its IDs mean nothing on the receiver's connection,
+	// so the session must not forward it.
+	markExtID = 14
 )
+
+var senderMark = []byte("sent")
 
 // client is a real Pion peer playing a door station or a device, talking
 // to the session through a wire. Its descriptions and candidates go out in
@@ -34,11 +40,12 @@ type client struct {
 	stop   chan struct{}
 	negMu  sync.Mutex // held while a description is sent and applied
 
-	mu    sync.Mutex
-	got   map[webrtc.RTPCodecType][][]byte // guarded by mu; payloads received in order
-	ended bool                             // guarded by mu; a remote track ended
-	plis  int                              // guarded by mu; PLIs received (door)
-	mic   *webrtc.TrackLocalStaticRTP      // guarded by mu; a device's microphone
+	mu     sync.Mutex
+	got    map[webrtc.RTPCodecType][][]byte // guarded by mu; payloads received in order
+	ended  bool                             // guarded by mu; a remote track ended
+	marked int                              // guarded by mu; packets received with senderMark
+	plis   int                              // guarded by mu; PLIs received (door)
+	mic    *webrtc.TrackLocalStaticRTP      // guarded by mu; a device's microphone
 
 	countOnly atomic.Bool   // count packets, keep nothing (benchmarks)
 	packets   atomic.Uint64 // packets received, all tracks
@@ -206,6 +213,11 @@ func (c *client) record(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		}
 		c.mu.Lock()
 		c.got[t.Kind()] = append(c.got[t.Kind()], bytes.Clone(p.Payload))
+		for _, id := range p.GetExtensionIDs() {
+			if bytes.Equal(p.GetExtension(id), senderMark) {
+				c.marked++
+			}
+		}
 		c.mu.Unlock()
 	}
 }
@@ -242,6 +254,14 @@ func (c *client) pliCount() int {
 	return c.plis
 }
 
+// markedCount is the number of packets received with a sender's header
+// extension in them.
+func (c *client) markedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.marked
+}
+
 func (c *client) hasEnded() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -268,6 +288,10 @@ func (c *client) publish(kind byte, size int, track func() *webrtc.TrackLocalSta
 				continue
 			}
 			p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: i * 960, SSRC: ssrc}, Payload: payload(kind, i, size)}
+			if err := p.Header.SetExtension(markExtID, senderMark); err != nil {
+				c.tb.Errorf("%s: header extension: %v", c.id, err)
+				return
+			}
 			if err := t.WriteRTP(p); err == nil {
 				i++
 			}

@@ -134,6 +134,11 @@ func previewThenConnect(t *testing.T, c *testCall) {
 	checkRun(t, "winner", win.received(webrtc.RTPCodecTypeAudio), 'A', audioSize, 20)
 	checkRun(t, "winner", win.received(webrtc.RTPCodecTypeVideo), 'V', videoSize, before+20)
 	checkRun(t, "door", c.door.received(webrtc.RTPCodecTypeAudio), 'M', audioSize, 20)
+	for _, r := range append([]*client{c.door}, c.devices...) {
+		if n := r.markedCount(); n != 0 {
+			t.Fatalf("%s got %d packets with their sender's header extension", r.id, n)
+		}
+	}
 	for _, d := range c.devices[1:] {
 		waitUntil(t, d.id+" closed", func() bool { return gone(d) })
 	}
