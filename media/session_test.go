@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 )
@@ -161,6 +162,26 @@ func TestSessionWithoutPreview(t *testing.T) {
 			t.Fatalf("%s got %d video packets without preview", d.id, len(v))
 		}
 	}
+	// A device that gets no video asks in vain for a keyframe. The report
+	// after its PLI, in the same packet, shows when both were read.
+	ringing := c.devices[1]
+	p, err := c.s.devicePeer(ringing.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	video := videoSSRC(t, p)
+	const reported = 1000 // more than a real report of this test could count
+	lost := c.s.Stats().LostOut
+	if err := ringing.pc.WriteRTCP([]rtcp.Packet{
+		&rtcp.PictureLossIndication{MediaSSRC: video},
+		&rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: video, TotalLost: reported}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the PLI read", func() bool { return c.s.Stats().LostOut >= lost+reported })
+	if st := c.s.Stats(); st.KeyframeRequests != 0 || c.door.pliCount() != 0 {
+		t.Fatalf("a device without video asked for a keyframe: %d requests, %d PLIs at the door", st.KeyframeRequests, c.door.pliCount())
+	}
 	if err := c.s.Connect("dev1"); err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +240,37 @@ func TestSessionPLIRateLimited(t *testing.T) {
 	if st := c.s.Stats(); st.KeyframeRequests < 2 || st.PLIsSent != 1 {
 		t.Fatalf("stats %+v: want 2 requests served by 1 PLI", st)
 	}
+}
+
+// TestSessionViewerAsksForKeyframe: a device that gets the video and loses
+// a frame asks for a keyframe with a PLI or a FIR; both reach the door
+// station's keyframer. (That a device without video asks in vain is
+// TestSessionWithoutPreview's.)
+func TestSessionViewerAsksForKeyframe(t *testing.T) {
+	c, d, p := viewingDevice(t)
+	video := videoSSRC(t, p)
+	for _, ask := range []rtcp.Packet{
+		&rtcp.PictureLossIndication{MediaSSRC: video},
+		&rtcp.FullIntraRequest{MediaSSRC: video, FIR: []rtcp.FIREntry{{SSRC: video, SequenceNumber: 1}}},
+	} {
+		before := c.s.Stats().KeyframeRequests
+		if err := d.pc.WriteRTCP([]rtcp.Packet{ask}); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, fmt.Sprintf("the keyframe request of a %T", ask), func() bool { return c.s.Stats().KeyframeRequests > before })
+	}
+}
+
+// videoSSRC is the stream of the video p sends its device.
+func videoSSRC(t *testing.T, p *peer) uint32 {
+	t.Helper()
+	for _, snd := range p.pc.GetSenders() {
+		if tr := snd.Track(); tr != nil && tr.Kind() == webrtc.RTPCodecTypeVideo {
+			return uint32(snd.GetParameters().Encodings[0].SSRC)
+		}
+	}
+	t.Fatal("no video sender")
+	return 0
 }
 
 func TestSessionClosedLeavesNothing(t *testing.T) {
