@@ -48,6 +48,8 @@ type client struct {
 	mic    *webrtc.TrackLocalStaticRTP      // guarded by mu; a device's microphone
 
 	countOnly atomic.Bool   // count packets, keep nothing (benchmarks)
+	encoder   atomic.Bool   // a door station answering a PLI with a keyframe
+	keyframe  atomic.Bool   // a PLI asked for a keyframe the encoder has not sent
 	packets   atomic.Uint64 // packets received, all tracks
 
 	// send, when set, carries our messages instead of calling s (the
@@ -242,6 +244,7 @@ func (c *client) countRTCP(s *webrtc.RTPSender) {
 					c.mu.Lock()
 					c.plis++
 					c.mu.Unlock()
+					c.keyframe.Store(c.encoder.Load())
 				}
 			}
 		}
@@ -288,6 +291,9 @@ func (c *client) publish(kind byte, size int, track func() *webrtc.TrackLocalSta
 				continue
 			}
 			p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: i * 960, SSRC: ssrc}, Payload: payload(kind, i, size)}
+			if kind == 'V' && c.keyframe.Swap(false) {
+				p.Payload[1] = 0x00 // P=0: the frame is a keyframe
+			}
 			if err := p.Header.SetExtension(markExtID, senderMark); err != nil {
 				c.tb.Errorf("%s: header extension: %v", c.id, err)
 				return

@@ -3,6 +3,7 @@ package media
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -239,6 +240,23 @@ func TestSessionPLIRateLimited(t *testing.T) {
 	}
 	if st := c.s.Stats(); st.KeyframeRequests < 2 || st.PLIsSent != 1 {
 		t.Fatalf("stats %+v: want 2 requests served by 1 PLI", st)
+	}
+}
+
+// TestSessionKeyframeEndsTheWait: a new viewer's PLI makes the door
+// station send a keyframe; the forwarder sees it go by, so the next
+// viewer's request is not taken as served by a keyframe still to come.
+func TestSessionKeyframeEndsTheWait(t *testing.T) {
+	c := startCall(t, true, opusCodec, 0)
+	c.door.encoder.Store(true)
+	waitUntil(t, "door video", func() bool { return c.s.doorVideoSSRC.Load() != 0 })
+	d := c.addDevice(t, "viewer")
+	waitUntil(t, "PLI at the door", func() bool { return c.door.pliCount() >= 1 })
+	waitUntil(t, "the keyframe forwarded", func() bool {
+		return slices.ContainsFunc(d.received(webrtc.RTPCodecTypeVideo), func(p []byte) bool { return vp8Keyframe(p) })
+	})
+	if c.s.kf.awaiting.Load() {
+		t.Fatal("the session still awaits the keyframe it forwarded")
 	}
 }
 
