@@ -262,10 +262,23 @@ func (s *Store) spendReset(ctx context.Context, kind ResetKind, token, password 
 	return r.Subject, nil
 }
 
+// maxPushToken bounds a push-notification token (APNs and FCM tokens are
+// a few hundred bytes).
+const maxPushToken = 4096
+
+// CheckPushToken reports whether SetPushToken would take token, so that a
+// request that also changes other things can be refused before any of it.
+func CheckPushToken(token string) error {
+	if len(token) > maxPushToken {
+		return fmt.Errorf("%w: push token longer than %d bytes", ErrInvalid, maxPushToken)
+	}
+	return nil
+}
+
 // SetPushToken records the push-notification token of an app device ("" removes it).
 func (s *Store) SetPushToken(ctx context.Context, device directory.DeviceID, token string) error {
-	if len(token) > 4096 {
-		return fmt.Errorf("%w: push token longer than 4096 bytes", ErrInvalid)
+	if err := CheckPushToken(token); err != nil {
+		return err
 	}
 	return s.update(ctx, func(tx kv.Tx) error {
 		if token == "" {

@@ -271,6 +271,9 @@ func (a *API) appAddDevice(w http.ResponseWriter, r *http.Request, p *principal)
 	if err := required("name", req.Name); err != nil {
 		return err
 	}
+	if err := accounts.CheckPushToken(req.PushToken); err != nil {
+		return err // before the device and its token are written
+	}
 	ctx := r.Context()
 	name := strings.TrimSpace(req.Name)
 	a.registering.Lock() // the count below and the write after it, together

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,4 +70,30 @@ func TestExistingUserAddedToSite(t *testing.T) {
 	if code := phone.closed(5 * time.Second); code != 4011 && code != 4010 {
 		t.Fatalf("app closed with %d after removal from a site, want 4011", code)
 	}
+}
+
+// TestAppDeviceRefusedWhole: registering an app device with a push token
+// that cannot be kept is refused before anything is written: no new
+// device, and a reinstall's old device token still signs in.
+func TestAppDeviceRefusedWhole(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Push Court")
+	_, devTok := e.resident(op, site, "push@example.com", "12")
+	var login struct{ Token string }
+	e.anon().must(http.StatusOK, "POST", "/v1/app/login", map[string]string{"email": "push@example.com", "password": "resident password"}, &login)
+	app := &client{e: e, token: login.Token}
+	huge := strings.Repeat("p", 4097)
+	for _, name := range []string{"tablet", "phone"} { // new, and a reinstall
+		msg := app.wantError(http.StatusUnprocessableEntity, "invalid", "POST", "/v1/app/devices", map[string]string{"name": name, "push_token": huge})
+		if !strings.Contains(msg, "push token") {
+			t.Errorf("%s: message %q does not name the push token", name, msg)
+		}
+	}
+	var me struct{ Devices []struct{ Name string } }
+	app.must(http.StatusOK, "GET", "/v1/app/me", nil, &me)
+	if len(me.Devices) != 1 || me.Devices[0].Name != "phone" {
+		t.Fatalf("devices after two refused registrations: %+v, want phone alone", me.Devices)
+	}
+	e.connect(devTok) // the phone's token still signs in (connect fails the test unless welcomed)
 }
