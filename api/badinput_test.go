@@ -35,6 +35,8 @@ func TestBadInput(t *testing.T) {
 		{"JSON sent to the CSV import", "POST", users + "/import", []byte(`{"email":"a@example.com"}`), 415, "unsupported_media_type", "text/csv"},
 		{"bad e-mail", "POST", users, map[string]string{"email": "nope", "number": "1", "display_name": "A"}, 422, "invalid", "e-mail"},
 		{"bad number", "POST", users, map[string]string{"email": "a@example.com", "number": "12345678", "display_name": "A"}, 422, "invalid", "digits"},
+		{"21 tags", "POST", users, map[string]any{"email": "a@example.com", "number": "1", "display_name": "A", "tags": strings.Split("a b c d e f g h i j k l m n o p q r s t u", " ")}, 422, "invalid", "20 tags"},
+		{"tag with a comma", "POST", users, map[string]any{"email": "a@example.com", "number": "1", "display_name": "A", "tags": []string{"a,b"}}, 422, "invalid", "tag"},
 		{"bad licence", "POST", users, map[string]string{"email": "a@example.com", "number": "1", "display_name": "A", "licence": "maybe"}, 422, "invalid", "licence"},
 		{"unknown site", "POST", "/v1/sites/s_nothing/users", map[string]string{"email": "a@example.com", "number": "1", "display_name": "A"}, 404, "not_found", "site"},
 		{"unknown user", "GET", users + "/u_nobody", nil, 404, "not_found", "u_nobody"},

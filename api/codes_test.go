@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,6 +27,9 @@ func TestAccessCodes(t *testing.T) {
 	op.must(http.StatusCreated, "POST", "/v1/sites/"+site+"/codes", map[string]any{"user_id": u.ID, "pin": "5555", "doors": []string{gateID}, "schedule": []any{night}, "time_zone": "UTC"}, nil)
 	op.wantError(http.StatusConflict, "conflict", "POST", "/v1/sites/"+site+"/codes", map[string]any{"user_id": u.ID, "pin": "4711", "doors": []string{gateID}})
 	op.wantError(http.StatusUnprocessableEntity, "invalid", "POST", "/v1/sites/"+site+"/codes", map[string]any{"user_id": u.ID, "pin": "12", "doors": []string{gateID}})
+	if msg := op.wantError(http.StatusUnprocessableEntity, "invalid", "POST", "/v1/sites/"+site+"/codes", map[string]any{"user_id": u.ID, "pin": "8642", "doors": []string{gateID}, "valid_from": time.Now().Add(2 * time.Hour), "valid_until": time.Now().Add(time.Hour)}); !strings.Contains(msg, "valid_from") {
+		t.Errorf("a code valid until before it starts: %q does not name valid_from", msg)
+	}
 
 	gate, _ := e.connect(gateTok)
 	back, _ := e.connect(backTok)
