@@ -83,3 +83,32 @@ func TestInviteAdmin(t *testing.T) {
 		t.Fatalf("sending the invitation after a password was chosen: %v, want ErrConflict", err)
 	}
 }
+
+// TestTransferNeedsTheOwner: ownership moves only from the site's owner
+// (the API reads the owner first; a change in between must not let
+// another account hand the site on), and the refusal changes no role.
+func TestTransferNeedsTheOwner(t *testing.T) {
+	s := newBoltStore(t)
+	ctx := context.Background()
+	for admin, role := range map[string]Role{"owner": RoleOwner, "admin": RoleAdmin} {
+		if err := s.SetRole(ctx, "s1", admin, role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.TransferOwnership(ctx, "s1", "admin", "newcomer"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a transfer from an admin: %v, want ErrInvalid", err)
+	}
+	roles, err := s.SiteRoles(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roles) != 2 || roles["owner"] != RoleOwner || roles["admin"] != RoleAdmin {
+		t.Fatalf("roles after a refused transfer: %v", roles)
+	}
+	if err := s.TransferOwnership(ctx, "s1", "owner", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if roles, _ := s.SiteRoles(ctx, "s1"); roles["admin"] != RoleOwner || roles["owner"] != RoleAdmin {
+		t.Fatalf("roles after the owner's transfer: %v", roles)
+	}
+}
