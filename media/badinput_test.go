@@ -184,8 +184,9 @@ func TestSessionBounds(t *testing.T) {
 	})
 
 	t.Run("taken", func(t *testing.T) {
-		c := startCall(t, true, opusCodec, 2)
-		win := c.devices[0]
+		// One device: a loser dropped while its negotiation is still
+		// under way would have its late candidates refused.
+		c, win, _ := viewingDevice(t)
 		if err := c.s.Connect(win.id); err != nil {
 			t.Fatal(err)
 		}
