@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -315,6 +317,22 @@ func TestMediaEndToEnd(t *testing.T) {
 	for _, d := range devices {
 		if a := d.received(kindAudio); len(a) != 0 {
 			t.Fatalf("%s heard the door before answering (%d packets)", d.c.name, len(a))
+		}
+	}
+
+	// Malformed media messages get bad_request naming the field (a
+	// candidate that is not an object is not taken for the end of
+	// candidates), and the call goes on.
+	for _, bad := range []struct {
+		msg  map[string]any
+		says string
+	}{
+		{map[string]any{"type": "sdp", "call_id": callID, "description": "v=0"}, `"description" must be`},
+		{map[string]any{"type": "candidate", "call_id": callID, "candidate": 42}, `"candidate" must be`},
+	} {
+		door.send(bad.msg)
+		if e := door.expect("error"); e["code"] != "bad_request" || !strings.Contains(fmt.Sprint(e["message"]), bad.says) {
+			t.Fatalf("%v: got %v, want bad_request saying %s", bad.msg, e, bad.says)
 		}
 	}
 
