@@ -104,18 +104,8 @@ func TestMetricsPassPromtool(t *testing.T) {
 // TestMetricsOwnListener: with metrics.listen, /metrics is served there and
 // not on the public listener, and metrics.pprof adds Go's profiler there.
 func TestMetricsOwnListener(t *testing.T) {
-	bin := foyerBin(t)
-	dir := t.TempDir()
-	addr, metricsAddr := freeAddr(t), freeAddr(t)
-	serve := exec.Command(bin, "serve", "--listen", addr)
-	serve.Dir = dir
-	serve.Env = append(os.Environ(), "FOYER_MEDIA_LOOPBACK_ONLY=true", "FOYER_TURN_ENABLED=false",
-		"FOYER_METRICS_LISTEN="+metricsAddr, "FOYER_METRICS_PPROF=true")
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
-	waitReady(t, "http://"+addr+"/readyz")
+	metricsAddr := freeAddr(t)
+	addr := serveQuiet(t, "FOYER_MEDIA_LOOPBACK_ONLY=true", "FOYER_METRICS_LISTEN="+metricsAddr, "FOYER_METRICS_PPROF=true")
 	get := func(url string) (int, string) {
 		t.Helper()
 		resp, err := http.Get(url)
