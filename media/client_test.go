@@ -48,7 +48,7 @@ type client struct {
 	mic    *webrtc.TrackLocalStaticRTP      // guarded by mu; a device's microphone
 
 	countOnly atomic.Bool   // count packets, keep nothing (benchmarks)
-	encoder   atomic.Bool   // a door station answering a PLI with a keyframe
+	encoder   atomic.Bool   // a door station answering a PLI with a keyframe (whose payload is not payload()'s: no checkRun)
 	keyframe  atomic.Bool   // a PLI asked for a keyframe the encoder has not sent
 	packets   atomic.Uint64 // packets received, all tracks
 
