@@ -63,7 +63,7 @@ func mustDefault(t *testing.T) Config {
 
 func TestConfigFileAndEnv(t *testing.T) {
 	p := writeFile(t, "foyer.yaml", "listen: \":9000\"\nturn:\n  secret: from-file\nsignaling:\n  heartbeat: 5s\n")
-	env := []string{"FOYER_TURN_SECRET=from-env", "FOYER_REDIS_CLUSTER_ADDRS=127.0.0.1:7000, 127.0.0.1:7001", "PATH=/bin", "FOYER_SIGNALING_SEND_QUEUE=128"}
+	env := []string{"FOYER_TURN_SECRET=from-env", "FOYER_REDIS_CLUSTER_ADDRS=127.0.0.1:7000, 127.0.0.1:7001", "PATH=/bin", "FOYER_SIGNALING_SEND_QUEUE=128", "FOYER_DRAIN_TIMEOUT=90s"}
 	env = append(env, "FOYER_LISTN=typo", "FOYER_ADMIN_PASSWORD=not a key, but foyer's own")
 	cfg, unknown, err := loadConfig(p, env)
 	if err != nil {
@@ -72,7 +72,7 @@ func TestConfigFileAndEnv(t *testing.T) {
 	if len(unknown) != 1 || unknown[0] != "FOYER_LISTN" {
 		t.Fatalf("unknown variables reported: %v", unknown)
 	}
-	if cfg.Listen != ":9000" || cfg.TURN.Secret != "from-env" || cfg.Signaling.Heartbeat != 5*time.Second || cfg.Signaling.SendQueue != 128 {
+	if cfg.Listen != ":9000" || cfg.TURN.Secret != "from-env" || cfg.Signaling.Heartbeat != 5*time.Second || cfg.Signaling.SendQueue != 128 || cfg.DrainTimeout != 90*time.Second {
 		t.Fatalf("got %+v", cfg)
 	}
 	if len(cfg.Redis.ClusterAddrs) != 2 || cfg.Redis.ClusterAddrs[1] != "127.0.0.1:7001" {
@@ -97,6 +97,27 @@ func TestConfigErrors(t *testing.T) {
 		{"rejoin window too long", "signaling:\n  rejoin_window: 1h\n", nil, "signaling.rejoin_window"},
 		{"rejoin window off", "signaling:\n  rejoin_window: 0s\n", nil, "signaling.rejoin_window"},
 		{"bad media batch", "media:\n  udp_batch_write: 16\n", nil, "udp_mux_port"},
+		// Each of these would otherwise start a node that differs silently
+		// from what its operator wrote: an empty listen takes a random port,
+		// an empty data_dir puts foyer.db in the working directory, a
+		// negative drain_timeout cuts every call at SIGTERM, a timeout of 0
+		// turns the slow-client guard off, public_url goes into e-mailed
+		// links, and FOYER_DRAIN_TIMEOUT=60 (no unit) would read as 0.
+		{"empty listen", "listen: \"\"\n", nil, "listen must not be empty"},
+		{"no data_dir and no redis", "data_dir: \"\"\n", nil, "data_dir must be set"},
+		{"lease ttl too short", "redis:\n  lease_ttl: 2s\n", nil, "redis.lease_ttl"},
+		{"negative drain", "drain_timeout: -1s\n", nil, "drain_timeout"},
+		{"header timeout off", "http:\n  read_header_timeout: 0s\n", nil, "http.read_header_timeout"},
+		{"idle timeout off", "http:\n  idle_timeout: 0s\n", nil, "http.idle_timeout"},
+		{"upgrade burst zero", "signaling:\n  upgrade_burst: 0\n", nil, "signaling.upgrade_burst"},
+		{"bad trusted proxy", "signaling:\n  trusted_proxies: [10.0.0.0/33]\n", nil, "signaling.trusted_proxies"},
+		{"public url not http", "public_url: ftp://foyer.example.com\n", nil, "public_url"},
+		{"bad turn relay ip", "turn:\n  relay_ip: foyer.example.com\n", nil, "turn.relay_ip"},
+		{"env duration without unit", "", []string{"FOYER_DRAIN_TIMEOUT=60"}, "FOYER_DRAIN_TIMEOUT"},
+		{"env bad int", "", []string{"FOYER_SIGNALING_SEND_QUEUE=64x"}, "FOYER_SIGNALING_SEND_QUEUE"},
+		{"env bad float", "", []string{"FOYER_SIGNALING_CALL_RATE=fast"}, "FOYER_SIGNALING_CALL_RATE"},
+		// 70000 and 70001 would wrap to 4464 and 4465 in a uint16: valid, and wrong.
+		{"env port out of range", "", []string{"FOYER_TURN_RELAY_PORT_MIN=70000", "FOYER_TURN_RELAY_PORT_MAX=70001"}, "FOYER_TURN_RELAY_PORT_MIN"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
