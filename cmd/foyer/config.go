@@ -169,6 +169,15 @@ func loadConfig(path string, env []string) (Config, []string, error) {
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file means all defaults
 			return cfg, nil, fmt.Errorf("configuration %s: %w", path, err)
 		}
+		// The decoder reads one document; the keys of a second one would
+		// be dropped without a word.
+		var more yaml.Node
+		switch err := dec.Decode(&more); {
+		case err == nil:
+			return cfg, nil, fmt.Errorf("configuration %s: only one YAML document is allowed (line %d starts another)", path, more.Line)
+		case !errors.Is(err, io.EOF):
+			return cfg, nil, fmt.Errorf("configuration %s: %w", path, err)
+		}
 	}
 	vars := make(map[string]string)
 	for _, kv := range env {

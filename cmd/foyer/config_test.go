@@ -102,7 +102,8 @@ func TestConfigErrors(t *testing.T) {
 		// an empty data_dir puts foyer.db in the working directory, a
 		// negative drain_timeout cuts every call at SIGTERM, a timeout of 0
 		// turns the slow-client guard off, public_url goes into e-mailed
-		// links, and FOYER_DRAIN_TIMEOUT=60 (no unit) would read as 0.
+		// links, a second YAML document's keys would be dropped, and
+		// FOYER_DRAIN_TIMEOUT=60 (no unit) would read as 0.
 		{"empty listen", "listen: \"\"\n", nil, "listen must not be empty"},
 		{"no data_dir and no redis", "data_dir: \"\"\n", nil, "data_dir must be set"},
 		{"lease ttl too short", "redis:\n  lease_ttl: 2s\n", nil, "redis.lease_ttl"},
@@ -113,6 +114,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad trusted proxy", "signaling:\n  trusted_proxies: [10.0.0.0/33]\n", nil, "signaling.trusted_proxies"},
 		{"public url not http", "public_url: ftp://foyer.example.com\n", nil, "public_url"},
 		{"bad turn relay ip", "turn:\n  relay_ip: foyer.example.com\n", nil, "turn.relay_ip"},
+		{"two documents", "listen: \":9000\"\n---\nturn:\n  secret: lost\n", nil, "one YAML document"},
+		{"bad second document", "listen: \":9000\"\n---\nturn: [\n", nil, "line 3"},
 		{"env duration without unit", "", []string{"FOYER_DRAIN_TIMEOUT=60"}, "FOYER_DRAIN_TIMEOUT"},
 		{"env bad int", "", []string{"FOYER_SIGNALING_SEND_QUEUE=64x"}, "FOYER_SIGNALING_SEND_QUEUE"},
 		{"env bad float", "", []string{"FOYER_SIGNALING_CALL_RATE=fast"}, "FOYER_SIGNALING_CALL_RATE"},
