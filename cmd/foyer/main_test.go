@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // building is shared by the tests that run the real binary.
@@ -227,6 +229,38 @@ func TestServeDemoPrintsTokens(t *testing.T) {
 	}
 	if len(found) != 3 {
 		t.Fatalf("demo tokens printed: %v", found)
+	}
+}
+
+// TestTURNSecretRequiredWithRedis: nodes that share Redis must share the
+// TURN secret, or the credentials one node's welcome carries fail on
+// another's TURN server behind the same turn.public_url; so such a node
+// never generates a secret of its own.
+func TestTURNSecretRequiredWithRedis(t *testing.T) {
+	cases := []struct {
+		name  string
+		redis func(*RedisConfig)
+	}{
+		{"url", func(r *RedisConfig) { r.URL = "redis://127.0.0.1:1" }},
+		{"cluster", func(r *RedisConfig) { r.ClusterAddrs = []string{"127.0.0.1:1", "127.0.0.1:2"} }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := mustDefault(t)
+			tc.redis(&cfg.Redis)
+			cfg.DataDir, cfg.TURN.Listen = t.TempDir(), "127.0.0.1:0"
+			_, closeTURN, err := startTURN(cfg, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err == nil {
+				closeTURN()
+				t.Fatal("TURN started with a secret of its own on a node that shares Redis")
+			}
+			if !strings.Contains(err.Error(), "turn.secret must be set") {
+				t.Fatalf("want an error naming turn.secret, got %v", err)
+			}
+			if files, _ := os.ReadDir(cfg.DataDir); len(files) != 0 {
+				t.Fatalf("data_dir holds %v; no secret may be generated", files)
+			}
+		})
 	}
 }
 
