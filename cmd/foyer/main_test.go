@@ -264,6 +264,35 @@ func TestTURNSecretRequiredWithRedis(t *testing.T) {
 	}
 }
 
+// TestSeedArguments: seed applies exactly one file; given two, it must not
+// apply the first and skip the second without a word.
+func TestSeedArguments(t *testing.T) {
+	dir := t.TempDir()
+	site := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(site, []byte(siteFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		files []string
+	}{
+		{"no file", nil},
+		{"two files", []string{site, site}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"seed", "--data-dir", filepath.Join(dir, "data")}, tc.files...)
+			if code := run(args, &stdout, &stderr); code == 0 || stdout.Len() != 0 {
+				t.Fatalf("seed %v exited %d and printed %q", tc.files, code, stdout.String())
+			}
+			if !strings.Contains(stderr.String(), "usage: foyer seed") {
+				t.Fatalf("want the usage on stderr, got %q", stderr.String())
+			}
+		})
+	}
+}
+
 func waitReady(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
