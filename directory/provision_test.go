@@ -223,6 +223,12 @@ func TestProvisionBadFiles(t *testing.T) {
 		{"user on two IDs", head + users(1) + "      - id: \"102\"\n        name: Peeters\n        app_users:\n" + users(1),
 			11, []string{"user1@example.com", `"101"`, "one call ID per site"}, directory.ErrConflict},
 		{"duplicate ID", head + users(1) + "      - id: \"101\"\n        name: Again\n", 8, []string{"twice"}, directory.ErrConflict},
+		// One person spelt in two cases is one user, on two call IDs; anna
+		// is in the store already, so its own checks would not see it.
+		{"user on two IDs, cased", head + "          - email: Anna@Example.com\n      - id: \"102\"\n        name: Peeters\n        app_users:\n" +
+			"          - email: anna@example.com\n", 11, []string{"anna@example.com", `"101"`, "one call ID per site"}, directory.ErrConflict},
+		{"missing number", "sites:\n  - name: Harbour View\n    ids:\n      - name: Jansen\n", 4, []string{"needs its number"}, directory.ErrInvalid},
+		{"blank display name", head + users(1) + "            display_name: \" \"\n", 8, []string{"display name"}, directory.ErrInvalid},
 		{"ring timeout", "sites:\n  - name: A\n    ring_timeout_s: 5\n", 3, []string{"ring timeout"}, directory.ErrInvalid},
 		{"ring timeout text", "sites:\n  - name: A\n    ring_timeout_s: 30s\n", 3, []string{"whole number"}, directory.ErrInvalid},
 		{"preview text", "sites:\n  - name: A\n    preview: maybe\n", 3, []string{"true or false"}, directory.ErrInvalid},
