@@ -304,6 +304,22 @@ func TestProvisionLimitsCountTheStore(t *testing.T) {
 		t.Fatalf("got %v, want a limit error at line 9", err)
 	}
 	t.Log(err)
+	// Refused at its second site, a file applies nothing of its first, nor
+	// the users it had planned before the limit was seen.
+	annexe := "sites:\n  - name: Annexe\n    door_stations: [annexe-door]\n    ids:\n      - id: \"1\"\n        name: Flat 1\n" +
+		"        app_users:\n          - email: new@example.com\n            devices: [new-phone]\n"
+	_, err = provision(t, s, []byte(annexe+strings.TrimPrefix(file, "sites:\n")+users(3)))
+	if !errors.Is(err, directory.ErrLimit) {
+		t.Fatalf("got %v, want a limit error", err)
+	}
+	if site, err := s.SiteByName(ctx, "", "Annexe"); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("a refused file created site %+v (%v)", site, err)
+	}
+	for _, email := range []string{"new@example.com", "user3@example.com"} {
+		if u, err := s.UserByEmail(ctx, email); !errors.Is(err, directory.ErrNotFound) {
+			t.Errorf("a refused file created user %+v (%v)", u, err)
+		}
+	}
 	if after := takeSnapshot(t, s, nil); !reflect.DeepEqual(before, after) {
 		t.Error("a refused file changed the directory")
 	}
