@@ -275,6 +275,31 @@ func TestProvisionBadFiles(t *testing.T) {
 	}
 }
 
+// TestProvisionSiteLimitInFile: a file alone may not put more than
+// MaxUsersPerSite app users in one site; the refusal names the first one
+// too many.
+func TestProvisionSiteLimitInFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("sites:\n  - name: Tower\n    ids:\n")
+	for i := range directory.MaxUsersPerSite/directory.MaxUsersPerNumber + 1 {
+		fmt.Fprintf(&b, "      - id: \"%d\"\n        name: Flat %d\n        app_users:\n", i+1, i+1)
+		for j := range directory.MaxUsersPerNumber {
+			fmt.Fprintf(&b, "          - email: u%d-%d@example.com\n", i+1, j+1)
+		}
+	}
+	_, err := directory.ParseProvision([]byte(b.String()))
+	// The first user of the last call ID is one too many. Its line: 3 of
+	// head, 9 for each full call ID, 3 of its call ID, then its own.
+	full := directory.MaxUsersPerSite / directory.MaxUsersPerNumber
+	line := 3 + 9*full + 3 + 1
+	var pe *directory.ProvisionError
+	if !errors.As(err, &pe) || !errors.Is(err, directory.ErrLimit) || pe.Line != line ||
+		!strings.Contains(err.Error(), fmt.Sprintf("u%d-1@example.com is one too many", full+1)) {
+		t.Fatalf("got %v, want a limit error at line %d", err, line)
+	}
+	t.Log(err)
+}
+
 func TestProvisionLimitsCountTheStore(t *testing.T) {
 	ctx := context.Background()
 	s := openBolt(t)
