@@ -242,6 +242,7 @@ func TestHeaderInjection(t *testing.T) {
 	for _, m := range []email.Message{
 		{To: "a@example.com\r\nBcc: victim@example.com", Subject: "x", Text: "x"},
 		{To: "a@example.com", Subject: "hi\nBcc: victim@example.com", Text: "x"},
+		{To: "a@example.com", Subject: "hi\rBcc: victim@example.com", Text: "x"}, // a bare CR ends a line for some mail software
 	} {
 		if err := o.Send(context.Background(), m); !errors.Is(err, email.ErrHeader) {
 			t.Errorf("%q / %q: %v, want ErrHeader", m.To, m.Subject, err)
