@@ -38,16 +38,33 @@ type server struct {
 
 func startServer(t *testing.T, tlsCfg *tls.Config, requireAuth bool) *server {
 	t.Helper()
-	s := &server{}
-	srv := smtp.NewServer(&backend{s: s, requireAuth: requireAuth})
-	srv.Domain = "mail.test"
-	srv.TLSConfig = tlsCfg
-	srv.AllowInsecureAuth = tlsCfg == nil
+	return serveOn(t, listen(t), tlsCfg, requireAuth)
+}
+
+// startImplicitTLSServer is startServer speaking TLS from the first byte
+// (smtp.tls: tls, port 465), offering no STARTTLS.
+func startImplicitTLSServer(t *testing.T, tlsCfg *tls.Config) *server {
+	t.Helper()
+	return serveOn(t, tls.NewListener(listen(t), tlsCfg), nil, false)
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.port = ln.Addr().(*net.TCPAddr).Port
+	return ln
+}
+
+// serveOn runs the server on ln; with tlsCfg it offers STARTTLS.
+func serveOn(t *testing.T, ln net.Listener, tlsCfg *tls.Config, requireAuth bool) *server {
+	t.Helper()
+	s := &server{port: ln.Addr().(*net.TCPAddr).Port}
+	srv := smtp.NewServer(&backend{s: s, requireAuth: requireAuth})
+	srv.Domain = "mail.test"
+	srv.TLSConfig = tlsCfg
+	srv.AllowInsecureAuth = tlsCfg == nil
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return s
@@ -183,6 +200,59 @@ func TestSMTPStartTLSWithAuth(t *testing.T) {
 	snd, _ = email.NewSMTP(cfg)
 	if err := snd.Send(context.Background(), email.SiteAdded("bob@example.com", "Dock 5")); err == nil {
 		t.Fatal("an untrusted certificate went unnoticed")
+	}
+}
+
+// TestSMTPStartTLSRequired: by default (smtp.tls unset) a server that
+// offers no STARTTLS, as when someone on the path strips it, gets nothing:
+// the send fails before any recipient or message, which carries a
+// temporary password or a reset link, goes out in clear.
+func TestSMTPStartTLSRequired(t *testing.T) {
+	s := startServer(t, nil, false)
+	snd, err := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: s.port, From: "noreply@foyer.test", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.Send(context.Background(), email.Invitation("anna@example.com", "Dock 5", "TempPass2345abcd", "https://foyer.test")); err == nil {
+		t.Fatal("sent to a server without STARTTLS")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.rcpts) != 0 || len(s.got) != 0 {
+		t.Fatalf("a server without STARTTLS got recipients %v and %d messages in clear", s.rcpts, len(s.got))
+	}
+}
+
+// TestSMTPImplicitTLS: smtp.tls "tls" speaks TLS from the first byte
+// (port 465) and checks the server's certificate as STARTTLS does.
+func TestSMTPImplicitTLS(t *testing.T) {
+	tlsCfg, pool := selfSigned(t)
+	s := startImplicitTLSServer(t, tlsCfg)
+	cfg := email.SMTPConfig{Host: "127.0.0.1", Port: s.port, From: "noreply@foyer.test", TLS: "tls", Timeout: 5 * time.Second}
+	for _, c := range []struct {
+		name  string
+		roots *x509.CertPool
+		sent  bool
+	}{
+		{"untrusted certificate", nil, false},
+		{"trusted certificate", pool, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg.RootCAs = c.roots
+			snd, err := email.NewSMTP(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = snd.Send(context.Background(), email.SiteAdded("bob@example.com", "Dock 5"))
+			if sent := err == nil; sent != c.sent {
+				t.Fatalf("send: %v, want sent %v", err, c.sent)
+			}
+		})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.got) != 1 || fmt.Sprint(s.rcpts) != "[bob@example.com]" {
+		t.Fatalf("server got %d messages to %v, want the trusted one's", len(s.got), s.rcpts)
 	}
 }
 
