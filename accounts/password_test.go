@@ -82,8 +82,8 @@ func TestCodeSchedule(t *testing.T) {
 
 // TestPasswordChecksWaitForSlot: a login runs Argon2id (19 MiB) only in one
 // of the few hashing slots. With every slot taken it waits, and gives up
-// when its context ends without counting an attempt against the account;
-// once a slot is free it goes ahead.
+// when its context ends or after hashWait (ErrBusy), without counting an
+// attempt against the account; once a slot is free it goes ahead.
 func TestPasswordChecksWaitForSlot(t *testing.T) {
 	s := newBoltStore(t)
 	ctx := context.Background()
@@ -104,6 +104,13 @@ func TestPasswordChecksWaitForSlot(t *testing.T) {
 	if _, err := s.LoginAdmin(short, "slots@example.com", "a wrong one"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a login with every hashing slot taken: %v, want it to wait until its deadline", err)
 	}
+	// Without an earlier deadline of its own, it waits hashWait (3 s) and
+	// is refused as busy (503).
+	busy, cancelBusy := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelBusy()
+	if _, err := s.LoginAdmin(busy, "slots@example.com", "a wrong one"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a login with every hashing slot taken for 5 s: %v, want ErrBusy after 3 s", err)
+	}
 	<-hashSlots
 	held--
 	// With one slot free, logins go ahead; the one that waited counted no
@@ -115,5 +122,59 @@ func TestPasswordChecksWaitForSlot(t *testing.T) {
 	}
 	if _, err := s.LoginAdmin(ctx, "slots@example.com", "a password of mine"); err != nil {
 		t.Fatalf("the right password after five wrong ones: %v", err)
+	}
+}
+
+// TestLoginLockCapped: each wrong password past the free ones locks the
+// account for twice as long, but never for more than throttleMax: someone
+// who keeps guessing cannot shut its owner out for days.
+func TestLoginLockCapped(t *testing.T) {
+	s, clock := newClockedStore(t)
+	ctx := context.Background()
+	if _, err := s.CreateAdmin(ctx, "capped@example.com", "a password of mine", false); err != nil {
+		t.Fatal(err)
+	}
+	var longest time.Duration
+	for range 20 {
+		_, err := s.LoginAdmin(ctx, "capped@example.com", "a wrong guess")
+		var locked *ThrottledError
+		if !errors.As(err, &locked) {
+			continue
+		}
+		if locked.RetryAfter > throttleMax {
+			t.Fatalf("locked for %v, want at most %v", locked.RetryAfter, throttleMax)
+		}
+		longest = max(longest, locked.RetryAfter)
+		clock.advance(locked.RetryAfter)
+	}
+	if longest != throttleMax {
+		t.Fatalf("the longest lock was %v, want the cap %v reached", longest, throttleMax)
+	}
+}
+
+// TestDummyHashOpensNothing: a login for an unknown address, or for a user
+// who has no password yet, is checked against dummyHash so that it takes
+// as long as a real one; the dummy's password (in the source for anyone
+// to read) must not sign in.
+func TestDummyHashOpensNothing(t *testing.T) {
+	const dummy = "not a password of anyone"
+	if !VerifyPassword(dummyHash, dummy) {
+		t.Fatal("dummyHash is not the hash of the dummy password: the test checks nothing")
+	}
+	s := newBoltStore(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name  string
+		login func() error
+	}{
+		{"unknown admin", func() error { _, err := s.LoginAdmin(ctx, "nobody@example.com", dummy); return err }},
+		{"unknown app user", func() error { _, err := s.LoginApp(ctx, "nobody@example.com", "", dummy); return err }},
+		{"app user without a password", func() error { _, err := s.LoginApp(ctx, "new@example.com", "u_new", dummy); return err }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.login(); !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("the dummy password: %v, want ErrBadCredentials", err)
+			}
+		})
 	}
 }
