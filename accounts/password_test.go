@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 func TestPasswordHash(t *testing.T) {
@@ -176,5 +178,62 @@ func TestDummyHashOpensNothing(t *testing.T) {
 				t.Fatalf("the dummy password: %v, want ErrBadCredentials", err)
 			}
 		})
+	}
+}
+
+// TestKeypadLocksAfterFiveWrongCodes: four wrong codes in a row leave the
+// keypad open to the right one (which clears the count); a fifth locks it,
+// the right code included.
+func TestKeypadLocksAfterFiveWrongCodes(t *testing.T) {
+	s := newBoltStore(t)
+	ctx := context.Background()
+	gate := directory.Device{ID: "gate", Site: "s1"}
+	if _, err := s.PutCode(ctx, AccessCode{Site: "s1", User: "u", PIN: "4711", Doors: []directory.DeviceID{"gate"}}); err != nil {
+		t.Fatal(err)
+	}
+	wrong := func(n int) {
+		t.Helper()
+		for i := range n {
+			if _, err := s.CheckPin(ctx, gate, "0000"); !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("wrong code %d of %d: %v, want ErrBadCredentials", i+1, n, err)
+			}
+		}
+	}
+	wrong(keypadFree - 1)
+	if _, err := s.CheckPin(ctx, gate, "4711"); err != nil {
+		t.Fatalf("the right code after %d wrong ones: %v", keypadFree-1, err)
+	}
+	wrong(keypadFree)
+	var locked *ThrottledError
+	if _, err := s.CheckPin(ctx, gate, "4711"); !errors.As(err, &locked) {
+		t.Fatalf("the right code after %d wrong ones: %v, want the keypad locked", keypadFree, err)
+	}
+}
+
+// TestNewProvisioningCodeVoidsEarlier: a device's new provisioning code
+// (the installer lost or showed the first) makes its earlier one stop
+// working; another device's code is untouched.
+func TestNewProvisioningCodeVoidsEarlier(t *testing.T) {
+	s := newBoltStore(t)
+	ctx := context.Background()
+	first, _, err := s.NewProvisioningCode(ctx, "d1", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := s.NewProvisioningCode(ctx, "d2", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := s.NewProvisioningCode(ctx, "d1", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SpendProvisioningCode(ctx, first); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the earlier code: %v, want ErrNotFound", err)
+	}
+	for code, device := range map[string]directory.DeviceID{second: "d1", other: "d2"} {
+		if p, err := s.SpendProvisioningCode(ctx, code); err != nil || p.Device != device {
+			t.Fatalf("code of %s: %+v, %v", device, p, err)
+		}
 	}
 }
