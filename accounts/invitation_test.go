@@ -109,3 +109,74 @@ func TestAdminFoundByAnyFormOfItsAddress(t *testing.T) {
 		t.Fatalf("a second account for the decomposed form: %v, want ErrConflict", err)
 	}
 }
+
+// TestTempPasswordNeverReplacesAChosenOne: once an app user has chosen a
+// password, an invitation sent again (by any site's admin) is refused
+// (ErrConflict, the API's already_active) and the password stands.
+func TestTempPasswordNeverReplacesAChosenOne(t *testing.T) {
+	s, _ := newClockedStore(t)
+	ctx := context.Background()
+	if _, err := s.SetTempPassword(ctx, "u_anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAppPassword(ctx, "u_anna", "anna's own password", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetTempPassword(ctx, "u_anna"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("an invitation after the user chose a password: %v, want ErrConflict", err)
+	}
+	if c, err := s.LoginApp(ctx, "anna@example.com", "u_anna", "anna's own password"); err != nil || c.Temporary {
+		t.Fatalf("the chosen password after a refused invitation: temporary %v, %v", c.Temporary, err)
+	}
+}
+
+// TestSignInRefusedOncePasswordChanged: a sign-in whose password check
+// passed with a temporary password, whose session comes after the person
+// chose their own, gets no session (ErrBadCredentials): it would outlive
+// the choice that ended every other one.
+func TestSignInRefusedOncePasswordChanged(t *testing.T) {
+	s, _ := newClockedStore(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		// checked signs in with a temporary password, chooses one, and
+		// returns the session's kind, subject and the hash checked.
+		checked func(t *testing.T) (SessionKind, string, string)
+	}{
+		{"admin", func(t *testing.T) (SessionKind, string, string) {
+			_, temp, err := s.InviteAdmin(ctx, "ivo@example.com", "s1", RoleAdmin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := s.LoginAdmin(ctx, "ivo@example.com", temp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetAdminPassword(ctx, a.ID, "ivo's own password", ""); err != nil {
+				t.Fatal(err)
+			}
+			return SessionAdmin, a.ID, a.PasswordHash
+		}},
+		{"app", func(t *testing.T) (SessionKind, string, string) {
+			temp, err := s.SetTempPassword(ctx, "u_anna")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cred, err := s.LoginApp(ctx, "anna@example.com", "u_anna", temp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetAppPassword(ctx, "u_anna", "anna's own password", ""); err != nil {
+				t.Fatal(err)
+			}
+			return SessionApp, "u_anna", cred.PasswordHash
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			kind, subject, hash := c.checked(t)
+			if _, _, err := s.SignIn(ctx, kind, subject, hash); !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("a session for the temporary password after the chosen one: %v, want ErrBadCredentials", err)
+			}
+		})
+	}
+}
