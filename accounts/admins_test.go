@@ -112,3 +112,28 @@ func TestTransferNeedsTheOwner(t *testing.T) {
 		t.Fatalf("roles after the owner's transfer: %v", roles)
 	}
 }
+
+// TestAdminPasswordChangeVoidsResetLinks: an admin who chooses a new
+// password (their mailbox may be someone else's now) leaves no reset link
+// working.
+func TestAdminPasswordChangeVoidsResetLinks(t *testing.T) {
+	s := newBoltStore(t)
+	ctx := context.Background()
+	a, err := s.CreateAdmin(ctx, "linked@example.com", "a password of mine", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := s.NewResetToken(ctx, ResetAdmin, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAdminPassword(ctx, a.ID, "a new password of mine", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ResetAdminPassword(ctx, link, "someone else's choice"); !errors.Is(err, ErrExpired) {
+		t.Fatalf("a reset link from before the change: %v, want ErrExpired", err)
+	}
+	if _, err := s.LoginAdmin(ctx, "linked@example.com", "a new password of mine"); err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+}
