@@ -115,3 +115,100 @@ func TestJournalStoresUTC(t *testing.T) {
 		t.Fatalf("stored time %v, want %v in UTC", got[0].Time, at.UTC())
 	}
 }
+
+// TestPurgeKeepsEntriesWithinRetention: the retention purge clears the
+// personal data of entries older than its bound only; younger entries keep
+// theirs, and every entry keeps its outcome.
+func TestPurgeKeepsEntriesWithinRetention(t *testing.T) {
+	s := newBoltStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, e := range []Event{
+		{ID: "e_old", Time: now.Add(-100 * 24 * time.Hour)},
+		{ID: "e_new", Time: now.Add(-24 * time.Hour)},
+	} {
+		e.Site, e.Kind, e.Actor, e.User, e.Outcome = "s1", EventAccess, "gate", "u_anna", "granted"
+		if err := s.Log(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.Purge(ctx, "s1", now.Add(-90*24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("purged %d entries (%v), want the one past retention", n, err)
+	}
+	got, err := s.Events(ctx, "s1", EventAccess, EventFilter{})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("entries after the purge: %+v, %v", got, err)
+	}
+	if e := got[0]; e.ID != "e_new" || e.Purged || e.Actor != "gate" || e.User != "u_anna" {
+		t.Errorf("entry within retention: %+v, want it whole", e)
+	}
+	if e := got[1]; e.ID != "e_old" || !e.Purged || e.Actor != "" || e.User != "" || e.Outcome != "granted" {
+		t.Errorf("entry past retention: %+v, want its personal data cleared and its outcome kept", e)
+	}
+}
+
+// TestPurgeExpiredKeepsLiveRecords: the hourly purge keeps every session,
+// reset link, provisioning code and login lock that still holds, and
+// removes them once they have expired.
+func TestPurgeExpiredKeepsLiveRecords(t *testing.T) {
+	s, clock := newClockedStore(t)
+	ctx := context.Background()
+	a, err := s.CreateAdmin(ctx, "purge@example.com", "a password of mine", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// live makes a session, a reset link and a provisioning code of a.
+	live := func() (sess, link, code string) {
+		t.Helper()
+		cur, err := s.Admin(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sess, _, err = s.SignIn(ctx, SessionAdmin, a.ID, cur.PasswordHash); err != nil {
+			t.Fatal(err)
+		}
+		if link, err = s.NewResetToken(ctx, ResetAdmin, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, err = s.NewProvisioningCode(ctx, "d1", "s1"); err != nil {
+			t.Fatal(err)
+		}
+		return sess, link, code
+	}
+	sess, link, code := live()
+	for range throttleFree + 1 {
+		_, _ = s.LoginAdmin(ctx, "purge@example.com", "a wrong guess")
+	}
+
+	if err := s.PurgeExpired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SessionByToken(ctx, sess); err != nil {
+		t.Errorf("a live session after the purge: %v", err)
+	}
+	var locked *ThrottledError
+	if _, err := s.LoginAdmin(ctx, "purge@example.com", "a password of mine"); !errors.As(err, &locked) {
+		t.Errorf("a locked login after the purge: %v, want it still locked", err)
+	}
+	if _, err := s.SpendProvisioningCode(ctx, code); err != nil {
+		t.Errorf("a live provisioning code after the purge: %v", err)
+	}
+	if _, err := s.ResetAdminPassword(ctx, link, "a chosen password"); err != nil {
+		t.Errorf("a live reset link after the purge: %v", err)
+	}
+
+	live()
+	clock.advance(ProvisioningTTL + throttleMax + time.Minute) // past the longest of them
+	if err := s.PurgeExpired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{tSessions, tResets, tProvision, tThrottle} {
+		n := 0
+		err := s.kv.View(ctx, func(tx kv.Tx) error {
+			return tx.Scan(table, "", func(string, []byte) error { n++; return nil })
+		})
+		if err != nil || n != 0 {
+			t.Errorf("%s after everything expired: %d records (%v), want none", table, n, err)
+		}
+	}
+}
