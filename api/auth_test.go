@@ -89,6 +89,8 @@ func TestRoles(t *testing.T) {
 		t.Errorf("viewer key adding a user: %d, want 403", s)
 	}
 	admin.wantError(http.StatusForbidden, "forbidden", "POST", "/v1/sites/"+a+"/api-keys", map[string]string{"name": "x", "role": "owner"})
+	// Not even an owner makes an owner's key: a key is at most admin.
+	op.wantError(http.StatusUnprocessableEntity, "invalid", "POST", "/v1/sites/"+a+"/api-keys", map[string]string{"name": "x", "role": "owner"})
 }
 
 // TestSessions: bearer scheme rules, logout, CSRF on cookie writes.
