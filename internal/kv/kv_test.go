@@ -125,7 +125,7 @@ func testRollback(t *testing.T, s kv.Store) {
 func testScan(t *testing.T, s kv.Store) {
 	ctx := context.Background()
 	err := s.Update(ctx, func(tx kv.Tx) error {
-		for _, k := range []string{"s1/b", "s1/a", "s1*/x", "s2/a", "s1/c"} {
+		for _, k := range []string{"s1/b", "s1/a", "s1*/x", "s1?/y", "s2/a", "s1/c"} {
 			if err := tx.Put("t", k, []byte("v"+k)); err != nil {
 				return err
 			}
@@ -139,6 +139,7 @@ func testScan(t *testing.T, s kv.Store) {
 	err = s.Update(ctx, func(tx kv.Tx) error {
 		_ = tx.Delete("t", "s1/c")
 		_ = tx.Put("t", "s1/0", []byte("v"))
+		_ = tx.Put("t", "s2/b", []byte("v")) // another prefix's own write
 		return tx.Scan("t", "s1/", func(k string, v []byte) error {
 			got = append(got, k+"="+string(v))
 			return nil
@@ -150,6 +151,20 @@ func testScan(t *testing.T, s kv.Store) {
 	want := "[s1/0=v s1/a=vs1/a s1/b=vs1/b]"
 	if fmt.Sprint(got) != want {
 		t.Fatalf("scan: %v, want %s (ordered, prefix only, own writes merged)", got, want)
+	}
+	// A prefix is literal: HSCAN's pattern characters in it match only
+	// themselves.
+	for prefix, want := range map[string]string{"s1*/": "[s1*/x]", "s1?/": "[s1?/y]"} {
+		got = nil
+		err := s.View(ctx, func(tx kv.Tx) error {
+			return tx.Scan("t", prefix, func(k string, _ []byte) error {
+				got = append(got, k)
+				return nil
+			})
+		})
+		if err != nil || fmt.Sprint(got) != want {
+			t.Errorf("scan of %q: %v, %v; want %s", prefix, got, err, want)
+		}
 	}
 	stop := errors.New("stop")
 	n := 0
