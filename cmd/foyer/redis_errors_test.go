@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -69,5 +72,57 @@ func TestRedisFailed(t *testing.T) {
 		if got := redisFailed(tc.err); got != tc.want {
 			t.Errorf("redisFailed(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestRedisClientHonoursDeadlines: an operation on the Redis clients serve
+// builds ends at its context's deadline, not only at the client's own I/O
+// timeout (redisIOTimeout), against a Redis that accepts connections and
+// never answers. Without ContextTimeoutEnabled go-redis ignores the
+// deadline, and a lease pipeline (redisbatch) or a request waits the I/O
+// timeout out, once per attempt.
+func TestRedisClientHonoursDeadlines(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // reads every command, answers none
+				defer c.Close()
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	const deadline = 50 * time.Millisecond
+	for name, rc := range map[string]RedisConfig{
+		"url":     {URL: "redis://" + ln.Addr().String()},
+		"cluster": {ClusterAddrs: []string{ln.Addr().String()}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rdb, err := redisClient(rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rdb.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			start := time.Now()
+			err = rdb.Get(ctx, "k").Err()
+			took := time.Since(start)
+			if err == nil {
+				t.Fatal("a Redis that never answers answered")
+			}
+			// Far below one I/O timeout, far above the deadline: the
+			// deadline ended it.
+			if took >= redisIOTimeout*4/5 {
+				t.Fatalf("the operation took %v (%v), with a deadline of %v and an I/O timeout of %v", took, err, deadline, redisIOTimeout)
+			}
+		})
 	}
 }

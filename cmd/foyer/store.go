@@ -20,7 +20,10 @@ const storeFile = "foyer.db"
 
 // Redis client timeouts: a node must answer a call with a retryable error
 // within a second when Redis is away, so no single Redis operation may wait
-// longer than this, and one retry at most.
+// longer than this, and one retry at most. A caller's earlier deadline
+// bounds its operation too: the clients honour their contexts' deadlines
+// (ContextTimeoutEnabled; go-redis ignores them otherwise), which the
+// signalling and store code sets for each request and pipeline.
 const (
 	redisDialTimeout = 500 * time.Millisecond
 	redisIOTimeout   = 500 * time.Millisecond
@@ -116,7 +119,7 @@ func redisClient(c RedisConfig) (redis.UniversalClient, error) {
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs:       c.ClusterAddrs,
 			DialTimeout: redisDialTimeout, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout,
-			MaxRetries: redisMaxRetries,
+			MaxRetries: redisMaxRetries, ContextTimeoutEnabled: true,
 		}), nil
 	}
 	opts, err := redis.ParseURL(c.URL)
@@ -124,6 +127,6 @@ func redisClient(c RedisConfig) (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("redis.url: %w", err)
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = redisDialTimeout, redisIOTimeout, redisIOTimeout
-	opts.MaxRetries = redisMaxRetries
+	opts.MaxRetries, opts.ContextTimeoutEnabled = redisMaxRetries, true
 	return redis.NewClient(opts), nil
 }

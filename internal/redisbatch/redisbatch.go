@@ -43,7 +43,8 @@ type call struct {
 }
 
 // New returns a Batcher sending at most size callers' commands per
-// pipeline (at least one), each pipeline bounded by timeout.
+// pipeline (at least one), each pipeline bounded by timeout (a go-redis
+// client honours that only with ContextTimeoutEnabled, as foyer's are).
 func New(rdb Pipeliner, size int, timeout time.Duration) *Batcher {
 	return &Batcher{rdb: rdb, max: max(1, size), timeout: timeout}
 }
