@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/foyer-intercom/foyer/api"
+	"github.com/foyer-intercom/foyer/email"
 )
 
 // addAdmin creates an admin account with a role on site and signs it in.
@@ -254,6 +256,114 @@ func TestSessionCookie(t *testing.T) {
 				t.Fatalf("logout: status %d, cookie %+v; want 204 and the cookie cleared", resp.StatusCode, logout)
 			}
 			check(logout, "logout")
+		})
+	}
+}
+
+// TestRoleFloors: every write, and every read above the viewer's, is
+// refused (403) to each role below the one docs/api.md names for it, and
+// allowed to that role. Each case makes the objects it acts on afresh.
+func TestRoleFloors(t *testing.T) {
+	outbox, err := email.NewOutbox(t.TempDir(), "foyer <noreply@foyer.test>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, func(c *api.Config) { c.Outbox = outbox })
+	owner, site := e.siteOwner("Floor Court")
+	op := e.operator()
+	clients := map[string]*client{
+		"viewer":    e.addAdmin(op, site, "viewer@example.com", "viewer"),
+		"installer": e.addAdmin(op, site, "installer@example.com", "installer"),
+		"admin":     e.addAdmin(op, site, "admin@example.com", "admin"),
+		"owner":     owner,
+		"operator":  op,
+	}
+	ranks := []string{"viewer", "installer", "admin", "owner", "operator"}
+	if err := outbox.Send(context.Background(), email.Message{To: "someone@example.com", Subject: "a temporary password", Text: "secret"}); err != nil {
+		t.Fatal(err)
+	}
+	var box struct{ Messages []struct{ Name string } }
+	op.must(http.StatusOK, "GET", "/v1/outbox", nil, &box)
+	if len(box.Messages) != 1 {
+		t.Fatalf("outbox lists %d messages, want 1", len(box.Messages))
+	}
+
+	at := "/v1/sites/" + site
+	n := 0
+	newUser := func() string {
+		n++
+		var u struct{ ID string }
+		op.must(http.StatusCreated, "POST", at+"/users", map[string]any{"email": fmt.Sprintf("floor%d@example.com", n), "number": fmt.Sprint(n), "display_name": "F", "send_invitation": false}, &u)
+		return u.ID
+	}
+	newDoor := func() string {
+		n++
+		var p provisioned
+		op.must(http.StatusCreated, "POST", at+"/devices", map[string]string{"kind": "door_station", "name": fmt.Sprintf("Gate %d", n)}, &p)
+		return p.Device.ID
+	}
+	cases := []struct {
+		name   string
+		min    string
+		method string
+		// setup makes what the request acts on and returns its path and body.
+		setup func() (string, any)
+		ok    int
+	}{
+		{"rename the site", "admin", "PATCH", func() (string, any) { return at, map[string]string{"name": "Floor Court"} }, http.StatusOK},
+		{"change a setting", "admin", "PATCH", func() (string, any) { return at, map[string]any{"settings": map[string]int{"ring_timeout_s": 60}} }, http.StatusOK},
+		{"create a sub-site", "admin", "POST", func() (string, any) { return "/v1/sites", map[string]string{"name": "Annex", "parent_id": site} }, http.StatusCreated},
+		{"list API keys", "admin", "GET", func() (string, any) { return at + "/api-keys", nil }, http.StatusOK},
+		{"create an API key", "admin", "POST", func() (string, any) { return at + "/api-keys", map[string]string{"name": "k", "role": "viewer"} }, http.StatusCreated},
+		{"delete an API key", "admin", "DELETE", func() (string, any) {
+			var k struct {
+				APIKey struct{ ID string } `json:"api_key"`
+			}
+			op.must(http.StatusCreated, "POST", at+"/api-keys", map[string]string{"name": "k", "role": "viewer"}, &k)
+			return at + "/api-keys/" + k.APIKey.ID, nil
+		}, http.StatusNoContent},
+		{"name a call ID", "admin", "PUT", func() (string, any) { return at + "/entries/900", map[string]string{"name": "Lobby"} }, http.StatusOK},
+		{"delete a call ID", "admin", "DELETE", func() (string, any) {
+			op.must(http.StatusOK, "PUT", at+"/entries/901", map[string]string{"name": "Spare"}, nil)
+			return at + "/entries/901", nil
+		}, http.StatusNoContent},
+		{"edit an app user", "admin", "PATCH", func() (string, any) { return at + "/users/" + newUser(), map[string]string{"display_name": "G"} }, http.StatusOK},
+		{"delete an app user", "admin", "DELETE", func() (string, any) { return at + "/users/" + newUser(), nil }, http.StatusNoContent},
+		{"delete app users", "admin", "POST", func() (string, any) { return at + "/users/delete", map[string]any{"ids": []string{newUser()}} }, http.StatusOK},
+		{"send an invitation", "admin", "POST", func() (string, any) { return at + "/users/" + newUser() + "/invitation", nil }, http.StatusOK},
+		{"import app users", "admin", "POST", func() (string, any) {
+			return at + "/users/import", "email,call_id,display_name\nimported@example.com,950,I\n"
+		}, http.StatusOK},
+		{"list access codes", "admin", "GET", func() (string, any) { return at + "/codes", nil }, http.StatusOK},
+		{"create an access code", "admin", "POST", func() (string, any) {
+			return at + "/codes", map[string]any{"user_id": newUser(), "pin": "4711", "doors": []string{newDoor()}}
+		}, http.StatusCreated},
+		{"delete an access code", "admin", "DELETE", func() (string, any) {
+			var c struct{ ID string }
+			op.must(http.StatusCreated, "POST", at+"/codes", map[string]any{"user_id": newUser(), "pin": "8080", "doors": []string{newDoor()}}, &c)
+			return at + "/codes/" + c.ID, nil
+		}, http.StatusNoContent},
+		{"rename a door station", "installer", "PATCH", func() (string, any) { return at + "/devices/" + newDoor(), map[string]string{"name": "Back door"} }, http.StatusOK},
+		{"revoke a door station", "installer", "DELETE", func() (string, any) { return at + "/devices/" + newDoor(), nil }, http.StatusNoContent},
+		{"a new provisioning code", "installer", "POST", func() (string, any) { return at + "/devices/" + newDoor() + "/provisioning", nil }, http.StatusCreated},
+		{"send an admin's invitation again", "owner", "POST", func() (string, any) {
+			n++
+			addr := fmt.Sprintf("invited%d@example.com", n)
+			op.must(http.StatusCreated, "PUT", at+"/admins", map[string]string{"email": addr, "role": "viewer"}, nil)
+			return at + "/admins/invitation", map[string]string{"email": addr}
+		}, http.StatusOK},
+		{"list the outbox", "operator", "GET", func() (string, any) { return "/v1/outbox", nil }, http.StatusOK},
+		{"read an outbox message", "operator", "GET", func() (string, any) { return "/v1/outbox/" + box.Messages[0].Name, nil }, http.StatusOK},
+		// Last: it makes the owner an admin.
+		{"transfer the site", "owner", "POST", func() (string, any) { return at + "/transfer", map[string]string{"email": "admin@example.com"} }, http.StatusNoContent},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path, body := c.setup()
+			for _, role := range ranks[:slices.Index(ranks, c.min)] {
+				clients[role].wantError(http.StatusForbidden, "forbidden", c.method, path, body)
+			}
+			clients[c.min].must(c.ok, c.method, path, body, nil)
 		})
 	}
 }
