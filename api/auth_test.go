@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/foyer-intercom/foyer/api"
+	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/email"
 )
 
@@ -365,5 +366,93 @@ func TestRoleFloors(t *testing.T) {
 			}
 			clients[c.min].must(c.ok, c.method, path, body, nil)
 		})
+	}
+}
+
+// TestOtherSitesObjects: a role on site A reaches nothing of site B through
+// A's paths or bodies: B's door stations (edit, revoke, provisioning, access
+// codes), B's app users (delete, bulk delete, an e-mail change of someone
+// in both sites), and call sites or moves to a site where the role is too
+// low. Each is refused and B's objects are as they were.
+func TestOtherSitesObjects(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	op := e.operator()
+	a, b, c := op.site("A Court"), op.site("B Court"), op.site("C Court")
+	var aUser, shared struct{ ID string }
+	op.must(http.StatusCreated, "POST", "/v1/sites/"+a+"/users", map[string]any{"email": "a@example.com", "number": "1", "display_name": "A", "send_invitation": false}, &aUser)
+	op.must(http.StatusCreated, "POST", "/v1/sites/"+a+"/users", map[string]any{"email": "shared@example.com", "number": "2", "display_name": "S", "send_invitation": false}, &shared)
+	op.must(http.StatusCreated, "POST", "/v1/sites/"+b+"/users", map[string]any{"email": "shared@example.com", "number": "2", "display_name": "S", "send_invitation": false}, nil)
+	bUser, bDevTok := e.resident(op, b, "b@example.com", "20")
+	aDoor, _ := e.device(op, a, map[string]string{"kind": "door_station", "name": "A gate"})
+	bDoor, bDoorTok := e.device(op, b, map[string]string{"kind": "door_station", "name": "B gate"})
+	installer := e.addAdmin(op, a, "installer@example.com", "installer")
+	op.must(http.StatusNoContent, "PUT", "/v1/sites/"+c+"/admins", map[string]string{"email": "installer@example.com", "role": "viewer"}, nil)
+	admin := e.addAdmin(op, a, "admin@example.com", "admin")
+
+	at := "/v1/sites/" + a
+	cases := []struct {
+		name   string
+		who    *client
+		method string
+		path   string
+		body   any
+		status int
+		code   string
+	}{
+		{"rename B's door through A", installer, "PATCH", at + "/devices/" + bDoor, map[string]string{"name": "Mine now"}, 404, "not_found"},
+		{"revoke B's door through A", installer, "DELETE", at + "/devices/" + bDoor, nil, 404, "not_found"},
+		{"provision B's door through A", installer, "POST", at + "/devices/" + bDoor + "/provisioning", nil, 404, "not_found"},
+		{"a new door calling a site the installer only views", installer, "POST", at + "/devices", map[string]any{"kind": "door_station", "name": "Rogue", "call_sites": []string{c}}, 403, "forbidden"},
+		{"a new door calling a site of no role", installer, "POST", at + "/devices", map[string]any{"kind": "door_station", "name": "Rogue", "call_sites": []string{b}}, 404, "not_found"},
+		{"A's door calling a site the installer only views", installer, "PATCH", at + "/devices/" + aDoor, map[string]any{"call_sites": []string{c}}, 403, "forbidden"},
+		{"A's door calling a site of no role", installer, "PATCH", at + "/devices/" + aDoor, map[string]any{"call_sites": []string{b}}, 404, "not_found"},
+		{"A's door moved to a site the installer only views", installer, "PATCH", at + "/devices/" + aDoor, map[string]any{"site_id": c}, 403, "forbidden"},
+		{"A's door moved to a site of no role", installer, "PATCH", at + "/devices/" + aDoor, map[string]any{"site_id": b}, 404, "not_found"},
+		{"delete B's user through A", admin, "DELETE", at + "/users/" + bUser, nil, 404, "not_found"},
+		{"an access code for B's door", admin, "POST", at + "/codes", map[string]any{"user_id": aUser.ID, "pin": "4711", "doors": []string{bDoor}}, 404, "not_found"},
+		{"the e-mail of someone in B too", admin, "PATCH", at + "/users/" + shared.ID, map[string]string{"email": "taken@example.com"}, 403, "forbidden"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.who.wantError(tc.status, tc.code, tc.method, tc.path, tc.body)
+		})
+	}
+	t.Run("bulk delete naming B's user", func(t *testing.T) {
+		var out struct{ Deleted int }
+		admin.must(http.StatusOK, "POST", at+"/users/delete", map[string]any{"ids": []string{bUser}}, &out)
+		if out.Deleted != 0 {
+			t.Errorf("deleted %d, want 0", out.Deleted)
+		}
+	})
+
+	for id, want := range map[string]struct {
+		name string
+		site string
+	}{bDoor: {"B gate", b}, aDoor: {"A gate", a}} {
+		d, err := e.dir.Device(ctx, directory.DeviceID(id))
+		if err != nil || d.Name != want.name || string(d.Site) != want.site || len(d.CallSites) != 0 {
+			t.Errorf("door %s afterwards: %+v, %v; want %q in %s calling nowhere else", id, d, err, want.name, want.site)
+		}
+	}
+	e.connect(bDoorTok) // B's door still signs in
+	var devs struct{ Devices []struct{ Name string } }
+	op.must(http.StatusOK, "GET", at+"/devices", nil, &devs)
+	if len(devs.Devices) != 1 {
+		t.Errorf("A's devices afterwards: %+v, want its gate alone", devs.Devices)
+	}
+	var codes struct{ Codes []any }
+	op.must(http.StatusOK, "GET", at+"/codes", nil, &codes)
+	if len(codes.Codes) != 0 {
+		t.Errorf("A has codes afterwards: %+v", codes.Codes)
+	}
+	// B's resident keeps their membership, password and app device.
+	op.must(http.StatusOK, "GET", "/v1/sites/"+b+"/users/"+bUser, nil, nil)
+	e.anon().must(http.StatusOK, "POST", "/v1/app/login", map[string]string{"email": "b@example.com", "password": "resident password"}, nil)
+	e.connect(bDevTok)
+	var s struct{ Email string }
+	op.must(http.StatusOK, "GET", "/v1/sites/"+b+"/users/"+shared.ID, nil, &s)
+	if s.Email != "shared@example.com" {
+		t.Errorf("the shared user's e-mail is %q, want it unchanged", s.Email)
 	}
 }
