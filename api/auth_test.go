@@ -456,3 +456,49 @@ func TestOtherSitesObjects(t *testing.T) {
 		t.Errorf("the shared user's e-mail is %q, want it unchanged", s.Email)
 	}
 }
+
+// TestRoleInheritance: on a sub-site the highest of the roles on it and its
+// ancestors counts, whichever is nearer; an API key acts on its site's
+// sub-sites with its role, and not on its site's parent.
+func TestRoleInheritance(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	parent := op.site("Parent Court")
+	var sub struct{ ID string }
+	op.must(http.StatusCreated, "POST", "/v1/sites", map[string]string{"name": "Child Court", "parent_id": parent}, &sub)
+	admin := e.addAdmin(op, parent, "admin@example.com", "admin")
+	op.must(http.StatusNoContent, "PUT", "/v1/sites/"+sub.ID+"/admins", map[string]string{"email": "admin@example.com", "role": "viewer"}, nil)
+	viewer := e.addAdmin(op, parent, "viewer@example.com", "viewer")
+	op.must(http.StatusNoContent, "PUT", "/v1/sites/"+sub.ID+"/admins", map[string]string{"email": "viewer@example.com", "role": "installer"}, nil)
+
+	role := func(c *client, site string) string {
+		t.Helper()
+		var s struct{ Role string }
+		c.must(http.StatusOK, "GET", "/v1/sites/"+site, nil, &s)
+		return s.Role
+	}
+	for _, tc := range []struct {
+		name string
+		who  *client
+		want string
+	}{
+		{"admin of the parent, viewer of the sub-site", admin, "admin"},
+		{"viewer of the parent, installer of the sub-site", viewer, "installer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := role(tc.who, sub.ID); got != tc.want {
+				t.Errorf("role on the sub-site %q, want %q", got, tc.want)
+			}
+		})
+	}
+	admin.must(http.StatusCreated, "POST", "/v1/sites/"+sub.ID+"/users", map[string]any{"email": "u@example.com", "number": "1", "display_name": "U", "send_invitation": false}, nil)
+	viewer.must(http.StatusCreated, "POST", "/v1/sites/"+sub.ID+"/devices", map[string]string{"kind": "door_station", "name": "Gate"}, nil)
+
+	var key struct{ Key string }
+	admin.must(http.StatusCreated, "POST", "/v1/sites/"+parent+"/api-keys", map[string]string{"name": "sync", "role": "admin"}, &key)
+	kc := &client{e: e, token: key.Key}
+	kc.must(http.StatusCreated, "POST", "/v1/sites/"+sub.ID+"/users", map[string]any{"email": "k@example.com", "number": "2", "display_name": "K", "send_invitation": false}, nil)
+	var subKey struct{ Key string }
+	admin.must(http.StatusCreated, "POST", "/v1/sites/"+sub.ID+"/api-keys", map[string]string{"name": "sub", "role": "admin"}, &subKey)
+	(&client{e: e, token: subKey.Key}).wantError(http.StatusNotFound, "not_found", "GET", "/v1/sites/"+parent+"/users", nil)
+}
