@@ -1,12 +1,15 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 // resident adds an app user to site, follows their invitation to an own
@@ -96,4 +99,29 @@ func TestAppDeviceRefusedWhole(t *testing.T) {
 		t.Fatalf("devices after two refused registrations: %+v, want phone alone", me.Devices)
 	}
 	e.connect(devTok) // the phone's token still signs in (connect fails the test unless welcomed)
+}
+
+// TestPushTokenOnlyForOwnDevices: an app user sets the push token of their
+// own app devices only; another person's device answers as one that does
+// not exist.
+func TestPushTokenOnlyForOwnDevices(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Token Court")
+	e.resident(op, site, "x@example.com", "1")
+	y, _ := e.resident(op, site, "y@example.com", "2")
+	var login struct{ Token string }
+	e.anon().must(http.StatusOK, "POST", "/v1/app/login", map[string]string{"email": "x@example.com", "password": "resident password"}, &login)
+	x := &client{e: e, token: login.Token}
+	var me struct{ Devices []struct{ ID string } }
+	x.must(http.StatusOK, "GET", "/v1/app/me", nil, &me)
+	if len(me.Devices) != 1 {
+		t.Fatalf("x's devices: %+v, want one", me.Devices)
+	}
+	x.must(http.StatusNoContent, "PUT", "/v1/app/devices/"+me.Devices[0].ID+"/push-token", map[string]string{"push_token": "x-push"}, nil)
+	devs, err := e.dir.UserDevices(context.Background(), directory.UserID(y))
+	if err != nil || len(devs) != 1 {
+		t.Fatalf("y's devices: %+v, %v", devs, err)
+	}
+	x.wantError(http.StatusNotFound, "not_found", "PUT", "/v1/app/devices/"+string(devs[0].ID)+"/push-token", map[string]string{"push_token": "x-push"})
 }
