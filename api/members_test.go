@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -265,4 +266,42 @@ func TestInvitationResentWithMailDown(t *testing.T) {
 		t.Fatalf("resent with the mail server back: %+v", u)
 	}
 	e.mail.waitFor(t, "q@example.com", regexp.MustCompile(`Quiet Court`))
+}
+
+// TestOwnerRoleNotGranted: a grant cannot take a site's owner's ownership
+// away (another role, or none): ownership moves only by transfer, so the
+// site never loses its owner; the operator is refused too.
+func TestOwnerRoleNotGranted(t *testing.T) {
+	e := newEnv(t)
+	owner, site := e.siteOwner("Kept Court")
+	op := e.operator()
+	for _, role := range []string{"admin", "viewer", ""} {
+		t.Run("role "+role, func(t *testing.T) {
+			for _, c := range []*client{op, owner} {
+				msg := c.wantError(http.StatusBadRequest, "bad_request", "PUT", "/v1/sites/"+site+"/admins", map[string]string{"email": "owner@example.com", "role": role})
+				if !strings.Contains(msg, "transfer") {
+					t.Errorf("message %q does not point to the transfer", msg)
+				}
+			}
+		})
+	}
+	if got := adminRows(op, site)["owner@example.com"]; got != "owner active" {
+		t.Fatalf("the owner is %q afterwards, want owner active", got)
+	}
+}
+
+// TestBulkDeleteLimit: a bulk delete names 1 to 10,000 IDs; 10,001 is
+// refused before anything is looked up.
+func TestBulkDeleteLimit(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Many Court")
+	ids := func(n int) []string { return slices.Repeat([]string{"u"}, n) }
+	var out struct{ Deleted int }
+	op.must(http.StatusOK, "POST", "/v1/sites/"+site+"/users/delete", map[string]any{"ids": ids(10000)}, &out)
+	for _, n := range []int{0, 10001} {
+		if msg := op.wantError(http.StatusBadRequest, "bad_request", "POST", "/v1/sites/"+site+"/users/delete", map[string]any{"ids": ids(n)}); !strings.Contains(msg, "10,000") {
+			t.Errorf("%d IDs: message %q does not give the limit", n, msg)
+		}
+	}
 }
