@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -79,5 +80,39 @@ func TestBadInput(t *testing.T) {
 	op.must(http.StatusOK, "GET", "/v1/sites/"+site, nil, &s)
 	if s.Settings.RingTimeoutS != 30 {
 		t.Fatalf("ring timeout %d after a refused change, want the default 30", s.Settings.RingTimeoutS)
+	}
+}
+
+// TestSettingsBounds: each setting takes both ends of its documented range
+// and refuses one past either end, naming the field and changing nothing.
+func TestSettingsBounds(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Bounds Court")
+	for _, f := range []struct {
+		name   string
+		lo, hi int
+	}{
+		{"ring_timeout_s", 10, 180},
+		{"call_time_limit_s", 30, 600},
+		{"door_open_duration_s", 1, 60},
+		{"log_retention_days", 1, 3650},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			set := func(v int) map[string]any { return map[string]any{"settings": map[string]int{f.name: v}} }
+			for _, v := range []int{f.lo - 1, f.hi + 1} {
+				msg := op.wantError(http.StatusUnprocessableEntity, "invalid", "PATCH", "/v1/sites/"+site, set(v))
+				if want := fmt.Sprintf("%s must be %d to %d", f.name, f.lo, f.hi); !strings.Contains(msg, want) {
+					t.Errorf("%d: message %q, want %q", v, msg, want)
+				}
+			}
+			for _, v := range []int{f.lo, f.hi} {
+				var s struct{ Settings map[string]any }
+				op.must(http.StatusOK, "PATCH", "/v1/sites/"+site, set(v), &s)
+				if s.Settings[f.name] != float64(v) {
+					t.Errorf("set to %d: the site has %v", v, s.Settings[f.name])
+				}
+			}
+		})
 	}
 }
