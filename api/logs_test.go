@@ -117,3 +117,77 @@ func TestLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditEntries: every admin change docs/api.md lists writes its entry
+// in the site's audit log, naming who made it.
+func TestAuditEntries(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Audit Court")
+	at := "/v1/sites/" + site
+	if _, err := e.acc.CreateAdmin(context.Background(), "next@example.com", "a password of theirs", false); err != nil {
+		t.Fatal(err)
+	}
+	var u struct{ ID string }
+	var key struct {
+		APIKey struct{ ID string } `json:"api_key"`
+	}
+	var door provisioned
+	var code struct{ ID string }
+	for _, c := range []struct {
+		action string
+		change func()
+	}{
+		{"site.update", func() { op.must(http.StatusOK, "PATCH", at, map[string]string{"name": "Audit Court"}, nil) }},
+		{"admin.invite", func() {
+			op.must(http.StatusCreated, "PUT", at+"/admins", map[string]string{"email": "new@example.com", "role": "viewer"}, nil)
+		}},
+		{"site.role", func() {
+			op.must(http.StatusNoContent, "PUT", at+"/admins", map[string]string{"email": "next@example.com", "role": "viewer"}, nil)
+		}},
+		{"site.transfer", func() {
+			op.must(http.StatusNoContent, "POST", at+"/transfer", map[string]string{"email": "next@example.com"}, nil)
+		}},
+		{"api_key.create", func() {
+			op.must(http.StatusCreated, "POST", at+"/api-keys", map[string]string{"name": "k", "role": "viewer"}, &key)
+		}},
+		{"api_key.delete", func() { op.must(http.StatusNoContent, "DELETE", at+"/api-keys/"+key.APIKey.ID, nil, nil) }},
+		{"entry.put", func() { op.must(http.StatusOK, "PUT", at+"/entries/9", map[string]string{"name": "Nine"}, nil) }},
+		{"entry.delete", func() { op.must(http.StatusNoContent, "DELETE", at+"/entries/9", nil, nil) }},
+		{"user.add", func() {
+			op.must(http.StatusCreated, "POST", at+"/users", map[string]any{"email": "u@example.com", "number": "1", "display_name": "U", "send_invitation": false}, &u)
+		}},
+		{"user.update", func() {
+			op.must(http.StatusOK, "PATCH", at+"/users/"+u.ID, map[string]string{"display_name": "V"}, nil)
+		}},
+		{"user.invite", func() { op.must(http.StatusOK, "POST", at+"/users/"+u.ID+"/invitation", nil, nil) }},
+		{"user.import", func() {
+			op.must(http.StatusOK, "POST", at+"/users/import", "email,call_id,display_name\ni@example.com,2,I\n", nil)
+		}},
+		{"device.create", func() {
+			op.must(http.StatusCreated, "POST", at+"/devices", map[string]string{"kind": "door_station", "name": "Gate"}, &door)
+		}},
+		{"device.update", func() {
+			op.must(http.StatusOK, "PATCH", at+"/devices/"+door.Device.ID, map[string]string{"name": "Main gate"}, nil)
+		}},
+		{"device.provisioning", func() {
+			op.must(http.StatusCreated, "POST", at+"/devices/"+door.Device.ID+"/provisioning", nil, nil)
+		}},
+		{"code.create", func() {
+			op.must(http.StatusCreated, "POST", at+"/codes", map[string]any{"user_id": u.ID, "pin": "4711", "doors": []string{door.Device.ID}}, &code)
+		}},
+		{"code.delete", func() { op.must(http.StatusNoContent, "DELETE", at+"/codes/"+code.ID, nil, nil) }},
+		{"device.revoke", func() { op.must(http.StatusNoContent, "DELETE", at+"/devices/"+door.Device.ID, nil, nil) }},
+		{"user.delete", func() { op.must(http.StatusNoContent, "DELETE", at+"/users/"+u.ID, nil, nil) }},
+	} {
+		t.Run(c.action, func(t *testing.T) {
+			if op.auditHas(site, c.action, operatorEmail) {
+				t.Fatalf("%s is in the audit log before the change", c.action)
+			}
+			c.change()
+			if !op.auditHas(site, c.action, operatorEmail) {
+				t.Errorf("no %s entry by %s in the audit log", c.action, operatorEmail)
+			}
+		})
+	}
+}
