@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -167,5 +168,106 @@ func TestKeypadOpeningCounted(t *testing.T) {
 		if n := testutil.ToFloat64(m.keypadCodes.WithLabelValues(result)); n != want {
 			t.Errorf("keypad codes %s: %v, want %v", result, n, want)
 		}
+	}
+}
+
+// TestRingAndAnswerMetricsCountWhatHappened: of 101's four ringers only the
+// monitor and one app are connected. The fan-out is the two devices rung,
+// not the four the directory lists; the first ring and the last ring are
+// each timed once for the call, not once a device; the monitor's answer
+// counts as answered by a monitor, and only the winning answer times the
+// cancels (a losing answer, refused call_taken, does not).
+func TestRingAndAnswerMetricsCountWhatHappened(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	hall := ts.connect(t, "hall-101")
+	anna := ts.connect(t, "anna-phone")
+	door := ts.connect(t, "front-door")
+	m := ts.hubs[ts.nodeOf("front-door")].metrics
+	callID, ringing := door.call("101")
+	if ringing != 2 {
+		t.Fatalf("ringing %d, want 2 (hall-101, anna-phone)", ringing)
+	}
+	hall.expect("ring")
+	anna.expect("ring")
+	waitMetric(t, "fan-outs observed", func() float64 { n, _ := histogram(t, m.fanout); return float64(n) }, 1)
+	if _, sum := histogram(t, m.fanout); sum != 2 {
+		t.Errorf("fan-out %v devices, want the 2 rung", sum)
+	}
+	waitMetric(t, "ring latencies observed", func() float64 { n, _ := histogram(t, m.ringSeconds); return float64(n) }, 1)
+	if n, _ := histogram(t, m.firstRingSeconds); n != 1 {
+		t.Errorf("first ring latency observed %d times for one call, want 1", n)
+	}
+
+	hall.send(map[string]any{"type": "answer", "call_id": callID})
+	hall.expect("answered")
+	anna.expect("cancel")
+	waitMetric(t, "cancel latencies observed", func() float64 { n, _ := histogram(t, m.cancelSeconds); return float64(n) }, 1)
+	anna.send(map[string]any{"type": "answer", "call_id": callID})
+	anna.expectError("call_taken")
+	if n, _ := histogram(t, m.cancelSeconds); n != 1 {
+		t.Errorf("cancel latency observed %d times, want 1 (the winning answer's)", n)
+	}
+	for kind, want := range map[directory.DeviceKind]float64{directory.KindMonitor: 1, directory.KindApp: 0} {
+		if n := testutil.ToFloat64(m.answeredBy.WithLabelValues(string(kind))); n != want {
+			t.Errorf("answered by %s: %v, want %v", kind, n, want)
+		}
+	}
+}
+
+// TestConnectedDevicesByKind: each kind's gauge goes up as a device of
+// that kind connects and down as it goes, whatever the other kinds do.
+func TestConnectedDevicesByKind(t *testing.T) {
+	ts := newNodes(t, harborView, Config{}, 1, RedisRouterOptions{})
+	m := ts.hub.metrics
+	connected := func(k directory.DeviceKind) func() float64 {
+		return counter(m.connected.WithLabelValues(string(k)))
+	}
+	door := ts.connect(t, "front-door")
+	hall := ts.connect(t, "hall-101")
+	anna := ts.connect(t, "anna-phone")
+	for _, k := range []directory.DeviceKind{directory.KindDoorStation, directory.KindMonitor, directory.KindApp} {
+		waitMetric(t, string(k)+" connected", connected(k), 1)
+	}
+	_ = door.ws.Close()
+	waitMetric(t, "door stations connected", connected(directory.KindDoorStation), 0)
+	_ = hall.ws.Close()
+	waitMetric(t, "monitors connected", connected(directory.KindMonitor), 0)
+	if n := connected(directory.KindApp)(); n != 1 {
+		t.Errorf("apps connected %v, want 1", n)
+	}
+	_ = anna.ws.Close()
+	waitMetric(t, "apps connected", connected(directory.KindApp), 0)
+}
+
+// TestMessagesCountedByType: messages from devices are counted by their
+// type (invalid JSON as invalid, a type the protocol lacks as unknown),
+// and messages written to devices by theirs: a welcome, written before the
+// connection's writer first runs, and the replies written straight to the
+// socket of an idle connection.
+func TestMessagesCountedByType(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 1, RedisRouterOptions{})
+	m := ts.hub.metrics
+	anna := ts.connect(t, "anna-phone")
+	anna.send(map[string]any{"type": "ping"})
+	anna.expect("pong")
+	if err := anna.ws.WriteMessage(websocket.TextMessage, []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	anna.expectError("bad_request")
+	anna.send(map[string]any{"type": "no_such_type"})
+	anna.expectError("unknown_type")
+	anna.send(map[string]any{"type": "ping"})
+	anna.expect("pong")
+	for typ, want := range map[string]float64{TypeHello: 1, TypePing: 2, "invalid": 1, "unknown": 1} {
+		if n := testutil.ToFloat64(m.messagesIn.WithLabelValues(typ)); n != want {
+			t.Errorf("messages received of type %s: %v, want %v", typ, n, want)
+		}
+	}
+	// Counted once written: the last pong may be read first.
+	for typ, want := range map[string]float64{TypeWelcome: 1, TypePong: 2, TypeError: 2} {
+		waitMetric(t, "messages sent of type "+typ, counter(m.messagesOut.WithLabelValues(typ)), want)
+	}
+	if n := testutil.ToFloat64(m.messagesOut.WithLabelValues("other")); n != 0 {
+		t.Errorf("messages sent of type other: %v, want 0", n)
 	}
 }
