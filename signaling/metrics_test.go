@@ -271,3 +271,25 @@ func TestMessagesCountedByType(t *testing.T) {
 		t.Errorf("messages sent of type other: %v, want 0", n)
 	}
 }
+
+// TestSlowConsumerDisconnectCounted: a connection closed because its queue
+// overflowed counts among the disconnects as a slow consumer, not as the
+// device going away, though its close frame may never reach it.
+func TestSlowConsumerDisconnectCounted(t *testing.T) {
+	cfg := unlimited() // the message rate limit must not answer first
+	cfg.SendQueue = 8
+	ts := newNodesWith(t, harborView, cfg, 1, nodeOptions{sendBuffer: 8 << 10})
+	m := ts.hub.metrics
+	slow := ts.connect(t, "anna-phone")
+	ping := []byte(`{"type":"ping","ref":"0123456789012345678901234567890123456789012345678901234567890123456789"}`)
+	for deadline := time.Now().Add(readTimeout); time.Now().Before(deadline); {
+		_ = slow.ws.SetWriteDeadline(time.Now().Add(time.Second))
+		if err := slow.ws.WriteMessage(websocket.TextMessage, ping); err != nil {
+			break // the server closed us
+		}
+	}
+	waitMetric(t, "disconnects (slow consumer)", counter(m.disconnects.WithLabelValues(CloseSlow.String())), 1)
+	if n := testutil.ToFloat64(m.disconnects.WithLabelValues("peer")); n != 0 {
+		t.Errorf("disconnects (peer): %v, want 0", n)
+	}
+}
