@@ -87,3 +87,29 @@ func TestRedisOpsListed(t *testing.T) {
 		t.Fatal("found no call of fail")
 	}
 }
+
+// TestRedisErrorsCountedByOp: a failed Redis operation is counted under
+// what the router was doing. With Redis down, a call's look-up of its
+// devices fails as locate.
+func TestRedisErrorsCountedByOp(t *testing.T) {
+	// The directory stays readable without Redis: the nodes share a bbolt
+	// store in-process.
+	ts := newNodesWith(t, harborView, unlimited(), 2, nodeOptions{sharedBolt: true})
+	door := ts.connectTo(t, 0, "front-door")
+	r0 := ts.hubs[0].router.(*RedisRouter)
+	ts.redis.Stop()
+	// While its presence view is in step, a node locates devices without
+	// asking Redis.
+	for begun := time.Now(); r0.inStep(); time.Sleep(10 * time.Millisecond) {
+		if time.Since(begun) > 2*readTimeout {
+			t.Fatal("node 0's presence view is still in step with Redis down")
+		}
+	}
+	locate := r0.metrics.redisErrors.WithLabelValues("locate")
+	before := testutil.ToFloat64(locate)
+	door.send(map[string]any{"type": "call", "to": "102"}) // dirk-phone, connected nowhere
+	door.expectError("service_unavailable")
+	if n := testutil.ToFloat64(locate); n != before+1 {
+		t.Errorf("foyer_redis_errors_total{op=\"locate\"} went from %v to %v, want one more", before, n)
+	}
+}
