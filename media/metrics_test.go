@@ -1,9 +1,14 @@
 package media
 
 import (
+	"encoding/binary"
 	"maps"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/foyer-intercom/foyer/internal/promtest"
 )
@@ -47,5 +52,77 @@ func TestCollectorNamesEachStat(t *testing.T) {
 				t.Errorf("unexpected %s = %v", k, got[k])
 			}
 		}
+	}
+}
+
+// TestForwardedCountedPerDevice: foyer_media_packets_forwarded_total and
+// foyer_media_bytes_forwarded_total count one packet, and its payload, for
+// every device it is written to: two devices watching the preview take
+// twice the door station's video.
+func TestForwardedCountedPerDevice(t *testing.T) {
+	c := startCall(t, true, opusCodec, 2)
+	for _, d := range c.devices {
+		waitUntil(t, d.id+" preview video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 20 })
+	}
+	c.s.Close() // its forwarders have returned: the counts stand still
+	st := c.s.Stats()
+	if st.ForwardedPackets < 40 {
+		t.Fatalf("%d packets forwarded to two devices that got 20 or more each", st.ForwardedPackets)
+	}
+	// While the devices ring, only the door station's video reaches them.
+	if want := st.ForwardedPackets * videoSize; st.ForwardedBytes != want {
+		t.Fatalf("%d packets of %d payload bytes forwarded, counted as %d bytes, want %d",
+			st.ForwardedPackets, videoSize, st.ForwardedBytes, want)
+	}
+}
+
+// TestMicrophoneLossCounted: packets missing from the winner's microphone
+// count as lost in, as those from the door station do (the packet loss
+// alert divides lost in by both).
+func TestMicrophoneLossCounted(t *testing.T) {
+	c := &testCall{e: newTestEngine(t), w: newWire()}
+	c.s = c.e.NewSession("call-1", "door", true, c.w)
+	t.Cleanup(c.s.Close)
+	c.door = newDoor(t, c.s, c.w, opusCodec) // streams without gaps
+	dev := newClient(t, clientAPI(t), "dev1", c.s, c.w)
+	if err := c.s.AddDevice("dev1"); err != nil {
+		t.Fatal(err)
+	}
+	c.door.offer()
+	waitUntil(t, "the device's microphone", func() bool { return dev.micTrack() != nil })
+	waitUntil(t, "the device connected", func() bool { return dev.pc.ConnectionState() == webrtc.PeerConnectionStateConnected })
+	if err := c.s.Connect("dev1"); err != nil {
+		t.Fatal(err)
+	}
+
+	const gap, after = 4, 30
+	seq := uint16(2000)
+	write := func() {
+		t.Helper()
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 960, SSRC: 0x4d000002},
+			Payload: payload('M', uint32(seq), audioSize)}
+		if err := dev.micTrack().WriteRTP(pkt); err != nil {
+			t.Fatal(err)
+		}
+		seq++
+		time.Sleep(packetEvery)
+	}
+	for deadline := time.Now().Add(waitFor); len(c.door.received(webrtc.RTPCodecTypeAudio)) < 5; {
+		if time.Now().After(deadline) {
+			t.Fatal("the door station got no microphone audio")
+		}
+		write()
+	}
+	seq += gap
+	for range after {
+		write()
+	}
+	last := uint32(seq - 1)
+	waitUntil(t, "the last microphone packet at the door station", func() bool {
+		got := c.door.received(webrtc.RTPCodecTypeAudio)
+		return len(got) > 0 && binary.BigEndian.Uint32(got[len(got)-1][3:7]) == last
+	})
+	if got := c.s.Stats().LostIn; got != gap {
+		t.Fatalf("lost in %d, want the microphone's %d", got, gap)
 	}
 }
