@@ -123,6 +123,26 @@ tests:
         alertname: FoyerAnswerRateCollapse
         exp_alerts:
           - exp_labels: {severity: critical}
+  # Failed calls: 10 calls a minute, 1 ends failed (a connection closed) and
+  # 1 timeout (a door station's connection stopped answering heartbeats, as
+  # when its network goes): 20 % failed, though neither reason alone is
+  # over 10 %.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_calls_ended_total{reason="hangup"}'
+        values: '0+8x40'
+      - series: 'foyer_calls_ended_total{reason="failed"}'
+        values: '0+1x40'
+      - series: 'foyer_calls_ended_total{reason="timeout"}'
+        values: '0+1x40'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: FoyerManyFailedCalls
+        exp_alerts: []
+      - eval_time: 30m
+        alertname: FoyerManyFailedCalls
+        exp_alerts:
+          - exp_labels: {severity: warning}
   # Ring latency: every ring takes 1–2.5 s.
   - interval: 1m
     input_series:
