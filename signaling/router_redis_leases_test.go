@@ -312,3 +312,23 @@ func TestGoneNodesForgotten(t *testing.T) {
 		t.Fatalf("after a rebuild: gone %v/%v, recent %v, %s %v; want false/false, true, true", gone, goneSeq, recent, other, live)
 	}
 }
+
+// TestReassertLeavesAnotherNodesLease: reasserting the leases after a Redis
+// failure sets again only those Redis lacks. A lease that names another
+// node's connection is the device's later one (it connected there while
+// this node's old connection is not yet closed): written over, calls would
+// look for the device here, and the other node's detach would not find its
+// lease to delete (nor would its word to close this one have come).
+func TestReassertLeavesAnotherNodesLease(t *testing.T) {
+	rdb, r := leaseRouter(t, "n1", RedisRouterOptions{})
+	ctx := context.Background()
+	c := testConn("dirk-phone", "c1")
+	_, _ = r.Attach(ctx, c)
+	if err := rdb.Set(ctx, presenceKey(c.device.ID), "n2 c2", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.reassert(nil)
+	if v, err := rdb.Get(ctx, presenceKey(c.device.ID)).Result(); err != nil || v != "n2 c2" {
+		t.Fatalf("the device's lease after the reassertion: %q, %v; want the other node's, n2 c2", v, err)
+	}
+}
