@@ -1388,3 +1388,25 @@ func TestStoppedNodeNotAlive(t *testing.T) {
 		t.Fatalf("alive key exists %d (%v) after the router stopped; want it deleted", n, err)
 	}
 }
+
+// TestStaleReplacedKeepsLiveConnection: word to close a device's
+// connection that names one it no longer has on that node (it connected
+// there again since, and the word came late: held back and sent again)
+// closes nothing. Closed as replaced (4009), the device's live connection
+// would not come back, and would be rung no more.
+func TestStaleReplacedKeepsLiveConnection(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	dirk := ts.connectTo(t, 0, "dirk-phone")
+	id := directory.DeviceID(dirk.welcome["device_id"].(string))
+	ts.sendEnvelope(t, 1, 0, envelope{Kind: "replaced", Devices: []directory.DeviceID{id}, Conn: "an-older-connection", By: "its-replacement"})
+	// Node 0 handles its envelopes in order: this one reaches dirk only
+	// once the word above was handled.
+	ts.sendEnvelope(t, 1, 0, envelope{Kind: "deliver", Devices: []directory.DeviceID{id}, Frame: []byte(`{"type":"pong"}`)})
+	dirk.expect("pong")
+	callID, _ := door.call("102")
+	if r := dirk.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("dirk's ring: %v", r)
+	}
+}
