@@ -1410,3 +1410,28 @@ func TestStaleReplacedKeepsLiveConnection(t *testing.T) {
 		t.Fatalf("dirk's ring: %v", r)
 	}
 }
+
+// TestLateMessageKeepsKnownPlace: a device's message relayed by another
+// node does not move the device in a presence view that knows where it is
+// from its node's events: the message may be late, sent before the device
+// moved on. Calls ring it where the events say, not for a lease TTL where
+// the message came from.
+func TestLateMessageKeepsKnownPlace(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 3, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	doorID := directory.DeviceID(door.welcome["device_id"].(string))
+	dirk := ts.connectTo(t, 1, "dirk-phone") // node 0's view has it on node 1
+	id := directory.DeviceID(dirk.welcome["device_id"].(string))
+	d := ts.hubs[1].router.Local(id).device
+	// Not a frame node 0 can decode: the message is dropped there, and no
+	// error goes back to dirk; what counts is where it came from.
+	late := envelope{Kind: "message", Sender: &d, Conn: "its-older-connection", Call: "c_node0_gone", Frame: []byte("sent before it moved")}
+	ts.sendEnvelope(t, 2, 0, late)
+	ts.sendEnvelope(t, 2, 0, envelope{Kind: "deliver", Devices: []directory.DeviceID{doorID}, Frame: []byte(`{"type":"pong"}`)})
+	door.expect("pong") // node 0 handled the message's envelope
+	callID, _ := door.call("102")
+	if r := dirk.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("dirk's ring: %v", r)
+	}
+}
