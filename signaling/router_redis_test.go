@@ -1435,3 +1435,25 @@ func TestLateMessageKeepsKnownPlace(t *testing.T) {
 		t.Fatalf("dirk's ring: %v", r)
 	}
 }
+
+// TestForgottenOnlyFromTheDoor: word that a call was forgotten ends it
+// only when it names the call's door station (a door station that
+// restarted places a new call). Naming another device, a rung one, it
+// changes nothing: the call still rings, and that device can answer it.
+func TestForgottenOnlyFromTheDoor(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	id := directory.DeviceID(dirk.welcome["device_id"].(string))
+	callID, _ := door.call("102")
+	if r := dirk.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("dirk's ring: %v", r)
+	}
+	conn := ts.hubs[1].router.Local(id).id
+	ts.sendEnvelope(t, 1, 0, envelope{Kind: "forgotten", Call: CallID(callID), Devices: []directory.DeviceID{id}, Conn: conn})
+	// Forwarded by node 1 after the word above: node 0 handles it after.
+	dirk.send(map[string]any{"type": "answer", "call_id": callID})
+	dirk.expect("answered")
+	door.expect("answered")
+}
