@@ -1457,3 +1457,28 @@ func TestForgottenOnlyFromTheDoor(t *testing.T) {
 	dirk.expect("answered")
 	door.expect("answered")
 }
+
+// TestMalformedEnvelopesDropped: an envelope that lacks what its kind
+// needs (the device of a message or a join, the device or the node of a
+// moved) is dropped and counted as malformed, and the node goes on serving:
+// acted on, the node would follow a nil device and stop.
+func TestMalformedEnvelopesDropped(t *testing.T) {
+	ts, r, dirk, id := remoteDirk(t)
+	d := directory.Device{ID: id}
+	malformed := counter(r.metrics.dropped.WithLabelValues("malformed"))
+	before := malformed()
+	for _, env := range []envelope{
+		{Kind: "message", Call: "c_node0_x", Conn: "c1", Frame: []byte(`{"type":"answer","call_id":"c_node0_x"}`)},
+		{Kind: "join", Call: "c_node0_x", Conn: "c1"},
+		{Kind: "moved", To: "node1", Conn: "c1", Prev: "c0"},
+		{Kind: "moved", Sender: &d, Conn: "c1", Prev: "c0"},
+	} {
+		ts.sendEnvelope(t, 1, 0, env)
+	}
+	waitMetric(t, "envelopes dropped as malformed", func() float64 { return malformed() - before }, 4)
+	door := ts.connectTo(t, 0, "front-door")
+	callID, _ := door.call("102")
+	if m := dirk.expect("ring"); m["call_id"] != callID {
+		t.Fatalf("dirk: %v", m)
+	}
+}
