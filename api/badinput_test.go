@@ -100,11 +100,21 @@ func TestSettingsBounds(t *testing.T) {
 	} {
 		t.Run(f.name, func(t *testing.T) {
 			set := func(v int) map[string]any { return map[string]any{"settings": map[string]int{f.name: v}} }
+			var before struct{ Settings map[string]any }
+			op.must(http.StatusOK, "GET", "/v1/sites/"+site, nil, &before)
+			if before.Settings[f.name] == nil {
+				t.Fatalf("the site shows no %s: %v", f.name, before.Settings)
+			}
 			for _, v := range []int{f.lo - 1, f.hi + 1} {
 				msg := op.wantError(http.StatusUnprocessableEntity, "invalid", "PATCH", "/v1/sites/"+site, set(v))
 				if want := fmt.Sprintf("%s must be %d to %d", f.name, f.lo, f.hi); !strings.Contains(msg, want) {
 					t.Errorf("%d: message %q, want %q", v, msg, want)
 				}
+			}
+			var after struct{ Settings map[string]any }
+			op.must(http.StatusOK, "GET", "/v1/sites/"+site, nil, &after)
+			if after.Settings[f.name] != before.Settings[f.name] {
+				t.Errorf("after two refused values: %v, want %v as before", after.Settings[f.name], before.Settings[f.name])
 			}
 			for _, v := range []int{f.lo, f.hi} {
 				var s struct{ Settings map[string]any }

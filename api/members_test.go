@@ -299,6 +299,9 @@ func TestBulkDeleteLimit(t *testing.T) {
 	ids := func(n int) []string { return slices.Repeat([]string{"u"}, n) }
 	var out struct{ Deleted int }
 	op.must(http.StatusOK, "POST", "/v1/sites/"+site+"/users/delete", map[string]any{"ids": ids(10000)}, &out)
+	if out.Deleted != 0 {
+		t.Errorf("10,000 IDs of nobody: deleted %d, want 0", out.Deleted)
+	}
 	for _, n := range []int{0, 10001} {
 		if msg := op.wantError(http.StatusBadRequest, "bad_request", "POST", "/v1/sites/"+site+"/users/delete", map[string]any{"ids": ids(n)}); !strings.Contains(msg, "10,000") {
 			t.Errorf("%d IDs: message %q does not give the limit", n, msg)
