@@ -1441,11 +1441,8 @@ func TestLateMessageKeepsKnownPlace(t *testing.T) {
 // restarted places a new call). Naming another device, a rung one, it
 // changes nothing: the call still rings, and that device can answer it.
 func TestForgottenOnlyFromTheDoor(t *testing.T) {
-	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
-	ts.waitInStep(t)
+	ts, _, dirk, id := remoteDirk(t)
 	door := ts.connectTo(t, 0, "front-door")
-	dirk := ts.connectTo(t, 1, "dirk-phone")
-	id := directory.DeviceID(dirk.welcome["device_id"].(string))
 	callID, _ := door.call("102")
 	if r := dirk.expect("ring"); r["call_id"] != callID {
 		t.Fatalf("dirk's ring: %v", r)
