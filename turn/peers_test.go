@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pion/turn/v5"
 )
 
 // Relays against the peer filter, end to end with pion's client; every
@@ -204,5 +206,59 @@ func TestLoopbackSinkPortOnly(t *testing.T) {
 	assertSilent(t, other)
 	if st := s.Stats(); st.BytesToPeers != uint64(len(want)) {
 		t.Fatalf("%d bytes relayed, want only the %d to the sink", st.BytesToPeers, len(want))
+	}
+}
+
+// TestRefusedPeersOverTCP: with tcp_relay, a client that reaches the
+// server over TCP meets the same peer filter: CreatePermission toward the
+// node itself, private, link-local or CGNAT addresses is refused with 403
+// and counted, and nothing reaches the node's own port. (pion grants every
+// permission on a listener configured without a PermissionHandler.)
+func TestRefusedPeersOverTCP(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.TCPRelay = true })
+	conn, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	c := startClient(t, turn.NewSTUNConn(conn), s.TCPAddr().String(), user, pass)
+	relay := allocate(t, c)
+	own := sink(t, "127.0.0.1") // as if the node's HTTP or Redis port
+	for _, tc := range []struct{ addr, reason string }{
+		{own.LocalAddr().String(), "loopback"},
+		{"10.0.0.1:5000", "private"},
+		{"169.254.169.254:80", "link-local"},
+		{"100.64.0.1:5000", "cgnat"},
+	} {
+		a, err := net.ResolveUDPAddr("udp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := s.Stats().Refused[tc.reason]
+		if err := c.CreatePermission(a); err == nil {
+			t.Fatalf("over TCP, permission toward %s was granted", tc.addr) // stop before anything could be sent
+		} else if !strings.Contains(err.Error(), "403") {
+			t.Errorf("over TCP, permission toward %s: %v, want 403 Forbidden", tc.addr, err)
+		}
+		if got := s.Stats().Refused[tc.reason]; got != before+1 {
+			t.Errorf("%s: refusals for %q went from %d to %d", tc.addr, tc.reason, before, got)
+		}
+	}
+	if _, err := relay.WriteTo([]byte("probe"), own.LocalAddr()); err == nil {
+		t.Error("over TCP, relaying toward the node's own port was accepted")
+	}
+	assertSilent(t, own)
+	// The allowed peer is reached: the refusals above are the filter's.
+	peer := sink(t, peerIP)
+	if _, err := relay.WriteTo([]byte("over tcp"), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readOne(t, peer); string(got) != "over tcp" {
+		t.Fatalf("peer got %q", got)
+	}
+	// The relay counts a packet's bytes just after writing it: wait for it.
+	eventually(t, "the relayed bytes counted", func() bool { return s.Stats().BytesToPeers != 0 })
+	if st := s.Stats(); st.BytesToPeers != uint64(len("over tcp")) {
+		t.Fatalf("%d bytes relayed, want only the %d to the allowed peer", st.BytesToPeers, len("over tcp"))
 	}
 }
