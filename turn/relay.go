@@ -86,7 +86,7 @@ func (r *relayAllocator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 	}
 	pc, addr, err := r.inner.AllocatePacketConn(conf)
 	if err != nil {
-		r.led.release(device)
+		r.led.unreserve(device)
 		return nil, nil, err
 	}
 	return &relayConn{PacketConn: pc, allow: r.allow, led: r.led, device: device}, addr, nil

@@ -267,3 +267,37 @@ func TestLifetimeCapped(t *testing.T) {
 		t.Fatalf("a day asked for, %v granted; want at most an hour", lastGranted)
 	}
 }
+
+// TestFailedAllocationFreesItsSlot: an allocation that fails for want of
+// a relay port (the relay_port range exhausted, here its one port held by
+// another socket) does not count in its device's quota, nor in Total
+// (foyer_turn_allocations_total: allocations made). Counted in the quota,
+// a device whose requests met a full range stayed refused with 486 once
+// ports were free again, until the node restarted.
+func TestFailedAllocationFreesItsSlot(t *testing.T) {
+	held := sink(t, "127.0.0.1")
+	port := uint16(held.LocalAddr().(*net.UDPAddr).Port)
+	s := newTestServer(t, func(c *Config) {
+		c.AllocationsPerUser = 2
+		c.RelayPortMin, c.RelayPortMax = port, port
+	})
+	user, pass := Credentials(testSecret, "d_phone", time.Hour, time.Now())
+	for i := range 2 {
+		if _, err := newClient(t, s, user, pass).Allocate(); err == nil {
+			t.Fatalf("allocation %d succeeded with the relay range's one port taken", i+1)
+		}
+	}
+	if st := s.Stats(); st.Active != 0 || st.Refused["quota"] != 0 {
+		t.Fatalf("after two failed allocations: stats %+v", st)
+	}
+	if err := held.Close(); err != nil {
+		t.Fatal(err)
+	}
+	relay := allocate(t, newClient(t, s, user, pass))
+	if got := relay.LocalAddr().(*net.UDPAddr).Port; got != int(port) {
+		t.Fatalf("relay on port %d, outside the range %d–%d", got, port, port)
+	}
+	if st := s.Stats(); st.Active != 1 || st.Total != 1 || st.Refused["quota"] != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -77,6 +77,20 @@ func (l *ledger) reserve(device string, quota int) bool {
 func (l *ledger) release(device string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.releaseLocked(device)
+}
+
+// unreserve takes back a reservation whose relay socket could not be
+// made: it was no allocation, and counts in neither the quota nor Total.
+func (l *ledger) unreserve(device string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	l.releaseLocked(device)
+}
+
+// releaseLocked uncounts one of device's allocations; with mu held.
+func (l *ledger) releaseLocked(device string) {
 	if l.live[device] <= 0 {
 		return
 	}
