@@ -301,3 +301,54 @@ func TestFailedAllocationFreesItsSlot(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestAllocatorCountsExactly: the relay allocator holds a device to its
+// quota by itself, whatever pion's quota handler answered. pion asks the
+// handler, then makes the socket; requests read by different read loops
+// (the UDP socket's, each TCP connection's) can all pass the handler before
+// any of their sockets exists, and only the allocator's count, taken with
+// the socket, stops the extra ones. A socket closed twice frees one slot.
+func TestAllocatorCountsExactly(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.AllocationsPerUser = 2
+	led := newLedger()
+	r := newRelayAllocator(cfg, nil, led)
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	first, _ := Credentials(testSecret, "d_phone", time.Hour, now)
+	second, _ := Credentials(testSecret, "d_phone", time.Hour, now.Add(time.Second)) // the next welcome's
+	alloc := func(user string) (net.PacketConn, error) {
+		t.Helper()
+		pc, _, err := r.AllocatePacketConn(turn.AllocateListenerConfig{Network: "udp4", UserID: user, Realm: cfg.Realm})
+		if err == nil {
+			t.Cleanup(func() { _ = pc.Close() })
+		}
+		return pc, err
+	}
+	var relays []net.PacketConn
+	for _, user := range []string{first, second} {
+		pc, err := alloc(user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		relays = append(relays, pc)
+	}
+	if _, err := alloc(first); !errors.Is(err, errQuota) {
+		t.Fatalf("a third socket for a device with a quota of two: %v, want errQuota", err)
+	}
+	for range 2 {
+		_ = relays[0].Close()
+	}
+	if _, err := alloc(second); err != nil {
+		t.Fatalf("after one of two sockets closed: %v", err)
+	}
+	if _, err := alloc(second); !errors.Is(err, errQuota) {
+		t.Fatalf("a third socket, after one was closed twice: %v, want errQuota", err)
+	}
+	if st := led.stats(); st.Active != 2 || st.Total != 3 || st.Refused["quota"] != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
