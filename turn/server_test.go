@@ -352,3 +352,33 @@ func TestAllocatorCountsExactly(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestNewRefusesWhatCannotWork: New starts no server without a secret
+// (HMAC-SHA1 under an empty key: anyone could make credentials), nor on a
+// configuration Validate refuses, such as an allow_peers of every address.
+func TestNewRefusesWhatCannotWork(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	everything := cfg
+	everything.AllowPeers = []string{"0.0.0.0/0"}
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		secret string
+		want   string
+	}{
+		{"no secret", cfg, "", "no secret"},
+		{"invalid config", everything, testSecret, "allow_peers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(tc.cfg, tc.secret, quietLogger())
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("New started a server")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+}
