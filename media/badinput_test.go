@@ -199,3 +199,44 @@ func TestSessionBounds(t *testing.T) {
 		}
 	})
 }
+
+// TestValidateBounds: a description with more media sections than a call
+// could use, a candidate longer than any real one and an over-long
+// usernameFragment are refused before Pion sees them, each just past its
+// limit and well-formed otherwise (Pion would take them all).
+func TestValidateBounds(t *testing.T) {
+	head := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+	section := "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:0 PCMU/8000\r\n"
+	if err := validateSDP(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: head + strings.Repeat(section, maxMediaSections)}); err != nil {
+		t.Fatalf("%d media sections refused: %v", maxMediaSections, err)
+	}
+	if err := validateSDP(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: head + strings.Repeat(section, maxMediaSections+1)}); !errors.Is(err, ErrBadSDP) {
+		t.Fatalf("%d media sections: got %v, want ErrBadSDP", maxMediaSections+1, err)
+	}
+
+	host := "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host"
+	// A candidate's extensions are free-form: padded with one, it parses.
+	padded := func(size int) string { return host + " x-pad " + strings.Repeat("p", size-len(host)-len(" x-pad ")) }
+	for _, tc := range []struct {
+		name string
+		c    webrtc.ICECandidateInit
+		ok   bool
+	}{
+		{"longest candidate", webrtc.ICECandidateInit{Candidate: padded(maxCandidateSize)}, true},
+		{"candidate one byte over", webrtc.ICECandidateInit{Candidate: padded(maxCandidateSize + 1)}, false},
+		{"longest ufrag", webrtc.ICECandidateInit{Candidate: host, UsernameFragment: ptr(strings.Repeat("u", maxUfragSize))}, true},
+		{"ufrag one byte over", webrtc.ICECandidateInit{Candidate: host, UsernameFragment: ptr(strings.Repeat("u", maxUfragSize+1))}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := validateCandidate(tc.c)
+			if tc.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrBadCandidate) {
+				t.Fatalf("got %v, want ErrBadCandidate", err)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
