@@ -550,3 +550,25 @@ func TestCloseWaitsForReoffer(t *testing.T) {
 		t.Fatalf("%d offers sent to the device, want 1", n)
 	}
 }
+
+// TestSessionDeviceRungAgain: a device rung again (it reconnected while the
+// call rang) gets a new connection, and its first one is closed at once,
+// not left open for as long as the node runs: Close knows only the
+// devices' current connections.
+func TestSessionDeviceRungAgain(t *testing.T) {
+	c, first, p := viewingDevice(t)
+	again := c.addDevice(t, first.id) // the wire now carries dev1's messages to the new client
+	waitUntil(t, "the first connection closed", func() bool {
+		return p.pc.ConnectionState() == webrtc.PeerConnectionStateClosed && gone(first)
+	})
+	waitUntil(t, "video on the new connection", func() bool { return len(again.received(webrtc.RTPCodecTypeVideo)) >= 20 })
+	checkRun(t, "dev1 again", again.received(webrtc.RTPCodecTypeVideo), 'V', videoSize, 20)
+	if err := c.s.Connect(again.id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the door hears the new connection", func() bool { return len(c.door.received(webrtc.RTPCodecTypeAudio)) >= 20 })
+	checkRun(t, "door", c.door.received(webrtc.RTPCodecTypeAudio), 'M', audioSize, 20)
+	if n := c.s.Stats().Devices; n != 1 {
+		t.Fatalf("%d devices, want dev1 once", n)
+	}
+}
