@@ -572,3 +572,28 @@ func TestSessionDeviceRungAgain(t *testing.T) {
 		t.Fatalf("%d devices, want dev1 once", n)
 	}
 }
+
+// TestSessionWinnerWithoutPreviewAsksForKeyframe: without preview, the
+// winner's video starts at the answer, and a decoder can start only at a
+// keyframe: the answer asks the door station for one, which reaches the
+// winner.
+func TestSessionWinnerWithoutPreviewAsksForKeyframe(t *testing.T) {
+	c := startCall(t, false, opusCodec, 1)
+	c.door.encoder.Store(true)
+	win := c.devices[0]
+	waitUntil(t, "door video", func() bool { return c.s.doorVideoSSRC.Load() != 0 })
+	c.s.mu.Lock()
+	dev := c.s.devices[win.id]
+	c.s.mu.Unlock()
+	waitUntil(t, "the device connected", func() bool { return dev.connected.Load() })
+	if n := c.door.pliCount(); n != 0 {
+		t.Fatalf("door got %d PLIs while no device got the video", n)
+	}
+	if err := c.s.Connect(win.id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "PLI at the door", func() bool { return c.door.pliCount() >= 1 })
+	waitUntil(t, "the keyframe forwarded to the winner", func() bool {
+		return slices.ContainsFunc(win.received(webrtc.RTPCodecTypeVideo), func(p []byte) bool { return vp8Keyframe(p) })
+	})
+}
