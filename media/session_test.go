@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 )
@@ -596,4 +597,59 @@ func TestSessionWinnerWithoutPreviewAsksForKeyframe(t *testing.T) {
 	waitUntil(t, "the keyframe forwarded to the winner", func() bool {
 		return slices.ContainsFunc(win.received(webrtc.RTPCodecTypeVideo), func(p []byte) bool { return vp8Keyframe(p) })
 	})
+}
+
+// TestSessionDoorGetsOneCodecPerKind: a door station that supports
+// several codecs of each kind (VP8 and H.264; PCMU and Opus) gets an
+// answer naming one of each, the first it offered, the one every device is
+// offered: answered with more, it may send in another, which no device
+// could decode. Its PCMU reaches the winner.
+func TestSessionDoorGetsOneCodecPerKind(t *testing.T) {
+	h264 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: h264Fmtp[0], RTCPFeedback: videoFeedback}, PayloadType: 102}
+	w := newWire()
+	s := newTestEngine(t).NewSession("call-1", "door", true, w)
+	t.Cleanup(s.Close)
+	door := newClient(t, clientAPI(t, vp8Codec, h264, pcmuCodec, opusCodec), "door", s, w)
+	video, err := webrtc.NewTrackLocalStaticRTP(vp8Codec.RTPCodecCapability, "video", "door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sound, err := webrtc.NewTrackLocalStaticRTP(pcmuCodec.RTPCodecCapability, "audio", "door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []*webrtc.TrackLocalStaticRTP{video, sound} {
+		if _, err := door.pc.AddTrack(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	door.publish('A', audioSize, func() *webrtc.TrackLocalStaticRTP { return sound })
+	d := newClient(t, clientAPI(t), "dev1", s, w)
+	d.publish('M', audioSize, d.micTrack)
+	if err := s.AddDevice(d.id); err != nil {
+		t.Fatal(err)
+	}
+	door.offer()
+	waitUntil(t, "the door station's answer", func() bool { return door.pc.SignalingState() == webrtc.SignalingStateStable })
+	var answer sdp.SessionDescription
+	if err := answer.UnmarshalString(door.pc.RemoteDescription().SDP); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range answer.MediaDescriptions {
+		if len(m.MediaName.Formats) != 1 {
+			t.Errorf("the answer's %s section names payload types %v, want one", m.MediaName.Media, m.MediaName.Formats)
+		}
+	}
+	s.mu.Lock()
+	audio := s.codecs.audio
+	s.mu.Unlock()
+	if got := audio.MimeType; !strings.EqualFold(got, webrtc.MimeTypePCMU) {
+		t.Fatalf("session audio codec %s, want the door station's first, PCMU", got)
+	}
+	if err := s.Connect(d.id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "PCMU at the winner", func() bool { return len(d.received(webrtc.RTPCodecTypeAudio)) >= 20 })
+	checkRun(t, "dev1", d.received(webrtc.RTPCodecTypeAudio), 'A', audioSize, 20)
 }
