@@ -2,6 +2,7 @@ package media
 
 import (
 	"encoding/binary"
+	"errors"
 	"maps"
 	"slices"
 	"testing"
@@ -124,5 +125,35 @@ func TestMicrophoneLossCounted(t *testing.T) {
 	})
 	if got := c.s.Stats().LostIn; got != gap {
 		t.Fatalf("lost in %d, want the microphone's %d", got, gap)
+	}
+}
+
+// TestEngineForgetsClosedSessions: a closed session leaves the engine (its
+// counts stay in the totals: Prometheus counters never fall), and closing
+// the engine closes the sessions still open, so a node's shutdown ends
+// every call's media.
+func TestEngineForgetsClosedSessions(t *testing.T) {
+	e := newTestEngine(t)
+	ended := startCallOn(t, e, true, opusCodec, 1)
+	open := startCallOn(t, e, true, opusCodec, 1)
+	for _, c := range []*testCall{ended, open} {
+		d := c.devices[0]
+		waitUntil(t, "preview video", func() bool { return len(d.received(webrtc.RTPCodecTypeVideo)) >= 10 })
+	}
+	ended.s.Close()
+	counted := ended.s.Stats().DoorPackets
+	if st := e.Stats(); st.Active != 1 || st.Started != 2 || st.DoorPackets < counted {
+		t.Fatalf("with one of two sessions closed: engine stats %+v; want 1 active, 2 started, at least the closed one's %d door packets",
+			st, counted)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := open.s.AddDevice("late"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("AddDevice on a session of a closed engine: %v, want ErrClosed", err)
+	}
+	waitUntil(t, "the open call's device closed", func() bool { return gone(open.devices[0]) })
+	if st := e.Stats(); st.Active != 0 {
+		t.Fatalf("%d sessions active after the engine closed", st.Active)
 	}
 }
