@@ -653,3 +653,38 @@ func TestSessionDoorGetsOneCodecPerKind(t *testing.T) {
 	waitUntil(t, "PCMU at the winner", func() bool { return len(d.received(webrtc.RTPCodecTypeAudio)) >= 20 })
 	checkRun(t, "dev1", d.received(webrtc.RTPCodecTypeAudio), 'A', audioSize, 20)
 }
+
+// TestSessionDeviceVideoNotForwarded: only the winner's microphone goes to
+// the door station. A device that adds a video track of its own (its offer
+// is answered, receiving it) does not have it written into the door
+// station's audio.
+func TestSessionDeviceVideoNotForwarded(t *testing.T) {
+	c, d, p := viewingDevice(t)
+	if err := c.s.Connect(d.id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "door microphone", func() bool { return len(c.door.received(webrtc.RTPCodecTypeAudio)) >= 10 })
+	camera, err := webrtc.NewTrackLocalStaticRTP(vp8Codec.RTPCodecCapability, "camera", d.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.negMu.Lock()
+	if _, err := d.pc.AddTrack(camera); err != nil {
+		d.negMu.Unlock()
+		t.Fatal(err)
+	}
+	d.offerLocked(nil)
+	d.negMu.Unlock()
+	d.publish('W', videoSize, func() *webrtc.TrackLocalStaticRTP { return camera })
+	waitUntil(t, "the server reading the device's video", func() bool {
+		return slices.ContainsFunc(p.pc.GetReceivers(), func(r *webrtc.RTPReceiver) bool {
+			return r.Track() != nil && r.Track().Kind() == webrtc.RTPCodecTypeVideo
+		})
+	})
+	before := len(c.door.received(webrtc.RTPCodecTypeAudio))
+	waitUntil(t, "more door microphone", func() bool { return len(c.door.received(webrtc.RTPCodecTypeAudio)) >= before+50 })
+	checkRun(t, "door", c.door.received(webrtc.RTPCodecTypeAudio), 'M', audioSize, before+50)
+	if v := c.door.received(webrtc.RTPCodecTypeVideo); len(v) != 0 {
+		t.Fatalf("the door station got %d video packets", len(v))
+	}
+}
