@@ -81,6 +81,10 @@ func parseAllowPeers(list []string) (allowList, error) {
 
 func parseAllowRule(s string) (allowRule, error) {
 	var r allowRule
+	if strings.Contains(s, "%") {
+		// Checked on the text: netip.PrefixFrom drops an address's zone.
+		return r, fmt.Errorf("zoned addresses are link-local, never a media server")
+	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		if ap.Port() == 0 {
 			return r, fmt.Errorf("port 0 is not a port")
@@ -97,9 +101,6 @@ func parseAllowRule(s string) (allowRule, error) {
 		r = allowRule{prefix: netip.PrefixFrom(a, a.BitLen())}
 	} else {
 		return r, fmt.Errorf("neither an IP, a CIDR nor ip:port")
-	}
-	if r.prefix.Addr().Zone() != "" {
-		return r, fmt.Errorf("zoned addresses are link-local, never a media server")
 	}
 	if r.prefix.Bits() == 0 {
 		return r, fmt.Errorf("a /0 would let relays reach every address; list the media addresses")

@@ -125,7 +125,7 @@ func TestAllowPeerPorts(t *testing.T) {
 
 func TestParseAllowPeersErrors(t *testing.T) {
 	for _, bad := range []string{"media.example", "0.0.0.0/0", "::/0", "169.254.169.254", "169.254.0.0/16",
-		"fe80::1%eth0", "224.0.0.1", "255.255.255.255", "10.0.0.1:0", "10.0.0.0/33", "::ffff:10.0.0.0/104", ""} {
+		"fe80::1%eth0", "2001:db8::1%eth0", "[2001:db8::1%eth0]:3478", "224.0.0.1", "255.255.255.255", "10.0.0.1:0", "10.0.0.0/33", "::ffff:10.0.0.0/104", ""} {
 		_, err := parseAllowPeers([]string{bad})
 		if err == nil {
 			t.Errorf("%q accepted", bad)
