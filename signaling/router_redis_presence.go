@@ -74,7 +74,14 @@ func (r *RedisRouter) inStep() bool {
 	r.probeMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return healthy && r.synced && time.Since(r.selfHeard) < 3*r.opts.LeaseRefresh
+	return healthy && r.synced && !r.selfSilentLocked()
+}
+
+// selfSilentLocked reports whether this node's own presence events have
+// stopped coming back: none for three LeaseRefresh, in which it sends
+// three heartbeats; r.mu is held.
+func (r *RedisRouter) selfSilentLocked() bool {
+	return time.Since(r.selfHeard) >= 3*r.opts.LeaseRefresh
 }
 
 // presenceEvent publishes one event of this node in the pipeline p, with
@@ -188,7 +195,13 @@ func (r *RedisRouter) followPresence(ctx context.Context) {
 		case <-resync.C:
 			cause = "periodic"
 		case <-check.C:
-			if !r.inStep() {
+			// Only this subscription's own silence: not the node channel's
+			// probes, which come back a probeInterval after the node starts
+			// (until then the view is not in step, and Locate asks Redis).
+			r.mu.Lock()
+			silent := r.selfSilentLocked()
+			r.mu.Unlock()
+			if silent {
 				r.metrics.resubscribes.Inc()
 				r.log.Warn("presence events stopped arriving; resubscribing")
 				return

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/redistest"
 )
 
 // TestRedisOutage: with Redis gone, a call in progress on its owning node
@@ -1477,5 +1478,39 @@ func TestMalformedEnvelopesDropped(t *testing.T) {
 	callID, _ := door.call("102")
 	if m := dirk.expect("ring"); m["call_id"] != callID {
 		t.Fatalf("dirk: %v", m)
+	}
+}
+
+// TestPresenceViewStaysInStep: a node whose Redis works hears its own
+// presence heartbeats come back, and so keeps its view in step beyond the
+// grace its last resync gives it (three LeaseRefresh): it does not
+// resubscribe, and a call to a device on another node rings it from the
+// view, without reading a lease on the ring's path.
+func TestPresenceViewStaysInStep(t *testing.T) {
+	opts := RedisRouterOptions{LeaseTTL: 3 * time.Second} // LeaseRefresh 1 s: a resync alone keeps the view in step for 3 s
+	ts := newNodes(t, harborView, unlimited(), 2, opts)
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	ts.waitPlaced(t, 1, directory.DeviceID(dirk.welcome["device_id"].(string)), true)
+	r := ts.hubs[0].router.(*RedisRouter)
+	time.Sleep(2 * opts.LeaseTTL)
+	if n := testutil.ToFloat64(r.metrics.resubscribes); n != 0 {
+		t.Fatalf("node 0 resubscribed %v times with Redis working; want 0", n)
+	}
+	if !r.inStep() {
+		t.Fatal("node 0's presence view is out of step with Redis working")
+	}
+	leaseReads := redistest.CountPipelines("pttl") // the alive keys a lease read asks for
+	ts.rdbs[0].AddHook(leaseReads)
+	callID, n := door.call("102")
+	if n != 1 {
+		t.Fatalf("ringing %d, want dirk-phone", n)
+	}
+	if m := dirk.expect("ring"); m["call_id"] != callID {
+		t.Fatalf("dirk's ring: %v", m)
+	}
+	if n := leaseReads.Count(); n != 0 {
+		t.Fatalf("the call read leases in Redis %d times; want none, the view being in step", n)
 	}
 }
