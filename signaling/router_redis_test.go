@@ -1514,3 +1514,38 @@ func TestPresenceViewStaysInStep(t *testing.T) {
 		t.Fatalf("the call read leases in Redis %d times; want none, the view being in step", n)
 	}
 }
+
+// TestHearsayLapses: where a presence view has a device only from another
+// node's word (here a message of the device relayed late, after it left),
+// it believes that place for one lease TTL, however long that node stays
+// alive: no event of that node will take it back. After that, a call to
+// the device's ID asks Redis, finds no lease, and ends unavailable at
+// once, where it would ring a connection long gone until its timeout.
+func TestHearsayLapses(t *testing.T) {
+	opts := RedisRouterOptions{LeaseTTL: 1500 * time.Millisecond}
+	ts := newNodes(t, harborView, unlimited(), 2, opts)
+	ts.waitInStep(t)
+	door := ts.connectTo(t, 0, "front-door")
+	doorID := directory.DeviceID(door.welcome["device_id"].(string))
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	id := directory.DeviceID(dirk.welcome["device_id"].(string))
+	c := ts.hubs[1].router.Local(id)
+	if c == nil {
+		t.Fatal("dirk-phone is not connected to node 1")
+	}
+	_ = dirk.ws.Close()
+	ts.waitPlaced(t, 1, id, false)
+	late := envelope{Kind: "message", Sender: &c.device, Conn: c.id, Call: "c_node0_gone", Frame: []byte("sent before it left")}
+	ts.sendEnvelope(t, 1, 0, late)
+	ts.sendEnvelope(t, 1, 0, envelope{Kind: "deliver", Devices: []directory.DeviceID{doorID}, Frame: []byte(`{"type":"pong"}`)})
+	door.expect("pong") // node 0 handled the message's envelope
+	r := ts.hubs[0].router.(*RedisRouter)
+	if !r.knowsAny([]directory.DeviceID{id}) {
+		t.Fatal("node 0's view did not take the late message's word")
+	}
+	time.Sleep(opts.LeaseTTL) // node 1 stays alive and heard meanwhile
+	door.send(map[string]any{"type": "call", "to": "102", "ref": "x"})
+	if e := door.expect("ended"); e["reason"] != "unavailable" {
+		t.Fatalf("ended %v, want unavailable", e)
+	}
+}
