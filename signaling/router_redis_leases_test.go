@@ -201,6 +201,36 @@ func leaseRouter(t *testing.T, node string, opts RedisRouterOptions) (*redis.Cli
 	return rdb, r
 }
 
+// TestSweepSparesANodeStillHeard: a node whose alive key is gone while
+// its presence events still come (the key lost in Redis, or its renewals
+// failed for a while) is not dead: a resync leaves its leases, and its
+// devices stay reachable. Only a node also unheard for LeaseTTL is
+// (TestLeaseLivesWithItsNode).
+func TestSweepSparesANodeStillHeard(t *testing.T) {
+	opts := RedisRouterOptions{LeaseTTL: 3 * time.Second}
+	rdb, n1 := leaseRouter(t, "n1", opts)
+	n2, err := NewRedisRouter("n2", rdb, opts, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d := testConn("dirk-phone", "c1")
+	_, _ = n1.Attach(ctx, d)
+	if err := rdb.Del(ctx, aliveKey("n1")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	n2.applyPresence("h n1 1", time.Now()) // n1's heartbeat, heard just now
+	if !n2.resync(ctx, "test") {
+		t.Fatal("resync failed")
+	}
+	if v, _ := rdb.Get(ctx, presenceKey(d.device.ID)).Result(); v != "n1 c1" {
+		t.Fatalf("after a resync the lease of a node heard from just now is %q; want \"n1 c1\"", v)
+	}
+	if got := testutil.ToFloat64(n2.metrics.swept); got != 0 {
+		t.Fatalf("swept %v leases; want none", got)
+	}
+}
+
 // testConn is a connection of device id for the router alone: no socket.
 func testConn(id, conn string) *Conn {
 	return &Conn{device: directory.Device{ID: directory.DeviceID(id)}, id: conn}
