@@ -55,12 +55,18 @@ func server(t *testing.T) (*httptest.Server, map[string]string) {
 // wrap (nil: as it is).
 func serverWith(t *testing.T, wrap func(http.Handler) http.Handler) (*httptest.Server, map[string]string) {
 	t.Helper()
+	return serverFor(t, site, wrap)
+}
+
+// serverFor is serverWith provisioned from a file of the test's own.
+func serverFor(t *testing.T, provision string, wrap func(http.Handler) http.Handler) (*httptest.Server, map[string]string) {
+	t.Helper()
 	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	file, err := directory.ParseProvision([]byte(site))
+	file, err := directory.ParseProvision([]byte(provision))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,9 +194,11 @@ func (c *call) open(browser context.Context, name, url string) *page {
 // signalTrail records, in every page, the last 60 signalling messages its
 // WebSockets sent and received (pings and pongs aside) and their opening
 // and closing, with the time in seconds since the page loaded: fail shows
-// them, which a page's state alone does not tell.
+// them, which a page's state alone does not tell. The messages the page
+// sent, pings aside, are kept whole in window.foyerSent (see sent).
 const signalTrail = `(() => {
 	const trail = window.foyerTrail = [];
+	const sent = window.foyerSent = [];
 	const note = (s) => {
 		trail.push((performance.now() / 1000).toFixed(2) + " " + s);
 		if (trail.length > 60) trail.shift();
@@ -214,6 +222,7 @@ const signalTrail = `(() => {
 		send(data) {
 			const w = what(data);
 			if (w) note("#" + this.id + " -> " + w);
+			if (w && w !== "(not JSON)") sent.push(JSON.parse(data));
 			return super.send(data);
 		}
 	};
@@ -248,6 +257,16 @@ func eval[T any](p *page, expr string) (T, error) {
 	ctx, stop := context.WithTimeout(p.ctx, browserWait)
 	defer stop()
 	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
+// sent returns the messages of one type a page has sent so far, as JSON.
+func (c *call) sent(p *page, typ string) string {
+	c.t.Helper()
+	s, err := eval[string](p, `JSON.stringify(window.foyerSent.filter((m) => m.type === `+jsString(typ)+`))`)
+	if err != nil {
+		c.fail("%s page: the %s messages sent: %v", p.name, typ, err)
+	}
+	return s
 }
 
 // click clicks what sel matches with real mouse events, as a person would

@@ -1,0 +1,91 @@
+package web_test
+
+import (
+	"testing"
+)
+
+// twoDevices is a site whose ID 101 rings two app devices of Anna's: her
+// phone and her tablet.
+const twoDevices = `sites:
+  - name: Harbour View
+    door_stations: [front-door]
+    ids:
+      - id: "101"
+        name: Jansen
+        app_users:
+          - email: anna@example.com
+            devices: [anna-phone, anna-tablet]
+`
+
+// TestAnsweredElsewhere: a call rings two devices of one resident. When
+// one answers, the other stops ringing (its preview's media closed, its
+// countdown gone) and says the call was answered on another device, not
+// that it was missed; the one that answered sent its answer once and
+// shows no countdown while talking. A decline for everyone on one device
+// stops the other ringing and ends the call as declined; a decline of one
+// device's ring leaves the other ringing, and it can answer.
+func TestAnsweredElsewhere(t *testing.T) {
+	browser := chromium(t)
+	srv, tokens := serverFor(t, twoDevices, nil)
+	c := &call{t: t}
+	phone := c.open(browser, "phone", srv.URL+"/resident#token="+tokens["anna-phone"])
+	tablet := c.open(browser, "tablet", srv.URL+"/resident#token="+tokens["anna-tablet"])
+	door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
+	c.waitFor(phone, "connects", state("idle"))
+	c.waitFor(tablet, "connects", state("idle"))
+	c.waitFor(door, "connects", state("ready"))
+	const mediaUp = ` && window.foyer.pc && window.foyer.pc.connectionState === "connected"`
+	// stopped is a page that rang and no longer does: nothing of the call
+	// left on it, and why it stopped in its status.
+	stopped := func(why string) string {
+		return state("ended") + ` && document.getElementById("status").textContent === ` + jsString(why) + ` &&
+			window.foyer.pc === null && document.getElementById("remote").srcObject === null &&
+			document.getElementById("countdown").textContent === "" && document.getElementById("callview").hidden`
+	}
+
+	c.dial(door, "101")
+	c.waitFor(phone, "rings with the preview", state("ringing")+mediaUp)
+	c.waitFor(tablet, "rings with the preview", state("ringing")+mediaUp)
+	c.click(phone, "#answer")
+	c.waitFor(phone, "talks", state("talking")+` && `+statusStarts("Talking to front-door"))
+	c.waitFor(door, "talks", state("talking")+` && document.getElementById("status").textContent === "Answered by Jansen"`)
+	c.waitFor(tablet, "stops ringing: answered on another device", stopped("Answered on another device"))
+	if s := c.sent(phone, "answer"); s != `[{"type":"answer","call_id":"`+c.str(door, `window.foyer.callId`)+`"}]` {
+		c.fail("the phone sent %s for one press of Answer, want one answer naming the call", s)
+	}
+	if cd := c.str(phone, `document.getElementById("countdown").textContent`); cd != "" {
+		c.fail("the phone shows %q while talking, want no ring countdown", cd)
+	}
+	c.click(door, "#hangup")
+	c.waitFor(phone, "ends the call", state("ended")+` && `+statusStarts("Call ended: hung up"))
+	if s := c.sent(tablet, "answer") + c.sent(tablet, "decline"); s != "[][]" {
+		c.fail("the tablet sent %s: it was never pressed", s)
+	}
+
+	c.dial(door, "101")
+	c.waitFor(phone, "rings", state("ringing")+mediaUp)
+	c.waitFor(tablet, "rings", state("ringing")+mediaUp)
+	c.click(tablet, "#declineAll")
+	c.waitFor(tablet, "says it declined for everyone", stopped("Declined for everyone"))
+	c.waitFor(phone, "stops ringing: declined on another device", stopped("Declined on another device"))
+	c.waitFor(door, "hears the call was declined", state("ended")+` && `+statusStarts("Call ended: declined"))
+
+	c.dial(door, "101")
+	c.waitFor(phone, "rings", state("ringing")+mediaUp)
+	c.waitFor(tablet, "rings", state("ringing")+mediaUp)
+	c.click(tablet, "#decline")
+	c.waitFor(tablet, "says it declined", stopped("Declined"))
+	c.click(phone, "#answer")
+	c.waitFor(phone, "answers the call the tablet declined for itself", state("talking"))
+	c.waitFor(door, "talks", state("talking"))
+}
+
+// str evaluates a string page expression.
+func (c *call) str(p *page, expr string) string {
+	c.t.Helper()
+	s, err := eval[string](p, expr)
+	if err != nil {
+		c.fail("%s page: %s: %v", p.name, expr, err)
+	}
+	return s
+}
