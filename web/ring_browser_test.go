@@ -89,3 +89,44 @@ func (c *call) str(p *page, expr string) string {
 	}
 	return s
 }
+
+// markup is a site whose names are HTML: a page that inserted one as
+// markup would make an element (its own id) of it.
+const markup = `sites:
+  - name: "<img src=x id=site-markup>"
+    door_stations: ["<img src=x id=door-markup>"]
+    ids:
+      - id: "101"
+        name: "<b id=name-markup>Jansen</b>"
+        app_users:
+          - email: anna@example.com
+            devices: [anna-phone]
+`
+
+// TestNamesShownAsText: the names a page shows come from the directory,
+// which an installer, a CSV import or a resident fills in; the pages insert
+// them as text. The door station's directory lists the ID's name, the
+// resident's page shows the door station's and the site's names while it
+// rings, and both say who is talking; each shows the markup as typed and
+// makes no element of it. (The Content-Security-Policy would block an
+// inline onerror script besides; an <img> of another origin, a form or a
+// link would not be blocked by it.)
+func TestNamesShownAsText(t *testing.T) {
+	browser := chromium(t)
+	srv, tokens := serverFor(t, markup, nil)
+	c := &call{t: t}
+	resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
+	door := c.open(browser, "door", srv.URL+"/door#token="+tokens["<img src=x id=door-markup>"])
+	c.waitFor(resident, "connects", state("idle"))
+	c.waitFor(door, "connects", state("ready"))
+	const noMarkup = ` && !document.querySelector("#site-markup, #door-markup, #name-markup, main img, main b")`
+	c.waitFor(door, "lists the ID's name as text", `[...document.querySelectorAll("#directory .entry .name")].map(s => s.textContent).join() === "<b id=name-markup>Jansen</b>"`+noMarkup)
+
+	c.dial(door, "101")
+	c.waitFor(resident, "rings, showing the door's and the site's names as text", state("ringing")+
+		` && document.getElementById("caller").textContent === "<img src=x id=door-markup> · <img src=x id=site-markup> · 101"`+
+		` && document.getElementById("status").textContent === "<img src=x id=door-markup> is calling"`+noMarkup)
+	c.click(resident, "#answer")
+	c.waitFor(resident, "talks", state("talking")+` && document.getElementById("status").textContent === "Talking to <img src=x id=door-markup>"`+noMarkup)
+	c.waitFor(door, "says who answered as text", state("talking")+` && document.getElementById("status").textContent === "Answered by <b id=name-markup>Jansen</b>"`+noMarkup)
+}
