@@ -553,3 +553,46 @@ func (c *call) signInToPortal(p *page, addr, password string) {
 	c.typeInto(p, "#login-password", password)
 	c.click(p, "#login button")
 }
+
+// TestPortalShowsNamesAsText: names an admin types, or a CSV import or a
+// resident brings, are inserted into the portal as text: an app user's
+// display name in the users list, a device's name in the devices list and
+// in its provisioning code's notice, a site's name in the site list. Each
+// shows as typed and makes no element.
+func TestPortalShowsNamesAsText(t *testing.T) {
+	srv, store, acc := adminServer(t)
+	ctx := context.Background()
+	adm, err := acc.CreateAdmin(ctx, "manager@example.com", "portal password 1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := directory.Site{ID: "s_markup", Name: "<img src=x id=site-markup>", Settings: directory.DefaultSettings()}
+	if err := store.Apply(ctx, directory.PutSite{Site: site}); err != nil {
+		t.Fatal(err)
+	}
+	if err := acc.SetRole(ctx, site.ID, adm.ID, accounts.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+
+	browser := chromium(t)
+	c := &call{t: t}
+	p := c.open(browser, "admin", srv.URL+"/admin")
+	c.signInToPortal(p, "manager@example.com", "portal password 1")
+	const noMarkup = ` && !document.querySelector("#site-markup, #user-markup, #door-markup, main img, main b")`
+	c.waitFor(p, "signed in, the site's name as text", `!document.getElementById("app").hidden &&
+		document.getElementById("site").selectedOptions[0].textContent === "<img src=x id=site-markup>"`+noMarkup)
+
+	c.typeInto(p, "#u-email", "marked.up@example.com")
+	c.typeInto(p, "#u-number", "204")
+	c.typeInto(p, "#u-name", "<b id=user-markup>Marked</b>")
+	c.click(p, "#add-user button.primary")
+	c.waitFor(p, "the display name listed as text", `[...document.querySelectorAll("#users tbody tr")].some(tr =>
+		tr.dataset.email === "marked.up@example.com" && tr.children[2].textContent === "<b id=user-markup>Marked</b>")`+noMarkup)
+
+	c.click(p, `button[data-tab="devices"]`)
+	c.typeInto(p, "#d-name", "<img src=x id=door-markup>")
+	c.click(p, "#add-device button.primary")
+	c.waitFor(p, "the device's name as text in its code's notice and the list", `!document.getElementById("d-code").hidden &&
+		document.getElementById("d-code").textContent.startsWith("Provisioning code for <img src=x id=door-markup>: ") &&
+		[...document.querySelectorAll("#devices tbody tr")].some(tr => tr.children[1].textContent === "<img src=x id=door-markup>")`+noMarkup)
+}
