@@ -596,3 +596,40 @@ func TestPortalShowsNamesAsText(t *testing.T) {
 		document.getElementById("d-code").textContent.startsWith("Provisioning code for <img src=x id=door-markup>: ") &&
 		[...document.querySelectorAll("#devices tbody tr")].some(tr => tr.children[1].textContent === "<img src=x id=door-markup>")`+noMarkup)
 }
+
+// TestPortalSignOut: Sign out ends the session on the server, not only on
+// the page: the portal's cookie opens nothing afterwards, and the portal
+// opened again asks to sign in. A session ended elsewhere (signed out in
+// another tab) shows the sign-in form at the portal's next request, rather
+// than an error on a page that can do nothing more.
+func TestPortalSignOut(t *testing.T) {
+	node := newPortal(t)
+	const addr, password = "manager@example.com", "portal password 1"
+	node.siteAdminElsewhere(t, "s_out", addr, password)
+
+	browser := chromium(t)
+	c := &call{t: t}
+	p := c.open(browser, "admin", node.srv.URL+"/admin")
+	c.signInToPortal(p, addr, password)
+	c.waitFor(p, "signed in", seen(`shown("app") && shown("logout") && document.getElementById("site").value === "s_out"`))
+	c.click(p, "#logout")
+	c.waitFor(p, "the sign-in form", seen(`shown("login") && !shown("app") && !shown("logout") && document.getElementById("who").textContent === ""`))
+	if st := c.number(p, `fetch("/v1/admin/me").then(r => r.status)`); st != http.StatusUnauthorized {
+		c.fail("GET /v1/admin/me after Sign out: %v, want 401 (the session ended)", st)
+	}
+	reload, stop := context.WithTimeout(p.ctx, browserWait)
+	if err := chromedp.Do(reload, chromedp.Reload()); err != nil {
+		c.fail("admin page: reload: %v", err)
+	}
+	stop()
+	c.waitFor(p, "the sign-in form after a reload", seen(`shown("login") && !shown("app")`))
+
+	c.signInToPortal(p, addr, password)
+	c.waitFor(p, "signed in again", seen(`shown("app") && document.getElementById("site").value === "s_out"`))
+	const elsewhere = `fetch("/v1/admin/logout", {method: "POST", headers: {"X-CSRF-Token": window.foyerAdmin.csrf}}).then(r => r.status)`
+	if st := c.number(p, elsewhere); st != http.StatusNoContent {
+		c.fail("signing out in another tab: %v, want 204", st)
+	}
+	c.typeInto(p, "#u-filter", "a")
+	c.waitFor(p, "the sign-in form at the next request", seen(`shown("login") && !shown("app")`))
+}
