@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -129,4 +131,47 @@ func TestNamesShownAsText(t *testing.T) {
 	c.click(resident, "#answer")
 	c.waitFor(resident, "talks", state("talking")+` && document.getElementById("status").textContent === "Talking to <img src=x id=door-markup>"`+noMarkup)
 	c.waitFor(door, "says who answered as text", state("talking")+` && document.getElementById("status").textContent === "Answered by <b id=name-markup>Jansen</b>"`+noMarkup)
+}
+
+// TestNoPreview: a site may keep the visitor's picture from residents
+// until one answers (preview off). The ringing page says there is no
+// picture before answering, and receives no video; answered, it shows the
+// visitor, without the notice over the picture. With the preview on (the
+// default), the notice is never shown.
+func TestNoPreview(t *testing.T) {
+	browser := chromium(t)
+	for _, tc := range []struct {
+		name    string
+		preview bool
+	}{{"off", false}, {"on", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			provision := strings.Replace(site, "  - name: Harbour View\n", "  - name: Harbour View\n    preview: "+strconv.FormatBool(tc.preview)+"\n", 1)
+			srv, tokens := serverFor(t, provision, nil)
+			c := &call{t: t}
+			resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
+			door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
+			c.waitFor(resident, "connects", state("idle"))
+			c.waitFor(door, "connects", state("ready"))
+			const notice = `(document.getElementById("nopreview").getClientRects().length > 0)`
+			c.dial(door, "101")
+			c.waitFor(resident, "rings with its media connected", state("ringing")+
+				` && window.foyer.pc && window.foyer.pc.connectionState === "connected"`)
+			if tc.preview {
+				c.waitFor(resident, "shows the preview", `document.getElementById("remote").videoWidth > 0`)
+			}
+			if shown := c.number(resident, notice+` ? 1 : 0`) == 1; shown == tc.preview {
+				c.fail("preview %v: the notice 'No picture before you answer' shown: %v", tc.preview, shown)
+			}
+			if !tc.preview {
+				if n := c.number(resident, inbound("video", "framesDecoded")); n != 0 {
+					c.fail("preview off: the ringing page decoded %v frames of the visitor", n)
+				}
+			}
+			c.click(resident, "#answer")
+			c.waitFor(resident, "talks, showing the visitor", state("talking")+` && document.getElementById("remote").videoWidth > 0`)
+			if c.number(resident, notice+` ? 1 : 0`) == 1 {
+				c.fail("preview %v: talking, the notice 'No picture before you answer' is shown over the visitor's picture", tc.preview)
+			}
+		})
+	}
 }

@@ -165,6 +165,7 @@ async function onMessage(m) {
     if (!mine) return;
     clearInterval(ringTimer);
     $("countdown").textContent = "";
+    $("nopreview").hidden = true; // the visitor's picture comes now, preview or not
     $("remote").muted = false;
     $("remote").play().catch((err) => console.warn("foyer: remote audio:", err.message));
     show("talking", `Talking to ${state.caller}`);
