@@ -1,0 +1,89 @@
+package web_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestDoorKeypad: the door station's keypad takes up to six digits (the
+// longest call ID), ⌫ takes the last one back, and the keyboard's digits,
+// Backspace and Enter do the same as the keys; the number dialled is
+// cleared when the call ends, ready for the next visitor.
+func TestDoorKeypad(t *testing.T) {
+	c, resident, door := connected(t)
+	const dialled = `document.getElementById("dial").textContent`
+	press := func(keys ...string) {
+		for _, k := range keys {
+			c.click(door, `#keypad [data-key="`+k+`"]`)
+		}
+	}
+	press("1", "2", "3", "4", "5", "6", "7")
+	if s := c.str(door, dialled); s != "123456" {
+		c.fail("seven digits pressed show %q, want the first six, 123456", s)
+	}
+	press("⌫", "⌫", "⌫", "⌫", "⌫", "⌫")
+	if s := c.str(door, dialled); s != "—" {
+		c.fail("after ⌫ for each digit the number shows %q, want — (none)", s)
+	}
+	press("1", "0", "2", "⌫", "1")
+	if s := c.str(door, dialled); s != "101" {
+		c.fail("1 0 2 ⌫ 1 shows %q, want 101", s)
+	}
+	press("Call")
+	c.waitFor(resident, "rings for 101", state("ringing"))
+	c.waitFor(door, "rings", state("ringing"))
+	c.click(door, "#hangup")
+	c.waitFor(door, "ends the call, the number cleared", state("ended")+` && `+dialled+` === "—"`)
+	c.waitFor(resident, "stops ringing", state("ended"))
+
+	keys, stop := context.WithTimeout(door.ctx, browserWait)
+	defer stop()
+	if err := chromedp.Do(keys, chromedp.KeyEvent("109"), chromedp.KeyEvent("\b"), chromedp.KeyEvent("1")); err != nil {
+		c.fail("door page: typing: %v", err)
+	}
+	if s := c.str(door, dialled); s != "101" {
+		c.fail("typed 1 0 9 Backspace 1 shows %q, want 101", s)
+	}
+	if err := chromedp.Do(keys, chromedp.KeyEvent("\r")); err != nil {
+		c.fail("door page: typing Enter: %v", err)
+	}
+	c.waitFor(resident, "rings for the number typed", state("ringing"))
+}
+
+// TestDoorHangUpWhileDialing: Hang up pressed while the door station
+// still takes its camera and microphone (before the call is placed) calls
+// nobody: the page says the call was cancelled, sends no call, and the
+// resident's page never rings. The test holds the camera back until
+// Hang up is pressed.
+func TestDoorHangUpWhileDialing(t *testing.T) {
+	c, resident, door := connected(t)
+	const holdCamera = `(() => {
+		const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+		let release;
+		window.releaseCamera = new Promise((r) => { release = r; });
+		window.releaseCamera.go = release;
+		navigator.mediaDevices.getUserMedia = (c) => { window.cameraAsked = true; return window.releaseCamera.then(() => real(c)); };
+		return true;
+	})()`
+	if _, err := eval[bool](door, holdCamera); err != nil {
+		c.fail("door page: %v", err)
+	}
+	c.dial(door, "101")
+	c.waitFor(door, "dials, waiting for its camera", state("dialing")+` && window.cameraAsked === true`)
+	c.click(door, "#hangup")
+	if _, err := eval[bool](door, `(window.releaseCamera.go(), true)`); err != nil {
+		c.fail("door page: %v", err)
+	}
+	c.waitFor(door, "says the call was cancelled", state("ended")+` && document.getElementById("status").textContent === "Call cancelled"`+
+		` && document.getElementById("self").srcObject === null`)
+	if s := c.sent(door, "call"); s != "[]" {
+		c.fail("the door station sent %s after Hang up, want no call", s)
+	}
+	if c.number(resident, `window.foyerTrail.some((s) => s.includes("<- ring")) ? 1 : 0`) == 1 {
+		c.fail("the resident's page was rung for a call hung up before it was placed")
+	}
+	c.dial(door, "101")
+	c.waitFor(resident, "rings for the next call", state("ringing"))
+}
