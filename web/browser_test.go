@@ -461,15 +461,18 @@ func (c *call) dial(door *page, number string) {
 // whose earlier call still rings the page takes that call's place: a door
 // station has one call at a time, so the earlier one is over (it
 // restarted), and in a cluster its cancel can come after the new ring
-// (protocol §3). The ring is handed to the page's message handler as the
-// server would send it; a ring from another door station is still
-// declined as busy.
+// (protocol §3): the earlier call's cancel and ended, coming late, leave
+// the new call ringing. The ring is handed to the page's message handler
+// as the server would send it; a ring from another door station is still
+// declined as busy (for this device only), and its call's end changes
+// nothing either.
 func TestSameDoorRingsAgain(t *testing.T) {
 	c, resident, door := ringing(t)
 	doorID, err := eval[string](door, `window.foyer.welcome.device_id`)
 	if err != nil || doorID == "" {
 		c.fail("the door station's device ID: %q, %v", doorID, err)
 	}
+	earlier := c.str(resident, `window.foyer.callId`)
 	ring := func(callID, from string) {
 		js := fmt.Sprintf(`window.foyerSignal.h.message({type: "ring", call_id: %q, to: "101", lifetime_ms: 30000, preview: true,
 			from: {door_station_id: %q, name: "front-door", site_id: "s_x", site_name: "Harbour View"}}), true`, callID, from)
@@ -477,11 +480,26 @@ func TestSameDoorRingsAgain(t *testing.T) {
 			c.fail("handing the page a ring: %v", err)
 		}
 	}
+	// end hands the page a call's cancel and ended, as late word of it.
+	end := func(callID string) {
+		js := fmt.Sprintf(`window.foyerSignal.h.message({type: "cancel", call_id: %q, reason: "caller_hangup"}),
+			window.foyerSignal.h.message({type: "ended", call_id: %[1]q, reason: "hangup", duration_ms: 0}), true`, callID)
+		if _, err := eval[bool](resident, js); err != nil {
+			c.fail("handing the page a call's end: %v", err)
+		}
+	}
 	ring("c_again", doorID)
 	c.waitFor(resident, "rings for the door station's new call", `window.foyer.callId === "c_again" && `+state("ringing"))
+	end(earlier)
 	ring("c_other", "d_another_door")
 	if id, err := eval[string](resident, `window.foyer.callId`); err != nil || id != "c_again" {
 		c.fail("after another door station's ring the page rings for %q (%v), want c_again", id, err)
+	}
+	c.waitFor(resident, "declines the other door station's call as busy", `window.foyerSent.some((m) =>
+		m.type === "decline" && m.call_id === "c_other" && m.scope === "device")`)
+	end("c_other")
+	if st := c.str(resident, `window.foyer.state + " " + window.foyer.callId`); st != "ringing c_again" {
+		c.fail("after the late end of the earlier call and the other door's, the page is %q, want ringing c_again", st)
 	}
 }
 
