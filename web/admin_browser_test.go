@@ -404,6 +404,10 @@ func TestPortalChangePassword(t *testing.T) {
 		{"two different new passwords", newPassword, newPassword + "!", "differ"},
 		{"a short new password", "short", "short", "at least 10 characters"},
 		{"a new password over 256 bytes", strings.Repeat("é", 129), strings.Repeat("é", 129), "at most 256 bytes"},
+		{"a new password of 257 bytes", strings.Repeat("é", 128) + "!", strings.Repeat("é", 128) + "!", "at most 256 bytes"},
+		// Nine characters, eighteen JavaScript (UTF-16) string units: the
+		// server counts characters.
+		{"nine characters outside the BMP", strings.Repeat("😀", 9), strings.Repeat("😀", 9), "at least 10 characters"},
 	}
 	for _, r := range refused {
 		fill(oldPassword, r.first, r.again)

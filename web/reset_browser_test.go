@@ -76,6 +76,10 @@ func TestPasswordResetPage(t *testing.T) {
 		{"two different passwords", newPassword, newPassword + "!", "not the same"},
 		{"a short password", "short", "short", "at least 10 characters"},
 		{"a password over 256 bytes", strings.Repeat("é", 129), strings.Repeat("é", 129), "at most 256 bytes"},
+		{"a password of 257 bytes", strings.Repeat("é", 128) + "!", strings.Repeat("é", 128) + "!", "at most 256 bytes"},
+		// Nine characters, eighteen JavaScript (UTF-16) string units: the
+		// server counts characters.
+		{"nine characters outside the BMP", strings.Repeat("😀", 9), strings.Repeat("😀", 9), "at least 10 characters"},
 	}
 	for _, r := range refused {
 		c.clear(page, "#pw1")
