@@ -637,3 +637,101 @@ func TestPortalSignOut(t *testing.T) {
 	c.typeInto(p, "#u-filter", "a")
 	c.waitFor(p, "the sign-in form at the next request", seen(`shown("login") && !shown("app")`))
 }
+
+// TestPortalImportUsers: a CSV file chosen with Import CSV is sent as
+// such; a file with bad rows imports nothing and the error names each row
+// at fault with its reason, not only the first; a good file imports its
+// users, says how many, and lists them.
+func TestPortalImportUsers(t *testing.T) {
+	node := newPortal(t)
+	node.siteAdminElsewhere(t, "s_import", "manager@example.com", "portal password 1")
+	browser := chromium(t)
+	c := &call{t: t}
+	p := c.open(browser, "admin", node.srv.URL+"/admin")
+	c.signInToPortal(p, "manager@example.com", "portal password 1")
+	c.waitFor(p, "signed in", seen(`shown("app") && document.getElementById("site").value === "s_import"`))
+	// choose hands the file input a file, as choosing one in the dialog does.
+	choose := func(csv string) {
+		js := `(() => { const dt = new DataTransfer(); dt.items.add(new File([` + jsString(csv) + `], "users.csv", {type: "text/csv"}));
+			const input = document.getElementById("u-import"); input.files = dt.files; input.dispatchEvent(new Event("change")); return true; })()`
+		if _, err := eval[bool](p, js); err != nil {
+			c.fail("admin page: choosing a file: %v", err)
+		}
+	}
+	choose("email,call_id,display_name\nok@example.com,301,Fine\nnot an address,302,Bad\nalso bad,303,Worse\n")
+	c.waitFor(p, "each bad row named", `document.getElementById("error").textContent.includes("row 3:") &&
+		document.getElementById("error").textContent.includes("row 4:") && document.getElementById("error").textContent.includes("also bad")`)
+	if n := c.number(p, `document.querySelectorAll("#users tbody tr").length`); n != 0 {
+		c.fail("users listed after a refused import: %v, want none", n)
+	}
+	choose("email,call_id,display_name\nfirst@example.com,301,First\nsecond@example.com,302,Second\n")
+	c.waitFor(p, "the import said and listed", `document.getElementById("error").textContent === "Imported 2 users." &&
+		[...document.querySelectorAll("#users tbody tr")].map(tr => tr.dataset.email).sort().join() === "first@example.com,second@example.com"`)
+}
+
+// TestPortalDevicesAndCodes: on the Devices tab, a monitor is added with
+// its call ID and a door station without one, each with its provisioning
+// code shown; an access code is made for an app user and the door station
+// chosen; Delete and Revoke do nothing unless confirmed.
+func TestPortalDevicesAndCodes(t *testing.T) {
+	node := newPortal(t)
+	node.siteAdminElsewhere(t, "s_dev", "manager@example.com", "portal password 1")
+	ctx := context.Background()
+	browser := chromium(t)
+	c := &call{t: t}
+	p := c.open(browser, "admin", node.srv.URL+"/admin")
+	c.signInToPortal(p, "manager@example.com", "portal password 1")
+	c.waitFor(p, "signed in", seen(`shown("app") && document.getElementById("site").value === "s_dev"`))
+	c.typeInto(p, "#u-email", "resident@example.com")
+	c.typeInto(p, "#u-number", "101")
+	c.typeInto(p, "#u-name", "Resident")
+	c.click(p, "#add-user button.primary")
+	c.waitFor(p, "the user listed", `[...document.querySelectorAll("#users tbody tr")].some(tr => tr.dataset.email === "resident@example.com")`)
+
+	c.click(p, `button[data-tab="devices"]`)
+	if _, err := eval[bool](p, `(document.getElementById("d-kind").value = "monitor") === "monitor"`); err != nil {
+		c.fail("admin page: %v", err)
+	}
+	c.typeInto(p, "#d-name", "Hall monitor")
+	c.typeInto(p, "#d-number", "101")
+	c.click(p, "#add-device button.primary")
+	const code = `/^Provisioning code for %s: \S+ \(type it into the device; valid until .+\)$/.test(document.getElementById("d-code").textContent)`
+	c.waitFor(p, "the monitor listed with its call ID, its code shown", fmt.Sprintf(code, "Hall monitor")+` &&
+		[...document.querySelectorAll("#devices tbody tr")].some(tr => tr.children[0].textContent === "Monitor" &&
+			tr.children[1].textContent === "Hall monitor" && tr.children[2].textContent === "101")`)
+	c.typeInto(p, "#d-name", "Front gate")
+	c.click(p, "#add-device button.primary")
+	c.waitFor(p, "the door station listed, its code shown", fmt.Sprintf(code, "Front gate")+` &&
+		[...document.querySelectorAll("#devices tbody tr")].some(tr => tr.children[0].textContent === "Door station" && tr.children[1].textContent === "Front gate")`)
+
+	c.click(p, `button[data-tab="codes"]`)
+	js := `(() => { const doors = document.getElementById("c-doors");
+		for (const o of doors.options) o.selected = o.textContent === "Front gate";
+		return doors.selectedOptions.length === 1; })()`
+	if ok, err := eval[bool](p, js); err != nil || !ok {
+		c.fail("admin page: choosing the door for the code: %v, %v", ok, err)
+	}
+	c.typeInto(p, "#c-pin", "4821")
+	c.click(p, "#add-code button.primary")
+	c.waitFor(p, "the code listed for the user and the door", `[...document.querySelectorAll("#codes tbody tr")].some(tr =>
+		tr.children[0].textContent === "resident@example.com" && tr.children[1].textContent === "4821" && tr.children[2].textContent === "Front gate")`)
+
+	if _, err := eval[bool](p, `(window.confirm = (m) => { window.asked = m; return false; }, true)`); err != nil {
+		c.fail("admin page: %v", err)
+	}
+	c.click(p, `button[data-tab="users"]`)
+	c.click(p, `#users tbody tr[data-email="resident@example.com"] td:last-child button:last-child`)
+	c.waitFor(p, "Delete asked to confirm", `String(window.asked).includes("resident@example.com")`)
+	c.click(p, `button[data-tab="devices"]`)
+	if _, err := eval[bool](p, `(window.asked = "", true)`); err != nil {
+		c.fail("admin page: %v", err)
+	}
+	c.click(p, `#devices tbody tr:first-child td:last-child button:last-child`)
+	c.waitFor(p, "Revoke asked to confirm", `String(window.asked).startsWith("Revoke ")`)
+	if _, err := node.store.UserByEmail(ctx, "resident@example.com"); err != nil {
+		c.fail("the user after a Delete not confirmed: %v", err)
+	}
+	if n := c.number(p, `fetch("/v1/sites/s_dev/devices").then(r => r.json()).then(j => j.devices.length)`); n != 2 {
+		c.fail("devices after a Revoke not confirmed: %v, want 2", n)
+	}
+}
