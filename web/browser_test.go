@@ -55,12 +55,24 @@ func server(t *testing.T) (*httptest.Server, map[string]string) {
 // wrap (nil: as it is).
 func serverWith(t *testing.T, wrap func(http.Handler) http.Handler) (*httptest.Server, map[string]string) {
 	t.Helper()
-	return serverFor(t, site, wrap)
+	return serverFor(t, nodeOptions{provision: site, wrap: wrap})
 }
 
-// serverFor is serverWith provisioned from a file of the test's own.
-func serverFor(t *testing.T, provision string, wrap func(http.Handler) http.Handler) (*httptest.Server, map[string]string) {
+// nodeOptions are what a test sets of its node; the zero value of each is
+// the default.
+type nodeOptions struct {
+	provision string                          // the provisioning file (site)
+	wrap      func(http.Handler) http.Handler // wraps the signalling endpoint's handler
+	heartbeat time.Duration                   // signaling.Config.Heartbeat
+}
+
+// serverFor is server with the test's own options.
+func serverFor(t *testing.T, o nodeOptions) (*httptest.Server, map[string]string) {
 	t.Helper()
+	provision, wrap := o.provision, o.wrap
+	if provision == "" {
+		provision = site
+	}
 	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +91,7 @@ func serverFor(t *testing.T, provision string, wrap func(http.Handler) http.Hand
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := signaling.NewHub(signaling.Config{Media: engine}, store, signaling.NewMemory(), nil, prometheus.NewRegistry(), log)
+	hub, err := signaling.NewHub(signaling.Config{Media: engine, Heartbeat: o.heartbeat}, store, signaling.NewMemory(), nil, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ const twoDevices = `sites:
 // device's ring leaves the other ringing, and it can answer.
 func TestAnsweredElsewhere(t *testing.T) {
 	browser := chromium(t)
-	srv, tokens := serverFor(t, twoDevices, nil)
+	srv, tokens := serverFor(t, nodeOptions{provision: twoDevices})
 	c := &call{t: t}
 	phone := c.open(browser, "phone", srv.URL+"/resident#token="+tokens["anna-phone"])
 	tablet := c.open(browser, "tablet", srv.URL+"/resident#token="+tokens["anna-tablet"])
@@ -115,7 +115,7 @@ const markup = `sites:
 // link would not be blocked by it.)
 func TestNamesShownAsText(t *testing.T) {
 	browser := chromium(t)
-	srv, tokens := serverFor(t, markup, nil)
+	srv, tokens := serverFor(t, nodeOptions{provision: markup})
 	c := &call{t: t}
 	resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
 	door := c.open(browser, "door", srv.URL+"/door#token="+tokens["<img src=x id=door-markup>"])
@@ -146,7 +146,7 @@ func TestNoPreview(t *testing.T) {
 	}{{"off", false}, {"on", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			provision := strings.Replace(site, "  - name: Harbour View\n", "  - name: Harbour View\n    preview: "+strconv.FormatBool(tc.preview)+"\n", 1)
-			srv, tokens := serverFor(t, provision, nil)
+			srv, tokens := serverFor(t, nodeOptions{provision: provision})
 			c := &call{t: t}
 			resident := c.open(browser, "resident", srv.URL+"/resident#token="+tokens["anna-phone"])
 			door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
