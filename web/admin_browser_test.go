@@ -735,3 +735,42 @@ func TestPortalDevicesAndCodes(t *testing.T) {
 		c.fail("devices after a Revoke not confirmed: %v, want 2", n)
 	}
 }
+
+// TestPortalSiteSettings: the site form sends the settings changed in it
+// under the API's names: a door-open duration outside the allowed range
+// is refused with the server's error naming the setting and its range,
+// and changes nothing; a valid one and the preview switched off are saved.
+func TestPortalSiteSettings(t *testing.T) {
+	node := newPortal(t)
+	node.siteAdminElsewhere(t, "s_set", "manager@example.com", "portal password 1")
+	ctx := context.Background()
+	browser := chromium(t)
+	c := &call{t: t}
+	p := c.open(browser, "admin", node.srv.URL+"/admin")
+	c.signInToPortal(p, "manager@example.com", "portal password 1")
+	c.waitFor(p, "signed in", seen(`shown("app") && document.getElementById("site").value === "s_set"`))
+	c.click(p, `button[data-tab="site"]`)
+	c.waitFor(p, "the site form showing the settings", `document.getElementById("s-door").value === "5" && document.getElementById("s-preview").checked`)
+
+	c.clear(p, "#s-door")
+	c.typeInto(p, "#s-door", "61")
+	c.click(p, "#site-form button.primary")
+	c.waitFor(p, "the server's error naming the setting", seen(`shown("error") &&
+		document.getElementById("error").textContent.includes("door_open_duration_s must be 1 to 60")`))
+	if s, err := node.store.Site(ctx, "s_set"); err != nil || s.Settings != directory.DefaultSettings() {
+		t.Fatalf("after a refused save the site's settings are %+v, %v; want the defaults", s.Settings, err)
+	}
+
+	c.clear(p, "#s-door")
+	c.typeInto(p, "#s-door", "7")
+	c.click(p, "#s-preview")
+	c.click(p, "#site-form button.primary")
+	c.waitFor(p, "the settings saved", `fetch("/v1/sites/s_set").then(r => r.json()).then(s =>
+		s.settings.door_open_duration_s === 7 && s.settings.preview === false)`)
+	c.waitFor(p, "the form showing them, no error", seen(`!shown("error") && document.getElementById("s-door").value === "7" &&
+		!document.getElementById("s-preview").checked`))
+	s, err := node.store.Site(ctx, "s_set")
+	if err != nil || s.Settings.DoorOpenDuration != 7*time.Second || s.Settings.Preview {
+		t.Fatalf("the site's settings after the save: %+v, %v; want the door open 7 s and no preview", s.Settings, err)
+	}
+}
