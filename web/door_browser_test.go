@@ -87,3 +87,22 @@ func TestDoorHangUpWhileDialing(t *testing.T) {
 	c.dial(door, "101")
 	c.waitFor(resident, "rings for the next call", state("ringing"))
 }
+
+// TestDoorOpenBanner: when the resident opens the door, the door station
+// says so and counts the seconds the lock stays open (5 s by default)
+// down to none, then stops saying it: a visitor is not told the door is
+// open after it has locked again.
+func TestDoorOpenBanner(t *testing.T) {
+	c, resident, door := ringing(t)
+	c.click(resident, "#answer")
+	c.waitFor(resident, "talks", state("talking"))
+	c.waitFor(door, "talks", state("talking"))
+	c.click(resident, "#open")
+	const banner = `document.getElementById("unlock")`
+	c.waitFor(door, "says the door is open", `!`+banner+`.hidden && `+banner+`.textContent === "Door open for 5 s"`)
+	c.waitFor(door, "counts down", `!`+banner+`.hidden && /^Door open for [1-3] s$/.test(`+banner+`.textContent)`)
+	c.waitFor(door, "stops saying the door is open", banner+`.hidden`)
+	if s := c.sent(resident, "open_door"); s != `[{"type":"open_door","call_id":"`+c.str(door, `window.foyer.callId`)+`","relay":1}]` {
+		c.fail("the resident's page sent %s for one press of Open door, want one open_door naming the call and relay 1", s)
+	}
+}
