@@ -160,6 +160,58 @@ func testSubscribe(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	}
 }
 
+// testSubscribersReadTheWrite: a subscriber that reads the store when it
+// hears of a change (as the signalling server re-reads a device and what
+// it rings for) reads the state after the change, even where the store
+// kept the answers of the same reads made before it.
+func testSubscribersReadTheWrite(t *testing.T, newStore func(t *testing.T) directory.Store) {
+	ctx := context.Background()
+	s := newStore(t)
+	b := newBuilding(t, s, "Heard")
+	_, hash := directory.NewToken()
+	apply(t, s, directory.SetDeviceToken{ID: b.phone.ID, Token: hash})
+	type heard struct {
+		tokenErr error
+		ring     map[directory.DeviceID]bool
+	}
+	got := make(chan heard, 1)
+	defer s.Subscribe(func(c directory.Change) {
+		if c.Device != b.phone.ID {
+			return
+		}
+		var h heard
+		_, h.tokenErr = s.DeviceByToken(ctx, hash)
+		ring, err := s.Ringable(ctx, b.site.ID, "101")
+		if err != nil {
+			t.Errorf("Ringable when the deletion was heard: %v", err)
+		}
+		h.ring = deviceIDs(ring)
+		select {
+		case got <- h:
+		default:
+		}
+	})()
+	// The same reads before the change, which a store may keep.
+	_, err := s.DeviceByToken(ctx, hash)
+	must(t, "DeviceByToken", err)
+	ring, err := s.Ringable(ctx, b.site.ID, "101")
+	must(t, "Ringable", err)
+	if !deviceIDs(ring)[b.phone.ID] {
+		t.Fatalf("Ringable(101) = %+v, want the phone", ring)
+	}
+
+	apply(t, s, directory.DeleteDevice{ID: b.phone.ID})
+	select {
+	case h := <-got:
+		wantErr(t, "the deleted phone's token, read when its deletion was heard", h.tokenErr, directory.ErrNotFound)
+		if h.ring[b.phone.ID] || !h.ring[b.monitor.ID] {
+			t.Errorf("when the phone's deletion was heard, 101 rang %v", h.ring)
+		}
+	case <-time.After(changeWait):
+		t.Fatalf("the phone's deletion was not heard within %v", changeWait)
+	}
+}
+
 func testCancelled(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	s := newStore(t)
 	b := newBuilding(t, s, "Cancelled")
