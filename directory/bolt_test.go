@@ -3,6 +3,7 @@ package directory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,6 +64,26 @@ func TestBoltKeepsKnownTokensOnly(t *testing.T) {
 	}
 	if n := b.KeptTokens(); n != 1 {
 		t.Fatalf("%d answers kept after the known token was asked for twice; want 1", n)
+	}
+}
+
+// TestBoltCacheBounded dials more distinct call IDs than the read cache
+// keeps answers of, none of which exists (their "not found" is kept too),
+// as a door station keyed with made-up numbers would: the cache stays at
+// its bound instead of growing with every number tried.
+func TestBoltCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	b := openBolt(t)
+	if err := b.Apply(ctx, directory.PutSite{Site: directory.Site{ID: "s_site", Name: "Site", Settings: directory.DefaultSettings()}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range directory.MaxCached + 100 {
+		if _, err := b.Ringable(ctx, "s_site", directory.Number(fmt.Sprint(i))); !errors.Is(err, directory.ErrNotFound) {
+			t.Fatalf("Ringable(%d) = %v, want not found", i, err)
+		}
+	}
+	if n := b.KeptRings(); n != directory.MaxCached {
+		t.Fatalf("%d answers kept after %d distinct call IDs; want the bound, %d", n, directory.MaxCached+100, directory.MaxCached)
 	}
 }
 

@@ -22,3 +22,14 @@ func (r *Redis) CallersKey(site SiteID) string { return r.keys.callers(site) }
 // SiteDevicesKey is the Redis key of site's index of door stations and
 // monitors, for the test that reads it while a device moves.
 func (r *Redis) SiteDevicesKey(site SiteID) string { return r.keys.siteDevices(site) }
+
+// KeptRings is how many Ringable answers the read cache holds.
+func (b *Bolt) KeptRings() int {
+	b.cache.mu.Lock()
+	defer b.cache.mu.Unlock()
+	return len(b.cache.rings.m)
+}
+
+// MaxCached is how many answers of each kind about call IDs and sites the
+// read cache keeps.
+const MaxCached = maxCached
