@@ -138,3 +138,79 @@ func testTargets(t *testing.T, newStore func(t *testing.T) directory.Store) {
 		t.Errorf("Targets(door station) = %+v, want none", got)
 	}
 }
+
+// testPrefixIDs gives two sites and two users IDs of which one starts
+// with the other ("s_pre" and "s_prefix", "u_pre" and "u_prefix"), which
+// checkID allows: a store keying records by ID must keep them apart, so
+// that a call to one user's call ID rings none of the other's devices, a
+// device rings for its own user's call IDs only, and the lists show each
+// its own.
+func testPrefixIDs(t *testing.T, newStore func(t *testing.T) directory.Store) {
+	ctx := context.Background()
+	s := newStore(t)
+	short, long := newSite("Pre"), newSite("Prefix")
+	short.ID, long.ID = "s_pre", "s_prefix"
+	pre, prefix := newUser("pre@example.com"), newUser("prefix@example.com")
+	pre.ID, prefix.ID = "u_pre", "u_prefix"
+	prePhone, prefixPhone := appDevice(pre, "phone"), appDevice(prefix, "phone")
+	preHall, prefixHall := monitor(short, "1", "hall"), monitor(long, "1", "hall")
+	apply(t, s,
+		directory.PutSite{Site: short}, directory.PutSite{Site: long},
+		directory.PutEntry{Entry: directory.Entry{Site: short.ID, Number: "1", Name: "One"}},
+		directory.PutEntry{Entry: directory.Entry{Site: long.ID, Number: "1", Name: "One"}},
+		directory.PutEntry{Entry: directory.Entry{Site: long.ID, Number: "2", Name: "Two"}},
+		directory.PutUser{User: pre}, directory.PutUser{User: prefix},
+		directory.PutMembership{Membership: member(short, pre, "1")},
+		directory.PutMembership{Membership: member(long, prefix, "1")},
+		directory.PutDevice{Device: prePhone}, directory.PutDevice{Device: prefixPhone},
+		directory.PutDevice{Device: preHall}, directory.PutDevice{Device: prefixHall},
+	)
+	for _, c := range []struct {
+		site directory.Site
+		want []directory.DeviceID
+	}{
+		{short, []directory.DeviceID{prePhone.ID, preHall.ID}},
+		{long, []directory.DeviceID{prefixPhone.ID, prefixHall.ID}},
+	} {
+		ring, err := s.Ringable(ctx, c.site.ID, "1")
+		must(t, "Ringable", err)
+		if ids := deviceIDs(ring); len(ring) != 2 || !ids[c.want[0]] || !ids[c.want[1]] {
+			t.Errorf("Ringable(1) of %s = %+v, want its own phone and monitor only", c.site.ID, ring)
+		}
+	}
+	targets, err := s.Targets(ctx, prePhone)
+	must(t, "Targets", err)
+	if !reflect.DeepEqual(targets, []directory.Target{{Site: short.ID, Number: "1"}}) {
+		t.Errorf("Targets of u_pre's phone = %+v, want 1 of s_pre only", targets)
+	}
+	ms, err := s.Memberships(ctx, pre.ID)
+	must(t, "Memberships", err)
+	if len(ms) != 1 || ms[0].Site != short.ID {
+		t.Errorf("Memberships(u_pre) = %+v, want its one in s_pre", ms)
+	}
+	ds, err := s.UserDevices(ctx, pre.ID)
+	must(t, "UserDevices", err)
+	if len(ds) != 1 || ds[0].ID != prePhone.ID {
+		t.Errorf("UserDevices(u_pre) = %+v, want its phone only", ds)
+	}
+	es, err := s.Entries(ctx, short.ID)
+	must(t, "Entries", err)
+	if !reflect.DeepEqual(numbers(es), []directory.Number{"1"}) {
+		t.Errorf("Entries(s_pre) = %+v, want 1 only", es)
+	}
+	sm, err := s.SiteMembers(ctx, short.ID)
+	must(t, "SiteMembers", err)
+	if len(sm) != 1 || sm[0].User != pre.ID {
+		t.Errorf("SiteMembers(s_pre) = %+v, want u_pre only", sm)
+	}
+	ds, err = s.SiteDevices(ctx, short.ID)
+	must(t, "SiteDevices", err)
+	if len(ds) != 1 || ds[0].ID != preHall.ID {
+		t.Errorf("SiteDevices(s_pre) = %+v, want its monitor only", ds)
+	}
+	n, err := s.CountMembers(ctx, short.ID)
+	must(t, "CountMembers", err)
+	if n != 1 {
+		t.Errorf("CountMembers(s_pre) = %d, want 1", n)
+	}
+}
