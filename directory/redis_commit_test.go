@@ -96,3 +96,57 @@ func TestRedisJournalFenced(t *testing.T) {
 		t.Errorf("the stale batch restored the old name index: %v", err)
 	}
 }
+
+// TestRedisLockLost runs a writer whose lease ran out before its commit
+// point (paused past redisLockTTL) while another writer took the lock: it
+// must commit nothing, and its release must leave the other's lock alone,
+// or two writers would check the rules against the same state at once.
+func TestRedisLockLost(t *testing.T) {
+	ctx := context.Background()
+	r, client := testRedis(t, "lost:")
+
+	site := Site{ID: "s_1", Name: "Harbour View", Settings: DefaultSettings()}
+	l, err := r.lock(ctx)
+	if err != nil {
+		t.Fatalf("lock: %v", err)
+	}
+	l.stop()
+	w := newRedisWriter(r.client, r.keys)
+	if err := w.run(ctx, []Op{PutSite{Site: site}}); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	// The lease expires; another writer takes the lock.
+	if err := client.Del(ctx, r.keys.lock()).Err(); err != nil {
+		t.Fatalf("deleting the lock: %v", err)
+	}
+	other, err := r.lock(ctx)
+	if err != nil {
+		t.Fatalf("lock (the other writer): %v", err)
+	}
+	defer other.stop()
+
+	err = r.commit(ctx, l, redisJournal{Seq: l.seq, Groups: w.writes()})
+	if !errors.Is(err, errRedisLockLost) {
+		t.Fatalf("commit without the lock: %v, want errRedisLockLost", err)
+	}
+	if n, _ := client.Exists(ctx, r.keys.journal()).Result(); n != 0 {
+		t.Error("a writer without the lock left a journal, which the next writer would apply")
+	}
+	if err := r.release(ctx, l, true); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	if got, err := client.Get(ctx, r.keys.lock()).Result(); err != nil || got != other.token {
+		t.Fatalf("after the late writer's release the lock holds %q (%v), want the other writer's", got, err)
+	}
+	if err := r.release(ctx, other, true); err != nil {
+		t.Fatalf("release (the other writer): %v", err)
+	}
+
+	// The next batch has nothing to complete: the site was never written.
+	if err := r.Apply(ctx, PutSite{Site: Site{ID: "s_2", Name: "Quay", Settings: DefaultSettings()}}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if _, err := r.Site(ctx, site.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Site written by a writer that had lost the lock: %v, want not found", err)
+	}
+}
