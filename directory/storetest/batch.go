@@ -124,11 +124,14 @@ func testSubscribe(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	rec.waitFor(t, directory.Change{Device: b.phone.ID})
 	rec.waitFor(t, directory.Change{Device: b.monitor.ID})
 
+	noPreview := b.site
+	noPreview.Settings.Preview = !noPreview.Settings.Preview
 	steps := []struct {
 		name string
 		op   directory.Op
 		want directory.Change
 	}{
+		{"site settings", directory.PutSite{Site: noPreview}, directory.Change{Site: b.site.ID}},
 		{"entry", directory.PutEntry{Entry: directory.Entry{Site: b.site.ID, Number: "102", Name: "Renamed"}}, directory.Change{Site: b.site.ID}},
 		{"membership", directory.PutMembership{Membership: member(b.site, b.anna, "102")}, directory.Change{Site: b.site.ID}},
 		{"membership names the user", directory.PutMembership{Membership: member(b.site, b.anna, "101")}, directory.Change{User: b.anna.ID}},
