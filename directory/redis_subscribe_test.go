@@ -2,15 +2,12 @@ package directory_test
 
 import (
 	"context"
-	"io"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/internal/redistest"
+	"github.com/foyer-intercom/foyer/internal/silentproxy"
 )
 
 // hearAgain applies changes through a until b hears one: changes published
@@ -62,94 +59,18 @@ func TestRedisSubscriptionReplaced(t *testing.T) {
 	hearAgain(t, a, &onB)
 }
 
-// TestRedisSubscriptionSilent freezes the subscription's connection
+// TestRedisSubscriptionSilent silences the subscription's connection
 // without closing it, as a half-open TCP connection or a dropping network
 // path does: only the health check can notice, and it must replace it.
 func TestRedisSubscriptionSilent(t *testing.T) {
 	t.Parallel()
 	addr := redistest.Start(t)
-	p := newFreezingProxy(t, addr)
+	p := silentproxy.Start(t, addr)
 	prefix := uniquePrefix()
 	a := newRedisStore(t, redisClient(t, addr), prefix)
-	b := newRedisStore(t, redisClient(t, p.addr()), prefix)
+	b := newRedisStore(t, redisClient(t, p.Addr()), prefix)
 	var onB changes
 	defer b.Subscribe(onB.add)()
-	p.freeze() // every connection open now goes silent; new ones work
+	p.Silence() // every connection open now goes silent; new ones work
 	hearAgain(t, a, &onB)
-}
-
-// freezingProxy forwards loopback TCP connections to a server; freeze
-// makes the connections open at that moment swallow everything from then
-// on, in both directions, without closing them.
-type freezingProxy struct {
-	ln net.Listener
-	mu sync.Mutex
-	// Guarded by mu.
-	frozen []*atomic.Bool // one per connection so far
-	conns  []net.Conn
-}
-
-func newFreezingProxy(t *testing.T, target string) *freezingProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &freezingProxy{ln: ln}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			_ = c.Close()
-		}
-		p.mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			frozen := new(atomic.Bool)
-			p.mu.Lock()
-			p.frozen = append(p.frozen, frozen)
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			wg.Go(func() { pump(out, in, frozen) })
-			wg.Go(func() { pump(in, out, frozen) })
-		}
-	})
-	return p
-}
-
-func (p *freezingProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *freezingProxy) freeze() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, f := range p.frozen {
-		f.Store(true)
-	}
-}
-
-// pump copies src to dst until src fails, dropping everything once frozen.
-func pump(dst io.Writer, src io.Reader, frozen *atomic.Bool) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 && !frozen.Load() {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }

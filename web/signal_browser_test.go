@@ -2,17 +2,17 @@ package web_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/foyer-intercom/foyer/internal/silentproxy"
 )
 
 // TestDeviceToken: a page keeps its device's token for the tab, so that
@@ -141,10 +141,10 @@ func TestReconnectBackoff(t *testing.T) {
 // link goes silent; the door station's goes to the node directly.
 func TestSilentLink(t *testing.T) {
 	srv, tokens := serverFor(t, nodeOptions{heartbeat: 2 * time.Second})
-	link := silencer(t, strings.TrimPrefix(srv.URL, "http://"))
+	link := silentproxy.Start(t, strings.TrimPrefix(srv.URL, "http://"))
 	browser := chromium(t)
 	c := &call{t: t}
-	resident := c.open(browser, "resident", "http://"+link.addr+"/resident#token="+tokens["anna-phone"])
+	resident := c.open(browser, "resident", "http://"+link.Addr()+"/resident#token="+tokens["anna-phone"])
 	door := c.open(browser, "door", srv.URL+"/door#token="+tokens["front-door"])
 	c.waitFor(resident, "connects", state("idle"))
 	c.waitFor(door, "connects", state("ready"))
@@ -154,7 +154,7 @@ func TestSilentLink(t *testing.T) {
 	c.waitFor(resident, "talks", state("talking")+` && `+statusStarts("Talking to"))
 	c.waitFor(door, "talks", state("talking"))
 
-	link.silence()
+	link.Silence()
 	c.waitFor(resident, "rejoins through a new connection", state("talking")+` && `+statusStarts("Talking to")+
 		` && document.getElementById("conn").textContent === "online" && window.foyerTrail.some((s) => s.includes(" #2 <- answered "))`)
 	if c.number(door, `window.foyer.state === "talking" ? 1 : 0`) != 1 {
@@ -163,86 +163,4 @@ func TestSilentLink(t *testing.T) {
 	c.grows(door, "hears the resident after the rejoin", "audio", "packetsReceived", 25)
 	c.click(resident, "#hangup")
 	c.waitFor(door, "ends the call", state("ended")+` && `+statusStarts("Call ended: hung up"))
-}
-
-// silentLink is a TCP proxy whose connections can be made silent: they
-// stay open and pass nothing more, in either direction, not even a close.
-type silentLink struct {
-	addr string
-	mu   sync.Mutex
-	old  []chan struct{} // Guarded by mu: closed on silence, one per connection.
-	done chan struct{}   // closed at the test's end, releasing the silent connections.
-}
-
-// silencer proxies a listener on loopback to target until the test ends.
-func silencer(t *testing.T, target string) *silentLink {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &silentLink{addr: ln.Addr().String(), done: make(chan struct{})}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		close(l.done)
-		_ = ln.Close()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			quiet := make(chan struct{})
-			l.mu.Lock()
-			l.old = append(l.old, quiet)
-			l.mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); l.pass(out, in, quiet) }()
-			go func() { defer wg.Done(); l.pass(in, out, quiet) }()
-		}
-	}()
-	return l
-}
-
-// pass copies src to dst until either fails, or until quiet is closed:
-// then it holds what it read, and the connections, until the test ends.
-func (l *silentLink) pass(dst, src net.Conn, quiet chan struct{}) {
-	defer func() { _ = dst.Close(); _ = src.Close() }()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		select {
-		case <-quiet:
-			<-l.done
-			return
-		default:
-		}
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// silence makes every connection open now silent; later ones pass.
-func (l *silentLink) silence() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, q := range l.old {
-		close(q)
-	}
-	l.old = nil
 }
