@@ -109,6 +109,24 @@ func TestSummarise(t *testing.T) {
 	if l.N != 1000 || l.P50 != 500 || l.P99 != 990 || l.P999 != 999 || l.Max != 1000 || l.Mean != 500.5 {
 		t.Fatalf("%+v", l)
 	}
+	// Nearest rank where p × n is not whole: of 10 samples (1..10 ms) the
+	// p50 is the 5th (rank ⌈5⌉), the p99 and p999 the 10th (⌈9.9⌉, ⌈9.99⌉).
+	var ten []int64
+	for i := int64(1); i <= 10; i++ {
+		ten = append(ten, i*1e6)
+	}
+	if l := summarise(ten); l.P50 != 5 || l.P99 != 10 || l.P999 != 10 {
+		t.Fatalf("of 1..10 ms: %+v", l)
+	}
+	// Of 2,000 samples (1..2,000 ms) the p999 is the 1,998th (0.999 × 2,000),
+	// the p99 the 1,980th.
+	var k2 []int64
+	for i := int64(1); i <= 2000; i++ {
+		k2 = append(k2, i*1e6)
+	}
+	if l := summarise(k2); l.P50 != 1000 || l.P99 != 1980 || l.P999 != 1998 {
+		t.Fatalf("of 1..2,000 ms: %+v", l)
+	}
 	if one := summarise([]int64{3e6}); one.P50 != 3 || one.P999 != 3 {
 		t.Fatalf("%+v", one)
 	}
