@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -386,5 +387,37 @@ func TestBadNumbers(t *testing.T) {
 		if _, err := parseOptions(append([]string{"--tokens", "x"}, ok...), io.Discard); err != nil {
 			t.Errorf("%v: %v", ok, err)
 		}
+	}
+}
+
+// TestStormSummary merges three workers' storm results, worked by hand:
+// counts and errors are summed, the samples pooled, and cycles per second
+// are all the completed cycles over the span from the earliest first call
+// (the second worker's, at 1 s) to the latest last cycle (the first
+// worker's, at 9 s): 15 cycles over 8 s, 1.875 per second. The third
+// worker placed nothing and has no times.
+func TestStormSummary(t *testing.T) {
+	o := &options{rate: 40, answer: 3}
+	replies := []reply{
+		{Storm: &stormResult{Planned: 10, Placed: 9, Completed: 8, Skipped: 1, CallTaken: 16, Errors: map[string]int{"ended: timeout": 1},
+			RingNS: []int64{1e6, 2e6}, CancelNS: []int64{5e6, 6e6}, CycleNS: []int64{10e6, 20e6}, LagNS: []int64{0, 1e6},
+			FirstCallUnix: 3e9, LastDoneUnixNS: 9e9}},
+		{Storm: &stormResult{Planned: 10, Placed: 8, Completed: 7, Skipped: 2, CallTaken: 14, Errors: map[string]int{"ended: timeout": 2, "cancel: busy": 1},
+			RingNS: []int64{3e6}, CancelNS: []int64{7e6}, CycleNS: []int64{30e6}, LagNS: []int64{2e6},
+			FirstCallUnix: 1e9, LastDoneUnixNS: 6e9}},
+		{Storm: &stormResult{Planned: 0, Errors: map[string]int{}}},
+	}
+	want := &stormReport{
+		Rate: 40, Answer: 3, Planned: 20, Placed: 17, Completed: 15, Skipped: 3, CallTaken: 30,
+		Seconds: 8, CyclesPerSecond: 1.875,
+		// Of 3 samples the p50 is the 2nd (rank ⌈1.5⌉), p99 and p999 the 3rd.
+		CallToLastRing: latency{N: 3, P50: 2, P99: 3, P999: 3, Max: 3, Mean: 2},
+		AnswerToCancel: latency{N: 3, P50: 6, P99: 7, P999: 7, Max: 7, Mean: 6},
+		Cycle:          latency{N: 3, P50: 20, P99: 30, P999: 30, Max: 30, Mean: 20},
+		ScheduleLag:    latency{N: 3, P50: 1, P99: 2, P999: 2, Max: 2, Mean: 1},
+		Errors:         map[string]int{"ended: timeout": 3, "cancel: busy": 1},
+	}
+	if got := stormSummary(o, replies); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}
 }
