@@ -421,3 +421,20 @@ func TestStormSummary(t *testing.T) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}
 }
+
+// TestConnectSummary merges two workers' connect results: 198 of 200
+// connected over the span from the earliest start (1 s) to the latest end
+// (4 s), 66 a second; the errors summed, the handshakes pooled.
+func TestConnectSummary(t *testing.T) {
+	replies := []reply{
+		{Connect: &connectResult{Wanted: 100, Connected: 98, Errors: map[string]int{"dial: refused": 2},
+			HandshakeNS: []int64{1e6, 3e6}, StartUnixNS: 2e9, EndUnixNS: 4e9}},
+		{Connect: &connectResult{Wanted: 100, Connected: 100, Errors: map[string]int{"dial: refused": 1},
+			HandshakeNS: []int64{2e6}, StartUnixNS: 1e9, EndUnixNS: 3e9}},
+	}
+	want := &connectReport{Wanted: 200, Connected: 198, Seconds: 3, PerSecond: 66,
+		Handshake: latency{N: 3, P50: 2, P99: 3, P999: 3, Max: 3, Mean: 2}, Errors: map[string]int{"dial: refused": 3}}
+	if got := connectSummary(replies); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+}
