@@ -174,14 +174,23 @@ func runIdle(ctx context.Context, o *options, rep *report, before *sample) error
 	if err != nil {
 		return err
 	}
-	n := float64(rep.Connect.Connected)
-	if n == 0 {
+	if rep.Connect.Connected == 0 {
 		return errors.New("no connection was made; nothing to measure")
 	}
+	rep.Idle = idleSummary(before, mid, after, rep.Connect.Connected)
+	return nil
+}
+
+// idleSummary computes the idle figures of conns connections from the
+// scrapes before connecting, after settling (the hold's start) and after
+// the hold: memory per connection from before connecting to after the
+// hold, CPU per connection over the hold alone.
+func idleSummary(before, mid, after *sample, conns int) *idleReport {
+	n := float64(conns)
 	hold := after.at.Sub(mid.at).Seconds()
 	cpu := after.sums[metricCPU] - mid.sums[metricCPU]
-	rep.Idle = &idleReport{
-		Connections:         rep.Connect.Connected,
+	return &idleReport{
+		Connections:         conns,
 		RSSBeforeBytes:      before.sums[metricRSS],
 		RSSAfterBytes:       after.sums[metricRSS],
 		BytesPerConn:        (after.sums[metricRSS] - before.sums[metricRSS]) / n,
@@ -192,7 +201,6 @@ func runIdle(ctx context.Context, o *options, rep *report, before *sample) error
 		CPUMicrosPerConnSec: cpu / n / hold * 1e6,
 		ServerConnected:     after.sums[metricConnected],
 	}
-	return nil
 }
 
 // runReconnect drops every connection of every worker at once and

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testDevices: 29 IDs of 7, over 3 sites of 10 IDs; with --per-worker 100
@@ -436,5 +438,33 @@ func TestConnectSummary(t *testing.T) {
 		Handshake: latency{N: 3, P50: 2, P99: 3, P999: 3, Max: 3, Mean: 2}, Errors: map[string]int{"dial: refused": 3}}
 	if got := connectSummary(replies); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+// TestIdleSummary works the idle figures out by hand for 1,000
+// connections: RSS 10 MB before connecting → 30 MB after the hold is
+// 20,000 B each (from before connecting, not from the mid scrape at 29 MB);
+// heap 4 → 12 MB is 8,000 B each; 20 → 22 goroutines 0.002 each; 0.5 CPU-s
+// over the 4 s hold (mid → after, not before → after) is 0.5 / 1,000 / 4
+// s = 125 µs per connection per second.
+func TestIdleSummary(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	metrics := func(at time.Time, rss, heap, goroutines, cpu, connected float64) *sample {
+		return &sample{at: at, sums: map[string]float64{metricRSS: rss, metricHeap: heap, metricGoroutine: goroutines,
+			metricCPU: cpu, metricConnected: connected}}
+	}
+	before := metrics(t0, 10e6, 4e6, 20, 1, 0)
+	mid := metrics(t0.Add(time.Second), 29e6, 11e6, 22, 2.5, 1000)
+	after := metrics(t0.Add(5*time.Second), 30e6, 12e6, 22, 3, 1000)
+	got := idleSummary(before, mid, after, 1000)
+	want := &idleReport{Connections: 1000, RSSBeforeBytes: 10e6, RSSAfterBytes: 30e6, BytesPerConn: 20000,
+		HeapBytesPerConn: 8000, GoroutinesPerConn: 0.002, HoldSeconds: 4, CPUSeconds: 0.5, CPUMicrosPerConnSec: 125,
+		ServerConnected: 1000}
+	g, w := reflect.ValueOf(*got), reflect.ValueOf(*want)
+	for i := range g.NumField() {
+		a, b := g.Field(i).Convert(reflect.TypeFor[float64]()).Float(), w.Field(i).Convert(reflect.TypeFor[float64]()).Float()
+		if math.Abs(a-b) > 1e-9*math.Abs(b) {
+			t.Errorf("%s = %v, want %v", g.Type().Field(i).Name, a, b)
+		}
 	}
 }
