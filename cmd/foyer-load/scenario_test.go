@@ -468,3 +468,22 @@ func TestIdleSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestServerCPU: 2 CPU-s over 10 s of wall clock for 500 cycles is 250
+// cycles per CPU-second (not per second of wall clock); no scrape, no
+// report; no CPU time, no rate.
+func TestServerCPU(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	before := &sample{at: t0, sums: map[string]float64{metricCPU: 1}}
+	after := &sample{at: t0.Add(10 * time.Second), sums: map[string]float64{metricCPU: 3}}
+	want := &cpuReport{Seconds: 10, CPUSeconds: 2, Work: 500, Unit: "full cycles", WorkPerCPUSecond: 250}
+	if got := serverCPU(before, after, 500, "full cycles"); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if got := serverCPU(before, before, 500, "full cycles"); got.WorkPerCPUSecond != 0 {
+		t.Errorf("no CPU time: %+v", got)
+	}
+	if got := serverCPU(nil, after, 500, "full cycles"); got != nil {
+		t.Errorf("without a first scrape: %+v", got)
+	}
+}
