@@ -487,3 +487,34 @@ func TestServerCPU(t *testing.T) {
 		t.Errorf("without a first scrape: %+v", got)
 	}
 }
+
+// TestStormTable: each figure of the storm's rows in the table is the
+// report's own, in its column: p50, p99 and p999 differ here, and the
+// call_taken expected is k−1 per completed cycle (15 × 2 = 30).
+func TestStormTable(t *testing.T) {
+	r := &report{Scenario: "storm", Storm: &stormReport{Rate: 40, Answer: 3, Planned: 20, Placed: 17, Completed: 15, Skipped: 3,
+		CallTaken: 29, Seconds: 8, CyclesPerSecond: 1.875,
+		CallToLastRing: latency{N: 15, P50: 1.5, P99: 2.25, P999: 3.125, Max: 4},
+		AnswerToCancel: latency{N: 15, P50: 0.5, P99: 0.75, P999: 0.875, Max: 1}}}
+	var b bytes.Buffer
+	r.writeTable(&b)
+	for label, cells := range map[string][]string{
+		"call → last ring":     {"p50 1.500 ms", "p99 2.250 ms", "p999 3.125 ms", "max 4.000 ms", "(n=15)"},
+		"answer → last cancel": {"p50 0.500 ms", "p99 0.750 ms", "p999 0.875 ms", "max 1.000 ms", "(n=15)"},
+		"answering at once":    {"3 of 7; call_taken seen 29 (want 30)"},
+		"full cycles/s":        {"1.9 over 8.00 s"},
+		"calls":                {"20 planned at 40/s, 17 placed, 15 full cycles, 3 skipped"},
+	} {
+		line := ""
+		for l := range strings.SplitSeq(b.String(), "\n") {
+			if strings.HasPrefix(l, label+" ") {
+				line = l
+			}
+		}
+		for _, c := range cells {
+			if !strings.Contains(line, c) {
+				t.Errorf("row %q = %q, want %q in it", label, line, c)
+			}
+		}
+	}
+}
