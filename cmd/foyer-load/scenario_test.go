@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // testDevices: 29 IDs of 7, over 3 sites of 10 IDs; with --per-worker 100
@@ -515,6 +519,105 @@ func TestStormTable(t *testing.T) {
 			if !strings.Contains(line, c) {
 				t.Errorf("row %q = %q, want %q in it", label, line, c)
 			}
+		}
+	}
+}
+
+// TestCycleTimes drives one storm cycle by hand, with the times its
+// messages were read made up: the call sent at t0, the 7 rings read at
+// t0 + 1..7 ms, the first answer sent at t0 + 10 ms, the 6 cancels read at
+// t0 + 11..16 ms, ended at t0 + 50 ms. Call → last ring is the 7th ring's
+// 7 ms (not the first's 1 ms), answer → last cancel the 6th cancel's 6 ms,
+// the cycle 50 ms. The devices' and the door's writes go to a stand-in
+// server that reads them.
+func TestCycleTimes(t *testing.T) {
+	read := make(chan string, 64) // what the stand-in server read, by type
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for {
+			var m inbound
+			if err := ws.ReadJSON(&m); err != nil {
+				return
+			}
+			read <- m.Type
+		}
+	}))
+	t.Cleanup(srv.Close)
+	dial := func() *client {
+		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		return &client{ws: ws}
+	}
+	waitRead := func(typ string, n int) {
+		t.Helper()
+		for range n {
+			if got := <-read; got != typ {
+				t.Fatalf("the server read %s, want %s", got, typ)
+			}
+		}
+	}
+
+	e := &stormEngine{job: stormJob{Answer: 2}, timeout: time.Minute, doors: map[*client]*doorSlot{}, res: stormResult{Errors: map[string]int{}}}
+	door := &doorSlot{c: dial()}
+	id := &idGroup{number: "100"}
+	for i := range id.devices {
+		id.devices[i] = dial()
+		id.devices[i].id = id
+	}
+	e.wg.Add(1)
+	cyc := newCycle(e, 0, door, id)
+	door.cur, id.cur = cyc, cyc
+	cyc.start()
+	waitRead("call", 1)
+	t0 := time.Unix(1_000_000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	cyc.mu.Lock()
+	cyc.sent = t0
+	cyc.mu.Unlock()
+
+	cyc.doorMsg(&inbound{Type: "calling", CallID: "c1", Ringing: idSize}, ms(0))
+	for i, d := range id.devices {
+		cyc.deviceMsg(d, &inbound{Type: "ring", CallID: "c1"}, ms(i+1))
+	}
+	waitRead("answer", 2) // the two answerers, once all 7 rang
+	cyc.mu.Lock()
+	cyc.answerSent = ms(10)
+	cyc.mu.Unlock()
+	winner, loser := cyc.answerers[0], cyc.answerers[1]
+	cyc.doorMsg(&inbound{Type: "answered", CallID: "c1"}, ms(10))
+	cyc.deviceMsg(winner, &inbound{Type: "answered", CallID: "c1"}, ms(10))
+	cyc.deviceMsg(loser, &inbound{Type: "error", CallID: "c1", Code: "call_taken"}, ms(10))
+	n := 0
+	for _, d := range id.devices {
+		if d != winner {
+			n++
+			cyc.deviceMsg(d, &inbound{Type: "cancel", CallID: "c1", Reason: "answered_elsewhere"}, ms(10+n))
+		}
+	}
+	waitRead("hangup", 1)
+	cyc.doorMsg(&inbound{Type: "ended", CallID: "c1", Reason: "hangup"}, ms(50))
+	cyc.deviceMsg(winner, &inbound{Type: "ended", CallID: "c1", Reason: "hangup"}, ms(50))
+	e.wg.Wait()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.res
+	if r.Completed != 1 || r.CallTaken != 1 || len(r.Errors) != 0 {
+		t.Errorf("completed %d, call_taken %d, errors %v; want 1, 1 and none", r.Completed, r.CallTaken, r.Errors)
+	}
+	for name, c := range map[string]struct{ got, want []int64 }{
+		"call → last ring": {r.RingNS, []int64{7e6}}, "answer → last cancel": {r.CancelNS, []int64{6e6}}, "cycle": {r.CycleNS, []int64{50e6}},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s: %v ns, want %v", name, c.got, c.want)
 		}
 	}
 }
