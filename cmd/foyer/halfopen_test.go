@@ -149,3 +149,38 @@ func goroutines(t *testing.T, base string) int {
 	t.Fatal(fmt.Errorf("no go_goroutines in /metrics"))
 	return 0
 }
+
+// TestIdleKeepAliveClosed: a keep-alive connection left idle after a
+// request is closed by the server after http.idle_timeout (1 s here), on
+// the public listener and on metrics.listen alike.
+func TestIdleKeepAliveClosed(t *testing.T) {
+	metrics := freeAddr(t)
+	public := serveQuiet(t, "FOYER_HTTP_IDLE_TIMEOUT=1s", "FOYER_METRICS_LISTEN="+metrics)
+	for _, tc := range []struct{ name, addr, path string }{
+		{"public", public, "/healthz"},
+		{"metrics", metrics, "/metrics"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", tc.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			req, _ := http.NewRequest("GET", "http://"+tc.addr+tc.path, nil)
+			if err := req.Write(c); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, req)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %v %v", tc.path, resp, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second)) // only if the server never closes
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("an idle keep-alive connection: read %v, want the server to close it (EOF) after http.idle_timeout 1s", err)
+			}
+		})
+	}
+}
