@@ -148,3 +148,20 @@ func TestMetricsOwnListener(t *testing.T) {
 		t.Fatal("the public listener serves the profiler")
 	}
 }
+
+// TestPprofOnlyWhenAsked: with metrics.listen set and metrics.pprof left
+// off, the metrics listener serves /metrics and not Go's profiler.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	metrics := freeAddr(t)
+	serveQuiet(t, "FOYER_METRICS_LISTEN="+metrics)
+	for path, want := range map[string]int{"/metrics": http.StatusOK, "/debug/pprof/": http.StatusNotFound, "/debug/pprof/goroutine": http.StatusNotFound} {
+		resp, err := http.Get("http://" + metrics + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s on the metrics listener with metrics.pprof off: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
