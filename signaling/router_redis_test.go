@@ -626,17 +626,12 @@ func TestLateMovedKeepsNewerPlace(t *testing.T) {
 		t.Fatalf("the device's ring on coming back: %v", r)
 	}
 
-	// Node 0's word of the first move, late; then a frame for the door
-	// behind it on the same channel, to know it was handled.
+	// Node 0's word of the first move, late.
 	r0, r2 := ts.hubs[0].router.(*RedisRouter), ts.hubs[2].router.(*RedisRouter)
 	late := envelope{Kind: "moved", Sender: &oldConn.device, To: ts.hubs[1].router.(*RedisRouter).node,
 		Conn: midConn, Prev: oldConn.id, Targets: oldConn.targets}
-	doorID := directory.DeviceID(door.welcome["device_id"].(string))
-	marker := envelope{Kind: "deliver", Devices: []directory.DeviceID{doorID}, Frame: []byte(`{"type":"marker"}`)}
-	for _, e := range []envelope{late, marker} {
-		ts.sendEnvelope(t, 0, 2, e)
-	}
-	door.expect("marker")
+	ts.sendEnvelope(t, 0, 2, late)
+	ts.envelopesHandled(t, 0, 2, door)
 	r2.mu.Lock()
 	loc := r2.where[id]
 	r2.mu.Unlock()
@@ -875,6 +870,16 @@ func (ts *testServer) sendEnvelope(t *testing.T, from, to int, env envelope) {
 	if n, err := sender.publishNow(context.Background(), receiver.node, env); err != nil || n != 1 {
 		t.Fatalf("publishing %s: %d receivers, %v", env.Kind, n, err)
 	}
+}
+
+// envelopesHandled returns once node to has handled every envelope node
+// from sent it before: a node handles its envelopes in order, and the
+// pong sent last reaches c, a device connected to node to, only then.
+func (ts *testServer) envelopesHandled(t *testing.T, from, to int, c *client) {
+	t.Helper()
+	id := directory.DeviceID(c.welcome["device_id"].(string))
+	ts.sendEnvelope(t, from, to, envelope{Kind: "deliver", Devices: []directory.DeviceID{id}, Frame: []byte(`{"type":"pong"}`)})
+	c.expect("pong")
 }
 
 // waitInStep waits until every node's subscriptions work and its presence
@@ -1412,10 +1417,7 @@ func TestStaleReplacedKeepsLiveConnection(t *testing.T) {
 	dirk := ts.connectTo(t, 0, "dirk-phone")
 	id := directory.DeviceID(dirk.welcome["device_id"].(string))
 	ts.sendEnvelope(t, 1, 0, envelope{Kind: "replaced", Devices: []directory.DeviceID{id}, Conn: "an-older-connection", By: "its-replacement"})
-	// Node 0 handles its envelopes in order: this one reaches dirk only
-	// once the word above was handled.
-	ts.sendEnvelope(t, 1, 0, envelope{Kind: "deliver", Devices: []directory.DeviceID{id}, Frame: []byte(`{"type":"pong"}`)})
-	dirk.expect("pong")
+	ts.envelopesHandled(t, 1, 0, dirk)
 	callID, _ := door.call("102")
 	if r := dirk.expect("ring"); r["call_id"] != callID {
 		t.Fatalf("dirk's ring: %v", r)
@@ -1431,7 +1433,6 @@ func TestLateMessageKeepsKnownPlace(t *testing.T) {
 	ts := newNodes(t, harborView, unlimited(), 3, RedisRouterOptions{})
 	ts.waitInStep(t)
 	door := ts.connectTo(t, 0, "front-door")
-	doorID := directory.DeviceID(door.welcome["device_id"].(string))
 	dirk := ts.connectTo(t, 1, "dirk-phone") // node 0's view has it on node 1
 	id := directory.DeviceID(dirk.welcome["device_id"].(string))
 	d := ts.hubs[1].router.Local(id).device
@@ -1439,8 +1440,7 @@ func TestLateMessageKeepsKnownPlace(t *testing.T) {
 	// error goes back to dirk; what counts is where it came from.
 	late := envelope{Kind: "message", Sender: &d, Conn: "its-older-connection", Call: "c_node0_gone", Frame: []byte("sent before it moved")}
 	ts.sendEnvelope(t, 2, 0, late)
-	ts.sendEnvelope(t, 2, 0, envelope{Kind: "deliver", Devices: []directory.DeviceID{doorID}, Frame: []byte(`{"type":"pong"}`)})
-	door.expect("pong") // node 0 handled the message's envelope
+	ts.envelopesHandled(t, 2, 0, door)
 	callID, _ := door.call("102")
 	if r := dirk.expect("ring"); r["call_id"] != callID {
 		t.Fatalf("dirk's ring: %v", r)
@@ -1536,7 +1536,6 @@ func TestHearsayLapses(t *testing.T) {
 	ts := newNodes(t, harborView, unlimited(), 2, opts)
 	ts.waitInStep(t)
 	door := ts.connectTo(t, 0, "front-door")
-	doorID := directory.DeviceID(door.welcome["device_id"].(string))
 	dirk := ts.connectTo(t, 1, "dirk-phone")
 	id := directory.DeviceID(dirk.welcome["device_id"].(string))
 	c := ts.hubs[1].router.Local(id)
@@ -1547,8 +1546,7 @@ func TestHearsayLapses(t *testing.T) {
 	ts.waitPlaced(t, 1, id, false)
 	late := envelope{Kind: "message", Sender: &c.device, Conn: c.id, Call: "c_node0_gone", Frame: []byte("sent before it left")}
 	ts.sendEnvelope(t, 1, 0, late)
-	ts.sendEnvelope(t, 1, 0, envelope{Kind: "deliver", Devices: []directory.DeviceID{doorID}, Frame: []byte(`{"type":"pong"}`)})
-	door.expect("pong") // node 0 handled the message's envelope
+	ts.envelopesHandled(t, 1, 0, door)
 	r := ts.hubs[0].router.(*RedisRouter)
 	if !r.knowsAny([]directory.DeviceID{id}) {
 		t.Fatal("node 0's view did not take the late message's word")
