@@ -564,23 +564,16 @@ func (c *call) signInToPortal(p *page, addr, password string) {
 // in its provisioning code's notice, a site's name in the site list. Each
 // shows as typed and makes no element.
 func TestPortalShowsNamesAsText(t *testing.T) {
-	srv, store, acc := adminServer(t)
-	ctx := context.Background()
-	adm, err := acc.CreateAdmin(ctx, "manager@example.com", "portal password 1", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := newPortal(t)
+	node.siteAdminElsewhere(t, "s_markup", "manager@example.com", "portal password 1")
 	site := directory.Site{ID: "s_markup", Name: "<img src=x id=site-markup>", Settings: directory.DefaultSettings()}
-	if err := store.Apply(ctx, directory.PutSite{Site: site}); err != nil {
-		t.Fatal(err)
-	}
-	if err := acc.SetRole(ctx, site.ID, adm.ID, accounts.RoleAdmin); err != nil {
+	if err := node.store.Apply(context.Background(), directory.PutSite{Site: site}); err != nil {
 		t.Fatal(err)
 	}
 
 	browser := chromium(t)
 	c := &call{t: t}
-	p := c.open(browser, "admin", srv.URL+"/admin")
+	p := c.open(browser, "admin", node.srv.URL+"/admin")
 	c.signInToPortal(p, "manager@example.com", "portal password 1")
 	const noMarkup = ` && !document.querySelector("#site-markup, #user-markup, #door-markup, main img, main b")`
 	c.waitFor(p, "signed in, the site's name as text", `!document.getElementById("app").hidden &&
