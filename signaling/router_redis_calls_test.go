@@ -3,13 +3,10 @@ package signaling
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/foyer-intercom/foyer/directory"
 )
@@ -61,10 +58,7 @@ func (h *holdingHandler) Unrung(CallID) []directory.Device { return nil }
 // about one call, messages and leaves are handled in the order sent.
 func TestSlowCallHoldsUpNoOther(t *testing.T) {
 	rdb, r1 := leaseRouter(t, "n1", RedisRouterOptions{})
-	r2, err := NewRedisRouter("n2", rdb, RedisRouterOptions{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := routerOn(t, "n2", rdb, RedisRouterOptions{})
 	h := &holdingHandler{hold: "c_n1_slow", release: make(chan struct{}), handled: make(chan string, 16)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -3,11 +3,9 @@ package signaling
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/foyer-intercom/foyer/directory"
@@ -23,11 +21,7 @@ func bareRouter(t *testing.T, addr string, hooks ...redis.Hook) *RedisRouter {
 		rdb.AddHook(h)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	r, err := NewRedisRouter("n1", rdb, RedisRouterOptions{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return routerOn(t, "n1", rdb, RedisRouterOptions{})
 }
 
 // splitFirst runs the first pipeline of several commands one command at a

@@ -107,10 +107,7 @@ func TestReassertKeepsNoDetachedLease(t *testing.T) {
 func TestLeaseLivesWithItsNode(t *testing.T) {
 	opts := RedisRouterOptions{LeaseTTL: 600 * time.Millisecond, LeaseRefresh: 200 * time.Millisecond}
 	rdb, n1 := leaseRouter(t, "n1", opts)
-	n2, err := NewRedisRouter("n2", rdb, opts, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n2 := routerOn(t, "n2", rdb, opts)
 	ctx := context.Background()
 	d := testConn("dirk-phone", "c1")
 	// n1 is not running: its alive key is neither written at its start nor
@@ -194,11 +191,18 @@ func leaseRouter(t *testing.T, node string, opts RedisRouterOptions) (*redis.Cli
 	srv := redistest.StartServer(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb, routerOn(t, node, rdb, opts)
+}
+
+// routerOn is node's router on rdb, logging nowhere, not running: the
+// tests call its methods themselves.
+func routerOn(t *testing.T, node string, rdb redis.UniversalClient, opts RedisRouterOptions) *RedisRouter {
+	t.Helper()
 	r, err := NewRedisRouter(node, rdb, opts, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rdb, r
+	return r
 }
 
 // TestSweepSparesANodeStillHeard: a node whose alive key is gone while
@@ -209,10 +213,7 @@ func leaseRouter(t *testing.T, node string, opts RedisRouterOptions) (*redis.Cli
 func TestSweepSparesANodeStillHeard(t *testing.T) {
 	opts := RedisRouterOptions{LeaseTTL: 3 * time.Second}
 	rdb, n1 := leaseRouter(t, "n1", opts)
-	n2, err := NewRedisRouter("n2", rdb, opts, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n2 := routerOn(t, "n2", rdb, opts)
 	ctx := context.Background()
 	d := testConn("dirk-phone", "c1")
 	_, _ = n1.Attach(ctx, d)
@@ -243,10 +244,7 @@ func testConn(id, conn string) *Conn {
 func TestApplyPresence(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	t.Cleanup(func() { _ = rdb.Close() })
-	r, err := NewRedisRouter("n1", rdb, RedisRouterOptions{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := routerOn(t, "n1", rdb, RedisRouterOptions{})
 	now := time.Now()
 	steps := []struct {
 		event string
