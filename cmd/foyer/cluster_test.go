@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,7 +23,26 @@ import (
 type node struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *bytes.Buffer
+	logs *lockedBuffer // the node's stderr
+}
+
+// lockedBuffer keeps a running process's output, which a failing test may
+// read while the process still writes it (exec copies it on a goroutine).
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -38,7 +58,7 @@ func freeAddr(t *testing.T) string {
 // startNode runs `foyer serve` as a cluster node on redisURL.
 func startNode(t *testing.T, bin, id, redisURL string) *node {
 	t.Helper()
-	n := &node{addr: freeAddr(t), logs: &bytes.Buffer{}}
+	n := &node{addr: freeAddr(t), logs: &lockedBuffer{}}
 	n.cmd = exec.Command(bin, "serve", "--listen", n.addr)
 	n.cmd.Dir = t.TempDir()
 	n.cmd.Env = append(os.Environ(), "FOYER_REDIS_URL="+redisURL, "FOYER_REDIS_NODE_ID="+id,

@@ -49,7 +49,7 @@ func TestConfigsQueryExposedMetrics(t *testing.T) {
 	}
 	tokens := parseTokens(t, out)
 
-	n := &node{addr: freeAddr(t), logs: &bytes.Buffer{}}
+	n := &node{addr: freeAddr(t), logs: &lockedBuffer{}}
 	n.cmd = exec.Command(bin, "serve", "--listen", n.addr)
 	n.cmd.Dir = t.TempDir()
 	n.cmd.Env = append(os.Environ(), "FOYER_REDIS_URL="+url, "FOYER_MEDIA_LOOPBACK_ONLY=true",

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,7 +30,7 @@ func TestDrainWithACallUp(t *testing.T) {
 	}
 	tokens := parseTokens(t, out)
 
-	n := &node{addr: freeAddr(t), logs: &bytes.Buffer{}}
+	n := &node{addr: freeAddr(t), logs: &lockedBuffer{}}
 	n.cmd = exec.Command(bin, "serve", "--listen", n.addr, "--data-dir", data)
 	n.cmd.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false", "FOYER_MEDIA_LOOPBACK_ONLY=true", "FOYER_DRAIN_TIMEOUT=10m")
 	n.cmd.Stderr = n.logs
