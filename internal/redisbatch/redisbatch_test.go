@@ -115,3 +115,25 @@ func TestSizeAtLeastOne(t *testing.T) {
 		t.Errorf("%d pipelines for 10 callers one at a time, want 10", got)
 	}
 }
+
+// TestOneAfterAnother: a caller that comes after the last pipeline finished
+// sends its own at once; it does not wait for a pipeline nobody will send.
+func TestOneAfterAnother(t *testing.T) {
+	rdb, h := client(t, redistest.Start(t))
+	b := New(rdb, 256, 5*time.Second)
+	for i := range 3 {
+		done := make(chan error, 1)
+		go func() { done <- b.Do(func(p redis.Pipeliner) { p.Set(context.Background(), "k", i, 0) }) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("caller %d, coming after the others finished, is still waiting", i+1)
+		}
+	}
+	if got := h.Count(); got != 3 {
+		t.Errorf("%d pipelines for 3 callers one after another, want 3", got)
+	}
+}
