@@ -137,3 +137,23 @@ func TestOneAfterAnother(t *testing.T) {
 		t.Errorf("%d pipelines for 3 callers one after another, want 3", got)
 	}
 }
+
+// TestStalledRedis: a Redis that holds its answers (paused, not gone)
+// fails each caller at the pipeline's bound rather than holding it until
+// Redis answers. The client, as foyer's are, honours its context's
+// deadline, and here has no read timeout of its own, so the bound is the
+// Batcher's alone.
+func TestStalledRedis(t *testing.T) {
+	srv := redistest.StartServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, ReadTimeout: -1, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	if err := rdb.Ping(context.Background()).Err(); err != nil { // a connection open before the stall
+		t.Fatal(err)
+	}
+	b := New(rdb, 16, 200*time.Millisecond)
+	srv.Pause(t, 30*time.Second)
+	err := b.Do(func(p redis.Pipeliner) { p.Set(context.Background(), "k", "v", 0) })
+	if err == nil {
+		t.Fatal("a pipeline to a Redis stalled far beyond the bound succeeded: it waited for Redis to answer")
+	}
+}
