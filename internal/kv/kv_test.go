@@ -50,6 +50,7 @@ func TestStores(t *testing.T) {
 			t.Run("Rollback", func(t *testing.T) { testRollback(t, open(t)) })
 			t.Run("Scan", func(t *testing.T) { testScan(t, open(t)) })
 			t.Run("Serialised", func(t *testing.T) { testSerialised(t, open(t)) })
+			t.Run("ScanSerialised", func(t *testing.T) { testScanSerialised(t, open(t)) })
 		})
 	}
 }
@@ -202,5 +203,38 @@ func testSerialised(t *testing.T, s kv.Store) {
 	wg.Wait()
 	if v, err := get(t, s, "c", "n"); err != nil || v != strconv.Itoa(workers*each) {
 		t.Fatalf("counter: %q, %v; want %d", v, err, workers*each)
+	}
+}
+
+// testScanSerialised has many goroutines each take the next free number by
+// scanning a table and writing the number it found free, as a unique access
+// code is chosen: a scan is a read, so no two may take the same number.
+func testScanSerialised(t *testing.T, s kv.Store) {
+	const workers, each = 8, 10
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				err := s.Update(context.Background(), func(tx kv.Tx) error {
+					n := 0
+					if err := tx.Scan("q", "", func(string, []byte) error { n++; return nil }); err != nil {
+						return err
+					}
+					return tx.Put("q", fmt.Sprintf("%04d", n), []byte("taken"))
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	err := s.View(context.Background(), func(tx kv.Tx) error {
+		return tx.Scan("q", "", func(string, []byte) error { n++; return nil })
+	})
+	if err != nil || n != workers*each {
+		t.Fatalf("%d numbers taken (%v) by %d updates; want each its own", n, err, workers*each)
 	}
 }
