@@ -49,6 +49,7 @@ func TestStores(t *testing.T) {
 			t.Run("ReadWrite", func(t *testing.T) { testReadWrite(t, open(t)) })
 			t.Run("Rollback", func(t *testing.T) { testRollback(t, open(t)) })
 			t.Run("Scan", func(t *testing.T) { testScan(t, open(t)) })
+			t.Run("ScanLargeTable", func(t *testing.T) { testScanLargeTable(t, open(t)) })
 			t.Run("Serialised", func(t *testing.T) { testSerialised(t, open(t)) })
 			t.Run("ScanSerialised", func(t *testing.T) { testScanSerialised(t, open(t)) })
 		})
@@ -174,6 +175,42 @@ func testScan(t *testing.T, s kv.Store) {
 	})
 	if !errors.Is(err, stop) || n != 1 {
 		t.Fatalf("scan stopped by fn: %v after %d calls", err, n)
+	}
+}
+
+// testScanLargeTable: a scan returns every record of a table larger than
+// one HSCAN batch (512), as all sessions are scanned to end a user's.
+func testScanLargeTable(t *testing.T, s kv.Store) {
+	const n = 2000
+	ctx := context.Background()
+	err := s.Update(ctx, func(tx kv.Tx) error {
+		for i := range n {
+			if err := tx.Put("big", fmt.Sprintf("k%05d", i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = s.View(ctx, func(tx kv.Tx) error {
+		return tx.Scan("big", "k", func(k string, _ []byte) error {
+			got = append(got, k)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("scan of a table of %d records: %d", n, len(got))
+	}
+	for i, k := range got {
+		if want := fmt.Sprintf("k%05d", i); k != want {
+			t.Fatalf("record %d: %s, want %s", i, k, want)
+		}
 	}
 }
 
