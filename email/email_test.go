@@ -15,6 +15,8 @@ import (
 	"math/big"
 	"net"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -363,6 +365,25 @@ func TestOutbox(t *testing.T) {
 	for _, bad := range []string{"../x.eml", "/etc/passwd", "nothing.eml", ".hidden.eml.tmp"} {
 		if _, err := o.Read(bad); !errors.Is(err, email.ErrNotFound) {
 			t.Errorf("Read(%q): %v, want ErrNotFound", bad, err)
+		}
+	}
+}
+
+// TestOutboxReadStaysInside: a name reaching out of the outbox folder reads
+// nothing, even where an .eml file lies at the place it names (the
+// operator's GET /v1/outbox/{name} gives Read the name as sent).
+func TestOutboxReadStaysInside(t *testing.T) {
+	parent := t.TempDir()
+	if err := os.WriteFile(filepath.Join(parent, "elsewhere.eml"), []byte("Subject: not the outbox's\r\n\r\nx\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := email.NewOutbox(filepath.Join(parent, "outbox"), "noreply@foyer.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"../elsewhere.eml", "sub/../../elsewhere.eml"} {
+		if b, err := o.Read(name); !errors.Is(err, email.ErrNotFound) {
+			t.Errorf("Read(%q): %q, %v; want ErrNotFound", name, b, err)
 		}
 	}
 }
