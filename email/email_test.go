@@ -388,6 +388,33 @@ func TestOutboxReadStaysInside(t *testing.T) {
 	}
 }
 
+// TestOutboxPrivate: the outbox holds temporary passwords and reset links,
+// so its folder and its messages are for the server's own user only (a
+// umask can narrow the modes asked for, never widen them).
+func TestOutboxPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "outbox")
+	o, err := email.NewOutbox(dir, "noreply@foyer.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Send(context.Background(), email.Invitation("anna@example.com", "Dock 5", "TempPass2345abcd", "https://foyer.test")); err != nil {
+		t.Fatal(err)
+	}
+	items, err := o.List()
+	if err != nil || len(items) != 1 {
+		t.Fatalf("outbox lists %v, %v; want the one message", items, err)
+	}
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, items[0].Name): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got&^want != 0 {
+			t.Errorf("%s: mode %v, want at most %v", filepath.Base(path), got, want)
+		}
+	}
+}
+
 // TestAdminInvitation: an admin's invitation, through a real SMTP
 // exchange, names the site, the role and the portal, and carries the
 // login with its temporary password.
