@@ -292,6 +292,24 @@ func TestSMTPFailures(t *testing.T) {
 	}
 }
 
+// TestSMTPZeroTimeout: a configuration without a timeout (smtp.timeout: 0)
+// sends, with the documented default bound, rather than failing at once.
+func TestSMTPZeroTimeout(t *testing.T) {
+	s := startServer(t, nil, false)
+	snd, err := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: s.port, From: "noreply@foyer.test", TLS: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.Send(context.Background(), email.SiteAdded("bob@example.com", "Dock 5")); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.got) != 1 {
+		t.Fatalf("server got %d messages, want 1", len(s.got))
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	for _, c := range []email.SMTPConfig{
 		{Port: 25, From: "a@b.c"},
