@@ -317,6 +317,7 @@ func TestConfigValidate(t *testing.T) {
 		{Host: "h", From: "a@b.c", TLS: "ssl3"},
 		{Host: "h", From: "a@b.c", Port: 70000},
 		{Host: "h", From: "a@b.c", Password: "p"},
+		{Host: "h", From: "a@b.c", Timeout: -time.Second}, // every send would fail
 	} {
 		if _, err := email.NewSMTP(c); err == nil {
 			t.Errorf("%+v accepted", c)

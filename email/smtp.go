@@ -43,6 +43,8 @@ func (c SMTPConfig) Validate() error {
 		return fmt.Errorf("smtp.tls %q: want starttls, tls or none", c.TLS)
 	case c.Password != "" && c.Username == "":
 		return errors.New("smtp.password is set without smtp.username")
+	case c.Timeout < 0:
+		return fmt.Errorf("smtp.timeout %v is negative", c.Timeout)
 	}
 	if _, err := mail.ParseAddress(c.From); err != nil {
 		return fmt.Errorf("smtp.from %q is not an address: %w", c.From, err)
