@@ -48,6 +48,7 @@ func TestStores(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Run("ReadWrite", func(t *testing.T) { testReadWrite(t, open(t)) })
 			t.Run("Rollback", func(t *testing.T) { testRollback(t, open(t)) })
+			t.Run("NilValue", func(t *testing.T) { testNilValue(t, open(t)) })
 			t.Run("Scan", func(t *testing.T) { testScan(t, open(t)) })
 			t.Run("ScanLargeTable", func(t *testing.T) { testScanLargeTable(t, open(t)) })
 			t.Run("Serialised", func(t *testing.T) { testSerialised(t, open(t)) })
@@ -121,6 +122,23 @@ func testRollback(t *testing.T, s kv.Store) {
 		if _, err := get(t, s, "a", k); !errors.Is(err, kv.ErrNotFound) {
 			t.Errorf("%s after a failed Update: %v, want nothing written", k, err)
 		}
+	}
+}
+
+// testNilValue: Put with a nil value stores an empty one, as Put of
+// []byte{} does; it does not delete the key.
+func testNilValue(t *testing.T, s kv.Store) {
+	err := s.Update(context.Background(), func(tx kv.Tx) error {
+		if err := tx.Put("a", "k", []byte("v")); err != nil {
+			return err
+		}
+		return tx.Put("a", "k", nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := get(t, s, "a", "k"); err != nil || v != "" {
+		t.Fatalf("after Put of nil: %q, %v; want an empty value", v, err)
 	}
 }
 
