@@ -49,6 +49,7 @@ func TestStores(t *testing.T) {
 			t.Run("ReadWrite", func(t *testing.T) { testReadWrite(t, open(t)) })
 			t.Run("Rollback", func(t *testing.T) { testRollback(t, open(t)) })
 			t.Run("NilValue", func(t *testing.T) { testNilValue(t, open(t)) })
+			t.Run("Cancelled", func(t *testing.T) { testCancelled(t, open(t)) })
 			t.Run("Scan", func(t *testing.T) { testScan(t, open(t)) })
 			t.Run("ScanLargeTable", func(t *testing.T) { testScanLargeTable(t, open(t)) })
 			t.Run("Serialised", func(t *testing.T) { testSerialised(t, open(t)) })
@@ -139,6 +140,27 @@ func testNilValue(t *testing.T, s kv.Store) {
 	}
 	if v, err := get(t, s, "a", "k"); err != nil || v != "" {
 		t.Fatalf("after Put of nil: %q, %v; want an empty value", v, err)
+	}
+}
+
+// testCancelled: a transaction whose context is already done writes
+// nothing and says why.
+func testCancelled(t *testing.T, s kv.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.Update(ctx, func(tx kv.Tx) error { return tx.Put("a", "k", []byte("v")) })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Update with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := get(t, s, "a", "k"); !errors.Is(err, kv.ErrNotFound) {
+		t.Errorf("after an Update with a cancelled context: %v, want nothing written", err)
+	}
+	err = s.View(ctx, func(tx kv.Tx) error {
+		_, err := tx.Get("a", "k")
+		return err
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("View with a cancelled context: %v, want context.Canceled", err)
 	}
 }
 
