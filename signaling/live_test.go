@@ -50,3 +50,38 @@ func (ts *testServer) siteNamed(t testing.TB, name string) directory.SiteID {
 	}
 	return sites[i].ID
 }
+
+// TestLiveCallsOfOneSite: a site's admins see their site's calls in
+// progress, oldest first, each with its door station's name, and none of
+// another site's (whose door stations and residents are not theirs to
+// know).
+func TestLiveCallsOfOneSite(t *testing.T) {
+	ts := newNodes(t, harborView, Config{}, 1, RedisRouterOptions{})
+	hall, dirk, olga := ts.connect(t, "hall-101"), ts.connect(t, "dirk-phone"), ts.connect(t, "olga-phone")
+	front, garage, other := ts.connect(t, "front-door"), ts.connect(t, "garage-door"), ts.connect(t, "other-door")
+	older, _ := front.call("101")
+	hall.expect("ring")
+	ts.clock.Advance(2 * time.Second)
+	newer, _ := garage.call("102")
+	dirk.expect("ring")
+	elsewhere, _ := other.call("201")
+	olga.expect("ring")
+
+	for site, want := range map[string][]LiveCall{
+		"Harbour View": {
+			{CallID: CallID(older), DoorName: "front-door", Number: "101"},
+			{CallID: CallID(newer), DoorName: "garage-door", Number: "102"},
+		},
+		"Other Street": {{CallID: CallID(elsewhere), DoorName: "other-door", Number: "201"}},
+	} {
+		live := ts.hub.LiveCalls(ts.siteNamed(t, site))
+		if len(live) != len(want) {
+			t.Fatalf("%s: live calls %+v, want %d", site, live, len(want))
+		}
+		for i, w := range want {
+			if l := live[i]; l.CallID != w.CallID || l.DoorName != w.DoorName || l.Number != w.Number || l.State != "ringing" || l.Ringing != 1 {
+				t.Errorf("%s: live call %d is %+v, want %s from %s to %s, ringing 1 device", site, i, l, w.CallID, w.DoorName, w.Number)
+			}
+		}
+	}
+}
