@@ -292,3 +292,42 @@ func TestSlowConsumerDisconnectCounted(t *testing.T) {
 		t.Errorf("disconnects (peer): %v, want 0", n)
 	}
 }
+
+// TestSeriesFromStart: the series the alerts and dashboards sum or divide
+// by are exposed at 0 by a node that has seen nothing yet. An absent series
+// makes a sum empty and an alert silent, and a series that appears at its
+// first increment loses that increment to rate().
+func TestSeriesFromStart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := newMetrics(reg, nil); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				exposed[f.GetName()+"{"+l.GetName()+"="+l.GetValue()+"}"] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	want := []string{
+		"foyer_signaling_connected_devices{kind=door_station}", "foyer_signaling_connected_devices{kind=monitor}", "foyer_signaling_connected_devices{kind=app}",
+		"foyer_calls_answered_total{kind=monitor}", "foyer_calls_answered_total{kind=app}",
+		"foyer_calls_total{outcome=answered}", "foyer_calls_total{outcome=no_answer}", "foyer_calls_total{outcome=declined}",
+		"foyer_calls_total{outcome=unavailable}", "foyer_calls_total{outcome=failed}",
+		"foyer_door_openings_total{via=call}", "foyer_door_openings_total{via=keypad}",
+		"foyer_keypad_codes_total{result=opened}", "foyer_keypad_codes_total{result=wrong}", "foyer_keypad_codes_total{result=locked}",
+	}
+	for _, r := range []EndReason{EndHangup, EndTimeout, EndNoAnswer, EndDeclined, EndUnavailable, EndFailed, EndTimeLimit} {
+		want = append(want, "foyer_calls_ended_total{reason="+string(r)+"}")
+	}
+	for _, s := range want {
+		if v, ok := exposed[s]; !ok || v != 0 {
+			t.Errorf("%s: exposed %v, value %v; want exposed at 0", s, ok, v)
+		}
+	}
+}
