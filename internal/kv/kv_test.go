@@ -1,6 +1,7 @@
 package kv_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,7 @@ func TestStores(t *testing.T) {
 			t.Run("NilValue", func(t *testing.T) { testNilValue(t, open(t)) })
 			t.Run("Cancelled", func(t *testing.T) { testCancelled(t, open(t)) })
 			t.Run("Scan", func(t *testing.T) { testScan(t, open(t)) })
+			t.Run("ValuesOutliveTx", func(t *testing.T) { testValuesOutliveTx(t, open(t)) })
 			t.Run("ScanLargeTable", func(t *testing.T) { testScanLargeTable(t, open(t)) })
 			t.Run("Serialised", func(t *testing.T) { testSerialised(t, open(t)) })
 			t.Run("ScanSerialised", func(t *testing.T) { testScanSerialised(t, open(t)) })
@@ -215,6 +217,51 @@ func testScan(t *testing.T, s kv.Store) {
 	})
 	if !errors.Is(err, stop) || n != 1 {
 		t.Fatalf("scan stopped by fn: %v after %d calls", err, n)
+	}
+}
+
+// testValuesOutliveTx: the values Get and Scan return stay as they were
+// read once the transaction has ended, whatever later commits write (a
+// push token read in a View is used after it).
+func testValuesOutliveTx(t *testing.T, s kv.Store) {
+	ctx := context.Background()
+	value := func(c byte) []byte { return bytes.Repeat([]byte{c}, 512) }
+	err := s.Update(ctx, func(tx kv.Tx) error {
+		for i := range 16 { // a table too large to be kept inline in its parent
+			if err := tx.Put("a", fmt.Sprintf("k%02d", i), value('0')); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, scanned []byte
+	err = s.View(ctx, func(tx kv.Tx) (err error) {
+		if got, err = tx.Get("a", "k00"); err != nil {
+			return err
+		}
+		return tx.Scan("a", "k01", func(_ string, v []byte) error { scanned = v; return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 { // rewrites, and grows the store, many times over
+		err := s.Update(ctx, func(tx kv.Tx) error {
+			for k := range 16 {
+				if err := tx.Put("a", fmt.Sprintf("k%02d", k), value(byte('a'+i%26))); err != nil {
+					return err
+				}
+			}
+			return tx.Put("filler", strconv.Itoa(i), value('f'))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, value('0')) || !bytes.Equal(scanned, value('0')) {
+		t.Fatalf("values read before 200 commits changed after their transaction:\nget  %.40q\nscan %.40q", got, scanned)
 	}
 }
 
