@@ -162,6 +162,18 @@ func TestDeclineScopes(t *testing.T) {
 		devices["bram-phone"].send(map[string]any{"type": "ping"})
 		devices["bram-phone"].expect("pong") // no cancel for a device that declined
 	})
+	t.Run("none is device", func(t *testing.T) {
+		ts := newTestServer(t, harborView, Config{})
+		door, devices, callID := ringAll(t, ts)
+		devices["bram-phone"].send(map[string]any{"type": "decline", "call_id": callID})
+		devices["bram-phone"].send(map[string]any{"type": "ping"})
+		devices["bram-phone"].expect("pong") // the decline is processed
+		devices["anna-phone"].send(map[string]any{"type": "answer", "call_id": callID})
+		devices["anna-phone"].expect("answered")
+		if by := door.expect("answered")["by"].(map[string]any); by["device_id"] != devices["anna-phone"].welcome["device_id"] {
+			t.Fatalf("by = %v", by)
+		}
+	})
 	t.Run("everyone", func(t *testing.T) {
 		ts := newTestServer(t, harborView, Config{})
 		door, devices, callID := ringAll(t, ts)
