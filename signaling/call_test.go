@@ -336,6 +336,14 @@ func TestOpenDoor(t *testing.T) {
 	}
 	devices["bram-phone"].send(map[string]any{"type": "open_door", "call_id": callID, "relay": 99})
 	devices["bram-phone"].expectError("bad_request")
+	// Without a relay, the door station drives relay 1 (its door).
+	devices["bram-phone"].send(map[string]any{"type": "open_door", "call_id": callID})
+	if u := door.expect("unlock"); u["relay"].(float64) != 1 {
+		t.Fatalf("unlock without a relay asked: %v, want relay 1", u)
+	}
+	if ok := devices["bram-phone"].expect("door_opened"); ok["relay"].(float64) != 1 {
+		t.Fatalf("door_opened %v, want relay 1", ok)
+	}
 }
 
 func TestPartyDisconnects(t *testing.T) {
