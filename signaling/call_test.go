@@ -591,3 +591,47 @@ func TestCallOutcomesCounted(t *testing.T) {
 		}
 	}
 }
+
+// TestAnsweredByOwnDisplayName: when an app answers, answered.by.name is
+// the display name of that app's user for the ID, not another member's of
+// the same ID: the door station shows who took the call.
+func TestAnsweredByOwnDisplayName(t *testing.T) {
+	ts := newTestServer(t, `
+sites:
+  - name: Harbour View
+    door_stations: [front-door]
+    ids:
+      - id: "101"
+        name: Jansen
+        app_users:
+          - email: anna@example.com
+            display_name: Anna Jansen
+            devices: [anna-phone]
+          - email: bram@example.com
+            display_name: Bram Jansen
+            devices: [bram-phone]
+`, unlimited())
+	door := ts.connect(t, "front-door")
+	phones := map[string]*client{"Anna Jansen": ts.connect(t, "anna-phone"), "Bram Jansen": ts.connect(t, "bram-phone")}
+	for name, winner := range phones {
+		callID, _ := door.call("101")
+		for _, p := range phones {
+			p.expect("ring")
+		}
+		winner.send(map[string]any{"type": "answer", "call_id": callID})
+		if by := winner.expect("answered")["by"].(map[string]any); by["name"] != name {
+			t.Errorf("%s answered: the winner's answered.by.name = %v, want %q", winner.name, by["name"], name)
+		}
+		if by := door.expect("answered")["by"].(map[string]any); by["name"] != name {
+			t.Errorf("%s answered: the door station's answered.by.name = %v, want %q", winner.name, by["name"], name)
+		}
+		for _, p := range phones {
+			if p != winner {
+				p.expect("cancel")
+			}
+		}
+		winner.send(map[string]any{"type": "hangup", "call_id": callID})
+		door.expect("ended")
+		winner.expect("ended")
+	}
+}
