@@ -32,6 +32,7 @@ func TestBadMessages(t *testing.T) {
 		{"decline without call_id", `{"type":"decline"}`, "bad_request"},
 		{"hangup unknown call", `{"type":"hangup","call_id":"nope"}`, "not_found"},
 		{"call from an app", `{"type":"call","to":"101"}`, "forbidden"},
+		{"pin from an app", `{"type":"pin","code":"4711"}`, "forbidden"},
 		{"hello again", `{"type":"hello","token":"x","version":1}`, "bad_request"},
 		{"ref too long", `{"type":"ping","ref":"` + strings.Repeat("r", 300) + `"}`, "bad_request"},
 		{"sdp for a call never rung", `{"type":"sdp","call_id":"nope","description":{"type":"offer","sdp":"v=0"}}`, "not_found"},
