@@ -58,6 +58,8 @@ func TestBadMessages(t *testing.T) {
 	door := ts.connect(t, "front-door")
 	door.send(map[string]any{"type": "call", "to": "12a"})
 	door.expectError("bad_request")
+	door.send(map[string]any{"type": "call", "to": "1234567"}) // seven digits
+	door.expectError("bad_request")
 	door.send(map[string]any{"type": "call"})
 	door.expectError("bad_request")
 	door.send(map[string]any{"type": "pin"})
