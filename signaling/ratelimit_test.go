@@ -66,3 +66,18 @@ func TestCallRateLimit(t *testing.T) {
 	door.send(map[string]any{"type": "call", "to": "102"})
 	door.expect("ended")
 }
+
+// TestRefusedCallsCountTowardCallLimit: every call counts toward a door
+// station's call limit, refused ones too (a malformed "to"), so that a door
+// station cannot make the server do work for calls faster than the limit by
+// sending bad ones between good ones.
+func TestRefusedCallsCountTowardCallLimit(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{CallRate: 0.001, CallBurst: 2}) // no refill within the test
+	door := ts.connect(t, "front-door")
+	door.send(map[string]any{"type": "call", "to": "12a"})
+	door.expectError("bad_request")
+	door.send(map[string]any{"type": "call", "to": "1234567"})
+	door.expectError("bad_request")
+	door.send(map[string]any{"type": "call", "to": "102"})
+	door.expectError("rate_limited")
+}
