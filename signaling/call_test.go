@@ -311,8 +311,10 @@ func TestPermissions(t *testing.T) {
 	// Apps and monitors do not place calls; door stations do not answer.
 	devices["anna-phone"].send(map[string]any{"type": "call", "to": "101"})
 	devices["anna-phone"].expectError("forbidden")
-	door.send(map[string]any{"type": "answer", "call_id": callID})
-	door.expectError("forbidden")
+	for _, typ := range []string{"answer", "decline", "open_door"} {
+		door.send(map[string]any{"type": typ, "call_id": callID})
+		door.expectError("forbidden")
+	}
 	// One call at a time per door station.
 	door.send(map[string]any{"type": "call", "to": "102"})
 	door.expectError("busy")
