@@ -181,7 +181,10 @@ func TestKeypadOpeningCounted(t *testing.T) {
 	door.send(map[string]any{"type": "pin", "code": "0000"})
 	door.expectError("rate_limited")
 	door.send(map[string]any{"type": "pin", "code": "2468"})
-	door.expect("unlock")
+	// Relay 1 for the site's door-open duration (Harbour View's default 5 s); no call.
+	if u := door.expect("unlock"); u["relay"].(float64) != 1 || u["duration_ms"].(float64) != 5000 || u["call_id"] != nil {
+		t.Fatalf("unlock for a keypad code: %v, want relay 1 for 5000 ms and no call_id", u)
+	}
 	waitMetric(t, "door openings (keypad)", counter(m.doorOpenings.WithLabelValues(openedByKeypad)), 1)
 	if n := testutil.ToFloat64(m.doorOpenings.WithLabelValues(openedByCall)); n != 0 {
 		t.Errorf("door openings (call): %v, want 0", n)
