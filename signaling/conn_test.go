@@ -190,6 +190,26 @@ func TestDrainLetsActiveCallsFinish(t *testing.T) {
 	door.expectClose(int(CloseGoingAway))
 }
 
+// TestDrainWithoutCalls: a node with no call going closes its connections
+// with 4012 and finishes draining at once, without waiting for a call to
+// end or for its deadline (SIGTERM on an idle node exits at once).
+func TestDrainWithoutCalls(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	idle := ts.connect(t, "anna-phone")
+	node := ts.hubs[ts.nodeOf("anna-phone")]
+	drained := make(chan struct{})
+	go func() {
+		node.Drain(context.Background())
+		close(drained)
+	}()
+	idle.expectClose(int(CloseGoingAway))
+	select {
+	case <-drained:
+	case <-time.After(readTimeout):
+		t.Fatal("the drain of a node without calls did not finish")
+	}
+}
+
 // TestDrainDeadlineEndsCalls: when the drain deadline comes, the calls
 // still going end failed, each party told (ended failed, then 4012), the
 // call log records them, and none is left waiting in a rejoin window for
