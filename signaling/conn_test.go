@@ -210,6 +210,48 @@ func TestDrainWithoutCalls(t *testing.T) {
 	}
 }
 
+// TestDrainKeepsRingingDevices: a drain lets a call that still rings go on
+// as it lets an answered one: the devices ringing for it are busy, not
+// closed with 4012, and one of them can still answer.
+func TestDrainKeepsRingingDevices(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	owner := ts.nodeOf("front-door")
+	busy := ts.hubs[owner].busy()
+	for _, n := range ringers {
+		if id := directory.DeviceID(devices[n].welcome["device_id"].(string)); !busy[id] {
+			t.Errorf("%s rings for the call, but is not busy: a drain would close it", n)
+		}
+	}
+	var idle *client
+	for _, n := range []string{"dirk-phone", "olga-phone", "other-door", "garage-door", "eve-phone"} {
+		if ts.nodeOf(n) == owner {
+			idle = ts.connect(t, n)
+			break
+		}
+	}
+	if idle == nil {
+		t.Fatal("no idle device on the owner's node; change the names")
+	}
+	drained := make(chan struct{})
+	go func() {
+		ts.hubs[owner].Drain(context.Background())
+		close(drained)
+	}()
+	idle.expectClose(int(CloseGoingAway))
+	anna := devices["anna-phone"]
+	anna.send(map[string]any{"type": "answer", "call_id": callID})
+	anna.expect("answered")
+	door.expect("answered")
+	anna.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	select {
+	case <-drained:
+	case <-time.After(readTimeout):
+		t.Fatal("drain did not finish after the last call ended")
+	}
+}
+
 // TestDrainDeadlineEndsCalls: when the drain deadline comes, the calls
 // still going end failed, each party told (ended failed, then 4012), the
 // call log records them, and none is left waiting in a rejoin window for
