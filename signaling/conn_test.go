@@ -125,6 +125,37 @@ func TestDirectoryPush(t *testing.T) {
 	}
 }
 
+// TestDirectoryPushOnlyToDoorStations: a change of a site's directory is
+// pushed to its door stations, never to its apps and monitors, which have
+// no use for it (and a site has thousands of them).
+func TestDirectoryPushOnlyToDoorStations(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	phone := ts.connect(t, "anna-phone")
+	monitor := ts.connect(t, "hall-101")
+	door := ts.connect(t, "front-door")
+	door.expect("directory")
+	site, err := ts.store.SiteByName(context.Background(), "", "Harbour View")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two changes, one after the other: the hub pushes a change to every
+	// connection before it takes the next, so the second push reaching
+	// the door station means the first went wherever it was going.
+	for _, name := range []string{"De Vries-Smit", "De Vries"} {
+		if err := ts.store.Apply(context.Background(), directory.PutEntry{Entry: directory.Entry{Site: site.ID, Number: "102", Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+		for entries(door.expect("directory"))["102"] != name {
+		}
+	}
+	for _, c := range []*client{phone, monitor} {
+		c.send(map[string]any{"type": "ping"})
+		if m := c.next(); m["type"] != "pong" {
+			t.Fatalf("%s: got %v before its pong; want no directory push to an app or monitor", c.name, m)
+		}
+	}
+}
+
 func entries(m map[string]any) map[string]string {
 	out := map[string]string{}
 	for _, e := range m["entries"].([]any) {
