@@ -393,3 +393,33 @@ func TestMediaEndToEnd(t *testing.T) {
 		t.Fatalf("media collector exposes %d metrics, want 14 (the loss counter twice, in and out)", n)
 	}
 }
+
+// TestRefusedCallClosesItsMedia: a call refused busy (its door station
+// has a call going) had a media session made for it; the session is closed
+// at once, so that a door station calling again and again leaves no
+// sessions (and their ports and goroutines) behind.
+func TestRefusedCallClosesItsMedia(t *testing.T) {
+	engine, err := media.NewEngine(media.Config{LoopbackOnly: true}, suiteLogs.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Close() })
+	ts := newTestServer(t, harborView, Config{Media: engine})
+	ts.connect(t, "dirk-phone")
+	door := ts.connect(t, "front-door")
+	callID, _ := door.call("102")
+	door.send(map[string]any{"type": "call", "to": "102"})
+	door.expectError("busy")
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	deadline := time.Now().Add(mediaWait)
+	for engine.Stats().Active != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("media sessions still open after the only call ended: %+v", engine.Stats())
+		}
+		time.Sleep(packetEvery)
+	}
+	if s := engine.Stats(); s.Started != 2 {
+		t.Fatalf("%d media sessions started, want 2 (the call and the one refused busy)", s.Started)
+	}
+}
