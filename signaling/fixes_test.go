@@ -136,6 +136,73 @@ sites:
 	}
 }
 
+// TestCallSiteID: a door station calling for two sites that share a
+// number picks the site with site_id, even when the other one (its own)
+// could ring too; a site_id that is not one of its sites is not_found,
+// like an ID it may not call, and rings nobody there.
+func TestCallSiteID(t *testing.T) {
+	ts := newTestServer(t, `
+sites:
+  - name: North
+    door_stations: [north-door]
+    ids:
+      - id: "5"
+        name: Noord
+        app_users:
+          - email: noord@example.com
+            devices: [noord-phone]
+  - name: South
+    ids:
+      - id: "5"
+        name: Zuid
+        app_users:
+          - email: zuid@example.com
+            devices: [zuid-phone]
+  - name: East
+    ids:
+      - id: "5"
+        name: Oost
+        app_users:
+          - email: oost@example.com
+            devices: [oost-phone]
+`, Config{})
+	ctx := context.Background()
+	site := func(name string) directory.SiteID {
+		s, err := ts.store.SiteByName(ctx, "", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.ID
+	}
+	north, south, east := site("North"), site("South"), site("East")
+	d, err := ts.store.DeviceByName(ctx, directory.KindDoorStation, string(north), "north-door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.CallSites = []directory.SiteID{south}
+	if err := ts.store.Apply(ctx, directory.PutDevice{Device: d}); err != nil {
+		t.Fatal(err)
+	}
+	noord, zuid, oost := ts.connect(t, "noord-phone"), ts.connect(t, "zuid-phone"), ts.connect(t, "oost-phone")
+	door := ts.connect(t, "north-door")
+
+	door.send(map[string]any{"type": "call", "to": "5", "site_id": string(south)})
+	calling := door.expect("calling")
+	if r := zuid.expect("ring"); r["from"].(map[string]any)["site_id"] != string(south) {
+		t.Fatalf("ring %v, want it from the South site", r)
+	}
+	door.send(map[string]any{"type": "hangup", "call_id": calling["call_id"]})
+	door.expect("ended")
+	zuid.expect("cancel")
+
+	door.send(map[string]any{"type": "call", "to": "5", "site_id": string(east)})
+	door.expectError("not_found")
+	for _, c := range []*client{noord, oost} {
+		c.send(map[string]any{"type": "ping"})
+		c.expect("pong") // a ring would have come first
+	}
+}
+
 // TestEndedCallForgotten: once a call ends, its node keeps only who took
 // part, for endedLinger: the call itself (legs, frames, timers) is let go
 // at once. Until then a party's late message about it gets call_ended and
