@@ -203,6 +203,64 @@ sites:
 	}
 }
 
+// TestUnavailableCallInFirstSite: a door station calling for two sites
+// dials a number both have, and nobody can ring on either: the call ends
+// unavailable in the first of its sites that has the number (its own),
+// whose call log shows it, not in the other site's.
+func TestUnavailableCallInFirstSite(t *testing.T) {
+	records := make(chan CallRecord, 1)
+	ts := newTestServer(t, `
+sites:
+  - name: North
+    door_stations: [north-door]
+    ids:
+      - id: "5"
+        name: Noord
+        app_users:
+          - email: noord@example.com
+            status: pending
+            devices: [noord-phone]
+  - name: South
+    ids:
+      - id: "5"
+        name: Zuid
+        app_users:
+          - email: zuid@example.com
+            status: pending
+            devices: [zuid-phone]
+`, Config{OnCallEnded: func(r CallRecord) { records <- r }})
+	ctx := context.Background()
+	north, err := ts.store.SiteByName(ctx, "", "North")
+	if err != nil {
+		t.Fatal(err)
+	}
+	south, err := ts.store.SiteByName(ctx, "", "South")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ts.store.DeviceByName(ctx, directory.KindDoorStation, string(north.ID), "north-door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.CallSites = []directory.SiteID{south.ID}
+	if err := ts.store.Apply(ctx, directory.PutDevice{Device: d}); err != nil {
+		t.Fatal(err)
+	}
+	door := ts.connect(t, "north-door")
+	door.send(map[string]any{"type": "call", "to": "5"})
+	if e := door.expect("ended"); e["reason"] != "unavailable" {
+		t.Fatalf("ended %v", e)
+	}
+	select {
+	case r := <-records:
+		if r.Site != north.ID || r.Reason != EndUnavailable {
+			t.Fatalf("call log: site %s, reason %s; want North (%s), unavailable", r.Site, r.Reason, north.ID)
+		}
+	case <-time.After(readTimeout):
+		t.Fatal("the call was never recorded")
+	}
+}
+
 // TestEndedCallForgotten: once a call ends, its node keeps only who took
 // part, for endedLinger: the call itself (legs, frames, timers) is let go
 // at once. Until then a party's late message about it gets call_ended and
