@@ -393,6 +393,24 @@ func TestCallAgainRightAfterEnded(t *testing.T) {
 	}
 }
 
+// TestCallOverIsNotBusy: a call is over (its ended on the way to the
+// door station) a moment before the registry forgets it. A door station
+// that reads ended and calls again in that moment is not told it is busy
+// with the call that ended: the moment is held open here by hand, as
+// TestCallAgainRightAfterEnded cannot reach it at will.
+func TestCallOverIsNotBusy(t *testing.T) {
+	ts := newTestServer(t, harborView, unlimited())
+	door := ts.connect(t, "front-door")
+	ts.connect(t, "dirk-phone")
+	first, _ := door.call("102")
+	_, call := ts.ownedCall(t, first)
+	call.over.Store(true) // as finishLocked does before it queues the ended
+	door.send(map[string]any{"type": "call", "to": "102", "ref": "again"})
+	if m := door.expect("calling"); m["call_id"] == first || m["ref"] != "again" {
+		t.Fatalf("the call after the one that is over: %v", m)
+	}
+}
+
 // TestCallLoggedOnceAtItsEnd: at info level a call is one line, written as
 // it ends, with how it ended, how many devices rang, who answered when and
 // whether the door opened; the answer itself is a debug line.
