@@ -177,6 +177,30 @@ func TestRevokedDeviceIsClosed(t *testing.T) {
 	expectClose(t, ws, int(CloseUnauthorized))
 }
 
+// TestRenamedDeviceReconnects: a device whose name changed is asked to
+// reconnect (4011), so that its rings and answers carry the new name: a
+// door station renamed "Front gate" rings as "Front gate" from then on.
+func TestRenamedDeviceReconnects(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	dirk := ts.connect(t, "dirk-phone")
+	door := ts.connect(t, "front-door")
+	ctx := context.Background()
+	d, err := ts.store.Device(ctx, directory.DeviceID(door.welcome["device_id"].(string)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Name = "Front gate"
+	if err := ts.store.Apply(ctx, directory.PutDevice{Device: d}); err != nil {
+		t.Fatal(err)
+	}
+	door.expectClose(int(CloseReconfigured))
+	door = ts.connect(t, "front-door")
+	door.call("102")
+	if from := dirk.expect("ring")["from"].(map[string]any); from["name"] != "Front gate" {
+		t.Fatalf("ring from %v, want the door station's new name", from)
+	}
+}
+
 func TestDrainLetsActiveCallsFinish(t *testing.T) {
 	ts := newTestServer(t, harborView, Config{})
 	door, devices, callID := ringAll(t, ts)
