@@ -348,6 +348,31 @@ func TestOpenDoor(t *testing.T) {
 	}
 }
 
+// TestOpenDoorOnlyByWinnerOnceAnswered: once a device has answered, only
+// it opens the door: a device that lost the answer, or declined before it,
+// gets forbidden, and the door station no unlock.
+func TestOpenDoorOnlyByWinnerOnceAnswered(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	bram := devices["bram-phone"]
+	bram.send(map[string]any{"type": "decline", "call_id": callID})
+	bram.send(map[string]any{"type": "ping"})
+	bram.expect("pong") // the decline is processed: same connection, in order
+	anna := devices["anna-phone"]
+	anna.send(map[string]any{"type": "answer", "call_id": callID})
+	anna.expect("answered")
+	door.expect("answered")
+	devices["hall-101"].expect("cancel")
+	for _, n := range []string{"hall-101", "bram-phone"} {
+		devices[n].send(map[string]any{"type": "open_door", "call_id": callID, "ref": "o"})
+		if e := devices[n].expectError("forbidden"); e["ref"] != "o" || !strings.Contains(e["message"].(string), "answered") {
+			t.Fatalf("%s: open_door after another device answered: %v", n, e)
+		}
+	}
+	door.send(map[string]any{"type": "ping"})
+	door.expect("pong") // an unlock would have come first
+}
+
 func TestPartyDisconnects(t *testing.T) {
 	t.Run("door station while ringing", func(t *testing.T) {
 		ts := newTestServer(t, harborView, Config{})
