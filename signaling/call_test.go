@@ -373,6 +373,39 @@ func TestOpenDoorOnlyByWinnerOnceAnswered(t *testing.T) {
 	door.expect("pong") // an unlock would have come first
 }
 
+// TestOpenDoorWhileRinging: on a site that allows it, a ringing device
+// opens the door before answering: the door station gets unlock, the
+// device door_opened, and the call rings on, for it and the others.
+func TestOpenDoorWhileRinging(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	ctx := context.Background()
+	site, err := ts.store.SiteByName(ctx, "", "Harbour View")
+	if err != nil {
+		t.Fatal(err)
+	}
+	site.Settings.OpenDoorWhileRinging = true
+	if err := ts.store.Apply(ctx, directory.PutSite{Site: site}); err != nil {
+		t.Fatal(err)
+	}
+	door, devices, callID := ringAll(t, ts)
+	hall := devices["hall-101"]
+	hall.send(map[string]any{"type": "open_door", "call_id": callID, "relay": 3, "ref": "o"})
+	if u := door.expect("unlock"); u["relay"].(float64) != 3 || u["call_id"] != callID {
+		t.Fatalf("unlock %v", u)
+	}
+	if ok := hall.expect("door_opened"); ok["ref"] != "o" || ok["relay"].(float64) != 3 {
+		t.Fatalf("door_opened %v", ok)
+	}
+	hall.send(map[string]any{"type": "answer", "call_id": callID})
+	hall.expect("answered")
+	door.expect("answered")
+	for _, n := range []string{"anna-phone", "anna-tablet", "bram-phone"} {
+		if c := devices[n].expect("cancel"); c["reason"] != "answered_elsewhere" {
+			t.Fatalf("%s: %v", n, c)
+		}
+	}
+}
+
 func TestPartyDisconnects(t *testing.T) {
 	t.Run("door station while ringing", func(t *testing.T) {
 		ts := newTestServer(t, harborView, Config{})
