@@ -245,7 +245,8 @@ func TestLateLeftOfDoorsOldConnection(t *testing.T) {
 // TestLateMessageOfWinnersOldConnection: a message from a connection the
 // winner has left behind, late from another node, does not make that
 // connection its current one again: the new connection's leave still
-// counts. (The late message is handed to the call by hand.)
+// counts, and one coming while the rejoin window runs does not call off
+// the wait. (The late messages are handed to the call by hand.)
 func TestLateMessageOfWinnersOldConnection(t *testing.T) {
 	ts := newTestServer(t, harborView, Config{})
 	door, anna, callID := answered(t, ts)
@@ -261,6 +262,7 @@ func TestLateMessageOfWinnersOldConnection(t *testing.T) {
 
 	_ = back.ws.Close()
 	waitAway(t, call, &call.winnerAway)
+	call.heard(annaID, oldConn) // late again, as the window runs: the winner is not back through it
 	ts.clock.Advance(owner.cfg.RejoinWindow)
 	if e := door.expect("ended"); e["reason"] != "failed" {
 		t.Fatalf("ended %v", e)
