@@ -290,6 +290,33 @@ func TestLateDeviceIsRung(t *testing.T) {
 	late.expect("answered")
 }
 
+// TestDisconnectIsNoDecline: a ringing device whose connection closes has
+// not declined. When every other device declines, the call still rings
+// (the phone may be changing networks); it is rung again as it comes back,
+// and its answer wins.
+func TestDisconnectIsNoDecline(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	h := ts.hubs[ts.nodeOf("front-door")]
+	site := ts.siteNamed(t, "Harbour View")
+	_ = devices["anna-phone"].ws.Close()
+	waitMetric(t, "devices ringing", func() float64 { return float64(h.LiveCalls(site)[0].Ringing) }, 3)
+	for _, n := range []string{"hall-101", "anna-tablet", "bram-phone"} {
+		devices[n].send(map[string]any{"type": "decline", "call_id": callID})
+		devices[n].send(map[string]any{"type": "ping"})
+		devices[n].expect("pong") // the decline is processed: same connection, in order
+	}
+	door.send(map[string]any{"type": "ping"})
+	door.expect("pong") // an ended declined would have come first
+	back := ts.connect(t, "anna-phone")
+	if r := back.expect("ring"); r["call_id"] != callID {
+		t.Fatalf("ring %v", r)
+	}
+	back.send(map[string]any{"type": "answer", "call_id": callID})
+	back.expect("answered")
+	door.expect("answered")
+}
+
 func TestPermissions(t *testing.T) {
 	ts := newTestServer(t, harborView, Config{})
 	door, devices, callID := ringAll(t, ts)
