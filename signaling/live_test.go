@@ -37,6 +37,40 @@ func TestLiveCallsInUTC(t *testing.T) {
 	}
 }
 
+// TestLiveCallsCountRinging: a live call counts the devices still
+// ringing: all rung at first, one fewer once one declines, none once one
+// has answered (the winner no longer rings).
+func TestLiveCallsCountRinging(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	h := ts.hubs[ts.nodeOf("front-door")]
+	site := ts.siteNamed(t, "Harbour View")
+	state := func() (string, int) {
+		live := h.LiveCalls(site)
+		if len(live) != 1 || string(live[0].CallID) != callID {
+			t.Fatalf("live calls %+v, want %s", live, callID)
+		}
+		return live[0].State, live[0].Ringing
+	}
+	if s, n := state(); s != "ringing" || n != len(ringers) {
+		t.Fatalf("live call %s with %d ringing, want ringing with %d", s, n, len(ringers))
+	}
+	bram := devices["bram-phone"]
+	bram.send(map[string]any{"type": "decline", "call_id": callID})
+	bram.send(map[string]any{"type": "ping"})
+	bram.expect("pong") // the decline is processed: same connection, in order
+	if s, n := state(); s != "ringing" || n != len(ringers)-1 {
+		t.Fatalf("live call %s with %d ringing after a decline, want ringing with %d", s, n, len(ringers)-1)
+	}
+	anna := devices["anna-phone"]
+	anna.send(map[string]any{"type": "answer", "call_id": callID})
+	anna.expect("answered")
+	door.expect("answered")
+	if s, n := state(); s != "answered" || n != 0 {
+		t.Fatalf("live call %s with %d ringing after the answer, want answered with none", s, n)
+	}
+}
+
 // siteNamed returns the ID of the provisioned site with this name.
 func (ts *testServer) siteNamed(t testing.TB, name string) directory.SiteID {
 	t.Helper()
