@@ -138,6 +138,8 @@ func TestFirstAnswerWins(t *testing.T) {
 	}
 	// decline everyone after the answer is ignored: the call goes on.
 	devices["bram-phone"].send(map[string]any{"type": "decline", "call_id": callID, "scope": "everyone"})
+	devices["bram-phone"].send(map[string]any{"type": "ping"})
+	devices["bram-phone"].expect("pong") // the decline is processed before the hangup: same connection, in order
 	win.send(map[string]any{"type": "hangup", "call_id": callID})
 	for _, c := range []*client{win, door} {
 		if e := c.expect("ended"); e["reason"] != "hangup" {
