@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
@@ -132,6 +133,49 @@ func TestPartyGoneEndsAfterRejoinWindow(t *testing.T) {
 			back.send(map[string]any{"type": "hangup", "call_id": callID})
 			back.expectError("call_ended")
 		})
+	}
+}
+
+// TestSilentWinnerEndsTimeout: the device that answered stops answering
+// heartbeats and is dropped (4013). It has the rejoin window like any
+// party whose connection went; when it does not come back, the door
+// station gets ended timeout, not failed.
+func TestSilentWinnerEndsTimeout(t *testing.T) {
+	cfg := unlimited()
+	cfg.Heartbeat = time.Second
+	ts := newTestServer(t, harborView, cfg)
+	door, anna, callID := answered(t, ts)
+	owner, call := ts.ownedCall(t, callID)
+	anna.ws.SetPingHandler(func(string) error { return nil }) // answers no pings
+	closed := make(chan error, 1)
+	go func() {
+		_ = anna.ws.SetReadDeadline(time.Now().Add(readTimeout))
+		for {
+			if _, _, err := anna.ws.ReadMessage(); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	// The door station speaks meanwhile (and answers pings as it reads), so
+	// that only the winner goes silent.
+	for done := false; !done; {
+		door.send(map[string]any{"type": "ping"})
+		door.expect("pong")
+		select {
+		case err := <-closed:
+			var ce *websocket.CloseError
+			if !asCloseError(err, &ce) || ce.Code != int(CloseHeartbeat) {
+				t.Fatalf("the silent winner's connection ended with %v, want close %d", err, CloseHeartbeat)
+			}
+			done = true
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	waitAway(t, call, &call.winnerAway)
+	ts.clock.Advance(owner.cfg.RejoinWindow)
+	if e := door.expect("ended"); e["reason"] != "timeout" || e["call_id"] != callID {
+		t.Fatalf("ended %v", e)
 	}
 }
 
