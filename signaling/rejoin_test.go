@@ -136,6 +136,26 @@ func TestPartyGoneEndsAfterRejoinWindow(t *testing.T) {
 	}
 }
 
+// TestRejoinWindowRunsFromFirstLeave: the winner's connection closes, and
+// while its rejoin window runs, word comes (as from another node) that a
+// newer connection of it, which never spoke about the call, closed too.
+// The window still runs from the first leave: the call ends when it runs
+// out, not a whole window after the second.
+func TestRejoinWindowRunsFromFirstLeave(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{RejoinWindow: 8 * time.Second})
+	door, anna, callID := answered(t, ts)
+	owner, call := ts.ownedCall(t, callID)
+	annaID := directory.DeviceID(anna.welcome["device_id"].(string))
+	_ = anna.ws.Close()
+	waitAway(t, call, &call.winnerAway)
+	ts.clock.Advance(5 * time.Second)
+	owner.RemoteLeft(CallID(callID), annaID, "a-newer-connection-gone-since", EndFailed)
+	ts.clock.Advance(3 * time.Second)
+	if e := door.expect("ended"); e["reason"] != "failed" || e["call_id"] != callID {
+		t.Fatalf("ended %v", e)
+	}
+}
+
 // TestSilentWinnerEndsTimeout: the device that answered stops answering
 // heartbeats and is dropped (4013). It has the rejoin window like any
 // party whose connection went; when it does not come back, the door
