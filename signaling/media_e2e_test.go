@@ -258,16 +258,43 @@ func waitRun(t *testing.T, p *peer, kind byte, n int) {
 	}
 }
 
-// TestMediaEndToEnd: a door station publishing VP8 video and Opus audio,
-// three devices rung. Before the answer every ringing device gets the
-// video (preview) and no audio; after one answers it gets audio and video,
-// the door station gets its microphone, and the losers' media ends.
-func TestMediaEndToEnd(t *testing.T) {
+// loopbackEngine is a media engine on loopback only, closed as the test ends.
+func loopbackEngine(t *testing.T) *media.Engine {
+	t.Helper()
 	engine, err := media.NewEngine(media.Config{LoopbackOnly: true}, suiteLogs.logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = engine.Close() })
+	return engine
+}
+
+// TestDeclinedDeviceLeavesMedia: a device that declined is no longer a
+// party of the call's media (its peer connection is closed): its
+// candidate gets not_found, while a device still ringing is still one
+// (bad_request: the server has not offered to it yet, the door station
+// not having offered).
+func TestDeclinedDeviceLeavesMedia(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{Media: loopbackEngine(t)})
+	_, devices, callID := ringAll(t, ts)
+	cand := map[string]any{"type": "candidate", "call_id": callID, "candidate": map[string]any{"candidate": ""}}
+	bram := devices["bram-phone"]
+	bram.send(map[string]any{"type": "decline", "call_id": callID})
+	bram.send(cand)
+	bram.expectError("not_found")
+	anna := devices["anna-phone"]
+	anna.send(cand)
+	if e := anna.expectError("bad_request"); !strings.Contains(fmt.Sprint(e["message"]), "before our offer") {
+		t.Fatalf("a ringing device's candidate before any offer: %v", e)
+	}
+}
+
+// TestMediaEndToEnd: a door station publishing VP8 video and Opus audio,
+// three devices rung. Before the answer every ringing device gets the
+// video (preview) and no audio; after one answers it gets audio and video,
+// the door station gets its microphone, and the losers' media ends.
+func TestMediaEndToEnd(t *testing.T) {
+	engine := loopbackEngine(t)
 	ts := newTestServer(t, harborView, Config{Media: engine})
 
 	devices := []*peer{newPeer(t, ts, "anna-phone"), newPeer(t, ts, "bram-phone"), newPeer(t, ts, "hall-101")}
