@@ -597,14 +597,7 @@ func TestAnswerBeforeStart(t *testing.T) {
 	ts := newTestServer(t, harborView, unlimited())
 	door := ts.connect(t, "front-door")
 	dirk := ts.connect(t, "dirk-phone")
-	h := ts.hubs[ts.nodeOf("front-door")]
-	dc := h.router.Local(directory.DeviceID(door.welcome["device_id"].(string)))
-	site, devices, err := h.lookup(context.Background(), dc.sites, "", "102")
-	if err != nil {
-		t.Fatal(err)
-	}
-	call := &Call{id: h.newCallID(), hub: h, door: dc.device, doorConn: dc.id, site: site, number: "102",
-		created: ts.clock.Now(), legs: map[directory.DeviceID]*leg{}}
+	h, call, devices := callByHand(t, ts, door, "102")
 	if cur, err := h.register(call); cur != nil || err != nil {
 		t.Fatal(cur, err)
 	}
@@ -627,6 +620,54 @@ func TestAnswerBeforeStart(t *testing.T) {
 	dirk.expect("answered")
 	door.expect("calling")
 	door.expect("answered")
+}
+
+// callByHand makes, as handleCall does, door's call to number and the
+// devices it is to ring, on the door station's node, for tests that drive
+// its steps (register, start) by hand.
+func callByHand(t *testing.T, ts *testServer, door *client, number string) (*Hub, *Call, []directory.Device) {
+	t.Helper()
+	h := ts.hubs[ts.nodeOf(door.name)]
+	dc := h.router.Local(directory.DeviceID(door.welcome["device_id"].(string)))
+	site, devices, err := h.lookup(context.Background(), dc.sites, "", directory.Number(number))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := &Call{id: h.newCallID(), hub: h, door: dc.device, doorConn: dc.id, site: site, number: directory.Number(number),
+		created: ts.clock.Now(), legs: map[directory.DeviceID]*leg{}}
+	return h, call, devices
+}
+
+// TestDoorGoneBeforeCalling: the door station's connection closes while
+// its call is being placed, after its leave was handled (no call of its
+// was registered yet) and before start rings: start rings the devices,
+// finds nobody to send calling to, and ends the call failed at once, the
+// rings cancelled caller_hangup, rather than ringing them until the ring
+// timeout for a caller who can no longer hear who answers. The steps are
+// driven by hand, in the order the goroutines can take.
+func TestDoorGoneBeforeCalling(t *testing.T) {
+	ts := newTestServer(t, harborView, unlimited())
+	door := ts.connect(t, "front-door")
+	dirk := ts.connect(t, "dirk-phone")
+	h, call, devices := callByHand(t, ts, door, "102")
+	doorID := call.door.ID
+	_ = door.ws.Close()
+	for deadline := time.Now().Add(readTimeout); h.router.Local(doorID) != nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the door station's connection was never detached")
+		}
+	}
+	if cur, err := h.register(call); cur != nil || err != nil {
+		t.Fatal(cur, err)
+	}
+	call.start(devices, nil, time.Now())
+	if r := dirk.expect("ring"); r["call_id"] != string(call.id) {
+		t.Fatalf("ring %v", r)
+	}
+	if c := dirk.expect("cancel"); c["call_id"] != string(call.id) || c["reason"] != "caller_hangup" {
+		t.Fatalf("cancel %v", c)
+	}
+	waitMetric(t, "failed calls", counter(h.metrics.outcomes.WithLabelValues("failed")), 1)
 }
 
 // TestCallOutcomesCounted: foyer_calls_total counts each call once, by
