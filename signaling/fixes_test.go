@@ -276,13 +276,7 @@ func TestEndedCallForgotten(t *testing.T) {
 	anna := devices["anna-phone"]
 	anna.expect("cancel")
 
-	for deadline := time.Now().Add(5 * time.Second); ref.Value() != nil; {
-		if time.Now().After(deadline) {
-			t.Fatal("the ended call is still reachable")
-		}
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUnreachable(t, ref)
 
 	answer := map[string]any{"type": "answer", "call_id": callID}
 	hangup := map[string]any{"type": "hangup", "call_id": callID}
@@ -307,6 +301,34 @@ func TestEndedCallForgotten(t *testing.T) {
 	if kept != 0 || queued != 0 {
 		t.Fatalf("after endedLinger the node keeps %d ended calls (%d queued), want none", kept, queued)
 	}
+}
+
+// waitUnreachable waits until the ended call ref points to is let go.
+func waitUnreachable(t *testing.T, ref weak.Pointer[Call]) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ref.Value() != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the ended call is still reachable")
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestEndedCallForgottenWhilePartyAway: a call that ends while its winner's
+// rejoin window runs (the door station hangs up) is let go at once too:
+// the window's timer, called off, does not keep it until it would have run
+// out.
+func TestEndedCallForgottenWhilePartyAway(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, anna, callID := answered(t, ts)
+	_, call := ts.ownedCall(t, callID)
+	ref := weak.Make(call)
+	_ = anna.ws.Close()
+	waitAway(t, call, &call.winnerAway)
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	door.expect("ended")
+	waitUnreachable(t, ref)
 }
 
 // TestRemoteCallsForgotten: a connection records the calls owned by other
