@@ -289,6 +289,23 @@ func TestDeclinedDeviceLeavesMedia(t *testing.T) {
 	}
 }
 
+// TestLateDeviceJoinsMedia: a device rung late (it connected while the
+// call rang) is a party of the call's media like those rung at first: its
+// candidate is taken (bad_request: the server has not offered to it yet,
+// the door station not having offered), not refused not_found.
+func TestLateDeviceJoinsMedia(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{Media: loopbackEngine(t)})
+	ts.connect(t, "anna-phone")
+	door := ts.connect(t, "front-door")
+	callID, _ := door.call("101")
+	late := ts.connect(t, "bram-phone")
+	late.expect("ring")
+	late.send(map[string]any{"type": "candidate", "call_id": callID, "candidate": map[string]any{"candidate": ""}})
+	if e := late.expectError("bad_request"); !strings.Contains(fmt.Sprint(e["message"]), "before our offer") {
+		t.Fatalf("a late-rung device's candidate before any offer: %v", e)
+	}
+}
+
 // TestMediaEndToEnd: a door station publishing VP8 video and Opus audio,
 // three devices rung. Before the answer every ringing device gets the
 // video (preview) and no audio; after one answers it gets audio and video,
