@@ -808,6 +808,31 @@ func TestAnswerReadAsConnectionReplaced(t *testing.T) {
 	winnerLeavesAndCallEnds(t, ts, door, again, callID)
 }
 
+// TestAnswerThroughUnrungConnection: a ringing device reconnects and
+// answers through its new connection before the call has rung that one
+// (as from another node, the answer ahead of the word that it connected
+// there). The answer makes the new connection the winner's current one:
+// word that the connection it was rung on closed is old news, and the call
+// goes on past the rejoin window. (The answer and the leave are handed to
+// the call by hand.)
+func TestAnswerThroughUnrungConnection(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, devices, callID := ringAll(t, ts)
+	owner, call := ts.ownedCall(t, callID)
+	anna := devices["anna-phone"]
+	annaID := directory.DeviceID(anna.welcome["device_id"].(string))
+	rung := ts.hubs[ts.nodeOf("anna-phone")].router.Local(annaID)
+	if won, err := call.answer(rung.device, "a-newer-connection", Party{DeviceID: annaID}, nil); !won || err != nil {
+		t.Fatalf("the answer: won %v, %v", won, err)
+	}
+	door.expect("answered")
+	anna.expect("answered")
+	owner.RemoteLeft(CallID(callID), annaID, rung.id, EndFailed)
+	ts.clock.Advance(time.Minute)
+	door.send(map[string]any{"type": "ping"})
+	door.expect("pong") // an ended queued before it would fail this
+}
+
 // dirkRingsAgainOn sets up two nodes where front-door (node 0) calls 102,
 // which rings dirk-phone on node 1 (oldConn); dirk-phone then connects to
 // node again, is rung there as dirk, and the old connection is closed.
