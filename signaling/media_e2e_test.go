@@ -306,6 +306,61 @@ func TestLateDeviceJoinsMedia(t *testing.T) {
 	}
 }
 
+// TestRepeatedAnswerGetsOfferAgain: a winner that never answered the
+// server's offer (say its connection dropped as the offer came) answers
+// again, and gets answered, then the offer again.
+func TestRepeatedAnswerGetsOfferAgain(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{Media: loopbackEngine(t)})
+	dirk := ts.connect(t, "dirk-phone")
+	door := newPeer(t, ts, "front-door")
+	door.send(map[string]any{"type": "call", "to": "102"})
+	callID := door.expect("calling")["call_id"].(string)
+	door.setCall(callID)
+	dirk.expect("ring")
+	if _, err := door.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := door.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	door.trickle.Hold() // as in TestMediaEndToEnd: the offer out before its candidates
+	if err := door.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	door.send(map[string]any{"type": "sdp", "call_id": callID, "description": offer})
+	door.trickle.Release()
+
+	// dirk-phone reads what comes, the server's candidates aside, and
+	// answers none of it.
+	expect := func(typ string) map[string]any {
+		t.Helper()
+		for {
+			m := dirk.next()
+			if m["type"] == typ {
+				return m
+			}
+			if m["type"] != "candidate" && m["type"] != "directory" {
+				t.Fatalf("dirk-phone: want %q, got %v", typ, m)
+			}
+		}
+	}
+	offered := func() {
+		t.Helper()
+		if o := expect("sdp"); o["call_id"] != callID || o["description"].(map[string]any)["type"] != "offer" {
+			t.Fatalf("dirk-phone: want the server's offer, got %v", o)
+		}
+	}
+	offered()
+	dirk.send(map[string]any{"type": "answer", "call_id": callID})
+	expect("answered")
+	dirk.send(map[string]any{"type": "answer", "call_id": callID, "ref": "again"})
+	if a := expect("answered"); a["ref"] != "again" {
+		t.Fatalf("dirk-phone: answered again %v", a)
+	}
+	offered()
+}
+
 // TestMediaEndToEnd: a door station publishing VP8 video and Opus audio,
 // three devices rung. Before the answer every ringing device gets the
 // video (preview) and no audio; after one answers it gets audio and video,
