@@ -243,6 +243,22 @@ func TestPartyRejoins(t *testing.T) {
 	}
 }
 
+// TestWinnerRejoinsWithCandidate: the device that answered comes back
+// through a new connection within the rejoin window and speaks about the
+// call with a candidate (its ICE restart), not answer: it has rejoined all
+// the same, and the call outlives the window.
+func TestWinnerRejoinsWithCandidate(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	door, anna, callID := answered(t, ts)
+	_, call := ts.ownedCall(t, callID)
+	_ = anna.ws.Close()
+	waitAway(t, call, &call.winnerAway)
+	back := ts.connectTo(t, (ts.nodeOf("anna-phone")+1)%len(ts.hubs), "anna-phone")
+	back.send(map[string]any{"type": "candidate", "call_id": callID, "candidate": map[string]any{"candidate": ""}})
+	back.expectError("service_unavailable") // no media in this test: the message reached the call all the same
+	goesOnPastWindow(t, ts, back, door, callID)
+}
+
 // TestLateLeftOfWinnersOldConnection: the device that answered moved to
 // another node and spoke about the call from there; word that its old
 // connection closed, arriving late from the old node, is old news. The
