@@ -108,31 +108,31 @@ sites:
           - email: zuid@example.com
             devices: [zuid-phone]
 `, Config{})
-	ctx := context.Background()
-	north, err := ts.store.SiteByName(ctx, "", "North")
-	if err != nil {
-		t.Fatal(err)
-	}
-	south, err := ts.store.SiteByName(ctx, "", "South")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := ts.store.DeviceByName(ctx, directory.KindDoorStation, string(north.ID), "north-door")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.CallSites = []directory.SiteID{south.ID}
-	if err := ts.store.Apply(ctx, directory.PutDevice{Device: d}); err != nil {
-		t.Fatal(err)
-	}
+	south := ts.siteNamed(t, "South")
+	northCalls(t, ts, south)
 	phone := ts.connect(t, "zuid-phone")
 	door := ts.connect(t, "north-door")
 	_, ringing := door.call("5")
 	if ringing != 1 {
 		t.Fatalf("ringing %d, want South's one device", ringing)
 	}
-	if r := phone.expect("ring"); r["from"].(map[string]any)["site_id"] != string(south.ID) {
+	if r := phone.expect("ring"); r["from"].(map[string]any)["site_id"] != string(south) {
 		t.Fatalf("ring %v, want it from the South site", r)
+	}
+}
+
+// northCalls lets the door station north-door of the site North call the
+// IDs of sites too (its call_sites), as an installer of both would.
+func northCalls(t *testing.T, ts *testServer, sites ...directory.SiteID) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := ts.store.DeviceByName(ctx, directory.KindDoorStation, string(ts.siteNamed(t, "North")), "north-door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.CallSites = sites
+	if err := ts.store.Apply(ctx, directory.PutDevice{Device: d}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -166,23 +166,8 @@ sites:
           - email: oost@example.com
             devices: [oost-phone]
 `, Config{})
-	ctx := context.Background()
-	site := func(name string) directory.SiteID {
-		s, err := ts.store.SiteByName(ctx, "", name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.ID
-	}
-	north, south, east := site("North"), site("South"), site("East")
-	d, err := ts.store.DeviceByName(ctx, directory.KindDoorStation, string(north), "north-door")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.CallSites = []directory.SiteID{south}
-	if err := ts.store.Apply(ctx, directory.PutDevice{Device: d}); err != nil {
-		t.Fatal(err)
-	}
+	south, east := ts.siteNamed(t, "South"), ts.siteNamed(t, "East")
+	northCalls(t, ts, south)
 	noord, zuid, oost := ts.connect(t, "noord-phone"), ts.connect(t, "zuid-phone"), ts.connect(t, "oost-phone")
 	door := ts.connect(t, "north-door")
 
@@ -229,23 +214,8 @@ sites:
             status: pending
             devices: [zuid-phone]
 `, Config{OnCallEnded: func(r CallRecord) { records <- r }})
-	ctx := context.Background()
-	north, err := ts.store.SiteByName(ctx, "", "North")
-	if err != nil {
-		t.Fatal(err)
-	}
-	south, err := ts.store.SiteByName(ctx, "", "South")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := ts.store.DeviceByName(ctx, directory.KindDoorStation, string(north.ID), "north-door")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.CallSites = []directory.SiteID{south.ID}
-	if err := ts.store.Apply(ctx, directory.PutDevice{Device: d}); err != nil {
-		t.Fatal(err)
-	}
+	north, south := ts.siteNamed(t, "North"), ts.siteNamed(t, "South")
+	northCalls(t, ts, south)
 	door := ts.connect(t, "north-door")
 	door.send(map[string]any{"type": "call", "to": "5"})
 	if e := door.expect("ended"); e["reason"] != "unavailable" {
@@ -253,8 +223,8 @@ sites:
 	}
 	select {
 	case r := <-records:
-		if r.Site != north.ID || r.Reason != EndUnavailable {
-			t.Fatalf("call log: site %s, reason %s; want North (%s), unavailable", r.Site, r.Reason, north.ID)
+		if r.Site != north || r.Reason != EndUnavailable {
+			t.Fatalf("call log: site %s, reason %s; want North (%s), unavailable", r.Site, r.Reason, north)
 		}
 	case <-time.After(readTimeout):
 		t.Fatal("the call was never recorded")
