@@ -501,3 +501,22 @@ func TestConnSize(t *testing.T) {
 		t.Fatalf("Conn is %d bytes: over the 512-byte size class", n)
 	}
 }
+
+// TestHelloDeadlineEndsWithWelcome: the hello timeout bounds the handshake
+// only; a connection that reads its next message long after it (here at
+// its first heartbeat ping) is served as any other.
+func TestHelloDeadlineEndsWithWelcome(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{HelloTimeout: 200 * time.Millisecond, Heartbeat: time.Second})
+	c := ts.connect(t, "anna-phone")
+	// The first ping comes one heartbeat after the welcome, well past the
+	// hello timeout; the client answers it and sends a ping of its own.
+	c.ws.SetPingHandler(func(data string) error {
+		if err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(readTimeout)); err != nil {
+			return err
+		}
+		return c.ws.WriteJSON(map[string]any{"type": "ping", "ref": "late"})
+	})
+	if m := c.expect("pong"); m["ref"] != "late" {
+		t.Fatalf("pong %v, want ref late", m)
+	}
+}
