@@ -44,6 +44,27 @@ func TestHeartbeatDropsSilentPeer(t *testing.T) {
 	}
 }
 
+// TestMessagesCountAsLife: any frame a client sends counts as life, not
+// only the pong to a server ping: a client that answers no ping (a page
+// that cannot see them) but sends a message at each one stays connected
+// well past two heartbeat intervals.
+func TestMessagesCountAsLife(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{Heartbeat: time.Second})
+	c := ts.connect(t, "anna-phone")
+	pings := 0
+	c.ws.SetPingHandler(func(string) error {
+		pings++
+		return c.ws.WriteJSON(map[string]any{"type": "ping", "ref": pings})
+	})
+	// Reading runs the handler; each server ping brings one pong. The
+	// third ping comes three intervals after the connect.
+	for ref := 1; ref <= 3; ref++ {
+		if m := c.expect("pong"); m["ref"] != float64(ref) {
+			t.Fatalf("pong %v, want ref %d", m, ref)
+		}
+	}
+}
+
 // TestSlowConsumerIsClosed: a client that keeps asking and never reads the
 // replies fills its socket, then its send queue, and is closed; the others
 // are served on. Only a socket that takes no more makes a slow consumer: a
