@@ -44,6 +44,28 @@ func TestHeartbeatDropsSilentPeer(t *testing.T) {
 	}
 }
 
+// TestSilentDoorStationEndsCallTimeout: a door station silent for two
+// heartbeat intervals while its call rings is closed with 4013, and the
+// call ends timeout, as the call log records it, not failed (a door
+// station whose connection closed for any other reason).
+func TestSilentDoorStationEndsCallTimeout(t *testing.T) {
+	records := make(chan CallRecord, 1)
+	ts := newTestServer(t, harborView, Config{Heartbeat: time.Second, OnCallEnded: func(r CallRecord) { records <- r }})
+	ts.connect(t, "dirk-phone")
+	door := ts.connect(t, "front-door")
+	callID, _ := door.call("102")
+	door.ws.SetPingHandler(func(string) error { return nil })
+	door.expectClose(int(CloseHeartbeat))
+	select {
+	case r := <-records:
+		if r.CallID != CallID(callID) || r.Reason != EndTimeout {
+			t.Fatalf("call log %+v, want %s ended %s", r, callID, EndTimeout)
+		}
+	case <-time.After(readTimeout):
+		t.Fatal("the call did not end after its door station was dropped")
+	}
+}
+
 // TestMessagesCountAsLife: any frame a client sends counts as life, not
 // only the pong to a server ping: a client that answers no ping (a page
 // that cannot see them) but sends a message at each one stays connected
