@@ -54,6 +54,14 @@ func TestBadMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.expectError("bad_request")
+	// A binary frame holding a valid message is refused all the same, not
+	// read as if it were text.
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte(`{"type":"ping","ref":"b"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if e := c.expectError("bad_request"); e["ref"] != nil {
+		t.Fatalf("the error for a binary frame carries a ref: %v", e)
+	}
 
 	door := ts.connect(t, "front-door")
 	door.send(map[string]any{"type": "call", "to": "12a"})
