@@ -135,6 +135,12 @@ func TestHandshakeFailures(t *testing.T) {
 		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello",`))
 		expectClose(t, ws, int(CloseProtocol))
 	})
+	t.Run("binary hello", func(t *testing.T) {
+		ws := ts.dialRaw(t, nil)
+		hello := `{"type":"hello","version":1,"token":"` + ts.tokens["anna-phone"] + `"}`
+		_ = ws.WriteMessage(websocket.BinaryMessage, []byte(hello))
+		expectClose(t, ws, int(CloseProtocol))
+	})
 	t.Run("no hello in time", func(t *testing.T) {
 		ws := ts.dialRaw(t, nil)
 		expectClose(t, ws, int(CloseHelloTimeout))
