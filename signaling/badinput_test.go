@@ -155,3 +155,18 @@ func TestHandshakeFailures(t *testing.T) {
 	c.send(map[string]any{"type": "ping"})
 	c.expect("pong")
 }
+
+// TestHelloVersionOptional: a hello without a version, or with version 0,
+// is taken as version 1 and welcomed.
+func TestHelloVersionOptional(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	for _, hello := range []map[string]any{
+		{"type": "hello", "token": ts.tokens["anna-phone"]},
+		{"type": "hello", "token": ts.tokens["anna-phone"], "version": 0},
+	} {
+		c := &client{t: t, ws: ts.dialRaw(t, nil), name: "anna-phone"}
+		c.send(hello)
+		c.expect("welcome")
+		_ = c.ws.Close()
+	}
+}
