@@ -170,3 +170,22 @@ func TestHelloVersionOptional(t *testing.T) {
 		_ = c.ws.Close()
 	}
 }
+
+// TestHelloWhileDirectoryDown: a hello the directory cannot answer (its
+// Redis is gone) closes with 4014, which a device retries with backoff;
+// not 4001, which tells it that its token is bad and not to reconnect
+// with it: every device saying hello during an outage would stay away.
+func TestHelloWhileDirectoryDown(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	ts.redis.Stop()
+	ws := ts.dialNode(t, 0, nil)
+	_ = ws.WriteJSON(map[string]any{"type": "hello", "token": ts.tokens["anna-phone"], "version": 1})
+	// The store's Redis client tries each read again before it fails (the
+	// refusal comes after about 3 s): a longer bound than for a frame.
+	_ = ws.SetReadDeadline(time.Now().Add(3 * readTimeout))
+	_, data, err := ws.ReadMessage()
+	var ce *websocket.CloseError
+	if !asCloseError(err, &ce) || ce.Code != int(CloseInternal) {
+		t.Fatalf("want close %d, got %s %v", CloseInternal, data, err)
+	}
+}
