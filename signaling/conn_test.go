@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"syscall"
@@ -561,5 +563,44 @@ func TestHelloDeadlineEndsWithWelcome(t *testing.T) {
 	})
 	if m := c.expect("pong"); m["ref"] != "late" {
 		t.Fatalf("pong %v, want ref late", m)
+	}
+}
+
+// TestFrameHeaderSizes: a frame written behind frameHeader (writeInline's
+// frames) is read by a WebSocket client as one message of its length at
+// each edge of the length's encoding (RFC 6455 §5.2: in the first byte up
+// to 125, in 16 bits up to 65535, in 64 bits beyond), so that no ring or
+// answer of an unlucky size breaks the device's connection.
+func TestFrameHeaderSizes(t *testing.T) {
+	sizes := []int{0, 1, 125, 126, 127, 1<<16 - 1, 1 << 16, 1<<16 + 1}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for i, n := range sizes {
+			frame := []byte(strings.Repeat(string(rune('a'+i)), n))
+			if _, err := ws.UnderlyingConn().Write(append(frameHeader(nil, n), frame...)); err != nil {
+				return
+			}
+		}
+		_, _, _ = ws.ReadMessage() // until the client has read them and closes
+	}))
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	for i, n := range sizes {
+		_ = ws.SetReadDeadline(time.Now().Add(readTimeout))
+		kind, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("a frame of %d bytes: %v", n, err)
+		}
+		if kind != websocket.TextMessage || string(data) != strings.Repeat(string(rune('a'+i)), n) {
+			t.Fatalf("a frame of %d bytes read as %d bytes of kind %d", n, len(data), kind)
+		}
 	}
 }
