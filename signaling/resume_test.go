@@ -38,3 +38,20 @@ func TestResumeTokensExpireOnConnect(t *testing.T) {
 		t.Fatal("an expired token was taken")
 	}
 }
+
+// TestResumeTokenBesideToken: a hello with both a token and a resume token
+// authenticates with the token and leaves the resume token unspent, to
+// resume with later.
+func TestResumeTokenBesideToken(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	first := ts.connectTo(t, 0, "anna-phone") // resume tokens are a node's own
+	resume := first.welcome["resume_token"]
+	both := &client{t: t, ws: ts.dialRaw(t, nil), name: "anna-phone"}
+	both.send(map[string]any{"type": "hello", "version": 1, "token": ts.tokens["anna-phone"], "resume_token": resume})
+	both.expect("welcome")
+	r := &client{t: t, ws: ts.dialRaw(t, nil), name: "resumed"}
+	r.send(map[string]any{"type": "hello", "version": 1, "resume_token": resume})
+	if got := r.expect("welcome"); got["device_id"] != first.welcome["device_id"] {
+		t.Fatalf("resumed as %v, want %v", got["device_id"], first.welcome["device_id"])
+	}
+}
