@@ -55,3 +55,17 @@ func TestResumeTokenBesideToken(t *testing.T) {
 		t.Fatalf("resumed as %v, want %v", got["device_id"], first.welcome["device_id"])
 	}
 }
+
+// TestResumeTokenExpires: a closed connection's resume token is refused
+// resumeTTL after the close, also when no connect or close has come since
+// to forget it.
+func TestResumeTokenExpires(t *testing.T) {
+	r := newResumeTokens()
+	t0 := time.Unix(1_800_000_000, 0)
+	c := &Conn{token: directory.HashToken("device-a")}
+	tok := r.issue(c, t0)
+	r.closed(c, t0)
+	if _, ok := r.take(tok, t0.Add(resumeTTL+time.Second)); ok {
+		t.Fatalf("a resume token was taken %v after its connection closed", resumeTTL+time.Second)
+	}
+}
