@@ -91,3 +91,26 @@ func TestIPLimiterForgets(t *testing.T) {
 		t.Fatalf("%d entries after the idle ones expired, want 1 (one IPv6 /64)", n)
 	}
 }
+
+// TestIPLimiterKeys: which address a connection counts against behind
+// trusted proxies. An IPv4 client that a proxy on a dual-stack socket
+// names as ::ffff:a.b.c.d counts alone, not in one IPv6 /64 that would
+// hold every IPv4 client; behind a chain of proxies, the client is the
+// right-most hop of X-Forwarded-For that is not one of them, not the
+// inner proxy.
+func TestIPLimiterKeys(t *testing.T) {
+	l := newIPLimiter(0.01, 1, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	now := time.Now()
+	for _, tc := range []struct{ name, remote, xff string }{
+		{"an IPv4 client named by a dual-stack proxy", "10.0.0.1:5", "::ffff:198.51.100.7"},
+		{"another IPv4 client named by a dual-stack proxy", "10.0.0.1:5", "::ffff:198.51.100.8"},
+		{"a client behind two proxies", "10.0.0.2:5", "203.0.113.7, 10.0.0.1"},
+		{"another client behind the same two proxies", "10.0.0.2:5", "203.0.113.8, 10.0.0.1"},
+	} {
+		r := &http.Request{RemoteAddr: tc.remote, Header: http.Header{}}
+		r.Header.Set("X-Forwarded-For", tc.xff)
+		if ok, _ := l.allow(r, now); !ok {
+			t.Errorf("%s: refused, counted with another client", tc.name)
+		}
+	}
+}
