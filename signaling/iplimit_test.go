@@ -114,3 +114,23 @@ func TestIPLimiterKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestIPLimiterRetryAfterWait: a refused connection costs its address
+// nothing, so that a client retrying when told to (Retry-After) is let in,
+// not refused again for having asked.
+func TestIPLimiterRetryAfterWait(t *testing.T) {
+	l := newIPLimiter(1, 1, nil)
+	r := &http.Request{RemoteAddr: "192.0.2.1:5"}
+	now := time.Now()
+	if ok, _ := l.allow(r, now); !ok {
+		t.Fatal("the first connection was refused")
+	}
+	now = now.Add(300 * time.Millisecond)
+	ok, wait := l.allow(r, now)
+	if ok || wait <= 0 {
+		t.Fatalf("a second connection within the rate: allowed %v, wait %v", ok, wait)
+	}
+	if ok, again := l.allow(r, now.Add(wait)); !ok {
+		t.Fatalf("the retry after the %v it was told to wait was refused, told to wait %v more", wait, again)
+	}
+}
