@@ -46,6 +46,28 @@ func TestUpgradeRatePerAddress(t *testing.T) {
 	c.expect("welcome")
 }
 
+// TestUpgradeRetryAfterRoundsUp: Retry-After is the wait rounded up to
+// whole seconds. Under a second it says 1, not 0, which would send the
+// client straight back to be refused again.
+func TestUpgradeRetryAfterRoundsUp(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{UpgradeRate: 2, UpgradeBurst: 1}) // a wait of at most 0.5 s
+	for range 100 {
+		ws, resp, err := dialFrom(ts, "127.0.0.1", nil)
+		if err == nil {
+			ws.Close()
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("dial: %v", err)
+		}
+		if got := resp.Header.Get("Retry-After"); got != "1" {
+			t.Fatalf("Retry-After %q for a wait under a second, want 1", got)
+		}
+		return
+	}
+	t.Fatal("100 connections from one address, at 2 a second, and none refused")
+}
+
 // TestUpgradeRateBehindProxy: X-Forwarded-For counts only from a trusted
 // proxy; from anyone else the header is ignored.
 func TestUpgradeRateBehindProxy(t *testing.T) {
