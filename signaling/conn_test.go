@@ -398,6 +398,14 @@ func TestDecodeInbound(t *testing.T) {
 			t.Errorf("%s: decoded without error", bad)
 		}
 	}
+	// A ref of 256 bytes as sent is taken; one of 257 is not.
+	ref := `"` + strings.Repeat("r", maxRefBytes-2) + `"`
+	if m, err := DecodeInbound([]byte(`{"type":"ping","ref":` + ref + `}`)); err != nil || string(m.Ref) != ref {
+		t.Errorf("a ref of %d bytes: %s, %v", len(ref), m.Ref, err)
+	}
+	if _, err := DecodeInbound([]byte(`{"type":"ping","ref":"r` + ref[1:] + `}`)); err == nil {
+		t.Errorf("a ref of %d bytes decoded without error", len(ref)+1)
+	}
 	// Replies keep a ref exactly as the client wrote it.
 	var reply map[string]json.RawMessage
 	if err := json.Unmarshal(encode(Pong{Type: TypePong, Ref: m.Ref}), &reply); err != nil || string(reply["ref"]) != `{"n":1}` {
