@@ -393,7 +393,10 @@ func TestDecodeInbound(t *testing.T) {
 	if m.Relay != 3 || m.To != "101" || m.CallID != "c1" || string(m.Ref) != `{"n":1}` {
 		t.Fatalf("decoded %+v", m)
 	}
-	for _, bad := range []string{``, `null`, `{}`, `{"type":"x","relay":0}`, `{"type":"x","relay":"one"}`, `{"type":"x","to":{}}`} {
+	if m, err := DecodeInbound([]byte(`{"type":"open_door","relay":16}`)); err != nil || m.Relay != 16 {
+		t.Errorf("relay 16: %+v, %v", m, err)
+	}
+	for _, bad := range []string{``, `null`, `{}`, `{"type":"x","relay":0}`, `{"type":"x","relay":17}`, `{"type":"x","relay":"one"}`, `{"type":"x","to":{}}`} {
 		if _, err := DecodeInbound([]byte(bad)); err == nil {
 			t.Errorf("%s: decoded without error", bad)
 		}
