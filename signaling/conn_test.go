@@ -615,3 +615,29 @@ func TestFrameHeaderSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseReasons: each close code and the reason its close frame says,
+// as docs/protocol.md §6 lists them. The reason is also the label of
+// foyer_signaling_disconnects_total and …_handshake_failures_total
+// (docs/operations.md), which the alerts and the dashboard in configs/
+// name; 1009's is only that label, the WebSocket library sending its close.
+func TestCloseReasons(t *testing.T) {
+	for code, want := range map[int]string{
+		1009: "message too big",
+		4001: "unauthorized",
+		4002: "hello timeout",
+		4003: "protocol error",
+		4004: "unsupported version",
+		4008: "slow consumer",
+		4009: "replaced by a newer connection",
+		4010: "revoked",
+		4011: "reconfigured",
+		4012: "going away",
+		4013: "heartbeat timeout",
+		4014: "internal error",
+	} {
+		if got := CloseCode(code).String(); got != want {
+			t.Errorf("close %d says %q, want %q", code, got, want)
+		}
+	}
+}
