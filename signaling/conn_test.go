@@ -144,6 +144,44 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 	other.expect("pong")
 }
 
+// TestSlowDoorStationEndsCallFailed: a door station closed as a slow
+// consumer while its call rings ends the call failed, as the call log
+// records it; timeout is only for a party that stopped answering
+// heartbeats.
+func TestSlowDoorStationEndsCallFailed(t *testing.T) {
+	records := make(chan CallRecord, 1)
+	cfg := unlimited() // the message rate limit must not answer first
+	cfg.SendQueue = 8
+	cfg.OnCallEnded = func(r CallRecord) { records <- r }
+	ts := newNodesWith(t, harborView, cfg, 1, nodeOptions{sendBuffer: 8 << 10})
+	ts.connect(t, "dirk-phone")
+	door := ts.connect(t, "front-door")
+	callID, _ := door.call("102")
+	// Ask and never read, until the server closes the door station.
+	ping := []byte(`{"type":"ping","ref":"0123456789012345678901234567890123456789012345678901234567890123456789"}`)
+	deadline := time.Now().Add(readTimeout)
+	for time.Now().Before(deadline) {
+		_ = door.ws.SetWriteDeadline(time.Now().Add(time.Second))
+		if err := door.ws.WriteMessage(websocket.TextMessage, ping); err != nil {
+			break
+		}
+		if len(records) > 0 {
+			break
+		}
+	}
+	select {
+	case r := <-records:
+		if r.CallID != CallID(callID) || r.Reason != EndFailed {
+			t.Fatalf("call log %+v, want %s ended %s", r, callID, EndFailed)
+		}
+	case <-time.After(readTimeout):
+		t.Fatal("the call did not end after its door station was closed as a slow consumer")
+	}
+	if n := testutil.ToFloat64(ts.hub.metrics.slowConsumers); n != 1 {
+		t.Fatalf("slow consumers counted: %v, want 1", n)
+	}
+}
+
 func TestDirectoryPush(t *testing.T) {
 	ts := newTestServer(t, harborView, Config{})
 	door := ts.connect(t, "front-door")
