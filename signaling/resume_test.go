@@ -69,3 +69,28 @@ func TestResumeTokenExpires(t *testing.T) {
 		t.Fatalf("a resume token was taken %v after its connection closed", resumeTTL+time.Second)
 	}
 }
+
+// TestResumeTokenExpiresAfterClose: a connection's close starts its resume
+// token's resumeTTL; one that never started it would stay good for as long
+// as the node runs.
+func TestResumeTokenExpiresAfterClose(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{})
+	c := ts.connectTo(t, 0, "anna-phone") // resume tokens are a node's own
+	tok := c.welcome["resume_token"].(string)
+	_ = c.ws.Close()
+	r, hash := ts.hubs[0].resume, directory.HashToken(tok)
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(5 * time.Millisecond) {
+		r.mu.Lock()
+		expires := r.byHash[hash].expires
+		r.mu.Unlock()
+		if !expires.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the resume token of a closed connection never started to expire")
+		}
+	}
+	if _, ok := r.take(tok, time.Now().Add(resumeTTL+time.Second)); ok {
+		t.Fatalf("the resume token was taken %v after its connection closed", resumeTTL+time.Second)
+	}
+}
