@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -180,6 +181,36 @@ func TestSlowDoorStationEndsCallFailed(t *testing.T) {
 	if n := testutil.ToFloat64(ts.hub.metrics.slowConsumers); n != 1 {
 		t.Fatalf("slow consumers counted: %v, want 1", n)
 	}
+}
+
+// TestCloseWritesWhatWasQueued: replies queued behind a busy writer (the
+// client did not read for a while) when the server closes the connection
+// (here replaced, 4009) are written before the close frame: a close never
+// loses a message sent before it, as the ended of a draining node.
+func TestCloseWritesWhatWasQueued(t *testing.T) {
+	cfg := unlimited()
+	cfg.SendQueue = 1 << 16 // a backlog here, not a slow consumer
+	ts := newNodesWith(t, harborView, cfg, 1, nodeOptions{sendBuffer: 8 << 10})
+	m := ts.hub.metrics
+	old := ts.connect(t, "anna-phone")
+	// Ask without reading: the replies fill the sockets' buffers (some
+	// hundred KB), and the rest waits in the queue.
+	const n = 2000
+	pad := strings.Repeat("r", 200)
+	for i := range n {
+		old.send(map[string]any{"type": "ping", "ref": fmt.Sprint(i, pad)})
+	}
+	waitMetric(t, "pings handled", counter(m.messagesIn.WithLabelValues(TypePing)), n)
+	if testutil.ToFloat64(m.messagesOut.WithLabelValues(TypePong)) == n {
+		t.Fatal("every pong was written before the close: the test made no backlog")
+	}
+	ts.connect(t, "anna-phone")
+	for i := range n {
+		if p := old.expect("pong"); p["ref"] != fmt.Sprint(i, pad) {
+			t.Fatalf("pong %d: ref %.20v…", i, p["ref"])
+		}
+	}
+	old.expectClose(int(CloseReplaced))
 }
 
 func TestDirectoryPush(t *testing.T) {
