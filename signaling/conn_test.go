@@ -50,14 +50,18 @@ func TestHeartbeatDropsSilentPeer(t *testing.T) {
 // TestSilentDoorStationEndsCallTimeout: a door station silent for two
 // heartbeat intervals while its call rings is closed with 4013, and the
 // call ends timeout, as the call log records it, not failed (a door
-// station whose connection closed for any other reason).
+// station whose connection closed for any other reason). Its outcome is
+// failed, as a broken connection's: the call broke; it was not a call the
+// residents left unanswered (no_answer), which the answer-rate alert reads.
 func TestSilentDoorStationEndsCallTimeout(t *testing.T) {
 	records := make(chan CallRecord, 1)
 	ts := newTestServer(t, harborView, Config{Heartbeat: time.Second, OnCallEnded: func(r CallRecord) { records <- r }})
-	ts.connect(t, "dirk-phone")
+	dirk := ts.connect(t, "dirk-phone")
 	door := ts.connect(t, "front-door")
 	callID, _ := door.call("102")
 	door.ws.SetPingHandler(func(string) error { return nil })
+	dirk.expect("ring")
+	dirk.expect("cancel") // reading, dirk answers the pings
 	door.expectClose(int(CloseHeartbeat))
 	select {
 	case r := <-records:
@@ -66,6 +70,14 @@ func TestSilentDoorStationEndsCallTimeout(t *testing.T) {
 		}
 	case <-time.After(readTimeout):
 		t.Fatal("the call did not end after its door station was dropped")
+	}
+	m := ts.hubs[ts.nodeOf("front-door")].metrics
+	waitMetric(t, "failed calls", counter(m.outcomes.WithLabelValues("failed")), 1)
+	if n := testutil.ToFloat64(m.calls.WithLabelValues(string(EndTimeout))); n != 1 {
+		t.Errorf("calls ended timeout: %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(m.outcomes.WithLabelValues("no_answer")); n != 0 {
+		t.Errorf("calls no_answer: %v, want 0", n)
 	}
 }
 

@@ -138,28 +138,6 @@ func TestFailedCallCounted(t *testing.T) {
 	}
 }
 
-// TestDoorTimeoutCountedFailed: a door station that stops answering
-// heartbeats while its call rings ends the call timeout, and its outcome is
-// failed, as a broken connection's: the call broke, it was not a call the
-// residents left unanswered.
-func TestDoorTimeoutCountedFailed(t *testing.T) {
-	ts := newTestServer(t, harborView, Config{Heartbeat: time.Second})
-	anna := ts.connect(t, "anna-phone")
-	door := ts.connect(t, "front-door")
-	door.ws.SetPingHandler(func(string) error { return nil }) // answers no pings
-	door.call("101")
-	anna.expect("ring")
-	anna.expect("cancel") // reading, anna answers the pings
-	m := ts.hubs[ts.nodeOf("front-door")].metrics
-	waitMetric(t, "failed calls", counter(m.outcomes.WithLabelValues("failed")), 1)
-	if n := testutil.ToFloat64(m.calls.WithLabelValues(string(EndTimeout))); n != 1 {
-		t.Errorf("calls ended timeout: %v, want 1", n)
-	}
-	if n := testutil.ToFloat64(m.outcomes.WithLabelValues("no_answer")); n != 0 {
-		t.Errorf("calls no_answer: %v, want 0", n)
-	}
-}
-
 // TestKeypadOpeningCounted: a keypad code that opens the door counts as a
 // door opening via the keypad; a wrong one does not count. Every code is
 // counted by what became of it: opened, wrong, or refused on a locked
