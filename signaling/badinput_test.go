@@ -105,8 +105,7 @@ func TestOversizedFrame(t *testing.T) {
 	_ = ok.ws.WriteMessage(websocket.TextMessage, []byte(exact))
 	ok.expect("pong")
 
-	bystander.send(map[string]any{"type": "ping"})
-	bystander.expect("pong")
+	bystander.pingPong()
 }
 
 func TestHandshakeFailures(t *testing.T) {
@@ -152,8 +151,7 @@ func TestHandshakeFailures(t *testing.T) {
 	})
 	// The node still serves everyone after all that.
 	c := ts.connect(t, "anna-phone")
-	c.send(map[string]any{"type": "ping"})
-	c.expect("pong")
+	c.pingPong()
 }
 
 // TestHelloVersionOptional: a hello without a version, or with version 0,

@@ -49,8 +49,7 @@ func ringAll(t *testing.T, ts *testServer) (door *client, devices map[string]*cl
 		}
 	}
 	for _, c := range notRung {
-		c.send(map[string]any{"type": "ping"})
-		c.expect("pong") // a ring would have come first
+		c.pingPong() // a ring would have come first
 	}
 	return door, devices, callID
 }
@@ -138,8 +137,7 @@ func TestFirstAnswerWins(t *testing.T) {
 	}
 	// decline everyone after the answer is ignored: the call goes on.
 	devices["bram-phone"].send(map[string]any{"type": "decline", "call_id": callID, "scope": "everyone"})
-	devices["bram-phone"].send(map[string]any{"type": "ping"})
-	devices["bram-phone"].expect("pong") // the decline is processed before the hangup: same connection, in order
+	devices["bram-phone"].pingPong() // the decline is processed before the hangup: same connection, in order
 	win.send(map[string]any{"type": "hangup", "call_id": callID})
 	for _, c := range []*client{win, door} {
 		if e := c.expect("ended"); e["reason"] != "hangup" {
@@ -153,23 +151,20 @@ func TestDeclineScopes(t *testing.T) {
 		ts := newTestServer(t, harborView, Config{})
 		door, devices, callID := ringAll(t, ts)
 		devices["bram-phone"].send(map[string]any{"type": "decline", "call_id": callID, "scope": "device"})
-		devices["bram-phone"].send(map[string]any{"type": "ping"})
-		devices["bram-phone"].expect("pong") // the decline is processed: same connection, in order
+		devices["bram-phone"].pingPong() // the decline is processed: same connection, in order
 		devices["hall-101"].send(map[string]any{"type": "answer", "call_id": callID})
 		devices["hall-101"].expect("answered")
 		if by := door.expect("answered")["by"].(map[string]any); by["kind"] != "monitor" || by["name"] != "hall-101" {
 			t.Fatalf("by = %v", by)
 		}
 		devices["anna-phone"].expect("cancel")
-		devices["bram-phone"].send(map[string]any{"type": "ping"})
-		devices["bram-phone"].expect("pong") // no cancel for a device that declined
+		devices["bram-phone"].pingPong() // no cancel for a device that declined
 	})
 	t.Run("none is device", func(t *testing.T) {
 		ts := newTestServer(t, harborView, Config{})
 		door, devices, callID := ringAll(t, ts)
 		devices["bram-phone"].send(map[string]any{"type": "decline", "call_id": callID})
-		devices["bram-phone"].send(map[string]any{"type": "ping"})
-		devices["bram-phone"].expect("pong") // the decline is processed
+		devices["bram-phone"].pingPong() // the decline is processed
 		devices["anna-phone"].send(map[string]any{"type": "answer", "call_id": callID})
 		devices["anna-phone"].expect("answered")
 		if by := door.expect("answered")["by"].(map[string]any); by["device_id"] != devices["anna-phone"].welcome["device_id"] {
@@ -216,8 +211,7 @@ func TestRingTimeout(t *testing.T) {
 	ts := newTestServer(t, harborView, Config{})
 	door, devices, _ := ringAll(t, ts)
 	ts.clock.Advance(29 * time.Second)
-	door.send(map[string]any{"type": "ping"})
-	door.expect("pong") // not ended yet
+	door.pingPong() // not ended yet
 	ts.clock.Advance(time.Second)
 	if e := door.expect("ended"); e["reason"] != "no_answer" {
 		t.Fatalf("ended %v", e)
@@ -305,11 +299,9 @@ func TestDisconnectIsNoDecline(t *testing.T) {
 	waitMetric(t, "devices ringing", func() float64 { return float64(h.LiveCalls(site)[0].Ringing) }, 3)
 	for _, n := range []string{"hall-101", "anna-tablet", "bram-phone"} {
 		devices[n].send(map[string]any{"type": "decline", "call_id": callID})
-		devices[n].send(map[string]any{"type": "ping"})
-		devices[n].expect("pong") // the decline is processed: same connection, in order
+		devices[n].pingPong() // the decline is processed: same connection, in order
 	}
-	door.send(map[string]any{"type": "ping"})
-	door.expect("pong") // an ended declined would have come first
+	door.pingPong() // an ended declined would have come first
 	back := ts.connect(t, "anna-phone")
 	if r := back.expect("ring"); r["call_id"] != callID {
 		t.Fatalf("ring %v", r)
@@ -385,8 +377,7 @@ func TestOpenDoorOnlyByWinnerOnceAnswered(t *testing.T) {
 	door, devices, callID := ringAll(t, ts)
 	bram := devices["bram-phone"]
 	bram.send(map[string]any{"type": "decline", "call_id": callID})
-	bram.send(map[string]any{"type": "ping"})
-	bram.expect("pong") // the decline is processed: same connection, in order
+	bram.pingPong() // the decline is processed: same connection, in order
 	anna := devices["anna-phone"]
 	anna.send(map[string]any{"type": "answer", "call_id": callID})
 	anna.expect("answered")
@@ -398,8 +389,7 @@ func TestOpenDoorOnlyByWinnerOnceAnswered(t *testing.T) {
 			t.Fatalf("%s: open_door after another device answered: %v", n, e)
 		}
 	}
-	door.send(map[string]any{"type": "ping"})
-	door.expect("pong") // an unlock would have come first
+	door.pingPong() // an unlock would have come first
 }
 
 // TestOpenDoorWhileRinging: on a site that allows it, a ringing device

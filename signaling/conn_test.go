@@ -26,8 +26,7 @@ func TestReplacedConnection(t *testing.T) {
 	old := ts.connect(t, "anna-phone")
 	fresh := ts.connect(t, "anna-phone")
 	old.expectClose(int(CloseReplaced))
-	fresh.send(map[string]any{"type": "ping"})
-	fresh.expect("pong")
+	fresh.pingPong()
 }
 
 func TestHeartbeatDropsSilentPeer(t *testing.T) {
@@ -153,8 +152,7 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 		}
 		break
 	}
-	other.send(map[string]any{"type": "ping"})
-	other.expect("pong")
+	other.pingPong()
 }
 
 // TestSlowDoorStationEndsCallFailed: a door station closed as a slow
@@ -336,22 +334,9 @@ func TestDrainLetsActiveCallsFinish(t *testing.T) {
 	// Drain the node that owns the call (the door station's); the idle
 	// device is one connected to that node.
 	owner := ts.nodeOf("front-door")
-	var idle *client
-	for _, n := range []string{"dirk-phone", "olga-phone", "other-door", "garage-door", "eve-phone"} {
-		if ts.nodeOf(n) == owner {
-			idle = ts.connect(t, n)
-			break
-		}
-	}
-	if idle == nil {
-		t.Fatal("no idle device on the owner's node; change the names")
-	}
+	idle := idleOn(t, ts, owner)
 
-	drained := make(chan struct{})
-	go func() {
-		ts.hubs[owner].Drain(context.Background())
-		close(drained)
-	}()
+	drained := drain(ts.hubs[owner])
 	idle.expectClose(int(CloseGoingAway))
 	// The door station is busy with its call, not told the node drains.
 	door.send(map[string]any{"type": "call", "to": "101"})
@@ -363,12 +348,40 @@ func TestDrainLetsActiveCallsFinish(t *testing.T) {
 	// The active call goes on and can hang up.
 	devices["anna-phone"].send(map[string]any{"type": "hangup", "call_id": callID})
 	door.expect("ended")
-	select {
-	case <-drained:
-	case <-time.After(readTimeout):
-		t.Fatal("drain did not finish after the last call ended")
-	}
+	drained(t, "after the last call ended")
 	door.expectClose(int(CloseGoingAway))
+}
+
+// drain starts draining node, as SIGTERM does, and returns a wait for the
+// drain to finish, failing the test (the drain did not finish, when) if it
+// does not within readTimeout.
+func drain(node *Hub) func(t *testing.T, when string) {
+	done := make(chan struct{})
+	go func() {
+		node.Drain(context.Background())
+		close(done)
+	}()
+	return func(t *testing.T, when string) {
+		t.Helper()
+		select {
+		case <-done:
+		case <-time.After(readTimeout):
+			t.Fatalf("the drain did not finish %s", when)
+		}
+	}
+}
+
+// idleOn connects a device that takes part in no call of harborView's
+// (one not rung for 101) on node.
+func idleOn(t *testing.T, ts *testServer, node int) *client {
+	t.Helper()
+	for _, n := range []string{"dirk-phone", "olga-phone", "other-door", "garage-door", "eve-phone"} {
+		if ts.nodeOf(n) == node {
+			return ts.connect(t, n)
+		}
+	}
+	t.Fatal("no idle device on the node; change the names")
+	return nil
 }
 
 // TestDrainWithoutCalls: a node with no call going closes its connections
@@ -378,17 +391,9 @@ func TestDrainWithoutCalls(t *testing.T) {
 	ts := newTestServer(t, harborView, Config{})
 	idle := ts.connect(t, "anna-phone")
 	node := ts.hubs[ts.nodeOf("anna-phone")]
-	drained := make(chan struct{})
-	go func() {
-		node.Drain(context.Background())
-		close(drained)
-	}()
+	drained := drain(node)
 	idle.expectClose(int(CloseGoingAway))
-	select {
-	case <-drained:
-	case <-time.After(readTimeout):
-		t.Fatal("the drain of a node without calls did not finish")
-	}
+	drained(t, "on a node without calls")
 }
 
 // TestDrainKeepsRingingDevices: a drain lets a call that still rings go on
@@ -404,21 +409,8 @@ func TestDrainKeepsRingingDevices(t *testing.T) {
 			t.Errorf("%s rings for the call, but is not busy: a drain would close it", n)
 		}
 	}
-	var idle *client
-	for _, n := range []string{"dirk-phone", "olga-phone", "other-door", "garage-door", "eve-phone"} {
-		if ts.nodeOf(n) == owner {
-			idle = ts.connect(t, n)
-			break
-		}
-	}
-	if idle == nil {
-		t.Fatal("no idle device on the owner's node; change the names")
-	}
-	drained := make(chan struct{})
-	go func() {
-		ts.hubs[owner].Drain(context.Background())
-		close(drained)
-	}()
+	idle := idleOn(t, ts, owner)
+	drained := drain(ts.hubs[owner])
 	idle.expectClose(int(CloseGoingAway))
 	anna := devices["anna-phone"]
 	anna.send(map[string]any{"type": "answer", "call_id": callID})
@@ -426,11 +418,7 @@ func TestDrainKeepsRingingDevices(t *testing.T) {
 	door.expect("answered")
 	anna.send(map[string]any{"type": "hangup", "call_id": callID})
 	door.expect("ended")
-	select {
-	case <-drained:
-	case <-time.After(readTimeout):
-		t.Fatal("drain did not finish after the last call ended")
-	}
+	drained(t, "after the last call ended")
 }
 
 // TestDrainDeadlineEndsCalls: when the drain deadline comes, the calls

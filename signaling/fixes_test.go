@@ -183,8 +183,7 @@ sites:
 	door.send(map[string]any{"type": "call", "to": "5", "site_id": string(east)})
 	door.expectError("not_found")
 	for _, c := range []*client{noord, oost} {
-		c.send(map[string]any{"type": "ping"})
-		c.expect("pong") // a ring would have come first
+		c.pingPong() // a ring would have come first
 	}
 }
 

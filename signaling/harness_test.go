@@ -393,6 +393,15 @@ func (c *client) expect(typ string) map[string]any {
 	}
 }
 
+// pingPong sends a ping and wants its pong next: the node has handled
+// everything c sent before (a connection's messages are handled in order),
+// and sent c nothing else meanwhile, directory pushes aside.
+func (c *client) pingPong() {
+	c.t.Helper()
+	c.send(map[string]any{"type": "ping"})
+	c.expect("pong")
+}
+
 // expectError reads the next non-directory message and checks it is an error with code.
 func (c *client) expectError(code string) map[string]any {
 	c.t.Helper()

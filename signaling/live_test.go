@@ -57,8 +57,7 @@ func TestLiveCallsCountRinging(t *testing.T) {
 	}
 	bram := devices["bram-phone"]
 	bram.send(map[string]any{"type": "decline", "call_id": callID})
-	bram.send(map[string]any{"type": "ping"})
-	bram.expect("pong") // the decline is processed: same connection, in order
+	bram.pingPong() // the decline is processed: same connection, in order
 	if s, n := state(); s != "ringing" || n != len(ringers)-1 {
 		t.Fatalf("live call %s with %d ringing after a decline, want ringing with %d", s, n, len(ringers)-1)
 	}

@@ -251,16 +251,14 @@ func TestMessagesCountedByType(t *testing.T) {
 	ts := newNodes(t, harborView, unlimited(), 1, RedisRouterOptions{})
 	m := ts.hub.metrics
 	anna := ts.connect(t, "anna-phone")
-	anna.send(map[string]any{"type": "ping"})
-	anna.expect("pong")
+	anna.pingPong()
 	if err := anna.ws.WriteMessage(websocket.TextMessage, []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
 	anna.expectError("bad_request")
 	anna.send(map[string]any{"type": "no_such_type"})
 	anna.expectError("unknown_type")
-	anna.send(map[string]any{"type": "ping"})
-	anna.expect("pong")
+	anna.pingPong()
 	// A message is counted once handled, and its reply (the last pong) may
 	// be read first; a message sent is counted once written.
 	for typ, want := range map[string]float64{TypeHello: 1, TypePing: 2, "invalid": 1, "unknown": 1} {

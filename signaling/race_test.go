@@ -129,7 +129,6 @@ func TestSimultaneousAnswers(t *testing.T) {
 	// Nothing stray is left in any queue (a late call_taken to a winner
 	// would show here, or as a failed expect in the next round).
 	for _, d := range devices {
-		d.send(map[string]any{"type": "ping"})
-		d.expect("pong")
+		d.pingPong()
 	}
 }

@@ -39,8 +39,7 @@ func TestMessageRateLimit(t *testing.T) {
 	if n := testutil.ToFloat64(ts.hubs[ts.nodeOf("anna-phone")].metrics.rateLimited.WithLabelValues("message")); n != float64(limited) {
 		t.Errorf("foyer_signaling_rate_limited_total{what=\"message\"} = %v, want %d", n, limited)
 	}
-	other.send(map[string]any{"type": "ping"})
-	other.expect("pong")
+	other.pingPong()
 }
 
 // TestCallRateLimit: a door station placing calls faster than its limit

@@ -96,8 +96,7 @@ func dirkAnswers(t *testing.T, ts *testServer, doorNode, dirkNode int) (door, di
 func goesOnPastWindow(t *testing.T, ts *testServer, party, other *client, callID string) {
 	t.Helper()
 	ts.clock.Advance(time.Minute)
-	other.send(map[string]any{"type": "ping"})
-	other.expect("pong") // an ended queued before it would fail this
+	other.pingPong() // an ended queued before it would fail this
 	party.send(map[string]any{"type": "hangup", "call_id": callID})
 	party.expect("ended")
 	if e := other.expect("ended"); e["reason"] != "hangup" || e["call_id"] != callID {
@@ -123,8 +122,7 @@ func TestPartyGoneEndsAfterRejoinWindow(t *testing.T) {
 			waitAway(t, call, away)
 
 			ts.clock.Advance(8*time.Second - time.Millisecond)
-			other.send(map[string]any{"type": "ping"})
-			other.expect("pong") // an ended queued before it would fail this
+			other.pingPong() // an ended queued before it would fail this
 			ts.clock.Advance(time.Millisecond)
 			if e := other.expect("ended"); e["reason"] != "failed" || e["call_id"] != callID {
 				t.Fatalf("ended %v", e)
@@ -180,8 +178,7 @@ func TestSilentWinnerEndsTimeout(t *testing.T) {
 	// The door station speaks meanwhile (and answers pings as it reads), so
 	// that only the winner goes silent.
 	for done := false; !done; {
-		door.send(map[string]any{"type": "ping"})
-		door.expect("pong")
+		door.pingPong()
 		select {
 		case err := <-closed:
 			var ce *websocket.CloseError
@@ -659,8 +656,7 @@ func TestDoorRejoinedBeforeHandoverIsBusy(t *testing.T) {
 	if e := back.expectError("busy"); e["ref"] != "again" {
 		t.Fatalf("busy: %v", e)
 	}
-	dirk.send(map[string]any{"type": "ping"})
-	dirk.expect("pong") // the call goes on: no ended, no ring before it
+	dirk.pingPong() // the call goes on: no ended, no ring before it
 }
 
 // TestDoorRejoinedCallsWithRedisDown: a door station that rejoined its
@@ -747,11 +743,7 @@ func TestDoorForgotOnAnotherNodeDialsWrongNumber(t *testing.T) {
 func TestDoorForgotOnDrainingNodeCallsHere(t *testing.T) {
 	ts, back, dirk, first, doorID := doorMovedInCall(t)
 	bram := ts.connectTo(t, 1, "bram-phone") // rung for 101 by node 1
-	drained := make(chan struct{})
-	go func() {
-		ts.hubs[0].Drain(context.Background())
-		close(drained)
-	}()
+	drained := drain(ts.hubs[0])
 	for draining := false; !draining; time.Sleep(time.Millisecond) {
 		ts.hubs[0].mu.Lock()
 		draining = ts.hubs[0].draining
@@ -764,11 +756,7 @@ func TestDoorForgotOnDrainingNodeCallsHere(t *testing.T) {
 	if e := dirk.expect("ended"); e["call_id"] != first || e["reason"] != "failed" {
 		t.Fatalf("dirk: %v", e)
 	}
-	select {
-	case <-drained:
-	case <-time.After(readTimeout):
-		t.Fatal("the draining node did not finish once the forgotten call ended")
-	}
+	drained(t, "once the forgotten call ended")
 	back.send(map[string]any{"type": "hangup", "call_id": second})
 	back.expect("ended")
 	bram.expect("cancel")
@@ -845,8 +833,7 @@ func TestAnswerThroughUnrungConnection(t *testing.T) {
 	anna.expect("answered")
 	owner.RemoteLeft(CallID(callID), annaID, rung.id, EndFailed)
 	ts.clock.Advance(time.Minute)
-	door.send(map[string]any{"type": "ping"})
-	door.expect("pong") // an ended queued before it would fail this
+	door.pingPong() // an ended queued before it would fail this
 }
 
 // dirkRingsAgainOn sets up two nodes where front-door (node 0) calls 102,

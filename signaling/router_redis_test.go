@@ -787,8 +787,7 @@ func TestResyncClosesMovedConnection(t *testing.T) {
 	key := presenceKey(directory.DeviceID(old.welcome["device_id"].(string)))
 	// A resync while the lease is still node 0's leaves the connection.
 	r0.resync(context.Background(), "test")
-	old.send(map[string]any{"type": "ping"})
-	old.expect("pong")
+	old.pingPong()
 	// The device's new connection is on a node of its own ("node9", alive),
 	// so that no running node sweeps its lease as one of its own stale ones.
 	if err := ts.rdbs[1].Set(context.Background(), aliveKey("node9"), "1", time.Minute).Err(); err != nil {
