@@ -131,3 +131,28 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigAcceptsDocumentedValues: each value docs/operations.md offers
+// loads, the bounds included; a bound off by one, or a value left out of a
+// list, would stop a node its operator configured as documented.
+func TestConfigAcceptsDocumentedValues(t *testing.T) {
+	cases := []struct{ name, file string }{
+		{"rejoin window 1s", "signaling:\n  rejoin_window: 1s\n"},
+		{"rejoin window 2m", "signaling:\n  rejoin_window: 2m\n"},
+		{"lease ttl 3s", "redis:\n  lease_ttl: 3s\n"},
+		{"drain timeout 0", "drain_timeout: 0s\n"},
+		{"upgrade limit off", "signaling:\n  upgrade_rate: 0\n  upgrade_burst: 0\n"},
+		{"https public url", "public_url: https://foyer.example.com\n"},
+		{"log level debug", "log_level: debug\n"},
+		{"log level info", "log_level: info\n"},
+		{"log level warn", "log_level: warn\n"},
+		{"log level error", "log_level: error\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := loadConfig(writeFile(t, "c.yaml", tc.file), nil); err != nil {
+				t.Fatalf("refused %q: %v", tc.file, err)
+			}
+		})
+	}
+}
