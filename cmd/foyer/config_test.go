@@ -158,3 +158,20 @@ func TestConfigAcceptsDocumentedValues(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigEnvListSkipsEmpty: a list from the environment drops empty
+// entries, so FOYER_REDIS_CLUSTER_ADDRS= (set empty, as templates do) keeps
+// the node on its embedded store instead of a Redis Cluster at "", and a
+// stray comma adds no empty origin.
+func TestConfigEnvListSkipsEmpty(t *testing.T) {
+	cfg, _, err := loadConfig("", []string{"FOYER_REDIS_CLUSTER_ADDRS=", "FOYER_ALLOWED_ORIGINS=https://a.example, ,https://b.example,"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Redis.ClusterAddrs != nil {
+		t.Fatalf("cluster addrs %q from an empty variable", cfg.Redis.ClusterAddrs)
+	}
+	if want := []string{"https://a.example", "https://b.example"}; !reflect.DeepEqual(cfg.AllowedOrigins, want) {
+		t.Fatalf("allowed origins %q, want %q", cfg.AllowedOrigins, want)
+	}
+}
