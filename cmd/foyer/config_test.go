@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -173,5 +174,27 @@ func TestConfigEnvListSkipsEmpty(t *testing.T) {
 	}
 	if want := []string{"https://a.example", "https://b.example"}; !reflect.DeepEqual(cfg.AllowedOrigins, want) {
 		t.Fatalf("allowed origins %q, want %q", cfg.AllowedOrigins, want)
+	}
+}
+
+// TestTrustedProxyAddress: a single address in signaling.trusted_proxies
+// trusts that address only, IPv4 and IPv6 alike, never its neighbours,
+// whose X-Forwarded-For would otherwise choose the rate limit's client.
+func TestTrustedProxyAddress(t *testing.T) {
+	prefixes, err := SignalingConfig{TrustedProxies: []string{"192.0.2.1", "2001:db8::1"}}.trustedProxies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		addr    string
+		trusted bool
+	}{{"192.0.2.1", true}, {"192.0.2.2", false}, {"2001:db8::1", true}, {"2001:db8::2", false}, {"2001:db8:1::1", false}} {
+		trusted := false
+		for _, p := range prefixes {
+			trusted = trusted || p.Contains(netip.MustParseAddr(c.addr))
+		}
+		if trusted != c.trusted {
+			t.Errorf("%s trusted %v, want %v (prefixes %v)", c.addr, trusted, c.trusted, prefixes)
+		}
 	}
 }
