@@ -33,3 +33,23 @@ func TestOpenBackendChoosesRedis(t *testing.T) {
 		})
 	}
 }
+
+// TestDataDirPrivate: the data directory the embedded store creates is
+// the server's user's only (0700): it holds foyer.db (accounts, token
+// hashes), turn.secret and the mail outbox.
+func TestDataDirPrivate(t *testing.T) {
+	cfg := mustDefault(t)
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	b, err := openBackend(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.close()
+	fi, err := os.Stat(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data_dir mode %v, want 0700", fi.Mode().Perm())
+	}
+}
