@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/internal/testtool"
 )
 
@@ -274,4 +276,32 @@ func (n adminNode) login() string {
 		n.t.Fatalf("login: %d %v", s, out)
 	}
 	return out["token"].(string)
+}
+
+// TestCreateOwnerPasswordLineEnding: the password read from standard
+// input is the line without its ending, "\n" or "\r\n" (a Windows
+// terminal, a file written there), so the operator signs in with what
+// they typed.
+func TestCreateOwnerPasswordLineEnding(t *testing.T) {
+	t.Setenv("FOYER_ADMIN_PASSWORD", "")
+	for name, ending := range map[string]string{"lf": "\n", "crlf": "\r\n"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			var stdout, stderr bytes.Buffer
+			err := admin([]string{"create-owner", "--email", "op@example.com", "--data-dir", dir}, strings.NewReader("operator password"+ending), &stdout, &stderr)
+			if err != nil {
+				t.Fatalf("create-owner: %v\n%s", err, stderr.String())
+			}
+			cfg := mustDefault(t)
+			cfg.DataDir = dir
+			b, err := openBackend(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.close()
+			if _, err := accounts.New(b.records, nil).LoginAdmin(context.Background(), "op@example.com", "operator password"); err != nil {
+				t.Fatalf("signing in with the password typed: %v", err)
+			}
+		})
+	}
 }
