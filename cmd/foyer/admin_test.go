@@ -305,3 +305,23 @@ func TestCreateOwnerPasswordLineEnding(t *testing.T) {
 		})
 	}
 }
+
+// TestMistypedCommandFails: a command or admin subcommand foyer does not
+// know exits non-zero and changes nothing, so a script's typo is not taken
+// for success, nor run as another command.
+func TestMistypedCommandFails(t *testing.T) {
+	t.Setenv("FOYER_ADMIN_PASSWORD", "operator password")
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"sed", "--data-dir", dir, "site.yaml"},
+		{"admin", "create-owners", "--email", "op@example.com", "--data-dir", dir},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code == 0 {
+			t.Errorf("foyer %v exited 0; stdout %q", args, stdout.String())
+		}
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 0 {
+		t.Fatalf("data_dir holds %v after mistyped commands", files)
+	}
+}
