@@ -325,3 +325,46 @@ func TestMistypedCommandFails(t *testing.T) {
 		t.Fatalf("data_dir holds %v after mistyped commands", files)
 	}
 }
+
+// TestDemoPrintsWorkingCredentials: what `serve --demo` prints works: the
+// resident link carries demo-phone's token and the door station link
+// front-door's, and the portal password printed on a later start (the
+// operator exists by then) signs in.
+func TestDemoPrintsWorkingCredentials(t *testing.T) {
+	cfg := mustDefault(t)
+	cfg.DataDir = t.TempDir()
+	b, err := openBackend(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := seedDemo(ctx, b.store, &out, "http://demo.test"); err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{}
+	for line := range strings.Lines(out.String()) {
+		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[1], "fyr_") {
+			tokens[f[0]] = f[1]
+		}
+	}
+	for _, want := range []string{"/resident#token=" + tokens["demo-phone"] + "\n", "/door#token=" + tokens["front-door"] + " "} {
+		if tokens["demo-phone"] == "" || tokens["front-door"] == "" || !strings.Contains(out.String(), want) {
+			t.Fatalf("want a link ending %q in:\n%s", want, out.String())
+		}
+	}
+	acc := accounts.New(b.records, nil)
+	var password string
+	for range 2 { // the second start finds the operator made by the first
+		var out bytes.Buffer
+		if err := demoOperator(ctx, acc, &out, "http://demo.test"); err != nil {
+			t.Fatal(err)
+		}
+		_, rest, _ := strings.Cut(out.String(), "password ")
+		password, _, _ = strings.Cut(rest, ";")
+	}
+	if _, err := acc.LoginAdmin(ctx, demoEmail, password); err != nil {
+		t.Fatalf("the password printed on the second start (%q): %v", password, err)
+	}
+}
