@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -206,8 +207,11 @@ func (s *Store) AdminByEmail(ctx context.Context, email string) (Admin, error) {
 	var a Admin
 	err := s.view(ctx, func(tx kv.Tx) error {
 		id, err := tx.Get(tAdminEmail, emailKey(email))
-		if err != nil {
+		if errors.Is(err, kv.ErrNotFound) {
 			return ErrNotFound
+		}
+		if err != nil {
+			return err // the store failed: not an answer about the account
 		}
 		return getJSON(tx, tAdmins, string(id), &a)
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/internal/redistest"
 )
@@ -53,6 +54,15 @@ func TestStoreRedisErrorsCounted(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(failed); n < 1 {
 		t.Fatalf("%v store errors counted with Redis stopped, want at least 1", n)
+	}
+	// The account records (sign-ins, sessions, the logs) are the store's
+	// too: their failures count the same.
+	before := testutil.ToFloat64(failed)
+	if _, err := accounts.New(b.records, nil).AdminByEmail(ctx, "op@example.com"); err == nil || errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("an account read with Redis stopped: %v", err)
+	}
+	if n := testutil.ToFloat64(failed); n <= before {
+		t.Fatalf("%v store errors counted after an account read failed, as many as before", n)
 	}
 }
 
