@@ -189,8 +189,8 @@ func TestSeedRefusesBadFile(t *testing.T) {
 	if err := cmd.Run(); err == nil {
 		t.Fatal("seed accepted a bad file")
 	}
-	if !strings.Contains(stderr.String(), "line 6") || stdout.Len() != 0 {
-		t.Fatalf("want the line in the error and nothing on stdout; stderr %q stdout %q", stderr.String(), stdout.String())
+	if !strings.Contains(stderr.String(), "bad.yaml") || !strings.Contains(stderr.String(), "line 6") || stdout.Len() != 0 {
+		t.Fatalf("want the file and the line in the error and nothing on stdout; stderr %q stdout %q", stderr.String(), stdout.String())
 	}
 	if !strings.Contains(stderr.String(), "FOYER_DATA_DR names no configuration key") {
 		t.Fatalf("no warning about an unknown FOYER_ variable; stderr %q", stderr.String())
