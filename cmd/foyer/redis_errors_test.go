@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,6 +133,52 @@ func TestRedisClientHonoursDeadlines(t *testing.T) {
 			// deadline ended it.
 			if took >= redisIOTimeout*4/5 {
 				t.Fatalf("the operation took %v (%v), with a deadline of %v and an I/O timeout of %v", took, err, deadline, redisIOTimeout)
+			}
+		})
+	}
+}
+
+// TestRedisClientRetriesOnce: an operation on the Redis clients serve
+// builds is tried twice at most (redisMaxRetries), against a Redis whose
+// connections close at once, so that a node answers a call with a
+// retryable error within a second while Redis is away. go-redis's own
+// default is 3 retries, each waiting its I/O timeout when Redis is silent.
+func TestRedisClientRetriesOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1) // before the close that ends the attempt
+			_ = c.Close()
+		}
+	}()
+	for name, rc := range map[string]RedisConfig{
+		"url":     {URL: "redis://" + ln.Addr().String()},
+		"cluster": {ClusterAddrs: []string{ln.Addr().String()}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rdb, err := redisClient(rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rdb.Close()
+			before := accepted.Load()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := rdb.Get(ctx, "k").Err(); err == nil {
+				t.Fatal("a Redis that closes every connection answered")
+			}
+			// Every attempt's connection was counted before it closed.
+			if n := accepted.Load() - before; n < 1 || n > 2 {
+				t.Fatalf("%d connections for one operation, want 1 or 2 (one retry at most)", n)
 			}
 		})
 	}
