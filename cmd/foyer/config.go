@@ -281,6 +281,8 @@ func (c Config) validate() error {
 		return errors.New("data_dir must be set when no Redis is configured")
 	case c.Redis.URL != "" && len(c.Redis.ClusterAddrs) > 0:
 		return errors.New("set redis.url or redis.cluster_addrs, not both")
+	case c.Redis.NodeID != "" && !validNodeID(c.Redis.NodeID):
+		return fmt.Errorf("redis.node_id %q: want 1 to 32 characters of a-z, 0-9 and -", c.Redis.NodeID)
 	case c.Redis.LeaseTTL < 3*time.Second:
 		return errors.New("redis.lease_ttl must be at least 3s")
 	case c.DrainTimeout < 0:
@@ -312,6 +314,21 @@ func (c Config) validate() error {
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// validNodeID reports whether id may name a node: 1 to 32 of a-z, 0-9
+// and -, as the signalling hub requires (it would refuse the node later,
+// naming no key, and seed and admin would accept it).
+func validNodeID(id string) bool {
+	if len(id) < 1 || len(id) > 32 {
+		return false
+	}
+	for _, r := range id {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // trustedProxies parses signaling.trusted_proxies (CIDRs or single addresses).
