@@ -169,7 +169,7 @@ func (cfg Config) Validate() error {
 		return errors.New("signaling: send queue must hold at least 8 messages")
 	case c.UpgradeRate < 0 || (c.UpgradeRate > 0 && c.UpgradeBurst < 1):
 		return errors.New("signaling: the upgrade rate must not be negative, and needs a burst of at least 1")
-	case !validNodeID(c.NodeID):
+	case !ValidNodeID(c.NodeID):
 		return errors.New("signaling: node ID must be 1-32 characters of a-z, 0-9 and -")
 	case c.RejoinWindow < 0 || c.RejoinWindow > 2*time.Minute:
 		return errors.New("signaling: the rejoin window must be at most 2m (0: the default, 10s)")
@@ -452,7 +452,10 @@ func ownerOf(id CallID) string {
 	return node
 }
 
-func validNodeID(id string) bool {
+// ValidNodeID reports whether id may name a node (redis.node_id): 1 to 32
+// characters of a-z, 0-9 and -. It is part of every call ID, Redis key and
+// channel name the node owns.
+func ValidNodeID(id string) bool {
 	if len(id) < 1 || len(id) > 32 {
 		return false
 	}

@@ -155,7 +155,7 @@ type RedisRouter struct {
 
 // NewRedisRouter returns the router of node on rdb. Metrics register with reg.
 func NewRedisRouter(node string, rdb redis.UniversalClient, opts RedisRouterOptions, reg prometheus.Registerer, log *slog.Logger) (*RedisRouter, error) {
-	if !validNodeID(node) {
+	if !ValidNodeID(node) {
 		return nil, errors.New("signaling: node ID must be 1-32 characters of a-z, 0-9 and -")
 	}
 	if opts.LeaseTTL == 0 {

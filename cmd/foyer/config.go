@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/foyer-intercom/foyer/media"
+	"github.com/foyer-intercom/foyer/signaling"
 	"github.com/foyer-intercom/foyer/turn"
 )
 
@@ -281,7 +282,7 @@ func (c Config) validate() error {
 		return errors.New("data_dir must be set when no Redis is configured")
 	case c.Redis.URL != "" && len(c.Redis.ClusterAddrs) > 0:
 		return errors.New("set redis.url or redis.cluster_addrs, not both")
-	case c.Redis.NodeID != "" && !validNodeID(c.Redis.NodeID):
+	case c.Redis.NodeID != "" && !signaling.ValidNodeID(c.Redis.NodeID):
 		return fmt.Errorf("redis.node_id %q: want 1 to 32 characters of a-z, 0-9 and -", c.Redis.NodeID)
 	case c.Redis.LeaseTTL < 3*time.Second:
 		return errors.New("redis.lease_ttl must be at least 3s")
@@ -314,21 +315,6 @@ func (c Config) validate() error {
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return nil
-}
-
-// validNodeID reports whether id may name a node: 1 to 32 of a-z, 0-9
-// and -, as the signalling hub requires (it would refuse the node later,
-// naming no key, and seed and admin would accept it).
-func validNodeID(id string) bool {
-	if len(id) < 1 || len(id) > 32 {
-		return false
-	}
-	for _, r := range id {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
-			return false
-		}
-	}
-	return true
 }
 
 // trustedProxies parses signaling.trusted_proxies (CIDRs or single addresses).
