@@ -110,6 +110,8 @@ func (s *Store) CreateAdmin(ctx context.Context, email, password string, operato
 func insertAdmin(tx kv.Tx, a Admin) error {
 	if _, err := tx.Get(tAdminEmail, a.Email); err == nil {
 		return fmt.Errorf("%w: an admin account with e-mail %s exists", ErrConflict, a.Email)
+	} else if !errors.Is(err, kv.ErrNotFound) {
+		return err // the store failed: whether the e-mail is free is unknown
 	}
 	if err := putJSON(tx, tAdmins, a.ID, a); err != nil {
 		return err
@@ -304,7 +306,11 @@ func (s *Store) TransferOwnership(ctx context.Context, site directory.SiteID, fr
 		return fmt.Errorf("%w: that account owns the site already", ErrConflict)
 	}
 	return s.update(ctx, func(tx kv.Tx) error {
-		if r, err := tx.Get(tRoles, string(site)+"/"+from); err != nil || Role(r) != RoleOwner {
+		r, err := tx.Get(tRoles, string(site)+"/"+from)
+		if err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return err // the store failed: not a refusal
+		}
+		if Role(r) != RoleOwner {
 			return fmt.Errorf("%w: only the site's owner can transfer it", ErrInvalid)
 		}
 		if err := setRole(tx, site, to, RoleOwner); err != nil {

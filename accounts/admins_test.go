@@ -4,6 +4,12 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/internal/kv"
+	"github.com/foyer-intercom/foyer/internal/redistest"
 )
 
 // TestInviteAdmin: an invited account and its role are made together or
@@ -135,5 +141,54 @@ func TestAdminPasswordChangeVoidsResetLinks(t *testing.T) {
 	}
 	if _, err := s.LoginAdmin(ctx, "linked@example.com", "a new password of mine"); err != nil {
 		t.Fatalf("the new password: %v", err)
+	}
+}
+
+// TestStoreFailureIsNoAnswer: a read of the shared store (Redis) that
+// fails is reported as the failure it is, never as an answer about the
+// record: not "only the site's owner can transfer it" to the owner, not a
+// code deleted (or "no such code") unread, not "no such account". The API
+// then answers 503 (retry) instead of a refusal, or a success, that is
+// wrong. The reads fail inside the transaction, after its WATCH, as when
+// Redis goes away mid-request: the client's Redis user may not run HGET.
+func TestStoreFailureIsNoAnswer(t *testing.T) {
+	srv := redistest.StartServer(t)
+	ctx := context.Background()
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = admin.Close() })
+	if err := New(kv.NewRedis(admin), time.Now).SetRole(ctx, "s1", "owner", RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	first, err := New(kv.NewRedis(admin), time.Now).CreateAdmin(ctx, "taken@example.com", "a long enough password", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Do(ctx, "ACL", "SETUSER", "noread", "on", ">noread", "~*", "&*", "+@all", "-hget").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: "noread", Password: "noread", MaxRetries: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	s := New(kv.NewRedis(rdb), time.Now)
+	for what, err := range map[string]error{
+		"a transfer by the owner": s.TransferOwnership(ctx, "s1", "owner", "newcomer"),
+		"deleting a code":         s.DeleteCode(ctx, "s1", "c_1"),
+		"an account for an e-mail that has one": func() error {
+			_, err := s.CreateAdmin(ctx, "taken@example.com", "another long password", false)
+			return err
+		}(),
+		"reading an account": func() error {
+			_, err := s.AdminByEmail(ctx, "owner@example.com")
+			return err
+		}(),
+	} {
+		if err == nil || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) {
+			t.Errorf("%s with its reads failing: %v, want the store's failure", what, err)
+		}
+	}
+	if roles, err := New(kv.NewRedis(admin), time.Now).SiteRoles(ctx, "s1"); err != nil || len(roles) != 1 || roles["owner"] != RoleOwner {
+		t.Errorf("roles after the failed transfer: %v, %v; want the owner's alone", roles, err)
+	}
+	if a, err := New(kv.NewRedis(admin), time.Now).AdminByEmail(ctx, "taken@example.com"); err != nil || a.ID != first.ID {
+		t.Errorf("the account of taken@example.com after the failed creation: %+v, %v; want the first one", a, err)
 	}
 }

@@ -149,6 +149,8 @@ func (s *Store) DeleteCode(ctx context.Context, site directory.SiteID, id string
 	return s.update(ctx, func(tx kv.Tx) error {
 		if _, err := tx.Get(tCodes, string(site)+"/"+id); errors.Is(err, kv.ErrNotFound) {
 			return ErrNotFound
+		} else if err != nil {
+			return err
 		}
 		return tx.Delete(tCodes, string(site)+"/"+id)
 	})
