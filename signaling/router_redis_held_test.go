@@ -114,3 +114,57 @@ func TestResendOneRoundTrip(t *testing.T) {
 		t.Fatalf("%d nodes held, want 5", len(r.held))
 	}
 }
+
+// subscribeAs subscribes to node's channel on its own client, as node
+// would, and returns a function that reads the call of each of the next n
+// envelopes it receives.
+func subscribeAs(t *testing.T, addr, node string) func(n int) []CallID {
+	t.Helper()
+	sub := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = sub.Close() })
+	ps := sub.SSubscribe(context.Background(), nodeChannel(node))
+	if _, err := ps.Receive(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return func(n int) []CallID {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+		defer cancel()
+		var got []CallID
+		for range n {
+			m, err := ps.ReceiveMessage(ctx)
+			if err != nil {
+				t.Fatalf("node %s received %v, then: %v", node, got, err)
+			}
+			env, err := unmarshalEnvelope(m.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, env.Call)
+		}
+		return got
+	}
+}
+
+// TestQueuedWaitsBehindHeld: an envelope queued for a node while earlier
+// ones wait for it to subscribe again waits behind them, though the node
+// is there by the time it is flushed: the node receives c1 then c2 (a
+// ring, then its cancel), not c2 first.
+func TestQueuedWaitsBehindHeld(t *testing.T) {
+	srv := redistest.StartServer(t)
+	r := bareRouter(t, srv.Addr)
+	r.publish("x", envelope{Kind: "left", Call: "c1", Devices: []directory.DeviceID{"d"}})
+	r.Flush(context.Background())
+	if !r.holding() {
+		t.Fatal("c1 not held for x, which nobody subscribes as")
+	}
+	receive := subscribeAs(t, srv.Addr, "x")
+	r.publish("x", envelope{Kind: "left", Call: "c2", Devices: []directory.DeviceID{"d"}})
+	r.Flush(context.Background())
+	if r.resend(context.Background()) {
+		t.Fatal("still holding after x subscribed")
+	}
+	if got := receive(2); fmt.Sprint(got) != "[c1 c2]" {
+		t.Fatalf("node x received %v, want [c1 c2]: c2 behind the held c1", got)
+	}
+}
