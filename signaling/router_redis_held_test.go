@@ -168,3 +168,29 @@ func TestQueuedWaitsBehindHeld(t *testing.T) {
 		t.Fatalf("node x received %v, want [c1 c2]: c2 behind the held c1", got)
 	}
 }
+
+// TestResendKeepsOrderBeyondBatch: more envelopes wait for a node than one
+// resend sends (publishBatch); those a resend lost again stay ahead of
+// those it did not send yet, so the node receives them all in order once
+// it subscribes.
+func TestResendKeepsOrderBeyondBatch(t *testing.T) {
+	srv := redistest.StartServer(t)
+	r := bareRouter(t, srv.Addr)
+	const n = publishBatch + 44
+	for i := range n {
+		r.publish("x", envelope{Kind: "left", Call: CallID(fmt.Sprint(i)), Devices: []directory.DeviceID{"d"}})
+	}
+	r.Flush(context.Background())
+	if !r.resend(context.Background()) { // nobody subscribes as x: the first batch is lost again
+		t.Fatal("nothing held for x")
+	}
+	receive := subscribeAs(t, srv.Addr, "x")
+	for r.resend(context.Background()) {
+	}
+	got := receive(n)
+	for i, call := range got {
+		if call != CallID(fmt.Sprint(i)) {
+			t.Fatalf("node x received %v at position %d, want %d: out of order", call, i, i)
+		}
+	}
+}
