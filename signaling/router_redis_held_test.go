@@ -194,3 +194,26 @@ func TestResendKeepsOrderBeyondBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldQueueFullUntilSent: a node's held-back queue that was full (its
+// deliveries refused, TestDeliverReportsFullHeldQueue) and is then sent
+// once the node subscribes again takes new envelopes again: the node's
+// devices are rung again, not refused for as long as this node runs.
+func TestHeldQueueFullUntilSent(t *testing.T) {
+	srv := redistest.StartServer(t)
+	r := bareRouter(t, srv.Addr)
+	r.sendMu.Lock()
+	for range publishQueue {
+		r.holdLocked(queued{node: "x", env: envelope{Kind: "left", Call: "c", Devices: []directory.DeviceID{"d"}}}, "no_receiver")
+	}
+	r.sendMu.Unlock()
+	if r.publish("x", envelope{Kind: "left", Call: "c", Devices: []directory.DeviceID{"d"}}) {
+		t.Fatal("an envelope behind a full held-back queue was taken")
+	}
+	subscribeAs(t, srv.Addr, "x")
+	for r.resend(context.Background()) {
+	}
+	if !r.publish("x", envelope{Kind: "left", Call: "c", Devices: []directory.DeviceID{"d"}}) {
+		t.Fatal("an envelope for x refused after its held-back queue was all sent")
+	}
+}
