@@ -217,3 +217,46 @@ func TestHeldQueueFullUntilSent(t *testing.T) {
 		t.Fatal("an envelope for x refused after its held-back queue was all sent")
 	}
 }
+
+// TestDeliveriesOfDifferentFramesNotMerged: consecutive deliveries to one
+// node of frames of the same length (two calls' rings: call IDs have one
+// length) are two envelopes, each device with its own frame; only the
+// very same frame to several devices is sent once.
+func TestDeliveriesOfDifferentFramesNotMerged(t *testing.T) {
+	srv := redistest.StartServer(t)
+	r := bareRouter(t, srv.Addr)
+	sub := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = sub.Close() })
+	ps := sub.SSubscribe(context.Background(), nodeChannel("x"))
+	if _, err := ps.Receive(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	frames := map[directory.DeviceID][]byte{
+		"d_a": []byte(`{"type":"ring","call_id":"c_n1_aaaa"}`),
+		"d_b": []byte(`{"type":"ring","call_id":"c_n1_bbbb"}`),
+	}
+	r.publish("x", envelope{Kind: "deliver", Devices: []directory.DeviceID{"d_a"}, Frame: frames["d_a"]})
+	r.publish("x", envelope{Kind: "deliver", Devices: []directory.DeviceID{"d_b"}, Frame: frames["d_b"]})
+	r.Flush(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	got := map[directory.DeviceID]string{}
+	for len(got) < 2 {
+		m, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatalf("node x received %v, then: %v", got, err)
+		}
+		env, err := unmarshalEnvelope(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range env.Devices {
+			got[d] = string(env.Frame)
+		}
+	}
+	for d, want := range frames {
+		if got[d] != string(want) {
+			t.Errorf("%s got %s, want %s", d, got[d], want)
+		}
+	}
+}
