@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/foyer-intercom/foyer/directory"
@@ -257,6 +258,33 @@ func TestDeliveriesOfDifferentFramesNotMerged(t *testing.T) {
 	for d, want := range frames {
 		if got[d] != string(want) {
 			t.Errorf("%s got %s, want %s", d, got[d], want)
+		}
+	}
+}
+
+// TestHeldDroppedCountedByCause: held envelopes dropped are counted by
+// the failure that stopped them, for all of their node's: no_receiver for
+// a node that never subscribed, c2 included, which only waited behind c1;
+// redis_error for what Redis did not take.
+func TestHeldDroppedCountedByCause(t *testing.T) {
+	srv := redistest.StartServer(t)
+	r := bareRouter(t, srv.Addr)
+	dropped := func(why string) float64 { return testutil.ToFloat64(r.metrics.dropped.WithLabelValues(why)) }
+	r.publish("x", envelope{Kind: "left", Call: "c1", Devices: []directory.DeviceID{"d"}})
+	r.Flush(context.Background())
+	r.publish("x", envelope{Kind: "left", Call: "c2", Devices: []directory.DeviceID{"d"}})
+	r.Flush(context.Background())
+	srv.Stop()
+	r.publish("y", envelope{Kind: "left", Call: "c3", Devices: []directory.DeviceID{"d"}})
+	r.Flush(context.Background())
+	r.sendMu.Lock()
+	for node, h := range r.held {
+		r.dropHeldLocked(node, h)
+	}
+	r.sendMu.Unlock()
+	for why, want := range map[string]float64{"no_receiver": 2, "redis_error": 1, "": 0} {
+		if n := dropped(why); n != want {
+			t.Errorf("dropped %q: %v, want %v", why, n, want)
 		}
 	}
 }
