@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
@@ -286,5 +287,19 @@ func TestHeldDroppedCountedByCause(t *testing.T) {
 		if n := dropped(why); n != want {
 			t.Errorf("dropped %q: %v, want %v", why, n, want)
 		}
+	}
+}
+
+// TestProbesNotHeld: a node's probe of its own subscription that nobody
+// received (the node resubscribing) is not held and sent again: the next
+// probe follows within probeInterval, and a stale one, received late,
+// would count seconds of waiting as the pub/sub round trip.
+func TestProbesNotHeld(t *testing.T) {
+	srv := redistest.StartServer(t)
+	r := bareRouter(t, srv.Addr)
+	r.publish(r.node, envelope{Kind: "probe", Sent: time.Now().UnixNano()})
+	r.Flush(context.Background())
+	if r.holding() {
+		t.Fatal("a probe nobody received was held to be sent again")
 	}
 }
