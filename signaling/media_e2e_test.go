@@ -61,6 +61,7 @@ type peer struct {
 	mu    sync.Mutex
 	got   map[byte][]uint32 // guarded by mu; sequence numbers received, by kind
 	ended bool              // guarded by mu; a remote track ended
+	cands int               // guarded by mu; the server's candidates received, end of candidates aside
 	done  chan struct{}
 }
 
@@ -124,6 +125,9 @@ func (p *peer) read() {
 			var msg CandidateMessage
 			_ = json.Unmarshal(data, &msg)
 			if msg.Candidate.Candidate != "" {
+				p.mu.Lock()
+				p.cands++
+				p.mu.Unlock()
 				if err := p.pc.AddICECandidate(msg.Candidate); err != nil {
 					p.t.Errorf("%s: candidate: %v", p.c.name, err)
 				}
@@ -164,6 +168,24 @@ func (p *peer) onSDP(msg SDPMessage) {
 	p.send(map[string]any{"type": "sdp", "call_id": msg.CallID, "description": answer})
 	if err := p.pc.SetLocalDescription(answer); err != nil {
 		p.t.Errorf("%s: local description: %v", p.c.name, err)
+	}
+}
+
+// waitCandidate waits for a candidate of the server's that is one (not the
+// end of candidates): a peer behind NAT, unlike these on loopback, cannot
+// be reached by the server's checks alone, and needs them.
+func (p *peer) waitCandidate(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(mediaWait); ; time.Sleep(packetEvery) {
+		p.mu.Lock()
+		n := p.cands
+		p.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the server trickled no candidate but the end of candidates", p.c.name)
+		}
 	}
 }
 
@@ -364,7 +386,8 @@ func TestRepeatedAnswerGetsOfferAgain(t *testing.T) {
 // TestMediaEndToEnd: a door station publishing VP8 video and Opus audio,
 // three devices rung. Before the answer every ringing device gets the
 // video (preview) and no audio; after one answers it gets audio and video,
-// the door station gets its microphone, and the losers' media ends.
+// the door station gets its microphone, and the losers' media ends. The
+// server's trickled candidates carry candidates, not only their end.
 func TestMediaEndToEnd(t *testing.T) {
 	engine := loopbackEngine(t)
 	ts := newTestServer(t, harborView, Config{Media: engine})
@@ -447,6 +470,8 @@ func TestMediaEndToEnd(t *testing.T) {
 	waitRun(t, winner, kindAudio, 20)
 	waitRun(t, winner, kindVideo, 60)
 	waitRun(t, door, kindMic, 20)
+	winner.waitCandidate(t)
+	door.waitCandidate(t)
 
 	// The losers' peer connections are closed: their tracks end.
 	deadline := time.Now().Add(mediaWait)
