@@ -547,3 +547,41 @@ func TestRefusedCallClosesItsMedia(t *testing.T) {
 		t.Fatalf("%d media sessions started, want 2 (the call and the one refused busy)", s.Started)
 	}
 }
+
+// TestDrainWaitsForMediaClosed: a drain returns once the media sessions
+// of the calls that ended during it are closed, their peer connections
+// and ports released, not while they are still closing: a process that
+// exits as Drain returns leaves no peer connection half closed.
+func TestDrainWaitsForMediaClosed(t *testing.T) {
+	engine := loopbackEngine(t)
+	ts := newTestServer(t, harborView, Config{Media: engine})
+	dirk := ts.connect(t, "dirk-phone")
+	door := newPeer(t, ts, "front-door")
+	door.send(map[string]any{"type": "call", "to": "102"})
+	callID := door.expect("calling")["call_id"].(string)
+	door.setCall(callID)
+	dirk.expect("ring")
+	if _, err := door.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := door.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	door.trickle.Hold() // as in TestMediaEndToEnd: the offer out before its candidates
+	if err := door.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	door.send(map[string]any{"type": "sdp", "call_id": callID, "description": offer})
+	door.trickle.Release()
+	// The server's offer: dirk-phone has its peer connection.
+	for dirk.next()["type"] != "sdp" {
+	}
+
+	drained := drain(ts.hubs[ts.nodeOf("front-door")])
+	door.send(map[string]any{"type": "hangup", "call_id": callID})
+	drained(t, "after the call ended")
+	if n := engine.Stats().Active; n != 0 {
+		t.Fatalf("the drain returned with %d media sessions still open", n)
+	}
+}
