@@ -303,3 +303,26 @@ func TestProbesNotHeld(t *testing.T) {
 		t.Fatal("a probe nobody received was held to be sent again")
 	}
 }
+
+// TestHeldDroppedCountedByLastCause: envelopes held after a Redis error
+// and then sent again to a node that never subscribes are dropped as
+// no_receiver, the last failure, not the first: Redis is back, the node is
+// what is missing.
+func TestHeldDroppedCountedByLastCause(t *testing.T) {
+	srv := redistest.StartServer(t)
+	r := bareRouter(t, srv.Addr)
+	r.sendMu.Lock()
+	r.holdLocked(queued{node: "x", env: envelope{Kind: "left", Call: "c", Devices: []directory.DeviceID{"d"}}}, "redis_error")
+	r.sendMu.Unlock()
+	if !r.resend(context.Background()) {
+		t.Fatal("nothing held for x, which nobody subscribes as")
+	}
+	r.sendMu.Lock()
+	r.dropHeldLocked("x", r.held["x"])
+	r.sendMu.Unlock()
+	for why, want := range map[string]float64{"no_receiver": 1, "redis_error": 0} {
+		if n := testutil.ToFloat64(r.metrics.dropped.WithLabelValues(why)); n != want {
+			t.Errorf("dropped %q: %v, want %v", why, n, want)
+		}
+	}
+}
