@@ -328,15 +328,15 @@ func TestLateDeviceJoinsMedia(t *testing.T) {
 	}
 }
 
-// TestRepeatedAnswerGetsOfferAgain: a winner that never answered the
-// server's offer (say its connection dropped as the offer came) answers
-// again, and gets answered, then the offer again.
-func TestRepeatedAnswerGetsOfferAgain(t *testing.T) {
-	ts := newTestServer(t, harborView, Config{Media: loopbackEngine(t)})
-	dirk := ts.connect(t, "dirk-phone")
-	door := newPeer(t, ts, "front-door")
+// offerAudioTo102 has front-door, a real peer, call 102 (dirk-phone, which
+// it connects and which reads its ring) and send its offer of audio before
+// its candidates, as in TestMediaEndToEnd.
+func offerAudioTo102(t *testing.T, ts *testServer) (door *peer, dirk *client, callID string) {
+	t.Helper()
+	dirk = ts.connect(t, "dirk-phone")
+	door = newPeer(t, ts, "front-door")
 	door.send(map[string]any{"type": "call", "to": "102"})
-	callID := door.expect("calling")["call_id"].(string)
+	callID = door.expect("calling")["call_id"].(string)
 	door.setCall(callID)
 	dirk.expect("ring")
 	if _, err := door.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
@@ -346,12 +346,21 @@ func TestRepeatedAnswerGetsOfferAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	door.trickle.Hold() // as in TestMediaEndToEnd: the offer out before its candidates
+	door.trickle.Hold()
 	if err := door.pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
 	door.send(map[string]any{"type": "sdp", "call_id": callID, "description": offer})
 	door.trickle.Release()
+	return door, dirk, callID
+}
+
+// TestRepeatedAnswerGetsOfferAgain: a winner that never answered the
+// server's offer (say its connection dropped as the offer came) answers
+// again, and gets answered, then the offer again.
+func TestRepeatedAnswerGetsOfferAgain(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{Media: loopbackEngine(t)})
+	_, dirk, callID := offerAudioTo102(t, ts)
 
 	// dirk-phone reads what comes, the server's candidates aside, and
 	// answers none of it.
@@ -555,25 +564,7 @@ func TestRefusedCallClosesItsMedia(t *testing.T) {
 func TestDrainWaitsForMediaClosed(t *testing.T) {
 	engine := loopbackEngine(t)
 	ts := newTestServer(t, harborView, Config{Media: engine})
-	dirk := ts.connect(t, "dirk-phone")
-	door := newPeer(t, ts, "front-door")
-	door.send(map[string]any{"type": "call", "to": "102"})
-	callID := door.expect("calling")["call_id"].(string)
-	door.setCall(callID)
-	dirk.expect("ring")
-	if _, err := door.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := door.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	door.trickle.Hold() // as in TestMediaEndToEnd: the offer out before its candidates
-	if err := door.pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	door.send(map[string]any{"type": "sdp", "call_id": callID, "description": offer})
-	door.trickle.Release()
+	door, dirk, callID := offerAudioTo102(t, ts)
 	// The server's offer: dirk-phone has its peer connection.
 	for dirk.next()["type"] != "sdp" {
 	}
