@@ -89,28 +89,10 @@ func TestStrangerMediaNotFound(t *testing.T) {
 // dials a number both have without site_id: the call goes to the site
 // where somebody can ring, not merely the first that has the number.
 func TestMultiSiteCallPicksRingableSite(t *testing.T) {
-	ts := newTestServer(t, `
-sites:
-  - name: North
-    door_stations: [north-door]
-    ids:
-      - id: "5"
-        name: Nobody yet
-        app_users:
-          - email: new@example.com
-            status: pending
-            devices: [new-phone]
-  - name: South
-    ids:
-      - id: "5"
-        name: Zuid
-        app_users:
-          - email: zuid@example.com
-            devices: [zuid-phone]
-`, Config{})
+	ts := fiveOnSites(t, Config{}, []string{"North"}, "North", "South")
 	south := ts.siteNamed(t, "South")
 	northCalls(t, ts, south)
-	phone := ts.connect(t, "zuid-phone")
+	phone := ts.connect(t, "south-phone")
 	door := ts.connect(t, "north-door")
 	_, ringing := door.call("5")
 	if ringing != 1 {
@@ -119,6 +101,28 @@ sites:
 	if r := phone.expect("ring"); r["from"].(map[string]any)["site_id"] != string(south) {
 		t.Fatalf("ring %v, want it from the South site", r)
 	}
+}
+
+// fiveOnSites provisions the sites named, each with ID 5 and one app user
+// (device <site>-phone, in lower case), pending on the sites in pending;
+// the first site has the door station north-door.
+func fiveOnSites(t *testing.T, cfg Config, pending []string, sites ...string) *testServer {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("sites:\n")
+	for i, site := range sites {
+		name := strings.ToLower(site)
+		fmt.Fprintf(&b, "  - name: %s\n", site)
+		if i == 0 {
+			b.WriteString("    door_stations: [north-door]\n")
+		}
+		fmt.Fprintf(&b, "    ids:\n      - id: \"5\"\n        name: %s\n        app_users:\n          - email: %s@example.com\n", site, name)
+		if slices.Contains(pending, site) {
+			b.WriteString("            status: pending\n")
+		}
+		fmt.Fprintf(&b, "            devices: [%s-phone]\n", name)
+	}
+	return newTestServer(t, b.String(), cfg)
 }
 
 // northCalls lets the door station north-door of the site North call the
@@ -141,48 +145,24 @@ func northCalls(t *testing.T, ts *testServer, sites ...directory.SiteID) {
 // could ring too; a site_id that is not one of its sites is not_found,
 // like an ID it may not call, and rings nobody there.
 func TestCallSiteID(t *testing.T) {
-	ts := newTestServer(t, `
-sites:
-  - name: North
-    door_stations: [north-door]
-    ids:
-      - id: "5"
-        name: Noord
-        app_users:
-          - email: noord@example.com
-            devices: [noord-phone]
-  - name: South
-    ids:
-      - id: "5"
-        name: Zuid
-        app_users:
-          - email: zuid@example.com
-            devices: [zuid-phone]
-  - name: East
-    ids:
-      - id: "5"
-        name: Oost
-        app_users:
-          - email: oost@example.com
-            devices: [oost-phone]
-`, Config{})
+	ts := fiveOnSites(t, Config{}, nil, "North", "South", "East")
 	south, east := ts.siteNamed(t, "South"), ts.siteNamed(t, "East")
 	northCalls(t, ts, south)
-	noord, zuid, oost := ts.connect(t, "noord-phone"), ts.connect(t, "zuid-phone"), ts.connect(t, "oost-phone")
+	northPhone, southPhone, eastPhone := ts.connect(t, "north-phone"), ts.connect(t, "south-phone"), ts.connect(t, "east-phone")
 	door := ts.connect(t, "north-door")
 
 	door.send(map[string]any{"type": "call", "to": "5", "site_id": string(south)})
 	calling := door.expect("calling")
-	if r := zuid.expect("ring"); r["from"].(map[string]any)["site_id"] != string(south) {
+	if r := southPhone.expect("ring"); r["from"].(map[string]any)["site_id"] != string(south) {
 		t.Fatalf("ring %v, want it from the South site", r)
 	}
 	door.send(map[string]any{"type": "hangup", "call_id": calling["call_id"]})
 	door.expect("ended")
-	zuid.expect("cancel")
+	southPhone.expect("cancel")
 
 	door.send(map[string]any{"type": "call", "to": "5", "site_id": string(east)})
 	door.expectError("not_found")
-	for _, c := range []*client{noord, oost} {
+	for _, c := range []*client{northPhone, eastPhone} {
 		c.pingPong() // a ring would have come first
 	}
 }
@@ -193,26 +173,7 @@ sites:
 // whose call log shows it, not in the other site's.
 func TestUnavailableCallInFirstSite(t *testing.T) {
 	records := make(chan CallRecord, 1)
-	ts := newTestServer(t, `
-sites:
-  - name: North
-    door_stations: [north-door]
-    ids:
-      - id: "5"
-        name: Noord
-        app_users:
-          - email: noord@example.com
-            status: pending
-            devices: [noord-phone]
-  - name: South
-    ids:
-      - id: "5"
-        name: Zuid
-        app_users:
-          - email: zuid@example.com
-            status: pending
-            devices: [zuid-phone]
-`, Config{OnCallEnded: func(r CallRecord) { records <- r }})
+	ts := fiveOnSites(t, Config{OnCallEnded: func(r CallRecord) { records <- r }}, []string{"North", "South"}, "North", "South")
 	north, south := ts.siteNamed(t, "North"), ts.siteNamed(t, "South")
 	northCalls(t, ts, south)
 	door := ts.connect(t, "north-door")
