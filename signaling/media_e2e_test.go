@@ -171,6 +171,24 @@ func (p *peer) onSDP(msg SDPMessage) {
 	}
 }
 
+// offer sends the server an offer of p's transceivers for its call. The
+// offer is applied before it is sent, so that the server's answer cannot
+// find p's connection still stable; the candidates that gathering starts
+// meanwhile wait until the offer is out.
+func (p *peer) offer(t *testing.T) {
+	t.Helper()
+	offer, err := p.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.trickle.Hold()
+	if err := p.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	p.send(map[string]any{"type": "sdp", "call_id": p.callID(), "description": offer})
+	p.trickle.Release()
+}
+
 // waitCandidate waits for a candidate of the server's that is one (not the
 // end of candidates): a peer behind NAT, unlike these on loopback, cannot
 // be reached by the server's checks alone, and needs them.
@@ -330,7 +348,7 @@ func TestLateDeviceJoinsMedia(t *testing.T) {
 
 // offerAudioTo102 has front-door, a real peer, call 102 (dirk-phone, which
 // it connects and which reads its ring) and send its offer of audio before
-// its candidates, as in TestMediaEndToEnd.
+// its candidates (peer.offer).
 func offerAudioTo102(t *testing.T, ts *testServer) (door *peer, dirk *client, callID string) {
 	t.Helper()
 	dirk = ts.connect(t, "dirk-phone")
@@ -342,16 +360,7 @@ func offerAudioTo102(t *testing.T, ts *testServer) (door *peer, dirk *client, ca
 	if _, err := door.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := door.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	door.trickle.Hold()
-	if err := door.pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	door.send(map[string]any{"type": "sdp", "call_id": callID, "description": offer})
-	door.trickle.Release()
+	door.offer(t)
 	return door, dirk, callID
 }
 
@@ -425,19 +434,7 @@ func TestMediaEndToEnd(t *testing.T) {
 	if _, err := door.pc.AddTransceiverFromTrack(audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := door.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The offer is applied before it is sent, so that the server's answer
-	// cannot find the door's connection still stable; the candidates that
-	// gathering starts meanwhile wait until the offer is out.
-	door.trickle.Hold()
-	if err := door.pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	door.send(map[string]any{"type": "sdp", "call_id": callID, "description": offer})
-	door.trickle.Release()
+	door.offer(t)
 	go publish(video, kindVideo, 900, door.done)
 	go publish(audio, kindAudio, 160, door.done)
 
