@@ -87,12 +87,21 @@ func sessionKey(tok string) string {
 	return hashKey(directory.HashToken(tok))
 }
 
-// getJSON reads table/key into v; kv.ErrNotFound becomes ErrNotFound.
-func getJSON(tx kv.Tx, table, key string, v any) error {
+// get reads table/key: ErrNotFound when there is no such record, and the
+// store's own error when it failed, which says nothing about the record
+// (every read of the package goes through it, so that no caller takes a
+// failure for an answer).
+func get(tx kv.Tx, table, key string) ([]byte, error) {
 	b, err := tx.Get(table, key)
 	if errors.Is(err, kv.ErrNotFound) {
-		return ErrNotFound
+		return nil, ErrNotFound
 	}
+	return b, err
+}
+
+// getJSON reads table/key into v, as get does.
+func getJSON(tx kv.Tx, table, key string, v any) error {
+	b, err := get(tx, table, key)
 	if err != nil {
 		return err
 	}

@@ -108,10 +108,10 @@ func (s *Store) CreateAdmin(ctx context.Context, email, password string, operato
 // insertAdmin stores a new account and its e-mail's index entry; the
 // e-mail must be free.
 func insertAdmin(tx kv.Tx, a Admin) error {
-	if _, err := tx.Get(tAdminEmail, a.Email); err == nil {
+	if _, err := get(tx, tAdminEmail, a.Email); err == nil {
 		return fmt.Errorf("%w: an admin account with e-mail %s exists", ErrConflict, a.Email)
-	} else if !errors.Is(err, kv.ErrNotFound) {
-		return err // the store failed: whether the e-mail is free is unknown
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
 	}
 	if err := putJSON(tx, tAdmins, a.ID, a); err != nil {
 		return err
@@ -208,12 +208,9 @@ func (s *Store) Admin(ctx context.Context, id string) (Admin, error) {
 func (s *Store) AdminByEmail(ctx context.Context, email string) (Admin, error) {
 	var a Admin
 	err := s.view(ctx, func(tx kv.Tx) error {
-		id, err := tx.Get(tAdminEmail, emailKey(email))
-		if errors.Is(err, kv.ErrNotFound) {
-			return ErrNotFound
-		}
+		id, err := get(tx, tAdminEmail, emailKey(email))
 		if err != nil {
-			return err // the store failed: not an answer about the account
+			return err
 		}
 		return getJSON(tx, tAdmins, string(id), &a)
 	})
@@ -306,9 +303,9 @@ func (s *Store) TransferOwnership(ctx context.Context, site directory.SiteID, fr
 		return fmt.Errorf("%w: that account owns the site already", ErrConflict)
 	}
 	return s.update(ctx, func(tx kv.Tx) error {
-		r, err := tx.Get(tRoles, string(site)+"/"+from)
-		if err != nil && !errors.Is(err, kv.ErrNotFound) {
-			return err // the store failed: not a refusal
+		r, err := get(tx, tRoles, string(site)+"/"+from)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
 		}
 		if Role(r) != RoleOwner {
 			return fmt.Errorf("%w: only the site's owner can transfer it", ErrInvalid)

@@ -292,8 +292,8 @@ func (s *Store) SetPushToken(ctx context.Context, device directory.DeviceID, tok
 func (s *Store) PushToken(ctx context.Context, device directory.DeviceID) (string, error) {
 	var tok []byte
 	err := s.view(ctx, func(tx kv.Tx) (err error) {
-		tok, err = tx.Get(tPush, string(device))
-		if errors.Is(err, kv.ErrNotFound) {
+		tok, err = get(tx, tPush, string(device))
+		if errors.Is(err, ErrNotFound) {
 			err = nil
 		}
 		return err

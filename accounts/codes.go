@@ -147,9 +147,7 @@ func (s *Store) Codes(ctx context.Context, site directory.SiteID) ([]AccessCode,
 // DeleteCode removes an access code.
 func (s *Store) DeleteCode(ctx context.Context, site directory.SiteID, id string) error {
 	return s.update(ctx, func(tx kv.Tx) error {
-		if _, err := tx.Get(tCodes, string(site)+"/"+id); errors.Is(err, kv.ErrNotFound) {
-			return ErrNotFound
-		} else if err != nil {
+		if _, err := get(tx, tCodes, string(site)+"/"+id); err != nil {
 			return err
 		}
 		return tx.Delete(tCodes, string(site)+"/"+id)
