@@ -148,8 +148,8 @@ func TestAdminPasswordChangeVoidsResetLinks(t *testing.T) {
 // fails is reported as the failure it is, never as an answer about the
 // record: not "only the site's owner can transfer it" to the owner, not a
 // code deleted (or "no such code") unread, not "no such account". The API
-// then answers 503 (retry) instead of a refusal, or a success, that is
-// wrong. The reads fail inside the transaction, after its WATCH, as when
+// then answers that it failed (500) instead of a refusal, or a success,
+// that is wrong. The reads fail inside the transaction, after its WATCH, as when
 // Redis goes away mid-request: the client's Redis user may not run HGET.
 func TestStoreFailureIsNoAnswer(t *testing.T) {
 	srv := redistest.StartServer(t)
