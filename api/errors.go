@@ -79,6 +79,10 @@ func againIfStale(edit func() error) error {
 	}
 }
 
+// unavailableRetry is the Retry-After (seconds) of an answer given while
+// the store is unavailable: about a Redis restart's or failover's time.
+const unavailableRetry = 5
+
 // toError maps any error to the client-facing one: the single place where
 // store and account errors become statuses.
 func toError(err error) *Error {
@@ -116,6 +120,10 @@ func toError(err error) *Error {
 		return apiErr(http.StatusInsufficientStorage, "storage_full", "the server's storage is full; nothing was changed — tell the operator")
 	case errors.Is(err, kv.ErrContention):
 		return apiErr(http.StatusServiceUnavailable, "service_unavailable", "busy; try again")
+	case errors.Is(err, directory.ErrUnavailable):
+		e := apiErr(http.StatusServiceUnavailable, "service_unavailable", "the server's store is not answering; try again in a few seconds (a change may or may not have been made: look before repeating it)")
+		e.RetryAfter = unavailableRetry
+		return e
 	}
 	return apiErr(http.StatusInternalServerError, "internal", "internal error")
 }

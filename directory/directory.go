@@ -166,6 +166,13 @@ var (
 	ErrLimit    = errors.New("limit")    // e.g. a seventh app user on one call ID
 	ErrInvalid  = errors.New("invalid")  // a value outside its rule
 	ErrLocked   = errors.New("locked")   // the store is held by another process
+	// ErrUnavailable: the shared store (Redis) did not answer, or is not
+	// serving for now (loading its data, failing over, refusing clients).
+	// The caller may try again in a few seconds; a write that failed so
+	// may or may not have been made, all of it or none (Apply's journal).
+	// The stores themselves return go-redis's errors: the server marks
+	// them (cmd/foyer's hook on the stores' client).
+	ErrUnavailable = errors.New("store unavailable")
 	// ErrStale: a record changed between the read an edit was made from
 	// and its write (PutMembership.Was, PutDevice.Was); it wraps
 	// ErrConflict. The caller reads again and repeats its edit.

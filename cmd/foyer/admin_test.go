@@ -11,8 +11,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/foyer-intercom/foyer/accounts"
+	"github.com/foyer-intercom/foyer/internal/redistest"
 	"github.com/foyer-intercom/foyer/internal/testtool"
 )
 
@@ -212,12 +216,76 @@ func TestStorageFull(t *testing.T) {
 	t.Logf("%d changes acknowledged before the store filled; %d refused with 507", len(acked), len(refused))
 }
 
+// TestStoreUnavailable: with the shared Redis stopped, or stalled past the
+// client's I/O timeout, the admin API answers 503 service_unavailable
+// with a Retry-After (try again), not 500 internal error; the node keeps
+// serving; once Redis is back (restarted from its saved data) the same
+// session works, and the change refused meanwhile was not made.
+func TestStoreUnavailable(t *testing.T) {
+	bin := foyerBin(t)
+	srv := redistest.StartServer(t)
+	env := []string{"FOYER_REDIS_URL=redis://" + srv.Addr, "FOYER_REDIS_NODE_ID=node-u"}
+	dir := t.TempDir()
+	createOwner(t, bin, dir, env...)
+	n, _ := startAdminNode(t, bin, dir, append([]string{"env"}, env...)...)
+	tok := n.login()
+	if s, out := n.call(tok, "POST", "/v1/sites", `{"name":"Before"}`); s != http.StatusCreated {
+		t.Fatalf("create site: %d %v", s, out)
+	}
+	unavailable := func(when, method, path, body string) {
+		t.Helper()
+		s, out, retry := n.callWithRetry(tok, method, path, body)
+		e, _ := out["error"].(map[string]any)
+		if s != http.StatusServiceUnavailable || e["code"] != "service_unavailable" || retry != "5" {
+			t.Errorf("%s, %s %s: %d %v (Retry-After %q), want 503 service_unavailable, Retry-After 5", when, method, path, s, out, retry)
+		}
+	}
+
+	// Stalled: every request waits out the client's I/O timeout.
+	srv.Pause(t, 3*time.Second)
+	unavailable("Redis stalled", "GET", "/v1/sites", "")
+
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	if err := rdb.Save(context.Background()).Err(); err != nil { // waits for the pause's end
+		t.Fatal(err)
+	}
+	srv.Stop()
+	unavailable("Redis stopped", "GET", "/v1/sites", "")
+	unavailable("Redis stopped", "POST", "/v1/sites", `{"name":"During"}`)
+	if s, out := n.call("", "POST", "/v1/admin/login", `{"email":"op@example.com","password":"operator password"}`); s != http.StatusServiceUnavailable {
+		t.Errorf("sign-in with Redis stopped: %d %v, want 503", s, out)
+	}
+	if h, err := http.Get(n.base + "/healthz"); err != nil || h.StatusCode != http.StatusOK {
+		t.Fatalf("the node stopped serving with Redis stopped: %v", err)
+	}
+
+	srv.Restart(t) // from the data saved above, as a Redis with persistence restarts
+	var sites []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		s, out := n.call(tok, "GET", "/v1/sites", "")
+		if s == http.StatusOK {
+			for _, site := range out["sites"].([]any) {
+				sites = append(sites, site.(map[string]any)["name"].(string))
+			}
+			break
+		}
+		if s != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("with Redis back: %d %v, want 200 (503 for a while at most)", s, out)
+		}
+	}
+	if !slices.Equal(sites, []string{"Before"}) {
+		t.Fatalf("sites after the outage: %q, want only the one made before it", sites)
+	}
+}
+
 // createOwner runs `foyer admin create-owner` for op@example.com (password
-// "operator password") on the data directory dir.
-func createOwner(t *testing.T, bin, dir string) {
+// "operator password") on the data directory dir, with env (such as
+// FOYER_REDIS_URL) added to its environment.
+func createOwner(t *testing.T, bin, dir string, env ...string) {
 	t.Helper()
 	create := exec.Command(bin, "admin", "create-owner", "--email", "op@example.com", "--data-dir", dir)
-	create.Env = append(os.Environ(), "FOYER_ADMIN_PASSWORD=operator password")
+	create.Env = append(os.Environ(), append(env, "FOYER_ADMIN_PASSWORD=operator password")...)
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("create-owner: %v\n%s", err, out)
 	}
@@ -250,6 +318,13 @@ func startAdminNode(t *testing.T, bin, dir string, prefix ...string) (adminNode,
 // returns the status and the decoded answer.
 func (n adminNode) call(token, method, path, body string) (int, map[string]any) {
 	n.t.Helper()
+	s, out, _ := n.callWithRetry(token, method, path, body)
+	return s, out
+}
+
+// callWithRetry is call, and returns the answer's Retry-After header too.
+func (n adminNode) callWithRetry(token, method, path, body string) (int, map[string]any, string) {
+	n.t.Helper()
 	req, err := http.NewRequest(method, n.base+path, strings.NewReader(body))
 	if err != nil {
 		n.t.Fatal(err)
@@ -265,7 +340,7 @@ func (n adminNode) call(token, method, path, body string) (int, map[string]any) 
 	defer resp.Body.Close()
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	return resp.StatusCode, out, resp.Header.Get("Retry-After")
 }
 
 // login signs createOwner's account in and returns its session token.

@@ -3,17 +3,21 @@ package main
 import (
 	"context"
 	"errors"
-	"slices"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 // storeErrors is a go-redis hook on the stores' Redis client (the
 // directory's and the accounts' records) that counts the commands and
 // pipelines Redis failed into foyer_redis_errors_total{op="store"}, beside
-// the router's own operations. The counter comes from the router, which
+// the router's own operations, and marks the failures of a Redis out of
+// reach or not serving for now as directory.ErrUnavailable (which the API
+// answers 503, try again). The counter comes from the router, which
 // owns that family and is made after the stores: until then (and in the
 // admin commands, which have no metrics) nothing is counted.
 type storeErrors struct {
@@ -36,10 +40,11 @@ func (h *storeErrors) DialHook(next redis.DialHook) redis.DialHook { return next
 func (h *storeErrors) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		if !connectionSetup(cmd) && redisFailed(err) {
-			h.count()
+		if connectionSetup(cmd) || !redisFailed(err) {
+			return err
 		}
-		return err
+		h.count()
+		return markUnavailable(err) // Process sets it on cmd
 	}
 }
 
@@ -49,10 +54,17 @@ func (h *storeErrors) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h *storeErrors) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
-		if slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return !connectionSetup(c) && redisFailed(c.Err()) }) {
+		failed := false
+		for _, c := range cmds {
+			if !connectionSetup(c) && redisFailed(c.Err()) {
+				failed = true
+				c.SetErr(markUnavailable(c.Err()))
+			}
+		}
+		if failed {
 			h.count()
 		}
-		return err
+		return markUnavailable(err)
 	}
 }
 
@@ -77,4 +89,23 @@ func redisFailed(err error) bool {
 		return false
 	}
 	return true
+}
+
+// markUnavailable wraps err in directory.ErrUnavailable when it is Redis
+// out of reach or not serving for now: no connection or no answer in
+// time (any failure that is not a reply of Redis's), or a reply saying
+// that it is loading its data, read-only or failing over, its cluster
+// down, or refusing clients. Other replies (a wrong type, a missing
+// permission) are faults, left as they are; so is any answer.
+func markUnavailable(err error) error {
+	if !redisFailed(err) || errors.Is(err, directory.ErrUnavailable) {
+		return err
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) && !redis.IsLoadingError(err) && !redis.IsReadOnlyError(err) &&
+		!redis.IsMasterDownError(err) && !redis.IsClusterDownError(err) && !redis.IsTryAgainError(err) &&
+		!redis.IsMaxClientsError(err) && !redis.IsNoReplicasError(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", directory.ErrUnavailable, err)
 }

@@ -19,7 +19,8 @@ import (
 )
 
 // TestStoreRedisErrorsCounted: the stores' Redis commands that Redis fails
-// are counted (op "store"), and their answers are not: a missing record,
+// are counted (op "store"), and marked unavailable when Redis is out of
+// reach, and their answers are not: a missing record,
 // the commit scripts loaded on first use (NOSCRIPT, then EVAL), writes
 // and reads that succeed.
 func TestStoreRedisErrorsCounted(t *testing.T) {
@@ -50,11 +51,20 @@ func TestStoreRedisErrorsCounted(t *testing.T) {
 	}
 
 	srv.Stop()
-	if _, err := b.store.Site(ctx, site.ID); err == nil {
-		t.Fatal("a read with Redis stopped succeeded")
+	if _, err := b.store.Site(ctx, site.ID); !errors.Is(err, directory.ErrUnavailable) {
+		t.Fatalf("a read with Redis stopped: %v, want it marked unavailable", err)
 	}
 	if n := testutil.ToFloat64(failed); n < 1 {
 		t.Fatalf("%v store errors counted with Redis stopped, want at least 1", n)
+	}
+	// A pipeline's commands are marked each, as their reader sees them.
+	cmds, err := b.storeRdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Get(ctx, "a")
+		p.Get(ctx, "b")
+		return nil
+	})
+	if !errors.Is(err, directory.ErrUnavailable) || !errors.Is(cmds[0].Err(), directory.ErrUnavailable) || !errors.Is(cmds[1].Err(), directory.ErrUnavailable) {
+		t.Fatalf("a pipeline with Redis stopped: %v; its commands: %v, %v; want each marked unavailable", err, cmds[0].Err(), cmds[1].Err())
 	}
 	// The account records (sign-ins, sessions, the logs) are the store's
 	// too: their failures count the same.
@@ -82,6 +92,55 @@ func TestRedisFailed(t *testing.T) {
 	} {
 		if got := redisFailed(tc.err); got != tc.want {
 			t.Errorf("redisFailed(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// reply is an error reply of Redis's, as go-redis returns it.
+type reply string
+
+func (r reply) Error() string { return string(r) }
+func (reply) RedisError()     {}
+
+// TestMarkUnavailable tells a Redis out of reach or not serving for now
+// (marked directory.ErrUnavailable: the API answers 503, try again) from
+// Redis refusing a command (a fault: 500) and from its answers.
+func TestMarkUnavailable(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{redis.Nil, false},
+		{redis.TxFailedErr, false},
+		{context.Canceled, false},
+		{reply("NOSCRIPT No matching script"), false},
+		{reply("NOPERM User u has no permissions to run the 'hget' command"), false},
+		{reply("WRONGTYPE Operation against a key holding the wrong kind of value"), false},
+		{reply("OOM command not allowed when used memory > 'maxmemory'."), false},
+		{refused, true},
+		{context.DeadlineExceeded, true},
+		{io.EOF, true},
+		{redis.ErrPoolTimeout, true},
+		{redis.ErrClosed, true},
+		{reply("LOADING Redis is loading the dataset in memory"), true},
+		{reply("READONLY You can't write against a read only replica."), true},
+		{reply("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), true},
+		{reply("CLUSTERDOWN The cluster is down"), true},
+		{reply("TRYAGAIN Multiple keys request during rehashing of slot"), true},
+		{reply("ERR max number of clients reached"), true},
+		{reply("NOREPLICAS Not enough good replicas to write."), true},
+	} {
+		got := markUnavailable(tc.err)
+		if marked := errors.Is(got, directory.ErrUnavailable); marked != tc.want {
+			t.Errorf("markUnavailable(%v) = %v: marked %v, want %v", tc.err, got, marked, tc.want)
+		}
+		if tc.err != nil && !errors.Is(got, tc.err) {
+			t.Errorf("markUnavailable(%v) = %v, which no longer wraps it", tc.err, got)
+		}
+		if again := markUnavailable(got); again != got {
+			t.Errorf("marked twice: %v", again)
 		}
 	}
 }

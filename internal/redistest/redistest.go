@@ -262,8 +262,9 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts an empty server on the same address after Stop (or kills
-// the running one first).
+// Restart starts the server again on the same address after Stop (or
+// kills the running one first): empty, unless its data was saved (SAVE)
+// before, which it loads, as a Redis with persistence restarts.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.Stop()
