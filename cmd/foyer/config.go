@@ -292,6 +292,16 @@ func (c Config) validate() error {
 		return errors.New("http.read_header_timeout and http.idle_timeout must be positive")
 	case c.Metrics.Pprof && c.Metrics.Listen == "":
 		return errors.New("metrics.pprof needs metrics.listen: the profiler is never served on the public listener")
+	case c.Signaling.HelloTimeout <= 0:
+		return fmt.Errorf("signaling.hello_timeout %s: want more than 0", c.Signaling.HelloTimeout)
+	case c.Signaling.Heartbeat < time.Second:
+		return fmt.Errorf("signaling.heartbeat %s: want at least 1s", c.Signaling.Heartbeat)
+	case c.Signaling.SendQueue < 8:
+		return fmt.Errorf("signaling.send_queue %d: want at least 8", c.Signaling.SendQueue)
+	case c.Signaling.MessageRate <= 0 || c.Signaling.MessageBurst < 1:
+		return fmt.Errorf("signaling.message_rate %g, signaling.message_burst %d: want a rate above 0 and a burst of at least 1", c.Signaling.MessageRate, c.Signaling.MessageBurst)
+	case c.Signaling.CallRate <= 0 || c.Signaling.CallBurst < 1:
+		return fmt.Errorf("signaling.call_rate %g, signaling.call_burst %d: want a rate above 0 and a burst of at least 1", c.Signaling.CallRate, c.Signaling.CallBurst)
 	case c.Signaling.RejoinWindow < time.Second || c.Signaling.RejoinWindow > 2*time.Minute:
 		return fmt.Errorf("signaling.rejoin_window %s: want 1s to 2m", c.Signaling.RejoinWindow)
 	case c.Signaling.UpgradeRate < 0 || (c.Signaling.UpgradeRate > 0 && c.Signaling.UpgradeBurst < 1):
