@@ -77,64 +77,50 @@ func TestStoreRedisErrorsCounted(t *testing.T) {
 	}
 }
 
-// TestRedisFailed tells Redis failing from its answers.
-func TestRedisFailed(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want bool
-	}{
-		{nil, false},
-		{redis.Nil, false},
-		{redis.TxFailedErr, false},
-		{context.Canceled, false},
-		{context.DeadlineExceeded, true},
-		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), true},
-	} {
-		if got := redisFailed(tc.err); got != tc.want {
-			t.Errorf("redisFailed(%v) = %v, want %v", tc.err, got, tc.want)
-		}
-	}
-}
-
 // reply is an error reply of Redis's, as go-redis returns it.
 type reply string
 
 func (r reply) Error() string { return string(r) }
 func (reply) RedisError()     {}
 
-// TestMarkUnavailable tells a Redis out of reach or not serving for now
-// (marked directory.ErrUnavailable: the API answers 503, try again) from
-// Redis refusing a command (a fault: 500) and from its answers.
-func TestMarkUnavailable(t *testing.T) {
+// TestRedisFailureKinds tells Redis failing (counted) from its answers,
+// and among failures a Redis out of reach or not serving for now (marked
+// directory.ErrUnavailable: the API answers 503, try again) from Redis
+// refusing a command (a fault: 500).
+func TestRedisFailureKinds(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
 	for _, tc := range []struct {
-		err  error
-		want bool
+		err                 error
+		failed, unavailable bool
 	}{
-		{nil, false},
-		{redis.Nil, false},
-		{redis.TxFailedErr, false},
-		{context.Canceled, false},
-		{reply("NOSCRIPT No matching script"), false},
-		{reply("NOPERM User u has no permissions to run the 'hget' command"), false},
-		{reply("WRONGTYPE Operation against a key holding the wrong kind of value"), false},
-		{reply("OOM command not allowed when used memory > 'maxmemory'."), false},
-		{refused, true},
-		{context.DeadlineExceeded, true},
-		{io.EOF, true},
-		{redis.ErrPoolTimeout, true},
-		{redis.ErrClosed, true},
-		{reply("LOADING Redis is loading the dataset in memory"), true},
-		{reply("READONLY You can't write against a read only replica."), true},
-		{reply("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), true},
-		{reply("CLUSTERDOWN The cluster is down"), true},
-		{reply("TRYAGAIN Multiple keys request during rehashing of slot"), true},
-		{reply("ERR max number of clients reached"), true},
-		{reply("NOREPLICAS Not enough good replicas to write."), true},
+		{nil, false, false},
+		{redis.Nil, false, false},
+		{redis.TxFailedErr, false, false},
+		{context.Canceled, false, false},
+		{reply("NOSCRIPT No matching script"), false, false},
+		{reply("NOPERM User u has no permissions to run the 'hget' command"), true, false},
+		{reply("WRONGTYPE Operation against a key holding the wrong kind of value"), true, false},
+		{reply("OOM command not allowed when used memory > 'maxmemory'."), true, false},
+		{refused, true, true},
+		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), true, true},
+		{context.DeadlineExceeded, true, true},
+		{io.EOF, true, true},
+		{redis.ErrPoolTimeout, true, true},
+		{redis.ErrClosed, true, true},
+		{reply("LOADING Redis is loading the dataset in memory"), true, true},
+		{reply("READONLY You can't write against a read only replica."), true, true},
+		{reply("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), true, true},
+		{reply("CLUSTERDOWN The cluster is down"), true, true},
+		{reply("TRYAGAIN Multiple keys request during rehashing of slot"), true, true},
+		{reply("ERR max number of clients reached"), true, true},
+		{reply("NOREPLICAS Not enough good replicas to write."), true, true},
 	} {
+		if got := redisFailed(tc.err); got != tc.failed {
+			t.Errorf("redisFailed(%v) = %v, want %v", tc.err, got, tc.failed)
+		}
 		got := markUnavailable(tc.err)
-		if marked := errors.Is(got, directory.ErrUnavailable); marked != tc.want {
-			t.Errorf("markUnavailable(%v) = %v: marked %v, want %v", tc.err, got, marked, tc.want)
+		if marked := errors.Is(got, directory.ErrUnavailable); marked != tc.unavailable {
+			t.Errorf("markUnavailable(%v) = %v: marked %v, want %v", tc.err, got, marked, tc.unavailable)
 		}
 		if tc.err != nil && !errors.Is(got, tc.err) {
 			t.Errorf("markUnavailable(%v) = %v, which no longer wraps it", tc.err, got)
