@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/email"
@@ -51,6 +53,8 @@ type Config struct {
 	// RequestTimeout bounds one request's store work. Default 10 s (a CSV
 	// import of 10,000 rows included).
 	RequestTimeout time.Duration
+	// Metrics, when set, receives the request metrics (metrics.go).
+	Metrics prometheus.Registerer
 }
 
 // API serves /v1.
@@ -62,6 +66,7 @@ type API struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	self []string // origins allowed for cookie writes, besides the request host
+	m    *metrics // nil: none
 
 	// registering: one app device registration at a time on this node, so
 	// that maxAppDevices holds against registrations at the same moment.
@@ -83,6 +88,13 @@ func New(cfg Config) (*API, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{cfg: cfg, dir: cfg.Directory, acc: cfg.Accounts, log: cfg.Log, mux: http.NewServeMux(), self: cfg.AllowedOrigins}
+	if cfg.Metrics != nil {
+		m, err := newMetrics(cfg.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		a.m = m
+	}
 	a.routes()
 	return a, nil
 }
@@ -120,11 +132,11 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 type guarded func(w http.ResponseWriter, r *http.Request, p *principal) error
 
 func (a *API) handle(pattern string, h handler) {
-	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	a.mux.Handle(pattern, a.m.instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			a.writeError(w, r, err)
 		}
-	})
+	})))
 }
 
 // handleAuth registers a route for a signed-in principal of one of kinds.

@@ -52,6 +52,14 @@ func TestMetricsPassPromtool(t *testing.T) {
 	readType(t, door, "answered")
 	_ = door.WriteJSON(map[string]any{"type": "hangup", "call_id": ring["call_id"]})
 	readType(t, door, "ended")
+	resp, err := http.Get("http://" + addr + "/v1/sites")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("an API request without a session: %d, want 401", resp.StatusCode)
+	}
 
 	want := []string{
 		"foyer_calls_ended_total{reason=\"hangup\"} 1",
@@ -65,6 +73,8 @@ func TestMetricsPassPromtool(t *testing.T) {
 		"foyer_media_sessions_total 1",
 		"foyer_calls_active 0",
 		"foyer_log_entries_dropped_total 0",
+		"foyer_api_requests_total{code=\"401\",route=\"GET /v1/sites\"} 1",
+		"foyer_api_request_duration_seconds_count{route=\"GET /v1/sites\"} 1",
 		"foyer_build_info{go_version=\"" + runtime.Version() + "\",version=\"dev\"} 1",
 	}
 	missing := func(body []byte) (lacks []string) {

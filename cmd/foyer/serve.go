@@ -127,7 +127,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	apiHandler, err := side.api(cfg, store, hub.LiveCalls, log)
+	apiHandler, err := side.api(cfg, store, hub.LiveCalls, reg, log)
 	if err != nil {
 		return err
 	}

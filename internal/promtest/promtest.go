@@ -9,30 +9,42 @@ import (
 )
 
 // Samples collects c through a pedantic registry (which also checks that
-// what it collects matches what it describes) and returns every counter
-// and gauge sample by name and labels, as name{label="value",…}.
+// what it collects matches what it describes) and returns what Gathered
+// returns for it.
 func Samples(t testing.TB, c prometheus.Collector) map[string]float64 {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(c); err != nil {
 		t.Fatal(err)
 	}
-	families, err := reg.Gather()
+	return Gathered(t, reg)
+}
+
+// Gathered returns every counter and gauge sample g gathers by name and
+// labels, as name{label="value",…}, and each histogram's count of
+// observations as name_count{label="value",…}.
+func Gathered(t testing.TB, g prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	families, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]float64{}
 	for _, f := range families {
 		for _, m := range f.GetMetric() {
-			key := f.GetName()
 			var labels []string
 			for _, l := range m.GetLabel() {
 				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
 			}
+			suffix := ""
 			if len(labels) > 0 {
-				key += "{" + strings.Join(labels, ",") + "}"
+				suffix = "{" + strings.Join(labels, ",") + "}"
 			}
-			out[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			if h := m.GetHistogram(); h != nil {
+				out[f.GetName()+"_count"+suffix] = float64(h.GetSampleCount())
+				continue
+			}
+			out[f.GetName()+suffix] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return out
