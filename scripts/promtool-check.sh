@@ -159,6 +159,27 @@ tests:
         alertname: FoyerRingLatencyHigh
         exp_alerts:
           - exp_labels: {severity: warning}
+  # API: node n1 answers 100 requests a minute, 10 of them 503 (its Redis
+  # gone); node n2 fails 1 of 5 (20 %), but that is one request in five
+  # minutes: too few to page.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_api_requests_total{instance="n1",route="GET /v1/sites",code="200"}'
+        values: '0+90x40'
+      - series: 'foyer_api_requests_total{instance="n1",route="GET /v1/sites",code="503"}'
+        values: '0x10 0+10x30'
+      - series: 'foyer_api_requests_total{instance="n2",route="GET /v1/sites",code="200"}'
+        values: '0+0.8x40'
+      - series: 'foyer_api_requests_total{instance="n2",route="POST /v1/sites",code="500"}'
+        values: '0+0.2x40'
+    alert_rule_test:
+      - eval_time: 15m
+        alertname: FoyerAPIServerErrors
+        exp_alerts: []
+      - eval_time: 30m
+        alertname: FoyerAPIServerErrors
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: n1}
   # Presence: node n1 rebuilds for a lost event every minute, n2 once in half an hour.
   - interval: 1m
     input_series:

@@ -34,11 +34,13 @@ var targetLabels = []string{"instance", "job"}
 //
 // The node runs in cluster mode (Redis) with TURN on, so that every family
 // is registered. It places and answers a call, opens the door, refuses a
-// handshake, rate-limits a call and sees a device go away: the families
-// that appear with their first sample then have one.
+// handshake, rate-limits a call, sees a device go away, and answers an API
+// request 503 with Redis stopped: the families that appear with their
+// first sample then have one.
 func TestConfigsQueryExposedMetrics(t *testing.T) {
 	bin := foyerBin(t)
-	url := "redis://" + redistest.Start(t) + "/0"
+	redisSrv := redistest.StartServer(t)
+	url := "redis://" + redisSrv.Addr + "/0"
 	seed := exec.Command(bin, "seed", "/dev/stdin")
 	seed.Stdin = bytes.NewBufferString(siteFile)
 	seed.Dir = t.TempDir()
@@ -108,6 +110,23 @@ func TestConfigsQueryExposedMetrics(t *testing.T) {
 			break
 		}
 	}
+	// An API request that fails on the server's side (the API's alert
+	// matches 5xx): Redis stopped, a session to look up.
+	redisSrv.Stop()
+	req, err := http.NewRequest("GET", "http://"+n.addr+"/v1/sites", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer no-such-session")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("an API request with Redis stopped: %d, want 503", resp.StatusCode)
+	}
+	exposed = scrapeSeries(t, "http://"+n.addr+"/metrics")
 
 	queries := dashboardQueries(t, "../../configs/grafana-dashboard.json")
 	queries = append(queries, alertQueries(t, "../../configs/prometheus-alerts.yaml")...)
