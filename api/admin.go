@@ -2,8 +2,11 @@ package api
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/foyer-intercom/foyer/accounts"
 )
@@ -130,6 +133,42 @@ func (a *API) outboxList(w http.ResponseWriter, r *http.Request, p *principal) e
 		return err
 	}
 	return ok(w, map[string]any{"messages": items})
+}
+
+// backup sends an operator a copy of the whole embedded store: sites,
+// people, devices, accounts and logs, as of the request. Restoring it is
+// putting it in place of data_dir/foyer.db with the node stopped.
+func (a *API) backup(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if !p.admin.Operator || p.key != nil {
+		return errForbidden("backups are for the deployment's operators")
+	}
+	if a.cfg.Backup == nil {
+		return errNotFound("no backup here: this deployment keeps its data in Redis; back Redis up (RDB snapshots or AOF)")
+	}
+	f, err := a.cfg.Backup()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	// The whole file, never a range: each request takes a new copy, so a
+	// download resumed with Range would join two different ones.
+	name := "foyer-" + time.Now().UTC().Format("20060102T150405Z") + ".db"
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+	w.WriteHeader(http.StatusOK)
+	n, err := io.Copy(w, f)
+	if err != nil {
+		// The status is sent: the client sees a body shorter than its length.
+		a.log.Warn("backup not sent whole", "admin", p.admin.ID, "bytes", n, "of", st.Size(), "err", err)
+		return nil
+	}
+	a.log.Info("backup sent", "admin", p.admin.ID, "bytes", n)
+	return nil
 }
 
 func (a *API) outboxRead(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -53,6 +54,11 @@ type Config struct {
 	// RequestTimeout bounds one request's store work. Default 10 s (a CSV
 	// import of 10,000 rows included).
 	RequestTimeout time.Duration
+	// Backup, when set, returns a consistent copy of the embedded store's
+	// file, open at its start and removed from its directory
+	// ((*directory.Bolt).Backup), served to operators at GET /v1/backup.
+	// Nil with Redis: its data is backed up with Redis's own means.
+	Backup func() (*os.File, error)
 	// Metrics, when set, receives the request metrics (metrics.go).
 	Metrics prometheus.Registerer
 }
@@ -162,6 +168,7 @@ func (a *API) routes() {
 	a.handleAuth("POST /v1/admin/password", a.adminPassword, adm)
 	a.handleAuth("GET /v1/outbox", a.outboxList, adm)
 	a.handleAuth("GET /v1/outbox/{name}", a.outboxRead, adm)
+	a.handleAuth("GET /v1/backup", a.backup, adm)
 
 	a.handleAuth("POST /v1/sites", a.createSite, adm)
 	a.handleAuth("GET /v1/sites", a.listSites, adm)

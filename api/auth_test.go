@@ -355,6 +355,7 @@ func TestRoleFloors(t *testing.T) {
 		}, http.StatusOK},
 		{"list the outbox", "operator", "GET", func() (string, any) { return "/v1/outbox", nil }, http.StatusOK},
 		{"read an outbox message", "operator", "GET", func() (string, any) { return "/v1/outbox/" + box.Messages[0].Name, nil }, http.StatusOK},
+		{"take a backup", "operator", "GET", func() (string, any) { return "/v1/backup", nil }, http.StatusOK},
 		// Last: it makes the owner an admin.
 		{"transfer the site", "owner", "POST", func() (string, any) { return at + "/transfer", map[string]string{"email": "admin@example.com"} }, http.StatusNoContent},
 	}

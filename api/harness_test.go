@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -136,7 +137,9 @@ func newEnvWith(t *testing.T, opt func(*api.Config)) *env {
 	}
 	hctx, stopHub := context.WithCancel(context.Background())
 	go hub.Run(hctx)
-	cfg := api.Config{Directory: interleaved{store, e}, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test", Log: log, LiveCalls: hub.LiveCalls}
+	backups := t.TempDir()
+	cfg := api.Config{Directory: interleaved{store, e}, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test", Log: log, LiveCalls: hub.LiveCalls,
+		Backup: func() (*os.File, error) { return store.Backup(backups) }}
 	if opt != nil {
 		opt(&cfg)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -137,5 +139,57 @@ func TestBoltReopen(t *testing.T) {
 	defer b.Close()
 	if got, err := b.Site(t.Context(), "s_1"); err != nil || got != site {
 		t.Errorf("after reopen Site = %+v, %v", got, err)
+	}
+}
+
+// TestBoltBackup: a backup is the store as it was when taken (a write made
+// after it is not in it), opens as a store of its own, and leaves no file
+// behind in its directory.
+func TestBoltBackup(t *testing.T) {
+	ctx := context.Background()
+	b := openBolt(t)
+	kept := directory.Site{ID: "s_kept", Name: "Kept", Settings: directory.DefaultSettings()}
+	after := directory.Site{ID: "s_after", Name: "After", Settings: directory.DefaultSettings()}
+	if err := b.Apply(ctx, directory.PutSite{Site: kept}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f, err := b.Backup(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := b.Apply(ctx, directory.PutSite{Site: after}); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := os.ReadDir(dir); err != nil || len(left) != 0 {
+		t.Fatalf("the backup's directory holds %v (%v), want nothing", left, err)
+	}
+
+	path := filepath.Join(t.TempDir(), "restored.db")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := directory.OpenBolt(path)
+	if err != nil {
+		t.Fatalf("the backup does not open as a store: %v", err)
+	}
+	defer restored.Close()
+	if s, err := restored.Site(ctx, kept.ID); err != nil || s.Name != kept.Name {
+		t.Fatalf("the site made before the backup: %+v, %v", s, err)
+	}
+	if _, err := restored.Site(ctx, after.ID); !errors.Is(err, directory.ErrNotFound) {
+		t.Fatalf("the site made after the backup: %v, want not found", err)
+	}
+
+	if _, err := b.Backup(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("a backup into a directory that does not exist succeeded")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,10 +25,16 @@ type accountSide struct {
 	journal *accounts.Journal
 	mail    api.Mailer
 	outbox  *email.Outbox // nil when mail goes over SMTP
+	// backup copies the embedded store for GET /v1/backup; nil with Redis.
+	backup func() (*os.File, error)
 }
 
 func openAccountSide(cfg Config, b *backend, log *slog.Logger) (*accountSide, error) {
 	s := &accountSide{acc: accounts.New(b.records, nil)}
+	if b.bolt != nil {
+		// Into data_dir: the store's own disk, private to the server.
+		s.backup = func() (*os.File, error) { return b.bolt.Backup(cfg.DataDir) }
+	}
 	s.journal = accounts.NewJournal(s.acc, log.With("component", "journal"))
 	if cfg.SMTP.Host != "" {
 		m, err := email.NewSMTP(email.SMTPConfig{
@@ -64,6 +71,6 @@ func (s *accountSide) hook(c *signaling.Config) { api.HookSignaling(c, s.acc, s.
 func (s *accountSide) api(cfg Config, store directory.Store, live func(directory.SiteID) []signaling.LiveCall, reg prometheus.Registerer, log *slog.Logger) (*api.API, error) {
 	return api.New(api.Config{
 		Directory: store, Accounts: s.acc, Mail: s.mail, Outbox: s.outbox, PublicURL: cfg.PublicURL, LiveCalls: live,
-		AllowedOrigins: cfg.AllowedOrigins, SecureCookies: cfg.SecureCookies, Log: log.With("component", "api"), Metrics: reg,
+		AllowedOrigins: cfg.AllowedOrigins, SecureCookies: cfg.SecureCookies, Log: log.With("component", "api"), Metrics: reg, Backup: s.backup,
 	})
 }

@@ -41,6 +41,9 @@ type backend struct {
 	storeErrs *storeErrors
 	// records holds the account data beside the directory.
 	records kv.Store
+	// bolt is the embedded store (store and records are in its file); nil
+	// with Redis.
+	bolt *directory.Bolt
 }
 
 // close releases the store and the Redis client.
@@ -110,7 +113,7 @@ func openBackend(cfg Config) (*backend, error) {
 		_ = s.Close()
 		return nil, err
 	}
-	return &backend{store: s, records: records}, nil
+	return &backend{store: s, bolt: s, records: records}, nil
 }
 
 // redisClient builds the client for a single Redis (url) or a Cluster.
