@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/foyer-intercom/foyer/accounts"
@@ -55,8 +57,10 @@ func newPortal(t *testing.T) *portal {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(nil) // listening already: its address goes into the links
+	backups := t.TempDir()
 	a, err := api.New(api.Config{Directory: store, Accounts: acc, Mail: outbox, Outbox: outbox,
-		PublicURL: "http://" + srv.Listener.Addr().String(), Log: slog.New(slog.DiscardHandler)})
+		PublicURL: "http://" + srv.Listener.Addr().String(), Log: slog.New(slog.DiscardHandler),
+		Backup: func() (*os.File, error) { return store.Backup(backups) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +79,67 @@ func adminServer(t *testing.T) (*httptest.Server, directory.Store, *accounts.Sto
 	t.Helper()
 	p := newPortal(t)
 	return p.srv, p.store, p.acc
+}
+
+// TestPortalBackup: an operator signed into the portal downloads a backup
+// from its Backup tab (a tab only operators see); the file Chromium saves
+// opens as a store holding the site.
+func TestPortalBackup(t *testing.T) {
+	srv, store, acc := adminServer(t)
+	ctx := context.Background()
+	if _, err := acc.CreateAdmin(ctx, "operator@example.com", "portal password 1", true); err != nil {
+		t.Fatal(err)
+	}
+	site := directory.Site{ID: "s_backup", Name: "Backup Court", Settings: directory.DefaultSettings()}
+	if err := store.Apply(ctx, directory.PutSite{Site: site}); err != nil {
+		t.Fatal(err)
+	}
+
+	browser := chromium(t)
+	c := &call{t: t}
+	p := c.open(browser, "admin", srv.URL+"/admin")
+	downloads := t.TempDir()
+	saved := make(chan string, 1)
+	go func() {
+		for e, err := range chromedp.Events(p.ctx, cdpbrowser.DownloadProgress) {
+			if err != nil {
+				return
+			}
+			if e.State == cdpbrowser.DownloadProgressStateCompleted {
+				saved <- e.GUID
+				return
+			}
+		}
+	}()
+	events := true
+	if _, err := chromedp.Call(p.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: downloads, EventsEnabled: &events,
+		BrowserContextID: chromedp.FromContext(p.ctx).BrowserContextID,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(p, "the sign-in form", `!document.getElementById("login").hidden`)
+	c.typeInto(p, "#login-email", "operator@example.com")
+	c.typeInto(p, "#login-password", "portal password 1")
+	c.click(p, "#login button")
+	c.waitFor(p, "signed in, the Backup tab shown", `!document.getElementById("app").hidden && !document.getElementById("backup-tab").hidden`)
+	c.click(p, "#backup-tab")
+	c.click(p, "#backup-download")
+	c.waitFor(p, "the backup saved", `!document.getElementById("backup-done").hidden && /^Saved foyer-\d{8}T\d{6}Z\.db/.test(document.getElementById("backup-done").textContent)`)
+	var guid string
+	select {
+	case guid = <-saved:
+	case <-time.After(browserWait):
+		c.fail("Chromium saved no download")
+	}
+	restored, err := directory.OpenBolt(filepath.Join(downloads, guid))
+	if err != nil {
+		t.Fatalf("the downloaded backup does not open as a store: %v", err)
+	}
+	defer restored.Close()
+	if s, err := restored.Site(ctx, site.ID); err != nil || s.Name != site.Name {
+		t.Fatalf("the site in the downloaded backup: %+v, %v", s, err)
+	}
 }
 
 // TestPortalAddUser signs into the portal in headless Chromium, adds an app

@@ -6,7 +6,9 @@ const $ = (id) => document.getElementById(id);
 const state = { csrf: sessionStorage.getItem("foyer.csrf") || "", me: null, site: "", sites: [], users: [], devices: [] };
 window.foyerAdmin = state; // for tests and the curious
 
-async function api(method, path, body, raw) {
+// request sends an API request and returns its response, or throws the
+// API's error (with its code and Retry-After).
+async function request(method, path, body, raw) {
   const opts = { method, headers: {}, credentials: "same-origin" };
   if (body !== undefined) {
     if (raw) { opts.body = body; opts.headers["Content-Type"] = "text/csv"; }
@@ -14,9 +16,8 @@ async function api(method, path, body, raw) {
   }
   if (method !== "GET") opts.headers["X-CSRF-Token"] = state.csrf;
   const res = await fetch(path, opts);
-  if (res.status === 204) return null;
-  const data = await res.json().catch(() => ({}));
   if (!res.ok) {
+    const data = await res.json().catch(() => ({}));
     const e = data.error || { message: res.statusText };
     // 401 means the session has ended, but for a password typed wrong
     // (bad_credentials): a sign-in's, or the current one when changing it.
@@ -29,7 +30,14 @@ async function api(method, path, body, raw) {
     err.retryAfter = Number(res.headers.get("Retry-After")) || 0; // seconds, when locked (429) or busy
     throw err;
   }
-  return data;
+  return res;
+}
+
+// api sends an API request and returns its decoded JSON answer (null for 204).
+async function api(method, path, body, raw) {
+  const res = await request(method, path, body, raw);
+  if (res.status === 204) return null;
+  return res.json().catch(() => ({}));
 }
 
 function showError(err) {
@@ -96,6 +104,7 @@ async function start() {
   $("change-password").hidden = false;
   $("who").textContent = state.me.email;
   $("outbox-tab").hidden = !state.me.operator;
+  $("backup-tab").hidden = !state.me.operator;
   await loadSites();
 }
 
@@ -286,6 +295,22 @@ function noteInvitation(inv) {
   $("a-note").textContent = `${inv.email} was invited as ${inv.role}: an e-mail with a temporary password is on its way.`;
 }
 
+// downloadBackup fetches a copy of the whole store (operators only) and
+// saves it under the name the server gives; an error (none on a deployment
+// on Redis, the store not answering) is shown instead of being saved.
+async function downloadBackup() {
+  $("backup-done").hidden = true;
+  const res = await request("GET", "/v1/backup");
+  const blob = await res.blob();
+  const name = (res.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/)?.[1] || "foyer-backup.db";
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob); a.download = name;
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+  $("backup-done").textContent = `Saved ${name} (${Math.ceil(blob.size / 1024)} KiB).`;
+  $("backup-done").hidden = false;
+}
+
 async function loadOutbox() {
   const { messages } = await api("GET", "/v1/outbox");
   fill($("outbox").tBodies[0], messages.map((m) => {
@@ -360,6 +385,7 @@ document.querySelectorAll(".tabs button").forEach((b) => b.onclick = guard(async
   if (b.dataset.tab === "outbox") await loadOutbox();
   if (b.dataset.tab === "live") await loadLive();
 }));
+$("backup-download").onclick = guard(downloadBackup);
 $("add-user").onsubmit = guard(async () => {
   const u = await api("POST", sitePath("/users"), {
     email: $("u-email").value, number: $("u-number").value, display_name: $("u-name").value,
