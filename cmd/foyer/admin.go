@@ -27,8 +27,8 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("admin create-owner", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration file (YAML); optional")
-	dataDir := fs.String("data-dir", "", "embedded store directory (overrides data_dir)")
+	var flags configFlags
+	flags.register(fs, false)
 	addr := fs.String("email", "", "the operator's e-mail address (their login)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -47,7 +47,7 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if password == "" {
 		return errors.New("admin create-owner: give the password in FOYER_ADMIN_PASSWORD or on standard input")
 	}
-	b, err := openForCommand("admin create-owner", *configPath, *dataDir, stderr)
+	b, err := openForCommand("admin create-owner", flags, stderr)
 	if err != nil {
 		return err
 	}

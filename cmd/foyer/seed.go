@@ -22,8 +22,8 @@ var demoFile []byte
 func seed(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration file (YAML); optional")
-	dataDir := fs.String("data-dir", "", "embedded store directory (overrides data_dir)")
+	var flags configFlags
+	flags.register(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func seed(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b, err := openForCommand("seed", *configPath, *dataDir, stderr)
+	b, err := openForCommand("seed", flags, stderr)
 	if err != nil {
 		return err
 	}

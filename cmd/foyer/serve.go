@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"os/signal"
 	"runtime"
 	"sync/atomic"
@@ -42,22 +41,15 @@ const (
 func serve(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration file (YAML); optional")
-	listen := fs.String("listen", "", "HTTP listen address (overrides listen)")
-	dataDir := fs.String("data-dir", "", "embedded store directory (overrides data_dir)")
+	var flags configFlags
+	flags.register(fs, true)
 	demo := fs.Bool("demo", false, "seed a demo site and print its device tokens")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, unknownEnv, err := loadConfig(*configPath, os.Environ())
+	cfg, unknownEnv, err := flags.load()
 	if err != nil {
 		return err
-	}
-	if *listen != "" {
-		cfg.Listen = *listen
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	for _, k := range unknownEnv {

@@ -64,16 +64,12 @@ func (b *backend) ping(ctx context.Context) error {
 }
 
 // openForCommand opens the directory for a one-off command (seed, admin):
-// the configuration file and environment, with --data-dir over them, and
-// a warning on stderr for each FOYER_ variable that names no key.
-func openForCommand(command, configPath, dataDir string, stderr io.Writer) (*backend, error) {
-	cfg, unknownEnv, err := loadConfig(configPath, os.Environ())
-	warnUnknownEnv(stderr, command, unknownEnv)
+// the configuration its flags load, and a warning on stderr for each
+// FOYER_ variable that names no key.
+func openForCommand(command string, flags configFlags, stderr io.Writer) (*backend, error) {
+	cfg, err := flags.loadWarning(command, stderr)
 	if err != nil {
 		return nil, err
-	}
-	if dataDir != "" {
-		cfg.DataDir = dataDir
 	}
 	return openBackend(cfg)
 }
