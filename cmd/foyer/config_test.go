@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -215,5 +216,59 @@ func TestTrustedProxyAddress(t *testing.T) {
 		if trusted != c.trusted {
 			t.Errorf("%s trusted %v, want %v (prefixes %v)", c.addr, trusted, c.trusted, prefixes)
 		}
+	}
+}
+
+// TestShowConfig: `foyer config` prints what serve would run with (the
+// file, the environment over it, the flags over both), which loads back as
+// the same configuration but for its secrets, which it never shows; a
+// configuration serve refuses it refuses, naming the key.
+func TestShowConfig(t *testing.T) {
+	file := writeFile(t, "foyer.yaml", `listen: ":9000"
+turn:
+  secret: turn-secret
+smtp:
+  host: mail.example.com
+  password: mail-secret
+redis:
+  url: redis://foyer:redis-secret@10.0.0.5:6379/0
+signaling:
+  heartbeat: 5s
+`)
+	t.Setenv("FOYER_SIGNALING_SEND_QUEUE", "128")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"config", "--config", file, "--data-dir", "/var/lib/foyer"}, &out, &errOut); code != 0 {
+		t.Fatalf("foyer config exited %d: %s", code, errOut.String())
+	}
+	for _, secret := range []string{"turn-secret", "mail-secret", "redis-secret"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("foyer config shows %q:\n%s", secret, out.String())
+		}
+	}
+	shown, _, err := loadConfig(writeFile(t, "shown.yaml", out.String()), nil)
+	if err != nil {
+		t.Fatalf("what foyer config printed does not load: %v\n%s", err, out.String())
+	}
+	want, _, err := loadConfig(file, os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.DataDir = "/var/lib/foyer"
+	want = want.redacted()
+	if want.TURN.Secret != redacted || want.SMTP.Password != redacted || want.Redis.URL != "redis://foyer:"+redacted+"@10.0.0.5:6379/0" ||
+		want.Signaling.SendQueue != 128 || want.Signaling.Heartbeat != 5*time.Second {
+		t.Fatalf("the expected configuration is not what the test sets: %+v", want)
+	}
+	nilEmptySlices(reflect.ValueOf(&shown).Elem())
+	nilEmptySlices(reflect.ValueOf(&want).Elem())
+	if !reflect.DeepEqual(shown, want) {
+		t.Fatalf("foyer config shows\n%+v\nwant\n%+v", shown, want)
+	}
+
+	out.Reset()
+	errOut.Reset()
+	bad := writeFile(t, "bad.yaml", "signaling:\n  heartbeat: 500ms\n")
+	if code := run([]string{"config", "--config", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "signaling.heartbeat") || out.Len() != 0 {
+		t.Fatalf("a refused configuration: exit %d, stdout %q, stderr %q; want 1, nothing, the key named", code, out.String(), errOut.String())
 	}
 }

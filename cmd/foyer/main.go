@@ -3,6 +3,7 @@
 //	foyer serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--demo]
 //	foyer seed [--config FILE] [--data-dir DIR] FILE
 //	foyer admin create-owner --email ADDR [--config FILE] [--data-dir DIR]
+//	foyer config [--config FILE] [--listen ADDR] [--data-dir DIR]
 //	foyer version
 package main
 
@@ -33,6 +34,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = seed(args[1:], stdout, stderr)
 	case "admin":
 		err = admin(args[1:], os.Stdin, stdout, stderr)
+	case "config":
+		err = showConfig(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "foyer", version)
 	case "help", "-h", "--help":
@@ -57,6 +60,8 @@ func usage(w io.Writer) {
         apply a provisioning file to the configured store; prints device tokens as JSON
   foyer admin create-owner --email ADDR [--config FILE] [--data-dir DIR]
         create the operator account (password from FOYER_ADMIN_PASSWORD or standard input)
+  foyer config [--config FILE] [--listen ADDR] [--data-dir DIR]
+        check the configuration and print it as serve would run with it (secrets redacted)
   foyer version
 `)
 }

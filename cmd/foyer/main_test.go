@@ -203,7 +203,7 @@ func TestUsageListsEveryCommand(t *testing.T) {
 	if code := run([]string{"--help"}, &out, io.Discard); code != 0 {
 		t.Fatalf("--help exited %d", code)
 	}
-	for _, cmd := range []string{"foyer serve", "foyer seed", "foyer admin create-owner", "foyer version"} {
+	for _, cmd := range []string{"foyer serve", "foyer seed", "foyer admin create-owner", "foyer config", "foyer version"} {
 		if !strings.Contains(out.String(), cmd) {
 			t.Errorf("usage does not name %q:\n%s", cmd, out.String())
 		}
