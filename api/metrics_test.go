@@ -1,9 +1,7 @@
 package api_test
 
 import (
-	"maps"
 	"net/http"
-	"slices"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,16 +40,5 @@ func TestRequestMetrics(t *testing.T) {
 		`foyer_api_request_duration_seconds_count{route="/v1/"}`:                 2,
 	}
 	got := promtest.Gathered(t, reg)
-	if !maps.Equal(got, want) {
-		for _, k := range slices.Sorted(maps.Keys(want)) {
-			if v, ok := got[k]; !ok || v != want[k] {
-				t.Errorf("%s = %v (exposed: %v), want %v", k, v, ok, want[k])
-			}
-		}
-		for _, k := range slices.Sorted(maps.Keys(got)) {
-			if _, ok := want[k]; !ok {
-				t.Errorf("unexpected %s = %v", k, got[k])
-			}
-		}
-	}
+	promtest.Compare(t, got, want)
 }

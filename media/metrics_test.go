@@ -3,8 +3,6 @@ package media
 import (
 	"encoding/binary"
 	"errors"
-	"maps"
-	"slices"
 	"testing"
 	"time"
 
@@ -42,18 +40,7 @@ func TestCollectorNamesEachStat(t *testing.T) {
 		"foyer_media_devices":                             0,
 	}
 	got := promtest.Samples(t, NewCollector(e))
-	if !maps.Equal(got, want) {
-		for _, k := range slices.Sorted(maps.Keys(want)) {
-			if v, ok := got[k]; !ok || v != want[k] {
-				t.Errorf("%s = %v (exposed: %v), want %v", k, v, ok, want[k])
-			}
-		}
-		for _, k := range slices.Sorted(maps.Keys(got)) {
-			if _, ok := want[k]; !ok {
-				t.Errorf("unexpected %s = %v", k, got[k])
-			}
-		}
-	}
+	promtest.Compare(t, got, want)
 }
 
 // TestForwardedCountedPerDevice: foyer_media_packets_forwarded_total and

@@ -1,8 +1,6 @@
 package turn
 
 import (
-	"maps"
-	"slices"
 	"testing"
 
 	"github.com/foyer-intercom/foyer/internal/promtest"
@@ -29,16 +27,5 @@ func TestCollectorNamesEachStat(t *testing.T) {
 		"foyer_turn_peer_packets_dropped_total":                 7,
 	}
 	got := promtest.Samples(t, NewCollector(s))
-	if !maps.Equal(got, want) {
-		for _, k := range slices.Sorted(maps.Keys(want)) {
-			if v, ok := got[k]; !ok || v != want[k] {
-				t.Errorf("%s = %v (exposed: %v), want %v", k, v, ok, want[k])
-			}
-		}
-		for _, k := range slices.Sorted(maps.Keys(got)) {
-			if _, ok := want[k]; !ok {
-				t.Errorf("unexpected %s = %v", k, got[k])
-			}
-		}
-	}
+	promtest.Compare(t, got, want)
 }

@@ -2,6 +2,8 @@
 package promtest
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,4 +50,20 @@ func Gathered(t testing.TB, g prometheus.Gatherer) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// Compare reports each sample of got that differs from want (a value,
+// one missing, one not wanted) as a test error.
+func Compare(t testing.TB, got, want map[string]float64) {
+	t.Helper()
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if v, ok := got[k]; !ok || v != want[k] {
+			t.Errorf("%s = %v (exposed: %v), want %v", k, v, ok, want[k])
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected %s = %v", k, got[k])
+		}
+	}
 }
