@@ -145,6 +145,12 @@ func (a *API) backup(w http.ResponseWriter, r *http.Request, p *principal) error
 	if a.cfg.Backup == nil {
 		return errNotFound("no backup here: this deployment keeps its data in Redis; back Redis up (RDB snapshots or AOF)")
 	}
+	if !a.backingUp.TryLock() {
+		e := apiErr(http.StatusServiceUnavailable, "service_unavailable", "a backup is being taken or sent on this node; try again once it is done")
+		e.RetryAfter = 5
+		return e
+	}
+	defer a.backingUp.Unlock()
 	f, err := a.cfg.Backup()
 	if err != nil {
 		return err

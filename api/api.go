@@ -77,6 +77,9 @@ type API struct {
 	// registering: one app device registration at a time on this node, so
 	// that maxAppDevices holds against registrations at the same moment.
 	registering sync.Mutex
+	// backingUp: one backup at a time on this node, for as long as it is
+	// sent; each holds a copy of the whole store on disk meanwhile.
+	backingUp sync.Mutex
 }
 
 // New returns the API for cfg.

@@ -14,8 +14,9 @@ import (
 
 // TestBackup: an operator's GET /v1/backup is the whole store as a file
 // that opens as one (sites and accounts both), with its length and a name
-// to save it under; an API key, even an operator's, is refused; and a
-// deployment on Redis answers 404 saying how to back it up instead.
+// to save it under; an API key, even an operator's, is refused; a second
+// backup while one is taken answers 503; and a deployment on Redis
+// answers 404 saying how to back it up instead.
 func TestBackup(t *testing.T) {
 	e := newEnv(t)
 	op := e.operator()
@@ -60,6 +61,31 @@ func TestBackup(t *testing.T) {
 	var key struct{ Key string }
 	op.must(http.StatusCreated, "POST", "/v1/sites/"+site+"/api-keys", map[string]string{"name": "backups", "role": "admin"}, &key)
 	(&client{e: e, token: key.Key}).wantError(http.StatusForbidden, "forbidden", "GET", "/v1/backup", nil)
+
+	// One at a time: each holds a copy of the whole store on disk.
+	taking, release := make(chan struct{}), make(chan struct{})
+	busy := newEnvWith(t, func(c *api.Config) {
+		backup := c.Backup
+		c.Backup = func() (*os.File, error) {
+			taking <- struct{}{}
+			<-release
+			return backup()
+		}
+	})
+	busyOp := busy.operator()
+	first := make(chan int, 1)
+	go func() {
+		s, _ := busyOp.do("GET", "/v1/backup", nil)
+		first <- s
+	}()
+	<-taking
+	busyOp.wantError(http.StatusServiceUnavailable, "service_unavailable", "GET", "/v1/backup", nil)
+	close(release)
+	if s := <-first; s != http.StatusOK {
+		t.Fatalf("the backup taken meanwhile: %d, want 200", s)
+	}
+	go func() { <-taking }()
+	busyOp.must(http.StatusOK, "GET", "/v1/backup", nil, nil)
 
 	onRedis := newEnvWith(t, func(c *api.Config) { c.Backup = nil })
 	if msg := onRedis.operator().wantError(http.StatusNotFound, "not_found", "GET", "/v1/backup", nil); !strings.Contains(msg, "Redis") {
