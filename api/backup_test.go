@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/foyer-intercom/foyer/api"
@@ -64,14 +66,19 @@ func TestBackup(t *testing.T) {
 
 	// One at a time: each holds a copy of the whole store on disk.
 	taking, release := make(chan struct{}), make(chan struct{})
+	var taken atomic.Int32
 	busy := newEnvWith(t, func(c *api.Config) {
 		backup := c.Backup
 		c.Backup = func() (*os.File, error) {
-			taking <- struct{}{}
-			<-release
+			if taken.Add(1) == 1 { // the first is held until released
+				taking <- struct{}{}
+				<-release
+			}
 			return backup()
 		}
 	})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce) // before the server closes, which waits for the held request
 	busyOp := busy.operator()
 	first := make(chan int, 1)
 	go func() {
@@ -80,12 +87,14 @@ func TestBackup(t *testing.T) {
 	}()
 	<-taking
 	busyOp.wantError(http.StatusServiceUnavailable, "service_unavailable", "GET", "/v1/backup", nil)
-	close(release)
+	releaseOnce()
 	if s := <-first; s != http.StatusOK {
 		t.Fatalf("the backup taken meanwhile: %d, want 200", s)
 	}
-	go func() { <-taking }()
 	busyOp.must(http.StatusOK, "GET", "/v1/backup", nil, nil)
+	if n := taken.Load(); n != 2 {
+		t.Fatalf("%d backups taken, want 2 (the refused one takes none)", n)
+	}
 
 	onRedis := newEnvWith(t, func(c *api.Config) { c.Backup = nil })
 	if msg := onRedis.operator().wantError(http.StatusNotFound, "not_found", "GET", "/v1/backup", nil); !strings.Contains(msg, "Redis") {
