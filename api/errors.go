@@ -118,6 +118,8 @@ func toError(err error) *Error {
 		return apiErr(http.StatusNotFound, "not_found", "%s", ruleMessage(err))
 	case storageFull(err):
 		return apiErr(http.StatusInsufficientStorage, "storage_full", "the server's storage is full; nothing was changed — tell the operator")
+	case errors.Is(err, directory.ErrFull):
+		return apiErr(http.StatusInsufficientStorage, "storage_full", "the server's store is full — tell the operator (look before repeating a change once there is room: it may be made then)")
 	case errors.Is(err, kv.ErrContention):
 		return apiErr(http.StatusServiceUnavailable, "service_unavailable", "busy; try again")
 	case errors.Is(err, directory.ErrUnavailable):

@@ -173,6 +173,11 @@ var (
 	// The stores themselves return go-redis's errors: the server marks
 	// them (cmd/foyer's hook on the stores' client).
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrFull: the shared store (Redis) refused a write for want of memory
+	// (maxmemory). What Apply refused so is not applied, unless it failed
+	// after its commit point: then the next write applies it (Apply's
+	// journal), once there is room.
+	ErrFull = errors.New("store full")
 	// ErrStale: a record changed between the read an edit was made from
 	// and its write (PutMembership.Was, PutDevice.Was); it wraps
 	// ErrConflict. The caller reads again and repeats its edit.

@@ -279,6 +279,49 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 }
 
+// TestRedisStoreFull: with the shared Redis at its maxmemory (noeviction:
+// every write refused), a change answers 507 storage_full telling the
+// user to tell the operator, not 500; reads go on; once there is room
+// again changes are made, and the refused one was not.
+func TestRedisStoreFull(t *testing.T) {
+	bin := foyerBin(t)
+	srv := redistest.StartServer(t)
+	env := []string{"FOYER_REDIS_URL=redis://" + srv.Addr, "FOYER_REDIS_NODE_ID=node-f"}
+	dir := t.TempDir()
+	createOwner(t, bin, dir, env...)
+	n, _ := startAdminNode(t, bin, dir, append([]string{"env"}, env...)...)
+	tok := n.login()
+	if s, out := n.call(tok, "POST", "/v1/sites", `{"name":"Before"}`); s != http.StatusCreated {
+		t.Fatalf("create site: %d %v", s, out)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, out := n.call(tok, "POST", "/v1/sites", `{"name":"Refused"}`)
+	e, _ := out["error"].(map[string]any)
+	if s != http.StatusInsufficientStorage || e["code"] != "storage_full" || !strings.Contains(fmt.Sprint(e["message"]), "tell the operator") {
+		t.Fatalf("a change with Redis full: %d %v, want 507 storage_full", s, out)
+	}
+	if s, names, out := n.siteNames(tok); s != http.StatusOK || !slices.Equal(names, []string{"Before"}) {
+		t.Fatalf("a read with Redis full: %d %v", s, out)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if s, out := n.call(tok, "POST", "/v1/sites", `{"name":"After"}`); s != http.StatusCreated {
+		t.Fatalf("a change with room again: %d %v", s, out)
+	}
+	if s, names, out := n.siteNames(tok); s != http.StatusOK || !slices.Equal(names, []string{"After", "Before"}) {
+		t.Fatalf("sites: %d %q %v, want After and Before, not the refused one", s, names, out)
+	}
+}
+
 // TestBackupRestore: an operator downloads a backup from a running node;
 // a node started on a data directory holding only that file (as
 // foyer.db) has what the first had then, accounts included (the owner

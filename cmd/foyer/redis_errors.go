@@ -95,11 +95,15 @@ func redisFailed(err error) bool {
 // out of reach or not serving for now: no connection or no answer in
 // time (any failure that is not a reply of Redis's), or a reply saying
 // that it is loading its data, read-only or failing over, its cluster
-// down, or refusing clients. Other replies (a wrong type, a missing
-// permission) are faults, left as they are; so is any answer.
+// down, or refusing clients; and in directory.ErrFull when Redis refused
+// a write for want of memory (OOM). Other replies (a wrong type, a
+// missing permission) are faults, left as they are; so is any answer.
 func markUnavailable(err error) error {
-	if !redisFailed(err) || errors.Is(err, directory.ErrUnavailable) {
+	if !redisFailed(err) || errors.Is(err, directory.ErrUnavailable) || errors.Is(err, directory.ErrFull) {
 		return err
+	}
+	if redis.IsOOMError(err) {
+		return fmt.Errorf("%w: %w", directory.ErrFull, err)
 	}
 	var reply redis.Error
 	if errors.As(err, &reply) && !redis.IsLoadingError(err) && !redis.IsReadOnlyError(err) &&

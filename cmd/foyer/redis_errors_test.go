@@ -100,7 +100,7 @@ func TestRedisFailureKinds(t *testing.T) {
 		{reply("NOSCRIPT No matching script"), false, false},
 		{reply("NOPERM User u has no permissions to run the 'hget' command"), true, false},
 		{reply("WRONGTYPE Operation against a key holding the wrong kind of value"), true, false},
-		{reply("OOM command not allowed when used memory > 'maxmemory'."), true, false},
+		{reply("OOM command not allowed when used memory > 'maxmemory'."), true, false}, // marked full instead
 		{refused, true, true},
 		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), true, true},
 		{context.DeadlineExceeded, true, true},
@@ -127,6 +127,9 @@ func TestRedisFailureKinds(t *testing.T) {
 		}
 		if again := markUnavailable(got); again != got {
 			t.Errorf("marked twice: %v", again)
+		}
+		if full := errors.Is(got, directory.ErrFull); full != redis.IsOOMError(tc.err) {
+			t.Errorf("markUnavailable(%v) = %v: marked full %v", tc.err, got, full)
 		}
 	}
 }
