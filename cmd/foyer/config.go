@@ -327,6 +327,20 @@ func (c Config) validate() error {
 	return nil
 }
 
+// advisories are settings that work but that an operator most likely did
+// not mean: serve logs each as a warning at start, and foyer config prints
+// them. Each names the keys to change.
+func (c Config) advisories() []string {
+	var out []string
+	if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme == "https" && !c.SecureCookies {
+		out = append(out, "public_url is https but secure_cookies is false: the portal's session cookie would also be sent over plain http; set secure_cookies: true")
+	}
+	if c.SMTP.Host != "" && c.SMTP.Username != "" && c.SMTP.TLS == "none" {
+		out = append(out, "smtp.username is set with smtp.tls: none: the mail server's password goes unencrypted; use starttls or tls")
+	}
+	return out
+}
+
 // trustedProxies parses signaling.trusted_proxies (CIDRs or single addresses).
 func (s SignalingConfig) trustedProxies() ([]netip.Prefix, error) {
 	var out []netip.Prefix

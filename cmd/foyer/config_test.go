@@ -272,3 +272,42 @@ signaling:
 		t.Fatalf("a refused configuration: exit %d, stdout %q, stderr %q; want 1, nothing, the key named", code, out.String(), errOut.String())
 	}
 }
+
+// TestConfigAdvisories: a configuration that works but most likely not as
+// meant gets an advice naming the keys to change; the defaults and the
+// settings the advice asks for get none.
+func TestConfigAdvisories(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		want       []string // a word of each advice, in order
+	}{
+		{"defaults", "", nil},
+		{"https with secure cookies", "public_url: https://intercom.example.com\nsecure_cookies: true\n", nil},
+		{"https without secure cookies", "public_url: https://intercom.example.com\n", []string{"secure_cookies"}},
+		{"smtp password over tls", "smtp:\n  host: mail.example.com\n  username: foyer\n  password: p\n", nil},
+		{"smtp password in clear", "smtp:\n  host: mail.example.com\n  username: foyer\n  password: p\n  tls: none\n", []string{"smtp.tls"}},
+		{"smtp without login in clear", "smtp:\n  host: relay.example.com\n  tls: none\n", nil},
+		{"both", "public_url: https://intercom.example.com\nsmtp:\n  host: mail.example.com\n  username: foyer\n  tls: none\n", []string{"secure_cookies", "smtp.tls"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := loadConfig(writeFile(t, "c.yaml", tc.file), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := cfg.advisories()
+			if len(got) != len(tc.want) {
+				t.Fatalf("advisories %q, want %d naming %q", got, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("advice %q does not name %q", got[i], w)
+				}
+			}
+		})
+	}
+	var out, errOut bytes.Buffer
+	file := writeFile(t, "https.yaml", "public_url: https://intercom.example.com\n")
+	if code := run([]string{"config", "--config", file}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "warning: public_url is https but secure_cookies is false") {
+		t.Fatalf("foyer config: exit %d, stderr %q; want 0 and the advice as a warning", code, errOut.String())
+	}
+}

@@ -232,6 +232,33 @@ func TestServeDemoPrintsTokens(t *testing.T) {
 	}
 }
 
+// TestServeLogsAdvisories: serve logs a configuration advice as a warning
+// as it starts, and starts all the same.
+func TestServeLogsAdvisories(t *testing.T) {
+	bin := foyerBin(t)
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "FOYER_TURN_ENABLED=false", "FOYER_PUBLIC_URL=https://intercom.example.com")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	sc := bufio.NewScanner(stderr)
+	advised := false
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "secure_cookies") {
+			advised = true
+		}
+		if strings.Contains(line, "foyer is serving") {
+			break
+		}
+	}
+	if !advised {
+		t.Fatal("serve started with public_url https and secure_cookies false without a warning")
+	}
+}
+
 // TestTURNSecretRequiredWithRedis: nodes that share Redis must share the
 // TURN secret, or the credentials one node's welcome carries fail on
 // another's TURN server behind the same turn.public_url; so such a node

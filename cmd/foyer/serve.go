@@ -55,6 +55,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	for _, k := range unknownEnv {
 		log.Warn("environment variable names no configuration key; ignored", "name", k)
 	}
+	for _, a := range cfg.advisories() {
+		log.Warn("configuration: " + a)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

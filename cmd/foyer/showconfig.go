@@ -16,7 +16,8 @@ const redacted = "REDACTED"
 // (the defaults, the file, the environment, the flags), checks it, and
 // prints it as YAML with its secrets redacted: what a node started the
 // same way runs with. A configuration serve would refuse is refused here,
-// with the same message.
+// with the same message; the advisories serve would log are warnings on
+// stderr.
 func showConfig(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -31,6 +32,9 @@ func showConfig(args []string, stdout, stderr io.Writer) error {
 	cfg, err := flags.loadWarning("config", stderr)
 	if err != nil {
 		return err
+	}
+	for _, a := range cfg.advisories() {
+		fmt.Fprintf(stderr, "foyer config: warning: %s\n", a)
 	}
 	enc := yaml.NewEncoder(stdout)
 	enc.SetIndent(2) // as configs/foyer.example.yaml
