@@ -224,16 +224,7 @@ func TestStorageFull(t *testing.T) {
 // serving; once Redis is back (restarted from its saved data) the same
 // session works, and the change refused meanwhile was not made.
 func TestStoreUnavailable(t *testing.T) {
-	bin := foyerBin(t)
-	srv := redistest.StartServer(t)
-	env := []string{"FOYER_REDIS_URL=redis://" + srv.Addr, "FOYER_REDIS_NODE_ID=node-u"}
-	dir := t.TempDir()
-	createOwner(t, bin, dir, env...)
-	n, _ := startAdminNode(t, bin, dir, append([]string{"env"}, env...)...)
-	tok := n.login()
-	if s, out := n.call(tok, "POST", "/v1/sites", `{"name":"Before"}`); s != http.StatusCreated {
-		t.Fatalf("create site: %d %v", s, out)
-	}
+	n, srv, tok := redisAdminNode(t)
 	unavailable := func(when, method, path, body string) {
 		t.Helper()
 		s, out, retry := n.callWithRetry(tok, method, path, body)
@@ -284,16 +275,7 @@ func TestStoreUnavailable(t *testing.T) {
 // user to tell the operator, not 500; reads go on; once there is room
 // again changes are made, and the refused one was not.
 func TestRedisStoreFull(t *testing.T) {
-	bin := foyerBin(t)
-	srv := redistest.StartServer(t)
-	env := []string{"FOYER_REDIS_URL=redis://" + srv.Addr, "FOYER_REDIS_NODE_ID=node-f"}
-	dir := t.TempDir()
-	createOwner(t, bin, dir, env...)
-	n, _ := startAdminNode(t, bin, dir, append([]string{"env"}, env...)...)
-	tok := n.login()
-	if s, out := n.call(tok, "POST", "/v1/sites", `{"name":"Before"}`); s != http.StatusCreated {
-		t.Fatalf("create site: %d %v", s, out)
-	}
+	n, srv, tok := redisAdminNode(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rdb.Close()
 	ctx := context.Background()
@@ -375,6 +357,24 @@ func TestBackupRestore(t *testing.T) {
 	if !slices.Equal(names, []string{"Kept"}) {
 		t.Fatalf("sites after the restore: %q, want only the one made before the backup", names)
 	}
+}
+
+// redisAdminNode runs `foyer serve` on a Redis of its own, with
+// createOwner's account signed in (the token returned) and a site named
+// "Before" made.
+func redisAdminNode(t *testing.T) (adminNode, *redistest.Server, string) {
+	t.Helper()
+	bin := foyerBin(t)
+	srv := redistest.StartServer(t)
+	env := []string{"FOYER_REDIS_URL=redis://" + srv.Addr, "FOYER_REDIS_NODE_ID=node-a"}
+	dir := t.TempDir()
+	createOwner(t, bin, dir, env...)
+	n, _ := startAdminNode(t, bin, dir, append([]string{"env"}, env...)...)
+	tok := n.login()
+	if s, out := n.call(tok, "POST", "/v1/sites", `{"name":"Before"}`); s != http.StatusCreated {
+		t.Fatalf("create site: %d %v", s, out)
+	}
+	return n, srv, tok
 }
 
 // createOwner runs `foyer admin create-owner` for op@example.com (password
