@@ -137,7 +137,7 @@ func (a *API) outboxList(w http.ResponseWriter, r *http.Request, p *principal) e
 
 // backup sends an operator a copy of the whole embedded store: sites,
 // people, devices, accounts and logs, as of the request. Restoring it is
-// putting it in place of data_dir/foyer.db with the node stopped.
+// `foyer admin restore` with the node stopped.
 func (a *API) backup(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if !p.admin.Operator || p.key != nil {
 		return errForbidden("backups are for the deployment's operators")

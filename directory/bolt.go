@@ -46,11 +46,8 @@ func OpenBolt(path string) (*Bolt, error) {
 		}
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: boltLockTimeout})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("directory: store %s is in use by another process (is a `foyer serve` running on it?): %w", path, ErrLocked)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("directory: opening store %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
@@ -65,6 +62,15 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("directory: preparing store %s: %w", path, err)
 	}
 	return &Bolt{db: db, path: path, cache: newReadCache(), subs: make(map[int]func(Change))}, nil
+}
+
+// openError is what opening the store file at path failed with: ErrLocked
+// when another process holds it.
+func openError(path string, err error) error {
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("directory: store %s is in use by another process (is a `foyer serve` running on it?): %w", path, ErrLocked)
+	}
+	return fmt.Errorf("directory: opening store %s: %w", path, err)
 }
 
 // Close releases the file (and its lock).

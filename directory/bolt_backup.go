@@ -35,3 +35,51 @@ func (b *Bolt) Backup(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// CheckBackup reports whether the file at path is a whole store this
+// package wrote (a backup to restore): a bbolt file as long as its header
+// says, that passes bbolt's consistency check and holds the directory's
+// buckets. It only reads the file.
+func CheckBackup(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("directory: %w", err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: boltLockTimeout})
+	if err != nil {
+		return fmt.Errorf("directory: %s is not a foyer store: %w", path, err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bbolt.Tx) error {
+		// Before any page is read: one past the file's end is a SIGBUS,
+		// which no caller could recover from.
+		if st.Size() < tx.Size() {
+			return fmt.Errorf("directory: %s is cut short: %d bytes of the %d its header names (a download that did not finish?)", path, st.Size(), tx.Size())
+		}
+		var damage error
+		for err := range tx.Check() { // read to the end: the check reads the file until it closes the channel
+			if damage == nil {
+				damage = fmt.Errorf("directory: %s is damaged: %w", path, err)
+			}
+		}
+		if damage != nil {
+			return damage
+		}
+		if tx.Bucket([]byte(bucketSites)) == nil || tx.Bucket([]byte(bucketDevices)) == nil {
+			return fmt.Errorf("directory: %s is a bbolt file but not a foyer store (no sites or devices)", path)
+		}
+		return nil
+	})
+}
+
+// Hold takes the store file's lock without changing the file (a read-only
+// open), for as long as the caller keeps it (until release): while it is
+// held no `foyer serve` opens the store, and if one holds it Hold fails
+// with ErrLocked.
+func Hold(path string) (release func() error, err error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: boltLockTimeout})
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	return db.Close, nil
+}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/directory/storetest"
 )
@@ -191,5 +193,54 @@ func TestBoltBackup(t *testing.T) {
 
 	if _, err := b.Backup(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("a backup into a directory that does not exist succeeded")
+	}
+}
+
+// TestCheckBackup: a backup passes; a file that is no bbolt file, one that
+// is another program's bbolt file, and a backup cut short do not.
+func TestCheckBackup(t *testing.T) {
+	b := openBolt(t)
+	f, err := b.Backup(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := io.ReadAll(f)
+	_ = f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	if err := directory.CheckBackup(write("backup.db", whole)); err != nil {
+		t.Fatalf("a backup: %v", err)
+	}
+	other := filepath.Join(dir, "other.db")
+	db, err := bbolt.Open(other, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucket([]byte("widgets")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	for name, path := range map[string]string{
+		"JSON":                   write("error.json", []byte(`{"error":{"code":"not_found"}}`)),
+		"another program's file": other,
+	} {
+		if err := directory.CheckBackup(path); err == nil {
+			t.Errorf("%s passes as a backup", name)
+		}
+	}
+	// Cut short, its pages past the end would be a SIGBUS to read.
+	for _, n := range []int{len(whole) / 2, len(whole) - 4096} {
+		if err := directory.CheckBackup(write("short.db", whole[:n])); err == nil || !strings.Contains(err.Error(), "cut short") {
+			t.Errorf("a backup cut to %d of %d bytes: %v, want it refused as cut short", n, len(whole), err)
+		}
 	}
 }

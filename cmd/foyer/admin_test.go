@@ -304,11 +304,14 @@ func TestRedisStoreFull(t *testing.T) {
 	}
 }
 
-// TestBackupRestore: an operator downloads a backup from a running node;
-// a node started on a data directory holding only that file (as
-// foyer.db) has what the first had then, accounts included (the owner
-// signs in with their password), and nothing made after it. Taking the
-// backup leaves no file in the data directory.
+// TestBackupRestore: an operator downloads a backup from a running node
+// (which leaves no file in its data directory). `foyer admin restore`
+// refuses it while the node runs, and refuses a file that is no foyer
+// store, changing nothing; with the node stopped it puts the backup in
+// place, keeping the store it replaces, and the node started again has
+// what it had then, accounts included (the owner signs in with their
+// password), and nothing made after it. Restored into an empty data
+// directory it keeps nothing.
 func TestBackupRestore(t *testing.T) {
 	bin := foyerBin(t)
 	dir := t.TempDir()
@@ -342,20 +345,60 @@ func TestBackupRestore(t *testing.T) {
 	if s, out := n.call(tok, "POST", "/v1/sites", `{"name":"After"}`); s != http.StatusCreated {
 		t.Fatalf("create site: %d %v", s, out)
 	}
-	_ = srv.Process.Kill()
-	_ = srv.Wait()
-
-	restored := t.TempDir()
-	if err := os.WriteFile(filepath.Join(restored, "foyer.db"), backup, 0o600); err != nil {
+	file := filepath.Join(t.TempDir(), "backup.db")
+	if err := os.WriteFile(file, backup, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n, _ = startAdminNode(t, bin, restored)
-	s, names, out := n.siteNames(n.login())
+	restore := func(dataDir, file string) (string, error) {
+		out, err := exec.Command(bin, "admin", "restore", "--data-dir", dataDir, file).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := restore(dir, file); err == nil || !strings.Contains(out, "in use") {
+		t.Fatalf("a restore while the node runs: %v, %s; want it refused", err, out)
+	}
+	_ = srv.Process.Kill()
+	_ = srv.Wait()
+	current, err := os.ReadFile(filepath.Join(dir, "foyer.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(t.TempDir(), "error.json")
+	if err := os.WriteFile(garbage, []byte(`{"error":{"code":"not_found"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := restore(dir, garbage); err == nil || !strings.Contains(out, "not a foyer store") {
+		t.Fatalf("a restore of a file that is no store: %v, %s; want it refused", err, out)
+	}
+	if now, err := os.ReadFile(filepath.Join(dir, "foyer.db")); err != nil || !bytes.Equal(now, current) {
+		t.Fatalf("the refused restore changed the store (%v)", err)
+	}
+
+	out, err := restore(dir, file)
+	if err != nil {
+		t.Fatalf("restore: %v, %s", err, out)
+	}
+	kept, _ := filepath.Glob(filepath.Join(dir, "foyer.db.before-restore-*"))
+	if len(kept) != 1 || !strings.Contains(out, kept[0]) {
+		t.Fatalf("restore said %q; kept %v, want the store it replaced kept and named", out, kept)
+	}
+	if was, err := os.ReadFile(kept[0]); err != nil || !bytes.Equal(was, current) {
+		t.Fatalf("the kept store is not the one replaced (%v)", err)
+	}
+	n, _ = startAdminNode(t, bin, dir)
+	s, names, answer := n.siteNames(n.login())
 	if s != http.StatusOK {
-		t.Fatalf("sites after the restore: %d %v", s, out)
+		t.Fatalf("sites after the restore: %d %v", s, answer)
 	}
 	if !slices.Equal(names, []string{"Kept"}) {
 		t.Fatalf("sites after the restore: %q, want only the one made before the backup", names)
+	}
+
+	empty := t.TempDir()
+	if out, err := restore(empty, file); err != nil {
+		t.Fatalf("restore into an empty data directory: %v, %s", err, out)
+	}
+	if left, _ := os.ReadDir(empty); len(left) != 1 || left[0].Name() != "foyer.db" {
+		t.Fatalf("an empty data directory after a restore holds %v, want foyer.db only", left)
 	}
 }
 

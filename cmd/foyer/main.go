@@ -3,6 +3,7 @@
 //	foyer serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--demo]
 //	foyer seed [--config FILE] [--data-dir DIR] FILE
 //	foyer admin create-owner --email ADDR [--config FILE] [--data-dir DIR]
+//	foyer admin restore [--config FILE] [--data-dir DIR] BACKUP
 //	foyer config [--config FILE] [--listen ADDR] [--data-dir DIR]
 //	foyer version
 package main
@@ -60,6 +61,8 @@ func usage(w io.Writer) {
         apply a provisioning file to the configured store; prints device tokens as JSON
   foyer admin create-owner --email ADDR [--config FILE] [--data-dir DIR]
         create the operator account (password from FOYER_ADMIN_PASSWORD or standard input)
+  foyer admin restore [--config FILE] [--data-dir DIR] BACKUP
+        put a backup (GET /v1/backup) in place of the embedded store, the server stopped
   foyer config [--config FILE] [--listen ADDR] [--data-dir DIR]
         check the configuration and print it as serve would run with it (secrets redacted)
   foyer version
