@@ -45,6 +45,9 @@ func OpenBolt(path string) (*Bolt, error) {
 			return nil, fmt.Errorf("directory: creating %s: %w", dir, err)
 		}
 	}
+	if err := checkWhole(path); err != nil {
+		return nil, err
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: boltLockTimeout})
 	if err != nil {
 		return nil, openError(path, err)

@@ -51,10 +51,8 @@ func CheckBackup(path string) error {
 	}
 	defer db.Close()
 	return db.View(func(tx *bbolt.Tx) error {
-		// Before any page is read: one past the file's end is a SIGBUS,
-		// which no caller could recover from.
-		if st.Size() < tx.Size() {
-			return fmt.Errorf("directory: %s is cut short: %d bytes of the %d its header names (a download that did not finish?)", path, st.Size(), tx.Size())
+		if err := wholeFile(path, st.Size(), tx); err != nil {
+			return err
 		}
 		var damage error
 		for err := range tx.Check() { // read to the end: the check reads the file until it closes the channel
@@ -82,4 +80,31 @@ func Hold(path string) (release func() error, err error) {
 		return nil, openError(path, err)
 	}
 	return db.Close, nil
+}
+
+// wholeFile reports a store file of size bytes shorter than its header
+// says (tx, a read transaction on it, has read only the header). Check it
+// before any other page is read: one past the file's end is a SIGBUS, a
+// crash no caller can recover from.
+func wholeFile(path string, size int64, tx *bbolt.Tx) error {
+	if size < tx.Size() {
+		return fmt.Errorf("directory: %s is cut short: %d bytes of the %d its header names (a copy or download that did not finish?)", path, size, tx.Size())
+	}
+	return nil
+}
+
+// checkWhole opens the store file at path read-only, if there is one, and
+// reports it cut short (wholeFile): bbolt's read-write open reads its
+// free-page list at once, wherever the header says it is.
+func checkWhole(path string) error {
+	st, err := os.Stat(path)
+	if err != nil || st.Size() == 0 {
+		return nil // none yet (a new store), or bbolt's own error to report
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: boltLockTimeout})
+	if err != nil {
+		return openError(path, err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bbolt.Tx) error { return wholeFile(path, st.Size(), tx) })
 }
