@@ -120,10 +120,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(rec, r)
 	// The route pattern, never the path or query: paths carry IDs, and
 	// nothing a client sends is logged verbatim.
-	a.log.Debug("api request", "method", r.Method, "route", r.Pattern, "status", rec.status, "ms", time.Since(start).Milliseconds())
+	took := time.Since(start)
+	a.m.observe(r.Pattern, rec.status, took)
+	a.log.Debug("api request", "method", r.Method, "route", r.Pattern, "status", rec.status, "ms", took.Milliseconds())
 }
 
-// statusRecorder remembers the status a handler wrote, for the request log.
+// statusRecorder remembers the status a handler wrote, for the request
+// log and metrics.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
@@ -141,11 +144,11 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 type guarded func(w http.ResponseWriter, r *http.Request, p *principal) error
 
 func (a *API) handle(pattern string, h handler) {
-	a.mux.Handle(pattern, a.m.instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			a.writeError(w, r, err)
 		}
-	})))
+	})
 }
 
 // handleAuth registers a route for a signed-in principal of one of kinds.

@@ -1,10 +1,10 @@
 package api
 
 import (
-	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // metrics are the API's request counts and latencies, by route pattern
@@ -36,12 +36,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// instrument counts and times route's requests.
-func (m *metrics) instrument(route string, h http.Handler) http.Handler {
+// observe counts and times one request: its route pattern, the status
+// it was answered, and how long it took.
+func (m *metrics) observe(route string, status int, took time.Duration) {
 	if m == nil {
-		return h
+		return
 	}
-	labels := prometheus.Labels{"route": route}
-	return promhttp.InstrumentHandlerDuration(m.duration.MustCurryWith(labels),
-		promhttp.InstrumentHandlerCounter(m.requests.MustCurryWith(labels), h))
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(took.Seconds())
 }
