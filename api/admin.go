@@ -146,9 +146,7 @@ func (a *API) backup(w http.ResponseWriter, r *http.Request, p *principal) error
 		return errNotFound("no backup here: this deployment keeps its data in Redis; back Redis up (RDB snapshots or AOF)")
 	}
 	if !a.backingUp.TryLock() {
-		e := apiErr(http.StatusServiceUnavailable, "service_unavailable", "a backup is being taken or sent on this node; try again once it is done")
-		e.RetryAfter = 5
-		return e
+		return errRetry(http.StatusServiceUnavailable, "service_unavailable", 5, "a backup is being taken or sent on this node; try again once it is done")
 	}
 	defer a.backingUp.Unlock()
 	f, err := a.cfg.Backup()

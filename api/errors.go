@@ -39,6 +39,14 @@ func apiErr(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// errRetry is an error the client may retry after the given seconds
+// (the Retry-After header).
+func errRetry(status int, code string, after int, format string, args ...any) *Error {
+	e := apiErr(status, code, format, args...)
+	e.RetryAfter = after
+	return e
+}
+
 func errBadRequest(format string, args ...any) *Error {
 	return apiErr(http.StatusBadRequest, "bad_request", format, args...)
 }
@@ -93,15 +101,11 @@ func toError(err error) *Error {
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &te):
-		e := apiErr(http.StatusTooManyRequests, "too_many_attempts", "%s", te.Error())
-		e.RetryAfter = int(te.RetryAfter.Seconds()) + 1
-		return e
+		return errRetry(http.StatusTooManyRequests, "too_many_attempts", int(te.RetryAfter.Seconds())+1, "%s", te.Error())
 	case errors.As(err, &mbe):
 		return apiErr(http.StatusRequestEntityTooLarge, "too_large", "request body over %d bytes", mbe.Limit)
 	case errors.Is(err, accounts.ErrBusy):
-		e := apiErr(http.StatusServiceUnavailable, "service_unavailable", "busy; try again")
-		e.RetryAfter = 1
-		return e
+		return errRetry(http.StatusServiceUnavailable, "service_unavailable", 1, "busy; try again")
 	case errors.Is(err, accounts.ErrBadCredentials):
 		return apiErr(http.StatusUnauthorized, "bad_credentials", "wrong e-mail or password")
 	case errors.Is(err, accounts.ErrInvitationExpired):
@@ -123,9 +127,7 @@ func toError(err error) *Error {
 	case errors.Is(err, kv.ErrContention):
 		return apiErr(http.StatusServiceUnavailable, "service_unavailable", "busy; try again")
 	case errors.Is(err, directory.ErrUnavailable):
-		e := apiErr(http.StatusServiceUnavailable, "service_unavailable", "the server's store is not answering; try again in a few seconds (a change may or may not have been made: look before repeating it)")
-		e.RetryAfter = unavailableRetry
-		return e
+		return errRetry(http.StatusServiceUnavailable, "service_unavailable", unavailableRetry, "the server's store is not answering; try again in a few seconds (a change may or may not have been made: look before repeating it)")
 	}
 	return apiErr(http.StatusInternalServerError, "internal", "internal error")
 }
