@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -44,10 +43,7 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 // site). The password comes from FOYER_ADMIN_PASSWORD, or else the first
 // line of standard input, never from a flag (flags show in ps).
 func createOwnerCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("admin create-owner", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var flags configFlags
-	flags.register(fs, false)
+	fs, flags := commandFlags("admin create-owner", stderr, false)
 	addr := fs.String("email", "", "the operator's e-mail address (their login)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -66,7 +62,7 @@ func createOwnerCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 	if password == "" {
 		return errors.New("admin create-owner: give the password in FOYER_ADMIN_PASSWORD or on standard input")
 	}
-	b, err := openForCommand("admin create-owner", flags, stderr)
+	b, err := openForCommand(flags, stderr)
 	if err != nil {
 		return err
 	}
@@ -84,10 +80,7 @@ func createOwnerCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 // holds the current store's lock meanwhile (a running serve makes it fail),
 // and keeps the store it replaces beside it, renamed.
 func restoreCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("admin restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var flags configFlags
-	flags.register(fs, false)
+	fs, flags := commandFlags("admin restore", stderr, false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,7 +88,7 @@ func restoreCmd(args []string, stdout, stderr io.Writer) error {
 		return errors.New("usage: foyer admin restore [--config FILE] [--data-dir DIR] BACKUP")
 	}
 	backup := fs.Arg(0)
-	cfg, err := flags.loadWarning("admin restore", stderr)
+	cfg, err := flags.loadWarning(stderr)
 	if err != nil {
 		return err
 	}

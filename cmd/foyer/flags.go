@@ -11,16 +11,23 @@ import (
 // config, which shows what serve would run with) --listen. Flags override
 // the file and the environment.
 type configFlags struct {
+	command               string // as the user typed it: "seed", "admin restore"
 	path, dataDir, listen string
 }
 
-// register adds the flags to fs, --listen when withListen.
-func (f *configFlags) register(fs *flag.FlagSet, withListen bool) {
+// commandFlags returns the flag set of command with the configuration's
+// flags on it (--listen when withListen); the command adds its own and
+// parses.
+func commandFlags(command string, stderr io.Writer, withListen bool) (*flag.FlagSet, *configFlags) {
+	fs := flag.NewFlagSet(command, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &configFlags{command: command}
 	fs.StringVar(&f.path, "config", "", "configuration file (YAML); optional")
 	fs.StringVar(&f.dataDir, "data-dir", "", "embedded store directory (overrides data_dir)")
 	if withListen {
 		fs.StringVar(&f.listen, "listen", "", "HTTP listen address (overrides listen)")
 	}
+	return fs, f
 }
 
 // load reads the configuration as the command runs with it: the defaults,
@@ -42,8 +49,8 @@ func (f *configFlags) load() (Config, []string, error) {
 
 // loadWarning is load for a one-off command: a warning on stderr for each
 // FOYER_ variable that names no key.
-func (f *configFlags) loadWarning(command string, stderr io.Writer) (Config, error) {
+func (f *configFlags) loadWarning(stderr io.Writer) (Config, error) {
 	cfg, unknownEnv, err := f.load()
-	warnUnknownEnv(stderr, command, unknownEnv)
+	warnUnknownEnv(stderr, f.command, unknownEnv)
 	return cfg, err
 }

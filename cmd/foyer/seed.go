@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,10 +19,7 @@ var demoFile []byte
 
 // seed applies a provisioning file and prints {"tokens": {name: token}}.
 func seed(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var flags configFlags
-	flags.register(fs, false)
+	fs, flags := commandFlags("seed", stderr, false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,7 +31,7 @@ func seed(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b, err := openForCommand("seed", flags, stderr)
+	b, err := openForCommand(flags, stderr)
 	if err != nil {
 		return err
 	}

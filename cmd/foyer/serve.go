@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,10 +38,7 @@ const (
 
 // serve runs the server until SIGINT or SIGTERM, then drains.
 func serve(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var flags configFlags
-	flags.register(fs, true)
+	fs, flags := commandFlags("serve", stderr, true)
 	demo := fs.Bool("demo", false, "seed a demo site and print its device tokens")
 	if err := fs.Parse(args); err != nil {
 		return err

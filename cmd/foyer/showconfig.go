@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -19,17 +18,14 @@ const redacted = "REDACTED"
 // with the same message; the advisories serve would log are warnings on
 // stderr.
 func showConfig(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var flags configFlags
-	flags.register(fs, true)
+	fs, flags := commandFlags("config", stderr, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("unexpected argument %q; usage: foyer config [--config FILE] [--listen ADDR] [--data-dir DIR]", fs.Arg(0))
 	}
-	cfg, err := flags.loadWarning("config", stderr)
+	cfg, err := flags.loadWarning(stderr)
 	if err != nil {
 		return err
 	}

@@ -66,8 +66,8 @@ func (b *backend) ping(ctx context.Context) error {
 // openForCommand opens the directory for a one-off command (seed, admin):
 // the configuration its flags load, and a warning on stderr for each
 // FOYER_ variable that names no key.
-func openForCommand(command string, flags configFlags, stderr io.Writer) (*backend, error) {
-	cfg, err := flags.loadWarning(command, stderr)
+func openForCommand(flags *configFlags, stderr io.Writer) (*backend, error) {
+	cfg, err := flags.loadWarning(stderr)
 	if err != nil {
 		return nil, err
 	}
