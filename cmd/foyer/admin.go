@@ -104,7 +104,7 @@ func restoreCmd(args []string, stdout, stderr io.Writer) error {
 	if had {
 		release, err := directory.Hold(path) // its lock, until the new file is in place
 		if errors.Is(err, directory.ErrLocked) {
-			return fmt.Errorf("%s is in use by another process (a running foyer serve?): stop it first: %w", path, err)
+			return fmt.Errorf("%w; stop it first", err)
 		}
 		if err != nil {
 			return err

@@ -99,7 +99,7 @@ func openBackend(cfg Config) (*backend, error) {
 	path := filepath.Join(cfg.DataDir, storeFile)
 	s, err := directory.OpenBolt(path)
 	if errors.Is(err, directory.ErrLocked) {
-		return nil, fmt.Errorf("%s is in use by another process (a running foyer serve?): stop it first, or use its admin API: %w", path, err)
+		return nil, fmt.Errorf("%w; stop it first, or use its admin API", err) // the error names the file and the process
 	}
 	if err != nil {
 		return nil, err
