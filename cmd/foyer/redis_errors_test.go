@@ -141,49 +141,26 @@ func TestRedisFailureKinds(t *testing.T) {
 // deadline, and a lease pipeline (redisbatch) or a request waits the I/O
 // timeout out, once per attempt.
 func TestRedisClientHonoursDeadlines(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { // reads every command, answers none
-				defer c.Close()
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
+	addr := fakeRedis(t, func(c net.Conn) { // reads every command, answers none
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
+	})
 	const deadline = 50 * time.Millisecond
-	for name, rc := range map[string]RedisConfig{
-		"url":     {URL: "redis://" + ln.Addr().String()},
-		"cluster": {ClusterAddrs: []string{ln.Addr().String()}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			rdb, err := redisClient(rc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rdb.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), deadline)
-			defer cancel()
-			start := time.Now()
-			err = rdb.Get(ctx, "k").Err()
-			took := time.Since(start)
-			if err == nil {
-				t.Fatal("a Redis that never answers answered")
-			}
-			// Far below one I/O timeout, far above the deadline: the
-			// deadline ended it.
-			if took >= redisIOTimeout*4/5 {
-				t.Fatalf("the operation took %v (%v), with a deadline of %v and an I/O timeout of %v", took, err, deadline, redisIOTimeout)
-			}
-		})
-	}
+	eachRedisClient(t, addr, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		start := time.Now()
+		err := rdb.Get(ctx, "k").Err()
+		took := time.Since(start)
+		if err == nil {
+			t.Fatal("a Redis that never answers answered")
+		}
+		// Far below one I/O timeout, far above the deadline: the
+		// deadline ended it.
+		if took >= redisIOTimeout*4/5 {
+			t.Fatalf("the operation took %v (%v), with a deadline of %v and an I/O timeout of %v", took, err, deadline, redisIOTimeout)
+		}
+	})
 }
 
 // TestRedisClientRetriesOnce: an operation on the Redis clients serve
@@ -192,25 +169,53 @@ func TestRedisClientHonoursDeadlines(t *testing.T) {
 // retryable error within a second while Redis is away. go-redis's own
 // default is 3 retries, each waiting its I/O timeout when Redis is silent.
 func TestRedisClientRetriesOnce(t *testing.T) {
+	var accepted atomic.Int64
+	addr := fakeRedis(t, func(c net.Conn) {
+		accepted.Add(1) // before the close that ends the attempt
+		_ = c.Close()
+	})
+	eachRedisClient(t, addr, func(t *testing.T, rdb redis.UniversalClient) {
+		before := accepted.Load()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := rdb.Get(ctx, "k").Err(); err == nil {
+			t.Fatal("a Redis that closes every connection answered")
+		}
+		// Every attempt's connection was counted before it closed.
+		if n := accepted.Load() - before; n < 1 || n > 2 {
+			t.Fatalf("%d connections for one operation, want 1 or 2 (one retry at most)", n)
+		}
+	})
+}
+
+// fakeRedis listens on loopback and hands each connection to serve, on a
+// goroutine of its own, until the test ends; it returns the address.
+func fakeRedis(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	var accepted atomic.Int64
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			accepted.Add(1) // before the close that ends the attempt
-			_ = c.Close()
+			go serve(c)
 		}
 	}()
+	return ln.Addr().String()
+}
+
+// eachRedisClient runs check as a subtest on each client serve builds for
+// addr: a single Redis (redis.url) and a Cluster (redis.cluster_addrs).
+func eachRedisClient(t *testing.T, addr string, check func(t *testing.T, rdb redis.UniversalClient)) {
+	t.Helper()
 	for name, rc := range map[string]RedisConfig{
-		"url":     {URL: "redis://" + ln.Addr().String()},
-		"cluster": {ClusterAddrs: []string{ln.Addr().String()}},
+		"url":     {URL: "redis://" + addr},
+		"cluster": {ClusterAddrs: []string{addr}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			rdb, err := redisClient(rc)
@@ -218,16 +223,7 @@ func TestRedisClientRetriesOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer rdb.Close()
-			before := accepted.Load()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := rdb.Get(ctx, "k").Err(); err == nil {
-				t.Fatal("a Redis that closes every connection answered")
-			}
-			// Every attempt's connection was counted before it closed.
-			if n := accepted.Load() - before; n < 1 || n > 2 {
-				t.Fatalf("%d connections for one operation, want 1 or 2 (one retry at most)", n)
-			}
+			check(t, rdb)
 		})
 	}
 }
