@@ -73,21 +73,7 @@ func TestHeldOrderWithinPipeline(t *testing.T) {
 	if r.resend(context.Background()) {
 		t.Fatal("still holding after x subscribed")
 	}
-	var got []CallID
-	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
-	defer cancel()
-	for range 3 {
-		m, err := ps.ReceiveMessage(ctx)
-		if err != nil {
-			t.Fatalf("node x received %v, then: %v", got, err)
-		}
-		env, err := unmarshalEnvelope(m.Payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, env.Call)
-	}
-	if fmt.Sprint(got) != "[c2 c1 c2]" {
+	if got := callsOf(receiveOn(t, ps, "x")(3)); fmt.Sprint(got) != "[c2 c1 c2]" {
 		t.Fatalf("node x received %v, want [c2 c1 c2]: c2 again after c1", got)
 	}
 }
@@ -118,9 +104,8 @@ func TestResendOneRoundTrip(t *testing.T) {
 }
 
 // subscribeAs subscribes to node's channel on its own client, as node
-// would, and returns a function that reads the call of each of the next n
-// envelopes it receives.
-func subscribeAs(t *testing.T, addr, node string) func(n int) []CallID {
+// would, and returns receiveOn for it.
+func subscribeAs(t *testing.T, addr, node string) func(n int) []envelope {
 	t.Helper()
 	sub := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { _ = sub.Close() })
@@ -128,24 +113,39 @@ func subscribeAs(t *testing.T, addr, node string) func(n int) []CallID {
 	if _, err := ps.Receive(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return func(n int) []CallID {
+	return receiveOn(t, ps, node)
+}
+
+// receiveOn returns a function that reads the next n envelopes node's
+// subscription ps receives, within readTimeout.
+func receiveOn(t *testing.T, ps *redis.PubSub, node string) func(n int) []envelope {
+	return func(n int) []envelope {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 		defer cancel()
-		var got []CallID
+		var got []envelope
 		for range n {
 			m, err := ps.ReceiveMessage(ctx)
 			if err != nil {
-				t.Fatalf("node %s received %v, then: %v", node, got, err)
+				t.Fatalf("node %s received %d of %d envelopes (calls %q), then: %v", node, len(got), n, callsOf(got), err)
 			}
 			env, err := unmarshalEnvelope(m.Payload)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, env.Call)
+			got = append(got, env)
 		}
 		return got
 	}
+}
+
+// callsOf lists the calls of envs, in order.
+func callsOf(envs []envelope) []CallID {
+	calls := make([]CallID, len(envs))
+	for i, e := range envs {
+		calls[i] = e.Call
+	}
+	return calls
 }
 
 // TestQueuedWaitsBehindHeld: an envelope queued for a node while earlier
@@ -166,7 +166,7 @@ func TestQueuedWaitsBehindHeld(t *testing.T) {
 	if r.resend(context.Background()) {
 		t.Fatal("still holding after x subscribed")
 	}
-	if got := receive(2); fmt.Sprint(got) != "[c1 c2]" {
+	if got := callsOf(receive(2)); fmt.Sprint(got) != "[c1 c2]" {
 		t.Fatalf("node x received %v, want [c1 c2]: c2 behind the held c1", got)
 	}
 }
@@ -189,8 +189,7 @@ func TestResendKeepsOrderBeyondBatch(t *testing.T) {
 	receive := subscribeAs(t, srv.Addr, "x")
 	for r.resend(context.Background()) {
 	}
-	got := receive(n)
-	for i, call := range got {
+	for i, call := range callsOf(receive(n)) {
 		if call != CallID(fmt.Sprint(i)) {
 			t.Fatalf("node x received %v at position %d, want %d: out of order", call, i, i)
 		}
@@ -227,12 +226,7 @@ func TestHeldQueueFullUntilSent(t *testing.T) {
 func TestDeliveriesOfDifferentFramesNotMerged(t *testing.T) {
 	srv := redistest.StartServer(t)
 	r := bareRouter(t, srv.Addr)
-	sub := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = sub.Close() })
-	ps := sub.SSubscribe(context.Background(), nodeChannel("x"))
-	if _, err := ps.Receive(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	receive := subscribeAs(t, srv.Addr, "x")
 	frames := map[directory.DeviceID][]byte{
 		"d_a": []byte(`{"type":"ring","call_id":"c_n1_aaaa"}`),
 		"d_b": []byte(`{"type":"ring","call_id":"c_n1_bbbb"}`),
@@ -240,18 +234,8 @@ func TestDeliveriesOfDifferentFramesNotMerged(t *testing.T) {
 	r.publish("x", envelope{Kind: "deliver", Devices: []directory.DeviceID{"d_a"}, Frame: frames["d_a"]})
 	r.publish("x", envelope{Kind: "deliver", Devices: []directory.DeviceID{"d_b"}, Frame: frames["d_b"]})
 	r.Flush(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
-	defer cancel()
 	got := map[directory.DeviceID]string{}
-	for len(got) < 2 {
-		m, err := ps.ReceiveMessage(ctx)
-		if err != nil {
-			t.Fatalf("node x received %v, then: %v", got, err)
-		}
-		env, err := unmarshalEnvelope(m.Payload)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, env := range receive(2) { // merged, there would be one
 		for _, d := range env.Devices {
 			got[d] = string(env.Frame)
 		}
