@@ -44,7 +44,7 @@ func (h *storeErrors) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return err
 		}
 		h.count()
-		return markUnavailable(err) // Process sets it on cmd
+		return markFailure(err) // Process sets it on cmd
 	}
 }
 
@@ -58,13 +58,13 @@ func (h *storeErrors) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 		for _, c := range cmds {
 			if !connectionSetup(c) && redisFailed(c.Err()) {
 				failed = true
-				c.SetErr(markUnavailable(c.Err()))
+				c.SetErr(markFailure(c.Err()))
 			}
 		}
 		if failed {
 			h.count()
 		}
-		return markUnavailable(err)
+		return markFailure(err)
 	}
 }
 
@@ -91,25 +91,30 @@ func redisFailed(err error) bool {
 	return true
 }
 
-// markUnavailable wraps err in directory.ErrUnavailable when it is Redis
-// out of reach or not serving for now: no connection or no answer in
-// time (any failure that is not a reply of Redis's), or a reply saying
-// that it is loading its data, read-only or failing over, its cluster
-// down, or refusing clients; and in directory.ErrFull when Redis refused
-// a write for want of memory (OOM). Other replies (a wrong type, a
-// missing permission) are faults, left as they are; so is any answer.
-func markUnavailable(err error) error {
-	if !redisFailed(err) || errors.Is(err, directory.ErrUnavailable) || errors.Is(err, directory.ErrFull) {
-		return err
-	}
-	if redis.IsOOMError(err) {
-		return fmt.Errorf("%w: %w", directory.ErrFull, err)
-	}
+// markFailure marks the Redis failures the API answers apart:
+// directory.ErrFull for a write refused for want of memory (OOM), and
+// directory.ErrUnavailable for a Redis out of reach (any failure that is
+// not a reply of Redis's: no connection, no answer in time) or not serving
+// for now (notServing). Other replies (a wrong type, a missing permission)
+// are faults, left as they are; so is any answer.
+func markFailure(err error) error {
 	var reply redis.Error
-	if errors.As(err, &reply) && !redis.IsLoadingError(err) && !redis.IsReadOnlyError(err) &&
-		!redis.IsMasterDownError(err) && !redis.IsClusterDownError(err) && !redis.IsTryAgainError(err) &&
-		!redis.IsMaxClientsError(err) && !redis.IsNoReplicasError(err) {
+	switch {
+	case !redisFailed(err), errors.Is(err, directory.ErrUnavailable), errors.Is(err, directory.ErrFull):
+		return err
+	case redis.IsOOMError(err):
+		return fmt.Errorf("%w: %w", directory.ErrFull, err)
+	case errors.As(err, &reply) && !notServing(err):
 		return err
 	}
 	return fmt.Errorf("%w: %w", directory.ErrUnavailable, err)
+}
+
+// notServing reports a reply of a Redis that does not serve for now: it
+// is loading its data, read-only or has lost its primary (failing over),
+// its cluster is down or resharding, or it refuses more clients.
+func notServing(err error) bool {
+	return redis.IsLoadingError(err) || redis.IsReadOnlyError(err) || redis.IsMasterDownError(err) ||
+		redis.IsClusterDownError(err) || redis.IsTryAgainError(err) || redis.IsMaxClientsError(err) ||
+		redis.IsNoReplicasError(err)
 }

@@ -118,18 +118,18 @@ func TestRedisFailureKinds(t *testing.T) {
 		if got := redisFailed(tc.err); got != tc.failed {
 			t.Errorf("redisFailed(%v) = %v, want %v", tc.err, got, tc.failed)
 		}
-		got := markUnavailable(tc.err)
+		got := markFailure(tc.err)
 		if marked := errors.Is(got, directory.ErrUnavailable); marked != tc.unavailable {
-			t.Errorf("markUnavailable(%v) = %v: marked %v, want %v", tc.err, got, marked, tc.unavailable)
+			t.Errorf("markFailure(%v) = %v: marked %v, want %v", tc.err, got, marked, tc.unavailable)
 		}
 		if tc.err != nil && !errors.Is(got, tc.err) {
-			t.Errorf("markUnavailable(%v) = %v, which no longer wraps it", tc.err, got)
+			t.Errorf("markFailure(%v) = %v, which no longer wraps it", tc.err, got)
 		}
-		if again := markUnavailable(got); again != got {
+		if again := markFailure(got); again != got {
 			t.Errorf("marked twice: %v", again)
 		}
 		if full := errors.Is(got, directory.ErrFull); full != redis.IsOOMError(tc.err) {
-			t.Errorf("markUnavailable(%v) = %v: marked full %v", tc.err, got, full)
+			t.Errorf("markFailure(%v) = %v: marked full %v", tc.err, got, full)
 		}
 	}
 }
