@@ -15,9 +15,9 @@ import (
 // storeErrors is a go-redis hook on the stores' Redis client (the
 // directory's and the accounts' records) that counts the commands and
 // pipelines Redis failed into foyer_redis_errors_total{op="store"}, beside
-// the router's own operations, and marks the failures of a Redis out of
-// reach or not serving for now as directory.ErrUnavailable (which the API
-// answers 503, try again). The counter comes from the router, which
+// the router's own operations, and marks them for the API (markFailure:
+// 503 for a Redis out of reach or not serving, 507 for one full). The
+// counter comes from the router, which
 // owns that family and is made after the stores: until then (and in the
 // admin commands, which have no metrics) nothing is counted.
 type storeErrors struct {
