@@ -41,19 +41,8 @@ func (b *Bolt) Backup(dir string) (*os.File, error) {
 // says, that passes bbolt's consistency check and holds the directory's
 // buckets. It only reads the file.
 func CheckBackup(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("directory: %w", err)
-	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: boltLockTimeout})
-	if err != nil {
-		return fmt.Errorf("directory: %s is not a foyer store: %w", path, err)
-	}
-	defer db.Close()
-	return db.View(func(tx *bbolt.Tx) error {
-		if err := wholeFile(path, st.Size(), tx); err != nil {
-			return err
-		}
+	notStore := func(err error) error { return fmt.Errorf("directory: %s is not a foyer store: %w", path, err) }
+	return viewWhole(path, notStore, func(tx *bbolt.Tx) error {
 		var damage error
 		for err := range tx.Check() { // read to the end: the check reads the file until it closes the channel
 			if damage == nil {
@@ -75,11 +64,48 @@ func CheckBackup(path string) error {
 // held no `foyer serve` opens the store, and if one holds it Hold fails
 // with ErrLocked.
 func Hold(path string) (release func() error, err error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: boltLockTimeout})
+	db, err := openReadOnly(path)
 	if err != nil {
 		return nil, openError(path, err)
 	}
 	return db.Close, nil
+}
+
+// checkWhole reports the store file at path, if there is one, cut short
+// (wholeFile), before bbolt's read-write open reads its free-page list,
+// wherever the header says it is.
+func checkWhole(path string) error {
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		return nil // none yet (a new store), or bbolt's own error to report
+	}
+	return viewWhole(path, func(err error) error { return openError(path, err) }, nil)
+}
+
+// viewWhole opens the store file at path read-only and, once it is known
+// whole (wholeFile), runs fn (if any) in a read transaction. A failure to
+// open is returned as openFailed words it.
+func viewWhole(path string, openFailed func(error) error, fn func(*bbolt.Tx) error) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("directory: %w", err)
+	}
+	db, err := openReadOnly(path)
+	if err != nil {
+		return openFailed(err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bbolt.Tx) error {
+		if err := wholeFile(path, st.Size(), tx); err != nil || fn == nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// openReadOnly opens the store file at path without changing it, waiting
+// for a writer's lock as OpenBolt does.
+func openReadOnly(path string) (*bbolt.DB, error) {
+	return bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: boltLockTimeout})
 }
 
 // wholeFile reports a store file of size bytes shorter than its header
@@ -91,20 +117,4 @@ func wholeFile(path string, size int64, tx *bbolt.Tx) error {
 		return fmt.Errorf("directory: %s is cut short: %d bytes of the %d its header names (a copy or download that did not finish?)", path, size, tx.Size())
 	}
 	return nil
-}
-
-// checkWhole opens the store file at path read-only, if there is one, and
-// reports it cut short (wholeFile): bbolt's read-write open reads its
-// free-page list at once, wherever the header says it is.
-func checkWhole(path string) error {
-	st, err := os.Stat(path)
-	if err != nil || st.Size() == 0 {
-		return nil // none yet (a new store), or bbolt's own error to report
-	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: boltLockTimeout})
-	if err != nil {
-		return openError(path, err)
-	}
-	defer db.Close()
-	return db.View(func(tx *bbolt.Tx) error { return wholeFile(path, st.Size(), tx) })
 }
