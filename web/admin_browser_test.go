@@ -118,10 +118,7 @@ func TestPortalBackup(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	c.waitFor(p, "the sign-in form", `!document.getElementById("login").hidden`)
-	c.typeInto(p, "#login-email", "operator@example.com")
-	c.typeInto(p, "#login-password", "portal password 1")
-	c.click(p, "#login button")
+	c.signInToPortal(p, "operator@example.com", "portal password 1")
 	c.waitFor(p, "signed in, the Backup tab shown", `!document.getElementById("app").hidden && !document.getElementById("backup-tab").hidden`)
 	c.click(p, "#backup-tab")
 	c.click(p, "#backup-download")
