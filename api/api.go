@@ -38,9 +38,9 @@ type Config struct {
 	Mail      Mailer
 	// Outbox, when set, is listed at /v1/outbox for operators.
 	Outbox *email.Outbox
-	// LiveCalls lists a site's calls in progress (the signalling hub's
-	// LiveCalls); nil: none known.
-	LiveCalls func(site directory.SiteID) []signaling.LiveCall
+	// LiveCalls lists a site's calls in progress on every node (the
+	// signalling hub's LiveCalls); nil: none known.
+	LiveCalls func(ctx context.Context, site directory.SiteID) signaling.LiveCalls
 	// PublicURL is where people reach this deployment, for links in e-mails
 	// (e.g. https://intercom.example.com). Default http://localhost:8080.
 	PublicURL string

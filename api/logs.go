@@ -72,16 +72,17 @@ func writeEventsCSV(w http.ResponseWriter, evs []accounts.Event) error {
 	})
 }
 
-// liveCalls lists the site's calls in progress on this node (each call
-// lives on the node holding its door station).
+// liveCalls lists the site's calls in progress, on every node (each call
+// lives on the node holding its door station); the nodes that did not
+// answer in time are named.
 func (a *API) liveCalls(w http.ResponseWriter, r *http.Request, p *principal) error {
 	s, _, err := a.need(r, p, accounts.RoleViewer)
 	if err != nil {
 		return err
 	}
-	calls := []signaling.LiveCall{}
+	live := signaling.LiveCalls{Calls: []signaling.LiveCall{}}
 	if a.cfg.LiveCalls != nil {
-		calls = append(calls, a.cfg.LiveCalls(s.ID)...)
+		live = a.cfg.LiveCalls(r.Context(), s.ID)
 	}
-	return ok(w, map[string]any{"calls": calls})
+	return ok(w, live)
 }

@@ -27,14 +27,17 @@ func TestLogs(t *testing.T) {
 	var live struct {
 		Calls []struct {
 			CallID     string `json:"call_id"`
+			Node       string
 			State      string
 			Ringing    int
 			AnsweredBy string `json:"answered_by"`
 		}
+		Unanswered []string `json:"unanswered_nodes"`
 	}
 	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/calls", nil, &live)
-	if len(live.Calls) != 1 || live.Calls[0].CallID != id || live.Calls[0].State != "ringing" || live.Calls[0].Ringing != 1 {
-		t.Fatalf("live calls while ringing: %+v", live.Calls)
+	if len(live.Calls) != 1 || live.Calls[0].CallID != id || live.Calls[0].State != "ringing" || live.Calls[0].Ringing != 1 ||
+		live.Calls[0].Node == "" || live.Unanswered != nil {
+		t.Fatalf("live calls while ringing: %+v", live)
 	}
 	mon.send(map[string]any{"type": "answer", "call_id": id})
 	mon.next("answered")

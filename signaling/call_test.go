@@ -296,7 +296,7 @@ func TestDisconnectIsNoDecline(t *testing.T) {
 	h := ts.hubs[ts.nodeOf("front-door")]
 	site := ts.siteNamed(t, "Harbour View")
 	_ = devices["anna-phone"].ws.Close()
-	waitMetric(t, "devices ringing", func() float64 { return float64(h.LiveCalls(site)[0].Ringing) }, 3)
+	waitMetric(t, "devices ringing", func() float64 { return float64(h.LiveCallsHere(site)[0].Ringing) }, 3)
 	for _, n := range []string{"hall-101", "anna-tablet", "bram-phone"} {
 		devices[n].send(map[string]any{"type": "decline", "call_id": callID})
 		devices[n].pingPong() // the decline is processed: same connection, in order

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 // LiveCall is a call in progress, as the admin portal shows it.
 type LiveCall struct {
 	CallID   CallID             `json:"call_id"`
+	Node     string             `json:"node"` // the node owning the call (holding its door station)
 	Door     directory.DeviceID `json:"door_station_id"`
 	DoorName string             `json:"door_station_name"`
 	Number   directory.Number   `json:"number"`
@@ -22,9 +24,35 @@ type LiveCall struct {
 	AnsweredAt time.Time `json:"answered_at,omitzero"`
 }
 
-// LiveCalls returns the calls of site this node owns that have not ended,
-// oldest first, their times in UTC (the API's).
-func (h *Hub) LiveCalls(site directory.SiteID) []LiveCall {
+// LiveCalls are a site's calls in progress on every node.
+type LiveCalls struct {
+	Calls []LiveCall `json:"calls"`
+	// Unanswered names the nodes that were asked for their calls and did
+	// not answer in time (liveWait): their calls are missing from Calls.
+	Unanswered []string `json:"unanswered_nodes,omitempty"`
+}
+
+// liveWait bounds how long a node waits for the other nodes' calls: less
+// than the portal's refresh (2 s), so a node that does not answer leaves
+// a list without its calls rather than a list that never comes.
+const liveWait = time.Second
+
+// LiveCalls returns the calls of site in progress, this node's and, in a
+// cluster, every other live node's (Router.LiveElsewhere), oldest first,
+// their times in UTC (the API's). Calls is never nil: none is [] in JSON.
+func (h *Hub) LiveCalls(ctx context.Context, site directory.SiteID) LiveCalls {
+	ctx, cancel := context.WithTimeout(ctx, liveWait)
+	defer cancel()
+	others, unanswered := h.router.LiveElsewhere(ctx, site)
+	calls := append(h.LiveCallsHere(site), others...)
+	sortLive(calls)
+	slices.Sort(unanswered)
+	return LiveCalls{Calls: calls, Unanswered: unanswered}
+}
+
+// LiveCallsHere implements NodeHandler: the calls of site this node owns
+// that have not ended, oldest first, their times in UTC.
+func (h *Hub) LiveCallsHere(site directory.SiteID) []LiveCall {
 	h.mu.Lock()
 	calls := make([]*Call, 0, len(h.doorCalls))
 	for _, c := range h.doorCalls {
@@ -37,7 +65,7 @@ func (h *Hub) LiveCalls(site directory.SiteID) []LiveCall {
 	for _, c := range calls { // each call's lock after the hub's is released (lock order)
 		c.mu.Lock()
 		if c.state != stateEnded {
-			lc := LiveCall{CallID: c.id, Door: c.door.ID, DoorName: c.door.Name, Number: c.number, State: "ringing",
+			lc := LiveCall{CallID: c.id, Node: h.cfg.NodeID, Door: c.door.ID, DoorName: c.door.Name, Number: c.number, State: "ringing",
 				Started: c.created.UTC(), Ringing: c.ringingLocked()}
 			if c.state == stateAnswered {
 				lc.State, lc.Answered, lc.AnsweredAt = "answered", c.winner, c.answeredAt.UTC()
@@ -46,11 +74,17 @@ func (h *Hub) LiveCalls(site directory.SiteID) []LiveCall {
 		}
 		c.mu.Unlock()
 	}
-	slices.SortFunc(out, func(a, b LiveCall) int {
+	sortLive(out)
+	return out
+}
+
+// sortLive orders calls oldest first (by call ID for calls of the same
+// instant).
+func sortLive(calls []LiveCall) {
+	slices.SortFunc(calls, func(a, b LiveCall) int {
 		if c := a.Started.Compare(b.Started); c != 0 {
 			return c
 		}
 		return strings.Compare(string(a.CallID), string(b.CallID))
 	})
-	return out
 }

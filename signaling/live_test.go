@@ -28,7 +28,7 @@ func TestLiveCallsInUTC(t *testing.T) {
 	anna.send(map[string]any{"type": "answer", "call_id": callID})
 	anna.expect("answered")
 	door.expect("answered")
-	live := ts.hubs[ts.nodeOf("front-door")].LiveCalls(ts.siteNamed(t, "Harbour View"))
+	live := ts.hubs[ts.nodeOf("front-door")].LiveCallsHere(ts.siteNamed(t, "Harbour View"))
 	if len(live) != 1 || string(live[0].CallID) != callID {
 		t.Fatalf("live calls %+v, want %s", live, callID)
 	}
@@ -46,7 +46,7 @@ func TestLiveCallsCountRinging(t *testing.T) {
 	h := ts.hubs[ts.nodeOf("front-door")]
 	site := ts.siteNamed(t, "Harbour View")
 	state := func() (string, int) {
-		live := h.LiveCalls(site)
+		live := h.LiveCallsHere(site)
 		if len(live) != 1 || string(live[0].CallID) != callID {
 			t.Fatalf("live calls %+v, want %s", live, callID)
 		}
@@ -107,7 +107,7 @@ func TestLiveCallsOfOneSite(t *testing.T) {
 		},
 		"Other Street": {{CallID: CallID(elsewhere), DoorName: "other-door", Number: "201"}},
 	} {
-		live := ts.hub.LiveCalls(ts.siteNamed(t, site))
+		live := ts.hub.LiveCallsHere(ts.siteNamed(t, site))
 		if len(live) != len(want) {
 			t.Fatalf("%s: live calls %+v, want %d", site, live, len(want))
 		}

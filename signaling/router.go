@@ -59,6 +59,9 @@ type Router interface {
 	// calls d's connection here took over from the one it replaced, that
 	// d has connected to this node.
 	Announce(ctx context.Context, d directory.Device, targets []directory.Target)
+	// LiveElsewhere returns the calls of site in progress on the other
+	// nodes, and the nodes that did not answer before ctx ended.
+	LiveElsewhere(ctx context.Context, site directory.SiteID) (calls []LiveCall, unanswered []string)
 	// Local returns the device's connection on this node, or nil.
 	Local(id directory.DeviceID) *Conn
 	// Each calls fn for every connection on this node, without holding a lock.
@@ -103,4 +106,7 @@ type NodeHandler interface {
 	// Unrung returns the devices of a call this node owns, while it rings,
 	// that the call found connected nowhere and has not rung since.
 	Unrung(call CallID) []directory.Device
+	// LiveCallsHere returns the calls of site this node owns that have not
+	// ended (another node's Router.LiveElsewhere asked).
+	LiveCallsHere(site directory.SiteID) []LiveCall
 }

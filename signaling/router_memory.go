@@ -110,6 +110,11 @@ func (m *Memory) Ringing(context.Context, directory.Target, CallID, bool) {}
 // Announce implements Router; the hub's own ring index suffices on one node.
 func (m *Memory) Announce(context.Context, directory.Device, []directory.Target) {}
 
+// LiveElsewhere implements Router: there are no other nodes.
+func (m *Memory) LiveElsewhere(context.Context, directory.SiteID) ([]LiveCall, []string) {
+	return nil, nil
+}
+
 // Run implements Router; one node has no background work.
 func (m *Memory) Run(ctx context.Context, _ NodeHandler) { <-ctx.Done() }
 

@@ -151,6 +151,9 @@ type RedisRouter struct {
 	// unknownWarned: when (Unix ns) an envelope of a kind this node does
 	// not know was last logged (receive), at most once a minute.
 	unknownWarned atomic.Int64
+
+	liveMu   sync.Mutex
+	liveAsks map[string]chan liveAnswer // guarded by liveMu; LiveElsewhere's queries waiting for answers, by ID
 }
 
 // NewRedisRouter returns the router of node on rdb. Metrics register with reg.
@@ -186,6 +189,7 @@ func NewRedisRouter(node string, rdb redis.UniversalClient, opts RedisRouterOpti
 		where:    make(map[directory.DeviceID]location),
 		nodeSeen: make(map[string]time.Time),
 		lastSeq:  make(map[string]uint64),
+		liveAsks: make(map[string]chan liveAnswer),
 	}, nil
 }
 

@@ -50,7 +50,8 @@ func (h *holdingHandler) RemoteMoved(directory.Device, []directory.Target, strin
 func (h *holdingHandler) RemoteForgotten(call CallID, _ directory.DeviceID, _ string) {
 	h.record("forgotten " + string(call))
 }
-func (h *holdingHandler) Unrung(CallID) []directory.Device { return nil }
+func (h *holdingHandler) Unrung(CallID) []directory.Device          { return nil }
+func (h *holdingHandler) LiveCallsHere(directory.SiteID) []LiveCall { return nil }
 
 // TestSlowCallHoldsUpNoOther: what other nodes send about one call (an
 // SDP whose negotiation takes a while, say) does not hold up what they

@@ -14,7 +14,7 @@ import (
 // line of JSON (every field but Frame), a newline, then Frame as is: the
 // protocol frame is neither re-encoded nor re-validated on the way.
 type envelope struct {
-	Kind    string               `json:"k"`              // deliver | message | join | left | replaced | handover | moved | forgotten | probe
+	Kind    string               `json:"k"`              // deliver | message | join | left | replaced | handover | moved | forgotten | probe | live | live_calls
 	From    string               `json:"f"`              // the sending node
 	Devices []directory.DeviceID `json:"d,omitempty"`    // deliver: the target devices; left: the device gone; replaced: the device
 	Conn    string               `json:"c,omitempty"`    // message, join: the sender's connection; left: the connection gone; replaced: the receiver's connection to close; handover: the receiver's connection that takes the calls; moved: the device's connection on To
@@ -27,7 +27,9 @@ type envelope struct {
 	Sent    int64                `json:"t,omitempty"`    // probe: send time, unix ns
 	Reason  EndReason            `json:"r,omitempty"`    // left: how the device's calls end
 	Calls   []CallID             `json:"cs,omitempty"`   // handover: the calls
-	Frame   []byte               `json:"-"`              // deliver, message: the protocol frame
+	Site    directory.SiteID     `json:"site,omitempty"` // live: the site whose calls are asked for
+	Ask     string               `json:"a,omitempty"`    // live, live_calls: the query answered
+	Frame   []byte               `json:"-"`              // deliver, message: the protocol frame; live_calls: the calls as JSON
 }
 
 // deliverPrefix starts the compact header of a deliver envelope, the one

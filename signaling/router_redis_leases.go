@@ -189,16 +189,7 @@ func (r *RedisRouter) tellMoved(c *Conn, node, conn string) {
 	if len(c.targets) == 0 {
 		return
 	}
-	now := time.Now()
-	r.mu.Lock()
-	var others []string
-	for n, seen := range r.nodeSeen {
-		if n != node && n != r.node && now.Sub(seen) < r.opts.LeaseTTL {
-			others = append(others, n)
-		}
-	}
-	r.mu.Unlock()
-	for _, n := range others {
+	for _, n := range r.nodesHeard(time.Now(), node) {
 		r.publish(n, envelope{Kind: "moved", Sender: &c.device, To: node, Conn: conn, Prev: c.id, Targets: c.targets})
 	}
 }

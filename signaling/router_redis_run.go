@@ -141,6 +141,10 @@ func (r *RedisRouter) receive(payload string, n NodeHandler) {
 		for _, c := range rung {
 			c.noteRemoteFrame(call, env.Frame)
 		}
+	case "live":
+		r.answerLive(env, n)
+	case "live_calls":
+		r.takeLiveAnswer(env)
 	case "replaced":
 		if len(env.Devices) == 1 {
 			r.replaced(env.Devices[0], env.Conn, env.From, env.By)

@@ -45,9 +45,10 @@ func (r *RedisRouter) Flush(ctx context.Context) {
 
 // holdLocked holds q back, behind what already waits for its node; why is
 // the failure that stopped it, or "" for one that merely waits. Probes are
-// not held: the next comes within probeInterval. sendMu is held.
+// not held: the next comes within probeInterval; nor answers to live
+// queries: the asker waits for them liveWait at most. sendMu is held.
 func (r *RedisRouter) holdLocked(q queued, why string) {
-	if q.env.Kind == "probe" {
+	if q.env.Kind == "probe" || q.env.Kind == "live_calls" {
 		return
 	}
 	h := r.held[q.node]

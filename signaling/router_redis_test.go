@@ -226,7 +226,7 @@ func TestRungDeviceGoneBeforeItsRingWasNoted(t *testing.T) {
 		}
 	}
 	ringing := func() int {
-		live := ts.hubs[0].LiveCalls(site)
+		live := ts.hubs[0].LiveCallsHere(site)
 		if len(live) != 1 || live[0].CallID != id {
 			t.Fatalf("live calls %+v, want %s", live, id)
 		}
@@ -311,7 +311,7 @@ func TestRungDeviceLeavingOtherNode(t *testing.T) {
 	door, anna, bram, callID := ringsBothNodes(t, ts)
 	_ = bram.ws.Close()
 	for deadline := time.Now().Add(readTimeout); ; time.Sleep(10 * time.Millisecond) {
-		live := ts.hubs[0].LiveCalls(site)
+		live := ts.hubs[0].LiveCallsHere(site)
 		if len(live) != 1 || string(live[0].CallID) != callID {
 			t.Fatalf("live calls %+v, want %s", live, callID)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -68,7 +69,7 @@ func (s *accountSide) droppedCollector() prometheus.Collector {
 func (s *accountSide) hook(c *signaling.Config) { api.HookSignaling(c, s.acc, s.journal) }
 
 // api builds the HTTP API on this side.
-func (s *accountSide) api(cfg Config, store directory.Store, live func(directory.SiteID) []signaling.LiveCall, reg prometheus.Registerer, log *slog.Logger) (*api.API, error) {
+func (s *accountSide) api(cfg Config, store directory.Store, live func(context.Context, directory.SiteID) signaling.LiveCalls, reg prometheus.Registerer, log *slog.Logger) (*api.API, error) {
 	return api.New(api.Config{
 		Directory: store, Accounts: s.acc, Mail: s.mail, Outbox: s.outbox, PublicURL: cfg.PublicURL, LiveCalls: live,
 		AllowedOrigins: cfg.AllowedOrigins, SecureCookies: cfg.SecureCookies, Log: log.With("component", "api"), Metrics: reg, Backup: s.backup,

@@ -1,0 +1,173 @@
+package signaling
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/foyer-intercom/foyer/directory"
+)
+
+// TestLiveCallsAcrossNodes: a site's calls in progress are listed by every
+// node, whichever node owns them, and only that site's. A node that is
+// heard from but does not answer, or answers what cannot be read, is
+// named, and the calls of the others are still listed; a node that has
+// stopped (its alive key deleted) is not waited for. On one Redis and on
+// a Redis Cluster.
+func TestLiveCallsAcrossNodes(t *testing.T) {
+	for _, cluster := range []bool{false, true} {
+		t.Run(map[bool]string{false: "redis", true: "cluster"}[cluster], func(t *testing.T) {
+			liveCallsAcrossNodes(t, newNodesWith(t, harborView, unlimited(), 2, nodeOptions{cluster: cluster}))
+		})
+	}
+}
+
+func liveCallsAcrossNodes(t *testing.T, ts *testServer) {
+	site := ts.siteNamed(t, "Harbour View")
+	front := ts.connectTo(t, 0, "front-door")
+	garage := ts.connectTo(t, 1, "garage-door")
+	other := ts.connectTo(t, 1, "other-door")
+	anna := ts.connectTo(t, 0, "anna-phone")
+	bram := ts.connectTo(t, 1, "bram-phone")
+	dirk := ts.connectTo(t, 1, "dirk-phone")
+	olga := ts.connectTo(t, 0, "olga-phone")
+
+	first, _ := front.call("101") // owned by node0, ringing anna and bram
+	anna.expect("ring")
+	bram.expect("ring")
+	second, _ := garage.call("102") // owned by node1
+	dirk.expect("ring")
+	elsewhere, _ := other.call("201") // node1's, another site's
+	olga.expect("ring")
+	bram.send(map[string]any{"type": "answer", "call_id": first})
+	bram.expect("answered")
+	front.expect("answered")
+
+	id := func(c *client) directory.DeviceID { return directory.DeviceID(c.welcome["device_id"].(string)) }
+	want := []LiveCall{
+		{CallID: CallID(first), Node: "node0", Door: id(front), DoorName: "front-door", Number: "101", State: "answered", Answered: id(bram)},
+		{CallID: CallID(second), Node: "node1", Door: id(garage), DoorName: "garage-door", Number: "102", State: "ringing", Ringing: 1},
+	}
+	listed := func(node int) LiveCalls {
+		t.Helper()
+		live := ts.hubs[node].LiveCalls(context.Background(), site)
+		for i := range live.Calls {
+			c := &live.Calls[i]
+			if c.Started.IsZero() || c.Started.Location() != time.UTC {
+				t.Errorf("node %d lists %s started at %v, want a time in UTC", node, c.CallID, c.Started)
+			}
+			if (c.State == "answered") == c.AnsweredAt.IsZero() {
+				t.Errorf("node %d lists %s %s, answered at %v", node, c.CallID, c.State, c.AnsweredAt)
+			}
+			c.Started, c.AnsweredAt = time.Time{}, time.Time{}
+		}
+		return live
+	}
+	for node := range 2 {
+		live := listed(node)
+		if !slices.Equal(live.Calls, want) || live.Unanswered != nil {
+			t.Fatalf("node %d lists %+v, want %+v and no node unanswered", node, live, want)
+		}
+	}
+
+	// A node heard from (its heartbeat, its alive key) and subscribed to
+	// its channel, that does not answer.
+	ctx := context.Background()
+	rdb := ts.rdbs[0]
+	if err := rdb.Set(ctx, aliveKey("ghost"), "1", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	sub := rdb.SSubscribe(ctx, nodeChannel("ghost"))
+	t.Cleanup(func() { _ = sub.Close() })
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r0 := ts.hubs[0].router.(*RedisRouter)
+	for seq := 1; !slices.Contains(r0.nodesHeard(time.Now(), ""), "ghost"); seq++ {
+		if seq > 100 {
+			t.Fatal("node0 never heard the ghost's heartbeat")
+		}
+		if err := rdb.SPublish(ctx, presenceChannel, "h ghost "+strconv.Itoa(seq)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	live := listed(0)
+	if !slices.Equal(live.Calls, want) || !slices.Equal(live.Unanswered, []string{"ghost"}) {
+		t.Fatalf("with a silent node: %+v, want %+v and ghost unanswered", live, want)
+	}
+	select {
+	case m := <-sub.Channel():
+		if env, err := unmarshalEnvelope(m.Payload); err != nil || env.Kind != "live" || env.Site != site || env.From != "node0" {
+			t.Fatalf("the ghost was asked %q (%v)", m.Payload, err)
+		}
+	case <-time.After(readTimeout):
+		t.Fatal("the ghost was never asked")
+	}
+
+	// It answers with what is no list of calls.
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		m, ok := <-sub.Channel()
+		if !ok {
+			return
+		}
+		env, err := unmarshalEnvelope(m.Payload)
+		if err != nil {
+			return
+		}
+		bad, _ := (&envelope{Kind: "live_calls", From: "ghost", Ask: env.Ask, Frame: []byte("{not json")}).marshal()
+		rdb.SPublish(ctx, nodeChannel("node0"), bad)
+	}()
+	malformed := testutil.ToFloat64(r0.metrics.dropped.WithLabelValues("malformed"))
+	live = listed(0)
+	<-answered
+	if !slices.Equal(live.Calls, want) || !slices.Equal(live.Unanswered, []string{"ghost"}) {
+		t.Fatalf("with a node answering garbage: %+v, want %+v and ghost unanswered", live, want)
+	}
+	if n := testutil.ToFloat64(r0.metrics.dropped.WithLabelValues("malformed")) - malformed; n != 1 {
+		t.Errorf("%v malformed answers counted, want 1", n)
+	}
+
+	// Stopped: no subscriber, no alive key, though heard from a moment ago.
+	_ = sub.Close()
+	if err := rdb.Del(ctx, aliveKey("ghost")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if live := listed(0); !slices.Equal(live.Calls, want) || live.Unanswered != nil {
+		t.Fatalf("with a stopped node: %+v, want %+v and no node unanswered", live, want)
+	}
+
+	for _, c := range []struct {
+		door *client
+		call string
+	}{{front, first}, {garage, second}, {other, elsewhere}} {
+		c.door.send(map[string]any{"type": "hangup", "call_id": c.call})
+		c.door.expect("ended")
+	}
+	for node := range 2 {
+		if live := listed(node); len(live.Calls) != 0 || live.Unanswered != nil {
+			t.Fatalf("node %d lists %+v once every call ended", node, live)
+		}
+	}
+}
+
+// TestLiveCallsOneNode: a node of its own lists its calls, named as
+// its, and asks nobody.
+func TestLiveCallsOneNode(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 1, RedisRouterOptions{})
+	site := ts.siteNamed(t, "Harbour View")
+	door := ts.connect(t, "front-door")
+	anna := ts.connect(t, "anna-phone")
+	id, _ := door.call("101")
+	anna.expect("ring")
+	live := ts.hub.LiveCalls(context.Background(), site)
+	if len(live.Calls) != 1 || live.Calls[0].CallID != CallID(id) || live.Calls[0].Node != ts.hub.cfg.NodeID || live.Unanswered != nil {
+		t.Fatalf("%+v, want %s alone, on node %s", live, id, ts.hub.cfg.NodeID)
+	}
+}
