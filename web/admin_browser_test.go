@@ -26,6 +26,7 @@ import (
 	"github.com/foyer-intercom/foyer/email"
 	"github.com/foyer-intercom/foyer/internal/kv"
 	"github.com/foyer-intercom/foyer/internal/mailtest"
+	"github.com/foyer-intercom/foyer/signaling"
 	"github.com/foyer-intercom/foyer/web"
 )
 
@@ -41,6 +42,13 @@ type portal struct {
 // newPortal starts a portal whose e-mailed links (PUBLIC_URL) point at
 // itself, so a test can open them.
 func newPortal(t *testing.T) *portal {
+	t.Helper()
+	return newPortalLive(t, nil)
+}
+
+// newPortalLive is newPortal whose API lists the calls in progress with
+// live (nil: none known).
+func newPortalLive(t *testing.T, live func(context.Context, directory.SiteID) signaling.LiveCalls) *portal {
 	t.Helper()
 	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
 	if err != nil {
@@ -59,7 +67,7 @@ func newPortal(t *testing.T) *portal {
 	srv := httptest.NewUnstartedServer(nil) // listening already: its address goes into the links
 	backups := t.TempDir()
 	a, err := api.New(api.Config{Directory: store, Accounts: acc, Mail: outbox, Outbox: outbox,
-		PublicURL: "http://" + srv.Listener.Addr().String(), Log: slog.New(slog.DiscardHandler),
+		PublicURL: "http://" + srv.Listener.Addr().String(), Log: slog.New(slog.DiscardHandler), LiveCalls: live,
 		Backup: func() (*os.File, error) { return store.Backup(backups) }})
 	if err != nil {
 		t.Fatal(err)

@@ -202,7 +202,11 @@ async function loadLogs() {
 }
 
 async function loadLive() {
-  const { calls } = await api("GET", sitePath("/calls"));
+  const { calls, unanswered_nodes: unanswered } = await api("GET", sitePath("/calls"));
+  const notice = $("live-unanswered");
+  notice.hidden = !unanswered;
+  notice.textContent = unanswered ? `Server${unanswered.length > 1 ? "s" : ""} ${unanswered.join(", ")} did not answer in time: ` +
+    "their calls are not shown." : "";
   const name = (id) => state.devices.find((d) => d.id === id)?.name || id;
   fill($("live").tBodies[0], calls.map((c) => {
     const tr = document.createElement("tr");

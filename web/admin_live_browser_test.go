@@ -1,0 +1,155 @@
+package web_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/accounts"
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/redistest"
+	"github.com/foyer-intercom/foyer/signaling"
+)
+
+// TestPortalLiveCallsOfEveryNode: the Live calls tab of a portal served by
+// one node of a cluster lists a call owned by another node (its door
+// station is connected there), and names a node that is heard from but
+// does not answer, whose calls it cannot show.
+func TestPortalLiveCallsOfEveryNode(t *testing.T) {
+	var hubs []*signaling.Hub // node-a's serves the portal
+	node := newPortalLive(t, func(ctx context.Context, site directory.SiteID) signaling.LiveCalls {
+		return hubs[0].LiveCalls(ctx, site)
+	})
+	ctx := context.Background()
+	file, err := directory.ParseProvision([]byte(site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := directory.Provision(ctx, node.store, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites, err := node.store.Sites(ctx)
+	if err != nil || len(sites) != 1 {
+		t.Fatalf("sites %v, %v", sites, err)
+	}
+	adm, err := node.acc.CreateAdmin(ctx, "manager@example.com", "portal password 1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.acc.SetRole(ctx, sites[0].ID, adm.ID, accounts.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two nodes on one Redis, sharing the portal's directory.
+	addr := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	run, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	var urls []string
+	for _, id := range []string{"node-a", "node-b"} {
+		client := redis.NewClient(&redis.Options{Addr: addr})
+		router, err := signaling.NewRedisRouter(id, client, signaling.RedisRouterOptions{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hub, err := signaling.NewHub(signaling.Config{NodeID: id}, node.store, router, nil, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { hub.Run(run); close(done) }()
+		srv := httptest.NewServer(hub)
+		t.Cleanup(func() {
+			drain, now := context.WithTimeout(ctx, 0)
+			hub.Drain(drain)
+			now()
+			srv.Close()
+			stop()
+			<-done
+			_ = client.Close()
+		})
+		for start := time.Now(); router.Ready(ctx) != nil; time.Sleep(5 * time.Millisecond) {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("%s never became ready", id)
+			}
+		}
+		hubs = append(hubs, hub)
+		urls = append(urls, "ws"+strings.TrimPrefix(srv.URL, "http")+"/v1/signal")
+	}
+	phone := deviceOn(t, urls[0], tokens["anna-phone"])
+	door := deviceOn(t, urls[1], tokens["front-door"])
+	if err := door.WriteJSON(map[string]any{"type": "call", "to": "101"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ws := range []*websocket.Conn{door, phone} {
+		for want := map[*websocket.Conn]string{door: "calling", phone: "ring"}[ws]; ; {
+			var m map[string]any
+			if err := ws.ReadJSON(&m); err != nil {
+				t.Fatalf("waiting for %s: %v", want, err)
+			}
+			if m["type"] == want {
+				break
+			}
+		}
+	}
+
+	browser := chromium(t)
+	c := &call{t: t}
+	p := c.open(browser, "admin", node.srv.URL+"/admin")
+	c.signInToPortal(p, "manager@example.com", "portal password 1")
+	c.waitFor(p, "signed in", seen(`shown("app")`))
+	c.click(p, `button[data-tab="live"]`)
+	const row = `[...document.querySelectorAll("#live tbody tr")].some(tr => tr.children[1].textContent === "front-door" &&
+		tr.children[2].textContent === "101" && tr.children[3].textContent === "ringing" && tr.children[4].textContent === "1")`
+	c.waitFor(p, "node-b's call listed by node-a's portal, no server named", seen(row+` && !shown("live-unanswered")`))
+
+	// A node heard from (its heartbeats, its alive key: the router's keys
+	// and channels, docs/operations.md) and subscribed, that never answers.
+	if err := rdb.Set(ctx, "foyer:alive:ghost", "1", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	sub := rdb.SSubscribe(ctx, "foyer:node:ghost")
+	t.Cleanup(func() { _ = sub.Close() })
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	beat, stopBeat := context.WithCancel(ctx)
+	defer stopBeat()
+	go func() {
+		for n := 1; beat.Err() == nil; n++ {
+			rdb.SPublish(beat, "foyer:presence-events", "h ghost "+strconv.Itoa(n))
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	c.waitFor(p, "the silent node named, node-b's call still listed",
+		seen(row+` && shown("live-unanswered") && document.getElementById("live-unanswered").textContent ===
+			"Server ghost did not answer in time: their calls are not shown."`))
+}
+
+// deviceOn connects a device with token to the signalling endpoint url.
+func deviceOn(t *testing.T, url, token string) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	if err := ws.WriteJSON(map[string]any{"type": "hello", "token": token, "version": 1}); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := ws.ReadJSON(&m); err != nil || m["type"] != "welcome" {
+		t.Fatalf("hello: %v, %v", m, err)
+	}
+	return ws
+}
