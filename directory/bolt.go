@@ -48,7 +48,7 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err := checkWhole(path); err != nil {
 		return nil, err
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: boltLockTimeout})
+	db, err := openCurrent(path)
 	if err != nil {
 		return nil, openError(path, err)
 	}
@@ -65,6 +65,29 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("directory: preparing store %s: %w", path, err)
 	}
 	return &Bolt{db: db, path: path, cache: newReadCache(), subs: make(map[int]func(Change))}, nil
+}
+
+// openCurrent opens the store file at path with bbolt, and opens it again
+// if another file took its name while bbolt waited for the lock: a `foyer
+// admin restore` puts a backup in place holding the lock of the store it
+// replaces, which a serve starting meanwhile has opened and waits on, and
+// would otherwise serve under the name the restore keeps it by (its changes
+// lost to the next start, the backup not served). A store file bbolt makes
+// (none was there) is taken as it is.
+func openCurrent(path string) (*bbolt.DB, error) {
+	for range 3 {
+		before, _ := os.Stat(path)
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: boltLockTimeout})
+		if err != nil {
+			return nil, err
+		}
+		after, err := os.Stat(path)
+		if err == nil && (before == nil || os.SameFile(before, after)) {
+			return db, nil
+		}
+		_ = db.Close()
+	}
+	return nil, errors.New("another file keeps taking its name")
 }
 
 // openError is what opening the store file at path failed with: ErrLocked

@@ -277,3 +277,92 @@ func TestCheckBackup(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenBoltWaitsForTheFileInPlace: a store opened while another process
+// holds its lock (`foyer admin restore`) and puts another file in its
+// place meanwhile is the file in place once the lock is released, not the
+// one it waited on, now kept under another name. Linux only: it sees the
+// wait begin in /proc (bbolt's read-write descriptor for the file).
+func TestOpenBoltWaitsForTheFileInPlace(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fdinfo"); err != nil {
+		t.Skip("no /proc to see the wait begin")
+	}
+	dir := t.TempDir()
+	store := func(path string, site directory.SiteID) {
+		b, err := directory.OpenBolt(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if err := b.Apply(context.Background(), directory.PutSite{Site: directory.Site{ID: site, Name: string(site), Settings: directory.DefaultSettings()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path, backup := filepath.Join(dir, "foyer.db"), filepath.Join(dir, "backup.db")
+	store(path, "s_old")
+	store(backup, "s_restored")
+
+	release, err := directory.Hold(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type opened struct {
+		b   *directory.Bolt
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		b, err := directory.OpenBolt(path)
+		done <- opened{b, err}
+	}()
+	for deadline := time.Now().Add(5 * time.Second); !openedForWriting(t, path); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = release()
+			t.Fatal("OpenBolt never opened the file")
+		}
+	}
+	if err := os.Rename(path, path+".before-restore"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(backup, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	o := <-done
+	if o.err != nil {
+		t.Fatalf("OpenBolt: %v", o.err)
+	}
+	defer o.b.Close()
+	sites, err := o.b.Sites(context.Background())
+	if err != nil || len(sites) != 1 || sites[0].ID != "s_restored" {
+		t.Fatalf("the store opened has %+v (%v), want the file in place: s_restored", sites, err)
+	}
+}
+
+// openedForWriting reports whether this process has path open read-write.
+func openedForWriting(t *testing.T, path string) bool {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		if link, err := os.Readlink("/proc/self/fd/" + fd.Name()); err != nil || link != path {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + fd.Name())
+		if err != nil {
+			continue // closed meanwhile
+		}
+		for line := range strings.SplitSeq(string(info), "\n") {
+			if flags, ok := strings.CutPrefix(line, "flags:"); ok {
+				var f int
+				if _, err := fmt.Sscanf(strings.TrimSpace(flags), "%o", &f); err == nil && f&os.O_RDWR != 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
