@@ -41,6 +41,9 @@ type Config struct {
 	// LiveCalls lists a site's calls in progress on every node (the
 	// signalling hub's LiveCalls); nil: none known.
 	LiveCalls func(ctx context.Context, site directory.SiteID) signaling.LiveCalls
+	// Connected reports which of ids are connected (the signalling hub's
+	// Connected); nil: not known, and device lists say nothing of it.
+	Connected func(ctx context.Context, ids []directory.DeviceID) map[directory.DeviceID]bool
 	// PublicURL is where people reach this deployment, for links in e-mails
 	// (e.g. https://intercom.example.com). Default http://localhost:8080.
 	PublicURL string

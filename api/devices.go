@@ -112,7 +112,26 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	return ok(w, map[string]any{"devices": jsonarray.Of(ds)})
+	if a.cfg.Connected == nil {
+		return ok(w, map[string]any{"devices": jsonarray.Of(ds)})
+	}
+	ids := make([]directory.DeviceID, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	on := a.cfg.Connected(r.Context(), ids)
+	listed := make([]listedDevice, len(ds))
+	for i, d := range ds {
+		listed[i] = listedDevice{Device: d, Online: on[d.ID]}
+	}
+	return ok(w, map[string]any{"devices": listed})
+}
+
+// listedDevice is a device as the site's list shows it: whether it is
+// connected now, too.
+type listedDevice struct {
+	directory.Device
+	Online bool `json:"online"`
 }
 
 // patchDevice renames a device, moves it to another site (installer there

@@ -57,3 +57,49 @@ func TestDevices(t *testing.T) {
 	t.Logf("revoked device closed after %v", time.Since(start))
 	op.wantError(http.StatusNotFound, "not_found", "DELETE", "/v1/sites/"+site+"/devices/"+monID, nil)
 }
+
+// TestDevicesOnline: the site's device list says which devices are
+// connected now: a monitor once it has said hello, not before and not once
+// its connection has closed; a door station never connected is not.
+func TestDevicesOnline(t *testing.T) {
+	e := newEnv(t)
+	op := e.operator()
+	site := op.site("Status Court")
+	op.must(http.StatusOK, "PUT", "/v1/sites/"+site+"/entries/4", map[string]string{"name": "Four"}, nil)
+	doorID, _ := e.device(op, site, map[string]string{"kind": "door_station", "name": "Gate"})
+	monID, monTok := e.device(op, site, map[string]string{"kind": "monitor", "name": "Hall 4", "number": "4"})
+	online := func() map[string]bool {
+		t.Helper()
+		var list struct {
+			Devices []struct {
+				ID     string
+				Online *bool
+			}
+		}
+		op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/devices", nil, &list)
+		on := make(map[string]bool)
+		for _, d := range list.Devices {
+			if d.Online == nil {
+				t.Fatalf("device %s listed without online", d.ID)
+			}
+			on[d.ID] = *d.Online
+		}
+		if len(on) != 2 {
+			t.Fatalf("%d devices listed, want 2", len(on))
+		}
+		return on
+	}
+	if on := online(); on[doorID] || on[monID] {
+		t.Fatalf("online before any hello: %v", on)
+	}
+	mon, _ := e.connect(monTok)
+	if on := online(); on[doorID] || !on[monID] {
+		t.Fatalf("online with the monitor connected: %v, want the monitor only", on)
+	}
+	_ = mon.c.Close()
+	for deadline := time.Now().Add(5 * time.Second); online()[monID]; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the monitor is still listed online 5 s after its connection closed")
+		}
+	}
+}

@@ -50,6 +50,21 @@ func (h *Hub) LiveCalls(ctx context.Context, site directory.SiteID) LiveCalls {
 	return LiveCalls{Calls: calls, Unanswered: unanswered}
 }
 
+// Connected reports which of ids are connected now, to this node or to
+// another (where the router places them: its presence view, else their
+// leases in Redis, as a call looks them up). Should Redis not answer, the
+// view as it stands says.
+func (h *Hub) Connected(ctx context.Context, ids []directory.DeviceID) map[directory.DeviceID]bool {
+	_ = h.router.Locate(ctx, ids) // counted and logged by the router
+	on := make(map[directory.DeviceID]bool, len(ids))
+	for _, id := range ids {
+		if _, ok := h.router.Where(id); ok {
+			on[id] = true
+		}
+	}
+	return on
+}
+
 // LiveCallsHere implements NodeHandler: the calls of site this node owns
 // that have not ended, oldest first, their times in UTC.
 func (h *Hub) LiveCallsHere(site directory.SiteID) []LiveCall {

@@ -171,3 +171,32 @@ func TestLiveCallsOneNode(t *testing.T) {
 		t.Fatalf("%+v, want %s alone, on node %s", live, id, ts.hub.cfg.NodeID)
 	}
 }
+
+// TestConnectedAcrossNodes: every node says which devices are connected,
+// to it or to another node, and stops saying so once a device has gone.
+func TestConnectedAcrossNodes(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	anna := ts.connectTo(t, 0, "anna-phone")
+	bram := ts.connectTo(t, 1, "bram-phone")
+	id := func(c *client) directory.DeviceID { return directory.DeviceID(c.welcome["device_id"].(string)) }
+	ids := []directory.DeviceID{id(anna), id(bram), "d_nosuchdevice"}
+	for node := range 2 {
+		on := ts.hubs[node].Connected(context.Background(), ids)
+		if !on[id(anna)] || !on[id(bram)] || len(on) != 2 {
+			t.Fatalf("node %d: connected %v, want anna-phone and bram-phone", node, on)
+		}
+	}
+	_ = bram.ws.Close()
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(10 * time.Millisecond) {
+		on := ts.hubs[0].Connected(context.Background(), ids)
+		if !on[id(anna)] {
+			t.Fatalf("node 0: connected %v, anna-phone missing", on)
+		}
+		if !on[id(bram)] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 0 still says bram-phone is connected %v after it closed", readTimeout)
+		}
+	}
+}

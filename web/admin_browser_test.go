@@ -43,13 +43,24 @@ type portal struct {
 // itself, so a test can open them.
 func newPortal(t *testing.T) *portal {
 	t.Helper()
-	return newPortalLive(t, nil)
+	return newPortalOf(t, nil)
 }
 
-// newPortalLive is newPortal whose API lists the calls in progress with
-// live (nil: none known).
-func newPortalLive(t *testing.T, live func(context.Context, directory.SiteID) signaling.LiveCalls) *portal {
+// newPortalOf is newPortal whose API says what the signalling hub (the
+// one hub returns when asked) knows of calls in progress and connected
+// devices; nil: nothing known.
+func newPortalOf(t *testing.T, hub func() *signaling.Hub) *portal {
 	t.Helper()
+	var live func(context.Context, directory.SiteID) signaling.LiveCalls
+	var connected func(context.Context, []directory.DeviceID) map[directory.DeviceID]bool
+	if hub != nil {
+		live = func(ctx context.Context, site directory.SiteID) signaling.LiveCalls {
+			return hub().LiveCalls(ctx, site)
+		}
+		connected = func(ctx context.Context, ids []directory.DeviceID) map[directory.DeviceID]bool {
+			return hub().Connected(ctx, ids)
+		}
+	}
 	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +78,7 @@ func newPortalLive(t *testing.T, live func(context.Context, directory.SiteID) si
 	srv := httptest.NewUnstartedServer(nil) // listening already: its address goes into the links
 	backups := t.TempDir()
 	a, err := api.New(api.Config{Directory: store, Accounts: acc, Mail: outbox, Outbox: outbox,
-		PublicURL: "http://" + srv.Listener.Addr().String(), Log: slog.New(slog.DiscardHandler), LiveCalls: live,
+		PublicURL: "http://" + srv.Listener.Addr().String(), Log: slog.New(slog.DiscardHandler), LiveCalls: live, Connected: connected,
 		Backup: func() (*os.File, error) { return store.Backup(backups) }})
 	if err != nil {
 		t.Fatal(err)

@@ -22,12 +22,11 @@ import (
 // TestPortalLiveCallsOfEveryNode: the Live calls tab of a portal served by
 // one node of a cluster lists a call owned by another node (its door
 // station is connected there), and names a node that is heard from but
-// does not answer, whose calls it cannot show.
+// does not answer, whose calls it cannot show. The Devices tab shows that
+// door station online, and offline once it has gone.
 func TestPortalLiveCallsOfEveryNode(t *testing.T) {
 	var hubs []*signaling.Hub // node-a's serves the portal
-	node := newPortalLive(t, func(ctx context.Context, site directory.SiteID) signaling.LiveCalls {
-		return hubs[0].LiveCalls(ctx, site)
-	})
+	node := newPortalOf(t, func() *signaling.Hub { return hubs[0] })
 	ctx := context.Background()
 	file, err := directory.ParseProvision([]byte(site))
 	if err != nil {
@@ -134,6 +133,25 @@ func TestPortalLiveCallsOfEveryNode(t *testing.T) {
 	c.waitFor(p, "the silent node named, node-b's call still listed",
 		seen(row+` && shown("live-unanswered") && document.getElementById("live-unanswered").textContent ===
 			"Server ghost did not answer in time: their calls are not shown."`))
+
+	status := func(want string) string {
+		return `[...document.querySelectorAll("#devices tbody tr")].some(tr => tr.children[1].textContent === "front-door" &&
+			tr.children[4].textContent === "` + want + `")`
+	}
+	c.click(p, `button[data-tab="devices"]`)
+	c.waitFor(p, "front-door, connected to node-b, online", status("Online"))
+	_ = door.Close()
+	for deadline := time.Now().Add(browserWait); ; {
+		c.click(p, `button[data-tab="devices"]`) // each click reads the list again
+		if ok, err := eval[bool](p, status("Offline")); err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.fail("admin page: front-door still not offline %v after it closed", browserWait)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // deviceOn connects a device with token to the signalling endpoint url.

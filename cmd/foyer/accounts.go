@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -69,9 +68,9 @@ func (s *accountSide) droppedCollector() prometheus.Collector {
 func (s *accountSide) hook(c *signaling.Config) { api.HookSignaling(c, s.acc, s.journal) }
 
 // api builds the HTTP API on this side.
-func (s *accountSide) api(cfg Config, store directory.Store, live func(context.Context, directory.SiteID) signaling.LiveCalls, reg prometheus.Registerer, log *slog.Logger) (*api.API, error) {
+func (s *accountSide) api(cfg Config, store directory.Store, hub *signaling.Hub, reg prometheus.Registerer, log *slog.Logger) (*api.API, error) {
 	return api.New(api.Config{
-		Directory: store, Accounts: s.acc, Mail: s.mail, Outbox: s.outbox, PublicURL: cfg.PublicURL, LiveCalls: live,
+		Directory: store, Accounts: s.acc, Mail: s.mail, Outbox: s.outbox, PublicURL: cfg.PublicURL, LiveCalls: hub.LiveCalls, Connected: hub.Connected,
 		AllowedOrigins: cfg.AllowedOrigins, SecureCookies: cfg.SecureCookies, Log: log.With("component", "api"), Metrics: reg, Backup: s.backup,
 	})
 }

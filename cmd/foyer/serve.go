@@ -118,7 +118,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	apiHandler, err := side.api(cfg, store, hub.LiveCalls, reg, log)
+	apiHandler, err := side.api(cfg, store, hub, reg, log)
 	if err != nil {
 		return err
 	}

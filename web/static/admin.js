@@ -151,9 +151,19 @@ async function loadUsers() {
 async function loadDevices() {
   const { devices } = await api("GET", sitePath("/devices"));
   state.devices = devices;
+  const status = (d) => d.online === undefined ? "" : d.online ? "Online" : "Offline";
+  const key = (d) => JSON.stringify([d.id, d.kind, d.name, d.number || ""]);
+  const rows = $("devices").tBodies[0].rows;
+  if (rows.length === devices.length && devices.every((d, i) => rows[i].dataset.key === key(d))) {
+    // The same devices: only their status changes, the rows (and a click
+    // on one of their buttons) stay.
+    devices.forEach((d, i) => { rows[i].cells[4].textContent = status(d); });
+    return;
+  }
   fill($("devices").tBodies[0], devices.map((d) => {
     const tr = document.createElement("tr");
-    tr.append(cell(d.kind === "door_station" ? "Door station" : "Monitor"), cell(d.name), cell(d.number), cell(d.id));
+    tr.dataset.key = key(d);
+    tr.append(cell(d.kind === "door_station" ? "Door station" : "Monitor"), cell(d.name), cell(d.number), cell(d.id), cell(status(d)));
     const actions = document.createElement("td");
     actions.append(
       button("New code", async () => { const p = await api("POST", sitePath(`/devices/${d.id}/provisioning`)); showCode(p); }),
@@ -388,6 +398,7 @@ document.querySelectorAll(".tabs button").forEach((b) => b.onclick = guard(async
   document.querySelectorAll(".tab").forEach((t) => t.hidden = t.id !== "tab-" + b.dataset.tab);
   if (b.dataset.tab === "outbox") await loadOutbox();
   if (b.dataset.tab === "live") await loadLive();
+  if (b.dataset.tab === "devices") await loadDevices(); // their status as of now
 }));
 $("backup-download").onclick = guard(downloadBackup);
 $("add-user").onsubmit = guard(async () => {
