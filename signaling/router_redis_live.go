@@ -119,7 +119,7 @@ func (r *RedisRouter) takeLiveAnswer(env envelope) {
 	}
 	select {
 	case answers <- liveAnswer{node: env.From, calls: env.Frame}:
-	default: // a node answering twice: the first counts
+	default: // more answers than nodes asked: a node answered twice, and its first counts
 	}
 }
 
