@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"testing"
@@ -132,6 +133,35 @@ func liveCallsAcrossNodes(t *testing.T, ts *testServer) {
 	}
 	if n := testutil.ToFloat64(r0.metrics.dropped.WithLabelValues("malformed")) - malformed; n != 1 {
 		t.Errorf("%v malformed answers counted, want 1", n)
+	}
+
+	// A query naming no site is counted and left unanswered; an answer to
+	// no query is dropped. Node 0 goes on answering (the ghost reads it).
+	for _, env := range []envelope{{Kind: "live", From: "ghost", Ask: "q1"}, {Kind: "live_calls", From: "ghost", Ask: "nosuchask", Frame: []byte("[]")}} {
+		b, _ := env.marshal()
+		if err := rdb.SPublish(ctx, nodeChannel("node0"), b).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good, _ := (&envelope{Kind: "live", From: "ghost", Site: site, Ask: "q2"}).marshal()
+	if err := rdb.SPublish(ctx, nodeChannel("node0"), good).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-sub.Channel():
+		env, err := unmarshalEnvelope(m.Payload)
+		var got []LiveCall
+		if err == nil {
+			err = json.Unmarshal(env.Frame, &got)
+		}
+		if err != nil || env.Kind != "live_calls" || env.Ask != "q2" || len(got) != 1 || got[0].CallID != CallID(first) {
+			t.Fatalf("node 0 answered the ghost %q (%v), want its call %s for q2 alone", m.Payload, err, first)
+		}
+	case <-time.After(readTimeout):
+		t.Fatal("node 0 never answered the ghost's query")
+	}
+	if n := testutil.ToFloat64(r0.metrics.dropped.WithLabelValues("malformed")) - malformed; n != 2 {
+		t.Errorf("%v malformed envelopes counted, want 2: the answer that was no list, the query naming no site", n)
 	}
 
 	// Stopped: no subscriber, no alive key, though heard from a moment ago.
