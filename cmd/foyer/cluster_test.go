@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -228,4 +229,77 @@ func parseTokens(t *testing.T, out []byte) map[string]string {
 		t.Fatalf("seed printed %q: %v", out, err)
 	}
 	return printed.Tokens
+}
+
+// TestClusterPortalSeesEveryNode: two `foyer serve` nodes on one Redis;
+// the API of node a lists the call of a door station connected to node b
+// (owned by node b) and says that door station and a monitor connected to
+// node a are online.
+func TestClusterPortalSeesEveryNode(t *testing.T) {
+	bin := foyerBin(t)
+	srv := redistest.StartServer(t)
+	env := []string{"FOYER_REDIS_URL=redis://" + srv.Addr}
+	createOwner(t, bin, t.TempDir(), env...)
+	a, _ := startAdminNode(t, bin, t.TempDir(), append([]string{"env", "FOYER_REDIS_NODE_ID=node-a"}, env...)...)
+	b, _ := startAdminNode(t, bin, t.TempDir(), append([]string{"env", "FOYER_REDIS_NODE_ID=node-b"}, env...)...)
+	tok := a.login()
+	s, out := a.call(tok, "POST", "/v1/sites", `{"name":"Two Nodes"}`)
+	if s != http.StatusCreated {
+		t.Fatalf("create site: %d %v", s, out)
+	}
+	site := "/v1/sites/" + out["id"].(string)
+	if s, out := a.call(tok, "PUT", site+"/entries/7", `{"name":"Seven"}`); s != http.StatusOK {
+		t.Fatalf("entry: %d %v", s, out)
+	}
+	device := func(body string) (id, token string) {
+		s, out := a.call(tok, "POST", site+"/devices", body)
+		if s != http.StatusCreated {
+			t.Fatalf("device %s: %d %v", body, s, out)
+		}
+		s, got := a.call("", "POST", "/v1/provision", `{"code":"`+out["provisioning_code"].(string)+`"}`)
+		if s != http.StatusOK {
+			t.Fatalf("provision %s: %d %v", body, s, got)
+		}
+		return out["device"].(map[string]any)["id"].(string), got["token"].(string)
+	}
+	doorID, doorTok := device(`{"kind":"door_station","name":"Gate"}`)
+	monID, monTok := device(`{"kind":"monitor","name":"Hall 7","number":"7"}`)
+	mon := (&node{addr: strings.TrimPrefix(a.base, "http://")}).dial(t, monTok)
+	door := (&node{addr: strings.TrimPrefix(b.base, "http://")}).dial(t, doorTok)
+
+	online := func() map[string]any {
+		s, out := a.call(tok, "GET", site+"/devices", "")
+		if s != http.StatusOK {
+			t.Fatalf("devices: %d %v", s, out)
+		}
+		on := make(map[string]any)
+		for _, d := range out["devices"].([]any) {
+			d := d.(map[string]any)
+			on[d["id"].(string)] = d["online"]
+		}
+		return on
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		on := online()
+		if on[doorID] == true && on[monID] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node a says online %v; want the door station (on node b) and the monitor (on node a)", on)
+		}
+	}
+
+	if err := door.WriteJSON(map[string]any{"type": "call", "to": "7"}); err != nil {
+		t.Fatal(err)
+	}
+	callID := readType(t, door, "calling")["call_id"]
+	readType(t, mon, "ring")
+	s, out = a.call(tok, "GET", site+"/calls", "")
+	calls, _ := out["calls"].([]any)
+	if s != http.StatusOK || len(calls) != 1 || out["unanswered_nodes"] != nil {
+		t.Fatalf("node a's live calls: %d %v, want node b's call alone", s, out)
+	}
+	if c := calls[0].(map[string]any); c["call_id"] != callID || c["node"] != "node-b" || c["state"] != "ringing" || c["door_station_id"] != doorID {
+		t.Fatalf("node a lists %v, want %v of node-b, ringing, from %s", c, callID, doorID)
+	}
 }
