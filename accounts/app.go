@@ -288,6 +288,19 @@ func (s *Store) SetPushToken(ctx context.Context, device directory.DeviceID, tok
 	})
 }
 
+// DropPushTokens removes the push tokens of app devices about to be
+// deleted, in one transaction.
+func (s *Store) DropPushTokens(ctx context.Context, devices ...directory.DeviceID) error {
+	return s.update(ctx, func(tx kv.Tx) error {
+		for _, d := range devices {
+			if err := tx.Delete(tPush, string(d)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // PushToken returns an app device's push token, or "".
 func (s *Store) PushToken(ctx context.Context, device directory.DeviceID) (string, error) {
 	var tok []byte

@@ -229,6 +229,7 @@ func (a *API) routes() {
 	a.handleAuth("GET /v1/app/me", a.appMe, app)
 	a.handleAuth("POST /v1/app/devices", a.appAddDevice, app)
 	a.handleAuth("PUT /v1/app/devices/{device}/push-token", a.appPushToken, app)
+	a.handleAuth("DELETE /v1/app/devices/{device}", a.appRemoveDevice, app)
 
 	a.handle("/v1/", func(w http.ResponseWriter, r *http.Request) error {
 		return errNotFound("no such endpoint: %s %s", r.Method, r.URL.Path)

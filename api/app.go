@@ -287,7 +287,7 @@ func (a *API) appAddDevice(w http.ResponseWriter, r *http.Request, p *principal)
 			return err
 		}
 		if len(devs) >= maxAppDevices {
-			return apiErr(http.StatusConflict, "limit", "at most %d app devices per person; remove one first", maxAppDevices)
+			return apiErr(http.StatusConflict, "limit", "at most %d app devices per person; remove one first (DELETE /v1/app/devices/{id})", maxAppDevices)
 		}
 		d = directory.Device{ID: directory.DeviceID(directory.NewID("d_")), Kind: directory.KindApp, Name: name, User: p.user}
 		ops = append(ops, directory.PutDevice{Device: d})
@@ -315,12 +315,46 @@ func (a *API) appPushToken(w http.ResponseWriter, r *http.Request, p *principal)
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	d, err := a.dir.Device(r.Context(), directory.DeviceID(r.PathValue("device")))
-	if err != nil || d.User != p.user {
-		return errNotFound("no app device %s of yours", r.PathValue("device"))
+	d, err := a.appDevice(r, p)
+	if err != nil {
+		return err
 	}
 	if err := a.acc.SetPushToken(r.Context(), d.ID, req.PushToken); err != nil {
 		return err
 	}
 	return noContent(w)
+}
+
+// appRemoveDevice removes one of the user's app devices (a phone lost,
+// sold or replaced): its token stops working, its live connection closes
+// (4010, as a revoked device's), its push token goes, and it no longer
+// counts towards maxAppDevices.
+func (a *API) appRemoveDevice(w http.ResponseWriter, r *http.Request, p *principal) error {
+	d, err := a.appDevice(r, p)
+	if err != nil {
+		return err
+	}
+	// The push token first: should the device's removal fail after it,
+	// the request can be repeated, where a device gone first would leave
+	// its push token behind for good.
+	if err := a.acc.DropPushTokens(r.Context(), d.ID); err != nil {
+		return err
+	}
+	if err := a.dir.Apply(r.Context(), directory.DeleteDevice{ID: d.ID}); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+// appDevice is the app device the request's path names, when it is the
+// signed-in user's; any other is not found, as one that does not exist.
+func (a *API) appDevice(r *http.Request, p *principal) (directory.Device, error) {
+	d, err := a.dir.Device(r.Context(), directory.DeviceID(r.PathValue("device")))
+	if err != nil || d.User != p.user { // only app devices have a user
+		if err != nil && !errors.Is(err, directory.ErrNotFound) {
+			return d, err
+		}
+		return d, errNotFound("no app device %s of yours", r.PathValue("device"))
+	}
+	return d, nil
 }

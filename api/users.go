@@ -422,6 +422,7 @@ func (a *API) deleteUsers(w http.ResponseWriter, r *http.Request, p *principal) 
 func (a *API) removeUsers(ctx context.Context, p *principal, s directory.Site, ids []directory.UserID) (int, error) {
 	var ops []directory.Op
 	var orphans []directory.UserID
+	var gone []directory.DeviceID // the orphans' app devices
 	for _, id := range ids {
 		ms, err := a.dir.Memberships(ctx, id)
 		if errors.Is(err, directory.ErrNotFound) {
@@ -442,11 +443,20 @@ func (a *API) removeUsers(ctx context.Context, p *principal, s directory.Site, i
 			}
 			for _, d := range devs {
 				ops = append(ops, directory.DeleteDevice{ID: d.ID})
+				gone = append(gone, d.ID)
 			}
 		}
 	}
 	if len(ops) == 0 {
 		return 0, nil
+	}
+	// Their push tokens first, as appRemoveDevice does: a batch that fails
+	// after them can be sent again, where devices gone first would leave
+	// their push tokens behind for good.
+	if len(gone) > 0 {
+		if err := a.acc.DropPushTokens(ctx, gone...); err != nil {
+			return 0, err
+		}
 	}
 	if err := a.dir.Apply(ctx, ops...); err != nil {
 		return 0, err
