@@ -317,6 +317,83 @@ func (s *Store) TransferOwnership(ctx context.Context, site directory.SiteID, fr
 	})
 }
 
+// Admins returns every admin account, operators' too.
+func (s *Store) Admins(ctx context.Context) ([]Admin, error) {
+	var out []Admin
+	err := s.view(ctx, func(tx kv.Tx) error {
+		return scanJSON(tx, tAdmins, "", func(_ string, a Admin) error {
+			out = append(out, a)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeleteAdmin deletes an admin account in one transaction: its roles on
+// every site, its sessions, its reset links, its e-mail and the account,
+// and returns the roles it had. An operator's account is not deleted (the
+// deployment's own, made by `foyer admin create-owner`), nor the owner of
+// a site, which must first transfer it: ErrConflict for either.
+func (s *Store) DeleteAdmin(ctx context.Context, id string) (map[directory.SiteID]Role, error) {
+	roles := make(map[directory.SiteID]Role)
+	err := s.update(ctx, func(tx kv.Tx) error {
+		var a Admin
+		if err := getJSON(tx, tAdmins, id, &a); err != nil {
+			return err
+		}
+		if a.Operator {
+			return fmt.Errorf("%w: an operator's account is not deleted", ErrConflict)
+		}
+		err := tx.Scan(tAdminRoles, id+"/", func(k string, v []byte) error {
+			roles[directory.SiteID(strings.TrimPrefix(k, id+"/"))] = Role(v)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for site, r := range roles {
+			if r == RoleOwner {
+				return fmt.Errorf("%w: the account owns site %s; transfer it first", ErrConflict, site)
+			}
+		}
+		for site := range roles {
+			if err := setRole(tx, site, id, ""); err != nil {
+				return err
+			}
+		}
+		if err := endSessionsOf(tx, SessionAdmin, id, ""); err != nil {
+			return err
+		}
+		if err := s.dropResetsOf(tx, ResetAdmin, id); err != nil {
+			return err
+		}
+		if err := tx.Delete(tAdminEmail, emailKey(a.Email)); err != nil {
+			return err
+		}
+		return tx.Delete(tAdmins, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return roles, nil
+}
+
+// AllRoles returns every admin's direct roles by site, by admin ID.
+func (s *Store) AllRoles(ctx context.Context) (map[string]map[directory.SiteID]Role, error) {
+	all := make(map[string]map[directory.SiteID]Role)
+	err := s.view(ctx, func(tx kv.Tx) error {
+		return tx.Scan(tAdminRoles, "", func(k string, v []byte) error {
+			admin, site, _ := strings.Cut(k, "/")
+			if all[admin] == nil {
+				all[admin] = make(map[directory.SiteID]Role)
+			}
+			all[admin][directory.SiteID(site)] = Role(v)
+			return nil
+		})
+	})
+	return all, err
+}
+
 // RolesOf returns an admin's direct roles by site.
 func (s *Store) RolesOf(ctx context.Context, admin string) (map[directory.SiteID]Role, error) {
 	roles := make(map[directory.SiteID]Role)

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/foyer-intercom/foyer/accounts"
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 type loginRequest struct {
@@ -173,6 +175,79 @@ func (a *API) backup(w http.ResponseWriter, r *http.Request, p *principal) error
 	}
 	a.log.Info("backup sent", "admin", p.admin.ID, "bytes", n)
 	return nil
+}
+
+// listAccounts lists every admin account for the deployment's operators:
+// its e-mail, status, whether it is an operator's, and its roles by site.
+func (a *API) listAccounts(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if !p.admin.Operator || p.key != nil {
+		return errForbidden("the accounts are for the deployment's operators")
+	}
+	ctx := r.Context()
+	admins, err := a.acc.Admins(ctx)
+	if err != nil {
+		return err
+	}
+	roles, err := a.acc.AllRoles(ctx)
+	if err != nil {
+		return err
+	}
+	type roleView struct {
+		Site     directory.SiteID `json:"site_id"`
+		SiteName string           `json:"site_name"`
+		Role     accounts.Role    `json:"role"`
+	}
+	type accountView struct {
+		ID       string     `json:"id"`
+		Email    string     `json:"email"`
+		Operator bool       `json:"operator"`
+		Status   string     `json:"status"`
+		Roles    []roleView `json:"roles"`
+	}
+	names := make(map[directory.SiteID]string)
+	out := make([]accountView, 0, len(admins))
+	for _, adm := range admins {
+		v := accountView{ID: adm.ID, Email: adm.Email, Operator: adm.Operator, Status: a.adminStatus(adm), Roles: []roleView{}}
+		for site, role := range roles[adm.ID] {
+			name, known := names[site]
+			if !known {
+				s, err := a.dir.Site(ctx, site)
+				if err != nil && !errors.Is(err, directory.ErrNotFound) {
+					return err
+				}
+				name, names[site] = s.Name, s.Name // a deleted site's role: no name
+			}
+			v.Roles = append(v.Roles, roleView{Site: site, SiteName: name, Role: role})
+		}
+		slices.SortFunc(v.Roles, func(x, y roleView) int { return strings.Compare(string(x.Site), string(y.Site)) })
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(x, y accountView) int { return strings.Compare(x.Email, y.Email) })
+	return ok(w, map[string]any{"accounts": out})
+}
+
+// deleteAccount deletes an admin account for the deployment's operators
+// (a property manager who left): its roles on every site, its sessions
+// and reset links, its e-mail and password. Not an operator's account,
+// nor a site owner's (transfer the site first): 409. Each site it had a
+// role on records it in its audit log.
+func (a *API) deleteAccount(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if !p.admin.Operator || p.key != nil {
+		return errForbidden("the accounts are for the deployment's operators")
+	}
+	ctx := r.Context()
+	adm, err := a.acc.Admin(ctx, r.PathValue("account"))
+	if err != nil {
+		return err
+	}
+	roles, err := a.acc.DeleteAdmin(ctx, adm.ID)
+	if err != nil {
+		return err
+	}
+	for site := range roles {
+		a.audit(ctx, p, site, "admin.delete", adm.Email)
+	}
+	return noContent(w)
 }
 
 func (a *API) outboxRead(w http.ResponseWriter, r *http.Request, p *principal) error {

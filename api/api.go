@@ -175,6 +175,8 @@ func (a *API) routes() {
 	a.handleAuth("POST /v1/admin/logout", a.adminLogout, adm)
 	a.handleAuth("GET /v1/admin/me", a.adminMe, adm)
 	a.handleAuth("POST /v1/admin/password", a.adminPassword, adm)
+	a.handleAuth("GET /v1/admin/accounts", a.listAccounts, adm)
+	a.handleAuth("DELETE /v1/admin/accounts/{account}", a.deleteAccount, adm)
 	a.handleAuth("GET /v1/outbox", a.outboxList, adm)
 	a.handleAuth("GET /v1/outbox/{name}", a.outboxRead, adm)
 	a.handleAuth("GET /v1/backup", a.backup, adm)

@@ -356,6 +356,14 @@ func TestRoleFloors(t *testing.T) {
 		{"list the outbox", "operator", "GET", func() (string, any) { return "/v1/outbox", nil }, http.StatusOK},
 		{"read an outbox message", "operator", "GET", func() (string, any) { return "/v1/outbox/" + box.Messages[0].Name, nil }, http.StatusOK},
 		{"take a backup", "operator", "GET", func() (string, any) { return "/v1/backup", nil }, http.StatusOK},
+		{"list the admin accounts", "operator", "GET", func() (string, any) { return "/v1/admin/accounts", nil }, http.StatusOK},
+		{"delete an admin account", "operator", "DELETE", func() (string, any) {
+			adm, err := e.acc.CreateAdmin(context.Background(), "leaving@example.com", "a password of theirs", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return "/v1/admin/accounts/" + adm.ID, nil
+		}, http.StatusNoContent},
 		// Last: it makes the owner an admin.
 		{"transfer the site", "owner", "POST", func() (string, any) { return at + "/transfer", map[string]string{"email": "admin@example.com"} }, http.StatusNoContent},
 	}

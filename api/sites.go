@@ -258,18 +258,22 @@ func (a *API) listSiteAdmins(w http.ResponseWriter, r *http.Request, p *principa
 	for id, role := range roles {
 		adm, err := a.acc.Admin(r.Context(), id)
 		if err == nil {
-			status := adminActive
-			switch {
-			case adm.InvitationExpired(a.acc.Now()):
-				status = adminInvitationExpired
-			case adm.TemporaryPassword:
-				status = adminInvited
-			}
-			out = append(out, row{Email: adm.Email, Role: role, Status: status})
+			out = append(out, row{Email: adm.Email, Role: role, Status: a.adminStatus(adm)})
 		}
 	}
 	slices.SortFunc(out, func(x, y row) int { return strings.Compare(x.Email, y.Email) })
 	return ok(w, map[string]any{"admins": out})
+}
+
+// adminStatus is an account's status as the lists show it.
+func (a *API) adminStatus(adm accounts.Admin) string {
+	switch {
+	case adm.InvitationExpired(a.acc.Now()):
+		return adminInvitationExpired
+	case adm.TemporaryPassword:
+		return adminInvited
+	}
+	return adminActive
 }
 
 // invitationView answers a grant that invited a new account, and an

@@ -105,6 +105,7 @@ async function start() {
   $("who").textContent = state.me.email;
   $("outbox-tab").hidden = !state.me.operator;
   $("backup-tab").hidden = !state.me.operator;
+  $("accounts-tab").hidden = !state.me.operator;
   await loadSites();
 }
 
@@ -325,6 +326,26 @@ async function downloadBackup() {
   $("backup-done").hidden = false;
 }
 
+async function loadAccounts() {
+  const { accounts } = await api("GET", "/v1/admin/accounts");
+  fill($("accounts").tBodies[0], accounts.map((a) => {
+    const tr = document.createElement("tr");
+    tr.dataset.email = a.email;
+    const roles = a.operator ? "operator" : a.roles.map((r) => `${r.site_name || r.site_id}: ${r.role}`).join(", ");
+    tr.append(cell(a.email), cell(a.status), cell(roles));
+    const actions = document.createElement("td");
+    if (!a.operator) {
+      actions.append(button("Delete", async () => {
+        if (!confirm(`Delete the account of ${a.email}? Its sessions end and its roles on every site go.`)) return;
+        await api("DELETE", `/v1/admin/accounts/${encodeURIComponent(a.id)}`);
+        await loadAccounts();
+      }));
+    }
+    tr.append(actions);
+    return tr;
+  }));
+}
+
 async function loadOutbox() {
   const { messages } = await api("GET", "/v1/outbox");
   fill($("outbox").tBodies[0], messages.map((m) => {
@@ -397,6 +418,7 @@ document.querySelectorAll(".tabs button").forEach((b) => b.onclick = guard(async
   document.querySelectorAll(".tabs button").forEach((x) => x.classList.toggle("on", x === b));
   document.querySelectorAll(".tab").forEach((t) => t.hidden = t.id !== "tab-" + b.dataset.tab);
   if (b.dataset.tab === "outbox") await loadOutbox();
+  if (b.dataset.tab === "accounts") await loadAccounts();
   if (b.dataset.tab === "live") await loadLive();
   if (b.dataset.tab === "devices") await loadDevices(); // their status as of now
 }));
