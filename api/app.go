@@ -10,7 +10,6 @@ import (
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/email"
-	"github.com/foyer-intercom/foyer/internal/jsonarray"
 )
 
 // maxAppDevices bounds one person's app installs (phones, tablets), well
@@ -254,7 +253,7 @@ func (a *API) appMe(w http.ResponseWriter, r *http.Request, p *principal) error 
 	if err != nil {
 		return err
 	}
-	return ok(w, map[string]any{"user": u, "sites": sites, "devices": jsonarray.Of(devs)})
+	return ok(w, map[string]any{"user": u, "sites": sites, "devices": a.listed(ctx, devs)})
 }
 
 // appAddDevice registers this install of the app (by name, e.g. "Anna's

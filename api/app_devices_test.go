@@ -13,8 +13,8 @@ import (
 	"github.com/foyer-intercom/foyer/directory"
 )
 
-// TestAppRemoveDevice: a person removes one of their app installs (a lost
-// phone): its connection closes with 4010, its token is refused from then
+// TestAppRemoveDevice: a person sees which of their app installs are
+// online, and removes one (a lost phone): its connection closes with 4010, its token is refused from then
 // on (4001), its push token goes, and it no longer counts towards the
 // limit of 10, which then lets another be registered. Another person's
 // device, a door station and a device that does not exist are not found,
@@ -48,6 +48,18 @@ func TestAppRemoveDevice(t *testing.T) {
 
 	phone, _ := e.connect(phoneTok)
 	otherPhone, _ := e.connect(otherTok)
+	var me struct {
+		Devices []struct {
+			Name   string
+			Online *bool
+		}
+	}
+	app.must(http.StatusOK, "GET", "/v1/app/me", nil, &me)
+	for _, d := range me.Devices {
+		if d.Online == nil || *d.Online != (d.Name == "phone") {
+			t.Errorf("/v1/app/me lists %s online %v; want the connected phone alone online", d.Name, d.Online)
+		}
+	}
 	for _, id := range []string{otherID, doorID, "d_nosuchdevice"} {
 		app.wantError(http.StatusNotFound, "not_found", "DELETE", "/v1/app/devices/"+id, nil)
 	}

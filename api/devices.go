@@ -112,19 +112,25 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
+	return ok(w, map[string]any{"devices": a.listed(r.Context(), ds)})
+}
+
+// listed is ds as lists show them: each with whether it is connected now,
+// when the API knows (Config.Connected); as they are otherwise.
+func (a *API) listed(ctx context.Context, ds []directory.Device) any {
 	if a.cfg.Connected == nil {
-		return ok(w, map[string]any{"devices": jsonarray.Of(ds)})
+		return jsonarray.Of(ds)
 	}
 	ids := make([]directory.DeviceID, len(ds))
 	for i, d := range ds {
 		ids[i] = d.ID
 	}
-	on := a.cfg.Connected(r.Context(), ids)
-	listed := make([]listedDevice, len(ds))
+	on := a.cfg.Connected(ctx, ids)
+	out := make([]listedDevice, len(ds))
 	for i, d := range ds {
-		listed[i] = listedDevice{Device: d, Online: on[d.ID]}
+		out[i] = listedDevice{Device: d, Online: on[d.ID]}
 	}
-	return ok(w, map[string]any{"devices": listed})
+	return out
 }
 
 // listedDevice is a device as the site's list shows it: whether it is
