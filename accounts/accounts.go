@@ -39,6 +39,12 @@ const (
 	tPush        = "push"         // app device ID → push token
 )
 
+// Tables names every table of the kv store (for kv.Redis.MoveToParts).
+func Tables() []string {
+	return []string{tAdmins, tAdminEmail, tRoles, tAdminRoles, tSessions, tAPIKeys, tAppCreds, tResets,
+		tProvision, tThrottle, tTags, tCodes, tKeypadLocks, tEvents, tPush}
+}
+
 // Errors. The API maps them to HTTP statuses in one place.
 var (
 	ErrNotFound       = errors.New("not found")

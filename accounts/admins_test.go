@@ -3,6 +3,12 @@ package accounts
 import (
 	"context"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,5 +278,35 @@ func TestDeleteAdmin(t *testing.T) {
 				t.Errorf("accounts after the delete: %v, %v; want the operator and the owner", admins, err)
 			}
 		})
+	}
+}
+
+// TestTablesNamesEveryTable: Tables, which a Redis store's parts are moved
+// by, names every table constant of accounts.go.
+func TestTablesNamesEveryTable(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "accounts.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var declared []string
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range g.Specs {
+			for i, name := range spec.(*ast.ValueSpec).Names {
+				if lit, ok := spec.(*ast.ValueSpec).Values[i].(*ast.BasicLit); ok && strings.HasPrefix(name.Name, "t") && lit.Kind == token.STRING {
+					v, _ := strconv.Unquote(lit.Value)
+					declared = append(declared, v)
+				}
+			}
+		}
+	}
+	listed := Tables()
+	slices.Sort(declared)
+	slices.Sort(listed)
+	if len(declared) < 10 || !slices.Equal(declared, listed) {
+		t.Fatalf("tables declared %v, Tables() %v", declared, listed)
 	}
 }

@@ -304,6 +304,47 @@ func TestRedisStoreFull(t *testing.T) {
 	}
 }
 
+// TestRedisLogsMovedIntoSiteParts: log entries a node of before the
+// per-site hashes kept in the logs' single Redis hash are moved into their
+// site's hash by the next node to start, and its API lists them.
+func TestRedisLogsMovedIntoSiteParts(t *testing.T) {
+	_, srv, tok := redisAdminNode(t)
+	a := adminNode{t: t}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	sites, err := rdb.SMembers(ctx, "{kv}:parts:events").Result()
+	if err != nil || len(sites) != 1 {
+		t.Fatalf("the logs' parts after the first site's audit entry: %v, %v; want that site's", sites, err)
+	}
+	site := sites[0]
+	// As a node of before the parts wrote it: in the single hash.
+	at := time.Now().UTC().Add(-time.Hour) // within the site's retention
+	old := `{"id":"e_old","site":"` + site + `","kind":"audit","time":"` + at.Format(time.RFC3339Nano) + `","actor":"someone@example.com","outcome":"site.rename","details":"an old entry"}`
+	if err := rdb.HSet(ctx, "{kv}:t:events", fmt.Sprintf("%s/audit/%020d/e_old", site, at.UnixNano()), old).Err(); err != nil {
+		t.Fatal(err)
+	}
+	a, _ = startAdminNode(t, foyerBin(t), t.TempDir(), "env", "FOYER_REDIS_URL=redis://"+srv.Addr, "FOYER_REDIS_NODE_ID=node-b")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n, err := rdb.HLen(ctx, "{kv}:t:events").Result()
+		if err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the single hash keeps %d entries (%v) 10 s after a node started; want none", n, err)
+		}
+	}
+	s, out := a.call(tok, "GET", "/v1/sites/"+site+"/logs/audit", "")
+	evs, _ := out["events"].([]any)
+	found := false
+	for _, e := range evs {
+		found = found || e.(map[string]any)["details"] == "an old entry"
+	}
+	if s != http.StatusOK || !found {
+		t.Fatalf("the site's audit log from node b: %d %v, want the old entry in it", s, out)
+	}
+}
+
 // TestBackupRestore: an operator downloads a backup from a running node
 // (which leaves no file in its data directory). `foyer admin restore`
 // refuses it while the node runs, and refuses a file that is no foyer

@@ -104,6 +104,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	go func() { side.journal.Run(jctx); close(journalDone) }()
 	defer func() { stopJournal(); <-journalDone }()
 	go side.acc.Maintain(jctx, store, log.With("component", "maintenance"))
+	if m, ok := b.records.(partMover); ok {
+		go moveToParts(jctx, m, log.With("component", "maintenance"))
+	}
 	router, nodeID, err := newRouter(b, sigCfg.NodeID, cfg.Redis, reg, log)
 	if err != nil {
 		return err

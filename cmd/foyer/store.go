@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/ctxsleep"
 	"github.com/foyer-intercom/foyer/internal/kv"
 )
 
@@ -62,6 +65,31 @@ func (b *backend) ping(ctx context.Context) error {
 	}
 	return b.rdb.Ping(ctx).Err()
 }
+
+// partMover is a Redis store of account data, which moves data of its
+// earlier layout into the per-site hashes (kv.Redis.MoveToParts).
+type partMover interface {
+	MoveToParts(ctx context.Context, tables ...string) error
+}
+
+// moveToParts moves the account data of the earlier layout once, trying
+// again every partsRetry while Redis does not answer; meanwhile reads find
+// it where it is (kv.Redis).
+func moveToParts(ctx context.Context, m partMover, log *slog.Logger) {
+	for {
+		err := m.MoveToParts(ctx, accounts.Tables()...)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		log.Warn("moving account data into per-site hashes failed; trying again", "err", err, "in", partsRetry)
+		if ctxsleep.Sleep(ctx, partsRetry) != nil {
+			return
+		}
+	}
+}
+
+// partsRetry is how long moveToParts waits after a failure.
+const partsRetry = 5 * time.Second
 
 // openForCommand opens the directory for a one-off command (seed, admin):
 // the configuration its flags load, and a warning on stderr for each

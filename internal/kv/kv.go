@@ -2,8 +2,9 @@
 // data (admin accounts, sessions, app credentials, access codes, logs): named
 // tables of key → bytes, read and written in transactions. Two
 // implementations exist, like directory.Store's: Bolt (a bucket tree in the
-// embedded store's file) and Redis (one hash per table, every key under one
-// hash tag so a Redis Cluster can run a transaction over all of them).
+// embedded store's file) and Redis (a hash per table, and per part of a
+// table whose keys are "<part>/<rest>", every key under one hash tag so a
+// Redis Cluster can run a transaction over all of them).
 //
 // Account data is small beside the directory (thousands of records, not
 // millions), so a table scan with a key prefix is an acceptable query.

@@ -1,0 +1,51 @@
+package accounts
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/kv"
+	"github.com/foyer-intercom/foyer/internal/redistest"
+)
+
+// BenchmarkSiteLogOnRedis: one site's newest 100 call log entries (the
+// portal's Logs tab), and its retention purge, on a Redis holding 500,000
+// entries of 50 sites (10,000 each).
+func BenchmarkSiteLogOnRedis(b *testing.B) {
+	srv := redistest.StartServer(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	b.Cleanup(func() { _ = rdb.Close() })
+	s := New(kv.NewRedis(rdb), time.Now)
+	ctx := context.Background()
+	const sites, per = 50, 10000
+	base := time.Now().Add(-24 * time.Hour)
+	for first := 0; first < sites*per; first += 1000 {
+		es := make([]Event, 0, 1000)
+		for i := first; i < first+1000; i++ {
+			es = append(es, Event{Site: directory.SiteID(fmt.Sprintf("s_%02d", i%sites)), Kind: EventCall, Time: base.Add(time.Duration(i) * time.Millisecond),
+				Devices: []directory.DeviceID{"d_aaaaaaaaaaaaaaaa", "d_bbbbbbbbbbbbbbbb"}, Answered: "d_aaaaaaaaaaaaaaaa", Outcome: "answered", Number: "101"})
+		}
+		if err := s.LogAll(ctx, es); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("query", func(b *testing.B) {
+		for b.Loop() {
+			if evs, err := s.Events(ctx, "s_07", EventCall, EventFilter{Limit: 100}); err != nil || len(evs) != 100 {
+				b.Fatalf("%d entries, %v", len(evs), err)
+			}
+		}
+	})
+	b.Run("purge", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.Purge(ctx, "s_07", base.Add(-time.Hour)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
