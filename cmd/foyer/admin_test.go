@@ -309,7 +309,6 @@ func TestRedisStoreFull(t *testing.T) {
 // site's hash by the next node to start, and its API lists them.
 func TestRedisLogsMovedIntoSiteParts(t *testing.T) {
 	_, srv, tok := redisAdminNode(t)
-	a := adminNode{t: t}
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rdb.Close()
 	ctx := context.Background()
@@ -324,7 +323,7 @@ func TestRedisLogsMovedIntoSiteParts(t *testing.T) {
 	if err := rdb.HSet(ctx, "{kv}:t:events", fmt.Sprintf("%s/audit/%020d/e_old", site, at.UnixNano()), old).Err(); err != nil {
 		t.Fatal(err)
 	}
-	a, _ = startAdminNode(t, foyerBin(t), t.TempDir(), "env", "FOYER_REDIS_URL=redis://"+srv.Addr, "FOYER_REDIS_NODE_ID=node-b")
+	a, _ := startAdminNode(t, foyerBin(t), t.TempDir(), "env", "FOYER_REDIS_URL=redis://"+srv.Addr, "FOYER_REDIS_NODE_ID=node-b")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		n, err := rdb.HLen(ctx, "{kv}:t:events").Result()
 		if err == nil && n == 0 {
