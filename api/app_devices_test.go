@@ -14,11 +14,11 @@ import (
 )
 
 // TestAppRemoveDevice: a person sees which of their app installs are
-// online, and removes one (a lost phone): its connection closes with 4010, its token is refused from then
-// on (4001), its push token goes, and it no longer counts towards the
-// limit of 10, which then lets another be registered. Another person's
-// device, a door station and a device that does not exist are not found,
-// and nothing of theirs changes.
+// online, and removes one (a lost phone): its connection closes with 4010,
+// its token is refused from then on (4001), its push token goes, and it no
+// longer counts towards the limit of 10, which then lets another be
+// registered. Another person's device, a door station and a device that
+// does not exist are not found, and nothing of theirs changes.
 func TestAppRemoveDevice(t *testing.T) {
 	e := newEnv(t)
 	op := e.operator()
@@ -26,9 +26,7 @@ func TestAppRemoveDevice(t *testing.T) {
 	_, phoneTok := e.resident(op, site, "lost@example.com", "5")
 	_, otherTok := e.resident(op, site, "other@example.com", "6")
 	doorID, _ := e.device(op, site, map[string]string{"kind": "door_station", "name": "Gate"})
-	var login struct{ Token string }
-	e.anon().must(http.StatusOK, "POST", "/v1/app/login", map[string]string{"email": "lost@example.com", "password": "resident password"}, &login)
-	app := &client{e: e, token: login.Token}
+	app := e.residentApp("lost@example.com")
 	var tablet struct{ Device struct{ ID string } }
 	app.must(http.StatusCreated, "POST", "/v1/app/devices", map[string]string{"name": "tablet", "push_token": "push-tablet"}, &tablet)
 	devices := func(c *client) map[string]string {
@@ -42,8 +40,7 @@ func TestAppRemoveDevice(t *testing.T) {
 		return byName
 	}
 	phoneID := devices(app)["phone"]
-	e.anon().must(http.StatusOK, "POST", "/v1/app/login", map[string]string{"email": "other@example.com", "password": "resident password"}, &login)
-	other := &client{e: e, token: login.Token}
+	other := e.residentApp("other@example.com")
 	otherID := devices(other)["phone"]
 
 	phone, _ := e.connect(phoneTok)
@@ -105,10 +102,8 @@ func TestRemovedUsersPushTokensGo(t *testing.T) {
 	op := e.operator()
 	site := op.site("Moving Out")
 	userID, _ := e.resident(op, site, "leaving@example.com", "7")
-	var login struct{ Token string }
-	e.anon().must(http.StatusOK, "POST", "/v1/app/login", map[string]string{"email": "leaving@example.com", "password": "resident password"}, &login)
 	var tablet struct{ Device struct{ ID string } }
-	(&client{e: e, token: login.Token}).must(http.StatusCreated, "POST", "/v1/app/devices", map[string]string{"name": "tablet", "push_token": "push-leaving"}, &tablet)
+	e.residentApp("leaving@example.com").must(http.StatusCreated, "POST", "/v1/app/devices", map[string]string{"name": "tablet", "push_token": "push-leaving"}, &tablet)
 	op.must(http.StatusNoContent, "DELETE", "/v1/sites/"+site+"/users/"+userID, nil, nil)
 	if tok, err := e.acc.PushToken(context.Background(), directory.DeviceID(tablet.Device.ID)); err != nil || tok != "" {
 		t.Fatalf("a deleted person's push token: %q, %v; want it gone", tok, err)

@@ -103,8 +103,7 @@ func TestAppDeviceLimitAtOnce(t *testing.T) {
 	op := e.operator()
 	site := op.site("Phones")
 	e.resident(op, site, "many@example.com", "2") // registers "phone"
-	var login struct{ Token string }
-	e.anon().must(http.StatusOK, "POST", "/v1/app/login", map[string]string{"email": "many@example.com", "password": "resident password"}, &login)
+	app := e.residentApp("many@example.com")
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range 30 {
@@ -114,7 +113,7 @@ func TestAppDeviceLimitAtOnce(t *testing.T) {
 			<-start
 			req, _ := http.NewRequest("POST", e.srv.URL+"/v1/app/devices", strings.NewReader(fmt.Sprintf(`{"name":"tablet %d"}`, i)))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+login.Token)
+			req.Header.Set("Authorization", "Bearer "+app.token)
 			if resp, err := http.DefaultClient.Do(req); err == nil {
 				resp.Body.Close()
 			}
@@ -123,7 +122,7 @@ func TestAppDeviceLimitAtOnce(t *testing.T) {
 	close(start)
 	wg.Wait()
 	var me struct{ Devices []any }
-	(&client{e: e, token: login.Token}).must(http.StatusOK, "GET", "/v1/app/me", nil, &me)
+	app.must(http.StatusOK, "GET", "/v1/app/me", nil, &me)
 	if len(me.Devices) > 10 {
 		t.Errorf("%d app devices after parallel registrations, limit 10", len(me.Devices))
 	}

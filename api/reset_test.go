@@ -19,9 +19,7 @@ func TestPasswordReset(t *testing.T) {
 	site := op.site("Reset Court")
 	_, devTok := e.resident(op, site, "forgetful@example.com", "8")
 	phone, _ := e.connect(devTok)
-	var login struct{ Token string }
-	e.anon().must(http.StatusOK, "POST", "/v1/app/login", map[string]string{"email": "forgetful@example.com", "password": "resident password"}, &login)
-	app := &client{e: e, token: login.Token}
+	app := e.residentApp("forgetful@example.com")
 
 	for _, addr := range []string{"forgetful@example.com", "stranger@example.com"} {
 		st, body := e.anon().do("POST", "/v1/app/password/forgot", map[string]string{"email": addr})

@@ -32,6 +32,15 @@ func (e *env) resident(op *client, site, addr, number string) (string, string) {
 	return u.ID, dev.Token
 }
 
+// residentApp signs a resident made by resident in to the app API and
+// returns the session.
+func (e *env) residentApp(addr string) *client {
+	e.t.Helper()
+	var login struct{ Token string }
+	e.anon().must(http.StatusOK, "POST", "/v1/app/login", map[string]string{"email": addr, "password": "resident password"}, &login)
+	return &client{e: e, token: login.Token}
+}
+
 // TestExistingUserAddedToSite: an active app user added to another site
 // is active there at once, gets a confirmation e-mail, and their connected
 // app is asked to reconnect, after which the new site's door rings it.
@@ -83,9 +92,7 @@ func TestAppDeviceRefusedWhole(t *testing.T) {
 	op := e.operator()
 	site := op.site("Push Court")
 	_, devTok := e.resident(op, site, "push@example.com", "12")
-	var login struct{ Token string }
-	e.anon().must(http.StatusOK, "POST", "/v1/app/login", map[string]string{"email": "push@example.com", "password": "resident password"}, &login)
-	app := &client{e: e, token: login.Token}
+	app := e.residentApp("push@example.com")
 	huge := strings.Repeat("p", 4097)
 	for _, name := range []string{"tablet", "phone"} { // new, and a reinstall
 		msg := app.wantError(http.StatusUnprocessableEntity, "invalid", "POST", "/v1/app/devices", map[string]string{"name": name, "push_token": huge})
@@ -110,9 +117,7 @@ func TestPushTokenOnlyForOwnDevices(t *testing.T) {
 	site := op.site("Token Court")
 	e.resident(op, site, "x@example.com", "1")
 	y, _ := e.resident(op, site, "y@example.com", "2")
-	var login struct{ Token string }
-	e.anon().must(http.StatusOK, "POST", "/v1/app/login", map[string]string{"email": "x@example.com", "password": "resident password"}, &login)
-	x := &client{e: e, token: login.Token}
+	x := e.residentApp("x@example.com")
 	var me struct{ Devices []struct{ ID string } }
 	x.must(http.StatusOK, "GET", "/v1/app/me", nil, &me)
 	if len(me.Devices) != 1 {
