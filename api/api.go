@@ -165,6 +165,17 @@ func (a *API) handleAuth(pattern string, h guarded, kinds ...accounts.SessionKin
 	})
 }
 
+// handleOperator routes pattern to h for the deployment's operators only,
+// signed in: an API key is a site's, never an operator's.
+func (a *API) handleOperator(pattern string, h guarded) {
+	a.handleAuth(pattern, func(w http.ResponseWriter, r *http.Request, p *principal) error {
+		if !p.admin.Operator || p.key != nil {
+			return errForbidden("%s is for the deployment's operators, signed in", pattern)
+		}
+		return h(w, r, p)
+	}, accounts.SessionAdmin)
+}
+
 func (a *API) routes() {
 	adm := accounts.SessionAdmin
 	app := accounts.SessionApp
@@ -175,11 +186,11 @@ func (a *API) routes() {
 	a.handleAuth("POST /v1/admin/logout", a.adminLogout, adm)
 	a.handleAuth("GET /v1/admin/me", a.adminMe, adm)
 	a.handleAuth("POST /v1/admin/password", a.adminPassword, adm)
-	a.handleAuth("GET /v1/admin/accounts", a.listAccounts, adm)
-	a.handleAuth("DELETE /v1/admin/accounts/{account}", a.deleteAccount, adm)
-	a.handleAuth("GET /v1/outbox", a.outboxList, adm)
-	a.handleAuth("GET /v1/outbox/{name}", a.outboxRead, adm)
-	a.handleAuth("GET /v1/backup", a.backup, adm)
+	a.handleOperator("GET /v1/admin/accounts", a.listAccounts)
+	a.handleOperator("DELETE /v1/admin/accounts/{account}", a.deleteAccount)
+	a.handleOperator("GET /v1/outbox", a.outboxList)
+	a.handleOperator("GET /v1/outbox/{name}", a.outboxRead)
+	a.handleOperator("GET /v1/backup", a.backup)
 
 	a.handleAuth("POST /v1/sites", a.createSite, adm)
 	a.handleAuth("GET /v1/sites", a.listSites, adm)
