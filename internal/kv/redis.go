@@ -86,39 +86,48 @@ return n`)
 func (r *Redis) MoveToParts(ctx context.Context, tables ...string) error {
 	for _, table := range tables {
 		single := redisTablePrefix + table
-		for {
-			moved := int64(0)
-			var cursor uint64
-			for {
-				kvs, next, err := r.rdb.HScan(ctx, single, cursor, "*/*", redisScanCount).Result()
-				if err != nil {
-					return fmt.Errorf("kv: moving %s into its parts: %w", table, err)
+		for moved := int64(1); moved > 0; { // until a whole pass moves nothing
+			moved = 0
+			err := hscan(ctx, r.rdb, single, "*/*", func(kvs []string) error {
+				if len(kvs) == 0 {
+					return nil
 				}
-				if len(kvs) > 0 {
-					keys := []string{single, redisPartsPrefix + table, redisVersionKey}
-					var args []any
-					for i := 0; i+1 < len(kvs); i += 2 {
-						part, _ := partOf(kvs[i])
-						keys = append(keys, tableHash(table, kvs[i]))
-						args = append(args, kvs[i], part)
-					}
-					n, err := moveToPart.Run(ctx, r.rdb, keys, args...).Int64()
-					if err != nil {
-						return fmt.Errorf("kv: moving %s into its parts: %w", table, err)
-					}
-					moved += n
+				keys := []string{single, redisPartsPrefix + table, redisVersionKey}
+				var args []any
+				for i := 0; i+1 < len(kvs); i += 2 {
+					part, _ := partOf(kvs[i])
+					keys = append(keys, tableHash(table, kvs[i]))
+					args = append(args, kvs[i], part)
 				}
-				if cursor = next; cursor == 0 {
-					break
-				}
-			}
-			if moved == 0 {
-				break
+				n, err := moveToPart.Run(ctx, r.rdb, keys, args...).Int64()
+				moved += n
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("kv: moving %s into its parts: %w", table, err)
 			}
 		}
 	}
 	r.moved.Store(true)
 	return nil
+}
+
+// hscan calls fn with each batch of field, value pairs that HSCAN returns
+// of hash's fields matching match, until the scan is done.
+func hscan(ctx context.Context, c redisCmds, hash, match string, fn func(kvs []string) error) error {
+	var cursor uint64
+	for {
+		kvs, next, err := c.HScan(ctx, hash, cursor, match, redisScanCount).Result()
+		if err != nil {
+			return err
+		}
+		if err := fn(kvs); err != nil {
+			return err
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
 }
 
 // View implements Store: reads go straight to Redis.
@@ -306,18 +315,14 @@ func (t *redisTx) Scan(table, prefix string, fn func(string, []byte) error) erro
 	}
 	found := make(map[string][]byte)
 	for _, h := range hashes {
-		var cursor uint64
-		for {
-			kvs, next, err := t.c.HScan(t.ctx, h, cursor, globEscape(prefix)+"*", redisScanCount).Result()
-			if err != nil {
-				return fmt.Errorf("kv: scanning %s: %w", table, err)
-			}
+		err := hscan(t.ctx, t.c, h, globEscape(prefix)+"*", func(kvs []string) error {
 			for i := 0; i+1 < len(kvs); i += 2 {
 				found[kvs[i]] = []byte(kvs[i+1])
 			}
-			if cursor = next; cursor == 0 {
-				break
-			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("kv: scanning %s: %w", table, err)
 		}
 	}
 	for k, v := range t.writes[table] {
