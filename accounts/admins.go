@@ -335,7 +335,7 @@ func (s *Store) Admins(ctx context.Context) ([]Admin, error) {
 // deployment's own, made by `foyer admin create-owner`), nor the owner of
 // a site, which must first transfer it: ErrConflict for either.
 func (s *Store) DeleteAdmin(ctx context.Context, id string) (map[directory.SiteID]Role, error) {
-	roles := make(map[directory.SiteID]Role)
+	var roles map[directory.SiteID]Role
 	err := s.update(ctx, func(tx kv.Tx) error {
 		var a Admin
 		if err := getJSON(tx, tAdmins, id, &a); err != nil {
@@ -344,11 +344,8 @@ func (s *Store) DeleteAdmin(ctx context.Context, id string) (map[directory.SiteI
 		if a.Operator {
 			return fmt.Errorf("%w: an operator's account is not deleted", ErrConflict)
 		}
-		err := tx.Scan(tAdminRoles, id+"/", func(k string, v []byte) error {
-			roles[directory.SiteID(strings.TrimPrefix(k, id+"/"))] = Role(v)
-			return nil
-		})
-		if err != nil {
+		var err error
+		if roles, err = rolesOf(tx, id); err != nil {
 			return err
 		}
 		for site, r := range roles {
@@ -396,12 +393,20 @@ func (s *Store) AllRoles(ctx context.Context) (map[string]map[directory.SiteID]R
 
 // RolesOf returns an admin's direct roles by site.
 func (s *Store) RolesOf(ctx context.Context, admin string) (map[directory.SiteID]Role, error) {
+	var roles map[directory.SiteID]Role
+	err := s.view(ctx, func(tx kv.Tx) (err error) {
+		roles, err = rolesOf(tx, admin)
+		return err
+	})
+	return roles, err
+}
+
+// rolesOf reads an admin's direct roles by site in tx.
+func rolesOf(tx kv.Tx, admin string) (map[directory.SiteID]Role, error) {
 	roles := make(map[directory.SiteID]Role)
-	err := s.view(ctx, func(tx kv.Tx) error {
-		return tx.Scan(tAdminRoles, admin+"/", func(k string, v []byte) error {
-			roles[directory.SiteID(strings.TrimPrefix(k, admin+"/"))] = Role(v)
-			return nil
-		})
+	err := tx.Scan(tAdminRoles, admin+"/", func(k string, v []byte) error {
+		roles[directory.SiteID(strings.TrimPrefix(k, admin+"/"))] = Role(v)
+		return nil
 	})
 	return roles, err
 }
