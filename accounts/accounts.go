@@ -37,12 +37,13 @@ const (
 	tKeypadLocks = "keypad_locks" // door station ID → keypadLock
 	tEvents      = "events"       // site "/" kind "/" time "/" id → Event
 	tPush        = "push"         // app device ID → push token
+	tPersonCalls = "person_calls" // user ID "/" time "/" event id → PersonCall
 )
 
 // Tables names every table of the kv store (for kv.Redis.MoveToParts).
 func Tables() []string {
 	return []string{tAdmins, tAdminEmail, tRoles, tAdminRoles, tSessions, tAPIKeys, tAppCreds, tResets,
-		tProvision, tThrottle, tTags, tCodes, tKeypadLocks, tEvents, tPush}
+		tProvision, tThrottle, tTags, tCodes, tKeypadLocks, tEvents, tPush, tPersonCalls}
 }
 
 // Errors. The API maps them to HTTP statuses in one place.

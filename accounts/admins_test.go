@@ -205,80 +205,75 @@ func TestStoreFailureIsNoAnswer(t *testing.T) {
 // and returns the roles it had; an operator's account and a site owner's
 // are refused whole. On the embedded store and on Redis.
 func TestDeleteAdmin(t *testing.T) {
-	srv := redistest.StartServer(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	for name, s := range map[string]*Store{"bolt": newBoltStore(t), "redis": New(kv.NewRedis(rdb), time.Now)} {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			op, err := s.CreateAdmin(ctx, "op@example.com", "a long enough password", true)
-			if err != nil {
+	onEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		op, err := s.CreateAdmin(ctx, "op@example.com", "a long enough password", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner, err := s.CreateAdmin(ctx, "owner@example.com", "a long enough password", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mgr, err := s.CreateAdmin(ctx, "mgr@example.com", "a long enough password", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []struct {
+			site  directory.SiteID
+			admin string
+			role  Role
+		}{{"s1", owner.ID, RoleOwner}, {"s1", mgr.ID, RoleAdmin}, {"s2", mgr.ID, RoleViewer}, {"s2", owner.ID, RoleAdmin}} {
+			if err := s.SetRole(ctx, r.site, r.admin, r.role); err != nil {
 				t.Fatal(err)
 			}
-			owner, err := s.CreateAdmin(ctx, "owner@example.com", "a long enough password", false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mgr, err := s.CreateAdmin(ctx, "mgr@example.com", "a long enough password", false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range []struct {
-				site  directory.SiteID
-				admin string
-				role  Role
-			}{{"s1", owner.ID, RoleOwner}, {"s1", mgr.ID, RoleAdmin}, {"s2", mgr.ID, RoleViewer}, {"s2", owner.ID, RoleAdmin}} {
-				if err := s.SetRole(ctx, r.site, r.admin, r.role); err != nil {
-					t.Fatal(err)
-				}
-			}
-			tok, _, err := s.SignIn(ctx, SessionAdmin, mgr.ID, mgr.PasswordHash)
-			if err != nil {
-				t.Fatal(err)
-			}
-			reset, err := s.NewResetToken(ctx, ResetAdmin, mgr.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
+		}
+		tok, _, err := s.SignIn(ctx, SessionAdmin, mgr.ID, mgr.PasswordHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reset, err := s.NewResetToken(ctx, ResetAdmin, mgr.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
 
-			for _, refused := range []Admin{op, owner} {
-				if _, err := s.DeleteAdmin(ctx, refused.ID); !errors.Is(err, ErrConflict) {
-					t.Fatalf("deleting %s: %v, want ErrConflict", refused.Email, err)
-				}
-				if roles, err := s.RolesOf(ctx, refused.ID); err != nil || (refused.ID == owner.ID && len(roles) != 2) {
-					t.Fatalf("%s's roles after a refused delete: %v, %v", refused.Email, roles, err)
-				}
+		for _, refused := range []Admin{op, owner} {
+			if _, err := s.DeleteAdmin(ctx, refused.ID); !errors.Is(err, ErrConflict) {
+				t.Fatalf("deleting %s: %v, want ErrConflict", refused.Email, err)
 			}
-			roles, err := s.DeleteAdmin(ctx, mgr.ID)
-			if err != nil || len(roles) != 2 || roles["s1"] != RoleAdmin || roles["s2"] != RoleViewer {
-				t.Fatalf("DeleteAdmin: %v, %v; want its admin role on s1 and viewer on s2", roles, err)
+			if roles, err := s.RolesOf(ctx, refused.ID); err != nil || (refused.ID == owner.ID && len(roles) != 2) {
+				t.Fatalf("%s's roles after a refused delete: %v, %v", refused.Email, roles, err)
 			}
-			if _, err := s.Admin(ctx, mgr.ID); !errors.Is(err, ErrNotFound) {
-				t.Errorf("the account after its delete: %v", err)
+		}
+		roles, err := s.DeleteAdmin(ctx, mgr.ID)
+		if err != nil || len(roles) != 2 || roles["s1"] != RoleAdmin || roles["s2"] != RoleViewer {
+			t.Fatalf("DeleteAdmin: %v, %v; want its admin role on s1 and viewer on s2", roles, err)
+		}
+		if _, err := s.Admin(ctx, mgr.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("the account after its delete: %v", err)
+		}
+		if _, err := s.AdminByEmail(ctx, "mgr@example.com"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("the account by e-mail after its delete: %v", err)
+		}
+		if _, err := s.SessionByToken(ctx, tok); !errors.Is(err, ErrNotFound) {
+			t.Errorf("its session after the delete: %v", err)
+		}
+		if _, err := s.ResetAdminPassword(ctx, reset, "another long password"); err == nil {
+			t.Error("its reset link worked after the delete")
+		}
+		all, err := s.AllRoles(ctx)
+		if err != nil || len(all[mgr.ID]) != 0 || len(all[owner.ID]) != 2 {
+			t.Errorf("roles after the delete: %v, %v", all, err)
+		}
+		for _, site := range []directory.SiteID{"s1", "s2"} {
+			if r, _ := s.SiteRoles(ctx, site); r[mgr.ID] != "" {
+				t.Errorf("site %s still gives the deleted account %q", site, r[mgr.ID])
 			}
-			if _, err := s.AdminByEmail(ctx, "mgr@example.com"); !errors.Is(err, ErrNotFound) {
-				t.Errorf("the account by e-mail after its delete: %v", err)
-			}
-			if _, err := s.SessionByToken(ctx, tok); !errors.Is(err, ErrNotFound) {
-				t.Errorf("its session after the delete: %v", err)
-			}
-			if _, err := s.ResetAdminPassword(ctx, reset, "another long password"); err == nil {
-				t.Error("its reset link worked after the delete")
-			}
-			all, err := s.AllRoles(ctx)
-			if err != nil || len(all[mgr.ID]) != 0 || len(all[owner.ID]) != 2 {
-				t.Errorf("roles after the delete: %v, %v", all, err)
-			}
-			for _, site := range []directory.SiteID{"s1", "s2"} {
-				if r, _ := s.SiteRoles(ctx, site); r[mgr.ID] != "" {
-					t.Errorf("site %s still gives the deleted account %q", site, r[mgr.ID])
-				}
-			}
-			if admins, err := s.Admins(ctx); err != nil || len(admins) != 2 {
-				t.Errorf("accounts after the delete: %v, %v; want the operator and the owner", admins, err)
-			}
-		})
-	}
+		}
+		if admins, err := s.Admins(ctx); err != nil || len(admins) != 2 {
+			t.Errorf("accounts after the delete: %v, %v; want the operator and the owner", admins, err)
+		}
+	})
 }
 
 // TestTablesNamesEveryTable: Tables, which a Redis store's parts are moved

@@ -155,8 +155,9 @@ func (s *Store) DeleteCode(ctx context.Context, site directory.SiteID, id string
 }
 
 // RemoveMembers forgets, in one transaction, what the site keeps of users
-// who are no longer its members: their tags and their access codes. A
-// code of someone who left must not open the door.
+// who are no longer its members: their tags, their access codes, and the
+// site's calls in their history. A code of someone who left must not open
+// the door.
 func (s *Store) RemoveMembers(ctx context.Context, site directory.SiteID, users []directory.UserID) error {
 	gone := make(map[directory.UserID]bool, len(users))
 	for _, u := range users {
@@ -165,6 +166,9 @@ func (s *Store) RemoveMembers(ctx context.Context, site directory.SiteID, users 
 	return s.update(ctx, func(tx kv.Tx) error {
 		for _, u := range users {
 			if err := setTags(tx, site, u, nil); err != nil {
+				return err
+			}
+			if err := deleteWhere(tx, tPersonCalls, string(u)+"/", func(_ string, c PersonCall) bool { return c.Site == site }); err != nil {
 				return err
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,10 +47,15 @@ type Event struct {
 	// Door is the door station concerned.
 	Door directory.DeviceID `json:"door,omitempty"`
 	// Devices: for a call, every device rung; the answering one is Answered.
-	Devices  []directory.DeviceID `json:"devices,omitempty"`
-	Answered directory.DeviceID   `json:"answered,omitempty"`
-	CallID   string               `json:"call_id,omitempty"`
-	Number   directory.Number     `json:"number,omitempty"`
+	Devices []directory.DeviceID `json:"devices,omitempty"`
+	// People: for a call, the people it was for (signaling.CallRecord), each
+	// of whom has it in their history (PersonCalls); Declined those of them
+	// who declined.
+	People   []directory.UserID `json:"people,omitempty"`
+	Declined []directory.UserID `json:"declined,omitempty"`
+	Answered directory.DeviceID `json:"answered,omitempty"`
+	CallID   string             `json:"call_id,omitempty"`
+	Number   directory.Number   `json:"number,omitempty"`
 	// Outcome: how a call ended (answered, no_answer, declined, …), or
 	// granted/denied/locked for access codes, or the audit action.
 	Outcome string `json:"outcome,omitempty"`
@@ -97,6 +103,9 @@ func (s *Store) LogAll(ctx context.Context, es []Event) error {
 				if err := putJSON(tx, tEvents, eventKey(e), e); err != nil {
 					return err
 				}
+				if err := putPersonCalls(tx, e); err != nil {
+					return err
+				}
 			}
 			return nil
 		}); err != nil {
@@ -122,19 +131,10 @@ func (f EventFilter) match(e Event) bool {
 		return false
 	case f.User != "" && e.User != f.User:
 		return false
-	case f.Device != "" && e.Door != f.Device && e.Answered != f.Device && !containsDevice(e.Devices, f.Device) && e.Actor != string(f.Device):
+	case f.Device != "" && e.Door != f.Device && e.Answered != f.Device && !slices.Contains(e.Devices, f.Device) && e.Actor != string(f.Device):
 		return false
 	}
 	return true
-}
-
-func containsDevice(ds []directory.DeviceID, d directory.DeviceID) bool {
-	for _, x := range ds {
-		if x == d {
-			return true
-		}
-	}
-	return false
 }
 
 // Events returns a site's entries of one kind, newest first.
@@ -148,13 +148,17 @@ func (s *Store) Events(ctx context.Context, site directory.SiteID, kind EventKin
 			return nil
 		})
 	})
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
+	return newestFirst(out, f.Limit), err
+}
+
+// newestFirst reverses out, scanned oldest first, and keeps its first
+// limit (every one when 0).
+func newestFirst[T any](out []T, limit int) []T {
+	slices.Reverse(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
 	}
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
-	}
-	return out, err
+	return out
 }
 
 // Purge clears the personal data of a site's entries older than before.
@@ -173,7 +177,11 @@ func (s *Store) Purge(ctx context.Context, site directory.SiteID, before time.Ti
 			return err
 		}
 		for _, e := range old {
+			if err := dropPersonCalls(tx, e); err != nil {
+				return err
+			}
 			e.Actor, e.User, e.Devices, e.Answered, e.Details, e.Purged = "", "", nil, "", "", true
+			e.People, e.Declined = nil, nil
 			if err := putJSON(tx, tEvents, eventKey(e), e); err != nil {
 				return err
 			}

@@ -6,21 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/foyer-intercom/foyer/directory"
-	"github.com/foyer-intercom/foyer/internal/kv"
-	"github.com/foyer-intercom/foyer/internal/redistest"
 )
 
 // BenchmarkSiteLogOnRedis: one site's newest 100 call log entries (the
 // portal's Logs tab), and its retention purge, on a Redis holding 500,000
 // entries of 50 sites (10,000 each).
 func BenchmarkSiteLogOnRedis(b *testing.B) {
-	srv := redistest.StartServer(b)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	b.Cleanup(func() { _ = rdb.Close() })
-	s := New(kv.NewRedis(rdb), time.Now)
+	s := newRedisStore(b)
 	ctx := context.Background()
 	const sites, per = 50, 10000
 	base := time.Now().Add(-24 * time.Hour)

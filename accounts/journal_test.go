@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.etcd.io/bbolt"
 
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/internal/kv"
+	"github.com/foyer-intercom/foyer/internal/redistest"
 )
 
 func newBoltStore(t *testing.T) *Store { return newBoltStoreAt(t, time.Now) }
@@ -32,6 +34,22 @@ func newBoltStoreAt(t *testing.T, now Clock) *Store {
 		t.Fatal(err)
 	}
 	return New(records, now)
+}
+
+// newRedisStore is a store on a fresh redis-server.
+func newRedisStore(tb testing.TB) *Store {
+	tb.Helper()
+	srv := redistest.StartServer(tb)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	tb.Cleanup(func() { _ = rdb.Close() })
+	return New(kv.NewRedis(rdb), time.Now)
+}
+
+// onEachBackend runs test on a store on bbolt and on one on Redis.
+func onEachBackend(t *testing.T, test func(t *testing.T, s *Store)) {
+	for name, s := range map[string]*Store{"bolt": newBoltStore(t), "redis": newRedisStore(t)} {
+		t.Run(name, func(t *testing.T) { test(t, s) })
+	}
 }
 
 // TestLogAllRefusesOnlyTheBadEntry: an entry without a site or kind is

@@ -240,6 +240,7 @@ func (a *API) routes() {
 	a.handleAuth("POST /v1/app/password", a.appPassword, app)
 	a.handleAuth("POST /v1/app/logout", a.appLogout, app)
 	a.handleAuth("GET /v1/app/me", a.appMe, app)
+	a.handleAuth("GET /v1/app/calls", a.appCalls, app)
 	a.handleAuth("POST /v1/app/devices", a.appAddDevice, app)
 	a.handleAuth("PUT /v1/app/devices/{device}/push-token", a.appPushToken, app)
 	a.handleAuth("DELETE /v1/app/devices/{device}", a.appRemoveDevice, app)

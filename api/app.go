@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -356,4 +357,88 @@ func (a *API) appDevice(r *http.Request, p *principal) (directory.Device, error)
 		return d, errNotFound("no app device %s of yours", r.PathValue("device"))
 	}
 	return d, nil
+}
+
+// appCallsLimit is how many calls /v1/app/calls returns when the request
+// does not say, and appCallsMax the most it may ask for (a page; older
+// ones with before).
+const (
+	appCallsLimit = 50
+	appCallsMax   = 500
+)
+
+// appCalls returns the signed-in person's call history on every site of
+// theirs, newest first: each call as it ended for them (answered by them,
+// answered elsewhere, declined, declined elsewhere, missed), with the
+// names of the site, the door station and their device that answered.
+func (a *API) appCalls(w http.ResponseWriter, r *http.Request, p *principal) error {
+	q := r.URL.Query()
+	limit := appCallsLimit
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > appCallsMax {
+			return errBadRequest("limit: a number from 1 to %d", appCallsMax)
+		}
+		limit = n
+	}
+	before, err := parseDay(q.Get("before"))
+	if err != nil {
+		return errBadRequest("before: %s", err.Error())
+	}
+	ctx := r.Context()
+	calls, err := a.acc.PersonCalls(ctx, p.user, before, limit)
+	if err != nil {
+		return err
+	}
+	type call struct {
+		accounts.PersonCall
+		SiteName       string `json:"site_name,omitempty"`
+		DoorName       string `json:"door_name,omitempty"`
+		AnsweredByName string `json:"answered_by_name,omitempty"`
+	}
+	sites := make(map[directory.SiteID]string)
+	devices := make(map[directory.DeviceID]string)
+	out := make([]call, len(calls))
+	for i, c := range calls {
+		out[i] = call{PersonCall: c}
+		if out[i].SiteName, err = named(ctx, sites, c.Site, a.siteName); err != nil {
+			return err
+		}
+		if out[i].DoorName, err = named(ctx, devices, c.Door, a.deviceName); err != nil {
+			return err
+		}
+		if c.AnsweredBy != "" {
+			if out[i].AnsweredByName, err = named(ctx, devices, c.AnsweredBy, a.deviceName); err != nil {
+				return err
+			}
+		}
+	}
+	return ok(w, map[string]any{"calls": out})
+}
+
+// named returns the name of id, looked up once per request through look;
+// what no longer exists has none.
+func named[ID comparable](ctx context.Context, cache map[ID]string, id ID, look func(context.Context, ID) (string, error)) (string, error) {
+	if n, ok := cache[id]; ok {
+		return n, nil
+	}
+	n, err := look(ctx, id)
+	if errors.Is(err, directory.ErrNotFound) {
+		n, err = "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	cache[id] = n
+	return n, nil
+}
+
+func (a *API) siteName(ctx context.Context, id directory.SiteID) (string, error) {
+	s, err := a.dir.Site(ctx, id)
+	return s.Name, err
+}
+
+func (a *API) deviceName(ctx context.Context, id directory.DeviceID) (string, error) {
+	d, err := a.dir.Device(ctx, id)
+	return d.Name, err
 }

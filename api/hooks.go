@@ -20,7 +20,7 @@ func HookSignaling(c *signaling.Config, acc *accounts.Store, j *accounts.Journal
 	c.OnCallEnded = func(r signaling.CallRecord) {
 		e := accounts.Event{
 			Site: r.Site, Kind: accounts.EventCall, Time: r.Started, Door: r.Door, CallID: string(r.CallID), Number: r.Number,
-			Devices: r.Rung, Outcome: string(r.Reason), DoorOpened: r.DoorOpened,
+			Devices: r.Rung, People: r.People, Declined: r.Declined, Outcome: string(r.Reason), DoorOpened: r.DoorOpened,
 		}
 		if r.Answered.ID != "" {
 			e.Answered, e.User = r.Answered.ID, r.Answered.User

@@ -92,13 +92,17 @@ type KeypadResult struct {
 
 // CallRecord is what the call log keeps of one call.
 type CallRecord struct {
-	CallID   CallID
-	Site     directory.SiteID
-	Door     directory.DeviceID
-	Number   directory.Number
-	Started  time.Time
-	Rung     []directory.DeviceID
-	Answered directory.Device // zero when nobody answered
+	CallID  CallID
+	Site    directory.SiteID
+	Door    directory.DeviceID
+	Number  directory.Number
+	Started time.Time
+	Rung    []directory.DeviceID
+	// People the call was for: the owners of its call ID's app devices,
+	// rung or found connected nowhere (their missed calls, too). Declined
+	// names those of them a device of whom declined. Both sorted, once each.
+	People, Declined []directory.UserID
+	Answered         directory.Device // zero when nobody answered
 	// AnsweredAfter is ring time until the answer; Talk the answered time.
 	AnsweredAfter, Talk time.Duration
 	Reason              EndReason

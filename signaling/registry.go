@@ -176,12 +176,34 @@ func (c *Call) recordLocked(reason EndReason, talk time.Duration) CallRecord {
 		r.Rung = append(r.Rung, id)
 	}
 	slices.Sort(r.Rung)
+	r.People, r.Declined = c.peopleLocked()
 	if c.winner != "" {
 		r.Answered = c.legs[c.winner].device
 		r.AnsweredAfter = c.answeredAt.Sub(c.created)
 		r.Talk = talk
 	}
 	return r
+}
+
+// peopleLocked returns the people a call was for (CallRecord.People) and
+// those of them who declined; call.mu is held.
+func (c *Call) peopleLocked() (people, declined []directory.UserID) {
+	for _, l := range c.legs {
+		if u := l.device.User; u != "" {
+			people = append(people, u)
+			if l.declined {
+				declined = append(declined, u)
+			}
+		}
+	}
+	for _, d := range c.missed {
+		if d.User != "" {
+			people = append(people, d.User)
+		}
+	}
+	slices.Sort(people)
+	slices.Sort(declined)
+	return slices.Compact(people), slices.Compact(declined)
 }
 
 // doorOpened records an unlock sent during a call.
