@@ -22,28 +22,30 @@ import (
 
 // Tables of the kv store, with their key layouts.
 const (
-	tAdmins      = "admins"       // admin ID → Admin
-	tAdminEmail  = "admin_email"  // lower-case e-mail → admin ID
-	tRoles       = "roles"        // site "/" admin ID → Role
-	tAdminRoles  = "admin_roles"  // admin ID "/" site → Role (the reverse index)
-	tSessions    = "sessions"     // hex(token hash) → Session
-	tAPIKeys     = "api_keys"     // hex(key hash) → APIKey
-	tAppCreds    = "app_creds"    // user ID → AppCredential
-	tResets      = "resets"       // hex(token hash) → reset
-	tProvision   = "provision"    // hex(code hash) → Provisioning
-	tThrottle    = "throttle"     // "login/" lower-case e-mail → throttle
-	tTags        = "tags"         // site "/" user ID → []string
-	tCodes       = "codes"        // site "/" code ID → AccessCode
-	tKeypadLocks = "keypad_locks" // door station ID → keypadLock
-	tEvents      = "events"       // site "/" kind "/" time "/" id → Event
-	tPush        = "push"         // app device ID → push token
-	tPersonCalls = "person_calls" // user ID "/" time "/" event id → PersonCall
+	tAdmins          = "admins"           // admin ID → Admin
+	tAdminEmail      = "admin_email"      // lower-case e-mail → admin ID
+	tRoles           = "roles"            // site "/" admin ID → Role
+	tAdminRoles      = "admin_roles"      // admin ID "/" site → Role (the reverse index)
+	tSessions        = "sessions"         // hex(token hash) → Session
+	tAPIKeys         = "api_keys"         // hex(key hash) → APIKey
+	tAppCreds        = "app_creds"        // user ID → AppCredential
+	tResets          = "resets"           // hex(token hash) → reset
+	tProvision       = "provision"        // hex(code hash) → Provisioning
+	tThrottle        = "throttle"         // "login/" lower-case e-mail → throttle
+	tTags            = "tags"             // site "/" user ID → []string
+	tCodes           = "codes"            // site "/" code ID → AccessCode
+	tKeypadLocks     = "keypad_locks"     // door station ID → keypadLock
+	tEvents          = "events"           // site "/" kind "/" time "/" id → Event
+	tPush            = "push"             // app device ID → push token
+	tPersonCalls     = "person_calls"     // user ID "/" time "/" event id → PersonCall
+	tSubjectSessions = "subject_sessions" // kind ":" subject "/" hex(token hash) → expiry: sessions by whose they are
+	tMeta            = "meta"             // name → value: what the store's data has been brought to
 )
 
 // Tables names every table of the kv store (for kv.Redis.MoveToParts).
 func Tables() []string {
 	return []string{tAdmins, tAdminEmail, tRoles, tAdminRoles, tSessions, tAPIKeys, tAppCreds, tResets,
-		tProvision, tThrottle, tTags, tCodes, tKeypadLocks, tEvents, tPush, tPersonCalls}
+		tProvision, tThrottle, tTags, tCodes, tKeypadLocks, tEvents, tPush, tPersonCalls, tSubjectSessions, tMeta}
 }
 
 // Errors. The API maps them to HTTP statuses in one place.

@@ -117,7 +117,7 @@ func (j *Journal) Run(ctx context.Context) {
 
 // Maintain purges, every maintainEvery until ctx ends, expired sessions
 // and codes, and the personal data of log entries older than each site's
-// retention.
+// retention; its first pass indexes an earlier version's sessions.
 func (s *Store) Maintain(ctx context.Context, dir directory.Store, log *slog.Logger) {
 	t := time.NewTicker(maintainEvery)
 	defer t.Stop()
@@ -135,6 +135,9 @@ func (s *Store) Maintain(ctx context.Context, dir directory.Store, log *slog.Log
 
 // MaintainOnce is one pass of Maintain.
 func (s *Store) MaintainOnce(ctx context.Context, dir directory.Store) error {
+	if err := s.IndexSessions(ctx); err != nil {
+		return err
+	}
 	if err := s.PurgeExpired(ctx); err != nil {
 		return err
 	}

@@ -19,10 +19,10 @@ import (
 	"github.com/foyer-intercom/foyer/internal/redistest"
 )
 
-func newBoltStore(t *testing.T) *Store { return newBoltStoreAt(t, time.Now) }
+func newBoltStore(t testing.TB) *Store { return newBoltStoreAt(t, time.Now) }
 
 // newBoltStoreAt is a store on a fresh bbolt file telling the time by now.
-func newBoltStoreAt(t *testing.T, now Clock) *Store {
+func newBoltStoreAt(t testing.TB, now Clock) *Store {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "accounts.db"), 0o600, nil)
 	if err != nil {

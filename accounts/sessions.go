@@ -2,7 +2,7 @@ package accounts
 
 import (
 	"context"
-
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -75,9 +75,30 @@ func (s *Store) SignIn(ctx context.Context, kind SessionKind, subject, passwordH
 		if current != passwordHash {
 			return fmt.Errorf("%w: the password changed as you signed in", ErrBadCredentials)
 		}
-		return putJSON(tx, tSessions, hashKey(hash), sess)
+		return putSession(tx, hashKey(hash), sess)
 	})
 	return tok, sess, err
+}
+
+// subjectSessionKey is the index entry of the session under key.
+func subjectSessionKey(sess Session, key string) string {
+	return string(sess.Kind) + ":" + sess.Subject + "/" + key
+}
+
+// putSession stores a new session under key, and its index entry.
+func putSession(tx kv.Tx, key string, sess Session) error {
+	if err := putJSON(tx, tSessions, key, sess); err != nil {
+		return err
+	}
+	return tx.Put(tSubjectSessions, subjectSessionKey(sess, key), []byte(sess.Expires.Format(time.RFC3339)))
+}
+
+// dropSession deletes the session under key and its index entry.
+func dropSession(tx kv.Tx, key string, sess Session) error {
+	if err := tx.Delete(tSessions, key); err != nil {
+		return err
+	}
+	return tx.Delete(tSubjectSessions, subjectSessionKey(sess, key))
 }
 
 // SessionByToken returns the live session a token names.
@@ -97,8 +118,15 @@ func (s *Store) SessionByToken(ctx context.Context, token string) (Session, erro
 
 // EndSession logs a session out.
 func (s *Store) EndSession(ctx context.Context, token string) error {
+	key := hashKey(directory.HashToken(token))
 	return s.update(ctx, func(tx kv.Tx) error {
-		return tx.Delete(tSessions, hashKey(directory.HashToken(token)))
+		var sess Session
+		if err := getJSON(tx, tSessions, key, &sess); errors.Is(err, ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return dropSession(tx, key, sess)
 	})
 }
 
@@ -117,10 +145,105 @@ func clearMustChange(tx kv.Tx, key string) error {
 }
 
 // endSessionsOf ends every session of a subject (after a password change
-// or reset), except keep (a token hash key, or "").
+// or reset, or the account's deletion), except keep (a token hash key, or
+// ""). It reads the subject's index entries, not every session.
 func endSessionsOf(tx kv.Tx, kind SessionKind, subject, keep string) error {
-	return deleteWhere(tx, tSessions, "", func(k string, sess Session) bool {
-		return sess.Kind == kind && sess.Subject == subject && k != keep
+	if err := indexSessions(tx); err != nil {
+		return err
+	}
+	prefix := subjectSessionKey(Session{Kind: kind, Subject: subject}, "")
+	var entries []string
+	err := tx.Scan(tSubjectSessions, prefix, func(k string, _ []byte) error {
+		entries = append(entries, k)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range entries {
+		if key := strings.TrimPrefix(k, prefix); key != keep {
+			if err := tx.Delete(tSessions, key); err != nil {
+				return err
+			}
+			if err := tx.Delete(tSubjectSessions, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// metaSessionsIndexed, in tMeta, says every session has its index entry.
+const metaSessionsIndexed = "sessions_indexed"
+
+// sessionsIndexed reports whether every session has its index entry.
+func sessionsIndexed(tx kv.Tx) (bool, error) {
+	_, err := get(tx, tMeta, metaSessionsIndexed)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// indexSessions gives the sessions an earlier version stored (without
+// index entries) their entries, all in tx, unless that was done: the first
+// time it reads every session, afterwards one record.
+func indexSessions(tx kv.Tx) error {
+	if done, err := sessionsIndexed(tx); done || err != nil {
+		return err
+	}
+	if err := indexSessionsUnder(tx, ""); err != nil {
+		return err
+	}
+	return tx.Put(tMeta, metaSessionsIndexed, []byte("1"))
+}
+
+// indexSessionsUnder writes the index entries of the sessions whose keys
+// start with prefix. An unreadable session gets none (the purge deletes
+// it).
+func indexSessionsUnder(tx kv.Tx, prefix string) error {
+	entries := make(map[string][]byte)
+	err := tx.Scan(tSessions, prefix, func(k string, b []byte) error {
+		var sess Session
+		if jsonUnmarshal(b, &sess) == nil {
+			entries[subjectSessionKey(sess, k)] = []byte(sess.Expires.Format(time.RFC3339))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, v := range entries {
+		if err := tx.Put(tSubjectSessions, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IndexSessions brings the sessions of an earlier version into the index,
+// unless that was done (Maintain runs it at start; ending a subject's
+// sessions before it has does the same in its own transaction). It takes
+// 16 transactions, a 16th of the sessions each (by their keys' first hex
+// digit), not one long one that would hold up every other write: sessions
+// signed in meanwhile get their entries as they are stored.
+func (s *Store) IndexSessions(ctx context.Context) error {
+	for _, digit := range "0123456789abcdef" {
+		err := s.update(ctx, func(tx kv.Tx) error {
+			if done, err := sessionsIndexed(tx); done || err != nil {
+				return err
+			}
+			return indexSessionsUnder(tx, string(digit))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return s.update(ctx, func(tx kv.Tx) error {
+		if done, err := sessionsIndexed(tx); done || err != nil {
+			return err
+		}
+		return tx.Put(tMeta, metaSessionsIndexed, []byte("1"))
 	})
 }
 
@@ -138,8 +261,22 @@ func (s *Store) PurgeExpired(ctx context.Context) error {
 				return nil
 			})
 		}
-		if err := collect(tSessions, expiresOf[Session](func(v Session) time.Time { return v.Expires })); err != nil {
+		var expired []string // index entries of expired sessions
+		err := tx.Scan(tSessions, "", func(k string, b []byte) error {
+			var sess Session
+			if err := jsonUnmarshal(b, &sess); err != nil || !now.Before(sess.Expires) {
+				doomed = append(doomed, [2]string{tSessions, k})
+				if err == nil {
+					expired = append(expired, subjectSessionKey(sess, k))
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return err
+		}
+		for _, k := range expired {
+			doomed = append(doomed, [2]string{tSubjectSessions, k})
 		}
 		if err := collect(tResets, expiresOf[reset](func(v reset) time.Time { return v.Expires })); err != nil {
 			return err
