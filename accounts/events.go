@@ -118,9 +118,11 @@ func (s *Store) LogAll(ctx context.Context, es []Event) error {
 // EventFilter selects log entries; zero fields select everything.
 type EventFilter struct {
 	From, To time.Time // To is exclusive
-	User     directory.UserID
-	Device   directory.DeviceID
-	Limit    int // newest first; 0: all
+	// User selects the entries about a person: who answered or opened, an
+	// access code's owner, and the calls that were for them.
+	User   directory.UserID
+	Device directory.DeviceID
+	Limit  int // newest first; 0: all
 }
 
 func (f EventFilter) match(e Event) bool {
@@ -129,7 +131,7 @@ func (f EventFilter) match(e Event) bool {
 		return false
 	case !f.To.IsZero() && !e.Time.Before(f.To):
 		return false
-	case f.User != "" && e.User != f.User:
+	case f.User != "" && e.User != f.User && !slices.Contains(e.People, f.User):
 		return false
 	case f.Device != "" && e.Door != f.Device && e.Answered != f.Device && !slices.Contains(e.Devices, f.Device) && e.Actor != string(f.Device):
 		return false

@@ -168,9 +168,32 @@ func TestAppCallHistory(t *testing.T) {
 	}
 	e.anon().wantError(http.StatusUnauthorized, "unauthenticated", "GET", "/v1/app/calls", nil)
 
-	// Anna leaves the other site: its call goes from her history, the rest stay.
-	var annaID struct{ User struct{ ID string } }
+	// The site's call log, filtered by a person, lists the calls that were
+	// for them, whoever answered.
+	var annaID, carlaID struct{ User struct{ ID string } }
 	anna.must(http.StatusOK, "GET", "/v1/app/me", nil, &annaID)
+	carla.must(http.StatusOK, "GET", "/v1/app/me", nil, &carlaID)
+	for who, want := range map[string][]string{annaID.User.ID: {c6, c5, c3, c2, c1}, carlaID.User.ID: nil} {
+		var log struct {
+			Events []struct {
+				CallID string `json:"call_id"`
+				People []string
+			}
+		}
+		op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/logs/call?user="+who, nil, &log)
+		var got []string
+		for _, ev := range log.Events {
+			got = append(got, ev.CallID)
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("History Court's call log for %s: %v, want %v", who, got, want)
+		}
+		if len(log.Events) > 0 && (len(log.Events[0].People) != 2) {
+			t.Fatalf("call log entry %+v: want Anna and Bram as its people", log.Events[0])
+		}
+	}
+
+	// Anna leaves the other site: its call goes from her history, the rest stay.
 	op.must(http.StatusNoContent, "DELETE", "/v1/sites/"+other+"/users/"+annaID.User.ID, nil, nil)
 	check("anna after leaving Other Court", appCalls(t, anna, "", 5),
 		want{c6, "missed", "unavailable", site}, want{c5, "answered_elsewhere", "hangup", site},
