@@ -122,8 +122,14 @@ async function loadSites(select) {
 
 async function refresh() {
   if (!state.site) { fill($("users").tBodies[0], []); return; }
-  await Promise.all([loadUsers(), loadDevices(), loadCodes(), loadLogs(), loadSite(), loadCallers(), loadAdmins()]);
+  await Promise.all([loadUsers(), loadDevices(), loadSite(), loadCallers(), loadAdmins()]);
+  await Promise.all([loadCodes(), loadLogs()]); // they name the users and devices loaded
 }
+
+// userName and deviceName name an ID of the site's users and devices as
+// loaded; an ID not among them (deleted since, or not listed) stays.
+const userName = (id) => { const u = state.users.find((u) => u.id === id); return u ? u.display_name || u.email : id; };
+const deviceName = (id) => state.devices.find((d) => d.id === id)?.name || id;
 
 const sitePath = (p = "") => `/v1/sites/${encodeURIComponent(state.site)}${p}`;
 
@@ -147,6 +153,9 @@ async function loadUsers() {
   $("u-export").href = sitePath("/users/export");
   const sel = $("c-user");
   sel.replaceChildren(...users.map((u) => new Option(`${u.display_name} (${u.email})`, u.id)));
+  const person = $("l-user"), chosen = person.value;
+  person.replaceChildren(new Option("everyone", ""), ...users.map((u) => new Option(`${u.display_name} (${u.email})`, u.id)));
+  person.value = users.some((u) => u.id === chosen) ? chosen : "";
 }
 
 async function loadDevices() {
@@ -185,10 +194,9 @@ async function loadCodes() {
   let codes = [];
   try { ({ codes } = await api("GET", sitePath("/codes"))); } catch { /* below the admin role */ }
   const name = (id) => state.users.find((u) => u.id === id)?.email || id;
-  const door = (id) => state.devices.find((d) => d.id === id)?.name || id;
   fill($("codes").tBodies[0], codes.map((c) => {
     const tr = document.createElement("tr");
-    tr.append(cell(name(c.user)), cell(c.pin), cell(c.doors.map(door).join(", ")), cell(c.one_time ? (c.used ? "used" : "yes") : ""));
+    tr.append(cell(name(c.user)), cell(c.pin), cell(c.doors.map(deviceName).join(", ")), cell(c.one_time ? (c.used ? "used" : "yes") : ""));
     const actions = document.createElement("td");
     actions.append(button("Delete", async () => { await api("DELETE", sitePath(`/codes/${c.id}`)); await loadCodes(); }));
     tr.append(actions);
@@ -200,12 +208,16 @@ async function loadLogs() {
   const q = new URLSearchParams({ limit: "200" });
   if ($("l-from").value) q.set("from", $("l-from").value);
   if ($("l-to").value) q.set("to", $("l-to").value);
+  if ($("l-user").value) q.set("user", $("l-user").value);
   const kind = $("l-kind").value;
   const { events } = await api("GET", sitePath(`/logs/${kind}?` + q));
   fill($("logs").tBodies[0], events.map((e) => {
     const tr = document.createElement("tr");
     const details = e.details || (e.kind === "call" ? `${(e.devices || []).length} rung, ${e.answered_after_ms ? (e.answered_after_ms / 1000).toFixed(1) + " s to answer" : ""}${e.door_opened ? ", door opened" : ""}` : "");
-    tr.append(cell(new Date(e.time).toLocaleString()), cell(e.outcome), cell(e.actor || e.user), cell(e.door), cell(e.answered), cell(details));
+    // An app device is not among the site's devices: its owner answered.
+    const answered = e.answered && state.devices.some((d) => d.id === e.answered) ? deviceName(e.answered) : e.answered && e.user ? userName(e.user) : e.answered;
+    tr.append(cell(new Date(e.time).toLocaleString()), cell(e.outcome), cell(e.actor ? deviceName(e.actor) : userName(e.user)),
+      cell((e.people || []).map(userName).join(", ")), cell(deviceName(e.door)), cell(answered), cell(details));
     return tr;
   }));
   q.set("format", "csv"); q.delete("limit");
@@ -421,6 +433,7 @@ document.querySelectorAll(".tabs button").forEach((b) => b.onclick = guard(async
   if (b.dataset.tab === "accounts") await loadAccounts();
   if (b.dataset.tab === "live") await loadLive();
   if (b.dataset.tab === "devices") await loadDevices(); // their status as of now
+  if (b.dataset.tab === "logs") await loadLogs(); // the calls since
 }));
 $("backup-download").onclick = guard(downloadBackup);
 $("add-user").onsubmit = guard(async () => {
@@ -457,7 +470,7 @@ $("add-code").onsubmit = guard(async () => {
   $("add-code").reset();
   await loadCodes();
 });
-["l-kind", "l-from", "l-to"].forEach((id) => $(id).onchange = guard(loadLogs));
+["l-kind", "l-from", "l-to", "l-user"].forEach((id) => $(id).onchange = guard(loadLogs));
 // Save sends only what was changed in the form: another manager's change
 // to a field left alone since the form was shown is kept.
 $("site-form").onsubmit = guard(async () => {
