@@ -50,8 +50,10 @@ type AccessCode struct {
 	ValidFrom  *time.Time `json:"valid_from,omitempty"`
 	ValidUntil *time.Time `json:"valid_until,omitempty"`
 	// OneTime codes work once (visitors, deliveries); Used records it.
-	OneTime bool      `json:"one_time,omitempty"`
-	Used    bool      `json:"used,omitempty"`
+	OneTime bool `json:"one_time,omitempty"`
+	Used    bool `json:"used,omitempty"`
+	// Pass: a visitor pass, made by the resident (User) in the app (PutPass).
+	Pass    bool      `json:"pass,omitempty"`
 	Created time.Time `json:"created"`
 }
 

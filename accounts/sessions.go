@@ -247,8 +247,8 @@ func (s *Store) IndexSessions(ctx context.Context) error {
 	})
 }
 
-// PurgeExpired removes expired sessions, reset tokens, provisioning codes
-// and stale throttle entries.
+// PurgeExpired removes expired sessions, reset tokens, provisioning codes,
+// visitor passes and stale throttle entries.
 func (s *Store) PurgeExpired(ctx context.Context) error {
 	now := s.now()
 	return s.update(ctx, func(tx kv.Tx) error {
@@ -277,6 +277,9 @@ func (s *Store) PurgeExpired(ctx context.Context) error {
 		}
 		for _, k := range expired {
 			doomed = append(doomed, [2]string{tSubjectSessions, k})
+		}
+		if err := purgeExpiredPasses(tx, now); err != nil {
+			return err
 		}
 		if err := collect(tResets, expiresOf[reset](func(v reset) time.Time { return v.Expires })); err != nil {
 			return err

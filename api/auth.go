@@ -218,8 +218,12 @@ func (a *API) audit(ctx context.Context, p *principal, site directory.SiteID, ac
 
 // auditAs records an admin change in the site's audit log under actor.
 func (a *API) auditAs(ctx context.Context, actor string, site directory.SiteID, action, details string) {
-	err := a.acc.Log(ctx, accounts.Event{Site: site, Kind: accounts.EventAudit, Actor: actor, Outcome: action, Details: details})
-	if err != nil {
-		a.log.Error("audit log write failed", "site", site, "action", action, "err", err)
+	a.auditEvent(ctx, accounts.Event{Site: site, Kind: accounts.EventAudit, Actor: actor, Outcome: action, Details: details})
+}
+
+// auditEvent records e, a change, in its site's audit log.
+func (a *API) auditEvent(ctx context.Context, e accounts.Event) {
+	if err := a.acc.Log(ctx, e); err != nil {
+		a.log.Error("audit log write failed", "site", e.Site, "action", e.Outcome, "err", err)
 	}
 }

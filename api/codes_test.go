@@ -33,19 +33,7 @@ func TestAccessCodes(t *testing.T) {
 
 	gate, _ := e.connect(gateTok)
 	back, _ := e.connect(backTok)
-	pin := func(w *ws, code string) map[string]any {
-		w.send(map[string]any{"type": "pin", "code": code, "ref": code})
-		_ = w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		for {
-			var m map[string]any
-			if err := w.c.ReadJSON(&m); err != nil {
-				t.Fatal(err)
-			}
-			if m["type"] == "unlock" || m["type"] == "error" {
-				return m
-			}
-		}
-	}
+	pin := func(w *ws, code string) map[string]any { return w.pin(code) }
 	if m := pin(gate, "4711"); m["type"] != "unlock" {
 		t.Fatalf("right code: %v, want unlock", m)
 	}

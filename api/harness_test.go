@@ -431,6 +431,23 @@ func (w *ws) next(typ string) map[string]any {
 	}
 }
 
+// pin types code on a door station's keypad and returns the answer:
+// unlock or error.
+func (w *ws) pin(code string) map[string]any {
+	w.t.Helper()
+	w.send(map[string]any{"type": "pin", "code": code, "ref": code})
+	_ = w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var m map[string]any
+		if err := w.c.ReadJSON(&m); err != nil {
+			w.t.Fatal(err)
+		}
+		if m["type"] == "unlock" || m["type"] == "error" {
+			return m
+		}
+	}
+}
+
 // closed waits until the server closes the connection and returns the close code.
 func (w *ws) closed(within time.Duration) int {
 	w.t.Helper()

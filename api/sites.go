@@ -26,6 +26,7 @@ type settingsView struct {
 	LogRetentionDays     *int  `json:"log_retention_days,omitempty"`
 	Preview              *bool `json:"preview,omitempty"`
 	OpenDoorWhileRinging *bool `json:"open_door_while_ringing,omitempty"`
+	VisitorPasses        *bool `json:"visitor_passes,omitempty"`
 }
 
 func viewSettings(s directory.Settings) settingsView {
@@ -34,7 +35,7 @@ func viewSettings(s directory.Settings) settingsView {
 	return settingsView{
 		RingTimeoutS: i(s.RingTimeout, time.Second), CallTimeLimitS: i(s.CallTimeLimit, time.Second),
 		DoorOpenDurationS: i(s.DoorOpenDuration, time.Second), LogRetentionDays: i(s.LogRetention, 24*time.Hour),
-		Preview: b(s.Preview), OpenDoorWhileRinging: b(s.OpenDoorWhileRinging),
+		Preview: b(s.Preview), OpenDoorWhileRinging: b(s.OpenDoorWhileRinging), VisitorPasses: b(s.VisitorPasses),
 	}
 }
 
@@ -70,6 +71,9 @@ func (v settingsView) apply(s directory.Settings) (directory.Settings, error) {
 	}
 	if v.OpenDoorWhileRinging != nil {
 		s.OpenDoorWhileRinging = *v.OpenDoorWhileRinging
+	}
+	if v.VisitorPasses != nil {
+		s.VisitorPasses = *v.VisitorPasses
 	}
 	return s, nil
 }

@@ -74,6 +74,10 @@ type Settings struct {
 	Preview bool `json:"preview"`
 	// OpenDoorWhileRinging lets a ringing (not yet answering) device open the door.
 	OpenDoorWhileRinging bool `json:"open_door_while_ringing"`
+	// VisitorPasses lets residents make keypad PINs for their visitors from
+	// the app (accounts.AccessCode.Pass). On for a new site; a site stored
+	// before the setting existed reads it off.
+	VisitorPasses bool `json:"visitor_passes"`
 }
 
 // Entry is one call ID of a site with the display name a door station shows.

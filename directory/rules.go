@@ -58,6 +58,7 @@ func DefaultSettings() Settings {
 		DoorOpenDuration: DefaultDoorOpen,
 		LogRetention:     DefaultLogRetention,
 		Preview:          true,
+		VisitorPasses:    true,
 	}
 }
 

@@ -813,7 +813,8 @@ func TestPortalDevicesAndCodes(t *testing.T) {
 // TestPortalSiteSettings: the site form sends the settings changed in it
 // under the API's names: a door-open duration outside the allowed range
 // is refused with the server's error naming the setting and its range,
-// and changes nothing; a valid one and the preview switched off are saved.
+// and changes nothing; a valid one, the preview and visitor passes switched
+// off are saved.
 func TestPortalSiteSettings(t *testing.T) {
 	node := newPortal(t)
 	node.siteAdminElsewhere(t, "s_set", "manager@example.com", "portal password 1")
@@ -824,7 +825,8 @@ func TestPortalSiteSettings(t *testing.T) {
 	c.signInToPortal(p, "manager@example.com", "portal password 1")
 	c.waitFor(p, "signed in", seen(`shown("app") && document.getElementById("site").value === "s_set"`))
 	c.click(p, `button[data-tab="site"]`)
-	c.waitFor(p, "the site form showing the settings", `document.getElementById("s-door").value === "5" && document.getElementById("s-preview").checked`)
+	c.waitFor(p, "the site form showing the settings", `document.getElementById("s-door").value === "5" && document.getElementById("s-preview").checked &&
+		document.getElementById("s-passes").checked`)
 
 	c.clear(p, "#s-door")
 	c.typeInto(p, "#s-door", "61")
@@ -838,13 +840,14 @@ func TestPortalSiteSettings(t *testing.T) {
 	c.clear(p, "#s-door")
 	c.typeInto(p, "#s-door", "7")
 	c.click(p, "#s-preview")
+	c.click(p, "#s-passes")
 	c.click(p, "#site-form button.primary")
 	c.waitFor(p, "the settings saved", `fetch("/v1/sites/s_set").then(r => r.json()).then(s =>
-		s.settings.door_open_duration_s === 7 && s.settings.preview === false)`)
+		s.settings.door_open_duration_s === 7 && s.settings.preview === false && s.settings.visitor_passes === false)`)
 	c.waitFor(p, "the form showing them, no error", seen(`!shown("error") && document.getElementById("s-door").value === "7" &&
-		!document.getElementById("s-preview").checked`))
+		!document.getElementById("s-preview").checked && !document.getElementById("s-passes").checked`))
 	s, err := node.store.Site(ctx, "s_set")
-	if err != nil || s.Settings.DoorOpenDuration != 7*time.Second || s.Settings.Preview {
-		t.Fatalf("the site's settings after the save: %+v, %v; want the door open 7 s and no preview", s.Settings, err)
+	if err != nil || s.Settings.DoorOpenDuration != 7*time.Second || s.Settings.Preview || s.Settings.VisitorPasses {
+		t.Fatalf("the site's settings after the save: %+v, %v; want the door open 7 s, no preview, no visitor passes", s.Settings, err)
 	}
 }

@@ -108,7 +108,7 @@ func testSettings(t *testing.T, newStore func(t *testing.T) directory.Store) {
 	d := directory.DefaultSettings()
 	want := directory.Settings{
 		RingTimeout: 30 * time.Second, CallTimeLimit: 180 * time.Second, DoorOpenDuration: 5 * time.Second,
-		LogRetention: 90 * 24 * time.Hour, Preview: true,
+		LogRetention: 90 * 24 * time.Hour, Preview: true, VisitorPasses: true,
 	}
 	if d != want {
 		t.Errorf("DefaultSettings() = %+v, want %+v", d, want)

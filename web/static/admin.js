@@ -196,7 +196,7 @@ async function loadCodes() {
   const name = (id) => state.users.find((u) => u.id === id)?.email || id;
   fill($("codes").tBodies[0], codes.map((c) => {
     const tr = document.createElement("tr");
-    tr.append(cell(name(c.user)), cell(c.pin), cell(c.doors.map(deviceName).join(", ")), cell(c.one_time ? (c.used ? "used" : "yes") : ""));
+    tr.append(cell(name(c.user) + (c.pass ? " (visitor pass)" : "")), cell(c.pin), cell(c.doors.map(deviceName).join(", ")), cell(c.one_time ? (c.used ? "used" : "yes") : ""));
     const actions = document.createElement("td");
     actions.append(button("Delete", async () => { await api("DELETE", sitePath(`/codes/${c.id}`)); await loadCodes(); }));
     tr.append(actions);
@@ -244,7 +244,7 @@ setInterval(() => { if (!$("tab-live").hidden && state.site) loadLive().catch(sh
 
 // The site form's fields and the settings they show.
 const siteFields = { "s-ring": "ring_timeout_s", "s-limit": "call_time_limit_s", "s-door": "door_open_duration_s",
-  "s-retention": "log_retention_days", "s-preview": "preview" };
+  "s-retention": "log_retention_days", "s-preview": "preview", "s-passes": "visitor_passes" };
 
 // siteForm reads the site form: its name and settings.
 function siteForm() {
