@@ -37,7 +37,7 @@ const (
 	tKeypadLocks     = "keypad_locks"     // door station ID → keypadLock
 	tEvents          = "events"           // site "/" kind "/" time "/" id → Event
 	tPush            = "push"             // app device ID → push token
-	tPersonCalls     = "person_calls"     // user ID "/" time "/" event id → PersonCall
+	tPersonCalls     = "person_calls"     // user ID "/" time "/" event id → the call's key in tEvents
 	tSubjectSessions = "subject_sessions" // kind ":" subject "/" hex(token hash) → expiry: sessions by whose they are
 	tMeta            = "meta"             // name → value: what the store's data has been brought to
 )

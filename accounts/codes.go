@@ -170,7 +170,7 @@ func (s *Store) RemoveMembers(ctx context.Context, site directory.SiteID, users 
 			if err := setTags(tx, site, u, nil); err != nil {
 				return err
 			}
-			if err := deleteWhere(tx, tPersonCalls, string(u)+"/", func(_ string, c PersonCall) bool { return c.Site == site }); err != nil {
+			if err := dropPersonCallsOf(tx, u, site); err != nil {
 				return err
 			}
 		}
