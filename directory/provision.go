@@ -163,6 +163,9 @@ func (pl *planner) findSite(ps ProvisionSite) (Site, bool, error) {
 	if ps.Preview != nil {
 		want.Settings.Preview = *ps.Preview
 	}
+	if ps.VisitorPasses != nil {
+		want.Settings.VisitorPasses = *ps.VisitorPasses
+	}
 	if !existing || want != site {
 		pl.siteOps = append(pl.siteOps, PutSite{Site: want})
 	}

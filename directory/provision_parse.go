@@ -23,6 +23,7 @@ type ProvisionSite struct {
 	CallTimeLimit *time.Duration
 	DoorOpen      *time.Duration
 	Preview       *bool
+	VisitorPasses *bool
 	DoorStations  []ProvisionDevice
 	IDs           []ProvisionID
 }
@@ -92,7 +93,7 @@ func ParseProvision(data []byte) (*ProvisionFile, error) {
 
 func (p *parser) site(n *yaml.Node) (ProvisionSite, error) {
 	s := ProvisionSite{Line: n.Line}
-	fields, err := mapping(n, "a site", "name", "ring_timeout_s", "call_time_limit_s", "door_open_s", "preview", "door_stations", "ids")
+	fields, err := mapping(n, "a site", "name", "ring_timeout_s", "call_time_limit_s", "door_open_s", "preview", "visitor_passes", "door_stations", "ids")
 	if err != nil {
 		return s, err
 	}
@@ -114,9 +115,9 @@ func (p *parser) site(n *yaml.Node) (ProvisionSite, error) {
 		case "door_open_s":
 			s.DoorOpen, err = duration(f.value, what, &settings, &settings.DoorOpenDuration)
 		case "preview":
-			var b bool
-			b, err = boolean(f.value, what)
-			s.Preview = &b
+			s.Preview, err = optionalBool(f.value, what)
+		case "visitor_passes":
+			s.VisitorPasses, err = optionalBool(f.value, what)
 		case "door_stations":
 			s.DoorStations, err = p.deviceNames(f.value, what)
 		case "ids":
@@ -127,6 +128,12 @@ func (p *parser) site(n *yaml.Node) (ProvisionSite, error) {
 		}
 	}
 	return s, checkFileLimits(s)
+}
+
+// optionalBool reads true or false, for a field that may be left out.
+func optionalBool(n *yaml.Node, what string) (*bool, error) {
+	b, err := boolean(n, what)
+	return &b, err
 }
 
 // duration reads a number of seconds into *field of settings and checks the
