@@ -143,22 +143,37 @@ func scanJSON[T any](tx kv.Tx, table, prefix string, fn func(key string, v T) er
 // deleteWhere deletes the records of table under prefix for which doomed
 // is true.
 func deleteWhere[T any](tx kv.Tx, table, prefix string, doomed func(key string, v T) bool) error {
+	_, err := deleteRaw(tx, table, prefix, func(k string, b []byte) (bool, error) {
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return false, fmt.Errorf("accounts: corrupt %s record %q: %w", table, k, err)
+		}
+		return doomed(k, v), nil
+	})
+	return err
+}
+
+// deleteRaw deletes the records of table under prefix for which doomed is
+// true, and returns their keys. An error from doomed stops it, deleting
+// nothing.
+func deleteRaw(tx kv.Tx, table, prefix string, doomed func(key string, v []byte) (bool, error)) ([]string, error) {
 	var keys []string
-	err := scanJSON(tx, table, prefix, func(k string, v T) error {
-		if doomed(k, v) {
+	err := tx.Scan(table, prefix, func(k string, v []byte) error {
+		d, err := doomed(k, v)
+		if d {
 			keys = append(keys, k)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, k := range keys {
 		if err := tx.Delete(table, k); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return keys, nil
 }
 
 func (s *Store) view(ctx context.Context, fn func(kv.Tx) error) error   { return s.kv.View(ctx, fn) }

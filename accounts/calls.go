@@ -136,20 +136,8 @@ func (s *Store) PersonCalls(ctx context.Context, user directory.UserID, before t
 
 // dropPersonCallsOf deletes from user's history the calls of site.
 func dropPersonCallsOf(tx kv.Tx, user directory.UserID, site directory.SiteID) error {
-	var doomed []string
-	err := tx.Scan(tPersonCalls, string(user)+"/", func(k string, v []byte) error {
-		if strings.HasPrefix(string(v), string(site)+"/") {
-			doomed = append(doomed, k)
-		}
-		return nil
+	_, err := deleteRaw(tx, tPersonCalls, string(user)+"/", func(_ string, v []byte) (bool, error) {
+		return strings.HasPrefix(string(v), string(site)+"/"), nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, k := range doomed {
-		if err := tx.Delete(tPersonCalls, k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }

@@ -152,22 +152,15 @@ func endSessionsOf(tx kv.Tx, kind SessionKind, subject, keep string) error {
 		return err
 	}
 	prefix := subjectSessionKey(Session{Kind: kind, Subject: subject}, "")
-	var entries []string
-	err := tx.Scan(tSubjectSessions, prefix, func(k string, _ []byte) error {
-		entries = append(entries, k)
-		return nil
+	entries, err := deleteRaw(tx, tSubjectSessions, prefix, func(k string, _ []byte) (bool, error) {
+		return strings.TrimPrefix(k, prefix) != keep, nil
 	})
 	if err != nil {
 		return err
 	}
 	for _, k := range entries {
-		if key := strings.TrimPrefix(k, prefix); key != keep {
-			if err := tx.Delete(tSessions, key); err != nil {
-				return err
-			}
-			if err := tx.Delete(tSubjectSessions, k); err != nil {
-				return err
-			}
+		if err := tx.Delete(tSessions, strings.TrimPrefix(k, prefix)); err != nil {
+			return err
 		}
 	}
 	return nil
