@@ -18,15 +18,19 @@ import (
 // always bounded in time and few, and the server picks their PINs.
 const (
 	// MaxPassesPerPerson is how many live passes (not used up, not
-	// expired) a person may hold on one site.
+	// expired) a person may hold on one site, and MaxPassesPerSite how many
+	// a site's people may hold together: each is a PIN someone at the
+	// keypad could guess.
 	MaxPassesPerPerson = 10
+	MaxPassesPerSite   = 1000
 	// MaxPassValidity is how far ahead a pass may end; DefaultPassValidity
 	// how long one lasts when the resident does not say.
 	MaxPassValidity     = 7 * 24 * time.Hour
 	DefaultPassValidity = 24 * time.Hour
-	// passDigits is a pass's PIN length: a million PINs a site, under the
-	// keypad's lock-out after five wrong ones.
-	passDigits = 6
+	// passDigits is a pass's PIN length: with MaxPassesPerSite live, one
+	// guess in 100,000 opens a door, and the keypad's lock-out leaves about
+	// a hundred guesses a door a day.
+	passDigits = 8
 )
 
 // live reports whether a pass still opens a door at some time from now.
@@ -47,21 +51,27 @@ func (s *Store) PutPass(ctx context.Context, c AccessCode) (AccessCode, error) {
 	}
 	err := s.update(ctx, func(tx kv.Tx) error {
 		taken := make(map[string]bool)
-		live := 0
+		mine, site := 0, 0
 		err := scanJSON(tx, tCodes, string(c.Site)+"/", func(_ string, o AccessCode) error {
 			if !o.Used {
 				taken[o.PIN] = true
 			}
-			if o.Pass && o.User == c.User && o.live(now) {
-				live++
+			if o.Pass && o.live(now) {
+				site++
+				if o.User == c.User {
+					mine++
+				}
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if live >= MaxPassesPerPerson {
-			return fmt.Errorf("%w: %d visitor passes of yours are live on this site, at most %d; delete one first", directory.ErrLimit, live, MaxPassesPerPerson)
+		if mine >= MaxPassesPerPerson {
+			return fmt.Errorf("%w: %d visitor passes of yours are live on this site, at most %d; delete one first", directory.ErrLimit, mine, MaxPassesPerPerson)
+		}
+		if site >= MaxPassesPerSite {
+			return fmt.Errorf("%w: this site has %d live visitor passes, the most it may have; try again once some have ended", directory.ErrLimit, site)
 		}
 		if c.PIN, err = randomPIN(taken); err != nil {
 			return err
@@ -76,7 +86,7 @@ func (s *Store) PutPass(ctx context.Context, c AccessCode) (AccessCode, error) {
 
 // randomPIN returns a PIN of passDigits digits not in taken.
 func randomPIN(taken map[string]bool) (string, error) {
-	limit := big.NewInt(1_000_000)
+	limit := big.NewInt(100_000_000)
 	for range 100 {
 		n, err := rand.Int(rand.Reader, limit)
 		if err != nil {

@@ -23,7 +23,7 @@ type pass struct {
 }
 
 // TestVisitorPasses: a resident makes a visitor pass in the app: the
-// server picks a 6-digit PIN that opens every door station of the site,
+// server picks an 8-digit PIN that opens every door station of the site,
 // once by default and for a day unless told; a pass for longer use works
 // until deleted. Passes are few (10 live a person), end within 7 days, are
 // the person's own (another's, or an admin's code, is not found), show in
@@ -47,8 +47,8 @@ func TestVisitorPasses(t *testing.T) {
 	start := time.Now()
 	anna.must(http.StatusCreated, "POST", passes, map[string]any{"label": "Plumber"}, &made)
 	p := made.Pass
-	if !regexp.MustCompile(`^[0-9]{6}$`).MatchString(p.PIN) || !p.OneTime || !p.Pass || p.Used || p.Label != "Plumber" {
-		t.Fatalf("a pass made with a label only: %+v, want a 6-digit PIN, one-time", p)
+	if !regexp.MustCompile(`^[0-9]{8}$`).MatchString(p.PIN) || !p.OneTime || !p.Pass || p.Used || p.Label != "Plumber" {
+		t.Fatalf("a pass made with a label only: %+v, want an 8-digit PIN, one-time", p)
 	}
 	want := []string{gateID, backID}
 	slices.Sort(want)
