@@ -702,8 +702,13 @@ func TestPortalSignOut(t *testing.T) {
 	stop()
 	c.waitFor(p, "the sign-in form after a reload", seen(`shown("login") && !shown("app")`))
 
+	// The page's own requests after signing in end before the session is
+	// ended elsewhere: else one of them, not the typing, would meet it.
+	if _, err := eval[bool](p, `(window.inflight = 0, window.fetch = ((f) => (...a) => (window.inflight++, f(...a).finally(() => window.inflight--)))(window.fetch), true)`); err != nil {
+		c.fail("admin page: counting requests in flight: %v", err)
+	}
 	c.signInToPortal(p, addr, password)
-	c.waitFor(p, "signed in again", seen(`shown("app") && document.getElementById("site").value === "s_out"`))
+	c.waitFor(p, "signed in again, the site's lists loaded", seen(`shown("app") && document.getElementById("site").value === "s_out" && window.inflight === 0`))
 	const elsewhere = `fetch("/v1/admin/logout", {method: "POST", headers: {"X-CSRF-Token": window.foyerAdmin.csrf}}).then(r => r.status)`
 	if st := c.number(p, elsewhere); st != http.StatusNoContent {
 		c.fail("signing out in another tab: %v, want 204", st)

@@ -122,8 +122,11 @@ async function loadSites(select) {
 
 async function refresh() {
   if (!state.site) { fill($("users").tBodies[0], []); return; }
-  await Promise.all([loadUsers(), loadDevices(), loadSite(), loadCallers(), loadAdmins()]);
-  await Promise.all([loadCodes(), loadLogs()]); // they name the users and devices loaded
+  // Every list is asked for at once; codes and logs are shown once the
+  // users and devices they name are in.
+  $("l-user").value = ""; // a person of the site shown before
+  const named = Promise.all([loadUsers(), loadDevices()]);
+  await Promise.all([named, loadCodes(named), loadLogs(named), loadSite(), loadCallers(), loadAdmins()]);
 }
 
 // userName and deviceName name an ID of the site's users and devices as
@@ -190,9 +193,12 @@ function showCode(p) {
   $("d-code").textContent = `Provisioning code for ${p.device.name}: ${p.provisioning_code} (type it into the device; valid until ${new Date(p.expires).toLocaleString()})`;
 }
 
-async function loadCodes() {
+// loadCodes and loadLogs show their lists once named (a promise of the
+// users and devices being loaded, if any) settles.
+async function loadCodes(named) {
   let codes = [];
   try { ({ codes } = await api("GET", sitePath("/codes"))); } catch { /* below the admin role */ }
+  await named;
   const name = (id) => state.users.find((u) => u.id === id)?.email || id;
   fill($("codes").tBodies[0], codes.map((c) => {
     const tr = document.createElement("tr");
@@ -204,13 +210,14 @@ async function loadCodes() {
   }));
 }
 
-async function loadLogs() {
+async function loadLogs(named) {
   const q = new URLSearchParams({ limit: "200" });
   if ($("l-from").value) q.set("from", $("l-from").value);
   if ($("l-to").value) q.set("to", $("l-to").value);
   if ($("l-user").value) q.set("user", $("l-user").value);
   const kind = $("l-kind").value;
   const { events } = await api("GET", sitePath(`/logs/${kind}?` + q));
+  await named;
   fill($("logs").tBodies[0], events.map((e) => {
     const tr = document.createElement("tr");
     const details = e.details || (e.kind === "call" ? `${(e.devices || []).length} rung, ${e.answered_after_ms ? (e.answered_after_ms / 1000).toFixed(1) + " s to answer" : ""}${e.door_opened ? ", door opened" : ""}` : "");
