@@ -12,8 +12,9 @@ import (
 // TestPortalCallLog: the Logs tab names what its entries hold as IDs (the
 // door station, the monitor that answered, the person whose app answered,
 // the people a call was for) by the names the site gives them; "about"
-// a person lists the calls that were for them, answered by anyone; and
-// the tab shows the calls logged since the page loaded when it is opened.
+// a person lists the calls that were for them, answered by anyone (the
+// person stays chosen while the users tab lists others); and the tab shows
+// the calls logged since the page loaded when it is opened.
 func TestPortalCallLog(t *testing.T) {
 	node := newPortal(t)
 	node.siteAdminElsewhere(t, "s_log", "manager@example.com", "portal password 1")
@@ -65,7 +66,11 @@ func TestPortalCallLog(t *testing.T) {
 	if err := node.acc.Log(ctx, logged(4, "c_later", "6", "unavailable", "u_carla")); err != nil {
 		t.Fatal(err)
 	}
+	// The users listed filtered meanwhile, Carla not among them: she stays chosen.
 	c.click(p, `button[data-tab="users"]`)
+	c.typeInto(p, "#u-filter", "anna")
+	c.waitFor(p, "the users filtered", `document.querySelectorAll("#users tbody tr").length === 1`)
 	c.click(p, `button[data-tab="logs"]`)
-	c.waitFor(p, "the later call listed", rows+` === "unavailable||Carla|Front gate|\nno_answer||Carla|Front gate|"`)
+	c.waitFor(p, "the later call listed, Carla's alone", rows+` === "unavailable||Carla|Front gate|\nno_answer||Carla|Front gate|" &&
+		document.getElementById("l-user").selectedOptions[0].textContent.startsWith("Carla ")`)
 }

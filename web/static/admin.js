@@ -3,7 +3,7 @@
 import { passwordProblem } from "/static/password.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { csrf: sessionStorage.getItem("foyer.csrf") || "", me: null, site: "", sites: [], users: [], devices: [] };
+const state = { csrf: sessionStorage.getItem("foyer.csrf") || "", me: null, site: "", sites: [], users: [], names: new Map(), devices: [] };
 window.foyerAdmin = state; // for tests and the curious
 
 // request sends an API request and returns its response, or throws the
@@ -125,13 +125,16 @@ async function refresh() {
   // Every list is asked for at once; codes and logs are shown once the
   // users and devices they name are in.
   $("l-user").value = ""; // a person of the site shown before
+  state.names = new Map();
   const named = Promise.all([loadUsers(), loadDevices()]);
   await Promise.all([named, loadCodes(named), loadLogs(named), loadSite(), loadCallers(), loadAdmins()]);
 }
 
 // userName and deviceName name an ID of the site's users and devices as
-// loaded; an ID not among them (deleted since, or not listed) stays.
-const userName = (id) => { const u = state.users.find((u) => u.id === id); return u ? u.display_name || u.email : id; };
+// loaded (users: every one listed since the site was shown, whatever the
+// users tab's filter now); an ID not among them (deleted since, or never
+// listed) stays.
+const userName = (id) => state.names.get(id) ?? id;
 const deviceName = (id) => state.devices.find((d) => d.id === id)?.name || id;
 
 const sitePath = (p = "") => `/v1/sites/${encodeURIComponent(state.site)}${p}`;
@@ -142,6 +145,7 @@ async function loadUsers() {
   if ($("u-status").value) q.set("status", $("u-status").value);
   const { users, total } = await api("GET", sitePath("/users?" + q));
   state.users = users;
+  for (const u of users) state.names.set(u.id, u.display_name || u.email);
   fill($("users").tBodies[0], users.map((u) => {
     const tr = document.createElement("tr");
     tr.dataset.email = u.email;
@@ -156,9 +160,12 @@ async function loadUsers() {
   $("u-export").href = sitePath("/users/export");
   const sel = $("c-user");
   sel.replaceChildren(...users.map((u) => new Option(`${u.display_name} (${u.email})`, u.id)));
-  const person = $("l-user"), chosen = person.value;
-  person.replaceChildren(new Option("everyone", ""), ...users.map((u) => new Option(`${u.display_name} (${u.email})`, u.id)));
-  person.value = users.some((u) => u.id === chosen) ? chosen : "";
+  // The Logs tab's person stays chosen when the users listed are filtered.
+  const person = $("l-user"), chosen = person.selectedOptions[0];
+  const people = users.map((u) => new Option(`${u.display_name} (${u.email})`, u.id));
+  if (chosen && chosen.value && !users.some((u) => u.id === chosen.value)) people.unshift(new Option(chosen.textContent, chosen.value));
+  person.replaceChildren(new Option("everyone", ""), ...people);
+  person.value = chosen ? chosen.value : "";
 }
 
 async function loadDevices() {
