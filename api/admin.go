@@ -200,13 +200,9 @@ func (a *API) listAccounts(w http.ResponseWriter, r *http.Request, p *principal)
 	for _, adm := range admins {
 		v := accountView{ID: adm.ID, Email: adm.Email, Operator: adm.Operator, Status: a.adminStatus(adm), Roles: []roleView{}}
 		for site, role := range roles[adm.ID] {
-			name, known := names[site]
-			if !known {
-				s, err := a.dir.Site(ctx, site)
-				if err != nil && !errors.Is(err, directory.ErrNotFound) {
-					return err
-				}
-				name, names[site] = s.Name, s.Name // a deleted site's role: no name
+			name, err := named(ctx, names, site, a.siteName) // a deleted site's role: no name
+			if err != nil {
+				return err
 			}
 			v.Roles = append(v.Roles, roleView{Site: site, SiteName: name, Role: role})
 		}

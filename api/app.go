@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -373,13 +372,9 @@ const (
 // names of the site, the door station and their device that answered.
 func (a *API) appCalls(w http.ResponseWriter, r *http.Request, p *principal) error {
 	q := r.URL.Query()
-	limit := appCallsLimit
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > appCallsMax {
-			return errBadRequest("limit: a number from 1 to %d", appCallsMax)
-		}
-		limit = n
+	limit, err := queryLimit(q, appCallsLimit, appCallsMax)
+	if err != nil {
+		return err
 	}
 	before, err := parseDay(q.Get("before"))
 	if err != nil {

@@ -52,6 +52,7 @@ func TestBadInput(t *testing.T) {
 		{"bad pin", "POST", "/v1/sites/" + site + "/codes", map[string]any{"user_id": "u_x", "pin": "12"}, 404, "not_found", "u_x"},
 		{"unknown log", "GET", "/v1/sites/" + site + "/logs/gossip", nil, 404, "not_found", "gossip"},
 		{"bad date", "GET", "/v1/sites/" + site + "/logs/call?from=yesterday", nil, 400, "bad_request", "from"},
+		{"log limit of none", "GET", "/v1/sites/" + site + "/logs/call?limit=0", nil, 400, "bad_request", "limit: a positive number"},
 		{"no session", "GET", "/v1/sites", nil, 401, "unauthenticated", "sign in"},
 	}
 	for _, c := range cases {

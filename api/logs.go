@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -32,10 +33,8 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p *principal) e
 	if f.To, err = parseDay(q.Get("to")); err != nil {
 		return errBadRequest("to: %s", err.Error())
 	}
-	if l := q.Get("limit"); l != "" {
-		if f.Limit, err = strconv.Atoi(l); err != nil || f.Limit < 1 {
-			return errBadRequest("limit: a positive number")
-		}
+	if f.Limit, err = queryLimit(q, 0, 0); err != nil {
+		return err
 	}
 	evs, err := a.acc.Events(r.Context(), s.ID, kind, f)
 	if err != nil {
@@ -45,6 +44,23 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request, p *principal) e
 		return writeEventsCSV(w, evs)
 	}
 	return ok(w, map[string]any{"events": jsonarray.Of(evs)})
+}
+
+// queryLimit reads a request's limit: def when it gives none, else a
+// number from 1 to max (no bound when max is 0).
+func queryLimit(q url.Values, def, max int) (int, error) {
+	l := q.Get("limit")
+	if l == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || max > 0 && n > max {
+		if max == 0 {
+			return 0, errBadRequest("limit: a positive number")
+		}
+		return 0, errBadRequest("limit: a number from 1 to %d", max)
+	}
+	return n, nil
 }
 
 func parseDay(v string) (time.Time, error) {
