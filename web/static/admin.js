@@ -3,7 +3,7 @@
 import { passwordProblem } from "/static/password.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { csrf: sessionStorage.getItem("foyer.csrf") || "", me: null, site: "", sites: [], users: [], names: new Map(), devices: [] };
+const state = { csrf: sessionStorage.getItem("foyer.csrf") || "", me: null, site: "", sites: [], users: [], people: new Map(), devices: [] };
 window.foyerAdmin = state; // for tests and the curious
 
 // request sends an API request and returns its response, or throws the
@@ -125,7 +125,7 @@ async function refresh() {
   // Every list is asked for at once; codes and logs are shown once the
   // users and devices they name are in.
   $("l-user").value = ""; // a person of the site shown before
-  state.names = new Map();
+  state.people = new Map();
   const named = Promise.all([loadUsers(), loadDevices()]);
   await Promise.all([named, loadCodes(named), loadLogs(named), loadSite(), loadCallers(), loadAdmins()]);
 }
@@ -134,7 +134,7 @@ async function refresh() {
 // loaded (users: every one listed since the site was shown, whatever the
 // users tab's filter now); an ID not among them (deleted since, or never
 // listed) stays.
-const userName = (id) => state.names.get(id) ?? id;
+const userName = (id) => { const u = state.people.get(id); return u ? u.display_name || u.email : id; };
 const deviceName = (id) => state.devices.find((d) => d.id === id)?.name || id;
 
 const sitePath = (p = "") => `/v1/sites/${encodeURIComponent(state.site)}${p}`;
@@ -145,7 +145,7 @@ async function loadUsers() {
   if ($("u-status").value) q.set("status", $("u-status").value);
   const { users, total } = await api("GET", sitePath("/users?" + q));
   state.users = users;
-  for (const u of users) state.names.set(u.id, u.display_name || u.email);
+  for (const u of users) state.people.set(u.id, u);
   fill($("users").tBodies[0], users.map((u) => {
     const tr = document.createElement("tr");
     tr.dataset.email = u.email;
@@ -160,12 +160,11 @@ async function loadUsers() {
   $("u-export").href = sitePath("/users/export");
   const sel = $("c-user");
   sel.replaceChildren(...users.map((u) => new Option(`${u.display_name} (${u.email})`, u.id)));
-  // The Logs tab's person stays chosen when the users listed are filtered.
-  const person = $("l-user"), chosen = person.selectedOptions[0];
-  const people = users.map((u) => new Option(`${u.display_name} (${u.email})`, u.id));
-  if (chosen && chosen.value && !users.some((u) => u.id === chosen.value)) people.unshift(new Option(chosen.textContent, chosen.value));
-  person.replaceChildren(new Option("everyone", ""), ...people);
-  person.value = chosen ? chosen.value : "";
+  // The Logs tab offers every user listed since the site was shown, so its
+  // person stays chosen when the users listed are filtered.
+  const person = $("l-user"), chosen = person.value;
+  person.replaceChildren(new Option("everyone", ""), ...[...state.people.values()].map((u) => new Option(`${u.display_name} (${u.email})`, u.id)));
+  person.value = chosen;
 }
 
 async function loadDevices() {
@@ -206,10 +205,10 @@ async function loadCodes(named) {
   let codes = [];
   try { ({ codes } = await api("GET", sitePath("/codes"))); } catch { /* below the admin role */ }
   await named;
-  const name = (id) => state.users.find((u) => u.id === id)?.email || id;
+  const email = (id) => state.people.get(id)?.email || id;
   fill($("codes").tBodies[0], codes.map((c) => {
     const tr = document.createElement("tr");
-    tr.append(cell(name(c.user) + (c.pass ? " (visitor pass)" : "")), cell(c.pin), cell(c.doors.map(deviceName).join(", ")), cell(c.one_time ? (c.used ? "used" : "yes") : ""));
+    tr.append(cell(email(c.user) + (c.pass ? " (visitor pass)" : "")), cell(c.pin), cell(c.doors.map(deviceName).join(", ")), cell(c.one_time ? (c.used ? "used" : "yes") : ""));
     const actions = document.createElement("td");
     actions.append(button("Delete", async () => { await api("DELETE", sitePath(`/codes/${c.id}`)); await loadCodes(); }));
     tr.append(actions);
