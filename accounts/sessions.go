@@ -245,46 +245,38 @@ func (s *Store) IndexSessions(ctx context.Context) error {
 func (s *Store) PurgeExpired(ctx context.Context) error {
 	now := s.now()
 	return s.update(ctx, func(tx kv.Tx) error {
-		var doomed [][2]string
-		collect := func(table string, expires func([]byte) time.Time) error {
-			return tx.Scan(table, "", func(k string, v []byte) error {
-				if !now.Before(expires(v)) {
-					doomed = append(doomed, [2]string{table, k})
-				}
-				return nil
-			})
-		}
-		var expired []string // index entries of expired sessions
-		err := tx.Scan(tSessions, "", func(k string, b []byte) error {
+		var entries []string // the index entries of the sessions purged
+		_, err := deleteRaw(tx, tSessions, "", func(k string, b []byte) (bool, error) {
 			var sess Session
-			if err := jsonUnmarshal(b, &sess); err != nil || !now.Before(sess.Expires) {
-				doomed = append(doomed, [2]string{tSessions, k})
-				if err == nil {
-					expired = append(expired, subjectSessionKey(sess, k))
-				}
+			if err := jsonUnmarshal(b, &sess); err != nil {
+				return true, nil // unreadable: purge it (it has no entry)
 			}
-			return nil
+			if now.Before(sess.Expires) {
+				return false, nil
+			}
+			entries = append(entries, subjectSessionKey(sess, k))
+			return true, nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, k := range expired {
-			doomed = append(doomed, [2]string{tSubjectSessions, k})
+		for _, k := range entries {
+			if err := tx.Delete(tSubjectSessions, k); err != nil {
+				return err
+			}
 		}
 		if err := purgeExpiredPasses(tx, now); err != nil {
 			return err
 		}
-		if err := collect(tResets, expiresOf[reset](func(v reset) time.Time { return v.Expires })); err != nil {
-			return err
-		}
-		if err := collect(tProvision, expiresOf[Provisioning](func(v Provisioning) time.Time { return v.Expires })); err != nil {
-			return err
-		}
-		if err := collect(tThrottle, expiresOf[throttle](func(v throttle) time.Time { return v.LockedUntil.Add(throttleMax) })); err != nil {
-			return err
-		}
-		for _, d := range doomed {
-			if err := tx.Delete(d[0], d[1]); err != nil {
+		for _, t := range []struct {
+			table   string
+			expires func([]byte) time.Time
+		}{
+			{tResets, expiresOf(func(v reset) time.Time { return v.Expires })},
+			{tProvision, expiresOf(func(v Provisioning) time.Time { return v.Expires })},
+			{tThrottle, expiresOf(func(v throttle) time.Time { return v.LockedUntil.Add(throttleMax) })},
+		} {
+			if _, err := deleteRaw(tx, t.table, "", func(_ string, v []byte) (bool, error) { return !now.Before(t.expires(v)), nil }); err != nil {
 				return err
 			}
 		}
