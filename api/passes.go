@@ -99,14 +99,13 @@ func (a *API) deletePass(w http.ResponseWriter, r *http.Request, p *principal) e
 // there (active, with an active licence); any other is not found.
 func (a *API) passSite(r *http.Request, p *principal) (directory.Site, error) {
 	id := directory.SiteID(r.PathValue("site"))
-	ms, err := a.dir.Memberships(r.Context(), p.user)
-	if err != nil && !errors.Is(err, directory.ErrNotFound) {
+	m, err := a.membership(r.Context(), id, p.user)
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusNotFound || err == nil && !m.Ringable() {
+		return directory.Site{}, errNotFound("no site %s where you are rung", id)
+	}
+	if err != nil {
 		return directory.Site{}, err
 	}
-	for _, m := range ms {
-		if m.Site == id && m.Ringable() {
-			return a.dir.Site(r.Context(), id)
-		}
-	}
-	return directory.Site{}, errNotFound("no site %s where you are rung", id)
+	return a.dir.Site(r.Context(), id)
 }
