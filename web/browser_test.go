@@ -19,7 +19,11 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/foyer-intercom/foyer/accounts"
+	"github.com/foyer-intercom/foyer/api"
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/email"
+	"github.com/foyer-intercom/foyer/internal/kv"
 	"github.com/foyer-intercom/foyer/internal/testtool"
 	"github.com/foyer-intercom/foyer/media"
 	"github.com/foyer-intercom/foyer/signaling"
@@ -64,10 +68,28 @@ type nodeOptions struct {
 	provision string                          // the provisioning file (site)
 	wrap      func(http.Handler) http.Handler // wraps the signalling endpoint's handler
 	heartbeat time.Duration                   // signaling.Config.Heartbeat
+	accounts  bool                            // the API on the node's store: sign-ins, call histories, passes
 }
 
 // serverFor is server with the test's own options.
 func serverFor(t *testing.T, o nodeOptions) (*httptest.Server, map[string]string) {
+	t.Helper()
+	n := startNode(t, o)
+	return n.srv, n.tokens
+}
+
+// node is a whole node run in-process by startNode.
+type node struct {
+	srv    *httptest.Server
+	tokens map[string]string // the provisioned devices' tokens by name
+	store  *directory.Bolt
+	acc    *accounts.Store // with nodeOptions.accounts only
+}
+
+// startNode runs a whole node in-process: the bbolt store, media, the hub
+// and the pages, and with o.accounts the API, its accounts and the call
+// log (as serve runs them).
+func startNode(t *testing.T, o nodeOptions) *node {
 	t.Helper()
 	provision, wrap := o.provision, o.wrap
 	if provision == "" {
@@ -91,13 +113,35 @@ func serverFor(t *testing.T, o nodeOptions) (*httptest.Server, map[string]string
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := signaling.NewHub(signaling.Config{Media: engine, Heartbeat: o.heartbeat}, store, signaling.NewMemory(), nil, prometheus.NewRegistry(), log)
+	n := &node{tokens: tokens, store: store}
+	sigCfg := signaling.Config{Media: engine, Heartbeat: o.heartbeat}
+	ctx, cancel := context.WithCancel(context.Background())
+	var logged sync.WaitGroup
+	mux := http.NewServeMux()
+	if o.accounts {
+		records, err := kv.NewBolt(store.DB())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.acc = accounts.New(records, nil)
+		journal := accounts.NewJournal(n.acc, log)
+		logged.Go(func() { journal.Run(ctx) })
+		api.HookSignaling(&sigCfg, n.acc, journal)
+		outbox, err := email.NewOutbox(filepath.Join(t.TempDir(), "outbox"), "foyer <noreply@foyer.test>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := api.New(api.Config{Directory: store, Accounts: n.acc, Mail: outbox, PublicURL: "http://foyer.test", Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux.Handle("/v1/", a)
+	}
+	hub, err := signaling.NewHub(sigCfg, store, signaling.NewMemory(), nil, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	go hub.Run(ctx)
-	mux := http.NewServeMux()
 	var signal http.Handler = hub
 	if wrap != nil {
 		signal = wrap(hub)
@@ -111,9 +155,11 @@ func serverFor(t *testing.T, o nodeOptions) (*httptest.Server, map[string]string
 		stop()
 		srv.Close()
 		cancel()
+		logged.Wait()
 		_ = engine.Close()
 	})
-	return srv, tokens
+	n.srv = srv
+	return n
 }
 
 // chromium starts headless Chromium with a fake camera and microphone,

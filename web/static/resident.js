@@ -1,6 +1,9 @@
 // The resident: rings with the visitor's live picture, answers (the
-// microphone opens only then), declines, opens the door, hangs up.
+// microphone opens only then), declines, opens the door, hangs up. Signed
+// in with the resident's account (account.js) rather than a device token,
+// it also lists the calls that were for them and makes visitor passes.
 import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, whileOpen, endReasons, seconds, el, rejoining, restartIce, hangsUp } from "/static/foyer.js";
+import { account, accountForms, callOver, showAccount, showSignIn, signedIn } from "/static/account.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -8,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 // state.state: connecting | idle | ringing | answering | talking | ended | offline
 // state.reanswered: answer was sent again after a reconnect, and the media
 // set up while ringing is kept (restartIce once answered).
-const state = { state: "connecting", status: "", callId: null, doorId: null, caller: "", pc: null, mic: null, welcome: null, reanswered: false };
+const state = { state: "connecting", status: "", callId: null, doorId: null, caller: "", pc: null, mic: null, welcome: null, reanswered: false, account };
 window.foyer = state;
 
 // Why this device stopped ringing (cancel.reason). Answered elsewhere is
@@ -47,6 +50,7 @@ function notice(text) {
 
 // finish drops the call's media and shows why it is over.
 function finish(st, text) {
+  if (state.callId) callOver();
   clearInterval(ringTimer);
   stopAll(state.pc, state.mic);
   Object.assign(state, { pc: null, mic: null, callId: null, doorId: null, reanswered: false });
@@ -203,6 +207,7 @@ async function onMessage(m) {
 }
 
 function start(tok) {
+  $("account").hidden = true;
   sig = window.foyerSignal = new Signal(tok, { // tests drop the connection through window.foyerSignal
     message: onMessage,
     up: (welcome, pressed) => {
@@ -229,7 +234,10 @@ function start(tok) {
         finish("ended", "Call ended: the connection was lost");
       } else if (state.pc) { stopAll(state.pc, null); state.pc = null; }
       if (state.state !== "ringing") show(final ? "offline" : "connecting", text);
-      if (final && /token/.test(text)) login();
+      if (final && /token/.test(text)) {
+        login();
+        showSignIn();
+      }
     },
     waiting: (text) => {
       if (state.state === "connecting") show("connecting", text);
@@ -276,9 +284,13 @@ $("hangup").onclick = () => {
 };
 $("open").onclick = () => state.callId && sig.send({ type: "open_door", call_id: state.callId, relay: 1 });
 
+accountForms(start);
 const tok = token();
-if (tok) start(tok);
-else {
-  show("offline", "Enter this device's token to connect");
+if (tok) {
+  start(tok);
+  if (signedIn()) showAccount();
+} else {
+  show("offline", "Sign in, or enter this device's token, to connect");
+  showSignIn();
   login();
 }

@@ -1,0 +1,180 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+const twoHomes = `sites:
+  - name: Harbour View
+    door_stations: [front-door]
+    ids:
+      - id: "101"
+        name: Jansen
+        app_users:
+          - email: anna@example.com
+            devices: [anna-phone]
+          - email: bram@example.com
+            devices: [bram-phone]
+`
+
+// TestResidentAccount: a resident signs in to the resident page with the
+// temporary password of their invitation, chooses their own, and the page
+// registers the browser as one of their app devices and connects it: a
+// call to their home rings it. The page lists the calls that were for them
+// as each ended for them (a housemate's answer is not a missed call), read
+// again as each call ends; makes a visitor pass whose PIN opens the door
+// at the keypad once, and deletes another; and signing out ends the session.
+func TestResidentAccount(t *testing.T) {
+	n := startNode(t, nodeOptions{provision: twoHomes, accounts: true})
+	ctx := context.Background()
+	anna, err := n.store.UserByEmail(ctx, "anna@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	temp, err := n.acc.SetTempPassword(ctx, anna.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signal := "ws" + strings.TrimPrefix(n.srv.URL, "http") + "/v1/signal"
+	door := deviceOn(t, signal, n.tokens["front-door"])
+	phone := deviceOn(t, signal, n.tokens["anna-phone"])
+	bram := deviceOn(t, signal, n.tokens["bram-phone"])
+
+	browser := chromium(t)
+	c := &call{t: t}
+	p := c.open(browser, "resident", n.srv.URL+"/resident")
+	c.waitFor(p, "the sign-in form", `!document.getElementById("account").hidden && !document.getElementById("login").hidden`)
+	c.typeInto(p, "#a-email", "anna@example.com")
+	c.typeInto(p, "#a-password", temp)
+	c.clear(p, "#a-device")
+	c.typeInto(p, "#a-device", "Anna's laptop")
+	c.click(p, "#account button")
+	c.waitFor(p, "asked for a password of her own", `!document.getElementById("newpw").hidden && document.getElementById("account").hidden`)
+	c.typeInto(p, "#n-password", "too short")
+	c.typeInto(p, "#n-again", "too short")
+	c.click(p, "#newpw button")
+	c.waitFor(p, "a short password refused before sending", `document.getElementById("a-error").textContent.includes("too short")`)
+	c.clear(p, "#n-password")
+	c.clear(p, "#n-again")
+	c.typeInto(p, "#n-password", "harbour view 101")
+	c.typeInto(p, "#n-again", "harbour view 101")
+	c.click(p, "#newpw button")
+	const online = ` && document.getElementById("conn").textContent === "online"`
+	c.waitFor(p, "connected as her new device, no calls yet", state("idle")+online+
+		` && !document.getElementById("history").hidden && !document.getElementById("h-empty").hidden && !document.getElementById("passes").hidden`)
+	if _, err := n.acc.LoginApp(ctx, "anna@example.com", anna.ID, "harbour view 101"); err != nil {
+		t.Fatalf("the password chosen on the page: %v", err)
+	}
+	devs, err := n.store.UserDevices(ctx, anna.ID)
+	if err != nil || len(devs) != 2 {
+		t.Fatalf("Anna's devices: %v, %v; want her phone and the browser", devs, err)
+	}
+
+	const rows = `[...document.querySelectorAll("#h-list li strong")].map(e => e.textContent).join("|")`
+	// 1: Bram answers; 2: her phone answers; 3: nobody does, the visitor leaves.
+	for i, answerer := range []*websocket.Conn{bram, phone, nil} {
+		send(t, door, map[string]any{"type": "call", "to": "101"})
+		id := expectOn(t, door, "calling")["call_id"]
+		for _, ws := range []*websocket.Conn{phone, bram} {
+			expectOn(t, ws, "ring")
+		}
+		c.waitFor(p, "rings", state("ringing"))
+		if answerer != nil {
+			send(t, answerer, map[string]any{"type": "answer", "call_id": id})
+			expectOn(t, answerer, "answered")
+			c.waitFor(p, "answered elsewhere", `document.getElementById("status").textContent === "Answered on another device"`)
+		}
+		send(t, door, map[string]any{"type": "hangup", "call_id": id})
+		expectOn(t, door, "ended")
+		want := []string{
+			"Answered on another device",
+			"Answered on anna-phone · talked 0:0",
+			"Missed call",
+		}[:i+1]
+		cond := make([]string, len(want))
+		for j, w := range want {
+			cond[len(want)-1-j] = w
+		}
+		c.waitFor(p, "the call in her history, newest first", rows+`.replace(/talked 0:0\d/, "talked 0:0") === `+jsString(strings.Join(cond, "|")))
+	}
+
+	// Visitor passes: one that opens once, one for any number of times, deleted.
+	c.typeInto(p, "#p-label", "Plumber")
+	c.click(p, "#p-form button")
+	c.waitFor(p, "the pass made", `window.foyer.account.passes.length === 1 && !document.getElementById("p-made").hidden`)
+	pin := c.str(p, `window.foyer.account.passes[0].pin`)
+	if !strings.Contains(c.str(p, `document.getElementById("p-made").textContent`), pin) ||
+		!strings.Contains(c.str(p, `document.getElementById("p-list").textContent`), "Plumber · opens once") {
+		c.fail("the new pass %s is not shown with its PIN and use", pin)
+	}
+	if _, err := eval[bool](p, `(document.getElementById("p-once").checked = false, true)`); err != nil {
+		c.fail("unchecking one-time: %v", err)
+	}
+	c.typeInto(p, "#p-label", "Cleaner")
+	c.click(p, "#p-form button")
+	c.waitFor(p, "the second pass made", `window.foyer.account.passes.length === 2 && document.getElementById("p-list").textContent.includes("Cleaner · opens any number of times")`)
+	cleaner := c.str(p, `window.foyer.account.passes.find(p => p.label === "Cleaner").pin`)
+	c.click(p, `#p-list li:first-child button`) // newest first: the cleaner's
+	c.waitFor(p, "the cleaner's pass deleted, its PIN no longer shown", `window.foyer.account.passes.length === 1 &&
+		window.foyer.account.passes[0].label === "Plumber" && document.getElementById("p-made").hidden`)
+	for _, try := range []struct {
+		pin, want string
+	}{{pin, "unlock"}, {pin, "error"}, {cleaner, "error"}} {
+		send(t, door, map[string]any{"type": "pin", "code": try.pin})
+		if m := expectOn(t, door, "unlock", "error"); m["type"] != try.want {
+			c.fail("PIN %s at the keypad: %v, want %s", try.pin, m, try.want)
+		}
+	}
+	// Looked at again (as when the phone's screen comes back on), the page shows the pass used.
+	if _, err := eval[bool](p, `(document.dispatchEvent(new Event("visibilitychange")), true)`); err != nil {
+		c.fail("visibilitychange: %v", err)
+	}
+	c.waitFor(p, "the plumber's pass shown used", `document.getElementById("p-list").textContent.includes("Plumber · used")`)
+
+	c.screenshot(p, "resident-account")
+	session := c.str(p, `sessionStorage.getItem("foyer-session")`)
+	c.click(p, "#signout")
+	c.waitFor(p, "signed out: the sign-in form again", `!document.getElementById("account").hidden && sessionStorage.length === 0`)
+	req, _ := http.NewRequest("GET", n.srv.URL+"/v1/app/me", nil)
+	req.Header.Set("Authorization", "Bearer "+session)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the session after signing out: %d, want 401", res.StatusCode)
+	}
+}
+
+// send writes one message to a device's connection.
+func send(t *testing.T, ws *websocket.Conn, m map[string]any) {
+	t.Helper()
+	if err := ws.WriteJSON(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectOn reads a device's messages until one of the types wanted, and
+// returns it.
+func expectOn(t *testing.T, ws *websocket.Conn, types ...string) map[string]any {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(browserWait))
+	for {
+		var m map[string]any
+		if err := ws.ReadJSON(&m); err != nil {
+			t.Fatalf("waiting for %v: %v", types, err)
+		}
+		for _, typ := range types {
+			if m["type"] == typ {
+				return m
+			}
+		}
+	}
+}
