@@ -5,6 +5,9 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/foyer-intercom/foyer/accounts"
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 // TestDoorKeypad: the door station's keypad takes up to six digits (the
@@ -120,4 +123,49 @@ func TestDoorOpenBanner(t *testing.T) {
 	if s := c.sent(resident, "open_door"); s != `[{"type":"open_door","call_id":"`+c.str(door, `window.foyer.callId`)+`","relay":1}]` {
 		c.fail("the resident's page sent %s for one press of Open door, want one open_door naming the call and relay 1", s)
 	}
+}
+
+// TestDoorCode: "Enter a code" switches the door station's keypad to an
+// access code: up to eight digits (the longest code), shown as dots, sent
+// with Open. A code of the site opens the door; a wrong one says so; after
+// each the keypad dials call IDs again.
+func TestDoorCode(t *testing.T) {
+	n := startNode(t, nodeOptions{accounts: true})
+	ctx := context.Background()
+	sites, err := n.store.Sites(ctx)
+	if err != nil || len(sites) != 1 {
+		t.Fatalf("sites: %v, %v", sites, err)
+	}
+	gate, err := n.store.DeviceByName(ctx, directory.KindDoorStation, string(sites[0].ID), "front-door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anna, err := n.store.UserByEmail(ctx, "anna@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.acc.PutCode(ctx, accounts.AccessCode{Site: sites[0].ID, User: anna.ID, PIN: "47110815", Doors: []directory.DeviceID{gate.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	browser := chromium(t)
+	c := &call{t: t}
+	door := c.open(browser, "door", n.srv.URL+"/door#token="+n.tokens["front-door"])
+	c.waitFor(door, "connects", state("ready"))
+	const dialled = `document.getElementById("dial").textContent`
+	press := func(keys ...string) {
+		for _, k := range keys {
+			c.click(door, `#keypad [data-key="`+k+`"]`)
+		}
+	}
+	c.click(door, "#code")
+	press("4", "7", "1", "1", "0", "8", "1", "5", "9")
+	if s := c.str(door, dialled); s != "••••••••" {
+		c.fail("a code of nine digits typed shows %q, want eight dots", s)
+	}
+	press("Call")
+	c.waitFor(door, "the door opens", `!document.getElementById("unlock").hidden && document.getElementById("status").textContent === "Come in: the door is open" && `+
+		dialled+` === "—" && document.querySelector('#keypad [data-key="Call"]').textContent === "Call"`)
+	c.click(door, "#code")
+	press("4", "7", "1", "2", "Call")
+	c.waitFor(door, "a wrong code refused", `document.getElementById("status").textContent === "Wrong code"`)
 }

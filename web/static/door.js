@@ -1,5 +1,6 @@
 // The door station: dial an ID (keypad or directory), send the camera and
-// microphone, hear the resident who answers, show the door opening.
+// microphone, hear the resident who answers, show the door opening; or
+// open the door with an access code typed on the keypad.
 import { token, tokenForm, Signal, peer, addCandidate, describe, stopAll, endReasons, seconds, el, rejoining, restartIce, hangsUp } from "/static/foyer.js";
 
 const $ = (id) => document.getElementById(id);
@@ -14,6 +15,9 @@ let dial = "";
 let hangupWanted = false; // Hang up pressed before the call had an ID
 let callRef = null; // the ref of our last call message: its calling, ended (unavailable) or error carries it
 let calls = 0;
+let codeMode = false; // the keypad takes an access code (shown as dots), sent by Open
+let pinRef = null; // the ref of our last pin message: its error carries it
+let pins = 0;
 let unlockTimer = 0;
 
 function show(st, text) {
@@ -28,8 +32,17 @@ function show(st, text) {
 
 function setDial(v) {
   dial = v;
-  $("dial").value = v;
-  $("dial").textContent = v || "—";
+  $("dial").value = codeMode ? "" : v;
+  $("dial").textContent = codeMode ? "•".repeat(v.length) || "Code" : v || "—";
+}
+
+// setCodeMode switches the keypad between dialling an ID and typing an
+// access code: the code's digits show as dots, and Call becomes Open.
+function setCodeMode(on) {
+  codeMode = on;
+  $("keypad").querySelector('[data-key="Call"]').textContent = on ? "Open" : "Call";
+  $("code").textContent = on ? "Cancel the code" : "Enter a code";
+  setDial("");
 }
 
 function keypad() {
@@ -53,8 +66,22 @@ function keypad() {
 function press(k) {
   if (state.state !== "ready" && state.state !== "ended") return;
   if (k === "⌫") setDial(dial.slice(0, -1));
+  else if (k === "Call" && codeMode) sendCode();
   else if (k === "Call") call(dial);
-  else if (dial.length < 6) setDial(dial + k);
+  else if (dial.length < (codeMode ? 8 : 6)) setDial(dial + k); // the longest access code, the longest call ID
+}
+
+// sendCode asks the server whether the code typed opens this door: unlock
+// or an error (wrong code, keypad locked) comes back.
+function sendCode() {
+  if (!dial) return;
+  pinRef = `pin${++pins}`;
+  if (!sig.send({ type: "pin", code: dial, ref: pinRef })) {
+    show(state.state, "Not connected: try again in a moment");
+    return;
+  }
+  setCodeMode(false);
+  show(state.state, "Checking the code…");
 }
 
 // call places a call to an ID (of site, when a directory entry names one:
@@ -63,6 +90,7 @@ function press(k) {
 // browser's permission prompt.
 async function call(to, site) {
   if (!to || !sig || (state.state !== "ready" && state.state !== "ended")) return;
+  if (codeMode) setCodeMode(false); // a name pressed while typing a code
   hangupWanted = false;
   state.callId = null;
   show("dialing", `Calling ${to}…`);
@@ -166,6 +194,7 @@ async function onMessage(m) {
     break;
   case "unlock":
     showUnlock(m.duration_ms);
+    if (!m.call_id && !state.callId) show(state.state, "Come in: the door is open");
     break;
   case "ended":
     // An ended without our call ID answers a call that never started
@@ -177,7 +206,8 @@ async function onMessage(m) {
     break;
   case "error":
     console.warn("foyer: error", m.code, m.message);
-    if (state.state === "dialing" && !state.callId && m.ref === callRef) endCall(`Cannot call: ${m.message}`);
+    if (m.ref && m.ref === pinRef) show(state.state, m.code === "not_found" ? "Wrong code" : m.message);
+    else if (state.state === "dialing" && !state.callId && m.ref === callRef) endCall(`Cannot call: ${m.message}`);
     else if (m.code === "call_ended" || m.code === "not_found") { if (mine) endCall("Call ended"); }
     else $("status").textContent = `${state.status} (${m.message})`;
     break;
@@ -226,6 +256,7 @@ $("hangup").onclick = () => {
 };
 
 keypad();
+$("code").onclick = () => { if (state.state === "ready" || state.state === "ended") setCodeMode(!codeMode); };
 setDial("");
 const tok = token();
 if (tok) start(tok);
