@@ -196,3 +196,22 @@ func demoOperator(ctx context.Context, acc *accounts.Store, w io.Writer, base st
 	fmt.Fprintf(w, "Admin portal: %s/admin  (sign in as %s, password %s; a new one on every start)\n", base, demoEmail, password)
 	return nil
 }
+
+// demoResidentEmail is the demo site's resident (demo.yaml), who owns
+// demo-phone and demo-tablet.
+const demoResidentEmail = "resident@example.com"
+
+// demoResident gives the demo's resident a fresh password and prints how
+// to sign in to the resident page with it.
+func demoResident(ctx context.Context, acc *accounts.Store, dir directory.Store, w io.Writer, base string) error {
+	u, err := dir.UserByEmail(ctx, demoResidentEmail)
+	if err != nil {
+		return err
+	}
+	password := accounts.NewTempPassword()
+	if err := acc.SetAppPassword(ctx, u.ID, password, ""); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Resident app: %s/resident  (sign in as %s, password %s; a new one on every start)\n", base, demoResidentEmail, password)
+	return nil
+}

@@ -637,4 +637,18 @@ func TestDemoPrintsWorkingCredentials(t *testing.T) {
 	if _, err := acc.LoginAdmin(ctx, demoEmail, password); err != nil {
 		t.Fatalf("the password printed on the second start (%q): %v", password, err)
 	}
+	out.Reset()
+	if err := demoResident(ctx, acc, b.store, &out, "http://demo.test"); err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(out.String(), "password ")
+	password, _, _ = strings.Cut(rest, ";")
+	resident, err := b.store.UserByEmail(ctx, demoResidentEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred, err := acc.LoginApp(ctx, demoResidentEmail, resident.ID, password); err != nil || cred.Temporary ||
+		!strings.HasPrefix(out.String(), "Resident app: http://demo.test/resident  (sign in as "+demoResidentEmail+",") {
+		t.Fatalf("the resident's sign-in printed (%q): %v, %+v", out.String(), err, cred)
+	}
 }

@@ -94,8 +94,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *demo {
-		if err := demoOperator(ctx, side.acc, stdout, "http://"+displayAddrString(cfg.Listen)); err != nil {
+		base := "http://" + displayAddrString(cfg.Listen)
+		if err := demoOperator(ctx, side.acc, stdout, base); err != nil {
 			return fmt.Errorf("the demo operator: %w", err)
+		}
+		if err := demoResident(ctx, side.acc, store, stdout, base); err != nil {
+			return fmt.Errorf("the demo resident: %w", err)
 		}
 	}
 	side.hook(&sigCfg)
