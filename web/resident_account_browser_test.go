@@ -116,10 +116,11 @@ func TestResidentAccount(t *testing.T) {
 	if _, err := eval[bool](p, `(document.getElementById("p-once").checked = false, true)`); err != nil {
 		c.fail("unchecking one-time: %v", err)
 	}
-	c.typeInto(p, "#p-label", "Cleaner")
+	c.typeInto(p, "#p-label", "<i>Cleaner</i>") // shown as typed: markup makes no element
 	c.click(p, "#p-form button")
-	c.waitFor(p, "the second pass made", `window.foyer.account.passes.length === 2 && document.getElementById("p-list").textContent.includes("Cleaner · opens any number of times")`)
-	cleaner := c.str(p, `window.foyer.account.passes.find(p => p.label === "Cleaner").pin`)
+	c.waitFor(p, "the second pass made", `window.foyer.account.passes.length === 2 &&
+		document.getElementById("p-list").textContent.includes("<i>Cleaner</i> · opens any number of times") && !document.querySelector("#p-list i")`)
+	cleaner := c.str(p, `window.foyer.account.passes.find(p => p.label === "<i>Cleaner</i>").pin`)
 	c.click(p, `#p-list li:first-child button`) // newest first: the cleaner's
 	c.waitFor(p, "the cleaner's pass deleted, its PIN no longer shown", `window.foyer.account.passes.length === 1 &&
 		window.foyer.account.passes[0].label === "Plumber" && document.getElementById("p-made").hidden`)

@@ -599,7 +599,8 @@ func TestMistypedCommandFails(t *testing.T) {
 // TestDemoPrintsWorkingCredentials: what `serve --demo` prints works: the
 // resident link carries demo-phone's token and the door station link
 // front-door's, and the portal password printed on a later start (the
-// operator exists by then) signs in.
+// operator exists by then) signs in, as does the resident's password (a
+// chosen one, not temporary: the page connects at once).
 func TestDemoPrintsWorkingCredentials(t *testing.T) {
 	cfg := mustDefault(t)
 	cfg.DataDir = t.TempDir()
