@@ -87,20 +87,9 @@ func TestPortalLiveCallsOfEveryNode(t *testing.T) {
 	}
 	phone := deviceOn(t, urls[0], tokens["anna-phone"])
 	door := deviceOn(t, urls[1], tokens["front-door"])
-	if err := door.WriteJSON(map[string]any{"type": "call", "to": "101"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, ws := range []*websocket.Conn{door, phone} {
-		for want := map[*websocket.Conn]string{door: "calling", phone: "ring"}[ws]; ; {
-			var m map[string]any
-			if err := ws.ReadJSON(&m); err != nil {
-				t.Fatalf("waiting for %s: %v", want, err)
-			}
-			if m["type"] == want {
-				break
-			}
-		}
-	}
+	send(t, door, map[string]any{"type": "call", "to": "101"})
+	expectOn(t, door, "calling")
+	expectOn(t, phone, "ring")
 
 	browser := chromium(t)
 	c := &call{t: t}
