@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"math/big"
 	"slices"
 	"strings"
@@ -84,11 +85,15 @@ func (s *Store) PutPass(ctx context.Context, c AccessCode) (AccessCode, error) {
 	return c, nil
 }
 
+// pinSource is where visitor passes' PINs are drawn from; tests replace it
+// to draw a taken PIN on purpose.
+var pinSource io.Reader = rand.Reader
+
 // randomPIN returns a PIN of passDigits digits not in taken.
 func randomPIN(taken map[string]bool) (string, error) {
 	limit := big.NewInt(100_000_000)
 	for range 100 {
-		n, err := rand.Int(rand.Reader, limit)
+		n, err := rand.Int(pinSource, limit)
 		if err != nil {
 			return "", err
 		}

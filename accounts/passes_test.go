@@ -1,9 +1,12 @@
 package accounts
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -81,4 +84,54 @@ func TestPassLimits(t *testing.T) {
 		t.Fatalf("the pass at the keypad: %+v, %v", c, err)
 	}
 	newPass("u_new") // once one is used up
+}
+
+// TestPassPINAvoidsTaken: a pass's PIN drawn onto one a code of the site
+// has (an admin's code here) is drawn again, inside the transaction that
+// stores the pass; a site whose every draw is taken gets ErrConflict
+// after 100 draws, not a loop without end.
+func TestPassPINAvoidsTaken(t *testing.T) {
+	first, second := bytes.Repeat([]byte{0x01}, 8), bytes.Repeat([]byte{0x02}, 8)
+	drawn := func(seed []byte) string {
+		t.Helper()
+		pinSource = bytes.NewReader(seed)
+		pin, err := randomPIN(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pin
+	}
+	taken, free := drawn(first), drawn(second)
+	if taken == free {
+		t.Fatalf("the two draws give the same PIN %s", taken)
+	}
+	t.Cleanup(func() { pinSource = rand.Reader })
+
+	s := newBoltStore(t)
+	ctx := context.Background()
+	if _, err := s.PutCode(ctx, AccessCode{Site: "s1", User: "u_admin", PIN: taken, Doors: []directory.DeviceID{"d_gate"}}); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Hour)
+	pinSource = io.MultiReader(bytes.NewReader(first), bytes.NewReader(second))
+	c, err := s.PutPass(ctx, AccessCode{Site: "s1", User: "u_anna", Doors: []directory.DeviceID{"d_gate"}, ValidUntil: &until})
+	if err != nil || c.PIN != free {
+		t.Fatalf("a pass whose first draw is the admin's PIN %s: %q, %v; want the second draw, %s", taken, c.PIN, err, free)
+	}
+
+	pinSource = repeating(first)
+	if _, err := s.PutPass(ctx, AccessCode{Site: "s1", User: "u_bram", Doors: []directory.DeviceID{"d_gate"}, ValidUntil: &until}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("every draw taken: %v, want ErrConflict", err)
+	}
+}
+
+// repeating reads b over and over.
+type repeating []byte
+
+func (r repeating) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		n += copy(p[n:], r)
+	}
+	return n, nil
 }
