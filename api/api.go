@@ -44,6 +44,10 @@ type Config struct {
 	// Connected reports which of ids are connected (the signalling hub's
 	// Connected); nil: not known, and device lists say nothing of it.
 	Connected func(ctx context.Context, ids []directory.DeviceID) map[directory.DeviceID]bool
+	// OpenDoor sends a door station an unlock for d outside a call (the
+	// signalling hub's OpenDoor: signaling.ErrDoorOffline when it is not
+	// connected); nil: residents cannot open doors from the app here.
+	OpenDoor func(ctx context.Context, door directory.DeviceID, d time.Duration) error
 	// PublicURL is where people reach this deployment, for links in e-mails
 	// (e.g. https://intercom.example.com). Default http://localhost:8080.
 	PublicURL string
@@ -243,6 +247,8 @@ func (a *API) routes() {
 	a.handleAuth("GET /v1/app/calls", a.appCalls, app)
 	a.handleAuth("POST /v1/app/sites/{site}/passes", a.createPass, app)
 	a.handleAuth("GET /v1/app/sites/{site}/passes", a.listPasses, app)
+	a.handleAuth("GET /v1/app/sites/{site}/doors", a.appDoors, app)
+	a.handleAuth("POST /v1/app/sites/{site}/doors/{door}/open", a.appOpenDoor, app)
 	a.handleAuth("DELETE /v1/app/sites/{site}/passes/{pass}", a.deletePass, app)
 	a.handleAuth("POST /v1/app/devices", a.appAddDevice, app)
 	a.handleAuth("PUT /v1/app/devices/{device}/push-token", a.appPushToken, app)

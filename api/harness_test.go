@@ -138,7 +138,7 @@ func newEnvWith(t *testing.T, opt func(*api.Config)) *env {
 	hctx, stopHub := context.WithCancel(context.Background())
 	go hub.Run(hctx)
 	backups := t.TempDir()
-	cfg := api.Config{Directory: interleaved{store, e}, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test", Log: log, LiveCalls: hub.LiveCalls, Connected: hub.Connected,
+	cfg := api.Config{Directory: interleaved{store, e}, Accounts: e.acc, Mail: sender, PublicURL: "http://foyer.test", Log: log, LiveCalls: hub.LiveCalls, Connected: hub.Connected, OpenDoor: hub.OpenDoor,
 		Backup: func() (*os.File, error) { return store.Backup(backups) }}
 	if opt != nil {
 		opt(&cfg)

@@ -28,7 +28,7 @@ func (a *API) createPass(w http.ResponseWriter, r *http.Request, p *principal) e
 		return err
 	}
 	ctx := r.Context()
-	s, err := a.passSite(r, p)
+	s, err := a.residentSite(r, p)
 	if err != nil {
 		return err
 	}
@@ -43,15 +43,13 @@ func (a *API) createPass(w http.ResponseWriter, r *http.Request, p *principal) e
 	if !until.After(now) || until.Sub(now) > accounts.MaxPassValidity {
 		return errInvalidField("valid_until must be in the next %d days", accounts.MaxPassValidity/(24*time.Hour))
 	}
-	devs, err := a.dir.SiteDevices(ctx, s.ID)
+	stations, err := a.doorStations(r, s.ID)
 	if err != nil {
 		return err
 	}
-	var doors []directory.DeviceID
-	for _, d := range devs {
-		if d.Kind == directory.KindDoorStation {
-			doors = append(doors, d.ID)
-		}
+	doors := make([]directory.DeviceID, len(stations))
+	for i, d := range stations {
+		doors[i] = d.ID
 	}
 	if len(doors) == 0 {
 		return apiErr(http.StatusConflict, "conflict", "%s has no door station to let a visitor in at", s.Name)
@@ -70,7 +68,7 @@ func (a *API) createPass(w http.ResponseWriter, r *http.Request, p *principal) e
 // listPasses lists the signed-in resident's visitor passes on a site,
 // newest first, used and expired ones too until the hourly purge.
 func (a *API) listPasses(w http.ResponseWriter, r *http.Request, p *principal) error {
-	s, err := a.passSite(r, p)
+	s, err := a.residentSite(r, p)
 	if err != nil {
 		return err
 	}
@@ -84,7 +82,7 @@ func (a *API) listPasses(w http.ResponseWriter, r *http.Request, p *principal) e
 // deletePass deletes one of the signed-in resident's visitor passes: it
 // opens nothing from then on.
 func (a *API) deletePass(w http.ResponseWriter, r *http.Request, p *principal) error {
-	s, err := a.passSite(r, p)
+	s, err := a.residentSite(r, p)
 	if err != nil {
 		return err
 	}
@@ -95,9 +93,9 @@ func (a *API) deletePass(w http.ResponseWriter, r *http.Request, p *principal) e
 	return noContent(w)
 }
 
-// passSite is the site the path names when the signed-in resident is rung
+// residentSite is the site the path names when the signed-in resident is rung
 // there (active, with an active licence); any other is not found.
-func (a *API) passSite(r *http.Request, p *principal) (directory.Site, error) {
+func (a *API) residentSite(r *http.Request, p *principal) (directory.Site, error) {
 	id := directory.SiteID(r.PathValue("site"))
 	m, err := a.membership(r.Context(), id, p.user)
 	var e *Error

@@ -27,6 +27,7 @@ type settingsView struct {
 	Preview              *bool `json:"preview,omitempty"`
 	OpenDoorWhileRinging *bool `json:"open_door_while_ringing,omitempty"`
 	VisitorPasses        *bool `json:"visitor_passes,omitempty"`
+	RemoteOpen           *bool `json:"remote_open,omitempty"`
 }
 
 func viewSettings(s directory.Settings) settingsView {
@@ -36,6 +37,7 @@ func viewSettings(s directory.Settings) settingsView {
 		RingTimeoutS: i(s.RingTimeout, time.Second), CallTimeLimitS: i(s.CallTimeLimit, time.Second),
 		DoorOpenDurationS: i(s.DoorOpenDuration, time.Second), LogRetentionDays: i(s.LogRetention, 24*time.Hour),
 		Preview: b(s.Preview), OpenDoorWhileRinging: b(s.OpenDoorWhileRinging), VisitorPasses: b(s.VisitorPasses),
+		RemoteOpen: b(s.RemoteOpen),
 	}
 }
 
@@ -74,6 +76,9 @@ func (v settingsView) apply(s directory.Settings) (directory.Settings, error) {
 	}
 	if v.VisitorPasses != nil {
 		s.VisitorPasses = *v.VisitorPasses
+	}
+	if v.RemoteOpen != nil {
+		s.RemoteOpen = *v.RemoteOpen
 	}
 	return s, nil
 }

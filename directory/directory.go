@@ -78,6 +78,10 @@ type Settings struct {
 	// the app (accounts.AccessCode.Pass). On for a new site; a site stored
 	// before the setting existed reads it off.
 	VisitorPasses bool `json:"visitor_passes"`
+	// RemoteOpen lets residents open the site's door stations from the app
+	// outside a call (the visitor they expect, their own arrival). Off
+	// unless the site's managers turn it on.
+	RemoteOpen bool `json:"remote_open"`
 }
 
 // Entry is one call ID of a site with the display name a door station shows.

@@ -166,6 +166,9 @@ func (pl *planner) findSite(ps ProvisionSite) (Site, bool, error) {
 	if ps.VisitorPasses != nil {
 		want.Settings.VisitorPasses = *ps.VisitorPasses
 	}
+	if ps.RemoteOpen != nil {
+		want.Settings.RemoteOpen = *ps.RemoteOpen
+	}
 	if !existing || want != site {
 		pl.siteOps = append(pl.siteOps, PutSite{Site: want})
 	}

@@ -24,6 +24,7 @@ type ProvisionSite struct {
 	DoorOpen      *time.Duration
 	Preview       *bool
 	VisitorPasses *bool
+	RemoteOpen    *bool
 	DoorStations  []ProvisionDevice
 	IDs           []ProvisionID
 }
@@ -93,7 +94,7 @@ func ParseProvision(data []byte) (*ProvisionFile, error) {
 
 func (p *parser) site(n *yaml.Node) (ProvisionSite, error) {
 	s := ProvisionSite{Line: n.Line}
-	fields, err := mapping(n, "a site", "name", "ring_timeout_s", "call_time_limit_s", "door_open_s", "preview", "visitor_passes", "door_stations", "ids")
+	fields, err := mapping(n, "a site", "name", "ring_timeout_s", "call_time_limit_s", "door_open_s", "preview", "visitor_passes", "remote_open", "door_stations", "ids")
 	if err != nil {
 		return s, err
 	}
@@ -118,6 +119,8 @@ func (p *parser) site(n *yaml.Node) (ProvisionSite, error) {
 			s.Preview, err = optionalBool(f.value, what)
 		case "visitor_passes":
 			s.VisitorPasses, err = optionalBool(f.value, what)
+		case "remote_open":
+			s.RemoteOpen, err = optionalBool(f.value, what)
 		case "door_stations":
 			s.DoorStations, err = p.deviceNames(f.value, what)
 		case "ids":

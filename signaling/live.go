@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -63,6 +64,24 @@ func (h *Hub) Connected(ctx context.Context, ids []directory.DeviceID) map[direc
 		}
 	}
 	return on
+}
+
+// ErrDoorOffline: the door station to open is connected to no node.
+var ErrDoorOffline = errors.New("signaling: the door station is not connected")
+
+// OpenDoor sends door's relay 1 an unlock for d, outside any call (a
+// resident opening from the app), wherever the door station is connected:
+// this node or, through the router, another. It reports ErrDoorOffline
+// when the door station is connected nowhere. The caller checks who may
+// and logs it; the hub counts it (foyer_door_openings_total{via="app"}).
+func (h *Hub) OpenDoor(ctx context.Context, door directory.DeviceID, d time.Duration) error {
+	_ = h.router.Locate(ctx, []directory.DeviceID{door}) // counted and logged by the router
+	if _, ok := h.router.Deliver(door, encode(Unlock{Type: TypeUnlock, Relay: 1, DurationMS: d.Milliseconds()})); !ok {
+		return ErrDoorOffline
+	}
+	h.metrics.doorOpenings.WithLabelValues(openedByApp).Inc()
+	h.log.Info("door opened", "door_station_id", door, "via", openedByApp)
+	return nil
 }
 
 // LiveCallsHere implements NodeHandler: the calls of site this node owns

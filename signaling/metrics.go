@@ -38,6 +38,7 @@ type metrics struct {
 const (
 	openedByCall   = "call"
 	openedByKeypad = "keypad"
+	openedByApp    = "app"
 )
 
 // The result label of foyer_keypad_codes_total.
@@ -141,7 +142,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 			Name: "foyer_calls_answered_total", Help: "Answered calls, by the kind of device that answered.",
 		}, []string{"kind"}),
 		doorOpenings: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "foyer_door_openings_total", Help: "Unlock commands sent to door stations, by what opened the door: call (a device in a call) or keypad (a code typed on the door station).",
+			Name: "foyer_door_openings_total", Help: "Unlock commands sent to door stations, by what opened the door: call (a device in a call), keypad (a code typed on the door station) or app (a resident, outside a call).",
 		}, []string{"via"}),
 		keypadCodes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "foyer_keypad_codes_total", Help: "Codes typed on door stations' keypads, by result: opened, wrong, or locked (refused unchecked while the keypad is locked after repeated wrong codes).",
@@ -175,7 +176,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 	m.outcomes.WithLabelValues(outcome(true, EndHangup))
 	// So do both door-opening series: a series that appears at its first
 	// increment loses that increment to rate().
-	for _, via := range []string{openedByCall, openedByKeypad} {
+	for _, via := range []string{openedByCall, openedByKeypad, openedByApp} {
 		m.doorOpenings.WithLabelValues(via)
 	}
 	for _, r := range []string{keypadOpened, keypadWrong, keypadLocked} {

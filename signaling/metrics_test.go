@@ -320,7 +320,7 @@ func TestSeriesFromStart(t *testing.T) {
 		"foyer_calls_answered_total{kind=monitor}", "foyer_calls_answered_total{kind=app}",
 		"foyer_calls_total{outcome=answered}", "foyer_calls_total{outcome=no_answer}", "foyer_calls_total{outcome=declined}",
 		"foyer_calls_total{outcome=unavailable}", "foyer_calls_total{outcome=failed}",
-		"foyer_door_openings_total{via=call}", "foyer_door_openings_total{via=keypad}",
+		"foyer_door_openings_total{via=call}", "foyer_door_openings_total{via=keypad}", "foyer_door_openings_total{via=app}",
 		"foyer_keypad_codes_total{result=opened}", "foyer_keypad_codes_total{result=wrong}", "foyer_keypad_codes_total{result=locked}",
 	}
 	for _, r := range []EndReason{EndHangup, EndTimeout, EndNoAnswer, EndDeclined, EndUnavailable, EndFailed, EndTimeLimit} {

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"testing"
@@ -228,5 +229,30 @@ func TestConnectedAcrossNodes(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("node 0 still says bram-phone is connected %v after it closed", readTimeout)
 		}
+	}
+}
+
+// TestOpenDoorAcrossNodes: a node opens a door station connected to
+// another node (a resident's app asked the first): the door station gets
+// unlock, relay 1, for the duration given, with no call; a door station
+// connected nowhere is ErrDoorOffline, and counted as no opening.
+func TestOpenDoorAcrossNodes(t *testing.T) {
+	ts := newNodes(t, harborView, unlimited(), 2, RedisRouterOptions{})
+	door := ts.connectTo(t, 1, "front-door")
+	id := directory.DeviceID(door.welcome["device_id"].(string))
+	if err := ts.hubs[0].OpenDoor(context.Background(), id, 4*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if m := door.expect("unlock"); m["relay"] != 1.0 || m["duration_ms"] != 4000.0 || m["call_id"] != nil {
+		t.Fatalf("the door station got %v, want relay 1 for 4 s, no call", m)
+	}
+	if got := testutil.ToFloat64(ts.hubs[0].metrics.doorOpenings.WithLabelValues(openedByApp)); got != 1 {
+		t.Fatalf("openings from the app counted on the opening node: %v, want 1", got)
+	}
+	if err := ts.hubs[0].OpenDoor(context.Background(), "d_nosuchdoor", time.Second); !errors.Is(err, ErrDoorOffline) {
+		t.Fatalf("a door station connected nowhere: %v, want ErrDoorOffline", err)
+	}
+	if got := testutil.ToFloat64(ts.hubs[0].metrics.doorOpenings.WithLabelValues(openedByApp)); got != 1 {
+		t.Fatalf("openings counted after one that reached nothing: %v, want 1", got)
 	}
 }

@@ -70,7 +70,7 @@ func (s *accountSide) hook(c *signaling.Config) { api.HookSignaling(c, s.acc, s.
 // api builds the HTTP API on this side.
 func (s *accountSide) api(cfg Config, store directory.Store, hub *signaling.Hub, reg prometheus.Registerer, log *slog.Logger) (*api.API, error) {
 	return api.New(api.Config{
-		Directory: store, Accounts: s.acc, Mail: s.mail, Outbox: s.outbox, PublicURL: cfg.PublicURL, LiveCalls: hub.LiveCalls, Connected: hub.Connected,
+		Directory: store, Accounts: s.acc, Mail: s.mail, Outbox: s.outbox, PublicURL: cfg.PublicURL, LiveCalls: hub.LiveCalls, Connected: hub.Connected, OpenDoor: hub.OpenDoor,
 		AllowedOrigins: cfg.AllowedOrigins, SecureCookies: cfg.SecureCookies, Log: log.With("component", "api"), Metrics: reg, Backup: s.backup,
 	})
 }

@@ -257,7 +257,8 @@ setInterval(() => { if (!$("tab-live").hidden && state.site) loadLive().catch(sh
 
 // The site form's fields and the settings they show.
 const siteFields = { "s-ring": "ring_timeout_s", "s-limit": "call_time_limit_s", "s-door": "door_open_duration_s",
-  "s-retention": "log_retention_days", "s-preview": "preview", "s-passes": "visitor_passes" };
+  "s-retention": "log_retention_days", "s-preview": "preview", "s-passes": "visitor_passes",
+  "s-remote": "remote_open" };
 
 // siteForm reads the site form: its name and settings.
 function siteForm() {
