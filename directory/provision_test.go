@@ -123,7 +123,7 @@ func TestProvision(t *testing.T) {
 		t.Errorf("Harbour View settings = %+v, want %+v", harbour.Settings, want)
 	}
 	want := directory.DefaultSettings()
-	want.CallTimeLimit, want.DoorOpenDuration, want.Preview, want.VisitorPasses = 300*time.Second, 8*time.Second, false, false
+	want.CallTimeLimit, want.DoorOpenDuration, want.Preview, want.VisitorPasses, want.RemoteOpen = 300*time.Second, 8*time.Second, false, false, true
 	if quay.Settings != want {
 		t.Errorf("Quay House settings = %+v, want %+v", quay.Settings, want)
 	}
@@ -233,6 +233,7 @@ func TestProvisionBadFiles(t *testing.T) {
 		{"ring timeout text", "sites:\n  - name: A\n    ring_timeout_s: 30s\n", 3, []string{"whole number"}, directory.ErrInvalid},
 		{"preview text", "sites:\n  - name: A\n    preview: maybe\n", 3, []string{"true or false"}, directory.ErrInvalid},
 		{"visitor passes text", "sites:\n  - name: A\n    visitor_passes: 1\n", 3, []string{"visitor_passes", "true or false"}, directory.ErrInvalid},
+		{"remote open text", "sites:\n  - name: A\n    remote_open: \"yes\"\n", 3, []string{"remote_open", "true or false"}, directory.ErrInvalid},
 		{"missing name", "sites:\n  - ring_timeout_s: 30\n", 2, []string{"site name is missing"}, directory.ErrInvalid},
 		{"duplicate key", "sites:\n  - name: A\n    name: B\n", 3, []string{"repeated"}, directory.ErrInvalid},
 		{"duplicate site", "sites:\n  - name: A\n  - name: A\n", 3, []string{"twice"}, directory.ErrConflict},
