@@ -127,21 +127,24 @@ func startNode(t *testing.T, o nodeOptions) *node {
 		journal := accounts.NewJournal(n.acc, log)
 		logged.Go(func() { journal.Run(ctx) })
 		api.HookSignaling(&sigCfg, n.acc, journal)
-		outbox, err := email.NewOutbox(filepath.Join(t.TempDir(), "outbox"), "foyer <noreply@foyer.test>")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := api.New(api.Config{Directory: store, Accounts: n.acc, Mail: outbox, PublicURL: "http://foyer.test", Log: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mux.Handle("/v1/", a)
 	}
 	hub, err := signaling.NewHub(sigCfg, store, signaling.NewMemory(), nil, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go hub.Run(ctx)
+	if o.accounts {
+		outbox, err := email.NewOutbox(filepath.Join(t.TempDir(), "outbox"), "foyer <noreply@foyer.test>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := api.New(api.Config{Directory: store, Accounts: n.acc, Mail: outbox, PublicURL: "http://foyer.test", Log: log,
+			LiveCalls: hub.LiveCalls, Connected: hub.Connected, OpenDoor: hub.OpenDoor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux.Handle("/v1/", a)
+	}
 	var signal http.Handler = hub
 	if wrap != nil {
 		signal = wrap(hub)

@@ -12,6 +12,7 @@ import (
 
 const twoHomes = `sites:
   - name: Harbour View
+    remote_open: true
     door_stations: [front-door]
     ids:
       - id: "101"
@@ -28,7 +29,7 @@ const twoHomes = `sites:
 // registers the browser as one of their app devices and connects it: a
 // call to their home rings it. The page lists the calls that were for them
 // as each ended for them (a housemate's answer is not a missed call), read
-// again as each call ends; makes a visitor pass whose PIN opens the door
+// again as each call ends; opens the door (the site allows it); makes a visitor pass whose PIN opens the door
 // at the keypad once, and deletes another; and signing out ends the session.
 func TestResidentAccount(t *testing.T) {
 	n := startNode(t, nodeOptions{provision: twoHomes, accounts: true})
@@ -103,6 +104,15 @@ func TestResidentAccount(t *testing.T) {
 		}
 		c.waitFor(p, "the call in her history, newest first", rows+`.replace(/talked 0:0\d/, "talked 0:0") === `+jsString(strings.Join(cond, "|")))
 	}
+
+	// The site lets residents open its door from the app.
+	c.waitFor(p, "the door listed, connected", `!document.getElementById("doors").hidden &&
+		document.getElementById("d-list").textContent === "front-doorHarbour View · onlineOpen"`)
+	c.click(p, "#d-list button")
+	if m := expectOn(t, door, "unlock"); m["call_id"] != nil || m["duration_ms"] != 5000.0 {
+		c.fail("the door station got %v, want an unlock for the site's 5 s outside a call", m)
+	}
+	c.waitFor(p, "says the door is open", `document.getElementById("d-opened").textContent === "front-door is open for 5 s"`)
 
 	// Visitor passes: one that opens once, one for any number of times, deleted.
 	c.typeInto(p, "#p-label", "Plumber")

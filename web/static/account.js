@@ -12,7 +12,7 @@ const sessionKey = "foyer-session";
 
 // account is what the page shows of the account; tests read it as
 // window.foyer.account.
-export const account = { signedIn: false, calls: [], sites: [], passes: [], error: "" };
+export const account = { signedIn: false, calls: [], sites: [], passes: [], doors: [], error: "" };
 
 // results say how a call ended for this person (GET /v1/app/calls).
 // Answered elsewhere is not a missed call.
@@ -142,7 +142,7 @@ function putAway(why) {
   if (!account.signedIn) return;
   account.signedIn = false;
   sessionStorage.removeItem(sessionKey);
-  $("history").hidden = $("passes").hidden = $("signout").hidden = true;
+  $("history").hidden = $("passes").hidden = $("doors").hidden = $("signout").hidden = true;
   $("account").hidden = false;
   setTimeout(() => showError(why));
 }
@@ -170,14 +170,38 @@ async function loadCalls() {
 }
 
 // loadSites lists the sites where the person is rung: only there can they
-// make visitor passes.
+// make visitor passes and open doors.
 async function loadSites() {
   const me = await api("GET", "/v1/app/me");
   account.sites = me.sites.filter((s) => s.status === "active" && s.licence === "active");
   const chosen = $("p-site").value;
   $("p-site").replaceChildren(...account.sites.map((s) => el("option", { value: s.site_id, textContent: s.name, selected: s.site_id === chosen })));
   $("passes").hidden = account.sites.length === 0;
-  if (account.sites.length > 0) await loadPasses();
+  await Promise.all([loadDoors(), account.sites.length > 0 && loadPasses()]);
+}
+
+// loadDoors lists the door stations the person may open from here: those
+// of the sites that allow it (remote_open), each with an Open button while
+// it is connected.
+async function loadDoors() {
+  const lists = await Promise.all(account.sites.map(async (s) => {
+    const { remote_open: allowed, doors } = await api("GET", `/v1/app/sites/${encodeURIComponent(s.site_id)}/doors`);
+    return allowed ? doors.map((d) => ({ ...d, site: s })) : [];
+  }));
+  account.doors = lists.flat();
+  $("d-list").replaceChildren(...account.doors.map((d) => el("li", { className: "item" },
+    el("strong", { textContent: d.name }),
+    el("span", { className: "help", textContent: `${d.site.name} · ${d.online ? "online" : "offline"}` }),
+    el("button", { type: "button", className: "quiet small", textContent: "Open", disabled: !d.online, onclick: guard(() => openDoor(d)) }))));
+  $("doors").hidden = account.doors.length === 0;
+}
+
+async function openDoor(d) {
+  const r = await api("POST", `/v1/app/sites/${encodeURIComponent(d.site.site_id)}/doors/${encodeURIComponent(d.id)}/open`);
+  $("d-opened").textContent = `${d.name} is open for ${Math.round(r.duration_ms / 1000)} s`;
+  $("d-opened").hidden = false;
+  clearTimeout(openDoor.timer);
+  openDoor.timer = setTimeout(() => { $("d-opened").hidden = true; }, r.duration_ms);
 }
 
 async function loadPasses() {
