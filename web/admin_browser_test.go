@@ -831,7 +831,7 @@ func TestPortalSiteSettings(t *testing.T) {
 	c.waitFor(p, "signed in", seen(`shown("app") && document.getElementById("site").value === "s_set"`))
 	c.click(p, `button[data-tab="site"]`)
 	c.waitFor(p, "the site form showing the settings", `document.getElementById("s-door").value === "5" && document.getElementById("s-preview").checked &&
-		document.getElementById("s-passes").checked`)
+		document.getElementById("s-passes").checked && !document.getElementById("s-remote").checked`)
 
 	c.clear(p, "#s-door")
 	c.typeInto(p, "#s-door", "61")
@@ -846,13 +846,14 @@ func TestPortalSiteSettings(t *testing.T) {
 	c.typeInto(p, "#s-door", "7")
 	c.click(p, "#s-preview")
 	c.click(p, "#s-passes")
+	c.click(p, "#s-remote")
 	c.click(p, "#site-form button.primary")
 	c.waitFor(p, "the settings saved", `fetch("/v1/sites/s_set").then(r => r.json()).then(s =>
-		s.settings.door_open_duration_s === 7 && s.settings.preview === false && s.settings.visitor_passes === false)`)
+		s.settings.door_open_duration_s === 7 && s.settings.preview === false && s.settings.visitor_passes === false && s.settings.remote_open === true)`)
 	c.waitFor(p, "the form showing them, no error", seen(`!shown("error") && document.getElementById("s-door").value === "7" &&
-		!document.getElementById("s-preview").checked && !document.getElementById("s-passes").checked`))
+		!document.getElementById("s-preview").checked && !document.getElementById("s-passes").checked && document.getElementById("s-remote").checked`))
 	s, err := node.store.Site(ctx, "s_set")
-	if err != nil || s.Settings.DoorOpenDuration != 7*time.Second || s.Settings.Preview || s.Settings.VisitorPasses {
-		t.Fatalf("the site's settings after the save: %+v, %v; want the door open 7 s, no preview, no visitor passes", s.Settings, err)
+	if err != nil || s.Settings.DoorOpenDuration != 7*time.Second || s.Settings.Preview || s.Settings.VisitorPasses || !s.Settings.RemoteOpen {
+		t.Fatalf("the site's settings after the save: %+v, %v; want the door open 7 s, no preview, no visitor passes, opening from the app", s.Settings, err)
 	}
 }
