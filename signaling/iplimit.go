@@ -5,42 +5,26 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/foyer-intercom/foyer/internal/keylimit"
 )
 
 // ipIdle is how long an address's limiter is kept after its last upgrade;
 // a full bucket is the same as none, so forgetting it then changes nothing.
 const ipIdle = time.Minute
 
-// ipSweepEvery bounds how often idle entries are swept, so that memory
-// stays proportional to the addresses seen in the last minute.
-const ipSweepEvery = 10 * time.Second
-
 // ipLimiter bounds how fast one address may open signalling connections:
 // a flood from one host is answered 429 before any upgrade or handshake
 // work, and everyone else keeps connecting. IPv6 clients are keyed by
 // their /64, which one host or home usually holds whole.
 type ipLimiter struct {
-	// Immutable after construction.
-	rate    rate.Limit
-	burst   int
 	trusted []netip.Prefix
-
-	mu        sync.Mutex
-	entries   map[netip.Addr]*ipEntry // guarded by mu
-	lastSweep time.Time               // guarded by mu
-}
-
-type ipEntry struct {
-	lim  *rate.Limiter
-	seen time.Time
+	*keylimit.Limiter[netip.Addr]
 }
 
 func newIPLimiter(perSecond float64, burst int, trusted []netip.Prefix) *ipLimiter {
-	return &ipLimiter{rate: rate.Limit(perSecond), burst: burst, trusted: trusted, entries: make(map[netip.Addr]*ipEntry)}
+	return &ipLimiter{trusted: trusted, Limiter: keylimit.New[netip.Addr](perSecond, burst, ipIdle)}
 }
 
 // allow reports whether r's client may open a connection now, and if not,
@@ -50,36 +34,11 @@ func (l *ipLimiter) allow(r *http.Request, now time.Time) (bool, time.Duration) 
 	if key.Is6() {
 		key = netip.PrefixFrom(key, 64).Masked().Addr()
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.lastSweep) > ipSweepEvery {
-		for a, e := range l.entries {
-			if now.Sub(e.seen) > ipIdle {
-				delete(l.entries, a)
-			}
-		}
-		l.lastSweep = now
-	}
-	e := l.entries[key]
-	if e == nil {
-		e = &ipEntry{lim: rate.NewLimiter(l.rate, l.burst)}
-		l.entries[key] = e
-	}
-	e.seen = now
-	res := e.lim.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return false, d
-	}
-	return true, 0
+	return l.Allow(key, now)
 }
 
 // size is how many addresses are tracked (for tests).
-func (l *ipLimiter) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.entries)
-}
+func (l *ipLimiter) size() int { return l.Len() }
 
 // clientAddr is the request's peer address, or, when the peer is a trusted
 // proxy, the right-most X-Forwarded-For address that is not one.

@@ -156,18 +156,3 @@ func TestIPLimiterRetryAfterWait(t *testing.T) {
 		t.Fatalf("the retry after the %v it was told to wait was refused, told to wait %v more", wait, again)
 	}
 }
-
-// TestIPLimiterKeepsRecent: an address seen within the minute keeps its
-// limiter through a sweep; forgotten, it would be let in with a fresh
-// burst at every sweep, whatever its rate.
-func TestIPLimiterKeepsRecent(t *testing.T) {
-	l := newIPLimiter(0.01, 1, nil)
-	r := &http.Request{RemoteAddr: "192.0.2.1:5"}
-	now := time.Now()
-	if ok, _ := l.allow(r, now); !ok {
-		t.Fatal("the first connection was refused")
-	}
-	if ok, _ := l.allow(r, now.Add(ipSweepEvery+time.Second)); ok {
-		t.Fatal("an address seen within the minute was forgotten at a sweep, and let in with a fresh burst")
-	}
-}
