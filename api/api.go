@@ -21,6 +21,7 @@ import (
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/internal/keylimit"
 	"github.com/foyer-intercom/foyer/email"
 	"github.com/foyer-intercom/foyer/signaling"
 )
@@ -87,6 +88,8 @@ type API struct {
 	// backingUp: one backup at a time on this node, for as long as it is
 	// sent; each holds a copy of the whole store on disk meanwhile.
 	backingUp sync.Mutex
+	// openings bounds each person's door openings from the app on this node.
+	openings *keylimit.Limiter[directory.UserID]
 }
 
 // New returns the API for cfg.
@@ -103,7 +106,8 @@ func New(cfg Config) (*API, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &API{cfg: cfg, dir: cfg.Directory, acc: cfg.Accounts, log: cfg.Log, mux: http.NewServeMux(), self: cfg.AllowedOrigins}
+	a := &API{cfg: cfg, dir: cfg.Directory, acc: cfg.Accounts, log: cfg.Log, mux: http.NewServeMux(), self: cfg.AllowedOrigins,
+		openings: keylimit.New[directory.UserID](openingsPerSecond, openingsBurst, time.Minute)}
 	if cfg.Metrics != nil {
 		m, err := newMetrics(cfg.Metrics)
 		if err != nil {

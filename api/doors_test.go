@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRemoteOpen: a resident rung at a site lists its door stations (which
@@ -79,5 +80,21 @@ func TestRemoteOpen(t *testing.T) {
 	op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/logs/door", nil, &log)
 	if len(log.Events) != 1 || log.Events[0].Door != gateID || log.Events[0].User != annaID || log.Events[0].Outcome != "app" {
 		t.Fatalf("the door log: %+v, want the gate opened by anna from the app, once", log.Events)
+	}
+
+	// Five openings at once, then one every 6 s: two are spent (the gate's
+	// and the back door's, which was not connected), three are left.
+	for range 3 {
+		anna.must(http.StatusOK, "POST", doors+"/"+gateID+"/open", nil, nil)
+		gate.next("unlock")
+	}
+	if msg := anna.wantError(http.StatusTooManyRequests, "rate_limited", "POST", doors+"/"+gateID+"/open", nil); !strings.Contains(msg, "try again in 6 s") {
+		t.Fatalf("a sixth opening at once: %q, want the wait named", msg)
+	}
+	e.now.advance(6 * time.Second)
+	anna.must(http.StatusOK, "POST", doors+"/"+gateID+"/open", nil, nil)
+	gate.next("unlock")
+	if m := gate.pin("0000"); m["type"] != "error" {
+		t.Fatalf("the gate after the refused sixth: %v, want the wrong code's error (no unlock)", m)
 	}
 }
