@@ -240,6 +240,9 @@ func (a *API) appMe(w http.ResponseWriter, r *http.Request, p *principal) error 
 		DisplayName string            `json:"display_name"`
 		Status      directory.Status  `json:"status"`
 		Licence     directory.Licence `json:"licence"`
+		// What the site lets its residents do from the app.
+		VisitorPasses bool `json:"visitor_passes"`
+		RemoteOpen    bool `json:"remote_open"`
 	}
 	sites := []siteRow{}
 	for _, m := range ms {
@@ -247,7 +250,8 @@ func (a *API) appMe(w http.ResponseWriter, r *http.Request, p *principal) error 
 		if err != nil {
 			continue
 		}
-		sites = append(sites, siteRow{Site: m.Site, Name: s.Name, Number: m.Number, DisplayName: m.DisplayName, Status: m.Status, Licence: m.Licence})
+		sites = append(sites, siteRow{Site: m.Site, Name: s.Name, Number: m.Number, DisplayName: m.DisplayName, Status: m.Status, Licence: m.Licence,
+			VisitorPasses: s.Settings.VisitorPasses, RemoteOpen: s.Settings.RemoteOpen})
 	}
 	devs, err := a.dir.UserDevices(ctx, p.user)
 	if err != nil {

@@ -50,8 +50,16 @@ func TestRemoteOpen(t *testing.T) {
 
 	op.must(http.StatusOK, "PATCH", "/v1/sites/"+site, map[string]any{"settings": map[string]any{"remote_open": true, "door_open_duration_s": 7}}, nil)
 	anna.must(http.StatusOK, "GET", doors, nil, &list)
-	if !list.RemoteOpen {
-		t.Fatal("remote_open listed false after the site turned it on")
+	var me struct {
+		Sites []struct {
+			Name          string
+			RemoteOpen    bool `json:"remote_open"`
+			VisitorPasses bool `json:"visitor_passes"`
+		}
+	}
+	anna.must(http.StatusOK, "GET", "/v1/app/me", nil, &me)
+	if !list.RemoteOpen || len(me.Sites) != 1 || !me.Sites[0].RemoteOpen || !me.Sites[0].VisitorPasses {
+		t.Fatalf("after the site turned remote opening on: doors %+v, the person's sites %+v; want it on in both (passes too)", list, me.Sites)
 	}
 	var opened struct {
 		Relay      int

@@ -22,6 +22,14 @@ const twoHomes = `sites:
             devices: [anna-phone]
           - email: bram@example.com
             devices: [bram-phone]
+  - name: Quay House
+    visitor_passes: false
+    door_stations: [quay-door]
+    ids:
+      - id: "7"
+        name: Jansen
+        app_users:
+          - email: anna@example.com
 `
 
 // TestResidentAccount: a resident signs in to the resident page with the
@@ -106,8 +114,10 @@ func TestResidentAccount(t *testing.T) {
 	}
 
 	// The site lets residents open its door from the app.
-	c.waitFor(p, "the door listed, connected", `!document.getElementById("doors").hidden &&
-		document.getElementById("d-list").textContent === "front-doorHarbour View · onlineOpen"`)
+	// Quay House, her other home, allows neither passes nor opening from the app.
+	c.waitFor(p, "the door listed, connected; passes at Harbour View alone", `!document.getElementById("doors").hidden &&
+		document.getElementById("d-list").textContent === "front-doorHarbour View · onlineOpen" &&
+		[...document.getElementById("p-site").options].map(o => o.textContent).join() === "Harbour View"`)
 	c.click(p, "#d-list button")
 	if m := expectOn(t, door, "unlock"); m["call_id"] != nil || m["duration_ms"] != 5000.0 {
 		c.fail("the door station got %v, want an unlock for the site's 5 s outside a call", m)

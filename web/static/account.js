@@ -170,23 +170,24 @@ async function loadCalls() {
 }
 
 // loadSites lists the sites where the person is rung: only there can they
-// make visitor passes and open doors.
+// make visitor passes and open doors, each where the site allows it.
 async function loadSites() {
   const me = await api("GET", "/v1/app/me");
   account.sites = me.sites.filter((s) => s.status === "active" && s.licence === "active");
+  const passSites = account.sites.filter((s) => s.visitor_passes);
   const chosen = $("p-site").value;
-  $("p-site").replaceChildren(...account.sites.map((s) => el("option", { value: s.site_id, textContent: s.name, selected: s.site_id === chosen })));
-  $("passes").hidden = account.sites.length === 0;
-  await Promise.all([loadDoors(), account.sites.length > 0 && loadPasses()]);
+  $("p-site").replaceChildren(...passSites.map((s) => el("option", { value: s.site_id, textContent: s.name, selected: s.site_id === chosen })));
+  $("passes").hidden = passSites.length === 0;
+  await Promise.all([loadDoors(), passSites.length > 0 && loadPasses()]);
 }
 
-// loadDoors lists the door stations the person may open from here: those
+// loadDoors lists the door stations the person may open from here, those
 // of the sites that allow it (remote_open), each with an Open button while
 // it is connected.
 async function loadDoors() {
-  const lists = await Promise.all(account.sites.map(async (s) => {
-    const { remote_open: allowed, doors } = await api("GET", `/v1/app/sites/${encodeURIComponent(s.site_id)}/doors`);
-    return allowed ? doors.map((d) => ({ ...d, site: s })) : [];
+  const lists = await Promise.all(account.sites.filter((s) => s.remote_open).map(async (s) => {
+    const { doors } = await api("GET", `/v1/app/sites/${encodeURIComponent(s.site_id)}/doors`);
+    return doors.map((d) => ({ ...d, site: s }));
   }));
   account.doors = lists.flat();
   $("d-list").replaceChildren(...account.doors.map((d) => el("li", { className: "item" },
