@@ -38,7 +38,9 @@ const twoHomes = `sites:
 // call to their home rings it. The page lists the calls that were for them
 // as each ended for them (a housemate's answer is not a missed call), read
 // again as each call ends; opens the door (the site allows it); makes a visitor pass whose PIN opens the door
-// at the keypad once, and deletes another; and signing out ends the session.
+// at the keypad once, and deletes another; when the session ends elsewhere
+// it asks her to sign in again and connects anew; and signing out ends the
+// session.
 func TestResidentAccount(t *testing.T) {
 	n := startNode(t, nodeOptions{provision: twoHomes, accounts: true})
 	ctx := context.Background()
@@ -159,6 +161,31 @@ func TestResidentAccount(t *testing.T) {
 	c.waitFor(p, "the plumber's pass shown used", `document.getElementById("p-list").textContent.includes("Plumber · used")`)
 
 	c.screenshot(p, "resident-account")
+
+	// Her session ended elsewhere (a password change on her phone, say): the
+	// page notices at its next look, puts the account away and asks her to
+	// sign in; signed in again, the browser connects with its new token and
+	// rings as before.
+	if err := n.acc.EndSession(ctx, c.str(p, `sessionStorage.getItem("foyer-session")`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eval[bool](p, `(document.dispatchEvent(new Event("visibilitychange")), true)`); err != nil {
+		c.fail("visibilitychange: %v", err)
+	}
+	c.waitFor(p, "asked to sign in again", `!document.getElementById("account").hidden && document.getElementById("history").hidden &&
+		document.getElementById("a-error").textContent.startsWith("You were signed out")`)
+	c.clear(p, "#a-email")
+	c.typeInto(p, "#a-email", "anna@example.com")
+	c.typeInto(p, "#a-password", "harbour view 101")
+	c.click(p, "#account button")
+	c.waitFor(p, "connected again, the calls shown", state("idle")+online+` && !document.getElementById("history").hidden &&
+		window.foyerTrail.filter((s) => s.endsWith(" opening")).length === 2`)
+	send(t, door, map[string]any{"type": "call", "to": "101"})
+	id := expectOn(t, door, "calling")["call_id"]
+	c.waitFor(p, "rings through the new connection", state("ringing")+online)
+	send(t, door, map[string]any{"type": "hangup", "call_id": id})
+	c.waitFor(p, "the visitor left", state("ended"))
+
 	session := c.str(p, `sessionStorage.getItem("foyer-session")`)
 	c.click(p, "#signout")
 	c.waitFor(p, "signed out: the sign-in form again", `!document.getElementById("account").hidden && sessionStorage.length === 0`)

@@ -114,7 +114,13 @@ export function accountForms(connect) {
 // registered before gets a new token: the same device, signed in again),
 // connects it and shows the account.
 async function register(connect) {
-  const d = await api("POST", "/v1/app/devices", { name: $("a-device").value.trim() });
+  let d;
+  try {
+    d = await api("POST", "/v1/app/devices", { name: $("a-device").value.trim() });
+  } catch (err) {
+    $("account").hidden = false; // signed in, but no device: try again (another name, after removing one)
+    throw err;
+  }
   sessionStorage.setItem("foyer-token", d.token);
   $("login").hidden = true;
   connect(d.token);

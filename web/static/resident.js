@@ -208,6 +208,10 @@ async function onMessage(m) {
 
 function start(tok) {
   $("account").hidden = true;
+  if (sig) { // signed in again: the new token replaces the connection, quietly
+    sig.h = { message() {}, up() {}, down() {}, waiting() {} };
+    sig.stop();
+  }
   sig = window.foyerSignal = new Signal(tok, { // tests drop the connection through window.foyerSignal
     message: onMessage,
     up: (welcome, pressed) => {
