@@ -2,12 +2,16 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/foyer-intercom/foyer/accounts"
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 const twoHomes = `sites:
@@ -184,7 +188,30 @@ func TestResidentAccount(t *testing.T) {
 	id := expectOn(t, door, "calling")["call_id"]
 	c.waitFor(p, "rings through the new connection", state("ringing")+online)
 	send(t, door, map[string]any{"type": "hangup", "call_id": id})
-	c.waitFor(p, "the visitor left", state("ended"))
+	c.waitFor(p, "the visitor left, the call in her history", state("ended")+` && window.foyer.account.calls.length === 4`)
+
+	// A long history comes a page at a time: 4 calls so far and 25 older
+	// ones, of which the newest 20 show, and the rest on asking.
+	site, err := n.store.SiteByName(ctx, "", "Harbour View")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var older []accounts.Event
+	for i := range 25 {
+		older = append(older, accounts.Event{Site: site.ID, Kind: accounts.EventCall, Time: time.Now().Add(-time.Duration(i+1) * time.Hour),
+			CallID: fmt.Sprintf("c_old%02d", i), Number: "101", Outcome: "no_answer", People: []directory.UserID{anna.ID}})
+	}
+	if err := n.acc.LogAll(ctx, older); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eval[bool](p, `(document.dispatchEvent(new Event("visibilitychange")), true)`); err != nil {
+		c.fail("visibilitychange: %v", err)
+	}
+	const shown = `document.querySelectorAll("#h-list li").length`
+	c.waitFor(p, "the newest 20 calls, and a way to older ones", shown+` === 20 && !document.getElementById("h-more").hidden`)
+	c.click(p, "#h-more")
+	c.waitFor(p, "all 29, the oldest last, nothing more to ask for", shown+` === 29 && document.getElementById("h-more").hidden &&
+		window.foyer.account.calls[28].call_id === "c_old24"`)
 
 	session := c.str(p, `sessionStorage.getItem("foyer-session")`)
 	c.click(p, "#signout")

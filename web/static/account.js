@@ -102,6 +102,7 @@ export function accountForms(connect) {
   $("p-site").onchange = guard(loadPasses);
   $("p-valid").replaceChildren(...validFor.map(([text, min]) => el("option", { value: min, textContent: text, selected: min === 24 * 60 })));
   $("p-form").onsubmit = guard(makePass);
+  $("h-more").onclick = guard(olderCalls);
   $("signout").onclick = guard(async () => {
     await api("POST", "/v1/app/logout").catch(() => {}); // signed out here whatever the server says
     sessionStorage.removeItem(sessionKey);
@@ -147,6 +148,7 @@ const refresh = () => Promise.all([loadCalls(), loadSites()]);
 function putAway(why) {
   if (!account.signedIn) return;
   account.signedIn = false;
+  account.calls = [];
   sessionStorage.removeItem(sessionKey);
   $("history").hidden = $("passes").hidden = $("doors").hidden = $("signout").hidden = true;
   $("account").hidden = false;
@@ -161,8 +163,42 @@ export function callOver() {
   for (const ms of [400, 3000]) setTimeout(() => account.signedIn && loadCalls().catch(() => {}), ms);
 }
 
-async function loadCalls() {
-  const { calls } = await api("GET", "/v1/app/calls?limit=20");
+// callsPage is how many calls the history shows at first, and adds with
+// each "Show older calls".
+const callsPage = 20;
+
+// The history's reads run one at a time, each from what the one before
+// showed: a refresh answered after "Show older calls" must not take the
+// older calls away again.
+let callsRead = Promise.resolve();
+function oneAtATime(read) {
+  const done = callsRead.then(read);
+  callsRead = done.catch(() => {});
+  return done;
+}
+
+// calls reads up to limit calls (before, when given) and whether there are
+// more: one more is asked for, and not shown.
+async function calls(limit, before) {
+  const query = `limit=${limit + 1}` + (before ? `&before=${encodeURIComponent(before)}` : "");
+  const { calls } = await api("GET", `/v1/app/calls?${query}`);
+  return { page: calls.slice(0, limit), more: calls.length > limit };
+}
+
+// loadCalls reads the newest calls again, as many as are shown (at least a
+// page, at most the API's 500 less the one asked for beyond).
+const loadCalls = () => oneAtATime(async () => {
+  const { page, more } = await calls(Math.min(499, Math.max(callsPage, account.calls.length)));
+  showCalls(page, more);
+});
+
+// olderCalls adds the page of calls before the oldest shown.
+const olderCalls = () => oneAtATime(async () => {
+  const { page, more } = await calls(callsPage, account.calls[account.calls.length - 1].time);
+  showCalls(account.calls.concat(page), more);
+});
+
+function showCalls(calls, more) {
   account.calls = calls;
   $("h-list").replaceChildren(...calls.map((c) => {
     const when = new Date(c.time).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
@@ -172,6 +208,7 @@ async function loadCalls() {
       el("span", { className: "help", textContent: where }));
   }));
   $("h-empty").hidden = calls.length > 0;
+  $("h-more").hidden = !more;
   $("history").hidden = false;
 }
 
