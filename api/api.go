@@ -21,8 +21,8 @@ import (
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
-	"github.com/foyer-intercom/foyer/internal/keylimit"
 	"github.com/foyer-intercom/foyer/email"
+	"github.com/foyer-intercom/foyer/internal/keylimit"
 	"github.com/foyer-intercom/foyer/signaling"
 )
 
