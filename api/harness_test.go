@@ -47,7 +47,10 @@ type env struct {
 	dir  directory.Store
 	acc  *accounts.Store
 	mail *mailbox
-	now  *clock
+	// sender sends the node's mail (SMTP, to mail); log is its logger.
+	sender api.Mailer
+	log    *slog.Logger
+	now    *clock
 	// logs holds every log line of the node (JSON, debug level).
 	logs *syncBuffer
 	// meanwhile, when set, runs before each write the API makes to the
@@ -106,6 +109,13 @@ func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
 // newEnvWith is newEnv with the API's configuration changed by opt first.
 func newEnvWith(t *testing.T, opt func(*api.Config)) *env {
 	t.Helper()
+	return newEnvFull(t, opt, nil)
+}
+
+// newEnvFull is newEnvWith with the hub's configuration changed by hubOpt
+// (given the env, its store and mail made) first.
+func newEnvFull(t *testing.T, opt func(*api.Config), hubOpt func(*env, *signaling.Config)) *env {
+	t.Helper()
 	store, err := directory.OpenBolt(filepath.Join(t.TempDir(), "foyer.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +141,10 @@ func newEnvWith(t *testing.T, opt func(*api.Config)) *env {
 
 	var sigCfg signaling.Config
 	api.HookSignaling(&sigCfg, e.acc, journal)
+	e.sender, e.log = sender, log
+	if hubOpt != nil {
+		hubOpt(e, &sigCfg)
+	}
 	hub, err := signaling.NewHub(sigCfg, store, signaling.NewMemory(), nil, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)

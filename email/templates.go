@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"text/template"
+	"time"
 )
 
 //go:embed templates/*.txt
@@ -48,3 +49,19 @@ func PasswordReset(to, resetURL string) Message {
 func AdminPasswordReset(to, resetURL string) Message {
 	return render("password_reset.txt", to, map[string]string{"URL": resetURL, "Account": "admin portal account"})
 }
+
+// DoorOffline tells a site's manager that one of its door stations has
+// been connected to nothing since since (shown in UTC), with the portal's
+// address.
+func DoorOffline(to, door, siteName string, since time.Time, portalURL string) Message {
+	return render("door_offline.txt", to, map[string]string{"Door": door, "Site": siteName, "Since": utc(since), "URL": portalURL})
+}
+
+// DoorOnline tells a site's manager that a door station reported offline
+// (since since) is connected again.
+func DoorOnline(to, door, siteName string, since time.Time) Message {
+	return render("door_online.txt", to, map[string]string{"Door": door, "Site": siteName, "Since": utc(since)})
+}
+
+// utc is how the messages show a time.
+func utc(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }

@@ -209,6 +209,7 @@ func (h *Hub) serve(c *Conn) {
 	c.startWriting()
 	if c.device.Kind == directory.KindDoorStation {
 		h.pushDirectory(ctx, c)
+		h.doorOnline(c.device)
 	}
 	h.ringLate(c)
 	h.router.Announce(ctx, c.device, c.targets)
@@ -230,6 +231,9 @@ func (h *Hub) served(c *Conn) {
 		h.handOver(c)
 	}
 	h.resume.closed(c, time.Now())
+	if c.device.Kind == directory.KindDoorStation && c.closeCode != CloseReplaced {
+		h.watchDoor(c.device)
+	}
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		c.logger().Debug("disconnected", "close_code", int(c.closeCode))
 	}

@@ -65,7 +65,10 @@ func (s *accountSide) droppedCollector() prometheus.Collector {
 }
 
 // hook connects the signalling hub to the access codes and the logs.
-func (s *accountSide) hook(c *signaling.Config) { api.HookSignaling(c, s.acc, s.journal) }
+func (s *accountSide) hook(c *signaling.Config, cfg Config, store directory.Store, log *slog.Logger) {
+	api.HookSignaling(c, s.acc, s.journal)
+	api.DoorAlerts{Directory: store, Accounts: s.acc, Mail: s.mail, PublicURL: cfg.PublicURL, Log: log}.Hook(c)
+}
 
 // api builds the HTTP API on this side.
 func (s *accountSide) api(cfg Config, store directory.Store, hub *signaling.Hub, reg prometheus.Registerer, log *slog.Logger) (*api.API, error) {

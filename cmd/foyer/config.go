@@ -99,6 +99,9 @@ type SignalingConfig struct {
 	// answered, or the door station, to come back after its connection
 	// closed.
 	RejoinWindow time.Duration `yaml:"rejoin_window"`
+	// DoorOfflineAfter: how long a door station must be connected to no
+	// node before its site's managers are e-mailed that it is offline.
+	DoorOfflineAfter time.Duration `yaml:"door_offline_after"`
 	// MessageRate (per second) and MessageBurst bound what one connection
 	// may send; CallRate and CallBurst the calls one door station places.
 	MessageRate  float64 `yaml:"message_rate"`
@@ -132,7 +135,7 @@ func defaultConfig() Config {
 		Redis:   RedisConfig{LeaseTTL: 15 * time.Second},
 		TURN:    turn.DefaultConfig(),
 		Signaling: SignalingConfig{HelloTimeout: 10 * time.Second, Heartbeat: 20 * time.Second, SendQueue: 64, RejoinWindow: 10 * time.Second,
-			MessageRate: 20, MessageBurst: 60, CallRate: 0.5, CallBurst: 5, UpgradeRate: 20, UpgradeBurst: 200},
+			DoorOfflineAfter: 5 * time.Minute, MessageRate: 20, MessageBurst: 60, CallRate: 0.5, CallBurst: 5, UpgradeRate: 20, UpgradeBurst: 200},
 		HTTP:         HTTPConfig{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second},
 		DrainTimeout: 60 * time.Second,
 		LogLevel:     "info",
@@ -304,6 +307,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("signaling.call_rate %g, signaling.call_burst %d: want a rate above 0 and a burst of at least 1", c.Signaling.CallRate, c.Signaling.CallBurst)
 	case c.Signaling.RejoinWindow < time.Second || c.Signaling.RejoinWindow > 2*time.Minute:
 		return fmt.Errorf("signaling.rejoin_window %s: want 1s to 2m", c.Signaling.RejoinWindow)
+	case c.Signaling.DoorOfflineAfter < time.Minute || c.Signaling.DoorOfflineAfter > 24*time.Hour:
+		return fmt.Errorf("signaling.door_offline_after %s: want 1m to 24h", c.Signaling.DoorOfflineAfter)
 	case c.Signaling.UpgradeRate < 0 || (c.Signaling.UpgradeRate > 0 && c.Signaling.UpgradeBurst < 1):
 		return errors.New("signaling.upgrade_rate must not be negative, and needs signaling.upgrade_burst of at least 1")
 	}

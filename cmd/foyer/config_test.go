@@ -98,6 +98,8 @@ func TestConfigErrors(t *testing.T) {
 		{"pprof on the public listener", "metrics:\n  pprof: true\n", nil, "metrics.listen"},
 		{"rejoin window too long", "signaling:\n  rejoin_window: 1h\n", nil, "signaling.rejoin_window"},
 		{"rejoin window off", "signaling:\n  rejoin_window: 0s\n", nil, "signaling.rejoin_window"},
+		{"door offline too soon", "signaling:\n  door_offline_after: 30s\n", nil, "signaling.door_offline_after"},
+		{"door offline too late", "signaling:\n  door_offline_after: 25h\n", nil, "signaling.door_offline_after"},
 		// The hub would take each of these 0s for its default, and refuse
 		// the others naming no key; seed and admin, which start no hub,
 		// would accept them all.
@@ -157,6 +159,8 @@ func TestConfigAcceptsDocumentedValues(t *testing.T) {
 	cases := []struct{ name, file string }{
 		{"rejoin window 1s", "signaling:\n  rejoin_window: 1s\n"},
 		{"rejoin window 2m", "signaling:\n  rejoin_window: 2m\n"},
+		{"door offline 1m", "signaling:\n  door_offline_after: 1m\n"},
+		{"door offline 24h", "signaling:\n  door_offline_after: 24h\n"},
 		{"lease ttl 3s", "redis:\n  lease_ttl: 3s\n"},
 		{"drain timeout 0", "drain_timeout: 0s\n"},
 		{"upgrade limit off", "signaling:\n  upgrade_rate: 0\n  upgrade_burst: 0\n"},

@@ -102,7 +102,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("the demo resident: %w", err)
 		}
 	}
-	side.hook(&sigCfg)
+	side.hook(&sigCfg, cfg, store, log)
 	jctx, stopJournal := context.WithCancel(context.Background())
 	journalDone := make(chan struct{})
 	go func() { side.journal.Run(jctx); close(journalDone) }()
@@ -236,6 +236,7 @@ func hubConfig(s SignalingConfig, engine *media.Engine, node string) (signaling.
 		Heartbeat:      s.Heartbeat,
 		SendQueue:      s.SendQueue,
 		RejoinWindow:   s.RejoinWindow,
+		DoorOffline:    s.DoorOfflineAfter,
 		MessageRate:    s.MessageRate,
 		MessageBurst:   s.MessageBurst,
 		CallRate:       s.CallRate,
