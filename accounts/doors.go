@@ -60,3 +60,12 @@ func (s *Store) DoorBack(ctx context.Context, door directory.DeviceID) (since ti
 	})
 	return since, was && err == nil, err
 }
+
+// DoorsOffline counts the door stations reported offline and not back.
+func (s *Store) DoorsOffline(ctx context.Context) (int, error) {
+	n := 0
+	err := s.view(ctx, func(tx kv.Tx) error {
+		return tx.Scan(tDoorsOffline, "", func(string, []byte) error { n++; return nil })
+	})
+	return n, err
+}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
@@ -89,4 +92,25 @@ func (d DoorAlerts) tell(ctx context.Context, door directory.Device, msg func(to
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// OfflineGauge is foyer_door_stations_offline: the door stations reported
+// offline to their sites' admins and not back yet, read from the store at
+// each scrape (the last count when the store does not answer within a
+// second). Every node of a cluster says the same.
+func (d DoorAlerts) OfflineGauge() prometheus.Collector {
+	var last atomic.Int64
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "foyer_door_stations_offline",
+		Help: "Door stations connected to no node for signaling.door_offline_after, reported to their sites' admins, and not back yet (the same on every node).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if n, err := d.Accounts.DoorsOffline(ctx); err == nil {
+			last.Store(int64(n))
+		} else {
+			d.Log.Warn("counting the door stations offline failed", "err", err)
+		}
+		return float64(last.Load())
+	})
 }

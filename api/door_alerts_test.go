@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/foyer-intercom/foyer/api"
 	"github.com/foyer-intercom/foyer/signaling"
 )
@@ -16,9 +19,12 @@ import (
 // when, the portal's address), once; when it connects again they are told
 // it is back. A door station deleted meanwhile is reported to nobody.
 func TestDoorOfflineMails(t *testing.T) {
+	var gauge prometheus.Collector
 	e := newEnvFull(t, nil, func(e *env, c *signaling.Config) {
 		c.DoorOffline = 200 * time.Millisecond
-		api.DoorAlerts{Directory: e.dir, Accounts: e.acc, Mail: e.sender, PublicURL: "http://foyer.test", Log: e.log}.Hook(c)
+		alerts := api.DoorAlerts{Directory: e.dir, Accounts: e.acc, Mail: e.sender, PublicURL: "http://foyer.test", Log: e.log}
+		alerts.Hook(c)
+		gauge = alerts.OfflineGauge()
 	})
 	op, site := e.siteOwner("Gate House")
 	const owner = "owner@example.com"
@@ -49,6 +55,10 @@ func TestDoorOfflineMails(t *testing.T) {
 		t.Fatalf("offline since %q, want the minute it went (%v)", since[1], went)
 	}
 
+	if n := testutil.ToFloat64(gauge); n != 1 {
+		t.Fatalf("foyer_door_stations_offline %v with the gate reported, want 1", n)
+	}
+
 	e.connect(gateTok)
 	back2 := e.mail.waitFor(t, owner, regexp.MustCompile(`Subject: Gate at Gate House is back`))
 	if body := mailText(t, back2.data); !strings.Contains(body, "It was offline from "+since[1]+" UTC") {
@@ -56,5 +66,8 @@ func TestDoorOfflineMails(t *testing.T) {
 	}
 	if n := e.mail.count(owner); n != 2 {
 		t.Fatalf("%d messages to the site's owner, want the gate's two (none of the deleted back door's)", n)
+	}
+	if n := testutil.ToFloat64(gauge); n != 0 {
+		t.Fatalf("foyer_door_stations_offline %v with the gate back, want 0", n)
 	}
 }

@@ -237,6 +237,24 @@ tests:
         alertname: FoyerMediaPacketLoss
         exp_alerts:
           - exp_labels: {severity: warning, instance: n1}
+  # Door stations offline: both nodes say 2 from minute 5 to 40, then 0.
+  - interval: 1m
+    input_series:
+      - series: 'foyer_door_stations_offline{instance="n1"}'
+        values: '0x4 2x35 0x20'
+      - series: 'foyer_door_stations_offline{instance="n2"}'
+        values: '0x4 2x35 0x20'
+    alert_rule_test:
+      - eval_time: 15m
+        alertname: FoyerDoorStationsOffline
+        exp_alerts: []
+      - eval_time: 25m
+        alertname: FoyerDoorStationsOffline
+        exp_alerts:
+          - exp_labels: {severity: warning}
+      - eval_time: 50m
+        alertname: FoyerDoorStationsOffline
+        exp_alerts: []
   # Log entries: node n1 drops 40 entries at minute 10, node n2 none.
   - interval: 1m
     input_series:

@@ -65,9 +65,12 @@ func (s *accountSide) droppedCollector() prometheus.Collector {
 }
 
 // hook connects the signalling hub to the access codes and the logs.
-func (s *accountSide) hook(c *signaling.Config, cfg Config, store directory.Store, log *slog.Logger) {
+// It returns the door stations' alerts, whose gauge the caller registers.
+func (s *accountSide) hook(c *signaling.Config, cfg Config, store directory.Store, log *slog.Logger) api.DoorAlerts {
 	api.HookSignaling(c, s.acc, s.journal)
-	api.DoorAlerts{Directory: store, Accounts: s.acc, Mail: s.mail, PublicURL: cfg.PublicURL, Log: log}.Hook(c)
+	alerts := api.DoorAlerts{Directory: store, Accounts: s.acc, Mail: s.mail, PublicURL: cfg.PublicURL, Log: log}
+	alerts.Hook(c)
+	return alerts
 }
 
 // api builds the HTTP API on this side.

@@ -102,7 +102,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("the demo resident: %w", err)
 		}
 	}
-	side.hook(&sigCfg, cfg, store, log)
+	if err := reg.Register(side.hook(&sigCfg, cfg, store, log).OfflineGauge()); err != nil {
+		return err
+	}
 	jctx, stopJournal := context.WithCancel(context.Background())
 	journalDone := make(chan struct{})
 	go func() { side.journal.Run(jctx); close(journalDone) }()
