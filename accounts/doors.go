@@ -61,11 +61,15 @@ func (s *Store) DoorBack(ctx context.Context, door directory.DeviceID) (since ti
 	return since, was && err == nil, err
 }
 
-// DoorsOffline counts the door stations reported offline and not back.
-func (s *Store) DoorsOffline(ctx context.Context) (int, error) {
-	n := 0
+// DoorsOffline returns the door stations reported offline and not back,
+// with since when each has been.
+func (s *Store) DoorsOffline(ctx context.Context) (map[directory.DeviceID]time.Time, error) {
+	out := map[directory.DeviceID]time.Time{}
 	err := s.view(ctx, func(tx kv.Tx) error {
-		return tx.Scan(tDoorsOffline, "", func(string, []byte) error { n++; return nil })
+		return tx.Scan(tDoorsOffline, "", func(k string, v []byte) error {
+			out[directory.DeviceID(k)], _ = time.Parse(time.RFC3339Nano, string(v))
+			return nil
+		})
 	})
-	return n, err
+	return out, err
 }

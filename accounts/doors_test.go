@@ -19,6 +19,9 @@ func TestDoorOfflineOnce(t *testing.T) {
 				t.Fatalf("marking offline, time %d: %v, %v; want %v", i+1, first, err, want)
 			}
 		}
+		if doors, err := s.DoorsOffline(ctx); err != nil || len(doors) != 1 || !doors["d_gate"].Equal(went) {
+			t.Fatalf("the doors offline: %v, %v; want d_gate since %v", doors, err, went)
+		}
 		if _, was, err := s.DoorBack(ctx, "d_other"); err != nil || was {
 			t.Fatalf("another door back: %v, %v; want nothing to tell", was, err)
 		}
@@ -28,6 +31,9 @@ func TestDoorOfflineOnce(t *testing.T) {
 		}
 		if _, was, err := s.DoorBack(ctx, "d_gate"); err != nil || was {
 			t.Fatalf("back again: %v, %v; want nothing to tell", was, err)
+		}
+		if doors, err := s.DoorsOffline(ctx); err != nil || len(doors) != 0 {
+			t.Fatalf("the doors offline once back: %v, %v; want none", doors, err)
 		}
 		if first, err := s.MarkDoorOffline(ctx, "d_gate", went); err != nil || !first {
 			t.Fatalf("offline again after coming back: %v, %v; want told again", first, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
@@ -127,17 +128,33 @@ func (a *API) listed(ctx context.Context, ds []directory.Device) any {
 	}
 	on := a.cfg.Connected(ctx, ids)
 	out := make([]listedDevice, len(ds))
+	var reported map[directory.DeviceID]time.Time // door stations reported offline, read once if any is
 	for i, d := range ds {
 		out[i] = listedDevice{Device: d, Online: on[d.ID]}
+		if d.Kind != directory.KindDoorStation || on[d.ID] {
+			continue
+		}
+		if reported == nil {
+			var err error
+			if reported, err = a.acc.DoorsOffline(ctx); err != nil {
+				a.log.Warn("reading the door stations reported offline failed", "err", err)
+				reported = map[directory.DeviceID]time.Time{}
+			}
+		}
+		if since, ok := reported[d.ID]; ok {
+			out[i].OfflineSince = &since
+		}
 	}
 	return out
 }
 
 // listedDevice is a device as the site's list shows it: whether it is
-// connected now, too.
+// connected now, too, and for a door station reported offline to the
+// site's admins, since when.
 type listedDevice struct {
 	directory.Device
-	Online bool `json:"online"`
+	Online       bool       `json:"online"`
+	OfflineSince *time.Time `json:"offline_since,omitempty"`
 }
 
 // patchDevice renames a device, moves it to another site (installer there

@@ -106,8 +106,8 @@ func (d DoorAlerts) OfflineGauge() prometheus.Collector {
 	}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if n, err := d.Accounts.DoorsOffline(ctx); err == nil {
-			last.Store(int64(n))
+		if doors, err := d.Accounts.DoorsOffline(ctx); err == nil {
+			last.Store(int64(len(doors)))
 		} else {
 			d.Log.Warn("counting the door stations offline failed", "err", err)
 		}

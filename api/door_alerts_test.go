@@ -58,6 +58,29 @@ func TestDoorOfflineMails(t *testing.T) {
 	if n := testutil.ToFloat64(gauge); n != 1 {
 		t.Fatalf("foyer_door_stations_offline %v with the gate reported, want 1", n)
 	}
+	gateListed := func() (online bool, since string) {
+		t.Helper()
+		var list struct {
+			Devices []struct {
+				Name         string
+				Online       bool
+				OfflineSince *time.Time `json:"offline_since"`
+			}
+		}
+		op.must(http.StatusOK, "GET", "/v1/sites/"+site+"/devices", nil, &list)
+		for _, d := range list.Devices {
+			if d.Name == "Gate" && d.OfflineSince != nil {
+				return d.Online, d.OfflineSince.UTC().Format("2006-01-02 15:04")
+			} else if d.Name == "Gate" {
+				return d.Online, ""
+			}
+		}
+		t.Fatal("the gate is not listed")
+		return false, ""
+	}
+	if online, s := gateListed(); online || s != since[1] {
+		t.Fatalf("the gate listed online %v, offline since %q; want offline since %s", online, s, since[1])
+	}
 
 	e.connect(gateTok)
 	back2 := e.mail.waitFor(t, owner, regexp.MustCompile(`Subject: Gate at Gate House is back`))
@@ -69,5 +92,8 @@ func TestDoorOfflineMails(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(gauge); n != 0 {
 		t.Fatalf("foyer_door_stations_offline %v with the gate back, want 0", n)
+	}
+	if online, s := gateListed(); !online || s != "" {
+		t.Fatalf("the gate back listed online %v, offline since %q; want online", online, s)
 	}
 }

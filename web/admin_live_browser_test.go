@@ -141,6 +141,16 @@ func TestPortalLiveCallsOfEveryNode(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Reported offline to the site's admins (as after signaling.door_offline_after), it says since when.
+	gate, err := node.store.DeviceByName(ctx, directory.KindDoorStation, string(sites[0].ID), "front-door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.acc.MarkDoorOffline(ctx, gate.ID, time.Date(2026, 12, 7, 21, 30, 0, 0, time.Local)); err != nil {
+		t.Fatal(err)
+	}
+	c.click(p, `button[data-tab="devices"]`)
+	c.waitFor(p, "front-door offline since the time reported", status("Offline since Dec 7, 2026, 9:30 PM"))
 }
 
 // deviceOn connects a device with token to the signalling endpoint url.

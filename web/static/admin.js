@@ -170,7 +170,8 @@ async function loadUsers() {
 async function loadDevices() {
   const { devices } = await api("GET", sitePath("/devices"));
   state.devices = devices;
-  const status = (d) => d.online === undefined ? "" : d.online ? "Online" : "Offline";
+  const since = (t) => new Date(t).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  const status = (d) => d.online === undefined ? "" : d.online ? "Online" : d.offline_since ? `Offline since ${since(d.offline_since)}` : "Offline";
   const key = (d) => JSON.stringify([d.id, d.kind, d.name, d.number || ""]);
   const rows = $("devices").tBodies[0].rows;
   if (rows.length === devices.length && devices.every((d, i) => rows[i].dataset.key === key(d))) {
