@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -213,6 +215,22 @@ func TestResidentAccount(t *testing.T) {
 	c.waitFor(p, "all 29, the oldest last, nothing more to ask for", shown+` === 29 && document.getElementById("h-more").hidden &&
 		window.foyer.account.calls[28].call_id === "c_old24"`)
 
+	// Her devices: the phone removed from here stops ringing (its
+	// connection closes); this browser is not offered for removal.
+	const devices = `[...document.querySelectorAll("#v-list li")].map(li => li.textContent).sort().join("|")`
+	c.waitFor(p, "her devices listed", devices+` === "Anna's laptopthis browser|anna-phoneonlineRemove"`)
+	if _, err := eval[bool](p, `(window.confirm = () => true, true)`); err != nil {
+		c.fail("confirm: %v", err)
+	}
+	c.click(p, "#v-list button")
+	c.waitFor(p, "the phone removed", devices+` === "Anna's laptopthis browser"`)
+	_ = phone.SetReadDeadline(time.Now().Add(browserWait))
+	for {
+		if _, _, err := phone.ReadMessage(); err != nil {
+			break // closed by the server
+		}
+	}
+
 	session := c.str(p, `sessionStorage.getItem("foyer-session")`)
 	c.click(p, "#signout")
 	c.waitFor(p, "signed out: the sign-in form again", `!document.getElementById("account").hidden && sessionStorage.length === 0`)
@@ -226,6 +244,57 @@ func TestResidentAccount(t *testing.T) {
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the session after signing out: %d, want 401", res.StatusCode)
 	}
+
+	// At the limit of 10 devices a new browser is refused; the page lists
+	// her devices, she removes one, and signs in again.
+	for i := range 9 {
+		n.addAppDevice(t, "anna@example.com", "harbour view 101", fmt.Sprintf("tablet %d", i))
+	}
+	signIn := func(device string) {
+		c.clear(p, "#a-email")
+		c.typeInto(p, "#a-email", "anna@example.com")
+		c.typeInto(p, "#a-password", "harbour view 101")
+		c.clear(p, "#a-device")
+		c.typeInto(p, "#a-device", device)
+		c.click(p, "#account button")
+	}
+	signIn("Second browser")
+	c.waitFor(p, "refused at the limit, her devices listed", `document.getElementById("a-error").textContent.includes("at most 10 app devices") &&
+		document.querySelectorAll("#v-list button").length === 10 && !document.getElementById("account").hidden`)
+	if _, err := eval[bool](p, `(window.confirm = () => true, true)`); err != nil {
+		c.fail("confirm: %v", err)
+	}
+	c.click(p, "#v-list li:last-child button")
+	c.waitFor(p, "one removed", `document.querySelectorAll("#v-list button").length === 9`)
+	signIn("Second browser")
+	c.waitFor(p, "connected as the second browser", state("idle")+online+
+		` && [...document.querySelectorAll("#v-list li")].some(li => li.textContent === "Second browserthis browser")`)
+}
+
+// addAppDevice registers an app device of a person through the API, as
+// their app does.
+func (n *node) addAppDevice(t *testing.T, addr, password, name string) {
+	t.Helper()
+	post := func(path, token string, body map[string]string, out any) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", n.srv.URL+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if res.StatusCode/100 != 2 || json.NewDecoder(res.Body).Decode(out) != nil {
+			t.Fatalf("POST %s: %d", path, res.StatusCode)
+		}
+	}
+	var login struct{ Token string }
+	post("/v1/app/login", "", map[string]string{"email": addr, "password": password}, &login)
+	post("/v1/app/devices", login.Token, map[string]string{"name": name}, &struct{}{})
 }
 
 // send writes one message to a device's connection.

@@ -9,10 +9,11 @@ import { passwordProblem } from "/static/password.js";
 
 const $ = (id) => document.getElementById(id);
 const sessionKey = "foyer-session";
+const deviceKey = "foyer-device"; // this browser's device ID, when the page registered it
 
 // account is what the page shows of the account; tests read it as
 // window.foyer.account.
-export const account = { signedIn: false, calls: [], sites: [], passes: [], doors: [], error: "" };
+export const account = { signedIn: false, calls: [], sites: [], passes: [], doors: [], devices: [], error: "" };
 
 // results say how a call ended for this person (GET /v1/app/calls).
 // Answered elsewhere is not a missed call.
@@ -107,6 +108,7 @@ export function accountForms(connect) {
     await api("POST", "/v1/app/logout").catch(() => {}); // signed out here whatever the server says
     sessionStorage.removeItem(sessionKey);
     sessionStorage.removeItem("foyer-token");
+    sessionStorage.removeItem(deviceKey);
     location.reload(); // closes the connection; the page asks for a sign-in
   });
 }
@@ -120,9 +122,11 @@ async function register(connect) {
     d = await api("POST", "/v1/app/devices", { name: $("a-device").value.trim() });
   } catch (err) {
     $("account").hidden = false; // signed in, but no device: try again (another name, after removing one)
+    if (err.code === "limit") await showAccount(); // the list of devices, to remove one
     throw err;
   }
   sessionStorage.setItem("foyer-token", d.token);
+  sessionStorage.setItem(deviceKey, d.device.id);
   $("login").hidden = true;
   connect(d.token);
   await showAccount();
@@ -150,7 +154,7 @@ function putAway(why) {
   account.signedIn = false;
   account.calls = [];
   sessionStorage.removeItem(sessionKey);
-  $("history").hidden = $("passes").hidden = $("doors").hidden = $("signout").hidden = true;
+  $("history").hidden = $("passes").hidden = $("doors").hidden = $("devices").hidden = $("signout").hidden = true;
   $("account").hidden = false;
   setTimeout(() => showError(why));
 }
@@ -221,7 +225,26 @@ async function loadSites() {
   const chosen = $("p-site").value;
   $("p-site").replaceChildren(...passSites.map((s) => el("option", { value: s.site_id, textContent: s.name, selected: s.site_id === chosen })));
   $("passes").hidden = passSites.length === 0;
+  showDevices(me.devices);
   await Promise.all([loadDoors(), passSites.length > 0 && loadPasses()]);
+}
+
+// showDevices lists the person's app devices (phones, tablets, browsers
+// signed in), each but this browser with a Remove button: a lost phone
+// stops ringing, and a person at the limit of devices makes room.
+function showDevices(devices) {
+  devices.sort((a, b) => a.name.localeCompare(b.name));
+  account.devices = devices;
+  const mine = sessionStorage.getItem(deviceKey);
+  $("v-list").replaceChildren(...devices.map((d) => el("li", { className: "item" },
+    el("strong", { textContent: d.name }),
+    el("span", { className: "help", textContent: d.id === mine ? "this browser" : d.online ? "online" : "offline" }),
+    d.id === mine ? "" : el("button", { type: "button", className: "quiet small", textContent: "Remove", onclick: guard(async () => {
+      if (!confirm(`Remove ${d.name}? It stops ringing, and signs in again to come back.`)) return;
+      await api("DELETE", `/v1/app/devices/${encodeURIComponent(d.id)}`);
+      await loadSites();
+    }) }))));
+  $("devices").hidden = devices.length === 0;
 }
 
 // loadDoors lists the door stations the person may open from here, those
