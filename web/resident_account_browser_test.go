@@ -84,6 +84,7 @@ func TestResidentAccount(t *testing.T) {
 	c.click(p, "#newpw button")
 	const online = ` && document.getElementById("conn").textContent === "online"`
 	c.waitFor(p, "connected as her new device, no calls yet", state("idle")+online+
+		` && document.getElementById("who").textContent === "Signed in as anna@example.com"`+
 		` && !document.getElementById("history").hidden && !document.getElementById("h-empty").hidden && !document.getElementById("passes").hidden`)
 	if _, err := n.acc.LoginApp(ctx, "anna@example.com", anna.ID, "harbour view 101"); err != nil {
 		t.Fatalf("the password chosen on the page: %v", err)

@@ -154,7 +154,7 @@ function putAway(why) {
   account.signedIn = false;
   account.calls = [];
   sessionStorage.removeItem(sessionKey);
-  $("history").hidden = $("passes").hidden = $("doors").hidden = $("devices").hidden = $("signout").hidden = true;
+  $("history").hidden = $("passes").hidden = $("doors").hidden = $("devices").hidden = $("who").hidden = $("signout").hidden = true;
   $("account").hidden = false;
   setTimeout(() => showError(why));
 }
@@ -220,6 +220,8 @@ function showCalls(calls, more) {
 // make visitor passes and open doors, each where the site allows it.
 async function loadSites() {
   const me = await api("GET", "/v1/app/me");
+  $("who").textContent = `Signed in as ${me.user.email}`;
+  $("who").hidden = false;
   account.sites = me.sites.filter((s) => s.status === "active" && s.licence === "active");
   const passSites = account.sites.filter((s) => s.visitor_passes);
   const chosen = $("p-site").value;
