@@ -122,11 +122,7 @@ func (a *API) listed(ctx context.Context, ds []directory.Device) any {
 	if a.cfg.Connected == nil {
 		return jsonarray.Of(ds)
 	}
-	ids := make([]directory.DeviceID, len(ds))
-	for i, d := range ds {
-		ids[i] = d.ID
-	}
-	on := a.cfg.Connected(ctx, ids)
+	on := a.connected(ctx, ds)
 	out := make([]listedDevice, len(ds))
 	var reported map[directory.DeviceID]time.Time // door stations reported offline, read once if any is
 	for i, d := range ds {
@@ -146,6 +142,19 @@ func (a *API) listed(ctx context.Context, ds []directory.Device) any {
 		}
 	}
 	return out
+}
+
+// connected reports which of ds are connected now (Config.Connected); none
+// when the API does not know.
+func (a *API) connected(ctx context.Context, ds []directory.Device) map[directory.DeviceID]bool {
+	if a.cfg.Connected == nil {
+		return nil
+	}
+	ids := make([]directory.DeviceID, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	return a.cfg.Connected(ctx, ids)
 }
 
 // listedDevice is a device as the site's list shows it: whether it is

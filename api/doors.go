@@ -41,14 +41,7 @@ func (a *API) appDoors(w http.ResponseWriter, r *http.Request, p *principal) err
 	if err != nil {
 		return err
 	}
-	var on map[directory.DeviceID]bool
-	if a.cfg.Connected != nil {
-		ids := make([]directory.DeviceID, len(doors))
-		for i, d := range doors {
-			ids[i] = d.ID
-		}
-		on = a.cfg.Connected(r.Context(), ids)
-	}
+	on := a.connected(r.Context(), doors)
 	out := make([]appDoor, len(doors))
 	for i, d := range doors {
 		out[i] = appDoor{ID: d.ID, Name: d.Name, Online: on[d.ID]}
