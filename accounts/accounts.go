@@ -41,12 +41,13 @@ const (
 	tSubjectSessions = "subject_sessions" // kind ":" subject "/" hex(token hash) → expiry: sessions by whose they are
 	tMeta            = "meta"             // name → value: what the store's data has been brought to
 	tDoorsOffline    = "doors_offline"    // door station ID → since when (RFC 3339): reported offline to its managers
+	tDoorsSeen       = "doors_seen"       // door station ID → "" (connected when last known) or since when it has been gone (RFC 3339)
 )
 
 // Tables names every table of the kv store (for kv.Redis.MoveToParts).
 func Tables() []string {
 	return []string{tAdmins, tAdminEmail, tRoles, tAdminRoles, tSessions, tAPIKeys, tAppCreds, tResets,
-		tProvision, tThrottle, tTags, tCodes, tKeypadLocks, tEvents, tPush, tPersonCalls, tSubjectSessions, tMeta, tDoorsOffline}
+		tProvision, tThrottle, tTags, tCodes, tKeypadLocks, tEvents, tPush, tPersonCalls, tSubjectSessions, tMeta, tDoorsOffline, tDoorsSeen}
 }
 
 // Errors. The API maps them to HTTP statuses in one place.

@@ -9,44 +9,44 @@ import (
 	"github.com/foyer-intercom/foyer/internal/kv"
 )
 
-// Door stations reported offline: the site's managers are told once when a
-// door station has been gone a while, and once when it is back. Any node
-// may find a door station gone (the one its connection was on) and any node
-// may see it come back (the one it reconnects to), so what was reported is
-// kept here, shared.
+// Door stations offline. Every door station that has connected is kept
+// here, shared by the nodes, as connected or gone since a time: the node
+// its connection closed on records it gone, any node's sweep records gone
+// one that is connected nowhere (its node died) and reports one gone long
+// enough, and the node it connects to records it connected again. What
+// was reported to its managers is kept too, so that an outage is told
+// once and its end by whichever node the door station comes back to.
 
-// MarkDoorOffline records that door has been offline since since, and
-// reports whether it was not recorded already (then its managers are told).
-func (s *Store) MarkDoorOffline(ctx context.Context, door directory.DeviceID, since time.Time) (bool, error) {
-	first := false
-	err := s.update(ctx, func(tx kv.Tx) error {
-		if _, err := get(tx, tDoorsOffline, string(door)); err == nil || !errors.Is(err, ErrNotFound) {
+// doorConnected is a door station's record in tDoorsSeen while it is
+// connected (as last known); a gone one's is the time it went.
+const doorConnected = "connected"
+
+// DoorConnected records that door is connected, and reports since when it
+// had been offline if that was reported to its managers (then they are
+// told it is back). Every door station connecting calls it, so the common
+// case, a door known connected and not reported, is a read: no write
+// transaction (an fsync on bbolt) per connection.
+func (s *Store) DoorConnected(ctx context.Context, door directory.DeviceID) (since time.Time, told bool, err error) {
+	known := false
+	err = s.view(ctx, func(tx kv.Tx) error {
+		seen, err := get(tx, tDoorsSeen, string(door))
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		first = true
-		return tx.Put(tDoorsOffline, string(door), []byte(since.UTC().Format(time.RFC3339Nano)))
-	})
-	return first && err == nil, err
-}
-
-// DoorBack forgets that door was offline, and reports since when it was,
-// if it was recorded (then its managers are told it is back). Every door
-// station connecting asks, so the common answer, nothing recorded, is a
-// read: no write transaction (an fsync on bbolt) per connection.
-func (s *Store) DoorBack(ctx context.Context, door directory.DeviceID) (since time.Time, was bool, err error) {
-	err = s.view(ctx, func(tx kv.Tx) error {
-		_, err := get(tx, tDoorsOffline, string(door))
-		was = err == nil
+		_, err = get(tx, tDoorsOffline, string(door))
+		known = string(seen) == doorConnected && errors.Is(err, ErrNotFound)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
 		return err
 	})
-	if err != nil || !was {
+	if err != nil || known {
 		return time.Time{}, false, err
 	}
-	was = false
 	err = s.update(ctx, func(tx kv.Tx) error {
+		if err := tx.Put(tDoorsSeen, string(door), []byte(doorConnected)); err != nil {
+			return err
+		}
 		v, err := get(tx, tDoorsOffline, string(door))
 		if errors.Is(err, ErrNotFound) {
 			return nil
@@ -54,11 +54,82 @@ func (s *Store) DoorBack(ctx context.Context, door directory.DeviceID) (since ti
 		if err != nil {
 			return err
 		}
-		was = true
+		told = true
 		since, _ = time.Parse(time.RFC3339Nano, string(v))
 		return tx.Delete(tDoorsOffline, string(door))
 	})
-	return since, was && err == nil, err
+	return since, told && err == nil, err
+}
+
+// DoorGone records that door has been connected to no node since at,
+// unless it is recorded gone already (since earlier).
+func (s *Store) DoorGone(ctx context.Context, door directory.DeviceID, at time.Time) error {
+	return s.update(ctx, func(tx kv.Tx) error {
+		seen, err := get(tx, tDoorsSeen, string(door))
+		if err == nil && string(seen) != doorConnected {
+			return nil
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return tx.Put(tDoorsSeen, string(door), []byte(at.UTC().Format(time.RFC3339Nano)))
+	})
+}
+
+// DoorsSeen returns every door station that has connected: the zero time
+// for one connected when last known, else since when it has been gone.
+func (s *Store) DoorsSeen(ctx context.Context) (map[directory.DeviceID]time.Time, error) {
+	out := map[directory.DeviceID]time.Time{}
+	err := s.view(ctx, func(tx kv.Tx) error {
+		return tx.Scan(tDoorsSeen, "", func(k string, v []byte) error {
+			var since time.Time
+			if string(v) != doorConnected {
+				since, _ = time.Parse(time.RFC3339Nano, string(v))
+			}
+			out[directory.DeviceID(k)] = since
+			return nil
+		})
+	})
+	return out, err
+}
+
+// MarkDoorOffline records that door, gone since since, has been reported
+// offline, and reports whether it was not already (then its managers are
+// told). It is not marked, and false is returned, when door is no longer
+// recorded gone since then: it connected again meanwhile.
+func (s *Store) MarkDoorOffline(ctx context.Context, door directory.DeviceID, since time.Time) (bool, error) {
+	first := false
+	stamp := since.UTC().Format(time.RFC3339Nano)
+	err := s.update(ctx, func(tx kv.Tx) error {
+		if seen, err := get(tx, tDoorsSeen, string(door)); err != nil || string(seen) != stamp {
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
+			return err
+		}
+		if _, err := get(tx, tDoorsOffline, string(door)); err == nil || !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		first = true
+		return tx.Put(tDoorsOffline, string(door), []byte(stamp))
+	})
+	return first && err == nil, err
+}
+
+// UnmarkDoorOffline forgets that door was reported offline: the report
+// reached nobody, and the next sweep tries again.
+func (s *Store) UnmarkDoorOffline(ctx context.Context, door directory.DeviceID) error {
+	return s.update(ctx, func(tx kv.Tx) error { return tx.Delete(tDoorsOffline, string(door)) })
+}
+
+// ForgetDoor forgets door station door altogether: it was deleted.
+func (s *Store) ForgetDoor(ctx context.Context, door directory.DeviceID) error {
+	return s.update(ctx, func(tx kv.Tx) error {
+		if err := tx.Delete(tDoorsSeen, string(door)); err != nil {
+			return err
+		}
+		return tx.Delete(tDoorsOffline, string(door))
+	})
 }
 
 // DoorsOffline returns the door stations reported offline and not back,

@@ -20,51 +20,159 @@ import (
 // stations has been connected to no node for a while, and again when it is
 // back: a door station offline lets no visitor call and no code open its
 // door, and no metric names it (metrics have no per-device labels).
+//
+// The hub tells it of each door station connecting and going (Hook); the
+// store keeps that, shared by the nodes; and every node sweeps (Run): a
+// door station recorded connected but connected to no node (its node died
+// or restarted) is recorded gone from then, and one gone for After is
+// reported, once however many nodes find it. A door station that has
+// never connected (one still being installed) is not watched.
 type DoorAlerts struct {
 	Directory directory.Store
 	Accounts  *accounts.Store
 	Mail      Mailer
-	PublicURL string // the portal's address in the messages
+	PublicURL string        // the portal's address in the messages
+	After     time.Duration // how long a door station must be gone to be reported; 0: 5 minutes
 	Log       *slog.Logger
 }
 
-// Hook makes the hub tell the alerts of door stations going and coming.
+// DefaultDoorOffline is how long a door station must be gone before its
+// site's admins are told: longer than a router's reboot or a network blip.
+const DefaultDoorOffline = 5 * time.Minute
+
+// sweepsPerDelay: a sweep every fifth of After, so that a door station is
+// reported at most a fifth of After late.
+const sweepsPerDelay = 5
+
+// Hook makes the hub tell the alerts of door stations coming and going.
 func (d DoorAlerts) Hook(c *signaling.Config) {
-	c.OnDoorOffline = d.offline
 	c.OnDoorOnline = d.online
+	c.OnDoorGone = d.gone
+}
+
+// Run sweeps every fifth of After until ctx ends; connected says which of
+// the door stations are connected to any node (the hub's Connected). The
+// first sweep waits that long too, so that the door stations of a
+// cluster that restarted have connected again.
+func (d DoorAlerts) Run(ctx context.Context, connected func(context.Context, []directory.DeviceID) map[directory.DeviceID]bool) {
+	t := time.NewTicker(d.after() / sweepsPerDelay)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			d.Sweep(ctx, now, connected)
+		}
+	}
+}
+
+func (d DoorAlerts) after() time.Duration {
+	if d.After <= 0 {
+		return DefaultDoorOffline
+	}
+	return d.After
+}
+
+// Sweep looks at every door station that has connected, as of now: one
+// connected is recorded so (and told back, if it was reported offline:
+// a connection that closed on one node after it opened on another recorded
+// it gone); one recorded connected that is connected nowhere is recorded
+// gone since now; one gone for After is reported offline.
+func (d DoorAlerts) Sweep(ctx context.Context, now time.Time, connected func(context.Context, []directory.DeviceID) map[directory.DeviceID]bool) {
+	rctx, cancel := context.WithTimeout(ctx, mailTimeout)
+	defer cancel()
+	seen, err := d.Accounts.DoorsSeen(rctx)
+	var told map[directory.DeviceID]time.Time
+	if err == nil {
+		told, err = d.Accounts.DoorsOffline(rctx)
+	}
+	if err != nil {
+		d.Log.Error("reading the door stations to watch failed", "err", err)
+		return
+	}
+	ids := make([]directory.DeviceID, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	on := connected(rctx, ids)
+	for id, since := range seen {
+		dctx, cancel := context.WithTimeout(ctx, mailTimeout) // a door's messages wait no longer
+		switch {
+		case on[id] && !since.IsZero():
+			d.backOn(dctx, id)
+		case on[id]:
+		case since.IsZero():
+			if err := d.Accounts.DoorGone(dctx, id, now); err != nil {
+				d.Log.Error("recording a door station gone failed", "door_station_id", id, "err", err)
+			}
+		case now.Sub(since) >= d.after():
+			_, wasTold := told[id]
+			d.offline(dctx, id, since, wasTold)
+		}
+		cancel()
+	}
+}
+
+// gone records that door's connection to a node closed at at.
+func (d DoorAlerts) gone(door directory.Device, at time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
+	defer cancel()
+	if err := d.Accounts.DoorGone(ctx, door.ID, at); err != nil {
+		d.Log.Error("recording a door station gone failed", "door_station_id", door.ID, "err", err)
+	}
 }
 
 // offline tells the site's admins that door has been gone since since,
-// once (another node may have found it gone too), unless it was deleted
-// meanwhile.
-func (d DoorAlerts) offline(door directory.Device, since time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
-	defer cancel()
-	cur, err := d.Directory.Device(ctx, door.ID)
+// once (told: it was; another node may have found it gone too), unless it
+// was deleted (then it is forgotten, and no longer counted offline). When
+// nobody could be told (the mail server did not answer), the next sweep
+// tries again.
+func (d DoorAlerts) offline(ctx context.Context, id directory.DeviceID, since time.Time, told bool) {
+	door, err := d.Directory.Device(ctx, id)
 	if errors.Is(err, directory.ErrNotFound) {
-		return // deleted: nobody waits for it
-	}
-	if err == nil {
+		err = d.Accounts.ForgetDoor(ctx, id) // deleted: nobody waits for it
+	} else if err == nil && !told {
 		var first bool
-		if first, err = d.Accounts.MarkDoorOffline(ctx, door.ID, since); err == nil && first {
+		if first, err = d.Accounts.MarkDoorOffline(ctx, id, since); err == nil && first {
+			d.Log.Warn("door station offline", "door_station_id", id, "site_id", door.Site, "since", since)
 			portal := strings.TrimSuffix(d.PublicURL, "/") + "/admin"
-			err = d.tell(ctx, cur, func(to string, site directory.Site) email.Message {
-				return email.DoorOffline(to, cur.Name, site.Name, since, portal)
+			var sent int
+			sent, err = d.tell(ctx, door, func(to string, site directory.Site) email.Message {
+				return email.DoorOffline(to, door.Name, site.Name, since, portal)
 			})
+			if sent == 0 && err != nil {
+				err = errors.Join(err, d.Accounts.UnmarkDoorOffline(ctx, id))
+			}
 		}
 	}
 	if err != nil {
-		d.Log.Error("telling a site a door station is offline failed", "door_station_id", door.ID, "err", err)
+		d.Log.Error("telling a site a door station is offline failed", "door_station_id", id, "err", err)
 	}
 }
 
-// online tells the site's admins that door, reported offline, is back.
+// online records that door is connected, and tells its site's admins that
+// it is back if it was reported offline.
 func (d DoorAlerts) online(door directory.Device) {
 	ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
 	defer cancel()
-	since, was, err := d.Accounts.DoorBack(ctx, door.ID)
-	if err == nil && was {
-		err = d.tell(ctx, door, func(to string, site directory.Site) email.Message {
+	d.back(ctx, door)
+}
+
+// backOn is back for a door station a sweep found connected.
+func (d DoorAlerts) backOn(ctx context.Context, id directory.DeviceID) {
+	door, err := d.Directory.Device(ctx, id)
+	if err != nil {
+		d.Log.Error("reading a door station back failed", "door_station_id", id, "err", err)
+		return
+	}
+	d.back(ctx, door)
+}
+
+func (d DoorAlerts) back(ctx context.Context, door directory.Device) {
+	since, told, err := d.Accounts.DoorConnected(ctx, door.ID)
+	if err == nil && told {
+		_, err = d.tell(ctx, door, func(to string, site directory.Site) email.Message {
 			return email.DoorOnline(to, door.Name, site.Name, since)
 		})
 	}
@@ -73,25 +181,30 @@ func (d DoorAlerts) online(door directory.Device) {
 	}
 }
 
-// tell sends each admin of door's site the message msg makes.
-func (d DoorAlerts) tell(ctx context.Context, door directory.Device, msg func(to string, site directory.Site) email.Message) error {
+// tell sends each admin of door's site the message msg makes, and says
+// to how many it was sent.
+func (d DoorAlerts) tell(ctx context.Context, door directory.Device, msg func(to string, site directory.Site) email.Message) (int, error) {
 	site, err := d.Directory.Site(ctx, door.Site)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	roles, err := d.Accounts.SiteRoles(ctx, site.ID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var errs []error
+	sent := 0
 	for id := range roles {
 		adm, err := d.Accounts.Admin(ctx, id)
 		if err == nil {
 			err = d.Mail.Send(ctx, msg(adm.Email, site))
 		}
+		if err == nil {
+			sent++
+		}
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return sent, errors.Join(errs...)
 }
 
 // OfflineGauge is foyer_door_stations_offline: the door stations reported

@@ -1,31 +1,31 @@
 package api_test
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/foyer-intercom/foyer/api"
+	"github.com/foyer-intercom/foyer/directory"
+	"github.com/foyer-intercom/foyer/email"
 	"github.com/foyer-intercom/foyer/signaling"
 )
 
 // TestDoorOfflineMails: a door station connected to no node for the delay
 // is reported to its site's admins by e-mail (its name, the site's, since
 // when, the portal's address), once; when it connects again they are told
-// it is back. A door station deleted meanwhile is reported to nobody.
+// it is back. A door station deleted meanwhile is reported to nobody, and
+// forgotten. The alerts sweep as `foyer serve` runs them.
 func TestDoorOfflineMails(t *testing.T) {
-	var gauge prometheus.Collector
-	e := newEnvFull(t, nil, func(e *env, c *signaling.Config) {
-		c.DoorOffline = 200 * time.Millisecond
-		alerts := api.DoorAlerts{Directory: e.dir, Accounts: e.acc, Mail: e.sender, PublicURL: "http://foyer.test", Log: e.log}
-		alerts.Hook(c)
-		gauge = alerts.OfflineGauge()
-	})
+	e, alerts, connected := alertsEnv(t, 200*time.Millisecond)
+	sweeping(t, alerts, connected)
+	gauge := alerts.OfflineGauge()
 	op, site := e.siteOwner("Gate House")
 	const owner = "owner@example.com"
 	_, gateTok := e.device(op, site, map[string]string{"kind": "door_station", "name": "Gate"})
@@ -42,6 +42,12 @@ func TestDoorOfflineMails(t *testing.T) {
 		}
 	}
 	back.closed(5 * time.Second)
+	backID := ""
+	for _, d := range devs.Devices {
+		if d.Name == "Back door" {
+			backID = d.ID
+		}
+	}
 
 	went := time.Now().UTC()
 	_ = gate.c.Close()
@@ -55,6 +61,15 @@ func TestDoorOfflineMails(t *testing.T) {
 		t.Fatalf("offline since %q, want the minute it went (%v)", since[1], went)
 	}
 
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		seen, err := e.acc.DoorsSeen(context.Background())
+		if err == nil && len(seen) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the door stations watched: %v, %v; want the gate alone (the deleted back door %s forgotten)", seen, err, backID)
+		}
+	}
 	if n := testutil.ToFloat64(gauge); n != 1 {
 		t.Fatalf("foyer_door_stations_offline %v with the gate reported, want 1", n)
 	}
@@ -96,4 +111,115 @@ func TestDoorOfflineMails(t *testing.T) {
 	if online, s := gateListed(); !online || s != "" {
 		t.Fatalf("the gate back listed online %v, offline since %q; want online", online, s)
 	}
+}
+
+// alertsEnv is an API and hub with the door stations' alerts hooked (a
+// door station gone for after is reported), and the hub's Connected for
+// their sweeps.
+func alertsEnv(t *testing.T, after time.Duration) (*env, api.DoorAlerts, func(context.Context, []directory.DeviceID) map[directory.DeviceID]bool) {
+	var alerts api.DoorAlerts
+	var connected func(context.Context, []directory.DeviceID) map[directory.DeviceID]bool
+	e := newEnvFull(t, func(c *api.Config) { connected = c.Connected }, func(e *env, c *signaling.Config) {
+		alerts = api.DoorAlerts{Directory: e.dir, Accounts: e.acc, Mail: e.sender, PublicURL: "http://foyer.test", After: after, Log: e.log}
+		alerts.Hook(c)
+	})
+	return e, alerts, connected
+}
+
+// sweeping runs alerts' sweeps until the test ends.
+func sweeping(t *testing.T, alerts api.DoorAlerts, connected func(context.Context, []directory.DeviceID) map[directory.DeviceID]bool) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { alerts.Run(ctx, connected); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+}
+
+// TestDoorOfflineSweep: each sweep looks at every door station that has
+// connected, whichever node it was on. One recorded connected but connected
+// nowhere (its node died) is recorded gone from that sweep and reported
+// once it has been gone for the delay; when the report reaches nobody (the
+// mail server refuses) the next sweep tries again. One recorded gone but
+// connected (a connection that closed on one node after it opened on
+// another) is recorded connected, and not reported.
+func TestDoorOfflineSweep(t *testing.T) {
+	const after = time.Minute
+	e, alerts, connected := alertsEnv(t, after)
+	ctx := context.Background()
+	op, site := e.siteOwner("Mill Yard")
+	const owner = "owner@example.com"
+	lobbyID, lobbyTok := e.device(op, site, map[string]string{"kind": "door_station", "name": "Lobby"})
+	garageID, garageTok := e.device(op, site, map[string]string{"kind": "door_station", "name": "Garage"})
+	e.connect(lobbyTok)
+	seenIs := func(want map[string]time.Time) {
+		t.Helper()
+		var seen map[directory.DeviceID]time.Time
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			var err error
+			if seen, err = e.acc.DoorsSeen(ctx); err != nil {
+				t.Fatal(err)
+			}
+			same := len(seen) == len(want)
+			for id, at := range want {
+				got, ok := seen[directory.DeviceID(id)]
+				same = same && ok && got.Equal(at)
+			}
+			if same {
+				return
+			}
+		}
+		t.Fatalf("the door stations watched: %v; want %v", seen, want)
+	}
+	seenIs(map[string]time.Time{lobbyID: {}})
+
+	// The garage's node died while it was connected: recorded connected, and
+	// connected nowhere.
+	if _, _, err := e.acc.DoorConnected(ctx, directory.DeviceID(garageID)); err != nil {
+		t.Fatal(err)
+	}
+	// The lobby's connection closed on a node after it connected to another.
+	old := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	if err := e.acc.DoorGone(ctx, directory.DeviceID(lobbyID), old); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().UTC().Truncate(time.Minute)
+	alerts.Sweep(ctx, t0, connected)
+	seenIs(map[string]time.Time{lobbyID: {}, garageID: t0})
+
+	alerts.Sweep(ctx, t0.Add(after-time.Second), connected)
+	if n := e.mail.count(owner); n != 0 {
+		t.Fatalf("%d messages before the garage was gone for %v, want none", n, after)
+	}
+
+	// The mail server refuses: nobody is told, and the report is not kept.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	refusing, err := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: closedPort, From: "foyer <noreply@foyer.test>", TLS: "none", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := alerts
+	down.Mail = refusing
+	down.Sweep(ctx, t0.Add(after), connected)
+	if doors, err := e.acc.DoorsOffline(ctx); err != nil || len(doors) != 0 {
+		t.Fatalf("the doors offline after the report reached nobody: %v, %v; want none", doors, err)
+	}
+
+	alerts.Sweep(ctx, t0.Add(after+20*time.Second), connected)
+	m := e.mail.waitFor(t, owner, regexp.MustCompile(`Subject: Garage at Mill Yard is offline`))
+	if body := mailText(t, m.data); !strings.Contains(body, "since "+t0.Format("2006-01-02 15:04")+" UTC") {
+		t.Fatalf("the offline message:\n%s\nwant since %v, when a sweep first found it connected nowhere", body, t0)
+	}
+	alerts.Sweep(ctx, t0.Add(after+40*time.Second), connected)
+	if n := e.mail.count(owner); n != 1 {
+		t.Fatalf("%d messages to the site's owner, want the garage's one", n)
+	}
+	seenIs(map[string]time.Time{lobbyID: {}, garageID: t0})
+
+	e.connect(garageTok)
+	e.mail.waitFor(t, owner, regexp.MustCompile(`Subject: Garage at Mill Yard is back`))
+	seenIs(map[string]time.Time{lobbyID: {}, garageID: {}})
 }

@@ -80,15 +80,13 @@ type Config struct {
 	OnCallEnded func(CallRecord)
 	// OnDoorOpened receives every door opening from a call, like OnCallEnded.
 	OnDoorOpened func(DoorRecord)
-	// OnDoorOffline is told of a door station whose connection to this node
-	// closed (at since) and that has been connected to no node for
-	// DoorOffline since; OnDoorOnline of every door station connecting to
-	// this node. Each is called on a goroutine of its own. Nil: not told.
-	OnDoorOffline func(door directory.Device, since time.Time)
-	OnDoorOnline  func(door directory.Device)
-	// DoorOffline is how long a door station must be gone before
-	// OnDoorOffline is told. Default 5 minutes.
-	DoorOffline time.Duration
+	// OnDoorOnline is told of every door station connecting to this node;
+	// OnDoorGone of one whose connection to this node closed (at), unless
+	// it is connected again already (a newer connection replaced it) or
+	// this node is draining. Each is called on a goroutine of its own.
+	// Nil: not told.
+	OnDoorOnline func(door directory.Device)
+	OnDoorGone   func(door directory.Device, at time.Time)
 }
 
 // KeypadResult is the answer to a keypad code.
@@ -144,9 +142,6 @@ func (cfg Config) withDefaults() Config {
 	if cfg.SendQueue == 0 {
 		cfg.SendQueue = defaultSendQueue
 	}
-	if cfg.DoorOffline == 0 {
-		cfg.DoorOffline = defaultDoorOffline
-	}
 	if cfg.RejoinWindow == 0 {
 		cfg.RejoinWindow = 10 * time.Second
 	}
@@ -189,8 +184,6 @@ func (cfg Config) Validate() error {
 		return errors.New("signaling: node ID must be 1-32 characters of a-z, 0-9 and -")
 	case c.RejoinWindow < 0 || c.RejoinWindow > 2*time.Minute:
 		return errors.New("signaling: the rejoin window must be at most 2m (0: the default, 10s)")
-	case c.DoorOffline < 0:
-		return errors.New("signaling: the door-offline delay must not be negative (0: the default, 5m)")
 	case c.DirectoryDelay > time.Second:
 		return errors.New("signaling: directory delay must be at most 1s (door stations are promised changes within a second)")
 	}
@@ -215,17 +208,15 @@ type Hub struct {
 	resume   *resumeTokens
 	upgrades *ipLimiter // nil: no per-address limit
 
-	mu          sync.Mutex                                // never held across I/O; taken after a Call's mu, never before
-	calls       map[CallID]*Call                          // guarded by mu; calls not ended
-	endedCalls  map[CallID]endedCall                      // guarded by mu; what is kept of calls ended within endedLinger
-	endedQ      []endedAt                                 // guarded by mu; the same calls, oldest first; a timer runs forgetEnded while it has any
-	doorCalls   map[directory.DeviceID]*Call              // guarded by mu; a door station's current call
-	winners     map[directory.DeviceID]map[*Call]struct{} // guarded by mu; answered calls by winner
-	ringIndex   map[directory.Target]map[*Call]struct{}   // guarded by mu; ringing calls by (site, number)
-	draining    bool                                      // guarded by mu
-	stopped     bool                                      // guarded by mu; Run has returned
-	doorWatches map[*doorWatch]struct{}                   // guarded by mu; door stations gone from here, watched
-	idle        chan struct{}                             // guarded by mu; closed when draining and no calls remain
+	mu         sync.Mutex                                // never held across I/O; taken after a Call's mu, never before
+	calls      map[CallID]*Call                          // guarded by mu; calls not ended
+	endedCalls map[CallID]endedCall                      // guarded by mu; what is kept of calls ended within endedLinger
+	endedQ     []endedAt                                 // guarded by mu; the same calls, oldest first; a timer runs forgetEnded while it has any
+	doorCalls  map[directory.DeviceID]*Call              // guarded by mu; a door station's current call
+	winners    map[directory.DeviceID]map[*Call]struct{} // guarded by mu; answered calls by winner
+	ringIndex  map[directory.Target]map[*Call]struct{}   // guarded by mu; ringing calls by (site, number)
+	draining   bool                                      // guarded by mu
+	idle       chan struct{}                             // guarded by mu; closed when draining and no calls remain
 
 	dirtyMu      sync.Mutex
 	dirtySites   map[directory.SiteID]struct{}   // guarded by dirtyMu
@@ -258,7 +249,6 @@ func NewHub(cfg Config, store directory.Store, router Router, ice ICEProvider, r
 		doorCalls:    make(map[directory.DeviceID]*Call),
 		winners:      make(map[directory.DeviceID]map[*Call]struct{}),
 		ringIndex:    make(map[directory.Target]map[*Call]struct{}),
-		doorWatches:  make(map[*doorWatch]struct{}),
 		dirtySites:   make(map[directory.SiteID]struct{}),
 		dirtyDevices: make(map[directory.DeviceID]struct{}),
 		dirtyUsers:   make(map[directory.UserID]struct{}),
@@ -291,7 +281,6 @@ func NewHub(cfg Config, store directory.Store, router Router, ice ICEProvider, r
 func (h *Hub) Run(ctx context.Context) {
 	cancel := h.store.Subscribe(h.onChange)
 	defer cancel()
-	defer h.stopWatching()
 	routed := make(chan struct{})
 	go func() {
 		h.router.Run(ctx, h)

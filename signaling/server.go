@@ -231,8 +231,8 @@ func (h *Hub) served(c *Conn) {
 		h.handOver(c)
 	}
 	h.resume.closed(c, time.Now())
-	if c.device.Kind == directory.KindDoorStation && c.closeCode != CloseReplaced {
-		h.watchDoor(c.device)
+	if c.device.Kind == directory.KindDoorStation {
+		h.doorGone(c.device, c.closeCode)
 	}
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		c.logger().Debug("disconnected", "close_code", int(c.closeCode))

@@ -68,7 +68,7 @@ func (s *accountSide) droppedCollector() prometheus.Collector {
 // It returns the door stations' alerts, whose gauge the caller registers.
 func (s *accountSide) hook(c *signaling.Config, cfg Config, store directory.Store, log *slog.Logger) api.DoorAlerts {
 	api.HookSignaling(c, s.acc, s.journal)
-	alerts := api.DoorAlerts{Directory: store, Accounts: s.acc, Mail: s.mail, PublicURL: cfg.PublicURL, Log: log}
+	alerts := api.DoorAlerts{Directory: store, Accounts: s.acc, Mail: s.mail, PublicURL: cfg.PublicURL, After: cfg.Signaling.DoorOfflineAfter, Log: log.With("component", "door-alerts")}
 	alerts.Hook(c)
 	return alerts
 }

@@ -102,7 +102,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("the demo resident: %w", err)
 		}
 	}
-	if err := reg.Register(side.hook(&sigCfg, cfg, store, log).OfflineGauge()); err != nil {
+	alerts := side.hook(&sigCfg, cfg, store, log)
+	if err := reg.Register(alerts.OfflineGauge()); err != nil {
 		return err
 	}
 	jctx, stopJournal := context.WithCancel(context.Background())
@@ -135,6 +136,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer stopHub()
 	hubDone := make(chan struct{})
 	go func() { hub.Run(hubCtx); close(hubDone) }()
+	sweepDone := make(chan struct{})
+	go func() { alerts.Run(hubCtx, hub.Connected); close(sweepDone) }()
+	defer func() { stopHub(); <-sweepDone }()
 
 	var ready atomic.Bool
 	mux := newMux(hub, b, router, &ready)
@@ -238,7 +242,6 @@ func hubConfig(s SignalingConfig, engine *media.Engine, node string) (signaling.
 		Heartbeat:      s.Heartbeat,
 		SendQueue:      s.SendQueue,
 		RejoinWindow:   s.RejoinWindow,
-		DoorOffline:    s.DoorOfflineAfter,
 		MessageRate:    s.MessageRate,
 		MessageBurst:   s.MessageBurst,
 		CallRate:       s.CallRate,
