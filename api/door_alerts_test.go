@@ -149,7 +149,7 @@ func TestDoorOfflineSweep(t *testing.T) {
 	const owner = "owner@example.com"
 	lobbyID, lobbyTok := e.device(op, site, map[string]string{"kind": "door_station", "name": "Lobby"})
 	garageID, garageTok := e.device(op, site, map[string]string{"kind": "door_station", "name": "Garage"})
-	e.connect(lobbyTok)
+	lobby, _ := e.connect(lobbyTok)
 	seenIs := func(want map[string]time.Time) {
 		t.Helper()
 		var seen map[directory.DeviceID]time.Time
@@ -222,4 +222,22 @@ func TestDoorOfflineSweep(t *testing.T) {
 	e.connect(garageTok)
 	e.mail.waitFor(t, owner, regexp.MustCompile(`Subject: Garage at Mill Yard is back`))
 	seenIs(map[string]time.Time{lobbyID: {}, garageID: {}})
+
+	// The lobby goes, is reported, and is deleted: no longer counted offline.
+	_ = lobby.c.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if seen, err := e.acc.DoorsSeen(ctx); err != nil || !seen[directory.DeviceID(lobbyID)].IsZero() {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal("the lobby's connection closed and it was not recorded gone")
+		}
+	}
+	alerts.Sweep(ctx, time.Now().Add(after), connected)
+	e.mail.waitFor(t, owner, regexp.MustCompile(`Subject: Lobby at Mill Yard is offline`))
+	op.must(http.StatusNoContent, "DELETE", "/v1/sites/"+site+"/devices/"+lobbyID, nil, nil)
+	alerts.Sweep(ctx, time.Now().Add(after), connected)
+	if doors, err := e.acc.DoorsOffline(ctx); err != nil || len(doors) != 0 {
+		t.Fatalf("the doors offline once the lobby reported was deleted: %v, %v; want none", doors, err)
+	}
+	seenIs(map[string]time.Time{garageID: {}})
 }
