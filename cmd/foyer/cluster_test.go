@@ -64,7 +64,8 @@ func startNode(t *testing.T, bin, id, redisURL string) *node {
 	n.cmd.Dir = t.TempDir()
 	n.cmd.Env = append(os.Environ(), "FOYER_REDIS_URL="+redisURL, "FOYER_REDIS_NODE_ID="+id,
 		"FOYER_REDIS_LEASE_TTL=3s", "FOYER_MEDIA_LOOPBACK_ONLY=true", "FOYER_TURN_ENABLED=false",
-		"FOYER_SIGNALING_CALL_RATE=100", "FOYER_SIGNALING_CALL_BURST=100") // the test retries calls in a loop
+		"FOYER_SIGNALING_CALL_RATE=100", "FOYER_SIGNALING_CALL_BURST=100", // the test retries calls in a loop
+		"FOYER_SIGNALING_DOOR_OFFLINE_AFTER=1m")
 	n.cmd.Stderr = n.logs
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -99,7 +100,8 @@ func readyStatus(addr string) int {
 
 // TestClusterOfTwoNodes: seed the shared Redis, run two nodes, ring across
 // them; SIGKILL one and check its devices stop being rung once their leases
-// expire; take Redis away and bring it back and check readiness follows.
+// expire, and that the other reports its door station offline; take Redis
+// away and bring it back and check readiness follows.
 func TestClusterOfTwoNodes(t *testing.T) {
 	bin := foyerBin(t)
 	srv := redistest.StartServer(t)
@@ -119,6 +121,7 @@ func TestClusterOfTwoNodes(t *testing.T) {
 	b := startNode(t, bin, "node-b", url)
 	door := a.dial(t, printed.Tokens["front-door"])
 	phone := b.dial(t, printed.Tokens["anna-phone"])
+	b.dial(t, printed.Tokens["garage-door"])
 
 	if err := door.WriteJSON(map[string]any{"type": "call", "to": "101"}); err != nil {
 		t.Fatal(err)
@@ -155,6 +158,19 @@ func TestClusterOfTwoNodes(t *testing.T) {
 			t.Fatalf("the killed node's device is still rung %v later (lease 3 s)", time.Since(killed))
 		}
 		time.Sleep(200 * time.Millisecond) // a visitor trying again
+	}
+
+	// The garage's door station went with node b, which told nobody: once
+	// b's lease has run out, a sweep of node a finds it connected nowhere
+	// (within a fifth of signaling.door_offline_after, 1 min: 12 s), and a
+	// sweep reports it once it has been gone for that long since.
+	for deadline := killed.Add(3*time.Second + 12*time.Second + time.Minute + 12*time.Second + 10*time.Second); !strings.Contains(a.logs.String(), `msg="door station offline"`); time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the door station of the killed node not reported offline by node a %v later; logs:\n%s", time.Since(killed), a.logs)
+		}
+	}
+	if s := time.Since(killed); s < time.Minute {
+		t.Fatalf("reported offline %v after its node died, before signaling.door_offline_after (1 min)", s)
 	}
 
 	// Redis away: not ready; back: ready again, calls work again.
