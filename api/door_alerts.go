@@ -13,6 +13,7 @@ import (
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/email"
+	"github.com/foyer-intercom/foyer/internal/keylimit"
 	"github.com/foyer-intercom/foyer/signaling"
 )
 
@@ -45,9 +46,19 @@ const DefaultDoorOffline = 5 * time.Minute
 const sweepsPerDelay = 5
 
 // Hook makes the hub tell the alerts of door stations coming and going.
+// A door station's going is recorded at most twice a fifth of After, so
+// that one reconnecting in a loop does not make a store write (an fsync on
+// bbolt) each time round; one gone beyond that is found by the next sweep,
+// as one whose node died is.
 func (d DoorAlerts) Hook(c *signaling.Config) {
+	every := d.after() / sweepsPerDelay
+	limit := keylimit.New[directory.DeviceID](1/every.Seconds(), 2, d.after())
 	c.OnDoorOnline = d.online
-	c.OnDoorGone = d.gone
+	c.OnDoorGone = func(door directory.Device, at time.Time) {
+		if ok, _ := limit.Allow(door.ID, at); ok {
+			d.gone(door, at)
+		}
+	}
 }
 
 // Run sweeps every fifth of After until ctx ends; connected says which of

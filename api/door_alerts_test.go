@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"regexp"
@@ -240,4 +241,45 @@ func TestDoorOfflineSweep(t *testing.T) {
 		t.Fatalf("the doors offline once the lobby reported was deleted: %v, %v; want none", doors, err)
 	}
 	seenIs(map[string]time.Time{garageID: {}})
+}
+
+// TestDoorReconnectingInALoop: a door station that keeps reconnecting has
+// its going recorded twice a fifth of the delay at most (each a store
+// write); gone beyond that, it is found by the next sweep instead.
+func TestDoorReconnectingInALoop(t *testing.T) {
+	const after = time.Minute
+	e, alerts, connected := alertsEnv(t, after)
+	ctx := context.Background()
+	op, site := e.siteOwner("Loop Lane")
+	id, tok := e.device(op, site, map[string]string{"kind": "door_station", "name": "Gate"})
+	door := directory.DeviceID(id)
+	state := func(gone bool, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			seen, err := e.acc.DoorsSeen(ctx)
+			if since, ok := seen[door]; err == nil && ok && since.IsZero() != gone {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the gate watched as %v (%v), want gone %v", what, seen, err, gone)
+			}
+		}
+	}
+	for i := range 2 {
+		c, _ := e.connect(tok)
+		state(false, fmt.Sprintf("connected, time %d", i+1))
+		_ = c.c.Close()
+		state(true, fmt.Sprintf("closed, time %d", i+1))
+	}
+	c, _ := e.connect(tok)
+	state(false, "connected, time 3")
+	_ = c.c.Close()
+	time.Sleep(200 * time.Millisecond) // the hub tells of its going at once, on a goroutine
+	state(false, "closed a third time within a fifth of the delay (not recorded)")
+
+	now := time.Now()
+	alerts.Sweep(ctx, now, connected)
+	if seen, err := e.acc.DoorsSeen(ctx); err != nil || !seen[door].Equal(now.UTC()) {
+		t.Fatalf("after a sweep the gate is watched as %v (%v), want gone since the sweep, %v", seen, err, now.UTC())
+	}
 }
