@@ -29,6 +29,7 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 		// Read all the time, as an app does: gorilla answers each ping
 		// while reading.
 		go func(ws *websocket.Conn, in chan<- frame) {
+			_ = ws.SetReadDeadline(time.Time{}) // no deadline: the heartbeat is what ends a connection here
 			for {
 				_, data, err := ws.ReadMessage()
 				in <- frame{data, err}
@@ -45,8 +46,12 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 		buf = buf[:runtime.Stack(buf, true)]
 		return strings.Count(string(buf), "signaling.(*Conn).read(")
 	}
+	// A connection reads its pong each second, for a moment: the moment
+	// when none does comes at once on a quiet machine. A reader kept after
+	// each message (for a second, say) never lets it come, however long
+	// the wait; the wait is long for a machine busy with other tests.
 	n := reading()
-	for deadline := time.Now().Add(time.Second); n > 0 && time.Now().Before(deadline); n = reading() {
+	for deadline := time.Now().Add(readTimeout); n > 0 && time.Now().Before(deadline); n = reading() {
 		time.Sleep(10 * time.Millisecond) // a pong being taken just now
 	}
 	if n > 0 {
