@@ -44,7 +44,7 @@ type Config struct {
 	LiveCalls func(ctx context.Context, site directory.SiteID) signaling.LiveCalls
 	// Connected reports which of ids are connected (the signalling hub's
 	// Connected); nil: not known, and device lists say nothing of it.
-	Connected func(ctx context.Context, ids []directory.DeviceID) map[directory.DeviceID]bool
+	Connected Connected
 	// OpenDoor sends a door station an unlock for d outside a call (the
 	// signalling hub's OpenDoor: signaling.ErrDoorOffline when it is not
 	// connected); nil: residents cannot open doors from the app here.
@@ -70,6 +70,10 @@ type Config struct {
 	// Metrics, when set, receives the request metrics (metrics.go).
 	Metrics prometheus.Registerer
 }
+
+// Connected reports which of ids are connected to any node: the
+// signalling hub's Connected.
+type Connected func(ctx context.Context, ids []directory.DeviceID) map[directory.DeviceID]bool
 
 // API serves /v1.
 type API struct {

@@ -65,7 +65,7 @@ func (d DoorAlerts) Hook(c *signaling.Config) {
 // the door stations are connected to any node (the hub's Connected). The
 // first sweep waits that long too, so that the door stations of a
 // cluster that restarted have connected again.
-func (d DoorAlerts) Run(ctx context.Context, connected func(context.Context, []directory.DeviceID) map[directory.DeviceID]bool) {
+func (d DoorAlerts) Run(ctx context.Context, connected Connected) {
 	t := time.NewTicker(d.after() / sweepsPerDelay)
 	defer t.Stop()
 	for {
@@ -90,7 +90,7 @@ func (d DoorAlerts) after() time.Duration {
 // a connection that closed on one node after it opened on another recorded
 // it gone); one recorded connected that is connected nowhere is recorded
 // gone since now; one gone for After is reported offline.
-func (d DoorAlerts) Sweep(ctx context.Context, now time.Time, connected func(context.Context, []directory.DeviceID) map[directory.DeviceID]bool) {
+func (d DoorAlerts) Sweep(ctx context.Context, now time.Time, connected Connected) {
 	rctx, cancel := context.WithTimeout(ctx, mailTimeout)
 	defer cancel()
 	seen, err := d.Accounts.DoorsSeen(rctx)

@@ -117,9 +117,9 @@ func TestDoorOfflineMails(t *testing.T) {
 // alertsEnv is an API and hub with the door stations' alerts hooked (a
 // door station gone for after is reported), and the hub's Connected for
 // their sweeps.
-func alertsEnv(t *testing.T, after time.Duration) (*env, api.DoorAlerts, func(context.Context, []directory.DeviceID) map[directory.DeviceID]bool) {
+func alertsEnv(t *testing.T, after time.Duration) (*env, api.DoorAlerts, api.Connected) {
 	var alerts api.DoorAlerts
-	var connected func(context.Context, []directory.DeviceID) map[directory.DeviceID]bool
+	var connected api.Connected
 	e := newEnvFull(t, func(c *api.Config) { connected = c.Connected }, func(e *env, c *signaling.Config) {
 		alerts = api.DoorAlerts{Directory: e.dir, Accounts: e.acc, Mail: e.sender, PublicURL: "http://foyer.test", After: after, Log: e.log}
 		alerts.Hook(c)
@@ -128,7 +128,7 @@ func alertsEnv(t *testing.T, after time.Duration) (*env, api.DoorAlerts, func(co
 }
 
 // sweeping runs alerts' sweeps until the test ends.
-func sweeping(t *testing.T, alerts api.DoorAlerts, connected func(context.Context, []directory.DeviceID) map[directory.DeviceID]bool) {
+func sweeping(t *testing.T, alerts api.DoorAlerts, connected api.Connected) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { alerts.Run(ctx, connected); close(done) }()
