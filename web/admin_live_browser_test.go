@@ -146,8 +146,12 @@ func TestPortalLiveCallsOfEveryNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := node.acc.MarkDoorOffline(ctx, gate.ID, time.Date(2026, 12, 7, 21, 30, 0, 0, time.Local)); err != nil {
+	went := time.Date(2026, 12, 7, 21, 30, 0, 0, time.Local)
+	if err := node.acc.DoorGone(ctx, gate.ID, went); err != nil {
 		t.Fatal(err)
+	}
+	if first, err := node.acc.MarkDoorOffline(ctx, gate.ID, went); err != nil || !first {
+		t.Fatalf("marking the gate offline: %v, %v", first, err)
 	}
 	c.click(p, `button[data-tab="devices"]`)
 	c.waitFor(p, "front-door offline since the time reported", status("Offline since Dec 7, 2026, 9:30 PM"))
