@@ -10,12 +10,13 @@ import (
 )
 
 // Door stations offline. Every door station that has connected is kept
-// here, shared by the nodes, as connected or gone since a time: the node
-// its connection closed on records it gone, any node's sweep records gone
-// one that is connected nowhere (its node died) and reports one gone long
-// enough, and the node it connects to records it connected again. What
-// was reported to its managers is kept too, so that an outage is told
-// once and its end by whichever node the door station comes back to.
+// here, shared by the nodes, as connected or gone since a time: the nodes'
+// sweeps record gone one connected nowhere (since its connection closed,
+// when the node it was on saw that, else since the sweep) and report one
+// gone long enough, and the node it connects to records it connected
+// again. What was reported to its managers is kept too, so that an outage
+// is told once and its end by whichever node the door station comes back
+// to.
 
 // doorConnected is a door station's record in tDoorsSeen while it is
 // connected (as last known); a gone one's is the time it went.
@@ -61,16 +62,31 @@ func (s *Store) DoorConnected(ctx context.Context, door directory.DeviceID) (sin
 	return since, told && err == nil, err
 }
 
-// DoorGone records that door has been connected to no node since at,
-// unless it is recorded gone already (since earlier).
+// DoorGone records that door has been connected to no node since at (a
+// sweep found it so), unless it is recorded gone already.
 func (s *Store) DoorGone(ctx context.Context, door directory.DeviceID, at time.Time) error {
+	return s.doorGone(ctx, door, at, false)
+}
+
+// DoorClosed records that door's connection to a node closed at at, seen
+// by that node: it has been gone since then, unless it is recorded gone
+// since later (a later close). A close is a truer time than a sweep's, and
+// a later close than an earlier one (it was connected until then).
+func (s *Store) DoorClosed(ctx context.Context, door directory.DeviceID, at time.Time) error {
+	return s.doorGone(ctx, door, at, true)
+}
+
+func (s *Store) doorGone(ctx context.Context, door directory.DeviceID, at time.Time, closed bool) error {
 	return s.update(ctx, func(tx kv.Tx) error {
 		seen, err := get(tx, tDoorsSeen, string(door))
-		if err == nil && string(seen) != doorConnected {
-			return nil
-		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
+		}
+		if err == nil && string(seen) != doorConnected {
+			since, _ := time.Parse(time.RFC3339Nano, string(seen))
+			if !closed || !at.After(since) {
+				return nil
+			}
 		}
 		return tx.Put(tDoorsSeen, string(door), []byte(at.UTC().Format(time.RFC3339Nano)))
 	})

@@ -8,7 +8,8 @@ import (
 	"github.com/foyer-intercom/foyer/directory"
 )
 
-// TestDoorOfflineOnce: a door station gone is recorded since it first went;
+// TestDoorOfflineOnce: a door station gone is recorded since it went (its
+// last close seen, else the first sweep that found it gone);
 // it is marked offline once, only while still gone since then (a second
 // node finding it gone too tells nobody again, and one that connected
 // meanwhile is not marked); connected again, it is told back once with
@@ -33,8 +34,18 @@ func TestDoorOfflineOnce(t *testing.T) {
 		if first, err := s.MarkDoorOffline(ctx, "d_gate", went); err != nil || first {
 			t.Fatalf("marking offline a door never seen: %v, %v; want not marked", first, err)
 		}
-		for _, at := range []time.Time{went, went.Add(time.Minute)} {
-			if err := s.DoorGone(ctx, "d_gate", at); err != nil {
+		// Gone since a sweep found it, then since a close its node saw: a
+		// close moves the time later (it was connected until then), never
+		// earlier, and a later sweep leaves it.
+		for _, step := range []struct {
+			closed bool
+			at     time.Time
+		}{{false, went.Add(-time.Minute)}, {true, went}, {true, went.Add(-2 * time.Minute)}, {false, went.Add(time.Minute)}} {
+			record := s.DoorGone
+			if step.closed {
+				record = s.DoorClosed
+			}
+			if err := record(ctx, "d_gate", step.at); err != nil {
 				t.Fatal(err)
 			}
 		}

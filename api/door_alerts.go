@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 	"github.com/foyer-intercom/foyer/accounts"
 	"github.com/foyer-intercom/foyer/directory"
 	"github.com/foyer-intercom/foyer/email"
-	"github.com/foyer-intercom/foyer/internal/keylimit"
 	"github.com/foyer-intercom/foyer/signaling"
 )
 
@@ -22,12 +22,15 @@ import (
 // back: a door station offline lets no visitor call and no code open its
 // door, and no metric names it (metrics have no per-device labels).
 //
-// The hub tells it of each door station connecting and going (Hook); the
-// store keeps that, shared by the nodes; and every node sweeps (Run): a
-// door station recorded connected but connected to no node (its node died
-// or restarted) is recorded gone from then, and one gone for After is
-// reported, once however many nodes find it. A door station that has
-// never connected (one still being installed) is not watched.
+// The hub tells it of each door station connecting (recorded in the store,
+// shared by the nodes) and of each connection closing (kept in memory, to
+// say since when: a store write at each close would make one at each
+// reconnection); every node sweeps (Run): a door station connected to no
+// node is recorded gone, since its connection closed if this node saw
+// that, else since the sweep (its node died or restarted), and one gone
+// for After is reported, once however many nodes find it. A door station
+// that has never connected (one still being installed) is not watched.
+// Use a DoorAlerts through a pointer, and hook it before running it.
 type DoorAlerts struct {
 	Directory directory.Store
 	Accounts  *accounts.Store
@@ -35,6 +38,9 @@ type DoorAlerts struct {
 	PublicURL string        // the portal's address in the messages
 	After     time.Duration // how long a door station must be gone to be reported; 0: 5 minutes
 	Log       *slog.Logger
+
+	mu     sync.Mutex
+	closed map[directory.DeviceID]time.Time // door stations whose connection here closed, and when; guarded by mu
 }
 
 // DefaultDoorOffline is how long a door station must be gone before its
@@ -46,26 +52,16 @@ const DefaultDoorOffline = 5 * time.Minute
 const sweepsPerDelay = 5
 
 // Hook makes the hub tell the alerts of door stations coming and going.
-// A door station's going is recorded at most twice a fifth of After, so
-// that one reconnecting in a loop does not make a store write (an fsync on
-// bbolt) each time round; one gone beyond that is found by the next sweep,
-// as one whose node died is.
-func (d DoorAlerts) Hook(c *signaling.Config) {
-	every := d.after() / sweepsPerDelay
-	limit := keylimit.New[directory.DeviceID](1/every.Seconds(), 2, d.after())
+func (d *DoorAlerts) Hook(c *signaling.Config) {
 	c.OnDoorOnline = d.online
-	c.OnDoorGone = func(door directory.Device, at time.Time) {
-		if ok, _ := limit.Allow(door.ID, at); ok {
-			d.gone(door, at)
-		}
-	}
+	c.OnDoorGone = d.closedHere
 }
 
 // Run sweeps every fifth of After until ctx ends; connected says which of
 // the door stations are connected to any node (the hub's Connected). The
 // first sweep waits that long too, so that the door stations of a
 // cluster that restarted have connected again.
-func (d DoorAlerts) Run(ctx context.Context, connected Connected) {
+func (d *DoorAlerts) Run(ctx context.Context, connected Connected) {
 	t := time.NewTicker(d.after() / sweepsPerDelay)
 	defer t.Stop()
 	for {
@@ -78,7 +74,7 @@ func (d DoorAlerts) Run(ctx context.Context, connected Connected) {
 	}
 }
 
-func (d DoorAlerts) after() time.Duration {
+func (d *DoorAlerts) after() time.Duration {
 	if d.After <= 0 {
 		return DefaultDoorOffline
 	}
@@ -86,11 +82,11 @@ func (d DoorAlerts) after() time.Duration {
 }
 
 // Sweep looks at every door station that has connected, as of now: one
-// connected is recorded so (and told back, if it was reported offline:
-// a connection that closed on one node after it opened on another recorded
-// it gone); one recorded connected that is connected nowhere is recorded
-// gone since now; one gone for After is reported offline.
-func (d DoorAlerts) Sweep(ctx context.Context, now time.Time, connected Connected) {
+// connected is recorded so (and told back, if it was reported offline: a
+// sweep found it gone as it reconnected); one connected nowhere is
+// recorded gone, since its connection here closed or else since now; one
+// gone for After is reported offline.
+func (d *DoorAlerts) Sweep(ctx context.Context, now time.Time, connected Connected) {
 	rctx, cancel := context.WithTimeout(ctx, mailTimeout)
 	defer cancel()
 	seen, err := d.Accounts.DoorsSeen(rctx)
@@ -109,29 +105,74 @@ func (d DoorAlerts) Sweep(ctx context.Context, now time.Time, connected Connecte
 	on := connected(rctx, ids)
 	for id, since := range seen {
 		dctx, cancel := context.WithTimeout(ctx, mailTimeout) // a door's messages wait no longer
-		switch {
-		case on[id] && !since.IsZero():
-			d.backOn(dctx, id)
-		case on[id]:
-		case since.IsZero():
-			if err := d.Accounts.DoorGone(dctx, id, now); err != nil {
-				d.Log.Error("recording a door station gone failed", "door_station_id", id, "err", err)
-			}
-		case now.Sub(since) >= d.after():
-			_, wasTold := told[id]
-			d.offline(dctx, id, since, wasTold)
-		}
+		d.sweepOne(dctx, now, id, since, on[id], told)
 		cancel()
+	}
+	d.mu.Lock()
+	for id, at := range d.closed {
+		if now.Sub(at) > d.after() {
+			delete(d.closed, id) // a door station this node's sweeps never found (its first connection not recorded)
+		}
+	}
+	d.mu.Unlock()
+}
+
+// sweepOne is Sweep for door station id, recorded gone since since (zero:
+// connected), connected to some node now or not (on).
+func (d *DoorAlerts) sweepOne(ctx context.Context, now time.Time, id directory.DeviceID, since time.Time, on bool, told map[directory.DeviceID]time.Time) {
+	d.mu.Lock()
+	closed, closedHere := d.closed[id]
+	d.mu.Unlock()
+	if on {
+		if closedHere && closed.Before(now) {
+			d.forget(id, closed) // a close after the sweep asked stays for the next
+		}
+		if !since.IsZero() {
+			d.backOn(ctx, id)
+		}
+		return
+	}
+	var err error
+	switch {
+	case closedHere && (since.IsZero() || closed.After(since)):
+		if err = d.Accounts.DoorClosed(ctx, id, closed); err == nil {
+			since = closed
+		}
+	case since.IsZero():
+		err = d.Accounts.DoorGone(ctx, id, now)
+	}
+	if err != nil {
+		d.Log.Error("recording a door station gone failed", "door_station_id", id, "err", err)
+		return // the next sweep tries again
+	}
+	if closedHere {
+		d.forget(id, closed)
+	}
+	if !since.IsZero() && now.Sub(since) >= d.after() {
+		_, wasTold := told[id]
+		d.offline(ctx, id, since, wasTold)
 	}
 }
 
-// gone records that door's connection to a node closed at at.
-func (d DoorAlerts) gone(door directory.Device, at time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
-	defer cancel()
-	if err := d.Accounts.DoorGone(ctx, door.ID, at); err != nil {
-		d.Log.Error("recording a door station gone failed", "door_station_id", door.ID, "err", err)
+// forget forgets that id's connection here closed at at, unless it has
+// closed again since.
+func (d *DoorAlerts) forget(id directory.DeviceID, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed[id].Equal(at) {
+		delete(d.closed, id)
 	}
+}
+
+// closedHere keeps when door's connection to this node closed, for the
+// sweeps.
+func (d *DoorAlerts) closedHere(door directory.Device, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed == nil {
+		d.closed = make(map[directory.DeviceID]time.Time)
+	}
+	d.closed[door.ID] = at
 }
 
 // offline tells the site's admins that door has been gone since since,
@@ -139,7 +180,7 @@ func (d DoorAlerts) gone(door directory.Device, at time.Time) {
 // was deleted (then it is forgotten, and no longer counted offline). When
 // nobody could be told (the mail server did not answer), the next sweep
 // tries again.
-func (d DoorAlerts) offline(ctx context.Context, id directory.DeviceID, since time.Time, told bool) {
+func (d *DoorAlerts) offline(ctx context.Context, id directory.DeviceID, since time.Time, told bool) {
 	door, err := d.Directory.Device(ctx, id)
 	if errors.Is(err, directory.ErrNotFound) {
 		err = d.Accounts.ForgetDoor(ctx, id) // deleted: nobody waits for it
@@ -164,14 +205,14 @@ func (d DoorAlerts) offline(ctx context.Context, id directory.DeviceID, since ti
 
 // online records that door is connected, and tells its site's admins that
 // it is back if it was reported offline.
-func (d DoorAlerts) online(door directory.Device) {
+func (d *DoorAlerts) online(door directory.Device) {
 	ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
 	defer cancel()
 	d.back(ctx, door)
 }
 
 // backOn is back for a door station a sweep found connected.
-func (d DoorAlerts) backOn(ctx context.Context, id directory.DeviceID) {
+func (d *DoorAlerts) backOn(ctx context.Context, id directory.DeviceID) {
 	door, err := d.Directory.Device(ctx, id)
 	if err != nil {
 		d.Log.Error("reading a door station back failed", "door_station_id", id, "err", err)
@@ -180,7 +221,7 @@ func (d DoorAlerts) backOn(ctx context.Context, id directory.DeviceID) {
 	d.back(ctx, door)
 }
 
-func (d DoorAlerts) back(ctx context.Context, door directory.Device) {
+func (d *DoorAlerts) back(ctx context.Context, door directory.Device) {
 	since, told, err := d.Accounts.DoorConnected(ctx, door.ID)
 	if err == nil && told {
 		_, err = d.tell(ctx, door, func(to string, site directory.Site) email.Message {
@@ -194,7 +235,7 @@ func (d DoorAlerts) back(ctx context.Context, door directory.Device) {
 
 // tell sends each admin of door's site the message msg makes, and says
 // to how many it was sent.
-func (d DoorAlerts) tell(ctx context.Context, door directory.Device, msg func(to string, site directory.Site) email.Message) (int, error) {
+func (d *DoorAlerts) tell(ctx context.Context, door directory.Device, msg func(to string, site directory.Site) email.Message) (int, error) {
 	site, err := d.Directory.Site(ctx, door.Site)
 	if err != nil {
 		return 0, err
@@ -222,7 +263,7 @@ func (d DoorAlerts) tell(ctx context.Context, door directory.Device, msg func(to
 // offline to their sites' admins and not back yet, read from the store at
 // each scrape (the last count when the store does not answer within a
 // second). Every node of a cluster says the same.
-func (d DoorAlerts) OfflineGauge() prometheus.Collector {
+func (d *DoorAlerts) OfflineGauge() prometheus.Collector {
 	var last atomic.Int64
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "foyer_door_stations_offline",

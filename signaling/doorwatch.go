@@ -20,7 +20,7 @@ func (h *Hub) doorOnline(d directory.Device) {
 }
 
 // doorGone tells OnDoorGone of door station d, whose connection here
-// closed with code.
+// closed with code, on the goroutine that ends serving it.
 func (h *Hub) doorGone(d directory.Device, code CloseCode) {
 	if h.cfg.OnDoorGone == nil || code == CloseReplaced {
 		return
@@ -29,6 +29,6 @@ func (h *Hub) doorGone(d directory.Device, code CloseCode) {
 	draining := h.draining
 	h.mu.Unlock()
 	if !draining {
-		go h.cfg.OnDoorGone(d, h.clock.Now())
+		h.cfg.OnDoorGone(d, h.clock.Now())
 	}
 }

@@ -80,11 +80,11 @@ type Config struct {
 	OnCallEnded func(CallRecord)
 	// OnDoorOpened receives every door opening from a call, like OnCallEnded.
 	OnDoorOpened func(DoorRecord)
-	// OnDoorOnline is told of every door station connecting to this node;
-	// OnDoorGone of one whose connection to this node closed (at), unless
-	// it is connected again already (a newer connection replaced it) or
-	// this node is draining. Each is called on a goroutine of its own.
-	// Nil: not told.
+	// OnDoorOnline is told of every door station connecting to this node,
+	// on a goroutine of its own; OnDoorGone of one whose connection to this
+	// node closed (at), unless it is connected again already (a newer
+	// connection replaced it) or this node is draining, before the close
+	// is logged: it must not block. Nil: not told.
 	OnDoorOnline func(door directory.Device)
 	OnDoorGone   func(door directory.Device, at time.Time)
 }

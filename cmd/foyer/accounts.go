@@ -66,9 +66,9 @@ func (s *accountSide) droppedCollector() prometheus.Collector {
 
 // hook connects the signalling hub to the access codes and the logs.
 // It returns the door stations' alerts, whose gauge the caller registers.
-func (s *accountSide) hook(c *signaling.Config, cfg Config, store directory.Store, log *slog.Logger) api.DoorAlerts {
+func (s *accountSide) hook(c *signaling.Config, cfg Config, store directory.Store, log *slog.Logger) *api.DoorAlerts {
 	api.HookSignaling(c, s.acc, s.journal)
-	alerts := api.DoorAlerts{Directory: store, Accounts: s.acc, Mail: s.mail, PublicURL: cfg.PublicURL, After: cfg.Signaling.DoorOfflineAfter, Log: log.With("component", "door-alerts")}
+	alerts := &api.DoorAlerts{Directory: store, Accounts: s.acc, Mail: s.mail, PublicURL: cfg.PublicURL, After: cfg.Signaling.DoorOfflineAfter, Log: log.With("component", "door-alerts")}
 	alerts.Hook(c)
 	return alerts
 }
