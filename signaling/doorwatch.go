@@ -9,8 +9,9 @@ import (
 // connection here closed, unless it was replaced by a newer one (it is
 // connected again) or the node is draining (its door stations move to the
 // other nodes). Whether one stays gone long enough to tell anybody is
-// decided by whoever listens (api.DoorAlerts), from what every node told
-// it, so a node that dies or restarts loses nothing.
+// decided by whoever listens (api.DoorAlerts: every node's sweeps of the
+// shared store), so a node that dies or restarts loses no door station,
+// only, at worst, the exact time one went.
 
 // doorOnline tells OnDoorOnline of door station d, connected here now.
 func (h *Hub) doorOnline(d directory.Device) {
