@@ -19,47 +19,57 @@ import (
 // to.
 
 // doorConnected is a door station's record in tDoorsSeen while it is
-// connected (as last known); a gone one's is the time it went.
+// connected (as last known); a gone one's is the time it went (doorStamp), as
+// is a reported one's in tDoorsOffline.
 const doorConnected = "connected"
+
+func doorStamp(t time.Time) []byte { return []byte(t.UTC().Format(time.RFC3339Nano)) }
+
+// doorTime reads a record: the time in it, the zero time for doorConnected.
+func doorTime(v []byte) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, string(v))
+	return t
+}
+
+// doorRecord reads door's record in table: nil when it has none.
+func doorRecord(tx kv.Tx, table string, door directory.DeviceID) ([]byte, error) {
+	v, err := get(tx, table, string(door))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return v, err
+}
 
 // DoorConnected records that door is connected, and reports since when it
 // had been offline if that was reported to its managers (then they are
 // told it is back). Every door station connecting calls it, so the common
 // case, a door known connected and not reported, is a read: no write
 // transaction (an fsync on bbolt) per connection.
-func (s *Store) DoorConnected(ctx context.Context, door directory.DeviceID) (since time.Time, told bool, err error) {
-	known := false
+func (s *Store) DoorConnected(ctx context.Context, door directory.DeviceID) (went time.Time, told bool, err error) {
+	var seen, reported []byte
 	err = s.view(ctx, func(tx kv.Tx) error {
-		seen, err := get(tx, tDoorsSeen, string(door))
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		_, err = get(tx, tDoorsOffline, string(door))
-		known = string(seen) == doorConnected && errors.Is(err, ErrNotFound)
-		if errors.Is(err, ErrNotFound) {
-			return nil
+		var err error
+		if seen, err = doorRecord(tx, tDoorsSeen, door); err == nil {
+			reported, err = doorRecord(tx, tDoorsOffline, door)
 		}
 		return err
 	})
-	if err != nil || known {
+	if err != nil || string(seen) == doorConnected && reported == nil {
 		return time.Time{}, false, err
 	}
 	err = s.update(ctx, func(tx kv.Tx) error {
+		if reported, err = doorRecord(tx, tDoorsOffline, door); err != nil {
+			return err
+		}
 		if err := tx.Put(tDoorsSeen, string(door), []byte(doorConnected)); err != nil {
 			return err
 		}
-		v, err := get(tx, tDoorsOffline, string(door))
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		told = true
-		since, _ = time.Parse(time.RFC3339Nano, string(v))
 		return tx.Delete(tDoorsOffline, string(door))
 	})
-	return since, told && err == nil, err
+	if err != nil || reported == nil {
+		return time.Time{}, false, err
+	}
+	return doorTime(reported), true, nil
 }
 
 // DoorGone records that door has been connected to no node since at (a
@@ -78,56 +88,40 @@ func (s *Store) DoorClosed(ctx context.Context, door directory.DeviceID, at time
 
 func (s *Store) doorGone(ctx context.Context, door directory.DeviceID, at time.Time, closed bool) error {
 	return s.update(ctx, func(tx kv.Tx) error {
-		seen, err := get(tx, tDoorsSeen, string(door))
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		seen, err := doorRecord(tx, tDoorsSeen, door)
+		if err != nil {
 			return err
 		}
-		if err == nil && string(seen) != doorConnected {
-			since, _ := time.Parse(time.RFC3339Nano, string(seen))
-			if !closed || !at.After(since) {
-				return nil
-			}
+		if seen != nil && string(seen) != doorConnected && (!closed || !at.After(doorTime(seen))) {
+			return nil
 		}
-		return tx.Put(tDoorsSeen, string(door), []byte(at.UTC().Format(time.RFC3339Nano)))
+		return tx.Put(tDoorsSeen, string(door), doorStamp(at))
 	})
 }
 
 // DoorsSeen returns every door station that has connected: the zero time
 // for one connected when last known, else since when it has been gone.
 func (s *Store) DoorsSeen(ctx context.Context) (map[directory.DeviceID]time.Time, error) {
-	out := map[directory.DeviceID]time.Time{}
-	err := s.view(ctx, func(tx kv.Tx) error {
-		return tx.Scan(tDoorsSeen, "", func(k string, v []byte) error {
-			var since time.Time
-			if string(v) != doorConnected {
-				since, _ = time.Parse(time.RFC3339Nano, string(v))
-			}
-			out[directory.DeviceID(k)] = since
-			return nil
-		})
-	})
-	return out, err
+	return s.doorTimes(ctx, tDoorsSeen)
 }
 
-// MarkDoorOffline records that door, gone since since, has been reported
+// MarkDoorOffline records that door, gone since went, has been reported
 // offline, and reports whether it was not already (then its managers are
 // told). It is not marked, and false is returned, when door is no longer
 // recorded gone since then: it connected again meanwhile.
-func (s *Store) MarkDoorOffline(ctx context.Context, door directory.DeviceID, since time.Time) (bool, error) {
+func (s *Store) MarkDoorOffline(ctx context.Context, door directory.DeviceID, went time.Time) (bool, error) {
 	first := false
-	stamp := since.UTC().Format(time.RFC3339Nano)
 	err := s.update(ctx, func(tx kv.Tx) error {
-		if seen, err := get(tx, tDoorsSeen, string(door)); err != nil || string(seen) != stamp {
-			if errors.Is(err, ErrNotFound) {
-				return nil
-			}
+		seen, err := doorRecord(tx, tDoorsSeen, door)
+		if err != nil || string(seen) != string(doorStamp(went)) {
 			return err
 		}
-		if _, err := get(tx, tDoorsOffline, string(door)); err == nil || !errors.Is(err, ErrNotFound) {
+		reported, err := doorRecord(tx, tDoorsOffline, door)
+		if err != nil || reported != nil {
 			return err
 		}
 		first = true
-		return tx.Put(tDoorsOffline, string(door), []byte(stamp))
+		return tx.Put(tDoorsOffline, string(door), seen)
 	})
 	return first && err == nil, err
 }
@@ -151,10 +145,15 @@ func (s *Store) ForgetDoor(ctx context.Context, door directory.DeviceID) error {
 // DoorsOffline returns the door stations reported offline and not back,
 // with since when each has been.
 func (s *Store) DoorsOffline(ctx context.Context) (map[directory.DeviceID]time.Time, error) {
+	return s.doorTimes(ctx, tDoorsOffline)
+}
+
+// doorTimes reads every door station's record in table.
+func (s *Store) doorTimes(ctx context.Context, table string) (map[directory.DeviceID]time.Time, error) {
 	out := map[directory.DeviceID]time.Time{}
 	err := s.view(ctx, func(tx kv.Tx) error {
-		return tx.Scan(tDoorsOffline, "", func(k string, v []byte) error {
-			out[directory.DeviceID(k)], _ = time.Parse(time.RFC3339Nano, string(v))
+		return tx.Scan(table, "", func(k string, v []byte) error {
+			out[directory.DeviceID(k)] = doorTime(v)
 			return nil
 		})
 	})
