@@ -128,7 +128,7 @@ func (d *DoorAlerts) sweepOne(ctx context.Context, now time.Time, id directory.D
 			d.forget(id, closed) // a close after the sweep asked stays for the next
 		}
 		if !since.IsZero() {
-			d.backOn(ctx, id)
+			d.back(ctx, id)
 		}
 		return
 	}
@@ -203,33 +203,27 @@ func (d *DoorAlerts) offline(ctx context.Context, id directory.DeviceID, since t
 	}
 }
 
-// online records that door is connected, and tells its site's admins that
-// it is back if it was reported offline.
+// online records that door, connecting to this node, is connected.
 func (d *DoorAlerts) online(door directory.Device) {
 	ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
 	defer cancel()
-	d.back(ctx, door)
+	d.back(ctx, door.ID)
 }
 
-// backOn is back for a door station a sweep found connected.
-func (d *DoorAlerts) backOn(ctx context.Context, id directory.DeviceID) {
-	door, err := d.Directory.Device(ctx, id)
-	if err != nil {
-		d.Log.Error("reading a door station back failed", "door_station_id", id, "err", err)
-		return
-	}
-	d.back(ctx, door)
-}
-
-func (d *DoorAlerts) back(ctx context.Context, door directory.Device) {
-	since, told, err := d.Accounts.DoorConnected(ctx, door.ID)
+// back records that door station id is connected, and tells its site's
+// admins that it is back if it was reported offline.
+func (d *DoorAlerts) back(ctx context.Context, id directory.DeviceID) {
+	went, told, err := d.Accounts.DoorConnected(ctx, id)
 	if err == nil && told {
-		_, err = d.tell(ctx, door, func(to string, site directory.Site) email.Message {
-			return email.DoorOnline(to, door.Name, site.Name, since)
-		})
+		var door directory.Device
+		if door, err = d.Directory.Device(ctx, id); err == nil {
+			_, err = d.tell(ctx, door, func(to string, site directory.Site) email.Message {
+				return email.DoorOnline(to, door.Name, site.Name, went)
+			})
+		}
 	}
 	if err != nil {
-		d.Log.Error("telling a site a door station is back failed", "door_station_id", door.ID, "err", err)
+		d.Log.Error("telling a site a door station is back failed", "door_station_id", id, "err", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
@@ -37,7 +38,7 @@ func (a *API) appDoors(w http.ResponseWriter, r *http.Request, p *principal) err
 	if err != nil {
 		return err
 	}
-	doors, err := a.doorStations(r, s.ID)
+	doors, err := a.doorStations(r.Context(), s.ID)
 	if err != nil {
 		return err
 	}
@@ -86,8 +87,8 @@ func (a *API) appOpenDoor(w http.ResponseWriter, r *http.Request, p *principal) 
 }
 
 // doorStations returns a site's door stations.
-func (a *API) doorStations(r *http.Request, site directory.SiteID) ([]directory.Device, error) {
-	devs, err := a.dir.SiteDevices(r.Context(), site)
+func (a *API) doorStations(ctx context.Context, site directory.SiteID) ([]directory.Device, error) {
+	devs, err := a.dir.SiteDevices(ctx, site)
 	if err != nil {
 		return nil, err
 	}

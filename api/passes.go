@@ -43,7 +43,7 @@ func (a *API) createPass(w http.ResponseWriter, r *http.Request, p *principal) e
 	if !until.After(now) || until.Sub(now) > accounts.MaxPassValidity {
 		return errInvalidField("valid_until must be in the next %d days", accounts.MaxPassValidity/(24*time.Hour))
 	}
-	stations, err := a.doorStations(r, s.ID)
+	stations, err := a.doorStations(ctx, s.ID)
 	if err != nil {
 		return err
 	}
