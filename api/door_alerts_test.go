@@ -62,15 +62,7 @@ func TestDoorOfflineMails(t *testing.T) {
 		t.Fatalf("offline since %q, want the minute it went (%v)", since[1], went)
 	}
 
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		seen, err := e.acc.DoorsSeen(context.Background())
-		if err == nil && len(seen) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the door stations watched: %v, %v; want the gate alone (the deleted back door %s forgotten)", seen, err, backID)
-		}
-	}
+	watchedAs(t, e, "the gate alone (the deleted back door "+backID+" forgotten)", func(seen map[directory.DeviceID]time.Time) bool { return len(seen) == 1 })
 	if n := testutil.ToFloat64(gauge); n != 1 {
 		t.Fatalf("foyer_door_stations_offline %v with the gate reported, want 1", n)
 	}
@@ -148,6 +140,24 @@ func closedHere(t *testing.T, e *env, id string, n int) {
 	}
 }
 
+// watchedAs waits up to 5 s for the door stations watched (the store's
+// record of each) to be as want says, described by what.
+func watchedAs(t *testing.T, e *env, what string, want func(map[directory.DeviceID]time.Time) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		seen, err := e.acc.DoorsSeen(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want(seen) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the door stations watched: %v; want %s", seen, what)
+		}
+	}
+}
+
 // sweeping runs alerts' sweeps until the test ends.
 func sweeping(t *testing.T, alerts *api.DoorAlerts, connected api.Connected) {
 	ctx, stop := context.WithCancel(context.Background())
@@ -174,22 +184,14 @@ func TestDoorOfflineSweep(t *testing.T) {
 	lobby, _ := e.connect(lobbyTok)
 	seenIs := func(want map[string]time.Time) {
 		t.Helper()
-		var seen map[directory.DeviceID]time.Time
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			var err error
-			if seen, err = e.acc.DoorsSeen(ctx); err != nil {
-				t.Fatal(err)
-			}
+		watchedAs(t, e, fmt.Sprint(want), func(seen map[directory.DeviceID]time.Time) bool {
 			same := len(seen) == len(want)
 			for id, at := range want {
 				got, ok := seen[directory.DeviceID(id)]
 				same = same && ok && got.Equal(at)
 			}
-			if same {
-				return
-			}
-		}
-		t.Fatalf("the door stations watched: %v; want %v", seen, want)
+			return same
+		})
 	}
 	seenIs(map[string]time.Time{lobbyID: {}})
 
@@ -270,15 +272,10 @@ func TestDoorReconnectingInALoop(t *testing.T) {
 	door := directory.DeviceID(id)
 	connectedRecorded := func(what string) {
 		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			seen, err := e.acc.DoorsSeen(ctx)
-			if since, ok := seen[door]; err == nil && ok && since.IsZero() {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the gate watched as %v (%v), want connected", what, seen, err)
-			}
-		}
+		watchedAs(t, e, what+": the gate connected", func(seen map[directory.DeviceID]time.Time) bool {
+			since, ok := seen[door]
+			return ok && since.IsZero()
+		})
 	}
 	var lastClose time.Time
 	for i := range 3 {
