@@ -4,7 +4,7 @@
 // person, each as it ended for them, and their visitor passes. The
 // session token stays in this tab (sessionStorage), as the device token
 // does; the API is asked with it as a bearer token.
-import { el, seconds } from "/static/foyer.js";
+import { dateTime, el, seconds } from "/static/foyer.js";
 import { passwordProblem } from "/static/password.js";
 
 const $ = (id) => document.getElementById(id);
@@ -205,7 +205,7 @@ const olderCalls = () => oneAtATime(async () => {
 function showCalls(calls, more) {
   account.calls = calls;
   $("h-list").replaceChildren(...calls.map((c) => {
-    const when = new Date(c.time).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    const when = dateTime(c.time);
     const where = [when, c.door_name || "a door station", c.site_name].filter(Boolean).join(" · ");
     return el("li", { className: `item ${c.result}` },
       el("strong", { textContent: (results[c.result] || (() => c.result))(c) + (c.door_opened ? " · door opened" : "") }),
@@ -279,7 +279,7 @@ async function loadPasses() {
   account.passes = passes;
   $("p-list").replaceChildren(...passes.map((p) => {
     const use = p.used ? "used" : p.one_time ? "opens once" : "opens any number of times";
-    const until = new Date(p.valid_until).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    const until = dateTime(p.valid_until);
     return el("li", { className: "item" },
       el("strong", { className: "pin", textContent: p.pin }),
       el("span", { className: "help", textContent: [p.label, use, `until ${until}`].filter(Boolean).join(" · ") }),

@@ -1,5 +1,6 @@
 // The admin portal: a client of the /v1 API. The session is an HttpOnly
 // cookie; writes carry the session's CSRF token in X-CSRF-Token.
+import { dateTime } from "/static/foyer.js";
 import { passwordProblem } from "/static/password.js";
 
 const $ = (id) => document.getElementById(id);
@@ -170,8 +171,7 @@ async function loadUsers() {
 async function loadDevices() {
   const { devices } = await api("GET", sitePath("/devices"));
   state.devices = devices;
-  const since = (t) => new Date(t).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-  const status = (d) => d.online === undefined ? "" : d.online ? "Online" : d.offline_since ? `Offline since ${since(d.offline_since)}` : "Offline";
+  const status = (d) => d.online === undefined ? "" : d.online ? "Online" : d.offline_since ? `Offline since ${dateTime(d.offline_since)}` : "Offline";
   const key = (d) => JSON.stringify([d.id, d.kind, d.name, d.number || ""]);
   const rows = $("devices").tBodies[0].rows;
   if (rows.length === devices.length && devices.every((d, i) => rows[i].dataset.key === key(d))) {

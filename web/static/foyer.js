@@ -303,6 +303,12 @@ export function seconds(ms) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
+// dateTime formats a time (an API's RFC 3339 string) as the reader's
+// locale writes a date and a time of day: "Dec 7, 2026, 9:30 PM".
+export function dateTime(t) {
+  return new Date(t).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
 // el builds an element: el("button", {className: "x", onclick}, "text").
 export function el(tag, props, ...children) {
   const e = Object.assign(document.createElement(tag), props);
