@@ -166,8 +166,15 @@ func (c *Conn) pingTick() {
 	}
 	c.ping.Reset(min(c.pingAt.Sub(now), silentUntil.Sub(now)))
 	start := c.pingDue && c.wakeLocked()
+	inline := start && c.direct != nil
+	if inline {
+		c.pingDue = false // written here, now
+	}
 	c.qmu.Unlock()
-	if start {
+	switch {
+	case inline:
+		c.pingInline()
+	case start:
 		c.drain()
 	}
 }

@@ -57,7 +57,27 @@ func (c *Conn) writeInline(frame []byte) {
 	// Counted as sent now: what the socket did not take goes out first, or
 	// the connection closes.
 	c.hub.metrics.sent(frame)
-	if err == nil && n == len(hdr)+len(frame) {
+	c.wroteInline(hdr, frame, n, err)
+}
+
+// pingFrame is a heartbeat ping as a server sends it (RFC 6455 §5.5.2):
+// final, opcode 0x9, unmasked, no payload.
+var pingFrame = []byte{0x89, 0x00}
+
+// pingInline writes a due heartbeat ping as writeInline writes a frame,
+// from the heartbeat timer's goroutine: no writer goroutine, and none of
+// the write deadline and timer the WebSocket library's WriteControl sets
+// for each ping. An idle connection's heartbeat is most of what it costs.
+func (c *Conn) pingInline() {
+	n, err := c.direct.writeParts(pingFrame, nil)
+	c.wroteInline(pingFrame, nil, n, err)
+}
+
+// wroteInline ends an inline write of head and body of which n bytes went
+// out: the writing turn is given up, or handed to a writer goroutine when
+// more was queued meanwhile or the socket did not take it all.
+func (c *Conn) wroteInline(head, body []byte, n int, err error) {
+	if err == nil && n == len(head)+len(body) {
 		c.qmu.Lock()
 		more := len(c.queue) > 0 || c.pingDue || c.closing
 		if !more {
@@ -69,9 +89,9 @@ func (c *Conn) writeInline(frame []byte) {
 		}
 		return
 	}
-	// The rest of the frame (all of it after an error, which the writer's
-	// own write then meets and closes on) goes out before anything else.
-	whole := append(append(make([]byte, 0, len(hdr)+len(frame)), hdr...), frame...)
+	// The rest (all of it after an error, which the writer's own write
+	// then meets and closes on) goes out before anything else.
+	whole := append(append(make([]byte, 0, len(head)+len(body)), head...), body...)
 	if err != nil {
 		n = 0
 	}

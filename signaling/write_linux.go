@@ -46,9 +46,16 @@ func newDirectWriter(conn deadliner, raw syscall.RawConn) *directWriter {
 // write.
 func (w *directWriter) write(frame []byte) (hdr []byte, n int, err error) {
 	hdr = frameHeader(w.hdr[:0], len(frame))
-	w.iov[0].Base, w.iov[1].Base = &hdr[0], unsafe.SliceData(frame)
-	w.iov[0].SetLen(len(hdr))
-	w.iov[1].SetLen(len(frame))
+	n, err = w.writeParts(hdr, frame)
+	return hdr, n, err
+}
+
+// writeParts writes head and body in one writev that does not wait, and
+// returns how many bytes of the two went out, as write does.
+func (w *directWriter) writeParts(head, body []byte) (n int, err error) {
+	w.iov[0].Base, w.iov[1].Base = unsafe.SliceData(head), unsafe.SliceData(body)
+	w.iov[0].SetLen(len(head))
+	w.iov[1].SetLen(len(body))
 	w.n, w.errno = 0, 0
 	err = w.raw.Write(w.call)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -61,16 +68,16 @@ func (w *directWriter) write(frame []byte) (hdr []byte, n int, err error) {
 		_ = w.conn.SetWriteDeadline(time.Time{})
 		err = w.raw.Write(w.call)
 	}
-	w.iov[1].Base = nil // the frame is the caller's again
+	w.iov[0].Base, w.iov[1].Base = nil, nil // the bytes are the caller's again
 	switch {
 	case err != nil:
-		return hdr, w.n, err
+		return w.n, err
 	case w.errno == unix.EAGAIN:
-		return hdr, 0, nil
+		return 0, nil
 	case w.errno != 0:
-		return hdr, 0, w.errno
+		return 0, w.errno
 	}
-	return hdr, w.n, nil
+	return w.n, nil
 }
 
 // writev is the one attempt of write: never wait for room here.

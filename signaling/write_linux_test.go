@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/foyer-intercom/foyer/directory"
 )
 
 // TestDirectWrite: a frame written from the sender's goroutine arrives
@@ -79,4 +82,63 @@ func tcpPair(t *testing.T) (client, server net.Conn, raw syscall.RawConn) {
 		t.Fatal(err)
 	}
 	return client, server, raw
+}
+
+// TestPingWrittenInline: a due heartbeat ping to a connection with nothing
+// queued is written by the heartbeat timer's goroutine itself, allocating
+// nothing (the writer goroutine wrote it with the library's WriteControl,
+// which sets a timer and a write deadline for each ping), the writing turn
+// is given back, and the client reads every one as a ping.
+func TestPingWrittenInline(t *testing.T) {
+	ts := newTestServer(t, harborView, Config{Heartbeat: time.Minute})
+	c := ts.connect(t, "anna-phone")
+	var pings atomic.Int64
+	c.ws.SetPingHandler(func(string) error { pings.Add(1); return nil })
+	_ = c.ws.SetReadDeadline(time.Time{}) // left by the welcome's read
+	reading := make(chan struct{})
+	go func() {
+		defer close(reading)
+		for {
+			if _, _, err := c.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	sc := ts.hubs[ts.nodeOf("anna-phone")].router.Local(directory.DeviceID(c.welcome["device_id"].(string)))
+	// The welcome's writer gives the writing turn back on its own
+	// goroutine; a ping due before that is left to it.
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(time.Millisecond) {
+		sc.qmu.Lock()
+		writing := sc.writing
+		sc.qmu.Unlock()
+		if !writing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the welcome's writer still holds the writing turn")
+		}
+	}
+	ticks := 0
+	if a := testing.AllocsPerRun(100, func() {
+		sc.qmu.Lock()
+		sc.pingAt = time.Time{} // due
+		sc.qmu.Unlock()
+		sc.pingTick()
+		ticks++
+	}); a != 0 {
+		t.Errorf("a heartbeat ping allocates %v times, want 0", a)
+	}
+	for deadline := time.Now().Add(readTimeout); pings.Load() != int64(ticks); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the client read %d pings, want %d", pings.Load(), ticks)
+		}
+	}
+	sc.qmu.Lock()
+	writing := sc.writing
+	sc.qmu.Unlock()
+	if writing {
+		t.Error("the writing turn was not given back after the pings")
+	}
+	_ = c.ws.Close()
+	<-reading
 }

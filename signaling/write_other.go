@@ -16,3 +16,7 @@ func newDirectWriter(any, syscall.RawConn) *directWriter { return nil }
 func (*directWriter) write([]byte) ([]byte, int, error) {
 	return nil, 0, errors.ErrUnsupported
 }
+
+func (*directWriter) writeParts([]byte, []byte) (int, error) {
+	return 0, errors.ErrUnsupported
+}
