@@ -41,7 +41,7 @@ const (
 	tSubjectSessions = "subject_sessions" // kind ":" subject "/" hex(token hash) → expiry: sessions by whose they are
 	tMeta            = "meta"             // name → value: what the store's data has been brought to
 	tDoorsOffline    = "doors_offline"    // door station ID → since when (RFC 3339): reported offline to its managers
-	tDoorsSeen       = "doors_seen"       // door station ID → "" (connected when last known) or since when it has been gone (RFC 3339)
+	tDoorsSeen       = "doors_seen"       // door station ID → "connected" (when last known) or since when it has been gone (RFC 3339)
 )
 
 // Tables names every table of the kv store (for kv.Redis.MoveToParts).

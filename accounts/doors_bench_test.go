@@ -23,13 +23,13 @@ func BenchmarkDoorSweepReads(b *testing.B) {
 	}{{"bolt", func(b *testing.B) *Store { return newBoltStoreAt(b, time.Now) }}, {"redis", func(b *testing.B) *Store { return newRedisStore(b) }}} {
 		s := backend.s(b)
 		ctx := context.Background()
-		went := time.Now().UTC().Format(time.RFC3339Nano)
+		went := doorStamp(time.Now())
 		err := s.update(ctx, func(tx kv.Tx) error {
 			for i := range doors {
 				id := fmt.Sprintf("d_door%06d", i)
 				state := []byte(doorConnected)
 				if i < offline {
-					state = []byte(went)
+					state = went
 					if err := tx.Put(tDoorsOffline, id, state); err != nil {
 						return err
 					}
